@@ -1,0 +1,91 @@
+"""Storefront JSON: catalogue, checkout paid from the wallet, order lookup, wallet balance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from kameng.catalog.selectors import products_on_sale
+from kameng.core.errors import NotFoundError
+from kameng.inventory.selectors import secrets_for_order, stock_by_sku
+from kameng.ledger.selectors import wallet_balance
+from kameng.orders.models import Order, OrderStatus
+from kameng.orders.selectors import order_of_buyer
+from kameng.orders.services import order_checkout
+
+router = Router(tags=["shop"])
+
+
+class SkuOut(Schema):
+    id: int
+    name: str
+    price: Decimal
+    stock: int
+
+
+class ProductOut(Schema):
+    id: int
+    name: str
+    category: str
+    skus: list[SkuOut]
+
+
+class CheckoutIn(Schema):
+    sku_id: int = Field(..., gt=0)
+    quantity: int = Field(1, ge=1, le=10_000)
+    request_id: str | None = Field(None, max_length=64, description="客户端请求号：重复提交返回同一订单")
+    pay_with_wallet: bool = True
+
+
+class OrderOut(Schema):
+    number: str
+    status: str
+    status_display: str
+    title: str
+    quantity: int
+    total_amount: Decimal
+    secrets: list[str]
+
+
+class WalletOut(Schema):
+    balance: Decimal
+
+
+def _order_out(order: Order, secrets: list[str]) -> OrderOut:
+    return OrderOut(number=order.number, status=order.status, status_display=order.get_status_display(),
+                    title=order.title, quantity=order.quantity, total_amount=order.total_amount, secrets=secrets)
+
+
+@router.get("/products", response=list[ProductOut], auth=None)
+def list_products(request: HttpRequest) -> list[ProductOut]:
+    products = list(products_on_sale())
+    stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
+    return [
+        ProductOut(id=product.pk, name=product.name, category=product.category.name, skus=[
+            SkuOut(id=sku.pk, name=sku.name, price=sku.price, stock=stock.get(sku.pk, 0))
+            for sku in product.skus.all()])
+        for product in products
+    ]
+
+
+@router.post("/orders", response={200: OrderOut, 201: OrderOut})
+def create_order(request: HttpRequest, payload: CheckoutIn) -> tuple[int, OrderOut]:
+    result = order_checkout(buyer_id=request.user.pk, sku_id=payload.sku_id, quantity=payload.quantity,
+                            request_id=payload.request_id, pay_with_wallet=payload.pay_with_wallet)
+    return (201 if result.created else 200), _order_out(result.order, result.secrets)
+
+
+@router.get("/orders/{number}", response=OrderOut)
+def get_order(request: HttpRequest, number: str) -> OrderOut:
+    order = order_of_buyer(buyer_id=request.user.pk, number=number)
+    if order is None:
+        raise NotFoundError("订单不存在", code="order_not_found")
+    secrets = secrets_for_order(order_id=order.pk) if order.status == OrderStatus.DELIVERED else []
+    return _order_out(order, secrets)
+
+
+@router.get("/wallet", response=WalletOut)
+def get_wallet(request: HttpRequest) -> WalletOut:
+    return WalletOut(balance=wallet_balance(user_id=request.user.pk))

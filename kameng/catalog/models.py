@@ -1,0 +1,97 @@
+"""The catalogue: categories, products and their SKUs (face values with prices)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+
+class Category(models.Model):
+    name = models.CharField("名称", max_length=60)
+    slug = models.SlugField("标识", max_length=60, unique=True)
+    parent = models.ForeignKey("self", verbose_name="上级分类", null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="children")
+    sort_order = models.IntegerField("排序", default=0, help_text="数字小的排在前面")
+    is_active = models.BooleanField("显示", default=True)
+
+    class Meta:
+        verbose_name = "分类"
+        verbose_name_plural = "分类"
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeliveryKind(models.TextChoices):
+    CARD_KEY = "card_key", "卡密（自动发货）"
+    DIRECT_TOPUP = "direct_topup", "直充"
+    MANUAL = "manual", "人工发货"
+
+
+class ProductStatus(models.TextChoices):
+    ON_SALE = "on_sale", "在售"
+    OFF_SHELF = "off_shelf", "已下架"
+
+
+def validate_no_banned_keyword(value: str) -> None:
+    for word in getattr(settings, "KAMENG_BANNED_KEYWORDS", []):
+        if word and word in value:
+            raise ValidationError(f"名称包含违禁词「{word}」，支付通道会拒绝此类商品")
+
+
+class Product(models.Model):
+    category = models.ForeignKey(Category, verbose_name="分类", on_delete=models.PROTECT, related_name="products")
+    name = models.CharField("商品名称", max_length=120, validators=[validate_no_banned_keyword])
+    description = models.TextField("商品说明", blank=True)
+    delivery_kind = models.CharField("发货方式", max_length=20, choices=DeliveryKind.choices,
+                                     default=DeliveryKind.CARD_KEY)
+    status = models.CharField("状态", max_length=12, choices=ProductStatus.choices, default=ProductStatus.ON_SALE)
+    min_quantity = models.PositiveIntegerField("单笔最少购买", default=1, validators=[MinValueValidator(1)])
+    max_quantity = models.PositiveIntegerField("单笔最多购买", default=100, validators=[MinValueValidator(1)])
+    low_stock_threshold = models.PositiveIntegerField("低库存提醒阈值", default=10)
+    sort_order = models.IntegerField("排序", default=0)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "商品"
+        verbose_name_plural = "商品"
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_quantity__gte=F("min_quantity")),
+                                   name="catalog_product_quantity_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_on_sale(self) -> bool:
+        return self.status == ProductStatus.ON_SALE
+
+
+class Sku(models.Model):
+    """A face value (面值) of a product with its retail price. Card keys are stocked per SKU."""
+
+    product = models.ForeignKey(Product, verbose_name="商品", on_delete=models.PROTECT, related_name="skus")
+    name = models.CharField("规格名称", max_length=60, help_text="例如：100 元")
+    face_value = models.DecimalField("面值", max_digits=12, decimal_places=2, null=True, blank=True)
+    price = models.DecimalField("零售价", max_digits=12, decimal_places=2,
+                                validators=[MinValueValidator(Decimal("0.01"))])
+    is_active = models.BooleanField("启用", default=True)
+    sort_order = models.IntegerField("排序", default=0)
+
+    class Meta:
+        verbose_name = "规格"
+        verbose_name_plural = "规格"
+        ordering = ["sort_order", "id"]
+        constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="catalog_sku_price_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.product.name} · {self.name}"

@@ -1,0 +1,19 @@
+"""The Celery application: broker from settings (filesystem queue by default, Redis or RabbitMQ in production)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kameng.settings.base")
+
+app = Celery("kameng")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "orders-expire-unpaid": {"task": "kameng.orders.tasks.expire_unpaid_orders", "schedule": 30.0},
+    "orders-redrive-stuck": {"task": "kameng.orders.tasks.redrive_stuck_orders", "schedule": 60.0},
+    "payments-redrive-notifications": {"task": "kameng.payments.tasks.redrive_pending_payments", "schedule": 60.0},
+}

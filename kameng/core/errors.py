@@ -1,0 +1,33 @@
+"""One error type for rule violations; the web and API layers map it to HTTP in one place each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    """A business rule said no. `message` is for people (Chinese by default), `code` is for programs."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, code: str = "invalid", extra: dict[str, Any] | None = None,
+                 status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.extra = extra or {}
+        if status_code is not None:
+            self.status_code = status_code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **({"extra": self.extra} if self.extra else {})}
+
+
+class NotFoundError(ApplicationError):
+    status_code = 404
+
+
+class ConflictError(ApplicationError):
+    """The request is valid but the current state forbids it (sold out, already paid, insufficient balance)."""
+
+    status_code = 409

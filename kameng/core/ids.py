@@ -1,0 +1,16 @@
+"""Public identifiers: order and payment numbers that are time-sortable and hard to guess."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.utils import timezone
+
+
+def public_number(prefix: str) -> str:
+    """`prefix` + local time to the millisecond + 6 random digits, e.g. K261126143905123048213 (22 chars).
+
+    Fits epay's out_trade_no alphabet and WeChat's 6–32 characters; a unique constraint is the final guard.
+    """
+    now = timezone.localtime()
+    return f"{prefix}{now:%y%m%d%H%M%S}{now.microsecond // 1000:03d}{secrets.randbelow(10**6):06d}"

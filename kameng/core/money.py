@@ -1,0 +1,57 @@
+"""Money: CNY amounts as `Decimal`, quantised to the fen in exactly one place."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CURRENCY = "CNY"
+FEN = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+class MoneyError(ValueError):
+    """Raised for a value that is not a valid amount of money."""
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    """Return `value` as a CNY amount quantised to the fen (half up). Floats are refused: they are not money."""
+    if isinstance(value, float):
+        raise MoneyError("money must not be a float")
+    if isinstance(value, bool):
+        raise MoneyError("money must not be a boolean")
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation as error:
+        raise MoneyError(f"not an amount of money: {value!r}") from error
+    if not amount.is_finite():
+        raise MoneyError(f"not an amount of money: {value!r}")
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def parse_amount(text: str, *, minimum: Decimal | None = None, maximum: Decimal | None = None) -> Decimal:
+    """Parse a user-supplied amount ("12.5" → 12.50), refusing more than two decimals and out-of-range values."""
+    try:
+        raw = Decimal(str(text).strip())
+    except InvalidOperation as error:
+        raise MoneyError("请输入有效的金额") from error
+    if not raw.is_finite():
+        raise MoneyError("请输入有效的金额")
+    if raw != raw.quantize(FEN):
+        raise MoneyError("金额最多两位小数")
+    amount = money(raw)
+    if amount <= ZERO:
+        raise MoneyError("金额必须大于 0")
+    if minimum is not None and amount < minimum:
+        raise MoneyError(f"金额不能低于 ¥{minimum}")
+    if maximum is not None and amount > maximum:
+        raise MoneyError(f"金额不能超过 ¥{maximum}")
+    return amount
+
+
+def to_fen(amount: Decimal) -> int:
+    """Integer fen, as WeChat Pay and some suppliers want."""
+    return int(money(amount) * 100)
+
+
+def format_money(amount: Decimal) -> str:
+    return f"¥{money(amount):,.2f}"

@@ -1,0 +1,123 @@
+"""Card-key import (批次导入): parse pasted text or a TXT/CSV upload, encrypt, fingerprint, refuse duplicates."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kameng.core.crypto import keyring
+from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyBatch, ImportStatus
+
+MAX_SECRET_LENGTH = 500
+CHUNK_SIZE = 5000
+FINGERPRINT_CONTEXT = b"inventory.cardkey.fingerprint"
+
+
+@dataclass
+class ParsedLines:
+    secrets: list[str] = field(default_factory=list)
+    total: int = 0
+    invalid: int = 0
+
+
+def normalise_secret(line: str) -> str:
+    """One key per line; surrounding blanks and inner runs of whitespace do not make a key different."""
+    return " ".join(line.split())
+
+
+def parse_lines(text: str, *, is_csv: bool = False) -> ParsedLines:
+    """Split an upload into secrets. CSV cells (e.g. 卡号,密码) are joined with a space; a header row is skipped."""
+    parsed = ParsedLines()
+    rows: Iterator[str]
+    if is_csv:
+        rows = (" ".join(cell.strip() for cell in row if cell.strip()) for row in csv.reader(io.StringIO(text)))
+    else:
+        rows = iter(text.splitlines())
+    for index, raw in enumerate(rows):
+        secret = normalise_secret(raw.lstrip("\ufeff"))
+        if not secret or secret.startswith("#"):
+            continue
+        if is_csv and index == 0 and any(word in secret.lower() for word in ("卡号", "卡密", "密码", "card", "secret")):
+            continue
+        parsed.total += 1
+        if len(secret) > MAX_SECRET_LENGTH:
+            parsed.invalid += 1
+            continue
+        parsed.secrets.append(secret)
+    return parsed
+
+
+def fingerprint(secret: str) -> bytes:
+    return keyring().fingerprint(secret.encode(), context=FINGERPRINT_CONTEXT)
+
+
+def card_keys_import(*, batch: CardKeyBatch, text: str, is_csv: bool = False) -> CardKeyBatch:
+    """Import every new secret of `text` into the batch's SKU, refusing platform-wide duplicates with a count.
+
+    Works in chunks, each its own transaction, saving progress after each one so the admin page can show it.
+    """
+    parsed = parse_lines(text, is_csv=is_csv)
+    batch.total_lines = parsed.total
+    batch.invalid_count = parsed.invalid
+    batch.processed_lines = parsed.invalid
+    batch.status = ImportStatus.RUNNING
+    batch.save(update_fields=["total_lines", "invalid_count", "processed_lines", "status"])
+    ring = keyring()
+    secret_context = SECRET_CONTEXT.encode()
+    seen: set[bytes] = set()
+    for offset in range(0, len(parsed.secrets), CHUNK_SIZE):
+        chunk = parsed.secrets[offset : offset + CHUNK_SIZE]
+        fresh: dict[bytes, str] = {}
+        for secret in chunk:
+            mark = ring.fingerprint(secret.encode(), context=FINGERPRINT_CONTEXT)
+            if mark in seen:
+                batch.duplicate_count += 1
+                continue
+            seen.add(mark)
+            fresh[mark] = secret
+        batch.imported_count += _insert_chunk(batch, fresh, ring.encrypt_many, secret_context)
+        batch.processed_lines += len(chunk)
+        batch.save(update_fields=["processed_lines", "imported_count", "duplicate_count"])
+    batch.status = ImportStatus.DONE
+    batch.finished_at = timezone.now()
+    batch.pending_payload = None
+    batch.save(update_fields=["status", "finished_at", "pending_payload"])
+    return batch
+
+
+def _insert_chunk(batch: CardKeyBatch, fresh: dict[bytes, str], encrypt_many, secret_context: bytes) -> int:  # type: ignore[no-untyped-def]
+    for _attempt in range(3):
+        existing = set(
+            bytes(mark)
+            for mark in CardKey.objects.filter(fingerprint__in=list(fresh)).values_list("fingerprint", flat=True)
+        )
+        batch.duplicate_count += len(existing)
+        for mark in existing:
+            fresh.pop(mark, None)
+        if not fresh:
+            return 0
+        ciphertexts = encrypt_many((secret.encode() for secret in fresh.values()), context=secret_context)
+        rows = [
+            CardKey(sku_id=batch.sku_id, batch_id=batch.pk, secret_ciphertext=token, fingerprint=mark,
+                    expires_at=batch.expires_at)
+            for mark, token in zip(fresh, ciphertexts, strict=True)
+        ]
+        try:
+            with transaction.atomic():
+                CardKey.objects.bulk_create(rows, batch_size=1000)
+        except IntegrityError:
+            continue  # a concurrent import took some of these fingerprints: count them as duplicates and retry
+        return len(rows)
+    raise IntegrityError("card-key import kept colliding with a concurrent import")
+
+
+def card_key_batch_create(*, sku_id: int, created_by_id: int | None, source_name: str = "",
+                          expires_at: datetime | None = None) -> CardKeyBatch:
+    return CardKeyBatch.objects.create(sku_id=sku_id, created_by_id=created_by_id, source_name=source_name[:200],
+                                       expires_at=expires_at)

@@ -1,0 +1,41 @@
+"""Reads of stock: counts per SKU and an order's delivered secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from kameng.inventory.models import CardKey, CardKeyStatus
+from kameng.inventory.services import decrypt_secrets
+
+STOCK_CACHE_SECONDS = 3
+
+
+def stock_by_sku(sku_ids: Iterable[int]) -> dict[int, int]:
+    """Available, unexpired keys per SKU (0 for a SKU with none). Cached for a few seconds: display only."""
+    ids = sorted(set(sku_ids))
+    if not ids:
+        return {}
+    cache_key = "stock:" + ",".join(map(str, ids))
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return dict(cached)
+    now = timezone.now()
+    counts = dict(
+        CardKey.objects.filter(sku_id__in=ids, status=CardKeyStatus.AVAILABLE)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .values("sku_id").annotate(n=Count("id")).values_list("sku_id", "n")
+    )
+    result = {sku_id: counts.get(sku_id, 0) for sku_id in ids}
+    cache.set(cache_key, result, STOCK_CACHE_SECONDS)
+    return result
+
+
+def secrets_for_order(*, order_id: int) -> list[str]:
+    """The plaintext secrets delivered to an order (sold keys only), in claim order."""
+    rows = CardKey.objects.filter(order_id=order_id, status=CardKeyStatus.SOLD).order_by("id").values_list(
+        "secret_ciphertext", flat=True)
+    return decrypt_secrets([bytes(row) for row in rows])

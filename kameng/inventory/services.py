@@ -1,0 +1,144 @@
+"""Writes on card-key stock: claiming keys for orders, releasing them, selling reserved ones.
+
+Claiming never uses the naive `ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED` from the head of the queue: on a hot
+product every buyer would fight over the same first rows. The scan starts at a random id inside the SKU's range
+of available keys and wraps to the start when it finds too few, so concurrent buyers mostly land on different rows.
+The `status = 'available'` guard in the UPDATE stays the source of truth on every backend.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+
+from django.db import connection
+from django.db.models import Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from kameng.core.crypto import keyring
+from kameng.core.errors import ConflictError
+from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyStatus
+
+BOUNDS_TTL_SECONDS = 5.0
+_bounds: dict[int, tuple[int, int, float]] = {}
+
+
+class SoldOutError(ConflictError):
+    pass
+
+
+def _sold_out(available: int) -> SoldOutError:
+    message = "已售罄" if available == 0 else f"库存不足，仅剩 {available} 件"
+    return SoldOutError(message, code="sold_out", extra={"available": available})
+
+
+def _available(sku_id: int) -> QuerySet[CardKey]:
+    now = timezone.now()
+    return CardKey.objects.filter(sku_id=sku_id, status=CardKeyStatus.AVAILABLE).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+def _random_start(sku_id: int) -> int:
+    cached = _bounds.get(sku_id)
+    if cached is None or time.monotonic() - cached[2] > BOUNDS_TTL_SECONDS:
+        row = CardKey.objects.filter(sku_id=sku_id, status=CardKeyStatus.AVAILABLE).aggregate(
+            low=Min("id"), high=Max("id"))
+        cached = (row["low"] or 0, row["high"] or 0, time.monotonic())
+        _bounds[sku_id] = cached
+    low, high, _ = cached
+    return random.randint(low, high) if high > low else low  # noqa: S311 - spreading load, not security
+
+
+def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool) -> list[tuple[int, bytes]]:
+    """Claim `quantity` available keys of the SKU for the order, in the caller's transaction.
+
+    `sell=True` marks them sold (paid checkout), otherwise reserved (unpaid order). Returns (id, ciphertext)
+    pairs. Raises `SoldOutError` (nothing claimed: the caller's transaction rolls back) when stock is short.
+    """
+    status = CardKeyStatus.SOLD if sell else CardKeyStatus.RESERVED
+    start = _random_start(sku_id)
+    if connection.vendor == "postgresql":
+        claimed = _claim_postgresql(sku_id, order_id, quantity, status, start)
+    else:
+        claimed = _claim_portable(sku_id, order_id, quantity, status, start)
+    if len(claimed) < quantity:
+        _bounds.pop(sku_id, None)
+        raise _sold_out(_available(sku_id).count() if not claimed else len(claimed))
+    return claimed
+
+
+_PG_CLAIM = """
+UPDATE inventory_cardkey SET status = %(status)s, order_id = %(order_id)s, sold_at = %(now)s
+WHERE status = 'available' AND id IN (
+    SELECT id FROM inventory_cardkey
+    WHERE sku_id = %(sku_id)s AND status = 'available' AND {range}
+      AND (expires_at IS NULL OR expires_at > %(now)s)
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING id, secret_ciphertext
+"""
+
+
+def _claim_postgresql(sku_id: int, order_id: int, quantity: int, status: str, start: int) -> list[tuple[int, bytes]]:
+    # One round trip: lock candidates past a random start, skipping rows other buyers hold, and take them.
+    params = {"status": status, "order_id": order_id, "now": timezone.now(), "sku_id": sku_id, "start": start}
+    claimed: list[tuple[int, bytes]] = []
+    with connection.cursor() as cursor:
+        for bound in ("id >= %(start)s", "id < %(start)s"):
+            params["limit"] = quantity - len(claimed)
+            cursor.execute(_PG_CLAIM.format(range=bound), params)
+            claimed.extend((row[0], bytes(row[1])) for row in cursor.fetchall())
+            if len(claimed) >= quantity:
+                break
+    return claimed
+
+
+def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, start: int) -> list[tuple[int, bytes]]:
+    now = timezone.now()
+    claimed: list[int] = []
+    for bound in (Q(id__gte=start), Q(id__lt=start)):
+        for _attempt in range(5):
+            need = quantity - len(claimed)
+            if need <= 0:
+                break
+            candidates = list(
+                _available(sku_id).filter(bound).order_by("id").select_for_update(skip_locked=True)
+                .values_list("id", flat=True)[:need]
+            )
+            if not candidates:
+                break
+            updated = CardKey.objects.filter(id__in=candidates, status=CardKeyStatus.AVAILABLE).update(
+                status=status, order_id=order_id, sold_at=now)
+            if updated == len(candidates):
+                claimed.extend(candidates)
+            else:  # another writer took some of them between our read and our update: keep what we got
+                claimed.extend(CardKey.objects.filter(id__in=candidates, order_id=order_id).values_list(
+                    "id", flat=True))
+    rows = CardKey.objects.filter(id__in=claimed).values_list("id", "secret_ciphertext")
+    return [(pk, bytes(secret)) for pk, secret in rows]
+
+
+def card_keys_sell_reserved(*, order_id: int) -> int:
+    """Turn the order's reserved keys into sold ones; returns how many."""
+    return CardKey.objects.filter(order_id=order_id, status=CardKeyStatus.RESERVED).update(
+        status=CardKeyStatus.SOLD, sold_at=timezone.now())
+
+
+def card_keys_release(*, order_id: int) -> int:
+    """Give an unpaid order's reserved keys back to stock; returns how many."""
+    released = CardKey.objects.filter(order_id=order_id, status=CardKeyStatus.RESERVED).update(
+        status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
+    return released
+
+
+def card_keys_void(*, card_key_ids: Sequence[int]) -> int:
+    """Withdraw available keys from sale (staff action). Reserved and sold keys are left alone."""
+    return CardKey.objects.filter(id__in=card_key_ids, status=CardKeyStatus.AVAILABLE).update(
+        status=CardKeyStatus.VOID)
+
+
+def decrypt_secrets(ciphertexts: Sequence[bytes]) -> list[str]:
+    ring = keyring()
+    context = SECRET_CONTEXT.encode()
+    return [ring.decrypt(token, context=context).decode() for token in ciphertexts]

@@ -1,0 +1,95 @@
+"""The double-entry ledger: accounts, journals (one per business event) and their legs.
+
+Every leg is a positive amount on the debit or credit side; a journal's debits equal its credits. Wallets keep a
+cached balance updated in the same transaction as their legs, with a database CHECK that it never goes below zero.
+Busy platform accounts (revenue, gateway clearing) keep no cached balance — updating one row on every order would
+serialise all checkouts — and their balance is the sum of their legs.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Side(models.TextChoices):
+    DEBIT = "D", "借"
+    CREDIT = "C", "贷"
+
+
+class AccountKind(models.TextChoices):
+    WALLET = "wallet", "用户钱包"
+    WALLET_HOLD = "wallet_hold", "待审核充值"
+    GATEWAY_CLEARING = "gateway_clearing", "支付通道清算"
+    PLATFORM_REVENUE = "platform_revenue", "平台收入"
+    ORDERS_IN_PROGRESS = "orders_in_progress", "待交付订单"
+    REFUNDS_PAYABLE = "refunds_payable", "应付退款"
+
+
+class Account(models.Model):
+    code = models.CharField("科目代码", max_length=80, unique=True)
+    kind = models.CharField("类型", max_length=32, choices=AccountKind.choices)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="所属用户", null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="ledger_accounts")
+    currency = models.CharField("币种", max_length=8, default="CNY")
+    normal_side = models.CharField("余额方向", max_length=1, choices=Side.choices)
+    is_balance_cached = models.BooleanField("缓存余额", default=True)
+    is_negative_allowed = models.BooleanField("允许负余额", default=False)
+    balance = models.DecimalField("余额", max_digits=16, decimal_places=2, default=Decimal("0.00"))
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "账户"
+        verbose_name_plural = "账户"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_negative_allowed=True) | Q(balance__gte=0), name="ledger_account_balance_not_negative"
+            ),
+            models.UniqueConstraint(fields=["owner", "kind"], condition=Q(owner__isnull=False),
+                                    name="ledger_account_one_per_owner_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class JournalKind(models.TextChoices):
+    WALLET_TOPUP = "wallet_topup", "钱包充值"
+    ORDER_PAYMENT = "order_payment", "订单支付"
+    ORDER_SALE = "order_sale", "订单收入确认"
+    ORDER_REFUND = "order_refund", "订单退款"
+    ADJUSTMENT = "adjustment", "人工调整"
+
+
+class Journal(models.Model):
+    kind = models.CharField("业务类型", max_length=32, choices=JournalKind.choices)
+    # (kind, reference) is unique: posting the same business event twice is refused by the database.
+    reference = models.CharField("业务单号", max_length=64)
+    memo = models.CharField("摘要", max_length=200, blank=True)
+    created_at = models.DateTimeField("记账时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "记账凭证"
+        verbose_name_plural = "记账凭证"
+        constraints = [models.UniqueConstraint(fields=["kind", "reference"], name="ledger_journal_unique_event")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.reference}"
+
+
+class Entry(models.Model):
+    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    side = models.CharField("方向", max_length=1, choices=Side.choices)
+    amount = models.DecimalField("金额", max_digits=16, decimal_places=2)
+
+    class Meta:
+        verbose_name = "分录"
+        verbose_name_plural = "分录"
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_entry_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.get_side_display()} {self.account_id} {self.amount}"

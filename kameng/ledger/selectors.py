@@ -1,0 +1,88 @@
+"""Reads of the ledger: balances, statements and the invariant check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Case, DecimalField, F, Sum, Value, When
+
+from kameng.core.money import ZERO
+from kameng.ledger.models import Account, AccountKind, Entry, Journal, Side
+
+
+def wallet_balance(*, user_id: int) -> Decimal:
+    balance = Account.objects.filter(owner_id=user_id, kind=AccountKind.WALLET).values_list(
+        "balance", flat=True).first()
+    return balance if balance is not None else ZERO
+
+
+def _signed_sum() -> Sum:
+    return Sum(
+        Case(
+            When(side=F("account__normal_side"), then=F("amount")),
+            default=-F("amount"),
+            output_field=DecimalField(max_digits=18, decimal_places=2),
+        )
+    )
+
+
+def account_balance_from_entries(*, account_id: int) -> Decimal:
+    total = Entry.objects.filter(account_id=account_id).aggregate(total=_signed_sum())["total"]
+    return total if total is not None else ZERO
+
+
+def wallet_statement(*, user_id: int, limit: int = 50) -> list[dict[str, object]]:
+    """The user's wallet movements, newest first, signed from the user's point of view."""
+    rows = (
+        Entry.objects.filter(account__owner_id=user_id, account__kind=AccountKind.WALLET)
+        .select_related("journal")
+        .order_by("-id")[:limit]
+    )
+    return [
+        {
+            "created_at": row.journal.created_at,
+            "kind": row.journal.get_kind_display(),
+            "reference": row.journal.reference,
+            "memo": row.journal.memo,
+            "amount": row.amount if row.side == Side.CREDIT else -row.amount,
+        }
+        for row in rows
+    ]
+
+
+@dataclass
+class LedgerProblem:
+    what: str
+    detail: str
+
+
+def ledger_problems() -> list[LedgerProblem]:
+    """Every violated invariant: unbalanced journals, cached balances that differ from their legs, negatives."""
+    problems: list[LedgerProblem] = []
+    unbalanced = (
+        Journal.objects.annotate(
+            debits=Sum(Case(When(entries__side=Side.DEBIT, then=F("entries__amount")), default=Value(0),
+                            output_field=DecimalField(max_digits=18, decimal_places=2))),
+            credits=Sum(Case(When(entries__side=Side.CREDIT, then=F("entries__amount")), default=Value(0),
+                             output_field=DecimalField(max_digits=18, decimal_places=2))),
+        )
+        .exclude(debits=F("credits"))
+        .values_list("pk", "kind", "reference", "debits", "credits")
+    )
+    for pk, kind, reference, debits, credits in unbalanced:
+        problems.append(LedgerProblem("unbalanced journal", f"#{pk} {kind} {reference}: D {debits} ≠ C {credits}"))
+    empty = Journal.objects.filter(entries__isnull=True).values_list("pk", flat=True)
+    problems.extend(LedgerProblem("journal without legs", f"#{pk}") for pk in empty)
+
+    derived = dict(
+        Entry.objects.values("account_id").annotate(total=_signed_sum()).values_list("account_id", "total")
+    )
+    for account in Account.objects.all().only("pk", "code", "balance", "is_balance_cached", "is_negative_allowed"):
+        total = derived.get(account.pk) or ZERO
+        if account.is_balance_cached and account.balance != total:
+            problems.append(LedgerProblem("balance mismatch",
+                                          f"{account.code}: cached {account.balance} ≠ entries {total}"))
+        if not account.is_negative_allowed and (total < ZERO or account.balance < ZERO):
+            problems.append(LedgerProblem("negative balance", f"{account.code}: {total}"))
+    return problems

@@ -1,0 +1,166 @@
+"""Posting journals. Every money movement in kameng goes through `journal_post`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+
+from kameng.core.errors import ApplicationError, ConflictError
+from kameng.core.money import ZERO, money
+from kameng.ledger.models import Account, AccountKind, Entry, Journal, JournalKind, Side
+
+# Which side raises each kind's balance. Wallets are what the platform owes its users (credit-normal).
+NORMAL_SIDE = {
+    AccountKind.WALLET: Side.CREDIT,
+    AccountKind.WALLET_HOLD: Side.CREDIT,
+    AccountKind.GATEWAY_CLEARING: Side.DEBIT,
+    AccountKind.PLATFORM_REVENUE: Side.CREDIT,
+    AccountKind.ORDERS_IN_PROGRESS: Side.CREDIT,
+    AccountKind.REFUNDS_PAYABLE: Side.CREDIT,
+}
+
+
+class InsufficientFundsError(ConflictError):
+    pass
+
+
+@dataclass(frozen=True)
+class Leg:
+    account_id: int
+    side: str
+    amount: Decimal
+
+
+def debit(account_id: int, amount: Decimal) -> Leg:
+    return Leg(account_id=account_id, side=Side.DEBIT, amount=money(amount))
+
+
+def credit(account_id: int, amount: Decimal) -> Leg:
+    return Leg(account_id=account_id, side=Side.CREDIT, amount=money(amount))
+
+
+# Account ids never change once created, so they are remembered per process.
+_system_account_ids: dict[str, int] = {}
+_wallet_account_ids: dict[int, int] = {}
+
+
+def system_account_id(*, kind: str, suffix: str = "") -> int:
+    """The id of a platform account such as `platform_revenue` or `gateway_clearing:epay`."""
+    code = f"{kind}:{suffix}" if suffix else kind
+    account_id = _system_account_ids.get(code)
+    if account_id is None:
+        account, _ = Account.objects.get_or_create(
+            code=code,
+            defaults={"kind": kind, "normal_side": NORMAL_SIDE[AccountKind(kind)], "is_balance_cached": False,
+                      "is_negative_allowed": True},
+        )
+        account_id = account.pk
+        _remember_after_commit(_system_account_ids, code, account_id)
+    return account_id
+
+
+def wallet_account_id(*, user_id: int) -> int:
+    """The id of the user's wallet account, created on first use."""
+    account_id = _wallet_account_ids.get(user_id)
+    if account_id is None:
+        account_id = Account.objects.filter(owner_id=user_id, kind=AccountKind.WALLET).values_list(
+            "pk", flat=True).first()
+        if account_id is None:
+            try:
+                with transaction.atomic():
+                    account_id = Account.objects.create(
+                        code=f"wallet:{user_id}", kind=AccountKind.WALLET, owner_id=user_id,
+                        normal_side=Side.CREDIT,
+                    ).pk
+            except IntegrityError:
+                account_id = Account.objects.get(owner_id=user_id, kind=AccountKind.WALLET).pk
+        _remember_after_commit(_wallet_account_ids, user_id, account_id)
+    return account_id
+
+
+def _remember_after_commit(cache: dict, key: object, account_id: int) -> None:  # type: ignore[type-arg]
+    # Only a committed row may be remembered: an id from a transaction that rolls back would point nowhere.
+    transaction.on_commit(lambda: cache.__setitem__(key, account_id))
+
+
+def journal_post(*, kind: JournalKind, reference: str, legs: list[Leg], memo: str = "") -> Journal:
+    """Post one balanced journal and move the cached balances it touches, in the caller's transaction.
+
+    Refuses an unbalanced or empty journal, a non-positive leg, a second journal for the same (kind, reference),
+    and any movement that would take a non-negative account below zero (the row update is guarded, and the
+    database CHECK is the last line). Cached balances are updated last and in account-id order, so the row locks
+    on hot wallets are held for as short a time as possible and always taken in the same order.
+    """
+    if len(legs) < 2:
+        raise ApplicationError("a journal needs at least two legs", code="ledger_unbalanced")
+    debits = sum((leg.amount for leg in legs if leg.side == Side.DEBIT), ZERO)
+    credits = sum((leg.amount for leg in legs if leg.side == Side.CREDIT), ZERO)
+    if any(leg.amount <= ZERO for leg in legs):
+        raise ApplicationError("journal legs must be positive amounts", code="ledger_non_positive_leg")
+    if debits != credits:
+        raise ApplicationError(f"journal does not balance: debits {debits} ≠ credits {credits}",
+                               code="ledger_unbalanced")
+
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                journal = Journal.objects.create(kind=kind, reference=reference, memo=memo[:200])
+        except IntegrityError as error:
+            raise ConflictError("该业务已记账，不会重复入账", code="ledger_duplicate_event",
+                                extra={"kind": str(kind), "reference": reference}) from error
+        Entry.objects.bulk_create(
+            [Entry(journal=journal, account_id=leg.account_id, side=leg.side, amount=leg.amount) for leg in legs]
+        )
+        _apply_cached_balances(legs)
+    return journal
+
+
+def _apply_cached_balances(legs: list[Leg]) -> None:
+    net: dict[int, dict[str, Decimal]] = defaultdict(lambda: {Side.DEBIT: ZERO, Side.CREDIT: ZERO})
+    for leg in legs:
+        net[leg.account_id][leg.side] += leg.amount
+    accounts = {
+        row["pk"]: row
+        for row in Account.objects.filter(pk__in=net.keys(), is_balance_cached=True).values(
+            "pk", "normal_side", "is_negative_allowed")
+    } if _needs_lookup(net) else _known_wallets(net)
+    for account_id in sorted(accounts):
+        row = accounts[account_id]
+        sides = net[account_id]
+        delta = sides[Side.CREDIT] - sides[Side.DEBIT]
+        if row["normal_side"] == Side.DEBIT:
+            delta = -delta
+        if delta == ZERO:
+            continue
+        query = Account.objects.filter(pk=account_id)
+        if delta < ZERO and not row["is_negative_allowed"]:
+            query = query.filter(Q(balance__gte=-delta))
+        if query.update(balance=F("balance") + delta) != 1:
+            raise InsufficientFundsError("余额不足", code="insufficient_balance",
+                                         extra={"account_id": account_id, "needed": str(-delta)})
+
+
+def _needs_lookup(net: dict[int, dict[str, Decimal]]) -> bool:
+    system_ids = set(_system_account_ids.values())
+    wallet_ids = set(_wallet_account_ids.values())
+    return any(account_id not in system_ids and account_id not in wallet_ids for account_id in net)
+
+
+def _known_wallets(net: dict[int, dict[str, Decimal]]) -> dict[int, dict[str, object]]:
+    """Skip the lookup query on the hot path: ids we created ourselves are wallets or uncached system accounts."""
+    wallet_ids = set(_wallet_account_ids.values())
+    return {
+        account_id: {"pk": account_id, "normal_side": Side.CREDIT, "is_negative_allowed": False}
+        for account_id in net
+        if account_id in wallet_ids
+    }
+
+
+def forget_cached_account_ids() -> None:
+    """For tests that flush the database between cases."""
+    _system_account_ids.clear()
+    _wallet_account_ids.clear()

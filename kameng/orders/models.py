@@ -1,0 +1,78 @@
+"""Orders (one SKU × quantity, no cart) and the event rows that form the buyer's timeline."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "待支付"
+    PAID = "paid", "已支付"
+    UNDER_REVIEW = "under_review", "审核中"
+    FULFILLING = "fulfilling", "发货中"
+    DELIVERED = "delivered", "已发货"
+    COMPLETED = "completed", "已完成"
+    EXPIRED = "expired", "已过期"
+    CANCELLED = "cancelled", "已取消"
+    DELIVERY_FAILED = "delivery_failed", "发货失败"
+    REFUNDED = "refunded", "已退款"
+    PARTIALLY_REFUNDED = "partially_refunded", "部分退款"
+    AFTER_SALES = "after_sales", "售后中"
+
+
+class Order(models.Model):
+    number = models.CharField("订单号", max_length=32, unique=True)
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="买家", on_delete=models.PROTECT,
+                              related_name="orders")
+    sku = models.ForeignKey("catalog.Sku", verbose_name="规格", on_delete=models.PROTECT, related_name="orders")
+    # A snapshot: what the buyer saw when ordering, even if the product is renamed later.
+    title = models.CharField("商品", max_length=200)
+    quantity = models.PositiveIntegerField("数量")
+    unit_price = models.DecimalField("单价", max_digits=12, decimal_places=2)
+    total_amount = models.DecimalField("总金额", max_digits=14, decimal_places=2)
+    status = models.CharField("状态", max_length=20, choices=OrderStatus.choices,
+                              default=OrderStatus.PENDING_PAYMENT)
+    request_id = models.CharField("客户端请求号", max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField("下单时间", auto_now_add=True)
+    expires_at = models.DateTimeField("支付截止", null=True, blank=True)
+    paid_at = models.DateTimeField("支付时间", null=True, blank=True)
+    delivered_at = models.DateTimeField("发货时间", null=True, blank=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "订单"
+        verbose_name_plural = "订单"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["buyer", "request_id"], condition=Q(request_id__isnull=False),
+                                    name="orders_order_unique_request"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orders_order_quantity_positive"),
+            models.CheckConstraint(condition=Q(total_amount__gt=0), name="orders_order_total_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["buyer", "-id"], name="orders_order_buyer_recent"),
+            models.Index(fields=["status", "expires_at"], name="orders_order_status_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderEvent(models.Model):
+    """One row per state change (and per notable fact), shown to the buyer as the order's timeline."""
+
+    order = models.ForeignKey(Order, verbose_name="订单", on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField("原状态", max_length=20, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField("新状态", max_length=20, choices=OrderStatus.choices, blank=True)
+    message = models.CharField("说明", max_length=300)
+    created_at = models.DateTimeField("时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "订单事件"
+        verbose_name_plural = "订单事件"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,19 @@
+"""Reads of orders for the buyer and staff."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from kameng.orders.models import Order, OrderEvent
+
+
+def orders_of_buyer(*, buyer_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(buyer_id=buyer_id).order_by("-id")
+
+
+def order_of_buyer(*, buyer_id: int, number: str) -> Order | None:
+    return Order.objects.filter(buyer_id=buyer_id, number=number).select_related("sku__product").first()
+
+
+def order_timeline(*, order_id: int) -> QuerySet[OrderEvent]:
+    return OrderEvent.objects.filter(order_id=order_id).order_by("id")

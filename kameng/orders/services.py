@@ -1,0 +1,235 @@
+"""Writes on orders: checkout, payment from the wallet, fulfilment, expiry, cancellation, refund of failures.
+
+Lock order in every path: the order row, then card keys, then the wallet row last (it is the hot one), then commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kameng.catalog.models import DeliveryKind, Sku
+from kameng.catalog.selectors import sku_for_sale
+from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
+from kameng.core.ids import public_number
+from kameng.core.money import money
+from kameng.inventory.services import card_keys_claim, card_keys_release, card_keys_sell_reserved, decrypt_secrets
+from kameng.ledger.models import AccountKind, JournalKind
+from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.orders.locks import order_lock
+from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.state import created_event, transition
+
+logger = logging.getLogger(__name__)
+REQUEST_ID_MAX = 64
+
+
+@dataclass
+class CheckoutResult:
+    order: Order
+    created: bool
+    secrets: list[str] = field(default_factory=list)
+
+
+def _validate_quantity(sku: Sku, quantity: int) -> None:
+    product = sku.product
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise ApplicationError("购买数量必须是整数", code="invalid_quantity")
+    upper = min(product.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY)
+    if quantity < product.min_quantity or quantity > upper:
+        raise ApplicationError(f"购买数量需在 {product.min_quantity}–{upper} 之间", code="invalid_quantity",
+                               extra={"min": product.min_quantity, "max": upper})
+
+
+def _validate_request_id(request_id: str | None) -> str | None:
+    if request_id is None or request_id == "":
+        return None
+    if len(request_id) > REQUEST_ID_MAX or not request_id.isprintable():
+        raise ApplicationError(f"request_id 最长 {REQUEST_ID_MAX} 个可见字符", code="invalid_request_id")
+    return request_id
+
+
+def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str | None = None,
+                   pay_with_wallet: bool = True) -> CheckoutResult:
+    """Create an order for one SKU × quantity; with `pay_with_wallet`, pay and deliver it in the same transaction.
+
+    Idempotent by (buyer, request_id): a repeated request returns the first order (`created=False`) and charges
+    nothing. A card-key order either gets all its keys or nothing happens (`SoldOutError`); a wallet short of the
+    total raises `InsufficientFundsError` and nothing happens. Without `pay_with_wallet` the keys are reserved and
+    the order waits for payment until `expires_at`.
+    """
+    request_id = _validate_request_id(request_id)
+    sku = sku_for_sale(sku_id=sku_id)
+    if sku is None:
+        raise NotFoundError("商品不存在或已下架", code="sku_not_found")
+    if sku.product.delivery_kind != DeliveryKind.CARD_KEY:
+        raise ApplicationError("该商品暂不支持在线购买", code="delivery_kind_unsupported")
+    _validate_quantity(sku, quantity)
+
+    now = timezone.now()
+    order = Order(
+        number=public_number("K"), buyer_id=buyer_id, sku_id=sku.pk, title=f"{sku.product.name} {sku.name}",
+        quantity=quantity, unit_price=sku.price, total_amount=money(sku.price * quantity),
+        request_id=request_id, expires_at=now + timedelta(minutes=settings.KAMENG_ORDER_PAYMENT_MINUTES),
+    )
+    events = [created_event(order)]
+    if pay_with_wallet:
+        # The whole checkout commits or nothing does, so the row can be written in its final state at once.
+        events.append(transition(order, OrderStatus.PAID, message="已使用钱包余额支付"))
+        events.append(transition(order, OrderStatus.DELIVERED))
+        order.paid_at = order.delivered_at = now
+        order.expires_at = None
+    wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
+    try:
+        with transaction.atomic():
+            order.save(force_insert=True)
+            claimed = card_keys_claim(sku_id=sku.pk, order_id=order.pk, quantity=quantity, sell=pay_with_wallet)
+            OrderEvent.objects.bulk_create(events)
+            if wallet_id is not None:
+                _post_payment(order, wallet_id)
+    except IntegrityError:
+        existing = _existing_for_request(buyer_id, request_id)
+        if existing is None:
+            raise
+        return CheckoutResult(order=existing, created=False, secrets=_delivered_secrets(existing))
+    secrets = decrypt_secrets([token for _, token in claimed]) if pay_with_wallet else []
+    return CheckoutResult(order=order, created=True, secrets=secrets)
+
+
+def _existing_for_request(buyer_id: int, request_id: str | None) -> Order | None:
+    if request_id is None:
+        return None
+    return Order.objects.filter(buyer_id=buyer_id, request_id=request_id).first()
+
+
+def _delivered_secrets(order: Order) -> list[str]:
+    from kameng.inventory.selectors import secrets_for_order
+
+    return secrets_for_order(order_id=order.pk) if order.status == OrderStatus.DELIVERED else []
+
+
+def _post_payment(order: Order, wallet_id: int) -> None:
+    journal_post(
+        kind=JournalKind.ORDER_PAYMENT, reference=order.number, memo=f"购买 {order.title} × {order.quantity}",
+        legs=[debit(wallet_id, order.total_amount),
+              credit(system_account_id(kind=AccountKind.PLATFORM_REVENUE), order.total_amount)],
+    )
+
+
+def order_pay_with_wallet(*, order_id: int, buyer_id: int) -> Order:
+    """Pay a pending order from the buyer's wallet and deliver its reserved keys, in one transaction."""
+    wallet_id = wallet_account_id(user_id=buyer_id)
+    with transaction.atomic():
+        order = order_lock(order_id=order_id)
+        if order.buyer_id != buyer_id:
+            raise NotFoundError("订单不存在", code="order_not_found")
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            raise ConflictError(f"订单当前状态为「{order.get_status_display()}」，无需支付", code="not_payable")
+        if order.expires_at is not None and order.expires_at <= timezone.now():
+            raise ConflictError("订单已超时关闭，请重新下单", code="order_expired")
+        events = [transition(order, OrderStatus.PAID, message="已使用钱包余额支付")]
+        order.paid_at = timezone.now()
+        events += _fulfil_card_keys(order)
+        if order.status == OrderStatus.DELIVERY_FAILED:
+            raise ConflictError("库存不足，无法发货，未扣款", code="sold_out")  # rolls the sale back
+        order.save(update_fields=["status", "paid_at", "delivered_at", "updated_at"])
+        OrderEvent.objects.bulk_create(events)
+        _post_payment(order, wallet_id)
+    return order
+
+
+def _fulfil_card_keys(order: Order) -> list[OrderEvent]:
+    """Deliver a paid order from its reserved keys, topping up from stock if some were withdrawn."""
+    sold = card_keys_sell_reserved(order_id=order.pk)
+    if sold < order.quantity:
+        from kameng.inventory.services import SoldOutError
+
+        try:
+            with transaction.atomic():
+                card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=order.quantity - sold, sell=True)
+        except SoldOutError:
+            return [transition(order, OrderStatus.DELIVERY_FAILED, message="库存不足，无法发货")]
+    order.delivered_at = timezone.now()
+    return [transition(order, OrderStatus.DELIVERED)]
+
+
+def order_fulfil(*, order_id: int) -> Order:
+    """Deliver a paid order (re-driven by the sweeper); on failure refund it to the wallet. Idempotent."""
+    with transaction.atomic():
+        order = order_lock(order_id=order_id)
+        if order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
+            return order
+        events = _fulfil_card_keys(order)
+        if order.status == OrderStatus.DELIVERY_FAILED:
+            events += _refund_failed_delivery(order)
+        order.save(update_fields=["status", "delivered_at", "updated_at"])
+        OrderEvent.objects.bulk_create(events)
+    return order
+
+
+def _refund_failed_delivery(order: Order) -> list[OrderEvent]:
+    card_keys_release(order_id=order.pk)
+    journal_post(
+        kind=JournalKind.ORDER_REFUND, reference=order.number, memo=f"发货失败退款 {order.title}",
+        legs=[debit(system_account_id(kind=AccountKind.PLATFORM_REVENUE), order.total_amount),
+              credit(wallet_account_id(user_id=order.buyer_id), order.total_amount)],
+    )
+    return [transition(order, OrderStatus.REFUNDED, message=f"发货失败，¥{order.total_amount} 已退回钱包余额")]
+
+
+def order_cancel(*, order_id: int, buyer_id: int) -> Order:
+    """The buyer cancels an unpaid order; its reserved keys go back to stock."""
+    with transaction.atomic():
+        order = order_lock(order_id=order_id)
+        if order.buyer_id != buyer_id:
+            raise NotFoundError("订单不存在", code="order_not_found")
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            raise ConflictError(f"订单当前状态为「{order.get_status_display()}」，不能取消", code="not_cancellable")
+        event = transition(order, OrderStatus.CANCELLED)
+        card_keys_release(order_id=order.pk)
+        order.save(update_fields=["status", "updated_at"])
+        event.save()
+    return order
+
+
+def order_expire(*, order_id: int) -> bool:
+    """Close an unpaid order whose payment time is up and release its keys. Returns whether it expired."""
+    with transaction.atomic():
+        order = order_lock(order_id=order_id)
+        if order.status != OrderStatus.PENDING_PAYMENT or order.expires_at is None or order.expires_at > timezone.now():
+            return False
+        event = transition(order, OrderStatus.EXPIRED)
+        card_keys_release(order_id=order.pk)
+        order.save(update_fields=["status", "updated_at"])
+        event.save()
+    return True
+
+
+def orders_expire_due(*, limit: int = 500) -> int:
+    """Expire every unpaid order past its deadline (the periodic job). Returns how many expired."""
+    due = list(
+        Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=timezone.now())
+        .order_by("expires_at").values_list("pk", flat=True)[:limit]
+    )
+    return sum(1 for order_id in due if order_expire(order_id=order_id))
+
+
+def orders_redrive_stuck(*, older_than_seconds: int | None = None, limit: int = 200) -> int:
+    """Re-drive orders paid but not delivered for too long (a crash, a lost task). Returns how many it touched."""
+    age = older_than_seconds if older_than_seconds is not None else settings.KAMENG_SWEEP_STUCK_AFTER_SECONDS
+    stuck = list(
+        Order.objects.filter(status__in=[OrderStatus.PAID, OrderStatus.FULFILLING],
+                             updated_at__lte=timezone.now() - timedelta(seconds=age))
+        .order_by("pk").values_list("pk", flat=True)[:limit]
+    )
+    for order_id in stuck:
+        try:
+            order_fulfil(order_id=order_id)
+        except Exception:  # one broken order must not stop the sweep of the others
+            logger.exception("re-driving order %s failed", order_id)
+    return len(stuck)

@@ -1,0 +1,22 @@
+"""Periodic jobs for orders. Tasks take ids, are idempotent, and assume they may run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from kameng.orders.services import order_fulfil, orders_expire_due, orders_redrive_stuck
+
+
+@shared_task(name="kameng.orders.tasks.expire_unpaid_orders")
+def expire_unpaid_orders() -> int:
+    return orders_expire_due()
+
+
+@shared_task(name="kameng.orders.tasks.redrive_stuck_orders")
+def redrive_stuck_orders() -> int:
+    return orders_redrive_stuck()
+
+
+@shared_task(name="kameng.orders.tasks.fulfil_order", acks_late=True)
+def fulfil_order(order_id: int) -> None:
+    order_fulfil(order_id=order_id)

@@ -1,0 +1,93 @@
+"""易支付 epay V1 (MD5): the de-facto gateway protocol of small 发卡 sites (PROTOCOLS.md §1).
+
+Signing: every received parameter except `sign`, `sign_type` and blank values, sorted by key (ASCII), joined raw
+as `k=v&k=v`, the merchant key appended directly, MD5 in lowercase hex. The signature is checked over the raw
+strings received — a gateway may send `money=1` for `1.00` — and amounts are compared as Decimal afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+import httpx
+
+from kameng.core.errors import ApplicationError
+from kameng.payments.gateways.base import NotificationRejectedError, PaymentStart, QueryResult, VerifiedNotification
+
+QUERY_TIMEOUT_SECONDS = 10.0
+
+
+def epay_canonical(params: dict[str, str]) -> str:
+    pairs = sorted(
+        (key, value) for key, value in params.items()
+        if key not in ("sign", "sign_type") and isinstance(value, str) and value != ""
+    )
+    return "&".join(f"{key}={value}" for key, value in pairs)
+
+
+def epay_sign(params: dict[str, str], key: str) -> str:
+    return hashlib.md5((epay_canonical(params) + key).encode()).hexdigest()  # noqa: S324 - the protocol's MD5
+
+
+class EpayV1Gateway:
+    def __init__(self, *, gateway_url: str, merchant_id: str, merchant_key: str, pay_type: str = "") -> None:
+        self.gateway_url = gateway_url.rstrip("/") + "/"
+        self.merchant_id = merchant_id
+        self.merchant_key = merchant_key
+        self.pay_type = pay_type
+
+    def signed(self, params: dict[str, str]) -> dict[str, str]:
+        return {**params, "sign": epay_sign(params, self.merchant_key), "sign_type": "MD5"}
+
+    def start(self, *, out_trade_no: str, amount: Decimal, subject: str, notify_url: str, return_url: str,
+              client_ip: str = "") -> PaymentStart:
+        params = {
+            "pid": self.merchant_id, "type": self.pay_type, "out_trade_no": out_trade_no, "notify_url": notify_url,
+            "return_url": return_url, "name": subject.encode()[:127].decode(errors="ignore"), "money": f"{amount:.2f}",
+        }
+        params = {key: value for key, value in params.items() if value}
+        return PaymentStart(redirect_url=self.gateway_url + "submit.php?" + urlencode(self.signed(params)))
+
+    def verify_notification(self, params: dict[str, str]) -> VerifiedNotification:
+        received = params.get("sign", "")
+        if not received:
+            raise NotificationRejectedError("通知缺少签名", code="unsigned")
+        if params.get("sign_type", "MD5").upper() != "MD5":
+            raise NotificationRejectedError("不支持的签名类型", code="bad_sign_type")
+        if not hmac.compare_digest(received.lower(), epay_sign(params, self.merchant_key)):
+            raise NotificationRejectedError("签名校验失败", code="bad_signature")
+        if params.get("pid") != self.merchant_id:
+            raise NotificationRejectedError("商户号不匹配", code="wrong_merchant")
+        try:
+            amount = Decimal(params.get("money", ""))
+        except InvalidOperation as error:
+            raise NotificationRejectedError("金额格式错误", code="bad_amount") from error
+        if not params.get("out_trade_no"):
+            raise NotificationRejectedError("缺少商户订单号", code="missing_out_trade_no")
+        return VerifiedNotification(
+            out_trade_no=params["out_trade_no"], gateway_trade_no=params.get("trade_no", ""), amount=amount,
+            is_paid=params.get("trade_status") == "TRADE_SUCCESS", merchant_id=params["pid"],
+        )
+
+    def acknowledge(self) -> str:
+        return "success"
+
+    def query(self, *, out_trade_no: str) -> QueryResult:
+        """`api.php?act=order`: the fallback for a lost notification. Server side only: the key travels in clear."""
+        try:
+            response = httpx.get(self.gateway_url + "api.php", timeout=QUERY_TIMEOUT_SECONDS, params={
+                "act": "order", "pid": self.merchant_id, "key": self.merchant_key, "out_trade_no": out_trade_no})
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise ApplicationError("支付网关查询失败", code="gateway_unreachable") from error
+        if str(data.get("code")) != "1":
+            return QueryResult(is_paid=False, amount=None, gateway_trade_no="")
+        try:
+            amount = Decimal(str(data.get("money", "")))
+        except InvalidOperation:
+            amount = None
+        return QueryResult(is_paid=str(data.get("status")) == "1", amount=amount,
+                           gateway_trade_no=str(data.get("trade_no", "")))

@@ -1,0 +1,12 @@
+"""Periodic recovery of lost payment notifications."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from kameng.payments.services import payments_reconcile_pending
+
+
+@shared_task(name="kameng.payments.tasks.redrive_pending_payments")
+def redrive_pending_payments() -> int:
+    return payments_reconcile_pending()

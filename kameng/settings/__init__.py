@@ -1,0 +1,1 @@
+"""Settings: `kameng.settings.base` reads everything from the environment; `kameng.settings.test` is for pytest."""

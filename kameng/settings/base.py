@@ -1,0 +1,210 @@
+"""Base settings, read from the environment.
+
+`DATABASE_URL` picks the database (embedded SQLite by default; PostgreSQL and MySQL/MariaDB supported),
+`REDIS_URL` turns on the Redis cache and sessions, `CELERY_BROKER_URL` picks the broker (a filesystem queue
+under var/ by default, so the demo needs no server). Encryption keys come from `KAMENG_ENCRYPTION_KEYS` and
+`KAMENG_BLIND_INDEX_KEY`; `make demo` generates dev keys into `.env`, which is never committed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(os.environ.get("KAMENG_VAR_DIR", BASE_DIR / "var"))
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists() and not os.environ.get("KAMENG_IGNORE_DOTENV"):
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG and not env.bool("KAMENG_TESTING", default=False):
+        raise RuntimeError("SECRET_KEY is not set: put it in the environment or in .env (make demo writes one).")
+    SECRET_KEY = "insecure-development-only-" + "x" * 32  # noqa: S105 - only reachable with DEBUG or in tests
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "kameng.core",
+    "kameng.accounts",
+    "kameng.catalog",
+    "kameng.inventory",
+    "kameng.ledger",
+    "kameng.orders",
+    "kameng.payments",
+    "kameng.simulators",
+    "kameng.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "kameng.urls"
+WSGI_APPLICATION = "kameng.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------------------
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'kameng.sqlite3'}")}
+_engine = DATABASES["default"]["ENGINE"]
+if _engine.endswith("sqlite3"):
+    # IMMEDIATE transactions take the write lock up front, so concurrent writers queue instead of failing
+    # with "database is locked" half-way through a checkout.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+elif _engine.endswith("mysql"):
+    import pymysql
+
+    pymysql.install_as_MySQLdb()
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"charset": "utf8mb4", "isolation_level": "read committed"}
+    )
+elif _engine.endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache and sessions ----------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="kameng"),
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["kameng.accounts.backends.UsernameOrPhoneBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:home"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- i18n ------------------------------------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "kameng" / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MEDIA_ROOT = VAR_DIR / "media"
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+
+# --- background jobs -------------------------------------------------------------------------------------
+_queue_dir = VAR_DIR / "queue"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for _sub in ("out", "processed"):
+        (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir / "out"),
+        "data_folder_out": str(_queue_dir / "out"),
+        "processed_folder": str(_queue_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- kameng ----------------------------------------------------------------------------------------------
+# "kid:base64(32 bytes)" entries, comma separated; the first one encrypts, all of them decrypt.
+KAMENG_ENCRYPTION_KEYS = env.str("KAMENG_ENCRYPTION_KEYS", default="")
+KAMENG_BLIND_INDEX_KEY = env.str("KAMENG_BLIND_INDEX_KEY", default="")
+KAMENG_ORDER_PAYMENT_MINUTES = env.int("KAMENG_ORDER_PAYMENT_MINUTES", default=15)
+KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
+KAMENG_MAX_ORDER_QUANTITY = env.int("KAMENG_MAX_ORDER_QUANTITY", default=500)
+KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
+KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_secrets": {"()": "kameng.core.logging.MaskSecretsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+UNFOLD = {
+    "SITE_TITLE": "kameng 管理后台",
+    "SITE_HEADER": "kameng",
+    "SITE_SYMBOL": "storefront",
+    "SHOW_LANGUAGES": True,
+}
+KAMENG_BANNED_KEYWORDS = env.list("KAMENG_BANNED_KEYWORDS", default=["赌博", "博彩", "色情", "外挂"])
+KAMENG_IMPORT_INLINE_LIMIT = env.int("KAMENG_IMPORT_INLINE_LIMIT", default=2000)
+# The built-in gateway simulator (/sim/epay/) lets the demo and the tests pay without internet. Off in production.
+KAMENG_SIMULATORS_ENABLED = env.bool("KAMENG_SIMULATORS_ENABLED", default=DEBUG)

@@ -1,0 +1,42 @@
+"""Settings for the test suite: fresh random keys every run, eager tasks, Redis when present.
+
+With CI=true a missing Redis is a failure (the suite must exercise the real cache); locally it falls back to
+the in-process cache. The database comes from DATABASE_URL like everywhere else (the Makefile runs the suite on
+SQLite and on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+from urllib.parse import urlparse
+
+os.environ["KAMENG_TESTING"] = "1"
+os.environ["KAMENG_IGNORE_DOTENV"] = "1"
+os.environ.setdefault("KAMENG_VAR_DIR", "/tmp/kameng-test-var")
+os.environ.setdefault("KAMENG_ENCRYPTION_KEYS", "test1:" + base64.b64encode(os.urandom(32)).decode())
+os.environ.setdefault("KAMENG_BLIND_INDEX_KEY", base64.b64encode(os.urandom(32)).decode())
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+os.environ.setdefault("KAMENG_SIMULATORS_ENABLED", "1")
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+_redis = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+if _reachable(_redis):
+    os.environ.setdefault("REDIS_URL", _redis)
+elif os.environ.get("CI", "").lower() == "true":
+    raise RuntimeError(f"CI=true but Redis is not reachable at {_redis}: start it (see DEVELOPERS.md)")
+
+from kameng.settings.base import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing: tests, not production
+CACHES["default"]["KEY_PREFIX"] = f"kameng-test-{os.getpid()}"  # noqa: F405

@@ -1,0 +1,17 @@
+"""URL map: storefront, staff admin, JSON API, and the built-in gateway simulator (when enabled)."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from kameng.api.urls import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("kameng.web.urls")),
+]
+
+if settings.KAMENG_SIMULATORS_ENABLED:
+    urlpatterns.append(path("sim/", include("kameng.simulators.urls")))

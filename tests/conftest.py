@@ -1,0 +1,37 @@
+"""Shared fixtures. Every test that touches the database ends with the ledger invariants checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+
+from kameng.inventory import services as inventory_services
+from kameng.ledger.selectors import ledger_problems
+from kameng.ledger.services import forget_cached_account_ids
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> Iterator[None]:
+    forget_cached_account_ids()
+    inventory_services._bounds.clear()
+    yield
+    forget_cached_account_ids()
+    inventory_services._bounds.clear()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_invariants_hold(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    uses_db = any(name in request.fixturenames for name in ("db", "transactional_db", "django_db_setup"))
+    marker = request.node.get_closest_marker("django_db")
+    if uses_db or marker is not None:
+        problems = ledger_problems()
+        assert not problems, f"ledger invariants violated after test: {problems}"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    cache.clear()
+    yield

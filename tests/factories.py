@@ -1,0 +1,73 @@
+"""factory_boy factories for the domain models, plus helpers that fund wallets and stock SKUs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+
+from kameng.accounts.models import User
+from kameng.catalog.models import Category, Product, Sku
+from kameng.inventory.imports import card_key_batch_create, card_keys_import
+from kameng.ledger.models import AccountKind, JournalKind
+from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"buyer{n}")
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-9")
+
+    @factory.post_generation
+    def saved(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            self.save()
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+
+    name = factory.Sequence(lambda n: f"游戏点卡{n}")
+    slug = factory.Sequence(lambda n: f"cards-{n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    category = factory.SubFactory(CategoryFactory)
+    name = factory.Sequence(lambda n: f"测试点卡{n}")
+    max_quantity = 100
+
+
+class SkuFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Sku
+
+    product = factory.SubFactory(ProductFactory)
+    name = "10 元"
+    face_value = Decimal("10.00")
+    price = Decimal("9.50")
+
+
+def fund_wallet(user: User, amount: Decimal | str, reference: str | None = None) -> None:
+    """Credit the user's wallet as a gateway top-up would (a balanced journal)."""
+    amount = Decimal(amount)
+    journal_post(
+        kind=JournalKind.ADJUSTMENT, reference=reference or f"test-fund-{user.pk}-{amount}",
+        legs=[debit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix="test"), amount),
+              credit(wallet_account_id(user_id=user.pk), amount)],
+    )
+
+
+def stock_sku(sku: Sku, count: int, prefix: str | None = None) -> list[str]:
+    """Import `count` fresh card keys for the SKU; returns their plaintext secrets."""
+    prefix = prefix or f"KEY-{sku.pk}"
+    secrets = [f"{prefix}-{index:06d}" for index in range(count)]
+    batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None, source_name="test")
+    card_keys_import(batch=batch, text="\n".join(secrets))
+    return secrets

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from kameng.inventory.models import CardKey, CardKeyStatus
+from kameng.inventory.services import SoldOutError
+from kameng.ledger.selectors import wallet_balance
+from kameng.ledger.services import InsufficientFundsError
+from kameng.orders.models import Order, OrderStatus
+from kameng.orders.services import order_checkout
+from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = pytest.mark.django_db
+
+
+def test_checkout_with_wallet_delivers_keys_and_debits_exact_amount() -> None:
+    buyer = UserFactory()
+    sku = SkuFactory(price=Decimal("9.50"))
+    secrets = stock_sku(sku, 5)
+    fund_wallet(buyer, "100.00")
+
+    result = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=3, request_id="r1")
+
+    assert result.created
+    assert result.order.status == OrderStatus.DELIVERED
+    assert len(result.secrets) == 3
+    assert set(result.secrets) <= set(secrets)
+    assert wallet_balance(user_id=buyer.pk) == Decimal("71.50")
+    assert CardKey.objects.filter(order=result.order, status=CardKeyStatus.SOLD).count() == 3
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 2
+    assert [event.to_status for event in result.order.events.all()] == ["pending_payment", "paid", "delivered"]
+
+
+def test_repeated_request_id_returns_same_order_and_charges_once() -> None:
+    buyer = UserFactory()
+    sku = SkuFactory(price=Decimal("10.00"))
+    stock_sku(sku, 5)
+    fund_wallet(buyer, "50.00")
+
+    first = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="same")
+    again = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="same")
+
+    assert not again.created
+    assert again.order.pk == first.order.pk
+    assert again.secrets == first.secrets
+    assert Order.objects.count() == 1
+    assert wallet_balance(user_id=buyer.pk) == Decimal("40.00")
+
+
+def test_sold_out_changes_nothing() -> None:
+    buyer = UserFactory()
+    sku = SkuFactory()
+    stock_sku(sku, 2)
+    fund_wallet(buyer, "100.00")
+
+    with pytest.raises(SoldOutError) as error:
+        order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=3)
+
+    assert error.value.extra == {"available": 2}
+    assert Order.objects.count() == 0
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 2
+    assert wallet_balance(user_id=buyer.pk) == Decimal("100.00")
+
+
+def test_insufficient_balance_changes_nothing() -> None:
+    buyer = UserFactory()
+    sku = SkuFactory(price=Decimal("30.00"))
+    stock_sku(sku, 2)
+    fund_wallet(buyer, "50.00")
+
+    with pytest.raises(InsufficientFundsError):
+        order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=2)
+
+    assert Order.objects.count() == 0
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 2
+    assert wallet_balance(user_id=buyer.pk) == Decimal("50.00")
