@@ -32,6 +32,5 @@ def _ledger_invariants_hold(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache() -> Iterator[None]:
+def _clear_cache() -> None:
     cache.clear()
-    yield

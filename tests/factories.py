@@ -13,7 +13,7 @@ from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -22,12 +22,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "correct-horse-9")
 
     @factory.post_generation
-    def saved(self, create: bool, extracted: object, **kwargs: object) -> None:
+    def saved(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805 - factory_boy passes the instance
         if create:
-            self.save()
+            obj.save()
 
 
-class CategoryFactory(factory.django.DjangoModelFactory):
+class CategoryFactory(factory.django.DjangoModelFactory[Category]):
     class Meta:
         model = Category
 
@@ -35,7 +35,7 @@ class CategoryFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"cards-{n}")
 
 
-class ProductFactory(factory.django.DjangoModelFactory):
+class ProductFactory(factory.django.DjangoModelFactory[Product]):
     class Meta:
         model = Product
 
@@ -44,7 +44,7 @@ class ProductFactory(factory.django.DjangoModelFactory):
     max_quantity = 100
 
 
-class SkuFactory(factory.django.DjangoModelFactory):
+class SkuFactory(factory.django.DjangoModelFactory[Sku]):
     class Meta:
         model = Sku
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -91,12 +91,13 @@ def card_keys_import(*, batch: CardKeyBatch, text: str, is_csv: bool = False) ->
     return batch
 
 
-def _insert_chunk(batch: CardKeyBatch, fresh: dict[bytes, str], encrypt_many, secret_context: bytes) -> int:  # type: ignore[no-untyped-def]
+def _insert_chunk(batch: CardKeyBatch, fresh: dict[bytes, str],
+                  encrypt_many: Callable[..., list[bytes]], secret_context: bytes) -> int:
     for _attempt in range(3):
-        existing = set(
+        existing = {
             bytes(mark)
             for mark in CardKey.objects.filter(fingerprint__in=list(fresh)).values_list("fingerprint", flat=True)
-        )
+        }
         batch.duplicate_count += len(existing)
         for mark in existing:
             fresh.pop(mark, None)

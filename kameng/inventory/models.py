@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-SECRET_CONTEXT = "inventory.cardkey.secret"
+SECRET_CONTEXT = "inventory.cardkey.secret"  # noqa: S105 - an AEAD context label, not a secret
 
 
 class CardKeyStatus(models.TextChoices):

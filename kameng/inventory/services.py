@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection
 from django.db.models import Max, Min, Q, QuerySet
@@ -82,7 +83,8 @@ RETURNING id, secret_ciphertext
 
 def _claim_postgresql(sku_id: int, order_id: int, quantity: int, status: str, start: int) -> list[tuple[int, bytes]]:
     # One round trip: lock candidates past a random start, skipping rows other buyers hold, and take them.
-    params = {"status": status, "order_id": order_id, "now": timezone.now(), "sku_id": sku_id, "start": start}
+    params: dict[str, Any] = {
+        "status": status, "order_id": order_id, "now": timezone.now(), "sku_id": sku_id, "start": start}
     claimed: list[tuple[int, bytes]] = []
     with connection.cursor() as cursor:
         for bound in ("id >= %(start)s", "id < %(start)s"):
@@ -127,9 +129,8 @@ def card_keys_sell_reserved(*, order_id: int) -> int:
 
 def card_keys_release(*, order_id: int) -> int:
     """Give an unpaid order's reserved keys back to stock; returns how many."""
-    released = CardKey.objects.filter(order_id=order_id, status=CardKeyStatus.RESERVED).update(
+    return CardKey.objects.filter(order_id=order_id, status=CardKeyStatus.RESERVED).update(
         status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
-    return released
 
 
 def card_keys_void(*, card_key_ids: Sequence[int]) -> int:

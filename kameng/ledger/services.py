@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -82,7 +83,7 @@ def wallet_account_id(*, user_id: int) -> int:
     return account_id
 
 
-def _remember_after_commit(cache: dict, key: object, account_id: int) -> None:  # type: ignore[type-arg]
+def _remember_after_commit(cache: dict[Any, int], key: object, account_id: int) -> None:
     # Only a committed row may be remembered: an id from a transaction that rolls back would point nowhere.
     transaction.on_commit(lambda: cache.__setitem__(key, account_id))
 

@@ -41,7 +41,7 @@ SECRET_PARAMS = {"sign", "key"}
 def gateway_for(channel: PaymentChannel) -> PaymentGateway:
     if channel.kind == ChannelKind.EPAY_V1:
         return EpayV1Gateway(gateway_url=channel.gateway_url, merchant_id=channel.merchant_id,
-                             merchant_key=channel.merchant_key, pay_type=channel.pay_type)
+                             merchant_key=str(channel.merchant_key), pay_type=channel.pay_type)
     raise ApplicationError(f"不支持的支付协议 {channel.kind}", code="channel_kind_unsupported")
 
 
@@ -78,7 +78,7 @@ def _masked(params: dict[str, str]) -> dict[str, str]:
     return {key: ("***" if key in SECRET_PARAMS else mask_text(str(value))[:500]) for key, value in params.items()}
 
 
-def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: str, reason: str,
+def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: str, reason: str, *,
             params: dict[str, str], remote_addr: str | None) -> None:
     PaymentNotification.objects.create(channel=channel, payment=payment, outcome=outcome, reason=reason[:200],
                                        params=_masked(params), remote_addr=remote_addr or None)
@@ -96,22 +96,24 @@ def payment_notification_process(*, channel_code: str, params: dict[str, str],
     """Verify and apply one asynchronous notification; safe to call any number of times, concurrently."""
     channel = PaymentChannel.objects.filter(code=channel_code).first()
     if channel is None:
-        _record(None, None, NotificationOutcome.REJECTED, f"unknown channel {channel_code}", params, remote_addr)
+        _record(None, None, NotificationOutcome.REJECTED, f"unknown channel {channel_code}", params=params,
+                remote_addr=remote_addr)
         return NotificationAnswer("unknown channel", 404, NotificationOutcome.REJECTED)
     gateway = gateway_for(channel)
     try:
         verified = gateway.verify_notification(params)
     except NotificationRejectedError as error:
         logger.warning("risk: rejected %s notification from %s: %s", channel.code, remote_addr, error.message)
-        _record(channel, None, NotificationOutcome.REJECTED, error.message, params, remote_addr)
+        _record(channel, None, NotificationOutcome.REJECTED, error.message, params=params, remote_addr=remote_addr)
         return NotificationAnswer("fail", 400, NotificationOutcome.REJECTED)
     if not verified.is_paid:
-        _record(channel, None, NotificationOutcome.NOT_PAID, "trade not successful", params, remote_addr)
+        _record(channel, None, NotificationOutcome.NOT_PAID, "trade not successful", params=params,
+                remote_addr=remote_addr)
         return NotificationAnswer(gateway.acknowledge(), 200, NotificationOutcome.NOT_PAID)
     outcome, reason, payment = payment_credit(
         channel=channel, out_trade_no=verified.out_trade_no, amount=verified.amount,
         gateway_trade_no=verified.gateway_trade_no)
-    _record(channel, payment, outcome, reason, params, remote_addr)
+    _record(channel, payment, outcome, reason, params=params, remote_addr=remote_addr)
     if outcome == NotificationOutcome.REJECTED:
         logger.warning("risk: %s notification for %s refused: %s", channel.code, verified.out_trade_no, reason)
         return NotificationAnswer("fail", 400, outcome)

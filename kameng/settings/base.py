@@ -25,7 +25,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG and not env.bool("KAMENG_TESTING", default=False):
         raise RuntimeError("SECRET_KEY is not set: put it in the environment or in .env (make demo writes one).")
-    SECRET_KEY = "insecure-development-only-" + "x" * 32  # noqa: S105 - only reachable with DEBUG or in tests
+    SECRET_KEY = "insecure-development-only-" + "x" * 32  # only reachable with DEBUG or in tests
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 os.environ["KAMENG_TESTING"] = "1"
 os.environ["KAMENG_IGNORE_DOTENV"] = "1"
-os.environ.setdefault("KAMENG_VAR_DIR", "/tmp/kameng-test-var")
+os.environ.setdefault("KAMENG_VAR_DIR", "/tmp/kameng-test-var")  # noqa: S108 - scratch dir for test runs
 os.environ.setdefault("KAMENG_ENCRYPTION_KEYS", "test1:" + base64.b64encode(os.urandom(32)).decode())
 os.environ.setdefault("KAMENG_BLIND_INDEX_KEY", base64.b64encode(os.urandom(32)).decode())
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_checkout_with_wallet_delivers_keys_and_debits_exact_amount() -> None:
-    buyer = UserFactory()
-    sku = SkuFactory(price=Decimal("9.50"))
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.50"))
     secrets = stock_sku(sku, 5)
     fund_wallet(buyer, "100.00")
 
@@ -34,8 +34,8 @@ def test_checkout_with_wallet_delivers_keys_and_debits_exact_amount() -> None:
 
 
 def test_repeated_request_id_returns_same_order_and_charges_once() -> None:
-    buyer = UserFactory()
-    sku = SkuFactory(price=Decimal("10.00"))
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("10.00"))
     stock_sku(sku, 5)
     fund_wallet(buyer, "50.00")
 
@@ -50,8 +50,8 @@ def test_repeated_request_id_returns_same_order_and_charges_once() -> None:
 
 
 def test_sold_out_changes_nothing() -> None:
-    buyer = UserFactory()
-    sku = SkuFactory()
+    buyer = UserFactory.create()
+    sku = SkuFactory.create()
     stock_sku(sku, 2)
     fund_wallet(buyer, "100.00")
 
@@ -65,8 +65,8 @@ def test_sold_out_changes_nothing() -> None:
 
 
 def test_insufficient_balance_changes_nothing() -> None:
-    buyer = UserFactory()
-    sku = SkuFactory(price=Decimal("30.00"))
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("30.00"))
     stock_sku(sku, 2)
     fund_wallet(buyer, "50.00")
 
