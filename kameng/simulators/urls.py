@@ -1,3 +1,16 @@
+"""The simulated 易支付 gateway, mounted at /sim/ when KAMENG_SIMULATORS_ENABLED (never in production)."""
+
 from django.urls import path
 
-urlpatterns: list = []  # type: ignore[type-arg]
+from kameng.simulators import views
+
+app_name = "simulators"
+
+urlpatterns = [
+    path("epay/submit.php", views.epay_submit, name="epay_submit"),
+    path("epay/mapi.php", views.epay_mapi, name="epay_mapi"),
+    path("epay/api.php", views.epay_api, name="epay_api"),
+    path("epay/cashier/<str:trade_no>/", views.epay_cashier, name="epay_cashier"),
+    path("epay/cashier/<str:trade_no>/pay/", views.epay_cashier_pay, name="epay_cashier_pay"),
+    path("epay/cashier/<str:trade_no>/cancel/", views.epay_cashier_cancel, name="epay_cashier_cancel"),
+]
