@@ -18,7 +18,10 @@ def mask_phone(value: str) -> str:
 
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _ID_NUMBER = re.compile(r"(?<![\dXx])(\d{6})\d{8}(\d{3}[\dXx])(?![\dXx])")
-_KEYVALUE = re.compile(r"(?i)\b(secret|password|key|sign|pin|token)(['\"]?\s*[=:]\s*['\"]?)([^\s&,'\"]+)")
+# `(?<![a-z0-9])` rather than `\b`: `_` is a word character, and `app_secret=`, `api_key=` must be masked too.
+_KEYVALUE = re.compile(
+    r"(?i)(?<![a-z0-9])(secret|password|key|sign|pin|token)(['\"]?\s*[=:]\s*['\"]?)([^\s&,'\"]+)"
+)
 
 
 def mask_text(text: str) -> str:

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+import pytest
+
+from kameng.core.logging import MaskSecretsFilter
+from kameng.core.masking import mask_phone, mask_secret, mask_text
+
+ID_NUMBER = "11010519491231002X"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("ABCD-1234-WXYZ", "AB**********YZ"), ("abcdefg", "ab***fg"),
+                                                 ("123456", "******"), ("", "")])
+def test_mask_secret(value: str, expected: str) -> None:
+    assert mask_secret(value) == expected
+
+
+def test_mask_phone() -> None:
+    assert mask_phone("13800138000") == "138****8000"
+    assert mask_phone("+8613800138000") == "+8**********00"
+
+
+def test_mask_text_masks_phone_id_number_and_key_values() -> None:
+    text = f"user 13912345678 id={ID_NUMBER} sign=0a1b2c3d&password: hunter22, token='abc' other=1"
+
+    masked = mask_text(text)
+
+    assert masked == "user 139****5678 id=110105********002X sign=***&password: ***, token='***' other=1"
+
+
+def test_mask_text_masks_prefixed_secret_names() -> None:
+    # Regression: `\b` did not fire after `_`, so `app_secret=…` and `api_key=…` reached the logs in clear.
+    masked = mask_text('app_secret=s3cr3t api_key: k3y {"mch_key": "abc"} sign_type=MD5 monkey=2')
+
+    assert masked == 'app_secret=*** api_key: *** {"mch_key": "***"} sign_type=MD5 monkey=2'
+
+
+def test_mask_text_leaves_longer_digit_runs_and_plain_text_alone() -> None:
+    assert mask_text("order 261126143905123048213 amount=9.50") == "order 261126143905123048213 amount=9.50"
+
+
+def test_mask_text_masks_lowercase_x_id_numbers() -> None:
+    assert mask_text("44030119900101123x") == "440301********123x"
+
+
+def test_logging_filter_masks_a_record(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.handler.addFilter(MaskSecretsFilter())
+    logger = logging.getLogger("kameng.tests.masking")
+
+    with caplog.at_level(logging.INFO, logger="kameng.tests.masking"):
+        logger.info("notify from %s, id %s, query out_trade_no=K1&sign=%s", "13800138000", ID_NUMBER, "deadbeef99")
+
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "13800138000" not in message
+    assert ID_NUMBER not in message
+    assert "deadbeef99" not in message
+    expected = "notify from 138****8000, id 110105********002X, query out_trade_no=K1&sign=***"
+    assert message == expected
+    assert caplog.text.rstrip().endswith(expected)
+
+
+def test_logging_filter_leaves_clean_records_untouched() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "paid %s", ("K123",), None)
+
+    assert MaskSecretsFilter().filter(record) is True
+    assert record.msg == "paid %s"
+    assert record.args == ("K123",)
+
+
+def test_settings_attach_the_filter_to_the_console_handler() -> None:
+    from django.conf import settings
+
+    logging_settings = cast(dict[str, Any], settings.LOGGING)
+    assert "mask_secrets" in logging_settings["handlers"]["console"]["filters"]
+    assert logging_settings["filters"]["mask_secrets"]["()"] == "kameng.core.logging.MaskSecretsFilter"
+    configured = [handler for handler in logging.getLogger().handlers
+                  if any(isinstance(f, MaskSecretsFilter) for f in handler.filters)]
+    assert configured, "the root logger's console handler must carry MaskSecretsFilter"
