@@ -1,0 +1,55 @@
+"""Back office for users and staff groups. Phone numbers appear masked and are found by exact match only,
+through their keyed blind index (the database holds no plaintext to search)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from kameng.accounts.models import User
+from kameng.accounts.selectors import phone_index_of
+from kameng.core.masking import mask_phone
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+    pass
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+    list_display = ("username", "masked_phone", "email", "is_staff", "is_active", "date_joined", "last_login")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("username", "email", "first_name", "last_name")
+    search_help_text = "按用户名、邮箱搜索；输入完整的 11 位手机号可按手机号精确查找"
+    readonly_fields = ("masked_phone", "last_login", "date_joined")
+    fieldsets = (
+        (None, {"fields": ("username", "password", "masked_phone")}),
+        ("个人信息", {"fields": ("first_name", "last_name", "email")}),
+        ("权限", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("重要日期", {"fields": ("last_login", "date_joined")}),
+    )
+
+    @display(description="手机号")
+    def masked_phone(self, obj: User) -> str:
+        return mask_phone(str(obj.phone)) if obj.phone else "—"
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[User],
+                           search_term: str) -> tuple[QuerySet[User], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term.isdigit() and len(term) == 11:
+            results = results | queryset.filter(phone_index=phone_index_of(term))
+        return results, may_have_duplicates

@@ -1,0 +1,220 @@
+"""Back office for stock: the card-key import page, import batches with live progress, and card keys.
+
+No page here ever shows a card secret, not even masked: staff manage keys by id, status and batch.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from unfold.admin import ModelAdmin
+from unfold.decorators import action, display
+from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminSingleDateWidget,
+    UnfoldAdminTextareaWidget,
+)
+
+from kameng.catalog.models import DeliveryKind, Sku
+from kameng.core.errors import ApplicationError
+from kameng.inventory.batches import MAX_UPLOAD_BYTES, card_key_import_submit, decode_upload
+from kameng.inventory.models import CardKey, CardKeyBatch, ImportStatus
+from kameng.inventory.services import card_keys_void
+
+IMPORT_PERMISSION = "inventory.add_cardkey"
+UPLOAD_SUFFIXES = (".txt", ".csv")
+
+
+class CardKeyImportForm(forms.Form):
+    sku = forms.ModelChoiceField(
+        label="规格", queryset=Sku.objects.none(), widget=UnfoldAdminSelectWidget,
+        help_text="只列出卡密发货的商品规格",
+    )
+    text = forms.CharField(
+        label="粘贴卡密", required=False, strip=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 12, "placeholder": "每行一个卡密；以 # 开头的行会被忽略"}),
+    )
+    upload = forms.FileField(
+        label="或上传文件", required=False, widget=UnfoldAdminFileFieldWidget,
+        help_text="TXT 每行一个卡密；CSV 每行的各列以空格拼接（如 卡号 密码），首行表头自动跳过。"
+                  "UTF-8 或 GBK 编码，最大 50 MB。",
+    )
+    expires_on = forms.DateField(label="有效期至", required=False, widget=UnfoldAdminSingleDateWidget,
+                                 help_text="可选：这批卡密在该日结束后不再出售")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["sku"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = Sku.objects.filter(product__delivery_kind=DeliveryKind.CARD_KEY).select_related("product")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        text: str = cleaned.get("text") or ""
+        upload = cleaned.get("upload")
+        if upload is not None and text.strip():
+            raise forms.ValidationError("请只选择一种方式：粘贴或上传文件")
+        cleaned["is_csv"] = False
+        cleaned["source_name"] = "粘贴"
+        if upload is not None:
+            name = upload.name or ""
+            if not name.lower().endswith(UPLOAD_SUFFIXES):
+                self.add_error("upload", "只支持 .txt 或 .csv 文件")
+                return cleaned
+            if upload.size > MAX_UPLOAD_BYTES:
+                self.add_error("upload", "文件超过 50 MB，请拆分后分批导入")
+                return cleaned
+            try:
+                text = decode_upload(upload.read())
+            except ApplicationError as error:
+                self.add_error("upload", error.message)
+                return cleaned
+            cleaned["is_csv"] = name.lower().endswith(".csv")
+            cleaned["source_name"] = name
+        if not text.strip():
+            raise forms.ValidationError("没有可导入的内容：请粘贴卡密（每行一个）或上传 TXT/CSV 文件")
+        cleaned["text"] = text
+        return cleaned
+
+    def expires_at(self) -> datetime | None:
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
+
+
+@admin.register(CardKeyBatch)
+class CardKeyBatchAdmin(ModelAdmin):
+    list_display = ("id", "sku", "source_name", "status", "progress", "imported_count", "duplicate_count",
+                    "invalid_count", "created_by", "created_at", "finished_at")
+    list_filter = ("status", "created_at")
+    list_select_related = ("sku__product", "created_by")
+    search_fields = ("source_name", "sku__name", "sku__product__name")
+    readonly_fields = ("sku", "created_by", "source_name", "status", "expires_at", "total_lines",
+                       "processed_lines", "imported_count", "duplicate_count", "invalid_count", "error",
+                       "created_at", "finished_at")
+    fields = readonly_fields
+    actions_list = ("open_import",)
+    change_form_before_template = "admin/inventory/cardkeybatch/progress_block.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @display(description="进度")
+    def progress(self, obj: CardKeyBatch) -> str:
+        return f"{obj.processed_lines}/{obj.total_lines}（{obj.progress_percent}%）"
+
+    @action(description="导入卡密", icon="upload", url_path="import-keys")
+    def open_import(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:inventory_cardkeybatch_import"))
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_view), name="inventory_cardkeybatch_import"),
+            path("import/<int:sku_id>/", view(self.import_view), name="inventory_cardkeybatch_import_sku"),
+            path("<int:batch_id>/progress/", view(self.progress_view), name="inventory_cardkeybatch_progress"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request: HttpRequest, sku_id: int | None = None) -> HttpResponse:
+        """Paste keys or upload a TXT/CSV file for one SKU; small inputs import at once, large ones in the worker."""
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        sku = get_object_or_404(Sku.objects.select_related("product"), pk=sku_id) if sku_id else None
+        form = CardKeyImportForm(request.POST or None, request.FILES or None, initial={"sku": sku})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                batch = card_key_import_submit(
+                    sku_id=data["sku"].pk, created_by_id=request.user.pk, text=data["text"],
+                    is_csv=data["is_csv"], source_name=data["source_name"], expires_at=form.expires_at(),
+                )
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            else:
+                if batch.status == ImportStatus.DONE:
+                    messages.success(request, f"导入完成：成功 {batch.imported_count} 条，重复（已拒绝）"
+                                              f"{batch.duplicate_count} 条，无效 {batch.invalid_count} 条")
+                else:
+                    messages.info(request, "内容较多，已转入后台导入；本页会自动刷新进度")
+                return HttpResponseRedirect(reverse("admin:inventory_cardkeybatch_change", args=[batch.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"导入卡密 · {sku}" if sku else "导入卡密",
+            "opts": self.model._meta,
+            "form": form,
+            "sku": sku,
+            "inline_limit": settings.KAMENG_IMPORT_INLINE_LIMIT,
+        }
+        return TemplateResponse(request, "admin/inventory/cardkeybatch/import.html", context)
+
+    def progress_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        """The batch's progress: an HTML fragment for htmx polling, JSON otherwise."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        batch = get_object_or_404(CardKeyBatch, pk=batch_id)
+        if getattr(request, "htmx", False):
+            return TemplateResponse(request, "admin/inventory/cardkeybatch/progress.html", {"batch": batch})
+        return JsonResponse({
+            "id": batch.pk, "status": batch.status, "total_lines": batch.total_lines,
+            "processed_lines": batch.processed_lines, "progress_percent": batch.progress_percent,
+            "imported_count": batch.imported_count, "duplicate_count": batch.duplicate_count,
+            "invalid_count": batch.invalid_count, "error": batch.error,
+        })
+
+
+@admin.register(CardKey)
+class CardKeyAdmin(ModelAdmin):
+    """Card keys by id, status and batch. The secret column is deliberately absent from every view."""
+
+    list_display = ("id", "sku", "status", "batch", "order", "expires_at", "created_at", "sold_at")
+    list_filter = ("status", "sku")
+    list_select_related = ("sku__product", "batch", "order")
+    search_fields = ("=id", "=order__number")
+    fields = ("sku", "status", "batch", "order", "expires_at", "created_at", "sold_at")
+    readonly_fields = fields
+    actions = ("void_available",)
+    show_full_result_count = False  # counting millions of keys on every page view is not worth it
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_void_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("inventory.change_cardkey")
+
+    @admin.action(description="作废（仅可售卡密）", permissions=["void"])
+    def void_available(self, request: HttpRequest, queryset: QuerySet[CardKey]) -> None:
+        selected = list(queryset.values_list("id", flat=True))
+        voided = card_keys_void(card_key_ids=selected)
+        skipped = len(selected) - voided
+        note = f"，{skipped} 条已预留、已售出或已作废，未改动" if skipped else ""
+        messages.success(request, f"已作废 {voided} 条卡密{note}")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CardKey]:
+        # Never load the ciphertext either: the list has no use for it.
+        return super().get_queryset(request).defer("secret_ciphertext", "fingerprint")

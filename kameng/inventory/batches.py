@@ -1,0 +1,99 @@
+"""Import submissions (批次导入): decode an upload, import small inputs at once, hand large ones to the worker.
+
+A large input is kept on its batch only as AES-256-GCM ciphertext (`pending_payload`) until the worker has
+imported it; the worker's task takes the batch id and is idempotent, so a redelivered message changes nothing
+once the batch is finished.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from kameng.catalog.models import DeliveryKind, Sku
+from kameng.core.crypto import decrypt_text, encrypt_text
+from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.core.tasks import enqueue_after_commit
+from kameng.inventory.imports import card_key_batch_create, card_keys_import, parse_lines
+from kameng.inventory.models import CardKeyBatch, ImportStatus
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+PAYLOAD_CONTEXT = "inventory.batch.payload"
+_CSV_MARK, _TEXT_MARK = "csv", "txt"
+
+
+def decode_upload(data: bytes) -> str:
+    """Text of an uploaded TXT/CSV file: UTF-8 (with or without BOM), UTF-16 with BOM, or GBK (Excel's default)."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ApplicationError("文件超过 50 MB，请拆分后分批导入", code="upload_too_large")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings: tuple[str, ...] = ("utf-16",)
+    else:
+        encodings = ("utf-8-sig", "gbk")
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:  # a NUL byte means a binary file that happened to decode
+            return text
+    raise ApplicationError("无法识别文件编码：请上传 UTF-8 或 GBK 编码的 TXT/CSV 文本文件", code="undecodable_upload")
+
+
+def _line_count(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def card_key_import_submit(*, sku_id: int, created_by_id: int | None, text: str, is_csv: bool = False,
+                           source_name: str = "", expires_at: datetime | None = None) -> CardKeyBatch:
+    """Start an import into a card-key SKU. Up to `KAMENG_IMPORT_INLINE_LIMIT` lines import now (the returned
+    batch is `done`); a larger input is stored encrypted on a `queued` batch and imported by the worker."""
+    sku = Sku.objects.select_related("product").filter(pk=sku_id).first()
+    if sku is None:
+        raise NotFoundError("规格不存在", code="sku_not_found")
+    if sku.product.delivery_kind != DeliveryKind.CARD_KEY:
+        raise ApplicationError("该商品不是卡密发货，不能导入卡密", code="not_card_key_product")
+    if len(text.encode()) > MAX_UPLOAD_BYTES:
+        raise ApplicationError("内容超过 50 MB，请拆分后分批导入", code="upload_too_large")
+    if not text.strip():
+        raise ApplicationError("没有可导入的内容：请粘贴卡密（每行一个）或上传 TXT/CSV 文件", code="empty_import")
+
+    lines = _line_count(text)
+    if lines <= settings.KAMENG_IMPORT_INLINE_LIMIT:
+        if parse_lines(text, is_csv=is_csv).total == 0:
+            raise ApplicationError("没有可导入的卡密：内容只有空行、注释或表头", code="empty_import")
+        batch = card_key_batch_create(sku_id=sku.pk, created_by_id=created_by_id, source_name=source_name,
+                                      expires_at=expires_at)
+        return card_keys_import(batch=batch, text=text, is_csv=is_csv)
+
+    from kameng.inventory.tasks import import_card_key_batch
+
+    payload = (_CSV_MARK if is_csv else _TEXT_MARK) + "\n" + text
+    with transaction.atomic():
+        batch = card_key_batch_create(sku_id=sku.pk, created_by_id=created_by_id, source_name=source_name,
+                                      expires_at=expires_at)
+        batch.pending_payload = encrypt_text(payload, context=PAYLOAD_CONTEXT)
+        batch.total_lines = lines  # an estimate until the worker has parsed the payload
+        batch.save(update_fields=["pending_payload", "total_lines"])
+        enqueue_after_commit(import_card_key_batch, batch.pk)
+    return batch
+
+
+def card_key_batch_run(*, batch_id: int) -> CardKeyBatch | None:
+    """Import a queued batch's stored payload (the worker's side). A finished batch is left as it is."""
+    batch = CardKeyBatch.objects.filter(pk=batch_id).first()
+    if batch is None or batch.status == ImportStatus.DONE or batch.pending_payload is None:
+        return batch
+    try:
+        kind, _, text = decrypt_text(bytes(batch.pending_payload), context=PAYLOAD_CONTEXT).partition("\n")
+        # A redelivered task starts the counts afresh; keys this batch already stored are counted as imported.
+        batch.imported_count = batch.duplicate_count = 0
+        batch.error = ""
+        return card_keys_import(batch=batch, text=text, is_csv=kind == _CSV_MARK)
+    except Exception as error:
+        CardKeyBatch.objects.filter(pk=batch_id).update(
+            status=ImportStatus.FAILED, error=f"{type(error).__name__}: {error}"[:1000], finished_at=timezone.now())
+        raise

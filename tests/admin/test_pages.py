@@ -1,0 +1,159 @@
+"""Every back-office page opens for a staff superuser, and the read-only parts really are read-only."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib import admin
+from django.db.models import Model
+from django.test import Client
+from django.urls import reverse
+
+from kameng.accounts.selectors import phone_index_of
+from kameng.inventory.models import CardKey
+from kameng.ledger.models import Account, Entry, Journal
+from kameng.orders.services import order_checkout
+from kameng.payments.models import NotificationOutcome, Payment, PaymentChannel, PaymentNotification, PaymentPurpose
+from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = pytest.mark.django_db
+
+OUR_APPS = {"accounts", "auth", "catalog", "inventory", "orders", "ledger", "payments"}
+
+
+def _populate() -> None:
+    buyer = UserFactory(phone="13812345678", phone_index=phone_index_of("13812345678"))
+    sku = SkuFactory(price=Decimal("9.50"))
+    stock_sku(sku, 3)
+    fund_wallet(buyer, "20.00")
+    order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="admin-pages")
+    channel = PaymentChannel.objects.create(code="epay", name="易支付", kind="epay_v1",
+                                            gateway_url="https://pay.example.com/", merchant_id="1001",
+                                            merchant_key="k" * 32)
+    payment = Payment.objects.create(number="P0001", user=buyer, channel=channel,
+                                     purpose=PaymentPurpose.WALLET_TOPUP, amount=Decimal("10.00"))
+    PaymentNotification.objects.create(channel=channel, payment=payment, outcome=NotificationOutcome.REJECTED,
+                                       reason="签名错误", params={"out_trade_no": "P0001", "sign": "***"})
+    from django.contrib.auth.models import Group
+
+    Group.objects.create(name="客服")
+
+
+def _registered_models() -> list[type[Model]]:
+    return [model for model in admin.site._registry if model._meta.app_label in OUR_APPS]
+
+
+def test_every_changelist_and_change_page_opens(admin_client: Client) -> None:
+    _populate()
+    models = _registered_models()
+    assert {model._meta.label for model in models} >= {
+        "accounts.User", "auth.Group", "catalog.Category", "catalog.Product", "inventory.CardKeyBatch",
+        "inventory.CardKey", "orders.Order", "ledger.Account", "ledger.Journal", "ledger.Entry",
+        "payments.PaymentChannel", "payments.Payment", "payments.PaymentNotification",
+    }
+    for model in models:
+        opts = model._meta
+        changelist = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        assert changelist.status_code == 200, opts.label
+        obj = model._default_manager.order_by("pk").first()
+        assert obj is not None, f"no {opts.label} row to open"
+        change = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+        assert change.status_code == 200, opts.label
+
+
+def test_add_pages_open_where_adding_is_allowed(admin_client: Client) -> None:
+    for name in ("accounts_user", "auth_group", "catalog_category", "catalog_product", "payments_paymentchannel"):
+        assert admin_client.get(reverse(f"admin:{name}_add")).status_code == 200, name
+
+
+def test_ledger_admin_has_no_add_change_or_delete(admin_client: Client) -> None:
+    buyer = UserFactory()
+    fund_wallet(buyer, "5.00")
+    journal = Journal.objects.get()
+    for model in (Account, Journal, Entry):
+        model_admin = admin.site._registry[model]
+        request = admin_client.get("/").wsgi_request
+        request.user = buyer.__class__.objects.get(username="admin")
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_change_permission(request)
+        assert not model_admin.has_delete_permission(request)
+    assert admin_client.get(reverse("admin:ledger_journal_add")).status_code == 403
+    assert admin_client.get(reverse("admin:ledger_journal_delete", args=[journal.pk])).status_code == 403
+    page = admin_client.get(reverse("admin:ledger_journal_change", args=[journal.pk])).content.decode()
+    assert 'name="_save"' not in page
+    assert Entry.objects.filter(journal=journal).count() == 2
+
+
+def test_order_admin_is_read_only_with_timeline(admin_client: Client) -> None:
+    buyer = UserFactory()
+    sku = SkuFactory(price=Decimal("5.00"))
+    stock_sku(sku, 1)
+    fund_wallet(buyer, "5.00")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+
+    page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+    assert order.number in page
+    for event in order.events.all():
+        assert event.message in page
+    assert 'name="_save"' not in page
+    assert admin_client.get(reverse("admin:orders_order_add")).status_code == 403
+    found = admin_client.get(reverse("admin:orders_order_changelist"), {"q": buyer.username})
+    assert order.number in found.content.decode()
+
+
+def test_user_list_masks_phone_and_finds_by_exact_phone(admin_client: Client) -> None:
+    UserFactory(username="alice", phone="13812345678", phone_index=phone_index_of("13812345678"))
+    UserFactory(username="bob", phone="13900001111", phone_index=phone_index_of("13900001111"))
+
+    page = admin_client.get(reverse("admin:accounts_user_changelist")).content.decode()
+    assert "138****5678" in page
+    assert "13812345678" not in page
+
+    found = admin_client.get(reverse("admin:accounts_user_changelist"), {"q": "13812345678"}).content.decode()
+    assert "alice" in found
+    assert "bob" not in found
+
+
+def test_product_page_shows_live_stock_per_sku_in_one_query(admin_client: Client, django_assert_max_num_queries
+                                                            ) -> None:
+    sku = SkuFactory(name="10 元")
+    other = SkuFactory(product=sku.product, name="50 元", price=Decimal("48.00"))
+    stock_sku(sku, 4)
+    stock_sku(other, 2)
+    CardKey.objects.filter(sku=other).update(status="sold")
+    url = reverse("admin:catalog_product_change", args=[sku.product.pk])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(url)
+    stock_queries = [q for q in queries.captured_queries if "inventory_cardkey" in q["sql"]]
+    assert len(stock_queries) == 1
+    html = page.content.decode()
+    assert reverse("admin:inventory_cardkeybatch_import_sku", args=[sku.pk]) in html
+    assert page.context is not None
+
+
+def test_payment_channel_key_is_write_only(admin_client: Client) -> None:
+    channel = PaymentChannel.objects.create(code="epay", name="易支付", kind="epay_v1",
+                                            gateway_url="https://pay.example.com/", merchant_id="1001",
+                                            merchant_key="original-secret-key")
+    url = reverse("admin:payments_paymentchannel_change", args=[channel.pk])
+
+    page = admin_client.get(url).content.decode()
+    assert "original-secret-key" not in page
+    assert "http://127.0.0.1:8000/pay/notify/epay/" in page or "/pay/notify/epay/" in page
+
+    form = {"name": "易支付（新）", "code": "epay", "kind": "epay_v1", "is_enabled": "on",
+            "gateway_url": "https://pay.example.com/", "merchant_id": "1001", "merchant_key": "",
+            "pay_type": "alipay", "min_amount": "0.01", "max_amount": "50000.00", "sort_order": "0"}
+    assert admin_client.post(url, form).status_code == 302
+    channel.refresh_from_db()
+    assert channel.name == "易支付（新）"
+    assert channel.merchant_key == "original-secret-key"
+
+    assert admin_client.post(url, {**form, "merchant_key": "replaced-key"}).status_code == 302
+    channel.refresh_from_db()
+    assert channel.merchant_key == "replaced-key"
