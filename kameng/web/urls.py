@@ -1,10 +1,27 @@
+"""Storefront URLs (namespace "web")."""
+
 from django.urls import path
 
-from kameng.web import views
+from kameng.web.views import accounts, orders, payments, shop, wallet
 
 app_name = "web"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("login/", views.login_view, name="login"),
+    path("", shop.home, name="home"),
+    path("products/<int:product_id>/", shop.product_detail, name="product"),
+    path("products/<int:product_id>/buy/", shop.buy, name="buy"),
+    path("login/", accounts.StoreLoginView.as_view(), name="login"),
+    path("logout/", accounts.StoreLogoutView.as_view(), name="logout"),
+    path("register/", accounts.register, name="register"),
+    path("orders/", orders.order_list, name="order_list"),
+    path("orders/<str:number>/", orders.order_detail, name="order_detail"),
+    path("orders/<str:number>/status/", orders.order_status, name="order_status"),
+    path("orders/<str:number>/keys.txt", orders.order_keys_txt, name="order_keys_txt"),
+    path("orders/<str:number>/pay/", orders.order_pay, name="order_pay"),
+    path("orders/<str:number>/cancel/", orders.order_cancel_view, name="order_cancel"),
+    path("wallet/", wallet.wallet, name="wallet"),
+    path("wallet/topup/", wallet.topup, name="topup"),
+    path("wallet/topups/return/", wallet.topup_return, name="topup_return"),
+    path("wallet/topups/<str:number>/", wallet.topup_status, name="topup_status"),
+    path("pay/notify/<slug:channel_code>/", payments.payment_notify, name="payment_notify"),
 ]

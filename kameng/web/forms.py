@@ -1,0 +1,69 @@
+"""Storefront forms: they check the shape of the input; the services check the rules."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+
+def new_request_id() -> str:
+    """One per rendered buy form: submitting the same form twice returns the same order."""
+    return uuid.uuid4().hex
+
+
+class LoginForm(AuthenticationForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = _("用户名或手机号")
+        self.fields["username"].widget.attrs.update({"data-testid": "login-username", "autocomplete": "username"})
+        self.fields["password"].label = _("密码")
+        self.fields["password"].widget.attrs.update({"data-testid": "login-password"})
+        self.error_messages["invalid_login"] = _("用户名/手机号或密码不正确")
+
+
+class RegisterForm(forms.Form):
+    login = forms.CharField(label=_("用户名或手机号"), max_length=30,
+                            help_text=_("字母开头的用户名，或 11 位手机号"),
+                            widget=forms.TextInput(attrs={"data-testid": "register-login",
+                                                          "autocomplete": "username"}))
+    password = forms.CharField(label=_("密码"), min_length=8, strip=False,
+                               widget=forms.PasswordInput(attrs={"data-testid": "register-password",
+                                                                 "autocomplete": "new-password"}))
+    password_again = forms.CharField(label=_("确认密码"), strip=False,
+                                     widget=forms.PasswordInput(attrs={"data-testid": "register-password-again",
+                                                                       "autocomplete": "new-password"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password") and data.get("password_again") and data["password"] != data["password_again"]:
+            self.add_error("password_again", _("两次输入的密码不一致"))
+        return data
+
+
+class BuyForm(forms.Form):
+    sku = forms.TypedChoiceField(label=_("规格"), coerce=int, widget=forms.RadioSelect)
+    quantity = forms.IntegerField(label=_("数量"), min_value=1, initial=1,
+                                  widget=forms.NumberInput(attrs={"data-testid": "buy-quantity",
+                                                                 "inputmode": "numeric"}))
+    request_id = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, sku_choices: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sku"].choices = sku_choices  # type: ignore[attr-defined]
+
+
+class TopupForm(forms.Form):
+    amount = forms.CharField(label=_("充值金额（元）"), max_length=12,
+                             widget=forms.TextInput(attrs={"inputmode": "decimal", "data-testid": "topup-amount",
+                                                           "placeholder": "100.00"}))
+    channel = forms.ChoiceField(label=_("支付方式"), widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, channel_choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = channel_choices  # type: ignore[attr-defined]
+        if channel_choices:
+            self.fields["channel"].initial = channel_choices[0][0]

@@ -1,0 +1,56 @@
+"""Register, log in (username or phone) and log out."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import LoginView, LogoutView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from kameng.accounts.services import user_register
+from kameng.core.errors import ApplicationError
+from kameng.web.errors import rejected
+from kameng.web.forms import LoginForm, RegisterForm
+
+BACKEND = "kameng.accounts.backends.UsernameOrPhoneBackend"
+
+
+class StoreLoginView(LoginView):
+    template_name = "web/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+
+class StoreLogoutView(LogoutView):
+    """POST only (Django's default): a link cannot log anyone out."""
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return "web:home"
+
+
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("web:home")
+    form = RegisterForm(request.POST or None)
+    context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
+    if request.method != "POST":
+        return render(request, "web/register.html", context)
+    if not form.is_valid():
+        return render(request, "web/register.html", context, status=400)
+    try:
+        user = user_register(login=form.cleaned_data["login"], password=form.cleaned_data["password"])
+    except ApplicationError as error:
+        return rejected(request, "web/register.html", context, error)
+    login(request, user, backend=BACKEND)
+    messages.success(request, _("注册成功，欢迎！"))
+    return redirect(_next_url(request))

@@ -1,0 +1,106 @@
+"""Browse the catalogue and buy: one SKU × quantity, paid from the wallet when it covers the total."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from kameng.catalog.models import Product
+from kameng.catalog.selectors import categories_visible, products_on_sale
+from kameng.core.errors import ApplicationError
+from kameng.core.money import money
+from kameng.inventory.selectors import stock_by_sku
+from kameng.ledger.selectors import wallet_balance
+from kameng.ledger.services import InsufficientFundsError
+from kameng.orders.models import OrderStatus
+from kameng.orders.services import CheckoutResult, order_checkout
+from kameng.web.errors import handles_application_errors, rejected
+from kameng.web.forms import BuyForm, new_request_id
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    categories = list(categories_visible())
+    slug = request.GET.get("category", "")
+    current = next((category for category in categories if category.slug == slug), None)
+    products = list(products_on_sale(category=current))
+    stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
+    rows = [
+        {"product": product, "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()]}
+        for product in products
+    ]
+    return render(request, "web/home.html", {"categories": categories, "current": current, "rows": rows})
+
+
+def _product_or_404(product_id: int) -> Product:
+    product = products_on_sale().filter(pk=product_id).first()
+    if product is None:
+        raise Http404
+    return product
+
+
+def _product_context(product: Product, form: BuyForm | None = None) -> dict[str, Any]:
+    skus = list(product.skus.all())
+    stock = stock_by_sku(sku.pk for sku in skus)
+    if form is None:
+        in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0), skus[0].pk if skus else None)
+        form = BuyForm(sku_choices=_sku_choices(product),
+                       initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id()})
+    return {"product": product, "form": form,
+            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in skus],
+            "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES}
+
+
+def _sku_choices(product: Product) -> list[tuple[int, str]]:
+    return [(sku.pk, sku.name) for sku in product.skus.all()]
+
+
+@require_GET
+def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
+    return render(request, "web/product.html", _product_context(_product_or_404(product_id)))
+
+
+def _checkout(*, buyer_id: int, sku_id: int, price: Any, quantity: int, request_id: str | None) -> CheckoutResult:
+    """Pay from the wallet when it covers the total, otherwise leave the order waiting for payment (keys held)."""
+    covered = wallet_balance(user_id=buyer_id) >= money(price * quantity)
+    try:
+        return order_checkout(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id,
+                              pay_with_wallet=covered)
+    except InsufficientFundsError:  # spent elsewhere between the look and the debit
+        return order_checkout(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id,
+                              pay_with_wallet=False)
+
+
+@require_POST
+@handles_application_errors
+def buy(request: HttpRequest, product_id: int) -> HttpResponse:
+    product = _product_or_404(product_id)
+    if not request.user.is_authenticated:  # back to the product page after login, not to this POST-only URL
+        return redirect_to_login(reverse("web:product", args=[product.pk]))
+    form = BuyForm(request.POST, sku_choices=_sku_choices(product))
+    context = _product_context(product, form)
+    if not form.is_valid():
+        return render(request, "web/product.html", {**context, "error_message": _("请检查规格和数量")}, status=400)
+    sku = next(sku for sku in product.skus.all() if sku.pk == form.cleaned_data["sku"])
+    try:
+        result = _checkout(buyer_id=request.user.pk, sku_id=sku.pk, price=sku.price,
+                           quantity=form.cleaned_data["quantity"], request_id=form.cleaned_data["request_id"] or None)
+    except ApplicationError as error:
+        return rejected(request, "web/product.html", context, error)
+    order = result.order
+    if not result.created:
+        messages.info(request, _("该订单已提交过，以下是原订单"))
+    elif order.status == OrderStatus.PENDING_PAYMENT:
+        messages.warning(request, _("余额不足，订单已创建并为您保留库存，请在 %(minutes)s 分钟内完成支付")
+                         % {"minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES})
+    else:
+        messages.success(request, _("购买成功，卡密已发放"))
+    return redirect(reverse("web:order_detail", args=[order.number]))

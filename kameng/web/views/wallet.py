@@ -1,0 +1,99 @@
+"""The wallet: balance, statement, top-up through a payment channel, and the top-up's status page."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.ledger.selectors import wallet_balance, wallet_statement
+from kameng.payments.models import Payment, PaymentStatus
+from kameng.payments.selectors import channels_enabled, payment_of_user
+from kameng.payments.services import payment_notification_process, wallet_topup_start
+from kameng.web.errors import handles_application_errors, rejected
+from kameng.web.forms import TopupForm
+from kameng.web.http import BuyerRequest
+
+STATEMENT_ROWS = 50
+
+
+def _channel_choices() -> list[tuple[str, str]]:
+    return [(channel.code, channel.name) for channel in channels_enabled()]
+
+
+def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dict[str, object]:
+    return {
+        "balance": wallet_balance(user_id=request.user.pk),
+        "statement": wallet_statement(user_id=request.user.pk, limit=STATEMENT_ROWS),
+        "form": form or TopupForm(channel_choices=_channel_choices()),
+    }
+
+
+@require_GET
+@login_required
+def wallet(request: BuyerRequest) -> HttpResponse:
+    return render(request, "web/wallet.html", _wallet_context(request))
+
+
+def _client_ip(request: BuyerRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+@require_POST
+@login_required
+def topup(request: BuyerRequest) -> HttpResponse:
+    form = TopupForm(request.POST, channel_choices=_channel_choices())
+    context = _wallet_context(request, form)
+    if not form.is_valid():
+        return render(request, "web/wallet.html", context, status=400)
+    try:
+        started = wallet_topup_start(
+            user_id=request.user.pk, channel_code=form.cleaned_data["channel"],
+            amount_text=form.cleaned_data["amount"],
+            notify_url=settings.SITE_URL + reverse("web:payment_notify", args=[form.cleaned_data["channel"]]),
+            # The payment number does not exist yet: epay appends out_trade_no to the return URL, and the
+            # return view sends the buyer on to that payment's status page.
+            return_url=settings.SITE_URL + reverse("web:topup_return"),
+            client_ip=_client_ip(request),
+        )
+    except ApplicationError as error:
+        return rejected(request, "web/wallet.html", context, error)
+    if started.start.redirect_url:
+        return redirect(started.start.redirect_url)
+    return redirect("web:topup_status", number=started.payment.number)
+
+
+def _own_payment(request: BuyerRequest, number: str) -> Payment:
+    payment = payment_of_user(user_id=request.user.pk, number=number)
+    if payment is None:
+        raise NotFoundError("充值记录不存在", code="payment_not_found")
+    return payment
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@handles_application_errors
+def topup_return(request: BuyerRequest) -> HttpResponse:
+    """Where the gateway sends the buyer back. The query is signed like a notification, so it is applied the same
+    (idempotent) way: a buyer whose notification got lost still sees the money arrive."""
+    params = request.GET.dict()
+    number = params.get("out_trade_no", "")
+    payment = _own_payment(request, number)
+    if params.get("sign") and payment.status == PaymentStatus.PENDING:
+        payment_notification_process(channel_code=payment.channel.code, params=params,
+                                     remote_addr=_client_ip(request) or None)
+    return redirect("web:topup_status", number=payment.number)
+
+
+@require_GET
+@login_required
+@handles_application_errors
+def topup_status(request: BuyerRequest, number: str) -> HttpResponse:
+    payment = _own_payment(request, number)
+    template = "web/_topup_status.html" if request.htmx else "web/topup_status.html"
+    return render(request, template, {"payment": payment, "is_pending": payment.status == PaymentStatus.PENDING,
+                                      "balance": wallet_balance(user_id=request.user.pk)})
