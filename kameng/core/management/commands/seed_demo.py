@@ -1,0 +1,226 @@
+"""`manage.py seed_demo`: a small shop to try kameng on — run it any number of times, it only adds what is missing.
+
+Seeds categories, card-key products with SKUs and encrypted stock (through the normal import path, so every key is
+encrypted and fingerprinted), a staff superuser and a buyer with a funded wallet (one balanced journal), and the
+simulated 易支付 merchant with the payment channel that pays through it. Nothing here is for production: the
+passwords are printed on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+
+from kameng.accounts.models import User
+from kameng.catalog.models import Category, DeliveryKind, Product, ProductStatus, Sku
+from kameng.inventory.imports import card_key_batch_create, card_keys_import
+from kameng.inventory.models import CardKey
+from kameng.ledger.models import AccountKind, Journal, JournalKind
+from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.payments.models import ChannelKind, PaymentChannel
+
+DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - a demo login, printed on purpose
+ADMIN_USERNAME = "admin"
+BUYER_USERNAME = "demo"
+BUYER_FUNDING = Decimal("1000.00")
+FUNDING_REFERENCE = "demo-seed-wallet:demo"
+CHANNEL_CODE = "epay-sim"
+SIMULATED_MERCHANT_ID = "1001"
+KEYS_PER_SKU = 100
+
+
+@dataclass(frozen=True)
+class SkuSeed:
+    name: str
+    face_value: str
+    price: str
+
+
+@dataclass(frozen=True)
+class ProductSeed:
+    category_slug: str
+    name: str
+    description: str
+    key_prefix: str
+    skus: tuple[SkuSeed, ...]
+
+
+CATEGORIES = (
+    ("game-cards", "游戏点卡", 10),
+    ("video-memberships", "视频会员", 20),
+    ("phone-cards", "话费卡", 30),
+)
+
+PRODUCTS = (
+    ProductSeed(
+        "game-cards", "腾讯 Q 币卡",
+        "腾讯官方 Q 币充值卡，自动发货。登录 pay.qq.com 选择「Q 币卡充值」输入卡号和密码即可到账。",
+        "QB", (SkuSeed("10 元", "10", "9.80"), SkuSeed("30 元", "30", "29.40"), SkuSeed("100 元", "100", "98.00")),
+    ),
+    ProductSeed(
+        "game-cards", "网易一卡通",
+        "网易一卡通点卡，可充值梦幻西游、大话西游等网易游戏。卡密即买即发，请在有效期内使用。",
+        "WY", (SkuSeed("15 元", "15", "14.70"), SkuSeed("30 元", "30", "29.40"), SkuSeed("50 元", "50", "49.00")),
+    ),
+    ProductSeed(
+        "game-cards", "Steam 钱包充值卡（国区）",
+        "Steam 国区钱包兑换码，在客户端「兑换 Steam 钱包充值码」中使用。",
+        "ST", (SkuSeed("50 元", "50", "49.50"), SkuSeed("100 元", "100", "98.50")),
+    ),
+    ProductSeed(
+        "video-memberships", "爱奇艺黄金会员",
+        "爱奇艺黄金 VIP 激活码，登录爱奇艺后在「激活码兑换」页面输入即可开通。",
+        "AQY", (SkuSeed("月卡", "", "19.80"), SkuSeed("季卡", "", "54.00"), SkuSeed("年卡", "", "198.00")),
+    ),
+    ProductSeed(
+        "video-memberships", "腾讯视频 VIP 会员",
+        "腾讯视频 VIP 兑换码，支持电脑、手机、平板观看（不含电视端）。",
+        "TXV", (SkuSeed("月卡", "", "20.00"), SkuSeed("季卡", "", "58.00"), SkuSeed("年卡", "", "218.00")),
+    ),
+    ProductSeed(
+        "phone-cards", "中国移动话费充值卡",
+        "中国移动全国通用充值卡，拨打 10086 或在中国移动 App 中输入卡密充值。",
+        "YD", (SkuSeed("30 元", "30", "29.70"), SkuSeed("50 元", "50", "49.50"), SkuSeed("100 元", "100", "99.00")),
+    ),
+)
+
+
+def _random_secret(prefix: str) -> str:
+    """A plausible 卡号 + 密码 pair: 16 digits and a 10-character code (uppercase and digits)."""
+    number = "".join(secrets.choice(string.digits) for _ in range(16))
+    code = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(10))
+    return f"{prefix}{number} {code}"
+
+
+@dataclass
+class SeedSummary:
+    categories: int = 0
+    products: int = 0
+    skus: int = 0
+    card_keys: int = 0
+    card_keys_added: int = 0
+    wallet_funded: bool = False
+    simulator_merchant: str = ""
+
+
+def _seed_catalog(summary: SeedSummary, *, keys_per_sku: int) -> None:
+    categories = {}
+    for slug, name, sort_order in CATEGORIES:
+        categories[slug], _ = Category.objects.get_or_create(
+            slug=slug, defaults={"name": name, "sort_order": sort_order})
+    for sort_order, seed in enumerate(PRODUCTS):
+        product, _ = Product.objects.get_or_create(
+            category=categories[seed.category_slug], name=seed.name,
+            defaults={"description": seed.description, "delivery_kind": DeliveryKind.CARD_KEY,
+                      "status": ProductStatus.ON_SALE, "max_quantity": 20, "sort_order": sort_order},
+        )
+        for sku_order, sku_seed in enumerate(seed.skus):
+            sku, _ = Sku.objects.get_or_create(
+                product=product, name=sku_seed.name,
+                defaults={"face_value": Decimal(sku_seed.face_value) if sku_seed.face_value else None,
+                          "price": Decimal(sku_seed.price), "sort_order": sku_order},
+            )
+            # Top the SKU up to `keys_per_sku` keys ever imported (sold ones included): a re-run adds none.
+            missing = keys_per_sku - CardKey.objects.filter(sku=sku).count()
+            if missing > 0:
+                batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None, source_name="seed_demo")
+                batch = card_keys_import(batch=batch,
+                                         text="\n".join(_random_secret(seed.key_prefix) for _ in range(missing)))
+                summary.card_keys_added += batch.imported_count
+    summary.categories = Category.objects.count()
+    summary.products = Product.objects.count()
+    summary.skus = Sku.objects.count()
+    summary.card_keys = CardKey.objects.count()
+
+
+def _seed_users(summary: SeedSummary) -> None:
+    admin, created = User.objects.get_or_create(username=ADMIN_USERNAME,
+                                                defaults={"is_staff": True, "is_superuser": True})
+    if created:
+        admin.set_password(DEMO_PASSWORD)
+        admin.save(update_fields=["password"])
+    buyer, created = User.objects.get_or_create(username=BUYER_USERNAME)
+    if created:
+        buyer.set_password(DEMO_PASSWORD)
+        buyer.save(update_fields=["password"])
+    if not Journal.objects.filter(kind=JournalKind.ADJUSTMENT, reference=FUNDING_REFERENCE).exists():
+        journal_post(
+            kind=JournalKind.ADJUSTMENT, reference=FUNDING_REFERENCE, memo="演示数据：为演示买家充值",
+            legs=[debit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix="demo-seed"), BUYER_FUNDING),
+                  credit(wallet_account_id(user_id=buyer.pk), BUYER_FUNDING)],
+        )
+        summary.wallet_funded = True
+
+
+def _seed_payment_channel(summary: SeedSummary, stderr: Any) -> dict[str, str]:
+    gateway_url = settings.SITE_URL + "/sim/epay/"
+    channel = PaymentChannel.objects.filter(code=CHANNEL_CODE).first()
+    if channel is None:
+        channel = PaymentChannel.objects.create(
+            code=CHANNEL_CODE, name="模拟易支付（演示）", kind=ChannelKind.EPAY_V1, gateway_url=gateway_url,
+            merchant_id=SIMULATED_MERCHANT_ID, merchant_key=secrets.token_hex(16), pay_type="alipay",
+        )
+    elif channel.gateway_url != gateway_url:
+        # SITE_URL changed (another port): follow it, keep the merchant key.
+        channel.gateway_url = gateway_url
+        channel.save(update_fields=["gateway_url"])
+    merchant_key = str(channel.merchant_key)
+    try:
+        from kameng.simulators.services import simulated_epay_merchant_create
+    except ImportError:
+        stderr.write("warning: kameng.simulators.services is not available: the simulated epay merchant was not "
+                     "created, so paying through the epay-sim channel will not work")
+    else:
+        # An upsert: the simulator always knows the channel's current key.
+        simulated_epay_merchant_create(pid=channel.merchant_id, key=merchant_key, name="kameng 演示商户")
+        summary.simulator_merchant = channel.merchant_id
+    try:
+        notify_path = reverse("web:payment_notify", kwargs={"channel_code": CHANNEL_CODE})
+    except NoReverseMatch:
+        notify_path = f"/pay/notify/{CHANNEL_CODE}/"
+    return {
+        "code": channel.code, "gateway_url": channel.gateway_url, "merchant_id": channel.merchant_id,
+        "merchant_key": merchant_key, "notify_url": settings.SITE_URL + notify_path,
+    }
+
+
+class Command(BaseCommand):
+    help = "Seed a demo shop (catalogue, encrypted card keys, admin + buyer, simulated payment channel). Idempotent."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--keys-per-sku", type=int, default=KEYS_PER_SKU,
+                            help=f"card keys to stock per SKU (default {KEYS_PER_SKU})")
+        parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        summary = SeedSummary()
+        with transaction.atomic():
+            _seed_users(summary)
+            channel = _seed_payment_channel(summary, self.stderr)
+        # The import works in its own transactions (chunked, with progress), so it runs outside the one above.
+        _seed_catalog(summary, keys_per_sku=options["keys_per_sku"])
+        logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD},
+                  {"role": "buyer", "username": BUYER_USERNAME, "password": DEMO_PASSWORD}]
+        if options["json"]:
+            self.stdout.write(json.dumps({"summary": summary.__dict__, "logins": logins, "channel": channel},
+                                         ensure_ascii=False))
+            return
+        self.stdout.write(self.style.SUCCESS(
+            f"demo data: {summary.categories} categories, {summary.products} products, {summary.skus} SKUs, "
+            f"{summary.card_keys} card keys ({summary.card_keys_added} added now)"))
+        funded = "funded now" if summary.wallet_funded else "already funded"
+        self.stdout.write(f"buyer wallet: ¥{BUYER_FUNDING} ({funded})")
+        for login in logins:
+            self.stdout.write(f"login ({login['role']}): {login['username']} / {login['password']}")
+        self.stdout.write(f"payment channel {channel['code']}: merchant id {channel['merchant_id']}, "
+                          f"key {channel['merchant_key']}, gateway {channel['gateway_url']}, "
+                          f"notify URL {channel['notify_url']}")
