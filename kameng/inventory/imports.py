@@ -31,19 +31,31 @@ def normalise_secret(line: str) -> str:
     return " ".join(line.split())
 
 
+# A CSV's first row is a header only when every cell is a column name: a key such as "CARD-0001" is not one.
+CSV_HEADER_WORDS = frozenset({
+    "卡号", "卡密", "密码", "卡密内容", "账号", "帐号", "序号", "编号", "有效期", "面值", "备注",
+    "card", "cardno", "card_no", "card no", "cardnumber", "card_number", "card number", "card key", "cardkey",
+    "card_key", "number", "no", "secret", "password", "pwd", "pass", "pin", "code", "key", "account", "serial",
+    "sn", "expiry", "expires", "expires_at", "note", "remark",
+})
+
+
+def _is_csv_header(cells: list[str]) -> bool:
+    return bool(cells) and all(cell.lower() in CSV_HEADER_WORDS for cell in cells)
+
+
 def parse_lines(text: str, *, is_csv: bool = False) -> ParsedLines:
-    """Split an upload into secrets. CSV cells (e.g. 卡号,密码) are joined with a space; a header row is skipped."""
+    """Split an upload into secrets. CSV cells (e.g. 卡号,密码) are joined with a space; a header row is skipped.
+
+    Blank lines and lines starting with # are skipped; every other line counts towards `total`, and one longer
+    than MAX_SECRET_LENGTH counts as invalid.
+    """
     parsed = ParsedLines()
-    rows: Iterator[str]
-    if is_csv:
-        rows = (" ".join(cell.strip() for cell in row if cell.strip()) for row in csv.reader(io.StringIO(text)))
-    else:
-        rows = iter(text.splitlines())
-    for index, raw in enumerate(rows):
-        secret = normalise_secret(raw.lstrip("\ufeff"))
+    text = text.lstrip("\ufeff")
+    rows: Iterator[str] = _csv_rows(text) if is_csv else iter(text.splitlines())
+    for raw in rows:
+        secret = normalise_secret(raw)
         if not secret or secret.startswith("#"):
-            continue
-        if is_csv and index == 0 and any(word in secret.lower() for word in ("卡号", "卡密", "密码", "card", "secret")):
             continue
         parsed.total += 1
         if len(secret) > MAX_SECRET_LENGTH:
@@ -51,6 +63,19 @@ def parse_lines(text: str, *, is_csv: bool = False) -> ParsedLines:
             continue
         parsed.secrets.append(secret)
     return parsed
+
+
+def _csv_rows(text: str) -> Iterator[str]:
+    is_first = True
+    for row in csv.reader(io.StringIO(text)):
+        cells = [cell.strip() for cell in row if cell.strip()]
+        if not cells:
+            continue
+        if is_first:
+            is_first = False
+            if _is_csv_header(cells):
+                continue
+        yield " ".join(cells)
 
 
 def fingerprint(secret: str) -> bytes:
@@ -93,16 +118,18 @@ def card_keys_import(*, batch: CardKeyBatch, text: str, is_csv: bool = False) ->
 
 def _insert_chunk(batch: CardKeyBatch, fresh: dict[bytes, str],
                   encrypt_many: Callable[..., list[bytes]], secret_context: bytes) -> int:
+    already_stored = 0
     for _attempt in range(3):
-        existing = {
-            bytes(mark)
-            for mark in CardKey.objects.filter(fingerprint__in=list(fresh)).values_list("fingerprint", flat=True)
-        }
-        batch.duplicate_count += len(existing)
-        for mark in existing:
-            fresh.pop(mark, None)
+        existing = CardKey.objects.filter(fingerprint__in=list(fresh)).values_list("fingerprint", "batch_id")
+        for mark, batch_id in existing:
+            fresh.pop(bytes(mark), None)
+            # Keys this very batch stored before a worker restart were imported, not refused.
+            if batch_id == batch.pk:
+                already_stored += 1
+            else:
+                batch.duplicate_count += 1
         if not fresh:
-            return 0
+            return already_stored
         ciphertexts = encrypt_many((secret.encode() for secret in fresh.values()), context=secret_context)
         rows = [
             CardKey(sku_id=batch.sku_id, batch_id=batch.pk, secret_ciphertext=token, fingerprint=mark,
@@ -114,7 +141,7 @@ def _insert_chunk(batch: CardKeyBatch, fresh: dict[bytes, str],
                 CardKey.objects.bulk_create(rows, batch_size=1000)
         except IntegrityError:
             continue  # a concurrent import took some of these fingerprints: count them as duplicates and retry
-        return len(rows)
+        return already_stored + len(rows)
     raise IntegrityError("card-key import kept colliding with a concurrent import")
 
 

@@ -19,6 +19,12 @@ def notify_url_of(channel: PaymentChannel) -> str:
     return f"{settings.SITE_URL}/pay/notify/{channel.code}/"
 
 
+def _formfield(db_field: Any, **kwargs: Any) -> Any:
+    if db_field.name == "gateway_url":
+        kwargs["assume_scheme"] = "https"  # gateways are reached over HTTPS; a bare host means https://
+    return db_field.formfield(**kwargs)
+
+
 class PaymentChannelForm(forms.ModelForm):
     """The merchant key can be set or replaced but never read back: a blank input keeps the stored key."""
 
@@ -32,6 +38,7 @@ class PaymentChannelForm(forms.ModelForm):
         model = PaymentChannel
         fields = ("code", "name", "kind", "is_enabled", "gateway_url", "merchant_id", "merchant_key", "pay_type",
                   "min_amount", "max_amount", "sort_order")
+        formfield_callback = _formfield
 
     def clean_merchant_key(self) -> str:
         value: str = self.cleaned_data.get("merchant_key") or ""
@@ -58,7 +65,7 @@ class PaymentChannelAdmin(ModelAdmin):
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "gateway_url":
-            kwargs["assume_scheme"] = "https"  # gateways are reached over HTTPS; a bare host means https://
+            kwargs["assume_scheme"] = "https"
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @display(description="异步通知地址")

@@ -23,8 +23,8 @@ OUR_APPS = {"accounts", "auth", "catalog", "inventory", "orders", "ledger", "pay
 
 
 def _populate() -> None:
-    buyer = UserFactory(phone="13812345678", phone_index=phone_index_of("13812345678"))
-    sku = SkuFactory(price=Decimal("9.50"))
+    buyer = UserFactory.create(phone="13812345678", phone_index=phone_index_of("13812345678"))
+    sku = SkuFactory.create(price=Decimal("9.50"))
     stock_sku(sku, 3)
     fund_wallet(buyer, "20.00")
     order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="admin-pages")
@@ -68,7 +68,7 @@ def test_add_pages_open_where_adding_is_allowed(admin_client: Client) -> None:
 
 
 def test_ledger_admin_has_no_add_change_or_delete(admin_client: Client) -> None:
-    buyer = UserFactory()
+    buyer = UserFactory.create()
     fund_wallet(buyer, "5.00")
     journal = Journal.objects.get()
     for model in (Account, Journal, Entry):
@@ -86,8 +86,8 @@ def test_ledger_admin_has_no_add_change_or_delete(admin_client: Client) -> None:
 
 
 def test_order_admin_is_read_only_with_timeline(admin_client: Client) -> None:
-    buyer = UserFactory()
-    sku = SkuFactory(price=Decimal("5.00"))
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("5.00"))
     stock_sku(sku, 1)
     fund_wallet(buyer, "5.00")
     order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
@@ -104,8 +104,8 @@ def test_order_admin_is_read_only_with_timeline(admin_client: Client) -> None:
 
 
 def test_user_list_masks_phone_and_finds_by_exact_phone(admin_client: Client) -> None:
-    UserFactory(username="alice", phone="13812345678", phone_index=phone_index_of("13812345678"))
-    UserFactory(username="bob", phone="13900001111", phone_index=phone_index_of("13900001111"))
+    UserFactory.create(username="alice", phone="13812345678", phone_index=phone_index_of("13812345678"))
+    UserFactory.create(username="bob", phone="13900001111", phone_index=phone_index_of("13900001111"))
 
     page = admin_client.get(reverse("admin:accounts_user_changelist")).content.decode()
     assert "138****5678" in page
@@ -118,8 +118,8 @@ def test_user_list_masks_phone_and_finds_by_exact_phone(admin_client: Client) ->
 
 def test_product_page_shows_live_stock_per_sku_in_one_query(admin_client: Client, django_assert_max_num_queries
                                                             ) -> None:
-    sku = SkuFactory(name="10 元")
-    other = SkuFactory(product=sku.product, name="50 元", price=Decimal("48.00"))
+    sku = SkuFactory.create(name="10 元")
+    other = SkuFactory.create(product=sku.product, name="50 元", price=Decimal("48.00"))
     stock_sku(sku, 4)
     stock_sku(other, 2)
     CardKey.objects.filter(sku=other).update(status="sold")
