@@ -39,7 +39,7 @@ def test_register_with_phone_then_log_in_by_phone(client: Client) -> None:
 def test_log_in_by_phone_finds_a_user_whose_username_differs() -> None:
     from kameng.accounts.selectors import phone_index_of
 
-    user = UserFactory(username="carol")
+    user = UserFactory.create(username="carol")
     user.phone = "13912345678"
     user.phone_index = phone_index_of("13912345678")
     user.save()
@@ -52,7 +52,7 @@ def test_log_in_by_phone_finds_a_user_whose_username_differs() -> None:
 
 
 def test_login_with_wrong_password_shows_error_and_stays_logged_out(client: Client) -> None:
-    UserFactory(username="dave")
+    UserFactory.create(username="dave")
 
     response = client.post(reverse("web:login"), {"username": "dave", "password": "wrong-password"})
 
@@ -62,7 +62,7 @@ def test_login_with_wrong_password_shows_error_and_stays_logged_out(client: Clie
 
 
 def test_register_twice_with_same_login_is_409_and_keeps_the_form(client: Client) -> None:
-    UserFactory(username="erin_x")
+    UserFactory.create(username="erin_x")
 
     response = client.post(reverse("web:register"), {"login": "erin_x", "password": "correct-horse-9",
                                                      "password_again": "correct-horse-9"})
@@ -84,7 +84,7 @@ def test_register_with_bad_phone_is_400(client: Client) -> None:
 
 
 def test_logout_by_get_is_refused(client: Client) -> None:
-    client.force_login(UserFactory())
+    client.force_login(UserFactory.create())
 
     response = client.get(reverse("web:logout"))
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 from django.test import Client
@@ -14,24 +15,27 @@ from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from tests.factories import CategoryFactory, ProductFactory, SkuFactory, UserFactory, fund_wallet, stock_sku
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse
+
 pytestmark = pytest.mark.django_db
 
 
 def _buyer(client: Client, funds: str | None = None) -> User:
-    user = UserFactory()
+    user = UserFactory.create()
     if funds is not None:
         fund_wallet(user, funds)
     client.force_login(user)
     return user
 
 
-def _buy(client: Client, sku: Sku, quantity: int, request_id: str = "req-1") -> object:
+def _buy(client: Client, sku: Sku, quantity: int, request_id: str = "req-1") -> _MonkeyPatchedWSGIResponse:
     return client.post(reverse("web:buy", args=[sku.product_id]),
                        {"sku": sku.pk, "quantity": quantity, "request_id": request_id})
 
 
 def test_home_lists_products_with_price_and_stock(client: Client) -> None:
-    sku = SkuFactory(product__name="王者荣耀点券", name="60 点券", price=Decimal("5.80"))
+    sku = SkuFactory.create(product__name="王者荣耀点券", name="60 点券", price=Decimal("5.80"))
     stock_sku(sku, 7)
 
     response = client.get(reverse("web:home"))
@@ -45,9 +49,10 @@ def test_home_lists_products_with_price_and_stock(client: Client) -> None:
 
 
 def test_home_filters_by_category(client: Client) -> None:
-    games = CategoryFactory(name="游戏", slug="games")
-    SkuFactory(product__name="网易一卡通", product__category=games)
-    SkuFactory(product__name="爱奇艺会员", product__category=CategoryFactory(name="视频会员", slug="video"))
+    games = CategoryFactory.create(name="游戏", slug="games")
+    SkuFactory.create(product__name="网易一卡通", product__category=games)
+    video = CategoryFactory.create(name="视频会员", slug="video")
+    SkuFactory.create(product__name="爱奇艺会员", product__category=video)
 
     body = client.get(reverse("web:home"), {"category": "games"}).content.decode()
 
@@ -56,15 +61,16 @@ def test_home_filters_by_category(client: Client) -> None:
 
 
 def test_product_page_offers_skus_and_a_fresh_request_id(client: Client) -> None:
-    product = ProductFactory(name="Steam 充值卡")
-    small = SkuFactory(product=product, name="50 元", price=Decimal("48.00"))
-    SkuFactory(product=product, name="100 元", price=Decimal("96.00"))
+    product = ProductFactory.create(name="Steam 充值卡")
+    small = SkuFactory.create(product=product, name="50 元", price=Decimal("48.00"))
+    SkuFactory.create(product=product, name="100 元", price=Decimal("96.00"))
     stock_sku(small, 2)
 
     first = client.get(reverse("web:product", args=[product.pk])).content.decode()
     second = client.get(reverse("web:product", args=[product.pk])).content.decode()
 
-    assert "50 元" in first and "100 元" in first
+    assert "50 元" in first
+    assert "100 元" in first
     assert "¥96.00" in first
     request_ids = [re.search(r'name="request_id" value="([0-9a-f]{32})"', body) for body in (first, second)]
     assert all(request_ids)
@@ -73,7 +79,7 @@ def test_product_page_offers_skus_and_a_fresh_request_id(client: Client) -> None
 
 def test_buy_with_wallet_delivers_keys_on_the_order_page_and_in_the_txt(client: Client) -> None:
     buyer = _buyer(client, "100.00")
-    sku = SkuFactory(price=Decimal("9.50"))
+    sku = SkuFactory.create(price=Decimal("9.50"))
     secrets = stock_sku(sku, 5)
 
     response = _buy(client, sku, 3)
@@ -102,7 +108,7 @@ def test_buy_with_wallet_delivers_keys_on_the_order_page_and_in_the_txt(client: 
 
 def test_double_submit_with_same_request_id_creates_one_order(client: Client) -> None:
     buyer = _buyer(client, "100.00")
-    sku = SkuFactory(price=Decimal("10.00"))
+    sku = SkuFactory.create(price=Decimal("10.00"))
     stock_sku(sku, 5)
 
     first = _buy(client, sku, 2, request_id="form-abc")
@@ -116,7 +122,7 @@ def test_double_submit_with_same_request_id_creates_one_order(client: Client) ->
 
 def test_sold_out_shows_message_with_409_and_keeps_the_form(client: Client) -> None:
     buyer = _buyer(client, "100.00")
-    sku = SkuFactory(price=Decimal("10.00"))
+    sku = SkuFactory.create(price=Decimal("10.00"))
     stock_sku(sku, 2)
 
     response = _buy(client, sku, 3, request_id="keep-me")
@@ -132,7 +138,7 @@ def test_sold_out_shows_message_with_409_and_keeps_the_form(client: Client) -> N
 
 def test_sold_out_with_no_stock_says_sold_out(client: Client) -> None:
     _buyer(client, "100.00")
-    sku = SkuFactory()
+    sku = SkuFactory.create()
 
     response = _buy(client, sku, 1)
 
@@ -142,7 +148,7 @@ def test_sold_out_with_no_stock_says_sold_out(client: Client) -> None:
 
 def test_quantity_above_the_product_limit_is_400(client: Client) -> None:
     _buyer(client, "1000.00")
-    sku = SkuFactory(product__max_quantity=5)
+    sku = SkuFactory.create(product__max_quantity=5)
     stock_sku(sku, 10)
 
     response = _buy(client, sku, 6)
@@ -154,7 +160,7 @@ def test_quantity_above_the_product_limit_is_400(client: Client) -> None:
 
 def test_non_numeric_quantity_is_400(client: Client) -> None:
     _buyer(client, "100.00")
-    sku = SkuFactory()
+    sku = SkuFactory.create()
     stock_sku(sku, 1)
 
     response = client.post(reverse("web:buy", args=[sku.product_id]), {"sku": sku.pk, "quantity": "two"})
@@ -165,8 +171,8 @@ def test_non_numeric_quantity_is_400(client: Client) -> None:
 
 def test_sku_of_another_product_is_refused(client: Client) -> None:
     _buyer(client, "100.00")
-    sku = SkuFactory()
-    other = SkuFactory()
+    sku = SkuFactory.create()
+    other = SkuFactory.create()
     stock_sku(other, 1)
 
     response = client.post(reverse("web:buy", args=[sku.product_id]), {"sku": other.pk, "quantity": 1})
@@ -176,7 +182,7 @@ def test_sku_of_another_product_is_refused(client: Client) -> None:
 
 
 def test_buy_when_logged_out_sends_to_login_with_product_page_as_next(client: Client) -> None:
-    sku = SkuFactory()
+    sku = SkuFactory.create()
 
     response = _buy(client, sku, 1)
 

@@ -1,0 +1,29 @@
+"""Chinese texts that reach the storefront from the domain apps, marked so `makemessages` puts them in the catalog.
+
+The storefront uses Chinese msgids (the default language) with an English catalog in kameng/web/locale. Status
+labels, timeline messages and service error messages are plain Chinese strings in the domain apps, which do not
+depend on translation; the templates and `errors.message_for` translate them at display time, and this list is what
+makes them translatable. A message with a number in it (e.g. "库存不足，仅剩 2 件") stays Chinese.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_noop as _
+
+DOMAIN_TEXTS = (
+    # order statuses (kameng.orders.models.OrderStatus)
+    _("待支付"), _("已支付"), _("审核中"), _("发货中"), _("已发货"), _("已完成"), _("已过期"), _("已取消"),
+    _("发货失败"), _("已退款"), _("部分退款"), _("售后中"),
+    # timeline messages (kameng.orders.state.DEFAULT_MESSAGES and the services)
+    _("订单已创建，等待支付"), _("已使用钱包余额支付"), _("订单审核中"), _("正在发货"), _("已发货，卡密已到账"),
+    _("订单已完成"), _("超时未支付，订单已关闭，库存已释放"), _("订单已取消，库存已释放"), _("已退款到钱包余额"),
+    _("已部分退款"), _("售后处理中"), _("库存不足，无法发货"),
+    # payment statuses and ledger journal kinds
+    _("已关闭"), _("钱包充值"), _("订单支付"), _("订单收入确认"), _("订单退款"), _("人工调整"),
+    # service errors a buyer can meet
+    _("已售罄"), _("余额不足"), _("商品不存在或已下架"), _("购买数量必须是整数"), _("订单不存在"),
+    _("订单已超时关闭，请重新下单"), _("库存不足，无法发货，未扣款"), _("订单尚未发货，暂无卡密"),
+    _("充值记录不存在"), _("支付方式不存在或已停用"), _("请输入有效的金额"), _("金额最多两位小数"),
+    _("金额必须大于 0"), _("该用户名或手机号已注册"), _("手机号格式不正确（11 位中国大陆手机号）"),
+    _("用户名需以字母开头，3–30 位字母、数字或下划线"), _("该商品暂不支持在线购买"),
+)

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from kameng.orders.services import order_checkout
+from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = pytest.mark.django_db
+
+
+def _switch(client: Client, language: str, next_url: str = "/") -> None:
+    response = client.post(reverse("set_language"), {"language": language, "next": next_url})
+    assert response.status_code == 302
+    assert response["Location"] == next_url
+
+
+def test_storefront_speaks_chinese_by_default(client: Client) -> None:
+    body = client.get(reverse("web:home")).content.decode()
+
+    assert '<html lang="zh-hans">' in body
+    assert "首页" in body
+    assert 'data-testid="lang-en"' in body
+
+
+def test_language_switch_shows_english_text(client: Client) -> None:
+    sku = SkuFactory.create(product__name="王者荣耀点券", price=Decimal("5.80"))
+    stock_sku(sku, 3)
+
+    _switch(client, "en")
+    body = client.get(reverse("web:home")).content.decode()
+
+    assert '<html lang="en">' in body
+    assert "Home" in body
+    assert "首页" not in body
+    assert "Log in" in body
+    assert "Sign up" in body
+    assert "3 in stock" in body
+    assert "王者荣耀点券" in body  # catalogue data is not translated
+    assert 'data-testid="lang-zh"' in body
+
+    _switch(client, "zh-hans")
+    assert "首页" in client.get(reverse("web:home")).content.decode()
+
+
+def test_order_page_status_and_timeline_are_translated(client: Client) -> None:
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "20.00")
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+    client.force_login(buyer)
+
+    _switch(client, "en")
+    body = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+
+    assert "Delivered" in body
+    assert "Paid from wallet balance" in body
+    assert "Download TXT" in body
+    assert "已发货" not in body
+
+
+def test_service_errors_are_translated(client: Client) -> None:
+    client.force_login(UserFactory.create())
+    sku = SkuFactory.create()
+
+    _switch(client, "en")
+    response = client.post(reverse("web:buy", args=[sku.product_id]), {"sku": sku.pk, "quantity": 1})
+
+    assert response.status_code == 409
+    assert "Sold out" in response.content.decode()
