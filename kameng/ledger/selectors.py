@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Case, DecimalField, F, Sum, Value, When
+from django.db.models.functions import Round
 
-from kameng.core.money import ZERO
+from kameng.core.money import ZERO, money
 from kameng.ledger.models import Account, AccountKind, Entry, Journal, Side
 
 
@@ -29,7 +30,7 @@ def _signed_sum() -> Sum:
 
 def account_balance_from_entries(*, account_id: int) -> Decimal:
     total = Entry.objects.filter(account_id=account_id).aggregate(total=_signed_sum())["total"]
-    return total if total is not None else ZERO
+    return money(total) if total is not None else ZERO
 
 
 def wallet_statement(*, user_id: int, limit: int = 50) -> list[dict[str, object]]:
@@ -67,11 +68,15 @@ def ledger_problems() -> list[LedgerProblem]:
             credits=Sum(Case(When(entries__side=Side.CREDIT, then=F("entries__amount")), default=Value(0),
                              output_field=DecimalField(max_digits=18, decimal_places=2))),
         )
-        .exclude(debits=F("credits"))
+        # SQLite sums decimals as binary floats (0.10 + 0.20 ≠ 0.30): compare the difference rounded to the fen.
+        .annotate(difference=Round(F("debits") - F("credits"), 2,
+                                   output_field=DecimalField(max_digits=18, decimal_places=2)))
+        .exclude(difference=0)
         .values_list("pk", "kind", "reference", "debits", "credits")
     )
     for pk, kind, reference, debits, credits in unbalanced:
-        problems.append(LedgerProblem("unbalanced journal", f"#{pk} {kind} {reference}: D {debits} ≠ C {credits}"))
+        problems.append(LedgerProblem("unbalanced journal",
+                                      f"#{pk} {kind} {reference}: D {money(debits)} ≠ C {money(credits)}"))
     empty = Journal.objects.filter(entries__isnull=True).values_list("pk", flat=True)
     problems.extend(LedgerProblem("journal without legs", f"#{pk}") for pk in empty)
 
@@ -79,7 +84,7 @@ def ledger_problems() -> list[LedgerProblem]:
         Entry.objects.values("account_id").annotate(total=_signed_sum()).values_list("account_id", "total")
     )
     for account in Account.objects.all().only("pk", "code", "balance", "is_balance_cached", "is_negative_allowed"):
-        total = derived.get(account.pk) or ZERO
+        total = money(derived.get(account.pk) or ZERO)
         if account.is_balance_cached and account.balance != total:
             problems.append(LedgerProblem("balance mismatch",
                                           f"{account.code}: cached {account.balance} ≠ entries {total}"))

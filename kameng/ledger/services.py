@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Round
 
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import ZERO, money
@@ -140,7 +141,9 @@ def _apply_cached_balances(legs: list[Leg]) -> None:
         query = Account.objects.filter(pk=account_id)
         if delta < ZERO and not row["is_negative_allowed"]:
             query = query.filter(Q(balance__gte=-delta))
-        if query.update(balance=F("balance") + delta) != 1:
+        # Rounded in SQL because SQLite keeps decimals as binary floats: without it 0.30 − 0.10 is stored as
+        # 0.19999999999999998 and a later `balance >= 0.20` guard refuses a wallet holding exactly ¥0.20.
+        if query.update(balance=Round(F("balance") + delta, 2)) != 1:
             raise InsufficientFundsError("余额不足", code="insufficient_balance",
                                          extra={"account_id": account_id, "needed": str(-delta)})
 
