@@ -72,3 +72,18 @@ def test_service_errors_are_translated(client: Client) -> None:
 
     assert response.status_code == 409
     assert "Sold out" in response.content.decode()
+
+
+def test_an_english_browser_still_gets_chinese_until_it_chooses(client: Client) -> None:
+    body = client.get(reverse("web:home"), headers={"Accept-Language": "en-US,en;q=0.9"}).content.decode()
+
+    assert '<html lang="zh-hans">' in body
+    assert "首页" in body
+
+
+def test_an_unknown_language_cookie_falls_back_to_chinese(client: Client) -> None:
+    client.cookies["django_language"] = "xx"
+
+    body = client.get(reverse("web:home")).content.decode()
+
+    assert "首页" in body

@@ -1,0 +1,40 @@
+"""The storefront's language: Simplified Chinese unless the visitor picked another one with the switcher.
+
+Django's LocaleMiddleware also follows the browser's Accept-Language, which would show this Chinese storefront in
+English to anyone with an English browser or OS (and to headless test browsers). Here only an explicit choice
+counts: the language cookie written by `set_language` (/i18n/setlang/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+
+
+def chosen_language(request: HttpRequest) -> str:
+    choice = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    if choice:
+        try:
+            return translation.get_supported_language_variant(choice)
+        except LookupError:
+            pass
+    return settings.LANGUAGE_CODE
+
+
+class ChosenLanguageMiddleware:
+    """A drop-in replacement for `django.middleware.locale.LocaleMiddleware` (no i18n URL prefixes are used)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        translation.activate(chosen_language(request))
+        request.LANGUAGE_CODE = translation.get_language()
+        response = self.get_response(request)
+        patch_vary_headers(response, ("Cookie",))
+        response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
+        return response
