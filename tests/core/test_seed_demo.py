@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+
+from kameng.accounts.models import User
+from kameng.catalog.models import Category, Product, Sku
+from kameng.core.crypto import decrypt_text
+from kameng.core.management.commands.seed_demo import BUYER_FUNDING, DEMO_PASSWORD, KEYS_PER_SKU
+from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyStatus
+from kameng.ledger.models import Entry, Journal, JournalKind
+from kameng.ledger.selectors import ledger_problems, wallet_balance
+from kameng.payments.models import PaymentChannel
+from kameng.simulators.models import SimulatedEpayMerchant
+
+pytestmark = pytest.mark.django_db
+
+
+def _seed(keys_per_sku: int = 3) -> dict[str, object]:
+    out = StringIO()
+    call_command("seed_demo", "--json", keys_per_sku=keys_per_sku, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def _counts() -> dict[str, int]:
+    return {
+        "users": User.objects.count(), "categories": Category.objects.count(), "products": Product.objects.count(),
+        "skus": Sku.objects.count(), "card_keys": CardKey.objects.count(), "journals": Journal.objects.count(),
+        "entries": Entry.objects.count(), "channels": PaymentChannel.objects.count(),
+        "simulated_merchants": SimulatedEpayMerchant.objects.count(),
+    }
+
+
+def test_seed_demo_twice_gives_the_same_data() -> None:
+    first = _seed()
+    counts = _counts()
+    second = _seed()
+
+    assert _counts() == counts
+    assert counts == {"users": 2, "categories": 3, "products": 6, "skus": 17, "card_keys": 51, "journals": 1,
+                      "entries": 2, "channels": 1, "simulated_merchants": 1}
+    assert first["summary"]["card_keys_added"] == 51  # type: ignore[index]
+    assert second["summary"]["card_keys_added"] == 0  # type: ignore[index]
+    assert second["summary"]["wallet_funded"] is False  # type: ignore[index]
+    assert first["channel"] == second["channel"]
+    assert ledger_problems() == []
+
+
+def test_seeded_products_have_two_or_three_skus_each_with_encrypted_stock() -> None:
+    _seed()
+
+    for product in Product.objects.all():
+        assert 2 <= product.skus.count() <= 3, product.name
+    for sku in Sku.objects.all():
+        assert CardKey.objects.filter(sku=sku, status=CardKeyStatus.AVAILABLE).count() == 3
+    key = CardKey.objects.first()
+    assert key is not None
+    secret = decrypt_text(bytes(key.secret_ciphertext), context=SECRET_CONTEXT)
+    assert secret.encode() not in bytes(key.secret_ciphertext)
+    assert len(bytes(key.fingerprint)) == 32
+    assert 50 <= KEYS_PER_SKU <= 200
+
+
+def test_demo_buyer_logs_in_and_has_the_funded_balance() -> None:
+    _seed()
+    buyer = User.objects.get(username="demo")
+
+    assert Client().login(username="demo", password=DEMO_PASSWORD)
+    assert wallet_balance(user_id=buyer.pk) == BUYER_FUNDING == Decimal("1000.00")
+    journal = Journal.objects.get()
+    assert journal.kind == JournalKind.ADJUSTMENT
+    assert sorted((entry.account.code, entry.side, entry.amount) for entry in journal.entries.all()) == [
+        ("gateway_clearing:demo-seed", "D", Decimal("1000.00")),
+        (f"wallet:{buyer.pk}", "C", Decimal("1000.00")),
+    ]
+
+
+def test_admin_is_a_staff_superuser_with_the_demo_password() -> None:
+    _seed()
+    admin = User.objects.get(username="admin")
+
+    assert admin.is_staff
+    assert admin.is_superuser
+    assert admin.check_password(DEMO_PASSWORD)
+
+
+def test_payment_channel_and_simulated_merchant_share_one_key_kept_across_runs() -> None:
+    _seed()
+    channel = PaymentChannel.objects.get(code="epay-sim")
+    key = str(channel.merchant_key)
+    _seed()
+    channel.refresh_from_db()
+    merchant = SimulatedEpayMerchant.objects.get(pid="1001")
+
+    assert channel.kind == "epay_v1"
+    assert channel.merchant_id == "1001"
+    assert channel.gateway_url == settings.SITE_URL + "/sim/epay/"
+    assert str(channel.merchant_key) == key
+    assert len(key) == 32
+    assert str(merchant.key) == key
+    assert merchant.is_active
+
+
+def test_seed_follows_a_changed_site_url(settings: pytest.FixtureRequest) -> None:
+    _seed()
+    settings.SITE_URL = "http://127.0.0.1:8123"  # type: ignore[attr-defined]
+    result = _seed()
+
+    channel = PaymentChannel.objects.get(code="epay-sim")
+    assert channel.gateway_url == "http://127.0.0.1:8123/sim/epay/"
+    assert result["channel"]["notify_url"] == "http://127.0.0.1:8123/pay/notify/epay-sim/"  # type: ignore[index]
+
+
+def test_human_readable_output_prints_the_logins() -> None:
+    out = StringIO()
+    call_command("seed_demo", keys_per_sku=1, stdout=out)
+    text = out.getvalue()
+
+    assert f"admin / {DEMO_PASSWORD}" in text
+    assert f"demo / {DEMO_PASSWORD}" in text
+    assert "merchant id 1001" in text
