@@ -50,6 +50,7 @@ def test_insufficient_balance_creates_pending_order_then_top_up_and_pay_delivers
     assert wallet_balance(user_id=buyer.pk) == Decimal("5.00")
     body = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
     assert "去充值" in body
+    assert f'href="{reverse("web:wallet")}?amount=16.00"' in body
     assert "用余额支付" in body
     assert "余额不足，订单已创建" in body
     assert _keys_on_page(body) == []

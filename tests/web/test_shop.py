@@ -191,3 +191,14 @@ def test_buy_when_logged_out_sends_to_login_with_product_page_as_next(client: Cl
     assert response["Location"].startswith(reverse("web:login"))
     assert response["Location"] == f"{reverse('web:login')}?next={product_url}"
     assert Order.objects.count() == 0
+
+
+def test_product_off_shelf_or_unknown_is_404(client: Client) -> None:
+    sku = SkuFactory.create(product__status="off_shelf")
+
+    off_shelf = client.get(reverse("web:product", args=[sku.product_id]))
+    unknown = client.get(reverse("web:product", args=[999999]))
+
+    assert off_shelf.status_code == 404
+    assert unknown.status_code == 404
+    assert "商品不存在或已下架" in off_shelf.content.decode()

@@ -183,3 +183,12 @@ def test_return_with_a_forged_query_credits_nothing(client: Client) -> None:
     client.get(reverse("web:topup_return"), _notify_params(payment, key="forged"))
 
     assert wallet_balance(user_id=user.pk) == Decimal("0.00")
+
+
+def test_wallet_top_up_form_is_prefilled_from_the_order_shortfall_link(client: Client) -> None:
+    _logged_in(client)
+    _channel()
+
+    body = client.get(reverse("web:wallet"), {"amount": "16.00"}).content.decode()
+
+    assert 'name="amount" value="16.00"' in body

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from kameng.catalog.models import Product
 from kameng.catalog.selectors import categories_visible, products_on_sale
-from kameng.core.errors import ApplicationError
+from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.money import money
 from kameng.inventory.selectors import stock_by_sku
 from kameng.ledger.selectors import wallet_balance
@@ -43,7 +43,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def _product_or_404(product_id: int) -> Product:
     product = products_on_sale().filter(pk=product_id).first()
     if product is None:
-        raise Http404
+        raise NotFoundError("商品不存在或已下架", code="product_not_found")
     return product
 
 
@@ -64,6 +64,7 @@ def _sku_choices(product: Product) -> list[tuple[int, str]]:
 
 
 @require_GET
+@handles_application_errors
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     return render(request, "web/product.html", _product_context(_product_or_404(product_id)))
 

@@ -29,7 +29,8 @@ def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dic
     return {
         "balance": wallet_balance(user_id=request.user.pk),
         "statement": wallet_statement(user_id=request.user.pk, limit=STATEMENT_ROWS),
-        "form": form or TopupForm(channel_choices=_channel_choices()),
+        "form": form or TopupForm(channel_choices=_channel_choices(),
+                                  initial={"amount": request.GET.get("amount", "")[:12]}),
     }
 
 
