@@ -4,6 +4,11 @@ The storefront uses Chinese msgids (the default language) with an English catalo
 labels, timeline messages and service error messages are plain Chinese strings in the domain apps, which do not
 depend on translation; the templates and `errors.message_for` translate them at display time, and this list is what
 makes them translatable. A message with a number in it (e.g. "库存不足，仅剩 2 件") stays Chinese.
+
+Updating the catalog (run inside kameng/web without DJANGO_SETTINGS_MODULE, or makemessages writes to LOCALE_PATHS):
+    django-admin makemessages -l en --no-obsolete && msgfmt --check -o locale/en/LC_MESSAGES/django.mo \
+        locale/en/LC_MESSAGES/django.po
+The compiled .mo is committed, so running the site never needs gettext.
 """
 
 from __future__ import annotations

@@ -98,12 +98,14 @@ def test_buy_with_wallet_delivers_keys_on_the_order_page_and_in_the_txt(client: 
     assert len(shown) == 3
     assert set(shown) <= set(secrets)
     assert "购买成功，卡密已发放" in body
+    assert "no-store" in page["Cache-Control"]
     assert "¥28.50" in body
 
     txt = client.get(reverse("web:order_keys_txt", args=[order.number]))
     assert txt.status_code == 200
     assert txt["Content-Disposition"] == f'attachment; filename="{order.number}.txt"'
     assert txt.content.decode().splitlines() == shown
+    assert "no-store" in txt["Cache-Control"]
 
 
 def test_double_submit_with_same_request_id_creates_one_order(client: Client) -> None:

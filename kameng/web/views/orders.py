@@ -7,7 +7,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -52,6 +54,7 @@ def order_list(request: BuyerRequest) -> HttpResponse:
 
 
 @require_GET
+@never_cache  # the page shows card secrets: no browser or proxy copy
 @login_required
 @handles_application_errors
 def order_detail(request: BuyerRequest, number: str) -> HttpResponse:
@@ -80,7 +83,7 @@ def order_keys_txt(request: BuyerRequest, number: str) -> HttpResponse:
     secrets = secrets_for_order(order_id=order.pk)
     response = HttpResponse("".join(f"{secret}\n" for secret in secrets), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{order.number}.txt"'
-    response["Cache-Control"] = "no-store"
+    patch_cache_control(response, no_store=True, private=True)
     return response
 
 
