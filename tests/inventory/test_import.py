@@ -358,3 +358,26 @@ def test_void_action_voids_only_available_keys(admin_client: Client) -> None:
     assert list(statuses.values()).count(CardKeyStatus.AVAILABLE) == 0
     assert [str(m) for m in get_messages(response.wsgi_request)] == [
         "已作废 2 条卡密，2 条已预留、已售出或已作废，未改动"]
+
+
+@pytest.mark.django_db
+def test_insert_collision_with_a_concurrent_import_is_counted_as_duplicate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kameng.inventory import imports
+
+    sku = SkuFactory.create()
+    stock_sku(sku, 1, prefix="RACE")
+    real = imports._existing_fingerprints
+    calls: list[int] = []
+
+    def blind_first_look(marks: list[bytes]) -> list[tuple[bytes, int | None]]:
+        calls.append(len(marks))
+        return [] if len(calls) == 1 else real(marks)  # the other import commits between our check and insert
+
+    monkeypatch.setattr(imports, "_existing_fingerprints", blind_first_look)
+    batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None)
+
+    card_keys_import(batch=batch, text="RACE-000000\nFRESH-1\nFRESH-2")
+
+    assert calls == [3, 3]
+    assert (batch.imported_count, batch.duplicate_count) == (2, 1)
+    assert sorted(_secrets_of(batch)) == ["FRESH-1", "FRESH-2"]
