@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.test import Client
@@ -204,3 +204,23 @@ def test_product_off_shelf_or_unknown_is_404(client: Client) -> None:
     assert off_shelf.status_code == 404
     assert unknown.status_code == 404
     assert "商品不存在或已下架" in off_shelf.content.decode()
+
+
+def test_home_catalogue_is_served_from_cache(client: Client, django_assert_num_queries: Any) -> None:
+    sku = SkuFactory.create(product__name="腾讯视频会员")
+    stock_sku(sku, 2)
+    client.get(reverse("web:home"))
+
+    with django_assert_num_queries(0):
+        body = client.get(reverse("web:home")).content.decode()
+
+    assert "腾讯视频会员" in body
+
+
+def test_home_with_a_malformed_category_shows_everything(client: Client) -> None:
+    SkuFactory.create(product__name="网易一卡通")
+
+    response = client.get(reverse("web:home"), {"category": "x' or 1=1 --"})
+
+    assert response.status_code == 200
+    assert "网易一卡通" in response.content.decode()

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from kameng.catalog.models import Product
+from kameng.catalog.models import Category, Product
 from kameng.catalog.selectors import categories_visible, products_on_sale
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.money import money
-from kameng.inventory.selectors import stock_by_sku
+from kameng.inventory.selectors import STOCK_CACHE_SECONDS, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
 from kameng.orders.models import OrderStatus
@@ -25,19 +27,35 @@ from kameng.orders.services import CheckoutResult, order_checkout
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.forms import BuyForm, new_request_id
 
+# The catalogue part of the home page is the same for every visitor: kept as plain data for as long as the stock
+# counts are (inventory.selectors.STOCK_CACHE_SECONDS), so a busy home page costs one cache read.
+CATALOG_CACHE_SECONDS = STOCK_CACHE_SECONDS
+SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,60}")
+
+
+def _catalog(slug: str) -> dict[str, Any]:
+    categories: list[dict[str, Any]] = [
+        {"pk": category.pk, "name": category.name, "slug": category.slug} for category in categories_visible()
+    ]
+    current = next((category for category in categories if category["slug"] == slug), None)
+    category = Category(pk=current["pk"]) if current else None
+    products = list(products_on_sale(category=category))
+    stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
+    rows = [
+        {"pk": product.pk, "name": product.name, "category": product.category.name,
+         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()]}
+        for product in products
+    ]
+    return {"categories": categories, "current": current, "rows": rows}
+
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    categories = list(categories_visible())
     slug = request.GET.get("category", "")
-    current = next((category for category in categories if category.slug == slug), None)
-    products = list(products_on_sale(category=current))
-    stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
-    rows = [
-        {"product": product, "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()]}
-        for product in products
-    ]
-    return render(request, "web/home.html", {"categories": categories, "current": current, "rows": rows})
+    if not SLUG_RE.fullmatch(slug):
+        slug = ""  # unknown shapes show everything, and never make cache keys
+    catalog = cache.get_or_set(f"web:catalog:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
+    return render(request, "web/home.html", catalog)
 
 
 def _product_or_404(product_id: int) -> Product:
