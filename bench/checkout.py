@@ -1,0 +1,509 @@
+"""Checkout benchmark: balance-paid card-key orders over HTTP at 64 clients, beside the raw-SQL ceiling.
+
+What one run does, all on 127.0.0.1 and bounded in time:
+  1. creates a fresh PostgreSQL database (`kameng_bench`), migrates it, seeds one hot SKU with card keys (through
+     the real import service: encrypted + fingerprinted), funds N buyers and opens a session for each;
+  2. starts a real server (granian WSGI by default, or gunicorn sync workers) with DEBUG off, Redis cache and
+     cached_db sessions, a fresh SECRET_KEY and fresh encryption keys;
+  3. drives POST /api/v1/shop/orders with wrk (64 connections, session cookie + CSRF header, a unique request_id
+     per request): a short warm-up, then a measured run; prints orders/s, p50/p99 and the non-2xx count;
+  4. checks the database: delivered orders == sold keys, every key in at most one order, every order has its
+     keys, wallets debited exactly, ledger invariants hold;
+  5. replays the same transaction in raw SQL with pgbench at the same client count (the ceiling), checks the
+     ledger again, then stops the server and drops the database.
+
+    .venv/bin/python bench/checkout.py [--server granian|gunicorn|both] [--duration 20] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PRICE = Decimal("9.50")
+FUNDS_PER_BUYER = Decimal("1000000.00")
+ORDER_PATH = "/api/v1/shop/orders"
+
+
+@dataclass
+class Seeded:
+    sku_id: int
+    key_low: int
+    key_high: int
+    wallet_low: int
+    wallet_high: int
+    revenue_account_id: int
+    sessions: list[tuple[str, str]]  # (session id, csrf secret) per buyer
+
+
+# --- environment ----------------------------------------------------------------------------------------------
+
+
+def bench_environment(args: argparse.Namespace) -> dict[str, str]:
+    """Production-like settings for this run only: nothing is read from .env, keys are generated."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "KAMENG_"))}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "kameng.settings.base",
+        "KAMENG_IGNORE_DOTENV": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "KAMENG_ENCRYPTION_KEYS": "bench1:" + base64.b64encode(os.urandom(32)).decode(),
+        "KAMENG_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "DATABASE_URL": f"{args.pg_url.rstrip('/')}/{args.database}",
+        "REDIS_URL": args.redis_url,
+        "CACHE_KEY_PREFIX": f"kameng-bench-{os.getpid()}",
+        "KAMENG_VAR_DIR": str(Path(tempfile.gettempdir()) / "kameng-bench-var"),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "KAMENG_SIMULATORS_ENABLED": "0",
+        "CELERY_TASK_ALWAYS_EAGER": "1",
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+def admin_connect(args: argparse.Namespace) -> Any:
+    import psycopg
+
+    return psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres", autocommit=True)
+
+
+def database_create(args: argparse.Namespace) -> None:
+    with admin_connect(args) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{args.database}"')
+
+
+def database_drop(args: argparse.Namespace) -> None:
+    with admin_connect(args) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+
+
+# --- seeding (in this process, through the real services) -----------------------------------------------------
+
+
+def seed(args: argparse.Namespace) -> Seeded:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.cached_db import SessionStore
+    from django.db import connection
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
+    from django.utils.crypto import get_random_string
+
+    from kameng.accounts.models import User
+    from kameng.catalog.models import Category, Product, Sku
+    from kameng.inventory.imports import card_key_batch_create, card_keys_import
+    from kameng.inventory.models import CardKey
+    from kameng.ledger.models import AccountKind, JournalKind
+    from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+
+    assert settings.SESSION_ENGINE.endswith("cached_db"), "REDIS_URL must turn on cached_db sessions"
+    category = Category.objects.create(name="游戏点卡", slug="bench-cards")
+    product = Product.objects.create(category=category, name="压测点卡", max_quantity=10)
+    sku = Sku.objects.create(product=product, name="10 元", face_value=Decimal("10.00"), price=PRICE)
+
+    started = time.monotonic()
+    run = secrets.token_hex(4)
+    batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None, source_name="bench")
+    for offset in range(0, args.keys, 100_000):
+        lines = "\n".join(f"BENCH-{run}-{index:08d}-{secrets.token_hex(6)}"
+                          for index in range(offset, min(args.keys, offset + 100_000)))
+        batch = card_keys_import(batch=batch, text=lines)
+    elapsed = time.monotonic() - started
+    print(f"  imported {batch.imported_count:,} card keys in {elapsed:.1f} s "
+          f"({batch.imported_count / elapsed:,.0f} keys/s, encrypted + fingerprinted)")
+    key_ids = CardKey.objects.filter(sku=sku).order_by("id").values_list("id", flat=True)
+    key_low, key_high = key_ids.first(), key_ids.last()
+
+    users = User.objects.bulk_create(
+        [User(username=f"bench{run}_{index}", password="!") for index in range(args.buyers)])
+    wallet_ids = []
+    for user in users:
+        wallet_ids.append(wallet_account_id(user_id=user.pk))
+    clearing = system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix="bench")
+    for user, wallet_id in zip(users, wallet_ids, strict=True):
+        journal_post(kind=JournalKind.WALLET_TOPUP, reference=f"bench-fund-{user.pk}",
+                     legs=[debit(clearing, FUNDS_PER_BUYER), credit(wallet_id, FUNDS_PER_BUYER)])
+    assert wallet_ids == list(range(wallet_ids[0], wallet_ids[0] + len(wallet_ids))), "wallet ids not contiguous"
+
+    sessions = []
+    for user in users:
+        # Exactly what django.contrib.auth.login() stores; logging in over HTTP would cost a PBKDF2 hash each.
+        store = SessionStore()
+        store[SESSION_KEY] = str(user.pk)
+        store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        store.create()
+        sessions.append((store.session_key or "", get_random_string(CSRF_SECRET_LENGTH, CSRF_ALLOWED_CHARS)))
+    revenue = system_account_id(kind=AccountKind.PLATFORM_REVENUE)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    connection.close()
+    return Seeded(sku_id=sku.pk, key_low=key_low or 0, key_high=key_high or 0, wallet_low=wallet_ids[0],
+                  wallet_high=wallet_ids[-1], revenue_account_id=revenue, sessions=sessions)
+
+
+# --- server ---------------------------------------------------------------------------------------------------
+
+
+def server_command(kind: str, args: argparse.Namespace) -> list[str]:
+    bind = ["--host", "127.0.0.1", "--port", str(args.port)]
+    if kind == "granian":
+        return [str(Path(PYTHON).parent / "granian"), "--interface", "wsgi", *bind, "--workers",
+                str(args.granian_workers), "--blocking-threads", str(args.granian_threads), "--no-ws",
+                "--log-level", "warning", "kameng.wsgi:application"]
+    return [str(Path(PYTHON).parent / "gunicorn"), "kameng.wsgi:application", "--bind",
+            f"127.0.0.1:{args.port}", "--workers", str(args.gunicorn_workers), "--worker-class", "sync",
+            "--log-level", "warning", "--backlog", "2048"]
+
+
+def server_start(kind: str, args: argparse.Namespace, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    process = subprocess.Popen(server_command(kind, args), cwd=ROOT, env=env, stdout=handle,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    url = f"http://127.0.0.1:{args.port}/api/v1/shop/products"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{kind} exited at start:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return process
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    server_stop(process)
+    raise RuntimeError(f"{kind} did not answer within 60 s:\n{log.read_text()[-3000:]}")
+
+
+def server_stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)  # the group of the server we started (its master and workers)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def sessions_check(args: argparse.Namespace, seeded: Seeded) -> None:
+    """Every buyer's session must be logged in before the load starts (a 401 would be a meaningless run)."""
+    for session_id, csrf in seeded.sessions[:: max(1, len(seeded.sessions) // 8)]:
+        request = urllib.request.Request(f"http://127.0.0.1:{args.port}/api/v1/shop/wallet",
+                                         headers={"Cookie": f"sessionid={session_id}; csrftoken={csrf}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = json.loads(response.read())
+            assert Decimal(str(body["balance"])) > 0, body
+
+
+# --- load -----------------------------------------------------------------------------------------------------
+
+LUA = r"""
+-- Generated by bench/checkout.py: each wrk thread takes its own slice of buyer sessions, round robin.
+local sessions = {SESSIONS}
+local nthreads = {THREADS}
+local counter = 0
+local mine = {}
+local prefix = ""
+local next_tid = 0
+
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+end
+
+function init(args)
+  for i, s in ipairs(sessions) do
+    if (i - 1) % nthreads == tid then table.insert(mine, s) end
+  end
+  prefix = args[1] .. "-" .. tid .. "-"
+end
+
+function request()
+  counter = counter + 1
+  local s = mine[(counter % #mine) + 1]
+  local body = '{"sku_id": {SKU}, "quantity": 1, "request_id": "' .. prefix .. counter .. '"}'
+  return wrk.format("POST", "{PATH}", {
+    ["Content-Type"] = "application/json",
+    ["Cookie"] = "sessionid=" .. s[1] .. "; csrftoken=" .. s[2],
+    ["X-CSRFToken"] = s[2],
+  }, body)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "non2xx": %d, "connect": %d, "read": %d, "write": %d, ' ..
+    '"timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+def lua_script(seeded: Seeded, threads: int, workdir: Path) -> Path:
+    sessions = ", ".join(f'{{"{sid}", "{csrf}"}}' for sid, csrf in seeded.sessions)
+    text = (LUA.replace("{SESSIONS}", "{" + sessions + "}").replace("{THREADS}", str(threads))
+            .replace("{SKU}", str(seeded.sku_id)).replace("{PATH}", ORDER_PATH))
+    path = workdir / "checkout.lua"
+    path.write_text(text)
+    return path
+
+
+def wrk_run(args: argparse.Namespace, script: Path, seconds: int, label: str) -> dict[str, Any]:
+    wrk = shutil.which("wrk")
+    assert wrk, "wrk is not installed (make bench installs Debian's wrk)"
+    command = [wrk, "-t", str(args.wrk_threads), "-c", str(args.connections), "-d", f"{seconds}s",
+               "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{args.port}", "--", label]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    match = re.search(r"BENCH_JSON (\{.*\})", result.stdout)
+    assert match, result.stdout + result.stderr
+    figures: dict[str, Any] = json.loads(match.group(1))
+    figures["rate"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    figures["ok"] = figures["requests"] - figures["non2xx"]
+    return figures
+
+
+# --- verification ---------------------------------------------------------------------------------------------
+
+
+def verify(seeded: Seeded, expected_buyers: int) -> dict[str, Any]:
+    """The invariants after the load: counted in SQL, then the ledger check of the application itself."""
+    from django.db import connection
+
+    from kameng.ledger.selectors import ledger_problems
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), coalesce(sum(quantity), 0) FROM orders_order WHERE status = 'delivered'")
+        orders, ordered_keys = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM orders_order WHERE status <> 'delivered'")
+        (other_orders,) = cursor.fetchone()
+        cursor.execute("SELECT count(*), count(DISTINCT id), count(DISTINCT order_id) FROM inventory_cardkey "
+                       "WHERE status = 'sold'")
+        sold, distinct_sold, orders_with_keys = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM inventory_cardkey WHERE status <> 'sold' AND order_id IS NOT NULL")
+        (stray,) = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM (SELECT o.id FROM orders_order o LEFT JOIN inventory_cardkey k "
+                       "ON k.order_id = o.id GROUP BY o.id, o.quantity HAVING count(k.id) <> o.quantity) bad")
+        (short_orders,) = cursor.fetchone()
+        cursor.execute("SELECT coalesce(sum(balance), 0) FROM ledger_account WHERE kind = 'wallet'")
+        (wallets,) = cursor.fetchone()
+        cursor.execute("SELECT coalesce(sum(total_amount), 0) FROM orders_order WHERE status = 'delivered'")
+        (spent,) = cursor.fetchone()
+    problems = ledger_problems()
+    report = {
+        "delivered_orders": orders, "sold_keys": sold, "other_orders": other_orders,
+        "checks": {
+            "delivered keys == sold keys": ordered_keys == sold,
+            "sold keys all distinct": distinct_sold == sold,
+            "every delivered order has its keys": orders_with_keys == orders and short_orders == 0,
+            "no key held by an unsold order": stray == 0,
+            "wallets debited exactly": wallets == FUNDS_PER_BUYER * expected_buyers - spent,
+            "ledger check passes": not problems,
+        },
+        "ledger_problems": [f"{p.what}: {p.detail}" for p in problems[:5]],
+    }
+    connection.close()
+    return report
+
+
+def print_verification(report: dict[str, Any]) -> bool:
+    print(f"  delivered orders {report['delivered_orders']:,}, sold keys {report['sold_keys']:,}, "
+          f"other orders {report['other_orders']}")
+    for name, passed in report["checks"].items():
+        print(f"  [{'ok' if passed else 'FAILED'}] {name}")
+    for problem in report["ledger_problems"]:
+        print(f"    {problem}")
+    return all(report["checks"].values())
+
+
+# --- the raw-SQL ceiling --------------------------------------------------------------------------------------
+
+PGBENCH_SCRIPT = r"""
+\set wallet random(:wallet_low, :wallet_high)
+\set start random(:key_low, :key_high)
+BEGIN;
+INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, status,
+    request_id, created_at, expires_at, paid_at, delivered_at, updated_at)
+  SELECT 'P' || txid_current(), owner_id, :sku, '压测点卡 10 元', 1, 9.50, 9.50, 'delivered',
+    'pgbench-' || txid_current(), now(), NULL, now(), now(), now()
+  FROM ledger_account WHERE id = :wallet
+  RETURNING id AS order_id \gset
+UPDATE inventory_cardkey SET status = 'sold', order_id = :order_id, sold_at = now()
+WHERE status = 'available' AND id IN (
+    SELECT id FROM inventory_cardkey
+    WHERE sku_id = :sku AND status = 'available' AND id >= :start
+      AND (expires_at IS NULL OR expires_at > now())
+    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING id, secret_ciphertext;
+INSERT INTO orders_orderevent (order_id, from_status, to_status, message, created_at) VALUES
+  (:order_id, '', 'pending_payment', '订单已创建，等待支付', now()),
+  (:order_id, 'pending_payment', 'paid', '已使用钱包余额支付', now()),
+  (:order_id, 'paid', 'delivered', '已发货，卡密已到账', now());
+INSERT INTO ledger_journal (kind, reference, memo, created_at)
+  VALUES ('order_payment', 'P' || txid_current(), '购买 压测点卡 10 元 × 1', now()) RETURNING id AS journal_id \gset
+INSERT INTO ledger_entry (journal_id, account_id, side, amount) VALUES
+  (:journal_id, :wallet, 'D', 9.50), (:journal_id, :revenue, 'C', 9.50);
+UPDATE ledger_account SET balance = balance - 9.50 WHERE id = :wallet AND balance >= 9.50;
+END;
+"""
+
+
+def pgbench_run(args: argparse.Namespace, seeded: Seeded, workdir: Path) -> dict[str, float]:
+    pgbench = shutil.which("pgbench")
+    assert pgbench, "pgbench is not installed (Debian: postgresql-client)"
+    script = workdir / "checkout.sql"
+    script.write_text(PGBENCH_SCRIPT)
+    defines = {"sku": seeded.sku_id, "key_low": seeded.key_low, "key_high": seeded.key_high,
+               "wallet_low": seeded.wallet_low, "wallet_high": seeded.wallet_high,
+               "revenue": seeded.revenue_account_id}
+    command = [pgbench, "-n", "-f", str(script), "-c", str(args.connections), "-j", "2",
+               "-T", str(args.pgbench_duration), "-M", "prepared"]
+    for name, value in defines.items():
+        command += ["-D", f"{name}={value}"]
+    command.append(f"{args.pg_url.rstrip('/')}/{args.database}")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=args.pgbench_duration + 60,
+                            check=True)
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", result.stdout)
+    latency = re.search(r"latency average = ([\d.]+) ms", result.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", result.stdout)
+    assert tps, result.stdout + result.stderr
+    assert latency, result.stdout + result.stderr
+    return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1)),
+            "failed": float(failed.group(1)) if failed else 0.0}
+
+
+# --- main -----------------------------------------------------------------------------------------------------
+
+
+def measure_server(kind: str, args: argparse.Namespace, env: dict[str, str], seeded: Seeded,
+                   workdir: Path) -> dict[str, Any]:
+    print(f"\n== {kind}: {' '.join(server_command(kind, args)[1:-1])}")
+    process = server_start(kind, args, env, workdir / f"{kind}.log")
+    try:
+        sessions_check(args, seeded)
+        script = lua_script(seeded, args.wrk_threads, workdir)
+        warm = wrk_run(args, script, args.warmup, f"{kind}-warm")
+        print(f"  warm-up {args.warmup} s: {warm['rate']:,.0f} req/s, non-2xx {warm['non2xx']}")
+        figures = wrk_run(args, script, args.duration, f"{kind}-run")
+    finally:
+        server_stop(process)
+    errors = figures["connect"] + figures["read"] + figures["write"] + figures["timeout"]
+    print(f"  {args.connections} clients, {args.duration} s: {figures['ok'] / (figures['duration_us'] / 1e6):,.0f} "
+          f"orders/s, p50 {figures['p50_us'] / 1000:.1f} ms, p90 {figures['p90_us'] / 1000:.1f} ms, "
+          f"p99 {figures['p99_us'] / 1000:.1f} ms, non-2xx {figures['non2xx']}, socket errors {errors}")
+    log = (workdir / f"{kind}.log").read_text(errors="replace").strip()
+    if log:
+        print("  server log (tail):\n    " + "\n    ".join(log.splitlines()[-8:]))
+    figures["server"] = kind
+    return figures
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", choices=["granian", "gunicorn", "both"], default="granian")
+    parser.add_argument("--duration", type=int, default=20, help="measured seconds per server")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--buyers", type=int, default=256, help="funded buyers, each with its own session")
+    parser.add_argument("--keys", type=int, default=300_000)
+    parser.add_argument("--granian-workers", type=int, default=2)
+    parser.add_argument("--granian-threads", type=int, default=4)
+    parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--pgbench-duration", type=int, default=15)
+    parser.add_argument("--no-pgbench", action="store_true")
+    parser.add_argument("--port", type=int, default=8731)
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--database", default="kameng_bench")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--keep-database", action="store_true", help="leave kameng_bench for inspection")
+    return parser.parse_args()
+
+
+def redis_forget(env: dict[str, str]) -> None:
+    import redis
+
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    keys = list(client.scan_iter(match=f"{env['CACHE_KEY_PREFIX']}:*", count=1000))
+    for offset in range(0, len(keys), 1000):
+        client.delete(*keys[offset : offset + 1000])
+
+
+def main() -> int:
+    args = parse_arguments()
+    args.buyers = max(args.buyers, args.connections)
+    env = bench_environment(args)
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-"))
+    ok = True
+    print(f"kameng checkout benchmark — {os.cpu_count()} CPUs, database {args.database}, Redis {args.redis_url}")
+    try:
+        database_create(args)
+        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
+        seeded = seed(args)
+        print(f"  seeded SKU #{seeded.sku_id}, {len(seeded.sessions)} funded buyers with sessions")
+        kinds = ["granian", "gunicorn"] if args.server == "both" else [args.server]
+        results = [measure_server(kind, args, env, seeded, workdir) for kind in kinds]
+        print("\n== verification after the HTTP runs")
+        report = verify(seeded, len(seeded.sessions))
+        ok = print_verification(report)
+        served = sum(result["ok"] for result in results)
+        print(f"  2xx responses counted by wrk {served:,} (+ warm-up); orders in the database "
+              f"{report['delivered_orders']:,}")
+        ceiling = None
+        if not args.no_pgbench:
+            print(f"\n== raw-SQL ceiling: pgbench, the same transaction, {args.connections} clients, "
+                  f"{args.pgbench_duration} s")
+            ceiling = pgbench_run(args, seeded, workdir)
+            print(f"  {ceiling['tps']:,.0f} tx/s, latency average {ceiling['latency_ms']:.1f} ms, "
+                  f"failed {ceiling['failed']:.0f}")
+            after = verify(seeded, len(seeded.sessions))
+            ok = print_verification(after) and ok
+        print("\n== summary")
+        for result in results:
+            rate = result["ok"] / (result["duration_us"] / 1e6)
+            print(f"  {result['server']:9s} {rate:8,.0f} orders/s   p50 {result['p50_us'] / 1000:6.1f} ms   "
+                  f"p99 {result['p99_us'] / 1000:6.1f} ms   non-2xx {result['non2xx']}")
+        if ceiling:
+            print(f"  {'pgbench':9s} {ceiling['tps']:8,.0f} tx/s      (raw-SQL ceiling, same run)")
+        print(f"  invariants: {'all hold' if ok else 'VIOLATED'}")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        try:
+            redis_forget(env)
+        except Exception as error:
+            print(f"  (could not clean Redis keys: {error})")
+        if not args.keep_database:
+            database_drop(args)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
