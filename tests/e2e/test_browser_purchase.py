@@ -1,0 +1,95 @@
+"""A real browser (Playwright driving Debian's chromium) against a live server: top up, buy a key, read it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+from playwright.sync_api import Page, sync_playwright
+from pytest_django.live_server_helper import LiveServer
+
+from kameng.core.crypto import generate_key
+from kameng.ledger.selectors import wallet_balance
+from kameng.orders.models import Order, OrderStatus
+from kameng.payments.models import ChannelKind, Payment, PaymentChannel, PaymentStatus
+from kameng.simulators.services import simulated_epay_merchant_create
+from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+# Playwright's sync API runs an event loop in this thread; the ORM calls below are ordinary synchronous test code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+if not shutil.which(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed (make e2e-deps)", allow_module_level=True)
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        context = browser.new_context(locale="zh-CN")
+        context.set_default_timeout(15_000)
+        yield context.new_page()
+        browser.close()
+
+
+def _log_in(page: Page, base: str, username: str) -> None:
+    page.goto(base + "/login/")
+    page.fill("#login-form input[name=username]", username)
+    page.fill("#login-form input[name=password]", "correct-horse-9")
+    page.click("#login-submit")
+    page.wait_for_url(base + "/")
+
+
+def test_buyer_logs_in_buys_a_key_and_reads_it_on_the_page(page: Page, live_server: LiveServer) -> None:
+    buyer = UserFactory.create(username="browser_buyer")
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    secrets = stock_sku(sku, 3, prefix="E2E")
+    fund_wallet(buyer, "20.00")
+    base = live_server.url
+
+    _log_in(page, base, "browser_buyer")
+    page.goto(f"{base}/products/{sku.product_id}/")
+    page.click("#buy-button")
+    page.wait_for_selector("[data-testid=card-key]")
+
+    shown = [text.strip() for text in page.locator("[data-testid=card-key]").all_inner_texts()]
+    order = Order.objects.get(buyer=buyer)
+    assert order.status == OrderStatus.DELIVERED
+    assert len(shown) == 1
+    assert shown[0] in secrets
+    assert page.inner_text("[data-testid=order-number]").strip() == order.number
+    assert wallet_balance(user_id=buyer.pk) == Decimal("10.50")
+
+
+def test_buyer_tops_up_through_the_epay_simulator_in_the_browser(page: Page, live_server: LiveServer) -> None:
+    buyer = UserFactory.create(username="browser_topup")
+    key = generate_key()[:32]
+    simulated_epay_merchant_create(pid="1001", key=key, name="模拟商户")
+    PaymentChannel.objects.create(code="epay-sim", name="模拟易支付", kind=ChannelKind.EPAY_V1,
+                                  gateway_url=live_server.url + "/sim/epay/", merchant_id="1001", merchant_key=key)
+    base = live_server.url
+
+    with override_settings(SITE_URL=base):
+        _log_in(page, base, "browser_topup")
+        page.goto(base + "/wallet/")
+        page.fill("[data-testid=topup-amount]", "88.80")
+        page.click("#topup-submit")
+        page.wait_for_url("**/sim/epay/submit.php**")
+        page.click("text=确认支付")
+        page.wait_for_selector("[data-testid=topup-status][data-status=succeeded]")
+
+    payment = Payment.objects.get(user=buyer)
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert wallet_balance(user_id=buyer.pk) == Decimal("88.80")
+    assert "88.80" in page.inner_text("[data-testid=topup-new-balance]")
