@@ -155,7 +155,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 
 # --- background jobs -------------------------------------------------------------------------------------
 _queue_dir = VAR_DIR / "queue"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem"):
     for _sub in ("out", "processed"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
