@@ -66,6 +66,10 @@ def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool) ->
         claimed = _claim_portable(sku_id, order_id, quantity, status, start)
     if len(claimed) < quantity:
         _bounds.pop(sku_id, None)
+        if claimed:
+            # Give a partial claim back here rather than rely on the caller rolling back: "sold out" claims nothing.
+            CardKey.objects.filter(id__in=[pk for pk, _ in claimed], order_id=order_id).update(
+                status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
         raise _sold_out(_available(sku_id).count() if not claimed else len(claimed))
     return claimed
 
