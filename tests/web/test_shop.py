@@ -206,7 +206,11 @@ def test_product_off_shelf_or_unknown_is_404(client: Client) -> None:
     assert "商品不存在或已下架" in off_shelf.content.decode()
 
 
-def test_home_catalogue_is_served_from_cache(client: Client, django_assert_num_queries: Any) -> None:
+def test_home_catalogue_is_served_from_cache(client: Client, django_assert_num_queries: Any,
+                                             settings: Any) -> None:
+    # A private in-process cache: the shared test Redis is flushed by other test processes at any moment.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "web-home-test"}}
     sku = SkuFactory.create(product__name="腾讯视频会员")
     stock_sku(sku, 2)
     client.get(reverse("web:home"))
