@@ -33,4 +33,16 @@ def _ledger_invariants_hold(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    cache.clear()
+    """Empty this process's cache keys only.
+
+    `cache.clear()` on Redis is FLUSHDB: with xdist workers (or another test run) sharing the Redis database it
+    would wipe their keys in the middle of their tests. Each process has its own key prefix (settings.test).
+    """
+    backend = getattr(cache, "_cache", None)
+    if backend is None or not hasattr(backend, "get_client"):
+        cache.clear()
+        return
+    client = backend.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
