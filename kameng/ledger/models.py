@@ -48,8 +48,9 @@ class Account(models.Model):
             models.CheckConstraint(
                 condition=Q(is_negative_allowed=True) | Q(balance__gte=0), name="ledger_account_balance_not_negative"
             ),
-            models.UniqueConstraint(fields=["owner", "kind"], condition=Q(owner__isnull=False),
-                                    name="ledger_account_one_per_owner_kind"),
+            # No `condition` (system accounts have no owner, and NULLs never collide): MySQL/MariaDB silently drop
+            # conditional unique constraints, which would let a race create two wallets for one user there.
+            models.UniqueConstraint(fields=["owner", "kind"], name="ledger_account_one_per_owner_kind"),
         ]
 
     def __str__(self) -> str:

@@ -46,8 +46,9 @@ class Order(models.Model):
         verbose_name_plural = "订单"
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["buyer", "request_id"], condition=Q(request_id__isnull=False),
-                                    name="orders_order_unique_request"),
+            # No `condition`: NULLs never collide in a unique index on any backend, and MySQL/MariaDB silently
+            # drop conditional unique constraints, which would lose idempotency there.
+            models.UniqueConstraint(fields=["buyer", "request_id"], name="orders_order_unique_request"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="orders_order_quantity_positive"),
             models.CheckConstraint(condition=Q(total_amount__gt=0), name="orders_order_total_positive"),
         ]

@@ -235,3 +235,17 @@ def test_fractional_legs_that_balance_are_not_reported_unbalanced() -> None:
 
     assert ledger_problems() == []
     assert account_balance_from_entries(account_id=clearing) == Decimal("0.30")
+
+
+def test_the_database_refuses_a_second_wallet_for_one_user() -> None:
+    # Regression (MariaDB): the constraint had a `condition`, which MySQL/MariaDB silently drop.
+    from django.db import IntegrityError, transaction
+
+    user = UserFactory.create()
+    wallet_account_id(user_id=user.pk)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Account.objects.create(code=f"wallet-again:{user.pk}", kind=AccountKind.WALLET, owner=user,
+                               normal_side=Side.CREDIT)
+
+    assert Account.objects.filter(owner=user, kind=AccountKind.WALLET).count() == 1

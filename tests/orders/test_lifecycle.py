@@ -406,3 +406,16 @@ def test_the_same_request_id_from_two_buyers_makes_two_orders() -> None:
 
     assert second.created
     assert second.order.pk != first.pk
+
+
+def test_the_database_refuses_a_second_order_with_the_same_request_id() -> None:
+    # Regression (MariaDB): the unique constraint had a `condition`, which MySQL/MariaDB silently drop.
+    from django.db import IntegrityError, transaction
+
+    buyer, sku, order = _pending(quantity=1, request_id="dup")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Order.objects.create(number="K-dup", buyer=buyer, sku=sku, title="测试", quantity=1,
+                             unit_price=Decimal("9.50"), total_amount=Decimal("9.50"), request_id="dup")
+
+    assert list(Order.objects.values_list("pk", flat=True)) == [order.pk]
