@@ -7,7 +7,7 @@ once the batch is finished.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -97,3 +97,21 @@ def card_key_batch_run(*, batch_id: int) -> CardKeyBatch | None:
         CardKeyBatch.objects.filter(pk=batch_id).update(
             status=ImportStatus.FAILED, error=f"{type(error).__name__}: {error}"[:1000], finished_at=timezone.now())
         raise
+
+
+def card_key_batches_redrive(*, older_than_seconds: int = 120) -> int:
+    """Re-send imports still queued after a while (the broker lost the message, or no worker was up).
+
+    Only `queued` batches: a running one is being worked on, and running it twice would only cost time, since
+    fingerprints make the import idempotent.
+    """
+    stale = list(
+        CardKeyBatch.objects.filter(status=ImportStatus.QUEUED, pending_payload__isnull=False,
+                                    created_at__lte=timezone.now() - timedelta(seconds=older_than_seconds))
+        .values_list("pk", flat=True)[:50]
+    )
+    from kameng.inventory.tasks import import_card_key_batch
+
+    for batch_id in stale:
+        import_card_key_batch.delay(batch_id)
+    return len(stale)

@@ -381,3 +381,26 @@ def test_insert_collision_with_a_concurrent_import_is_counted_as_duplicate(monke
     assert calls == [3, 3]
     assert (batch.imported_count, batch.duplicate_count) == (2, 1)
     assert sorted(_secrets_of(batch)) == ["FRESH-1", "FRESH-2"]
+
+
+@pytest.mark.django_db
+def test_sweeper_redrives_a_queued_batch_whose_message_was_lost(settings) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kameng.inventory.batches import card_key_batches_redrive, card_key_import_submit
+
+    settings.KAMENG_IMPORT_INLINE_LIMIT = 1
+    sku = SkuFactory.create()
+    batch = card_key_import_submit(sku_id=sku.pk, created_by_id=None, text="LOST-1\nLOST-2")  # on_commit never ran
+    assert CardKeyBatch.objects.get(pk=batch.pk).status == ImportStatus.QUEUED
+
+    assert card_key_batches_redrive(older_than_seconds=120) == 0  # too fresh: the worker may still pick it up
+    CardKeyBatch.objects.filter(pk=batch.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert card_key_batches_redrive(older_than_seconds=120) == 1
+
+    batch.refresh_from_db()
+    assert (batch.status, batch.imported_count) == (ImportStatus.DONE, 2)
+    assert CardKey.objects.filter(sku=sku).count() == 2
+    assert card_key_batches_redrive(older_than_seconds=120) == 0
