@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from kameng.catalog.models import DeliveryKind, Sku
+from kameng.catalog.models import DeliveryKind, Product, ProductStatus, Sku
 from kameng.catalog.selectors import sku_for_sale
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import public_number
@@ -64,7 +64,7 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     the order waits for payment until `expires_at`.
     """
     request_id = _validate_request_id(request_id)
-    sku = sku_for_sale(sku_id=sku_id)
+    sku = _sku_for_checkout(sku_id)
     if sku is None:
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
     if sku.product.delivery_kind != DeliveryKind.CARD_KEY:
@@ -99,6 +99,31 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
         return CheckoutResult(order=existing, created=False, secrets=_delivered_secrets(existing))
     secrets = decrypt_secrets([token for _, token in claimed]) if pay_with_wallet else []
     return CheckoutResult(order=order, created=True, secrets=secrets)
+
+
+_SKU_FOR_CHECKOUT_SQL = """
+SELECT s.id, s.name, s.price, p.id, p.name, p.delivery_kind, p.min_quantity, p.max_quantity
+FROM catalog_sku s JOIN catalog_product p ON p.id = s.product_id
+WHERE s.id = %s AND s.is_active AND p.status = %s
+"""
+
+
+def _sku_for_checkout(sku_id: int) -> Sku | None:
+    """`sku_for_sale`, minus the ORM's query building: on PostgreSQL the same filter in one plain SELECT.
+
+    Building that query through the ORM cost about as much CPU as the whole key claim; every order pays it.
+    """
+    if connection.vendor != "postgresql":
+        return sku_for_sale(sku_id=sku_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_SKU_FOR_CHECKOUT_SQL, [sku_id, ProductStatus.ON_SALE])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, name, price, product_id, product_name, delivery_kind, min_quantity, max_quantity = row
+    product = Product(id=product_id, name=product_name, delivery_kind=delivery_kind, status=ProductStatus.ON_SALE,
+                      min_quantity=min_quantity, max_quantity=max_quantity)
+    return Sku(id=pk, product=product, name=name, price=price, is_active=True)
 
 
 def _existing_for_request(buyer_id: int, request_id: str | None) -> Order | None:

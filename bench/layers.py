@@ -1,0 +1,123 @@
+"""Where a checkout's time goes, layer by layer, in one process (no server, no concurrency).
+
+Seeds a small fresh PostgreSQL database (`kameng_layers`, dropped at the end) and times, per order:
+  service   `order_checkout()` called directly (the domain work and its SQL round trips)
+  full      POST /api/v1/shop/orders through Django's WSGI handler with every middleware, session from Redis
+            (cached_db), CSRF enforced
+  bare      a view that does nothing, behind the same middleware (routing + middleware + session + auth)
+and prints ms/op and SQL statements/op for each, then the top of a cProfile of the full path.
+
+    .venv/bin/python bench/layers.py [--orders 400] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import checkout  # the benchmark's environment and seeding helpers
+
+urlpatterns: list[object] = []  # filled in after django.setup(): this module doubles as a URLconf
+
+
+def bare_view(request: object) -> object:
+    from django.http import HttpResponse
+
+    return HttpResponse(b"{}", content_type="application/json")
+
+
+def timed(label: str, count: int, call: Callable[[int], object]) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    call(-1)  # warm caches (URL resolver, SKU, wallet ids) outside the measurement
+    with CaptureQueriesContext(connection) as queries:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for index in range(count):
+            call(index)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(f"  {label:8s} {elapsed / count * 1000:6.2f} ms/op wall   {cpu / count * 1000:6.2f} ms/op Python CPU   "
+          f"{len(queries) / count:5.1f} SQL/op")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=400)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--database", default="kameng_layers")
+    args = parser.parse_args()
+    args.keys, args.buyers = args.orders * 4 + 100, 8
+    env = checkout.bench_environment(args)
+    os.environ.update(env)
+    checkout.database_create(args)
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=checkout.ROOT, env=env, check=True)
+        seeded = checkout.seed(args)
+        run(args, seeded)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        checkout.redis_forget(env)
+        checkout.database_drop(args)
+    return 0
+
+
+def run(args: argparse.Namespace, seeded: checkout.Seeded) -> None:
+    from django.conf import settings
+    from django.test import Client
+    from django.test.utils import override_settings
+    from django.urls import path
+
+    from kameng.orders.services import order_checkout
+
+    buyer_id = int(__import__("django.contrib.sessions.backends.cached_db", fromlist=["SessionStore"])
+                   .SessionStore(seeded.sessions[0][0]).load()["_auth_user_id"])
+    session_id, csrf = seeded.sessions[0]
+    client = Client(enforce_csrf_checks=True, SERVER_NAME="127.0.0.1")
+    client.cookies["sessionid"] = session_id
+    client.cookies[settings.CSRF_COOKIE_NAME] = csrf
+    urlpatterns[:] = [path("bare", bare_view), *__import__("kameng.urls", fromlist=["urlpatterns"]).urlpatterns]
+    n = args.orders
+    print(f"\nper-order cost in one process, {n} orders each (PostgreSQL + Redis on 127.0.0.1)")
+
+    timed("service", n, lambda i: order_checkout(buyer_id=buyer_id, sku_id=seeded.sku_id, quantity=1,
+                                                 request_id=f"svc-{i}"))
+
+    def post(i: int) -> object:
+        response = client.post("/api/v1/shop/orders", data=json.dumps(
+            {"sku_id": seeded.sku_id, "quantity": 1, "request_id": f"http-{i}"}),
+            content_type="application/json", headers={"X-CSRFToken": csrf})
+        assert response.status_code in (200, 201), response.content
+        return response
+
+    with override_settings(ROOT_URLCONF=__name__):
+        timed("full", n, post)
+        timed("bare", n, lambda _i: client.post("/bare", headers={"X-CSRFToken": csrf}))
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for index in range(n):
+                post(10_000 + index)
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            print(out.getvalue())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

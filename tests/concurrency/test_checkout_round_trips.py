@@ -1,0 +1,73 @@
+"""Pins the number of SQL round trips of one paid checkout, so the hot path cannot quietly grow.
+
+Every statement is a round trip to PostgreSQL and, at 64 clients on two cores, round trips and the ORM work that
+builds them are what the checkout's throughput is made of (bench/README.md has the figures).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from kameng.orders.services import order_checkout
+from tests.concurrency.threads import requires_postgresql
+from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+# sku lookup, BEGIN, order INSERT, key claim UPDATE…RETURNING, events INSERT, SAVEPOINT (journal_post),
+# journal INSERT, entries INSERT, guarded wallet UPDATE, RELEASE SAVEPOINT, COMMIT
+CHECKOUT_STATEMENTS = 11
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only() -> None:
+    requires_postgresql()
+
+
+def _statements(queries: CaptureQueriesContext) -> str:
+    return "\n".join(" ".join(query["sql"].split())[:90] for query in queries.captured_queries)
+
+
+def test_paid_checkout_costs_a_fixed_number_of_round_trips() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 10)
+    fund_wallet(buyer, "100.00")
+    order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="warm")  # fills the process caches
+
+    with CaptureQueriesContext(connection) as queries:
+        result = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=2, request_id="pinned")
+
+    assert result.created
+    assert len(result.secrets) == 2
+    assert len(queries) == CHECKOUT_STATEMENTS, _statements(queries)
+
+
+def test_checkout_over_http_adds_only_the_user_lookup() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 10)
+    fund_wallet(buyer, "100.00")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(buyer)
+    client.cookies["csrftoken"] = "x" * 32
+
+    def post(request_id: str) -> int:
+        response = client.post("/api/v1/shop/orders", data=json.dumps(
+            {"sku_id": sku.pk, "quantity": 1, "request_id": request_id}), content_type="application/json",
+            headers={"X-CSRFToken": "x" * 32})
+        return response.status_code
+
+    assert post("warm") == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert post("pinned") == 201
+
+    session_reads = sum(1 for query in queries.captured_queries if "django_session" in query["sql"])
+    assert len(queries) == CHECKOUT_STATEMENTS + 1 + session_reads, _statements(queries)
+    assert session_reads <= 1  # none with the Redis-backed cached_db sessions of production
