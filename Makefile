@@ -30,7 +30,7 @@ demo: install
 	$(PY) -m kameng.demo
 
 ## test: lint, types, import contracts, migrations, then pytest on SQLite and PostgreSQL (and the browser test).
-test: install-dev lint typecheck imports migrations-check test-sqlite test-postgres test-e2e
+test: install-dev lint typecheck imports migrations-check test-sqlite test-postgres test-mariadb test-e2e
 
 lint: install-dev
 	$(VENV)/bin/ruff check kameng tests bench
@@ -53,8 +53,14 @@ test-postgres: install-dev
 	elif [ "$$CI" = "true" ]; then echo "CI=true: PostgreSQL is not reachable on 127.0.0.1:5432"; exit 1; \
 	else echo "PostgreSQL not reachable: skipping the PostgreSQL run (CI=true makes this a failure)"; fi
 
+# MariaDB is supported but optional: run when a server answers on 127.0.0.1:3306. Django's date functions need
+# the server's time-zone tables, loaded once from the system zoneinfo (idempotent).
 test-mariadb: install-dev
-	DATABASE_URL=$(MARIADB_TEST_URL) $(PY) -m pytest -q -m "not e2e and not postgres"
+	@if $(PY) -c "import socket;socket.create_connection(('127.0.0.1',3306),1)" 2>/dev/null; then \
+		mysql -u root -h 127.0.0.1 -N -e "SELECT COUNT(*) FROM mysql.time_zone_name" 2>/dev/null | grep -qv '^0$$' \
+			|| (mysql_tzinfo_to_sql /usr/share/zoneinfo 2>/dev/null | mysql -u root -h 127.0.0.1 mysql); \
+		DATABASE_URL=$(MARIADB_TEST_URL) $(PY) -m pytest -q -m "not e2e and not postgres" -n 2; \
+	else echo "MariaDB not reachable on 127.0.0.1:3306: skipping the MariaDB run (optional backend)"; fi
 
 e2e-deps:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser test"; \
