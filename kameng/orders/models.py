@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -32,6 +34,9 @@ class Order(models.Model):
     quantity = models.PositiveIntegerField("数量")
     unit_price = models.DecimalField("单价", max_digits=12, decimal_places=2)
     total_amount = models.DecimalField("总金额", max_digits=14, decimal_places=2)
+    # db_default: the PostgreSQL checkout inserts orders in plain SQL and leaves this column to the database.
+    refunded_amount = models.DecimalField("已退款", max_digits=14, decimal_places=2, default=Decimal("0.00"),
+                                          db_default=Decimal("0.00"))
     status = models.CharField("状态", max_length=20, choices=OrderStatus.choices,
                               default=OrderStatus.PENDING_PAYMENT)
     request_id = models.CharField("客户端请求号", max_length=64, null=True, blank=True)
@@ -51,6 +56,9 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["buyer", "request_id"], name="orders_order_unique_request"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="orders_order_quantity_positive"),
             models.CheckConstraint(condition=Q(total_amount__gt=0), name="orders_order_total_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("total_amount")),
+                name="orders_order_refund_within_total"),
         ]
         indexes = [
             models.Index(fields=["buyer", "-id"], name="orders_order_buyer_recent"),

@@ -188,8 +188,14 @@ def _post_payment(order: Order, wallet_id: int) -> None:
     )
 
 
-def order_pay_with_wallet(*, order_id: int, buyer_id: int) -> Order:
-    """Pay a pending order from the buyer's wallet and deliver its reserved keys, in one transaction."""
+def order_pay_with_wallet(*, order_id: int, buyer_id: int, paid_message: str = "已使用钱包余额支付",
+                          honour_after_deadline: bool = False) -> Order:
+    """Pay a pending order from the buyer's wallet and deliver its reserved keys, in one transaction.
+
+    A gateway payment lands in the wallet first and then pays the order through here; `honour_after_deadline`
+    accepts it while the order is still open (the buyer paid in time, the notification came late) as long as the
+    expiry job has not closed it and released its keys.
+    """
     wallet_id = wallet_account_id(user_id=buyer_id)
     with transaction.atomic():
         order = order_lock(order_id=order_id)
@@ -197,9 +203,10 @@ def order_pay_with_wallet(*, order_id: int, buyer_id: int) -> Order:
             raise NotFoundError("订单不存在", code="order_not_found")
         if order.status != OrderStatus.PENDING_PAYMENT:
             raise ConflictError(f"订单当前状态为「{order.get_status_display()}」，无需支付", code="not_payable")
-        if order.expires_at is not None and order.expires_at <= timezone.now():
+        deadline_passed = order.expires_at is not None and order.expires_at <= timezone.now()
+        if deadline_passed and not honour_after_deadline:
             raise ConflictError("订单已超时关闭，请重新下单", code="order_expired")
-        events = [transition(order, OrderStatus.PAID, message="已使用钱包余额支付")]
+        events = [transition(order, OrderStatus.PAID, message=paid_message)]
         order.paid_at = timezone.now()
         events += _fulfil_card_keys(order)
         if order.status == OrderStatus.DELIVERY_FAILED:
@@ -234,7 +241,7 @@ def order_fulfil(*, order_id: int) -> Order:
         events = _fulfil_card_keys(order)
         if order.status == OrderStatus.DELIVERY_FAILED:
             events += _refund_failed_delivery(order)
-        order.save(update_fields=["status", "delivered_at", "updated_at"])
+        order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
         OrderEvent.objects.bulk_create(events)
     return order
 
@@ -246,6 +253,7 @@ def _refund_failed_delivery(order: Order) -> list[OrderEvent]:
         legs=[debit(system_account_id(kind=AccountKind.PLATFORM_REVENUE), order.total_amount),
               credit(wallet_account_id(user_id=order.buyer_id), order.total_amount)],
     )
+    order.refunded_amount = order.total_amount
     return [transition(order, OrderStatus.REFUNDED, message=f"发货失败，¥{order.total_amount} 已退回钱包余额")]
 
 

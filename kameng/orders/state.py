@@ -15,7 +15,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.DELIVERED: frozenset({S.COMPLETED, S.AFTER_SALES, S.PARTIALLY_REFUNDED, S.REFUNDED}),
     S.AFTER_SALES: frozenset({S.DELIVERED, S.REFUNDED, S.PARTIALLY_REFUNDED}),
     S.DELIVERY_FAILED: frozenset({S.REFUNDED}),
-    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED, S.COMPLETED}),
+    # A second partial refund stays partially refunded.
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.COMPLETED}),
     S.COMPLETED: frozenset(),
     S.EXPIRED: frozenset(),
     S.CANCELLED: frozenset(),

@@ -13,6 +13,14 @@ from kameng.core.fields import EncryptedTextField
 
 class ChannelKind(models.TextChoices):
     EPAY_V1 = "epay_v1", "易支付 V1 (MD5)"
+    EPAY_V2 = "epay_v2", "易支付 V2 (RSA)"
+    ALIPAY = "alipay", "支付宝开放平台 (RSA2)"
+    WECHAT_V3 = "wechat_v3", "微信支付 API v3 (Native)"
+    BALANCE = "balance", "钱包余额"
+
+
+# Which kinds show a QR code to scan rather than redirecting the browser (decided by the channel's pay_type too).
+QR_PAY_TYPES = {"precreate", "native", "qrcode"}
 
 
 class PaymentChannel(models.Model):
@@ -20,11 +28,26 @@ class PaymentChannel(models.Model):
     name = models.CharField("显示名称", max_length=60)
     kind = models.CharField("协议", max_length=20, choices=ChannelKind.choices)
     is_enabled = models.BooleanField("启用", default=True)
-    gateway_url = models.URLField("网关地址", help_text="例如 https://pay.example.com/（submit.php 所在目录）")
-    merchant_id = models.CharField("商户号 (pid)", max_length=64)
-    merchant_key = EncryptedTextField("商户密钥", context="payments.paymentchannel.merchant_key")
-    pay_type = models.CharField("支付方式 (type)", max_length=20, blank=True, default="alipay",
-                                help_text="alipay / wxpay / qqpay；留空则使用网关收银台")
+    gateway_url = models.URLField(
+        "网关地址", blank=True, help_text="易支付：submit.php 所在目录；支付宝：gateway.do 完整地址；微信：API 根地址")
+    merchant_id = models.CharField("商户号", max_length=64, blank=True,
+                                   help_text="易支付 pid / 支付宝 app_id / 微信 mchid")
+    merchant_key = EncryptedTextField(
+        "商户密钥", context="payments.paymentchannel.merchant_key", null=True, blank=True,
+        help_text="易支付 V1 的 MD5 密钥，或商户 RSA 私钥（易支付 V2 / 支付宝应用私钥 / 微信商户私钥）")
+    platform_public_key = models.TextField(
+        "平台公钥", blank=True, help_text="易支付 V2 平台公钥 / 支付宝公钥 / 微信支付公钥（PEM 或 base64）")
+    platform_key_id = models.CharField("平台公钥 ID", max_length=64, blank=True,
+                                       help_text="微信支付公钥 ID（PUB_KEY_ID_…）或平台证书序列号")
+    app_id = models.CharField("应用 ID (appid)", max_length=64, blank=True, help_text="微信支付绑定的 appid")
+    merchant_serial_no = models.CharField("商户证书序列号", max_length=64, blank=True,
+                                          help_text="微信支付商户 API 证书序列号")
+    api_v3_key = EncryptedTextField(
+        "APIv3 密钥", context="payments.paymentchannel.api_v3_key", null=True, blank=True,
+        help_text="微信支付 APIv3 密钥（32 字节），用于解密通知")
+    pay_type = models.CharField(
+        "支付方式 (type)", max_length=20, blank=True, default="alipay",
+        help_text="易支付：alipay / wxpay / qqpay（留空用收银台）；支付宝：page（网页）或 precreate（扫码）；微信：native")
     min_amount = models.DecimalField("单笔最低", max_digits=12, decimal_places=2, default=Decimal("0.01"))
     max_amount = models.DecimalField("单笔最高", max_digits=12, decimal_places=2, default=Decimal("50000.00"))
     sort_order = models.IntegerField("排序", default=0)
@@ -40,6 +63,7 @@ class PaymentChannel(models.Model):
 
 class PaymentPurpose(models.TextChoices):
     WALLET_TOPUP = "wallet_topup", "钱包充值"
+    ORDER = "order", "订单支付"
 
 
 class PaymentStatus(models.TextChoices):
@@ -58,6 +82,10 @@ class Payment(models.Model):
     amount = models.DecimalField("金额", max_digits=12, decimal_places=2)
     status = models.CharField("状态", max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     gateway_trade_no = models.CharField("通道流水号", max_length=64, blank=True)
+    order = models.ForeignKey("orders.Order", verbose_name="订单", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="payments")
+    qr_code = models.TextField("二维码内容", blank=True)
+    refunded_amount = models.DecimalField("已原路退款", max_digits=12, decimal_places=2, default=Decimal("0.00"))
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     paid_at = models.DateTimeField("到账时间", null=True, blank=True)
 
@@ -67,6 +95,8 @@ class Payment(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payments_payment_amount_positive"),
+            models.CheckConstraint(condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
+                                   name="payments_payment_refund_within_amount"),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="payments_payment_status_age")]
 
@@ -100,3 +130,43 @@ class PaymentNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RefundDestination(models.TextChoices):
+    WALLET = "wallet", "退到钱包余额"
+    ORIGINAL = "original", "原路退回"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "处理中"
+    SUCCEEDED = "succeeded", "已退款"
+    FAILED = "failed", "失败（已退回钱包）"
+
+
+class Refund(models.Model):
+    """A refund of (part of) an order. To the wallet it is one journal; to the original channel the money also
+    leaves the wallet through the gateway, and comes back to the wallet if the gateway refuses."""
+
+    number = models.CharField("退款单号 (out_refund_no)", max_length=32, unique=True)
+    order = models.ForeignKey("orders.Order", verbose_name="订单", on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, verbose_name="原支付单", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="refunds")
+    amount = models.DecimalField("退款金额", max_digits=12, decimal_places=2)
+    destination = models.CharField("退款去向", max_length=10, choices=RefundDestination.choices)
+    status = models.CharField("状态", max_length=10, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    reason = models.CharField("退款原因", max_length=200, blank=True)
+    gateway_refund_no = models.CharField("通道退款流水号", max_length=64, blank=True)
+    failure_reason = models.CharField("失败原因", max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "退款单"
+        verbose_name_plural = "退款单"
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payments_refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return self.number

@@ -1,4 +1,9 @@
-"""Writes on payments: starting a wallet top-up, processing a gateway notification, recovering lost ones.
+"""Writes on payments: starting a top-up or an order payment, processing a gateway notification, recovering lost
+ones.
+
+Every gateway payment lands in the buyer's wallet first (gateway clearing → wallet), and an order payment then pays
+its order from the wallet in the same transaction. So a payment that arrives after its order expired or sold out is
+never lost: it stays in the wallet, and the order's timeline says so.
 
 Crediting is idempotent three times over: the payment row is locked and its status checked, the status moves only
 once, and the ledger refuses a second journal for the same (kind, reference). Gateways are never called inside a
@@ -16,15 +21,25 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import public_number
 from kameng.core.masking import mask_text
 from kameng.core.money import MoneyError, parse_amount
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
-from kameng.payments.gateways.base import NotificationRejectedError, PaymentGateway, PaymentStart
-from kameng.payments.gateways.epay import EpayV1Gateway
+from kameng.orders.models import Order, OrderStatus
+from kameng.orders.refunds import order_note
+from kameng.orders.services import order_pay_with_wallet
+from kameng.payments.gateways.base import (
+    GatewayError,
+    IncomingNotification,
+    NotificationRejectedError,
+    PaymentGateway,
+    PaymentStart,
+)
+from kameng.payments.gateways.registry import gateway_for
 from kameng.payments.models import (
+    QR_PAY_TYPES,
     ChannelKind,
     NotificationOutcome,
     Payment,
@@ -33,16 +48,28 @@ from kameng.payments.models import (
     PaymentPurpose,
     PaymentStatus,
 )
+from kameng.risk.services import risk_event_record
 
 logger = logging.getLogger(__name__)
-SECRET_PARAMS = {"sign", "key"}
+SECRET_PARAMS = {"sign", "key", "signature", "wechatpay-signature"}
+
+__all__ = ["gateway_for"]  # re-exported: callers and tests pick the adapter through the services module
 
 
-def gateway_for(channel: PaymentChannel) -> PaymentGateway:
-    if channel.kind == ChannelKind.EPAY_V1:
-        return EpayV1Gateway(gateway_url=channel.gateway_url, merchant_id=channel.merchant_id,
-                             merchant_key=str(channel.merchant_key), pay_type=channel.pay_type)
-    raise ApplicationError(f"不支持的支付协议 {channel.kind}", code="channel_kind_unsupported")
+def _enabled_channel(channel_code: str) -> PaymentChannel:
+    channel = PaymentChannel.objects.filter(code=channel_code, is_enabled=True).first()
+    if channel is None:
+        raise NotFoundError("支付方式不存在或已停用", code="channel_not_found")
+    return channel
+
+
+def _check_channel_limits(channel: PaymentChannel, amount: Decimal) -> None:
+    if amount < channel.min_amount or amount > channel.max_amount:
+        raise ApplicationError(
+            f"「{channel.name}」单笔金额需在 ¥{channel.min_amount}–¥{channel.max_amount} 之间，请换一种支付方式",
+            code="amount_out_of_channel_range",
+            extra={"min": str(channel.min_amount), "max": str(channel.max_amount)},
+        )
 
 
 @dataclass(frozen=True)
@@ -51,12 +78,24 @@ class TopupStarted:
     start: PaymentStart
 
 
+def _start_with_gateway(payment: Payment, channel: PaymentChannel, *, subject: str, notify_url: str,
+                        return_url: str, client_ip: str) -> PaymentStart:
+    """Ask the gateway how the buyer pays (outside any transaction) and keep a QR payload to show again."""
+    start = gateway_for(channel).start(out_trade_no=payment.number, amount=payment.amount, subject=subject,
+                                       notify_url=notify_url, return_url=return_url, client_ip=client_ip)
+    if start.qr_code or start.gateway_trade_no:
+        payment.qr_code = start.qr_code
+        payment.gateway_trade_no = start.gateway_trade_no[:64]
+        payment.save(update_fields=["qr_code", "gateway_trade_no"])
+    return start
+
+
 def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, notify_url: str, return_url: str,
                        client_ip: str = "") -> TopupStarted:
     """Create a pending top-up payment and the signed request that sends the buyer to the gateway."""
-    channel = PaymentChannel.objects.filter(code=channel_code, is_enabled=True).first()
-    if channel is None:
-        raise NotFoundError("支付方式不存在或已停用", code="channel_not_found")
+    channel = _enabled_channel(channel_code)
+    if channel.kind == ChannelKind.BALANCE:
+        raise ApplicationError("钱包余额不能用来给钱包充值，请选择其他支付方式", code="channel_not_for_topup")
     try:
         amount = parse_amount(
             amount_text,
@@ -67,21 +106,70 @@ def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, not
         raise ApplicationError(str(error), code="invalid_amount") from error
     payment = Payment.objects.create(number=public_number("P"), user_id=user_id, channel=channel,
                                      purpose=PaymentPurpose.WALLET_TOPUP, amount=amount)
-    start = gateway_for(channel).start(
-        out_trade_no=payment.number, amount=amount, subject=f"钱包充值 ¥{amount}",
-        notify_url=notify_url, return_url=return_url, client_ip=client_ip,
-    )
+    start = _start_with_gateway(payment, channel, subject=f"钱包充值 ¥{amount}", notify_url=notify_url,
+                                return_url=return_url, client_ip=client_ip)
     return TopupStarted(payment=payment, start=start)
 
 
+@dataclass(frozen=True)
+class OrderPaymentStarted:
+    order: Order
+    payment: Payment | None  # None when paid from the wallet balance at once
+    start: PaymentStart
+
+    @property
+    def is_paid(self) -> bool:
+        return self.payment is None
+
+    @property
+    def is_qr(self) -> bool:
+        return bool(self.start.qr_code)
+
+
+def order_payment_start(*, order_id: int, buyer_id: int, channel_code: str, notify_url: str, return_url: str,
+                        client_ip: str = "") -> OrderPaymentStarted:
+    """Pay an unpaid order with a channel: the wallet balance pays at once; a gateway gets a payment of exactly
+    the order total, whose notification later pays the order (through the wallet, see the module docstring)."""
+    channel = _enabled_channel(channel_code)
+    order = Order.objects.filter(pk=order_id, buyer_id=buyer_id).first()
+    if order is None:
+        raise NotFoundError("订单不存在", code="order_not_found")
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise ConflictError(f"订单当前状态为「{order.get_status_display()}」，无需支付", code="not_payable")
+    if order.expires_at is not None and order.expires_at <= timezone.now():
+        raise ConflictError("订单已超时关闭，请重新下单", code="order_expired")
+    _check_channel_limits(channel, order.total_amount)
+    if channel.kind == ChannelKind.BALANCE:
+        order = order_pay_with_wallet(order_id=order.pk, buyer_id=buyer_id)
+        return OrderPaymentStarted(order=order, payment=None, start=PaymentStart())
+    payment = Payment.objects.create(number=public_number("P"), user_id=buyer_id, channel=channel,
+                                     purpose=PaymentPurpose.ORDER, order=order, amount=order.total_amount)
+    start = _start_with_gateway(payment, channel, subject=order.title[:60], notify_url=notify_url,
+                                return_url=return_url, client_ip=client_ip)
+    return OrderPaymentStarted(order=order, payment=payment, start=start)
+
+
+def channel_shows_qr(channel: PaymentChannel) -> bool:
+    return channel.pay_type in QR_PAY_TYPES
+
+
 def _masked(params: dict[str, str]) -> dict[str, str]:
-    return {key: ("***" if key in SECRET_PARAMS else mask_text(str(value))[:500]) for key, value in params.items()}
+    return {key: ("***" if key.lower() in SECRET_PARAMS else mask_text(str(value))[:500])
+            for key, value in params.items()}
 
 
 def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: str, reason: str, *,
             params: dict[str, str], remote_addr: str | None) -> None:
     PaymentNotification.objects.create(channel=channel, payment=payment, outcome=outcome, reason=reason[:200],
                                        params=_masked(params), remote_addr=remote_addr or None)
+    if outcome == NotificationOutcome.REJECTED:
+        risk_event_record(
+            kind="payment_notification_rejected",
+            message=f"{channel.name if channel else '未知通道'} 通知被拒绝：{reason}",
+            detail={"channel": channel.code if channel else "", "reason": reason,
+                    "out_trade_no": params.get("out_trade_no", ""), "payment": payment.number if payment else ""},
+            user_id=payment.user_id if payment else None, remote_addr=remote_addr,
+        )
 
 
 @dataclass(frozen=True)
@@ -89,40 +177,49 @@ class NotificationAnswer:
     body: str
     status: int
     outcome: str
+    content_type: str = "text/plain"
 
 
-def payment_notification_process(*, channel_code: str, params: dict[str, str],
+def payment_notification_process(*, channel_code: str, params: dict[str, str] | None = None,
+                                 headers: dict[str, str] | None = None, body: bytes = b"",
                                  remote_addr: str | None = None) -> NotificationAnswer:
     """Verify and apply one asynchronous notification; safe to call any number of times, concurrently."""
+    params = params or {}
     channel = PaymentChannel.objects.filter(code=channel_code).first()
-    if channel is None:
+    if channel is None or channel.kind == ChannelKind.BALANCE:
         _record(None, None, NotificationOutcome.REJECTED, f"unknown channel {channel_code}", params=params,
                 remote_addr=remote_addr)
         return NotificationAnswer("unknown channel", 404, NotificationOutcome.REJECTED)
     gateway = gateway_for(channel)
+    notification = IncomingNotification(params=params, headers={k.lower(): v for k, v in (headers or {}).items()},
+                                        body=body)
     try:
-        verified = gateway.verify_notification(params)
+        verified = gateway.verify_notification(notification)
     except NotificationRejectedError as error:
-        logger.warning("risk: rejected %s notification from %s: %s", channel.code, remote_addr, error.message)
         _record(channel, None, NotificationOutcome.REJECTED, error.message, params=params, remote_addr=remote_addr)
-        return NotificationAnswer("fail", 400, NotificationOutcome.REJECTED)
+        reply = gateway.reject(error.message)
+        return NotificationAnswer(reply.body, reply.status, NotificationOutcome.REJECTED, reply.content_type)
+    logged = params or {"out_trade_no": verified.out_trade_no, "trade_no": verified.gateway_trade_no,
+                        "amount": str(verified.amount), "notification_id": verified.notification_id}
     if not verified.is_paid:
-        _record(channel, None, NotificationOutcome.NOT_PAID, "trade not successful", params=params,
+        _record(channel, None, NotificationOutcome.NOT_PAID, "trade not successful", params=logged,
                 remote_addr=remote_addr)
-        return NotificationAnswer(gateway.acknowledge(), 200, NotificationOutcome.NOT_PAID)
+        reply = gateway.acknowledge()
+        return NotificationAnswer(reply.body, reply.status, NotificationOutcome.NOT_PAID, reply.content_type)
     outcome, reason, payment = payment_credit(
         channel=channel, out_trade_no=verified.out_trade_no, amount=verified.amount,
         gateway_trade_no=verified.gateway_trade_no)
-    _record(channel, payment, outcome, reason, params=params, remote_addr=remote_addr)
-    if outcome == NotificationOutcome.REJECTED:
-        logger.warning("risk: %s notification for %s refused: %s", channel.code, verified.out_trade_no, reason)
-        return NotificationAnswer("fail", 400, outcome)
-    return NotificationAnswer(gateway.acknowledge(), 200, outcome)
+    _record(channel, payment, outcome, reason, params=logged, remote_addr=remote_addr)
+    reply = gateway.reject(reason) if outcome == NotificationOutcome.REJECTED else gateway.acknowledge()
+    return NotificationAnswer(reply.body, reply.status, outcome, reply.content_type)
 
 
 def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decimal,
                    gateway_trade_no: str) -> tuple[str, str, Payment | None]:
-    """Mark a payment paid and credit the wallet exactly once. Returns (outcome, reason, payment)."""
+    """Mark a payment paid and credit the wallet exactly once; an order payment then pays its order.
+
+    Returns (outcome, reason, payment).
+    """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(number=out_trade_no, channel=channel).first()
         if payment is None:
@@ -132,15 +229,31 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
         if payment.status == PaymentStatus.SUCCEEDED:
             return NotificationOutcome.DUPLICATE, "already credited", payment
         payment.status = PaymentStatus.SUCCEEDED
-        payment.gateway_trade_no = gateway_trade_no[:64]
+        payment.gateway_trade_no = gateway_trade_no[:64] or payment.gateway_trade_no
         payment.paid_at = timezone.now()
         payment.save(update_fields=["status", "gateway_trade_no", "paid_at"])
         journal_post(
-            kind=JournalKind.WALLET_TOPUP, reference=payment.number, memo=f"{channel.name} 充值",
+            kind=JournalKind.WALLET_TOPUP, reference=payment.number,
+            memo=f"{channel.name} {'订单付款' if payment.order_id else '充值'}",
             legs=[debit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix=channel.code), payment.amount),
                   credit(wallet_account_id(user_id=payment.user_id), payment.amount)],
         )
+        if payment.purpose == PaymentPurpose.ORDER and payment.order_id is not None:
+            _pay_order_from_credited_payment(payment, channel)
     return NotificationOutcome.CREDITED, "", payment
+
+
+def _pay_order_from_credited_payment(payment: Payment, channel: PaymentChannel) -> None:
+    order_id = payment.order_id
+    assert order_id is not None
+    try:
+        order_pay_with_wallet(order_id=order_id, buyer_id=payment.user_id,
+                              paid_message=f"已通过{channel.name}支付 ¥{payment.amount}", honour_after_deadline=True)
+    except ApplicationError as error:
+        # The order could not take the money (expired, sold out, already paid another way): it stays in the wallet.
+        order_note(order_id=order_id,
+                   message=f"{channel.name}付款 ¥{payment.amount} 已到账，但订单未能完成（{error.message}），"
+                           f"款项已存入您的钱包余额")
 
 
 def payments_reconcile_pending(*, older_than_seconds: int = 60, within_hours: int = 24, limit: int = 100) -> int:
@@ -150,13 +263,15 @@ def payments_reconcile_pending(*, older_than_seconds: int = 60, within_hours: in
         Payment.objects.filter(status=PaymentStatus.PENDING,
                                created_at__lte=now - timedelta(seconds=older_than_seconds),
                                created_at__gte=now - timedelta(hours=within_hours))
+        .exclude(channel__kind=ChannelKind.BALANCE)
         .select_related("channel").order_by("created_at")[:limit]
     )
     credited = 0
     for payment in pending:
+        gateway: PaymentGateway = gateway_for(payment.channel)
         try:
-            result = gateway_for(payment.channel).query(out_trade_no=payment.number)  # outside any transaction
-        except ApplicationError as error:
+            result = gateway.query(out_trade_no=payment.number)  # outside any transaction
+        except (GatewayError, ApplicationError) as error:
             logger.info("query for %s failed: %s", payment.number, error.message)
             continue
         if result.is_paid and result.amount is not None:
@@ -165,5 +280,6 @@ def payments_reconcile_pending(*, older_than_seconds: int = 60, within_hours: in
             if outcome == NotificationOutcome.CREDITED:
                 credited += 1
             elif outcome == NotificationOutcome.REJECTED:
-                logger.warning("risk: query for %s refused: %s", payment.number, reason)
+                risk_event_record(kind="payment_query_mismatch", message=f"查询 {payment.number} 结果被拒绝：{reason}",
+                                  detail={"payment": payment.number, "reason": reason}, user_id=payment.user_id)
     return credited

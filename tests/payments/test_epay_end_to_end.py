@@ -15,6 +15,7 @@ from pytest_django import DjangoCaptureOnCommitCallbacks as CaptureOnCommit
 
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.selectors import ledger_problems, wallet_balance
+from kameng.payments.gateways.base import IncomingNotification
 from kameng.payments.gateways.epay import EpayV1Gateway
 from kameng.payments.models import NotificationOutcome, PaymentNotification, PaymentStatus
 from kameng.payments.services import wallet_topup_start
@@ -76,8 +77,8 @@ def test_topup_paid_at_the_simulator_credits_the_wallet_exactly_once(
     # The browser comes back with the same signed parameters, which our gateway code accepts.
     assert confirmed.status_code == 302
     assert confirmed["Location"].startswith(RETURN_URL + "?")
-    returned = EpayV1Gateway(gateway_url="http://testserver/sim/epay/", merchant_id=PID,
-                             merchant_key=KEY).verify_notification(query_params(confirmed["Location"]))
+    gateway = EpayV1Gateway(gateway_url="http://testserver/sim/epay/", merchant_id=PID, merchant_key=KEY)
+    returned = gateway.verify_notification(IncomingNotification(params=query_params(confirmed["Location"])))
     assert (returned.out_trade_no, returned.amount, returned.is_paid) == (payment.number, Decimal("88.80"), True)
 
     # The gateway sends the notify again (a retry after a lost "success"): nothing more is credited.

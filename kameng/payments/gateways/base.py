@@ -1,8 +1,12 @@
-"""The gateway interface every payment adapter implements."""
+"""The gateway interface every payment adapter implements.
+
+An adapter speaks one protocol (epay V1/V2, Alipay, WeChat Pay v3). It never touches the database: the payment
+services call it outside any transaction and record what it answered.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -13,24 +17,49 @@ class NotificationRejectedError(ApplicationError):
     """A notification that must change nothing: bad signature, unknown merchant, malformed fields."""
 
 
+class GatewayError(ApplicationError):
+    """The gateway could not be reached or answered with an error (the caller retries or queries later)."""
+
+    status_code = 502
+
+
 @dataclass(frozen=True)
 class PaymentStart:
-    """How the buyer proceeds: a redirect URL (cashier page), a QR code payload, or an HTML form to post."""
+    """How the buyer proceeds: a redirect URL (cashier page), a QR code payload to render, or an HTML form."""
 
     redirect_url: str = ""
     qr_code: str = ""
     html: str = ""
+    gateway_trade_no: str = ""
+
+
+@dataclass(frozen=True)
+class IncomingNotification:
+    """An asynchronous notification as received: query and form parameters merged, headers, the raw body."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class NotificationReply:
+    body: str
+    status: int = 200
+    content_type: str = "text/plain"
 
 
 @dataclass(frozen=True)
 class VerifiedNotification:
-    """What a notification says, once its signature has been checked. Amount is a Decimal of the raw string."""
+    """What a notification says, once its signature has been checked. Amount is a Decimal in yuan."""
 
     out_trade_no: str
     gateway_trade_no: str
     amount: Decimal
     is_paid: bool
     merchant_id: str
+    # A stable id of this notification where the protocol has one (Alipay notify_id, WeChat event id).
+    notification_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,12 +69,30 @@ class QueryResult:
     gateway_trade_no: str
 
 
+class RefundStatus:
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"  # accepted, final result later (query again)
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    status: str
+    gateway_refund_no: str = ""
+    message: str = ""
+
+
 class PaymentGateway(Protocol):
     def start(self, *, out_trade_no: str, amount: Decimal, subject: str, notify_url: str, return_url: str,
               client_ip: str) -> PaymentStart: ...
 
-    def verify_notification(self, params: dict[str, str]) -> VerifiedNotification: ...
+    def verify_notification(self, notification: IncomingNotification) -> VerifiedNotification: ...
 
-    def acknowledge(self) -> str: ...
+    def acknowledge(self) -> NotificationReply: ...
+
+    def reject(self, reason: str) -> NotificationReply: ...
 
     def query(self, *, out_trade_no: str) -> QueryResult: ...
+
+    def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
+               total_amount: Decimal, reason: str) -> RefundResult: ...

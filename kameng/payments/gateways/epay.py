@@ -10,12 +10,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
 
-from kameng.core.errors import ApplicationError
-from kameng.payments.gateways.base import NotificationRejectedError, PaymentStart, QueryResult, VerifiedNotification
+from kameng.payments.gateways.base import (
+    GatewayError,
+    IncomingNotification,
+    NotificationRejectedError,
+    NotificationReply,
+    PaymentStart,
+    QueryResult,
+    RefundResult,
+    RefundStatus,
+    VerifiedNotification,
+)
+
+if TYPE_CHECKING:
+    from kameng.payments.models import PaymentChannel
 
 QUERY_TIMEOUT_SECONDS = 10.0
 
@@ -51,7 +64,8 @@ class EpayV1Gateway:
         params = {key: value for key, value in params.items() if value}
         return PaymentStart(redirect_url=self.gateway_url + "submit.php?" + urlencode(self.signed(params)))
 
-    def verify_notification(self, params: dict[str, str]) -> VerifiedNotification:
+    def verify_notification(self, notification: IncomingNotification) -> VerifiedNotification:
+        params = notification.params
         received = params.get("sign", "")
         if not received:
             raise NotificationRejectedError("通知缺少签名", code="unsigned")
@@ -72,8 +86,12 @@ class EpayV1Gateway:
             is_paid=params.get("trade_status") == "TRADE_SUCCESS", merchant_id=params["pid"],
         )
 
-    def acknowledge(self) -> str:
-        return "success"
+    def acknowledge(self) -> NotificationReply:
+        return NotificationReply("success")
+
+    def reject(self, reason: str) -> NotificationReply:
+        # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
+        return NotificationReply("fail", status=400)
 
     def query(self, *, out_trade_no: str) -> QueryResult:
         """`api.php?act=order`: the fallback for a lost notification. Server side only: the key travels in clear."""
@@ -82,7 +100,7 @@ class EpayV1Gateway:
                 "act": "order", "pid": self.merchant_id, "key": self.merchant_key, "out_trade_no": out_trade_no})
             data = response.json()
         except (httpx.HTTPError, ValueError) as error:
-            raise ApplicationError("支付网关查询失败", code="gateway_unreachable") from error
+            raise GatewayError("支付网关查询失败", code="gateway_unreachable") from error
         if str(data.get("code")) != "1":
             return QueryResult(is_paid=False, amount=None, gateway_trade_no="")
         try:
@@ -91,3 +109,22 @@ class EpayV1Gateway:
             amount = None
         return QueryResult(is_paid=str(data.get("status")) == "1", amount=amount,
                            gateway_trade_no=str(data.get("trade_no", "")))
+
+    def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
+               total_amount: Decimal, reason: str) -> RefundResult:
+        """`api.php?act=refund` (POST pid, key, trade_no, money). V1 has no refund number: one call per refund."""
+        try:
+            response = httpx.post(self.gateway_url + "api.php", params={"act": "refund"}, timeout=QUERY_TIMEOUT_SECONDS,
+                                  data={"pid": self.merchant_id, "key": self.merchant_key,
+                                        "trade_no": gateway_trade_no, "money": f"{amount:.2f}"})
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise GatewayError("支付网关退款请求失败", code="gateway_unreachable") from error
+        if str(data.get("code")) == "1":
+            return RefundResult(status=RefundStatus.SUCCEEDED, message=str(data.get("msg", "")))
+        return RefundResult(status=RefundStatus.FAILED, message=str(data.get("msg", "退款失败")))
+
+
+def build(channel: PaymentChannel) -> EpayV1Gateway:
+    return EpayV1Gateway(gateway_url=channel.gateway_url, merchant_id=channel.merchant_id,
+                         merchant_key=str(channel.merchant_key or ""), pay_type=channel.pay_type)
