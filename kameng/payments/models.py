@@ -47,7 +47,8 @@ class PaymentChannel(models.Model):
         help_text="微信支付 APIv3 密钥（32 字节），用于解密通知")
     pay_type = models.CharField(
         "支付方式 (type)", max_length=20, blank=True, default="alipay",
-        help_text="易支付：alipay / wxpay / qqpay（留空用收银台）；支付宝：page（网页）或 precreate（扫码）；微信：native")
+        help_text="易支付：alipay / wxpay / qqpay（留空用收银台）；"
+                  "支付宝：page（网页）或 precreate（扫码）；微信：native")
     min_amount = models.DecimalField("单笔最低", max_digits=12, decimal_places=2, default=Decimal("0.01"))
     max_amount = models.DecimalField("单笔最高", max_digits=12, decimal_places=2, default=Decimal("50000.00"))
     sort_order = models.IntegerField("排序", default=0)

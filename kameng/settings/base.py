@@ -51,6 +51,9 @@ INSTALLED_APPS = [
     "kameng.payments",
     "kameng.risk",
     "kameng.simulators",
+    "kameng.simulators.epay_v2",
+    "kameng.simulators.alipay",
+    "kameng.simulators.wechat",
     "kameng.web",
 ]
 

@@ -1,6 +1,6 @@
 """The simulated 易支付 gateway, mounted at /sim/ when KAMENG_SIMULATORS_ENABLED (never in production)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from kameng.simulators import views
 
@@ -13,4 +13,8 @@ urlpatterns = [
     path("epay/cashier/<str:trade_no>/", views.epay_cashier, name="epay_cashier"),
     path("epay/cashier/<str:trade_no>/pay/", views.epay_cashier_pay, name="epay_cashier_pay"),
     path("epay/cashier/<str:trade_no>/cancel/", views.epay_cashier_cancel, name="epay_cashier_cancel"),
+    # One simulator app per protocol, each with its own models and migrations.
+    path("epay-v2/", include("kameng.simulators.epay_v2.urls")),
+    path("alipay/", include("kameng.simulators.alipay.urls")),
+    path("wechat/", include("kameng.simulators.wechat.urls")),
 ]
