@@ -16,5 +16,6 @@ app.conf.beat_schedule = {
     "orders-expire-unpaid": {"task": "kameng.orders.tasks.expire_unpaid_orders", "schedule": 30.0},
     "orders-redrive-stuck": {"task": "kameng.orders.tasks.redrive_stuck_orders", "schedule": 60.0},
     "inventory-redrive-imports": {"task": "kameng.inventory.tasks.redrive_queued_imports", "schedule": 120.0},
+    "payments-redrive-refunds": {"task": "kameng.payments.tasks.redrive_pending_refunds", "schedule": 120.0},
     "payments-redrive-notifications": {"task": "kameng.payments.tasks.redrive_pending_payments", "schedule": 60.0},
 }

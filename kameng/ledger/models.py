@@ -62,6 +62,8 @@ class JournalKind(models.TextChoices):
     ORDER_PAYMENT = "order_payment", "订单支付"
     ORDER_SALE = "order_sale", "订单收入确认"
     ORDER_REFUND = "order_refund", "订单退款"
+    REFUND_PAYOUT = "refund_payout", "原路退款"
+    REFUND_PAYOUT_REVERSAL = "refund_payout_reversal", "原路退款失败，退回钱包"
     ADJUSTMENT = "adjustment", "人工调整"
 
 

@@ -10,3 +10,10 @@ from kameng.payments.services import payments_reconcile_pending
 @shared_task(name="kameng.payments.tasks.redrive_pending_payments")
 def redrive_pending_payments() -> int:
     return payments_reconcile_pending()
+
+
+@shared_task(name="kameng.payments.tasks.redrive_pending_refunds")
+def redrive_pending_refunds() -> int:
+    from kameng.payments.refunds import refunds_redrive_pending
+
+    return refunds_redrive_pending()
