@@ -1,3 +1,15 @@
-from django.urls import URLPattern
+"""The simulated WeChat Pay, mounted at /sim/wechat/ (its API root): the v3 paths under it match the real ones."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import path
+
+from kameng.simulators.wechat import views
+
+app_name = "sim_wechat"
+
+urlpatterns = [
+    path("v3/pay/transactions/native", views.native_order, name="native_order"),
+    path("v3/pay/transactions/out-trade-no/<str:out_trade_no>", views.transaction_query, name="transaction_query"),
+    path("v3/refund/domestic/refunds", views.refund_create, name="refund_create"),
+    path("scan/<str:transaction_id>/", views.scan, name="scan"),
+    path("scan/<str:transaction_id>/pay/", views.scan_pay, name="scan_pay"),
+]

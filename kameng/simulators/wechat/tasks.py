@@ -1,0 +1,19 @@
+"""The simulated WeChat Pay's notification, retried with backoff until the merchant answers 2xx."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from kameng.simulators.wechat.services import notify_backoff_seconds, simulated_wechat_notify_send
+
+
+@shared_task(name="kameng.simulators.wechat.tasks.send_wechat_notify", acks_late=True)
+def send_wechat_notify(trade_id: int) -> bool:
+    """One attempt; if not acknowledged, schedule the next until the attempts run out.
+
+    The attempt count lives on the trade row, so a task delivered twice never sends more than the maximum.
+    """
+    attempt = simulated_wechat_notify_send(trade_id=trade_id)
+    if attempt.is_retry_due:
+        send_wechat_notify.apply_async(args=[trade_id], countdown=notify_backoff_seconds(attempts=attempt.attempts))
+    return attempt.is_delivered
