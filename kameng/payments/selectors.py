@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
-from kameng.payments.models import Payment, PaymentChannel
+from kameng.payments.models import Payment, PaymentChannel, PaymentStatus
 
 
 def channels_enabled() -> QuerySet[PaymentChannel]:
     return PaymentChannel.objects.filter(is_enabled=True).order_by("sort_order", "id")
+
+
+def channels_for_amount(*, amount: Decimal) -> QuerySet[PaymentChannel]:
+    """Enabled channels that accept a single payment of `amount` (within their min/max), in display order."""
+    return channels_enabled().filter(min_amount__lte=amount, max_amount__gte=amount)
+
+
+def channel_enabled(*, code: str) -> PaymentChannel | None:
+    return channels_enabled().filter(code=code).first()
+
+
+def payments_succeeded_for_order(*, order_id: int) -> QuerySet[Payment]:
+    """Gateway payments made for an order that reached us (paid it, or landed in the wallet when it could not)."""
+    return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.SUCCEEDED)
+            .select_related("channel").order_by("paid_at", "id"))
 
 
 def payment_of_user(*, user_id: int, number: str) -> Payment | None:

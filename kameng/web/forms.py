@@ -50,6 +50,8 @@ class BuyForm(forms.Form):
                                   widget=forms.NumberInput(attrs={"data-testid": "buy-quantity",
                                                                  "inputmode": "numeric"}))
     request_id = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+    # "balance" (the wallet) or a channel code; which channels exist and take the amount is the view's check.
+    payment_method = forms.SlugField(label=_("支付方式"), max_length=40, required=False)
 
     def __init__(self, *args: Any, sku_choices: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -18,6 +18,7 @@ urlpatterns = [
     path("orders/<str:number>/status/", orders.order_status, name="order_status"),
     path("orders/<str:number>/keys.txt", orders.order_keys_txt, name="order_keys_txt"),
     path("orders/<str:number>/pay/", orders.order_pay, name="order_pay"),
+    path("orders/<str:number>/pay/<str:payment_number>/", orders.order_payment, name="order_payment"),
     path("orders/<str:number>/cancel/", orders.order_cancel_view, name="order_cancel"),
     path("wallet/", wallet.wallet, name="wallet"),
     path("wallet/topup/", wallet.topup, name="topup"),

@@ -1,4 +1,5 @@
-"""The buyer's orders: list, detail with timeline and delivered keys, TXT export, pay from wallet, cancel."""
+"""The buyer's orders: list, detail with timeline and delivered keys, TXT export, pay (wallet balance or any
+enabled channel, with a QR pay page for scan-to-pay channels), cancel."""
 
 from __future__ import annotations
 
@@ -18,8 +19,18 @@ from kameng.inventory.selectors import secrets_for_order
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
 from kameng.orders.services import order_cancel, order_pay_with_wallet
+from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
+from kameng.payments.selectors import payment_of_user, payments_succeeded_for_order
+from kameng.payments.services import payment_notification_process
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.http import BuyerRequest
+from kameng.web.views.paying import (
+    gateway_response,
+    is_wallet_method,
+    payment_methods,
+    simulator_link,
+    start_order_payment,
+)
 
 ORDERS_PER_PAGE = 20
 # States in which the buyer holds the keys (after-sales keeps them visible while a report is handled).
@@ -36,13 +47,21 @@ def _own_order(request: BuyerRequest, number: str) -> Order:
     return order
 
 
+# States in which a gateway payment that reached us could not pay the order: the money waits in the wallet.
+UNPAID = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED, OrderStatus.CANCELLED})
+
+
 def _detail_context(order: Order) -> dict[str, object]:
+    is_pending = order.status == OrderStatus.PENDING_PAYMENT
     return {
         "order": order,
         "events": list(order_timeline(order_id=order.pk)),
         "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],
-        "is_pending": order.status == OrderStatus.PENDING_PAYMENT,
+        "is_pending": is_pending,
         "is_in_progress": order.status in IN_PROGRESS,
+        "payment_methods": payment_methods(amount=order.total_amount) if is_pending else [],
+        # Paid at a gateway but the order could not take it (closed meanwhile, sold out): said plainly on the page.
+        "payments_in_wallet": list(payments_succeeded_for_order(order_id=order.pk)) if order.status in UNPAID else [],
     }
 
 
@@ -58,7 +77,21 @@ def order_list(request: BuyerRequest) -> HttpResponse:
 @login_required
 @handles_application_errors
 def order_detail(request: BuyerRequest, number: str) -> HttpResponse:
-    return render(request, "web/order_detail.html", _detail_context(_own_order(request, number)))
+    order = _own_order(request, number)
+    if request.GET.get("out_trade_no") and request.GET.get("sign"):
+        return _gateway_return(request, order)
+    return render(request, "web/order_detail.html", _detail_context(order))
+
+
+def _gateway_return(request: BuyerRequest, order: Order) -> HttpResponse:
+    """The gateway sends the buyer back here with a signed query (epay): apply it like a notification (idempotent),
+    so a buyer whose notification got lost still gets the keys, then show the clean order page."""
+    params = request.GET.dict()
+    payment = payment_of_user(user_id=request.user.pk, number=params["out_trade_no"])
+    if payment is not None and payment.order_id == order.pk and payment.status == PaymentStatus.PENDING:
+        payment_notification_process(channel_code=payment.channel.code, params=params,
+                                     remote_addr=request.META.get("REMOTE_ADDR") or None)
+    return redirect("web:order_detail", number=order.number)
 
 
 @require_GET
@@ -91,14 +124,47 @@ def order_keys_txt(request: BuyerRequest, number: str) -> HttpResponse:
 @login_required
 @handles_application_errors
 def order_pay(request: BuyerRequest, number: str) -> HttpResponse:
+    """Pay a pending order: from the wallet (no channel, or "balance"), or with the posted channel."""
     order = _own_order(request, number)
+    channel_code = request.POST.get("channel", "")[:40]
     try:
+        if not is_wallet_method(channel_code):
+            return gateway_response(request, start_order_payment(request, order=order, channel_code=channel_code))
         order_pay_with_wallet(order_id=order.pk, buyer_id=request.user.pk)
     except ApplicationError as error:
         order.refresh_from_db()
         return rejected(request, "web/order_detail.html", _detail_context(order), error)
     messages.success(request, _("支付成功，卡密已发放"))
     return redirect("web:order_detail", number=order.number)
+
+
+def _own_order_payment(request: BuyerRequest, order: Order, payment_number: str) -> Payment:
+    payment = payment_of_user(user_id=request.user.pk, number=payment_number)
+    if payment is None or payment.order_id != order.pk or payment.purpose != PaymentPurpose.ORDER:
+        raise NotFoundError("支付单不存在", code="payment_not_found")
+    return payment
+
+
+@require_GET
+@never_cache  # shows the keys once paid
+@login_required
+@handles_application_errors
+def order_payment(request: BuyerRequest, number: str, payment_number: str) -> HttpResponse:
+    """The QR pay page of one payment of an order; its status block polls itself (htmx) until the order moves on,
+    then shows the delivered keys."""
+    order = _own_order(request, number)
+    payment = _own_order_payment(request, order, payment_number)
+    is_waiting = order.status == OrderStatus.PENDING_PAYMENT and payment.status == PaymentStatus.PENDING
+    context = {
+        "order": order, "payment": payment, "is_waiting": is_waiting,
+        "is_polling": is_waiting or order.status in IN_PROGRESS - {OrderStatus.PENDING_PAYMENT},
+        "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],
+        "in_wallet": payment.status == PaymentStatus.SUCCEEDED and order.status in UNPAID,
+        "simulator_link": simulator_link(payment.qr_code),
+    }
+    template = "web/_order_payment_status.html" if request.htmx else "web/order_payment.html"
+    return render(request, template, context)
+
 
 
 @require_POST

@@ -1,4 +1,5 @@
-"""Browse the catalogue and buy: one SKU × quantity, paid from the wallet when it covers the total."""
+"""Browse the catalogue and buy: one SKU × quantity, paid from the wallet when it covers the total, or with a
+payment channel (the order is created unpaid with its keys reserved, then the buyer pays at the gateway)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,18 @@ from kameng.core.money import money
 from kameng.inventory.selectors import STOCK_CACHE_SECONDS, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
-from kameng.orders.models import OrderStatus
+from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import CheckoutResult, order_checkout
-from kameng.web.errors import handles_application_errors, rejected
+from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, new_request_id
+from kameng.web.views.paying import (
+    WALLET_METHOD,
+    channel_for_amount,
+    gateway_response,
+    is_wallet_method,
+    payment_methods,
+    start_order_payment,
+)
 
 # The catalogue part of the home page is the same for every visitor: kept as plain data for as long as the stock
 # counts are (inventory.selectors.STOCK_CACHE_SECONDS), so a busy home page costs one cache read.
@@ -71,10 +80,23 @@ def _product_context(product: Product, form: BuyForm | None = None) -> dict[str,
     if form is None:
         in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0), skus[0].pk if skus else None)
         form = BuyForm(sku_choices=_sku_choices(product),
-                       initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id()})
+                       initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
+                                "payment_method": WALLET_METHOD})
     return {"product": product, "form": form,
             "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in skus],
+            "payment_methods": payment_methods(amount=_form_amount(product, skus, form)),
             "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES}
+
+
+def _form_amount(product: Product, skus: list[Any], form: BuyForm) -> Any:
+    """The total the form stands for (chosen or initial SKU × quantity): the channels listed are those taking it."""
+    chosen = str(form["sku"].value())
+    sku = next((sku for sku in skus if str(sku.pk) == chosen), skus[0] if skus else None)
+    try:
+        quantity = max(int(form["quantity"].value() or product.min_quantity), 1)
+    except (TypeError, ValueError):
+        quantity = product.min_quantity
+    return money(sku.price * quantity) if sku is not None else money(0)
 
 
 def _sku_choices(product: Product) -> list[tuple[int, str]]:
@@ -109,12 +131,23 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
     if not form.is_valid():
         return render(request, "web/product.html", {**context, "error_message": _("请检查规格和数量")}, status=400)
     sku = next(sku for sku in product.skus.all() if sku.pk == form.cleaned_data["sku"])
+    quantity = form.cleaned_data["quantity"]
+    method = form.cleaned_data["payment_method"]
+    request_id = form.cleaned_data["request_id"] or None
     try:
-        result = _checkout(buyer_id=request.user.pk, sku_id=sku.pk, price=sku.price,
-                           quantity=form.cleaned_data["quantity"], request_id=form.cleaned_data["request_id"] or None)
+        if is_wallet_method(method):
+            result = _checkout(buyer_id=request.user.pk, sku_id=sku.pk, price=sku.price, quantity=quantity,
+                               request_id=request_id)
+        else:
+            # Checked before the order exists, so a disabled channel or an amount it refuses reserves nothing.
+            channel_for_amount(code=method, amount=money(sku.price * quantity))
+            result = order_checkout(buyer_id=request.user.pk, sku_id=sku.pk, quantity=quantity,
+                                    request_id=request_id, pay_with_wallet=False)
     except ApplicationError as error:
         return rejected(request, "web/product.html", context, error)
     order = result.order
+    if result.created and not is_wallet_method(method):
+        return _pay_new_order(request, order, method)
     if not result.created:
         messages.info(request, _("该订单已提交过，以下是原订单"))
     elif order.status == OrderStatus.PENDING_PAYMENT:
@@ -123,3 +156,14 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
     else:
         messages.success(request, _("购买成功，卡密已发放"))
     return redirect(reverse("web:order_detail", args=[order.number]))
+
+
+def _pay_new_order(request: HttpRequest, order: Order, channel_code: str) -> HttpResponse:
+    try:
+        started = start_order_payment(request, order=order, channel_code=channel_code)
+    except ApplicationError as error:
+        # The order exists and keeps its keys until it expires: the buyer can pay it another way on its page.
+        messages.error(request, _("无法发起支付：%(reason)s。订单已保留，可在订单页换一种方式支付")
+                       % {"reason": message_for(error)})
+        return redirect(reverse("web:order_detail", args=[order.number]))
+    return gateway_response(request, started)

@@ -7,22 +7,26 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.ledger.selectors import wallet_balance, wallet_statement
-from kameng.payments.models import Payment, PaymentStatus
+from kameng.payments.models import ChannelKind, Payment, PaymentPurpose, PaymentStatus
 from kameng.payments.selectors import channels_enabled, payment_of_user
-from kameng.payments.services import payment_notification_process, wallet_topup_start
+from kameng.payments.services import channel_shows_qr, payment_notification_process, wallet_topup_start
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.forms import TopupForm
 from kameng.web.http import BuyerRequest
+from kameng.web.views.paying import client_ip, notify_url, simulator_link
 
 STATEMENT_ROWS = 50
 
 
 def _channel_choices() -> list[tuple[str, str]]:
-    return [(channel.code, channel.name) for channel in channels_enabled()]
+    """Every enabled gateway channel (the balance cannot top itself up); scan-to-pay ones say so."""
+    return [(channel.code, f"{channel.name} · {_('扫码')}" if channel_shows_qr(channel) else channel.name)
+            for channel in channels_enabled().exclude(kind=ChannelKind.BALANCE)]
 
 
 def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dict[str, object]:
@@ -40,10 +44,6 @@ def wallet(request: BuyerRequest) -> HttpResponse:
     return render(request, "web/wallet.html", _wallet_context(request))
 
 
-def _client_ip(request: BuyerRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))
-
-
 @require_POST
 @login_required
 def topup(request: BuyerRequest) -> HttpResponse:
@@ -55,17 +55,19 @@ def topup(request: BuyerRequest) -> HttpResponse:
         started = wallet_topup_start(
             user_id=request.user.pk, channel_code=form.cleaned_data["channel"],
             amount_text=form.cleaned_data["amount"],
-            notify_url=settings.SITE_URL + reverse("web:payment_notify", args=[form.cleaned_data["channel"]]),
+            notify_url=notify_url(form.cleaned_data["channel"]),
             # The payment number does not exist yet: epay appends out_trade_no to the return URL, and the
             # return view sends the buyer on to that payment's status page.
             return_url=settings.SITE_URL + reverse("web:topup_return"),
-            client_ip=_client_ip(request),
+            client_ip=client_ip(request),
         )
     except ApplicationError as error:
         return rejected(request, "web/wallet.html", context, error)
     if started.start.redirect_url:
         return redirect(started.start.redirect_url)
-    return redirect("web:topup_status", number=started.payment.number)
+    if started.start.html:  # a self-submitting form the gateway built
+        return render(request, "web/gateway_form.html", {"html": started.start.html, "back_url": reverse("web:wallet")})
+    return redirect("web:topup_status", number=started.payment.number)  # shows the QR code while pending
 
 
 def _own_payment(request: BuyerRequest, number: str) -> Payment:
@@ -86,7 +88,7 @@ def topup_return(request: BuyerRequest) -> HttpResponse:
     payment = _own_payment(request, number)
     if params.get("sign") and payment.status == PaymentStatus.PENDING:
         payment_notification_process(channel_code=payment.channel.code, params=params,
-                                     remote_addr=_client_ip(request) or None)
+                                     remote_addr=client_ip(request) or None)
     return redirect("web:topup_status", number=payment.number)
 
 
@@ -94,7 +96,11 @@ def topup_return(request: BuyerRequest) -> HttpResponse:
 @login_required
 @handles_application_errors
 def topup_status(request: BuyerRequest, number: str) -> HttpResponse:
+    """The top-up's status (with its QR code while pending, for scan-to-pay channels), polled by htmx every 2 s."""
     payment = _own_payment(request, number)
+    if payment.purpose == PaymentPurpose.ORDER and payment.order is not None:  # an order's payment has its own page
+        return redirect("web:order_payment", number=payment.order.number, payment_number=payment.number)
     template = "web/_topup_status.html" if request.htmx else "web/topup_status.html"
     return render(request, template, {"payment": payment, "is_pending": payment.status == PaymentStatus.PENDING,
-                                      "balance": wallet_balance(user_id=request.user.pk)})
+                                      "balance": wallet_balance(user_id=request.user.pk),
+                                      "simulator_link": simulator_link(payment.qr_code)})

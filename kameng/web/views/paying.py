@@ -1,0 +1,101 @@
+"""Paying an order with a channel, shared by the buy form and the pending order's page.
+
+The wallet balance ("balance") pays at once; any other enabled channel gets a payment through
+`kameng.payments.services.order_payment_start`, and the buyer is sent to the gateway (redirect or form) or to the
+order's QR pay page. The channel and its limits are checked here before anything is written, so a bad choice on
+the buy form creates no order; the payment service checks them again (it is the authority).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.orders.models import Order
+from kameng.payments.models import ChannelKind, PaymentChannel
+from kameng.payments.selectors import channel_enabled, channels_for_amount
+from kameng.payments.services import OrderPaymentStarted, channel_shows_qr, order_payment_start
+
+# The payment-method value of the wallet balance on the storefront forms (a channel of kind "balance" pays the
+# same way, so it is not listed twice).
+WALLET_METHOD = "balance"
+
+
+@dataclass(frozen=True)
+class PaymentMethod:
+    code: str
+    name: str
+    is_qr: bool = False
+
+
+def payment_methods(*, amount: Decimal) -> list[PaymentMethod]:
+    """The wallet balance first, then every enabled gateway channel that accepts `amount`."""
+    return [PaymentMethod(WALLET_METHOD, _("钱包余额")), *(
+        PaymentMethod(channel.code, channel.name, channel_shows_qr(channel))
+        for channel in channels_for_amount(amount=amount) if channel.kind != ChannelKind.BALANCE
+    )]
+
+
+def is_wallet_method(code: str) -> bool:
+    return code in ("", WALLET_METHOD)
+
+
+def channel_for_amount(*, code: str, amount: Decimal) -> PaymentChannel:
+    """The enabled channel `code`, if it accepts `amount`; errors in the buyer's language otherwise."""
+    channel = channel_enabled(code=code)
+    if channel is None:
+        raise NotFoundError(_("支付方式不存在或已停用"), code="channel_not_found")
+    if not channel.min_amount <= amount <= channel.max_amount:
+        raise ApplicationError(
+            _("「%(name)s」单笔金额需在 ¥%(min)s–¥%(max)s 之间，请换一种支付方式")
+            % {"name": channel.name, "min": channel.min_amount, "max": channel.max_amount},
+            code="amount_out_of_channel_range",
+            extra={"min": str(channel.min_amount), "max": str(channel.max_amount)},
+        )
+    return channel
+
+
+def client_ip(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+def notify_url(channel_code: str) -> str:
+    return settings.SITE_URL + reverse("web:payment_notify", args=[channel_code])
+
+
+def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str) -> OrderPaymentStarted:
+    assert request.user.pk is not None
+    return order_payment_start(
+        order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code, notify_url=notify_url(channel_code),
+        return_url=settings.SITE_URL + reverse("web:order_detail", args=[order.number]),
+        client_ip=client_ip(request),
+    )
+
+
+def gateway_response(request: HttpRequest, started: OrderPaymentStarted) -> HttpResponse:
+    """Where the buyer goes once a payment started: paid (balance), the gateway, or the QR pay page."""
+    order = started.order
+    if started.payment is None:
+        messages.success(request, _("支付成功，卡密已发放"))
+        return redirect("web:order_detail", number=order.number)
+    if started.start.redirect_url:
+        return redirect(started.start.redirect_url)
+    if started.start.html:  # a self-submitting form the gateway built (its own markup, shown as is)
+        return render(request, "web/gateway_form.html",
+                      {"html": started.start.html, "back_url": reverse("web:order_detail", args=[order.number])})
+    return redirect("web:order_payment", number=order.number, payment_number=started.payment.number)
+
+
+def simulator_link(qr_code: str) -> str:
+    """In the demo the simulators' QR payload is a page of this site: offer it as a link too (no phone needed)."""
+    if settings.KAMENG_SIMULATORS_ENABLED and qr_code.startswith(("http://", "https://")):
+        return qr_code
+    return ""
