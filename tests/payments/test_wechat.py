@@ -519,3 +519,39 @@ def test_start_sends_integer_fen_and_a_truncated_description(monkeypatch: pytest
     assert trade.total == 10
     assert len(trade.description.encode()) <= 127
     assert started.qr_code == f"{API_ROOT}/scan/{trade.transaction_id}/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_real_http_a_lost_notification_is_recovered_and_a_delivered_one_credits(
+        live_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No routing: wechatpayv3 and the simulator's notify talk HTTP to a live server (reply signatures, charset and
+    headers as the network carries them)."""
+    buyer = UserFactory.create()
+    simulated_channel(gateway_url=live_server.url + "/sim/wechat")
+    notify_url = live_server.url + f"/pay/notify/{CHANNEL_CODE}/"
+
+    def pay(amount: str) -> Payment:
+        started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text=amount,
+                                     notify_url=notify_url, return_url=RETURN_URL)
+        with httpx.Client(timeout=10.0) as phone:
+            page = phone.get(started.start.qr_code)
+            action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+            assert action
+            assert token
+            confirmed = phone.post(live_server.url + action.group(1), data={"csrfmiddlewaretoken": token.group(1)})
+        assert confirmed.status_code == 200
+        return started.payment
+
+    delivered = pay("23.45")
+    monkeypatch.setattr(simulator_services, "notify_transport", failing_notify_transport())
+    lost = pay("10.00")
+
+    assert wallet_balance(user_id=buyer.pk) == Decimal("23.45")
+    assert SimulatedWechatTrade.objects.get(out_trade_no=delivered.number).last_notify_response == "HTTP 204: "
+    Payment.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    assert payments_reconcile_pending() == 1
+    lost.refresh_from_db()
+    assert lost.status == PaymentStatus.SUCCEEDED
+    assert wallet_balance(user_id=buyer.pk) == Decimal("33.45")
+    assert Journal.objects.filter(kind=JournalKind.WALLET_TOPUP).count() == 2
