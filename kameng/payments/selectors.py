@@ -28,5 +28,11 @@ def payments_succeeded_for_order(*, order_id: int) -> QuerySet[Payment]:
             .select_related("channel").order_by("paid_at", "id"))
 
 
+def payment_qr_pending_for_order(*, order_id: int) -> Payment | None:
+    """The latest scan-to-pay payment of an order still waiting: the buyer can go back to its QR code."""
+    return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.PENDING).exclude(qr_code="")
+            .select_related("channel").order_by("-id").first())
+
+
 def payment_of_user(*, user_id: int, number: str) -> Payment | None:
     return Payment.objects.filter(user_id=user_id, number=number).first()

@@ -167,6 +167,24 @@ def test_a_rejected_notify_leaves_the_page_waiting(client: Client, channel: Paym
     assert "every 2s" in fragment
 
 
+def test_the_pending_order_page_leads_back_to_the_qr_code(client: Client, channel: PaymentChannel) -> None:
+    _logged_in(client)
+    sku, _ = _stocked()
+    order, _, pay_page = _buy_with_qr(client, sku)
+
+    body = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+
+    assert f'href="{pay_page}" data-testid="continue-qr"' in body
+    assert 'name="channel" value="wxpay"' in body
+
+    again = client.post(reverse("web:order_pay", args=[order.number]), {"channel": "wxpay"})
+
+    newest = Payment.objects.order_by("-id").first()
+    assert newest is not None
+    assert Payment.objects.count() == 2
+    assert again["Location"] == reverse("web:order_payment", args=[order.number, newest.number])
+
+
 def test_another_buyers_pay_page_is_404(client: Client, channel: PaymentChannel) -> None:
     _logged_in(client)
     sku, _ = _stocked()

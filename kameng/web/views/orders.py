@@ -20,7 +20,7 @@ from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
 from kameng.orders.services import order_cancel, order_pay_with_wallet
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
-from kameng.payments.selectors import payment_of_user, payments_succeeded_for_order
+from kameng.payments.selectors import payment_of_user, payment_qr_pending_for_order, payments_succeeded_for_order
 from kameng.payments.services import payment_notification_process
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.http import BuyerRequest
@@ -60,6 +60,7 @@ def _detail_context(order: Order) -> dict[str, object]:
         "is_pending": is_pending,
         "is_in_progress": order.status in IN_PROGRESS,
         "payment_methods": payment_methods(amount=order.total_amount) if is_pending else [],
+        "qr_payment": payment_qr_pending_for_order(order_id=order.pk) if is_pending else None,
         # Paid at a gateway but the order could not take it (closed meanwhile, sold out): said plainly on the page.
         "payments_in_wallet": list(payments_succeeded_for_order(order_id=order.pk)) if order.status in UNPAID else [],
     }

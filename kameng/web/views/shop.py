@@ -4,6 +4,7 @@ payment channel (the order is created unpaid with its keys reserved, then the bu
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -84,7 +85,8 @@ def _product_context(product: Product, form: BuyForm | None = None) -> dict[str,
                                 "payment_method": WALLET_METHOD})
     return {"product": product, "form": form,
             "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in skus],
-            "payment_methods": payment_methods(amount=_form_amount(product, skus, form)),
+            # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
+            "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form)),
             "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES}
 
 
