@@ -20,6 +20,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from kameng.core.errors import ApplicationError
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.selectors import wallet_balance
 from kameng.payments.gateways import alipay as alipay_adapter
@@ -31,7 +32,7 @@ from kameng.risk.models import RiskEvent
 from kameng.simulators.alipay import services as simulator
 from kameng.simulators.alipay.models import SimulatedAlipayApp, SimulatedAlipayTrade, SimulatedAlipayTradeStatus
 from kameng.simulators.alipay.services import alipay_app_key_pair_generate, simulated_alipay_app_create
-from kameng.simulators.alipay.signing import KeyPair
+from kameng.simulators.alipay.signing import KeyPair, public_key_of
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -386,3 +387,38 @@ def test_app_registration_keeps_the_platform_key_encrypted(app: SimulatedAlipayA
         (stored,) = cursor.fetchone()
     assert b"PRIVATE KEY" not in bytes(stored)
     assert SimulatedAlipayApp.objects.get().signing_key.startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def test_a_demo_app_can_be_registered_for_a_channel_that_already_has_its_key(app_keys: KeyPair) -> None:
+    app = simulated_alipay_app_create(app_id="2021000100000099", app_public_key=public_key_of(app_keys.private_key),
+                                      name="演示")
+
+    assert app.app_public_key == app_keys.public_key
+
+
+def test_a_channel_with_an_unreadable_key_is_a_configuration_error(app: SimulatedAlipayApp,
+                                                                   app_keys: KeyPair) -> None:
+    channel = _channel(app, app_keys)
+    channel.merchant_key = "not a key"
+
+    with pytest.raises(ApplicationError) as raised:
+        build(channel)
+
+    assert raised.value.code == "channel_misconfigured"
+
+
+def test_the_admin_lists_trades_and_resends_a_notification(admin_client: Client, app: SimulatedAlipayApp,
+                                                           app_keys: KeyPair, pay: Pay) -> None:
+    payment, trade_no = _paid_trade(app, app_keys, pay)
+    trade = SimulatedAlipayTrade.objects.get()
+    changelist = reverse("admin:sim_alipay_simulatedalipaytrade_changelist")
+
+    assert trade_no in admin_client.get(changelist).content.decode()
+    admin_client.post(changelist, {"action": "resend_notify", "_selected_action": [trade.pk]})
+
+    trade.refresh_from_db()
+    assert trade.notify_attempts == 2
+    assert PaymentNotification.objects.filter(outcome=NotificationOutcome.DUPLICATE).count() == 1
+    _assert_credited_once(payment)
+    for name in ("simulatedalipayapp", "simulatedalipayrefund"):
+        assert admin_client.get(reverse(f"admin:sim_alipay_{name}_changelist")).status_code == 200

@@ -204,7 +204,7 @@ class AlipayGateway:
             return RefundResult(status=RefundStatus.SUCCEEDED, gateway_refund_no=str(answer.get("trade_no", "")),
                                 message=f"累计退款 ¥{answer.get('refund_fee', '')}，"
                                         f"本次{'有' if answer.get('fund_change') == 'Y' else '无'}资金变动")
-        if answer.get("code") in ("20000", "ACQ.SYSTEM_ERROR") or answer.get("sub_code") == "ACQ.SYSTEM_ERROR":
+        if answer.get("code") == "20000" or answer.get("sub_code") == "ACQ.SYSTEM_ERROR":
             # Unknown outcome: the same out_request_no may be sent again or queried later.
             return RefundResult(status=RefundStatus.PENDING, message=_refusal(answer))
         return RefundResult(status=RefundStatus.FAILED, message=_refusal(answer))

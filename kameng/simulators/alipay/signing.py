@@ -30,6 +30,13 @@ def key_pair_generate() -> KeyPair:
     return KeyPair(private_key=private_pem.decode(), public_key=public_pem.decode())
 
 
+def public_key_of(private_key: str) -> str:
+    """The public half of a PEM private key (the demo seeds an app for a channel that already has its key)."""
+    key = serialization.load_pem_private_key(private_key.encode(), password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
 def is_public_key_valid(public_key: str) -> bool:
     try:
         return isinstance(_public_key(public_key), rsa.RSAPublicKey)
