@@ -1,23 +1,43 @@
-"""Back office for orders: a read-only view with the buyer's timeline. Orders change only through services."""
+"""Back office for orders: a read-only view with the buyer's timeline, payments and refunds. Orders change only
+through services; the one staff action here is a refund (to the wallet or back through the original channel)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import action
 
+from kameng.core.errors import ApplicationError
+from kameng.core.money import money
 from kameng.orders.models import Order, OrderEvent
+from kameng.orders.refunds import REFUNDABLE, order_refundable_amount
+from kameng.payments.models import (
+    Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    Refund,
+    RefundDestination,
+    RefundStatus,
+)
+from kameng.payments.refunds import order_refund
+
+REFUND_PERMISSION = "payments.add_refund"
 
 
-class OrderEventInline(TabularInline):
-    model = OrderEvent
+class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
-    fields = ("created_at", "from_status", "to_status", "message")
-    readonly_fields = fields
-    ordering = ("id",)
+    show_change_link = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -29,19 +49,88 @@ class OrderEventInline(TabularInline):
         return False
 
 
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ("created_at", "from_status", "to_status", "message")
+    readonly_fields = fields
+    ordering = ("id",)
+
+
+class OrderPaymentInline(ReadOnlyInline):
+    model = Payment
+    verbose_name_plural = "支付单"
+    fields = ("number", "channel", "amount", "refunded_amount", "status", "gateway_trade_no", "created_at",
+              "paid_at")
+    readonly_fields = fields
+    ordering = ("id",)
+
+
+class OrderRefundInline(ReadOnlyInline):
+    model = Refund
+    verbose_name_plural = "退款记录"
+    fields = ("number", "amount", "destination", "status", "reason", "failure_reason", "created_by", "created_at",
+              "finished_at")
+    readonly_fields = fields
+    ordering = ("id",)
+
+
+def _gateway_payment(order: Order) -> Payment | None:
+    """The successful gateway payment an original-channel refund would go back through (None: paid from balance)."""
+    return (Payment.objects.select_related("channel")
+            .filter(order_id=order.pk, purpose=PaymentPurpose.ORDER, status=PaymentStatus.SUCCEEDED)
+            .order_by("id").first())
+
+
+class OrderRefundForm(forms.Form):
+    amount = forms.DecimalField(label="退款金额（元）", min_value=Decimal("0.01"), max_digits=14, decimal_places=2)
+    destination = forms.ChoiceField(label="退款去向", widget=forms.RadioSelect)
+    reason = forms.CharField(label="退款原因", max_length=200, help_text="会显示在买家的订单时间线上")
+
+    def __init__(self, *args: Any, order: Order, payment: Payment | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        refundable = order_refundable_amount(order)
+        self.fields["amount"].initial = refundable
+        self.fields["amount"].help_text = f"默认全额：可退 ¥{refundable}（订单总额 ¥{order.total_amount}，" \
+                                          f"已退 ¥{money(order.refunded_amount)}）"
+        choices = [(RefundDestination.WALLET.value, "钱包余额（立即到账）")]
+        if payment is not None:
+            remaining = money(payment.amount - payment.refunded_amount)
+            choices.append((RefundDestination.ORIGINAL.value,
+                            f"原路退回（{payment.channel.name}，支付单 {payment.number}，可退 ¥{remaining}）"))
+        destination = self.fields["destination"]
+        assert isinstance(destination, forms.ChoiceField)
+        destination.choices = choices
+        destination.initial = RefundDestination.WALLET.value
+
+
+def _result_message(refund: Refund) -> tuple[int, str]:
+    if refund.destination == RefundDestination.WALLET:
+        return messages.SUCCESS, f"已退款 ¥{refund.amount} 到买家钱包余额（退款单 {refund.number}）"
+    if refund.status == RefundStatus.SUCCEEDED:
+        return messages.SUCCESS, f"¥{refund.amount} 已原路退回（退款单 {refund.number}）"
+    if refund.status == RefundStatus.FAILED:
+        return messages.WARNING, (f"通道拒绝原路退款：{refund.failure_reason}；¥{refund.amount} 已留在买家钱包余额"
+                                  f"（退款单 {refund.number}）")
+    waiting = f"（{refund.failure_reason}）" if refund.failure_reason else ""
+    return messages.INFO, (f"原路退款处理中{waiting}：¥{refund.amount} 已从买家钱包转出，系统会用同一退款单号 "
+                           f"{refund.number} 自动重试，也可在退款单列表手动重试")
+
+
 @admin.register(Order)
 class OrderAdmin(ModelAdmin):
-    list_display = ("number", "buyer", "title", "quantity", "total_amount", "status", "created_at", "paid_at",
-                    "delivered_at")
+    list_display = ("number", "buyer", "title", "quantity", "total_amount", "refunded_amount", "status",
+                    "created_at", "paid_at", "delivered_at")
     list_filter = ("status", "created_at", "paid_at")
     list_select_related = ("buyer",)
     search_fields = ("=number", "buyer__username")
     search_help_text = "按订单号（完整）或买家用户名搜索"
     date_hierarchy = "created_at"
-    fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "total_amount", "status", "request_id",
-              "created_at", "expires_at", "paid_at", "delivered_at", "updated_at")
+    fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "total_amount", "refunded_amount",
+              "status", "request_id", "created_at", "expires_at", "paid_at", "delivered_at", "updated_at")
     readonly_fields = fields
-    inlines = (OrderEventInline,)
+    inlines = (OrderPaymentInline, OrderRefundInline, OrderEventInline)
+    actions = ("refund_selected",)
+    actions_detail = ("refund",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -51,3 +140,57 @@ class OrderAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(REFUND_PERMISSION))
+
+    def get_actions_detail(self, request: HttpRequest, object_id: Any) -> list[Any]:
+        """Offer the refund button only on orders that can still be refunded."""
+        actions = super().get_actions_detail(request, object_id)
+        order = Order.objects.filter(pk=object_id).only("status", "total_amount", "refunded_amount").first()
+        if order is None or order.status not in REFUNDABLE or order_refundable_amount(order) <= 0:
+            return [item for item in actions if item.action_name != "orders_order_refund"]
+        return actions
+
+    @admin.action(description="退款（选择一个订单）", permissions=["refund"])
+    def refund_selected(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
+        order_ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(order_ids) != 1:
+            self.message_user(request, "退款一次只能处理一个订单，请只选择一个", messages.ERROR)
+            return None
+        return HttpResponseRedirect(reverse("admin:orders_order_refund", args=[order_ids[0]]))
+
+    @action(description="退款", url_path="refund", icon="currency_exchange", permissions=[REFUND_PERMISSION])
+    def refund(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A full or partial refund to the wallet or the original channel, through payments.refunds.order_refund."""
+        if not self.has_refund_permission(request):
+            raise PermissionDenied
+        order = get_object_or_404(Order.objects.select_related("buyer"), pk=object_id)
+        change_url = reverse("admin:orders_order_change", args=[order.pk])
+        if order.status not in REFUNDABLE or order_refundable_amount(order) <= 0:
+            self.message_user(request, f"订单状态为「{order.get_status_display()}」，不能退款", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        payment = _gateway_payment(order)
+        form = OrderRefundForm(request.POST or None, order=order, payment=payment)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                refund = order_refund(order_id=order.pk, amount=data["amount"], destination=data["destination"],
+                                      reason=data["reason"], staff_id=request.user.pk)
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            else:
+                level, message = _result_message(refund)
+                self.message_user(request, message, level)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"退款 · 订单 {order.number}",
+            "opts": self.model._meta,
+            "order": order,
+            "payment": payment,
+            "refundable": order_refundable_amount(order),
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/orders/order/refund.html", context)

@@ -1,22 +1,102 @@
-"""Back office for payments: channel setup (the merchant key is write-only), payments and every notification."""
+"""Back office for payments: channel setup (secrets are write-only, keys are checked per protocol), payments,
+refunds (read-only, with a retry for pending original-channel refunds) and every notification."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminPasswordWidget
 
-from kameng.payments.models import Payment, PaymentChannel, PaymentNotification
+from kameng.payments.models import (
+    ChannelKind,
+    Payment,
+    PaymentChannel,
+    PaymentNotification,
+    Refund,
+    RefundDestination,
+    RefundStatus,
+)
+from kameng.payments.refunds import refund_send_to_gateway
+
+REFUND_PERMISSION = "payments.add_refund"
+MINIMUM_RSA_BITS = 2048
+API_V3_KEY_LENGTH = 32
+
+# What each protocol needs filled in; the form checks these on save (balance needs none).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    ChannelKind.EPAY_V1: ("gateway_url", "merchant_id", "merchant_key"),
+    ChannelKind.EPAY_V2: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
+    ChannelKind.ALIPAY: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
+    ChannelKind.WECHAT_V3: ("gateway_url", "merchant_id", "app_id", "merchant_key", "merchant_serial_no",
+                            "platform_public_key", "platform_key_id", "api_v3_key"),
+    ChannelKind.BALANCE: (),
+}
+# Kinds whose merchant key is an RSA private key (epay V1's is an MD5 shared secret).
+RSA_KINDS = {ChannelKind.EPAY_V2, ChannelKind.ALIPAY, ChannelKind.WECHAT_V3}
+PAY_TYPES: dict[str, tuple[str, ...]] = {ChannelKind.ALIPAY: ("page", "precreate"), ChannelKind.WECHAT_V3: ("native",)}
+SECRET_FIELDS = ("merchant_key", "api_v3_key")
 
 
 def notify_url_of(channel: PaymentChannel) -> str:
-    return f"{settings.SITE_URL}/pay/notify/{channel.code}/"
+    return settings.SITE_URL + reverse("web:payment_notify", args=[channel.code])
+
+
+def _der_of(text: str) -> bytes:
+    """A bare key as platforms hand it out: base64 of the DER bytes, possibly wrapped over several lines."""
+    return base64.b64decode("".join(text.split()), validate=True)
+
+
+def rsa_private_key_problem(text: str) -> str | None:
+    """None when `text` is a usable RSA private key (PEM, or bare base64 DER in PKCS#8 or PKCS#1), else why not."""
+    try:
+        if "-----BEGIN" in text:
+            key = serialization.load_pem_private_key(text.strip().encode(), password=None)
+        else:
+            key = serialization.load_der_private_key(_der_of(text), password=None)
+    except TypeError:
+        return "私钥带有密码保护，请导出不加密的私钥"
+    except (ValueError, binascii.Error):
+        return "无法解析为 RSA 私钥：请粘贴 PEM（-----BEGIN PRIVATE KEY-----）或不含头尾的 base64 私钥"
+    except Exception:  # cryptography raises UnsupportedAlgorithm and others on odd input
+        return "无法解析为 RSA 私钥：格式不受支持"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return "不是 RSA 私钥（本通道使用 RSA 签名）"
+    if key.key_size < MINIMUM_RSA_BITS:
+        return f"RSA 私钥长度为 {key.key_size} 位，至少需要 {MINIMUM_RSA_BITS} 位"
+    return None
+
+
+def rsa_public_key_problem(text: str) -> str | None:
+    """None when `text` is a usable RSA public key (PEM, X.509 certificate PEM, or bare base64 DER), else why not."""
+    try:
+        if "-----BEGIN CERTIFICATE" in text:
+            key: Any = x509.load_pem_x509_certificate(text.strip().encode()).public_key()
+        elif "-----BEGIN" in text:
+            key = serialization.load_pem_public_key(text.strip().encode())
+        else:
+            key = serialization.load_der_public_key(_der_of(text))
+    except (ValueError, binascii.Error):
+        return "无法解析为 RSA 公钥：请粘贴 PEM（-----BEGIN PUBLIC KEY-----）或不含头尾的 base64 公钥"
+    except Exception:  # cryptography raises UnsupportedAlgorithm and others on odd input
+        return "无法解析为 RSA 公钥：格式不受支持"
+    if not isinstance(key, rsa.RSAPublicKey):
+        return "不是 RSA 公钥（本通道使用 RSA 验签）"
+    if key.key_size < MINIMUM_RSA_BITS:
+        return f"RSA 公钥长度为 {key.key_size} 位，至少需要 {MINIMUM_RSA_BITS} 位"
+    return None
 
 
 def _formfield(db_field: Any, **kwargs: Any) -> Any:
@@ -25,42 +105,126 @@ def _formfield(db_field: Any, **kwargs: Any) -> Any:
     return db_field.formfield(**kwargs)
 
 
+def _secret_widget() -> UnfoldAdminPasswordWidget:
+    return UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"})
+
+
 class PaymentChannelForm(forms.ModelForm):
-    """The merchant key can be set or replaced but never read back: a blank input keeps the stored key."""
+    """Secrets (merchant key, APIv3 key) can be set or replaced but never read back: blank keeps the stored one.
+    What a channel needs depends on its protocol, so the requirements are checked together in clean()."""
 
     merchant_key = forms.CharField(
-        label="商户密钥", required=False, strip=True,
-        widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="只写字段：已保存的密钥不会显示；留空则保留原密钥，填写则替换。",
+        label="商户密钥", required=False, strip=True, widget=_secret_widget(),
+        help_text="只写字段，已保存的密钥不会显示；留空保留原密钥，填写则替换。易支付 V1：MD5 密钥；易支付 V2：商户 "
+                  "RSA 私钥；支付宝：应用私钥（RSA2）；微信支付：商户 API 私钥（apiclient_key.pem）。"
+                  "私钥可粘贴 PEM 或不含头尾的 base64。",
+    )
+    api_v3_key = forms.CharField(
+        label="APIv3 密钥", required=False, strip=True, widget=_secret_widget(),
+        help_text="只写字段，仅微信支付使用：32 个字符，用于解密异步通知；留空保留原密钥。",
     )
 
     class Meta:
         model = PaymentChannel
-        fields = ("code", "name", "kind", "is_enabled", "gateway_url", "merchant_id", "merchant_key", "pay_type",
+        fields = ("code", "name", "kind", "is_enabled", "gateway_url", "merchant_id", "app_id", "merchant_key",
+                  "merchant_serial_no", "platform_public_key", "platform_key_id", "api_v3_key", "pay_type",
                   "min_amount", "max_amount", "sort_order")
         formfield_callback = _formfield
+        help_texts = {
+            "gateway_url": "易支付：submit.php 所在目录（如 https://pay.example.com/）；支付宝：gateway.do 完整地址；"
+                           "微信支付：API 根地址（https://api.mch.weixin.qq.com）。余额支付不需要。",
+            "merchant_id": "易支付：商户 ID (pid)；支付宝：应用 app_id；微信支付：商户号 mchid。",
+            "app_id": "仅微信支付：与商户号绑定的公众号 / 小程序 / 应用 appid。",
+            "merchant_serial_no": "仅微信支付：商户 API 证书序列号。",
+            "platform_public_key": "易支付 V2：平台 RSA 公钥；支付宝：支付宝公钥（不是应用公钥）；"
+                                   "微信支付：微信支付公钥或平台证书。PEM 或不含头尾的 base64。",
+            "platform_key_id": "仅微信支付：微信支付公钥 ID（PUB_KEY_ID_…）或平台证书序列号。",
+            "pay_type": "易支付：alipay / wxpay / qqpay（留空进入收银台）；支付宝：page（电脑网页支付）或 "
+                        "precreate（当面付扫码）；微信支付：native（扫码）。",
+            "min_amount": "单笔订单或充值低于此金额时不提供本通道。",
+            "max_amount": "单笔订单或充值高于此金额时不提供本通道。",
+            "sort_order": "数字小的排在前面。",
+        }
 
-    def clean_merchant_key(self) -> str:
-        value: str = self.cleaned_data.get("merchant_key") or ""
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            if name in self.fields and getattr(self.instance, name, None):
+                self.fields[name].widget.attrs["placeholder"] = "已设置（留空保留）"
+
+    def _secret(self, name: str) -> str:
+        value: str = self.cleaned_data.get(name) or ""
         if value:
             return value
-        if self.instance.pk is None:
-            raise forms.ValidationError("新建通道时必须填写商户密钥")
-        # Keep what is stored (the field decrypts it on load; it is re-encrypted on save, never rendered).
-        return str(self.instance.merchant_key)
+        # Keep what is stored (the field decrypts it on load and re-encrypts it on save; it is never rendered).
+        stored = getattr(self.instance, name, None) if self.instance.pk else None
+        return str(stored) if stored else ""
+
+    def clean_merchant_key(self) -> str:
+        return self._secret("merchant_key")
+
+    def clean_api_v3_key(self) -> str:
+        return self._secret("api_v3_key")
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        kind = data.get("kind")
+        minimum, maximum = data.get("min_amount"), data.get("max_amount")
+        if minimum is not None and minimum <= 0:
+            self.add_error("min_amount", "单笔最低金额必须大于 0")
+        if minimum is not None and maximum is not None and minimum > maximum:
+            self.add_error("max_amount", "单笔最高金额不能小于单笔最低金额")
+        if kind not in REQUIRED_FIELDS:
+            return data
+        label = ChannelKind(kind).label
+        for name in REQUIRED_FIELDS[kind]:
+            if not data.get(name) and name not in self.errors:
+                self.add_error(name, f"{label} 必须填写「{self.fields[name].label}」")
+        if kind in PAY_TYPES:
+            allowed = PAY_TYPES[kind]
+            pay_type = (data.get("pay_type") or "").strip()
+            if not pay_type:
+                data["pay_type"] = pay_type = allowed[0]
+            if pay_type not in allowed:
+                self.add_error("pay_type", f"{label} 的支付方式只能是 {' / '.join(allowed)}")
+        if kind in RSA_KINDS:
+            if data.get("merchant_key") and (problem := rsa_private_key_problem(data["merchant_key"])):
+                self.add_error("merchant_key", f"商户私钥有误：{problem}")
+            if data.get("platform_public_key") and (problem := rsa_public_key_problem(data["platform_public_key"])):
+                self.add_error("platform_public_key", f"平台公钥有误：{problem}")
+        if kind == ChannelKind.WECHAT_V3 and data.get("api_v3_key") and len(data["api_v3_key"]) != API_V3_KEY_LENGTH:
+            self.add_error("api_v3_key",
+                           f"APIv3 密钥必须正好 {API_V3_KEY_LENGTH} 个字符（当前 {len(data['api_v3_key'])} 个）")
+        return data
+
+    def save(self, commit: bool = True) -> Any:
+        for name in SECRET_FIELDS:  # an unset secret is NULL, not an encrypted empty string
+            if not self.cleaned_data.get(name):
+                setattr(self.instance, name, None)
+        return super().save(commit=commit)
 
 
 @admin.register(PaymentChannel)
 class PaymentChannelAdmin(ModelAdmin):
     form = PaymentChannelForm
-    list_display = ("name", "code", "kind", "is_enabled", "merchant_id", "min_amount", "max_amount", "sort_order")
+    list_display = ("name", "code", "kind", "is_enabled", "min_amount", "max_amount", "sort_order", "notify_url")
+    list_editable = ("is_enabled", "sort_order")
     list_filter = ("kind", "is_enabled")
     search_fields = ("name", "code", "merchant_id")
     readonly_fields = ("notify_url",)
     fieldsets = (
-        (None, {"fields": ("name", "code", "kind", "is_enabled", "sort_order")}),
-        ("网关", {"fields": ("gateway_url", "merchant_id", "merchant_key", "pay_type", "notify_url")}),
-        ("金额限制", {"fields": ("min_amount", "max_amount")}),
+        ("基本", {"fields": ("name", "code", "kind", "is_enabled", "sort_order", "notify_url")}),
+        ("单笔金额限制", {"fields": ("min_amount", "max_amount")}),
+        ("网关与商户（易支付 / 支付宝 / 微信支付）", {
+            "fields": ("gateway_url", "merchant_id", "merchant_key", "pay_type"),
+            "description": "易支付 V1 需要网关地址、商户 ID 和 MD5 密钥；易支付 V2 与支付宝另需下方的平台公钥，"
+                           "商户密钥填 RSA 私钥；钱包余额通道无需填写。",
+        }),
+        ("RSA 验签（易支付 V2 / 支付宝 / 微信支付）", {"fields": ("platform_public_key",)}),
+        ("微信支付 API v3", {
+            "fields": ("app_id", "merchant_serial_no", "platform_key_id", "api_v3_key"),
+            "description": "仅微信支付 Native 扫码需要：appid、商户证书序列号、微信支付公钥 ID 和 32 位 APIv3 密钥。",
+        }),
     )
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -70,6 +234,8 @@ class PaymentChannelAdmin(ModelAdmin):
 
     @display(description="异步通知地址")
     def notify_url(self, obj: PaymentChannel) -> str:
+        if obj.kind == ChannelKind.BALANCE:
+            return "—（余额支付无通知）"
         return notify_url_of(obj) if obj.pk and obj.code else "保存后生成"
 
 
@@ -86,14 +252,53 @@ class ReadOnlyAdmin(ModelAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("number", "user", "channel", "purpose", "amount", "status", "gateway_trade_no", "created_at",
-                    "paid_at")
+    list_display = ("number", "user", "channel", "purpose", "order", "amount", "refunded_amount", "status",
+                    "gateway_trade_no", "created_at", "paid_at")
     list_filter = ("status", "purpose", "channel", "created_at")
-    list_select_related = ("user", "channel")
-    search_fields = ("=number", "=gateway_trade_no", "user__username")
-    fields = ("number", "user", "channel", "purpose", "amount", "status", "gateway_trade_no", "created_at",
-              "paid_at")
+    list_select_related = ("user", "channel", "order")
+    search_fields = ("=number", "=gateway_trade_no", "user__username", "=order__number")
+    fields = ("number", "user", "channel", "purpose", "order", "amount", "refunded_amount", "status",
+              "gateway_trade_no", "created_at", "paid_at")
     readonly_fields = fields
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    """Refunds are made from the order page (they move money); here they are listed, and pending original-channel
+    refunds can be sent to the gateway again (same refund number, so the gateway never pays twice)."""
+
+    list_display = ("number", "order", "amount", "destination", "status", "failure_reason", "created_by",
+                    "created_at", "finished_at")
+    list_filter = ("status", "destination", "created_at")
+    list_select_related = ("order", "created_by")
+    search_fields = ("=number", "=order__number", "=gateway_refund_no")
+    date_hierarchy = "created_at"
+    fields = ("number", "order", "payment", "amount", "destination", "status", "reason", "gateway_refund_no",
+              "failure_reason", "created_by", "created_at", "finished_at")
+    readonly_fields = fields
+    actions = ("retry_original_refunds",)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(REFUND_PERMISSION))
+
+    @admin.action(description="重试原路退款", permissions=["retry"])
+    def retry_original_refunds(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
+        pending = list(queryset.filter(status=RefundStatus.PENDING, destination=RefundDestination.ORIGINAL)
+                       .values_list("pk", flat=True))
+        skipped = queryset.count() - len(pending)
+        outcomes = [refund_send_to_gateway(refund_id=refund_id) for refund_id in pending]
+        for refund in outcomes:
+            if refund.status == RefundStatus.SUCCEEDED:
+                self.message_user(request, f"{refund.number}：已原路退款 ¥{refund.amount}", messages.SUCCESS)
+            elif refund.status == RefundStatus.FAILED:
+                self.message_user(request, f"{refund.number}：通道拒绝退款（{refund.failure_reason}），"
+                                           f"¥{refund.amount} 已退回买家钱包", messages.WARNING)
+            else:
+                reason = Refund.objects.values_list("failure_reason", flat=True).get(pk=refund.pk)
+                self.message_user(request, f"{refund.number}：仍在处理中{f'（{reason}）' if reason else ''}，"
+                                           "稍后会自动重试", messages.INFO)
+        if skipped:
+            self.message_user(request, f"{skipped} 笔不是处理中的原路退款，已跳过", messages.INFO)
 
 
 @admin.register(PaymentNotification)

@@ -1,4 +1,4 @@
-"""Back office: the risk events, read-only."""
+"""Back office: the risk events, read-only (listed in the admin index under 风控 for staff who may view them)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ class RiskEventAdmin(ModelAdmin):
     list_display = ("created_at", "kind", "severity", "message", "remote_addr", "user")
     list_filter = ("kind", "severity")
     search_fields = ("message", "kind")
+    list_select_related = ("user",)
     date_hierarchy = "created_at"
+    fields = ("created_at", "kind", "severity", "message", "detail", "remote_addr", "user")
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -14,12 +14,21 @@ from kameng.accounts.selectors import phone_index_of
 from kameng.inventory.models import CardKey
 from kameng.ledger.models import Account, Entry, Journal
 from kameng.orders.services import order_checkout
-from kameng.payments.models import NotificationOutcome, Payment, PaymentChannel, PaymentNotification, PaymentPurpose
+from kameng.payments.models import (
+    NotificationOutcome,
+    Payment,
+    PaymentChannel,
+    PaymentNotification,
+    PaymentPurpose,
+    RefundDestination,
+)
+from kameng.payments.refunds import order_refund
+from kameng.risk.models import RiskEvent
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"accounts", "auth", "catalog", "inventory", "orders", "ledger", "payments"}
+OUR_APPS = {"accounts", "auth", "catalog", "inventory", "orders", "ledger", "payments", "risk"}
 
 
 def _populate() -> None:
@@ -27,7 +36,9 @@ def _populate() -> None:
     sku = SkuFactory.create(price=Decimal("9.50"))
     stock_sku(sku, 3)
     fund_wallet(buyer, "20.00")
-    order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="admin-pages")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="admin-pages").order
+    order_refund(order_id=order.pk, amount=Decimal("1.00"), destination=RefundDestination.WALLET, reason="测试")
+    RiskEvent.objects.create(kind="notify_rejected", message="签名错误", detail={"channel": "epay"})
     channel = PaymentChannel.objects.create(code="epay", name="易支付", kind="epay_v1",
                                             gateway_url="https://pay.example.com/", merchant_id="1001",
                                             merchant_key="k" * 32)
@@ -50,7 +61,8 @@ def test_every_changelist_and_change_page_opens(admin_client: Client) -> None:
     assert {model._meta.label for model in models} >= {
         "accounts.User", "auth.Group", "catalog.Category", "catalog.Product", "inventory.CardKeyBatch",
         "inventory.CardKey", "orders.Order", "ledger.Account", "ledger.Journal", "ledger.Entry",
-        "payments.PaymentChannel", "payments.Payment", "payments.PaymentNotification",
+        "payments.PaymentChannel", "payments.Payment", "payments.PaymentNotification", "payments.Refund",
+        "risk.RiskEvent",
     }
     for model in models:
         opts = model._meta

@@ -1,0 +1,321 @@
+"""Refunding an order from the back office: the form, the service it calls, what staff see afterwards, who may do
+it; the refund list with its retry; and the risk events page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+
+from kameng.accounts.models import User
+from kameng.ledger.models import Journal
+from kameng.ledger.selectors import wallet_balance
+from kameng.orders.models import Order, OrderStatus
+from kameng.orders.services import order_checkout
+from kameng.payments import refunds as refunds_module
+from kameng.payments.gateways.base import GatewayError, RefundResult
+from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
+from kameng.payments.models import (
+    ChannelKind,
+    Payment,
+    PaymentChannel,
+    PaymentPurpose,
+    Refund,
+    RefundStatus,
+)
+from kameng.payments.services import NotificationOutcome, payment_credit
+from kameng.risk.models import RiskEvent
+from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class FakeRefundGateway:
+    """Stands in for a gateway's refund API: answers what the test says and remembers every call."""
+
+    answers: list[Any] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def refund(self, **kwargs: Any) -> RefundResult:
+        self.calls.append(kwargs)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        result: RefundResult = answer
+        return result
+
+
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch) -> FakeRefundGateway:
+    fake = FakeRefundGateway()
+    monkeypatch.setattr(refunds_module, "gateway_for", lambda channel: fake)
+    return fake
+
+
+def _refund_url(order: Order) -> str:
+    return reverse("admin:orders_order_refund", args=[order.pk])
+
+
+def _order_paid_from_wallet(price: str = "10.00", quantity: int = 3) -> Order:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal(price))
+    stock_sku(sku, quantity)
+    fund_wallet(buyer, Decimal(price) * quantity)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=quantity).order
+    assert order.status == OrderStatus.DELIVERED
+    assert wallet_balance(user_id=buyer.pk) == Decimal("0.00")
+    return order
+
+
+def _order_paid_by_channel(price: str = "30.00") -> tuple[Order, Payment]:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal(price))
+    stock_sku(sku, 3)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
+    channel = PaymentChannel.objects.create(code="epay-test", name="测试易支付", kind=ChannelKind.EPAY_V1,
+                                            gateway_url="http://gateway.invalid/", merchant_id="1001",
+                                            merchant_key="k" * 32)
+    payment = Payment.objects.create(number=f"P-{order.number}", user=buyer, channel=channel,
+                                     purpose=PaymentPurpose.ORDER, order=order, amount=order.total_amount)
+    outcome, _, _ = payment_credit(channel=channel, out_trade_no=payment.number, amount=payment.amount,
+                                   gateway_trade_no="T1")
+    assert outcome == NotificationOutcome.CREDITED
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    return order, payment
+
+
+def _staff(*codenames: str) -> User:
+    user = UserFactory.create(is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return User.objects.get(pk=user.pk)  # a fresh instance: permissions are cached per instance
+
+
+def _page(response: Any) -> str:
+    return str(response.content.decode())
+
+
+def test_order_page_has_refund_button_and_shows_payments_and_refunds(admin_client: Client) -> None:
+    order, payment = _order_paid_by_channel()
+    wallet_order = _order_paid_from_wallet()
+    admin_client.post(_refund_url(wallet_order), {"amount": "5.00", "destination": "wallet", "reason": "少发"})
+    refund = Refund.objects.get()
+
+    page = _page(admin_client.get(reverse("admin:orders_order_change", args=[order.pk])))
+    assert _refund_url(order) in page
+    assert payment.number in page
+    assert "测试易支付" in page
+
+    page = _page(admin_client.get(reverse("admin:orders_order_change", args=[wallet_order.pk])))
+    assert refund.number in page
+    assert "少发" in page
+    assert 'name="_save"' not in page
+
+
+def test_no_refund_button_on_an_unpaid_order(admin_client: Client) -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
+
+    page = _page(admin_client.get(reverse("admin:orders_order_change", args=[order.pk])))
+    assert _refund_url(order) not in page
+    response = admin_client.get(_refund_url(order), follow=True)
+    assert "订单状态为「待支付」，不能退款" in _page(response)
+    assert Refund.objects.count() == 0
+
+
+def test_full_refund_to_the_wallet_of_a_wallet_paid_order(admin_client: Client) -> None:
+    order = _order_paid_from_wallet("12.50", 2)
+    form_page = admin_client.get(_refund_url(order))
+    assert form_page.status_code == 200
+    assert form_page.context["form"]["amount"].value() == Decimal("25.00")
+
+    response = admin_client.post(_refund_url(order), {"amount": "25.00", "destination": "wallet",
+                                                      "reason": "卡密无效"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("admin:orders_order_change", args=[order.pk])
+    refund = Refund.objects.get()
+    assert f"已退款 ¥25.00 到买家钱包余额（退款单 {refund.number}）" in _page(response)
+    order.refresh_from_db()
+    assert (order.status, order.refunded_amount) == (OrderStatus.REFUNDED, Decimal("25.00"))
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("25.00")
+    assert (refund.status, refund.destination, refund.amount) == (RefundStatus.SUCCEEDED, "wallet", Decimal("25.00"))
+    assert refund.created_by == User.objects.get(username="admin")
+    assert order.events.latest("id").message == "已退款 ¥25.00 到钱包余额（卡密无效）"
+    assert _refund_url(order) not in _page(admin_client.get(reverse("admin:orders_order_change", args=[order.pk])))
+
+
+def test_partial_refunds_then_an_over_refund_is_refused_and_changes_nothing(admin_client: Client) -> None:
+    order = _order_paid_from_wallet("10.00", 3)
+    for amount in ("10.00", "5.00"):
+        response = admin_client.post(_refund_url(order), {"amount": amount, "destination": "wallet",
+                                                          "reason": "部分退款"})
+        assert response.status_code == 302
+    order.refresh_from_db()
+    assert (order.status, order.refunded_amount) == (OrderStatus.PARTIALLY_REFUNDED, Decimal("15.00"))
+    assert admin_client.get(_refund_url(order)).context["form"]["amount"].value() == Decimal("15.00")
+    journals = Journal.objects.count()
+
+    response = admin_client.post(_refund_url(order), {"amount": "15.01", "destination": "wallet", "reason": "多退"})
+
+    assert response.status_code == 200
+    assert "退款金额超过可退金额 ¥15.00" in _page(response)
+    order.refresh_from_db()
+    assert (order.status, order.refunded_amount) == (OrderStatus.PARTIALLY_REFUNDED, Decimal("15.00"))
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("15.00")
+    assert Refund.objects.count() == 2
+    assert Journal.objects.count() == journals
+
+
+def test_original_channel_is_not_offered_for_a_wallet_paid_order(admin_client: Client) -> None:
+    order = _order_paid_from_wallet()
+
+    page = _page(admin_client.get(_refund_url(order)))
+    assert 'value="wallet"' in page
+    assert 'value="original"' not in page
+    assert "原路退回（" not in page
+
+    response = admin_client.post(_refund_url(order), {"amount": "1.00", "destination": "original", "reason": "x"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["destination"]
+    assert Refund.objects.count() == 0
+    order.refresh_from_db()
+    assert order.refunded_amount == Decimal("0.00")
+
+
+def test_original_refund_of_a_gateway_paid_order(admin_client: Client, gateway: FakeRefundGateway) -> None:
+    order, payment = _order_paid_by_channel("30.00")
+    gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF1"))
+    assert "原路退回（测试易支付" in _page(admin_client.get(_refund_url(order)))
+
+    response = admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original",
+                                                      "reason": "用户取消"}, follow=True)
+
+    refund = Refund.objects.get()
+    assert f"¥30.00 已原路退回（退款单 {refund.number}）" in _page(response)
+    assert (refund.status, refund.gateway_refund_no, refund.payment_id) == (RefundStatus.SUCCEEDED, "RF1",
+                                                                            payment.pk)
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert payment.refunded_amount == Decimal("30.00")
+    assert (order.status, order.refunded_amount) == (OrderStatus.REFUNDED, Decimal("30.00"))
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("0.00")  # the money left through the channel
+    assert [call["refund_no"] for call in gateway.calls] == [refund.number]
+
+
+def test_refused_original_refund_says_why_and_the_money_stays_in_the_wallet(
+        admin_client: Client, gateway: FakeRefundGateway) -> None:
+    order, _ = _order_paid_by_channel("30.00")
+    gateway.answers.append(RefundResult(status=GatewayRefundStatus.FAILED, message="交易已超过退款期限"))
+
+    response = admin_client.post(_refund_url(order), {"amount": "20.00", "destination": "original",
+                                                      "reason": "售后"}, follow=True)
+
+    assert "通道拒绝原路退款：交易已超过退款期限；¥20.00 已留在买家钱包余额" in _page(response)
+    assert Refund.objects.get().status == RefundStatus.FAILED
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("20.00")
+
+
+def test_unreachable_gateway_leaves_the_refund_pending_and_retry_finishes_it(
+        admin_client: Client, gateway: FakeRefundGateway) -> None:
+    order, payment = _order_paid_by_channel("30.00")
+    gateway.answers.append(GatewayError("连接超时"))
+
+    response = admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original",
+                                                      "reason": "取消"}, follow=True)
+
+    refund = Refund.objects.get()
+    assert "原路退款处理中（连接超时）" in _page(response)
+    assert refund.status == RefundStatus.PENDING
+    changelist = reverse("admin:payments_refund_changelist")
+    assert refund.number in _page(admin_client.get(changelist))
+    assert admin_client.get(reverse("admin:payments_refund_change", args=[refund.pk])).status_code == 200
+
+    gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF9"))
+    response = admin_client.post(changelist, {"action": "retry_original_refunds", "_selected_action": [refund.pk]},
+                                 follow=True)
+
+    assert f"{refund.number}：已原路退款 ¥30.00" in _page(response)
+    refund.refresh_from_db()
+    assert (refund.status, refund.gateway_refund_no) == (RefundStatus.SUCCEEDED, "RF9")
+    assert [call["refund_no"] for call in gateway.calls] == [refund.number, refund.number]
+    payment.refresh_from_db()
+    assert payment.refunded_amount == Decimal("30.00")
+
+
+def test_retry_skips_refunds_that_are_not_pending(admin_client: Client, gateway: FakeRefundGateway) -> None:
+    order = _order_paid_from_wallet()
+    admin_client.post(_refund_url(order), {"amount": "5.00", "destination": "wallet", "reason": "x"})
+    refund = Refund.objects.get()
+
+    response = admin_client.post(reverse("admin:payments_refund_changelist"),
+                                 {"action": "retry_original_refunds", "_selected_action": [refund.pk]}, follow=True)
+
+    assert "1 笔不是处理中的原路退款，已跳过" in _page(response)
+    assert gateway.calls == []
+
+
+def test_refund_admin_is_read_only(admin_client: Client) -> None:
+    assert admin_client.get(reverse("admin:payments_refund_add")).status_code == 403
+
+
+def test_changelist_action_opens_the_refund_form_for_exactly_one_order(admin_client: Client) -> None:
+    first, second = _order_paid_from_wallet(), _order_paid_from_wallet()
+    changelist = reverse("admin:orders_order_changelist")
+
+    response = admin_client.post(changelist, {"action": "refund_selected", "_selected_action": [first.pk]})
+    assert response.status_code == 302
+    assert response["Location"] == _refund_url(first)
+
+    response = admin_client.post(changelist, {"action": "refund_selected",
+                                              "_selected_action": [first.pk, second.pk]}, follow=True)
+    assert "退款一次只能处理一个订单，请只选择一个" in _page(response)
+    assert Refund.objects.count() == 0
+
+
+def test_staff_without_the_refund_permission_get_403(client: Client) -> None:
+    order = _order_paid_from_wallet()
+    client.force_login(_staff("view_order", "view_refund"))
+
+    page = _page(client.get(reverse("admin:orders_order_change", args=[order.pk])))
+    assert _refund_url(order) not in page
+    assert client.get(_refund_url(order)).status_code == 403
+    response = client.post(_refund_url(order), {"amount": "30.00", "destination": "wallet", "reason": "x"})
+    assert response.status_code == 403
+    response = client.post(reverse("admin:orders_order_changelist"),
+                           {"action": "refund_selected", "_selected_action": [order.pk]})
+    assert response.status_code != 302 or response["Location"] != _refund_url(order)
+    assert Refund.objects.count() == 0
+    order.refresh_from_db()
+    assert order.refunded_amount == Decimal("0.00")
+
+
+def test_staff_with_the_refund_permission_may_refund(client: Client) -> None:
+    order = _order_paid_from_wallet()
+    staff = _staff("view_order", "add_refund")
+    client.force_login(staff)
+
+    assert _refund_url(order) in _page(client.get(reverse("admin:orders_order_change", args=[order.pk])))
+    response = client.post(_refund_url(order), {"amount": "30.00", "destination": "wallet", "reason": "x"})
+
+    assert response.status_code == 302
+    assert Refund.objects.get().created_by == staff
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("30.00")
+
+
+def test_risk_events_are_listed_in_the_admin_index_and_read_only(admin_client: Client) -> None:
+    event = RiskEvent.objects.create(kind="notify_rejected", message="签名错误", detail={"channel": "epay"})
+
+    index = _page(admin_client.get(reverse("admin:index")))
+    assert reverse("admin:risk_riskevent_changelist") in index
+    assert "签名错误" in _page(admin_client.get(reverse("admin:risk_riskevent_changelist")))
+    page = _page(admin_client.get(reverse("admin:risk_riskevent_change", args=[event.pk])))
+    assert 'name="_save"' not in page
+    assert admin_client.get(reverse("admin:risk_riskevent_add")).status_code == 403
