@@ -256,8 +256,8 @@ HOSTILE_NOTIFIES: dict[str, Callable[[SimulatedEpayV2Trade], dict[str, str]]] = 
     "garbage-signature": lambda trade: {**simulated_epay_v2_notify_params(trade), "sign": "bm90IGEgc2lnbmF0dXJl"},
     "md5-sign-type": lambda trade: {**simulated_epay_v2_notify_params(trade), "sign_type": "MD5"},
     "wrong-pid": lambda trade: _forged(trade, pid="9999"),
-    "stale-timestamp": lambda trade: simulated_epay_v2_notify_params(trade, timestamp=int(time.time()) - 301),
-    "future-timestamp": lambda trade: simulated_epay_v2_notify_params(trade, timestamp=int(time.time()) + 301),
+    "stale-timestamp": lambda trade: simulated_epay_v2_notify_params(trade, timestamp=int(time.time()) - 360),
+    "future-timestamp": lambda trade: simulated_epay_v2_notify_params(trade, timestamp=int(time.time()) + 360),
     "wrong-key": lambda trade: with_signature(_unsigned(simulated_epay_v2_notify_params(trade)),
                                               STRANGER_KEYS.private_key),
     "signed-other-amount": lambda trade: _forged(trade, money="9.99"),
@@ -400,3 +400,15 @@ def test_refund_through_the_simulator_succeeds_once_per_refund_number_and_never_
     assert paid_trade.refunded_money == Decimal("10.00")
     assert list(paid_trade.refunds.order_by("id").values_list("out_refund_no", "money")) == [
         ("R1", Decimal("6.00")), ("R3", Decimal("4.00"))]
+
+
+def test_create_refused_by_the_gateway_is_a_gateway_error_and_nothing_is_started(channel: PaymentChannel) -> None:
+    PaymentChannel.objects.filter(pk=channel.pk).update(merchant_key=STRANGER_KEYS.private_key)
+    buyer = UserFactory.create()
+
+    with pytest.raises(GatewayError, match="支付网关下单失败：签名校验失败"):
+        wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10", notify_url=NOTIFY_URL,
+                           return_url=RETURN_URL)
+
+    assert SimulatedEpayV2Trade.objects.count() == 0
+    assert Payment.objects.get().gateway_trade_no == ""
