@@ -319,3 +319,17 @@ def test_refund_is_idempotent_by_out_refund_no_and_never_exceeds_paid(
     trade = SimulatedEpayV2Trade.objects.get()
     assert trade.refunded_money == Decimal("10.00")
     assert trade.refunds.count() == 2
+
+
+def test_admin_lists_merchants_trades_and_refunds_without_the_platform_private_key(
+        admin_client: Client, merchant: SimulatedEpayV2Merchant) -> None:
+    _create(admin_client)
+
+    pages = {name: admin_client.get(f"/admin/sim_epay_v2/{name}/") for name in (
+        "simulatedepayv2merchant", "simulatedepayv2trade", "simulatedepayv2refund")}
+    detail = admin_client.get(f"/admin/sim_epay_v2/simulatedepayv2merchant/{merchant.pk}/change/")
+
+    assert {name: page.status_code for name, page in pages.items()} == dict.fromkeys(pages, 200)
+    assert detail.status_code == 200
+    assert merchant.platform_public_key[:40] in detail.content.decode()
+    assert merchant.platform_signing_key[:40] not in detail.content.decode()
