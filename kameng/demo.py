@@ -187,19 +187,24 @@ def _wait_for_ready(children: list[Child]) -> None:
 
 def _banner(site_url: str, seed: dict[str, object]) -> str:
     logins = seed.get("logins", [])
-    channel = seed.get("channel", {})
+    channels = seed.get("channels", [])
     assert isinstance(logins, list)
-    assert isinstance(channel, dict)
+    assert isinstance(channels, list)
+    channel_lines = []
+    for channel in channels:
+        channel_lines += [
+            f"  {channel.get('name')} — channel '{channel.get('code')}' ({channel.get('kind')}):",
+            f"      gateway {channel.get('gateway_url')}   merchant id {channel.get('merchant_id')}",
+            f"      key {channel.get('demo_key')}   notify URL {channel.get('notify_url')}",
+        ]
     lines = [
         "",
         "=" * 78,
         f"  kameng demo is running:  {site_url}/",
         f"  admin (后台):             {site_url}/admin/",
         *(f"  login ({login['role']}): {login['username']} / {login['password']}" for login in logins),
-        f"  simulated 易支付 channel '{channel.get('code')}':",
-        f"      gateway     {channel.get('gateway_url')}",
-        f"      merchant id {channel.get('merchant_id')}   key {channel.get('merchant_key')}",
-        f"      notify URL  {channel.get('notify_url')}",
+        "  simulated payment channels (the simulators answer under /sim/):",
+        *channel_lines,
         "  web + Celery worker + Celery beat are running; Ctrl-C stops all three.",
         "=" * 78,
         "",

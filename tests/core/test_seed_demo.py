@@ -44,12 +44,42 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
 
     assert _counts() == counts
     assert counts == {"users": 2, "categories": 3, "products": 6, "skus": 17, "card_keys": 51, "journals": 1,
-                      "entries": 2, "channels": 1, "simulated_merchants": 1}
+                      "entries": 2, "channels": 6, "simulated_merchants": 1}
     assert first["summary"]["card_keys_added"] == 51  # type: ignore[index]
     assert second["summary"]["card_keys_added"] == 0  # type: ignore[index]
     assert second["summary"]["wallet_funded"] is False  # type: ignore[index]
     assert first["channel"] == second["channel"]
+    assert first["channels"] == second["channels"]
     assert ledger_problems() == []
+
+
+def test_every_protocol_has_a_simulated_channel_wired_to_its_simulator() -> None:
+    from kameng.payments.gateways.registry import gateway_for
+    from kameng.simulators.alipay.models import SimulatedAlipayApp
+    from kameng.simulators.epay_v2.models import SimulatedEpayV2Merchant
+    from kameng.simulators.wechat.models import SimulatedWechatMerchant
+
+    channels = {channel["code"]: channel for channel in _seed()["channels"]}  # type: ignore[attr-defined]
+
+    assert {code: channel["kind"] for code, channel in channels.items()} == {
+        "epay-sim": "epay_v1", "epay-v2-sim": "epay_v2", "alipay-sim": "alipay", "alipay-qr-sim": "alipay",
+        "wechat-sim": "wechat_v3"}
+    for code, channel in channels.items():
+        assert channel["notify_url"] == f"{settings.SITE_URL}/pay/notify/{code}/"
+        assert gateway_for(PaymentChannel.objects.get(code=code)) is not None
+    v2 = PaymentChannel.objects.get(code="epay-v2-sim")
+    assert v2.platform_public_key == SimulatedEpayV2Merchant.objects.get(pid=v2.merchant_id).platform_public_key
+    for code in ("alipay-sim", "alipay-qr-sim"):
+        alipay = PaymentChannel.objects.get(code=code)
+        app = SimulatedAlipayApp.objects.get(app_id=alipay.merchant_id)
+        assert alipay.platform_public_key == app.platform_public_key
+    assert PaymentChannel.objects.get(code="alipay-qr-sim").pay_type == "precreate"
+    wechat = PaymentChannel.objects.get(code="wechat-sim")
+    merchant = SimulatedWechatMerchant.objects.get(mchid=wechat.merchant_id)
+    assert (wechat.platform_key_id, wechat.merchant_serial_no) == (merchant.platform_public_key_id,
+                                                                   merchant.merchant_serial_no)
+    assert str(wechat.api_v3_key) == merchant.api_v3_key_text
+    assert PaymentChannel.objects.get(code="balance").kind == "balance"
 
 
 def test_seeded_products_have_two_or_three_skus_each_with_encrypted_stock() -> None:

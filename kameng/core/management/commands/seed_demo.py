@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
 
 from kameng.accounts.models import User
 from kameng.catalog.models import Category, DeliveryKind, Product, ProductStatus, Sku
@@ -26,15 +24,12 @@ from kameng.inventory.imports import card_key_batch_create, card_keys_import
 from kameng.inventory.models import CardKey
 from kameng.ledger.models import AccountKind, Journal, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
-from kameng.payments.models import ChannelKind, PaymentChannel
 
 DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - a demo login, printed on purpose
 ADMIN_USERNAME = "admin"
 BUYER_USERNAME = "demo"
 BUYER_FUNDING = Decimal("1000.00")
 FUNDING_REFERENCE = "demo-seed-wallet:demo"
-CHANNEL_CODE = "epay-sim"
-SIMULATED_MERCHANT_ID = "1001"
 KEYS_PER_SKU = 100
 
 
@@ -161,36 +156,13 @@ def _seed_users(summary: SeedSummary) -> None:
         summary.wallet_funded = True
 
 
-def _seed_payment_channel(summary: SeedSummary, stderr: Any) -> dict[str, str]:
-    gateway_url = settings.SITE_URL + "/sim/epay/"
-    channel = PaymentChannel.objects.filter(code=CHANNEL_CODE).first()
-    if channel is None:
-        channel = PaymentChannel.objects.create(
-            code=CHANNEL_CODE, name="模拟易支付（演示）", kind=ChannelKind.EPAY_V1, gateway_url=gateway_url,
-            merchant_id=SIMULATED_MERCHANT_ID, merchant_key=secrets.token_hex(16), pay_type="alipay",
-        )
-    elif channel.gateway_url != gateway_url:
-        # SITE_URL changed (another port): follow it, keep the merchant key.
-        channel.gateway_url = gateway_url
-        channel.save(update_fields=["gateway_url"])
-    merchant_key = str(channel.merchant_key)
-    try:
-        from kameng.simulators.services import simulated_epay_merchant_create
-    except ImportError:
-        stderr.write("warning: kameng.simulators.services is not available: the simulated epay merchant was not "
-                     "created, so paying through the epay-sim channel will not work")
-    else:
-        # An upsert: the simulator always knows the channel's current key.
-        simulated_epay_merchant_create(pid=channel.merchant_id, key=merchant_key, name="kameng 演示商户")
-        summary.simulator_merchant = channel.merchant_id
-    try:
-        notify_path = reverse("web:payment_notify", kwargs={"channel_code": CHANNEL_CODE})
-    except NoReverseMatch:
-        notify_path = f"/pay/notify/{CHANNEL_CODE}/"
-    return {
-        "code": channel.code, "gateway_url": channel.gateway_url, "merchant_id": channel.merchant_id,
-        "merchant_key": merchant_key, "notify_url": settings.SITE_URL + notify_path,
-    }
+def _seed_payment_channels(summary: SeedSummary) -> list[dict[str, str]]:
+    """One simulated channel per protocol (epay V1/V2, Alipay page + QR, WeChat Native) and the wallet balance."""
+    from kameng.simulators.demo_channels import demo_channels_ensure
+
+    channels = [channel.as_dict() for channel in demo_channels_ensure()]
+    summary.simulator_merchant = channels[0]["merchant_id"]
+    return channels
 
 
 class Command(BaseCommand):
@@ -205,14 +177,14 @@ class Command(BaseCommand):
         summary = SeedSummary()
         with transaction.atomic():
             _seed_users(summary)
-            channel = _seed_payment_channel(summary, self.stderr)
+            channels = _seed_payment_channels(summary)
         # The import works in its own transactions (chunked, with progress), so it runs outside the one above.
         _seed_catalog(summary, keys_per_sku=options["keys_per_sku"])
         logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD},
                   {"role": "buyer", "username": BUYER_USERNAME, "password": DEMO_PASSWORD}]
         if options["json"]:
-            self.stdout.write(json.dumps({"summary": summary.__dict__, "logins": logins, "channel": channel},
-                                         ensure_ascii=False))
+            self.stdout.write(json.dumps({"summary": summary.__dict__, "logins": logins, "channel": channels[0],
+                                          "channels": channels}, ensure_ascii=False))
             return
         self.stdout.write(self.style.SUCCESS(
             f"demo data: {summary.categories} categories, {summary.products} products, {summary.skus} SKUs, "
@@ -221,6 +193,7 @@ class Command(BaseCommand):
         self.stdout.write(f"buyer wallet: ¥{BUYER_FUNDING} ({funded})")
         for login in logins:
             self.stdout.write(f"login ({login['role']}): {login['username']} / {login['password']}")
-        self.stdout.write(f"payment channel {channel['code']}: merchant id {channel['merchant_id']}, "
-                          f"key {channel['merchant_key']}, gateway {channel['gateway_url']}, "
-                          f"notify URL {channel['notify_url']}")
+        for channel in channels:
+            self.stdout.write(f"payment channel {channel['code']} ({channel['name']}): merchant id "
+                              f"{channel['merchant_id']}, key {channel['demo_key']}, gateway {channel['gateway_url']}, "
+                              f"notify URL {channel['notify_url']}")
