@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from kameng.catalog.selectors import products_on_sale
 from kameng.core.errors import NotFoundError
@@ -78,10 +78,10 @@ def list_products(request: HttpRequest) -> list[ProductOut]:
 
 
 @router.post("/orders", response={200: OrderOut, 201: OrderOut})
-def create_order(request: HttpRequest, payload: CheckoutIn) -> tuple[int, OrderOut]:
+def create_order(request: HttpRequest, payload: CheckoutIn) -> Status:
     result = order_checkout(buyer_id=_user_id(request), sku_id=payload.sku_id, quantity=payload.quantity,
                             request_id=payload.request_id, pay_with_wallet=payload.pay_with_wallet)
-    return (201 if result.created else 200), _order_out(result.order, result.secrets)
+    return Status(201 if result.created else 200, _order_out(result.order, result.secrets))
 
 
 @router.get("/orders/{number}", response=OrderOut)
