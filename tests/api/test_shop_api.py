@@ -1,0 +1,105 @@
+"""The storefront JSON API: checkout paid from the wallet, its errors mapped to HTTP in one place."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from kameng.ledger.selectors import wallet_balance
+from kameng.orders.models import Order
+from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/shop/orders"
+
+
+def _client_for(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return client
+
+
+def _post(client: Client, payload: dict[str, object]) -> tuple[int, dict[str, object]]:
+    response = client.post(URL, data=json.dumps(payload), content_type="application/json")
+    return response.status_code, response.json()
+
+
+def test_checkout_returns_201_with_the_keys_and_200_on_replay() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    secrets = stock_sku(sku, 3)
+    fund_wallet(buyer, "20.00")
+    client = _client_for(buyer)
+
+    status, body = _post(client, {"sku_id": sku.pk, "quantity": 2, "request_id": "api-1"})
+    again_status, again = _post(client, {"sku_id": sku.pk, "quantity": 2, "request_id": "api-1"})
+
+    assert status == 201
+    assert body["status"] == "delivered"
+    assert body["total_amount"] == "19.00"
+    assert len(body["secrets"]) == 2  # type: ignore[arg-type]
+    assert set(body["secrets"]) <= set(secrets)  # type: ignore[arg-type]
+    assert (again_status, again["number"], again["secrets"]) == (200, body["number"], body["secrets"])
+    assert wallet_balance(user_id=buyer.pk) == Decimal("1.00")
+
+
+def test_errors_are_clear_and_change_nothing() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 1)
+    fund_wallet(buyer, "15.00")
+    client = _client_for(buyer)
+
+    assert _post(client, {"sku_id": sku.pk, "quantity": 2})[0] == 409  # sold out (only 1 key)
+    status, body = _post(client, {"sku_id": sku.pk, "quantity": 2})
+    assert body["code"] == "sold_out"
+    assert body["extra"] == {"available": 1}
+    status, body = _post(client, {"sku_id": 999_999, "quantity": 1})
+    assert (status, body["code"]) == (404, "sku_not_found")
+    status, body = _post(client, {"sku_id": sku.pk, "quantity": 0})
+    assert (status, body["code"]) == (422, "invalid_input")
+    status, body = _post(client, {"sku_id": "x"})
+    assert status == 422
+    response = client.post(URL, data="{not json", content_type="application/json")
+    assert response.status_code in (400, 422)
+    assert Order.objects.count() == 0
+    assert wallet_balance(user_id=buyer.pk) == Decimal("15.00")
+
+
+def test_insufficient_balance_is_409_and_anonymous_is_401() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("30.00"))
+    stock_sku(sku, 1)
+    fund_wallet(buyer, "10.00")
+
+    status, body = _post(_client_for(buyer), {"sku_id": sku.pk, "quantity": 1})
+    assert (status, body["code"]) == (409, "insufficient_balance")
+    status, body = _post(Client(), {"sku_id": sku.pk, "quantity": 1})
+    assert (status, body["code"]) == (401, "not_authenticated")
+    assert Order.objects.count() == 0
+
+
+def test_csrf_is_enforced_for_session_posts() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+    fund_wallet(buyer, "20.00")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(buyer)
+
+    response = client.post(URL, data=json.dumps({"sku_id": sku.pk}), content_type="application/json")
+
+    assert response.status_code in (401, 403)
+    assert Order.objects.count() == 0
+
+
+def test_products_are_public_with_stock() -> None:
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 4)
+    response = Client().get("/api/v1/shop/products")
+    assert response.status_code == 200
+    [product] = response.json()
+    assert product["skus"] == [{"id": sku.pk, "name": sku.name, "price": "5.00", "stock": 4}]
