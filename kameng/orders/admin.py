@@ -23,13 +23,12 @@ from kameng.orders.models import Order, OrderEvent
 from kameng.orders.refunds import REFUNDABLE, order_refundable_amount
 from kameng.payments.models import (
     Payment,
-    PaymentPurpose,
-    PaymentStatus,
     Refund,
     RefundDestination,
     RefundStatus,
 )
 from kameng.payments.refunds import order_refund
+from kameng.payments.selectors import payment_original_for_order
 
 REFUND_PERMISSION = "payments.add_refund"
 
@@ -72,13 +71,6 @@ class OrderRefundInline(ReadOnlyInline):
               "finished_at")
     readonly_fields = fields
     ordering = ("id",)
-
-
-def _gateway_payment(order: Order) -> Payment | None:
-    """The successful gateway payment an original-channel refund would go back through (None: paid from balance)."""
-    return (Payment.objects.select_related("channel")
-            .filter(order_id=order.pk, purpose=PaymentPurpose.ORDER, status=PaymentStatus.SUCCEEDED)
-            .order_by("id").first())
 
 
 class OrderRefundForm(forms.Form):
@@ -172,7 +164,7 @@ class OrderAdmin(ModelAdmin):
         if order.status not in REFUNDABLE or order_refundable_amount(order) <= 0:
             self.message_user(request, f"订单状态为「{order.get_status_display()}」，不能退款", messages.ERROR)
             return HttpResponseRedirect(change_url)
-        payment = _gateway_payment(order)
+        payment = payment_original_for_order(order_id=order.pk)
         form = OrderRefundForm(request.POST or None, order=order, payment=payment)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data

@@ -29,20 +29,13 @@ from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
 from kameng.payments.gateways.registry import gateway_for
 from kameng.payments.models import (
     Payment,
-    PaymentPurpose,
-    PaymentStatus,
     Refund,
     RefundDestination,
     RefundStatus,
 )
+from kameng.payments.selectors import payment_original_for_order
 
 logger = logging.getLogger(__name__)
-
-
-def _original_payment(order_id: int) -> Payment | None:
-    return (Payment.objects.select_related("channel")
-            .filter(order_id=order_id, purpose=PaymentPurpose.ORDER, status=PaymentStatus.SUCCEEDED)
-            .order_by("id").first())
 
 
 def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: str = "",
@@ -58,7 +51,7 @@ def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: st
         raise NotFoundError("订单不存在", code="order_not_found")
     payment = None
     if destination == RefundDestination.ORIGINAL:
-        payment = _original_payment(order_id)
+        payment = payment_original_for_order(order_id=order_id)
         if payment is None:
             raise ConflictError("该订单是用钱包余额支付的，只能退回钱包余额", code="no_original_payment")
     with transaction.atomic():

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from kameng.payments.models import Payment, PaymentChannel, PaymentStatus
+from kameng.payments.models import Payment, PaymentChannel, PaymentPurpose, PaymentStatus
 
 
 def channels_enabled() -> QuerySet[PaymentChannel]:
@@ -26,6 +26,11 @@ def payments_succeeded_for_order(*, order_id: int) -> QuerySet[Payment]:
     """Gateway payments made for an order that reached us (paid it, or landed in the wallet when it could not)."""
     return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.SUCCEEDED)
             .select_related("channel").order_by("paid_at", "id"))
+
+
+def payment_original_for_order(*, order_id: int) -> Payment | None:
+    """The successful gateway payment an original-channel refund goes back through (None: paid from balance)."""
+    return payments_succeeded_for_order(order_id=order_id).filter(purpose=PaymentPurpose.ORDER).order_by("id").first()
 
 
 def payment_qr_pending_for_order(*, order_id: int) -> Payment | None:
