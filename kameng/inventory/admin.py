@@ -28,6 +28,7 @@ from unfold.widgets import (
 )
 
 from kameng.catalog.models import DeliveryKind, Sku
+from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.inventory.batches import MAX_UPLOAD_BYTES, card_key_import_submit, decode_upload
 from kameng.inventory.models import CardKey, CardKeyBatch, ImportStatus
@@ -96,7 +97,7 @@ class CardKeyImportForm(forms.Form):
 
 
 @admin.register(CardKeyBatch)
-class CardKeyBatchAdmin(ModelAdmin):
+class CardKeyBatchAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "sku", "source_name", "status", "progress", "imported_count", "duplicate_count",
                     "invalid_count", "created_by", "created_at", "finished_at")
     list_filter = ("status", "created_at")
@@ -108,15 +109,6 @@ class CardKeyBatchAdmin(ModelAdmin):
     fields = readonly_fields
     actions_list = ("open_import",)
     change_form_before_template = "admin/inventory/cardkeybatch/progress_block.html"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @display(description="进度")
     def progress(self, obj: CardKeyBatch) -> str:
@@ -183,7 +175,7 @@ class CardKeyBatchAdmin(ModelAdmin):
 
 
 @admin.register(CardKey)
-class CardKeyAdmin(ModelAdmin):
+class CardKeyAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Card keys by id, status and batch. The secret column is deliberately absent from every view."""
 
     list_display = ("id", "sku", "status", "batch", "order", "expires_at", "created_at", "sold_at")
@@ -194,15 +186,6 @@ class CardKeyAdmin(ModelAdmin):
     readonly_fields = fields
     actions = ("void_available",)
     show_full_result_count = False  # counting millions of keys on every page view is not worth it
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_void_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("inventory.change_cardkey")

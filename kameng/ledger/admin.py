@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from django.contrib import admin
 from django.db.models import Case, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value, When
@@ -12,20 +11,8 @@ from django.http import HttpRequest
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
+from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.ledger.models import Account, Entry, Journal
-
-
-class ReadOnlyAdminMixin:
-    """No add, change or delete permission: the pages only show what services have posted."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _entries_balance() -> Subquery:

@@ -17,6 +17,7 @@ from django.urls import reverse
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
+from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.core.money import money
 from kameng.orders.models import Order, OrderEvent
@@ -33,19 +34,10 @@ from kameng.payments.selectors import payment_original_for_order
 REFUND_PERMISSION = "payments.add_refund"
 
 
-class ReadOnlyInline(TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class OrderEventInline(ReadOnlyInline):
@@ -109,7 +101,7 @@ def _result_message(refund: Refund) -> tuple[int, str]:
 
 
 @admin.register(Order)
-class OrderAdmin(ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("number", "buyer", "title", "quantity", "total_amount", "refunded_amount", "status",
                     "created_at", "paid_at", "delivered_at")
     list_filter = ("status", "created_at", "paid_at")
@@ -123,15 +115,6 @@ class OrderAdmin(ModelAdmin):
     inlines = (OrderPaymentInline, OrderRefundInline, OrderEventInline)
     actions = ("refund_selected",)
     actions_detail = ("refund",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_refund_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         # A method, not the dotted permission in @action: unfold's system check would query the permission table,

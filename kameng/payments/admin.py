@@ -20,6 +20,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminPasswordWidget
 
+from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.payments.models import (
     ChannelKind,
     Payment,
@@ -239,15 +240,8 @@ class PaymentChannelAdmin(ModelAdmin):
         return notify_url_of(obj) if obj.pk and obj.code else "保存后生成"
 
 
-class ReadOnlyAdmin(ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    pass
 
 
 @admin.register(Payment)
