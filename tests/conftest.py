@@ -10,6 +10,7 @@ from django.core.cache import cache
 from kameng.inventory import services as inventory_services
 from kameng.ledger.selectors import ledger_problems
 from kameng.ledger.services import forget_cached_account_ids
+from tests.payments.refund_support import FakeRefundGateway, fake_refund_gateway_install
 
 
 @pytest.fixture(autouse=True)
@@ -46,3 +47,9 @@ def _clear_cache() -> None:
     keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture
+def refund_gateway(monkeypatch: pytest.MonkeyPatch) -> FakeRefundGateway:
+    """Refunds to the original channel go to a fake gateway that answers what the test queues."""
+    return fake_refund_gateway_install(monkeypatch)

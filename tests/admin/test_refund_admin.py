@@ -3,7 +3,6 @@ it; the refund list with its retry; and the risk events page."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -17,45 +16,19 @@ from kameng.ledger.models import Journal
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import order_checkout
-from kameng.payments import refunds as refunds_module
 from kameng.payments.gateways.base import GatewayError, RefundResult
 from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
 from kameng.payments.models import (
-    ChannelKind,
-    Payment,
-    PaymentChannel,
-    PaymentPurpose,
     Refund,
     RefundStatus,
 )
-from kameng.payments.services import NotificationOutcome, payment_credit
 from kameng.risk.models import RiskEvent
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+from tests.payments.refund_support import FakeRefundGateway, order_paid_by_channel
 
 pytestmark = pytest.mark.django_db
 
 
-@dataclass
-class FakeRefundGateway:
-    """Stands in for a gateway's refund API: answers what the test says and remembers every call."""
-
-    answers: list[Any] = field(default_factory=list)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def refund(self, **kwargs: Any) -> RefundResult:
-        self.calls.append(kwargs)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        result: RefundResult = answer
-        return result
-
-
-@pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch) -> FakeRefundGateway:
-    fake = FakeRefundGateway()
-    monkeypatch.setattr(refunds_module, "gateway_for", lambda channel: fake)
-    return fake
 
 
 def _refund_url(order: Order) -> str:
@@ -73,24 +46,6 @@ def _order_paid_from_wallet(price: str = "10.00", quantity: int = 3) -> Order:
     return order
 
 
-def _order_paid_by_channel(price: str = "30.00") -> tuple[Order, Payment]:
-    buyer = UserFactory.create()
-    sku = SkuFactory.create(price=Decimal(price))
-    stock_sku(sku, 3)
-    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
-    channel = PaymentChannel.objects.create(code="epay-test", name="测试易支付", kind=ChannelKind.EPAY_V1,
-                                            gateway_url="http://gateway.invalid/", merchant_id="1001",
-                                            merchant_key="k" * 32)
-    payment = Payment.objects.create(number=f"P-{order.number}", user=buyer, channel=channel,
-                                     purpose=PaymentPurpose.ORDER, order=order, amount=order.total_amount)
-    outcome, _, _ = payment_credit(channel=channel, out_trade_no=payment.number, amount=payment.amount,
-                                   gateway_trade_no="T1")
-    assert outcome == NotificationOutcome.CREDITED
-    order.refresh_from_db()
-    assert order.status == OrderStatus.DELIVERED
-    return order, payment
-
-
 def _staff(*codenames: str) -> User:
     user = UserFactory.create(is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
@@ -102,7 +57,7 @@ def _page(response: Any) -> str:
 
 
 def test_order_page_has_refund_button_and_shows_payments_and_refunds(admin_client: Client) -> None:
-    order, payment = _order_paid_by_channel()
+    order, payment = order_paid_by_channel()
     wallet_order = _order_paid_from_wallet()
     admin_client.post(_refund_url(wallet_order), {"amount": "5.00", "destination": "wallet", "reason": "少发"})
     refund = Refund.objects.get()
@@ -190,9 +145,9 @@ def test_original_channel_is_not_offered_for_a_wallet_paid_order(admin_client: C
     assert order.refunded_amount == Decimal("0.00")
 
 
-def test_original_refund_of_a_gateway_paid_order(admin_client: Client, gateway: FakeRefundGateway) -> None:
-    order, payment = _order_paid_by_channel("30.00")
-    gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF1"))
+def test_original_refund_of_a_gateway_paid_order(admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
+    order, payment = order_paid_by_channel("30.00")
+    refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF1"))
     assert "原路退回（测试易支付" in _page(admin_client.get(_refund_url(order)))
 
     response = admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original",
@@ -207,13 +162,13 @@ def test_original_refund_of_a_gateway_paid_order(admin_client: Client, gateway: 
     assert payment.refunded_amount == Decimal("30.00")
     assert (order.status, order.refunded_amount) == (OrderStatus.REFUNDED, Decimal("30.00"))
     assert wallet_balance(user_id=order.buyer_id) == Decimal("0.00")  # the money left through the channel
-    assert [call["refund_no"] for call in gateway.calls] == [refund.number]
+    assert [call["refund_no"] for call in refund_gateway.calls] == [refund.number]
 
 
 def test_refused_original_refund_says_why_and_the_money_stays_in_the_wallet(
-        admin_client: Client, gateway: FakeRefundGateway) -> None:
-    order, _ = _order_paid_by_channel("30.00")
-    gateway.answers.append(RefundResult(status=GatewayRefundStatus.FAILED, message="交易已超过退款期限"))
+        admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
+    order, _ = order_paid_by_channel("30.00")
+    refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.FAILED, message="交易已超过退款期限"))
 
     response = admin_client.post(_refund_url(order), {"amount": "20.00", "destination": "original",
                                                       "reason": "售后"}, follow=True)
@@ -224,9 +179,9 @@ def test_refused_original_refund_says_why_and_the_money_stays_in_the_wallet(
 
 
 def test_unreachable_gateway_leaves_the_refund_pending_and_retry_finishes_it(
-        admin_client: Client, gateway: FakeRefundGateway) -> None:
-    order, payment = _order_paid_by_channel("30.00")
-    gateway.answers.append(GatewayError("连接超时"))
+        admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
+    order, payment = order_paid_by_channel("30.00")
+    refund_gateway.answers.append(GatewayError("连接超时"))
 
     response = admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original",
                                                       "reason": "取消"}, follow=True)
@@ -238,19 +193,19 @@ def test_unreachable_gateway_leaves_the_refund_pending_and_retry_finishes_it(
     assert refund.number in _page(admin_client.get(changelist))
     assert admin_client.get(reverse("admin:payments_refund_change", args=[refund.pk])).status_code == 200
 
-    gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF9"))
+    refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF9"))
     response = admin_client.post(changelist, {"action": "retry_original_refunds", "_selected_action": [refund.pk]},
                                  follow=True)
 
     assert f"{refund.number}：已原路退款 ¥30.00" in _page(response)
     refund.refresh_from_db()
     assert (refund.status, refund.gateway_refund_no) == (RefundStatus.SUCCEEDED, "RF9")
-    assert [call["refund_no"] for call in gateway.calls] == [refund.number, refund.number]
+    assert [call["refund_no"] for call in refund_gateway.calls] == [refund.number, refund.number]
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("30.00")
 
 
-def test_retry_skips_refunds_that_are_not_pending(admin_client: Client, gateway: FakeRefundGateway) -> None:
+def test_retry_skips_refunds_that_are_not_pending(admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
     order = _order_paid_from_wallet()
     admin_client.post(_refund_url(order), {"amount": "5.00", "destination": "wallet", "reason": "x"})
     refund = Refund.objects.get()
@@ -259,7 +214,7 @@ def test_retry_skips_refunds_that_are_not_pending(admin_client: Client, gateway:
                                  {"action": "retry_original_refunds", "_selected_action": [refund.pk]}, follow=True)
 
     assert "1 笔不是处理中的原路退款，已跳过" in _page(response)
-    assert gateway.calls == []
+    assert refund_gateway.calls == []
 
 
 def test_refund_admin_is_read_only(admin_client: Client) -> None:

@@ -2,78 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.ledger.selectors import wallet_balance
-from kameng.orders.models import Order, OrderStatus
+from kameng.orders.models import OrderStatus
 from kameng.orders.services import order_checkout
-from kameng.payments import refunds as refunds_module
 from kameng.payments.gateways.base import GatewayError, RefundResult
 from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
 from kameng.payments.models import (
-    ChannelKind,
-    Payment,
-    PaymentChannel,
-    PaymentPurpose,
     Refund,
     RefundDestination,
     RefundStatus,
 )
 from kameng.payments.refunds import order_refund, refunds_redrive_pending
-from kameng.payments.services import NotificationOutcome, payment_credit
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+from tests.payments.refund_support import FakeRefundGateway, order_paid_by_channel
 
 pytestmark = pytest.mark.django_db
 
 
-@dataclass
-class FakeRefundGateway:
-    """Stands in for a gateway's refund API: answers what the test says and remembers every call."""
-
-    answers: list[Any] = field(default_factory=list)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def refund(self, **kwargs: Any) -> RefundResult:
-        self.calls.append(kwargs)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        result: RefundResult = answer
-        return result
-
-
-@pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch) -> FakeRefundGateway:
-    fake = FakeRefundGateway()
-    monkeypatch.setattr(refunds_module, "gateway_for", lambda channel: fake)
-    return fake
-
-
-def _channel() -> PaymentChannel:
-    return PaymentChannel.objects.create(code="epay-test", name="测试易支付", kind=ChannelKind.EPAY_V1,
-                                         gateway_url="http://gateway.invalid/", merchant_id="1001",
-                                         merchant_key="k" * 32)
-
-
-def _order_paid_by_channel(price: str = "30.00", quantity: int = 1) -> tuple[Order, Payment]:
-    buyer = UserFactory.create()
-    sku = SkuFactory.create(price=Decimal(price))
-    stock_sku(sku, quantity + 2)
-    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=quantity, pay_with_wallet=False).order
-    payment = Payment.objects.create(number=f"P-{order.number}", user=buyer, channel=_channel(),
-                                     purpose=PaymentPurpose.ORDER, order=order, amount=order.total_amount)
-    outcome, _, _ = payment_credit(channel=payment.channel, out_trade_no=payment.number, amount=payment.amount,
-                                   gateway_trade_no="T1")
-    assert outcome == NotificationOutcome.CREDITED
-    order.refresh_from_db()
-    payment.refresh_from_db()
-    assert order.status == OrderStatus.DELIVERED
-    return order, payment
 
 
 def test_full_refund_to_wallet_of_a_wallet_paid_order() -> None:
@@ -128,24 +78,25 @@ def test_refund_of_an_unpaid_order_is_refused() -> None:
     assert Refund.objects.count() == 0
 
 
-def test_original_channel_refund_goes_out_through_the_gateway(gateway: FakeRefundGateway) -> None:
-    order, payment = _order_paid_by_channel("30.00")
-    gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF1"))
+def test_original_channel_refund_goes_out_through_the_gateway(refund_gateway: FakeRefundGateway) -> None:
+    order, payment = order_paid_by_channel("30.00")
+    refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF1"))
 
     refund = order_refund(order_id=order.pk, amount=Decimal("30.00"), destination=RefundDestination.ORIGINAL)
 
     payment.refresh_from_db()
     assert (refund.status, refund.gateway_refund_no) == (RefundStatus.SUCCEEDED, "RF1")
     assert payment.refunded_amount == Decimal("30.00")
-    assert gateway.calls == [{"out_trade_no": payment.number, "gateway_trade_no": "T1", "refund_no": refund.number,
-                              "amount": Decimal("30.00"), "total_amount": Decimal("30.00"), "reason": "订单退款"}]
+    assert refund_gateway.calls == [{
+        "out_trade_no": payment.number, "gateway_trade_no": "T1", "refund_no": refund.number,
+        "amount": Decimal("30.00"), "total_amount": Decimal("30.00"), "reason": "订单退款"}]
     assert wallet_balance(user_id=order.buyer_id) == Decimal("0.00")  # the money left for the channel
     assert order.events.latest("id").message == "¥30.00 已原路退回测试易支付"
 
 
-def test_refused_original_refund_leaves_the_money_in_the_wallet(gateway: FakeRefundGateway) -> None:
-    order, payment = _order_paid_by_channel("30.00")
-    gateway.answers.append(RefundResult(status=GatewayRefundStatus.FAILED, message="交易已超过退款期限"))
+def test_refused_original_refund_leaves_the_money_in_the_wallet(refund_gateway: FakeRefundGateway) -> None:
+    order, payment = order_paid_by_channel("30.00")
+    refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.FAILED, message="交易已超过退款期限"))
 
     refund = order_refund(order_id=order.pk, amount=Decimal("20.00"), destination=RefundDestination.ORIGINAL)
 
@@ -159,9 +110,9 @@ def test_refused_original_refund_leaves_the_money_in_the_wallet(gateway: FakeRef
 
 
 def test_unreachable_gateway_keeps_the_refund_pending_then_the_job_finishes_it_once(
-        gateway: FakeRefundGateway) -> None:
-    order, _payment = _order_paid_by_channel("30.00")
-    gateway.answers += [GatewayError("支付网关退款请求失败", code="gateway_unreachable"),
+        refund_gateway: FakeRefundGateway) -> None:
+    order, _payment = order_paid_by_channel("30.00")
+    refund_gateway.answers += [GatewayError("支付网关退款请求失败", code="gateway_unreachable"),
                         RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF2")]
 
     refund = order_refund(order_id=order.pk, amount=Decimal("30.00"), destination=RefundDestination.ORIGINAL)
@@ -171,11 +122,12 @@ def test_unreachable_gateway_keeps_the_refund_pending_then_the_job_finishes_it_o
     assert refunds_redrive_pending(older_than_seconds=0) == 0
     refund.refresh_from_db()
     assert refund.status == RefundStatus.SUCCEEDED
-    assert [call["refund_no"] for call in gateway.calls] == [refund.number, refund.number]  # same idempotency key
+    # The same refund number both times: the gateway's idempotency key.
+    assert [call["refund_no"] for call in refund_gateway.calls] == [refund.number, refund.number]
     assert wallet_balance(user_id=order.buyer_id) == Decimal("0.00")
 
 
-def test_original_refund_of_a_wallet_paid_order_is_refused(gateway: FakeRefundGateway) -> None:
+def test_original_refund_of_a_wallet_paid_order_is_refused(refund_gateway: FakeRefundGateway) -> None:
     buyer = UserFactory.create()
     sku = SkuFactory.create(price=Decimal("10.00"))
     stock_sku(sku, 1)
@@ -185,4 +137,4 @@ def test_original_refund_of_a_wallet_paid_order_is_refused(gateway: FakeRefundGa
         order_refund(order_id=order.pk, amount=Decimal("10.00"), destination=RefundDestination.ORIGINAL)
     assert error.value.code == "no_original_payment"
     assert Refund.objects.count() == 0
-    assert gateway.calls == []
+    assert refund_gateway.calls == []
