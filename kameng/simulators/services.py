@@ -11,19 +11,18 @@ import hmac
 import logging
 import re
 import secrets
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from kameng.core.errors import NotFoundError
 from kameng.core.tasks import enqueue_after_commit
 from kameng.simulators.epay import is_signature_valid, with_signature
 from kameng.simulators.models import SimulatedEpayMerchant, SimulatedEpayTrade, SimulatedTradeStatus
+from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, notify_deliver
 from kameng.simulators.selectors import SimulatorRequestError, simulated_epay_merchant_by_key
 
 logger = logging.getLogger(__name__)
@@ -37,6 +36,7 @@ NOTIFY_MAX_ATTEMPTS = 8
 # Seconds to wait after the n-th failed attempt (n = 1…7) before the next one: about 1 h 40 min in all.
 NOTIFY_BACKOFF_SECONDS = (5, 15, 30, 60, 300, 1200, 4200)
 NOTIFY_TIMEOUT_SECONDS = 10.0
+NOTIFY_POLICY = NotifyPolicy(backoff_seconds=NOTIFY_BACKOFF_SECONDS, max_attempts=NOTIFY_MAX_ATTEMPTS)
 notify_transport: httpx.BaseTransport | None = None
 
 
@@ -173,25 +173,19 @@ def simulated_epay_return_url(trade: SimulatedEpayTrade) -> str:
     return trade.return_url + separator + urlencode(simulated_epay_notify_params(trade))
 
 
-@dataclass(frozen=True)
-class NotifyAttempt:
-    is_delivered: bool
-    attempts: int
-    response: str
-
-    @property
-    def is_retry_due(self) -> bool:
-        return not self.is_delivered and 0 < self.attempts < NOTIFY_MAX_ATTEMPTS
-
-
 def notify_backoff_seconds(*, attempts: int) -> int:
-    return NOTIFY_BACKOFF_SECONDS[min(max(attempts, 1), len(NOTIFY_BACKOFF_SECONDS)) - 1]
+    return NOTIFY_POLICY.backoff_after(attempts=attempts)
 
 
 def _notify_get(url: str, params: dict[str, str]) -> tuple[int, str]:
     with httpx.Client(transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS) as client:
         response = client.get(url, params=params)
         return response.status_code, response.text
+
+
+def _is_acknowledged(status_code: int, body: str) -> bool:
+    # The protocol's only acknowledgement is a body of exactly "success"; anything else means try again.
+    return hmac.compare_digest(body.encode(), b"success")
 
 
 def simulated_epay_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:
@@ -203,27 +197,10 @@ def simulated_epay_notify_send(*, trade_id: int, is_forced: bool = False) -> Not
     trade = SimulatedEpayTrade.objects.select_related("merchant").get(pk=trade_id)
     if not trade.is_paid:
         raise SimulatorRequestError("交易尚未支付，不能发送通知", code="not_paid")
-    if not is_forced and (trade.notified_at is not None or trade.notify_attempts >= NOTIFY_MAX_ATTEMPTS):
-        return NotifyAttempt(is_delivered=trade.notified_at is not None, attempts=trade.notify_attempts,
-                             response=trade.last_notify_response)
-    try:
-        status_code, body = _notify_get(trade.notify_url, simulated_epay_notify_params(trade))
-        response = f"HTTP {status_code}: {body[:1000]}"
-    except httpx.HTTPError as error:
-        body, response = "", f"{type(error).__name__}: {error}"[:1000]
-    # The protocol's only acknowledgement is a body of exactly "success"; anything else means try again.
-    is_delivered = hmac.compare_digest(body.encode(), b"success")
-    now = timezone.now()
-    changes: dict[str, object] = {"notify_attempts": F("notify_attempts") + 1, "last_notify_response": response,
-                                  "last_notify_at": now}
-    if is_delivered:
-        changes["notified_at"] = now
-    SimulatedEpayTrade.objects.filter(pk=trade.pk).update(**changes)
-    attempts = SimulatedEpayTrade.objects.values_list("notify_attempts", flat=True).get(pk=trade.pk)
-    if not is_delivered:
-        logger.info("epay simulator: notify %s attempt %s not acknowledged: %s", trade.trade_no, attempts,
-                    response[:200])
-    return NotifyAttempt(is_delivered=is_delivered, attempts=attempts, response=response)
+    return notify_deliver(
+        trade=trade, trade_model=SimulatedEpayTrade, policy=NOTIFY_POLICY, is_forced=is_forced,
+        send=lambda: _notify_get(trade.notify_url, simulated_epay_notify_params(trade)),
+        is_acknowledged=_is_acknowledged, logger=logger, label="epay", reference=trade.trade_no)
 
 
 def simulated_epay_refund(*, pid: str, key: str, trade_no: str, money_text: str) -> SimulatedEpayTrade:

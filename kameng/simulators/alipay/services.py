@@ -20,7 +20,6 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError, NotFoundError
@@ -39,6 +38,7 @@ from kameng.simulators.alipay.signing import (
     request_signature_valid,
     rsa2_sign,
 )
+from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, notify_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ NOTIFY_MAX_ATTEMPTS = 8
 # Alipay's schedule after a failed attempt: 4m, 10m, 10m, 1h, 2h, 6h, 15h (about 25 hours in all).
 NOTIFY_BACKOFF_SECONDS = (240, 600, 600, 3600, 7200, 21600, 54000)
 NOTIFY_TIMEOUT_SECONDS = 10.0
+NOTIFY_POLICY = NotifyPolicy(backoff_seconds=NOTIFY_BACKOFF_SECONDS, max_attempts=NOTIFY_MAX_ATTEMPTS)
 notify_transport: httpx.BaseTransport | None = None
 
 
@@ -332,25 +333,19 @@ def simulated_alipay_return_url(trade: SimulatedAlipayTrade) -> str:
     return trade.return_url + separator + urlencode(notification_signed(params, trade.app.signing_key))
 
 
-@dataclass(frozen=True)
-class NotifyAttempt:
-    is_delivered: bool
-    attempts: int
-    response: str
-
-    @property
-    def is_retry_due(self) -> bool:
-        return not self.is_delivered and 0 < self.attempts < NOTIFY_MAX_ATTEMPTS
-
-
 def notify_backoff_seconds(*, attempts: int) -> int:
-    return NOTIFY_BACKOFF_SECONDS[min(max(attempts, 1), len(NOTIFY_BACKOFF_SECONDS)) - 1]
+    return NOTIFY_POLICY.backoff_after(attempts=attempts)
 
 
 def _notify_post(url: str, params: dict[str, str]) -> tuple[int, str]:
     with httpx.Client(transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS) as client:
         response = client.post(url, data=params)
         return response.status_code, response.text
+
+
+def _is_acknowledged(status_code: int, body: str) -> bool:
+    # Alipay's only acknowledgement is a body of exactly the 7 bytes "success"; anything else means try again.
+    return hmac.compare_digest(body.encode(), b"success")
 
 
 def simulated_alipay_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:
@@ -362,24 +357,7 @@ def simulated_alipay_notify_send(*, trade_id: int, is_forced: bool = False) -> N
     trade = SimulatedAlipayTrade.objects.select_related("app").get(pk=trade_id)
     if not trade.is_paid or not trade.notify_url:
         raise ApplicationError("交易尚未支付或没有通知地址，不能发送通知", code="not_paid")
-    if not is_forced and (trade.notified_at is not None or trade.notify_attempts >= NOTIFY_MAX_ATTEMPTS):
-        return NotifyAttempt(is_delivered=trade.notified_at is not None, attempts=trade.notify_attempts,
-                             response=trade.last_notify_response)
-    try:
-        status_code, body = _notify_post(trade.notify_url, simulated_alipay_notify_params(trade))
-        response = f"HTTP {status_code}: {body[:1000]}"
-    except httpx.HTTPError as error:
-        body, response = "", f"{type(error).__name__}: {error}"[:1000]
-    # Alipay's only acknowledgement is a body of exactly the 7 bytes "success"; anything else means try again.
-    is_delivered = hmac.compare_digest(body.encode(), b"success")
-    now = timezone.now()
-    changes: dict[str, object] = {"notify_attempts": F("notify_attempts") + 1, "last_notify_response": response,
-                                  "last_notify_at": now}
-    if is_delivered:
-        changes["notified_at"] = now
-    SimulatedAlipayTrade.objects.filter(pk=trade.pk).update(**changes)
-    attempts = SimulatedAlipayTrade.objects.values_list("notify_attempts", flat=True).get(pk=trade.pk)
-    if not is_delivered:
-        logger.info("alipay simulator: notify %s attempt %s not acknowledged: %s", trade.trade_no, attempts,
-                    response[:200])
-    return NotifyAttempt(is_delivered=is_delivered, attempts=attempts, response=response)
+    return notify_deliver(
+        trade=trade, trade_model=SimulatedAlipayTrade, policy=NOTIFY_POLICY, is_forced=is_forced,
+        send=lambda: _notify_post(trade.notify_url, simulated_alipay_notify_params(trade)),
+        is_acknowledged=_is_acknowledged, logger=logger, label="alipay", reference=trade.trade_no)

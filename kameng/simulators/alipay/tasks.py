@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from kameng.simulators.alipay.services import notify_backoff_seconds, simulated_alipay_notify_send
+from kameng.simulators.alipay.services import NOTIFY_POLICY, simulated_alipay_notify_send
+from kameng.simulators.notify import notify_task_run
 
 
 @shared_task(name="kameng.simulators.alipay.tasks.send_alipay_notify", acks_late=True)
@@ -14,7 +15,5 @@ def send_alipay_notify(trade_id: int) -> bool:
 
     The attempt count lives on the trade row, so a task delivered twice never sends more than the maximum.
     """
-    attempt = simulated_alipay_notify_send(trade_id=trade_id)
-    if attempt.is_retry_due:
-        send_alipay_notify.apply_async(args=[trade_id], countdown=notify_backoff_seconds(attempts=attempt.attempts))
-    return attempt.is_delivered
+    return notify_task_run(task=send_alipay_notify, trade_id=trade_id, send=simulated_alipay_notify_send,
+                           policy=NOTIFY_POLICY)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from kameng.simulators.epay_v2.services import notify_backoff_seconds, simulated_epay_v2_notify_send
+from kameng.simulators.epay_v2.services import NOTIFY_POLICY, simulated_epay_v2_notify_send
+from kameng.simulators.notify import notify_task_run
 
 
 @shared_task(name="kameng.simulators.epay_v2.tasks.send_epay_v2_notify", acks_late=True)
@@ -13,7 +14,5 @@ def send_epay_v2_notify(trade_id: int) -> bool:
 
     The attempt count lives on the trade row, so a task delivered twice never sends more than the maximum.
     """
-    attempt = simulated_epay_v2_notify_send(trade_id=trade_id)
-    if attempt.is_retry_due:
-        send_epay_v2_notify.apply_async(args=[trade_id], countdown=notify_backoff_seconds(attempts=attempt.attempts))
-    return attempt.is_delivered
+    return notify_task_run(task=send_epay_v2_notify, trade_id=trade_id, send=simulated_epay_v2_notify_send,
+                           policy=NOTIFY_POLICY)

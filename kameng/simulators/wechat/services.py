@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError
 from kameng.core.tasks import enqueue_after_commit
+from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, notify_deliver
 from kameng.simulators.wechat import signing
 from kameng.simulators.wechat.models import (
     SimulatedWechatMerchant,
@@ -42,6 +42,7 @@ NOTIFY_TIMEOUT_SECONDS = 10.0
 NOTIFY_BACKOFF_SECONDS = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600)
 NOTIFY_MAX_ATTEMPTS = len(NOTIFY_BACKOFF_SECONDS) + 1
 CHINA = timezone.get_fixed_timezone(8 * 60)
+NOTIFY_POLICY = NotifyPolicy(backoff_seconds=NOTIFY_BACKOFF_SECONDS, max_attempts=NOTIFY_MAX_ATTEMPTS)
 notify_transport: httpx.BaseTransport | None = None
 
 
@@ -266,25 +267,18 @@ def simulated_wechat_signed_headers(merchant: SimulatedWechatMerchant, body: byt
                                           platform_key_id=merchant.platform_public_key_id, body=body)
 
 
-@dataclass(frozen=True)
-class NotifyAttempt:
-    is_delivered: bool
-    attempts: int
-    response: str
-
-    @property
-    def is_retry_due(self) -> bool:
-        return not self.is_delivered and 0 < self.attempts < NOTIFY_MAX_ATTEMPTS
-
-
 def notify_backoff_seconds(*, attempts: int) -> int:
-    return NOTIFY_BACKOFF_SECONDS[min(max(attempts, 1), len(NOTIFY_BACKOFF_SECONDS)) - 1]
+    return NOTIFY_POLICY.backoff_after(attempts=attempts)
 
 
 def _notify_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     with httpx.Client(transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS) as client:
         response = client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
         return response.status_code, response.text
+
+
+def _is_acknowledged(status_code: int, body: str) -> bool:
+    return 200 <= status_code < 300
 
 
 def simulated_wechat_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:
@@ -296,28 +290,14 @@ def simulated_wechat_notify_send(*, trade_id: int, is_forced: bool = False) -> N
     trade = SimulatedWechatTrade.objects.select_related("merchant").get(pk=trade_id)
     if not trade.is_paid:
         raise _error("ORDER_NOT_PAID", "交易尚未支付，不能发送通知")
-    if not is_forced and (trade.notified_at is not None or trade.notify_attempts >= NOTIFY_MAX_ATTEMPTS):
-        return NotifyAttempt(is_delivered=trade.notified_at is not None, attempts=trade.notify_attempts,
-                             response=trade.last_notify_response)
-    body = simulated_wechat_notify_body(trade)
-    status_code = 0
-    try:
-        status_code, text = _notify_post(trade.notify_url, body, simulated_wechat_signed_headers(trade.merchant, body))
-        response = f"HTTP {status_code}: {text[:1000]}"
-    except httpx.HTTPError as error:
-        response = f"{type(error).__name__}: {error}"[:1000]
-    is_delivered = 200 <= status_code < 300
-    now = timezone.now()
-    changes: dict[str, object] = {"notify_attempts": F("notify_attempts") + 1, "last_notify_response": response,
-                                  "last_notify_at": now}
-    if is_delivered:
-        changes["notified_at"] = now
-    SimulatedWechatTrade.objects.filter(pk=trade.pk).update(**changes)
-    attempts = SimulatedWechatTrade.objects.values_list("notify_attempts", flat=True).get(pk=trade.pk)
-    if not is_delivered:
-        logger.info("wechat simulator: notify %s attempt %s not acknowledged: %s", trade.transaction_id, attempts,
-                    response[:200])
-    return NotifyAttempt(is_delivered=is_delivered, attempts=attempts, response=response)
+
+    def send() -> tuple[int, str]:
+        body = simulated_wechat_notify_body(trade)  # encrypted and signed afresh for each attempt
+        return _notify_post(trade.notify_url, body, simulated_wechat_signed_headers(trade.merchant, body))
+
+    return notify_deliver(trade=trade, trade_model=SimulatedWechatTrade, policy=NOTIFY_POLICY, is_forced=is_forced,
+                          send=send, is_acknowledged=_is_acknowledged, logger=logger, label="wechat",
+                          reference=trade.transaction_id)
 
 
 def simulated_wechat_refund_create(*, merchant: SimulatedWechatMerchant, body: bytes) -> SimulatedWechatRefund:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from kameng.simulators.wechat.services import notify_backoff_seconds, simulated_wechat_notify_send
+from kameng.simulators.notify import notify_task_run
+from kameng.simulators.wechat.services import NOTIFY_POLICY, simulated_wechat_notify_send
 
 
 @shared_task(name="kameng.simulators.wechat.tasks.send_wechat_notify", acks_late=True)
@@ -13,7 +14,5 @@ def send_wechat_notify(trade_id: int) -> bool:
 
     The attempt count lives on the trade row, so a task delivered twice never sends more than the maximum.
     """
-    attempt = simulated_wechat_notify_send(trade_id=trade_id)
-    if attempt.is_retry_due:
-        send_wechat_notify.apply_async(args=[trade_id], countdown=notify_backoff_seconds(attempts=attempt.attempts))
-    return attempt.is_delivered
+    return notify_task_run(task=send_wechat_notify, trade_id=trade_id, send=simulated_wechat_notify_send,
+                           policy=NOTIFY_POLICY)

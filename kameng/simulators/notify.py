@@ -1,0 +1,97 @@
+"""The asynchronous-notification loop every simulated gateway runs, apart from what each protocol says.
+
+Each gateway (易支付 V1/V2, Alipay, WeChat Pay) notifies the merchant the same way: send, record the attempt on
+the trade row, try again after a backoff until the merchant acknowledges, give up after a fixed number of
+attempts, and let the admin force one more. What differs is the protocol: how the request is built and sent, what
+counts as an acknowledgement, the schedule and the number of attempts. Those stay in each gateway's services and
+come in here as arguments; signing never does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from celery import Task
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+
+class NotifiedTrade(Protocol):
+    """The bookkeeping fields a simulated trade keeps about its notifications."""
+
+    pk: Any
+    notify_attempts: int
+    last_notify_response: str
+    notified_at: Any
+
+
+@dataclass(frozen=True)
+class NotifyPolicy:
+    """A gateway's retry schedule: seconds to wait after the n-th failed attempt, and the number of attempts."""
+
+    backoff_seconds: tuple[int, ...]
+    max_attempts: int
+
+    def backoff_after(self, *, attempts: int) -> int:
+        return self.backoff_seconds[min(max(attempts, 1), len(self.backoff_seconds)) - 1]
+
+
+@dataclass(frozen=True)
+class NotifyAttempt:
+    is_delivered: bool
+    attempts: int
+    response: str
+    max_attempts: int
+
+    @property
+    def is_retry_due(self) -> bool:
+        return not self.is_delivered and 0 < self.attempts < self.max_attempts
+
+
+def notify_deliver(*, trade: NotifiedTrade, trade_model: type[models.Model], policy: NotifyPolicy,
+                   send: Callable[[], tuple[int, str]], is_acknowledged: Callable[[int, str], bool],
+                   is_forced: bool, logger: logging.Logger, label: str, reference: str) -> NotifyAttempt:
+    """Send one notification attempt for a paid trade and record it. Never called inside a transaction.
+
+    `send` makes the HTTP call and returns the status code and body; a transport error counts as status 0 and an
+    empty body, which no protocol acknowledges. Without `is_forced` nothing is sent once acknowledged or out of
+    attempts, so a task delivered twice sends no extra notification.
+    """
+    if not is_forced and (trade.notified_at is not None or trade.notify_attempts >= policy.max_attempts):
+        return NotifyAttempt(is_delivered=trade.notified_at is not None, attempts=trade.notify_attempts,
+                             response=trade.last_notify_response, max_attempts=policy.max_attempts)
+    try:
+        status_code, body = send()
+        response = f"HTTP {status_code}: {body[:1000]}"
+    except httpx.HTTPError as error:
+        status_code, body, response = 0, "", f"{type(error).__name__}: {error}"[:1000]
+    is_delivered = is_acknowledged(status_code, body)
+    now = timezone.now()
+    changes: dict[str, object] = {"notify_attempts": F("notify_attempts") + 1, "last_notify_response": response,
+                                  "last_notify_at": now}
+    if is_delivered:
+        changes["notified_at"] = now
+    trade_model._default_manager.filter(pk=trade.pk).update(**changes)
+    attempts = trade_model._default_manager.values_list("notify_attempts", flat=True).get(pk=trade.pk)
+    if not is_delivered:
+        logger.info("%s simulator: notify %s attempt %s not acknowledged: %s", label, reference, attempts,
+                    response[:200])
+    return NotifyAttempt(is_delivered=is_delivered, attempts=attempts, response=response,
+                         max_attempts=policy.max_attempts)
+
+
+def notify_task_run(*, task: Task[Any, Any], trade_id: int, send: Callable[..., NotifyAttempt],
+                    policy: NotifyPolicy) -> bool:
+    """The body of a gateway's notify task: one attempt, and the next one scheduled if it is due.
+
+    The attempt count lives on the trade row, so a task delivered twice never sends more than the maximum.
+    """
+    attempt = send(trade_id=trade_id)
+    if attempt.is_retry_due:
+        task.apply_async(args=[trade_id], countdown=policy.backoff_after(attempts=attempt.attempts))
+    return attempt.is_delivered
