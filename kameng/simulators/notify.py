@@ -9,25 +9,16 @@ come in here as arguments; signing never does.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from celery import Task
-from django.db import models
-from django.db.models import F
-from django.utils import timezone
 
-
-class NotifiedTrade(Protocol):
-    """The bookkeeping fields a simulated trade keeps about its notifications."""
-
-    pk: Any
-    notify_attempts: int
-    last_notify_response: str
-    notified_at: Any
+from kameng.simulators.base_models import NotifiedTrade
 
 
 @dataclass(frozen=True)
@@ -53,9 +44,15 @@ class NotifyAttempt:
         return not self.is_delivered and 0 < self.attempts < self.max_attempts
 
 
-def notify_deliver(*, trade: NotifiedTrade, trade_model: type[models.Model], policy: NotifyPolicy,
-                   send: Callable[[], tuple[int, str]], is_acknowledged: Callable[[int, str], bool],
-                   is_forced: bool, logger: logging.Logger, label: str, reference: str) -> NotifyAttempt:
+def is_body_exactly_success(status_code: int, body: str) -> bool:
+    """易支付 V1/V2's and Alipay's only acknowledgement: a body of exactly the 7 bytes "success", whatever the
+    status; anything else means try again."""
+    return hmac.compare_digest(body.encode(), b"success")
+
+
+def notify_deliver(*, trade: NotifiedTrade, policy: NotifyPolicy, send: Callable[[], tuple[int, str]],
+                   is_acknowledged: Callable[[int, str], bool], is_forced: bool, logger: logging.Logger,
+                   label: str, reference: str) -> NotifyAttempt:
     """Send one notification attempt for a paid trade and record it. Never called inside a transaction.
 
     `send` makes the HTTP call and returns the status code and body; a transport error counts as status 0 and an
@@ -71,13 +68,7 @@ def notify_deliver(*, trade: NotifiedTrade, trade_model: type[models.Model], pol
     except httpx.HTTPError as error:
         status_code, body, response = 0, "", f"{type(error).__name__}: {error}"[:1000]
     is_delivered = is_acknowledged(status_code, body)
-    now = timezone.now()
-    changes: dict[str, object] = {"notify_attempts": F("notify_attempts") + 1, "last_notify_response": response,
-                                  "last_notify_at": now}
-    if is_delivered:
-        changes["notified_at"] = now
-    trade_model._default_manager.filter(pk=trade.pk).update(**changes)
-    attempts = trade_model._default_manager.values_list("notify_attempts", flat=True).get(pk=trade.pk)
+    attempts = trade.notify_attempt_record(response=response, is_delivered=is_delivered)
     if not is_delivered:
         logger.info("%s simulator: notify %s attempt %s not acknowledged: %s", label, reference, attempts,
                     response[:200])

@@ -7,7 +7,6 @@ tests can route it into the Django application in-process; everything else about
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -22,7 +21,7 @@ from kameng.core.errors import NotFoundError
 from kameng.core.tasks import enqueue_after_commit
 from kameng.simulators.epay import is_signature_valid, with_signature
 from kameng.simulators.models import SimulatedEpayMerchant, SimulatedEpayTrade, SimulatedTradeStatus
-from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, notify_deliver
+from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, is_body_exactly_success, notify_deliver
 from kameng.simulators.selectors import SimulatorRequestError, simulated_epay_merchant_by_key
 
 logger = logging.getLogger(__name__)
@@ -183,11 +182,6 @@ def _notify_get(url: str, params: dict[str, str]) -> tuple[int, str]:
         return response.status_code, response.text
 
 
-def _is_acknowledged(status_code: int, body: str) -> bool:
-    # The protocol's only acknowledgement is a body of exactly "success"; anything else means try again.
-    return hmac.compare_digest(body.encode(), b"success")
-
-
 def simulated_epay_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:
     """Send one notification attempt for a paid trade and record it. Never called inside a transaction.
 
@@ -198,9 +192,9 @@ def simulated_epay_notify_send(*, trade_id: int, is_forced: bool = False) -> Not
     if not trade.is_paid:
         raise SimulatorRequestError("交易尚未支付，不能发送通知", code="not_paid")
     return notify_deliver(
-        trade=trade, trade_model=SimulatedEpayTrade, policy=NOTIFY_POLICY, is_forced=is_forced,
+        trade=trade, policy=NOTIFY_POLICY, is_forced=is_forced,
         send=lambda: _notify_get(trade.notify_url, simulated_epay_notify_params(trade)),
-        is_acknowledged=_is_acknowledged, logger=logger, label="epay", reference=trade.trade_no)
+        is_acknowledged=is_body_exactly_success, logger=logger, label="epay", reference=trade.trade_no)
 
 
 def simulated_epay_refund(*, pid: str, key: str, trade_no: str, money_text: str) -> SimulatedEpayTrade:

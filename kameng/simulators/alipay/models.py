@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import models
 
 from kameng.core.fields import EncryptedTextField
+from kameng.simulators.base_models import NotifiedTrade
 
 
 class SimulatedAlipayApp(models.Model):
@@ -43,7 +44,7 @@ class SimulatedAlipayTradeStatus(models.TextChoices):
     TRADE_CLOSED = "TRADE_CLOSED", "已关闭"
 
 
-class SimulatedAlipayTrade(models.Model):
+class SimulatedAlipayTrade(NotifiedTrade):
     trade_no = models.CharField("支付宝交易号 (trade_no)", max_length=64, unique=True)
     app = models.ForeignKey(SimulatedAlipayApp, verbose_name="应用", on_delete=models.PROTECT, related_name="trades")
     out_trade_no = models.CharField("商户订单号", max_length=64)
@@ -57,11 +58,6 @@ class SimulatedAlipayTrade(models.Model):
                               default=SimulatedAlipayTradeStatus.WAIT_BUYER_PAY)
     buyer_id = models.CharField("买家用户号", max_length=16, blank=True)
     notify_id = models.CharField("通知 ID", max_length=64, blank=True, help_text="同一笔交易的重试通知保持不变")
-    notify_attempts = models.PositiveIntegerField("通知次数", default=0)
-    last_notify_response = models.TextField("最近一次通知回复", blank=True)
-    last_notify_at = models.DateTimeField("最近通知时间", null=True, blank=True)
-    notified_at = models.DateTimeField("商户确认时间", null=True, blank=True,
-                                       help_text="商户回复 success 的时间；为空表示仍需重试")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     paid_at = models.DateTimeField("付款时间", null=True, blank=True)
 

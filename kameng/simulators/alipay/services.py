@@ -8,7 +8,6 @@ transport, `None` = the network) so the tests can route it into the Django appli
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -38,7 +37,7 @@ from kameng.simulators.alipay.signing import (
     request_signature_valid,
     rsa2_sign,
 )
-from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, notify_deliver
+from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, is_body_exactly_success, notify_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -343,11 +342,6 @@ def _notify_post(url: str, params: dict[str, str]) -> tuple[int, str]:
         return response.status_code, response.text
 
 
-def _is_acknowledged(status_code: int, body: str) -> bool:
-    # Alipay's only acknowledgement is a body of exactly the 7 bytes "success"; anything else means try again.
-    return hmac.compare_digest(body.encode(), b"success")
-
-
 def simulated_alipay_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:
     """Send one notification attempt for a paid trade and record it. Never called inside a transaction.
 
@@ -358,6 +352,6 @@ def simulated_alipay_notify_send(*, trade_id: int, is_forced: bool = False) -> N
     if not trade.is_paid or not trade.notify_url:
         raise ApplicationError("交易尚未支付或没有通知地址，不能发送通知", code="not_paid")
     return notify_deliver(
-        trade=trade, trade_model=SimulatedAlipayTrade, policy=NOTIFY_POLICY, is_forced=is_forced,
+        trade=trade, policy=NOTIFY_POLICY, is_forced=is_forced,
         send=lambda: _notify_post(trade.notify_url, simulated_alipay_notify_params(trade)),
-        is_acknowledged=_is_acknowledged, logger=logger, label="alipay", reference=trade.trade_no)
+        is_acknowledged=is_body_exactly_success, logger=logger, label="alipay", reference=trade.trade_no)

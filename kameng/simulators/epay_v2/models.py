@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import models
 
 from kameng.core.fields import EncryptedTextField
+from kameng.simulators.base_models import NotifiedTrade
 
 
 class SimulatedEpayV2Merchant(models.Model):
@@ -39,7 +40,7 @@ class SimulatedEpayV2TradeStatus(models.TextChoices):
     PAID = "paid", "已支付"
 
 
-class SimulatedEpayV2Trade(models.Model):
+class SimulatedEpayV2Trade(NotifiedTrade):
     trade_no = models.CharField("平台订单号 (trade_no)", max_length=32, unique=True)
     merchant = models.ForeignKey(SimulatedEpayV2Merchant, verbose_name="商户", on_delete=models.PROTECT,
                                  related_name="trades")
@@ -58,11 +59,6 @@ class SimulatedEpayV2Trade(models.Model):
     client_ip = models.CharField("客户端 IP", max_length=64, blank=True)
     status = models.CharField("状态", max_length=10, choices=SimulatedEpayV2TradeStatus.choices,
                               default=SimulatedEpayV2TradeStatus.PENDING)
-    notify_attempts = models.PositiveIntegerField("通知次数", default=0)
-    last_notify_response = models.TextField("最近一次通知回复", blank=True)
-    last_notify_at = models.DateTimeField("最近通知时间", null=True, blank=True)
-    notified_at = models.DateTimeField("商户确认时间", null=True, blank=True,
-                                       help_text="商户回复 success 的时间；为空表示仍需重试")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     paid_at = models.DateTimeField("支付时间", null=True, blank=True)
 

@@ -9,7 +9,6 @@ can route it into the Django application in-process; everything else about it is
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import secrets
@@ -31,7 +30,7 @@ from kameng.simulators.epay_v2.models import (
 )
 from kameng.simulators.epay_v2.selectors import EpayV2SimulatorError, simulated_epay_v2_trade_of_merchant
 from kameng.simulators.epay_v2.signing import KeyPair, is_signature_valid, key_pair_generate, with_signature
-from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, notify_deliver
+from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, is_body_exactly_success, notify_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -223,11 +222,6 @@ def _notify_get(url: str, params: dict[str, str]) -> tuple[int, str]:
         return response.status_code, response.text
 
 
-def _is_acknowledged(status_code: int, body: str) -> bool:
-    # The protocol's only acknowledgement is a body of exactly "success"; anything else means try again.
-    return hmac.compare_digest(body.encode(), b"success")
-
-
 def simulated_epay_v2_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:
     """Send one notification attempt for a paid trade and record it. Never called inside a transaction.
 
@@ -238,9 +232,9 @@ def simulated_epay_v2_notify_send(*, trade_id: int, is_forced: bool = False) -> 
     if not trade.is_paid:
         raise EpayV2SimulatorError("交易尚未支付，不能发送通知", code="not_paid")
     return notify_deliver(
-        trade=trade, trade_model=SimulatedEpayV2Trade, policy=NOTIFY_POLICY, is_forced=is_forced,
+        trade=trade, policy=NOTIFY_POLICY, is_forced=is_forced,
         send=lambda: _notify_get(trade.notify_url, simulated_epay_v2_notify_params(trade)),
-        is_acknowledged=_is_acknowledged, logger=logger, label="epay v2", reference=trade.trade_no)
+        is_acknowledged=is_body_exactly_success, logger=logger, label="epay v2", reference=trade.trade_no)
 
 
 def simulated_epay_v2_refund(*, params: dict[str, str]) -> SimulatedEpayV2Refund:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 
 from kameng.core.fields import EncryptedTextField
+from kameng.simulators.base_models import NotifiedTrade
 
 
 class SimulatedWechatMerchant(models.Model):
@@ -48,7 +49,7 @@ class TradeState(models.TextChoices):
     CLOSED = "CLOSED", "已关闭"
 
 
-class SimulatedWechatTrade(models.Model):
+class SimulatedWechatTrade(NotifiedTrade):
     transaction_id = models.CharField("微信支付订单号", max_length=32, unique=True)
     merchant = models.ForeignKey(SimulatedWechatMerchant, verbose_name="商户", on_delete=models.PROTECT,
                                  related_name="trades")
@@ -61,9 +62,7 @@ class SimulatedWechatTrade(models.Model):
     payer_client_ip = models.CharField("用户终端 IP", max_length=45, blank=True)
     trade_state = models.CharField("交易状态", max_length=10, choices=TradeState.choices, default=TradeState.NOTPAY)
     refunded_total = models.PositiveIntegerField("已退款（分）", default=0)
-    notify_attempts = models.PositiveIntegerField("通知次数", default=0)
-    last_notify_response = models.TextField("最近一次通知回复", blank=True)
-    last_notify_at = models.DateTimeField("最近通知时间", null=True, blank=True)
+    # WeChat acknowledges with any 2xx, not a "success" body: the same column, its own help text.
     notified_at = models.DateTimeField("商户确认时间", null=True, blank=True,
                                        help_text="商户回复 2xx 的时间；为空表示仍需重试")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)

@@ -295,7 +295,7 @@ def simulated_wechat_notify_send(*, trade_id: int, is_forced: bool = False) -> N
         body = simulated_wechat_notify_body(trade)  # encrypted and signed afresh for each attempt
         return _notify_post(trade.notify_url, body, simulated_wechat_signed_headers(trade.merchant, body))
 
-    return notify_deliver(trade=trade, trade_model=SimulatedWechatTrade, policy=NOTIFY_POLICY, is_forced=is_forced,
+    return notify_deliver(trade=trade, policy=NOTIFY_POLICY, is_forced=is_forced,
                           send=send, is_acknowledged=_is_acknowledged, logger=logger, label="wechat",
                           reference=trade.transaction_id)
 
