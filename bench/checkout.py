@@ -97,6 +97,13 @@ def database_drop(args: argparse.Namespace) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
 
 
+def migrate(env: dict[str, str]) -> None:
+    # System checks are the test suite's job; here they would only add ways for an unrelated admin check (some
+    # query the database) to stop a benchmark of a throwaway database.
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0", "--skip-checks"], cwd=ROOT, env=env, check=True,
+                   timeout=300)
+
+
 # --- seeding (in this process, through the real services) -----------------------------------------------------
 
 
@@ -167,20 +174,37 @@ def seed(args: argparse.Namespace) -> Seeded:
 # --- server ---------------------------------------------------------------------------------------------------
 
 
-def server_command(kind: str, args: argparse.Namespace) -> list[str]:
+# Variant settings that are server flags, not environment: `--variant LABEL:GRANIAN_WORKERS=4,…`.
+SERVER_FLAGS = ("GRANIAN_WORKERS", "GRANIAN_THREADS", "GUNICORN_WORKERS", "WSGI_APP")
+
+
+def server_command(kind: str, args: argparse.Namespace, overrides: dict[str, str] | None = None) -> list[str]:
+    overrides = overrides or {}
     bind = ["--host", "127.0.0.1", "--port", str(args.port)]
+    app = overrides.get("WSGI_APP", "kameng.wsgi:application")
     if kind == "granian":
         return [str(Path(PYTHON).parent / "granian"), "--interface", "wsgi", *bind, "--workers",
-                str(args.granian_workers), "--blocking-threads", str(args.granian_threads), "--no-ws",
-                "--log-level", "warning", "kameng.wsgi:application"]
-    return [str(Path(PYTHON).parent / "gunicorn"), "kameng.wsgi:application", "--bind",
-            f"127.0.0.1:{args.port}", "--workers", str(args.gunicorn_workers), "--worker-class", "sync",
+                overrides.get("GRANIAN_WORKERS", str(args.granian_workers)), "--blocking-threads",
+                overrides.get("GRANIAN_THREADS", str(args.granian_threads)), "--no-ws", "--log-level", "warning", app]
+    return [str(Path(PYTHON).parent / "gunicorn"), app, "--bind", f"127.0.0.1:{args.port}", "--workers",
+            overrides.get("GUNICORN_WORKERS", str(args.gunicorn_workers)), "--worker-class", "sync",
             "--log-level", "warning", "--backlog", "2048"]
 
 
-def server_start(kind: str, args: argparse.Namespace, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def variants_parse(texts: list[str]) -> list[tuple[str, dict[str, str]]]:
+    """`LABEL:KEY=VALUE,KEY=VALUE` -> (label, overrides); no variant at all means one run with the defaults."""
+    variants = []
+    for text in texts or ["default:"]:
+        label, _, rest = text.partition(":")
+        overrides = dict(item.split("=", 1) for item in rest.split(",") if item)
+        variants.append((label or "default", overrides))
+    return variants
+
+
+def server_start(kind: str, args: argparse.Namespace, env: dict[str, str], log: Path,
+                 overrides: dict[str, str]) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
-    process = subprocess.Popen(server_command(kind, args), cwd=ROOT, env=env, stdout=handle,
+    process = subprocess.Popen(server_command(kind, args, overrides), cwd=ROOT, env=env, stdout=handle,
                                stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     url = f"http://127.0.0.1:{args.port}/api/v1/shop/products"
@@ -216,6 +240,26 @@ def sessions_check(args: argparse.Namespace, seeded: Seeded) -> None:
         with urllib.request.urlopen(request, timeout=5) as response:
             body = json.loads(response.read())
             assert Decimal(str(body["balance"])) > 0, body
+
+
+def cpu_seconds(*, process_group: int, database: str) -> tuple[float, float]:
+    """CPU time (user + system) used so far by the server's process group and by the PostgreSQL backends connected
+    to the bench database: per order, a figure that the other load on a shared machine barely moves."""
+    tick = os.sysconf("SC_CLK_TCK")
+    server = postgres = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            used = (int(fields[11]) + int(fields[12])) / tick
+            if int(fields[2]) == process_group:
+                server += used
+            elif f" {database} ".encode() in (entry / "cmdline").read_bytes().replace(b"\0", b" "):
+                postgres += used
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile, or is not ours to read
+    return server, postgres
 
 
 # --- load -----------------------------------------------------------------------------------------------------
@@ -398,26 +442,42 @@ def pgbench_run(args: argparse.Namespace, seeded: Seeded, workdir: Path) -> dict
 # --- main -----------------------------------------------------------------------------------------------------
 
 
-def measure_server(kind: str, args: argparse.Namespace, env: dict[str, str], seeded: Seeded,
-                   workdir: Path) -> dict[str, Any]:
-    print(f"\n== {kind}: {' '.join(server_command(kind, args)[1:-1])}")
-    process = server_start(kind, args, env, workdir / f"{kind}.log")
+def measure_server(kind: str, args: argparse.Namespace, env: dict[str, str], seeded: Seeded, workdir: Path, *,
+                   label: str = "default", overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    overrides = overrides or {}
+    server_env = {**env, **{key: value for key, value in overrides.items() if key not in SERVER_FLAGS}}
+    shown = "" if not overrides else f" [{label}: {', '.join(f'{k}={v}' for k, v in overrides.items())}]"
+    print(f"\n== {kind}: {' '.join(server_command(kind, args, overrides)[1:-1])}{shown}")
+    started_load = os.getloadavg()[0]
+    process = server_start(kind, args, server_env, workdir / f"{kind}.log", overrides)
     try:
         sessions_check(args, seeded)
         script = lua_script(seeded, args.wrk_threads, workdir)
-        warm = wrk_run(args, script, args.warmup, f"{kind}-warm")
+        # The request_id prefix: unique per run, or a second round would replay the first one's orders (200s).
+        tag = f"{kind}-{secrets.token_hex(3)}"
+        warm = wrk_run(args, script, args.warmup, f"{tag}-warm")
         print(f"  warm-up {args.warmup} s: {warm['rate']:,.0f} req/s, non-2xx {warm['non2xx']}")
-        figures = wrk_run(args, script, args.duration, f"{kind}-run")
+        cpu_before = cpu_seconds(process_group=process.pid, database=args.database)
+        figures = wrk_run(args, script, args.duration, f"{tag}-run")
+        cpu_after = cpu_seconds(process_group=process.pid, database=args.database)
     finally:
         server_stop(process)
     errors = figures["connect"] + figures["read"] + figures["write"] + figures["timeout"]
+    figures["load"] = (started_load, os.getloadavg()[0])
+    orders = max(1, figures["ok"])
+    figures["server_cpu_ms"] = (cpu_after[0] - cpu_before[0]) / orders * 1000
+    figures["postgres_cpu_ms"] = (cpu_after[1] - cpu_before[1]) / orders * 1000
     print(f"  {args.connections} clients, {args.duration} s: {figures['ok'] / (figures['duration_us'] / 1e6):,.0f} "
           f"orders/s, p50 {figures['p50_us'] / 1000:.1f} ms, p90 {figures['p90_us'] / 1000:.1f} ms, "
-          f"p99 {figures['p99_us'] / 1000:.1f} ms, non-2xx {figures['non2xx']}, socket errors {errors}")
+          f"p99 {figures['p99_us'] / 1000:.1f} ms, non-2xx {figures['non2xx']}, socket errors {errors} "
+          f"(load average {figures['load'][0]:.1f} -> {figures['load'][1]:.1f})")
+    print(f"  CPU per order: server {figures['server_cpu_ms']:.2f} ms, PostgreSQL backends "
+          f"{figures['postgres_cpu_ms']:.2f} ms")
     log = (workdir / f"{kind}.log").read_text(errors="replace").strip()
-    if log:
-        print("  server log (tail):\n    " + "\n    ".join(log.splitlines()[-8:]))
-    figures["server"] = kind
+    log_lines = [line for line in log.splitlines() if "No directory at" not in line and "mw_instance" not in line]
+    if log_lines:
+        print("  server log (tail):\n    " + "\n    ".join(log_lines[-8:]))
+    figures["server"] = kind if label == "default" else f"{kind}[{label}]"
     return figures
 
 
@@ -440,6 +500,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--database", default="kameng_bench")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--keep-database", action="store_true", help="leave kameng_bench for inspection")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
+                        help="run each server again with these environment settings (or GRANIAN_WORKERS, "
+                             "GRANIAN_THREADS, GUNICORN_WORKERS, WSGI_APP); repeatable, same database")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the servers x variants list, interleaved")
     return parser.parse_args()
 
 
@@ -463,17 +527,23 @@ def main() -> int:
     print(f"kameng checkout benchmark — {os.cpu_count()} CPUs, database {args.database}, Redis {args.redis_url}")
     try:
         database_create(args)
-        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
+        migrate(env)
         seeded = seed(args)
         print(f"  seeded SKU #{seeded.sku_id}, {len(seeded.sessions)} funded buyers with sessions")
         kinds = ["granian", "gunicorn"] if args.server == "both" else [args.server]
-        results = [measure_server(kind, args, env, seeded, workdir) for kind in kinds]
+        variants = variants_parse(args.variant)
+        results = [measure_server(kind, args, env, seeded, workdir, label=label, overrides=overrides)
+                   for _round in range(args.rounds) for label, overrides in variants for kind in kinds]
         print("\n== verification after the HTTP runs")
         report = verify(seeded, len(seeded.sessions))
         ok = print_verification(report)
         served = sum(result["ok"] for result in results)
         print(f"  2xx responses counted by wrk {served:,} (+ warm-up); orders in the database "
               f"{report['delivered_orders']:,}")
+        # Every measured 2xx is a new order (request ids are unique): fewer orders would mean replays were counted.
+        backed = report["delivered_orders"] >= served
+        print(f"  [{'ok' if backed else 'FAILED'}] an order behind every 2xx")
+        ok = backed and ok
         ceiling = None
         if not args.no_pgbench:
             print(f"\n== raw-SQL ceiling: pgbench, the same transaction, {args.connections} clients, "
@@ -486,10 +556,12 @@ def main() -> int:
         print("\n== summary")
         for result in results:
             rate = result["ok"] / (result["duration_us"] / 1e6)
-            print(f"  {result['server']:9s} {rate:8,.0f} orders/s   p50 {result['p50_us'] / 1000:6.1f} ms   "
-                  f"p99 {result['p99_us'] / 1000:6.1f} ms   non-2xx {result['non2xx']}")
+            print(f"  {result['server']:20s} {rate:6,.0f} orders/s   p50 {result['p50_us'] / 1000:6.1f} ms   "
+                  f"p99 {result['p99_us'] / 1000:6.1f} ms   non-2xx {result['non2xx']}   "
+                  f"CPU/order server {result['server_cpu_ms']:.2f} + PostgreSQL {result['postgres_cpu_ms']:.2f} ms   "
+                  f"load {result['load'][0]:.1f} -> {result['load'][1]:.1f}")
         if ceiling:
-            print(f"  {'pgbench':9s} {ceiling['tps']:8,.0f} tx/s      (raw-SQL ceiling, same run)")
+            print(f"  {'pgbench':20s} {ceiling['tps']:6,.0f} tx/s      (raw-SQL ceiling, same run)")
         print(f"  invariants: {'all hold' if ok else 'VIOLATED'}")
     finally:
         from django.db import connections

@@ -4,8 +4,11 @@ Seeds a small fresh PostgreSQL database (`kameng_layers`, dropped at the end) an
   service   `order_checkout()` called directly (the domain work and its SQL round trips)
   full      POST /api/v1/shop/orders through Django's WSGI handler with every middleware, session from Redis
             (cached_db), CSRF enforced
-  bare      a view that does nothing, behind the same middleware (routing + middleware + session + auth)
-and prints ms/op and SQL statements/op for each, then the top of a cProfile of the full path.
+  bare      a view that does nothing, behind the same middleware (routing + middleware; the session and the
+            user are lazy, so neither is loaded)
+  auth      the same empty view, but it asks for `request.user` (session read from Redis + user lookup)
+and prints ms/op and SQL statements/op for each, then the top of a cProfile of the full path (Python CPU time,
+not wall time: on two shared cores CPU is what limits throughput).
 
     .venv/bin/python bench/layers.py [--orders 400] [--profile]
 """
@@ -18,23 +21,33 @@ import io
 import json
 import os
 import pstats
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import checkout  # the benchmark's environment and seeding helpers
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
 urlpatterns: list[object] = []  # filled in after django.setup(): this module doubles as a URLconf
 
 
-def bare_view(request: object) -> object:
+def bare_view(request: HttpRequest) -> HttpResponse:
     from django.http import HttpResponse
 
+    return HttpResponse(b"{}", content_type="application/json")
+
+
+def auth_view(request: HttpRequest) -> HttpResponse:
+    from django.http import HttpResponse
+
+    assert request.user.is_authenticated  # session read + user lookup
     return HttpResponse(b"{}", content_type="application/json")
 
 
@@ -55,7 +68,9 @@ def timed(label: str, count: int, call: Callable[[int], object]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=400)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", nargs="?", const="full", choices=["full", "auth"],
+                        help="cProfile (CPU time) of that path after the timings")
+    parser.add_argument("--profile-lines", type=int, default=45)
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--database", default="kameng_layers")
@@ -65,7 +80,7 @@ def main() -> int:
     os.environ.update(env)
     checkout.database_create(args)
     try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=checkout.ROOT, env=env, check=True)
+        checkout.migrate(env)
         seeded = checkout.seed(args)
         run(args, seeded)
     finally:
@@ -91,7 +106,8 @@ def run(args: argparse.Namespace, seeded: checkout.Seeded) -> None:
     client = Client(enforce_csrf_checks=True, SERVER_NAME="127.0.0.1")
     client.cookies["sessionid"] = session_id
     client.cookies[settings.CSRF_COOKIE_NAME] = csrf
-    urlpatterns[:] = [path("bare", bare_view), *__import__("kameng.urls", fromlist=["urlpatterns"]).urlpatterns]
+    urlpatterns[:] = [path("bare", bare_view), path("auth", auth_view),
+                      *__import__("kameng.urls", fromlist=["urlpatterns"]).urlpatterns]
     n = args.orders
     print(f"\nper-order cost in one process, {n} orders each (PostgreSQL + Redis on 127.0.0.1)")
 
@@ -108,14 +124,18 @@ def run(args: argparse.Namespace, seeded: checkout.Seeded) -> None:
     with override_settings(ROOT_URLCONF=__name__):
         timed("full", n, post)
         timed("bare", n, lambda _i: client.post("/bare", headers={"X-CSRFToken": csrf}))
+        timed("auth", n, lambda _i: client.post("/auth", headers={"X-CSRFToken": csrf}))
         if args.profile:
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.process_time)
             profiler.enable()
             for index in range(n):
-                post(10_000 + index)
+                if args.profile == "full":
+                    post(10_000 + index)
+                else:
+                    client.post("/auth", headers={"X-CSRFToken": csrf})
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.profile_lines)
             print(out.getvalue())
 
 
