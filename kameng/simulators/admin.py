@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from unfold.admin import ModelAdmin
 
+from kameng.simulators.admin_base import ReadOnlyRecordAdmin
 from kameng.simulators.models import SimulatedEpayMerchant, SimulatedEpayTrade
 
 
@@ -15,9 +16,8 @@ class SimulatedEpayMerchantAdmin(ModelAdmin):
 
 
 @admin.register(SimulatedEpayTrade)
-class SimulatedEpayTradeAdmin(ModelAdmin):
+class SimulatedEpayTradeAdmin(ReadOnlyRecordAdmin):
     list_display = ["trade_no", "merchant", "out_trade_no", "money", "status", "notify_attempts", "notified_at",
                     "created_at"]
     list_filter = ["status"]
     search_fields = ["trade_no", "out_trade_no"]
-    readonly_fields = [field.name for field in SimulatedEpayTrade._meta.fields]

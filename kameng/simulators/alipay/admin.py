@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 
+from kameng.simulators.admin_base import ReadOnlyRecordAdmin
 from kameng.simulators.alipay.models import SimulatedAlipayApp, SimulatedAlipayRefund, SimulatedAlipayTrade
 from kameng.simulators.alipay.services import simulated_alipay_notify_send
 
@@ -19,12 +20,11 @@ class SimulatedAlipayAppAdmin(ModelAdmin):
 
 
 @admin.register(SimulatedAlipayTrade)
-class SimulatedAlipayTradeAdmin(ModelAdmin):
+class SimulatedAlipayTradeAdmin(ReadOnlyRecordAdmin):
     list_display = ["trade_no", "app", "out_trade_no", "method", "total_amount", "refunded_amount", "status",
                     "notify_attempts", "notified_at", "created_at"]
     list_filter = ["status", "method"]
     search_fields = ["trade_no", "out_trade_no"]
-    readonly_fields = [field.name for field in SimulatedAlipayTrade._meta.fields]
     actions = ["resend_notify"]
 
     @admin.action(description="重新发送异步通知")
@@ -36,6 +36,5 @@ class SimulatedAlipayTradeAdmin(ModelAdmin):
 
 
 @admin.register(SimulatedAlipayRefund)
-class SimulatedAlipayRefundAdmin(ModelAdmin):
+class SimulatedAlipayRefundAdmin(ReadOnlyRecordAdmin):
     list_display = ["trade", "out_request_no", "refund_amount", "created_at"]
-    readonly_fields = [field.name for field in SimulatedAlipayRefund._meta.fields]

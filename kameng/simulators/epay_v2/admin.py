@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from unfold.admin import ModelAdmin
 
+from kameng.simulators.admin_base import ReadOnlyRecordAdmin
 from kameng.simulators.epay_v2.models import SimulatedEpayV2Merchant, SimulatedEpayV2Refund, SimulatedEpayV2Trade
 
 
@@ -16,16 +17,14 @@ class SimulatedEpayV2MerchantAdmin(ModelAdmin):
 
 
 @admin.register(SimulatedEpayV2Trade)
-class SimulatedEpayV2TradeAdmin(ModelAdmin):
+class SimulatedEpayV2TradeAdmin(ReadOnlyRecordAdmin):
     list_display = ["trade_no", "merchant", "out_trade_no", "money", "refunded_money", "status", "notify_attempts",
                     "notified_at", "created_at"]
     list_filter = ["status"]
     search_fields = ["trade_no", "out_trade_no"]
-    readonly_fields = [field.name for field in SimulatedEpayV2Trade._meta.fields]
 
 
 @admin.register(SimulatedEpayV2Refund)
-class SimulatedEpayV2RefundAdmin(ModelAdmin):
+class SimulatedEpayV2RefundAdmin(ReadOnlyRecordAdmin):
     list_display = ["refund_no", "merchant", "out_refund_no", "trade", "money", "created_at"]
     search_fields = ["refund_no", "out_refund_no"]
-    readonly_fields = [field.name for field in SimulatedEpayV2Refund._meta.fields]
