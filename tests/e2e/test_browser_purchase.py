@@ -93,3 +93,31 @@ def test_buyer_tops_up_through_the_epay_simulator_in_the_browser(page: Page, liv
     assert payment.status == PaymentStatus.SUCCEEDED
     assert wallet_balance(user_id=buyer.pk) == Decimal("88.80")
     assert "88.80" in page.inner_text("[data-testid=topup-new-balance]")
+
+
+def test_buyer_pays_an_order_by_scanning_a_wechat_qr_code(page: Page, live_server: LiveServer) -> None:
+    from kameng.simulators.demo_channels import demo_channels_ensure
+
+    buyer = UserFactory.create(username="browser_qr")
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    secrets = stock_sku(sku, 2, prefix="QR")
+    base = live_server.url
+
+    with override_settings(SITE_URL=base, KAMENG_SIMULATORS_ENABLED=True):
+        demo_channels_ensure()
+        _log_in(page, base, "browser_qr")
+        page.goto(f"{base}/products/{sku.product_id}/")
+        page.check("input[name=payment_method][value=wechat-sim]")
+        page.click("#buy-button")
+        page.wait_for_selector("svg")  # the QR code, drawn locally
+        pay_page = page.url
+        page.goto(page.locator("text=在模拟器中打开").first.get_attribute("href") or "")
+        page.click("text=确认支付")  # the simulated WeChat app pays; its signed, encrypted notify reaches us
+        page.goto(pay_page)
+        page.wait_for_selector("[data-testid=card-key]")
+
+    order = Order.objects.get(buyer=buyer)
+    assert order.status == OrderStatus.DELIVERED
+    assert page.locator("[data-testid=card-key]").all_inner_texts()[0].strip() in secrets
+    assert Payment.objects.get(order=order).status == PaymentStatus.SUCCEEDED
+    assert wallet_balance(user_id=buyer.pk) == Decimal("0.00")  # the payment went in, and out to the order
