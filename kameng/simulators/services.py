@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
-from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from django.db import IntegrityError, transaction
@@ -20,17 +18,20 @@ from django.utils import timezone
 from kameng.core.errors import NotFoundError
 from kameng.core.tasks import enqueue_after_commit
 from kameng.simulators.epay import is_signature_valid, with_signature
+from kameng.simulators.epay_fields import EpayFieldRules, epay_number_new
 from kameng.simulators.models import SimulatedEpayMerchant, SimulatedEpayTrade, SimulatedTradeStatus
 from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, is_body_exactly_success, notify_deliver
 from kameng.simulators.selectors import SimulatorRequestError, simulated_epay_merchant_by_key
 
 logger = logging.getLogger(__name__)
+_fields = EpayFieldRules(error=SimulatorRequestError)
+_required = _fields.required
+_checked_url = _fields.checked_url
+_parsed_money = _fields.parsed_money
 
 PAY_TYPES = frozenset({"alipay", "wxpay", "qqpay", "bank", "jdpay"})
 OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9._|\-]{1,64}$")
-MONEY = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 MAX_NAME_BYTES = 127
-MAX_MONEY = Decimal("1000000.00")
 NOTIFY_MAX_ATTEMPTS = 8
 # Seconds to wait after the n-th failed attempt (n = 1…7) before the next one: about 1 h 40 min in all.
 NOTIFY_BACKOFF_SECONDS = (5, 15, 30, 60, 300, 1200, 4200)
@@ -44,38 +45,6 @@ def simulated_epay_merchant_create(*, pid: str, key: str, name: str) -> Simulate
     merchant, _ = SimulatedEpayMerchant.objects.update_or_create(
         pid=pid, defaults={"key": key, "name": name, "is_active": True})
     return merchant
-
-
-def _new_trade_no() -> str:
-    """Digits only like the real gateways: local time to the millisecond + 6 random digits (23 characters)."""
-    now = timezone.localtime()
-    return f"{now:%Y%m%d%H%M%S}{now.microsecond // 1000:03d}{secrets.randbelow(10**6):06d}"
-
-
-def _required(params: dict[str, str], name: str) -> str:
-    value = params.get(name, "")
-    if not value:
-        raise SimulatorRequestError(f"缺少参数 {name}", code="missing_field")
-    return value
-
-
-def _checked_url(value: str, name: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SimulatorRequestError(f"{name} 不是有效的 http(s) 地址", code="bad_url")
-    return value
-
-
-def _parsed_money(text: str) -> Decimal:
-    if not MONEY.match(text):
-        raise SimulatorRequestError("金额格式错误", code="bad_money")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation as error:  # pragma: no cover - the pattern already refuses these
-        raise SimulatorRequestError("金额格式错误", code="bad_money") from error
-    if amount <= 0 or amount > MAX_MONEY:
-        raise SimulatorRequestError("金额超出范围", code="bad_money")
-    return amount
 
 
 def _authenticated_merchant(params: dict[str, str]) -> SimulatedEpayMerchant:
@@ -118,7 +87,7 @@ def simulated_epay_trade_open(*, params: dict[str, str], client_ip: str = "",
         try:
             with transaction.atomic():
                 return SimulatedEpayTrade.objects.create(
-                    trade_no=_new_trade_no(), merchant=merchant, out_trade_no=out_trade_no, type=pay_type,
+                    trade_no=epay_number_new(), merchant=merchant, out_trade_no=out_trade_no, type=pay_type,
                     name=name, money_raw=money_raw, money=money, notify_url=notify_url, return_url=return_url,
                     param=params.get("param", ""), client_ip=client_ip[:64],
                 )

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
-from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kameng.core.tasks import enqueue_after_commit
+from kameng.simulators.epay_fields import EpayFieldRules, epay_number_new
 from kameng.simulators.epay_v2.models import (
     SimulatedEpayV2Merchant,
     SimulatedEpayV2Refund,
@@ -33,13 +32,15 @@ from kameng.simulators.epay_v2.signing import KeyPair, is_signature_valid, key_p
 from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, is_body_exactly_success, notify_deliver
 
 logger = logging.getLogger(__name__)
+_fields = EpayFieldRules(error=EpayV2SimulatorError)
+_required = _fields.required
+_checked_url = _fields.checked_url
+_parsed_money = _fields.parsed_money
 
 METHODS = frozenset({"web", "jump", "jsapi", "app", "scan", "applet"})
 PAY_TYPES = frozenset({"alipay", "wxpay", "qqpay", "bank", "jdpay"})
 OUT_NUMBER = re.compile(r"^[A-Za-z0-9._|\-]{1,64}$")
-MONEY = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 MAX_NAME_BYTES = 127
-MAX_MONEY = Decimal("1000000.00")
 MAX_CLOCK_SKEW_SECONDS = 300
 NOTIFY_MAX_ATTEMPTS = 8
 # Seconds to wait after the n-th failed attempt (n = 1…7) before the next one: about 1 h 40 min in all.
@@ -75,38 +76,6 @@ def signed_reply(merchant: SimulatedEpayV2Merchant, data: dict[str, Any]) -> dic
     """A successful JSON reply (`code=0`), stamped and signed with the platform private key."""
     reply: dict[str, Any] = {"code": 0, **data, "timestamp": str(int(time.time()))}
     return with_signature(reply, merchant.platform_signing_key)
-
-
-def _new_number() -> str:
-    """Digits only like the real gateways: local time to the millisecond + 6 random digits (23 characters)."""
-    now = timezone.localtime()
-    return f"{now:%Y%m%d%H%M%S}{now.microsecond // 1000:03d}{secrets.randbelow(10**6):06d}"
-
-
-def _required(params: dict[str, str], name: str) -> str:
-    value = params.get(name, "")
-    if not value:
-        raise EpayV2SimulatorError(f"缺少参数 {name}", code="missing_field")
-    return value
-
-
-def _checked_url(value: str, name: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise EpayV2SimulatorError(f"{name} 不是有效的 http(s) 地址", code="bad_url")
-    return value
-
-
-def _parsed_money(text: str) -> Decimal:
-    if not MONEY.match(text):
-        raise EpayV2SimulatorError("金额格式错误", code="bad_money")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation as error:  # pragma: no cover - the pattern already refuses these
-        raise EpayV2SimulatorError("金额格式错误", code="bad_money") from error
-    if amount <= 0 or amount > MAX_MONEY:
-        raise EpayV2SimulatorError("金额超出范围", code="bad_money")
-    return amount
 
 
 def authenticated_merchant(params: dict[str, str]) -> SimulatedEpayV2Merchant:
@@ -154,7 +123,7 @@ def simulated_epay_v2_trade_create(*, params: dict[str, str]) -> SimulatedEpayV2
         try:
             with transaction.atomic():
                 return SimulatedEpayV2Trade.objects.create(
-                    trade_no=_new_number(), merchant=merchant, out_trade_no=out_trade_no, method=method,
+                    trade_no=epay_number_new(), merchant=merchant, out_trade_no=out_trade_no, method=method,
                     device=params.get("device", "")[:10], type=pay_type, name=name, money_raw=money_raw, money=money,
                     notify_url=notify_url, return_url=return_url, param=params.get("param", ""),
                     client_ip=client_ip[:64],
@@ -266,5 +235,5 @@ def simulated_epay_v2_refund(*, params: dict[str, str]) -> SimulatedEpayV2Refund
                 f"退款金额超出可退金额 ¥{trade.money - trade.refunded_money}", code="refund_exceeds_paid")
         trade.refunded_money += amount
         trade.save(update_fields=["refunded_money"])
-        return SimulatedEpayV2Refund.objects.create(refund_no=_new_number(), merchant=merchant, trade=trade,
+        return SimulatedEpayV2Refund.objects.create(refund_no=epay_number_new(), merchant=merchant, trade=trade,
                                                     out_refund_no=out_refund_no, money=amount)
