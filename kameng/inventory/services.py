@@ -56,7 +56,7 @@ def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool) ->
     """Claim `quantity` available keys of the SKU for the order, in the caller's transaction.
 
     `sell=True` marks them sold (paid checkout), otherwise reserved (unpaid order). Returns (id, ciphertext)
-    pairs. Raises `SoldOutError` (nothing claimed: the caller's transaction rolls back) when stock is short.
+    pairs in id order. Raises `SoldOutError` (nothing claimed) when stock is short.
     """
     status = CardKeyStatus.SOLD if sell else CardKeyStatus.RESERVED
     start = _random_start(sku_id)
@@ -71,7 +71,8 @@ def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool) ->
             CardKey.objects.filter(id__in=[pk for pk, _ in claimed], order_id=order_id).update(
                 status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
         raise _sold_out(_available(sku_id).count() if not claimed else len(claimed))
-    return claimed
+    # In id order, as the order page and a replayed request list them (the scan may have wrapped around).
+    return sorted(claimed)
 
 
 _PG_CLAIM = """
