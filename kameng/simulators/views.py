@@ -7,7 +7,6 @@ the way the protocol expects (an HTML page for browsers, JSON for servers).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -16,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kameng.core.errors import ApplicationError
+from kameng.simulators.epay_cashier import cancelled_page, error_page, paid_page, request_params
 from kameng.simulators.models import SimulatedEpayTrade
 from kameng.simulators.selectors import (
     SimulatorRequestError,
@@ -36,17 +36,6 @@ PAY_TYPE_LABELS = {"alipay": "支付宝", "wxpay": "微信支付", "qqpay": "QQ 
 MAPI_ERROR_CODES = {"unknown_merchant": -2, "bad_signature": -2, "duplicate_out_trade_no": -3}
 
 
-def _params(request: HttpRequest) -> dict[str, str]:
-    """Every received field, GET and POST together like PHP's $_REQUEST (POST wins)."""
-    return {**request.GET.dict(), **request.POST.dict()}
-
-
-def _error_page(request: HttpRequest, error: ApplicationError, status: int = 400) -> HttpResponse:
-    return render(request, "simulators/epay_message.html",
-                  {"title": "支付请求错误", "message": error.message, "code": error.code, "is_error": True},
-                  status=status)
-
-
 def _cashier(request: HttpRequest, trade: SimulatedEpayTrade) -> HttpResponse:
     context: dict[str, Any] = {
         "trade": trade, "merchant_name": trade.merchant.name,
@@ -62,16 +51,16 @@ def _cashier(request: HttpRequest, trade: SimulatedEpayTrade) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def epay_submit(request: HttpRequest) -> HttpResponse:
     try:
-        trade = simulated_epay_trade_open(params=_params(request), client_ip=request.META.get("REMOTE_ADDR", ""))
+        trade = simulated_epay_trade_open(params=request_params(request), client_ip=request.META.get("REMOTE_ADDR", ""))
     except ApplicationError as error:
-        return _error_page(request, error)
+        return error_page(request, error)
     return _cashier(request, trade)
 
 
 @csrf_exempt  # server to server, authenticated by the signature
 @require_POST
 def epay_mapi(request: HttpRequest) -> JsonResponse:
-    params = _params(request)
+    params = request_params(request)
     try:
         if not params.get("clientip"):
             raise SimulatorRequestError("缺少参数 clientip", code="missing_field")
@@ -114,7 +103,7 @@ def _refund(request: HttpRequest, params: dict[str, str]) -> dict[str, Any]:
 @csrf_exempt  # server to server, authenticated by the merchant key
 @require_http_methods(["GET", "POST"])
 def epay_api(request: HttpRequest) -> JsonResponse:
-    params = _params(request)
+    params = request_params(request)
     act = params.get("act", "")
     if act == "order":
         return JsonResponse(_query(params))
@@ -127,7 +116,7 @@ def epay_api(request: HttpRequest) -> JsonResponse:
 def epay_cashier(request: HttpRequest, trade_no: str) -> HttpResponse:
     trade = simulated_epay_trade_by_number(trade_no=trade_no)
     if trade is None:
-        return _error_page(request, SimulatorRequestError("交易不存在", code="unknown_trade"), status=404)
+        return error_page(request, SimulatorRequestError("交易不存在", code="unknown_trade"), status=404)
     return _cashier(request, trade)
 
 
@@ -136,23 +125,15 @@ def epay_cashier_pay(request: HttpRequest, trade_no: str) -> HttpResponse:
     try:
         trade = simulated_epay_trade_pay(trade_no=trade_no)
     except ApplicationError as error:
-        return _error_page(request, error, status=error.status_code)
+        return error_page(request, error, status=error.status_code)
     if trade.return_url:
         return HttpResponseRedirect(simulated_epay_return_url(trade))
-    message = f"已向 {trade.merchant.name} 支付 ¥{trade.money:.2f}，可以关闭本页。"
-    return render(request, "simulators/epay_message.html", {"title": "支付成功", "message": message})
+    return paid_page(request, merchant_name=trade.merchant.name, money=trade.money)
 
 
 @require_GET
 def epay_cashier_cancel(request: HttpRequest, trade_no: str) -> HttpResponse:
     trade = simulated_epay_trade_by_number(trade_no=trade_no)
     if trade is None:
-        return _error_page(request, SimulatorRequestError("交易不存在", code="unknown_trade"), status=404)
-    merchant_home = ""
-    if trade.return_url:
-        parts = urlsplit(trade.return_url)
-        merchant_home = f"{parts.scheme}://{parts.netloc}/"
-    return render(request, "simulators/epay_message.html", {
-        "title": "已取消支付", "message": "本次支付已取消，未扣款。订单在商户处保留，可稍后重新支付。",
-        "link_url": merchant_home, "link_text": f"返回 {trade.merchant.name}",
-    })
+        return error_page(request, SimulatorRequestError("交易不存在", code="unknown_trade"), status=404)
+    return cancelled_page(request, merchant_name=trade.merchant.name, return_url=trade.return_url)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -18,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from kameng.core.errors import ApplicationError
+from kameng.simulators.epay_cashier import cancelled_page, error_page, paid_page, request_params
 from kameng.simulators.epay_v2.models import SimulatedEpayV2Trade
 from kameng.simulators.epay_v2.selectors import (
     EpayV2SimulatorError,
@@ -38,11 +38,6 @@ PAY_TYPE_LABELS = {"alipay": "支付宝", "wxpay": "微信支付", "qqpay": "QQ 
 QR_METHODS = frozenset({"scan"})
 
 
-def _params(request: HttpRequest) -> dict[str, str]:
-    """Every received field, GET and POST together like PHP's $_REQUEST (POST wins)."""
-    return {**request.GET.dict(), **request.POST.dict()}
-
-
 def _json_api(handler: Callable[[HttpRequest, dict[str, str]], dict[str, Any]]) -> Callable[..., JsonResponse]:
     """Server-to-server endpoint: authenticated by the signature, errors as `{"code": -1, "msg": …}`."""
 
@@ -50,7 +45,7 @@ def _json_api(handler: Callable[[HttpRequest, dict[str, str]], dict[str, Any]]) 
     @require_POST
     def view(request: HttpRequest) -> JsonResponse:
         try:
-            return JsonResponse(handler(request, _params(request)), json_dumps_params={"ensure_ascii": False})
+            return JsonResponse(handler(request, request_params(request)), json_dumps_params={"ensure_ascii": False})
         except ApplicationError as error:
             return JsonResponse({"code": -1, "msg": error.message}, json_dumps_params={"ensure_ascii": False})
 
@@ -106,14 +101,8 @@ def pay_refund_query(request: HttpRequest, params: dict[str, str]) -> dict[str, 
         "addtime": f"{refund.created_at:%Y-%m-%d %H:%M:%S}"})
 
 
-def _error_page(request: HttpRequest, error: ApplicationError, status: int = 400) -> HttpResponse:
-    return render(request, "simulators/epay_message.html",
-                  {"title": "支付请求错误", "message": error.message, "code": error.code, "is_error": True},
-                  status=status)
-
-
 def _not_found(request: HttpRequest) -> HttpResponse:
-    return _error_page(request, EpayV2SimulatorError("交易不存在", code="unknown_trade"), status=404)
+    return error_page(request, EpayV2SimulatorError("交易不存在", code="unknown_trade"), status=404)
 
 
 @require_GET
@@ -135,11 +124,10 @@ def cashier_pay(request: HttpRequest, trade_no: str) -> HttpResponse:
     try:
         trade = simulated_epay_v2_trade_pay(trade_no=trade_no)
     except ApplicationError as error:
-        return _error_page(request, error, status=error.status_code)
+        return error_page(request, error, status=error.status_code)
     if trade.return_url:
         return HttpResponseRedirect(simulated_epay_v2_return_url(trade))
-    message = f"已向 {trade.merchant.name} 支付 ¥{trade.money:.2f}，可以关闭本页。"
-    return render(request, "simulators/epay_message.html", {"title": "支付成功", "message": message})
+    return paid_page(request, merchant_name=trade.merchant.name, money=trade.money)
 
 
 @require_GET
@@ -147,11 +135,4 @@ def cashier_cancel(request: HttpRequest, trade_no: str) -> HttpResponse:
     trade = simulated_epay_v2_trade_by_number(trade_no=trade_no)
     if trade is None:
         return _not_found(request)
-    merchant_home = ""
-    if trade.return_url:
-        parts = urlsplit(trade.return_url)
-        merchant_home = f"{parts.scheme}://{parts.netloc}/"
-    return render(request, "simulators/epay_message.html", {
-        "title": "已取消支付", "message": "本次支付已取消，未扣款。订单在商户处保留，可稍后重新支付。",
-        "link_url": merchant_home, "link_text": f"返回 {trade.merchant.name}",
-    })
+    return cancelled_page(request, merchant_name=trade.merchant.name, return_url=trade.return_url)
