@@ -99,11 +99,11 @@ def refund_send_to_gateway(*, refund_id: int) -> Refund:
 
 def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, message: str) -> Refund:
     with transaction.atomic():
-        refund = Refund.objects.select_for_update(of=("self",)).select_related("payment__channel").get(pk=refund_id)
-        if refund.status != RefundStatus.PENDING:
+        # Lock the refund row alone (MariaDB has no FOR UPDATE OF), then read its payment.
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status != RefundStatus.PENDING or refund.payment_id is None:
             return refund
-        payment = refund.payment
-        assert payment is not None
+        payment = Payment.objects.select_related("channel").get(pk=refund.payment_id)
         refund.finished_at = timezone.now()
         refund.gateway_refund_no = gateway_refund_no[:64]
         if succeeded:
