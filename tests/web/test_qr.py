@@ -142,12 +142,14 @@ def test_the_status_fragment_flips_to_delivered_with_the_keys_after_the_notify(
     assert pending.startswith('<div id="pay-status"')
     assert 'data-status="pending_payment"' in pending
     assert "<svg" in pending
+    assert 'data-testid="pay-countdown"' in pending  # the clock lives in the fragment, so it goes when paid
 
     assert _notify(client, payment) == 200
 
     delivered = client.get(pay_page, headers={"HX-Request": "true"}).content.decode()
     assert 'data-status="delivered"' in delivered
     assert "hx-trigger" not in delivered  # polling stops
+    assert "data-countdown" not in delivered
     assert "<svg" not in delivered
     shown = re.findall(r'<code data-testid="card-key">([^<]+)</code>', delivered)
     assert len(shown) == 2
