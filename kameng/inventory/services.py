@@ -101,6 +101,55 @@ def _claim_postgresql(sku_id: int, order_id: int, quantity: int, status: str, st
     return claimed
 
 
+_PG_CLAIM_MANY = """
+WITH wanted AS (
+    SELECT want.order_id, row_number() OVER (ORDER BY want.position, copy.n) AS slot
+    FROM unnest(%(order_ids)s::bigint[], %(quantities)s::integer[])
+         WITH ORDINALITY AS want(order_id, quantity, position)
+    CROSS JOIN LATERAL generate_series(1, want.quantity) AS copy(n)
+), picked AS (
+    SELECT candidate.id, row_number() OVER (ORDER BY candidate.id) AS slot FROM (
+        SELECT id FROM inventory_cardkey
+        WHERE sku_id = %(sku_id)s AND status = 'available' AND {range}
+          AND (expires_at IS NULL OR expires_at > %(now)s)
+        ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS candidate
+)
+UPDATE inventory_cardkey AS card SET status = %(status)s, order_id = wanted.order_id, sold_at = %(now)s
+FROM picked JOIN wanted USING (slot)
+WHERE card.id = picked.id AND card.status = 'available'
+RETURNING card.id, card.order_id, card.secret_ciphertext
+"""
+
+
+def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]]) -> dict[int, list[tuple[int, bytes]]] | None:
+    """PostgreSQL: sell keys of one SKU to many paid orders at once, `wants` being (order id, quantity) pairs.
+
+    The same claim as `card_keys_claim` — a scan from a random start that skips rows other buyers hold, wrapping
+    once, guarded by `status = 'available'` — in one statement for all the orders (two when the scan wraps).
+    Returns each order's (id, ciphertext) pairs in id order, or None when the stock cannot cover every order:
+    some keys are claimed by then, so the caller must roll its transaction back.
+    """
+    now = timezone.now()
+    params: dict[str, Any] = {"status": CardKeyStatus.SOLD, "now": now, "sku_id": sku_id,
+                              "start": _random_start(sku_id)}
+    claimed: dict[int, list[tuple[int, bytes]]] = {order_id: [] for order_id, _ in wants}
+    remaining = list(wants)
+    with connection.cursor() as cursor:
+        for bound in ("id >= %(start)s", "id < %(start)s"):
+            params["order_ids"] = [order_id for order_id, _ in remaining]
+            params["quantities"] = [quantity for _, quantity in remaining]
+            params["limit"] = sum(params["quantities"])
+            cursor.execute(_PG_CLAIM_MANY.format(range=bound), params)
+            for key_id, order_id, secret in cursor.fetchall():
+                claimed[order_id].append((key_id, bytes(secret)))
+            remaining = [(order_id, quantity - len(claimed[order_id])) for order_id, quantity in wants
+                         if len(claimed[order_id]) < quantity]
+            if not remaining:
+                return {order_id: sorted(keys) for order_id, keys in claimed.items()}
+    _bounds.pop(sku_id, None)
+    return None
+
+
 def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, start: int) -> list[tuple[int, bytes]]:
     now = timezone.now()
     claimed: list[int] = []

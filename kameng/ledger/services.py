@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -98,16 +99,7 @@ def journal_post(*, kind: JournalKind, reference: str, legs: list[Leg], memo: st
     database CHECK is the last line). Cached balances are updated last and in account-id order, so the row locks
     on hot wallets are held for as short a time as possible and always taken in the same order.
     """
-    if len(legs) < 2:
-        raise ApplicationError("a journal needs at least two legs", code="ledger_unbalanced")
-    debits = sum((leg.amount for leg in legs if leg.side == Side.DEBIT), ZERO)
-    credits = sum((leg.amount for leg in legs if leg.side == Side.CREDIT), ZERO)
-    if any(leg.amount <= ZERO for leg in legs):
-        raise ApplicationError("journal legs must be positive amounts", code="ledger_non_positive_leg")
-    if debits != credits:
-        raise ApplicationError(f"journal does not balance: debits {debits} ≠ credits {credits}",
-                               code="ledger_unbalanced")
-
+    _check_balanced(legs)
     with transaction.atomic():
         # No savepoint of its own around the insert: a duplicate leaves this block by raising, and this block's
         # atomic() rolls back to its own savepoint, so the caller's transaction stays usable (two round trips
@@ -120,6 +112,18 @@ def journal_post(*, kind: JournalKind, reference: str, legs: list[Leg], memo: st
         _entries_insert(journal, legs)
         _apply_cached_balances(legs)
     return journal
+
+
+def _check_balanced(legs: list[Leg]) -> None:
+    if len(legs) < 2:
+        raise ApplicationError("a journal needs at least two legs", code="ledger_unbalanced")
+    debits = sum((leg.amount for leg in legs if leg.side == Side.DEBIT), ZERO)
+    credits = sum((leg.amount for leg in legs if leg.side == Side.CREDIT), ZERO)
+    if any(leg.amount <= ZERO for leg in legs):
+        raise ApplicationError("journal legs must be positive amounts", code="ledger_non_positive_leg")
+    if debits != credits:
+        raise ApplicationError(f"journal does not balance: debits {debits} ≠ credits {credits}",
+                               code="ledger_unbalanced")
 
 
 # On PostgreSQL the three writes of a journal are plain statements: building them through the ORM cost several
@@ -174,6 +178,14 @@ def _balance_move(account_id: int, delta: Decimal, *, guard: bool) -> bool:
 
 
 def _apply_cached_balances(legs: list[Leg]) -> None:
+    for account_id, delta, guard in _cached_balance_moves(legs):
+        if not _balance_move(account_id, delta, guard=guard):
+            raise InsufficientFundsError("余额不足", code="insufficient_balance",
+                                         extra={"account_id": account_id, "needed": str(-delta)})
+
+
+def _cached_balance_moves(legs: Iterable[Leg]) -> list[tuple[int, Decimal, bool]]:
+    """(account id, delta, guarded) for every balance-cached account the legs move, in account-id order."""
     net: dict[int, dict[str, Decimal]] = defaultdict(lambda: {Side.DEBIT: ZERO, Side.CREDIT: ZERO})
     for leg in legs:
         net[leg.account_id][leg.side] += leg.amount
@@ -182,17 +194,16 @@ def _apply_cached_balances(legs: list[Leg]) -> None:
         for row in Account.objects.filter(pk__in=net.keys(), is_balance_cached=True).values(
             "pk", "normal_side", "is_negative_allowed")
     } if _needs_lookup(net) else _known_wallets(net)
+    moves = []
     for account_id in sorted(accounts):
         row = accounts[account_id]
         sides = net[account_id]
         delta = sides[Side.CREDIT] - sides[Side.DEBIT]
         if row["normal_side"] == Side.DEBIT:
             delta = -delta
-        if delta == ZERO:
-            continue
-        if not _balance_move(account_id, delta, guard=delta < ZERO and not row["is_negative_allowed"]):
-            raise InsufficientFundsError("余额不足", code="insufficient_balance",
-                                         extra={"account_id": account_id, "needed": str(-delta)})
+        if delta != ZERO:
+            moves.append((account_id, delta, delta < ZERO and not row["is_negative_allowed"]))
+    return moves
 
 
 def _needs_lookup(net: dict[int, dict[str, Decimal]]) -> bool:
@@ -215,3 +226,84 @@ def forget_cached_account_ids() -> None:
     """For tests that flush the database between cases."""
     _system_account_ids.clear()
     _wallet_account_ids.clear()
+
+
+# --- many journals at once (group commit of checkouts, PostgreSQL) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class JournalDraft:
+    kind: str
+    reference: str
+    memo: str
+    legs: list[Leg]
+
+
+class InsufficientFundsManyError(InsufficientFundsError):
+    """Some accounts of a batch would go below zero: `account_ids` names every one of them."""
+
+    def __init__(self, account_ids: set[int]) -> None:
+        super().__init__("余额不足", code="insufficient_balance", extra={"account_ids": sorted(account_ids)})
+        self.account_ids = account_ids
+
+
+_JOURNALS_AND_ENTRIES_SQL = """
+WITH journal AS (
+    INSERT INTO ledger_journal (kind, reference, memo, created_at)
+    SELECT j.kind, j.reference, j.memo, %(now)s
+    FROM unnest(%(kinds)s::text[], %(references)s::text[], %(memos)s::text[]) AS j(kind, reference, memo)
+    RETURNING id, kind, reference)
+INSERT INTO ledger_entry (journal_id, account_id, side, amount)
+SELECT journal.id, leg.account_id, leg.side, leg.amount
+FROM unnest(%(leg_kinds)s::text[], %(leg_references)s::text[], %(accounts)s::bigint[], %(sides)s::text[],
+            %(amounts)s::numeric[]) AS leg(kind, reference, account_id, side, amount)
+JOIN journal ON journal.kind = leg.kind AND journal.reference = leg.reference
+"""
+
+# Locks first, in id order, as every single-journal path does; then one guarded UPDATE for all of them.
+_LOCK_ACCOUNTS_SQL = "SELECT id FROM ledger_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+_MOVE_BALANCES_SQL = """
+UPDATE ledger_account AS account SET balance = account.balance + move.delta
+FROM unnest(%s::bigint[], %s::numeric[], %s::boolean[]) AS move(id, delta, guarded)
+WHERE account.id = move.id AND (NOT move.guarded OR account.balance + move.delta >= 0)
+RETURNING account.id
+"""
+
+
+def journal_post_many(drafts: Sequence[JournalDraft]) -> None:
+    """PostgreSQL: post many balanced journals in the caller's transaction, in three statements whatever their count.
+
+    The same rules as `journal_post`: every journal balanced with positive legs, one journal per (kind, reference)
+    (a duplicate raises `IntegrityError`), no balance-cached account below zero. When some accounts would go below
+    zero, `InsufficientFundsManyError` names all of them; some rows are written by then, so the caller rolls its
+    transaction back (it is the group-commit writer, which retries without those accounts' orders).
+    """
+    if connection.vendor != "postgresql":
+        raise ApplicationError("journal_post_many needs PostgreSQL", code="ledger_backend_unsupported")
+    legs = [leg for draft in drafts for leg in draft.legs]
+    for draft in drafts:
+        _check_balanced(draft.legs)
+    moves = _cached_balance_moves(legs)
+    with connection.cursor() as cursor:
+        cursor.execute(_JOURNALS_AND_ENTRIES_SQL, {
+            "now": timezone.now(),
+            "kinds": [str(draft.kind) for draft in drafts],
+            "references": [draft.reference for draft in drafts],
+            "memos": [draft.memo[:200] for draft in drafts],
+            "leg_kinds": [str(draft.kind) for draft in drafts for _ in draft.legs],
+            "leg_references": [draft.reference for draft in drafts for _ in draft.legs],
+            "accounts": [leg.account_id for leg in legs],
+            "sides": [str(leg.side) for leg in legs],
+            "amounts": [leg.amount for leg in legs],
+        })
+        if cursor.rowcount != len(legs):
+            raise ApplicationError("journal entries went missing in a batch", code="ledger_batch_mismatch")
+        if not moves:
+            return
+        account_ids = [account_id for account_id, _, _ in moves]
+        cursor.execute(_LOCK_ACCOUNTS_SQL, [account_ids])
+        cursor.execute(_MOVE_BALANCES_SQL, [account_ids, [delta for _, delta, _ in moves],
+                                            [guarded for _, _, guarded in moves]])
+        moved = {row[0] for row in cursor.fetchall()}
+    if len(moved) != len(moves):
+        raise InsufficientFundsManyError(set(account_ids) - moved)

@@ -28,6 +28,7 @@ from kameng.orders.state import created_event, transition
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_MAX = 64
+WALLET_PAID_MESSAGE = "已使用钱包余额支付"
 
 
 @dataclass
@@ -65,26 +66,21 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     the order waits for payment until `expires_at`.
     """
     request_id = _validate_request_id(request_id)
+    if pay_with_wallet and not connection.in_atomic_block:
+        from kameng.orders.group_commit import checkout_grouped, group_commit_enabled
+
+        if group_commit_enabled():
+            grouped = checkout_grouped(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id)
+            if grouped is not None:
+                return grouped
+            # The batch left this one to the single path: it gives the exact answer (replay, sold out, error).
     sku = _sku_for_checkout(sku_id)
     if sku is None:
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
-    if sku.product.delivery_kind != DeliveryKind.CARD_KEY:
-        raise ApplicationError("该商品暂不支持在线购买", code="delivery_kind_unsupported")
-    _validate_quantity(sku, quantity)
-
+    checkout_validate(sku, quantity)
     now = timezone.now()
-    order = Order(
-        number=public_number("K"), buyer_id=buyer_id, sku_id=sku.pk, title=f"{sku.product.name} {sku.name}",
-        quantity=quantity, unit_price=sku.price, total_amount=money(sku.price * quantity),
-        request_id=request_id, expires_at=now + timedelta(minutes=settings.KAMENG_ORDER_PAYMENT_MINUTES),
-    )
-    events = [created_event(order)]
-    if pay_with_wallet:
-        # The whole checkout commits or nothing does, so the row can be written in its final state at once.
-        events.append(transition(order, OrderStatus.PAID, message="已使用钱包余额支付"))
-        events.append(transition(order, OrderStatus.DELIVERED))
-        order.paid_at = order.delivered_at = now
-        order.expires_at = None
+    order, events = checkout_draft(sku, buyer_id=buyer_id, quantity=quantity, request_id=request_id, now=now,
+                                   paid=pay_with_wallet)
     wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
     try:
         with transaction.atomic():
@@ -102,10 +98,39 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     return CheckoutResult(order=order, created=True, secrets=secrets)
 
 
-_SKU_FOR_CHECKOUT_SQL = """
+def checkout_validate(sku: Sku, quantity: int) -> None:
+    """Raise the buyer-facing error when this SKU cannot be checked out in this quantity."""
+    if sku.product.delivery_kind != DeliveryKind.CARD_KEY:
+        raise ApplicationError("该商品暂不支持在线购买", code="delivery_kind_unsupported")
+    _validate_quantity(sku, quantity)
+
+
+def checkout_draft(sku: Sku, *, buyer_id: int, quantity: int, request_id: str | None, now: datetime,
+                   paid: bool) -> tuple[Order, list[OrderEvent]]:
+    """The unsaved order and its timeline; `paid` writes it in its final state (delivered) at once, because the
+    whole wallet checkout commits or nothing does."""
+    order = Order(
+        number=public_number("K"), buyer_id=buyer_id, sku_id=sku.pk, title=f"{sku.product.name} {sku.name}",
+        quantity=quantity, unit_price=sku.price, total_amount=money(sku.price * quantity),
+        request_id=request_id, expires_at=now + timedelta(minutes=settings.KAMENG_ORDER_PAYMENT_MINUTES),
+    )
+    events = [created_event(order)]
+    if paid:
+        events.append(transition(order, OrderStatus.PAID, message=WALLET_PAID_MESSAGE))
+        events.append(transition(order, OrderStatus.DELIVERED))
+        order.paid_at = order.delivered_at = now
+        order.expires_at = None
+    return order, events
+
+
+def order_payment_memo(order: Order) -> str:
+    return f"购买 {order.title} × {order.quantity}"
+
+
+_SKUS_FOR_CHECKOUT_SQL = """
 SELECT s.id, s.name, s.price, p.id, p.name, p.delivery_kind, p.min_quantity, p.max_quantity
 FROM catalog_sku s JOIN catalog_product p ON p.id = s.product_id
-WHERE s.id = %s AND s.is_active AND p.status = %s
+WHERE s.id = ANY(%s::bigint[]) AND s.is_active AND p.status = %s
 """
 
 
@@ -116,15 +141,20 @@ def _sku_for_checkout(sku_id: int) -> Sku | None:
     """
     if connection.vendor != "postgresql":
         return sku_for_sale(sku_id=sku_id)
+    return skus_for_checkout([sku_id]).get(sku_id)
+
+
+def skus_for_checkout(sku_ids: list[int]) -> dict[int, Sku]:
+    """PostgreSQL: the SKUs on sale among `sku_ids`, each with its product (the fields a checkout reads)."""
     with connection.cursor() as cursor:
-        cursor.execute(_SKU_FOR_CHECKOUT_SQL, [sku_id, ProductStatus.ON_SALE])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    pk, name, price, product_id, product_name, delivery_kind, min_quantity, max_quantity = row
-    product = Product(id=product_id, name=product_name, delivery_kind=delivery_kind, status=ProductStatus.ON_SALE,
-                      min_quantity=min_quantity, max_quantity=max_quantity)
-    return Sku(id=pk, product=product, name=name, price=price, is_active=True)
+        cursor.execute(_SKUS_FOR_CHECKOUT_SQL, [sku_ids, ProductStatus.ON_SALE])
+        rows = cursor.fetchall()
+    skus = {}
+    for pk, name, price, product_id, product_name, delivery_kind, min_quantity, max_quantity in rows:
+        product = Product(id=product_id, name=product_name, delivery_kind=delivery_kind,
+                          status=ProductStatus.ON_SALE, min_quantity=min_quantity, max_quantity=max_quantity)
+        skus[pk] = Sku(id=pk, product=product, name=name, price=price, is_active=True)
+    return skus
 
 
 _ORDER_INSERT_SQL = """
@@ -182,13 +212,13 @@ def _delivered_secrets(order: Order) -> list[str]:
 
 def _post_payment(order: Order, wallet_id: int) -> None:
     journal_post(
-        kind=JournalKind.ORDER_PAYMENT, reference=order.number, memo=f"购买 {order.title} × {order.quantity}",
+        kind=JournalKind.ORDER_PAYMENT, reference=order.number, memo=order_payment_memo(order),
         legs=[debit(wallet_id, order.total_amount),
               credit(system_account_id(kind=AccountKind.PLATFORM_REVENUE), order.total_amount)],
     )
 
 
-def order_pay_with_wallet(*, order_id: int, buyer_id: int, paid_message: str = "已使用钱包余额支付",
+def order_pay_with_wallet(*, order_id: int, buyer_id: int, paid_message: str = WALLET_PAID_MESSAGE,
                           honour_after_deadline: bool = False) -> Order:
     """Pay a pending order from the buyer's wallet and deliver its reserved keys, in one transaction.
 

@@ -195,6 +195,12 @@ KAMENG_BLIND_INDEX_KEY = env.str("KAMENG_BLIND_INDEX_KEY", default="")
 KAMENG_ORDER_PAYMENT_MINUTES = env.int("KAMENG_ORDER_PAYMENT_MINUTES", default=15)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
 KAMENG_MAX_ORDER_QUANTITY = env.int("KAMENG_MAX_ORDER_QUANTITY", default=500)
+# Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer
+# thread per server process (kameng/orders/group_commit.py). It batches only what is in flight at once, so the
+# server needs threads: granian --blocking-threads 32 (or gunicorn gthread) rather than a handful of sync workers.
+KAMENG_CHECKOUT_GROUP_COMMIT = env.bool("KAMENG_CHECKOUT_GROUP_COMMIT", default=True)
+KAMENG_CHECKOUT_GROUP_MAX = env.int("KAMENG_CHECKOUT_GROUP_MAX", default=64)
+KAMENG_CHECKOUT_GROUP_WAIT_SECONDS = env.float("KAMENG_CHECKOUT_GROUP_WAIT_SECONDS", default=30.0)
 KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
 KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 

@@ -1,0 +1,206 @@
+"""The group-commit writer on PostgreSQL: batches really form, write what the single path writes, and leave every
+checkout they cannot settle to the single path, which answers exactly as it always did."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, connection
+from django.test import Client
+from pytest_django.fixtures import Settings
+
+from kameng.catalog.models import ProductStatus
+from kameng.inventory.models import CardKey, CardKeyStatus
+from kameng.inventory.services import SoldOutError
+from kameng.ledger.models import AccountKind, Entry, Journal, JournalKind
+from kameng.ledger.selectors import ledger_problems, wallet_balance
+from kameng.ledger.services import (
+    InsufficientFundsError,
+    credit,
+    debit,
+    journal_post,
+    system_account_id,
+    wallet_account_id,
+)
+from kameng.orders import group_commit
+from kameng.orders.group_commit import _Checkout, write_batch, writer_stop
+from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.services import order_checkout
+from tests.concurrency.threads import requires_postgresql, run_in_threads, unexpected
+from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _group_commit(settings: Settings) -> Iterator[None]:
+    requires_postgresql()
+    settings.KAMENG_CHECKOUT_GROUP_COMMIT = True
+    yield
+    writer_stop()
+
+
+def _checkout(buyer_id: int, sku_id: int, quantity: int = 1, request_id: str | None = None) -> _Checkout:
+    return _Checkout(buyer_id=buyer_id, wallet_id=wallet_account_id(user_id=buyer_id), sku_id=sku_id,
+                     quantity=quantity, request_id=request_id)
+
+
+def _funded_buyers(count: int, amount: str = "100.00") -> list[int]:
+    buyers = [UserFactory.create() for _ in range(count)]
+    for buyer in buyers:
+        fund_wallet(buyer, amount)
+    return [buyer.pk for buyer in buyers]
+
+
+def test_concurrent_checkouts_share_transactions() -> None:
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 100)
+    buyer_ids = _funded_buyers(40)
+
+    outcomes = run_in_threads(40, lambda i: order_checkout(buyer_id=buyer_ids[i], sku_id=sku.pk, quantity=2,
+                                                           request_id=f"gc-{i}"))
+
+    assert unexpected(outcomes) == []
+    results = [o.value for o in outcomes if o.value is not None]
+    assert len(results) == 40
+    assert all(result.created and len(result.secrets) == 2 for result in results)
+    # One batch writes all its rows with one timestamp: fewer distinct timestamps than orders means batches formed.
+    timestamps = set(Order.objects.values_list("created_at", flat=True))
+    assert len(timestamps) < 40
+    assert Order.objects.filter(status=OrderStatus.DELIVERED).count() == 40
+    sold = list(CardKey.objects.filter(status=CardKeyStatus.SOLD).values_list("order_id", flat=True))
+    assert len(sold) == 80
+    assert sorted(set(sold)) == sorted(Order.objects.values_list("pk", flat=True))
+    assert all(wallet_balance(user_id=buyer_id) == Decimal("90.00") for buyer_id in buyer_ids)
+    assert ledger_problems() == []
+
+
+def test_a_batch_writes_what_the_single_path_writes(settings: Settings) -> None:
+    sku = SkuFactory.create(price=Decimal("7.25"))
+    stock_sku(sku, 10)
+    grouped_buyer, single_buyer = _funded_buyers(2, "50.00")
+
+    grouped = order_checkout(buyer_id=grouped_buyer, sku_id=sku.pk, quantity=2, request_id="same-shape")
+    settings.KAMENG_CHECKOUT_GROUP_COMMIT = False
+    single = order_checkout(buyer_id=single_buyer, sku_id=sku.pk, quantity=2, request_id="same-shape")
+
+    def shape(order: Order) -> dict[str, object]:
+        stored = Order.objects.get(pk=order.pk)
+        journal = Journal.objects.get(kind=JournalKind.ORDER_PAYMENT, reference=stored.number)
+        return {
+            "order": (stored.status, stored.title, stored.quantity, stored.unit_price, stored.total_amount,
+                      stored.request_id, stored.expires_at, stored.paid_at == stored.delivered_at == stored.created_at,
+                      stored.refunded_amount),
+            "events": list(OrderEvent.objects.filter(order=stored).order_by("id").values_list(
+                "from_status", "to_status", "message")),
+            "journal": (journal.memo, sorted(
+                (entry.side, entry.amount) for entry in Entry.objects.filter(journal=journal))),
+            "keys": CardKey.objects.filter(order=stored, status=CardKeyStatus.SOLD, sold_at__isnull=False).count(),
+        }
+
+    assert shape(grouped.order) == shape(single.order)
+    assert grouped.order.pk != single.order.pk
+    assert wallet_balance(user_id=grouped_buyer) == wallet_balance(user_id=single_buyer) == Decimal("35.50")
+    assert ledger_problems() == []
+
+
+def test_what_a_batch_cannot_settle_goes_to_the_single_path_with_its_own_answer() -> None:
+    hot = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(hot, 10)
+    scarce = SkuFactory.create(price=Decimal("1.00"))
+    stock_sku(scarce, 1)
+    shelved = SkuFactory.create(price=Decimal("1.00"))
+    stock_sku(shelved, 5)
+    shelved.product.status = ProductStatus.OFF_SHELF
+    shelved.product.save()
+    rich_a, rich_b, poor, replayer = _funded_buyers(4, "100.00")
+    first = order_checkout(buyer_id=replayer, sku_id=hot.pk, quantity=1, request_id="again")
+    # `poor` keeps ¥4: short of the ¥10 it will try to spend.
+    journal_post(kind=JournalKind.ORDER_PAYMENT, reference="drain-poor",
+                 legs=[debit(wallet_account_id(user_id=poor), Decimal("96.00")),
+                       credit(system_account_id(kind=AccountKind.PLATFORM_REVENUE), Decimal("96.00"))])
+    batch = [
+        _checkout(rich_a, hot.pk, 2, "a"),                 # fine
+        _checkout(poor, hot.pk, 1, "too-much"),            # ¥4 in the wallet, ¥10 to pay
+        _checkout(replayer, hot.pk, 1, "again"),           # replay of `first`
+        _checkout(rich_b, scarce.pk, 2, "short"),          # 1 key left, 2 wanted
+        _checkout(rich_b, shelved.pk, 1, "shelved"),       # product off the shelf
+        _checkout(rich_b, hot.pk, 10_000, "huge"),         # quantity out of bounds
+    ]
+
+    write_batch(batch)
+
+    assert all(checkout.done.is_set() for checkout in batch)
+    assert all(checkout.error is None for checkout in batch)
+    settled = {checkout.request_id: checkout.order for checkout in batch}
+    assert settled["a"] is not None
+    assert settled["a"].status == OrderStatus.DELIVERED
+    assert len(batch[0].ciphertexts) == 2
+    for left in ("too-much", "again", "short", "shelved", "huge"):
+        assert settled[left] is None, left
+    # Nothing of the culprits was written by the batch.
+    assert not Order.objects.filter(request_id__in=["too-much", "short", "shelved", "huge"]).exists()
+    assert Order.objects.filter(request_id="again").count() == 1
+
+    # The single path gives each of them its exact answer.
+    with pytest.raises(InsufficientFundsError):
+        order_checkout(buyer_id=poor, sku_id=hot.pk, quantity=1, request_id="too-much")
+    replay = order_checkout(buyer_id=replayer, sku_id=hot.pk, quantity=1, request_id="again")
+    assert not replay.created
+    assert replay.order.number == first.order.number
+    with pytest.raises(SoldOutError):
+        order_checkout(buyer_id=rich_b, sku_id=scarce.pk, quantity=2, request_id="short")
+    assert wallet_balance(user_id=rich_a) == Decimal("80.00")
+    assert wallet_balance(user_id=rich_b) == Decimal("100.00")
+    assert wallet_balance(user_id=poor) == Decimal("4.00")
+    assert ledger_problems() == []
+
+
+def test_a_database_error_inside_the_batch_writes_nothing_and_each_runs_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = SkuFactory.create(price=Decimal("3.00"))
+    stock_sku(sku, 5)
+    buyer_ids = _funded_buyers(3, "10.00")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise DatabaseError("simulated failure after the claim")
+
+    monkeypatch.setattr(group_commit, "_events_insert", broken)
+    batch = [_checkout(buyer_id, sku.pk, 1, f"err-{buyer_id}") for buyer_id in buyer_ids]
+
+    write_batch(batch)
+
+    assert all(checkout.done.is_set() and checkout.order is None and checkout.error is None for checkout in batch)
+    assert Order.objects.count() == 0
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 5
+    assert all(wallet_balance(user_id=buyer_id) == Decimal("10.00") for buyer_id in buyer_ids)
+    assert connection.is_usable()
+    assert ledger_problems() == []
+
+
+def test_the_api_checkout_goes_through_the_writer_and_replays_cleanly() -> None:
+    sku = SkuFactory.create(price=Decimal("8.00"))
+    secrets = stock_sku(sku, 3)
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "20.00")
+    client = Client()
+    client.force_login(buyer)
+    body = json.dumps({"sku_id": sku.pk, "quantity": 2, "request_id": "api-gc"})
+
+    created = client.post("/api/v1/shop/orders", body, content_type="application/json")
+    replayed = client.post("/api/v1/shop/orders", body, content_type="application/json")
+    refused = client.post("/api/v1/shop/orders", json.dumps({"sku_id": sku.pk, "quantity": 2}),
+                          content_type="application/json")
+
+    assert created.status_code == 201, created.content
+    assert replayed.status_code == 200
+    assert created.json()["secrets"] == replayed.json()["secrets"]
+    assert set(created.json()["secrets"]) <= set(secrets)
+    assert refused.status_code == 409
+    assert refused.json()["code"] in {"sold_out", "insufficient_balance"}
+    assert Order.objects.count() == 1
+    assert wallet_balance(user_id=buyer.pk) == Decimal("4.00")
+    assert ledger_problems() == []
