@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from kameng.core.crypto import keyring
 from kameng.core.errors import ConflictError
+from kameng.core.sql import json_rows
 from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyStatus
 
 BOUNDS_TTL_SECONDS = 5.0
@@ -104,8 +105,7 @@ def _claim_postgresql(sku_id: int, order_id: int, quantity: int, status: str, st
 _PG_CLAIM_MANY = """
 WITH wanted AS (
     SELECT want.order_id, row_number() OVER (ORDER BY want.position, copy.n) AS slot
-    FROM unnest(%(order_ids)s::bigint[], %(quantities)s::integer[])
-         WITH ORDINALITY AS want(order_id, quantity, position)
+    FROM json_to_recordset(%(wants)s::json) AS want(position integer, order_id bigint, quantity integer)
     CROSS JOIN LATERAL generate_series(1, want.quantity) AS copy(n)
 ), picked AS (
     SELECT candidate.id, row_number() OVER (ORDER BY candidate.id) AS slot FROM (
@@ -136,9 +136,9 @@ def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]]) -> di
     remaining = list(wants)
     with connection.cursor() as cursor:
         for bound in ("id >= %(start)s", "id < %(start)s"):
-            params["order_ids"] = [order_id for order_id, _ in remaining]
-            params["quantities"] = [quantity for _, quantity in remaining]
-            params["limit"] = sum(params["quantities"])
+            params["wants"] = json_rows({"position": position, "order_id": order_id, "quantity": quantity}
+                                        for position, (order_id, quantity) in enumerate(remaining))
+            params["limit"] = sum(quantity for _, quantity in remaining)
             cursor.execute(_PG_CLAIM_MANY.format(range=bound), params)
             for key_id, order_id, secret in cursor.fetchall():
                 claimed[order_id].append((key_id, bytes(secret)))

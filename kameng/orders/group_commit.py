@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from kameng.catalog.models import Sku
 from kameng.core.errors import ApplicationError
+from kameng.core.sql import json_rows
 from kameng.inventory.services import card_keys_claim_many, decrypt_secrets
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import (
@@ -47,12 +48,13 @@ from kameng.ledger.services import (
     system_account_id,
     wallet_account_id,
 )
-from kameng.orders.models import Order, OrderEvent
+from kameng.orders.models import Order
 from kameng.orders.services import (
     CheckoutResult,
-    checkout_draft,
+    Timeline,
     checkout_validate,
     order_payment_memo,
+    paid_checkout_drafts,
     skus_for_checkout,
 )
 
@@ -232,18 +234,16 @@ def _run_singly(checkouts: Iterable[_Checkout]) -> None:
 
 
 def _write(todo: list[_Checkout], now: datetime) -> None:
-    drafts: dict[_Checkout, tuple[Order, list[OrderEvent]]] = {
-        checkout: checkout_draft(_sku(checkout), buyer_id=checkout.buyer_id, quantity=checkout.quantity,
-                                 request_id=checkout.request_id, now=now, paid=True)
-        for checkout in todo
-    }
+    orders, timeline = paid_checkout_drafts(
+        [(_sku(checkout), checkout.buyer_id, checkout.quantity, checkout.request_id) for checkout in todo], now)
+    drafts = dict(zip(todo, orders, strict=True))
     committing = False
     try:
         with transaction.atomic():
             written = _orders_insert(drafts, now)
             replays = [checkout for checkout in todo if checkout not in written]
             claimed = _claim(written, drafts)
-            _events_insert([event for checkout in written for event in drafts[checkout][1]], now)
+            _events_insert([drafts[checkout].pk for checkout in written], timeline, now)
             _payments_post(written, drafts)
             committing = True
     except Exception as error:
@@ -251,7 +251,7 @@ def _write(todo: list[_Checkout], now: datetime) -> None:
             raise _CommitFailed(error) from error
         raise
     for checkout in written:
-        checkout.order = drafts[checkout][0]
+        checkout.order = drafts[checkout]
         checkout.ciphertexts = [secret for _, secret in claimed[checkout.order.pk]]
         checkout.done.set()
     _run_singly(replays)  # after COMMIT: the single path finds the first order and answers with it
@@ -262,30 +262,26 @@ INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price,
                           created_at, expires_at, paid_at, delivered_at, updated_at)
 SELECT o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.unit_price, o.total_amount, %(status)s, o.request_id,
        %(now)s, NULL, %(now)s, %(now)s, %(now)s
-FROM unnest(%(numbers)s::text[], %(buyers)s::bigint[], %(skus)s::bigint[], %(titles)s::text[],
-            %(quantities)s::integer[], %(unit_prices)s::numeric[], %(totals)s::numeric[], %(request_ids)s::text[])
-     AS o(number, buyer_id, sku_id, title, quantity, unit_price, total_amount, request_id)
+FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_id bigint, title text,
+                                               quantity integer, unit_price numeric, total_amount numeric,
+                                               request_id text)
 ON CONFLICT (buyer_id, request_id) DO NOTHING
 RETURNING id, number
 """
 
 
-def _orders_insert(drafts: dict[_Checkout, tuple[Order, list[OrderEvent]]], now: datetime) -> list[_Checkout]:
+def _orders_insert(drafts: dict[_Checkout, Order], now: datetime) -> list[_Checkout]:
     """Insert every order; a (buyer, request_id) already taken is skipped, and so is its checkout (a replay)."""
-    orders = [order for order, _ in drafts.values()]
+    orders = list(drafts.values())
     with connection.cursor() as cursor:
-        cursor.execute(_ORDERS_INSERT_SQL, {
-            "status": str(orders[0].status), "now": now,
-            "numbers": [order.number for order in orders], "buyers": [order.buyer_id for order in orders],
-            "skus": [order.sku_id for order in orders], "titles": [order.title for order in orders],
-            "quantities": [order.quantity for order in orders],
-            "unit_prices": [order.unit_price for order in orders],
-            "totals": [order.total_amount for order in orders],
-            "request_ids": [order.request_id for order in orders],
-        })
+        cursor.execute(_ORDERS_INSERT_SQL, {"status": str(orders[0].status), "now": now, "orders": json_rows(
+            {"number": order.number, "buyer_id": order.buyer_id, "sku_id": order.sku_id, "title": order.title,
+             "quantity": order.quantity, "unit_price": str(order.unit_price),
+             "total_amount": str(order.total_amount), "request_id": order.request_id}
+            for order in orders)})
         ids = {number: pk for pk, number in cursor.fetchall()}
     written = []
-    for checkout, (order, _) in drafts.items():
+    for checkout, order in drafts.items():
         if order.number in ids:
             order.pk = ids[order.number]
             order.created_at = order.updated_at = now
@@ -295,40 +291,48 @@ def _orders_insert(drafts: dict[_Checkout, tuple[Order, list[OrderEvent]]], now:
     return written
 
 
-def _claim(written: list[_Checkout], drafts: dict[_Checkout, tuple[Order, list[OrderEvent]]],
-           ) -> dict[int, list[tuple[int, bytes]]]:
+def _claim(written: list[_Checkout], drafts: dict[_Checkout, Order]) -> dict[int, list[tuple[int, bytes]]]:
     by_sku: dict[int, list[_Checkout]] = defaultdict(list)
     for checkout in written:
         by_sku[checkout.sku_id].append(checkout)
     claimed: dict[int, list[tuple[int, bytes]]] = {}
     for sku_id in sorted(by_sku):
         group = by_sku[sku_id]
-        keys = card_keys_claim_many(sku_id=sku_id, wants=[
-            (drafts[checkout][0].pk, checkout.quantity) for checkout in group])
+        keys = card_keys_claim_many(sku_id=sku_id, wants=[(drafts[checkout].pk, checkout.quantity)
+                                                          for checkout in group])
         if keys is None:
             raise _Rollback(group)  # stock is short: the single path serves them one by one, "sold out" exactly
         claimed.update(keys)
     return claimed
 
 
-def _events_insert(events: list[OrderEvent], now: datetime) -> None:
+_EVENTS_INSERT_SQL = """
+INSERT INTO orders_orderevent (order_id, from_status, to_status, message, created_at)
+SELECT o.order_id, e.from_status, e.to_status, e.message, %(now)s
+FROM json_to_recordset(%(orders)s::json) AS o(position integer, order_id bigint)
+CROSS JOIN json_to_recordset(%(timeline)s::json) AS e(step integer, from_status text, to_status text, message text)
+ORDER BY o.position, e.step
+"""
+
+
+def _events_insert(order_ids: list[int], timeline: Timeline, now: datetime) -> None:
+    """Every order's timeline, in order (event ids ascend along each timeline, as the single path writes them)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO orders_orderevent (order_id, from_status, to_status, message, created_at) "
-            "SELECT e.order_id, e.from_status, e.to_status, e.message, %s "
-            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS e(order_id, from_status, to_status, "
-            "message)",
-            [now, [event.order.pk for event in events], [str(event.from_status) for event in events],
-             [str(event.to_status) for event in events], [event.message for event in events]])
-    for event in events:
-        event.created_at = now
+        cursor.execute(_EVENTS_INSERT_SQL, {
+            "now": now,
+            "orders": json_rows({"position": position, "order_id": order_id}
+                                for position, order_id in enumerate(order_ids)),
+            "timeline": json_rows({"step": step, "from_status": from_status, "to_status": to_status,
+                                   "message": message}
+                                  for step, (from_status, to_status, message) in enumerate(timeline)),
+        })
 
 
-def _payments_post(written: list[_Checkout], drafts: dict[_Checkout, tuple[Order, list[OrderEvent]]]) -> None:
+def _payments_post(written: list[_Checkout], drafts: dict[_Checkout, Order]) -> None:
     revenue_id = system_account_id(kind=AccountKind.PLATFORM_REVENUE)
     journals = []
     for checkout in written:
-        order = drafts[checkout][0]
+        order = drafts[checkout]
         journals.append(JournalDraft(
             kind=JournalKind.ORDER_PAYMENT, reference=order.number, memo=order_payment_memo(order),
             legs=[debit(checkout.wallet_id, order.total_amount), credit(revenue_id, order.total_amount)]))

@@ -6,6 +6,7 @@ Lock order in every path: the order row, then card keys, then the wallet row las
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,11 +110,7 @@ def checkout_draft(sku: Sku, *, buyer_id: int, quantity: int, request_id: str | 
                    paid: bool) -> tuple[Order, list[OrderEvent]]:
     """The unsaved order and its timeline; `paid` writes it in its final state (delivered) at once, because the
     whole wallet checkout commits or nothing does."""
-    order = Order(
-        number=public_number("K"), buyer_id=buyer_id, sku_id=sku.pk, title=f"{sku.product.name} {sku.name}",
-        quantity=quantity, unit_price=sku.price, total_amount=money(sku.price * quantity),
-        request_id=request_id, expires_at=now + timedelta(minutes=settings.KAMENG_ORDER_PAYMENT_MINUTES),
-    )
+    order = _new_order(sku, buyer_id=buyer_id, quantity=quantity, request_id=request_id, now=now)
     events = [created_event(order)]
     if paid:
         events.append(transition(order, OrderStatus.PAID, message=WALLET_PAID_MESSAGE))
@@ -121,6 +118,39 @@ def checkout_draft(sku: Sku, *, buyer_id: int, quantity: int, request_id: str | 
         order.paid_at = order.delivered_at = now
         order.expires_at = None
     return order, events
+
+
+# (from_status, to_status, message) of each event, in order.
+Timeline = list[tuple[str, str, str]]
+
+
+def paid_checkout_drafts(lines: Sequence[tuple[Sku, int, int, str | None]], now: datetime,
+                         ) -> tuple[list[Order], Timeline]:
+    """Many wallet-paid orders at once (group commit), from (SKU, buyer id, quantity, request id) lines: each order
+    as `checkout_draft` makes it, and the one timeline they all share — every such order passes through the same
+    transitions, so they are checked once rather than per order."""
+    orders: list[Order] = []
+    timeline: Timeline = []
+    for sku, buyer_id, quantity, request_id in lines:
+        if not orders:
+            order, events = checkout_draft(sku, buyer_id=buyer_id, quantity=quantity, request_id=request_id, now=now,
+                                           paid=True)
+            timeline = [(str(event.from_status), str(event.to_status), event.message) for event in events]
+        else:
+            order = _new_order(sku, buyer_id=buyer_id, quantity=quantity, request_id=request_id, now=now)
+            order.status = orders[0].status
+            order.paid_at = order.delivered_at = now
+            order.expires_at = None
+        orders.append(order)
+    return orders, timeline
+
+
+def _new_order(sku: Sku, *, buyer_id: int, quantity: int, request_id: str | None, now: datetime) -> Order:
+    return Order(
+        number=public_number("K"), buyer_id=buyer_id, sku_id=sku.pk, title=f"{sku.product.name} {sku.name}",
+        quantity=quantity, unit_price=sku.price, total_amount=money(sku.price * quantity),
+        request_id=request_id, expires_at=now + timedelta(minutes=settings.KAMENG_ORDER_PAYMENT_MINUTES),
+    )
 
 
 def order_payment_memo(order: Order) -> str:
