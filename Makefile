@@ -8,7 +8,7 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/kameng
 MARIADB_TEST_URL ?= mysql://root@127.0.0.1:3306/kameng
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo install install-dev test lint typecheck imports migrations-check test-sqlite test-postgres \
+.PHONY: bench-deps demo install install-dev test lint typecheck imports migrations-check test-sqlite test-postgres \
         test-mariadb test-e2e e2e-deps bench clean
 
 $(VENV)/.runtime: requirements.lock
@@ -75,9 +75,16 @@ test-e2e: install-dev e2e-deps
 	elif [ "$$CI" = "true" ]; then echo "CI=true: chromium missing"; exit 1; \
 	else echo "chromium missing: skipping the browser test"; fi
 
-## bench: the checkout benchmark (PostgreSQL + Redis + gunicorn, 64 clients).
-bench: install-dev
+## bench: the checkout benchmark (PostgreSQL + Redis + granian, 64 clients; installs wrk if missing).
+bench: install-dev bench-deps
 	$(PY) bench/checkout.py
+
+bench-deps:
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v pgbench >/dev/null || ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql-client for pgbench"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
 
 clean:
 	rm -rf $(VENV) var staticfiles

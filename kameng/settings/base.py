@@ -106,9 +106,12 @@ elif _engine.endswith("mysql"):
     )
 elif _engine.endswith("postgresql"):
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    # A health check is a `SELECT 1` round trip at the start of every request that reuses a connection; it saves
-    # the first request after a database restart from an error. Off only where something else (a pooler) does it.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+    # A health check is a `SELECT 1` round trip at the start of every request that reuses a connection: it saves
+    # the first request on each connection after a database restart from an error, for 0.1-0.2 ms of CPU on every
+    # request (4-12 % of checkout throughput, bench/README.md). Off by default, as in Django: a connection that
+    # fails is closed at the end of that request, and a checkout that fails before COMMIT leaves nothing behind
+    # (its request id makes the retry safe). Turn it on where idle connections get cut (some networks, poolers).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
     # Prepared statements: server-side parameter binding (psycopg's Cursor instead of Django's default ClientCursor)
     # lets psycopg prepare a statement once a connection ran it DATABASE_PREPARE_THRESHOLD times; PostgreSQL then
     # skips parsing and planning it: 3.75 -> 2.5-2.75 ms of PostgreSQL CPU per checkout (bench/README.md). Set
