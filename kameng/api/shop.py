@@ -61,7 +61,7 @@ def _user_id(request: HttpRequest) -> int:
 
 
 def _order_out(order: Order, secrets: list[str]) -> OrderOut:
-    return OrderOut(number=order.number, status=order.status, status_display=order.get_status_display(),
+    return OrderOut(number=order.number, status=order.status, status_display=OrderStatus(order.status).label,
                     title=order.title, quantity=order.quantity, total_amount=order.total_amount, secrets=secrets)
 
 
