@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db import DatabaseError, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
 from kameng.catalog.models import ProductStatus
@@ -203,4 +204,23 @@ def test_the_api_checkout_goes_through_the_writer_and_replays_cleanly() -> None:
     assert refused.json()["code"] in {"sold_out", "insufficient_balance"}
     assert Order.objects.count() == 1
     assert wallet_balance(user_id=buyer.pk) == Decimal("4.00")
+    assert ledger_problems() == []
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size() -> None:
+    sku = SkuFactory.create(price=Decimal("1.00"))
+    stock_sku(sku, 40)
+    buyer_ids = _funded_buyers(16, "10.00")
+    write_batch([_checkout(buyer_ids[0], sku.pk)])  # first use: account ids and the SKU's id range get cached
+    counts = []
+    for size, first in ((3, 1), (12, 4)):
+        batch = [_checkout(buyer_id, sku.pk) for buyer_id in buyer_ids[first:first + size]]
+        with CaptureQueriesContext(connection) as captured:
+            write_batch(batch)
+        assert all(checkout.order is not None for checkout in batch)
+        counts.append(len(captured.captured_queries))
+    # SKUs, BEGIN, orders, claim, events, journals with their entries, wallet locks, wallet moves, COMMIT: a batch
+    # is a constant number of round trips, not a number per order.
+    assert counts == [9, 9]
+    assert Order.objects.count() == 16
     assert ledger_problems() == []
