@@ -390,9 +390,12 @@ def print_verification(report: dict[str, Any]) -> bool:
 
 # --- the raw-SQL ceiling --------------------------------------------------------------------------------------
 
+# The scan start is drawn from the lower four fifths of the seeded ids: the replay cannot wrap around as the service
+# does, and after the HTTP runs have sold keys near the top a start up there could find none (an order without
+# its key would fail the checks that follow).
 PGBENCH_SCRIPT = r"""
 \set wallet random(:wallet_low, :wallet_high)
-\set start random(:key_low, :key_high)
+\set start random(:key_low, :key_low + (:key_high - :key_low) * 4 / 5)
 BEGIN;
 INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, status,
     request_id, created_at, expires_at, paid_at, delivered_at, updated_at)
