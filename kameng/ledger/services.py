@@ -48,9 +48,12 @@ def credit(account_id: int, amount: Decimal) -> Leg:
     return Leg(account_id=account_id, side=Side.CREDIT, amount=money(amount))
 
 
-# Account ids never change once created, so they are remembered per process.
+# Account ids never change once created, so they are remembered per process; the sets answer "is this one of
+# ours?" on every journal without rebuilding a set of every wallet this process has seen.
 _system_account_ids: dict[str, int] = {}
 _wallet_account_ids: dict[int, int] = {}
+_system_ids: set[int] = set()
+_wallet_ids: set[int] = set()
 
 
 def system_account_id(*, kind: str, suffix: str = "") -> int:
@@ -64,7 +67,7 @@ def system_account_id(*, kind: str, suffix: str = "") -> int:
                       "is_negative_allowed": True},
         )
         account_id = account.pk
-        _remember_after_commit(_system_account_ids, code, account_id)
+        _remember_after_commit(_system_account_ids, code, account_id, _system_ids)
     return account_id
 
 
@@ -83,13 +86,17 @@ def wallet_account_id(*, user_id: int) -> int:
                     ).pk
             except IntegrityError:
                 account_id = Account.objects.get(owner_id=user_id, kind=AccountKind.WALLET).pk
-        _remember_after_commit(_wallet_account_ids, user_id, account_id)
+        _remember_after_commit(_wallet_account_ids, user_id, account_id, _wallet_ids)
     return account_id
 
 
-def _remember_after_commit(cache: dict[Any, int], key: object, account_id: int) -> None:
+def _remember_after_commit(cache: dict[Any, int], key: object, account_id: int, ids: set[int]) -> None:
     # Only a committed row may be remembered: an id from a transaction that rolls back would point nowhere.
-    transaction.on_commit(lambda: cache.__setitem__(key, account_id))
+    def remember() -> None:
+        cache[key] = account_id
+        ids.add(account_id)
+
+    transaction.on_commit(remember)
 
 
 def journal_post(*, kind: JournalKind, reference: str, legs: list[Leg], memo: str = "") -> Journal:
@@ -208,18 +215,15 @@ def _cached_balance_moves(legs: Iterable[Leg]) -> list[tuple[int, Decimal, bool]
 
 
 def _needs_lookup(net: dict[int, dict[str, Decimal]]) -> bool:
-    system_ids = set(_system_account_ids.values())
-    wallet_ids = set(_wallet_account_ids.values())
-    return any(account_id not in system_ids and account_id not in wallet_ids for account_id in net)
+    return any(account_id not in _system_ids and account_id not in _wallet_ids for account_id in net)
 
 
 def _known_wallets(net: dict[int, dict[str, Decimal]]) -> dict[int, dict[str, object]]:
     """Skip the lookup query on the hot path: ids we created ourselves are wallets or uncached system accounts."""
-    wallet_ids = set(_wallet_account_ids.values())
     return {
         account_id: {"pk": account_id, "normal_side": Side.CREDIT, "is_negative_allowed": False}
         for account_id in net
-        if account_id in wallet_ids
+        if account_id in _wallet_ids
     }
 
 
@@ -227,6 +231,8 @@ def forget_cached_account_ids() -> None:
     """For tests that flush the database between cases."""
     _system_account_ids.clear()
     _wallet_account_ids.clear()
+    _system_ids.clear()
+    _wallet_ids.clear()
 
 
 # --- many journals at once (group commit of checkouts, PostgreSQL) ----------------------------------------------
