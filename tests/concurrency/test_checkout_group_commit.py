@@ -4,16 +4,18 @@ checkout they cannot settle to the single path, which answers exactly as it alwa
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
 from kameng.catalog.models import ProductStatus
+from kameng.core.errors import ApplicationError
 from kameng.inventory import services as inventory_services
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.inventory.services import SoldOutError
@@ -227,4 +229,55 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(monkeypatch: pytest
     # is a constant number of round trips, not a number per order.
     assert counts == [9, 9]
     assert Order.objects.count() == 16
+    assert ledger_problems() == []
+
+
+def test_a_failed_commit_is_answered_as_an_error_not_written_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    stock_sku(sku, 5)
+    buyer_ids = _funded_buyers(2, "10.00")
+    batch = [_checkout(buyer_id, sku.pk, 1, f"commit-{buyer_id}") for buyer_id in buyer_ids]
+    write_batch([_checkout(buyer_ids[0], sku.pk, 1, "warm")])  # account ids cached: the batch below is all SQL
+
+    def lost_connection() -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(connection, "commit", lost_connection)
+    write_batch(batch)
+    monkeypatch.undo()
+
+    # Whether a COMMIT that failed took effect cannot be known: each buyer gets the error (and can replay with the
+    # same request id), none of them is written a second time through the single path.
+    assert all(checkout.done.is_set() and checkout.order is None for checkout in batch)
+    assert all(isinstance(checkout.error, OperationalError) for checkout in batch)
+    assert not Order.objects.filter(request_id__startswith="commit-").exists()
+    assert ledger_problems() == []
+
+
+def test_a_checkout_that_waits_too_long_gets_a_503_and_the_writer_carries_on(
+        monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    stock_sku(sku, 5)
+    buyer_id, = _funded_buyers(1, "10.00")
+    settings.KAMENG_CHECKOUT_GROUP_WAIT_SECONDS = 0.2
+    release = threading.Event()
+    original = group_commit.write_batch
+
+    def slow_write_batch(batch: list[_Checkout]) -> None:
+        release.wait(5)
+        original(batch)
+
+    monkeypatch.setattr(group_commit, "write_batch", slow_write_batch)
+    with pytest.raises(ApplicationError) as waited:
+        order_checkout(buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="slow")
+    assert waited.value.status_code == 503
+    assert waited.value.code == "checkout_timeout"
+    release.set()
+    writer_stop()  # lets the queued checkout finish: it was written, and the replay finds it
+
+    replay = order_checkout(buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="slow")
+    assert not replay.created
+    assert len(replay.secrets) == 1
+    assert Order.objects.count() == 1
+    assert wallet_balance(user_id=buyer_id) == Decimal("8.00")
     assert ledger_problems() == []
