@@ -65,6 +65,9 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     nothing. A card-key order either gets all its keys or nothing happens (`SoldOutError`); a wallet short of the
     total raises `InsufficientFundsError` and nothing happens. Without `pay_with_wallet` the keys are reserved and
     the order waits for payment until `expires_at`.
+
+    On PostgreSQL a wallet checkout outside any transaction goes through the group commit (one transaction for
+    the checkouts in flight together, `group_commit.py`); whatever a batch cannot settle comes back here.
     """
     request_id = _validate_request_id(request_id)
     if pay_with_wallet and not connection.in_atomic_block:
