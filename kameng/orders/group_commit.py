@@ -4,9 +4,10 @@ A checkout alone costs PostgreSQL a transaction of its own: BEGIN, nine statemen
 the database's work per order. Here the request threads of one server process hand their checkout to one writer
 thread, which takes everything queued since its last commit (up to `KAMENG_CHECKOUT_GROUP_MAX` orders) and writes
 it with set-based statements — one INSERT for the orders, one claim per SKU, one INSERT for the events, one for
-the journals and their entries, one guarded UPDATE for the wallets — in one transaction. The guards are the single
-path's: keys are taken only while `available` (skipping rows others hold), a wallet never goes below zero, one
-order per (buyer, request_id), one journal per order number. The database stays the source of truth.
+the journals and their entries, then the wallets locked in id order and moved by one guarded UPDATE — in one
+transaction, nine statements whatever the batch size. The guards are the single path's: keys are taken only while
+`available` (skipping rows others hold), a wallet never goes below zero, one order per (buyer, request_id), one
+journal per order number. The database stays the source of truth.
 
 Whatever a batch cannot settle for a checkout goes back to its request thread, which runs it through the single
 path and so gives the exact answer it always gave: a replayed request id (the first order, 200), a wallet short
@@ -15,7 +16,7 @@ of the total (rolled back, the rest of the batch retried without that wallet's o
 COMMIT. An error during COMMIT itself is answered as an error: the batch may or may not have landed, and only a
 replay with the same request id can tell.
 
-The writer is a daemon thread per process, started on first use (after a server forks its workers); with its own
+The writer is a daemon thread per process, started on first use (after a server forks its workers), with its own
 database connection. Request threads wait on an event; the writer never waits for a new arrival, so a checkout is
 delayed by at most the batch before it.
 """
