@@ -504,6 +504,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--gunicorn-threads", type=int, default=24)
     parser.add_argument("--pgbench-duration", type=int, default=15)
     parser.add_argument("--no-pgbench", action="store_true")
+    parser.add_argument("--floor", action="store_true",
+                        help="also serve the endpoint with a canned checkout (bench/floor_wsgi.py): the framework's "
+                             "own cost per request")
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--database", default="kameng_bench")
@@ -544,6 +547,10 @@ def main() -> int:
         variants = variants_parse(args.variant)
         results = [measure_server(kind, args, env, seeded, workdir, label=label, overrides=overrides)
                    for _round in range(args.rounds) for label, overrides in variants for kind in kinds]
+        floor = None
+        if args.floor:
+            floor = measure_server(kinds[0], args, env, seeded, workdir, label="floor",
+                                   overrides={"WSGI_APP": "bench.floor_wsgi:application"})
         print("\n== verification after the HTTP runs")
         report = verify(seeded, len(seeded.sessions))
         ok = print_verification(report)
@@ -570,6 +577,10 @@ def main() -> int:
                   f"p99 {result['p99_us'] / 1000:6.1f} ms   non-2xx {result['non2xx']}   "
                   f"CPU/order server {result['server_cpu_ms']:.2f} + PostgreSQL {result['postgres_cpu_ms']:.2f} ms   "
                   f"load {result['load'][0]:.1f} -> {result['load'][1]:.1f}")
+        if floor:
+            rate = floor["ok"] / (floor["duration_us"] / 1e6)
+            print(f"  {'framework floor':20s} {rate:6,.0f} req/s    (the same endpoint, checkout replaced by a canned "
+                  f"answer: server CPU {floor['server_cpu_ms']:.2f} ms/request)")
         if ceiling:
             print(f"  {'pgbench':20s} {ceiling['tps']:6,.0f} tx/s      (raw-SQL ceiling, same run)")
         print(f"  invariants: {'all hold' if ok else 'VIOLATED'}")
