@@ -77,7 +77,7 @@ test-e2e: install-dev e2e-deps
 
 ## bench: the checkout benchmark (PostgreSQL + Redis + granian, 64 clients; installs wrk if missing).
 bench: install-dev bench-deps
-	$(PY) bench/checkout.py
+	$(PY) bench/checkout.py --floor
 
 bench-deps:
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the benchmark"; \
