@@ -268,8 +268,10 @@ FROM json_to_recordset(%(legs)s::json) AS leg(kind text, reference text, account
 JOIN journal ON journal.kind = leg.kind AND journal.reference = leg.reference
 """
 
-# Locks first, in id order, as every single-journal path does; then one guarded UPDATE for all of them.
-_LOCK_ACCOUNTS_SQL = "SELECT id FROM ledger_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+# Locks first, in id order, as every single-journal path does; then one guarded UPDATE for all of them. NO KEY
+# UPDATE is the lock an UPDATE of the balance takes anyway: it leaves the foreign-key checks of other
+# transactions' entries on these accounts unblocked.
+_LOCK_ACCOUNTS_SQL = "SELECT id FROM ledger_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE"
 _MOVE_BALANCES_SQL = """
 UPDATE ledger_account AS account SET balance = account.balance + move.delta
 FROM json_to_recordset(%s::json) AS move(id bigint, delta numeric, guarded boolean)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from kameng.catalog.models import Sku
@@ -89,10 +89,14 @@ def checkout_grouped(*, buyer_id: int, sku_id: int, quantity: int, request_id: s
     """
     checkout = _Checkout(buyer_id=buyer_id, wallet_id=wallet_account_id(user_id=buyer_id), sku_id=sku_id,
                          quantity=quantity, request_id=request_id)
-    _writer().submit(checkout)
+    writer = _writer()
+    writer.submit(checkout)
     if not checkout.done.wait(settings.KAMENG_CHECKOUT_GROUP_WAIT_SECONDS):
-        raise ApplicationError("下单处理超时：订单可能已经生成，请用同一 request_id 重新提交以查询结果",
-                               code="checkout_timeout", status_code=503)
+        if writer.withdraw(checkout):
+            raise ApplicationError("系统繁忙，订单未生成，未扣款，请稍后重试", code="checkout_busy", status_code=503)
+        # The writer has it: it may commit after this answer, so only a replay can tell (or "my orders").
+        raise ApplicationError("下单处理超时：订单可能已经生成，请用同一 request_id 重新提交以查询结果，"
+                               "或在「我的订单」中查看", code="checkout_timeout", status_code=503)
     if checkout.error is not None:
         raise checkout.error
     if checkout.order is None:
@@ -122,6 +126,15 @@ class _Writer:
                 self._thread.start()
             self._queue.append(checkout)
             self._wakeup.notify()
+
+    def withdraw(self, checkout: _Checkout) -> bool:
+        """Take a checkout back if the writer has not picked it up yet (then it will never be written)."""
+        with self._wakeup:
+            try:
+                self._queue.remove(checkout)
+            except ValueError:
+                return False
+            return True
 
     def stop(self) -> None:
         """Let the writer finish what is queued, close its connection and end (tests; a server just exits)."""
@@ -197,12 +210,13 @@ def write_batch(batch: list[_Checkout]) -> None:
     except _CommitFailed as failure:
         logger.error("COMMIT of a checkout batch of %d failed; its outcome is unknown", len(todo))
         for checkout in todo:
-            checkout.error = failure.error
-            checkout.done.set()
+            if not checkout.done.is_set():
+                checkout.error = failure.error
+                checkout.done.set()
     except Exception:
         logger.warning("checkout batch of %d rolled back; each runs alone", len(todo), exc_info=True)
         connection.close_if_unusable_or_obsolete()
-        _run_singly(todo)
+        _run_singly(checkout for checkout in todo if not checkout.done.is_set())  # never one already answered
 
 
 class _CommitFailed(Exception):  # noqa: N818 - carries the error of a COMMIT whose outcome is unknown
@@ -247,6 +261,8 @@ def _write(todo: list[_Checkout], now: datetime) -> None:
             _events_insert([drafts[checkout].pk for checkout in written], timeline, now)
             _payments_post(written, drafts)
             committing = True
+    except IntegrityError:
+        raise  # a constraint checked at COMMIT (deferred foreign keys) rolls the whole transaction back, surely
     except Exception as error:
         if committing:
             raise _CommitFailed(error) from error
@@ -266,6 +282,7 @@ SELECT o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.unit_price, o.tota
 FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_id bigint, title text,
                                                quantity integer, unit_price numeric, total_amount numeric,
                                                request_id text)
+ORDER BY o.buyer_id, o.request_id
 ON CONFLICT (buyer_id, request_id) DO NOTHING
 RETURNING id, number
 """

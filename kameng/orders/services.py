@@ -133,6 +133,7 @@ def paid_checkout_drafts(lines: Sequence[tuple[Sku, int, int, str | None]], now:
     as `checkout_draft` makes it, and the one timeline they all share — every such order passes through the same
     transitions, so they are checked once rather than per order."""
     orders: list[Order] = []
+    numbers: set[str] = set()
     timeline: Timeline = []
     for sku, buyer_id, quantity, request_id in lines:
         if not orders:
@@ -144,6 +145,9 @@ def paid_checkout_drafts(lines: Sequence[tuple[Sku, int, int, str | None]], now:
             order.status = orders[0].status
             order.paid_at = order.delivered_at = now
             order.expires_at = None
+        while order.number in numbers:  # same millisecond, same 6 random digits: rare, but one batch shares it
+            order.number = public_number("K")
+        numbers.add(order.number)
         orders.append(order)
     return orders, timeline
 

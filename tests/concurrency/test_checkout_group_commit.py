@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, OperationalError, connection
+from django.db import DatabaseError, IntegrityError, OperationalError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
@@ -268,16 +268,41 @@ def test_a_checkout_that_waits_too_long_gets_a_503_and_the_writer_carries_on(
         original(batch)
 
     monkeypatch.setattr(group_commit, "write_batch", slow_write_batch)
-    with pytest.raises(ApplicationError) as waited:
+    # The writer takes this one and is stuck in it: the answer cannot say whether it will land.
+    with pytest.raises(ApplicationError) as taken:
         order_checkout(buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="slow")
-    assert waited.value.status_code == 503
-    assert waited.value.code == "checkout_timeout"
+    # This one is still queued behind it when its wait ends: withdrawn, so it will never be written.
+    with pytest.raises(ApplicationError) as queued:
+        order_checkout(buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="queued")
+    assert (taken.value.status_code, taken.value.code) == (503, "checkout_timeout")
+    assert (queued.value.status_code, queued.value.code) == (503, "checkout_busy")
     release.set()
-    writer_stop()  # lets the queued checkout finish: it was written, and the replay finds it
+    writer_stop()
 
     replay = order_checkout(buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="slow")
     assert not replay.created
     assert len(replay.secrets) == 1
-    assert Order.objects.count() == 1
+    assert list(Order.objects.values_list("request_id", flat=True)) == ["slow"]
     assert wallet_balance(user_id=buyer_id) == Decimal("8.00")
+    assert ledger_problems() == []
+
+
+def test_a_constraint_failing_at_commit_rolls_back_and_each_runs_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    stock_sku(sku, 5)
+    buyer_ids = _funded_buyers(2, "10.00")
+    write_batch([_checkout(buyer_ids[0], sku.pk, 1, "warm")])
+    batch = [_checkout(buyer_id, sku.pk, 1, f"deferred-{buyer_id}") for buyer_id in buyer_ids]
+
+    def deferred_foreign_key_violation() -> None:
+        raise IntegrityError("insert or update on table violates foreign key constraint")
+
+    monkeypatch.setattr(connection, "commit", deferred_foreign_key_violation)
+    write_batch(batch)
+    monkeypatch.undo()
+
+    # PostgreSQL rolls a transaction back when a deferred constraint fails at COMMIT: nothing landed, so each
+    # checkout can safely run alone (where the failing one gets its own error).
+    assert all(checkout.done.is_set() and checkout.order is None and checkout.error is None for checkout in batch)
+    assert not Order.objects.filter(request_id__startswith="deferred-").exists()
     assert ledger_problems() == []
