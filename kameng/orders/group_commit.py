@@ -54,6 +54,7 @@ from kameng.orders.services import (
     CheckoutResult,
     Timeline,
     checkout_validate,
+    order_inserted,
     order_payment_memo,
     paid_checkout_drafts,
     skus_for_checkout,
@@ -75,7 +76,6 @@ class _Checkout:
     sku_id: int
     quantity: int
     request_id: str | None
-    sku: Sku | None = None
     done: threading.Event = field(default_factory=threading.Event)
     order: Order | None = None  # set when the batch wrote it; None with `done` set: run it singly
     ciphertexts: list[bytes] = field(default_factory=list)
@@ -166,10 +166,7 @@ class _Writer:
                 write_batch(batch)
             except BaseException as error:  # the writer must outlive any batch
                 logger.exception("checkout batch failed outside its transaction")
-                for checkout in batch:
-                    if not checkout.done.is_set():
-                        checkout.error = error
-                        checkout.done.set()
+                _fail(batch, error)
 
 
 _writers: dict[int, _Writer] = {}
@@ -198,10 +195,11 @@ def write_batch(batch: list[_Checkout]) -> None:
     todo = batch
     try:
         close_old_connections()  # what a request does first: drop a connection that broke or aged out
-        todo = _drop_invalid(batch)
+        skus = skus_for_checkout(sorted({checkout.sku_id for checkout in batch}))
+        todo = _drop_invalid(batch, skus)
         while todo:
             try:
-                _write(todo, timezone.now())
+                _write(todo, skus, timezone.now())
                 return
             except _Rollback as rollback:
                 _run_singly(rollback.culprits)
@@ -209,10 +207,7 @@ def write_batch(batch: list[_Checkout]) -> None:
                 todo = [checkout for checkout in todo if checkout not in culprits]
     except _CommitFailed as failure:
         logger.error("COMMIT of a checkout batch of %d failed; its outcome is unknown", len(todo))
-        for checkout in todo:
-            if not checkout.done.is_set():
-                checkout.error = failure.error
-                checkout.done.set()
+        _fail(todo, failure.error)
     except Exception:
         logger.warning("checkout batch of %d rolled back; each runs alone", len(todo), exc_info=True)
         connection.close_if_unusable_or_obsolete()
@@ -225,21 +220,25 @@ class _CommitFailed(Exception):  # noqa: N818 - carries the error of a COMMIT wh
         self.error = error
 
 
-def _drop_invalid(batch: list[_Checkout]) -> list[_Checkout]:
+def _drop_invalid(batch: list[_Checkout], skus: dict[int, Sku]) -> list[_Checkout]:
     """Leave to the single path what it must refuse (SKU not on sale, quantity out of bounds): it says why."""
-    skus = skus_for_checkout(sorted({checkout.sku_id for checkout in batch}))
     valid = []
     for checkout in batch:
-        checkout.sku = skus.get(checkout.sku_id)
-        try:
-            if checkout.sku is None:
-                raise ApplicationError("not on sale")
-            checkout_validate(checkout.sku, checkout.quantity)
-        except ApplicationError:
+        if _is_allowed(skus.get(checkout.sku_id), checkout.quantity):
+            valid.append(checkout)
+        else:
             _run_singly([checkout])
-            continue
-        valid.append(checkout)
     return valid
+
+
+def _is_allowed(sku: Sku | None, quantity: int) -> bool:
+    if sku is None:
+        return False
+    try:
+        checkout_validate(sku, quantity)
+    except ApplicationError:
+        return False
+    return True
 
 
 def _run_singly(checkouts: Iterable[_Checkout]) -> None:
@@ -248,9 +247,18 @@ def _run_singly(checkouts: Iterable[_Checkout]) -> None:
         checkout.done.set()
 
 
-def _write(todo: list[_Checkout], now: datetime) -> None:
+def _fail(checkouts: Iterable[_Checkout], error: BaseException) -> None:
+    """Answer with `error` every checkout of the batch not answered yet."""
+    for checkout in checkouts:
+        if not checkout.done.is_set():
+            checkout.error = error
+            checkout.done.set()
+
+
+def _write(todo: list[_Checkout], skus: dict[int, Sku], now: datetime) -> None:
     orders, timeline = paid_checkout_drafts(
-        [(_sku(checkout), checkout.buyer_id, checkout.quantity, checkout.request_id) for checkout in todo], now)
+        [(skus[checkout.sku_id], checkout.buyer_id, checkout.quantity, checkout.request_id) for checkout in todo],
+        now)
     drafts = dict(zip(todo, orders, strict=True))
     committing = False
     try:
@@ -301,10 +309,7 @@ def _orders_insert(drafts: dict[_Checkout, Order], now: datetime) -> list[_Check
     written = []
     for checkout, order in drafts.items():
         if order.number in ids:
-            order.pk = ids[order.number]
-            order.created_at = order.updated_at = now
-            order._state.adding = False
-            order._state.db = connection.alias
+            order_inserted(order, pk=ids[order.number], now=now)
             written.append(checkout)
     return written
 
@@ -358,8 +363,3 @@ def _payments_post(written: list[_Checkout], drafts: dict[_Checkout, Order]) -> 
         journal_post_many(journals)
     except InsufficientFundsManyError as short:
         raise _Rollback(checkout for checkout in written if checkout.wallet_id in short.account_ids) from short
-
-
-def _sku(checkout: _Checkout) -> Sku:
-    assert checkout.sku is not None, "checked by _drop_invalid"
-    return checkout.sku

@@ -118,9 +118,13 @@ def checkout_draft(sku: Sku, *, buyer_id: int, quantity: int, request_id: str | 
     if paid:
         events.append(transition(order, OrderStatus.PAID, message=WALLET_PAID_MESSAGE))
         events.append(transition(order, OrderStatus.DELIVERED))
-        order.paid_at = order.delivered_at = now
-        order.expires_at = None
+        _paid_and_delivered_at(order, now)
     return order, events
+
+
+def _paid_and_delivered_at(order: Order, now: datetime) -> None:
+    order.paid_at = order.delivered_at = now
+    order.expires_at = None
 
 
 # (from_status, to_status, message) of each event, in order.
@@ -143,8 +147,7 @@ def paid_checkout_drafts(lines: Sequence[tuple[Sku, int, int, str | None]], now:
         else:
             order = _new_order(sku, buyer_id=buyer_id, quantity=quantity, request_id=request_id, now=now)
             order.status = orders[0].status
-            order.paid_at = order.delivered_at = now
-            order.expires_at = None
+            _paid_and_delivered_at(order, now)
         while order.number in numbers:  # same millisecond, same 6 random digits: rare, but one batch shares it
             order.number = public_number("K")
         numbers.add(order.number)
@@ -207,13 +210,18 @@ def _order_insert(order: Order, now: datetime) -> None:
     if connection.vendor != "postgresql":
         order.save(force_insert=True)
         return
-    order.created_at = order.updated_at = now
     with connection.cursor() as cursor:
         cursor.execute(_ORDER_INSERT_SQL, [
             order.number, order.buyer_id, order.sku_id, order.title, order.quantity, order.unit_price,
             order.total_amount, str(order.status), order.request_id, now, order.expires_at, order.paid_at,
             order.delivered_at, now])
-        order.pk = cursor.fetchone()[0]
+        order_inserted(order, pk=cursor.fetchone()[0], now=now)
+
+
+def order_inserted(order: Order, *, pk: int, now: datetime) -> None:
+    """Make the instance what `save()` would have left after a plain-SQL INSERT that stamped it `now`."""
+    order.pk = pk
+    order.created_at = order.updated_at = now
     order._state.adding = False
     order._state.db = connection.alias
 
