@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from celery import Task
@@ -48,6 +49,20 @@ def is_body_exactly_success(status_code: int, body: str) -> bool:
     """易支付 V1/V2's and Alipay's only acknowledgement: a body of exactly the 7 bytes "success", whatever the
     status; anything else means try again."""
     return hmac.compare_digest(body.encode(), b"success")
+
+
+def notify_http(method: str, url: str, *, transport: httpx.BaseTransport | None, timeout: float,
+                **request: Any) -> tuple[int, str]:
+    """One notification request (`transport` None = the network; tests hand in their own): status and body."""
+    with httpx.Client(transport=transport, timeout=timeout) as client:
+        response = client.request(method, url, **request)
+        return response.status_code, response.text
+
+
+def url_with_query(url: str, params: dict[str, str]) -> str:
+    """`url` with `params` appended to whatever query it already has (a merchant's return_url)."""
+    separator = "&" if "?" in url else "?"
+    return url + separator + urlencode(params)
 
 
 def notify_deliver(*, trade: NotifiedTrade, policy: NotifyPolicy, send: Callable[[], tuple[int, str]],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlencode
 
 import httpx
 from django.db import IntegrityError, transaction
@@ -20,7 +19,14 @@ from kameng.core.tasks import enqueue_after_commit
 from kameng.simulators.epay import is_signature_valid, with_signature
 from kameng.simulators.epay_fields import EpayFieldRules, epay_number_new
 from kameng.simulators.models import SimulatedEpayMerchant, SimulatedEpayTrade, SimulatedTradeStatus
-from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, is_body_exactly_success, notify_deliver
+from kameng.simulators.notify import (
+    NotifyAttempt,
+    NotifyPolicy,
+    is_body_exactly_success,
+    notify_deliver,
+    notify_http,
+    url_with_query,
+)
 from kameng.simulators.selectors import SimulatorRequestError, simulated_epay_merchant_by_key
 
 logger = logging.getLogger(__name__)
@@ -137,18 +143,11 @@ def simulated_epay_notify_params(trade: SimulatedEpayTrade) -> dict[str, str]:
 
 def simulated_epay_return_url(trade: SimulatedEpayTrade) -> str:
     """Where the browser goes after paying: the merchant's `return_url` with the signed parameters appended."""
-    separator = "&" if "?" in trade.return_url else "?"
-    return trade.return_url + separator + urlencode(simulated_epay_notify_params(trade))
-
-
-def notify_backoff_seconds(*, attempts: int) -> int:
-    return NOTIFY_POLICY.backoff_after(attempts=attempts)
+    return url_with_query(trade.return_url, simulated_epay_notify_params(trade))
 
 
 def _notify_get(url: str, params: dict[str, str]) -> tuple[int, str]:
-    with httpx.Client(transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS) as client:
-        response = client.get(url, params=params)
-        return response.status_code, response.text
+    return notify_http("GET", url, transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS, params=params)
 
 
 def simulated_epay_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from django.db import IntegrityError, transaction
@@ -37,7 +37,14 @@ from kameng.simulators.alipay.signing import (
     request_signature_valid,
     rsa2_sign,
 )
-from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, is_body_exactly_success, notify_deliver
+from kameng.simulators.notify import (
+    NotifyAttempt,
+    NotifyPolicy,
+    is_body_exactly_success,
+    notify_deliver,
+    notify_http,
+    url_with_query,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -328,18 +335,11 @@ def simulated_alipay_return_url(trade: SimulatedAlipayTrade) -> str:
         "version": "1.0", "app_id": trade.app.app_id, "seller_id": trade.app.seller_id,
         "timestamp": _time(timezone.now()),
     }
-    separator = "&" if "?" in trade.return_url else "?"
-    return trade.return_url + separator + urlencode(notification_signed(params, trade.app.signing_key))
-
-
-def notify_backoff_seconds(*, attempts: int) -> int:
-    return NOTIFY_POLICY.backoff_after(attempts=attempts)
+    return url_with_query(trade.return_url, notification_signed(params, trade.app.signing_key))
 
 
 def _notify_post(url: str, params: dict[str, str]) -> tuple[int, str]:
-    with httpx.Client(transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS) as client:
-        response = client.post(url, data=params)
-        return response.status_code, response.text
+    return notify_http("POST", url, transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS, data=params)
 
 
 def simulated_alipay_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:

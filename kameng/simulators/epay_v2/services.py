@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 from django.db import IntegrityError, transaction
@@ -29,7 +28,14 @@ from kameng.simulators.epay_v2.models import (
 )
 from kameng.simulators.epay_v2.selectors import EpayV2SimulatorError, simulated_epay_v2_trade_of_merchant
 from kameng.simulators.epay_v2.signing import KeyPair, is_signature_valid, key_pair_generate, with_signature
-from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, is_body_exactly_success, notify_deliver
+from kameng.simulators.notify import (
+    NotifyAttempt,
+    NotifyPolicy,
+    is_body_exactly_success,
+    notify_deliver,
+    notify_http,
+    url_with_query,
+)
 
 logger = logging.getLogger(__name__)
 _fields = EpayFieldRules(error=EpayV2SimulatorError)
@@ -177,18 +183,11 @@ def simulated_epay_v2_notify_params(trade: SimulatedEpayV2Trade, *, timestamp: i
 
 def simulated_epay_v2_return_url(trade: SimulatedEpayV2Trade) -> str:
     """Where the browser goes after paying: the merchant's `return_url` with the signed parameters appended."""
-    separator = "&" if "?" in trade.return_url else "?"
-    return trade.return_url + separator + urlencode(simulated_epay_v2_notify_params(trade))
-
-
-def notify_backoff_seconds(*, attempts: int) -> int:
-    return NOTIFY_POLICY.backoff_after(attempts=attempts)
+    return url_with_query(trade.return_url, simulated_epay_v2_notify_params(trade))
 
 
 def _notify_get(url: str, params: dict[str, str]) -> tuple[int, str]:
-    with httpx.Client(transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS) as client:
-        response = client.get(url, params=params)
-        return response.status_code, response.text
+    return notify_http("GET", url, transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS, params=params)
 
 
 def simulated_epay_v2_notify_send(*, trade_id: int, is_forced: bool = False) -> NotifyAttempt:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from kameng.core.errors import ApplicationError
 from kameng.core.tasks import enqueue_after_commit
-from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, notify_deliver
+from kameng.simulators.notify import NotifyAttempt, NotifyPolicy, notify_deliver, notify_http
 from kameng.simulators.wechat import signing
 from kameng.simulators.wechat.models import (
     SimulatedWechatMerchant,
@@ -267,14 +267,9 @@ def simulated_wechat_signed_headers(merchant: SimulatedWechatMerchant, body: byt
                                           platform_key_id=merchant.platform_public_key_id, body=body)
 
 
-def notify_backoff_seconds(*, attempts: int) -> int:
-    return NOTIFY_POLICY.backoff_after(attempts=attempts)
-
-
 def _notify_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    with httpx.Client(transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS) as client:
-        response = client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
-        return response.status_code, response.text
+    return notify_http("POST", url, transport=notify_transport, timeout=NOTIFY_TIMEOUT_SECONDS, content=body,
+                       headers={"Content-Type": "application/json", **headers})
 
 
 def _is_acknowledged(status_code: int, body: str) -> bool:
