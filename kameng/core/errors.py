@@ -6,12 +6,21 @@ from typing import Any
 
 
 class ApplicationError(Exception):
-    """A business rule said no. `message` is for people (Chinese by default), `code` is for programs."""
+    """A business rule said no. `message` is for people (Chinese by default), `code` is for programs.
+
+    A message with values in it is given as a template and its `params` ("库存不足，仅剩 %(available)s 件",
+    params={"available": 3}): `message` is the filled-in Chinese text, and the storefront translates the template
+    before filling it in (kameng.web.errors.message_for), so the English page reads English too.
+    """
 
     status_code = 400
 
     def __init__(self, message: str, *, code: str = "invalid", extra: dict[str, Any] | None = None,
-                 status_code: int | None = None) -> None:
+                 status_code: int | None = None, params: dict[str, Any] | None = None) -> None:
+        self.template = message
+        self.params = params or {}
+        if params:
+            message = message % params
         super().__init__(message)
         self.message = message
         self.code = code

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CURRENCY = "CNY"
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
+AMOUNT_RE = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$", re.ASCII)
 
 
 class MoneyError(ValueError):
-    """Raised for a value that is not a valid amount of money."""
+    """Raised for a value that is not a valid amount of money; `template` and `params` as in ApplicationError."""
+
+    def __init__(self, message: str, params: dict[str, object] | None = None) -> None:
+        self.template = message
+        self.params = params or {}
+        super().__init__(message % params if params else message)
 
 
 def money(value: Decimal | int | str) -> Decimal:
@@ -29,22 +36,28 @@ def money(value: Decimal | int | str) -> Decimal:
 
 
 def parse_amount(text: str, *, minimum: Decimal | None = None, maximum: Decimal | None = None) -> Decimal:
-    """Parse a user-supplied amount ("12.5" → 12.50), refusing more than two decimals and out-of-range values."""
+    """Parse a user-supplied amount ("12.5" → 12.50), refusing more than two decimals and out-of-range values.
+
+    Plain digits with an optional decimal point only (a minus gets "must be more than 0"): no "+", exponent
+    ("1e2"), grouping ("1,000", which could as well mean 1.000) or full-width digits — what a person typed is
+    what gets charged.
+    """
+    text = str(text).strip()
+    if not AMOUNT_RE.match(text):
+        raise MoneyError("请输入有效的金额")
     try:
-        raw = Decimal(str(text).strip())
+        raw = Decimal(text)
     except InvalidOperation as error:
         raise MoneyError("请输入有效的金额") from error
-    if not raw.is_finite():
-        raise MoneyError("请输入有效的金额")
     if raw != raw.quantize(FEN):
         raise MoneyError("金额最多两位小数")
     amount = money(raw)
     if amount <= ZERO:
         raise MoneyError("金额必须大于 0")
     if minimum is not None and amount < minimum:
-        raise MoneyError(f"金额不能低于 ¥{minimum}")
+        raise MoneyError("金额不能低于 ¥%(amount)s", {"amount": minimum})
     if maximum is not None and amount > maximum:
-        raise MoneyError(f"金额不能超过 ¥{maximum}")
+        raise MoneyError("金额不能超过 ¥%(amount)s", {"amount": maximum})
     return amount
 
 

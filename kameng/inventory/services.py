@@ -31,8 +31,10 @@ class SoldOutError(ConflictError):
 
 
 def _sold_out(available: int) -> SoldOutError:
-    message = "已售罄" if available == 0 else f"库存不足，仅剩 {available} 件"
-    return SoldOutError(message, code="sold_out", extra={"available": available})
+    if available == 0:
+        return SoldOutError("已售罄", code="sold_out", extra={"available": 0})
+    return SoldOutError("库存不足，仅剩 %(available)s 件", code="sold_out", extra={"available": available},
+                        params={"available": available})
 
 
 def _available(sku_id: int) -> QuerySet[CardKey]:

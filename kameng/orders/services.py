@@ -45,15 +45,17 @@ def _validate_quantity(sku: Sku, quantity: int) -> None:
         raise ApplicationError("购买数量必须是整数", code="invalid_quantity")
     upper = min(product.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY)
     if quantity < product.min_quantity or quantity > upper:
-        raise ApplicationError(f"购买数量需在 {product.min_quantity}–{upper} 之间", code="invalid_quantity",
-                               extra={"min": product.min_quantity, "max": upper})
+        raise ApplicationError("购买数量需在 %(min)s–%(max)s 之间", code="invalid_quantity",
+                               extra={"min": product.min_quantity, "max": upper},
+                               params={"min": product.min_quantity, "max": upper})
 
 
 def _validate_request_id(request_id: str | None) -> str | None:
     if request_id is None or request_id == "":
         return None
     if len(request_id) > REQUEST_ID_MAX or not request_id.isprintable():
-        raise ApplicationError(f"request_id 最长 {REQUEST_ID_MAX} 个可见字符", code="invalid_request_id")
+        raise ApplicationError("request_id 最长 %(max)s 个可见字符", code="invalid_request_id",
+                               params={"max": REQUEST_ID_MAX})
     return request_id
 
 
@@ -277,7 +279,8 @@ def order_pay_with_wallet(*, order_id: int, buyer_id: int, paid_message: str = W
         if order.buyer_id != buyer_id:
             raise NotFoundError("订单不存在", code="order_not_found")
         if order.status != OrderStatus.PENDING_PAYMENT:
-            raise ConflictError(f"订单当前状态为「{order.get_status_display()}」，无需支付", code="not_payable")
+            raise ConflictError("订单当前状态为「%(status)s」，无需支付", code="not_payable",
+                                params={"status": order.get_status_display()})
         deadline_passed = order.expires_at is not None and order.expires_at <= timezone.now()
         if deadline_passed and not honour_after_deadline:
             raise ConflictError("订单已超时关闭，请重新下单", code="order_expired")
@@ -339,7 +342,8 @@ def order_cancel(*, order_id: int, buyer_id: int) -> Order:
         if order.buyer_id != buyer_id:
             raise NotFoundError("订单不存在", code="order_not_found")
         if order.status != OrderStatus.PENDING_PAYMENT:
-            raise ConflictError(f"订单当前状态为「{order.get_status_display()}」，不能取消", code="not_cancellable")
+            raise ConflictError("订单当前状态为「%(status)s」，不能取消", code="not_cancellable",
+                                params={"status": order.get_status_display()})
         event = transition(order, OrderStatus.CANCELLED)
         card_keys_release(order_id=order.pk)
         order.save(update_fields=["status", "updated_at"])

@@ -103,7 +103,7 @@ def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, not
             maximum=min(channel.max_amount, Decimal(settings.KAMENG_TOPUP_MAX)),
         )
     except MoneyError as error:
-        raise ApplicationError(str(error), code="invalid_amount") from error
+        raise ApplicationError(error.template, params=error.params, code="invalid_amount") from error
     payment = Payment.objects.create(number=public_number("P"), user_id=user_id, channel=channel,
                                      purpose=PaymentPurpose.WALLET_TOPUP, amount=amount)
     start = _start_with_gateway(payment, channel, subject=f"钱包充值 ¥{amount}", notify_url=notify_url,
@@ -135,7 +135,8 @@ def order_payment_start(*, order_id: int, buyer_id: int, channel_code: str, noti
     if order is None:
         raise NotFoundError("订单不存在", code="order_not_found")
     if order.status != OrderStatus.PENDING_PAYMENT:
-        raise ConflictError(f"订单当前状态为「{order.get_status_display()}」，无需支付", code="not_payable")
+        raise ConflictError("订单当前状态为「%(status)s」，无需支付", code="not_payable",
+                            params={"status": order.get_status_display()})
     if order.expires_at is not None and order.expires_at <= timezone.now():
         raise ConflictError("订单已超时关闭，请重新下单", code="order_expired")
     _check_channel_limits(channel, order.total_amount)

@@ -25,8 +25,15 @@ def status_for(error: ApplicationError) -> int:
 
 
 def message_for(error: ApplicationError) -> str:
-    """The error's message in the active language (service messages are Chinese msgids, see i18n_catalog)."""
-    return gettext(error.message)
+    """The error's message in the active language (service messages are Chinese msgids, see i18n_catalog).
+
+    Its template is translated, then filled in; a value that is itself a catalog text (an order status such as
+    「已取消」) is translated too, a number or an amount goes in as it is.
+    """
+    if not error.params:
+        return gettext(error.message)
+    params = {name: gettext(value) if isinstance(value, str) else value for name, value in error.params.items()}
+    return gettext(error.template) % params
 
 
 def rejected(request: HttpRequest, template: str, context: dict[str, Any], error: ApplicationError) -> HttpResponse:

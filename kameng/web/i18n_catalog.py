@@ -3,7 +3,8 @@
 The storefront uses Chinese msgids (the default language) with an English catalog in kameng/web/locale. Status
 labels, timeline messages and service error messages are plain Chinese strings in the domain apps, which do not
 depend on translation; the templates and `errors.message_for` translate them at display time, and this list is what
-makes them translatable. A message with a number in it (e.g. "库存不足，仅剩 2 件") stays Chinese.
+makes them translatable. An error with values in it is listed as its template ("库存不足，仅剩 %(available)s 件"):
+`message_for` translates the template, then fills it in.
 
 Updating the catalog (run inside kameng/web without DJANGO_SETTINGS_MODULE, or makemessages writes to LOCALE_PATHS):
     django-admin makemessages -l en --no-obsolete && msgfmt --check -o locale/en/LC_MESSAGES/django.mo \
@@ -32,4 +33,11 @@ DOMAIN_TEXTS = (
     _("金额必须大于 0"), _("该用户名或手机号已注册"), _("手机号格式不正确（11 位中国大陆手机号）"),
     _("用户名需以字母开头，3–30 位字母、数字或下划线"), _("该商品暂不支持在线购买"),
     _("支付单不存在"), _("钱包余额不能用来给钱包充值，请选择其他支付方式"),
+    # service errors with values in them (ApplicationError templates + params)
+    _("库存不足，仅剩 %(available)s 件"), _("购买数量需在 %(min)s–%(max)s 之间"),
+    _("request_id 最长 %(max)s 个可见字符"),
+    _("订单当前状态为「%(status)s」，无需支付"), _("订单当前状态为「%(status)s」，不能取消"),
+    _("金额不能低于 ¥%(amount)s"), _("金额不能超过 ¥%(amount)s"),
+    # password rules (kameng.accounts.validators)
+    _("密码不能只有空格。"), _("密码不能包含用户名或手机号。"),
 )

@@ -27,7 +27,8 @@ def test_register_by_phone_stores_it_encrypted_with_a_blind_index() -> None:
     user = user_register(login="13800138000", password=PASSWORD)
 
     stored = User.objects.get(pk=user.pk)
-    assert stored.username == "13800138000"
+    assert stored.username.startswith("m-")  # the number itself is stored only encrypted
+    assert "13800138000" not in stored.username
     assert stored.phone == "13800138000"
     assert stored.phone_index is not None
     assert bytes(stored.phone_index) == phone_index_of("13800138000")
@@ -127,3 +128,65 @@ def test_login_unknown_or_inactive_fails() -> None:
     assert authenticate(username="13500135000", password=PASSWORD) is None
     assert authenticate(username="frank_1", password=PASSWORD) is None
     assert authenticate(username="", password=PASSWORD) is None
+
+
+def test_no_column_holds_the_phone_number_in_plain_text() -> None:
+    from django.db import connection
+
+    user = user_register(login="13800138001", password=PASSWORD)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM accounts_user WHERE id = %s", [user.pk])
+        row = cursor.fetchone()
+    assert not any("13800138001" in (bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview))
+                                     else str(value)) for value in row)
+
+
+def test_usernames_are_case_insensitive() -> None:
+    user = user_register(login="Alice_01", password=PASSWORD)
+    assert User.objects.get(pk=user.pk).username == "alice_01"
+
+    with pytest.raises(ApplicationError) as error:
+        user_register(login="ALICE_01", password="another-pass-77")
+    assert error.value.code == "already_registered"
+
+    assert authenticate(username="ALICE_01", password=PASSWORD) == user
+    assert authenticate(username="alice_01", password=PASSWORD) == user
+
+
+def test_a_staff_created_mixed_case_username_blocks_its_case_variants() -> None:
+    User.objects.create(username="Grace")
+
+    with pytest.raises(ApplicationError) as error:
+        user_register(login="grace", password=PASSWORD)
+    assert error.value.code == "already_registered"
+
+
+def test_login_by_case_variant_is_refused_when_two_accounts_differ_only_in_case() -> None:
+    first = User.objects.create(username="Heidi")
+    first.set_password(PASSWORD)
+    first.save()
+    second = User.objects.create(username="HEIDI")
+    second.set_password(PASSWORD)
+    second.save()
+
+    assert authenticate(username="Heidi", password=PASSWORD) == first
+    assert authenticate(username="heidi", password=PASSWORD) is None
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "fragment"),
+    [("ivan_8", "        ", "密码不能只有空格"),
+     ("bob04", "bob04bob04", "密码不能包含用户名或手机号"),
+     ("judy_5", "x-JUDY_5-x", "密码不能包含用户名或手机号"),
+     ("13800138002", "pw13800138002", "密码不能包含用户名或手机号"),
+     ("karl_3", "karl_3karl_", "太相似")],
+)
+def test_blank_and_username_like_passwords_are_refused(login: str, password: str, fragment: str) -> None:
+    with pytest.raises(ApplicationError) as error:
+        user_register(login=login, password=password)
+
+    assert error.value.code == "weak_password"
+    assert fragment in error.value.message
+    assert "。；" not in error.value.message
+    assert User.objects.count() == 0

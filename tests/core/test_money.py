@@ -65,7 +65,8 @@ def test_parse_amount_refuses_zero_and_negative(text: str) -> None:
     assert str(error.value) == "金额必须大于 0"
 
 
-@pytest.mark.parametrize("text", ["abc", "", "1,000", "¥5", "NaN", "Infinity", "1e", "--1"])
+@pytest.mark.parametrize("text", ["abc", "", "1,000", "¥5", "NaN", "Infinity", "1e", "--1", "1e2", "+5", "１００",
+                                  "0x10", "1_000", "5 0", "."])
 def test_parse_amount_refuses_garbage(text: str) -> None:
     with pytest.raises(MoneyError) as error:
         parse_amount(text)

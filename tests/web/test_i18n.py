@@ -87,3 +87,51 @@ def test_an_unknown_language_cookie_falls_back_to_chinese(client: Client) -> Non
     body = client.get(reverse("web:home")).content.decode()
 
     assert "首页" in body
+
+
+def test_errors_with_values_in_them_are_translated_and_filled_in(client: Client) -> None:
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "100.00")
+    client.force_login(buyer)
+    sku = SkuFactory.create(price=Decimal("1.00"), product__max_quantity=20)
+    stock_sku(sku, 3)
+    buy = reverse("web:buy", args=[sku.product_id])
+
+    _switch(client, "en")
+    too_many = client.post(buy, {"sku": sku.pk, "quantity": 21})
+    short = client.post(buy, {"sku": sku.pk, "quantity": 5})
+
+    assert too_many.status_code == 400
+    assert "Quantity must be between 1 and 20" in too_many.content.decode()
+    assert short.status_code == 409
+    assert "Not enough stock: only 3 left" in short.content.decode()
+
+    _switch(client, "zh-hans")
+    assert "库存不足，仅剩 3 件" in client.post(buy, {"sku": sku.pk, "quantity": 5}).content.decode()
+
+
+def test_a_status_inside_an_error_is_translated_too(client: Client) -> None:
+    from django.utils import translation
+
+    from kameng.core.errors import ConflictError
+    from kameng.web.errors import message_for
+
+    error = ConflictError("订单当前状态为「%(status)s」，不能取消", params={"status": "已取消"})
+
+    assert error.message == "订单当前状态为「已取消」，不能取消"
+    with translation.override("en"):
+        assert message_for(error) == "This order is “Cancelled” and can no longer be cancelled"
+
+
+def test_topup_amount_limits_are_translated(client: Client) -> None:
+    from kameng.payments.models import ChannelKind, PaymentChannel
+
+    client.force_login(UserFactory.create())
+    PaymentChannel.objects.create(code="epay", name="易支付", kind=ChannelKind.EPAY_V1,
+                                  gateway_url="https://pay.example.com/", merchant_id="1001", merchant_key="k" * 32)
+
+    _switch(client, "en")
+    response = client.post(reverse("web:topup"), {"channel": "epay", "amount": "0.5"})
+
+    assert response.status_code == 400
+    assert "The amount must be at least ¥1.00" in response.content.decode()
