@@ -6,12 +6,24 @@ import logging
 
 from kameng.core.masking import mask_text
 
+_formatter = logging.Formatter()
+
 
 class MaskSecretsFilter(logging.Filter):
+    """Masks the message, and the traceback and stack of the record too: an exception's text often carries the
+    very values (a query string, a phone number) the message was careful to leave out."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg = masked
             record.args = None
+        if record.exc_info and not record.exc_text:
+            # Formatter.format() uses exc_text when it is set, so the masked text is what every handler prints.
+            record.exc_text = _formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True

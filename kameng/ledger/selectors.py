@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection, transaction
 from django.db.models import Case, DecimalField, F, Sum, Value, When
 from django.db.models.functions import Round
 
@@ -59,7 +60,23 @@ class LedgerProblem:
 
 
 def ledger_problems() -> list[LedgerProblem]:
-    """Every violated invariant: unbalanced journals, cached balances that differ from their legs, negatives."""
+    """Every violated invariant: unbalanced journals, cached balances that differ from their legs, negatives.
+
+    All of it is read in one snapshot: a journal committed by live traffic between the sum of the entries and
+    the read of the balances would otherwise show up as a mismatch that is not there.
+    """
+    if connection.in_atomic_block:  # the caller's transaction is the snapshot (tests, an enclosing check)
+        return _ledger_problems()
+    with transaction.atomic():
+        if connection.vendor in ("postgresql", "mysql"):
+            # PostgreSQL's READ COMMITTED and the READ COMMITTED Django sets on MySQL/MariaDB take a new snapshot
+            # per statement; REPEATABLE READ keeps the first one. SQLite's read transaction is a snapshot already.
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _ledger_problems()
+
+
+def _ledger_problems() -> list[LedgerProblem]:
     problems: list[LedgerProblem] = []
     unbalanced = (
         Journal.objects.annotate(

@@ -222,7 +222,12 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own defaults give "django" a console handler of its own (when DEBUG) that has no mask: its
+        # records go through the masked root handler instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 UNFOLD = {

@@ -79,3 +79,25 @@ def test_settings_attach_the_filter_to_the_console_handler() -> None:
     configured = [handler for handler in logging.getLogger().handlers
                   if any(isinstance(f, MaskSecretsFilter) for f in handler.filters)]
     assert configured, "the root logger's console handler must carry MaskSecretsFilter"
+
+
+def test_logging_filter_masks_the_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.handler.addFilter(MaskSecretsFilter())
+    logger = logging.getLogger("kameng.tests.masking")
+
+    with caplog.at_level(logging.INFO, logger="kameng.tests.masking"):
+        try:
+            raise ValueError("gateway said no for phone 13800138000, sign=deadbeef99")
+        except ValueError:
+            logger.exception("refund failed")
+
+    assert "13800138000" not in caplog.text
+    assert "deadbeef99" not in caplog.text
+    assert "138****8000" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+def test_django_loggers_go_through_the_masked_root_handler() -> None:
+    django_logger = logging.getLogger("django")
+    assert django_logger.handlers == []
+    assert django_logger.propagate

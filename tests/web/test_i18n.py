@@ -135,3 +135,37 @@ def test_topup_amount_limits_are_translated(client: Client) -> None:
 
     assert response.status_code == 400
     assert "The amount must be at least ¥1.00" in response.content.decode()
+
+
+def test_switching_language_on_a_refused_form_returns_to_a_page_that_exists(client: Client) -> None:
+    client.force_login(UserFactory.create())
+    sku = SkuFactory.create(price=Decimal("1.00"), product__max_quantity=20)
+    stock_sku(sku, 3)
+
+    refused = client.post(reverse("web:buy", args=[sku.product_id]), {"sku": sku.pk, "quantity": 21})
+    product_url = reverse("web:product", args=[sku.product_id])
+    assert f'name="next" value="{product_url}"' in refused.content.decode()
+
+    refused_topup = client.post(reverse("web:topup"), {"channel": "nope", "amount": "x"})
+    assert f'name="next" value="{reverse("web:wallet")}"' in refused_topup.content.decode()
+
+
+@pytest.mark.parametrize("name", ["web:topup", "web:logout"])
+def test_a_get_on_a_post_only_address_goes_somewhere_useful(client: Client, name: str) -> None:
+    user = UserFactory.create()
+    client.force_login(user)
+
+    response = client.get(reverse(name))
+
+    assert response.status_code == 302
+    assert response["Location"] in (reverse("web:wallet"), reverse("web:home"))
+    assert client.session.get("_auth_user_id") == str(user.pk)  # a GET never logs anyone out
+
+
+def test_a_get_on_the_buy_address_goes_to_the_product(client: Client) -> None:
+    sku = SkuFactory.create()
+
+    response = client.get(reverse("web:buy", args=[sku.product_id]))
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("web:product", args=[sku.product_id])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -23,10 +26,17 @@ class StoreLoginView(LoginView):
     template_name = "web/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+    extra_context = {"page_url": reverse_lazy("web:login")}
 
 
 class StoreLogoutView(LogoutView):
-    """POST only (Django's default): a link cannot log anyone out."""
+    """POST only (Django's default): a link cannot log anyone out. A GET (a typed or bookmarked address) goes
+    home, still logged in, instead of getting a bare 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return redirect("web:home")
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -42,7 +52,8 @@ def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("web:home")
     form = RegisterForm(request.POST or None)
-    context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
+    context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", ""),
+               "page_url": reverse("web:register")}
     if request.method != "POST":
         return render(request, "web/register.html", context)
     if not form.is_valid():

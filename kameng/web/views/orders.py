@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -54,6 +55,7 @@ UNPAID = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED, OrderStatu
 def _detail_context(order: Order) -> dict[str, object]:
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
     return {
+        "page_url": reverse("web:order_detail", args=[order.number]),
         "order": order,
         "events": list(order_timeline(order_id=order.pk)),
         "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.catalog.models import Category, Product
 from kameng.catalog.selectors import categories_visible, products_on_sale
@@ -83,7 +83,7 @@ def _product_context(product: Product, form: BuyForm | None = None) -> dict[str,
         form = BuyForm(sku_choices=_sku_choices(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
-    return {"product": product, "form": form,
+    return {"product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
             "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in skus],
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
             "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form)),
@@ -122,10 +122,12 @@ def _checkout(*, buyer_id: int, sku_id: int, price: Any, quantity: int, request_
                               pay_with_wallet=False)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @handles_application_errors
 def buy(request: HttpRequest, product_id: int) -> HttpResponse:
     product = _product_or_404(product_id)
+    if request.method == "GET":  # a reload or a bookmark of the address a refused form was shown at
+        return redirect("web:product", product_id=product.pk)
     if not request.user.is_authenticated:  # back to the product page after login, not to this POST-only URL
         return redirect_to_login(reverse("web:product", args=[product.pk]))
     form = BuyForm(request.POST, sku_choices=_sku_choices(product))

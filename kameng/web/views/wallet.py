@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.ledger.selectors import wallet_balance, wallet_statement
@@ -31,6 +31,7 @@ def _channel_choices() -> list[tuple[str, str]]:
 
 def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dict[str, object]:
     return {
+        "page_url": reverse("web:wallet"),
         "balance": wallet_balance(user_id=request.user.pk),
         "statement": wallet_statement(user_id=request.user.pk, limit=STATEMENT_ROWS),
         "form": form or TopupForm(channel_choices=_channel_choices(),
@@ -44,9 +45,11 @@ def wallet(request: BuyerRequest) -> HttpResponse:
     return render(request, "web/wallet.html", _wallet_context(request))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def topup(request: BuyerRequest) -> HttpResponse:
+    if request.method == "GET":  # a reload of the address a refused top-up form was shown at
+        return redirect("web:wallet")
     form = TopupForm(request.POST, channel_choices=_channel_choices())
     context = _wallet_context(request, form)
     if not form.is_valid():
