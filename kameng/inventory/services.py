@@ -189,6 +189,15 @@ def card_keys_release(*, order_id: int) -> int:
         status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
 
 
+def card_keys_return_undelivered(*, order_id: int) -> int:
+    """Give back to stock every key an order holds but never delivered: its reserved keys and those a failed
+    delivery had already marked sold before the rest ran out (no secret was shown: only delivered orders show
+    theirs). Returns how many."""
+    return CardKey.objects.filter(
+        order_id=order_id, status__in=[CardKeyStatus.RESERVED, CardKeyStatus.SOLD],
+    ).update(status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
+
+
 def card_keys_void(*, card_key_ids: Sequence[int]) -> int:
     """Withdraw available keys from sale (staff action). Reserved and sold keys are left alone."""
     return CardKey.objects.filter(id__in=card_key_ids, status=CardKeyStatus.AVAILABLE).update(

@@ -20,7 +20,13 @@ from kameng.catalog.selectors import sku_for_sale
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import public_number
 from kameng.core.money import money
-from kameng.inventory.services import card_keys_claim, card_keys_release, card_keys_sell_reserved, decrypt_secrets
+from kameng.inventory.services import (
+    card_keys_claim,
+    card_keys_release,
+    card_keys_return_undelivered,
+    card_keys_sell_reserved,
+    decrypt_secrets,
+)
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
 from kameng.orders.locks import order_lock
@@ -325,7 +331,7 @@ def order_fulfil(*, order_id: int) -> Order:
 
 
 def _refund_failed_delivery(order: Order) -> list[OrderEvent]:
-    card_keys_release(order_id=order.pk)
+    card_keys_return_undelivered(order_id=order.pk)
     journal_post(
         kind=JournalKind.ORDER_REFUND, reference=order.number, memo=f"发货失败退款 {order.title}",
         legs=[debit(system_account_id(kind=AccountKind.PLATFORM_REVENUE), order.total_amount),

@@ -286,6 +286,23 @@ def test_fulfil_without_keys_fails_delivery_and_refunds_the_wallet_exactly() -> 
     assert Journal.objects.filter(kind=JournalKind.ORDER_REFUND).count() == 1
 
 
+def test_a_partly_filled_failed_delivery_gives_every_key_back_to_stock() -> None:
+    buyer, _sku, order = _pending(quantity=2, price="5.00", stock=2)
+    # One of the two reserved keys was withdrawn by staff and no stock is left to replace it: the delivery sells
+    # the remaining reserved key, then runs out.
+    withdrawn = CardKey.objects.filter(order=order).order_by("id").first()
+    assert withdrawn is not None
+    CardKey.objects.filter(pk=withdrawn.pk).update(status=CardKeyStatus.VOID, order=None)
+    _mark_paid(order)
+
+    result = order_fulfil(order_id=order.pk)
+
+    assert result.status == OrderStatus.REFUNDED
+    assert wallet_balance(user_id=buyer.pk) == Decimal("10.00")
+    assert not CardKey.objects.filter(order=order).exists()  # a refunded order keeps no key
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 1  # the one it held is for sale again
+
+
 def test_redrive_picks_up_an_old_paid_order_and_leaves_fresh_ones() -> None:
     _buyer, _sku, stuck = _pending(quantity=1)
     _other, _other_sku, fresh = _pending(quantity=1)
