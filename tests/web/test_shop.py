@@ -228,3 +228,28 @@ def test_home_with_a_malformed_category_shows_everything(client: Client) -> None
 
     assert response.status_code == 200
     assert "网易一卡通" in response.content.decode()
+
+
+def test_a_sold_out_product_does_not_look_buyable(client: Client) -> None:
+    _buyer(client, funds="50.00")
+    product = ProductFactory.create(max_quantity=20)
+    gone = SkuFactory.create(product=product, name="售完规格", price=Decimal("1.00"))
+    available = SkuFactory.create(product=product, name="有货规格", price=Decimal("2.00"))
+    stock_sku(available, 1)
+
+    page = client.get(reverse("web:product", args=[product.pk])).content.decode()
+
+    assert re.search(rf'value="{gone.pk}"[^>]*\sdisabled', page)  # a sold-out SKU cannot be chosen
+    assert re.search(rf'value="{available.pk}"[^>]*\schecked', page)
+    assert 'data-testid="buy-button"' in page
+    assert re.search(r'name="quantity"[^>]*max="20"', page)
+
+    CardKey.objects.filter(sku=available).update(status=CardKeyStatus.VOID)
+    from django.core.cache import cache
+    cache.clear()
+    page = client.get(reverse("web:product", args=[product.pk])).content.decode()
+    home = client.get(reverse("web:home")).content.decode()
+
+    assert 'data-testid="buy-button"' not in page
+    assert 'data-testid="sold-out-button"' in page
+    assert 'data-testid="product-sold-out"' in home

@@ -53,7 +53,8 @@ def _catalog(slug: str) -> dict[str, Any]:
     stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
     rows = [
         {"pk": product.pk, "name": product.name, "category": product.category.name,
-         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()]}
+         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()],
+         "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in product.skus.all())}
         for product in products
     ]
     return {"categories": categories, "current": current, "rows": rows}
@@ -64,7 +65,7 @@ def home(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("category", "")
     if not SLUG_RE.fullmatch(slug):
         slug = ""  # unknown shapes show everything, and never make cache keys
-    catalog = cache.get_or_set(f"web:catalog:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
+    catalog = cache.get_or_set(f"web:catalog:v2:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
     return render(request, "web/home.html", catalog)
 
 
@@ -83,8 +84,12 @@ def _product_context(product: Product, form: BuyForm | None = None) -> dict[str,
         form = BuyForm(sku_choices=_sku_choices(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
+    # The browser stops a quantity out of bounds before it is sent; the service checks it again.
+    form.fields["quantity"].widget.attrs.update(
+        min=product.min_quantity, max=min(product.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY))
     return {"product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
             "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in skus],
+            "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in skus),
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
             "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form)),
             "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES}
