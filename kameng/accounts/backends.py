@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest
 
 from kameng.accounts.models import User
 from kameng.accounts.selectors import user_by_login
+from kameng.accounts.throttle import login_failed, login_lock, login_succeeded
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,20 @@ def _user_lookup(connection: BaseDatabaseWrapper) -> _UserLookup:
 class UsernameOrPhoneBackend(ModelBackend):
     def authenticate(self, request: HttpRequest | None, username: str | None = None,
                      password: str | None = None, **kwargs: Any) -> User | None:
+        """Storefront and admin alike: a login or address past its failures is refused before any password check
+        (PermissionDenied stops Django's authenticate()); the storefront's form says why and for how long."""
         if not username or password is None:
             return None
+        address = request.META.get("REMOTE_ADDR") if request is not None else None
+        if login_lock(login=username, address=address) is not None:
+            raise PermissionDenied("too many failed logins")
         user = user_by_login(username)
         if user is None:
             User().set_password(password)  # same work as a real check: no timing hint that the login is unknown
-            return None
-        if user.check_password(password) and self.user_can_authenticate(user):
+        elif user.check_password(password) and self.user_can_authenticate(user):
+            login_succeeded(login=username)
             return user
+        login_failed(login=username, address=address)
         return None
 
     def get_user(self, user_id: Any) -> User | None:

@@ -200,6 +200,10 @@ CELERY_TIMEZONE = TIME_ZONE
 KAMENG_ENCRYPTION_KEYS = env.str("KAMENG_ENCRYPTION_KEYS", default="")
 KAMENG_BLIND_INDEX_KEY = env.str("KAMENG_BLIND_INDEX_KEY", default="")
 KAMENG_ORDER_PAYMENT_MINUTES = env.int("KAMENG_ORDER_PAYMENT_MINUTES", default=15)
+# Login throttling (storefront and admin): wrong passwords per login / per client address within the window.
+KAMENG_LOGIN_MAX_FAILURES = env.int("KAMENG_LOGIN_MAX_FAILURES", default=5)
+KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS", default=30)
+KAMENG_LOGIN_LOCK_SECONDS = env.int("KAMENG_LOGIN_LOCK_SECONDS", default=900)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
 KAMENG_MAX_ORDER_QUANTITY = env.int("KAMENG_MAX_ORDER_QUANTITY", default=500)
 # Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer

@@ -9,6 +9,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from kameng.accounts.throttle import login_lock
+
 
 def new_request_id() -> str:
     """One per rendered buy form: submitting the same form twice returns the same order."""
@@ -23,6 +25,14 @@ class LoginForm(AuthenticationForm):
         self.fields["password"].label = _("密码")
         self.fields["password"].widget.attrs.update({"data-testid": "login-password"})
         self.error_messages["invalid_login"] = _("用户名/手机号或密码不正确")
+
+    def clean(self) -> dict[str, Any]:
+        address = self.request.META.get("REMOTE_ADDR") if self.request is not None else None
+        lock = login_lock(login=self.cleaned_data.get("username") or "", address=address)
+        if lock is not None:
+            raise forms.ValidationError(_("登录失败次数过多，请 %(minutes)s 分钟后再试"), code="too_many_attempts",
+                                        params={"minutes": lock.minutes})
+        return super().clean()
 
 
 class RegisterForm(forms.Form):

@@ -57,7 +57,7 @@ def test_login_with_wrong_password_shows_error_and_stays_logged_out(client: Clie
 
     response = client.post(reverse("web:login"), {"username": "dave", "password": "wrong-password"})
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "用户名/手机号或密码不正确" in response.content.decode()
     assert "_auth_user_id" not in client.session
 

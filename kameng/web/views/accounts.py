@@ -28,6 +28,12 @@ class StoreLoginView(LoginView):
     redirect_authenticated_user = True
     extra_context = {"page_url": reverse_lazy("web:login")}
 
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        throttled = any(error.code == "too_many_attempts" for error in form.non_field_errors().as_data())
+        response.status_code = 429 if throttled else 400
+        return response
+
 
 class StoreLogoutView(LogoutView):
     """POST only (Django's default): a link cannot log anyone out. A GET (a typed or bookmarked address) goes

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.cache import cache
+from django.test import Client, RequestFactory, override_settings
+from django.urls import reverse
+
+from kameng.accounts.services import user_register
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct-horse-9"
+
+
+def _login(client: Client, username: str, password: str) -> int:
+    return client.post(reverse("web:login"), {"username": username, "password": password}).status_code
+
+
+def test_five_wrong_passwords_lock_the_login_even_for_the_right_one(client: Client) -> None:
+    user_register(login="alice_01", password=PASSWORD)
+    user_register(login="bob_02", password=PASSWORD)
+
+    assert [_login(client, "alice_01", "wrong-password") for _ in range(5)] == [400] * 5
+    response = client.post(reverse("web:login"), {"username": "alice_01", "password": PASSWORD})
+
+    assert response.status_code == 429
+    assert "登录失败次数过多，请 15 分钟后再试" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert authenticate(RequestFactory().post("/"), username="ALICE_01", password=PASSWORD) is None
+    assert _login(client, "bob_02", PASSWORD) == 302  # another account is not locked
+
+
+def test_a_right_password_clears_the_logins_count(client: Client) -> None:
+    user = user_register(login="carol_3", password=PASSWORD)
+
+    for _ in range(4):
+        assert authenticate(username="carol_3", password="wrong-password") is None
+    assert authenticate(username="carol_3", password=PASSWORD) == user
+    for _ in range(4):
+        assert authenticate(username="carol_3", password="wrong-password") is None
+
+    assert authenticate(username="carol_3", password=PASSWORD) == user
+
+
+@override_settings(KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS=6)
+def test_one_address_trying_many_logins_is_locked_out() -> None:
+    user = user_register(login="dave_4", password=PASSWORD)
+    attacker = RequestFactory().post("/", REMOTE_ADDR="203.0.113.9")
+    office = RequestFactory().post("/", REMOTE_ADDR="198.51.100.7")
+
+    for index in range(6):
+        assert authenticate(attacker, username=f"guess_{index}", password="wrong-password") is None
+
+    assert authenticate(attacker, username="dave_4", password=PASSWORD) is None
+    assert authenticate(office, username="dave_4", password=PASSWORD) == user
+
+
+def test_the_admin_login_is_throttled_too(client: Client) -> None:
+    from kameng.accounts.models import User
+
+    User.objects.create_superuser(username="root_1", password=PASSWORD)
+    for _ in range(5):
+        client.post(reverse("admin:login"), {"username": "root_1", "password": "wrong-password"})
+
+    client.post(reverse("admin:login"), {"username": "root_1", "password": PASSWORD})
+
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_counter_is_keyed_by_a_blind_index_not_by_the_login() -> None:
+    from kameng.accounts.throttle import _login_key
+
+    authenticate(username="13800138000", password="wrong-password")
+
+    key = _login_key("13800138000")
+    assert "13800138000" not in key
+    assert cache.get(key) == 1
