@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from kameng.accounts.models import User
 from kameng.accounts.selectors import user_by_login
 from kameng.accounts.throttle import login_failed, login_lock, login_succeeded
+from kameng.core.http import client_address
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class UsernameOrPhoneBackend(ModelBackend):
         (PermissionDenied stops Django's authenticate()); the storefront's form says why and for how long."""
         if not username or password is None:
             return None
-        address = request.META.get("REMOTE_ADDR") if request is not None else None
+        address = client_address(request) if request is not None else None
         if login_lock(login=username, address=address) is not None:
             raise PermissionDenied("too many failed logins")
         user = user_by_login(username)

@@ -28,6 +28,8 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-only-" + "x" * 32  # only reachable with DEBUG or in tests
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+# Reverse proxies whose X-Forwarded-For is believed (kameng.core.http.client_address): an nginx on this host.
+KAMENG_TRUSTED_PROXIES = frozenset(env.list("KAMENG_TRUSTED_PROXIES", default=["127.0.0.1", "::1"]))
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 

@@ -10,6 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from kameng.accounts.throttle import login_lock
+from kameng.core.http import client_address
 
 
 def new_request_id() -> str:
@@ -27,7 +28,7 @@ class LoginForm(AuthenticationForm):
         self.error_messages["invalid_login"] = _("用户名/手机号或密码不正确")
 
     def clean(self) -> dict[str, Any]:
-        address = self.request.META.get("REMOTE_ADDR") if self.request is not None else None
+        address = client_address(self.request) if self.request is not None else None
         lock = login_lock(login=self.cleaned_data.get("username") or "", address=address)
         if lock is not None:
             raise forms.ValidationError(_("登录失败次数过多，请 %(minutes)s 分钟后再试"), code="too_many_attempts",

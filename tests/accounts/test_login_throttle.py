@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import authenticate
 from django.core.cache import cache
+from django.http import HttpRequest
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
@@ -76,3 +77,34 @@ def test_the_counter_is_keyed_by_a_blind_index_not_by_the_login() -> None:
     key = _login_key("13800138000")
     assert "13800138000" not in key
     assert cache.get(key) == 1
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "expected"),
+    [("203.0.113.9", "", "203.0.113.9"),
+     ("203.0.113.9", "10.0.0.1", "203.0.113.9"),  # not through our proxy: the header proves nothing
+     ("127.0.0.1", "", "127.0.0.1"),
+     ("127.0.0.1", "198.51.100.7", "198.51.100.7"),
+     ("127.0.0.1", "1.2.3.4, 198.51.100.7", "198.51.100.7"),  # the client wrote 1.2.3.4 itself
+     ("::1", "198.51.100.7, 127.0.0.1", "198.51.100.7")],
+)
+def test_client_address_believes_only_trusted_proxies(remote: str, forwarded: str, expected: str) -> None:
+    from kameng.core.http import client_address
+
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert client_address(request) == expected
+
+
+@override_settings(KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS=3)
+def test_behind_the_local_proxy_each_client_is_counted_apart() -> None:
+    user = user_register(login="erin_5", password=PASSWORD)
+
+    def through_proxy(address: str) -> HttpRequest:
+        return RequestFactory().post("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=address)
+
+    for index in range(3):
+        authenticate(through_proxy("203.0.113.9"), username=f"guess_{index}", password="wrong-password")
+
+    assert authenticate(through_proxy("203.0.113.9"), username="erin_5", password=PASSWORD) is None
+    assert authenticate(through_proxy("198.51.100.7"), username="erin_5", password=PASSWORD) == user

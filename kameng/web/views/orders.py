@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
+from kameng.core.http import client_address
 from kameng.inventory.selectors import secrets_for_order
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
@@ -93,7 +94,7 @@ def _gateway_return(request: BuyerRequest, order: Order) -> HttpResponse:
     payment = payment_of_user(user_id=request.user.pk, number=params["out_trade_no"])
     if payment is not None and payment.order_id == order.pk and payment.status == PaymentStatus.PENDING:
         payment_notification_process(channel_code=payment.channel.code, params=params,
-                                     remote_addr=request.META.get("REMOTE_ADDR") or None)
+                                     remote_addr=client_address(request) or None)
     return redirect("web:order_detail", number=order.number)
 
 

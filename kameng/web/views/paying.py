@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.core.http import client_address
 from kameng.orders.models import Order
 from kameng.payments.models import ChannelKind, PaymentChannel
 from kameng.payments.selectors import channel_enabled, channels_for_amount
@@ -64,7 +65,7 @@ def channel_for_amount(*, code: str, amount: Decimal) -> PaymentChannel:
 
 
 def client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))
+    return client_address(request)
 
 
 def notify_url(channel_code: str) -> str:

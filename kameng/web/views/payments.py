@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from kameng.core.http import client_address
 from kameng.payments.services import payment_notification_process
 
 
@@ -20,5 +21,5 @@ def payment_notify(request: HttpRequest, channel_code: str) -> HttpResponse:
     params = {**request.GET.dict(), **(request.POST.dict() if is_form else {})}
     answer = payment_notification_process(channel_code=channel_code, params=params, headers=dict(request.headers),
                                           body=request.body if not is_form else b"",
-                                          remote_addr=request.META.get("REMOTE_ADDR") or None)
+                                          remote_addr=client_address(request) or None)
     return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
