@@ -74,6 +74,8 @@ class TopupForm(forms.Form):
                              widget=forms.TextInput(attrs={"inputmode": "decimal", "data-testid": "topup-amount",
                                                            "placeholder": "100.00"}))
     channel = forms.ChoiceField(label=_("支付方式"), widget=forms.RadioSelect)
+    # The order the buyer came from ("去充值" on an unpaid order): the finished top-up leads back to it.
+    for_order = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, channel_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

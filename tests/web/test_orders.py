@@ -49,13 +49,18 @@ def test_insufficient_balance_creates_pending_order_then_top_up_and_pay_delivers
     assert CardKey.objects.filter(order=order, status=CardKeyStatus.RESERVED).count() == 2
     assert wallet_balance(user_id=buyer.pk) == Decimal("5.00")
     body = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
-    assert "去充值" in body
-    assert f'href="{reverse("web:wallet")}?amount=16.00"' in body
-    assert "用余额支付" in body
+    assert "钱包余额 ¥5.00，还差 ¥11.00" in body
+    topup_link = f'href="{reverse("web:wallet")}?amount=11.00&amp;order={order.number}"'
+    assert topup_link in body  # tops up exactly the shortfall, and remembers the order
+    assert 'data-testid="pay-with-wallet"' not in body  # a button that could only fail is not offered
     assert "余额不足，订单已创建" in body
     assert _keys_on_page(body) == []
 
     fund_wallet(buyer, "20.00")
+    body = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+    assert 'data-testid="pay-with-wallet"' in body
+    assert "用余额支付（余额 ¥25.00）" in body
+    assert 'data-testid="wallet-shortfall"' not in body
     response = client.post(reverse("web:order_pay", args=[order.number]))
 
     assert response.status_code == 302

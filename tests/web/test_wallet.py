@@ -192,3 +192,44 @@ def test_wallet_top_up_form_is_prefilled_from_the_order_shortfall_link(client: C
     body = client.get(reverse("web:wallet"), {"amount": "16.00"}).content.decode()
 
     assert 'name="amount" value="16.00"' in body
+
+
+def test_a_topup_started_from_an_order_leads_back_to_it(client: Client) -> None:
+    from kameng.orders.services import order_checkout
+    from tests.factories import SkuFactory, stock_sku
+
+    user = _logged_in(client)
+    sku = SkuFactory.create(price=Decimal("8.00"))
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=user.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
+    _channel()
+
+    form_page = client.get(reverse("web:wallet"), {"amount": "8.00", "order": order.number}).content.decode()
+    assert f'name="for_order" value="{order.number}"' in form_page
+    client.post(reverse("web:topup"), {"channel": "epay", "amount": "8.00", "for_order": order.number})
+    payment = Payment.objects.get()
+    client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))
+
+    done = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
+
+    assert f'href="{reverse("web:order_detail", args=[order.number])}" data-testid="back-to-order"' in done
+
+
+def test_a_topup_naming_someone_elses_order_just_goes_back_to_the_wallet(client: Client) -> None:
+    from kameng.orders.services import order_checkout
+    from tests.factories import SkuFactory, stock_sku
+
+    other = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("8.00"))
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=other.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
+    _logged_in(client)
+    _channel()
+
+    client.post(reverse("web:topup"), {"channel": "epay", "amount": "8.00", "for_order": order.number})
+    payment = Payment.objects.get()
+    client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))
+    done = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
+
+    assert order.number not in done
+    assert f'href="{reverse("web:wallet")}"' in done

@@ -17,7 +17,9 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.http import client_address
+from kameng.core.money import ZERO
 from kameng.inventory.selectors import secrets_for_order
+from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
 from kameng.orders.services import order_cancel, order_pay_with_wallet
@@ -55,7 +57,11 @@ UNPAID = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED, OrderStatu
 
 def _detail_context(order: Order) -> dict[str, object]:
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
+    balance = wallet_balance(user_id=order.buyer_id) if is_pending else None
     return {
+        "balance": balance,
+        # What the wallet lacks to pay this order: the top-up link asks for exactly that.
+        "shortfall": max(order.total_amount - balance, ZERO) if balance is not None else ZERO,
         "page_url": reverse("web:order_detail", args=[order.number]),
         "order": order,
         "events": list(order_timeline(order_id=order.pk)),

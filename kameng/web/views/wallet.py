@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.ledger.selectors import wallet_balance, wallet_statement
+from kameng.orders.selectors import order_of_buyer
 from kameng.payments.models import ChannelKind, Payment, PaymentPurpose, PaymentStatus
 from kameng.payments.selectors import channels_enabled, payment_of_user
 from kameng.payments.services import channel_shows_qr, payment_notification_process, wallet_topup_start
@@ -35,7 +36,8 @@ def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dic
         "balance": wallet_balance(user_id=request.user.pk),
         "statement": wallet_statement(user_id=request.user.pk, limit=STATEMENT_ROWS),
         "form": form or TopupForm(channel_choices=_channel_choices(),
-                                  initial={"amount": request.GET.get("amount", "")[:12]}),
+                                  initial={"amount": request.GET.get("amount", "")[:12],
+                                           "for_order": request.GET.get("order", "")[:40]}),
     }
 
 
@@ -66,11 +68,18 @@ def topup(request: BuyerRequest) -> HttpResponse:
         )
     except ApplicationError as error:
         return rejected(request, "web/wallet.html", context, error)
+    for_order = order_of_buyer(buyer_id=request.user.pk, number=form.cleaned_data["for_order"])
+    if for_order is not None:
+        request.session[_return_order_key(started.payment.number)] = for_order.number
     if started.start.redirect_url:
         return redirect(started.start.redirect_url)
     if started.start.html:  # a self-submitting form the gateway built
         return render(request, "web/gateway_form.html", {"html": started.start.html, "back_url": reverse("web:wallet")})
     return redirect("web:topup_status", number=started.payment.number)  # shows the QR code while pending
+
+
+def _return_order_key(payment_number: str) -> str:
+    return f"topup-for-order:{payment_number}"
 
 
 def _own_payment(request: BuyerRequest, number: str) -> Payment:
@@ -106,4 +115,5 @@ def topup_status(request: BuyerRequest, number: str) -> HttpResponse:
     template = "web/_topup_status.html" if request.htmx else "web/topup_status.html"
     return render(request, template, {"payment": payment, "is_pending": payment.status == PaymentStatus.PENDING,
                                       "balance": wallet_balance(user_id=request.user.pk),
+                                      "return_order": request.session.get(_return_order_key(payment.number)),
                                       "simulator_link": simulator_link(payment.qr_code)})
