@@ -5,12 +5,25 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kameng.settings.base")
 
 app = Celery("kameng")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def use_the_projects_logging(**_kwargs: object) -> None:
+    """Celery replaces the root logger's handlers with its own unless this signal has a receiver: the worker and
+    beat would then log without the filter that masks secrets (a gateway query URL carries the merchant key).
+    Django's LOGGING, the one the web processes use, applies to them too."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
 
 app.conf.beat_schedule = {
     "orders-expire-unpaid": {"task": "kameng.orders.tasks.expire_unpaid_orders", "schedule": 30.0},

@@ -233,6 +233,11 @@ LOGGING = {
         # Django's own defaults give "django" a console handler of its own (when DEBUG) that has no mask: its
         # records go through the masked root handler instead.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # runserver's access log (the demo's web process) has a handler of its own without the mask.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # httpx logs every request URL at INFO, query string and all: an epay V1 query carries the merchant key.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

@@ -101,3 +101,34 @@ def test_django_loggers_go_through_the_masked_root_handler() -> None:
     django_logger = logging.getLogger("django")
     assert django_logger.handlers == []
     assert django_logger.propagate
+
+
+def _ours(handlers: list[logging.Handler]) -> list[logging.Handler]:
+    """The handlers the settings configured (pytest adds its own capture handlers beside them)."""
+    return [handler for handler in handlers if not type(handler).__module__.startswith("_pytest")]
+
+
+def test_every_handler_that_prints_masks() -> None:
+    server = logging.getLogger("django.server")
+    assert not server.propagate
+    assert _ours(server.handlers)
+    assert all(any(isinstance(f, MaskSecretsFilter) for f in handler.filters) for handler in _ours(server.handlers))
+    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING  # URLs with keys in them
+
+
+def test_the_celery_worker_keeps_the_masked_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging.config
+
+    from celery.signals import setup_logging
+    from django.conf import settings
+
+    from kameng.celery import use_the_projects_logging
+
+    # A receiver on setup_logging is what stops Celery from replacing the root handlers with unmasked ones.
+    assert use_the_projects_logging in [receiver() for _, receiver in setup_logging.receivers]
+    applied: list[object] = []
+    monkeypatch.setattr(logging.config, "dictConfig", applied.append)  # keep pytest's own handlers in place
+
+    setup_logging.send(sender=None, loglevel="INFO", logfile=None, format="", colorize=False)
+
+    assert applied == [settings.LOGGING]
