@@ -37,6 +37,7 @@ DOMAIN_TEXTS = (
     _("库存不足，仅剩 %(available)s 件"), _("购买数量需在 %(min)s–%(max)s 之间"),
     _("request_id 最长 %(max)s 个可见字符"),
     _("订单当前状态为「%(status)s」，无需支付"), _("订单当前状态为「%(status)s」，不能取消"),
+    _("订单当前状态为「%(status)s」，没有可下载的卡密"),
     _("金额不能低于 ¥%(amount)s"), _("金额不能超过 ¥%(amount)s"),
     # password rules (kameng.accounts.validators)
     _("密码不能只有空格。"), _("密码不能包含用户名或手机号。"),

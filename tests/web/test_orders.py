@@ -160,6 +160,13 @@ def test_txt_of_an_undelivered_order_is_refused(client: Client) -> None:
 
     assert response.status_code == 409
     assert "Content-Disposition" not in response
+    assert "订单尚未发货" in response.content.decode()
+
+    client.post(reverse("web:order_cancel", args=[order.number]))
+    cancelled = client.get(reverse("web:order_keys_txt", args=[order.number]))
+
+    assert cancelled.status_code == 409
+    assert "订单当前状态为「已取消」，没有可下载的卡密" in cancelled.content.decode()  # not "not delivered yet"
 
 
 def test_timeline_lists_every_event(client: Client) -> None:

@@ -122,7 +122,10 @@ def order_status(request: BuyerRequest, number: str) -> HttpResponse:
 def order_keys_txt(request: BuyerRequest, number: str) -> HttpResponse:
     order = _own_order(request, number)
     if order.status not in KEYS_VISIBLE:
-        raise ConflictError("订单尚未发货，暂无卡密", code="not_delivered")
+        if order.status in IN_PROGRESS:
+            raise ConflictError("订单尚未发货，暂无卡密", code="not_delivered")
+        raise ConflictError("订单当前状态为「%(status)s」，没有可下载的卡密", code="no_keys",
+                            params={"status": order.get_status_display()})
     secrets = secrets_for_order(order_id=order.pk)
     response = HttpResponse("".join(f"{secret}\n" for secret in secrets), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{order.number}.txt"'
