@@ -18,7 +18,7 @@ from django.utils import timezone
 from kameng.catalog.models import DeliveryKind, Product, ProductStatus, Sku
 from kameng.catalog.selectors import sku_for_sale
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
-from kameng.core.ids import public_number
+from kameng.core.ids import is_database_id, public_number
 from kameng.core.money import money
 from kameng.inventory.services import card_keys_claim, card_keys_release, card_keys_sell_reserved, decrypt_secrets
 from kameng.ledger.models import AccountKind, JournalKind
@@ -29,6 +29,9 @@ from kameng.orders.state import created_event, transition
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_MAX = 64
+# The shape bound of every quantity input (API schema, buy form): it keeps price × quantity a sane number before
+# the rules see it. The real bound is the product's, and KAMENG_MAX_ORDER_QUANTITY.
+QUANTITY_INPUT_MAX = 10_000
 WALLET_PAID_MESSAGE = "已使用钱包余额支付"
 
 
@@ -72,6 +75,8 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     the checkouts in flight together, `group_commit.py`); whatever a batch cannot settle comes back here.
     """
     request_id = _validate_request_id(request_id)
+    if not is_database_id(sku_id):  # names no SKU; found out here, not by a query (or a whole batch) failing
+        raise NotFoundError("商品不存在或已下架", code="sku_not_found")
     if pay_with_wallet and not connection.in_atomic_block:
         from kameng.orders.group_commit import checkout_grouped, group_commit_enabled
 
@@ -187,7 +192,11 @@ def _sku_for_checkout(sku_id: int) -> Sku | None:
 
 
 def skus_for_checkout(sku_ids: list[int]) -> dict[int, Sku]:
-    """PostgreSQL: the SKUs on sale among `sku_ids`, each with its product (the fields a checkout reads)."""
+    """PostgreSQL: the SKUs on sale among `sku_ids`, each with its product (the fields a checkout reads).
+
+    An id outside bigint names no SKU: it is left out, since `::bigint[]` would fail the query for all the others.
+    """
+    sku_ids = [sku_id for sku_id in sku_ids if is_database_id(sku_id)]
     with connection.cursor() as cursor:
         cursor.execute(_SKUS_FOR_CHECKOUT_SQL, [sku_ids, ProductStatus.ON_SALE])
         rows = cursor.fetchall()

@@ -70,6 +70,38 @@ def test_errors_are_clear_and_change_nothing() -> None:
     assert wallet_balance(user_id=buyer.pk) == Decimal("15.00")
 
 
+@pytest.mark.parametrize("sku_id", [0, -1, 2**63, 10**30])
+def test_an_id_outside_bigint_is_422_and_changes_nothing(sku_id: int) -> None:
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "15.00")
+
+    status, body = _post(_client_for(buyer), {"sku_id": sku_id, "quantity": 1})
+
+    assert (status, body["code"]) == (422, "invalid_input")
+    assert body["extra"]["errors"][0]["loc"][-1] == "sku_id"
+    assert Order.objects.count() == 0
+    assert wallet_balance(user_id=buyer.pk) == Decimal("15.00")
+
+
+@pytest.mark.parametrize("quantity", [0, 10_001, 2**63, 10**30])
+def test_a_quantity_outside_the_input_bound_is_422(quantity: int) -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+
+    status, body = _post(_client_for(buyer), {"sku_id": sku.pk, "quantity": quantity})
+
+    assert (status, body["code"]) == (422, "invalid_input")
+    assert body["extra"]["errors"][0]["loc"][-1] == "quantity"
+    assert Order.objects.count() == 0
+
+
+def test_the_largest_id_is_a_plain_404() -> None:
+    status, body = _post(_client_for(UserFactory.create()), {"sku_id": 2**63 - 1, "quantity": 1})
+
+    assert (status, body["code"]) == (404, "sku_not_found")
+
+
 def test_insufficient_balance_is_409_and_anonymous_is_401() -> None:
     buyer = UserFactory.create()
     sku = SkuFactory.create(price=Decimal("30.00"))

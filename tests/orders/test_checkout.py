@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from kameng.core.errors import NotFoundError
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.inventory.services import SoldOutError
 from kameng.ledger.selectors import wallet_balance
@@ -75,4 +76,18 @@ def test_insufficient_balance_changes_nothing() -> None:
 
     assert Order.objects.count() == 0
     assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 2
+    assert wallet_balance(user_id=buyer.pk) == Decimal("50.00")
+
+
+@pytest.mark.parametrize("pay_with_wallet", [True, False])
+@pytest.mark.parametrize("sku_id", [0, 2**63, 10**30])
+def test_an_id_no_sku_can_have_is_not_found_and_changes_nothing(sku_id: int, pay_with_wallet: bool) -> None:
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "50.00")
+
+    with pytest.raises(NotFoundError) as error:
+        order_checkout(buyer_id=buyer.pk, sku_id=sku_id, quantity=1, pay_with_wallet=pay_with_wallet)
+
+    assert error.value.code == "sku_not_found"
+    assert Order.objects.count() == 0
     assert wallet_balance(user_id=buyer.pk) == Decimal("50.00")
