@@ -9,6 +9,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from kameng.orders.services import QUANTITY_INPUT_MAX
+
 
 def new_request_id() -> str:
     """One per rendered buy form: submitting the same form twice returns the same order."""
@@ -46,7 +48,7 @@ class RegisterForm(forms.Form):
 
 class BuyForm(forms.Form):
     sku = forms.TypedChoiceField(label=_("规格"), coerce=int, widget=forms.RadioSelect)
-    quantity = forms.IntegerField(label=_("数量"), min_value=1, initial=1,
+    quantity = forms.IntegerField(label=_("数量"), min_value=1, max_value=QUANTITY_INPUT_MAX, initial=1,
                                   widget=forms.NumberInput(attrs={"data-testid": "buy-quantity",
                                                                  "inputmode": "numeric"}))
     request_id = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)

@@ -160,6 +160,20 @@ def test_quantity_above_the_product_limit_is_400(client: Client) -> None:
     assert Order.objects.count() == 0
 
 
+@pytest.mark.parametrize("quantity", [10_001, 10**30])
+def test_a_huge_quantity_is_a_form_error_not_a_500(client: Client, quantity: int) -> None:
+    buyer = _buyer(client, "100.00")
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+
+    response = _buy(client, sku, quantity)
+
+    assert response.status_code == 400
+    assert "请检查规格和数量" in response.content.decode()
+    assert Order.objects.count() == 0
+    assert wallet_balance(user_id=buyer.pk) == Decimal("100.00")
+
+
 def test_non_numeric_quantity_is_400(client: Client) -> None:
     _buyer(client, "100.00")
     sku = SkuFactory.create()

@@ -25,7 +25,7 @@ from kameng.inventory.selectors import STOCK_CACHE_SECONDS, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
 from kameng.orders.models import Order, OrderStatus
-from kameng.orders.services import CheckoutResult, order_checkout
+from kameng.orders.services import QUANTITY_INPUT_MAX, CheckoutResult, order_checkout
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, new_request_id
 from kameng.web.views.paying import (
@@ -97,6 +97,8 @@ def _form_amount(product: Product, skus: list[Any], form: BuyForm) -> Any:
     try:
         quantity = max(int(form["quantity"].value() or product.min_quantity), 1)
     except (TypeError, ValueError):
+        quantity = product.min_quantity
+    if quantity > QUANTITY_INPUT_MAX:  # the form refuses it; the page must still render to say so
         quantity = product.min_quantity
     return money(sku.price * quantity) if sku is not None else money(0)
 
