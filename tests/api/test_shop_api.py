@@ -102,6 +102,14 @@ def test_the_largest_id_is_a_plain_404() -> None:
     assert (status, body["code"]) == (404, "sku_not_found")
 
 
+@pytest.mark.parametrize("number", ["%00", "K%00", "x" * 500, "%E2%80%A8", "K1%20OR%201"])
+def test_an_order_number_of_the_wrong_shape_is_404(number: str) -> None:
+    response = _client_for(UserFactory.create()).get(f"{URL}/{number}")
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "order_not_found", "message": "订单不存在"}
+
+
 def test_insufficient_balance_is_409_and_anonymous_is_401() -> None:
     buyer = UserFactory.create()
     sku = SkuFactory.create(price=Decimal("30.00"))
