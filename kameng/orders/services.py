@@ -24,7 +24,7 @@ from kameng.inventory.services import card_keys_claim, card_keys_release, card_k
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
 from kameng.orders.locks import order_lock
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderStatus
 from kameng.orders.state import created_event, transition
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,10 @@ def checkout_validate(sku: Sku, quantity: int) -> None:
     if sku.product.delivery_kind != DeliveryKind.CARD_KEY:
         raise ApplicationError("该商品暂不支持在线购买", code="delivery_kind_unsupported")
     _validate_quantity(sku, quantity)
+    if sku.price * quantity > ORDER_TOTAL_MAX:
+        most = int(ORDER_TOTAL_MAX // sku.price)
+        raise ApplicationError("订单金额不能超过 ¥%(amount)s，该规格每单最多 %(max)s 件", code="order_total_too_large",
+                               extra={"max": most}, params={"amount": ORDER_TOTAL_MAX, "max": most})
 
 
 def checkout_draft(sku: Sku, *, buyer_id: int, quantity: int, request_id: str | None, now: datetime,

@@ -110,6 +110,17 @@ def test_an_order_number_of_the_wrong_shape_is_404(number: str) -> None:
     assert response.json() == {"code": "order_not_found", "message": "订单不存在"}
 
 
+def test_a_total_over_the_limit_is_400_and_changes_nothing() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9999999999.99"), product__max_quantity=500)
+    stock_sku(sku, 200)
+
+    status, body = _post(_client_for(buyer), {"sku_id": sku.pk, "quantity": 200, "pay_with_wallet": False})
+
+    assert (status, body["code"], body["extra"]) == (400, "order_total_too_large", {"max": 100})
+    assert Order.objects.count() == 0
+
+
 def test_insufficient_balance_is_409_and_anonymous_is_401() -> None:
     buyer = UserFactory.create()
     sku = SkuFactory.create(price=Decimal("30.00"))

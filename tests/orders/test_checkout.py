@@ -3,13 +3,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db.models import DecimalField
 
-from kameng.core.errors import NotFoundError
+from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.inventory.services import SoldOutError
 from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
-from kameng.orders.models import Order, OrderStatus
+from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderStatus
 from kameng.orders.services import order_checkout
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
@@ -91,3 +92,35 @@ def test_an_id_no_sku_can_have_is_not_found_and_changes_nothing(sku_id: int, pay
     assert error.value.code == "sku_not_found"
     assert Order.objects.count() == 0
     assert wallet_balance(user_id=buyer.pk) == Decimal("50.00")
+
+
+def test_the_total_limit_is_what_the_column_holds() -> None:
+    field = Order._meta.get_field("total_amount")
+    assert isinstance(field, DecimalField)
+    assert Decimal(10) ** (field.max_digits - field.decimal_places) - Decimal("0.01") == ORDER_TOTAL_MAX
+
+
+@pytest.mark.parametrize("pay_with_wallet", [True, False])
+def test_a_total_over_what_the_column_holds_is_refused_before_writing(pay_with_wallet: bool) -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9999999999.99"), product__max_quantity=500)
+    stock_sku(sku, 101)
+
+    with pytest.raises(ApplicationError) as error:
+        order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=101, pay_with_wallet=pay_with_wallet)
+
+    assert (error.value.status_code, error.value.code) == (400, "order_total_too_large")
+    assert error.value.extra == {"max": 100}
+    assert error.value.message == "订单金额不能超过 ¥999999999999.99，该规格每单最多 100 件"
+    assert Order.objects.count() == 0
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 101
+
+
+def test_the_largest_total_is_stored_exactly() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9999999999.99"), product__max_quantity=500)
+    stock_sku(sku, 100)
+
+    result = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=100, pay_with_wallet=False)
+
+    assert Order.objects.get(pk=result.order.pk).total_amount == Decimal("999999999999.00")
