@@ -67,9 +67,10 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     """Create an order for one SKU × quantity; with `pay_with_wallet`, pay and deliver it in the same transaction.
 
     Idempotent by (buyer, request_id): a repeated request returns the first order (`created=False`) and charges
-    nothing. A card-key order either gets all its keys or nothing happens (`SoldOutError`); a wallet short of the
-    total raises `InsufficientFundsError` and nothing happens. Without `pay_with_wallet` the keys are reserved and
-    the order waits for payment until `expires_at`.
+    nothing; the same request id with another SKU or quantity is not a repeat but a mistake (`request_id_reused`).
+    A card-key order either gets all its keys or nothing happens (`SoldOutError`); a wallet short of the total
+    raises `InsufficientFundsError` and nothing happens. Without `pay_with_wallet` the keys are reserved and the
+    order waits for payment until `expires_at`.
 
     On PostgreSQL a wallet checkout outside any transaction goes through the group commit (one transaction for
     the checkouts in flight together, `group_commit.py`); whatever a batch cannot settle comes back here.
@@ -104,7 +105,7 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
         existing = _existing_for_request(buyer_id, request_id)
         if existing is None:
             raise
-        return CheckoutResult(order=existing, created=False, secrets=_delivered_secrets(existing))
+        return _replayed(existing, sku_id=sku_id, quantity=quantity)
     secrets = decrypt_secrets([token for _, token in claimed]) if pay_with_wallet else []
     return CheckoutResult(order=order, created=True, secrets=secrets)
 
@@ -262,6 +263,17 @@ def _existing_for_request(buyer_id: int, request_id: str | None) -> Order | None
     if request_id is None:
         return None
     return Order.objects.filter(buyer_id=buyer_id, request_id=request_id).first()
+
+
+def _replayed(existing: Order, *, sku_id: int, quantity: int) -> CheckoutResult:
+    """The answer to a request id already used: the first order, if this is the same request again.
+
+    The group commit leaves replays to the single path, so this one check serves both.
+    """
+    if existing.sku_id != sku_id or existing.quantity != quantity:
+        raise ConflictError("该 request_id 已用于另一笔订单（规格或数量不同）", code="request_id_reused",
+                            extra={"number": existing.number})
+    return CheckoutResult(order=existing, created=False, secrets=_delivered_secrets(existing))
 
 
 def _delivered_secrets(order: Order) -> list[str]:

@@ -47,6 +47,23 @@ def test_checkout_returns_201_with_the_keys_and_200_on_replay() -> None:
     assert wallet_balance(user_id=buyer.pk) == Decimal("1.00")
 
 
+def test_a_request_id_reused_with_another_quantity_is_409() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 3)
+    fund_wallet(buyer, "20.00")
+    client = _client_for(buyer)
+
+    _, first = _post(client, {"sku_id": sku.pk, "quantity": 1, "request_id": "api-1"})
+    status, body = _post(client, {"sku_id": sku.pk, "quantity": 2, "request_id": "api-1"})
+
+    assert status == 409
+    assert body == {"code": "request_id_reused", "message": "该 request_id 已用于另一笔订单（规格或数量不同）",
+                    "extra": {"number": first["number"]}}
+    assert Order.objects.count() == 1
+    assert wallet_balance(user_id=buyer.pk) == Decimal("10.50")
+
+
 def test_errors_are_clear_and_change_nothing() -> None:
     buyer = UserFactory.create()
     sku = SkuFactory.create(price=Decimal("10.00"))

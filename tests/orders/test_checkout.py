@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import DecimalField
 
-from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.inventory.services import SoldOutError
 from kameng.ledger.selectors import wallet_balance
@@ -49,6 +49,30 @@ def test_repeated_request_id_returns_same_order_and_charges_once() -> None:
     assert again.secrets == first.secrets
     assert Order.objects.count() == 1
     assert wallet_balance(user_id=buyer.pk) == Decimal("40.00")
+
+
+@pytest.mark.parametrize("pay_with_wallet", [True, False])
+def test_a_request_id_reused_for_another_sku_or_quantity_is_a_conflict(pay_with_wallet: bool) -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    other = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 5)
+    stock_sku(other, 5)
+    fund_wallet(buyer, "50.00")
+    first = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="same",
+                           pay_with_wallet=pay_with_wallet)
+
+    for sku_id, quantity in ((sku.pk, 2), (other.pk, 1)):
+        with pytest.raises(ConflictError) as error:
+            order_checkout(buyer_id=buyer.pk, sku_id=sku_id, quantity=quantity, request_id="same",
+                           pay_with_wallet=pay_with_wallet)
+        assert (error.value.status_code, error.value.code) == (409, "request_id_reused")
+        assert error.value.message == "该 request_id 已用于另一笔订单（规格或数量不同）"
+        assert error.value.extra == {"number": first.order.number}
+
+    assert Order.objects.count() == 1
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 9
+    assert wallet_balance(user_id=buyer.pk) == Decimal("40.00" if pay_with_wallet else "50.00")
 
 
 def test_sold_out_changes_nothing() -> None:

@@ -122,6 +122,31 @@ def test_double_submit_with_same_request_id_creates_one_order(client: Client) ->
     assert CardKey.objects.filter(status=CardKeyStatus.SOLD).count() == 2
 
 
+def test_a_stale_form_reused_for_another_quantity_shows_the_product_page_again(client: Client) -> None:
+    buyer = _buyer(client, "100.00")
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 5)
+    first = _buy(client, sku, 1, request_id="form-abc")
+
+    response = _buy(client, sku, 3, request_id="form-abc")
+
+    body = response.content.decode()
+    assert first.status_code == 302
+    assert response.status_code == 409
+    assert "页面已过期：这张表单已经提交过另一笔订单。请确认规格和数量后重新提交" in body
+    assert 'data-code="request_id_reused"' in body
+    fresh = re.search(r'name="request_id" value="([0-9a-f]{32})"', body)
+    assert fresh is not None  # a new id: submitting again places the order asked for
+    assert 'value="3"' in body  # the quantity the buyer chose is kept
+    assert Order.objects.count() == 1
+    assert wallet_balance(user_id=buyer.pk) == Decimal("90.00")
+
+    again = _buy(client, sku, 3, request_id=fresh.group(1))
+    assert again.status_code == 302
+    assert Order.objects.count() == 2
+    assert wallet_balance(user_id=buyer.pk) == Decimal("60.00")
+
+
 def test_sold_out_shows_message_with_409_and_keeps_the_form(client: Client) -> None:
     buyer = _buyer(client, "100.00")
     sku = SkuFactory.create(price=Decimal("10.00"))
