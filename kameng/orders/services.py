@@ -1,6 +1,7 @@
 """Writes on orders: checkout, payment from the wallet, fulfilment, expiry, cancellation, refund of failures.
 
 Lock order in every path: the order row, then card keys, then the wallet row last (it is the hot one), then commit.
+An unpaid checkout locks the buyer's row before anything else (and only it: the wallet checkout never does).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from kameng.core.money import money
 from kameng.inventory.services import card_keys_claim, card_keys_release, card_keys_sell_reserved, decrypt_secrets
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
-from kameng.orders.locks import order_lock
+from kameng.orders.locks import buyer_lock, order_lock
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderStatus
 from kameng.orders.state import created_event, transition
 
@@ -33,6 +34,10 @@ REQUEST_ID_MAX = 64
 # the rules see it. The real bound is the product's, and KAMENG_MAX_ORDER_QUANTITY.
 QUANTITY_INPUT_MAX = 10_000
 WALLET_PAID_MESSAGE = "已使用钱包余额支付"
+
+
+class UnpaidOrdersLimitError(ConflictError):
+    """The buyer already holds as many unpaid orders (keys reserved, waiting for payment) as one buyer may."""
 
 
 @dataclass
@@ -96,18 +101,35 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
     try:
         with transaction.atomic():
+            if wallet_id is None:
+                _unpaid_orders_within_limit(buyer_id, now)
             _order_insert(order, now)
             claimed = card_keys_claim(sku_id=sku.pk, order_id=order.pk, quantity=quantity, sell=pay_with_wallet)
             _events_insert(events, now)
             if wallet_id is not None:
                 _post_payment(order, wallet_id)
-    except IntegrityError:
-        existing = _existing_for_request(buyer_id, request_id)
+    except (IntegrityError, UnpaidOrdersLimitError):
+        existing = _existing_for_request(buyer_id, request_id)  # a replay is answered, even at the limit
         if existing is None:
             raise
         return _replayed(existing, sku_id=sku_id, quantity=quantity)
     secrets = decrypt_secrets([token for _, token in claimed]) if pay_with_wallet else []
     return CheckoutResult(order=order, created=True, secrets=secrets)
+
+
+def _unpaid_orders_within_limit(buyer_id: int, now: datetime) -> None:
+    """Refuse a new unpaid order to a buyer already holding KAMENG_UNPAID_ORDERS_PER_BUYER of them: each holds its
+    keys for the payment window, so without a cap one buyer could keep a SKU's whole stock off sale, again and again.
+
+    Runs in the checkout's transaction, under the buyer's lock, so concurrent unpaid checkouts of one buyer cannot
+    all see room for one more. Orders past their deadline no longer count (the sweeper is about to close them).
+    """
+    buyer_lock(buyer_id=buyer_id)
+    held = Order.objects.filter(buyer_id=buyer_id, status=OrderStatus.PENDING_PAYMENT, expires_at__gt=now).count()
+    limit = settings.KAMENG_UNPAID_ORDERS_PER_BUYER
+    if held >= limit:
+        raise UnpaidOrdersLimitError("您有 %(count)s 笔待支付订单，请先支付或取消后再下单", code="unpaid_orders_limit",
+                                     extra={"limit": limit}, params={"count": held})
 
 
 def checkout_validate(sku: Sku, quantity: int) -> None:

@@ -37,6 +37,7 @@ DOMAIN_TEXTS = (
     # service errors with values in them (ApplicationError templates + params)
     _("库存不足，仅剩 %(available)s 件"), _("购买数量需在 %(min)s–%(max)s 之间"),
     _("订单金额不能超过 ¥%(amount)s，该规格每单最多 %(max)s 件"),
+    _("您有 %(count)s 笔待支付订单，请先支付或取消后再下单"),
     _("request_id 最长 %(max)s 个可见字符"),
     _("订单当前状态为「%(status)s」，无需支付"), _("订单当前状态为「%(status)s」，不能取消"),
     _("金额不能低于 ¥%(amount)s"), _("金额不能超过 ¥%(amount)s"),

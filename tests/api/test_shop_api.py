@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
@@ -62,6 +63,23 @@ def test_a_request_id_reused_with_another_quantity_is_409() -> None:
                     "extra": {"number": first["number"]}}
     assert Order.objects.count() == 1
     assert wallet_balance(user_id=buyer.pk) == Decimal("10.50")
+
+
+def test_a_fourth_unpaid_order_is_409_and_reserves_nothing() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 10)
+    client = _client_for(buyer)
+    statuses = [_post(client, {"sku_id": sku.pk, "quantity": 2, "pay_with_wallet": False})[0] for _ in range(3)]
+
+    status, body = _post(client, {"sku_id": sku.pk, "quantity": 2, "pay_with_wallet": False})
+
+    assert statuses == [201, 201, 201]
+    assert status == 409
+    assert body == {"code": "unpaid_orders_limit", "message": "您有 3 笔待支付订单，请先支付或取消后再下单",
+                    "extra": {"limit": 3}}
+    assert Order.objects.count() == 3
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 4
 
 
 def test_errors_are_clear_and_change_nothing() -> None:

@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.db.models import DecimalField
+from django.utils import timezone
+from pytest_django.fixtures import Settings
 
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.inventory.models import CardKey, CardKeyStatus
@@ -11,7 +13,7 @@ from kameng.inventory.services import SoldOutError
 from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderStatus
-from kameng.orders.services import order_checkout
+from kameng.orders.services import order_cancel, order_checkout
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +150,51 @@ def test_the_largest_total_is_stored_exactly() -> None:
     result = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=100, pay_with_wallet=False)
 
     assert Order.objects.get(pk=result.order.pk).total_amount == Decimal("999999999999.00")
+
+
+def _unpaid(buyer_id: int, sku_id: int, request_id: str, quantity: int = 1) -> Order:
+    return order_checkout(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id,
+                          pay_with_wallet=False).order
+
+
+def test_a_buyer_holds_at_most_three_unpaid_orders() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 10)
+    fund_wallet(buyer, "5.00")
+    held = [_unpaid(buyer.pk, sku.pk, f"u{index}") for index in range(3)]
+
+    with pytest.raises(ConflictError) as error:
+        _unpaid(buyer.pk, sku.pk, "u3")
+
+    assert (error.value.status_code, error.value.code) == (409, "unpaid_orders_limit")
+    assert error.value.message == "您有 3 笔待支付订单，请先支付或取消后再下单"
+    assert error.value.extra == {"limit": 3}
+    assert Order.objects.filter(status=OrderStatus.PENDING_PAYMENT).count() == 3
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 7
+    # At the limit: a replay still gets its order, a wallet-paid order and another buyer are not concerned.
+    replay = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="u1", pay_with_wallet=False)
+    assert (replay.created, replay.order.pk) == (False, held[1].pk)
+    assert order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order.status == OrderStatus.DELIVERED
+    assert _unpaid(UserFactory.create().pk, sku.pk, "other").status == OrderStatus.PENDING_PAYMENT
+    # Paying, cancelling or the deadline passing makes room again.
+    order_cancel(order_id=held[0].pk, buyer_id=buyer.pk)
+    assert _unpaid(buyer.pk, sku.pk, "u4").status == OrderStatus.PENDING_PAYMENT
+    Order.objects.filter(pk=held[2].pk).update(expires_at=timezone.now())
+    assert _unpaid(buyer.pk, sku.pk, "u5").status == OrderStatus.PENDING_PAYMENT
+    with pytest.raises(ConflictError):
+        _unpaid(buyer.pk, sku.pk, "u6")
+
+
+def test_the_unpaid_order_limit_is_a_setting(settings: Settings) -> None:
+    settings.KAMENG_UNPAID_ORDERS_PER_BUYER = 1
+    buyer = UserFactory.create()
+    sku = SkuFactory.create()
+    stock_sku(sku, 3)
+    _unpaid(buyer.pk, sku.pk, "first")
+
+    with pytest.raises(ConflictError) as error:
+        _unpaid(buyer.pk, sku.pk, "second")
+
+    assert error.value.message == "您有 1 笔待支付订单，请先支付或取消后再下单"
+    assert Order.objects.count() == 1

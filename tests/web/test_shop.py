@@ -147,6 +147,21 @@ def test_a_stale_form_reused_for_another_quantity_shows_the_product_page_again(c
     assert wallet_balance(user_id=buyer.pk) == Decimal("60.00")
 
 
+def test_a_fourth_unpaid_order_is_refused_on_the_product_page(client: Client) -> None:
+    _buyer(client, "1.00")  # short of every total: each purchase waits for payment
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 10)
+    placed = [_buy(client, sku, 1, request_id=f"form-{index}").status_code for index in range(3)]
+
+    response = _buy(client, sku, 1, request_id="form-3")
+
+    assert placed == [302, 302, 302]
+    assert response.status_code == 409
+    assert "您有 3 笔待支付订单，请先支付或取消后再下单" in response.content.decode()
+    assert Order.objects.filter(status=OrderStatus.PENDING_PAYMENT).count() == 3
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 7
+
+
 def test_sold_out_shows_message_with_409_and_keeps_the_form(client: Client) -> None:
     buyer = _buyer(client, "100.00")
     sku = SkuFactory.create(price=Decimal("10.00"))
