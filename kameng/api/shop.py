@@ -9,11 +9,12 @@ from ninja import Field, Router, Schema, Status
 
 from kameng.catalog.selectors import products_on_sale
 from kameng.core.errors import NotFoundError
+from kameng.core.ids import DATABASE_ID_MAX
 from kameng.inventory.selectors import secrets_for_order, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer
-from kameng.orders.services import order_checkout
+from kameng.orders.services import QUANTITY_INPUT_MAX, order_checkout
 
 router = Router(tags=["shop"])
 
@@ -33,10 +34,13 @@ class ProductOut(Schema):
 
 
 class CheckoutIn(Schema):
-    sku_id: int = Field(..., gt=0)
-    quantity: int = Field(1, ge=1, le=10_000)
-    request_id: str | None = Field(None, max_length=64, description="客户端请求号：重复提交返回同一订单")
-    pay_with_wallet: bool = True
+    sku_id: int = Field(..., ge=1, le=DATABASE_ID_MAX)
+    quantity: int = Field(1, ge=1, le=QUANTITY_INPUT_MAX)
+    request_id: str | None = Field(None, max_length=64, description=(
+        "客户端请求号：重复提交返回同一订单（200）；同一请求号换了规格或数量则 409 request_id_reused"))
+    pay_with_wallet: bool = Field(True, description=(
+        "false：订单待支付并保留库存；每位买家同时最多 KAMENG_UNPAID_ORDERS_PER_BUYER 笔，"
+        "超出则 409 unpaid_orders_limit"))
 
 
 class OrderOut(Schema):

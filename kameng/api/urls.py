@@ -1,17 +1,38 @@
-"""The JSON API (django-ninja). Handlers validate input, call one service and shape the answer."""
+"""The JSON API (django-ninja). Handlers validate input, call one service and shape the answer.
+
+Every answer that is not a success has one body shape, ApplicationError's: `{"code", "message", "extra"?}` — a
+rule said no, the input did not validate (422, the field errors in `extra.errors`), no session (401), ninja's own
+refusals (a body that is not JSON 400, CSRF 403), and any unexpected exception (500, logged with its traceback).
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import logging
+
+from django.core.signals import got_request_exception
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import django_auth
 
 from kameng.api.shop import router as shop_router
 from kameng.core.errors import ApplicationError
 
+logger = logging.getLogger(__name__)
+
 api = NinjaAPI(title="kameng API", version="1", urls_namespace="api", auth=django_auth)
 api.add_router("/v1/shop", shop_router)
+
+# ninja raises HttpError itself only for a body it cannot parse (400) and a failed CSRF check (403, session auth).
+HTTP_ERRORS = {
+    400: ("invalid_body", "请求体无法解析：需要 JSON（Content-Type: application/json）"),
+    403: ("csrf_failed", "CSRF 校验失败：使用登录会话时请带上 X-CSRFToken 请求头"),
+    429: ("throttled", "请求过于频繁，请稍后再试"),
+}
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    return api.create_response(request, {"code": code, "message": message}, status=status)
 
 
 @api.exception_handler(ApplicationError)
@@ -27,4 +48,29 @@ def validation_error(request: HttpRequest, error: ValidationError) -> HttpRespon
 
 @api.exception_handler(AuthenticationError)
 def authentication_error(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
-    return api.create_response(request, {"code": "not_authenticated", "message": "请先登录"}, status=401)
+    return _error(request, 401, "not_authenticated", "请先登录")
+
+
+@api.exception_handler(AuthorizationError)
+def authorization_error(request: HttpRequest, error: AuthorizationError) -> HttpResponse:
+    return _error(request, 403, "forbidden", "没有权限")
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    code, message = HTTP_ERRORS.get(error.status_code, ("http_error", error.message))
+    return _error(request, error.status_code, code, message)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    return _error(request, 404, "not_found", "资源不存在")
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, error: Exception) -> HttpResponse:
+    """A bug, or a backend down: JSON for the client, the traceback for us. Django's own handler would answer with
+    its HTML error page; the signal still goes out (error trackers and the test client listen to it)."""
+    logger.error("unhandled exception in %s %s", request.method, request.path, exc_info=error)
+    got_request_exception.send(sender=None, request=request)
+    return _error(request, 500, "server_error", "服务器内部错误，请稍后重试")

@@ -6,6 +6,15 @@ import secrets
 
 from django.utils import timezone
 
+# The largest primary key: ids are bigints (PostgreSQL, MySQL/MariaDB) or SQLite's 64-bit INTEGER. An id from
+# outside names no row, and a plain-SQL query given one fails on PostgreSQL instead of finding nothing.
+DATABASE_ID_MAX = 2**63 - 1
+
+
+def is_database_id(value: object) -> bool:
+    """Whether `value` can be a primary key (an int in 1..2^63-1; not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= DATABASE_ID_MAX
+
 
 def public_number(prefix: str) -> str:
     """`prefix` + local time to the millisecond + 6 random digits, e.g. K261126143905123048213 (22 chars).

@@ -8,6 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 CURRENCY = "CNY"
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
+# The largest amount a person may type: what the narrowest money column holds (max_digits 12: prices, payments).
+AMOUNT_MAX = Decimal("9999999999.99")
 AMOUNT_RE = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$", re.ASCII)
 
 
@@ -32,7 +34,10 @@ def money(value: Decimal | int | str) -> Decimal:
         raise MoneyError(f"not an amount of money: {value!r}") from error
     if not amount.is_finite():
         raise MoneyError(f"not an amount of money: {value!r}")
-    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+    except InvalidOperation as error:  # more digits than the decimal context holds (28)
+        raise MoneyError(f"amount too large: {value!r}") from error
 
 
 def parse_amount(text: str, *, minimum: Decimal | None = None, maximum: Decimal | None = None) -> Decimal:
@@ -40,7 +45,7 @@ def parse_amount(text: str, *, minimum: Decimal | None = None, maximum: Decimal 
 
     Plain digits with an optional decimal point only (a minus gets "must be more than 0"): no "+", exponent
     ("1e2"), grouping ("1,000", which could as well mean 1.000) or full-width digits — what a person typed is
-    what gets charged.
+    what gets charged. Never more than `AMOUNT_MAX`, whatever `maximum` says.
     """
     text = str(text).strip()
     if not AMOUNT_RE.match(text):
@@ -49,6 +54,9 @@ def parse_amount(text: str, *, minimum: Decimal | None = None, maximum: Decimal 
         raw = Decimal(text)
     except InvalidOperation as error:
         raise MoneyError("请输入有效的金额") from error
+    upper = AMOUNT_MAX if maximum is None else min(maximum, AMOUNT_MAX)
+    if raw > upper:  # before any arithmetic: 40 digits would overflow the decimal context in quantize
+        raise MoneyError("金额不能超过 ¥%(amount)s", {"amount": upper})
     if raw != raw.quantize(FEN):
         raise MoneyError("金额最多两位小数")
     amount = money(raw)
@@ -56,8 +64,6 @@ def parse_amount(text: str, *, minimum: Decimal | None = None, maximum: Decimal 
         raise MoneyError("金额必须大于 0")
     if minimum is not None and amount < minimum:
         raise MoneyError("金额不能低于 ¥%(amount)s", {"amount": minimum})
-    if maximum is not None and amount > maximum:
-        raise MoneyError("金额不能超过 ¥%(amount)s", {"amount": maximum})
     return amount
 
 

@@ -69,6 +69,12 @@ class Order(models.Model):
         return self.number
 
 
+# The largest total the column holds (max_digits 14, 2 decimals). A SKU's price (12 digits) times a quantity can
+# exceed it: checkout refuses that before writing, the same on every backend (PostgreSQL and strict MySQL would fail
+# the INSERT, a non-strict MySQL would store a clipped total).
+ORDER_TOTAL_MAX = Decimal("999999999999.99")
+
+
 class OrderEvent(models.Model):
     """One row per state change (and per notable fact), shown to the buyer as the order's timeline."""
 

@@ -1,6 +1,7 @@
 """Writes on orders: checkout, payment from the wallet, fulfilment, expiry, cancellation, refund of failures.
 
 Lock order in every path: the order row, then card keys, then the wallet row last (it is the hot one), then commit.
+An unpaid checkout locks the buyer's row before anything else (and only it: the wallet checkout never does).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.utils import timezone
 from kameng.catalog.models import DeliveryKind, Product, ProductStatus, Sku
 from kameng.catalog.selectors import sku_for_sale
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
-from kameng.core.ids import public_number
+from kameng.core.ids import is_database_id, public_number
 from kameng.core.money import money
 from kameng.inventory.services import (
     card_keys_claim,
@@ -29,13 +30,20 @@ from kameng.inventory.services import (
 )
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
-from kameng.orders.locks import order_lock
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.locks import buyer_lock, order_lock
+from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderStatus
 from kameng.orders.state import created_event, transition
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_MAX = 64
+# The shape bound of every quantity input (API schema, buy form): it keeps price × quantity a sane number before
+# the rules see it. The real bound is the product's, and KAMENG_MAX_ORDER_QUANTITY.
+QUANTITY_INPUT_MAX = 10_000
 WALLET_PAID_MESSAGE = "已使用钱包余额支付"
+
+
+class UnpaidOrdersLimitError(ConflictError):
+    """The buyer already holds as many unpaid orders (keys reserved, waiting for payment) as one buyer may."""
 
 
 @dataclass
@@ -70,14 +78,17 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     """Create an order for one SKU × quantity; with `pay_with_wallet`, pay and deliver it in the same transaction.
 
     Idempotent by (buyer, request_id): a repeated request returns the first order (`created=False`) and charges
-    nothing. A card-key order either gets all its keys or nothing happens (`SoldOutError`); a wallet short of the
-    total raises `InsufficientFundsError` and nothing happens. Without `pay_with_wallet` the keys are reserved and
-    the order waits for payment until `expires_at`.
+    nothing; the same request id with another SKU or quantity is not a repeat but a mistake (`request_id_reused`).
+    A card-key order either gets all its keys or nothing happens (`SoldOutError`); a wallet short of the total
+    raises `InsufficientFundsError` and nothing happens. Without `pay_with_wallet` the keys are reserved and the
+    order waits for payment until `expires_at`.
 
     On PostgreSQL a wallet checkout outside any transaction goes through the group commit (one transaction for
     the checkouts in flight together, `group_commit.py`); whatever a batch cannot settle comes back here.
     """
     request_id = _validate_request_id(request_id)
+    if not is_database_id(sku_id):  # names no SKU; found out here, not by a query (or a whole batch) failing
+        raise NotFoundError("商品不存在或已下架", code="sku_not_found")
     if pay_with_wallet and not connection.in_atomic_block:
         from kameng.orders.group_commit import checkout_grouped, group_commit_enabled
 
@@ -96,18 +107,35 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
     try:
         with transaction.atomic():
+            if wallet_id is None:
+                _unpaid_orders_within_limit(buyer_id, now)
             _order_insert(order, now)
             claimed = card_keys_claim(sku_id=sku.pk, order_id=order.pk, quantity=quantity, sell=pay_with_wallet)
             _events_insert(events, now)
             if wallet_id is not None:
                 _post_payment(order, wallet_id)
-    except IntegrityError:
-        existing = _existing_for_request(buyer_id, request_id)
+    except (IntegrityError, UnpaidOrdersLimitError):
+        existing = _existing_for_request(buyer_id, request_id)  # a replay is answered, even at the limit
         if existing is None:
             raise
-        return CheckoutResult(order=existing, created=False, secrets=_delivered_secrets(existing))
+        return _replayed(existing, sku_id=sku_id, quantity=quantity)
     secrets = decrypt_secrets([token for _, token in claimed]) if pay_with_wallet else []
     return CheckoutResult(order=order, created=True, secrets=secrets)
+
+
+def _unpaid_orders_within_limit(buyer_id: int, now: datetime) -> None:
+    """Refuse a new unpaid order to a buyer already holding KAMENG_UNPAID_ORDERS_PER_BUYER of them: each holds its
+    keys for the payment window, so without a cap one buyer could keep a SKU's whole stock off sale, again and again.
+
+    Runs in the checkout's transaction, under the buyer's lock, so concurrent unpaid checkouts of one buyer cannot
+    all see room for one more. Orders past their deadline no longer count (the sweeper is about to close them).
+    """
+    buyer_lock(buyer_id=buyer_id)
+    held = Order.objects.filter(buyer_id=buyer_id, status=OrderStatus.PENDING_PAYMENT, expires_at__gt=now).count()
+    limit = settings.KAMENG_UNPAID_ORDERS_PER_BUYER
+    if held >= limit:
+        raise UnpaidOrdersLimitError("您有 %(count)s 笔待支付订单，请先支付或取消后再下单", code="unpaid_orders_limit",
+                                     extra={"limit": limit}, params={"count": held})
 
 
 def checkout_validate(sku: Sku, quantity: int) -> None:
@@ -115,6 +143,10 @@ def checkout_validate(sku: Sku, quantity: int) -> None:
     if sku.product.delivery_kind != DeliveryKind.CARD_KEY:
         raise ApplicationError("该商品暂不支持在线购买", code="delivery_kind_unsupported")
     _validate_quantity(sku, quantity)
+    if sku.price * quantity > ORDER_TOTAL_MAX:
+        most = int(ORDER_TOTAL_MAX // sku.price)
+        raise ApplicationError("订单金额不能超过 ¥%(amount)s，该规格每单最多 %(max)s 件", code="order_total_too_large",
+                               extra={"max": most}, params={"amount": ORDER_TOTAL_MAX, "max": most})
 
 
 def checkout_draft(sku: Sku, *, buyer_id: int, quantity: int, request_id: str | None, now: datetime,
@@ -193,7 +225,11 @@ def _sku_for_checkout(sku_id: int) -> Sku | None:
 
 
 def skus_for_checkout(sku_ids: list[int]) -> dict[int, Sku]:
-    """PostgreSQL: the SKUs on sale among `sku_ids`, each with its product (the fields a checkout reads)."""
+    """PostgreSQL: the SKUs on sale among `sku_ids`, each with its product (the fields a checkout reads).
+
+    An id outside bigint names no SKU: it is left out, since `::bigint[]` would fail the query for all the others.
+    """
+    sku_ids = [sku_id for sku_id in sku_ids if is_database_id(sku_id)]
     with connection.cursor() as cursor:
         cursor.execute(_SKUS_FOR_CHECKOUT_SQL, [sku_ids, ProductStatus.ON_SALE])
         rows = cursor.fetchall()
@@ -255,6 +291,17 @@ def _existing_for_request(buyer_id: int, request_id: str | None) -> Order | None
     if request_id is None:
         return None
     return Order.objects.filter(buyer_id=buyer_id, request_id=request_id).first()
+
+
+def _replayed(existing: Order, *, sku_id: int, quantity: int) -> CheckoutResult:
+    """The answer to a request id already used: the first order, if this is the same request again.
+
+    The group commit leaves replays to the single path, so this one check serves both.
+    """
+    if existing.sku_id != sku_id or existing.quantity != quantity:
+        raise ConflictError("该 request_id 已用于另一笔订单（规格或数量不同）", code="request_id_reused",
+                            extra={"number": existing.number})
+    return CheckoutResult(order=existing, created=False, secrets=_delivered_secrets(existing))
 
 
 def _delivered_secrets(order: Order) -> list[str]:

@@ -208,6 +208,8 @@ KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("KAMENG_LOGIN_MAX_FAILURES_PER_A
 KAMENG_LOGIN_LOCK_SECONDS = env.int("KAMENG_LOGIN_LOCK_SECONDS", default=900)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
 KAMENG_MAX_ORDER_QUANTITY = env.int("KAMENG_MAX_ORDER_QUANTITY", default=500)
+# Unpaid orders (keys reserved for the payment window) one buyer may hold at once; the next one is refused.
+KAMENG_UNPAID_ORDERS_PER_BUYER = env.int("KAMENG_UNPAID_ORDERS_PER_BUYER", default=3)
 # Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer
 # thread per server process (kameng/orders/group_commit.py). It batches only what is in flight at once, so the
 # server needs threads: granian --blocking-threads 32 (or gunicorn gthread) rather than a handful of sync workers.

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kameng.accounts.throttle import login_lock
 from kameng.core.http import client_address
+from kameng.orders.services import QUANTITY_INPUT_MAX
 
 
 def new_request_id() -> str:
@@ -57,7 +58,7 @@ class RegisterForm(forms.Form):
 
 class BuyForm(forms.Form):
     sku = forms.TypedChoiceField(label=_("规格"), coerce=int, widget=forms.RadioSelect)
-    quantity = forms.IntegerField(label=_("数量"), min_value=1, initial=1,
+    quantity = forms.IntegerField(label=_("数量"), min_value=1, max_value=QUANTITY_INPUT_MAX, initial=1,
                                   widget=forms.NumberInput(attrs={"data-testid": "buy-quantity",
                                                                  "inputmode": "numeric"}))
     request_id = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)

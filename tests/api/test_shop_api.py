@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
@@ -47,6 +48,40 @@ def test_checkout_returns_201_with_the_keys_and_200_on_replay() -> None:
     assert wallet_balance(user_id=buyer.pk) == Decimal("1.00")
 
 
+def test_a_request_id_reused_with_another_quantity_is_409() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 3)
+    fund_wallet(buyer, "20.00")
+    client = _client_for(buyer)
+
+    _, first = _post(client, {"sku_id": sku.pk, "quantity": 1, "request_id": "api-1"})
+    status, body = _post(client, {"sku_id": sku.pk, "quantity": 2, "request_id": "api-1"})
+
+    assert status == 409
+    assert body == {"code": "request_id_reused", "message": "该 request_id 已用于另一笔订单（规格或数量不同）",
+                    "extra": {"number": first["number"]}}
+    assert Order.objects.count() == 1
+    assert wallet_balance(user_id=buyer.pk) == Decimal("10.50")
+
+
+def test_a_fourth_unpaid_order_is_409_and_reserves_nothing() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 10)
+    client = _client_for(buyer)
+    statuses = [_post(client, {"sku_id": sku.pk, "quantity": 2, "pay_with_wallet": False})[0] for _ in range(3)]
+
+    status, body = _post(client, {"sku_id": sku.pk, "quantity": 2, "pay_with_wallet": False})
+
+    assert statuses == [201, 201, 201]
+    assert status == 409
+    assert body == {"code": "unpaid_orders_limit", "message": "您有 3 笔待支付订单，请先支付或取消后再下单",
+                    "extra": {"limit": 3}}
+    assert Order.objects.count() == 3
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 4
+
+
 def test_errors_are_clear_and_change_nothing() -> None:
     buyer = UserFactory.create()
     sku = SkuFactory.create(price=Decimal("10.00"))
@@ -68,6 +103,57 @@ def test_errors_are_clear_and_change_nothing() -> None:
     assert response.status_code in (400, 422)
     assert Order.objects.count() == 0
     assert wallet_balance(user_id=buyer.pk) == Decimal("15.00")
+
+
+@pytest.mark.parametrize("sku_id", [0, -1, 2**63, 10**30])
+def test_an_id_outside_bigint_is_422_and_changes_nothing(sku_id: int) -> None:
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "15.00")
+
+    status, body = _post(_client_for(buyer), {"sku_id": sku_id, "quantity": 1})
+
+    assert (status, body["code"]) == (422, "invalid_input")
+    assert body["extra"]["errors"][0]["loc"][-1] == "sku_id"
+    assert Order.objects.count() == 0
+    assert wallet_balance(user_id=buyer.pk) == Decimal("15.00")
+
+
+@pytest.mark.parametrize("quantity", [0, 10_001, 2**63, 10**30])
+def test_a_quantity_outside_the_input_bound_is_422(quantity: int) -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+
+    status, body = _post(_client_for(buyer), {"sku_id": sku.pk, "quantity": quantity})
+
+    assert (status, body["code"]) == (422, "invalid_input")
+    assert body["extra"]["errors"][0]["loc"][-1] == "quantity"
+    assert Order.objects.count() == 0
+
+
+def test_the_largest_id_is_a_plain_404() -> None:
+    status, body = _post(_client_for(UserFactory.create()), {"sku_id": 2**63 - 1, "quantity": 1})
+
+    assert (status, body["code"]) == (404, "sku_not_found")
+
+
+@pytest.mark.parametrize("number", ["%00", "K%00", "x" * 500, "%E2%80%A8", "K1%20OR%201"])
+def test_an_order_number_of_the_wrong_shape_is_404(number: str) -> None:
+    response = _client_for(UserFactory.create()).get(f"{URL}/{number}")
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "order_not_found", "message": "订单不存在"}
+
+
+def test_a_total_over_the_limit_is_400_and_changes_nothing() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9999999999.99"), product__max_quantity=500)
+    stock_sku(sku, 200)
+
+    status, body = _post(_client_for(buyer), {"sku_id": sku.pk, "quantity": 200, "pay_with_wallet": False})
+
+    assert (status, body["code"], body["extra"]) == (400, "order_total_too_large", {"max": 100})
+    assert Order.objects.count() == 0
 
 
 def test_insufficient_balance_is_409_and_anonymous_is_401() -> None:

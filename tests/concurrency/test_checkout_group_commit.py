@@ -163,6 +163,57 @@ def test_what_a_batch_cannot_settle_goes_to_the_single_path_with_its_own_answer(
     assert ledger_problems() == []
 
 
+def test_an_id_outside_bigint_does_not_break_the_batch_of_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    stock_sku(sku, 5)
+    buyer, other = _funded_buyers(2, "10.00")
+    rollbacks: list[str] = []
+    monkeypatch.setattr(group_commit.logger, "warning", lambda message, *args, **kwargs: rollbacks.append(message))
+    batch = [_checkout(buyer, sku.pk, 1, "fine"), _checkout(other, 2**63, 1, "bad-id"),
+             _checkout(other, sku.pk, 2, "fine-too")]
+
+    write_batch(batch)
+
+    assert rollbacks == []  # the batch was not rolled back and sent to the single path as a whole
+    assert all(checkout.done.is_set() and checkout.error is None for checkout in batch)
+    assert [checkout.order is not None for checkout in batch] == [True, False, True]
+    assert Order.objects.filter(status=OrderStatus.DELIVERED).count() == 2
+    with pytest.raises(ApplicationError) as error:  # the single path's answer for the one left over
+        order_checkout(buyer_id=other, sku_id=2**63, quantity=1, request_id="bad-id")
+    assert (error.value.status_code, error.value.code) == (404, "sku_not_found")
+    assert wallet_balance(user_id=buyer) == Decimal("8.00")
+    assert wallet_balance(user_id=other) == Decimal("6.00")
+
+
+def test_a_request_id_reused_for_another_order_is_a_conflict_through_the_writer() -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    other = SkuFactory.create(price=Decimal("2.00"))
+    stock_sku(sku, 10)
+    stock_sku(other, 10)
+    buyer, fresh = _funded_buyers(2, "20.00")
+    first = order_checkout(buyer_id=buyer, sku_id=sku.pk, quantity=1, request_id="once")
+    # In one batch: the same request again, the id reused for another quantity and another SKU, and, twice within
+    # the batch itself, a new id whose second use asks for another quantity.
+    batch = [_checkout(buyer, sku.pk, 1, "once"), _checkout(buyer, sku.pk, 2, "once"),
+             _checkout(buyer, other.pk, 1, "once"), _checkout(fresh, sku.pk, 1, "twice"),
+             _checkout(fresh, sku.pk, 3, "twice")]
+
+    write_batch(batch)
+
+    assert [checkout.order is not None for checkout in batch] == [False, False, False, True, False]
+    assert all(checkout.error is None for checkout in batch)
+    replay = order_checkout(buyer_id=buyer, sku_id=sku.pk, quantity=1, request_id="once")
+    assert (replay.created, replay.order.number) == (False, first.order.number)
+    for buyer_id, sku_id, quantity, request_id in ((buyer, sku.pk, 2, "once"), (buyer, other.pk, 1, "once"),
+                                                   (fresh, sku.pk, 3, "twice")):
+        with pytest.raises(ApplicationError) as error:
+            order_checkout(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id)
+        assert (error.value.status_code, error.value.code) == (409, "request_id_reused")
+    assert Order.objects.count() == 2
+    assert wallet_balance(user_id=buyer) == Decimal("18.00")
+    assert wallet_balance(user_id=fresh) == Decimal("18.00")
+
+
 def test_a_database_error_inside_the_batch_writes_nothing_and_each_runs_alone(
         monkeypatch: pytest.MonkeyPatch) -> None:
     sku = SkuFactory.create(price=Decimal("3.00"))

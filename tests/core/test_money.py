@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from kameng.core.money import MoneyError, format_money, money, parse_amount, to_fen
+from kameng.core.money import AMOUNT_MAX, MoneyError, format_money, money, parse_amount, to_fen
 
 
 @pytest.mark.parametrize(
@@ -86,6 +86,26 @@ def test_parse_amount_refuses_above_maximum() -> None:
         parse_amount("50000.01", maximum=Decimal("50000.00"))
 
     assert str(error.value) == "金额不能超过 ¥50000.00"
+
+
+@pytest.mark.parametrize("text", ["9" * 40, "1" + "0" * 26, "9" * 27 + ".99", "10000000000", "9999999999.991"])
+def test_parse_amount_refuses_a_huge_amount_with_a_clear_message(text: str) -> None:
+    for maximum, shown in ((None, "9999999999.99"), (Decimal("50000.00"), "50000.00"),
+                           (Decimal("1" + "0" * 20), "9999999999.99")):
+        with pytest.raises(MoneyError) as error:
+            parse_amount(text, maximum=maximum)
+
+        assert str(error.value) == f"金额不能超过 ¥{shown}"
+
+
+def test_parse_amount_accepts_the_largest_amount() -> None:
+    assert parse_amount("9999999999.99") == AMOUNT_MAX
+
+
+@pytest.mark.parametrize("value", [Decimal("1e30"), "9" * 40, 10**40])
+def test_money_refuses_more_digits_than_decimal_holds(value: Decimal | str | int) -> None:
+    with pytest.raises(MoneyError, match="amount too large"):
+        money(value)
 
 
 def test_parse_amount_accepts_the_bounds_themselves() -> None:

@@ -169,3 +169,25 @@ def test_a_get_on_the_buy_address_goes_to_the_product(client: Client) -> None:
 
     assert response.status_code == 302
     assert response["Location"] == reverse("web:product", args=[sku.product_id])
+def test_every_domain_text_has_an_english_translation() -> None:
+    from django.utils import translation
+
+    from kameng.web.i18n_catalog import DOMAIN_TEXTS
+
+    with translation.override("en"):
+        untranslated = [text for text in DOMAIN_TEXTS if translation.gettext(text) == text]
+
+    assert untranslated == []
+
+
+def test_an_order_total_over_the_limit_is_a_translated_form_error(client: Client) -> None:
+    client.force_login(UserFactory.create())
+    sku = SkuFactory.create(price=Decimal("9999999999.99"), product__max_quantity=500)
+    stock_sku(sku, 101)
+
+    _switch(client, "en")
+    response = client.post(reverse("web:buy", args=[sku.product_id]), {"sku": sku.pk, "quantity": 101})
+
+    assert response.status_code == 400
+    assert "An order may total at most ¥999999999999.99: at most 100 of this item per order" in (
+        response.content.decode())

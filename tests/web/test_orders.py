@@ -143,6 +143,17 @@ def test_another_buyer_gets_404_for_the_order_its_keys_and_its_actions() -> None
     assert order.status == OrderStatus.DELIVERED
 
 
+@pytest.mark.parametrize("path", ["/orders/%00/", "/orders/K%00/status/", "/orders/K%00/keys.txt",
+                                  "/orders/K%00/pay/P1/", "/orders/%E2%80%A8/"])
+def test_an_order_number_of_the_wrong_shape_is_404(client: Client, path: str) -> None:
+    _logged_in(client)
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert "订单不存在" in response.content.decode()
+
+
 def test_order_pages_need_login(client: Client) -> None:
     response = client.get(reverse("web:order_detail", args=["K000"]))
 

@@ -122,6 +122,46 @@ def test_double_submit_with_same_request_id_creates_one_order(client: Client) ->
     assert CardKey.objects.filter(status=CardKeyStatus.SOLD).count() == 2
 
 
+def test_a_stale_form_reused_for_another_quantity_shows_the_product_page_again(client: Client) -> None:
+    buyer = _buyer(client, "100.00")
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 5)
+    first = _buy(client, sku, 1, request_id="form-abc")
+
+    response = _buy(client, sku, 3, request_id="form-abc")
+
+    body = response.content.decode()
+    assert first.status_code == 302
+    assert response.status_code == 409
+    assert "页面已过期：这张表单已经提交过另一笔订单。请确认规格和数量后重新提交" in body
+    assert 'data-code="request_id_reused"' in body
+    fresh = re.search(r'name="request_id" value="([0-9a-f]{32})"', body)
+    assert fresh is not None  # a new id: submitting again places the order asked for
+    assert 'value="3"' in body  # the quantity the buyer chose is kept
+    assert Order.objects.count() == 1
+    assert wallet_balance(user_id=buyer.pk) == Decimal("90.00")
+
+    again = _buy(client, sku, 3, request_id=fresh.group(1))
+    assert again.status_code == 302
+    assert Order.objects.count() == 2
+    assert wallet_balance(user_id=buyer.pk) == Decimal("60.00")
+
+
+def test_a_fourth_unpaid_order_is_refused_on_the_product_page(client: Client) -> None:
+    _buyer(client, "1.00")  # short of every total: each purchase waits for payment
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 10)
+    placed = [_buy(client, sku, 1, request_id=f"form-{index}").status_code for index in range(3)]
+
+    response = _buy(client, sku, 1, request_id="form-3")
+
+    assert placed == [302, 302, 302]
+    assert response.status_code == 409
+    assert "您有 3 笔待支付订单，请先支付或取消后再下单" in response.content.decode()
+    assert Order.objects.filter(status=OrderStatus.PENDING_PAYMENT).count() == 3
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 7
+
+
 def test_sold_out_shows_message_with_409_and_keeps_the_form(client: Client) -> None:
     buyer = _buyer(client, "100.00")
     sku = SkuFactory.create(price=Decimal("10.00"))
@@ -158,6 +198,20 @@ def test_quantity_above_the_product_limit_is_400(client: Client) -> None:
     assert response.status_code == 400
     assert "购买数量需在 1–5 之间" in response.content.decode()
     assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize("quantity", [10_001, 10**30])
+def test_a_huge_quantity_is_a_form_error_not_a_500(client: Client, quantity: int) -> None:
+    buyer = _buyer(client, "100.00")
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+
+    response = _buy(client, sku, quantity)
+
+    assert response.status_code == 400
+    assert "请检查规格和数量" in response.content.decode()
+    assert Order.objects.count() == 0
+    assert wallet_balance(user_id=buyer.pk) == Decimal("100.00")
 
 
 def test_non_numeric_quantity_is_400(client: Client) -> None:

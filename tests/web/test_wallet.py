@@ -92,6 +92,28 @@ def test_top_up_with_a_bad_amount_is_400_and_keeps_the_form(client: Client) -> N
     assert not Payment.objects.exists()
 
 
+@pytest.mark.parametrize("amount", ["1e30", "9" * 12, "9" * 40])
+def test_top_up_with_a_huge_amount_is_400_not_a_500(client: Client, amount: str) -> None:
+    _logged_in(client)
+    _channel()
+
+    response = client.post(reverse("web:topup"), {"amount": amount, "channel": "epay"})
+
+    assert response.status_code == 400
+    assert not Payment.objects.exists()
+
+
+def test_top_up_service_refuses_a_huge_amount_as_an_application_error() -> None:
+    from kameng.core.errors import ApplicationError
+
+    with pytest.raises(ApplicationError) as error:
+        wallet_topup_start(user_id=UserFactory.create().pk, channel_code=_channel().code, amount_text="9" * 40,
+                           notify_url="https://shop.example.com/n", return_url="https://shop.example.com/r")
+
+    assert (error.value.code, error.value.message) == ("invalid_amount", "金额不能超过 ¥50000.00")
+    assert not Payment.objects.exists()
+
+
 def test_signed_notify_answers_success_and_credits_once_when_sent_twice(client: Client) -> None:
     user = UserFactory.create()
     payment = _started_payment(user, _channel())

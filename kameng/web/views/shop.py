@@ -25,7 +25,7 @@ from kameng.inventory.selectors import STOCK_CACHE_SECONDS, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
 from kameng.orders.models import Order, OrderStatus
-from kameng.orders.services import CheckoutResult, order_checkout
+from kameng.orders.services import QUANTITY_INPUT_MAX, CheckoutResult, order_checkout
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, new_request_id
 from kameng.web.views.paying import (
@@ -103,6 +103,8 @@ def _form_amount(product: Product, skus: list[Any], form: BuyForm) -> Any:
         quantity = max(int(form["quantity"].value() or product.min_quantity), 1)
     except (TypeError, ValueError):
         quantity = product.min_quantity
+    if quantity > QUANTITY_INPUT_MAX:  # the form refuses it; the page must still render to say so
+        quantity = product.min_quantity
     return money(sku.price * quantity) if sku is not None else money(0)
 
 
@@ -153,7 +155,13 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
             result = order_checkout(buyer_id=request.user.pk, sku_id=sku.pk, quantity=quantity,
                                     request_id=request_id, pay_with_wallet=False)
     except ApplicationError as error:
+        if error.code == "request_id_reused":
+            return _stale_form(request, product, form)
         return rejected(request, "web/product.html", context, error)
+    return _checkout_answer(request, result, method)
+
+
+def _checkout_answer(request: HttpRequest, result: CheckoutResult, method: str) -> HttpResponse:
     order = result.order
     if result.created and not is_wallet_method(method):
         return _pay_new_order(request, order, method)
@@ -165,6 +173,16 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
     else:
         messages.success(request, _("购买成功，卡密已发放"))
     return redirect(reverse("web:order_detail", args=[order.number]))
+
+
+def _stale_form(request: HttpRequest, product: Product, form: BuyForm) -> HttpResponse:
+    """The form's request id already made an order for another SKU or quantity (an old tab, the back button, the
+    form changed after it was sent once): show the product page again, the buyer's choices kept, with a fresh id."""
+    fresh = BuyForm(sku_choices=_sku_choices(product), initial={**form.cleaned_data, "request_id": new_request_id()})
+    return render(request, "web/product.html", {
+        **_product_context(product, fresh), "error_code": "request_id_reused",
+        "error_message": _("页面已过期：这张表单已经提交过另一笔订单。请确认规格和数量后重新提交"),
+    }, status=409)
 
 
 def _pay_new_order(request: HttpRequest, order: Order, channel_code: str) -> HttpResponse:
