@@ -255,3 +255,22 @@ def test_a_topup_naming_someone_elses_order_just_goes_back_to_the_wallet(client:
 
     assert order.number not in done
     assert f'href="{reverse("web:wallet")}"' in done
+
+
+def test_topup_status_stops_polling_after_half_an_hour_and_says_what_to_do(client: Client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    user = _logged_in(client)
+    payment = _started_payment(user, _channel(), amount="25.00")
+    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(minutes=31))
+
+    body = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
+
+    assert "hx-get" not in body
+    assert 'data-testid="topup-no-result"' in body
+    assert f'href="{reverse("web:wallet")}?amount=25.00"' in body
+
+    client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))  # it arrives after all
+    assert 'data-status="succeeded"' in client.get(reverse("web:topup_status", args=[payment.number])).content.decode()

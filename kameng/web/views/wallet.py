@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -78,6 +81,9 @@ def topup(request: BuyerRequest) -> HttpResponse:
     return redirect("web:topup_status", number=started.payment.number)  # shows the QR code while pending
 
 
+TOPUP_POLL_MINUTES = 30
+
+
 def _return_order_key(payment_number: str) -> str:
     return f"topup-for-order:{payment_number}"
 
@@ -113,7 +119,12 @@ def topup_status(request: BuyerRequest, number: str) -> HttpResponse:
     if payment.purpose == PaymentPurpose.ORDER and payment.order is not None:  # an order's payment has its own page
         return redirect("web:order_payment", number=payment.order.number, payment_number=payment.number)
     template = "web/_topup_status.html" if request.htmx else "web/topup_status.html"
-    return render(request, template, {"payment": payment, "is_pending": payment.status == PaymentStatus.PENDING,
+    is_pending = payment.status == PaymentStatus.PENDING
+    # Past the polling window the page stops asking every 2 s and says what the buyer can do; a payment that
+    # does arrive later is still credited (notification or reconciliation) and shows on the next visit.
+    gave_up = is_pending and payment.created_at < timezone.now() - timedelta(minutes=TOPUP_POLL_MINUTES)
+    return render(request, template, {"payment": payment, "is_pending": is_pending and not gave_up,
+                                      "gave_up": gave_up,
                                       "balance": wallet_balance(user_id=request.user.pk),
                                       "return_order": request.session.get(_return_order_key(payment.number)),
                                       "simulator_link": simulator_link(payment.qr_code)})
