@@ -53,6 +53,8 @@ from kameng.risk.services import risk_event_record
 logger = logging.getLogger(__name__)
 SECRET_PARAMS = {"sign", "key", "signature", "wechatpay-signature"}
 
+NUL = "\x00"
+
 __all__ = ["gateway_for"]  # re-exported: callers and tests pick the adapter through the services module
 
 
@@ -154,13 +156,20 @@ def channel_shows_qr(channel: PaymentChannel) -> bool:
     return channel.pay_type in QR_PAY_TYPES
 
 
+def _storable(text: str) -> str:
+    """PostgreSQL text and jsonb cannot hold a NUL character: keep the evidence, escaped as the four characters
+    `\\x00` (a gateway never sends one, so the escape cannot be mistaken for something it sent)."""
+    return text.replace(NUL, "\\x00")
+
+
 def _masked(params: dict[str, str]) -> dict[str, str]:
-    return {key: ("***" if key.lower() in SECRET_PARAMS else mask_text(str(value))[:500])
+    return {_storable(key): ("***" if key.lower() in SECRET_PARAMS else _storable(mask_text(str(value))[:500]))
             for key, value in params.items()}
 
 
 def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: str, reason: str, *,
             params: dict[str, str], remote_addr: str | None) -> None:
+    reason = _storable(reason)
     PaymentNotification.objects.create(channel=channel, payment=payment, outcome=outcome, reason=reason[:200],
                                        params=_masked(params), remote_addr=remote_addr or None)
     if outcome == NotificationOutcome.REJECTED:
@@ -168,9 +177,14 @@ def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: st
             kind="payment_notification_rejected",
             message=f"{channel.name if channel else '未知通道'} 通知被拒绝：{reason}",
             detail={"channel": channel.code if channel else "", "reason": reason,
-                    "out_trade_no": params.get("out_trade_no", ""), "payment": payment.number if payment else ""},
+                    "out_trade_no": _storable(str(params.get("out_trade_no", ""))),
+                    "payment": payment.number if payment else ""},
             user_id=payment.user_id if payment else None, remote_addr=remote_addr,
         )
+
+
+def _carries_nul(params: dict[str, str], headers: dict[str, str]) -> bool:
+    return any(NUL in key or NUL in str(value) for fields in (params, headers) for key, value in fields.items())
 
 
 @dataclass(frozen=True)
@@ -195,7 +209,12 @@ def payment_notification_process(*, channel_code: str, params: dict[str, str] | 
     notification = IncomingNotification(params=params, headers={k.lower(): v for k, v in (headers or {}).items()},
                                         body=body)
     try:
+        if _carries_nul(notification.params, notification.headers):
+            # No gateway sends one, and PostgreSQL could not even look the payment up with it: refused unread.
+            raise NotificationRejectedError("通知参数含有 NUL 字符，已拒绝", code="nul_character")
         verified = gateway.verify_notification(notification)
+        if NUL in verified.out_trade_no + verified.gateway_trade_no + verified.notification_id:
+            raise NotificationRejectedError("通知内容含有 NUL 字符，已拒绝", code="nul_character")
     except NotificationRejectedError as error:
         _record(channel, None, NotificationOutcome.REJECTED, error.message, params=params, remote_addr=remote_addr)
         reply = gateway.reject(error.message)

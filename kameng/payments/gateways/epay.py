@@ -71,7 +71,8 @@ class EpayV1Gateway:
             raise NotificationRejectedError("通知缺少签名", code="unsigned")
         if params.get("sign_type", "MD5").upper() != "MD5":
             raise NotificationRejectedError("不支持的签名类型", code="bad_sign_type")
-        if not hmac.compare_digest(received.lower(), epay_sign(params, self.merchant_key)):
+        # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and a forged `sign` may be anything.
+        if not hmac.compare_digest(received.lower().encode(), epay_sign(params, self.merchant_key).encode()):
             raise NotificationRejectedError("签名校验失败", code="bad_signature")
         if params.get("pid") != self.merchant_id:
             raise NotificationRejectedError("商户号不匹配", code="wrong_merchant")

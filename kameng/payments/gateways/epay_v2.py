@@ -207,7 +207,8 @@ class EpayV2Gateway:
         if not is_valid:
             raise NotificationRejectedError("签名校验失败", code="bad_signature")
         timestamp = params.get("timestamp", "")
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
+        is_number = timestamp.isascii() and timestamp.isdigit()  # "²".isdigit() is True, int("²") raises
+        if not is_number or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
             raise NotificationRejectedError("通知时间戳超出允许范围（±300 秒）", code="stale_timestamp")
         if params.get("pid") != self.merchant_id:
             raise NotificationRejectedError("商户号不匹配", code="wrong_merchant")

@@ -183,7 +183,9 @@ class WechatPayGateway:
                                             code="unsigned")
         if signature.startswith(SIGNTEST_PREFIX):
             raise NotificationRejectedError("微信支付签名探测通知（WECHATPAY/SIGNTEST），按规定拒绝", code="sign_test")
-        if not self.platform_key_id or not hmac.compare_digest(serial.upper(), self.platform_key_id.upper()):
+        # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and the header comes from anyone.
+        if not self.platform_key_id or not hmac.compare_digest(serial.upper().encode(),
+                                                               self.platform_key_id.upper().encode()):
             raise NotificationRejectedError(f"通知的 Wechatpay-Serial「{serial[:64]}」不是本通道配置的微信支付公钥",
                                             code="unknown_serial")
         try:
