@@ -22,6 +22,7 @@ from unfold.widgets import UnfoldAdminPasswordWidget
 
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.payments.models import (
+    CHANNEL_REQUIRED_FIELDS,
     ChannelKind,
     Payment,
     PaymentChannel,
@@ -36,15 +37,6 @@ REFUND_PERMISSION = "payments.add_refund"
 MINIMUM_RSA_BITS = 2048
 API_V3_KEY_LENGTH = 32
 
-# What each protocol needs filled in; the form checks these on save (balance needs none).
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    ChannelKind.EPAY_V1: ("gateway_url", "merchant_id", "merchant_key"),
-    ChannelKind.EPAY_V2: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
-    ChannelKind.ALIPAY: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
-    ChannelKind.WECHAT_V3: ("gateway_url", "merchant_id", "app_id", "merchant_key", "merchant_serial_no",
-                            "platform_public_key", "platform_key_id", "api_v3_key"),
-    ChannelKind.BALANCE: (),
-}
 # Kinds whose merchant key is an RSA private key (epay V1's is an MD5 shared secret).
 RSA_KINDS = {ChannelKind.EPAY_V2, ChannelKind.ALIPAY, ChannelKind.WECHAT_V3}
 PAY_TYPES: dict[str, tuple[str, ...]] = {ChannelKind.ALIPAY: ("page", "precreate"), ChannelKind.WECHAT_V3: ("native",)}
@@ -175,10 +167,10 @@ class PaymentChannelForm(forms.ModelForm):
             self.add_error("min_amount", "单笔最低金额必须大于 0")
         if minimum is not None and maximum is not None and minimum > maximum:
             self.add_error("max_amount", "单笔最高金额不能小于单笔最低金额")
-        if kind not in REQUIRED_FIELDS:
+        if kind not in CHANNEL_REQUIRED_FIELDS:
             return data
         label = ChannelKind(kind).label
-        for name in REQUIRED_FIELDS[kind]:
+        for name in CHANNEL_REQUIRED_FIELDS[kind]:
             if not data.get(name) and name not in self.errors:
                 self.add_error(name, f"{label} 必须填写「{self.fields[name].label}」")
         if kind in PAY_TYPES:

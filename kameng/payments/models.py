@@ -22,6 +22,17 @@ class ChannelKind(models.TextChoices):
 # Which kinds show a QR code to scan rather than redirecting the browser (decided by the channel's pay_type too).
 QR_PAY_TYPES = {"precreate", "native", "qrcode"}
 
+# What each protocol needs filled in before it may be used (balance needs none): the admin form refuses to save a
+# channel without them, and the payment services refuse to use one (a channel saved before, or written in code).
+CHANNEL_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    ChannelKind.EPAY_V1: ("gateway_url", "merchant_id", "merchant_key"),
+    ChannelKind.EPAY_V2: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
+    ChannelKind.ALIPAY: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
+    ChannelKind.WECHAT_V3: ("gateway_url", "merchant_id", "app_id", "merchant_key", "merchant_serial_no",
+                            "platform_public_key", "platform_key_id", "api_v3_key"),
+    ChannelKind.BALANCE: (),
+}
+
 
 class PaymentChannel(models.Model):
     code = models.SlugField("通道标识", max_length=40, unique=True, help_text="出现在异步通知地址里")
@@ -60,6 +71,12 @@ class PaymentChannel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def missing_fields(self) -> list[str]:
+        """Labels of the fields this channel's protocol needs and it lacks (blank or only spaces)."""
+        labels = {field.name: str(field.verbose_name) for field in self._meta.fields}
+        return [labels[name] for name in CHANNEL_REQUIRED_FIELDS.get(self.kind, ())
+                if not str(getattr(self, name) or "").strip()]
 
 
 class PaymentPurpose(models.TextChoices):

@@ -24,9 +24,9 @@ from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
 from kameng.orders.models import Order
 from kameng.orders.refunds import order_note, order_refund_to_wallet
-from kameng.payments.gateways.base import GatewayError
+from kameng.payments.gateways.base import ChannelMisconfiguredError, GatewayError
 from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
-from kameng.payments.gateways.registry import gateway_for
+from kameng.payments.gateways.registry import channel_check_usable, gateway_for
 from kameng.payments.models import (
     Payment,
     Refund,
@@ -54,6 +54,7 @@ def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: st
         payment = payment_original_for_order(order_id=order_id)
         if payment is None:
             raise ConflictError("该订单是用钱包余额支付的，只能退回钱包余额", code="no_original_payment")
+        channel_check_usable(payment.channel)  # refused before any money moves
     with transaction.atomic():
         refund = Refund.objects.create(number=public_number("R"), order_id=order_id, payment=payment, amount=amount,
                                        destination=destination, reason=reason[:200], created_by_id=staff_id)
@@ -87,7 +88,7 @@ def refund_send_to_gateway(*, refund_id: int) -> Refund:
         result = gateway_for(payment.channel).refund(
             out_trade_no=payment.number, gateway_trade_no=payment.gateway_trade_no, refund_no=refund.number,
             amount=refund.amount, total_amount=payment.amount, reason=refund.reason or "订单退款")
-    except GatewayError as error:
+    except (GatewayError, ChannelMisconfiguredError) as error:  # misconfigured: nothing was sent
         Refund.objects.filter(pk=refund.pk).update(failure_reason=error.message[:200])
         logger.warning("refund %s: gateway unreachable, will retry: %s", refund.number, error.message)
         return refund

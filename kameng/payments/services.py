@@ -31,13 +31,14 @@ from kameng.orders.models import Order, OrderStatus
 from kameng.orders.refunds import order_note
 from kameng.orders.services import order_pay_with_wallet
 from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
     PaymentGateway,
     PaymentStart,
 )
-from kameng.payments.gateways.registry import gateway_for
+from kameng.payments.gateways.registry import channel_check_usable, gateway_for, notification_reject_for
 from kameng.payments.models import (
     QR_PAY_TYPES,
     ChannelKind,
@@ -62,6 +63,7 @@ def _enabled_channel(channel_code: str) -> PaymentChannel:
     channel = PaymentChannel.objects.filter(code=channel_code, is_enabled=True).first()
     if channel is None:
         raise NotFoundError("支付方式不存在或已停用", code="channel_not_found")
+    channel_check_usable(channel)  # before any payment row is written for it
     return channel
 
 
@@ -205,7 +207,14 @@ def payment_notification_process(*, channel_code: str, params: dict[str, str] | 
         _record(None, None, NotificationOutcome.REJECTED, f"unknown channel {channel_code}", params=params,
                 remote_addr=remote_addr)
         return NotificationAnswer("unknown channel", 404, NotificationOutcome.REJECTED)
-    gateway = gateway_for(channel)
+    try:
+        gateway = gateway_for(channel)
+    except ChannelMisconfiguredError as error:
+        missing = "、".join(error.extra.get("missing", []))
+        reason = f"通道配置不完整（{f'缺少{missing}' if missing else error.message}），通知未处理，待补全后由网关重发"
+        _record(channel, None, NotificationOutcome.REJECTED, reason, params=params, remote_addr=remote_addr)
+        reply = notification_reject_for(channel, reason)
+        return NotificationAnswer(reply.body, reply.status, NotificationOutcome.REJECTED, reply.content_type)
     notification = IncomingNotification(params=params, headers={k.lower(): v for k, v in (headers or {}).items()},
                                         body=body)
     try:

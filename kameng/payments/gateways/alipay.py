@@ -28,8 +28,8 @@ import httpx
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 
-from kameng.core.errors import ApplicationError
 from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -95,6 +95,11 @@ def _refusal(answer: dict[str, Any]) -> str:
     return str(answer.get("sub_msg") or answer.get("msg") or "未知错误")[:200]
 
 
+def notification_reject(reason: str) -> NotificationReply:
+    # Anything but the 7 bytes "success" makes Alipay retry; 400 tells a person reading logs it was refused.
+    return NotificationReply("fail", status=400)
+
+
 class AlipayGateway:
     def __init__(self, *, gateway_url: str, app_id: str, app_private_key: str, alipay_public_key: str,
                  seller_id: str = "", pay_type: str = "page") -> None:
@@ -107,8 +112,8 @@ class AlipayGateway:
                 appid=app_id, app_private_key_string=_pem(app_private_key, kind="PRIVATE KEY"),
                 alipay_public_key_string=_pem(alipay_public_key, kind="PUBLIC KEY"), sign_type="RSA2")
         except (ValueError, IndexError, TypeError) as error:
-            raise ApplicationError("支付宝通道的应用私钥或支付宝公钥无法读取，请检查通道配置",
-                                   code="channel_misconfigured") from error
+            raise ChannelMisconfiguredError("支付宝通道的应用私钥或支付宝公钥无法读取，请检查通道配置",
+                                            code="channel_misconfigured") from error
         self.client._gateway = gateway_url
 
     def start(self, *, out_trade_no: str, amount: Decimal, subject: str, notify_url: str, return_url: str,
@@ -174,8 +179,7 @@ class AlipayGateway:
         return NotificationReply("success")
 
     def reject(self, reason: str) -> NotificationReply:
-        # Anything but the 7 bytes "success" makes Alipay retry; 400 tells a person reading logs it was refused.
-        return NotificationReply("fail", status=400)
+        return notification_reject(reason)
 
     def query(self, *, out_trade_no: str) -> QueryResult:
         """alipay.trade.query: the fallback for a lost notification. An unknown trade is an unpaid one."""

@@ -23,6 +23,12 @@ class GatewayError(ApplicationError):
     status_code = 502
 
 
+class ChannelMisconfiguredError(ApplicationError):
+    """A channel lacks what its protocol needs (a key, the merchant id…): it is not used at all, nothing is sent."""
+
+    status_code = 503
+
+
 @dataclass(frozen=True)
 class PaymentStart:
     """How the buyer proceeds: a redirect URL (cashier page), a QR code payload to render, or an HTML form."""

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import httpx
 
 from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -42,11 +43,22 @@ def epay_canonical(params: dict[str, str]) -> str:
 
 
 def epay_sign(params: dict[str, str], key: str) -> str:
+    if not key:
+        # Signed with an empty key, anyone can forge the notifications and requests of this merchant.
+        raise ChannelMisconfiguredError("易支付商户密钥为空，拒绝签名", code="channel_misconfigured")
     return hashlib.md5((epay_canonical(params) + key).encode()).hexdigest()  # noqa: S324 - the protocol's MD5
+
+
+def notification_reject(reason: str) -> NotificationReply:
+    # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
+    return NotificationReply("fail", status=400)
 
 
 class EpayV1Gateway:
     def __init__(self, *, gateway_url: str, merchant_id: str, merchant_key: str, pay_type: str = "") -> None:
+        if not merchant_key.strip() or not merchant_id.strip():
+            raise ChannelMisconfiguredError("易支付 V1 通道缺少商户 ID 或 MD5 密钥，不能使用",
+                                            code="channel_misconfigured")
         self.gateway_url = gateway_url.rstrip("/") + "/"
         self.merchant_id = merchant_id
         self.merchant_key = merchant_key
@@ -91,8 +103,7 @@ class EpayV1Gateway:
         return NotificationReply("success")
 
     def reject(self, reason: str) -> NotificationReply:
-        # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
-        return NotificationReply("fail", status=400)
+        return notification_reject(reason)
 
     def query(self, *, out_trade_no: str) -> QueryResult:
         """`api.php?act=order`: the fallback for a lost notification. Server side only: the key travels in clear."""

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -128,9 +129,17 @@ def _decimal(text: object) -> Decimal | None:
         return None
 
 
+def notification_reject(reason: str) -> NotificationReply:
+    # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
+    return NotificationReply("fail", status=400)
+
+
 class EpayV2Gateway:
     def __init__(self, *, gateway_url: str, merchant_id: str, merchant_private_key: str, platform_public_key: str,
                  pay_type: str = "", transport: httpx.BaseTransport | None = None) -> None:
+        if not (merchant_id.strip() and merchant_private_key.strip() and platform_public_key.strip()):
+            raise ChannelMisconfiguredError("易支付 V2 通道缺少商户 ID、商户私钥或平台公钥，不能使用",
+                                            code="channel_misconfigured")
         self.gateway_url = gateway_url.rstrip("/") + "/"
         self.merchant_id = merchant_id
         self.merchant_private_key = merchant_private_key
@@ -226,8 +235,7 @@ class EpayV2Gateway:
         return NotificationReply("success")
 
     def reject(self, reason: str) -> NotificationReply:
-        # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
-        return NotificationReply("fail", status=400)
+        return notification_reject(reason)
 
     def query(self, *, out_trade_no: str) -> QueryResult:
         """`api/pay/query`: the fallback for a lost notification. Only a signed reply can say "paid"."""

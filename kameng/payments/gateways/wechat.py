@@ -85,6 +85,12 @@ def _yuan(fen: object) -> Decimal | None:
     return (Decimal(fen) / 100).quantize(FEN)
 
 
+def notification_reject(reason: str) -> NotificationReply:
+    # Any 4xx/5xx makes WeChat retry later; the JSON is what its documentation asks for.
+    return NotificationReply(json.dumps({"code": "FAIL", "message": reason[:200]}, ensure_ascii=False),
+                             status=400, content_type="application/json")
+
+
 class WechatPayGateway:
     def __init__(self, *, api_root: str, mchid: str, appid: str, merchant_private_key: str,
                  merchant_serial_no: str, platform_public_key: str, platform_key_id: str, api_v3_key: str) -> None:
@@ -250,9 +256,7 @@ class WechatPayGateway:
         return NotificationReply("", status=204)
 
     def reject(self, reason: str) -> NotificationReply:
-        # Any 4xx/5xx makes WeChat retry later; the JSON is what its documentation asks for.
-        return NotificationReply(json.dumps({"code": "FAIL", "message": reason[:200]}, ensure_ascii=False),
-                                 status=400, content_type="application/json")
+        return notification_reject(reason)
 
 
 def build(channel: PaymentChannel) -> WechatPayGateway:
