@@ -27,6 +27,7 @@ from kameng.orders.refunds import order_note, order_refund_to_wallet
 from kameng.payments.gateways.base import ChannelMisconfiguredError, GatewayError
 from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
 from kameng.payments.gateways.registry import channel_check_usable, gateway_for
+from kameng.payments.locks import refund_lock
 from kameng.payments.models import (
     Payment,
     Refund,
@@ -100,8 +101,7 @@ def refund_send_to_gateway(*, refund_id: int) -> Refund:
 
 def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, message: str) -> Refund:
     with transaction.atomic():
-        # Lock the refund row alone (MariaDB has no FOR UPDATE OF), then read its payment.
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        refund = refund_lock(refund_id=refund_id)  # its order first, then the refund row; the wallet last
         if refund.status != RefundStatus.PENDING or refund.payment_id is None:
             return refund
         payment = Payment.objects.select_related("channel").get(pk=refund.payment_id)

@@ -7,7 +7,8 @@ never lost: it stays in the wallet, and the order's timeline says so.
 
 Crediting is idempotent three times over: the payment row is locked and its status checked, the status moves only
 once, and the ledger refuses a second journal for the same (kind, reference). Gateways are never called inside a
-database transaction.
+database transaction. Locks follow kameng/orders/services.py: the order (when the payment pays one), then the
+payment, then the wallet (kameng.payments.locks).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from kameng.payments.gateways.base import (
     PaymentStart,
 )
 from kameng.payments.gateways.registry import channel_check_usable, gateway_for, notification_reject_for
+from kameng.payments.locks import payment_lock_for_credit
 from kameng.payments.models import (
     QR_PAY_TYPES,
     ChannelKind,
@@ -250,7 +252,7 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
     Returns (outcome, reason, payment).
     """
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().filter(number=out_trade_no, channel=channel).first()
+        payment = payment_lock_for_credit(number=out_trade_no, channel_id=channel.pk)  # its order first
         if payment is None:
             return NotificationOutcome.REJECTED, "unknown out_trade_no", None
         if amount != payment.amount:
