@@ -402,6 +402,21 @@ def test_refund_through_the_simulator_succeeds_once_per_refund_number_and_never_
         ("R1", Decimal("6.00")), ("R3", Decimal("4.00"))]
 
 
+def test_refund_query_finds_a_refund_made_and_not_one_never_sent(paid_trade: SimulatedEpayV2Trade,
+                                                                 channel: PaymentChannel) -> None:
+    gateway = _gateway(channel)
+    payment = Payment.objects.get()
+    made = gateway.refund(out_trade_no=payment.number, gateway_trade_no=paid_trade.trade_no, refund_no="R1",
+                          amount=Decimal("6.00"), total_amount=Decimal("10.00"), reason="测试退款")
+
+    found = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no=paid_trade.trade_no, refund_no="R1")
+    missing = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no=paid_trade.trade_no, refund_no="R2")
+
+    assert gateway.has_refund_query
+    assert (found.status, found.gateway_refund_no) == (RefundStatus.SUCCEEDED, made.gateway_refund_no)
+    assert (missing.status, missing.message) == (RefundStatus.NOT_FOUND, "退款记录不存在")
+
+
 def test_create_refused_by_the_gateway_is_a_gateway_error_and_nothing_is_started(channel: PaymentChannel) -> None:
     PaymentChannel.objects.filter(pk=channel.pk).update(merchant_key=STRANGER_KEYS.private_key)
     buyer = UserFactory.create()

@@ -101,6 +101,8 @@ def notification_reject(reason: str) -> NotificationReply:
 
 
 class AlipayGateway:
+    has_refund_query = True
+
     def __init__(self, *, gateway_url: str, app_id: str, app_private_key: str, alipay_public_key: str,
                  seller_id: str = "", pay_type: str = "page") -> None:
         self.gateway_url = gateway_url
@@ -212,6 +214,26 @@ class AlipayGateway:
             # Unknown outcome: the same out_request_no may be sent again or queried later.
             return RefundResult(status=RefundStatus.PENDING, message=_refusal(answer))
         return RefundResult(status=RefundStatus.FAILED, message=_refusal(answer))
+
+    def refund_query(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str) -> RefundResult:
+        """alipay.trade.fastpay.refund.query by out_request_no. Alipay: an answer with the refund's data and
+        refund_status empty or REFUND_SUCCESS is a refund made; no data means not refunded, and the refund may be
+        sent again with the same out_request_no."""
+        answer = self.client.api_alipay_trade_fastpay_refund_query(
+            refund_no, trade_no=gateway_trade_no or None, out_trade_no=out_trade_no)
+        if answer.get("code") != SUCCESS_CODE:
+            if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+                return RefundResult(status=RefundStatus.NOT_FOUND, message=_refusal(answer))
+            raise GatewayError(f"支付宝退款查询失败：{_refusal(answer)}", code="gateway_refused")
+        if not answer.get("refund_amount"):
+            return RefundResult(status=RefundStatus.NOT_FOUND, message="支付宝查无此退款请求")
+        if answer.get("out_request_no", refund_no) != refund_no:
+            raise GatewayError("支付宝退款查询结果的退款请求号不符", code="gateway_bad_answer")
+        refund_status = str(answer.get("refund_status") or "")
+        return RefundResult(
+            status=RefundStatus.SUCCEEDED if refund_status in ("", "REFUND_SUCCESS") else RefundStatus.PENDING,
+            gateway_refund_no=str(answer.get("trade_no", "")),
+            message=f"已退款 ¥{answer.get('refund_amount')}" if refund_status != "REFUND_PROCESSING" else "退款处理中")
 
 
 def build(channel: PaymentChannel) -> AlipayGateway:

@@ -25,6 +25,7 @@ from kameng.payments.gateways.base import (
     QueryResult,
     RefundResult,
     RefundStatus,
+    RequestNotSentError,
     VerifiedNotification,
 )
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from kameng.payments.models import PaymentChannel
 
 QUERY_TIMEOUT_SECONDS = 10.0
+HTTP_SERVER_ERROR = 500
 
 
 def epay_canonical(params: dict[str, str]) -> str:
@@ -55,6 +57,8 @@ def notification_reject(reason: str) -> NotificationReply:
 
 
 class EpayV1Gateway:
+    has_refund_query = False  # the protocol has none: a refund with a lost answer goes to staff review
+
     def __init__(self, *, gateway_url: str, merchant_id: str, merchant_key: str, pay_type: str = "") -> None:
         if not merchant_key.strip() or not merchant_id.strip():
             raise ChannelMisconfiguredError("易支付 V1 通道缺少商户 ID 或 MD5 密钥，不能使用",
@@ -124,17 +128,36 @@ class EpayV1Gateway:
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult:
-        """`api.php?act=refund` (POST pid, key, trade_no, money). V1 has no refund number: one call per refund."""
+        """`api.php?act=refund` (POST pid, key, trade_no, money).
+
+        V1 has no refund number and no refund query: a request whose answer is lost cannot be asked about, and
+        sending it again asks for a second refund (the gateway then says "exceeds the refundable amount", which
+        proves nothing about the first). So only a connection never made is RequestNotSentError (safe to send
+        again); a timeout, a dropped connection, a 5xx or an unreadable answer is a GatewayError, outcome unknown.
+        """
         try:
             response = httpx.post(self.gateway_url + "api.php", params={"act": "refund"}, timeout=QUERY_TIMEOUT_SECONDS,
                                   data={"pid": self.merchant_id, "key": self.merchant_key,
                                         "trade_no": gateway_trade_no, "money": f"{amount:.2f}"})
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise RequestNotSentError("支付网关无法连接，退款请求未发出", code="gateway_unreachable") from error
+        except httpx.HTTPError as error:
+            raise GatewayError("支付网关退款请求超时或连接中断，结果未知", code="gateway_outcome_unknown") from error
+        if response.status_code >= HTTP_SERVER_ERROR:
+            raise GatewayError(f"支付网关退款应答 HTTP {response.status_code}，结果未知",
+                               code="gateway_outcome_unknown")
+        try:
             data = response.json()
-        except (httpx.HTTPError, ValueError) as error:
-            raise GatewayError("支付网关退款请求失败", code="gateway_unreachable") from error
+        except ValueError as error:
+            raise GatewayError("支付网关退款应答无法解析，结果未知", code="gateway_outcome_unknown") from error
+        if not isinstance(data, dict):
+            raise GatewayError("支付网关退款应答格式错误，结果未知", code="gateway_outcome_unknown")
         if str(data.get("code")) == "1":
             return RefundResult(status=RefundStatus.SUCCEEDED, message=str(data.get("msg", "")))
-        return RefundResult(status=RefundStatus.FAILED, message=str(data.get("msg", "退款失败")))
+        return RefundResult(status=RefundStatus.FAILED, message=str(data.get("msg") or "退款失败"))
+
+    def refund_query(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str) -> RefundResult:
+        raise GatewayError("易支付 V1 没有退款查询接口", code="refund_query_unsupported")
 
 
 def build(channel: PaymentChannel) -> EpayV1Gateway:

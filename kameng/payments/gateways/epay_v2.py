@@ -135,6 +135,8 @@ def notification_reject(reason: str) -> NotificationReply:
 
 
 class EpayV2Gateway:
+    has_refund_query = True
+
     def __init__(self, *, gateway_url: str, merchant_id: str, merchant_private_key: str, platform_public_key: str,
                  pay_type: str = "", transport: httpx.BaseTransport | None = None) -> None:
         if not (merchant_id.strip() and merchant_private_key.strip() and platform_public_key.strip()):
@@ -264,6 +266,20 @@ class EpayV2Gateway:
             raise GatewayError("支付网关退款应答与请求不符", code="gateway_bad_reply")
         return RefundResult(status=RefundStatus.SUCCEEDED, gateway_refund_no=str(data.get("refund_no") or ""),
                             message=str(data.get("msg") or ""))
+
+    def refund_query(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str) -> RefundResult:
+        """`api/pay/refundquery` by `out_refund_no`. An error answer (unsigned, such as 退款记录不存在) counts as
+        not found: the refund is then sent again under the same out_refund_no, which the gateway pays at most once,
+        and a refusal of that resend is never taken as a failure (the refund service holds it for review)."""
+        data = self._post("api/pay/refundquery", {"pid": self.merchant_id, "out_refund_no": refund_no},
+                          action="退款查询")
+        if not self._is_ok(data):
+            return RefundResult(status=RefundStatus.NOT_FOUND, message=str(data.get("msg") or "退款记录不存在"))
+        data = self._verified(data, action="退款查询")
+        if data.get("out_refund_no") != refund_no:
+            raise GatewayError("支付网关退款查询应答与请求不符", code="gateway_bad_reply")
+        return RefundResult(status=RefundStatus.SUCCEEDED if str(data.get("status")) == "1" else RefundStatus.PENDING,
+                            gateway_refund_no=str(data.get("refund_no") or ""), message=str(data.get("msg") or ""))
 
 
 def build(channel: PaymentChannel) -> EpayV2Gateway:
