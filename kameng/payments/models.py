@@ -157,13 +157,15 @@ class RefundDestination(models.TextChoices):
 
 class RefundStatus(models.TextChoices):
     PENDING = "pending", "处理中"
+    REVIEW = "review", "待人工核实"  # outcome unknown and the gateway cannot be asked: staff check and confirm
     SUCCEEDED = "succeeded", "已退款"
     FAILED = "failed", "失败（已退回钱包）"
 
 
 class Refund(models.Model):
     """A refund of (part of) an order. To the wallet it is one journal; to the original channel the money also
-    leaves the wallet through the gateway, and comes back to the wallet if the gateway refuses."""
+    leaves the wallet through the gateway, and comes back to the wallet if the gateway refuses. One whose outcome
+    the gateway cannot tell waits in `review` for staff (kameng.payments.refunds)."""
 
     number = models.CharField("退款单号 (out_refund_no)", max_length=32, unique=True)
     order = models.ForeignKey("orders.Order", verbose_name="订单", on_delete=models.PROTECT, related_name="refunds")
@@ -174,7 +176,13 @@ class Refund(models.Model):
     status = models.CharField("状态", max_length=10, choices=RefundStatus.choices, default=RefundStatus.PENDING)
     reason = models.CharField("退款原因", max_length=200, blank=True)
     gateway_refund_no = models.CharField("通道退款流水号", max_length=64, blank=True)
-    failure_reason = models.CharField("失败原因", max_length=200, blank=True)
+    failure_reason = models.CharField(
+        "原因", max_length=200, blank=True,
+        help_text="失败原因、待人工核实的原因，或处理中最近一次的通道应答 / 错误")
+    attempts = models.PositiveSmallIntegerField(
+        "发送次数", default=0,
+        help_text="可能已到达通道的退款请求数；大于 0 而结果未确认时，只查询、不盲目重发")
+    last_sent_at = models.DateTimeField("最近发送时间", null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
