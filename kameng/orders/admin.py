@@ -95,9 +95,13 @@ def _result_message(refund: Refund) -> tuple[int, str]:
     if refund.status == RefundStatus.FAILED:
         return messages.WARNING, (f"通道拒绝原路退款：{refund.failure_reason}；¥{refund.amount} 已留在买家钱包余额"
                                   f"（退款单 {refund.number}）")
+    if refund.status == RefundStatus.REVIEW:
+        return messages.WARNING, (f"原路退款待人工核实：{refund.failure_reason}；¥{refund.amount} 已从买家钱包转出"
+                                  f"（退款单 {refund.number}，核实后在退款单列表确认）")
     waiting = f"（{refund.failure_reason}）" if refund.failure_reason else ""
-    return messages.INFO, (f"原路退款处理中{waiting}：¥{refund.amount} 已从买家钱包转出，系统会用同一退款单号 "
-                           f"{refund.number} 自动重试，也可在退款单列表手动重试")
+    return messages.INFO, (f"原路退款处理中{waiting}：¥{refund.amount} 已从买家钱包转出，结果确认前不会重复退款；"
+                           f"系统会向通道查询退款单 {refund.number} 的结果（无查询接口的通道转人工核实），"
+                           f"也可在退款单列表手动处理")
 
 
 @admin.register(Order)

@@ -1,5 +1,6 @@
 """Back office for payments: channel setup (secrets are write-only, keys are checked per protocol), payments,
-refunds (read-only, with a retry for pending original-channel refunds) and every notification."""
+refunds (read-only, with a safe retry for pending original-channel refunds and the settling of those held for
+review) and every notification."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from unfold.widgets import UnfoldAdminPasswordWidget
 
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.payments.models import (
+    CHANNEL_REQUIRED_FIELDS,
     ChannelKind,
     Payment,
     PaymentChannel,
@@ -30,21 +32,12 @@ from kameng.payments.models import (
     RefundDestination,
     RefundStatus,
 )
-from kameng.payments.refunds import refund_send_to_gateway
+from kameng.payments.refunds import refund_review_settle, refund_send_to_gateway
 
 REFUND_PERMISSION = "payments.add_refund"
 MINIMUM_RSA_BITS = 2048
 API_V3_KEY_LENGTH = 32
 
-# What each protocol needs filled in; the form checks these on save (balance needs none).
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    ChannelKind.EPAY_V1: ("gateway_url", "merchant_id", "merchant_key"),
-    ChannelKind.EPAY_V2: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
-    ChannelKind.ALIPAY: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
-    ChannelKind.WECHAT_V3: ("gateway_url", "merchant_id", "app_id", "merchant_key", "merchant_serial_no",
-                            "platform_public_key", "platform_key_id", "api_v3_key"),
-    ChannelKind.BALANCE: (),
-}
 # Kinds whose merchant key is an RSA private key (epay V1's is an MD5 shared secret).
 RSA_KINDS = {ChannelKind.EPAY_V2, ChannelKind.ALIPAY, ChannelKind.WECHAT_V3}
 PAY_TYPES: dict[str, tuple[str, ...]] = {ChannelKind.ALIPAY: ("page", "precreate"), ChannelKind.WECHAT_V3: ("native",)}
@@ -175,10 +168,10 @@ class PaymentChannelForm(forms.ModelForm):
             self.add_error("min_amount", "单笔最低金额必须大于 0")
         if minimum is not None and maximum is not None and minimum > maximum:
             self.add_error("max_amount", "单笔最高金额不能小于单笔最低金额")
-        if kind not in REQUIRED_FIELDS:
+        if kind not in CHANNEL_REQUIRED_FIELDS:
             return data
         label = ChannelKind(kind).label
-        for name in REQUIRED_FIELDS[kind]:
+        for name in CHANNEL_REQUIRED_FIELDS[kind]:
             if not data.get(name) and name not in self.errors:
                 self.add_error(name, f"{label} 必须填写「{self.fields[name].label}」")
         if kind in PAY_TYPES:
@@ -258,24 +251,26 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    """Refunds are made from the order page (they move money); here they are listed, and pending original-channel
-    refunds can be sent to the gateway again (same refund number, so the gateway never pays twice)."""
+    """Refunds are made from the order page (they move money); here they are listed. A pending original-channel
+    refund can be moved on by hand (sent if it never was; otherwise the gateway is asked, never sent blindly). One
+    held for review (待人工核实: its outcome is unknown and the protocol has no refund query) is settled by staff
+    after checking the gateway's back office: refunded there, or not (then the money goes back to the wallet)."""
 
-    list_display = ("number", "order", "amount", "destination", "status", "failure_reason", "created_by",
-                    "created_at", "finished_at")
+    list_display = ("number", "order", "amount", "destination", "status", "failure_reason", "attempts",
+                    "created_by", "created_at", "finished_at")
     list_filter = ("status", "destination", "created_at")
     list_select_related = ("order", "created_by")
     search_fields = ("=number", "=order__number", "=gateway_refund_no")
     date_hierarchy = "created_at"
     fields = ("number", "order", "payment", "amount", "destination", "status", "reason", "gateway_refund_no",
-              "failure_reason", "created_by", "created_at", "finished_at")
+              "failure_reason", "attempts", "last_sent_at", "created_by", "created_at", "finished_at")
     readonly_fields = fields
-    actions = ("retry_original_refunds",)
+    actions = ("retry_original_refunds", "settle_refunded_by_gateway", "settle_not_refunded_by_gateway")
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm(REFUND_PERMISSION))
 
-    @admin.action(description="重试原路退款", permissions=["retry"])
+    @admin.action(description="查询 / 重试原路退款（结果未知的不会重发）", permissions=["retry"])
     def retry_original_refunds(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
         pending = list(queryset.filter(status=RefundStatus.PENDING, destination=RefundDestination.ORIGINAL)
                        .values_list("pk", flat=True))
@@ -287,12 +282,38 @@ class RefundAdmin(ReadOnlyAdmin):
             elif refund.status == RefundStatus.FAILED:
                 self.message_user(request, f"{refund.number}：通道拒绝退款（{refund.failure_reason}），"
                                            f"¥{refund.amount} 已退回买家钱包", messages.WARNING)
+            elif refund.status == RefundStatus.REVIEW:
+                self.message_user(request, f"{refund.number}：已转人工核实（{refund.failure_reason}）",
+                                  messages.WARNING)
             else:
-                reason = Refund.objects.values_list("failure_reason", flat=True).get(pk=refund.pk)
-                self.message_user(request, f"{refund.number}：仍在处理中{f'（{reason}）' if reason else ''}，"
-                                           "稍后会自动重试", messages.INFO)
+                reason = f"（{refund.failure_reason}）" if refund.failure_reason else ""
+                self.message_user(request, f"{refund.number}：仍在处理中{reason}，系统稍后会自动查询或重试",
+                                  messages.INFO)
         if skipped:
             self.message_user(request, f"{skipped} 笔不是处理中的原路退款，已跳过", messages.INFO)
+
+    def _settle(self, request: HttpRequest, queryset: QuerySet[Refund], *, is_refunded_by_gateway: bool) -> None:
+        in_review = list(queryset.filter(status=RefundStatus.REVIEW).values_list("pk", flat=True))
+        skipped = queryset.count() - len(in_review)
+        for refund_id in in_review:
+            refund = refund_review_settle(refund_id=refund_id, is_refunded_by_gateway=is_refunded_by_gateway,
+                                          staff_id=request.user.pk)
+            self.log_change(request, refund, refund.failure_reason)
+            if refund.status == RefundStatus.SUCCEEDED:
+                self.message_user(request, f"{refund.number}：已确认原路退款 ¥{refund.amount}", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{refund.number}：已确认通道未退款，¥{refund.amount} 已退回买家钱包",
+                                  messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} 笔不是待人工核实的退款，已跳过", messages.INFO)
+
+    @admin.action(description="核实：通道已退款（结束退款单）", permissions=["retry"])
+    def settle_refunded_by_gateway(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
+        self._settle(request, queryset, is_refunded_by_gateway=True)
+
+    @admin.action(description="核实：通道未退款（退回买家钱包）", permissions=["retry"])
+    def settle_not_refunded_by_gateway(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
+        self._settle(request, queryset, is_refunded_by_gateway=False)
 
 
 @admin.register(PaymentNotification)

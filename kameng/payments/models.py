@@ -22,6 +22,17 @@ class ChannelKind(models.TextChoices):
 # Which kinds show a QR code to scan rather than redirecting the browser (decided by the channel's pay_type too).
 QR_PAY_TYPES = {"precreate", "native", "qrcode"}
 
+# What each protocol needs filled in before it may be used (balance needs none): the admin form refuses to save a
+# channel without them, and the payment services refuse to use one (a channel saved before, or written in code).
+CHANNEL_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    ChannelKind.EPAY_V1: ("gateway_url", "merchant_id", "merchant_key"),
+    ChannelKind.EPAY_V2: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
+    ChannelKind.ALIPAY: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
+    ChannelKind.WECHAT_V3: ("gateway_url", "merchant_id", "app_id", "merchant_key", "merchant_serial_no",
+                            "platform_public_key", "platform_key_id", "api_v3_key"),
+    ChannelKind.BALANCE: (),
+}
+
 
 class PaymentChannel(models.Model):
     code = models.SlugField("通道标识", max_length=40, unique=True, help_text="出现在异步通知地址里")
@@ -60,6 +71,12 @@ class PaymentChannel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def missing_fields(self) -> list[str]:
+        """Labels of the fields this channel's protocol needs and it lacks (blank or only spaces)."""
+        labels = {field.name: str(field.verbose_name) for field in self._meta.fields}
+        return [labels[name] for name in CHANNEL_REQUIRED_FIELDS.get(self.kind, ())
+                if not str(getattr(self, name) or "").strip()]
 
 
 class PaymentPurpose(models.TextChoices):
@@ -140,13 +157,15 @@ class RefundDestination(models.TextChoices):
 
 class RefundStatus(models.TextChoices):
     PENDING = "pending", "处理中"
+    REVIEW = "review", "待人工核实"  # outcome unknown and the gateway cannot be asked: staff check and confirm
     SUCCEEDED = "succeeded", "已退款"
     FAILED = "failed", "失败（已退回钱包）"
 
 
 class Refund(models.Model):
     """A refund of (part of) an order. To the wallet it is one journal; to the original channel the money also
-    leaves the wallet through the gateway, and comes back to the wallet if the gateway refuses."""
+    leaves the wallet through the gateway, and comes back to the wallet if the gateway refuses. One whose outcome
+    the gateway cannot tell waits in `review` for staff (kameng.payments.refunds)."""
 
     number = models.CharField("退款单号 (out_refund_no)", max_length=32, unique=True)
     order = models.ForeignKey("orders.Order", verbose_name="订单", on_delete=models.PROTECT, related_name="refunds")
@@ -157,7 +176,13 @@ class Refund(models.Model):
     status = models.CharField("状态", max_length=10, choices=RefundStatus.choices, default=RefundStatus.PENDING)
     reason = models.CharField("退款原因", max_length=200, blank=True)
     gateway_refund_no = models.CharField("通道退款流水号", max_length=64, blank=True)
-    failure_reason = models.CharField("失败原因", max_length=200, blank=True)
+    failure_reason = models.CharField(
+        "原因", max_length=200, blank=True,
+        help_text="失败原因、待人工核实的原因，或处理中最近一次的通道应答 / 错误")
+    attempts = models.PositiveSmallIntegerField(
+        "发送次数", default=0,
+        help_text="可能已到达通道的退款请求数；大于 0 而结果未确认时，只查询、不盲目重发")
+    last_sent_at = models.DateTimeField("最近发送时间", null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)

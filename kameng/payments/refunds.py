@@ -3,8 +3,11 @@
 Every refund first returns the money to the wallet (revenue → wallet, with the order's state and refunded amount,
 in kameng.orders.refunds). To the original channel it then leaves the wallet towards the gateway (wallet → gateway
 clearing) in the same transaction; the gateway is called after commit, and if it refuses, the payout is reversed so
-the money is back in the wallet — never lost, never paid out twice (the refund number is the gateway's idempotency
-key, and a refund is finished exactly once under its row lock).
+the money is back in the wallet — never lost, never paid out twice: a refund is finished exactly once under its row
+lock, and one whose request may have reached the gateway without an answer is never sent blindly again nor taken
+as failed from a later answer. It is settled by a refund query (the refund number is the key of epay V2, Alipay and
+WeChat), or, where the protocol has none (epay V1), held for staff review (`review`) until someone checks the
+gateway's back office and confirms either way.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
@@ -24,9 +27,16 @@ from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
 from kameng.orders.models import Order
 from kameng.orders.refunds import order_note, order_refund_to_wallet
-from kameng.payments.gateways.base import GatewayError
+from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
+    GatewayError,
+    PaymentGateway,
+    RefundResult,
+    RequestNotSentError,
+)
 from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
-from kameng.payments.gateways.registry import gateway_for
+from kameng.payments.gateways.registry import channel_check_usable, gateway_for
+from kameng.payments.locks import refund_lock
 from kameng.payments.models import (
     Payment,
     Refund,
@@ -36,6 +46,8 @@ from kameng.payments.models import (
 from kameng.payments.selectors import payment_original_for_order
 
 logger = logging.getLogger(__name__)
+# Longer than any adapter's HTTP timeout (15 s at most): a refund sent less than this ago may still get its answer.
+IN_FLIGHT_SECONDS = 30
 
 
 def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: str = "",
@@ -54,6 +66,7 @@ def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: st
         payment = payment_original_for_order(order_id=order_id)
         if payment is None:
             raise ConflictError("该订单是用钱包余额支付的，只能退回钱包余额", code="no_original_payment")
+        channel_check_usable(payment.channel)  # refused before any money moves
     with transaction.atomic():
         refund = Refund.objects.create(number=public_number("R"), order_id=order_id, payment=payment, amount=amount,
                                        destination=destination, reason=reason[:200], created_by_id=staff_id)
@@ -78,36 +91,138 @@ def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: st
 
 
 def refund_send_to_gateway(*, refund_id: int) -> Refund:
-    """Ask the gateway to refund (outside any transaction), then finish the refund once. Safe to repeat."""
+    """Move a pending original-channel refund on, outside any transaction. Safe to repeat, concurrently too.
+
+    Never sent: send it. Sent before with no answer (timeout, dropped connection): its outcome is unknown, so it is
+    never sent blindly again and no answer to a resend counts as a failure. The gateway is asked where the
+    protocol can be (epay V2, Alipay, WeChat: by our refund number); what it says settles the refund, and only "no
+    such refund" lets it go out again, under the same number, which those gateways pay at most once. Epay V1 can
+    be asked nothing: the refund is held for staff review.
+    """
     refund = Refund.objects.select_related("payment__channel").get(pk=refund_id)
     if refund.status != RefundStatus.PENDING or refund.payment is None:
         return refund
+    if _is_in_flight(refund):
+        return refund  # another worker (or the staff action) is waiting for the gateway's answer right now
+    try:
+        gateway = gateway_for(refund.payment.channel)
+    except ChannelMisconfiguredError as error:  # nothing built, nothing sent: retried once the channel is fixed
+        return _refund_note(refund, error.message)
+    if refund.attempts == 0:
+        return _refund_send(refund, gateway, is_resend=False)
+    return _refund_resolve_unknown(refund, gateway)
+
+
+def _refund_resolve_unknown(refund: Refund, gateway: PaymentGateway) -> Refund:
+    """A refund sent before without a definite answer: ask the gateway, or hold it for review if it cannot be."""
+    assert refund.payment is not None
+    if not gateway.has_refund_query:
+        return refund_hold_for_review(
+            refund_id=refund.pk,
+            reason=f"退款请求已发出但结果未知（{refund.failure_reason or '无应答'}），该通道协议无退款查询、重发可能"
+                   f"重复退款：请到通道后台核实后在此确认")
+    try:
+        found = gateway.refund_query(out_trade_no=refund.payment.number,
+                                     gateway_trade_no=refund.payment.gateway_trade_no, refund_no=refund.number)
+    except GatewayError as error:
+        return _refund_note(refund, f"查询退款结果失败，稍后再查：{error.message}")
+    if found.status == GatewayRefundStatus.NOT_FOUND:
+        return _refund_send(refund, gateway, is_resend=True)
+    return _refund_apply(refund, found, is_answer_to_resend=False)
+
+
+def _is_in_flight(refund: Refund) -> bool:
+    return refund.last_sent_at is not None and refund.last_sent_at > timezone.now() - timedelta(
+        seconds=IN_FLIGHT_SECONDS)
+
+
+def _refund_send(refund: Refund, gateway: PaymentGateway, *, is_resend: bool) -> Refund:
+    """Send the refund request once: the attempt is counted (and committed) before the call, so a crash or a lost
+    answer leaves a refund that is known to have maybe reached the gateway."""
+    assert refund.payment is not None
+    claimed = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING, attempts=refund.attempts).update(
+        attempts=F("attempts") + 1, last_sent_at=timezone.now())
+    if not claimed:
+        return Refund.objects.get(pk=refund.pk)  # someone else sent or settled it meanwhile
     payment = refund.payment
     try:
-        result = gateway_for(payment.channel).refund(
+        result = gateway.refund(
             out_trade_no=payment.number, gateway_trade_no=payment.gateway_trade_no, refund_no=refund.number,
             amount=refund.amount, total_amount=payment.amount, reason=refund.reason or "订单退款")
+    except RequestNotSentError as error:
+        # Certainly not delivered: not an attempt, so it may be sent again even without a query.
+        Refund.objects.filter(pk=refund.pk).update(attempts=F("attempts") - 1, last_sent_at=None)
+        return _refund_note(refund, error.message)
     except GatewayError as error:
-        Refund.objects.filter(pk=refund.pk).update(failure_reason=error.message[:200])
-        logger.warning("refund %s: gateway unreachable, will retry: %s", refund.number, error.message)
-        return refund
-    if result.status == GatewayRefundStatus.PENDING:
-        return refund
-    return _refund_finish(refund_id=refund.pk, succeeded=result.status == GatewayRefundStatus.SUCCEEDED,
-                          gateway_refund_no=result.gateway_refund_no, message=result.message)
+        logger.warning("refund %s: outcome unknown, will query before anything else: %s", refund.number,
+                       error.message)
+        return _refund_note(refund, f"结果未知：{error.message}")
+    return _refund_apply(refund, result, is_answer_to_resend=is_resend)
 
 
-def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, message: str) -> Refund:
+def _refund_apply(refund: Refund, result: RefundResult, *, is_answer_to_resend: bool) -> Refund:
+    if result.status == GatewayRefundStatus.SUCCEEDED:
+        return _refund_finish(refund_id=refund.pk, succeeded=True, gateway_refund_no=result.gateway_refund_no,
+                              message=result.message)
+    if result.status == GatewayRefundStatus.NEEDS_REVIEW:
+        return refund_hold_for_review(refund_id=refund.pk, reason=result.message or "通道退款异常，需人工处理")
+    if result.status == GatewayRefundStatus.FAILED and is_answer_to_resend:
+        # The refund was sent before with no answer: a refusal now may be about the first request's money
+        # ("exceeds the refundable amount"). Proof of failure only comes from the gateway's own record.
+        return refund_hold_for_review(
+            refund_id=refund.pk, reason=f"重发的退款请求被通道拒绝（{result.message or '无说明'}），而此前的请求"
+                                        f"结果未知：请到通道后台核实后在此确认")
+    if result.status == GatewayRefundStatus.FAILED:
+        return _refund_finish(refund_id=refund.pk, succeeded=False, gateway_refund_no=result.gateway_refund_no,
+                              message=result.message)
+    return _refund_note(refund, f"通道处理中{f'：{result.message}' if result.message else ''}")  # PENDING
+
+
+def _refund_note(refund: Refund, message: str) -> Refund:
+    """Keep the latest problem or gateway word on a refund still pending, for staff to read."""
+    Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(failure_reason=message[:200])
+    return Refund.objects.get(pk=refund.pk)
+
+
+def refund_hold_for_review(*, refund_id: int, reason: str) -> Refund:
+    """Stop every automatic step on a refund whose outcome only a person can establish (at the gateway's
+    back office). The money stays out of the wallet, as for a pending refund, until staff settle it."""
+    Refund.objects.filter(pk=refund_id, status=RefundStatus.PENDING).update(
+        status=RefundStatus.REVIEW, failure_reason=reason[:200])
+    refund = Refund.objects.get(pk=refund_id)
+    logger.warning("refund %s held for staff review: %s", refund.number, refund.failure_reason)
+    return refund
+
+
+def refund_review_settle(*, refund_id: int, is_refunded_by_gateway: bool, staff_id: int | None = None) -> Refund:
+    """Staff checked the gateway's back office: the refund was paid out (finish it), or it was not (the money
+    goes back to the buyer's wallet). Only refunds held for review; anything else is refused."""
+    refund = Refund.objects.get(pk=refund_id)
+    if refund.status != RefundStatus.REVIEW:
+        raise ConflictError(f"退款单 {refund.number} 不是待人工核实状态，不能确认", code="refund_not_in_review")
+    logger.info("refund %s settled by staff #%s: %s", refund.number, staff_id,
+                "refunded by the gateway" if is_refunded_by_gateway else "not refunded, back to the wallet")
+    # The message reaches the buyer's timeline when the money comes back: no staff detail in it (the admin log
+    # keeps who did it).
+    return _refund_finish(refund_id=refund_id, succeeded=is_refunded_by_gateway, gateway_refund_no="",
+                          message=f"人工核实：通道{'已' if is_refunded_by_gateway else '未'}退款", accept_review=True)
+
+
+def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, message: str,
+                   accept_review: bool = False) -> Refund:
+    """Settle a refund exactly once, under its order's and its own row lock. A gateway's answer settles a pending
+    refund only; staff settle one held for review."""
+    settleable = {RefundStatus.PENDING, RefundStatus.REVIEW} if accept_review else {RefundStatus.PENDING}
     with transaction.atomic():
-        # Lock the refund row alone (MariaDB has no FOR UPDATE OF), then read its payment.
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
-        if refund.status != RefundStatus.PENDING or refund.payment_id is None:
+        refund = refund_lock(refund_id=refund_id)  # its order first, then the refund row; the wallet last
+        if refund.status not in settleable or refund.payment_id is None:
             return refund
         payment = Payment.objects.select_related("channel").get(pk=refund.payment_id)
         refund.finished_at = timezone.now()
-        refund.gateway_refund_no = gateway_refund_no[:64]
+        refund.gateway_refund_no = gateway_refund_no[:64] or refund.gateway_refund_no
         if succeeded:
             refund.status = RefundStatus.SUCCEEDED
+            refund.failure_reason = message[:200] if accept_review else ""
             order_note(order_id=refund.order_id, message=f"¥{refund.amount} 已原路退回{payment.channel.name}")
         else:
             refund.status = RefundStatus.FAILED
@@ -126,11 +241,13 @@ def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, m
 
 
 def refunds_redrive_pending(*, older_than_seconds: int = 60, limit: int = 100) -> int:
-    """Retry original-channel refunds still pending (gateway was down or answered 'processing')."""
+    """Move on original-channel refunds still pending (gateway down, answer lost, or 'processing'): see
+    refund_send_to_gateway. Only those not sent in the last `older_than_seconds`, so no answer is still on its way."""
+    since = timezone.now() - timedelta(seconds=older_than_seconds)
     pending = list(Refund.objects.filter(
-        status=RefundStatus.PENDING, destination=RefundDestination.ORIGINAL,
-        created_at__lte=timezone.now() - timedelta(seconds=older_than_seconds),
-    ).values_list("pk", flat=True)[:limit])
+        Q(last_sent_at__isnull=True) | Q(last_sent_at__lte=since),
+        status=RefundStatus.PENDING, destination=RefundDestination.ORIGINAL, created_at__lte=since,
+    ).order_by("pk").values_list("pk", flat=True)[:limit])
     for refund_id in pending:
         refund_send_to_gateway(refund_id=refund_id)
     return len(pending)

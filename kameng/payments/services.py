@@ -7,7 +7,8 @@ never lost: it stays in the wallet, and the order's timeline says so.
 
 Crediting is idempotent three times over: the payment row is locked and its status checked, the status moves only
 once, and the ledger refuses a second journal for the same (kind, reference). Gateways are never called inside a
-database transaction.
+database transaction. Locks follow kameng/orders/services.py: the order (when the payment pays one), then the
+payment, then the wallet (kameng.payments.locks).
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ from kameng.orders.models import Order, OrderStatus
 from kameng.orders.refunds import order_note
 from kameng.orders.services import order_pay_with_wallet
 from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
     PaymentGateway,
     PaymentStart,
 )
-from kameng.payments.gateways.registry import gateway_for
+from kameng.payments.gateways.registry import channel_check_usable, gateway_for, notification_reject_for
+from kameng.payments.locks import payment_lock_for_credit
 from kameng.payments.models import (
     QR_PAY_TYPES,
     ChannelKind,
@@ -53,6 +56,8 @@ from kameng.risk.services import risk_event_record
 logger = logging.getLogger(__name__)
 SECRET_PARAMS = {"sign", "key", "signature", "wechatpay-signature"}
 
+NUL = "\x00"
+
 __all__ = ["gateway_for"]  # re-exported: callers and tests pick the adapter through the services module
 
 
@@ -60,6 +65,7 @@ def _enabled_channel(channel_code: str) -> PaymentChannel:
     channel = PaymentChannel.objects.filter(code=channel_code, is_enabled=True).first()
     if channel is None:
         raise NotFoundError("支付方式不存在或已停用", code="channel_not_found")
+    channel_check_usable(channel)  # before any payment row is written for it
     return channel
 
 
@@ -154,13 +160,20 @@ def channel_shows_qr(channel: PaymentChannel) -> bool:
     return channel.pay_type in QR_PAY_TYPES
 
 
+def _storable(text: str) -> str:
+    """PostgreSQL text and jsonb cannot hold a NUL character: keep the evidence, escaped as the four characters
+    `\\x00` (a gateway never sends one, so the escape cannot be mistaken for something it sent)."""
+    return text.replace(NUL, "\\x00")
+
+
 def _masked(params: dict[str, str]) -> dict[str, str]:
-    return {key: ("***" if key.lower() in SECRET_PARAMS else mask_text(str(value))[:500])
+    return {_storable(key): ("***" if key.lower() in SECRET_PARAMS else _storable(mask_text(str(value))[:500]))
             for key, value in params.items()}
 
 
 def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: str, reason: str, *,
             params: dict[str, str], remote_addr: str | None) -> None:
+    reason = _storable(reason)
     PaymentNotification.objects.create(channel=channel, payment=payment, outcome=outcome, reason=reason[:200],
                                        params=_masked(params), remote_addr=remote_addr or None)
     if outcome == NotificationOutcome.REJECTED:
@@ -168,9 +181,14 @@ def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: st
             kind="payment_notification_rejected",
             message=f"{channel.name if channel else '未知通道'} 通知被拒绝：{reason}",
             detail={"channel": channel.code if channel else "", "reason": reason,
-                    "out_trade_no": params.get("out_trade_no", ""), "payment": payment.number if payment else ""},
+                    "out_trade_no": _storable(str(params.get("out_trade_no", ""))),
+                    "payment": payment.number if payment else ""},
             user_id=payment.user_id if payment else None, remote_addr=remote_addr,
         )
+
+
+def _carries_nul(params: dict[str, str], headers: dict[str, str]) -> bool:
+    return any(NUL in key or NUL in str(value) for fields in (params, headers) for key, value in fields.items())
 
 
 @dataclass(frozen=True)
@@ -191,11 +209,23 @@ def payment_notification_process(*, channel_code: str, params: dict[str, str] | 
         _record(None, None, NotificationOutcome.REJECTED, f"unknown channel {channel_code}", params=params,
                 remote_addr=remote_addr)
         return NotificationAnswer("unknown channel", 404, NotificationOutcome.REJECTED)
-    gateway = gateway_for(channel)
+    try:
+        gateway = gateway_for(channel)
+    except ChannelMisconfiguredError as error:
+        missing = "、".join(error.extra.get("missing", []))
+        reason = f"通道配置不完整（{f'缺少{missing}' if missing else error.message}），通知未处理，待补全后由网关重发"
+        _record(channel, None, NotificationOutcome.REJECTED, reason, params=params, remote_addr=remote_addr)
+        reply = notification_reject_for(channel, reason)
+        return NotificationAnswer(reply.body, reply.status, NotificationOutcome.REJECTED, reply.content_type)
     notification = IncomingNotification(params=params, headers={k.lower(): v for k, v in (headers or {}).items()},
                                         body=body)
     try:
+        if _carries_nul(notification.params, notification.headers):
+            # No gateway sends one, and PostgreSQL could not even look the payment up with it: refused unread.
+            raise NotificationRejectedError("通知参数含有 NUL 字符，已拒绝", code="nul_character")
         verified = gateway.verify_notification(notification)
+        if NUL in verified.out_trade_no + verified.gateway_trade_no + verified.notification_id:
+            raise NotificationRejectedError("通知内容含有 NUL 字符，已拒绝", code="nul_character")
     except NotificationRejectedError as error:
         _record(channel, None, NotificationOutcome.REJECTED, error.message, params=params, remote_addr=remote_addr)
         reply = gateway.reject(error.message)
@@ -222,7 +252,7 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
     Returns (outcome, reason, payment).
     """
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().filter(number=out_trade_no, channel=channel).first()
+        payment = payment_lock_for_credit(number=out_trade_no, channel_id=channel.pk)  # its order first
         if payment is None:
             return NotificationOutcome.REJECTED, "unknown out_trade_no", None
         if amount != payment.amount:

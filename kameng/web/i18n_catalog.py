@@ -42,6 +42,7 @@ DOMAIN_TEXTS = (
     _("订单当前状态为「%(status)s」，无需支付"), _("订单当前状态为「%(status)s」，不能取消"),
     _("订单当前状态为「%(status)s」，没有可下载的卡密"),
     _("金额不能低于 ¥%(amount)s"), _("金额不能超过 ¥%(amount)s"),
+    _("支付方式「%(name)s」配置不完整，暂不可用，请换一种支付方式"),
     # password rules (kameng.accounts.validators)
     _("密码不能只有空格。"), _("密码不能包含用户名或手机号。"),
 )

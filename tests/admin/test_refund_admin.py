@@ -3,13 +3,16 @@ it; the refund list with its retry; and the risk events page."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from kameng.accounts.models import User
 from kameng.ledger.models import Journal
@@ -20,8 +23,10 @@ from kameng.payments.gateways.base import GatewayError, RefundResult
 from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
 from kameng.payments.models import (
     Refund,
+    RefundDestination,
     RefundStatus,
 )
+from kameng.payments.refunds import order_refund
 from kameng.risk.models import RiskEvent
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 from tests.payments.refund_support import FakeRefundGateway, order_paid_by_channel
@@ -178,31 +183,98 @@ def test_refused_original_refund_says_why_and_the_money_stays_in_the_wallet(
     assert wallet_balance(user_id=order.buyer_id) == Decimal("20.00")
 
 
-def test_unreachable_gateway_leaves_the_refund_pending_and_retry_finishes_it(
+def _answer_long_lost(refund: Refund) -> None:
+    past = timezone.now() - timedelta(minutes=5)
+    Refund.objects.filter(pk=refund.pk).update(created_at=past, last_sent_at=past)
+
+
+def test_unreachable_gateway_leaves_the_refund_pending_and_retry_asks_the_gateway(
         admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
     order, payment = order_paid_by_channel("30.00")
+    refund_gateway.has_refund_query = True
     refund_gateway.answers.append(GatewayError("连接超时"))
 
     response = admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original",
                                                       "reason": "取消"}, follow=True)
 
     refund = Refund.objects.get()
-    assert "原路退款处理中（连接超时）" in _page(response)
+    page = _page(response)
+    assert "原路退款处理中（结果未知：连接超时）" in page
+    assert "结果确认前不会重复退款" in page
     assert refund.status == RefundStatus.PENDING
     changelist = reverse("admin:payments_refund_changelist")
     assert refund.number in _page(admin_client.get(changelist))
     assert admin_client.get(reverse("admin:payments_refund_change", args=[refund.pk])).status_code == 200
 
-    refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF9"))
+    _answer_long_lost(refund)
+    refund_gateway.query_answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF9"))
     response = admin_client.post(changelist, {"action": "retry_original_refunds", "_selected_action": [refund.pk]},
                                  follow=True)
 
     assert f"{refund.number}：已原路退款 ¥30.00" in _page(response)
     refund.refresh_from_db()
     assert (refund.status, refund.gateway_refund_no) == (RefundStatus.SUCCEEDED, "RF9")
-    assert [call["refund_no"] for call in refund_gateway.calls] == [refund.number, refund.number]
+    assert [call["refund_no"] for call in refund_gateway.calls] == [refund.number]  # asked, not sent again
+    assert [query["refund_no"] for query in refund_gateway.queries] == [refund.number]
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("30.00")
+
+
+def test_v1_refund_with_a_lost_answer_goes_to_review_and_staff_settle_it(
+        admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
+    order, payment = order_paid_by_channel("30.00")  # epay V1: no refund query
+    refund_gateway.answers.append(GatewayError("连接超时"))
+    admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original", "reason": "取消"})
+    refund = Refund.objects.get()
+    _answer_long_lost(refund)
+    changelist = reverse("admin:payments_refund_changelist")
+
+    response = admin_client.post(changelist, {"action": "retry_original_refunds", "_selected_action": [refund.pk]},
+                                 follow=True)
+
+    assert f"{refund.number}：已转人工核实" in _page(response)
+    assert len(refund_gateway.calls) == 1  # never sent again
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.REVIEW
+    page = _page(admin_client.get(changelist + "?status__exact=review"))
+    assert refund.number in page
+    assert "待人工核实" in page
+    assert "该通道协议无退款查询" in _page(admin_client.get(reverse("admin:payments_refund_change",
+                                                                 args=[refund.pk])))
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("0.00")
+
+    response = admin_client.post(changelist, {"action": "settle_not_refunded_by_gateway",
+                                              "_selected_action": [refund.pk]}, follow=True)
+
+    assert f"{refund.number}：已确认通道未退款，¥30.00 已退回买家钱包" in _page(response)
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.FAILED
+    assert refund.failure_reason.startswith("人工核实：通道未退款")
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("30.00")
+    payment.refresh_from_db()
+    assert payment.refunded_amount == Decimal("0.00")
+    assert LogEntry.objects.filter(object_id=str(refund.pk)).count() == 1
+
+    response = admin_client.post(changelist, {"action": "settle_refunded_by_gateway",
+                                              "_selected_action": [refund.pk]}, follow=True)
+    assert "1 笔不是待人工核实的退款，已跳过" in _page(response)
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("30.00")
+
+
+def test_staff_without_the_refund_permission_cannot_settle_a_review(
+        client: Client, refund_gateway: FakeRefundGateway) -> None:
+    order, _ = order_paid_by_channel("30.00")
+    refund_gateway.answers.append(GatewayError("连接超时"))
+    order_refund(order_id=order.pk, amount=Decimal("30.00"), destination=RefundDestination.ORIGINAL)
+    refund = Refund.objects.get()
+    Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.REVIEW)
+    client.force_login(_staff("view_refund"))
+
+    response = client.post(reverse("admin:payments_refund_changelist"),
+                           {"action": "settle_refunded_by_gateway", "_selected_action": [refund.pk]})
+
+    assert response.status_code in (200, 302)
+    assert Refund.objects.get(pk=refund.pk).status == RefundStatus.REVIEW
 
 
 def test_retry_skips_refunds_that_are_not_pending(admin_client: Client, refund_gateway: FakeRefundGateway) -> None:

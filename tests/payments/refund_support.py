@@ -19,14 +19,28 @@ from tests.factories import SkuFactory, UserFactory, stock_sku
 
 @dataclass
 class FakeRefundGateway:
-    """Stands in for a gateway's refund API: answers what the test says and remembers every call."""
+    """Stands in for a gateway's refund API: answers what the test says and remembers every call. Without
+    `has_refund_query` it is like epay V1 (no refund query); with it, queries take their answers from
+    `query_answers`."""
 
     answers: list[Any] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    has_refund_query: bool = False
+    query_answers: list[Any] = field(default_factory=list)
+    queries: list[dict[str, Any]] = field(default_factory=list)
 
     def refund(self, **kwargs: Any) -> RefundResult:
         self.calls.append(kwargs)
-        answer = self.answers.pop(0)
+        return self._next(self.answers)
+
+    def refund_query(self, **kwargs: Any) -> RefundResult:
+        assert self.has_refund_query, "refund_query called on a gateway without one"
+        self.queries.append(kwargs)
+        return self._next(self.query_answers)
+
+    @staticmethod
+    def _next(answers: list[Any]) -> RefundResult:
+        answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         result: RefundResult = answer

@@ -26,6 +26,8 @@ from pytest_django import DjangoCaptureOnCommitCallbacks as CaptureOnCommit
 
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.selectors import ledger_problems, wallet_balance
+from kameng.orders.models import OrderStatus
+from kameng.orders.services import order_checkout
 from kameng.payments.gateways import epay_v2
 from kameng.payments.gateways.base import (
     GatewayError,
@@ -49,12 +51,22 @@ from kameng.payments.models import (
     PaymentChannel,
     PaymentNotification,
     PaymentStatus,
+    Refund,
+    RefundDestination,
 )
-from kameng.payments.services import payment_notification_process, payments_reconcile_pending, wallet_topup_start
+from kameng.payments.models import RefundStatus as OurRefundStatus
+from kameng.payments.refunds import order_refund, refunds_redrive_pending
+from kameng.payments.services import (
+    order_payment_start,
+    payment_notification_process,
+    payments_reconcile_pending,
+    wallet_topup_start,
+)
 from kameng.risk.models import RiskEvent
 from kameng.simulators.epay_v2 import services as simulator_services
 from kameng.simulators.epay_v2.models import (
     SimulatedEpayV2Merchant,
+    SimulatedEpayV2Refund,
     SimulatedEpayV2Trade,
     SimulatedEpayV2TradeStatus,
 )
@@ -66,7 +78,7 @@ from kameng.simulators.epay_v2.services import (
     simulated_epay_v2_notify_send,
 )
 from kameng.simulators.epay_v2.signing import rsa_signature, with_signature
-from tests.factories import UserFactory
+from tests.factories import SkuFactory, UserFactory, stock_sku
 from tests.payments.support import django_transport, failing_transport, query_params
 
 pytestmark = pytest.mark.django_db
@@ -400,6 +412,58 @@ def test_refund_through_the_simulator_succeeds_once_per_refund_number_and_never_
     assert paid_trade.refunded_money == Decimal("10.00")
     assert list(paid_trade.refunds.order_by("id").values_list("out_refund_no", "money")) == [
         ("R1", Decimal("6.00")), ("R3", Decimal("4.00"))]
+
+
+def test_refund_query_finds_a_refund_made_and_not_one_never_sent(paid_trade: SimulatedEpayV2Trade,
+                                                                 channel: PaymentChannel) -> None:
+    gateway = _gateway(channel)
+    payment = Payment.objects.get()
+    made = gateway.refund(out_trade_no=payment.number, gateway_trade_no=paid_trade.trade_no, refund_no="R1",
+                          amount=Decimal("6.00"), total_amount=Decimal("10.00"), reason="测试退款")
+
+    found = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no=paid_trade.trade_no, refund_no="R1")
+    missing = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no=paid_trade.trade_no, refund_no="R2")
+
+    assert gateway.has_refund_query
+    assert (found.status, found.gateway_refund_no) == (RefundStatus.SUCCEEDED, made.gateway_refund_no)
+    assert (missing.status, missing.message) == (RefundStatus.NOT_FOUND, "退款记录不存在")
+
+
+def test_an_order_refund_whose_answer_is_lost_is_found_by_query_and_paid_once(
+        client: Client, channel: PaymentChannel, monkeypatch: pytest.MonkeyPatch,
+        django_capture_on_commit_callbacks: CaptureOnCommit) -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("25.00"))
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
+    started = order_payment_start(order_id=order.pk, buyer_id=buyer.pk, channel_code=CHANNEL_CODE,
+                                  notify_url=NOTIFY_URL, return_url=RETURN_URL)
+    _pay_at_cashier(client, started.start.redirect_url, django_capture_on_commit_callbacks)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    lost: list[str] = []
+
+    def answer_lost_once(request: httpx.Request) -> httpx.Response:
+        response = _into_django(request)  # the gateway does the work...
+        if request.url.path.endswith("/api/pay/refund") and not lost:
+            lost.append(request.url.path)
+            raise httpx.ReadTimeout("timed out", request=request)  # ...and its answer never arrives
+        return response
+
+    monkeypatch.setattr(epay_v2, "http_transport", httpx.MockTransport(answer_lost_once))
+
+    refund = order_refund(order_id=order.pk, amount=Decimal("25.00"), destination=RefundDestination.ORIGINAL)
+    assert (refund.status, refund.attempts) == (OurRefundStatus.PENDING, 1)
+    past = timezone.now() - timedelta(minutes=5)
+    Refund.objects.filter(pk=refund.pk).update(created_at=past, last_sent_at=past)
+    refunds_redrive_pending()
+
+    refund.refresh_from_db()
+    trade = SimulatedEpayV2Trade.objects.get()
+    assert (refund.status, refund.attempts) == (OurRefundStatus.SUCCEEDED, 1)  # found by query, not sent again
+    assert refund.gateway_refund_no == SimulatedEpayV2Refund.objects.get().refund_no
+    assert trade.refunded_money == Decimal("25.00")
+    assert wallet_balance(user_id=buyer.pk) == Decimal("0.00")
 
 
 def test_create_refused_by_the_gateway_is_a_gateway_error_and_nothing_is_started(channel: PaymentChannel) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.ledger.selectors import wallet_balance
@@ -111,18 +113,26 @@ def test_refused_original_refund_leaves_the_money_in_the_wallet(refund_gateway: 
 
 def test_unreachable_gateway_keeps_the_refund_pending_then_the_job_finishes_it_once(
         refund_gateway: FakeRefundGateway) -> None:
+    """A gateway with a refund query (epay V2, Alipay, WeChat): the lost answer is asked about, and a refund the
+    gateway never took goes out again under the same number. Epay V1: tests/payments/test_refund_unknown_outcome.py."""
     order, _payment = order_paid_by_channel("30.00")
+    refund_gateway.has_refund_query = True
     refund_gateway.answers += [GatewayError("支付网关退款请求失败", code="gateway_unreachable"),
-                        RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF2")]
+                               RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF2")]
+    refund_gateway.query_answers.append(RefundResult(status=GatewayRefundStatus.NOT_FOUND))
 
     refund = order_refund(order_id=order.pk, amount=Decimal("30.00"), destination=RefundDestination.ORIGINAL)
     assert refund.status == RefundStatus.PENDING
+    Refund.objects.filter(pk=refund.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert refunds_redrive_pending() == 0  # sent just now: its answer might still be on the way
+    Refund.objects.filter(pk=refund.pk).update(last_sent_at=timezone.now() - timedelta(minutes=5))
 
     assert refunds_redrive_pending(older_than_seconds=0) == 1
     assert refunds_redrive_pending(older_than_seconds=0) == 0
     refund.refresh_from_db()
-    assert refund.status == RefundStatus.SUCCEEDED
-    # The same refund number both times: the gateway's idempotency key.
+    assert (refund.status, refund.attempts) == (RefundStatus.SUCCEEDED, 2)
+    # Asked first, then the same refund number again: the gateway's idempotency key.
+    assert [query["refund_no"] for query in refund_gateway.queries] == [refund.number]
     assert [call["refund_no"] for call in refund_gateway.calls] == [refund.number, refund.number]
     assert wallet_balance(user_id=order.buyer_id) == Decimal("0.00")
 

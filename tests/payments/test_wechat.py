@@ -480,6 +480,40 @@ def test_refund_happens_once_per_out_refund_no(
     assert SimulatedWechatRefund.objects.count() == 1
 
 
+def test_refund_query_finds_a_refund_made_and_not_one_never_sent(
+        client: Client, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: CaptureOnCommit) -> None:
+    """GET /v3/refund/domestic/refunds/{out_refund_no}: what settles a refund whose answer was lost."""
+    route_wechatpayv3(monkeypatch)
+    monkeypatch.setattr(simulator_services, "notify_transport", notify_transport())
+    buyer = UserFactory.create()
+    channel = simulated_channel()
+    started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="50.00",
+                                 notify_url=NOTIFY_URL, return_url=RETURN_URL)
+    _scan_and_confirm(client, started.start.qr_code, django_capture_on_commit_callbacks)
+    payment = started.payment
+    payment.refresh_from_db()
+    gateway = build(channel)
+    made = gateway.refund(out_trade_no=payment.number, gateway_trade_no=payment.gateway_trade_no,
+                          refund_no="R20261126000001", amount=Decimal("30.00"), total_amount=payment.amount,
+                          reason="缺货退款")
+
+    found = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no=payment.gateway_trade_no,
+                                 refund_no="R20261126000001")
+    missing = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no=payment.gateway_trade_no,
+                                   refund_no="R20261126000002")
+    SimulatedWechatRefund.objects.update(status="ABNORMAL")
+    abnormal = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no=payment.gateway_trade_no,
+                                    refund_no="R20261126000001")
+
+    assert gateway.has_refund_query
+    assert (found.status, found.gateway_refund_no) == (RefundStatus.SUCCEEDED, made.gateway_refund_no)
+    assert missing.status == RefundStatus.NOT_FOUND
+    # A refund stuck at the buyer's bank is settled by the merchant in WeChat's console: never a failure here.
+    assert abnormal.status == RefundStatus.NEEDS_REVIEW
+    assert "ABNORMAL" in abnormal.message
+    assert SimulatedWechatRefund.objects.count() == 1
+
+
 def test_network_errors_are_gateway_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     route_wechatpayv3(monkeypatch, RefusingAdapter())
     gateway = build(simulated_channel())

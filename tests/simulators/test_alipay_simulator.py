@@ -300,6 +300,24 @@ def test_refund_succeeds_once_per_out_request_no_and_never_more_than_paid(app: S
         ("R0001", Decimal("4.00")), ("R0003", Decimal("6.00"))]
 
 
+def test_refund_query_finds_a_refund_made_and_not_one_never_sent(app: SimulatedAlipayApp, app_keys: KeyPair,
+                                                                 pay: Pay) -> None:
+    """alipay.trade.fastpay.refund.query by out_request_no: what settles a refund whose answer was lost."""
+    payment, trade_no = _paid_trade(app, app_keys, pay)
+    gateway = build(payment.channel)
+    gateway.refund(out_trade_no=payment.number, gateway_trade_no=trade_no, refund_no="R0001",
+                   amount=Decimal("4.00"), total_amount=payment.amount, reason="售后退款")
+
+    found = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no=trade_no, refund_no="R0001")
+    missing = gateway.refund_query(out_trade_no=payment.number, gateway_trade_no="", refund_no="R0002")
+
+    assert gateway.has_refund_query
+    assert (found.status, found.gateway_refund_no, found.message) == (RefundStatus.SUCCEEDED, trade_no,
+                                                                       "已退款 ¥4.00")
+    assert missing.status == RefundStatus.NOT_FOUND
+    assert SimulatedAlipayTrade.objects.get().refunded_amount == Decimal("4.00")  # a query refunds nothing
+
+
 def test_refund_of_an_unpaid_trade_is_refused(app: SimulatedAlipayApp, app_keys: KeyPair) -> None:
     payment, redirect_url, _ = _start(_channel(app, app_keys))
     Client().get(_path(redirect_url))

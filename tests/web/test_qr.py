@@ -80,7 +80,12 @@ def _fake_wechat(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def channel() -> PaymentChannel:
-    return PaymentChannel.objects.create(code="wxpay", name="微信支付", kind=ChannelKind.WECHAT_V3, pay_type="native")
+    # Every field the protocol requires is filled in (the services refuse a channel without them); the fake
+    # adapter uses none of them.
+    return PaymentChannel.objects.create(
+        code="wxpay", name="微信支付", kind=ChannelKind.WECHAT_V3, pay_type="native", gateway_url="http://wx.invalid/",
+        merchant_id="1900000109", app_id="wx1", merchant_key="unused", merchant_serial_no="unused",
+        platform_public_key="unused", platform_key_id="PUB_KEY_ID_1", api_v3_key="0" * 32)
 
 
 def _logged_in(client: Client) -> User:

@@ -28,8 +28,8 @@ import httpx
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 
-from kameng.core.errors import ApplicationError
 from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -95,7 +95,14 @@ def _refusal(answer: dict[str, Any]) -> str:
     return str(answer.get("sub_msg") or answer.get("msg") or "未知错误")[:200]
 
 
+def notification_reject(reason: str) -> NotificationReply:
+    # Anything but the 7 bytes "success" makes Alipay retry; 400 tells a person reading logs it was refused.
+    return NotificationReply("fail", status=400)
+
+
 class AlipayGateway:
+    has_refund_query = True
+
     def __init__(self, *, gateway_url: str, app_id: str, app_private_key: str, alipay_public_key: str,
                  seller_id: str = "", pay_type: str = "page") -> None:
         self.gateway_url = gateway_url
@@ -107,8 +114,8 @@ class AlipayGateway:
                 appid=app_id, app_private_key_string=_pem(app_private_key, kind="PRIVATE KEY"),
                 alipay_public_key_string=_pem(alipay_public_key, kind="PUBLIC KEY"), sign_type="RSA2")
         except (ValueError, IndexError, TypeError) as error:
-            raise ApplicationError("支付宝通道的应用私钥或支付宝公钥无法读取，请检查通道配置",
-                                   code="channel_misconfigured") from error
+            raise ChannelMisconfiguredError("支付宝通道的应用私钥或支付宝公钥无法读取，请检查通道配置",
+                                            code="channel_misconfigured") from error
         self.client._gateway = gateway_url
 
     def start(self, *, out_trade_no: str, amount: Decimal, subject: str, notify_url: str, return_url: str,
@@ -174,8 +181,7 @@ class AlipayGateway:
         return NotificationReply("success")
 
     def reject(self, reason: str) -> NotificationReply:
-        # Anything but the 7 bytes "success" makes Alipay retry; 400 tells a person reading logs it was refused.
-        return NotificationReply("fail", status=400)
+        return notification_reject(reason)
 
     def query(self, *, out_trade_no: str) -> QueryResult:
         """alipay.trade.query: the fallback for a lost notification. An unknown trade is an unpaid one."""
@@ -208,6 +214,26 @@ class AlipayGateway:
             # Unknown outcome: the same out_request_no may be sent again or queried later.
             return RefundResult(status=RefundStatus.PENDING, message=_refusal(answer))
         return RefundResult(status=RefundStatus.FAILED, message=_refusal(answer))
+
+    def refund_query(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str) -> RefundResult:
+        """alipay.trade.fastpay.refund.query by out_request_no. Alipay: an answer with the refund's data and
+        refund_status empty or REFUND_SUCCESS is a refund made; no data means not refunded, and the refund may be
+        sent again with the same out_request_no."""
+        answer = self.client.api_alipay_trade_fastpay_refund_query(
+            refund_no, trade_no=gateway_trade_no or None, out_trade_no=out_trade_no)
+        if answer.get("code") != SUCCESS_CODE:
+            if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+                return RefundResult(status=RefundStatus.NOT_FOUND, message=_refusal(answer))
+            raise GatewayError(f"支付宝退款查询失败：{_refusal(answer)}", code="gateway_refused")
+        if not answer.get("refund_amount"):
+            return RefundResult(status=RefundStatus.NOT_FOUND, message="支付宝查无此退款请求")
+        if answer.get("out_request_no", refund_no) != refund_no:
+            raise GatewayError("支付宝退款查询结果的退款请求号不符", code="gateway_bad_answer")
+        refund_status = str(answer.get("refund_status") or "")
+        return RefundResult(
+            status=RefundStatus.SUCCEEDED if refund_status in ("", "REFUND_SUCCESS") else RefundStatus.PENDING,
+            gateway_refund_no=str(answer.get("trade_no", "")),
+            message=f"已退款 ¥{answer.get('refund_amount')}" if refund_status != "REFUND_PROCESSING" else "退款处理中")
 
 
 def build(channel: PaymentChannel) -> AlipayGateway:

@@ -18,9 +18,24 @@ class NotificationRejectedError(ApplicationError):
 
 
 class GatewayError(ApplicationError):
-    """The gateway could not be reached or answered with an error (the caller retries or queries later)."""
+    """The gateway could not be reached or answered with an error (the caller retries or queries later).
+
+    For a request that moves money the outcome is unknown: the gateway may have acted on it. Only a query (or an
+    idempotency key) can tell; sending it again blindly may do it twice.
+    """
 
     status_code = 502
+
+
+class RequestNotSentError(GatewayError):
+    """The request certainly never reached the gateway (no connection could be made): sending it again is safe
+    even where the protocol has no idempotency key."""
+
+
+class ChannelMisconfiguredError(ApplicationError):
+    """A channel lacks what its protocol needs (a key, the merchant id…): it is not used at all, nothing is sent."""
+
+    status_code = 503
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,9 @@ class QueryResult:
 class RefundStatus:
     SUCCEEDED = "succeeded"
     PENDING = "pending"  # accepted, final result later (query again)
-    FAILED = "failed"
+    FAILED = "failed"  # the gateway refused this refund: nothing was paid out
+    NOT_FOUND = "not_found"  # a refund query: the gateway has no refund under this number (may be sent again)
+    NEEDS_REVIEW = "needs_review"  # stuck on the gateway's side, a person must settle it there (WeChat ABNORMAL)
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,9 @@ class RefundResult:
 
 
 class PaymentGateway(Protocol):
+    # Whether `refund_query` can tell what became of a refund sent before (epay V1 has no such call).
+    has_refund_query: bool
+
     def start(self, *, out_trade_no: str, amount: Decimal, subject: str, notify_url: str, return_url: str,
               client_ip: str) -> PaymentStart: ...
 
@@ -96,3 +116,8 @@ class PaymentGateway(Protocol):
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult: ...
+
+    def refund_query(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str) -> RefundResult:
+        """What the gateway did with refund `refund_no`: SUCCEEDED, PENDING, FAILED, NEEDS_REVIEW or NOT_FOUND.
+        Raises GatewayError when it cannot tell (unreachable, unsigned or odd answer)."""
+        ...

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import httpx
 
 from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -24,6 +25,7 @@ from kameng.payments.gateways.base import (
     QueryResult,
     RefundResult,
     RefundStatus,
+    RequestNotSentError,
     VerifiedNotification,
 )
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from kameng.payments.models import PaymentChannel
 
 QUERY_TIMEOUT_SECONDS = 10.0
+HTTP_SERVER_ERROR = 500
 
 
 def epay_canonical(params: dict[str, str]) -> str:
@@ -42,11 +45,24 @@ def epay_canonical(params: dict[str, str]) -> str:
 
 
 def epay_sign(params: dict[str, str], key: str) -> str:
+    if not key:
+        # Signed with an empty key, anyone can forge the notifications and requests of this merchant.
+        raise ChannelMisconfiguredError("易支付商户密钥为空，拒绝签名", code="channel_misconfigured")
     return hashlib.md5((epay_canonical(params) + key).encode()).hexdigest()  # noqa: S324 - the protocol's MD5
 
 
+def notification_reject(reason: str) -> NotificationReply:
+    # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
+    return NotificationReply("fail", status=400)
+
+
 class EpayV1Gateway:
+    has_refund_query = False  # the protocol has none: a refund with a lost answer goes to staff review
+
     def __init__(self, *, gateway_url: str, merchant_id: str, merchant_key: str, pay_type: str = "") -> None:
+        if not merchant_key.strip() or not merchant_id.strip():
+            raise ChannelMisconfiguredError("易支付 V1 通道缺少商户 ID 或 MD5 密钥，不能使用",
+                                            code="channel_misconfigured")
         self.gateway_url = gateway_url.rstrip("/") + "/"
         self.merchant_id = merchant_id
         self.merchant_key = merchant_key
@@ -71,7 +87,8 @@ class EpayV1Gateway:
             raise NotificationRejectedError("通知缺少签名", code="unsigned")
         if params.get("sign_type", "MD5").upper() != "MD5":
             raise NotificationRejectedError("不支持的签名类型", code="bad_sign_type")
-        if not hmac.compare_digest(received.lower(), epay_sign(params, self.merchant_key)):
+        # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and a forged `sign` may be anything.
+        if not hmac.compare_digest(received.lower().encode(), epay_sign(params, self.merchant_key).encode()):
             raise NotificationRejectedError("签名校验失败", code="bad_signature")
         if params.get("pid") != self.merchant_id:
             raise NotificationRejectedError("商户号不匹配", code="wrong_merchant")
@@ -90,8 +107,7 @@ class EpayV1Gateway:
         return NotificationReply("success")
 
     def reject(self, reason: str) -> NotificationReply:
-        # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
-        return NotificationReply("fail", status=400)
+        return notification_reject(reason)
 
     def query(self, *, out_trade_no: str) -> QueryResult:
         """`api.php?act=order`: the fallback for a lost notification. Server side only: the key travels in clear."""
@@ -112,17 +128,36 @@ class EpayV1Gateway:
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult:
-        """`api.php?act=refund` (POST pid, key, trade_no, money). V1 has no refund number: one call per refund."""
+        """`api.php?act=refund` (POST pid, key, trade_no, money).
+
+        V1 has no refund number and no refund query: a request whose answer is lost cannot be asked about, and
+        sending it again asks for a second refund (the gateway then says "exceeds the refundable amount", which
+        proves nothing about the first). So only a connection never made is RequestNotSentError (safe to send
+        again); a timeout, a dropped connection, a 5xx or an unreadable answer is a GatewayError, outcome unknown.
+        """
         try:
             response = httpx.post(self.gateway_url + "api.php", params={"act": "refund"}, timeout=QUERY_TIMEOUT_SECONDS,
                                   data={"pid": self.merchant_id, "key": self.merchant_key,
                                         "trade_no": gateway_trade_no, "money": f"{amount:.2f}"})
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise RequestNotSentError("支付网关无法连接，退款请求未发出", code="gateway_unreachable") from error
+        except httpx.HTTPError as error:
+            raise GatewayError("支付网关退款请求超时或连接中断，结果未知", code="gateway_outcome_unknown") from error
+        if response.status_code >= HTTP_SERVER_ERROR:
+            raise GatewayError(f"支付网关退款应答 HTTP {response.status_code}，结果未知",
+                               code="gateway_outcome_unknown")
+        try:
             data = response.json()
-        except (httpx.HTTPError, ValueError) as error:
-            raise GatewayError("支付网关退款请求失败", code="gateway_unreachable") from error
+        except ValueError as error:
+            raise GatewayError("支付网关退款应答无法解析，结果未知", code="gateway_outcome_unknown") from error
+        if not isinstance(data, dict):
+            raise GatewayError("支付网关退款应答格式错误，结果未知", code="gateway_outcome_unknown")
         if str(data.get("code")) == "1":
             return RefundResult(status=RefundStatus.SUCCEEDED, message=str(data.get("msg", "")))
-        return RefundResult(status=RefundStatus.FAILED, message=str(data.get("msg", "退款失败")))
+        return RefundResult(status=RefundStatus.FAILED, message=str(data.get("msg") or "退款失败"))
+
+    def refund_query(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str) -> RefundResult:
+        raise GatewayError("易支付 V1 没有退款查询接口", code="refund_query_unsupported")
 
 
 def build(channel: PaymentChannel) -> EpayV1Gateway:

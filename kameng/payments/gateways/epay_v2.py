@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kameng.payments.gateways.base import (
+    ChannelMisconfiguredError,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -128,9 +129,19 @@ def _decimal(text: object) -> Decimal | None:
         return None
 
 
+def notification_reject(reason: str) -> NotificationReply:
+    # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
+    return NotificationReply("fail", status=400)
+
+
 class EpayV2Gateway:
+    has_refund_query = True
+
     def __init__(self, *, gateway_url: str, merchant_id: str, merchant_private_key: str, platform_public_key: str,
                  pay_type: str = "", transport: httpx.BaseTransport | None = None) -> None:
+        if not (merchant_id.strip() and merchant_private_key.strip() and platform_public_key.strip()):
+            raise ChannelMisconfiguredError("易支付 V2 通道缺少商户 ID、商户私钥或平台公钥，不能使用",
+                                            code="channel_misconfigured")
         self.gateway_url = gateway_url.rstrip("/") + "/"
         self.merchant_id = merchant_id
         self.merchant_private_key = merchant_private_key
@@ -207,7 +218,8 @@ class EpayV2Gateway:
         if not is_valid:
             raise NotificationRejectedError("签名校验失败", code="bad_signature")
         timestamp = params.get("timestamp", "")
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
+        is_number = timestamp.isascii() and timestamp.isdigit()  # "²".isdigit() is True, int("²") raises
+        if not is_number or abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
             raise NotificationRejectedError("通知时间戳超出允许范围（±300 秒）", code="stale_timestamp")
         if params.get("pid") != self.merchant_id:
             raise NotificationRejectedError("商户号不匹配", code="wrong_merchant")
@@ -225,8 +237,7 @@ class EpayV2Gateway:
         return NotificationReply("success")
 
     def reject(self, reason: str) -> NotificationReply:
-        # Anything but "success" makes the gateway retry; 400 tells a person reading logs it was refused.
-        return NotificationReply("fail", status=400)
+        return notification_reject(reason)
 
     def query(self, *, out_trade_no: str) -> QueryResult:
         """`api/pay/query`: the fallback for a lost notification. Only a signed reply can say "paid"."""
@@ -255,6 +266,20 @@ class EpayV2Gateway:
             raise GatewayError("支付网关退款应答与请求不符", code="gateway_bad_reply")
         return RefundResult(status=RefundStatus.SUCCEEDED, gateway_refund_no=str(data.get("refund_no") or ""),
                             message=str(data.get("msg") or ""))
+
+    def refund_query(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str) -> RefundResult:
+        """`api/pay/refundquery` by `out_refund_no`. An error answer (unsigned, such as 退款记录不存在) counts as
+        not found: the refund is then sent again under the same out_refund_no, which the gateway pays at most once,
+        and a refusal of that resend is never taken as a failure (the refund service holds it for review)."""
+        data = self._post("api/pay/refundquery", {"pid": self.merchant_id, "out_refund_no": refund_no},
+                          action="退款查询")
+        if not self._is_ok(data):
+            return RefundResult(status=RefundStatus.NOT_FOUND, message=str(data.get("msg") or "退款记录不存在"))
+        data = self._verified(data, action="退款查询")
+        if data.get("out_refund_no") != refund_no:
+            raise GatewayError("支付网关退款查询应答与请求不符", code="gateway_bad_reply")
+        return RefundResult(status=RefundStatus.SUCCEEDED if str(data.get("status")) == "1" else RefundStatus.PENDING,
+                            gateway_refund_no=str(data.get("refund_no") or ""), message=str(data.get("msg") or ""))
 
 
 def build(channel: PaymentChannel) -> EpayV2Gateway:

@@ -53,8 +53,11 @@ NOTIFICATION_MAX_SKEW_SECONDS = 300
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 MAX_DESCRIPTION_BYTES = 127
 MAX_REFUND_REASON_CHARACTERS = 80
+# ABNORMAL: the refund reached a frozen or closed bank card and waits for the merchant to settle it in the WeChat
+# Pay console (which may still pay the buyer): never taken as a failure that puts the money back in the wallet.
 REFUND_STATUSES = {"SUCCESS": RefundStatus.SUCCEEDED, "PROCESSING": RefundStatus.PENDING,
-                   "CLOSED": RefundStatus.FAILED, "ABNORMAL": RefundStatus.FAILED}
+                   "CLOSED": RefundStatus.FAILED, "ABNORMAL": RefundStatus.NEEDS_REVIEW}
+ABNORMAL_MESSAGE = "微信支付退款异常（ABNORMAL）：用户银行卡作废或冻结，需在微信支付商户平台手动处理后再核实"
 
 
 def _pem_public_key(text: str) -> rsa.RSAPublicKey:
@@ -85,7 +88,15 @@ def _yuan(fen: object) -> Decimal | None:
     return (Decimal(fen) / 100).quantize(FEN)
 
 
+def notification_reject(reason: str) -> NotificationReply:
+    # Any 4xx/5xx makes WeChat retry later; the JSON is what its documentation asks for.
+    return NotificationReply(json.dumps({"code": "FAIL", "message": reason[:200]}, ensure_ascii=False),
+                             status=400, content_type="application/json")
+
+
 class WechatPayGateway:
+    has_refund_query = True
+
     def __init__(self, *, api_root: str, mchid: str, appid: str, merchant_private_key: str,
                  merchant_serial_no: str, platform_public_key: str, platform_key_id: str, api_v3_key: str) -> None:
         self.api_root = (api_root or DEFAULT_API_ROOT).rstrip("/")
@@ -167,9 +178,26 @@ class WechatPayGateway:
                                code="gateway_unavailable")
         if status != 200:
             return RefundResult(status=RefundStatus.FAILED, message=str(data.get("message") or f"HTTP {status}"))
-        return RefundResult(status=REFUND_STATUSES.get(str(data.get("status")), RefundStatus.PENDING),
-                            gateway_refund_no=str(data.get("refund_id", "")),
-                            message=str(data.get("user_received_account", "")))
+        return self._refund_result(data)
+
+    def refund_query(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str) -> RefundResult:
+        """GET /v3/refund/domestic/refunds/{out_refund_no}: 404 RESOURCE_NOT_EXISTS means WeChat never took it."""
+        status, data = self._call("退款查询", "query_refund", out_refund_no=refund_no)
+        if status == 404 or data.get("code") == "RESOURCE_NOT_EXISTS":
+            return RefundResult(status=RefundStatus.NOT_FOUND, message=str(data.get("message") or "退款单不存在"))
+        if status != 200:
+            raise GatewayError(f"微信支付退款查询失败：{data.get('message') or f'HTTP {status}'}",
+                               code="gateway_refused")
+        if data.get("out_refund_no") != refund_no:
+            raise GatewayError("微信支付退款查询应答与请求不符（退款单号）", code="gateway_mismatch")
+        return self._refund_result(data)
+
+    @staticmethod
+    def _refund_result(data: dict[str, Any]) -> RefundResult:
+        status = REFUND_STATUSES.get(str(data.get("status")), RefundStatus.PENDING)
+        received = str(data.get("user_received_account", ""))
+        message = ABNORMAL_MESSAGE if status == RefundStatus.NEEDS_REVIEW else received
+        return RefundResult(status=status, gateway_refund_no=str(data.get("refund_id", "")), message=message)
 
     # -- notifications, on cryptography ---------------------------------------------------------------------------
 
@@ -183,7 +211,9 @@ class WechatPayGateway:
                                             code="unsigned")
         if signature.startswith(SIGNTEST_PREFIX):
             raise NotificationRejectedError("微信支付签名探测通知（WECHATPAY/SIGNTEST），按规定拒绝", code="sign_test")
-        if not self.platform_key_id or not hmac.compare_digest(serial.upper(), self.platform_key_id.upper()):
+        # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and the header comes from anyone.
+        if not self.platform_key_id or not hmac.compare_digest(serial.upper().encode(),
+                                                               self.platform_key_id.upper().encode()):
             raise NotificationRejectedError(f"通知的 Wechatpay-Serial「{serial[:64]}」不是本通道配置的微信支付公钥",
                                             code="unknown_serial")
         try:
@@ -248,9 +278,7 @@ class WechatPayGateway:
         return NotificationReply("", status=204)
 
     def reject(self, reason: str) -> NotificationReply:
-        # Any 4xx/5xx makes WeChat retry later; the JSON is what its documentation asks for.
-        return NotificationReply(json.dumps({"code": "FAIL", "message": reason[:200]}, ensure_ascii=False),
-                                 status=400, content_type="application/json")
+        return notification_reject(reason)
 
 
 def build(channel: PaymentChannel) -> WechatPayGateway:

@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 PAGE_PAY = "alipay.trade.page.pay"
 SERVER_METHODS = frozenset({"alipay.trade.precreate", "alipay.trade.query", "alipay.trade.refund",
-                            "alipay.trade.close"})
+                            "alipay.trade.fastpay.refund.query", "alipay.trade.close"})
 OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 MAX_AMOUNT = Decimal("100000000.00")
@@ -253,6 +253,23 @@ def simulated_alipay_refund(*, request: AuthenticatedRequest) -> dict[str, Any]:
     return {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "buyer_user_id": trade.buyer_id,
             "fund_change": "Y" if is_fund_changed else "N", "refund_fee": _money(trade.refunded_amount),
             "gmt_refund_pay": f"{timezone.localtime():%Y-%m-%d %H:%M:%S}"}
+
+
+def simulated_alipay_refund_query(*, request: AuthenticatedRequest) -> dict[str, Any]:
+    """alipay.trade.fastpay.refund.query: like Alipay, a refund request it never took answers 10000 without the
+    refund's fields (its documentation: nothing found means not refunded, and the refund may be sent again with
+    the same out_request_no)."""
+    out_request_no = str(request.biz.get("out_request_no", ""))
+    if not out_request_no:
+        raise AlipayRequestError("缺少 out_request_no", code="40002", sub_code="isv.missing-parameter")
+    trade = _trade_of(request)
+    answer: dict[str, Any] = {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no}
+    refund = trade.refunds.filter(out_request_no=out_request_no).first()
+    if refund is not None:
+        answer.update(out_request_no=refund.out_request_no, refund_amount=_money(refund.refund_amount),
+                      total_amount=_money(trade.total_amount), refund_status="REFUND_SUCCESS",
+                      gmt_refund_pay=f"{timezone.localtime(refund.created_at):%Y-%m-%d %H:%M:%S}")
+    return answer
 
 
 def simulated_alipay_close(*, request: AuthenticatedRequest) -> dict[str, Any]:

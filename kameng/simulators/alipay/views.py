@@ -25,6 +25,7 @@ from kameng.simulators.alipay.services import (
     simulated_alipay_precreate,
     simulated_alipay_query,
     simulated_alipay_refund,
+    simulated_alipay_refund_query,
     simulated_alipay_request_authenticate,
     simulated_alipay_return_url,
     simulated_alipay_trade_open,
@@ -64,6 +65,8 @@ def _server_answer(request: HttpRequest, params: dict[str, str]) -> HttpResponse
             answer = simulated_alipay_query(request=authenticated)
         elif method == "alipay.trade.refund":
             answer = simulated_alipay_refund(request=authenticated)
+        elif method == "alipay.trade.fastpay.refund.query":
+            answer = simulated_alipay_refund_query(request=authenticated)
         elif method == "alipay.trade.close":
             answer = simulated_alipay_close(request=authenticated)
         else:

@@ -336,6 +336,16 @@ def simulated_wechat_refund_create(*, merchant: SimulatedWechatMerchant, body: b
             reason=str(data.get("reason", ""))[:80])
 
 
+def simulated_wechat_refund_of_merchant(*, merchant: SimulatedWechatMerchant,
+                                        out_refund_no: str) -> SimulatedWechatRefund:
+    """GET /v3/refund/domestic/refunds/{out_refund_no}: a refund this merchant asked for, or 404."""
+    refund = (SimulatedWechatRefund.objects.select_related("trade")
+              .filter(trade__merchant=merchant, out_refund_no=out_refund_no).first())
+    if refund is None:
+        raise _error("RESOURCE_NOT_EXISTS", "退款单不存在", 404)
+    return refund
+
+
 def simulated_wechat_refund_json(refund: SimulatedWechatRefund) -> dict[str, Any]:
     trade = refund.trade
     return {

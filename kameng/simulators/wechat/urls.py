@@ -10,6 +10,7 @@ urlpatterns = [
     path("v3/pay/transactions/native", views.native_order, name="native_order"),
     path("v3/pay/transactions/out-trade-no/<str:out_trade_no>", views.transaction_query, name="transaction_query"),
     path("v3/refund/domestic/refunds", views.refund_create, name="refund_create"),
+    path("v3/refund/domestic/refunds/<str:out_refund_no>", views.refund_query, name="refund_query"),
     path("scan/<str:transaction_id>/", views.scan, name="scan"),
     path("scan/<str:transaction_id>/pay/", views.scan_pay, name="scan_pay"),
 ]

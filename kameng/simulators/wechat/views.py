@@ -23,6 +23,7 @@ from kameng.simulators.wechat.services import (
     simulated_wechat_native_open,
     simulated_wechat_refund_create,
     simulated_wechat_refund_json,
+    simulated_wechat_refund_of_merchant,
     simulated_wechat_request_authenticate,
     simulated_wechat_signed_headers,
     simulated_wechat_trade_of_merchant,
@@ -91,6 +92,17 @@ def refund_create(request: HttpRequest) -> HttpResponse:
     try:
         merchant = _authenticated(request)
         refund = simulated_wechat_refund_create(merchant=merchant, body=request.body)
+    except WechatApiError as error:
+        return _error_reply(merchant, error)
+    return _reply(merchant, simulated_wechat_refund_json(refund))
+
+
+@require_GET
+def refund_query(request: HttpRequest, out_refund_no: str) -> HttpResponse:
+    merchant = None
+    try:
+        merchant = _authenticated(request)
+        refund = simulated_wechat_refund_of_merchant(merchant=merchant, out_refund_no=out_refund_no)
     except WechatApiError as error:
         return _error_reply(merchant, error)
     return _reply(merchant, simulated_wechat_refund_json(refund))

@@ -1,0 +1,29 @@
+"""The one place payments and refunds are locked, so every path takes the same locks in the same order.
+
+The order is the one stated in kameng/orders/services.py: the order row first, then this app's row (the payment
+or the refund), then the wallet last (journal_post updates it). A payment that pays an order, and a refund, lock
+their order before themselves, so crediting a late second payment and refunding the order at the same moment
+queue on the order instead of each holding what the other waits for.
+"""
+
+from __future__ import annotations
+
+from kameng.orders.locks import order_lock
+from kameng.payments.models import Payment, Refund
+
+
+def payment_lock_for_credit(*, number: str, channel_id: int) -> Payment | None:
+    """Lock a payment about to be credited, after its order when it pays one. None: no such payment."""
+    payments = Payment.objects.filter(number=number, channel_id=channel_id)
+    order_id = payments.values_list("order_id", flat=True).first()  # never changes once the payment exists
+    if order_id is not None:
+        order_lock(order_id=order_id)
+    return payments.select_for_update().first()
+
+
+def refund_lock(*, refund_id: int) -> Refund:
+    """Lock a refund about to be finished, after its order (finishing may post to the wallet and note the order).
+    The refund row is locked alone, without joins: MariaDB has no FOR UPDATE OF."""
+    order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
+    order_lock(order_id=order_id)
+    return Refund.objects.select_for_update().get(pk=refund_id)
