@@ -15,6 +15,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from kameng.accounts.models import User
 from kameng.accounts.selectors import phone_index_of
+from kameng.core.admin import ProtectedDeleteSummaryMixin
 from kameng.core.masking import mask_phone
 
 admin.site.unregister(Group)
@@ -26,7 +27,9 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):
+class UserAdmin(ProtectedDeleteSummaryMixin, BaseUserAdmin, ModelAdmin):
+    # A buyer's orders, wallet and payments keep the account: deleting would list every one of them.
+    delete_refusal_hint = "请改为取消「有效」停用该账号"
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm

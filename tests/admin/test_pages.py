@@ -169,3 +169,29 @@ def test_payment_channel_key_is_write_only(admin_client: Client) -> None:
     assert admin_client.post(url, {**form, "merchant_key": "replaced-key"}).status_code == 302
     channel.refresh_from_db()
     assert channel.merchant_key == "replaced-key"
+
+
+def test_deleting_a_buyer_with_orders_is_refused_with_counts_not_a_list(admin_client: Client) -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("1.00"))
+    stock_sku(sku, 3)
+    fund_wallet(buyer, "3.00")
+    for index in range(3):
+        order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id=f"delete-{index}")
+    url = reverse("admin:accounts_user_delete", args=[buyer.pk])
+
+    page = admin_client.get(url).content.decode()
+    admin_client.post(url, {"post": "yes"})
+    action = admin_client.post(reverse("admin:accounts_user_changelist"),
+                               {"action": "delete_selected", "_selected_action": [buyer.pk]}).content.decode()
+
+    assert "仍有订单 3 条、账户 1 条引用所选的用户，不能删除；请改为取消「有效」停用该账号" in page
+    assert "仍有订单 3 条" in action
+    assert 'name="post"' not in page
+    assert buyer.__class__.objects.filter(pk=buyer.pk).exists()
+
+
+def test_a_user_nothing_refers_to_can_still_be_deleted(admin_client: Client) -> None:
+    user = UserFactory.create()
+    assert admin_client.post(reverse("admin:accounts_user_delete", args=[user.pk]), {"post": "yes"}).status_code == 302
+    assert not user.__class__.objects.filter(pk=user.pk).exists()

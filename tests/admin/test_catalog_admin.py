@@ -1,0 +1,152 @@
+"""The catalogue in the back office: deleting what has card keys or orders is refused with a short count (never a
+list of every protected row), and what the forms refuse."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from kameng.catalog.models import Category, Product, Sku
+from kameng.inventory.models import CardKey
+from kameng.orders.services import order_checkout
+from tests.factories import CategoryFactory, ProductFactory, SkuFactory, UserFactory, fund_wallet, stock_sku
+
+pytestmark = pytest.mark.django_db
+
+
+def _sku_row(index: int, sku: Sku | None = None, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": sku.pk if sku else "", "name": sku.name if sku else f"{index + 1} 元",
+                           "face_value": str(sku.face_value) if sku and sku.face_value is not None else "",
+                           "price": str(sku.price) if sku else "1.00", "is_active": "on",
+                           "sort_order": "0"}
+    if sku is not None:
+        row["product"] = sku.product_id
+    row.update(overrides)
+    return {f"skus-{index}-{name}": value for name, value in row.items() if value is not None}
+
+
+def _product_form(product: Product | None, rows: list[dict[str, Any]], *, initial: int,
+                  **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "category": product.category_id if product else CategoryFactory.create().pk,
+        "name": product.name if product else "新商品", "description": "", "delivery_kind": "card_key",
+        "status": "on_sale", "sort_order": "0", "min_quantity": "1", "max_quantity": "100",
+        "low_stock_threshold": "10", "skus-TOTAL_FORMS": str(len(rows)), "skus-INITIAL_FORMS": str(initial),
+        "skus-MIN_NUM_FORMS": "0", "skus-MAX_NUM_FORMS": "1000",
+    }
+    for row in rows:
+        data.update(row)
+    data.update(overrides)
+    return data
+
+
+def _card_key_listing_queries(queries: CaptureQueriesContext) -> list[str]:
+    """Queries that read card-key rows one by one rather than counting them."""
+    return [query["sql"] for query in queries.captured_queries
+            if "inventory_cardkey" in query["sql"] and "COUNT(" not in query["sql"].upper()]
+
+
+def test_deleting_a_sku_with_card_keys_in_the_product_page_is_refused_with_a_count(admin_client: Client) -> None:
+    sku = SkuFactory.create()
+    stock_sku(sku, 25)
+    url = reverse("admin:catalog_product_change", args=[sku.product_id])
+    data = _product_form(sku.product, [_sku_row(0, sku, DELETE="on")], initial=1)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "该规格已有 25 条卡密，不能删除；请取消「启用」" in page
+    assert "卡密 #" not in page
+    assert "受保护的相关对象" not in page
+    assert _card_key_listing_queries(queries) == []
+    assert Sku.objects.filter(pk=sku.pk).exists()
+    assert CardKey.objects.filter(sku=sku).count() == 25
+
+
+def test_deleting_a_sku_with_orders_names_both_counts(admin_client: Client) -> None:
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 3)
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "5.00")
+    order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1)
+    url = reverse("admin:catalog_product_change", args=[sku.product_id])
+
+    response = admin_client.post(url, _product_form(sku.product, [_sku_row(0, sku, DELETE="on")], initial=1))
+
+    assert response.status_code == 200
+    assert "该规格已有 3 条卡密、1 笔订单，不能删除；请取消「启用」" in response.content.decode()
+    assert Sku.objects.filter(pk=sku.pk).exists()
+
+
+def test_an_unused_sku_is_still_deleted_from_the_product_page(admin_client: Client) -> None:
+    sku = SkuFactory.create()
+    other = SkuFactory.create(product=sku.product, name="50 元", price=Decimal("48.00"))
+    url = reverse("admin:catalog_product_change", args=[sku.product_id])
+    data = _product_form(sku.product, [_sku_row(0, sku, DELETE="on"), _sku_row(1, other)], initial=2)
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302
+    assert list(Sku.objects.values_list("pk", flat=True)) == [other.pk]
+
+
+def test_deleting_a_product_with_skus_is_refused_without_listing_them(admin_client: Client) -> None:
+    sku = SkuFactory.create()
+    stock_sku(sku, 10)
+    url = reverse("admin:catalog_product_delete", args=[sku.product_id])
+
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(url).content.decode()
+    posted = admin_client.post(url, {"post": "yes"})
+
+    assert f"「{sku.product.name}」还有 1 个规格，不能删除" in page
+    assert 'name="post"' not in page
+    assert "卡密 #" not in page
+    assert _card_key_listing_queries(queries) == []
+    assert posted.status_code == 200
+    assert Product.objects.filter(pk=sku.product_id).exists()
+
+
+def test_the_delete_action_on_products_is_refused_with_one_short_line_each(admin_client: Client) -> None:
+    skus = [SkuFactory.create() for _ in range(3)]
+    empty = ProductFactory.create()
+    for sku in skus:
+        stock_sku(sku, 2)
+    selected = [sku.product_id for sku in skus] + [empty.pk]
+
+    response = admin_client.post(reverse("admin:catalog_product_changelist"),
+                                 {"action": "delete_selected", "_selected_action": selected})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.count("个规格，不能删除") == 3
+    assert "卡密 #" not in page
+    assert Product.objects.count() == 4
+
+
+def test_deleting_a_category_with_products_is_refused_with_a_count(admin_client: Client) -> None:
+    product = ProductFactory.create()
+    CategoryFactory.create(parent=product.category)
+    url = reverse("admin:catalog_category_delete", args=[product.category_id])
+
+    page = admin_client.get(url).content.decode()
+    admin_client.post(url, {"post": "yes"})
+
+    assert f"「{product.category.name}」下还有 1 个商品、1 个子分类，不能删除" in page
+    assert Category.objects.filter(pk=product.category_id).exists()
+
+
+def test_an_empty_category_can_still_be_deleted(admin_client: Client) -> None:
+    category = CategoryFactory.create()
+    url = reverse("admin:catalog_category_delete", args=[category.pk])
+
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not Category.objects.filter(pk=category.pk).exists()
