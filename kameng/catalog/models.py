@@ -65,7 +65,9 @@ class Product(models.Model):
         ordering = ["sort_order", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(max_quantity__gte=F("min_quantity")),
-                                   name="catalog_product_quantity_range"),
+                                   name="catalog_product_quantity_range",
+                                   violation_error_message="「单笔最多购买」不能小于「单笔最少购买」：请调大最多购买数量，"
+                                                           "或调小最少购买数量"),
         ]
 
     def __str__(self) -> str:
@@ -91,7 +93,8 @@ class Sku(models.Model):
         verbose_name = "规格"
         verbose_name_plural = "规格"
         ordering = ["sort_order", "id"]
-        constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="catalog_sku_price_positive")]
+        constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="catalog_sku_price_positive",
+                                              violation_error_message="零售价必须大于 0：请填写售价（元）")]
 
     def __str__(self) -> str:
         return f"{self.product.name} · {self.name}"

@@ -150,3 +150,14 @@ def test_an_empty_category_can_still_be_deleted(admin_client: Client) -> None:
 
     assert admin_client.post(url, {"post": "yes"}).status_code == 302
     assert not Category.objects.filter(pk=category.pk).exists()
+
+
+def test_minimum_above_maximum_quantity_says_what_to_fix(admin_client: Client) -> None:
+    response = admin_client.post(reverse("admin:catalog_product_add"),
+                                 _product_form(None, [], initial=0, min_quantity="5", max_quantity="2"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "「单笔最多购买」不能小于「单笔最少购买」" in page
+    assert "是无效的" not in page
+    assert not Product.objects.exists()
