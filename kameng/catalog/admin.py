@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, Model, QuerySet
 from django.forms import BaseInlineFormSet
 from django.forms.formsets import DELETION_FIELD_NAME
@@ -21,7 +21,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
 from kameng.catalog.models import Category, DeliveryKind, Product, Sku
-from kameng.catalog.selectors import category_contents, sku_count_by_product, sku_usage
+from kameng.catalog.selectors import category_contents, product_has_enabled_sku, sku_count_by_product, sku_usage
 from kameng.inventory.selectors import stock_by_sku
 
 MAX_REFUSAL_LINES = 20
@@ -83,9 +83,24 @@ class SkuInlineForm(forms.ModelForm):
         return cleaned
 
 
+class SkuInlineFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        seen: set[str] = set()
+        for form in self.forms:
+            cleaned = getattr(form, "cleaned_data", {})
+            name = " ".join(str(cleaned.get("name") or "").split()).casefold()
+            if not name or cleaned.get(DELETION_FIELD_NAME):
+                continue
+            if name in seen:
+                form.add_error("name", "同一商品下已有同名规格，请改用不同的名称（如「100 元」「200 元」）")
+            seen.add(name)
+
+
 class SkuInline(TabularInline):
     model = Sku
     form = SkuInlineForm
+    formset = SkuInlineFormSet
     extra = 0
     fields = ("name", "face_value", "price", "is_active", "sort_order", "live_stock", "import_link")
     readonly_fields = ("live_stock", "import_link")
@@ -131,6 +146,13 @@ class ProductAdmin(ModelAdmin):
     @display(description="规格数", ordering="sku_total")
     def sku_count(self, obj: Model) -> int:
         return int(getattr(obj, "sku_total", 0))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: Any) -> None:
+        super().save_related(request, form, formsets, change)
+        product = form.instance
+        if product.is_on_sale and not product_has_enabled_sku(product_id=product.pk):
+            messages.warning(request, f"「{product}」状态为在售，但没有启用的规格，店铺不会显示它："
+                                      "请添加规格或勾选「启用」")
 
     def get_deleted_objects(self, objs: Sequence[Product] | QuerySet[Product],
                             request: HttpRequest) -> DeletedObjects:

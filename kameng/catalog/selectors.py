@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, IntegerField, Model, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, Model, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from kameng.catalog.models import Category, Product, ProductStatus, Sku
@@ -18,11 +18,21 @@ def categories_visible() -> QuerySet[Category]:
 
 
 def products_on_sale(*, category: Category | None = None) -> QuerySet[Product]:
-    products = Product.objects.filter(status=ProductStatus.ON_SALE, category__is_active=True).select_related(
-        "category").prefetch_related(Prefetch("skus", queryset=Sku.objects.filter(is_active=True)))
+    """On-sale products of visible categories that have at least one enabled SKU (without one there is nothing to
+    buy), with their enabled SKUs prefetched."""
+    enabled_skus = Sku.objects.filter(is_active=True)
+    products = (
+        Product.objects.filter(status=ProductStatus.ON_SALE, category__is_active=True)
+        .filter(Exists(enabled_skus.filter(product=OuterRef("pk"))))
+        .select_related("category").prefetch_related(Prefetch("skus", queryset=enabled_skus))
+    )
     if category is not None:
         products = products.filter(category=category)
     return products
+
+
+def product_has_enabled_sku(*, product_id: int) -> bool:
+    return Sku.objects.filter(product_id=product_id, is_active=True).exists()
 
 
 def sku_for_sale(*, sku_id: int) -> Sku | None:

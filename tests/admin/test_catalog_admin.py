@@ -161,3 +161,83 @@ def test_minimum_above_maximum_quantity_says_what_to_fix(admin_client: Client) -
     assert "「单笔最多购买」不能小于「单笔最少购买」" in page
     assert "是无效的" not in page
     assert not Product.objects.exists()
+
+
+def test_a_negative_face_value_is_refused(admin_client: Client) -> None:
+    response = admin_client.post(reverse("admin:catalog_product_add"),
+                                 _product_form(None, [_sku_row(0, face_value="-10.00")], initial=0))
+
+    assert response.status_code == 200
+    assert "面值必须大于 0，或留空" in response.content.decode()
+    assert not Product.objects.exists()
+
+
+def test_two_skus_with_the_same_name_in_one_product_are_refused(admin_client: Client) -> None:
+    sku = SkuFactory.create(name="100 元")
+    url = reverse("admin:catalog_product_change", args=[sku.product_id])
+    data = _product_form(sku.product, [_sku_row(0, sku), _sku_row(1, name=" 100  元 ")], initial=1)
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    assert "同一商品下已有同名规格" in response.content.decode()
+    assert Sku.objects.count() == 1
+
+
+def test_the_same_sku_name_in_two_products_is_fine(admin_client: Client) -> None:
+    SkuFactory.create(name="100 元")
+    response = admin_client.post(reverse("admin:catalog_product_add"),
+                                 _product_form(None, [_sku_row(0, name="100 元")], initial=0))
+    assert response.status_code == 302
+    assert Sku.objects.filter(name="100 元").count() == 2
+
+
+def _category_form(category: Category | None = None, **overrides: Any) -> dict[str, Any]:
+    data = {"name": category.name if category else "话费充值", "slug": category.slug if category else "",
+            "parent": (category.parent_id or "") if category else "", "sort_order": "0", "is_active": "on"}
+    return {**data, **overrides}
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_a_category_cannot_be_its_own_ancestor(admin_client: Client, depth: int) -> None:
+    root = CategoryFactory.create()
+    leaf = root
+    for _ in range(depth):
+        leaf = CategoryFactory.create(parent=leaf)
+    url = reverse("admin:catalog_category_change", args=[root.pk])
+
+    response = admin_client.post(url, _category_form(root, parent=leaf.pk))
+
+    assert response.status_code == 200
+    assert "上级分类不能是它自己或它的下级分类" in response.content.decode()
+    root.refresh_from_db()
+    assert root.parent_id is None
+
+
+def test_a_chinese_category_name_gets_a_generated_slug(admin_client: Client) -> None:
+    response = admin_client.post(reverse("admin:catalog_category_add"), _category_form(name="话费充值", slug=""))
+    second = admin_client.post(reverse("admin:catalog_category_add"), _category_form(name="游戏点卡", slug=""))
+
+    assert (response.status_code, second.status_code) == (302, 302)
+    slugs = list(Category.objects.order_by("pk").values_list("slug", flat=True))
+    assert len(slugs) == 2
+    assert len(set(slugs)) == 2
+    assert all(slug.startswith("c-") and len(slug) == 10 for slug in slugs)
+
+
+def test_a_typed_slug_is_kept(admin_client: Client) -> None:
+    admin_client.post(reverse("admin:catalog_category_add"), _category_form(name="话费", slug="phone-bill"))
+    assert Category.objects.get().slug == "phone-bill"
+
+
+def test_saving_an_on_sale_product_without_an_enabled_sku_warns(admin_client: Client) -> None:
+    response = admin_client.post(reverse("admin:catalog_product_add"),
+                                 _product_form(None, [_sku_row(0, is_active=None)], initial=0), follow=True)
+
+    page = response.content.decode()
+    assert "状态为在售，但没有启用的规格，店铺不会显示它" in page
+    assert Product.objects.count() == 1
+
+    enabled = admin_client.post(reverse("admin:catalog_product_add"),
+                                _product_form(None, [_sku_row(0)], initial=0, name="有规格"), follow=True)
+    assert "没有启用的规格" not in enabled.content.decode()
