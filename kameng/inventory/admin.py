@@ -5,7 +5,7 @@ No page here ever shows a card secret, not even masked: staff manage keys by id,
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from django import forms
@@ -60,6 +60,13 @@ class CardKeyImportForm(forms.Form):
         field = self.fields["sku"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = Sku.objects.filter(product__delivery_kind=DeliveryKind.CARD_KEY).select_related("product")
+
+    def clean_expires_on(self) -> date | None:
+        day: date | None = self.cleaned_data.get("expires_on")
+        if day is not None and day < timezone.localdate():
+            raise forms.ValidationError(f"有效期至 {day:%Y-%m-%d} 已经过去：这批卡密导入后会立即过期、无法出售。"
+                                        "请填写今天或以后的日期，或留空（不过期）")
+        return day
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
