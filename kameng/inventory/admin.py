@@ -35,6 +35,7 @@ from kameng.inventory.models import CardKey, CardKeyBatch, ImportStatus
 from kameng.inventory.services import card_keys_void
 
 IMPORT_PERMISSION = "inventory.add_cardkey"
+FINISHED = (ImportStatus.DONE, ImportStatus.FAILED)
 UPLOAD_SUFFIXES = (".txt", ".csv")
 
 
@@ -172,7 +173,12 @@ class CardKeyBatchAdmin(ReadOnlyAdminMixin, ModelAdmin):
             raise PermissionDenied
         batch = get_object_or_404(CardKeyBatch, pk=batch_id)
         if getattr(request, "htmx", False):
-            return TemplateResponse(request, "admin/inventory/cardkeybatch/progress.html", {"batch": batch})
+            response = TemplateResponse(request, "admin/inventory/cardkeybatch/progress.html", {"batch": batch})
+            if batch.status in FINISHED:
+                # Only a page rendered while the batch was unfinished polls: reload it whole, so the read-only
+                # fields below the card (status, counts, finish time) stop saying 排队中.
+                response["HX-Refresh"] = "true"
+            return response
         return JsonResponse({
             "id": batch.pk, "status": batch.status, "total_lines": batch.total_lines,
             "processed_lines": batch.processed_lines, "progress_percent": batch.progress_percent,

@@ -328,8 +328,10 @@ def test_progress_endpoint_returns_batch_state(admin_client: Client, settings) -
     queued = json.loads(admin_client.get(url).content)
     assert queued["status"] == "queued"
     assert queued["processed_lines"] == 0
-    fragment = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    polled = admin_client.get(url, headers={"HX-Request": "true"})
+    fragment = polled.content.decode()
     assert 'hx-trigger="every 1s"' in fragment  # keeps polling while queued
+    assert "HX-Refresh" not in polled.headers
     page = admin_client.get(reverse("admin:inventory_cardkeybatch_change", args=[batch.pk])).content.decode()
     assert url in page
 
@@ -339,9 +341,14 @@ def test_progress_endpoint_returns_batch_state(admin_client: Client, settings) -
     assert done == {"id": batch.pk, "status": "done", "total_lines": 4, "processed_lines": 4,
                     "progress_percent": 100, "imported_count": 4, "duplicate_count": 0, "invalid_count": 0,
                     "error": ""}
-    fragment = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    polled = admin_client.get(url, headers={"HX-Request": "true"})
+    fragment = polled.content.decode()
     assert "hx-trigger" not in fragment  # polling stops once done
     assert 'data-count="imported">4<' in fragment
+    assert polled.headers["HX-Refresh"] == "true"  # the polling page reloads, read-only fields included
+    page = admin_client.get(reverse("admin:inventory_cardkeybatch_change", args=[batch.pk])).content.decode()
+    assert "排队中" not in page
+    assert url not in page  # the reloaded page does not poll (and so does not reload again)
 
 
 # --- card keys ----------------------------------------------------------------------------------------------
