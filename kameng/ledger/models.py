@@ -85,8 +85,8 @@ class Journal(models.Model):
 
 
 class Entry(models.Model):
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    journal = models.ForeignKey(Journal, verbose_name="记账凭证", on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, verbose_name="账户", on_delete=models.PROTECT, related_name="entries")
     side = models.CharField("方向", max_length=1, choices=Side.choices)
     amount = models.DecimalField("金额", max_digits=16, decimal_places=2)
 
