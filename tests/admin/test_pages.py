@@ -216,3 +216,18 @@ def test_every_check_constraint_has_a_chinese_message() -> None:
                 assert message != constraint.default_violation_error_message, constraint.name
                 assert any("\u4e00" <= char <= "\u9fff" for char in message), constraint.name
     assert checked == 18
+
+
+def test_account_balances_are_shown_as_money(admin_client: Client) -> None:
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "48.80")
+    fund_wallet(buyer, "1000", reference="second")
+
+    listing = admin_client.get(reverse("admin:ledger_account_changelist")).content.decode()
+    wallet = Account.objects.get(owner=buyer)
+    clearing = Account.objects.exclude(pk=wallet.pk).get()
+    detail = admin_client.get(reverse("admin:ledger_account_change", args=[clearing.pk])).content.decode()
+
+    assert listing.count("¥1048.80") == 2  # the cached wallet balance and the summed clearing account
+    assert "¥1048.80" in detail
+    assert "1048.8000" not in listing + detail
