@@ -231,3 +231,21 @@ def test_account_balances_are_shown_as_money(admin_client: Client) -> None:
     assert listing.count("¥1048.80") == 2  # the cached wallet balance and the summed clearing account
     assert "¥1048.80" in detail
     assert "1048.8000" not in listing + detail
+
+
+def test_logging_in_at_the_admin_login_lands_on_the_admin_index(client: Client) -> None:
+    UserFactory.create(username="staffer", is_staff=True)
+    login_url = reverse("admin:login")
+
+    page = client.get(login_url).content.decode()
+    assert 'name="next" value="/admin/" form="login-form"' in page
+
+    response = client.post(login_url, {"username": "staffer", "password": "correct-horse-9", "next": "/admin/"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:index")
+
+
+def test_the_admin_login_keeps_a_given_next(client: Client) -> None:
+    target = reverse("admin:orders_order_changelist")
+    page = client.get(reverse("admin:login"), {"next": target}).content.decode()
+    assert f'name="next" value="{target}" form="login-form"' in page
