@@ -249,3 +249,15 @@ def test_the_admin_login_keeps_a_given_next(client: Client) -> None:
     target = reverse("admin:orders_order_changelist")
     page = client.get(reverse("admin:login"), {"next": target}).content.decode()
     assert f'name="next" value="{target}" form="login-form"' in page
+
+
+def test_admin_pages_link_a_favicon_from_our_static_files(admin_client: Client, client: Client) -> None:
+    from django.contrib.staticfiles import finders
+
+    link = '<link rel="icon" href="/static/kameng/favicon.svg" type="image/svg+xml"'
+    assert link in admin_client.get(reverse("admin:index")).content.decode()
+    assert link in client.get(reverse("admin:login")).content.decode()
+    found = finders.find("kameng/favicon.svg")
+    assert isinstance(found, str)
+    with open(found, encoding="utf-8") as svg:
+        assert svg.read().startswith("<svg")
