@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Model, QuerySet
 from django.forms import BaseInlineFormSet
 from django.forms.formsets import DELETION_FIELD_NAME
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
@@ -77,8 +77,13 @@ class SkuInlineForm(forms.ModelForm):
             refusal = sku_delete_refusal(self.instance)
             if refusal:
                 # Un-mark the deletion before the admin's own check runs: that check collects (and then lists)
-                # every protected row.
+                # every protected row. The page comes back with the box unticked too, or unfold would show the row
+                # greyed out as "will be deleted", message and all.
                 cleaned[DELETION_FIELD_NAME] = False
+                data = QueryDict(mutable=True)
+                data.update(self.data)
+                data.pop(self.add_prefix(DELETION_FIELD_NAME), None)
+                self.data = data
                 raise forms.ValidationError(refusal, code="sku_in_use")
         return cleaned
 

@@ -3,6 +3,7 @@ list of every protected row), and what the forms refuse."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -64,6 +65,9 @@ def test_deleting_a_sku_with_card_keys_in_the_product_page_is_refused_with_a_cou
     assert response.status_code == 200
     page = response.content.decode()
     assert "该规格已有 25 条卡密，不能删除；请取消「启用」" in page
+    delete_box = re.search(r'<input[^>]*name="skus-0-DELETE"[^>]*>', page)
+    assert delete_box is not None
+    assert "checked" not in delete_box.group()  # unticked again, so the row and its message are not greyed out
     assert "卡密 #" not in page
     assert "受保护的相关对象" not in page
     assert _card_key_listing_queries(queries) == []
