@@ -68,4 +68,4 @@ def protected_reference_counts(model: type[models.Model], ids: list[Any]) -> lis
         count = related._base_manager.filter(**{f"{relation.field.name}__in": ids}).count()
         if count:
             counts.append((str(related._meta.verbose_name), count))
-    return counts
+    return sorted(counts)  # related_objects' order depends on which app's models were imported first
