@@ -73,3 +73,19 @@ def test_every_field_of_our_models_has_a_chinese_label() -> None:
         if not field.primary_key and not re.search(r"[\u4e00-\u9fff]", str(field.verbose_name))
     ]
     assert english == []
+
+
+def test_permissions_are_named_in_chinese_on_group_and_user_pages(admin_client: Client) -> None:
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.create(name="客服")
+    staff = UserFactory.create(is_staff=True)
+
+    group_page = admin_client.get(reverse("admin:auth_group_change", args=[group.pk])).content.decode()
+    user_page = admin_client.get(reverse("admin:accounts_user_change", args=[staff.pk])).content.decode()
+
+    for page in (group_page, user_page):
+        assert "商品 | 分类 | 新增分类" in page
+        assert "库存 | 卡密 | 查看卡密" in page
+        assert "Can add" not in page
+        assert "Can view" not in page
