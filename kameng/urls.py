@@ -6,6 +6,9 @@ from django.urls import include, path
 
 from kameng.api.urls import api
 
+# Staff who log in at /admin/login/ land on the admin index, not on the storefront (LOGIN_REDIRECT_URL).
+admin.site.login_template = "admin/login_with_next.html"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),

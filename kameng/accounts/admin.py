@@ -3,11 +3,14 @@ through their keyed blind index (the database holds no plaintext to search)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.models import Group
-from django.db.models import QuerySet
+from django.contrib.auth.models import Group, Permission
+from django.db.models import ManyToManyField, QuerySet
+from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -15,18 +18,48 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from kameng.accounts.models import User
 from kameng.accounts.selectors import phone_index_of
+from kameng.core.admin import ProtectedDeleteSummaryMixin
 from kameng.core.masking import mask_phone
+
+PERMISSION_ACTIONS = {"add": "新增", "change": "修改", "delete": "删除", "view": "查看"}
 
 admin.site.unregister(Group)
 
 
+def permission_label(permission: Permission) -> str:
+    """Django names the default permissions in English when it creates them ("Can add 分类"): say them in Chinese."""
+    action, _, model_name = permission.codename.partition("_")
+    verb = PERMISSION_ACTIONS.get(action)
+    model = permission.content_type.model_class()
+    if verb is None or model is None or model_name != permission.content_type.model:
+        return str(permission)
+    return f"{permission.content_type} | {verb}{model._meta.verbose_name}"
+
+
+class PermissionChoiceField(ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Permission) -> str:
+        return permission_label(obj)
+
+
+class ChinesePermissionLabelsMixin:
+    def formfield_for_manytomany(self, db_field: ManyToManyField[Any, Any], request: HttpRequest | None = None,
+                                 **kwargs: Any) -> ModelMultipleChoiceField[Any] | None:
+        if db_field.name in ("permissions", "user_permissions"):
+            kwargs.setdefault("form_class", PermissionChoiceField)
+        field: ModelMultipleChoiceField[Any] | None = super().formfield_for_manytomany(  # type: ignore[misc]
+            db_field, request, **kwargs)
+        return field
+
+
 @admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+class GroupAdmin(ChinesePermissionLabelsMixin, BaseGroupAdmin, ModelAdmin):
     pass
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):
+class UserAdmin(ProtectedDeleteSummaryMixin, ChinesePermissionLabelsMixin, BaseUserAdmin, ModelAdmin):
+    # A buyer's orders, wallet and payments keep the account: deleting would list every one of them.
+    delete_refusal_hint = "请改为取消「有效」停用该账号"
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm

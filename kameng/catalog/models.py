@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,9 +13,17 @@ from django.db import models
 from django.db.models import F, Q
 
 
+def new_category_slug() -> str:
+    """A slug for a category saved without one. Chinese names slugify to nothing and transliteration would need a
+    pinyin dictionary (and still collide on homophones), so it is a short random id: c-3f9a1b2c."""
+    return f"c-{secrets.token_hex(4)}"
+
+
 class Category(models.Model):
     name = models.CharField("名称", max_length=60)
-    slug = models.SlugField("标识", max_length=60, unique=True)
+    slug = models.SlugField("标识", max_length=60, unique=True, blank=True,
+                            help_text="店铺网址里的分类标识（?category=标识），只能用英文字母、数字、连字符和下划线；"
+                                      "留空则自动生成，如 c-3f9a1b2c")
     parent = models.ForeignKey("self", verbose_name="上级分类", null=True, blank=True, on_delete=models.PROTECT,
                                related_name="children")
     sort_order = models.IntegerField("排序", default=0, help_text="数字小的排在前面")
@@ -26,6 +36,20 @@ class Category(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.slug:
+            self.slug = new_category_slug()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        ancestor, seen = self.parent, set()
+        while ancestor is not None and ancestor.pk not in seen:
+            if self.pk is not None and ancestor.pk == self.pk:
+                raise ValidationError({"parent": "上级分类不能是它自己或它的下级分类：请选择其他上级分类，或留空"})
+            seen.add(ancestor.pk)
+            ancestor = ancestor.parent
 
 
 class DeliveryKind(models.TextChoices):
@@ -65,7 +89,9 @@ class Product(models.Model):
         ordering = ["sort_order", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(max_quantity__gte=F("min_quantity")),
-                                   name="catalog_product_quantity_range"),
+                                   name="catalog_product_quantity_range",
+                                   violation_error_message="「单笔最多购买」不能小于「单笔最少购买」：请调大最多购买数量，"
+                                                           "或调小最少购买数量"),
         ]
 
     def __str__(self) -> str:
@@ -81,7 +107,8 @@ class Sku(models.Model):
 
     product = models.ForeignKey(Product, verbose_name="商品", on_delete=models.PROTECT, related_name="skus")
     name = models.CharField("规格名称", max_length=60, help_text="例如：100 元")
-    face_value = models.DecimalField("面值", max_digits=12, decimal_places=2, null=True, blank=True)
+    face_value = models.DecimalField("面值", max_digits=12, decimal_places=2, null=True, blank=True,
+                                     validators=[MinValueValidator(Decimal("0.01"), message="面值必须大于 0，或留空")])
     price = models.DecimalField("零售价", max_digits=12, decimal_places=2,
                                 validators=[MinValueValidator(Decimal("0.01"))])
     is_active = models.BooleanField("启用", default=True)
@@ -91,7 +118,8 @@ class Sku(models.Model):
         verbose_name = "规格"
         verbose_name_plural = "规格"
         ordering = ["sort_order", "id"]
-        constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="catalog_sku_price_positive")]
+        constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="catalog_sku_price_positive",
+                                              violation_error_message="零售价必须大于 0：请填写售价（元）")]
 
     def __str__(self) -> str:
         return f"{self.product.name} · {self.name}"

@@ -1,10 +1,16 @@
-"""Reads of the catalogue for the storefront."""
+"""Reads of the catalogue: what the storefront lists, and what keeps a catalogue row from being deleted."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, IntegerField, Model, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from kameng.catalog.models import Category, Product, ProductStatus, Sku
+from kameng.inventory.models import CardKey, CardKeyBatch
+from kameng.orders.models import Order
 
 
 def categories_visible() -> QuerySet[Category]:
@@ -12,11 +18,21 @@ def categories_visible() -> QuerySet[Category]:
 
 
 def products_on_sale(*, category: Category | None = None) -> QuerySet[Product]:
-    products = Product.objects.filter(status=ProductStatus.ON_SALE, category__is_active=True).select_related(
-        "category").prefetch_related(Prefetch("skus", queryset=Sku.objects.filter(is_active=True)))
+    """On-sale products of visible categories that have at least one enabled SKU (without one there is nothing to
+    buy), with their enabled SKUs prefetched."""
+    enabled_skus = Sku.objects.filter(is_active=True)
+    products = (
+        Product.objects.filter(status=ProductStatus.ON_SALE, category__is_active=True)
+        .filter(Exists(enabled_skus.filter(product=OuterRef("pk"))))
+        .select_related("category").prefetch_related(Prefetch("skus", queryset=enabled_skus))
+    )
     if category is not None:
         products = products.filter(category=category)
     return products
+
+
+def product_has_enabled_sku(*, product_id: int) -> bool:
+    return Sku.objects.filter(product_id=product_id, is_active=True).exists()
 
 
 def sku_for_sale(*, sku_id: int) -> Sku | None:
@@ -25,3 +41,49 @@ def sku_for_sale(*, sku_id: int) -> Sku | None:
         .filter(pk=sku_id, is_active=True, product__status=ProductStatus.ON_SALE)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class SkuUsage:
+    """Rows that point at a SKU (all PROTECT): while any exist the SKU cannot be deleted, only disabled."""
+
+    card_keys: int
+    orders: int
+    batches: int
+
+    @property
+    def is_used(self) -> bool:
+        return bool(self.card_keys or self.orders or self.batches)
+
+
+def _count_per_sku(model: type[Model]) -> Coalesce:
+    counted = (model._default_manager.filter(sku_id=OuterRef("pk")).order_by().values("sku_id")
+               .annotate(total=Count("pk")).values("total"))
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def sku_usage(*, sku_id: int) -> SkuUsage:
+    """Card keys, orders and import batches of one SKU, counted in one query (never listed: a SKU can have
+    hundreds of thousands of keys)."""
+    row = (Sku.objects.filter(pk=sku_id)
+           .annotate(card_key_total=_count_per_sku(CardKey), order_total=_count_per_sku(Order),
+                     batch_total=_count_per_sku(CardKeyBatch))
+           .values_list("card_key_total", "order_total", "batch_total").first())
+    card_keys, orders, batches = row or (0, 0, 0)
+    return SkuUsage(card_keys=card_keys, orders=orders, batches=batches)
+
+
+def sku_count_by_product(product_ids: Iterable[int]) -> dict[int, int]:
+    """SKUs per product (products without any are left out), in one grouped query."""
+    return dict(Sku.objects.filter(product_id__in=list(product_ids)).order_by().values("product_id")
+                .annotate(total=Count("pk")).values_list("product_id", "total"))
+
+
+def category_contents(category_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """(products, child categories) per category, for the categories that have either; two grouped queries."""
+    ids = list(category_ids)
+    products = dict(Product.objects.filter(category_id__in=ids).order_by().values("category_id")
+                    .annotate(total=Count("pk")).values_list("category_id", "total"))
+    children = dict(Category.objects.filter(parent_id__in=ids).order_by().values("parent_id")
+                    .annotate(total=Count("pk")).values_list("parent_id", "total"))
+    return {pk: (products.get(pk, 0), children.get(pk, 0)) for pk in ids if pk in products or pk in children}

@@ -5,7 +5,7 @@ No page here ever shows a card secret, not even masked: staff manage keys by id,
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from django import forms
@@ -35,6 +35,7 @@ from kameng.inventory.models import CardKey, CardKeyBatch, ImportStatus
 from kameng.inventory.services import card_keys_void
 
 IMPORT_PERMISSION = "inventory.add_cardkey"
+FINISHED = (ImportStatus.DONE, ImportStatus.FAILED)
 UPLOAD_SUFFIXES = (".txt", ".csv")
 
 
@@ -60,6 +61,13 @@ class CardKeyImportForm(forms.Form):
         field = self.fields["sku"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = Sku.objects.filter(product__delivery_kind=DeliveryKind.CARD_KEY).select_related("product")
+
+    def clean_expires_on(self) -> date | None:
+        day: date | None = self.cleaned_data.get("expires_on")
+        if day is not None and day < timezone.localdate():
+            raise forms.ValidationError(f"有效期至 {day:%Y-%m-%d} 已经过去：这批卡密导入后会立即过期、无法出售。"
+                                        "请填写今天或以后的日期，或留空（不过期）")
+        return day
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -165,7 +173,12 @@ class CardKeyBatchAdmin(ReadOnlyAdminMixin, ModelAdmin):
             raise PermissionDenied
         batch = get_object_or_404(CardKeyBatch, pk=batch_id)
         if getattr(request, "htmx", False):
-            return TemplateResponse(request, "admin/inventory/cardkeybatch/progress.html", {"batch": batch})
+            response = TemplateResponse(request, "admin/inventory/cardkeybatch/progress.html", {"batch": batch})
+            if batch.status in FINISHED:
+                # Only a page rendered while the batch was unfinished polls: reload it whole, so the read-only
+                # fields below the card (status, counts, finish time) stop saying 排队中.
+                response["HX-Refresh"] = "true"
+            return response
         return JsonResponse({
             "id": batch.pk, "status": batch.status, "total_lines": batch.total_lines,
             "processed_lines": batch.processed_lines, "progress_percent": batch.progress_percent,

@@ -60,6 +60,10 @@ def card_key_import_submit(*, sku_id: int, created_by_id: int | None, text: str,
         raise ApplicationError("内容超过 50 MB，请拆分后分批导入", code="upload_too_large")
     if not text.strip():
         raise ApplicationError("没有可导入的内容：请粘贴卡密（每行一个）或上传 TXT/CSV 文件", code="empty_import")
+    if expires_at is not None and expires_at <= timezone.now():
+        # Keys past their expiry are never sold: the import would "succeed" with no stock to show for it.
+        raise ApplicationError("有效期已过：这批卡密导入后会立即过期、无法出售；请填写以后的日期，或不填有效期",
+                               code="import_already_expired")
 
     lines = _line_count(text)
     if lines <= settings.KAMENG_IMPORT_INLINE_LIMIT:

@@ -44,7 +44,7 @@ class CardKeyBatch(models.Model):
     invalid_count = models.PositiveIntegerField("无效行", default=0)
     error = models.TextField("错误", blank=True)
     # The raw upload, encrypted, kept only until the import finishes.
-    pending_payload = models.BinaryField(null=True, editable=False)
+    pending_payload = models.BinaryField("待导入内容（密文）", null=True, editable=False)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
 

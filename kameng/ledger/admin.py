@@ -12,6 +12,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
 from kameng.core.admin import ReadOnlyAdminMixin
+from kameng.core.money import money
 from kameng.ledger.models import Account, Entry, Journal
 
 
@@ -42,10 +43,10 @@ class AccountAdmin(ReadOnlyAdminMixin, ModelAdmin):
                                      output_field=DecimalField(max_digits=18, decimal_places=2)))
 
     @display(description="余额")
-    def current_balance(self, obj: Account) -> Decimal:
-        if obj.is_balance_cached:
-            return obj.balance
-        return Decimal(getattr(obj, "entries_balance", Decimal("0.00")))
+    def current_balance(self, obj: Account) -> str:
+        # A summed balance comes back unquantised (48.8000000000000 on SQLite): shown as money, to the fen.
+        balance = obj.balance if obj.is_balance_cached else getattr(obj, "entries_balance", Decimal("0.00"))
+        return f"¥{money(Decimal(balance))}"
 
 
 class EntryInline(ReadOnlyAdminMixin, TabularInline):

@@ -46,7 +46,8 @@ class Account(models.Model):
         verbose_name_plural = "账户"
         constraints = [
             models.CheckConstraint(
-                condition=Q(is_negative_allowed=True) | Q(balance__gte=0), name="ledger_account_balance_not_negative"
+                condition=Q(is_negative_allowed=True) | Q(balance__gte=0), name="ledger_account_balance_not_negative",
+                violation_error_message="余额不能为负：该账户不允许负余额，请检查扣款金额",
             ),
             # No `condition` (system accounts have no owner, and NULLs never collide): MySQL/MariaDB silently drop
             # conditional unique constraints, which would let a race create two wallets for one user there.
@@ -84,15 +85,17 @@ class Journal(models.Model):
 
 
 class Entry(models.Model):
-    journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    journal = models.ForeignKey(Journal, verbose_name="记账凭证", on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, verbose_name="账户", on_delete=models.PROTECT, related_name="entries")
     side = models.CharField("方向", max_length=1, choices=Side.choices)
     amount = models.DecimalField("金额", max_digits=16, decimal_places=2)
 
     class Meta:
         verbose_name = "分录"
         verbose_name_plural = "分录"
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_entry_amount_positive")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_entry_amount_positive",
+                                              violation_error_message="分录金额必须大于 0：借贷方向用「方向」表示，"
+                                                                      "金额只填正数")]
 
     def __str__(self) -> str:
         return f"{self.get_side_display()} {self.account_id} {self.amount}"

@@ -38,6 +38,8 @@ class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+    # Each row's title would repeat a column (the event's message, the payment or refund number).
+    hide_title = True
 
 
 class OrderEventInline(ReadOnlyInline):

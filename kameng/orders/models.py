@@ -54,11 +54,14 @@ class Order(models.Model):
             # No `condition`: NULLs never collide in a unique index on any backend, and MySQL/MariaDB silently
             # drop conditional unique constraints, which would lose idempotency there.
             models.UniqueConstraint(fields=["buyer", "request_id"], name="orders_order_unique_request"),
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="orders_order_quantity_positive"),
-            models.CheckConstraint(condition=Q(total_amount__gt=0), name="orders_order_total_positive"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orders_order_quantity_positive",
+                                   violation_error_message="购买数量必须大于 0"),
+            models.CheckConstraint(condition=Q(total_amount__gt=0), name="orders_order_total_positive",
+                                   violation_error_message="订单总金额必须大于 0"),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("total_amount")),
-                name="orders_order_refund_within_total"),
+                name="orders_order_refund_within_total",
+                violation_error_message="已退款金额必须在 0 到订单总金额之间：退款不能超过订单金额"),
         ]
         indexes = [
             models.Index(fields=["buyer", "-id"], name="orders_order_buyer_recent"),

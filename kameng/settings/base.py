@@ -248,6 +248,7 @@ UNFOLD = {
     "SITE_HEADER": "kameng",
     "SITE_SYMBOL": "storefront",
     "SHOW_LANGUAGES": True,
+    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml", "href": "kameng.core.admin.admin_favicon_url"}],
 }
 KAMENG_BANNED_KEYWORDS = env.list("KAMENG_BANNED_KEYWORDS", default=["赌博", "博彩", "色情", "外挂"])
 KAMENG_IMPORT_INLINE_LIMIT = env.int("KAMENG_IMPORT_INLINE_LIMIT", default=2000)

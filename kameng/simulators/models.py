@@ -66,9 +66,11 @@ class SimulatedEpayTrade(NotifiedTrade):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "out_trade_no"], name="simulators_trade_out_trade_no"),
-            models.CheckConstraint(condition=models.Q(money__gt=0), name="simulators_trade_money_positive"),
+            models.CheckConstraint(condition=models.Q(money__gt=0), name="simulators_trade_money_positive",
+                                   violation_error_message="交易金额必须大于 0"),
             models.CheckConstraint(condition=models.Q(refunded_money__lte=models.F("money")),
-                                   name="simulators_trade_refund_within_money"),
+                                   name="simulators_trade_refund_within_money",
+                                   violation_error_message="已退款金额不能超过交易金额"),
         ]
 
     def __str__(self) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from kameng.catalog.models import DeliveryKind
 from kameng.core.errors import ApplicationError
@@ -177,6 +179,7 @@ def test_upload_utf8_bom_txt(admin_client: Client) -> None:
     ({"upload": ("bad.txt", b"\x00\xff\xfe\xfd binary")}, "无法识别文件编码"),
     ({"upload": ("keys.xlsx", b"K-1\n")}, "只支持 .txt 或 .csv 文件"),
     ({"upload": ("empty.csv", "卡号,密码\n".encode())}, "没有可导入的卡密"),
+    ({"text": "K-1", "expires_on": "2020-01-01"}, "有效期至 2020-01-01 已经过去"),
 ])
 def test_bad_input_gets_a_clear_error_and_imports_nothing(admin_client: Client, data: dict[str, object],
                                                            message: str) -> None:
@@ -214,6 +217,31 @@ def test_import_refused_for_a_product_not_delivered_by_card_key(admin_client: Cl
 
     assert response.status_code == 200
     assert CardKey.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_keys_expiring_today_are_still_imported(admin_client: Client) -> None:
+    sku = SkuFactory.create()
+    today = timezone.localdate()
+
+    response = admin_client.post(_import_url(sku.pk), {"sku": sku.pk, "text": "K-1", "expires_on": f"{today:%Y-%m-%d}"})
+
+    assert response.status_code == 302
+    expiry = CardKey.objects.get().expires_at
+    assert expiry is not None
+    assert timezone.localtime(expiry).date() == today
+
+
+@pytest.mark.django_db
+def test_the_import_service_refuses_an_expiry_in_the_past() -> None:
+    from kameng.inventory.batches import card_key_import_submit
+
+    sku = SkuFactory.create()
+    with pytest.raises(ApplicationError) as refused:
+        card_key_import_submit(sku_id=sku.pk, created_by_id=None, text="K-1",
+                               expires_at=timezone.now() - timedelta(seconds=1))
+    assert refused.value.code == "import_already_expired"
+    assert CardKeyBatch.objects.count() == 0
 
 
 # --- the worker path --------------------------------------------------------------------------------------
@@ -300,8 +328,10 @@ def test_progress_endpoint_returns_batch_state(admin_client: Client, settings) -
     queued = json.loads(admin_client.get(url).content)
     assert queued["status"] == "queued"
     assert queued["processed_lines"] == 0
-    fragment = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    polled = admin_client.get(url, headers={"HX-Request": "true"})
+    fragment = polled.content.decode()
     assert 'hx-trigger="every 1s"' in fragment  # keeps polling while queued
+    assert "HX-Refresh" not in polled.headers
     page = admin_client.get(reverse("admin:inventory_cardkeybatch_change", args=[batch.pk])).content.decode()
     assert url in page
 
@@ -311,9 +341,14 @@ def test_progress_endpoint_returns_batch_state(admin_client: Client, settings) -
     assert done == {"id": batch.pk, "status": "done", "total_lines": 4, "processed_lines": 4,
                     "progress_percent": 100, "imported_count": 4, "duplicate_count": 0, "invalid_count": 0,
                     "error": ""}
-    fragment = admin_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    polled = admin_client.get(url, headers={"HX-Request": "true"})
+    fragment = polled.content.decode()
     assert "hx-trigger" not in fragment  # polling stops once done
     assert 'data-count="imported">4<' in fragment
+    assert polled.headers["HX-Refresh"] == "true"  # the polling page reloads, read-only fields included
+    page = admin_client.get(reverse("admin:inventory_cardkeybatch_change", args=[batch.pk])).content.decode()
+    assert "排队中" not in page
+    assert url not in page  # the reloaded page does not poll (and so does not reload again)
 
 
 # --- card keys ----------------------------------------------------------------------------------------------

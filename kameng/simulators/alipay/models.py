@@ -67,9 +67,11 @@ class SimulatedAlipayTrade(NotifiedTrade):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["app", "out_trade_no"], name="sim_alipay_trade_out_trade_no"),
-            models.CheckConstraint(condition=models.Q(total_amount__gt=0), name="sim_alipay_trade_amount_positive"),
+            models.CheckConstraint(condition=models.Q(total_amount__gt=0), name="sim_alipay_trade_amount_positive",
+                                   violation_error_message="订单金额必须大于 0"),
             models.CheckConstraint(condition=models.Q(refunded_amount__lte=models.F("total_amount")),
-                                   name="sim_alipay_trade_refund_within_amount"),
+                                   name="sim_alipay_trade_refund_within_amount",
+                                   violation_error_message="已退款金额不能超过订单金额"),
         ]
 
     def __str__(self) -> str:
@@ -100,7 +102,8 @@ class SimulatedAlipayRefund(models.Model):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["trade", "out_request_no"], name="sim_alipay_refund_request_no"),
-            models.CheckConstraint(condition=models.Q(refund_amount__gt=0), name="sim_alipay_refund_positive"),
+            models.CheckConstraint(condition=models.Q(refund_amount__gt=0), name="sim_alipay_refund_positive",
+                                   violation_error_message="退款金额必须大于 0"),
         ]
 
     def __str__(self) -> str:

@@ -68,9 +68,11 @@ class SimulatedEpayV2Trade(NotifiedTrade):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "out_trade_no"], name="sim_epay_v2_trade_out_trade_no"),
-            models.CheckConstraint(condition=models.Q(money__gt=0), name="sim_epay_v2_trade_money_positive"),
+            models.CheckConstraint(condition=models.Q(money__gt=0), name="sim_epay_v2_trade_money_positive",
+                                   violation_error_message="交易金额必须大于 0"),
             models.CheckConstraint(condition=models.Q(refunded_money__lte=models.F("money")),
-                                   name="sim_epay_v2_trade_refund_within_money"),
+                                   name="sim_epay_v2_trade_refund_within_money",
+                                   violation_error_message="已退款金额不能超过交易金额"),
         ]
 
     def __str__(self) -> str:
@@ -99,7 +101,8 @@ class SimulatedEpayV2Refund(models.Model):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "out_refund_no"], name="sim_epay_v2_refund_out_refund_no"),
-            models.CheckConstraint(condition=models.Q(money__gt=0), name="sim_epay_v2_refund_money_positive"),
+            models.CheckConstraint(condition=models.Q(money__gt=0), name="sim_epay_v2_refund_money_positive",
+                                   violation_error_message="退款金额必须大于 0"),
         ]
 
     def __str__(self) -> str:

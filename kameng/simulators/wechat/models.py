@@ -74,9 +74,11 @@ class SimulatedWechatTrade(NotifiedTrade):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "out_trade_no"], name="sim_wechat_trade_out_trade_no"),
-            models.CheckConstraint(condition=models.Q(total__gt=0), name="sim_wechat_trade_total_positive"),
+            models.CheckConstraint(condition=models.Q(total__gt=0), name="sim_wechat_trade_total_positive",
+                                   violation_error_message="订单金额必须大于 0 分"),
             models.CheckConstraint(condition=models.Q(refunded_total__lte=models.F("total")),
-                                   name="sim_wechat_trade_refund_within_total"),
+                                   name="sim_wechat_trade_refund_within_total",
+                                   violation_error_message="已退款金额不能超过订单金额"),
         ]
 
     def __str__(self) -> str:
@@ -103,7 +105,8 @@ class SimulatedWechatRefund(models.Model):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["trade", "out_refund_no"], name="sim_wechat_refund_out_refund_no"),
-            models.CheckConstraint(condition=models.Q(refund__gt=0), name="sim_wechat_refund_positive"),
+            models.CheckConstraint(condition=models.Q(refund__gt=0), name="sim_wechat_refund_positive",
+                                   violation_error_message="退款金额必须大于 0 分"),
         ]
 
     def __str__(self) -> str:
