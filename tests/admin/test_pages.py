@@ -116,6 +116,23 @@ def test_order_admin_is_read_only_with_timeline(admin_client: Client) -> None:
     assert order.number in found.content.decode()
 
 
+def test_order_admin_shows_the_delivered_keys_masked_never_whole(admin_client: Client) -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    secrets = stock_sku(sku, 2)
+    fund_wallet(buyer, "10.00")
+    result = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=2)
+
+    page = admin_client.get(reverse("admin:orders_order_change", args=[result.order.pk])).content.decode()
+
+    assert "已发卡密（脱敏）" in page
+    for secret in result.secrets:
+        assert secret not in page
+        assert f"<code>{secret[:2]}{'*' * (len(secret) - 4)}{secret[-2:]}</code>" in page
+    assert set(result.secrets) <= set(secrets)
+    assert f"?q={result.order.number}" in page
+
+
 def test_user_list_masks_phone_and_finds_by_exact_phone(admin_client: Client) -> None:
     UserFactory.create(username="alice", phone="13812345678", phone_index=phone_index_of("13812345678"))
     UserFactory.create(username="bob", phone="13900001111", phone_index=phone_index_of("13900001111"))
