@@ -100,3 +100,16 @@ def test_login_page_has_stable_test_ids(client: Client) -> None:
     assert 'data-testid="login-username"' in body
     assert 'data-testid="login-password"' in body
     assert 'data-testid="login-submit"' in body
+
+
+def test_logging_in_and_out_say_so(client: Client) -> None:
+    user = UserFactory.create(username="erin")
+    user.set_password("correct-horse-9")
+    user.save()
+
+    home = client.post(reverse("web:login"), {"username": "erin", "password": "correct-horse-9"}, follow=True)
+    assert "登录成功" in home.content.decode()
+
+    bye = client.post(reverse("web:logout"), follow=True)
+    assert "已退出登录" in bye.content.decode()
+    assert "_auth_user_id" not in client.session

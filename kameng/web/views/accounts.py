@@ -28,6 +28,11 @@ class StoreLoginView(LoginView):
     redirect_authenticated_user = True
     extra_context = {"page_url": reverse_lazy("web:login")}
 
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, _("登录成功"))
+        return response
+
     def form_invalid(self, form: Any) -> HttpResponse:
         response = super().form_invalid(form)
         throttled = any(error.code == "too_many_attempts" for error in form.non_field_errors().as_data())
@@ -43,6 +48,11 @@ class StoreLogoutView(LogoutView):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return redirect("web:home")
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, _("已退出登录"))  # the session is new by now: the message lives in the new one
+        return response
 
 
 def _next_url(request: HttpRequest) -> str:
