@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, Response, sync_playwright
+from playwright.sync_api import Page, Response
 from pytest_django.live_server_helper import LiveServer
 
 from kameng.inventory.models import CardKeyBatch, ImportStatus
 from tests.factories import SkuFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-if not shutil.which(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (make e2e-deps)", allow_module_level=True)
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        context = browser.new_context(locale="zh-CN")
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        browser.close()
 
 
 def _admin_log_in(page: Page, base: str) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from django.test import override_settings
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from pytest_django.live_server_helper import LiveServer
 
 from kameng.core.crypto import generate_key
@@ -20,27 +17,6 @@ from kameng.simulators.services import simulated_epay_merchant_create
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-# Playwright's sync API runs an event loop in this thread; the ORM calls below are ordinary synchronous test code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-if not shutil.which(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (make e2e-deps)", allow_module_level=True)
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        context = browser.new_context(locale="zh-CN")
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        browser.close()
 
 
 def _log_in(page: Page, base: str, username: str) -> None:
