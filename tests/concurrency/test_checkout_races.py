@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from django.db import connection
-from pytest_django.fixtures import Settings
 
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.inventory.services import SoldOutError
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.selectors import ledger_problems, wallet_balance
 from kameng.ledger.services import InsufficientFundsError
-from kameng.orders.group_commit import writer_stop
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import CheckoutResult, order_checkout
-from tests.concurrency.threads import requires_postgresql, run_in_threads, unexpected
+from tests.concurrency.threads import run_in_threads, unexpected
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("checkout_path")]
 
-
-@pytest.fixture(autouse=True, params=["single", "group_commit"])
-def checkout_path(request: pytest.FixtureRequest, settings: Settings) -> Iterator[str]:
-    """Every race runs twice: each checkout in its own transaction, and through the group-commit writer."""
-    requires_postgresql()
-    settings.KAMENG_CHECKOUT_GROUP_COMMIT = request.param == "group_commit"
-    yield request.param
-    writer_stop()
 
 
 def _wallets_total(buyer_ids: list[int]) -> Decimal:

@@ -4,31 +4,21 @@ the race, and the buyer's lock that enforces it never holds up a wallet checkout
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
-from pytest_django.fixtures import Settings
 
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.ledger.selectors import ledger_problems, wallet_balance
-from kameng.orders.group_commit import writer_stop
 from kameng.orders.locks import buyer_lock
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import UnpaidOrdersLimitError, order_checkout
-from tests.concurrency.threads import requires_postgresql, run_in_threads, unexpected
+from tests.concurrency.threads import run_in_threads, unexpected
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("checkout_path")]
 
-
-@pytest.fixture(autouse=True, params=["single", "group_commit"])
-def checkout_path(request: pytest.FixtureRequest, settings: Settings) -> Iterator[str]:
-    requires_postgresql()
-    settings.KAMENG_CHECKOUT_GROUP_COMMIT = request.param == "group_commit"
-    yield request.param
-    writer_stop()
 
 
 def test_twenty_unpaid_checkouts_of_one_buyer_at_once_place_exactly_three() -> None:
