@@ -451,18 +451,23 @@ def test_query_of_an_order_wechat_never_saw_is_not_paid(monkeypatch: pytest.Monk
     assert (result.is_paid, result.amount, result.gateway_trade_no) == (False, None, "")
 
 
-def test_refund_happens_once_per_out_refund_no(
-        client: Client, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: CaptureOnCommit) -> None:
+def _paid_topup_of_50(client: Client, monkeypatch: pytest.MonkeyPatch,
+                      capture: CaptureOnCommit) -> tuple[Payment, Any]:
+    """A ¥50.00 top-up paid through the simulator, and the channel's adapter: what a refund test starts from."""
     route_wechatpayv3(monkeypatch)
     monkeypatch.setattr(simulator_services, "notify_transport", notify_transport())
-    buyer = UserFactory.create()
     channel = simulated_channel()
-    started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="50.00",
+    started = wallet_topup_start(user_id=UserFactory.create().pk, channel_code=CHANNEL_CODE, amount_text="50.00",
                                  notify_url=NOTIFY_URL, return_url=RETURN_URL)
-    _scan_and_confirm(client, started.start.qr_code, django_capture_on_commit_callbacks)
+    _scan_and_confirm(client, started.start.qr_code, capture)
     payment = started.payment
     payment.refresh_from_db()
-    gateway = build(channel)
+    return payment, build(channel)
+
+
+def test_refund_happens_once_per_out_refund_no(
+        client: Client, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: CaptureOnCommit) -> None:
+    payment, gateway = _paid_topup_of_50(client, monkeypatch, django_capture_on_commit_callbacks)
 
     def refund(number: str, amount: str) -> Any:
         return gateway.refund(out_trade_no=payment.number, gateway_trade_no=payment.gateway_trade_no,
@@ -483,16 +488,7 @@ def test_refund_happens_once_per_out_refund_no(
 def test_refund_query_finds_a_refund_made_and_not_one_never_sent(
         client: Client, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: CaptureOnCommit) -> None:
     """GET /v3/refund/domestic/refunds/{out_refund_no}: what settles a refund whose answer was lost."""
-    route_wechatpayv3(monkeypatch)
-    monkeypatch.setattr(simulator_services, "notify_transport", notify_transport())
-    buyer = UserFactory.create()
-    channel = simulated_channel()
-    started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="50.00",
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL)
-    _scan_and_confirm(client, started.start.qr_code, django_capture_on_commit_callbacks)
-    payment = started.payment
-    payment.refresh_from_db()
-    gateway = build(channel)
+    payment, gateway = _paid_topup_of_50(client, monkeypatch, django_capture_on_commit_callbacks)
     made = gateway.refund(out_trade_no=payment.number, gateway_trade_no=payment.gateway_trade_no,
                           refund_no="R20261126000001", amount=Decimal("30.00"), total_amount=payment.amount,
                           reason="缺货退款")
