@@ -51,6 +51,7 @@ from kameng.payments.models import (
     PaymentPurpose,
     PaymentStatus,
 )
+from kameng.payments.selectors import channel_enabled
 from kameng.risk.services import risk_event_record
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ __all__ = ["gateway_for"]  # re-exported: callers and tests pick the adapter thr
 
 
 def _enabled_channel(channel_code: str) -> PaymentChannel:
-    channel = PaymentChannel.objects.filter(code=channel_code, is_enabled=True).first()
+    channel = channel_enabled(code=channel_code)  # None too for a code not shaped like one (a NUL, 500 characters)
     if channel is None:
         raise NotFoundError("支付方式不存在或已停用", code="channel_not_found")
     channel_check_usable(channel)  # before any payment row is written for it

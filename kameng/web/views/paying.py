@@ -74,6 +74,8 @@ def notify_url(channel_code: str) -> str:
 
 def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str) -> OrderPaymentStarted:
     assert request.user.pk is not None
+    # Before the notify URL is built from it: a code from the form that is no channel's (a NUL, a space) says so.
+    channel_for_amount(code=channel_code, amount=order.total_amount)
     return order_payment_start(
         order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code, notify_url=notify_url(channel_code),
         return_url=settings.SITE_URL + reverse("web:order_detail", args=[order.number]),
