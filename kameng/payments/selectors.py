@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from kameng.payments.models import Payment, PaymentChannel, PaymentPurpose, PaymentStatus
+from kameng.payments.models import ChannelKind, Payment, PaymentChannel, PaymentPurpose, PaymentStatus
 
 # What a payment number can look like (kameng.core.ids.public_number makes them, the column holds 32), and a
 # channel code (a slug of at most 40). Anything else, from a URL or a form, names nothing and is answered without a
@@ -28,9 +28,13 @@ def channels_enabled() -> QuerySet[PaymentChannel]:
     return PaymentChannel.objects.filter(is_enabled=True).order_by("sort_order", "id")
 
 
-def channels_for_amount(*, amount: Decimal) -> QuerySet[PaymentChannel]:
-    """Enabled channels that accept a single payment of `amount` (within their min/max), in display order."""
-    return channels_enabled().filter(min_amount__lte=amount, max_amount__gte=amount)
+def channels_offered(*, amount: Decimal | None = None) -> list[PaymentChannel]:
+    """The gateway channels a buyer may choose, in display order: enabled, taking `amount` when given, and with
+    every credential their protocol needs (the services refuse one that lacks any, so it is not offered at all)."""
+    channels = channels_enabled().exclude(kind=ChannelKind.BALANCE)
+    if amount is not None:
+        channels = channels.filter(min_amount__lte=amount, max_amount__gte=amount)
+    return [channel for channel in channels if not channel.missing_fields()]
 
 
 def channel_enabled(*, code: str) -> PaymentChannel | None:
