@@ -45,7 +45,8 @@ from kameng.payments.models import (
     PaymentPurpose,
     PaymentStatus,
 )
-from kameng.payments.services import payment_notification_process, payments_reconcile_pending, wallet_topup_start
+from kameng.payments.reconciliation import payments_reconcile_pending
+from kameng.payments.services import payment_notification_process, wallet_topup_start
 from kameng.risk.models import RiskEvent
 from kameng.simulators.wechat import services as simulator_services
 from kameng.simulators.wechat.models import SimulatedWechatRefund, SimulatedWechatTrade, TradeState

@@ -27,7 +27,8 @@ from kameng.payments.gateways import alipay as alipay_adapter
 from kameng.payments.gateways.alipay import build
 from kameng.payments.gateways.base import CloseStatus, GatewayError, RefundStatus
 from kameng.payments.models import ChannelKind, NotificationOutcome, Payment, PaymentChannel, PaymentNotification
-from kameng.payments.services import payment_notification_process, payments_reconcile_pending, wallet_topup_start
+from kameng.payments.reconciliation import payments_reconcile_pending
+from kameng.payments.services import payment_notification_process, wallet_topup_start
 from kameng.risk.models import RiskEvent
 from kameng.simulators.alipay import services as simulator
 from kameng.simulators.alipay.models import SimulatedAlipayApp, SimulatedAlipayTrade, SimulatedAlipayTradeStatus
