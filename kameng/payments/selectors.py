@@ -49,6 +49,12 @@ def payments_succeeded_for_order(*, order_id: int) -> QuerySet[Payment]:
             .select_related("channel").order_by("paid_at", "id"))
 
 
+def payments_closed_for_order(*, order_id: int) -> QuerySet[Payment]:
+    """Gateway payments of an order closed unpaid (kameng.payments.reconciliation), oldest first."""
+    return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.CLOSED)
+            .select_related("channel").order_by("id"))
+
+
 def payment_original_for_order(*, order_id: int) -> Payment | None:
     """The successful gateway payment an original-channel refund goes back through (None: paid from balance)."""
     return payments_succeeded_for_order(order_id=order_id).filter(purpose=PaymentPurpose.ORDER).order_by("id").first()

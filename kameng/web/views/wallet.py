@@ -100,11 +100,12 @@ def _own_payment(request: BuyerRequest, number: str) -> Payment:
 @handles_application_errors
 def topup_return(request: BuyerRequest) -> HttpResponse:
     """Where the gateway sends the buyer back. The query is signed like a notification, so it is applied the same
-    (idempotent) way: a buyer whose notification got lost still sees the money arrive."""
+    (idempotent) way: a buyer whose notification got lost still sees the money arrive, even if the payment was
+    closed meanwhile (paid after all: credited once)."""
     params = request.GET.dict()
     number = params.get("out_trade_no", "")
     payment = _own_payment(request, number)
-    if params.get("sign") and payment.status == PaymentStatus.PENDING:
+    if params.get("sign") and payment.status != PaymentStatus.SUCCEEDED:
         payment_notification_process(channel_code=payment.channel.code, params=params,
                                      remote_addr=client_ip(request) or None)
     return redirect("web:topup_status", number=payment.number)
