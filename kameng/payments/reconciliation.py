@@ -18,6 +18,9 @@ No gateway is called inside a transaction: query and close first, then the short
 payment (its order locked first, kameng.payments.locks). A gateway that cannot be reached leaves the payment
 pending for the next run; past CLOSE_WITHOUT_ANSWER_AFTER it is closed without the gateway's word (the detail says
 so), so an unreachable gateway does not keep it in the job for ever.
+
+Payments of a channel missing a credential its protocol needs are skipped (nothing could be asked with it) until
+the channel is completed, and that is logged once per channel, not every minute.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -51,6 +55,7 @@ RECONCILE_WINDOW_HOURS = 24
 # Past this age a payment that can no longer pay is closed even if the gateway never answered its final query:
 # both Alipay (~25 h) and WeChat (~24 h) have long stopped retrying their notifications by then.
 CLOSE_WITHOUT_ANSWER_AFTER = timedelta(hours=72)
+SKIPPED_CHANNEL_CACHE_KEY = "payments:reconcile-skipped-channel:{pk}"
 
 CREDITED = "credited"
 CLOSED = "closed"
@@ -90,14 +95,34 @@ def _oldest(payments: QuerySet[Payment], limit: int) -> QuerySet[Payment]:
 
 
 def _channels_to_ask() -> list[int]:
-    return list(PaymentChannel.objects.exclude(kind=ChannelKind.BALANCE).values_list("pk", flat=True))
+    """The gateway channels that can be asked: one missing a credential is skipped, and said so once."""
+    usable: list[int] = []
+    for channel in PaymentChannel.objects.exclude(kind=ChannelKind.BALANCE).order_by("pk"):
+        missing = channel.missing_fields()
+        if missing:
+            _log_skipped_once(channel, missing)
+        else:
+            usable.append(channel.pk)
+    if usable:  # completed again: the next time it lacks something is said again
+        cache.delete_many([SKIPPED_CHANNEL_CACHE_KEY.format(pk=pk) for pk in usable])
+    return usable
+
+
+def _log_skipped_once(channel: PaymentChannel, missing: list[str]) -> None:
+    key, said = SKIPPED_CHANNEL_CACHE_KEY.format(pk=channel.pk), "、".join(missing)
+    if cache.get(key) == said:
+        return
+    cache.set(key, said, timeout=None)
+    waiting = Payment.objects.filter(channel=channel, status=PaymentStatus.PENDING).count()
+    logger.warning("payment channel %s (%s) lacks %s: its %d pending payment(s) are neither queried nor closed "
+                   "until the channel is completed", channel.code, channel.name, said, waiting)
 
 
 def _ask(payment: Payment) -> str:
     """A payment that can still pay: credit it if the gateway says it is paid; otherwise wait for the next run."""
-    gateway = gateway_for(payment.channel)
     try:
-        result = gateway.query(out_trade_no=payment.number)  # outside any transaction
+        # A key that is there but unreadable is only found out here (ChannelMisconfiguredError): next run, again.
+        result = gateway_for(payment.channel).query(out_trade_no=payment.number)  # outside any transaction
     except (GatewayError, ApplicationError) as error:
         logger.info("query for %s failed: %s", payment.number, error.message)
         return LATER
@@ -138,8 +163,8 @@ def payment_settle_unpayable(*, payment: Payment, now: datetime | None = None) -
     now = now or timezone.now()
     reason = _close_reason(payment)
     is_overdue = payment.created_at <= now - CLOSE_WITHOUT_ANSWER_AFTER
-    gateway = gateway_for(payment.channel)
     try:
+        gateway = gateway_for(payment.channel)
         result = gateway.query(out_trade_no=payment.number)
     except (GatewayError, ApplicationError) as error:
         return _close_without_answer(payment, reason, f"最终查询失败（{error.message}）", is_overdue=is_overdue)

@@ -7,6 +7,7 @@ close calls are exercised end to end in tests/payments/test_closing_end_to_end.p
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -417,6 +418,89 @@ def test_a_closed_payment_must_say_why() -> None:
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.CLOSED)
+
+
+# -- channels missing a credential -------------------------------------------------------------------------------
+
+def test_payments_of_a_channel_missing_a_credential_are_skipped_and_said_once(
+        gateway: FakeGateway, caplog: pytest.LogCaptureFixture) -> None:
+    broken = _channel(code="broken", merchant_key=None)
+    stale_order = _pending_order()
+    skipped_order_payment = _order_payment(stale_order, broken, number="P0001")
+    _expire(stale_order)
+    skipped_topup = _topup(broken, number="P0002", minutes_old=30 * 60)
+    fine = _topup(_channel(), number="P0003")
+
+    with caplog.at_level(logging.WARNING, logger="kameng.payments.reconciliation"):
+        for _ in range(5):
+            payments_reconcile_pending()
+
+    said = [record.getMessage() for record in caplog.records if record.name == "kameng.payments.reconciliation"]
+    assert len(said) == 1
+    assert "broken" in said[0]
+    assert "商户密钥" in said[0]
+    assert "2 pending payment(s)" in said[0]
+    assert gateway.calls == [("query", "P0003")] * 5  # the broken channel's payments never reach a gateway
+    assert _state(skipped_order_payment) == (PaymentStatus.PENDING, "")
+    assert _state(skipped_topup) == (PaymentStatus.PENDING, "")
+    assert _state(fine) == (PaymentStatus.PENDING, "")
+
+    broken.merchant_key = KEY  # completed: its payments are settled on the next run
+    broken.save()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="kameng.payments.reconciliation"):
+        payments_reconcile_pending()
+    assert _state(skipped_order_payment) == (PaymentStatus.CLOSED, PaymentCloseReason.ORDER_EXPIRED)
+    assert _state(skipped_topup) == (PaymentStatus.CLOSED, PaymentCloseReason.TOPUP_UNPAID)
+    assert not [record for record in caplog.records if record.name == "kameng.payments.reconciliation"]
+
+
+def test_a_channel_that_loses_a_credential_again_is_said_again(gateway: FakeGateway,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    channel = _channel(code="flaky", merchant_key=None)
+    _topup(channel)
+    with caplog.at_level(logging.WARNING, logger="kameng.payments.reconciliation"):
+        payments_reconcile_pending()
+        channel.merchant_key = KEY
+        channel.save()
+        payments_reconcile_pending()
+        channel.merchant_key = None
+        channel.save()
+        payments_reconcile_pending()
+        payments_reconcile_pending()
+
+    said = [record for record in caplog.records if record.name == "kameng.payments.reconciliation"]
+    assert len(said) == 2
+
+
+def test_a_channel_missing_a_credential_no_longer_stops_the_whole_job(caplog: pytest.LogCaptureFixture) -> None:
+    """With the real adapters: building one for such a channel raises ChannelMisconfiguredError, which used to
+    escape the job every minute, before any other payment was looked at."""
+    broken = _channel(code="broken", merchant_key="   ")
+    _topup(broken, number="P0001")
+    stale = _topup(broken, number="P0002", minutes_old=30 * 60)
+
+    with caplog.at_level(logging.WARNING, logger="kameng.payments.reconciliation"):
+        assert payments_reconcile_pending() == 0
+        assert payments_reconcile_pending() == 0
+
+    assert _state(stale) == (PaymentStatus.PENDING, "")
+    assert len([record for record in caplog.records if record.name == "kameng.payments.reconciliation"]) == 1
+
+
+def test_a_channel_whose_key_cannot_be_read_does_not_stop_the_job_either() -> None:
+    """Every field filled in, but the Alipay key is not a key: found out only when the adapter is built."""
+    unreadable = _channel(code="alipay", kind=ChannelKind.ALIPAY, merchant_key="not a key",
+                          platform_public_key="not a key either")
+    order = _pending_order()
+    payment = _order_payment(order, unreadable)
+    _expire(order)
+    waiting = _topup(unreadable, number="P0002")
+
+    assert payments_reconcile_pending() == 0
+
+    assert _state(payment) == (PaymentStatus.PENDING, "")  # asked again next run; closed anyway after 72 h
+    assert _state(waiting) == (PaymentStatus.PENDING, "")
 
 
 def test_the_job_answers_even_when_a_gateway_misbehaves_in_an_unexpected_way(gateway: FakeGateway) -> None:
