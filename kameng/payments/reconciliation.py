@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError
@@ -56,6 +56,8 @@ RECONCILE_WINDOW_HOURS = 24
 # both Alipay (~25 h) and WeChat (~24 h) have long stopped retrying their notifications by then.
 CLOSE_WITHOUT_ANSWER_AFTER = timedelta(hours=72)
 SKIPPED_CHANNEL_CACHE_KEY = "payments:reconcile-skipped-channel:{pk}"
+# Every order status but pending_payment: its payments can no longer pay it (expired, cancelled, paid another way).
+ORDER_CLOSED_STATUSES = tuple(status for status in OrderStatus if status != OrderStatus.PENDING_PAYMENT)
 
 CREDITED = "credited"
 CLOSED = "closed"
@@ -71,15 +73,10 @@ def payments_reconcile_pending(*, older_than_seconds: int = 60, within_hours: in
     pending = Payment.objects.filter(status=PaymentStatus.PENDING, channel_id__in=_channels_to_ask(),
                                      created_at__lte=now - timedelta(seconds=older_than_seconds))
     window_start = now - timedelta(hours=within_hours)
-    credited = 0
-    for payment in _oldest(pending.filter(created_at__gte=window_start, order__isnull=True), limit):
-        credited += _ask(payment) == CREDITED
-    for payment in _oldest(pending.filter(created_at__gte=window_start, order__status=OrderStatus.PENDING_PAYMENT),
-                           limit):
-        credited += _ask(payment) == CREDITED
-    stale = (list(_oldest(pending.filter(order__isnull=False).exclude(order__status=OrderStatus.PENDING_PAYMENT),
-                          limit))
-             + list(_oldest(pending.filter(order__isnull=True, created_at__lt=window_start), limit)))
+    can_pay = Q(created_at__gte=window_start) & (Q(order__isnull=True) | Q(order__status=OrderStatus.PENDING_PAYMENT))
+    cannot_pay = Q(order__isnull=True, created_at__lt=window_start) | Q(order__status__in=ORDER_CLOSED_STATUSES)
+    credited = sum(_ask(payment) == CREDITED for payment in _oldest(pending.filter(can_pay), limit))
+    stale = list(_oldest(pending.filter(cannot_pay), limit))
     closed = 0
     for payment in stale:
         outcome = payment_settle_unpayable(payment=payment, now=now)
