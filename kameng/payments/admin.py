@@ -22,9 +22,11 @@ from unfold.decorators import display
 from unfold.widgets import UnfoldAdminPasswordWidget
 
 from kameng.core.admin import ReadOnlyAdminMixin
+from kameng.core.errors import ApplicationError
 from kameng.payments.models import (
     CHANNEL_REQUIRED_FIELDS,
     ChannelKind,
+    NotificationOutcome,
     Payment,
     PaymentChannel,
     PaymentNotification,
@@ -32,9 +34,12 @@ from kameng.payments.models import (
     RefundDestination,
     RefundStatus,
 )
+from kameng.payments.reconciliation import payment_recheck
 from kameng.payments.refunds import refund_review_settle, refund_send_to_gateway
 
 REFUND_PERMISSION = "payments.add_refund"
+RECHECK_PERMISSION = "payments.change_payment"
+RECHECK_MAX = 50  # each is a gateway call made while the page waits
 MINIMUM_RSA_BITS = 2048
 API_V3_KEY_LENGTH = 32
 
@@ -239,14 +244,39 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
+    """Payments as the gateways left them. A pending one that can no longer pay anything (its order closed, or a
+    top-up unpaid for a day) is closed by the reconciliation job after a final query: 已关闭, with why (关闭原因)
+    and what the gateway answered (关闭说明). One paid after all is still credited and keeps its close reason."""
+
     list_display = ("number", "user", "channel", "purpose", "order", "amount", "refunded_amount", "status",
-                    "gateway_trade_no", "created_at", "paid_at")
-    list_filter = ("status", "purpose", "channel", "created_at")
+                    "close_reason", "gateway_trade_no", "created_at", "paid_at")
+    list_filter = ("status", "close_reason", "purpose", "channel", "created_at")
     list_select_related = ("user", "channel", "order")
     search_fields = ("=number", "=gateway_trade_no", "user__username", "=order__number")
     fields = ("number", "user", "channel", "purpose", "order", "amount", "refunded_amount", "status",
-              "gateway_trade_no", "created_at", "paid_at")
+              "gateway_trade_no", "created_at", "paid_at", "closed_at", "close_reason", "close_detail")
     readonly_fields = fields
+    actions = ("recheck_with_gateway",)
+
+    def has_recheck_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(RECHECK_PERMISSION))
+
+    @admin.action(description="向通道查询（已支付则入账，含已关闭的）", permissions=["recheck"])
+    def recheck_with_gateway(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        answers: dict[str, tuple[str, int]] = {
+            NotificationOutcome.CREDITED: ("已到账，已入账", messages.SUCCESS),
+            NotificationOutcome.DUPLICATE: ("早已入账，未重复入账", messages.INFO),
+            NotificationOutcome.NOT_PAID: ("通道显示未支付", messages.INFO),
+            NotificationOutcome.REJECTED: ("通道显示已支付但金额不符，未入账（已记录风控事件）", messages.WARNING),
+        }
+        for payment in queryset.exclude(channel__kind=ChannelKind.BALANCE).order_by("pk")[:RECHECK_MAX]:
+            try:
+                outcome = payment_recheck(payment_id=payment.pk)
+            except ApplicationError as error:  # unreachable gateway, channel missing a credential
+                self.message_user(request, f"{payment.number}：查询失败（{error.message}）", messages.ERROR)
+                continue
+            text, level = answers.get(outcome, (outcome, messages.INFO))
+            self.message_user(request, f"{payment.number}：{text}", level)
 
 
 @admin.register(Refund)

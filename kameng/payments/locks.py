@@ -21,6 +21,15 @@ def payment_lock_for_credit(*, number: str, channel_id: int) -> Payment | None:
     return payments.select_for_update().first()
 
 
+def payment_lock(*, payment_id: int) -> Payment:
+    """Lock a payment about to be closed, after its order when it pays one (a notification crediting it at the
+    same moment takes the same two locks in the same order, so one waits for the other)."""
+    order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
+    if order_id is not None:
+        order_lock(order_id=order_id)
+    return Payment.objects.select_for_update().get(pk=payment_id)
+
+
 def refund_lock(*, refund_id: int) -> Refund:
     """Lock a refund about to be finished, after its order (finishing may post to the wallet and note the order).
     The refund row is locked alone, without joins: MariaDB has no FOR UPDATE OF."""

@@ -87,7 +87,16 @@ class PaymentPurpose(models.TextChoices):
 class PaymentStatus(models.TextChoices):
     PENDING = "pending", "待支付"
     SUCCEEDED = "succeeded", "已支付"
-    CLOSED = "closed", "已关闭"
+    CLOSED = "closed", "已关闭"  # can no longer pay anything; still credited if proven paid later
+
+
+class PaymentCloseReason(models.TextChoices):
+    """Why a pending payment was closed (kameng.payments.reconciliation); shown to staff and to the buyer."""
+
+    ORDER_EXPIRED = "order_expired", "订单已超时关闭"
+    ORDER_CANCELLED = "order_cancelled", "订单已取消"
+    ORDER_SETTLED = "order_settled", "订单已通过其他方式支付"
+    TOPUP_UNPAID = "topup_unpaid", "长时间未收到付款"
 
 
 class Payment(models.Model):
@@ -106,6 +115,10 @@ class Payment(models.Model):
     refunded_amount = models.DecimalField("已原路退款", max_digits=12, decimal_places=2, default=Decimal("0.00"))
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     paid_at = models.DateTimeField("到账时间", null=True, blank=True)
+    closed_at = models.DateTimeField("关闭时间", null=True, blank=True)
+    close_reason = models.CharField("关闭原因", max_length=20, choices=PaymentCloseReason.choices, blank=True)
+    close_detail = models.CharField("关闭说明", max_length=200, blank=True,
+                                    help_text="关闭前最终查询与通道关单的结果；关闭后仍到账的，原因保留在此")
 
     class Meta:
         verbose_name = "支付单"
@@ -115,6 +128,8 @@ class Payment(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="payments_payment_amount_positive"),
             models.CheckConstraint(condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
                                    name="payments_payment_refund_within_amount"),
+            models.CheckConstraint(condition=~Q(status=PaymentStatus.CLOSED) | ~Q(close_reason=""),
+                                   name="payments_payment_closed_has_reason"),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="payments_payment_status_age")]
 

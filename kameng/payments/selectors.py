@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from kameng.payments.models import Payment, PaymentChannel, PaymentPurpose, PaymentStatus
+from kameng.payments.models import ChannelKind, Payment, PaymentChannel, PaymentPurpose, PaymentStatus
+
+# What a payment number can look like (kameng.core.ids.public_number makes them, the column holds 32), and a
+# channel code (a slug of at most 40). Anything else, from a URL or a form, names nothing and is answered without a
+# query: PostgreSQL cannot even compare a string holding a NUL character.
+PAYMENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
+CHANNEL_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,40}", re.ASCII)
+
+
+def is_payment_number(number: str) -> bool:
+    return isinstance(number, str) and PAYMENT_NUMBER_RE.fullmatch(number) is not None
+
+
+def is_channel_code(code: str) -> bool:
+    return isinstance(code, str) and CHANNEL_CODE_RE.fullmatch(code) is not None
 
 
 def channels_enabled() -> QuerySet[PaymentChannel]:
     return PaymentChannel.objects.filter(is_enabled=True).order_by("sort_order", "id")
 
 
-def channels_for_amount(*, amount: Decimal) -> QuerySet[PaymentChannel]:
-    """Enabled channels that accept a single payment of `amount` (within their min/max), in display order."""
-    return channels_enabled().filter(min_amount__lte=amount, max_amount__gte=amount)
+def channels_offered(*, amount: Decimal | None = None) -> list[PaymentChannel]:
+    """The gateway channels a buyer may choose, in display order: enabled, taking `amount` when given, and with
+    every credential their protocol needs (the services refuse one that lacks any, so it is not offered at all)."""
+    channels = channels_enabled().exclude(kind=ChannelKind.BALANCE)
+    if amount is not None:
+        channels = channels.filter(min_amount__lte=amount, max_amount__gte=amount)
+    return [channel for channel in channels if not channel.missing_fields()]
 
 
 def channel_enabled(*, code: str) -> PaymentChannel | None:
+    if not is_channel_code(code):
+        return None
     return channels_enabled().filter(code=code).first()
 
 
@@ -26,6 +47,12 @@ def payments_succeeded_for_order(*, order_id: int) -> QuerySet[Payment]:
     """Gateway payments made for an order that reached us (paid it, or landed in the wallet when it could not)."""
     return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.SUCCEEDED)
             .select_related("channel").order_by("paid_at", "id"))
+
+
+def payments_closed_for_order(*, order_id: int) -> QuerySet[Payment]:
+    """Gateway payments of an order closed unpaid (kameng.payments.reconciliation), oldest first."""
+    return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.CLOSED)
+            .select_related("channel").order_by("id"))
 
 
 def payment_original_for_order(*, order_id: int) -> Payment | None:
@@ -40,4 +67,7 @@ def payment_qr_pending_for_order(*, order_id: int) -> Payment | None:
 
 
 def payment_of_user(*, user_id: int, number: str) -> Payment | None:
+    """The user's payment `number`; None (not found, no query made) for a number not shaped like one."""
+    if not is_payment_number(number):
+        return None
     return Payment.objects.filter(user_id=user_id, number=number).first()

@@ -1,5 +1,5 @@
-"""Writes on payments: starting a top-up or an order payment, processing a gateway notification, recovering lost
-ones.
+"""Writes on payments: starting a top-up or an order payment, processing a gateway notification and crediting it.
+Recovering lost notifications and closing payments that can no longer pay is kameng.payments.reconciliation.
 
 Every gateway payment lands in the buyer's wallet first (gateway clearing → wallet), and an order payment then pays
 its order from the wallet in the same transaction. So a payment that arrives after its order expired or sold out is
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -33,10 +32,8 @@ from kameng.orders.refunds import order_note
 from kameng.orders.services import order_pay_with_wallet
 from kameng.payments.gateways.base import (
     ChannelMisconfiguredError,
-    GatewayError,
     IncomingNotification,
     NotificationRejectedError,
-    PaymentGateway,
     PaymentStart,
 )
 from kameng.payments.gateways.registry import channel_check_usable, gateway_for, notification_reject_for
@@ -51,6 +48,7 @@ from kameng.payments.models import (
     PaymentPurpose,
     PaymentStatus,
 )
+from kameng.payments.selectors import channel_enabled
 from kameng.risk.services import risk_event_record
 
 logger = logging.getLogger(__name__)
@@ -62,7 +60,7 @@ __all__ = ["gateway_for"]  # re-exported: callers and tests pick the adapter thr
 
 
 def _enabled_channel(channel_code: str) -> PaymentChannel:
-    channel = PaymentChannel.objects.filter(code=channel_code, is_enabled=True).first()
+    channel = channel_enabled(code=channel_code)  # None too for a code not shaped like one (a NUL, 500 characters)
     if channel is None:
         raise NotFoundError("支付方式不存在或已停用", code="channel_not_found")
     channel_check_usable(channel)  # before any payment row is written for it
@@ -259,6 +257,9 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
             return NotificationOutcome.REJECTED, f"amount {amount} ≠ expected {payment.amount}", payment
         if payment.status == PaymentStatus.SUCCEEDED:
             return NotificationOutcome.DUPLICATE, "already credited", payment
+        # A CLOSED payment proven paid (a late notification, a return URL, a query) is credited all the same: the
+        # money did arrive. Its close reason stays on it for the record.
+        was_closed = payment.status == PaymentStatus.CLOSED
         payment.status = PaymentStatus.SUCCEEDED
         payment.gateway_trade_no = gateway_trade_no[:64] or payment.gateway_trade_no
         payment.paid_at = timezone.now()
@@ -271,7 +272,10 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
         )
         if payment.purpose == PaymentPurpose.ORDER and payment.order_id is not None:
             _pay_order_from_credited_payment(payment, channel)
-    return NotificationOutcome.CREDITED, "", payment
+    if was_closed:
+        logger.warning("payment %s was paid after it had been closed (%s): credited", payment.number,
+                       payment.close_reason)
+    return NotificationOutcome.CREDITED, "支付单已关闭后到账，仍入账" if was_closed else "", payment
 
 
 def _pay_order_from_credited_payment(payment: Payment, channel: PaymentChannel) -> None:
@@ -285,32 +289,3 @@ def _pay_order_from_credited_payment(payment: Payment, channel: PaymentChannel) 
         order_note(order_id=order_id,
                    message=f"{channel.name}付款 ¥{payment.amount} 已到账，但订单未能完成（{error.message}），"
                            f"款项已存入您的钱包余额")
-
-
-def payments_reconcile_pending(*, older_than_seconds: int = 60, within_hours: int = 24, limit: int = 100) -> int:
-    """Ask the gateway about pending payments whose notification may have been lost; credit the paid ones."""
-    now = timezone.now()
-    pending = list(
-        Payment.objects.filter(status=PaymentStatus.PENDING,
-                               created_at__lte=now - timedelta(seconds=older_than_seconds),
-                               created_at__gte=now - timedelta(hours=within_hours))
-        .exclude(channel__kind=ChannelKind.BALANCE)
-        .select_related("channel").order_by("created_at")[:limit]
-    )
-    credited = 0
-    for payment in pending:
-        gateway: PaymentGateway = gateway_for(payment.channel)
-        try:
-            result = gateway.query(out_trade_no=payment.number)  # outside any transaction
-        except (GatewayError, ApplicationError) as error:
-            logger.info("query for %s failed: %s", payment.number, error.message)
-            continue
-        if result.is_paid and result.amount is not None:
-            outcome, reason, _ = payment_credit(channel=payment.channel, out_trade_no=payment.number,
-                                                amount=result.amount, gateway_trade_no=result.gateway_trade_no)
-            if outcome == NotificationOutcome.CREDITED:
-                credited += 1
-            elif outcome == NotificationOutcome.REJECTED:
-                risk_event_record(kind="payment_query_mismatch", message=f"查询 {payment.number} 结果被拒绝：{reason}",
-                                  detail={"payment": payment.number, "reason": reason}, user_id=payment.user_id)
-    return credited

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from kameng.payments.services import payments_reconcile_pending
+from kameng.payments.reconciliation import payments_reconcile_pending
 
 
 @shared_task(name="kameng.payments.tasks.redrive_pending_payments")

@@ -94,16 +94,34 @@ def test_order_payment_with_a_keyless_epay_channel_is_refused_and_the_order_stay
 
 
 def test_the_storefront_says_the_method_is_unavailable(client: Client) -> None:
+    """Not offered anywhere (tests/web/test_channel_lists.py); posted from a page shown before it lost its key, the
+    order's pay form says why, in the buyer's language."""
+    channel = _keyless_epay()
+    buyer = UserFactory.create()
+    client.force_login(buyer)
+    sku = SkuFactory.create(price=Decimal("8.00"))
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
+    pay_url = reverse("web:order_pay", args=[order.number])
+
+    response = client.post(pay_url, {"channel": channel.code})
+
+    assert response.status_code == 400  # the storefront answers every refusal with a 4xx
+    assert REFUSAL in response.content.decode()
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    response = client.post(pay_url, {"channel": channel.code})
+    assert "The payment method “易支付（模拟）” is not fully set up" in response.content.decode()
+    assert Payment.objects.count() == 0
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_PAYMENT
+
+
+def test_a_top_up_posting_a_channel_missing_its_key_is_refused_by_the_form(client: Client) -> None:
     channel = _keyless_epay()
     client.force_login(UserFactory.create())
 
     response = client.post(reverse("web:topup"), {"channel": channel.code, "amount": "10.00"})
 
-    assert response.status_code == 400  # the storefront answers every refusal with a 4xx
-    assert REFUSAL in response.content.decode()
-    client.post(reverse("set_language"), {"language": "en", "next": "/"})
-    response = client.post(reverse("web:topup"), {"channel": channel.code, "amount": "10.00"})
-    assert "The payment method “易支付（模拟）” is not fully set up" in response.content.decode()
+    assert response.status_code == 400
     assert Payment.objects.count() == 0
 
 

@@ -55,11 +55,11 @@ from kameng.payments.models import (
     RefundDestination,
 )
 from kameng.payments.models import RefundStatus as OurRefundStatus
+from kameng.payments.reconciliation import payments_reconcile_pending
 from kameng.payments.refunds import order_refund, refunds_redrive_pending
 from kameng.payments.services import (
     order_payment_start,
     payment_notification_process,
-    payments_reconcile_pending,
     wallet_topup_start,
 )
 from kameng.risk.models import RiskEvent

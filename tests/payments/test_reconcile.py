@@ -18,7 +18,8 @@ from pytest_django.live_server_helper import LiveServer
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.selectors import wallet_balance
 from kameng.payments.models import Payment, PaymentStatus
-from kameng.payments.services import payments_reconcile_pending, wallet_topup_start
+from kameng.payments.reconciliation import payments_reconcile_pending
+from kameng.payments.services import wallet_topup_start
 from kameng.simulators import services as simulator_services
 from kameng.simulators.models import SimulatedEpayTrade, SimulatedTradeStatus
 from kameng.simulators.services import NOTIFY_MAX_ATTEMPTS

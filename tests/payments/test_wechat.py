@@ -27,13 +27,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from pytest_django import DjangoCaptureOnCommitCallbacks as CaptureOnCommit
 from requests.structures import CaseInsensitiveDict
 
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.selectors import wallet_balance
-from kameng.payments.gateways.base import GatewayError, RefundStatus
+from kameng.payments.gateways.base import CloseStatus, GatewayError, RefundStatus
 from kameng.payments.gateways.wechat import WechatPayGateway, build
 from kameng.payments.models import (
     ChannelKind,
@@ -44,7 +45,8 @@ from kameng.payments.models import (
     PaymentPurpose,
     PaymentStatus,
 )
-from kameng.payments.services import payment_notification_process, payments_reconcile_pending, wallet_topup_start
+from kameng.payments.reconciliation import payments_reconcile_pending
+from kameng.payments.services import payment_notification_process, wallet_topup_start
 from kameng.risk.models import RiskEvent
 from kameng.simulators.wechat import services as simulator_services
 from kameng.simulators.wechat.models import SimulatedWechatRefund, SimulatedWechatTrade, TradeState
@@ -585,3 +587,64 @@ def test_over_real_http_a_lost_notification_is_recovered_and_a_delivered_one_cre
     assert lost.status == PaymentStatus.SUCCEEDED
     assert wallet_balance(user_id=buyer.pk) == Decimal("33.45")
     assert Journal.objects.filter(kind=JournalKind.WALLET_TOPUP).count() == 2
+
+
+# -- closing an order (POST /v3/pay/transactions/out-trade-no/{no}/close) --------------------------------------
+
+def test_close_stops_the_native_code_being_paid(
+        client: Client, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: CaptureOnCommit) -> None:
+    route_wechatpayv3(monkeypatch)
+    monkeypatch.setattr(simulator_services, "notify_transport", notify_transport())
+    started = wallet_topup_start(user_id=UserFactory.create().pk, channel_code=simulated_channel().code,
+                                 amount_text="9.90", notify_url=NOTIFY_URL, return_url=RETURN_URL)
+    gateway = build(started.payment.channel)
+
+    closed = gateway.close(out_trade_no=started.payment.number)
+    again = gateway.close(out_trade_no=started.payment.number)
+
+    assert gateway.has_close
+    assert (closed.status, again.status) == (CloseStatus.CLOSED, CloseStatus.CLOSED)
+    trade = SimulatedWechatTrade.objects.get()
+    assert trade.trade_state == TradeState.CLOSED
+    page = client.get(started.start.qr_code).content.decode()
+    assert "该订单已关闭" in page
+    assert "<form" not in page
+    with django_capture_on_commit_callbacks(execute=True):  # a scan page opened before the close, confirmed after
+        refused = client.post(reverse("simulators:sim_wechat:scan_pay", args=[trade.transaction_id]))
+    assert refused.status_code == 400
+    assert "订单已关闭" in refused.content.decode()
+    trade.refresh_from_db()
+    assert (trade.trade_state, trade.notify_attempts) == (TradeState.CLOSED, 0)
+    assert gateway.query(out_trade_no=started.payment.number).is_paid is False
+
+
+def test_close_of_an_order_wechat_never_saw_leaves_nothing_to_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    route_wechatpayv3(monkeypatch)
+
+    result = build(simulated_channel()).close(out_trade_no="P20261126999999")
+
+    assert result.status == CloseStatus.CLOSED
+    assert not SimulatedWechatTrade.objects.exists()
+
+
+def test_close_of_a_paid_order_is_refused_and_says_so(
+        client: Client, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: CaptureOnCommit) -> None:
+    route_wechatpayv3(monkeypatch)
+    monkeypatch.setattr(simulator_services, "notify_transport", failing_notify_transport())
+    started = wallet_topup_start(user_id=UserFactory.create().pk, channel_code=simulated_channel().code,
+                                 amount_text="9.90", notify_url=NOTIFY_URL, return_url=RETURN_URL)
+    _scan_and_confirm(client, started.start.qr_code, django_capture_on_commit_callbacks)
+    gateway = build(started.payment.channel)
+
+    result = gateway.close(out_trade_no=started.payment.number)
+
+    assert result.status == CloseStatus.NOT_OPEN
+    assert SimulatedWechatTrade.objects.get().trade_state == TradeState.SUCCESS
+    assert gateway.query(out_trade_no=started.payment.number).is_paid is True
+
+
+def test_close_through_an_unreachable_gateway_is_a_gateway_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    route_wechatpayv3(monkeypatch, RefusingAdapter())
+
+    with pytest.raises(GatewayError):
+        build(simulated_channel()).close(out_trade_no="P20261126999999")

@@ -25,9 +25,10 @@ from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.selectors import wallet_balance
 from kameng.payments.gateways import alipay as alipay_adapter
 from kameng.payments.gateways.alipay import build
-from kameng.payments.gateways.base import GatewayError, RefundStatus
+from kameng.payments.gateways.base import CloseStatus, GatewayError, RefundStatus
 from kameng.payments.models import ChannelKind, NotificationOutcome, Payment, PaymentChannel, PaymentNotification
-from kameng.payments.services import payment_notification_process, payments_reconcile_pending, wallet_topup_start
+from kameng.payments.reconciliation import payments_reconcile_pending
+from kameng.payments.services import payment_notification_process, wallet_topup_start
 from kameng.risk.models import RiskEvent
 from kameng.simulators.alipay import services as simulator
 from kameng.simulators.alipay.models import SimulatedAlipayApp, SimulatedAlipayTrade, SimulatedAlipayTradeStatus
@@ -440,3 +441,45 @@ def test_the_admin_lists_trades_and_resends_a_notification(admin_client: Client,
     _assert_credited_once(payment)
     for name in ("simulatedalipayapp", "simulatedalipayrefund"):
         assert admin_client.get(reverse(f"admin:sim_alipay_{name}_changelist")).status_code == 200
+
+
+def test_close_stops_an_unpaid_trade_being_paid(app: SimulatedAlipayApp, app_keys: KeyPair, pay: Pay) -> None:
+    payment, redirect_url, _ = _start(_channel(app, app_keys))
+    Client().get(_path(redirect_url))
+    gateway = build(payment.channel)
+
+    closed = gateway.close(out_trade_no=payment.number)
+    again = gateway.close(out_trade_no=payment.number)
+
+    assert gateway.has_close
+    assert (closed.status, again.status) == (CloseStatus.CLOSED, CloseStatus.CLOSED)
+    trade = SimulatedAlipayTrade.objects.get()
+    assert trade.status == SimulatedAlipayTradeStatus.TRADE_CLOSED
+    refused = pay(trade.trade_no)
+    assert refused.status_code == 400
+    assert "交易已关闭" in refused.content.decode()
+    assert Client().get(_path(redirect_url)).status_code == 400  # the signed cashier link no longer opens it
+    trade.refresh_from_db()
+    assert (trade.status, trade.notify_attempts) == (SimulatedAlipayTradeStatus.TRADE_CLOSED, 0)
+    assert gateway.query(out_trade_no=payment.number).is_paid is False
+
+
+def test_close_of_a_trade_never_opened_leaves_nothing_to_close(app: SimulatedAlipayApp, app_keys: KeyPair) -> None:
+    payment, _, _ = _start(_channel(app, app_keys))
+
+    result = build(payment.channel).close(out_trade_no=payment.number)
+
+    assert result.status == CloseStatus.CLOSED
+    assert "无此交易" in result.message
+    assert not SimulatedAlipayTrade.objects.exists()
+
+
+def test_close_of_a_paid_trade_is_refused_and_says_so(app: SimulatedAlipayApp, app_keys: KeyPair, pay: Pay) -> None:
+    payment, _ = _paid_trade(app, app_keys, pay)
+    gateway = build(payment.channel)
+
+    result = gateway.close(out_trade_no=payment.number)
+
+    assert result.status == CloseStatus.NOT_OPEN
+    assert SimulatedAlipayTrade.objects.get().status == SimulatedAlipayTradeStatus.TRADE_SUCCESS
+    assert gateway.query(out_trade_no=payment.number).is_paid is True

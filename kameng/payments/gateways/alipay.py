@@ -30,6 +30,8 @@ from alipay.exceptions import AliPayException, AliPayValidationError
 
 from kameng.payments.gateways.base import (
     ChannelMisconfiguredError,
+    CloseResult,
+    CloseStatus,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -102,6 +104,7 @@ def notification_reject(reason: str) -> NotificationReply:
 
 class AlipayGateway:
     has_refund_query = True
+    has_close = True
 
     def __init__(self, *, gateway_url: str, app_id: str, app_private_key: str, alipay_public_key: str,
                  seller_id: str = "", pay_type: str = "page") -> None:
@@ -195,6 +198,22 @@ class AlipayGateway:
         return QueryResult(is_paid=answer.get("trade_status") in PAID_STATUSES,
                            amount=self._amount(str(answer.get("total_amount", ""))),
                            gateway_trade_no=str(answer.get("trade_no", "")))
+
+    def close(self, *, out_trade_no: str) -> CloseResult:
+        """alipay.trade.close: an unpaid trade becomes TRADE_CLOSED and its QR code or cashier can no longer be
+        paid. No such trade (a page-pay cashier never opened) leaves nothing to close; ACQ.TRADE_STATUS_ERROR means
+        the trade is no longer waiting for payment (paid meanwhile, or finished): the caller asks `query`."""
+        answer = self.client.api_alipay_trade_close(out_trade_no=out_trade_no)
+        if answer.get("code") == SUCCESS_CODE:
+            if answer.get("out_trade_no", out_trade_no) != out_trade_no:
+                raise GatewayError("支付宝关单结果的订单号不符", code="gateway_bad_answer")
+            return CloseResult(status=CloseStatus.CLOSED, message="支付宝交易已关闭")
+        sub_code = answer.get("sub_code")
+        if sub_code == "ACQ.TRADE_NOT_EXIST":
+            return CloseResult(status=CloseStatus.CLOSED, message="支付宝无此交易（买家未打开收银台），无需关闭")
+        if sub_code == "ACQ.TRADE_STATUS_ERROR":
+            return CloseResult(status=CloseStatus.NOT_OPEN, message=_refusal(answer))
+        raise GatewayError(f"支付宝关单失败：{_refusal(answer)}", code="gateway_refused")
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult:

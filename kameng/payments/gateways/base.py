@@ -84,6 +84,18 @@ class QueryResult:
     gateway_trade_no: str
 
 
+class CloseStatus:
+    CLOSED = "closed"  # the gateway closed the trade, or never opened one: it cannot be paid there any more
+    NOT_OPEN = "not_open"  # refused because the trade is no longer waiting (paid meanwhile, or over): query it
+    UNSUPPORTED = "unsupported"  # the protocol has no close call (epay): a late payment still comes by notification
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    status: str
+    message: str = ""
+
+
 class RefundStatus:
     SUCCEEDED = "succeeded"
     PENDING = "pending"  # accepted, final result later (query again)
@@ -102,6 +114,8 @@ class RefundResult:
 class PaymentGateway(Protocol):
     # Whether `refund_query` can tell what became of a refund sent before (epay V1 has no such call).
     has_refund_query: bool
+    # Whether `close` can stop a trade from being paid (Alipay trade.close, WeChat close order; epay has none).
+    has_close: bool
 
     def start(self, *, out_trade_no: str, amount: Decimal, subject: str, notify_url: str, return_url: str,
               client_ip: str) -> PaymentStart: ...
@@ -113,6 +127,12 @@ class PaymentGateway(Protocol):
     def reject(self, reason: str) -> NotificationReply: ...
 
     def query(self, *, out_trade_no: str) -> QueryResult: ...
+
+    def close(self, *, out_trade_no: str) -> CloseResult:
+        """Close an unpaid trade so the buyer can no longer pay it (its QR code, its cashier page): CLOSED,
+        NOT_OPEN (paid or finished meanwhile: ask `query`) or UNSUPPORTED. Raises GatewayError when it cannot
+        tell (unreachable, unsigned or odd answer)."""
+        ...
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult: ...

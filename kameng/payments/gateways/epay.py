@@ -17,6 +17,8 @@ import httpx
 
 from kameng.payments.gateways.base import (
     ChannelMisconfiguredError,
+    CloseResult,
+    CloseStatus,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -58,6 +60,7 @@ def notification_reject(reason: str) -> NotificationReply:
 
 class EpayV1Gateway:
     has_refund_query = False  # the protocol has none: a refund with a lost answer goes to staff review
+    has_close = False  # nor a close call: a payment made after we closed ours is credited when notified
 
     def __init__(self, *, gateway_url: str, merchant_id: str, merchant_key: str, pay_type: str = "") -> None:
         if not merchant_key.strip() or not merchant_id.strip():
@@ -125,6 +128,9 @@ class EpayV1Gateway:
             amount = None
         return QueryResult(is_paid=str(data.get("status")) == "1", amount=amount,
                            gateway_trade_no=str(data.get("trade_no", "")))
+
+    def close(self, *, out_trade_no: str) -> CloseResult:
+        return CloseResult(status=CloseStatus.UNSUPPORTED, message="易支付没有关单接口")
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult:

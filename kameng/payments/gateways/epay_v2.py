@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kameng.payments.gateways.base import (
     ChannelMisconfiguredError,
+    CloseResult,
+    CloseStatus,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -136,6 +138,7 @@ def notification_reject(reason: str) -> NotificationReply:
 
 class EpayV2Gateway:
     has_refund_query = True
+    has_close = False  # the protocol has no close call: a payment made after we closed ours is credited when notified
 
     def __init__(self, *, gateway_url: str, merchant_id: str, merchant_private_key: str, platform_public_key: str,
                  pay_type: str = "", transport: httpx.BaseTransport | None = None) -> None:
@@ -249,6 +252,9 @@ class EpayV2Gateway:
             raise GatewayError("支付网关查询应答与请求不符", code="gateway_bad_reply")
         return QueryResult(is_paid=str(data.get("status")) == "1", amount=_decimal(data.get("money")),
                            gateway_trade_no=str(data.get("trade_no") or ""))
+
+    def close(self, *, out_trade_no: str) -> CloseResult:
+        return CloseResult(status=CloseStatus.UNSUPPORTED, message="易支付 V2 没有关单接口")
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult:

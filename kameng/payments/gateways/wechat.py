@@ -32,6 +32,8 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 
 from kameng.core.money import FEN, to_fen
 from kameng.payments.gateways.base import (
+    CloseResult,
+    CloseStatus,
     GatewayError,
     IncomingNotification,
     NotificationRejectedError,
@@ -96,6 +98,7 @@ def notification_reject(reason: str) -> NotificationReply:
 
 class WechatPayGateway:
     has_refund_query = True
+    has_close = True
 
     def __init__(self, *, api_root: str, mchid: str, appid: str, merchant_private_key: str,
                  merchant_serial_no: str, platform_public_key: str, platform_key_id: str, api_v3_key: str) -> None:
@@ -164,6 +167,19 @@ class WechatPayGateway:
         return QueryResult(is_paid=data.get("trade_state") == "SUCCESS",
                            amount=_yuan(amount.get("total")) if isinstance(amount, dict) else None,
                            gateway_trade_no=str(data.get("transaction_id", "")))
+
+    def close(self, *, out_trade_no: str) -> CloseResult:
+        """POST /v3/pay/transactions/out-trade-no/{no}/close: 204 and the Native code can no longer be paid. No such
+        order leaves nothing to close; ORDERPAID means it was paid meanwhile (the caller asks `query`)."""
+        status, data = self._call("关单", "close", out_trade_no=out_trade_no)
+        if status in (200, 204):
+            return CloseResult(status=CloseStatus.CLOSED, message="微信支付订单已关闭")
+        code = str(data.get("code", ""))
+        if status == 404 or code == "ORDER_NOT_EXIST":
+            return CloseResult(status=CloseStatus.CLOSED, message="微信支付无此订单，无需关闭")
+        if code == "ORDERPAID":
+            return CloseResult(status=CloseStatus.NOT_OPEN, message=str(data.get("message") or "订单已支付"))
+        raise GatewayError(f"微信支付关单失败：{data.get('message') or f'HTTP {status}'}", code="gateway_refused")
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult:

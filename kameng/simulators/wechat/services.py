@@ -185,8 +185,8 @@ def simulated_wechat_native_open(*, merchant: SimulatedWechatMerchant, body: byt
                     transaction_id=_new_id("42"), merchant=merchant, out_trade_no=out_trade_no, **fields)
         except IntegrityError:  # the same order opened twice at once: the other request created it
             existing = SimulatedWechatTrade.objects.get(merchant=merchant, out_trade_no=out_trade_no)
-    if existing.is_paid:
-        raise _error("ORDERPAID", "该订单已支付", 403)
+    if existing.trade_state != TradeState.NOTPAY:  # paid (or refunded), or closed: it cannot be paid again
+        raise _error("ORDERPAID", "该订单已支付", 403) if existing.is_paid else _error("ORDER_CLOSED", "订单已关闭")
     if existing.total != total or existing.description != description:
         raise _error("INVALID_REQUEST", "201 商户订单号重复")
     return existing
@@ -203,10 +203,30 @@ def simulated_wechat_trade_of_merchant(*, merchant: SimulatedWechatMerchant, out
     return trade
 
 
+def simulated_wechat_trade_close(*, merchant: SimulatedWechatMerchant, out_trade_no: str,
+                                 body: bytes) -> SimulatedWechatTrade:
+    """POST /v3/pay/transactions/out-trade-no/{no}/close with {"mchid": …}: an unpaid trade is CLOSED and its code
+    can no longer be paid (answered 204). Closing a closed trade again is fine; a paid one is refused (ORDERPAID)."""
+    data = _json_object(body)
+    if data.get("mchid") != merchant.mchid:
+        raise _error("PARAM_ERROR", "mchid 与请求商户不一致")
+    with transaction.atomic():
+        trade = (SimulatedWechatTrade.objects.select_for_update()
+                 .filter(merchant=merchant, out_trade_no=out_trade_no).first())
+        if trade is None:
+            raise _error("ORDER_NOT_EXIST", "订单不存在", 404)
+        if trade.is_paid:
+            raise _error("ORDERPAID", "订单已支付，不能关闭")
+        if trade.trade_state != TradeState.CLOSED:
+            trade.trade_state = TradeState.CLOSED
+            trade.save(update_fields=["trade_state"])
+    return trade
+
+
 def simulated_wechat_trade_pay(*, transaction_id: str) -> SimulatedWechatTrade:
     """The buyer pressed 确认支付 on the scan page: the trade is paid and, after commit, the merchant notified.
 
-    Paying a paid trade again changes nothing and sends nothing new.
+    Paying a paid trade again changes nothing and sends nothing new; a closed trade cannot be paid.
     """
     from kameng.simulators.wechat.tasks import send_wechat_notify
 
@@ -215,6 +235,8 @@ def simulated_wechat_trade_pay(*, transaction_id: str) -> SimulatedWechatTrade:
                  .filter(transaction_id=transaction_id).first())
         if trade is None:
             raise _error("ORDER_NOT_EXIST", "交易不存在", 404)
+        if trade.trade_state == TradeState.CLOSED:
+            raise _error("ORDER_CLOSED", "订单已关闭，不能支付")
         if trade.trade_state != TradeState.NOTPAY:
             return trade
         trade.trade_state = TradeState.SUCCESS

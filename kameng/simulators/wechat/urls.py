@@ -9,6 +9,8 @@ app_name = "sim_wechat"
 urlpatterns = [
     path("v3/pay/transactions/native", views.native_order, name="native_order"),
     path("v3/pay/transactions/out-trade-no/<str:out_trade_no>", views.transaction_query, name="transaction_query"),
+    path("v3/pay/transactions/out-trade-no/<str:out_trade_no>/close", views.transaction_close,
+         name="transaction_close"),
     path("v3/refund/domestic/refunds", views.refund_create, name="refund_create"),
     path("v3/refund/domestic/refunds/<str:out_refund_no>", views.refund_query, name="refund_query"),
     path("scan/<str:transaction_id>/", views.scan, name="scan"),

@@ -26,6 +26,7 @@ from kameng.simulators.wechat.services import (
     simulated_wechat_refund_of_merchant,
     simulated_wechat_request_authenticate,
     simulated_wechat_signed_headers,
+    simulated_wechat_trade_close,
     simulated_wechat_trade_of_merchant,
     simulated_wechat_trade_pay,
     simulated_wechat_transaction,
@@ -83,6 +84,18 @@ def transaction_query(request: HttpRequest, out_trade_no: str) -> HttpResponse:
     except WechatApiError as error:
         return _error_reply(merchant, error)
     return _reply(merchant, simulated_wechat_transaction(trade))
+
+
+@csrf_exempt  # server to server, authenticated by the Authorization signature
+@require_POST
+def transaction_close(request: HttpRequest, out_trade_no: str) -> HttpResponse:
+    merchant = None
+    try:
+        merchant = _authenticated(request)
+        simulated_wechat_trade_close(merchant=merchant, out_trade_no=out_trade_no, body=request.body)
+    except WechatApiError as error:
+        return _error_reply(merchant, error)
+    return _reply(merchant, None, status=204)
 
 
 @csrf_exempt  # server to server, authenticated by the Authorization signature

@@ -24,7 +24,12 @@ from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
 from kameng.orders.services import order_cancel, order_pay_with_wallet
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
-from kameng.payments.selectors import payment_of_user, payment_qr_pending_for_order, payments_succeeded_for_order
+from kameng.payments.selectors import (
+    payment_of_user,
+    payment_qr_pending_for_order,
+    payments_closed_for_order,
+    payments_succeeded_for_order,
+)
 from kameng.payments.services import payment_notification_process
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.http import BuyerRequest
@@ -72,6 +77,8 @@ def _detail_context(order: Order) -> dict[str, object]:
         "qr_payment": payment_qr_pending_for_order(order_id=order.pk) if is_pending else None,
         # Paid at a gateway but the order could not take it (closed meanwhile, sold out): said plainly on the page.
         "payments_in_wallet": list(payments_succeeded_for_order(order_id=order.pk)) if order.status in UNPAID else [],
+        # Started and never paid, closed since the order closed: their QR codes can no longer be paid.
+        "payments_closed": list(payments_closed_for_order(order_id=order.pk)) if order.status in UNPAID else [],
     }
 
 
@@ -95,10 +102,11 @@ def order_detail(request: BuyerRequest, number: str) -> HttpResponse:
 
 def _gateway_return(request: BuyerRequest, order: Order) -> HttpResponse:
     """The gateway sends the buyer back here with a signed query (epay): apply it like a notification (idempotent),
-    so a buyer whose notification got lost still gets the keys, then show the clean order page."""
+    so a buyer whose notification got lost still gets the keys (or, the payment closed meanwhile, the money in the
+    wallet), then show the clean order page."""
     params = request.GET.dict()
     payment = payment_of_user(user_id=request.user.pk, number=params["out_trade_no"])
-    if payment is not None and payment.order_id == order.pk and payment.status == PaymentStatus.PENDING:
+    if payment is not None and payment.order_id == order.pk and payment.status != PaymentStatus.SUCCEEDED:
         payment_notification_process(channel_code=payment.channel.code, params=params,
                                      remote_addr=client_address(request) or None)
     return redirect("web:order_detail", number=order.number)

@@ -21,8 +21,9 @@ from django.utils.translation import gettext as _
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.orders.models import Order
-from kameng.payments.models import ChannelKind, PaymentChannel
-from kameng.payments.selectors import channel_enabled, channels_for_amount
+from kameng.payments.gateways.registry import channel_check_usable
+from kameng.payments.models import PaymentChannel
+from kameng.payments.selectors import channel_enabled, channels_offered
 from kameng.payments.services import OrderPaymentStarted, channel_shows_qr, order_payment_start
 
 # The payment-method value of the wallet balance on the storefront forms (a channel of kind "balance" pays the
@@ -38,10 +39,10 @@ class PaymentMethod:
 
 
 def payment_methods(*, amount: Decimal) -> list[PaymentMethod]:
-    """The wallet balance first, then every enabled gateway channel that accepts `amount`."""
+    """The wallet balance first, then every usable gateway channel that accepts `amount`."""
     return [PaymentMethod(WALLET_METHOD, _("钱包余额")), *(
         PaymentMethod(channel.code, channel.name, channel_shows_qr(channel))
-        for channel in channels_for_amount(amount=amount) if channel.kind != ChannelKind.BALANCE
+        for channel in channels_offered(amount=amount)
     )]
 
 
@@ -61,6 +62,7 @@ def channel_for_amount(*, code: str, amount: Decimal) -> PaymentChannel:
             code="amount_out_of_channel_range",
             extra={"min": str(channel.min_amount), "max": str(channel.max_amount)},
         )
+    channel_check_usable(channel)  # not offered, but a stale page may still post it
     return channel
 
 
@@ -74,6 +76,8 @@ def notify_url(channel_code: str) -> str:
 
 def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str) -> OrderPaymentStarted:
     assert request.user.pk is not None
+    # Before the notify URL is built from it: a code from the form that is no channel's (a NUL, a space) says so.
+    channel_for_amount(code=channel_code, amount=order.total_amount)
     return order_payment_start(
         order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code, notify_url=notify_url(channel_code),
         return_url=settings.SITE_URL + reverse("web:order_detail", args=[order.number]),

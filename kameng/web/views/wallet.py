@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.ledger.selectors import wallet_balance, wallet_statement
 from kameng.orders.selectors import order_of_buyer
-from kameng.payments.models import ChannelKind, Payment, PaymentPurpose, PaymentStatus
-from kameng.payments.selectors import channels_enabled, payment_of_user
+from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
+from kameng.payments.selectors import channels_offered, payment_of_user
 from kameng.payments.services import channel_shows_qr, payment_notification_process, wallet_topup_start
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.forms import TopupForm
@@ -28,9 +28,9 @@ STATEMENT_ROWS = 50
 
 
 def _channel_choices() -> list[tuple[str, str]]:
-    """Every enabled gateway channel (the balance cannot top itself up); scan-to-pay ones say so."""
+    """Every usable gateway channel (the balance cannot top itself up); scan-to-pay ones say so."""
     return [(channel.code, f"{channel.name} · {_('扫码')}" if channel_shows_qr(channel) else channel.name)
-            for channel in channels_enabled().exclude(kind=ChannelKind.BALANCE)]
+            for channel in channels_offered()]
 
 
 def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dict[str, object]:
@@ -100,11 +100,12 @@ def _own_payment(request: BuyerRequest, number: str) -> Payment:
 @handles_application_errors
 def topup_return(request: BuyerRequest) -> HttpResponse:
     """Where the gateway sends the buyer back. The query is signed like a notification, so it is applied the same
-    (idempotent) way: a buyer whose notification got lost still sees the money arrive."""
+    (idempotent) way: a buyer whose notification got lost still sees the money arrive, even if the payment was
+    closed meanwhile (paid after all: credited once)."""
     params = request.GET.dict()
     number = params.get("out_trade_no", "")
     payment = _own_payment(request, number)
-    if params.get("sign") and payment.status == PaymentStatus.PENDING:
+    if params.get("sign") and payment.status != PaymentStatus.SUCCEEDED:
         payment_notification_process(channel_code=payment.channel.code, params=params,
                                      remote_addr=client_ip(request) or None)
     return redirect("web:topup_status", number=payment.number)
