@@ -125,11 +125,14 @@ class Payment(models.Model):
         verbose_name_plural = "支付单"
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="payments_payment_amount_positive"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payments_payment_amount_positive",
+                                   violation_error_message="支付金额必须大于 0"),
             models.CheckConstraint(condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
-                                   name="payments_payment_refund_within_amount"),
+                                   name="payments_payment_refund_within_amount",
+                                   violation_error_message="已退款金额必须在 0 到支付金额之间：退款不能超过实付金额"),
             models.CheckConstraint(condition=~Q(status=PaymentStatus.CLOSED) | ~Q(close_reason=""),
-                                   name="payments_payment_closed_has_reason"),
+                                   name="payments_payment_closed_has_reason",
+                                   violation_error_message="已关闭的支付单必须填写关闭原因"),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="payments_payment_status_age")]
 
@@ -207,7 +210,8 @@ class Refund(models.Model):
         verbose_name = "退款单"
         verbose_name_plural = "退款单"
         ordering = ["-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payments_refund_amount_positive")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payments_refund_amount_positive",
+                                              violation_error_message="退款金额必须大于 0")]
 
     def __str__(self) -> str:
         return self.number
