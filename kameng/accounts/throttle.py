@@ -2,11 +2,17 @@
 
 Counters live in the cache (Redis in production, shared by every web node): a fixed window that starts at the
 first failure. The login is counted by its keyed blind index, so no phone number or username sits in a cache key.
-A correct password clears the login's counter, not the address's (one address may serve a whole office).
+A correct password clears the login's counter, not the address's.
+
+The address limit stops one address spraying passwords over many accounts. Behind a carrier-grade NAT or an office
+gateway many people share one address, and a locked address refuses them all, right password or not; so its
+default (KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS, 300 in 15 minutes) sits far above what people sharing an address
+get wrong by accident, while one account is protected by its own limit of 5.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -31,7 +37,15 @@ def _login_key(login: str) -> str:
 
 
 def _address_key(address: str) -> str:
-    return f"login-fail:ip:{address}"
+    """IPv4 per address; IPv6 per /64, the block one subscriber gets (counting single addresses would give anyone
+    with a /64 an unlimited budget)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"login-fail:ip:{address[:45]}"
+    if ip.version == 6:
+        return f"login-fail:ip:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"login-fail:ip:{ip}"
 
 
 def _count(key: str) -> int:

@@ -3,6 +3,7 @@ through services; the one staff action here is a refund (to the wallet or back t
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -75,11 +76,14 @@ class OrderRefundForm(forms.Form):
     amount = forms.DecimalField(label="退款金额（元）", min_value=Decimal("0.01"), max_digits=14, decimal_places=2)
     destination = forms.ChoiceField(label="退款去向", widget=forms.RadioSelect)
     reason = forms.CharField(label="退款原因", max_length=200, help_text="会显示在买家的订单时间线上")
+    # One per rendered form: the same form posted twice (a double click, a resubmit after a slow answer) is one refund.
+    request_id = forms.CharField(max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, order: Order, payment: Payment | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         refundable = order_refundable_amount(order)
         self.fields["amount"].initial = refundable
+        self.fields["request_id"].initial = uuid.uuid4().hex
         self.fields["amount"].help_text = f"默认全额：可退 ¥{refundable}（订单总额 ¥{order.total_amount}，" \
                                           f"已退 ¥{money(order.refunded_amount)}）"
         choices = [(RefundDestination.WALLET.value, "钱包余额（立即到账）")]
@@ -176,7 +180,7 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
             data = form.cleaned_data
             try:
                 refund = order_refund(order_id=order.pk, amount=data["amount"], destination=data["destination"],
-                                      reason=data["reason"], staff_id=request.user.pk)
+                                      reason=data["reason"], staff_id=request.user.pk, request_id=data["request_id"])
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:

@@ -205,13 +205,19 @@ class Refund(models.Model):
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    # The staff form's id: the same form posted twice makes one refund (NULL for refunds made by code).
+    request_id = models.CharField("请求号", max_length=64, null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "退款单"
         verbose_name_plural = "退款单"
         ordering = ["-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payments_refund_amount_positive",
-                                              violation_error_message="退款金额必须大于 0")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payments_refund_amount_positive",
+                                   violation_error_message="退款金额必须大于 0"),
+            models.UniqueConstraint(fields=["order", "request_id"], name="payments_refund_unique_request",
+                                    violation_error_message="这张退款表单已经提交过"),
+        ]
 
     def __str__(self) -> str:
         return self.number

@@ -16,7 +16,7 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -51,10 +51,17 @@ IN_FLIGHT_SECONDS = 30
 
 
 def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: str = "",
-                 staff_id: int | None = None) -> Refund:
+                 staff_id: int | None = None, request_id: str | None = None) -> Refund:
     """Refund `amount` of an order (staff action). Returns the refund; to the original channel it may still be
-    pending if the gateway could not be reached (the periodic job retries with the same refund number)."""
+    pending if the gateway could not be reached (the periodic job retries with the same refund number).
+
+    Idempotent by (order, request_id): the same request again — a double click, two tabs of one form, a resubmit —
+    returns the first refund and moves no money; concurrent ones meet at the unique index."""
     amount = money(amount)
+    request_id = request_id or None
+    earlier = _refund_for_request(order_id, request_id, amount=amount, destination=destination)
+    if earlier is not None:
+        return earlier
     if amount <= ZERO:
         raise ApplicationError("退款金额必须大于 0", code="invalid_amount")
     if destination not in RefundDestination.values:
@@ -67,9 +74,38 @@ def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: st
         if payment is None:
             raise ConflictError("该订单是用钱包余额支付的，只能退回钱包余额", code="no_original_payment")
         channel_check_usable(payment.channel)  # refused before any money moves
+    try:
+        refund = _refund_post(order_id=order_id, payment=payment, amount=amount, destination=destination,
+                                     reason=reason, staff_id=staff_id, request_id=request_id)
+    except IntegrityError:
+        earlier = _refund_for_request(order_id, request_id, amount=amount, destination=destination)
+        if earlier is None:
+            raise
+        return earlier  # the same form, committed by a concurrent request first
+    if payment is not None:
+        refund_send_to_gateway(refund_id=refund.pk)
+        refund.refresh_from_db()
+    return refund
+
+
+def _refund_for_request(order_id: int, request_id: str | None, *, amount: Decimal,
+                        destination: str) -> Refund | None:
+    if request_id is None:
+        return None
+    refund = Refund.objects.filter(order_id=order_id, request_id=request_id).first()
+    if refund is not None and (refund.amount != amount or refund.destination != destination):
+        raise ConflictError("这张退款表单已经提交过另一笔退款，请刷新页面后重新填写", code="refund_request_reused",
+                            extra={"number": refund.number})
+    return refund
+
+
+def _refund_post(*, order_id: int, payment: Payment | None, amount: Decimal, destination: str, reason: str,
+                 staff_id: int | None, request_id: str | None) -> Refund:
+    """The refund's money in one transaction: to the wallet (done), or out of it towards the gateway (pending)."""
     with transaction.atomic():
         refund = Refund.objects.create(number=public_number("R"), order_id=order_id, payment=payment, amount=amount,
-                                       destination=destination, reason=reason[:200], created_by_id=staff_id)
+                                       destination=destination, reason=reason[:200], created_by_id=staff_id,
+                                       request_id=request_id)
         order = order_refund_to_wallet(order_id=order_id, amount=amount, reference=refund.number, reason=reason)
         if payment is None:
             refund.status = RefundStatus.SUCCEEDED
@@ -85,8 +121,6 @@ def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: st
             legs=[debit(wallet_account_id(user_id=order.buyer_id), amount),
                   credit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix=payment.channel.code), amount)],
         )
-    refund_send_to_gateway(refund_id=refund.pk)
-    refund.refresh_from_db()
     return refund
 
 

@@ -108,3 +108,23 @@ def test_behind_the_local_proxy_each_client_is_counted_apart() -> None:
 
     assert authenticate(through_proxy("203.0.113.9"), username="erin_5", password=PASSWORD) is None
     assert authenticate(through_proxy("198.51.100.7"), username="erin_5", password=PASSWORD) == user
+
+
+@override_settings(KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS=3)
+def test_ipv6_addresses_are_counted_per_64_block() -> None:
+    user = user_register(login="fred_6", password=PASSWORD)
+
+    for index in range(3):  # a different address of one /64 each time
+        authenticate(RequestFactory().post("/", REMOTE_ADDR=f"2001:db8:1:2::{index + 1}"),
+                     username=f"guess_{index}", password="wrong-password")
+
+    same_block = RequestFactory().post("/", REMOTE_ADDR="2001:db8:1:2::ffff")
+    other_block = RequestFactory().post("/", REMOTE_ADDR="2001:db8:1:3::1")
+    assert authenticate(same_block, username="fred_6", password=PASSWORD) is None
+    assert authenticate(other_block, username="fred_6", password=PASSWORD) == user
+
+
+def test_the_address_limit_sits_far_above_the_login_limit() -> None:
+    from django.conf import settings
+
+    assert settings.KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS >= 50 * settings.KAMENG_LOGIN_MAX_FAILURES

@@ -3,6 +3,8 @@ it; the refund list with its retry; and the risk events page."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -40,6 +42,11 @@ def _refund_url(order: Order) -> str:
     return reverse("admin:orders_order_refund", args=[order.pk])
 
 
+def _post_refund(client: Client, order: Order, data: dict[str, str], **kwargs: Any) -> Any:
+    """Post the refund form as the page renders it: with a fresh request id."""
+    return client.post(_refund_url(order), {"request_id": uuid.uuid4().hex, **data}, **kwargs)
+
+
 def _order_paid_from_wallet(price: str = "10.00", quantity: int = 3) -> Order:
     buyer = UserFactory.create()
     sku = SkuFactory.create(price=Decimal(price))
@@ -64,7 +71,7 @@ def _page(response: Any) -> str:
 def test_order_page_has_refund_button_and_shows_payments_and_refunds(admin_client: Client) -> None:
     order, payment = order_paid_by_channel()
     wallet_order = _order_paid_from_wallet()
-    admin_client.post(_refund_url(wallet_order), {"amount": "5.00", "destination": "wallet", "reason": "少发"})
+    _post_refund(admin_client, wallet_order, {"amount": "5.00", "destination": "wallet", "reason": "少发"})
     refund = Refund.objects.get()
 
     page = _page(admin_client.get(reverse("admin:orders_order_change", args=[order.pk])))
@@ -99,8 +106,8 @@ def test_full_refund_to_the_wallet_of_a_wallet_paid_order(admin_client: Client) 
     assert "买家可用余额再次下单" in _page(form_page)
     assert "提现" not in _page(form_page)  # there is no withdrawal feature to promise
 
-    response = admin_client.post(_refund_url(order), {"amount": "25.00", "destination": "wallet",
-                                                      "reason": "卡密无效"}, follow=True)
+    response = _post_refund(admin_client, order, {"amount": "25.00", "destination": "wallet",
+                                                  "reason": "卡密无效"}, follow=True)
 
     assert response.redirect_chain[-1][0] == reverse("admin:orders_order_change", args=[order.pk])
     refund = Refund.objects.get()
@@ -117,15 +124,15 @@ def test_full_refund_to_the_wallet_of_a_wallet_paid_order(admin_client: Client) 
 def test_partial_refunds_then_an_over_refund_is_refused_and_changes_nothing(admin_client: Client) -> None:
     order = _order_paid_from_wallet("10.00", 3)
     for amount in ("10.00", "5.00"):
-        response = admin_client.post(_refund_url(order), {"amount": amount, "destination": "wallet",
-                                                          "reason": "部分退款"})
+        response = _post_refund(admin_client, order, {"amount": amount, "destination": "wallet",
+                                                      "reason": "部分退款"})
         assert response.status_code == 302
     order.refresh_from_db()
     assert (order.status, order.refunded_amount) == (OrderStatus.PARTIALLY_REFUNDED, Decimal("15.00"))
     assert admin_client.get(_refund_url(order)).context["form"]["amount"].value() == Decimal("15.00")
     journals = Journal.objects.count()
 
-    response = admin_client.post(_refund_url(order), {"amount": "15.01", "destination": "wallet", "reason": "多退"})
+    response = _post_refund(admin_client, order, {"amount": "15.01", "destination": "wallet", "reason": "多退"})
 
     assert response.status_code == 200
     assert "退款金额超过可退金额 ¥15.00" in _page(response)
@@ -144,7 +151,7 @@ def test_original_channel_is_not_offered_for_a_wallet_paid_order(admin_client: C
     assert 'value="original"' not in page
     assert "原路退回（" not in page
 
-    response = admin_client.post(_refund_url(order), {"amount": "1.00", "destination": "original", "reason": "x"})
+    response = _post_refund(admin_client, order, {"amount": "1.00", "destination": "original", "reason": "x"})
     assert response.status_code == 200
     assert response.context["form"].errors["destination"]
     assert Refund.objects.count() == 0
@@ -157,8 +164,8 @@ def test_original_refund_of_a_gateway_paid_order(admin_client: Client, refund_ga
     refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED, gateway_refund_no="RF1"))
     assert "原路退回（测试易支付" in _page(admin_client.get(_refund_url(order)))
 
-    response = admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original",
-                                                      "reason": "用户取消"}, follow=True)
+    response = _post_refund(admin_client, order, {"amount": "30.00", "destination": "original",
+                                                  "reason": "用户取消"}, follow=True)
 
     refund = Refund.objects.get()
     assert f"¥30.00 已原路退回（退款单 {refund.number}）" in _page(response)
@@ -177,8 +184,8 @@ def test_refused_original_refund_says_why_and_the_money_stays_in_the_wallet(
     order, _ = order_paid_by_channel("30.00")
     refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.FAILED, message="交易已超过退款期限"))
 
-    response = admin_client.post(_refund_url(order), {"amount": "20.00", "destination": "original",
-                                                      "reason": "售后"}, follow=True)
+    response = _post_refund(admin_client, order, {"amount": "20.00", "destination": "original",
+                                                  "reason": "售后"}, follow=True)
 
     assert "通道拒绝原路退款：交易已超过退款期限；¥20.00 已留在买家钱包余额" in _page(response)
     assert Refund.objects.get().status == RefundStatus.FAILED
@@ -196,8 +203,8 @@ def test_unreachable_gateway_leaves_the_refund_pending_and_retry_asks_the_gatewa
     refund_gateway.has_refund_query = True
     refund_gateway.answers.append(GatewayError("连接超时"))
 
-    response = admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original",
-                                                      "reason": "取消"}, follow=True)
+    response = _post_refund(admin_client, order, {"amount": "30.00", "destination": "original",
+                                                  "reason": "取消"}, follow=True)
 
     refund = Refund.objects.get()
     page = _page(response)
@@ -226,7 +233,7 @@ def test_v1_refund_with_a_lost_answer_goes_to_review_and_staff_settle_it(
         admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
     order, payment = order_paid_by_channel("30.00")  # epay V1: no refund query
     refund_gateway.answers.append(GatewayError("连接超时"))
-    admin_client.post(_refund_url(order), {"amount": "30.00", "destination": "original", "reason": "取消"})
+    _post_refund(admin_client, order, {"amount": "30.00", "destination": "original", "reason": "取消"})
     refund = Refund.objects.get()
     _answer_long_lost(refund)
     changelist = reverse("admin:payments_refund_changelist")
@@ -281,7 +288,7 @@ def test_staff_without_the_refund_permission_cannot_settle_a_review(
 
 def test_retry_skips_refunds_that_are_not_pending(admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
     order = _order_paid_from_wallet()
-    admin_client.post(_refund_url(order), {"amount": "5.00", "destination": "wallet", "reason": "x"})
+    _post_refund(admin_client, order, {"amount": "5.00", "destination": "wallet", "reason": "x"})
     refund = Refund.objects.get()
 
     response = admin_client.post(reverse("admin:payments_refund_changelist"),
@@ -316,7 +323,7 @@ def test_staff_without_the_refund_permission_get_403(client: Client) -> None:
     page = _page(client.get(reverse("admin:orders_order_change", args=[order.pk])))
     assert _refund_url(order) not in page
     assert client.get(_refund_url(order)).status_code == 403
-    response = client.post(_refund_url(order), {"amount": "30.00", "destination": "wallet", "reason": "x"})
+    response = _post_refund(client, order, {"amount": "30.00", "destination": "wallet", "reason": "x"})
     assert response.status_code == 403
     response = client.post(reverse("admin:orders_order_changelist"),
                            {"action": "refund_selected", "_selected_action": [order.pk]})
@@ -332,7 +339,7 @@ def test_staff_with_the_refund_permission_may_refund(client: Client) -> None:
     client.force_login(staff)
 
     assert _refund_url(order) in _page(client.get(reverse("admin:orders_order_change", args=[order.pk])))
-    response = client.post(_refund_url(order), {"amount": "30.00", "destination": "wallet", "reason": "x"})
+    response = _post_refund(client, order, {"amount": "30.00", "destination": "wallet", "reason": "x"})
 
     assert response.status_code == 302
     assert Refund.objects.get().created_by == staff
@@ -348,3 +355,40 @@ def test_risk_events_are_listed_in_the_admin_index_and_read_only(admin_client: C
     page = _page(admin_client.get(reverse("admin:risk_riskevent_change", args=[event.pk])))
     assert 'name="_save"' not in page
     assert admin_client.get(reverse("admin:risk_riskevent_add")).status_code == 403
+
+
+def test_the_same_refund_form_posted_twice_refunds_once(admin_client: Client) -> None:
+    order = _order_paid_from_wallet("10.00", 3)
+    form_page = _page(admin_client.get(_refund_url(order)))
+    request_id = re.search(r'name="request_id" value="([0-9a-f]{32})"', form_page)
+    assert request_id is not None  # every rendered form carries its own id
+    form = {"amount": "5.00", "destination": "wallet", "reason": "少发一张", "request_id": request_id.group(1)}
+
+    first = admin_client.post(_refund_url(order), form)
+    again = admin_client.post(_refund_url(order), form)  # the second click of a double click
+
+    assert (first.status_code, again.status_code) == (302, 302)
+    order.refresh_from_db()
+    assert Refund.objects.filter(order=order).count() == 1
+    assert order.refunded_amount == Decimal("5.00")
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("5.00")
+
+
+def test_a_refund_form_reused_for_another_amount_is_refused(admin_client: Client) -> None:
+    order = _order_paid_from_wallet("10.00", 3)
+    form = {"amount": "5.00", "destination": "wallet", "reason": "少发一张", "request_id": "f" * 32}
+    admin_client.post(_refund_url(order), form)
+
+    response = admin_client.post(_refund_url(order), {**form, "amount": "6.00"})
+
+    assert "这张退款表单已经提交过另一笔退款" in _page(response)
+    order.refresh_from_db()
+    assert order.refunded_amount == Decimal("5.00")
+
+
+def test_a_refund_form_without_its_id_is_refused(admin_client: Client) -> None:
+    order = _order_paid_from_wallet("10.00", 3)
+
+    admin_client.post(_refund_url(order), {"amount": "5.00", "destination": "wallet", "reason": "x"})
+
+    assert not Refund.objects.filter(order=order).exists()
