@@ -16,6 +16,7 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -159,10 +160,24 @@ def _refund_resolve_unknown(refund: Refund, gateway: PaymentGateway) -> Refund:
         found = gateway.refund_query(out_trade_no=refund.payment.number,
                                      gateway_trade_no=refund.payment.gateway_trade_no, refund_no=refund.number)
     except GatewayError as error:
-        return _refund_note(refund, f"查询退款结果失败，稍后再查：{error.message}")
+        return _refund_undecided(refund, f"查询退款结果失败，稍后再查：{error.message}")
     if found.status == GatewayRefundStatus.NOT_FOUND:
         return _refund_send(refund, gateway, is_resend=True)
+    if found.status == GatewayRefundStatus.PENDING:
+        return _refund_undecided(refund, f"通道处理中{f'：{found.message}' if found.message else ''}")
     return _refund_apply(refund, found, is_answer_to_resend=False)
+
+
+def _refund_undecided(refund: Refund, message: str) -> Refund:
+    """The gateway still gives no outcome. Asked again later; past KAMENG_REFUND_REVIEW_AFTER_HOURS a person looks
+    (a gateway whose query never settles — a status we cannot read, a refund stuck on its side — would otherwise
+    keep the buyer's money out of the wallet with nobody told)."""
+    limit = timedelta(hours=settings.KAMENG_REFUND_REVIEW_AFTER_HOURS)
+    if refund.created_at <= timezone.now() - limit:
+        return refund_hold_for_review(
+            refund_id=refund.pk, reason=f"通道 {settings.KAMENG_REFUND_REVIEW_AFTER_HOURS} 小时内未确认退款结果"
+                                        f"（{message}）：请到通道后台核实后在此确认")
+    return _refund_note(refund, message)
 
 
 def _is_in_flight(refund: Refund) -> bool:

@@ -206,6 +206,8 @@ KAMENG_ORDER_PAYMENT_MINUTES = env.int("KAMENG_ORDER_PAYMENT_MINUTES", default=1
 KAMENG_LOGIN_MAX_FAILURES = env.int("KAMENG_LOGIN_MAX_FAILURES", default=5)
 KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS", default=300)
 KAMENG_LOGIN_LOCK_SECONDS = env.int("KAMENG_LOGIN_LOCK_SECONDS", default=900)
+# An original-channel refund whose outcome the gateway still has not confirmed after this long goes to staff review.
+KAMENG_REFUND_REVIEW_AFTER_HOURS = env.int("KAMENG_REFUND_REVIEW_AFTER_HOURS", default=24)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
 KAMENG_MAX_ORDER_QUANTITY = env.int("KAMENG_MAX_ORDER_QUANTITY", default=500)
 # Unpaid orders (keys reserved for the payment window) one buyer may hold at once; the next one is refused.

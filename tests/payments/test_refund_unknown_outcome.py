@@ -214,3 +214,27 @@ def test_pending_refunds_from_before_the_upgrade_count_as_sent() -> None:
     assert Refund.objects.get(pk=pending.pk).attempts == 1
     assert Refund.objects.get(pk=to_wallet.pk).attempts == 0
     assert Payment.objects.get(pk=payment.pk).refunded_amount == Decimal("0.00")
+
+
+@pytest.mark.parametrize("still", [RefundResult(status=GatewayRefundStatus.PENDING, message="处理中"),
+                                   GatewayError("查询超时")])
+def test_a_refund_the_gateway_never_settles_goes_to_review_after_a_day(
+        refund_gateway: FakeRefundGateway, still: Any) -> None:
+    order, _payment = order_paid_by_channel("30.00")
+    refund_gateway.has_refund_query = True
+    refund_gateway.answers.append(GatewayError("读取超时"))
+    refund_gateway.query_answers += [still, still]
+    refund = _original_refund(order)
+    _answer_long_lost(refund)
+
+    refund = refund_send_to_gateway(refund_id=refund.pk)
+    assert refund.status == RefundStatus.PENDING  # asked again later
+
+    day_old = timezone.now() - timedelta(hours=24, minutes=1)
+    Refund.objects.filter(pk=refund.pk).update(created_at=day_old, last_sent_at=day_old)
+    refund = refund_send_to_gateway(refund_id=refund.pk)
+
+    assert refund.status == RefundStatus.REVIEW
+    assert "24 小时内未确认退款结果" in refund.failure_reason
+    assert len(refund_gateway.calls) == 1  # never sent again
+    assert wallet_balance(user_id=order.buyer_id) == Decimal("0.00")  # the money waits for the person's word
