@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.utils import timezone
@@ -14,6 +15,16 @@ DATABASE_ID_MAX = 2**63 - 1
 def is_database_id(value: object) -> bool:
     """Whether `value` can be a primary key (an int in 1..2^63-1; not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= DATABASE_ID_MAX
+
+
+# What an order, payment or refund number can look like: public_number() makes them (letters and digits; "-" in
+# numbers made by hand), the columns hold 32. Anything else, from a URL or a form, names no row and is answered
+# without a query: PostgreSQL cannot even compare a string holding a NUL character.
+PUBLIC_NUMBER_RE = re.compile(r"[A-Za-z0-9-]{1,32}", re.ASCII)
+
+
+def is_public_number(value: object) -> bool:
+    return isinstance(value, str) and PUBLIC_NUMBER_RE.fullmatch(value) is not None
 
 
 def public_number(prefix: str) -> str:

@@ -7,17 +7,12 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
+from kameng.core.ids import is_public_number
 from kameng.payments.models import ChannelKind, Payment, PaymentChannel, PaymentPurpose, PaymentStatus
 
-# What a payment number can look like (kameng.core.ids.public_number makes them, the column holds 32), and a
-# channel code (a slug of at most 40). Anything else, from a URL or a form, names nothing and is answered without a
-# query: PostgreSQL cannot even compare a string holding a NUL character.
-PAYMENT_NUMBER_RE = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
+# What a channel code can look like (a slug of at most 40). Anything else names no channel and is answered without
+# a query, like a number not shaped like one (kameng.core.ids.is_public_number).
 CHANNEL_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,40}", re.ASCII)
-
-
-def is_payment_number(number: str) -> bool:
-    return isinstance(number, str) and PAYMENT_NUMBER_RE.fullmatch(number) is not None
 
 
 def is_channel_code(code: str) -> bool:
@@ -68,6 +63,6 @@ def payment_qr_pending_for_order(*, order_id: int) -> Payment | None:
 
 def payment_of_user(*, user_id: int, number: str) -> Payment | None:
     """The user's payment `number`; None (not found, no query made) for a number not shaped like one."""
-    if not is_payment_number(number):
+    if not is_public_number(number):
         return None
     return Payment.objects.filter(user_id=user_id, number=number).first()

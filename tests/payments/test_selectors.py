@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from pytest_django import DjangoAssertNumQueries
 
+from kameng.core.ids import is_public_number
 from kameng.payments.models import ChannelKind, Payment, PaymentChannel, PaymentPurpose
-from kameng.payments.selectors import channel_enabled, is_payment_number, payment_of_user
+from kameng.payments.selectors import channel_enabled, payment_of_user
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +21,7 @@ def test_a_number_not_shaped_like_a_payment_number_is_not_found_without_a_query(
         number: str, django_assert_num_queries: DjangoAssertNumQueries) -> None:
     with django_assert_num_queries(0):
         assert payment_of_user(user_id=1, number=number) is None
-    assert not is_payment_number(number)
+    assert not is_public_number(number)
 
 
 @pytest.mark.parametrize("code", ["", "\x00", "epay\x00", "e" * 41, "ep ay", "易支付"])
