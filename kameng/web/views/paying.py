@@ -66,10 +66,6 @@ def channel_for_amount(*, code: str, amount: Decimal) -> PaymentChannel:
     return channel
 
 
-def client_ip(request: HttpRequest) -> str:
-    return client_address(request)
-
-
 def notify_url(channel_code: str) -> str:
     return settings.SITE_URL + reverse("web:payment_notify", args=[channel_code])
 
@@ -81,7 +77,7 @@ def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str
     return order_payment_start(
         order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code, notify_url=notify_url(channel_code),
         return_url=settings.SITE_URL + reverse("web:order_detail", args=[order.number]),
-        client_ip=client_ip(request),
+        client_ip=client_address(request),
     )
 
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.core.http import client_address
 from kameng.ledger.selectors import wallet_balance, wallet_statement
 from kameng.orders.selectors import order_of_buyer
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
@@ -22,7 +23,7 @@ from kameng.payments.services import channel_shows_qr, payment_notification_proc
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.forms import TopupForm
 from kameng.web.http import BuyerRequest
-from kameng.web.views.paying import client_ip, notify_url, simulator_link
+from kameng.web.views.paying import notify_url, simulator_link
 
 STATEMENT_ROWS = 50
 
@@ -67,7 +68,7 @@ def topup(request: BuyerRequest) -> HttpResponse:
             # The payment number does not exist yet: epay appends out_trade_no to the return URL, and the
             # return view sends the buyer on to that payment's status page.
             return_url=settings.SITE_URL + reverse("web:topup_return"),
-            client_ip=client_ip(request),
+            client_ip=client_address(request),
         )
     except ApplicationError as error:
         return rejected(request, "web/wallet.html", context, error)
@@ -107,7 +108,7 @@ def topup_return(request: BuyerRequest) -> HttpResponse:
     payment = _own_payment(request, number)
     if params.get("sign") and payment.status != PaymentStatus.SUCCEEDED:
         payment_notification_process(channel_code=payment.channel.code, params=params,
-                                     remote_addr=client_ip(request) or None)
+                                     remote_addr=client_address(request) or None)
     return redirect("web:topup_status", number=payment.number)
 
 
