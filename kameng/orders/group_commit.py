@@ -330,10 +330,11 @@ def _claim(written: list[_Checkout], drafts: dict[_Checkout, Order]) -> dict[int
 
 
 _EVENTS_INSERT_SQL = """
-INSERT INTO orders_orderevent (order_id, from_status, to_status, message, created_at)
-SELECT o.order_id, e.from_status, e.to_status, e.message, %(now)s
+INSERT INTO orders_orderevent (order_id, from_status, to_status, kind, params, created_at)
+SELECT o.order_id, e.from_status, e.to_status, e.kind, e.params, %(now)s
 FROM json_to_recordset(%(orders)s::json) AS o(position integer, order_id bigint)
-CROSS JOIN json_to_recordset(%(timeline)s::json) AS e(step integer, from_status text, to_status text, message text)
+CROSS JOIN json_to_recordset(%(timeline)s::json) AS e(step integer, from_status text, to_status text, kind text,
+                                                      params jsonb)
 ORDER BY o.position, e.step
 """
 
@@ -345,9 +346,9 @@ def _events_insert(order_ids: list[int], timeline: Timeline, now: datetime) -> N
             "now": now,
             "orders": json_rows({"position": position, "order_id": order_id}
                                 for position, order_id in enumerate(order_ids)),
-            "timeline": json_rows({"step": step, "from_status": from_status, "to_status": to_status,
-                                   "message": message}
-                                  for step, (from_status, to_status, message) in enumerate(timeline)),
+            "timeline": json_rows({"step": step, "from_status": from_status, "to_status": to_status, "kind": kind,
+                                   "params": params}
+                                  for step, (from_status, to_status, kind, params) in enumerate(timeline)),
         })
 
 

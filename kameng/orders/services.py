@@ -6,6 +6,7 @@ An unpaid checkout locks the buyer's row before anything else (and only it: the 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,16 +31,16 @@ from kameng.inventory.services import (
 )
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.orders.events import GatewayPayment, fact
 from kameng.orders.locks import buyer_lock, order_lock
-from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderStatus
-from kameng.orders.state import created_event, transition
+from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventKind, OrderStatus
+from kameng.orders.state import KEYS_VISIBLE, created_event, transition
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_MAX = 64
 # The shape bound of every quantity input (API schema, buy form): it keeps price × quantity a sane number before
 # the rules see it. The real bound is the product's, and KAMENG_MAX_ORDER_QUANTITY.
 QUANTITY_INPUT_MAX = 10_000
-WALLET_PAID_MESSAGE = "已使用钱包余额支付"
 
 
 class UnpaidOrdersLimitError(ConflictError):
@@ -156,7 +157,7 @@ def checkout_draft(sku: Sku, *, buyer_id: int, quantity: int, request_id: str | 
     order = _new_order(sku, buyer_id=buyer_id, quantity=quantity, request_id=request_id, now=now)
     events = [created_event(order)]
     if paid:
-        events.append(transition(order, OrderStatus.PAID, message=WALLET_PAID_MESSAGE))
+        events.append(transition(order, OrderStatus.PAID, said=fact(OrderEventKind.WALLET_PAID)))
         events.append(transition(order, OrderStatus.DELIVERED))
         _paid_and_delivered_at(order, now)
     return order, events
@@ -167,8 +168,8 @@ def _paid_and_delivered_at(order: Order, now: datetime) -> None:
     order.expires_at = None
 
 
-# (from_status, to_status, message) of each event, in order.
-Timeline = list[tuple[str, str, str]]
+# (from_status, to_status, kind, params) of each event, in order.
+Timeline = list[tuple[str, str, str, dict[str, Any]]]
 
 
 def paid_checkout_drafts(lines: Sequence[tuple[Sku, int, int, str | None]], now: datetime,
@@ -183,7 +184,8 @@ def paid_checkout_drafts(lines: Sequence[tuple[Sku, int, int, str | None]], now:
         if not orders:
             order, events = checkout_draft(sku, buyer_id=buyer_id, quantity=quantity, request_id=request_id, now=now,
                                            paid=True)
-            timeline = [(str(event.from_status), str(event.to_status), event.message) for event in events]
+            timeline = [(str(event.from_status), str(event.to_status), str(event.kind), event.params)
+                        for event in events]
         else:
             order = _new_order(sku, buyer_id=buyer_id, quantity=quantity, request_id=request_id, now=now)
             order.status = orders[0].status
@@ -275,14 +277,15 @@ def _events_insert(events: list[OrderEvent], now: datetime) -> None:
     if connection.vendor != "postgresql":
         OrderEvent.objects.bulk_create(events)
         return
-    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(events))
+    rows = ", ".join(["(%s, %s, %s, %s, %s::jsonb, %s)"] * len(events))
     params: list[Any] = []
     for event in events:
         event.created_at = now
-        params += [event.order.pk, str(event.from_status), str(event.to_status), event.message, now]
+        params += [event.order.pk, str(event.from_status), str(event.to_status), str(event.kind),
+                   json.dumps(event.params), now]
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO orders_orderevent (order_id, from_status, to_status, message, created_at) "
+            "INSERT INTO orders_orderevent (order_id, from_status, to_status, kind, params, created_at) "
             "VALUES " + rows,  # only placeholders are joined in: every value is a parameter
             params)
 
@@ -307,7 +310,7 @@ def _replayed(existing: Order, *, sku_id: int, quantity: int) -> CheckoutResult:
 def _delivered_secrets(order: Order) -> list[str]:
     from kameng.inventory.selectors import secrets_for_order
 
-    return secrets_for_order(order_id=order.pk) if order.status == OrderStatus.DELIVERED else []
+    return secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else []
 
 
 def _post_payment(order: Order, wallet_id: int) -> None:
@@ -318,11 +321,12 @@ def _post_payment(order: Order, wallet_id: int) -> None:
     )
 
 
-def order_pay_with_wallet(*, order_id: int, buyer_id: int, paid_message: str = WALLET_PAID_MESSAGE,
+def order_pay_with_wallet(*, order_id: int, buyer_id: int, gateway_payment: GatewayPayment | None = None,
                           honour_after_deadline: bool = False) -> Order:
     """Pay a pending order from the buyer's wallet and deliver its reserved keys, in one transaction.
 
-    A gateway payment lands in the wallet first and then pays the order through here; `honour_after_deadline`
+    A gateway payment lands in the wallet first and then pays the order through here (`gateway_payment` says which,
+    on the timeline); `honour_after_deadline`
     accepts it while the order is still open (the buyer paid in time, the notification came late) as long as the
     expiry job has not closed it and released its keys.
     """
@@ -337,7 +341,8 @@ def order_pay_with_wallet(*, order_id: int, buyer_id: int, paid_message: str = W
         deadline_passed = order.expires_at is not None and order.expires_at <= timezone.now()
         if deadline_passed and not honour_after_deadline:
             raise ConflictError("订单已超时关闭，请重新下单", code="order_expired")
-        events = [transition(order, OrderStatus.PAID, message=paid_message)]
+        paid = gateway_payment.paid() if gateway_payment is not None else fact(OrderEventKind.WALLET_PAID)
+        events = [transition(order, OrderStatus.PAID, said=paid)]
         order.paid_at = timezone.now()
         events += _fulfil_card_keys(order)
         if order.status == OrderStatus.DELIVERY_FAILED:
@@ -358,7 +363,7 @@ def _fulfil_card_keys(order: Order) -> list[OrderEvent]:
             with transaction.atomic():
                 card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=order.quantity - sold, sell=True)
         except SoldOutError:
-            return [transition(order, OrderStatus.DELIVERY_FAILED, message="库存不足，无法发货")]
+            return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.OUT_OF_STOCK))]
     order.delivered_at = timezone.now()
     return [transition(order, OrderStatus.DELIVERED)]
 
@@ -385,7 +390,8 @@ def _refund_failed_delivery(order: Order) -> list[OrderEvent]:
               credit(wallet_account_id(user_id=order.buyer_id), order.total_amount)],
     )
     order.refunded_amount = order.total_amount
-    return [transition(order, OrderStatus.REFUNDED, message=f"发货失败，¥{order.total_amount} 已退回钱包余额")]
+    return [transition(order, OrderStatus.REFUNDED,
+                       said=fact(OrderEventKind.DELIVERY_FAILED_REFUNDED, amount=order.total_amount))]
 
 
 def order_cancel(*, order_id: int, buyer_id: int) -> Order:
