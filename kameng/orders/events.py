@@ -3,7 +3,7 @@ turns them into text in the reader's language (Simplified Chinese by default, En
 
 The msgids are the Chinese texts; the English catalog is kameng/orders/locale/en. Updating it (run inside
 kameng/orders without DJANGO_SETTINGS_MODULE):
-    django-admin makemessages -l en --no-obsolete && msgfmt --check -o locale/en/LC_MESSAGES/django.mo \
+    django-admin makemessages -l en --no-obsolete --no-wrap && msgfmt --check -o locale/en/LC_MESSAGES/django.mo \
         locale/en/LC_MESSAGES/django.po
 The compiled .mo is committed, so running the site never needs gettext.
 """
@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.utils.translation import gettext
@@ -25,7 +26,7 @@ K = OrderEventKind
 
 # Each kind's templates, the most specific first: an event is rendered with the first template whose every
 # %(name)s it has a value for, so a row that lacks an optional value (an old row, a refund without a reason)
-# still reads well.
+# still reads well. Each kind's last template names no value, so every event renders.
 TEMPLATES: dict[str, tuple[str, ...]] = {
     K.CREATED: (_("订单已创建，等待支付"),),
     K.WALLET_PAID: (_("已使用钱包余额支付"),),
@@ -46,10 +47,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     K.PARTIALLY_REFUNDED: (_("已退款 ¥%(amount)s 到钱包余额（%(reason)s）"), _("已退款 ¥%(amount)s 到钱包余额"),
                            _("已部分退款")),
     K.AFTER_SALES: (_("售后处理中"),),
-    K.REFUNDED_TO_CHANNEL: (_("¥%(amount)s 已原路退回%(channel)s"),),
-    K.CHANNEL_REFUND_FAILED: (_("原路退款失败（%(reason)s），¥%(amount)s 已留在您的钱包余额"),),
+    K.REFUNDED_TO_CHANNEL: (_("¥%(amount)s 已原路退回%(channel)s"), _("已原路退款")),
+    K.CHANNEL_REFUND_FAILED: (_("原路退款失败（%(reason)s），¥%(amount)s 已留在您的钱包余额"),
+                              _("原路退款失败，款项已留在您的钱包余额")),
     K.PAYMENT_TO_WALLET: (_("%(channel)s付款 ¥%(amount)s 已到账，但订单未能完成（%(reason)s），"
-                            "款项已存入您的钱包余额"),),
+                            "款项已存入您的钱包余额"),
+                          _("付款已到账，但订单未能完成，款项已存入您的钱包余额")),
 }
 _NAMES = re.compile(r"%\((\w+)\)s")
 
@@ -116,26 +119,30 @@ def note(text: str) -> OrderFact:
 
 def event_text(*, kind: str, params: Mapping[str, Any]) -> str:
     """The event's text in the active language."""
-    if kind == K.NOTE or kind not in TEMPLATES:
+    templates = TEMPLATES.get(kind)
+    if templates is None:  # a note, or a kind this code does not know (yet): its text as it is
         return _translated(str(params.get("text", "")))
-    values = {name: _value(name, value, params) for name, value in params.items() if value not in (None, "")}
-    templates = TEMPLATES[kind]
-    for template in templates:
-        if set(_NAMES.findall(template)) <= values.keys():
-            return gettext(template) % values
-    return gettext(templates[-1]) % values  # unreachable while each kind's last template names no value
+    present = {name for name, value in params.items() if value not in (None, "")}
+    template = next(template for template in templates if _names(template) <= present)
+    return gettext(template) % {name: _value(name, params) for name in _names(template)}
 
 
-def _value(name: str, value: Any, params: Mapping[str, Any]) -> str:
+@cache
+def _names(template: str) -> frozenset[str]:
+    return frozenset(_NAMES.findall(template))
+
+
+def _value(name: str, params: Mapping[str, Any]) -> str:
     """A value as the reader sees it: a reason that is a service error is translated, then filled in (as the
     storefront shows errors); a catalog text (a status label) is translated; anything else goes in as it is."""
-    if name == "reason" and isinstance(params.get("reason_params"), Mapping):
-        reason_params = {key: _translated(str(item)) for key, item in params["reason_params"].items()}
+    value = str(params[name])
+    reason_params = params.get("reason_params")
+    if name == "reason" and isinstance(reason_params, Mapping):
         try:
-            return gettext(str(value)) % reason_params
-        except (KeyError, ValueError, TypeError):
-            return str(value)
-    return _translated(str(value))
+            return gettext(value) % {key: _translated(str(item)) for key, item in reason_params.items()}
+        except (KeyError, ValueError, TypeError):  # a template and values that do not fit: show it unfilled
+            return value
+    return _translated(value)
 
 
 def _translated(text: str) -> str:

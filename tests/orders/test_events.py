@@ -58,6 +58,11 @@ RENDERED: list[tuple[str, dict[str, Any], str, str]] = [
      "微信支付付款 ¥9.50 已到账，但订单未能完成（订单当前状态为「已取消」，无需支付），款项已存入您的钱包余额",
      "Your 微信支付 payment of ¥9.50 arrived but could not complete the order (This order is “Cancelled”: "
      "there is nothing to pay): the money is in your wallet balance"),
+    (K.REFUNDED_TO_CHANNEL, {}, "已原路退款", "Refunded to the original payment method"),
+    (K.CHANNEL_REFUND_FAILED, {}, "原路退款失败，款项已留在您的钱包余额",
+     "Refund to the original payment method failed: the money stays in your wallet balance"),
+    (K.PAYMENT_TO_WALLET, {}, "付款已到账，但订单未能完成，款项已存入您的钱包余额",
+     "Your payment arrived but could not complete the order: the money is in your wallet balance"),
     (K.NOTE, {"text": "已发货，卡密已到账"}, "已发货，卡密已到账", "Delivered: your card keys are ready"),
     (K.NOTE, {"text": "客服：已补发 1 张"}, "客服：已补发 1 张", "客服：已补发 1 张"),
 ]
@@ -125,4 +130,10 @@ def test_every_template_has_an_english_translation() -> None:
     with translation.override("en"):
         untranslated = [template for template in templates if translation.gettext(template) == template]
 
-    assert (len(templates), untranslated) == (28, [])
+    assert (len(templates), untranslated) == (31, [])
+
+
+@pytest.mark.parametrize("kind", sorted(set(OrderEventKind.values) - {K.NOTE}))
+def test_an_event_missing_every_value_still_renders(kind: str) -> None:
+    with translation.override("en"):
+        assert event_text(kind=kind, params={}) != ""
