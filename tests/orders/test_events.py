@@ -22,11 +22,11 @@ RENDERED: list[tuple[str, dict[str, Any], str, str]] = [
     (K.PAID, {}, "已支付", "Paid"),
     (K.UNDER_REVIEW, {}, "订单审核中", "Order under review"),
     (K.FULFILLING, {}, "正在发货", "Delivering"),
-    (K.FULFILLING_MANUALLY, {}, "等待人工发货", "Waiting for staff to deliver"),
+    (K.FULFILLING_MANUALLY, {}, "已支付，等待人工发货", "Paid: waiting for staff to deliver"),
     (K.DELIVERED, {}, "已发货，卡密已到账", "Delivered: your card keys are ready"),
     (K.DELIVERED_MANUALLY, {"note": "账号 a@b.cn 已开通，密码见邮件"},
-     "已人工发货：账号 a@b.cn 已开通，密码见邮件", "Delivered by staff: 账号 a@b.cn 已开通，密码见邮件"),
-    (K.DELIVERED_MANUALLY, {}, "已人工发货", "Delivered by staff"),
+     "已发货，发货说明：账号 a@b.cn 已开通，密码见邮件", "Delivered. Delivery note: 账号 a@b.cn 已开通，密码见邮件"),
+    (K.DELIVERED_MANUALLY, {}, "已发货，请查看发货说明", "Delivered: see the delivery note"),
     (K.COMPLETED, {}, "订单已完成", "Order completed"),
     (K.EXPIRED, {}, "超时未支付，订单已关闭，库存已释放", "Not paid in time: order closed, stock released"),
     (K.CANCELLED, {}, "订单已取消，库存已释放", "Order cancelled, stock released"),
@@ -116,7 +116,7 @@ def test_a_staff_note_with_percent_signs_fills_in_safely() -> None:
     with translation.override("en"):
         text = event_text(kind=K.DELIVERED_MANUALLY, params={"note": "50% off %(amount)s"})
 
-    assert text == "Delivered by staff: 50% off %(amount)s"
+    assert text == "Delivered. Delivery note: 50% off %(amount)s"
 
 
 def test_an_unknown_kind_shows_its_text_rather_than_failing() -> None:

@@ -30,6 +30,9 @@ EXACT: dict[str, str] = {
     "已退款到钱包余额": "refunded",
     "已部分退款": "partially_refunded",
     "售后处理中": "after_sales",
+    # manual delivery (kameng.orders.fulfilment), written as text before events were typed
+    "已支付，等待人工发货": "fulfilling_manually",
+    "已发货，请查看发货说明": "delivered_manually",
 }
 AMOUNT = r"(?P<amount>\d+\.\d{2})"
 # Messages with values, most specific first. A `refunded` match becomes `partially_refunded` when the event
@@ -39,7 +42,8 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         rf"(?P<channel>.+?)付款 ¥{AMOUNT} 已到账，但订单未能完成（(?P<reason>.*)），款项已存入您的钱包余额")),
     ("channel_refund_failed", re.compile(rf"原路退款失败（(?P<reason>.*)），¥{AMOUNT} 已留在您的钱包余额")),
     ("refunded_to_channel", re.compile(rf"¥{AMOUNT} 已原路退回(?P<channel>.+)")),
-    ("delivery_failed_refunded", re.compile(rf"发货失败，¥{AMOUNT} 已退回钱包余额")),
+    ("delivery_failed_refunded", re.compile(rf"(?:发货失败，)?¥{AMOUNT} 已退回钱包余额")),
+    ("delivery_failed", re.compile(r"发货失败：(?P<reason>.+)")),
     ("refunded", re.compile(rf"已退款 ¥{AMOUNT} 到钱包余额(?:（(?P<reason>.*)）)?")),
     ("paid", re.compile(rf"已通过(?P<channel>.+)支付 ¥{AMOUNT}")),
 )
