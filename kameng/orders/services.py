@@ -325,10 +325,9 @@ def order_pay_with_wallet(*, order_id: int, buyer_id: int, gateway_payment: Gate
                           honour_after_deadline: bool = False) -> Order:
     """Pay a pending order from the buyer's wallet and deliver its reserved keys, in one transaction.
 
-    A gateway payment lands in the wallet first and then pays the order through here (`gateway_payment` says which,
-    on the timeline); `honour_after_deadline`
-    accepts it while the order is still open (the buyer paid in time, the notification came late) as long as the
-    expiry job has not closed it and released its keys.
+    A gateway payment lands in the wallet first and then pays the order through here (`gateway_payment` names it
+    on the timeline); `honour_after_deadline` accepts it while the order is still open (the buyer paid in time, the
+    notification came late) as long as the expiry job has not closed it and released its keys.
     """
     wallet_id = wallet_account_id(user_id=buyer_id)
     with transaction.atomic():
