@@ -69,12 +69,12 @@ class Lock:
 LOCK_MESSAGES = {
     "login": "登录失败次数过多，请 %(minutes)s 分钟后再试",
     "account": "该账号近期在多处登录失败，为保护账号安全，请 %(minutes)s 分钟后再试",
-    "registration": "该网络注册过于频繁，请 %(minutes)s 分钟后再试",
+    "registration": "当前网络注册过于频繁，请 %(minutes)s 分钟后再试",
 }
 LOCK_MESSAGES_IN_SECONDS = {
     "login": "登录失败次数过多，请 %(seconds)s 秒后再试",
     "account": "该账号近期在多处登录失败，为保护账号安全，请 %(seconds)s 秒后再试",
-    "registration": "该网络注册过于频繁，请 %(seconds)s 秒后再试",
+    "registration": "当前网络注册过于频繁，请 %(seconds)s 秒后再试",
 }
 
 

@@ -106,7 +106,7 @@ def test_registration_from_one_address_is_throttled_with_a_clear_429() -> None:
 
     assert response.status_code == 429
     assert response["Retry-After"] == "3600"
-    assert "该网络注册过于频繁，请 60 分钟后再试" in response.content.decode()
+    assert "当前网络注册过于频繁，请 60 分钟后再试" in response.content.decode()
     assert 'value="bulk_5"' in response.content.decode()
     assert User.objects.count() == 5
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
@@ -212,3 +212,23 @@ def test_logging_in_and_out_say_so(client: Client) -> None:
     bye = client.post(reverse("web:logout"), follow=True)
     assert "已退出登录" in bye.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "field_error"),
+    [("erin_z", "correct-horse-9", "该用户名不可用，请换一个"),
+     ("12345", "correct-horse-9", "手机号格式不正确（11 位中国大陆手机号）"),
+     ("hank_z", "9384726150", "密码不能全是数字。")],
+)
+def test_register_refusals_are_said_under_their_field(client: Client, login: str, password: str,
+                                                      field_error: str) -> None:
+    UserFactory.create(username="erin_z")
+
+    response = client.post(reverse("web:register"), {"login": login, "password": password,
+                                                     "password_again": password})
+
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert f'<small class="field-error">{field_error}</small>' in body
+    assert 'data-testid="error-message"' not in body
+    assert User.objects.count() == 1

@@ -17,10 +17,13 @@ from django.views.decorators.http import require_http_methods
 from kameng.accounts.services import user_register
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
-from kameng.web.errors import rejected
+from kameng.web.errors import message_for, rejected, status_for
 from kameng.web.forms import LoginForm, RegisterForm
 
 BACKEND = "kameng.accounts.backends.UsernameOrPhoneBackend"
+# Which register field a refusal of kameng.accounts.services.user_register is about (others show above the form).
+REGISTER_ERROR_FIELDS = {"invalid_phone": "login", "invalid_username": "login", "login_unavailable": "login",
+                         "weak_password": "password"}
 
 
 class StoreLoginView(LoginView):
@@ -81,6 +84,10 @@ def register(request: HttpRequest) -> HttpResponse:
         user = user_register(login=form.cleaned_data["login"], password=form.cleaned_data["password"],
                              address=client_address(request))
     except ApplicationError as error:
+        field = REGISTER_ERROR_FIELDS.get(error.code)
+        if field is not None:  # said under the field it is about, like the form's own checks
+            form.add_error(field, message_for(error))
+            return render(request, "web/register.html", context, status=status_for(error))
         response = rejected(request, "web/register.html", context, error)
         if "retry_after" in error.extra:
             response["Retry-After"] = str(error.extra["retry_after"])
