@@ -48,7 +48,7 @@ class RegisterForm(forms.Form):
                             widget=forms.TextInput(attrs={"data-testid": "register-login",
                                                           "autocomplete": "username"}))
     # The length is the password validators' rule too (kameng.accounts.validators): checked here first so that a
-    # short password is said next to its field, in the same words.
+    # short password is said next to its field.
     password = forms.CharField(label=_("密码"), min_length=PASSWORD_MIN_LENGTH, strip=False,
                                help_text=PASSWORD_HELP_TEXT,
                                error_messages={"required": _("请输入密码"),

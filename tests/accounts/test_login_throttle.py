@@ -54,7 +54,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     return fake
 
 
-def test_five_wrong_passwords_lock_the_login_even_for_the_right_one(client: Client) -> None:
+def test_five_wrong_passwords_lock_the_login_even_for_the_right_one(client: Client, clock: _Clock) -> None:
     user_register(login="alice_01", password=PASSWORD)
     user_register(login="bob_02", password=PASSWORD)
 
@@ -69,7 +69,7 @@ def test_five_wrong_passwords_lock_the_login_even_for_the_right_one(client: Clie
     assert _login(client, "bob_02", PASSWORD) == 302  # another account is not locked
 
 
-def test_the_lock_message_is_translated(client: Client) -> None:
+def test_the_lock_message_is_translated(client: Client, clock: _Clock) -> None:
     user_register(login="alice_02", password=PASSWORD)
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
     for _ in range(5):

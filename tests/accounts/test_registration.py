@@ -75,7 +75,8 @@ def test_registration_is_limited_per_address_per_hour() -> None:
     assert error.value.code == "too_many_registrations"
     assert error.value.status_code == 429
     assert error.value.message == "当前网络注册过于频繁，请 60 分钟后再试"
-    assert error.value.extra == {"retry_after": 3600}
+    assert set(error.value.extra) == {"retry_after"}
+    assert 3590 <= error.value.extra["retry_after"] <= 3600  # the hour's window, less the seconds this test took
     assert User.objects.count() == 5
     user_register(login="elsewhere_1", password=PASSWORD, address="198.51.100.7")
     assert User.objects.count() == 6

@@ -105,7 +105,7 @@ def test_registration_from_one_address_is_throttled_with_a_clear_429() -> None:
                                                      "password_again": "correct-horse-9"})
 
     assert response.status_code == 429
-    assert response["Retry-After"] == "3600"
+    assert 3590 <= int(response["Retry-After"]) <= 3600  # the hour's window, less the seconds this test took
     assert "当前网络注册过于频繁，请 60 分钟后再试" in response.content.decode()
     assert 'value="bulk_5"' in response.content.decode()
     assert User.objects.count() == 5
