@@ -23,7 +23,7 @@ from unfold.decorators import action
 
 from kameng.core.errors import ApplicationError
 from kameng.core.money import money
-from kameng.orders.admin import OrderAdmin, OrderEventInline, ReadOnlyInline
+from kameng.orders.admin import OrderAdmin, ReadOnlyInline
 from kameng.orders.models import Order
 from kameng.orders.refunds import REFUNDABLE, order_refundable_amount
 from kameng.payments.models import Payment, Refund, RefundDestination, RefundStatus
@@ -96,9 +96,10 @@ def _result_message(refund: Refund) -> tuple[int, str]:
 class OrderPaymentsAdmin(OrderAdmin):
     """The order page (kameng.orders.admin.OrderAdmin) with its payments, refunds and the refund action."""
 
-    inlines = (OrderPaymentInline, OrderRefundInline, OrderEventInline)
-    actions = ("refund_selected",)
-    actions_detail = ("refund",)
+    # Added to what the orders app's page has (its timeline, its own actions), never instead of it.
+    inlines = (OrderPaymentInline, OrderRefundInline, *OrderAdmin.inlines)
+    actions = (*(OrderAdmin.actions or ()), "refund_selected")
+    actions_detail = (*OrderAdmin.actions_detail, "refund")
 
     def has_refund_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         # A method, not the dotted permission in @action: unfold's system check would query the permission table,
