@@ -52,12 +52,14 @@ INSTALLED_APPS = [
     "kameng.orders",
     "kameng.payments",
     "kameng.risk",
-    "kameng.simulators",
-    "kameng.simulators.epay_v2",
-    "kameng.simulators.alipay",
-    "kameng.simulators.wechat",
     "kameng.web",
 ]
+# The built-in gateway simulators (/sim/) let the demo and the tests pay without internet. Off in production, where
+# they are not installed at all: no tables, no admin pages, no URLs (kameng/urls.py), no tasks.
+KAMENG_SIMULATORS_ENABLED = env.bool("KAMENG_SIMULATORS_ENABLED", default=DEBUG)
+if KAMENG_SIMULATORS_ENABLED:
+    INSTALLED_APPS += ["kameng.simulators", "kameng.simulators.epay_v2", "kameng.simulators.alipay",
+                       "kameng.simulators.wechat"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -263,5 +265,3 @@ UNFOLD = {
 }
 KAMENG_BANNED_KEYWORDS = env.list("KAMENG_BANNED_KEYWORDS", default=["赌博", "博彩", "色情", "外挂"])
 KAMENG_IMPORT_INLINE_LIMIT = env.int("KAMENG_IMPORT_INLINE_LIMIT", default=2000)
-# The built-in gateway simulator (/sim/epay/) lets the demo and the tests pay without internet. Off in production.
-KAMENG_SIMULATORS_ENABLED = env.bool("KAMENG_SIMULATORS_ENABLED", default=DEBUG)
