@@ -22,7 +22,7 @@ from unfold.decorators import display
 
 from kameng.catalog.models import Category, DeliveryKind, Product, Sku
 from kameng.catalog.selectors import category_contents, product_has_enabled_sku, sku_count_by_product, sku_usage
-from kameng.inventory.selectors import stock_by_sku
+from kameng.inventory.selectors import stock_by_sku_now
 
 MAX_REFUSAL_LINES = 20
 DeletedObjects = tuple[list[str], dict[str, int], set[str], list[str]]
@@ -112,8 +112,9 @@ class SkuInline(TabularInline):
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> type[BaseInlineFormSet]:
         # Inline instances are built per request, so this page-wide figure never leaks between requests.
-        # One grouped query for every SKU of the product instead of one count per row.
-        self._stock: dict[int, int] = stock_by_sku(obj.skus.values_list("id", flat=True)) if obj else {}
+        # One grouped query for every SKU of the product instead of one count per row; never the storefront's cached
+        # figure, which would show a count from before the import or void staff just made.
+        self._stock: dict[int, int] = stock_by_sku_now(obj.skus.values_list("id", flat=True)) if obj else {}
         self._is_card_key = bool(obj and obj.delivery_kind == DeliveryKind.CARD_KEY)
         return super().get_formset(request, obj, **kwargs)
 
