@@ -21,7 +21,8 @@ def wallet_statement_lines(*, user_id: int, limit: int = 50) -> list[dict[str, A
     the channel's name for an order paid through it, shown once as the order payment (its amount is what the order
     cost, and the wallet's balance did not change)."""
     # Twice the lines: each joined pair becomes one line, and the page should still show `limit` of them.
-    rows = [{**row, "paid_with": ""} for row in wallet_statement(user_id=user_id, limit=2 * limit)]
+    movements = wallet_statement(user_id=user_id, limit=2 * limit)
+    rows: list[dict[str, Any]] = [{**row, "paid_with": ""} for row in movements]
     top_up_numbers = [row["reference"] for row in rows if row["journal_kind"] == JournalKind.WALLET_TOPUP]
     order_numbers = [row["reference"] for row in rows if row["journal_kind"] == JournalKind.ORDER_PAYMENT]
     if not top_up_numbers or not order_numbers:

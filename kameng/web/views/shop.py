@@ -28,6 +28,7 @@ from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import QUANTITY_INPUT_MAX, CheckoutResult, order_checkout
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, buy_quantity_range, new_request_id
+from kameng.web.product_cards import product_cards
 from kameng.web.views.paying import (
     WALLET_METHOD,
     channel_for_amount,
@@ -49,14 +50,7 @@ def _catalog(slug: str) -> dict[str, Any]:
     ]
     current = next((category for category in categories if category["slug"] == slug), None)
     category = Category(pk=current["pk"]) if current else None
-    products = list(products_on_sale(category=category))
-    stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
-    rows = [
-        {"pk": product.pk, "name": product.name, "category": product.category.name,
-         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()],
-         "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in product.skus.all())}
-        for product in products
-    ]
+    rows = product_cards(products_on_sale(category=category))
     return {"categories": categories, "current": current, "rows": rows}
 
 
@@ -65,7 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("category", "")
     if not SLUG_RE.fullmatch(slug):
         slug = ""  # unknown shapes show everything, and never make cache keys
-    catalog = cache.get_or_set(f"web:catalog:v2:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
+    catalog = cache.get_or_set(f"web:catalog:v3:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
     return render(request, "web/home.html", catalog)
 
 
