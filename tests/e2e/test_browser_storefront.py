@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import FloatRect, Page, ViewportSize
 from pytest_django.live_server_helper import LiveServer
 
 from tests.factories import ProductFactory, SkuFactory, stock_sku
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
-def _overlaps(first: dict[str, Any], second: dict[str, Any]) -> bool:
+def _overlaps(first: FloatRect, second: FloatRect) -> bool:
     return not (first["x"] + first["width"] <= second["x"] or second["x"] + second["width"] <= first["x"]
                 or first["y"] + first["height"] <= second["y"] or second["y"] + second["height"] <= first["y"])
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_sku_radio_buttons_do_not_cover_the_sku_text(page: Page, live_server: LiveServer,
-                                                      viewport: dict[str, int]) -> None:
+                                                      viewport: ViewportSize) -> None:
     # `.field label {display:block}` used to beat `.sku-option {display:flex}`: the options collapsed to one line
     # and the absolutely placed radio sat on top of the 库存 count.
     product = ProductFactory.create(name="腾讯 Q 币卡")
