@@ -124,4 +124,4 @@ def test_the_wallet_page_shows_the_gateway_paid_order_once(client: Client) -> No
 
     assert page.count(">-49.50<") == 1
     assert "+49.50" not in page
-    assert '<small class="paid-with" data-testid="statement-paid-with">微信支付</small>' in page
+    assert '<small class="paid-with" data-testid="statement-paid-with">经微信支付付款</small>' in page
