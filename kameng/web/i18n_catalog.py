@@ -44,6 +44,9 @@ DOMAIN_TEXTS = (
     _("订单当前状态为「%(status)s」，没有可下载的卡密"),
     _("金额不能低于 ¥%(amount)s"), _("金额不能超过 ¥%(amount)s"),
     _("支付方式「%(name)s」配置不完整，暂不可用，请换一种支付方式"),
+    # product search (kameng.catalog.search)
+    _("搜索词太长：请输入不超过 %(limit)s 个字"), _("搜索词包含无法识别的字符：请只输入文字、字母和数字"),
+    _("搜索词太多：请最多输入 %(limit)s 个词，如「王者 60」"),
     # password rules (kameng.accounts.validators)
     _("密码不能只有空格。"), _("密码不能包含用户名或手机号。"),
 )

@@ -171,3 +171,15 @@ def test_every_page_has_the_search_box(client: Client) -> None:
 
     assert 'action="/search/"' in page
     assert 'name="q"' in page
+
+
+def test_the_search_page_speaks_english(client: Client, shop: dict[str, Product]) -> None:
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+
+    found = client.get(reverse("web:search"), {"q": "话费 100"}).content.decode()
+    refused = client.get(reverse("web:search"), {"q": "王" * 51})
+
+    assert "1 product found" in found
+    assert 'placeholder="Search products, categories or face values"' in found
+    assert refused.status_code == 400
+    assert "Search text too long: use at most 50 characters" in refused.content.decode()
