@@ -1,4 +1,5 @@
-"""URL map: storefront, staff admin, JSON API, and the built-in gateway simulator (when enabled)."""
+"""URL map: storefront, staff admin, JSON API, payments' gateway edges (notify, return), and the built-in
+gateway simulator (when enabled)."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -13,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("kameng.payments.urls")),
     path("", include("kameng.web.urls")),
 ]
 

@@ -124,7 +124,7 @@ def demo_channels_ensure() -> list[DemoChannel]:
         result.append(DemoChannel(
             code=channel.code, name=channel.name, kind=channel.kind, gateway_url=channel.gateway_url,
             merchant_id=channel.merchant_id, demo_key=demo_key,
-            notify_url=_site(reverse("web:payment_notify", kwargs={"channel_code": channel.code}))))
+            notify_url=_site(reverse("payments:notify", kwargs={"channel_code": channel.code}))))
     PaymentChannel.objects.get_or_create(code="balance", defaults={
         "name": "钱包余额", "kind": ChannelKind.BALANCE, "sort_order": 0, "merchant_key": None, "pay_type": ""})
     return result

@@ -96,7 +96,7 @@ def pay(django_capture_on_commit_callbacks: Callable[..., Any]) -> Pay:
 
 def _start(channel: PaymentChannel, amount: str = "10.00") -> tuple[Payment, str, str]:
     started = wallet_topup_start(user_id=UserFactory.create().pk, channel_code=channel.code, amount_text=amount,
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL, client_ip="203.0.113.7")
+                                 return_url=RETURN_URL, client_ip="203.0.113.7")
     return started.payment, started.start.redirect_url, started.start.qr_code
 
 

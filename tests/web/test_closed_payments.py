@@ -47,7 +47,7 @@ def _signed(payment: Payment) -> dict[str, str]:
 
 def _closed_topup(user: User, amount: str = "25.00") -> Payment:
     payment = wallet_topup_start(user_id=user.pk, channel_code=_channel().code, amount_text=amount,
-                                 notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/").payment
+                                 return_url="http://testserver/").payment
     assert payment_close(payment_id=payment.pk, reason=PaymentCloseReason.TOPUP_UNPAID, detail="最终查询：未支付")
     return payment
 
@@ -57,7 +57,7 @@ def _closed_order_payment(user: User, *, expire: bool = True) -> tuple[Order, Pa
     stock_sku(sku, 2)
     order = order_checkout(buyer_id=user.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
     started = order_payment_start(order_id=order.pk, buyer_id=user.pk, channel_code=_channel().code,
-                                  notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/")
+                                  return_url="http://testserver/")
     assert started.payment is not None
     if expire:
         Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
@@ -119,7 +119,7 @@ def test_the_order_page_lists_its_closed_payments(client: Client) -> None:
 def test_a_pending_payment_still_shows_as_waiting(client: Client) -> None:
     user = _logged_in(client)
     payment = wallet_topup_start(user_id=user.pk, channel_code=_channel().code, amount_text="5.00",
-                                 notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/").payment
+                                 return_url="http://testserver/").payment
 
     body = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
 

@@ -34,7 +34,7 @@ def _logged_in(client: Client) -> User:
 
 def _started_payment(user: User, channel: PaymentChannel, amount: str = "30.00") -> Payment:
     return wallet_topup_start(user_id=user.pk, channel_code=channel.code, amount_text=amount,
-                              notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/").payment
+                              return_url="http://testserver/").payment
 
 
 def _notify_params(payment: Payment, *, money: str | None = None, key: str = KEY) -> dict[str, str]:
@@ -108,7 +108,7 @@ def test_top_up_service_refuses_a_huge_amount_as_an_application_error() -> None:
 
     with pytest.raises(ApplicationError) as error:
         wallet_topup_start(user_id=UserFactory.create().pk, channel_code=_channel().code, amount_text="9" * 40,
-                           notify_url="https://shop.example.com/n", return_url="https://shop.example.com/r")
+                           return_url="https://shop.example.com/r")
 
     assert (error.value.code, error.value.message) == ("invalid_amount", "金额不能超过 ¥50000.00")
     assert not Payment.objects.exists()
