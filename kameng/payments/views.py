@@ -46,6 +46,6 @@ def payment_return(request: HttpRequest) -> HttpResponse:
     payment = payment_return_process(user_id=request.user.pk, params=request.GET.dict())
     if payment is None:
         raise Http404("支付单不存在")
-    if payment.order_id is not None:
+    if payment.order is not None:
         return redirect("web:order_detail", number=payment.order.number)
     return redirect("web:topup_status", number=payment.number)
