@@ -55,7 +55,7 @@ def test_the_order_page_says_the_payment_is_being_confirmed_and_polls(client: Cl
 
 
 def test_paying_with_the_wallet_while_a_gateway_payment_is_in_flight_asks_first(client: Client) -> None:
-    buyer, order, payment = _buyer_with_an_order_paid_at_the_gateway(client)
+    buyer, order, _ = _buyer_with_an_order_paid_at_the_gateway(client)
     journals = Journal.objects.count()
 
     asked = client.post(reverse("web:order_pay", args=[order.number]), {"channel": "balance"})
