@@ -11,6 +11,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from kameng.orders.models import Order, OrderStatus
+from tests.factories import SkuFactory, UserFactory
+
 migration = importlib.import_module("kameng.orders.migrations.0005_typed_order_events")
 
 # (stored message, the event's to_status, kind, params)
@@ -58,38 +61,36 @@ def test_an_old_message_becomes_its_kind_and_params(message: str, to_status: str
     assert migration.typed_from_message(message, to_status) == (kind, params)
 
 
-def _migrate(target: list[tuple[str, str]]) -> Any:
+def _migrate(target: list[tuple[str, str]] | None = None) -> Any:
+    """Migrate to `target` (by default the latest of every app) and answer the apps as they are there."""
     executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
+    target = target or executor.loader.graph.leaf_nodes()
     executor.migrate(target)
+    executor.loader.build_graph()
     return executor.loader.project_state(target).apps
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_types_existing_rows_and_going_back_restores_the_text() -> None:
     before, after = [("orders", "0004_constraint_messages")], [("orders", "0005_typed_order_events")]
-    apps = _migrate(before)
+    # The order and what it refers to are made with today's models: only the events table is put back in time.
+    sku = SkuFactory.create(price=Decimal("50.00"))
+    order = Order.objects.create(number="K20261203000001", buyer=UserFactory.create(), sku=sku, title="月卡 30 天",
+                                 quantity=1, unit_price=Decimal("50.00"), total_amount=Decimal("50.00"),
+                                 status=OrderStatus.PARTIALLY_REFUNDED)
     try:
-        user = apps.get_model("accounts", "User").objects.create(username="legacy")
-        category = apps.get_model("catalog", "Category").objects.create(name="点卡")
-        product = apps.get_model("catalog", "Product").objects.create(name="月卡", category=category)
-        sku = apps.get_model("catalog", "Sku").objects.create(product=product, name="30 天", price=Decimal("50.00"))
-        order = apps.get_model("orders", "Order").objects.create(
-            number="K20261203000001", buyer=user, sku=sku, title="月卡 30 天", quantity=1,
-            unit_price=Decimal("50.00"), total_amount=Decimal("50.00"), status="partially_refunded")
-        old = apps.get_model("orders", "OrderEvent")
+        old = _migrate(before).get_model("orders", "OrderEvent")
         for from_status, to_status, message in [
                 ("", "pending_payment", "订单已创建，等待支付"),
                 ("pending_payment", "paid", "已通过支付宝支付 ¥50.00"),
                 ("paid", "delivered", "已发货，卡密已到账"),
                 ("delivered", "partially_refunded", "已退款 ¥25.00 到钱包余额（卡密无效）"),
                 ("partially_refunded", "partially_refunded", "客服已联系买家")]:
-            old.objects.create(order=order, from_status=from_status, to_status=to_status, message=message)
+            old.objects.create(order_id=order.pk, from_status=from_status, to_status=to_status, message=message)
 
-        apps = _migrate(after)
+        typed = _migrate(after).get_model("orders", "OrderEvent")
 
-        typed = list(apps.get_model("orders", "OrderEvent").objects.order_by("id").values_list("kind", "params"))
-        assert typed == [
+        assert list(typed.objects.order_by("id").values_list("kind", "params")) == [
             ("created", {}),
             ("paid", {"channel": "支付宝", "amount": "50.00"}),
             ("delivered", {}),
@@ -97,10 +98,10 @@ def test_the_migration_types_existing_rows_and_going_back_restores_the_text() ->
             ("note", {"text": "客服已联系买家"}),
         ]
 
-        apps = _migrate(before)
+        messages = _migrate(before).get_model("orders", "OrderEvent").objects.order_by("id").values_list(
+            "message", flat=True)
 
-        messages = apps.get_model("orders", "OrderEvent").objects.order_by("id").values_list("message", flat=True)
         assert list(messages) == ["订单已创建，等待支付", "已通过支付宝支付 ¥50.00", "已发货，卡密已到账",
                                   "已退款 ¥25.00 到钱包余额（卡密无效）", "客服已联系买家"]
     finally:
-        _migrate(after)
+        _migrate()
