@@ -122,6 +122,11 @@ def journal_post(*, kind: JournalKind, reference: str, legs: list[Leg], memo: st
     return journal
 
 
+def journal_draft_post(*, draft: JournalDraft) -> Journal:
+    """Post a journal a recipe drew up (kameng.ledger.recipes)."""
+    return journal_post(kind=JournalKind(draft.kind), reference=draft.reference, legs=draft.legs, memo=draft.memo)
+
+
 def _check_balanced(legs: list[Leg]) -> None:
     if len(legs) < 2:
         raise ApplicationError("a journal needs at least two legs", code="ledger_unbalanced")

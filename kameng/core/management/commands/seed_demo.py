@@ -22,8 +22,9 @@ from kameng.accounts.models import User
 from kameng.catalog.models import Category, DeliveryKind, Product, ProductStatus, Sku
 from kameng.inventory.imports import card_key_batch_create, card_keys_import
 from kameng.inventory.models import CardKey
-from kameng.ledger.models import AccountKind, Journal, JournalKind
-from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.ledger import recipes
+from kameng.ledger.models import Journal, JournalKind
+from kameng.ledger.services import journal_draft_post
 
 DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - a demo login, printed on purpose
 ADMIN_USERNAME = "admin"
@@ -148,11 +149,9 @@ def _seed_users(summary: SeedSummary) -> None:
         buyer.set_password(DEMO_PASSWORD)
         buyer.save(update_fields=["password"])
     if not Journal.objects.filter(kind=JournalKind.ADJUSTMENT, reference=FUNDING_REFERENCE).exists():
-        journal_post(
-            kind=JournalKind.ADJUSTMENT, reference=FUNDING_REFERENCE, memo="演示数据：为演示买家充值",
-            legs=[debit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix="demo-seed"), BUYER_FUNDING),
-                  credit(wallet_account_id(user_id=buyer.pk), BUYER_FUNDING)],
-        )
+        journal_draft_post(draft=recipes.wallet_topup_credit(
+            payment_number=FUNDING_REFERENCE, memo="演示数据：为演示买家充值", channel_code="demo-seed",
+            user_id=buyer.pk, amount=BUYER_FUNDING, kind=JournalKind.ADJUSTMENT))
         summary.wallet_funded = True
 
 
