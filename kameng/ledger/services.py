@@ -313,7 +313,8 @@ def journal_post_many(drafts: Sequence[JournalDraft]) -> None:
         if not moves:
             return
         account_ids = [account_id for account_id, _, _ in moves]
-        cursor.execute(_LOCK_ACCOUNTS_SQL, [account_ids])
+        if len(account_ids) > 1:  # one row needs no ordering: the UPDATE takes its lock
+            cursor.execute(_LOCK_ACCOUNTS_SQL, [account_ids])
         cursor.execute(_MOVE_BALANCES_SQL, [json_rows(
             {"id": account_id, "delta": str(delta), "guarded": guarded} for account_id, delta, guarded in moves)])
         moved = {row[0] for row in cursor.fetchall()}

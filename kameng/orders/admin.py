@@ -1,5 +1,6 @@
 """Back office for orders: a read-only view with the buyer's timeline, payments and refunds. Orders change only
-through services; the one staff action here is a refund (to the wallet or back through the original channel)."""
+through services; the staff actions here are a refund (to the wallet or back through the original channel) and,
+for orders fulfilled by hand, delivering them with a note or failing them (kameng.orders.fulfilment)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,13 @@ from kameng.core.errors import ApplicationError
 from kameng.core.masking import mask_secret
 from kameng.core.money import money
 from kameng.inventory.selectors import secrets_for_order
-from kameng.orders.models import Order, OrderEvent
+from kameng.orders.fulfilment import (
+    DELIVERY_NOTE_MAX,
+    is_fulfilled_later,
+    order_deliver_manually,
+    order_fail_delivery,
+)
+from kameng.orders.models import Order, OrderEvent, OrderStatus
 from kameng.orders.refunds import REFUNDABLE, order_refundable_amount
 from kameng.payments.models import (
     Payment,
@@ -37,6 +44,8 @@ from kameng.payments.refunds import order_refund
 from kameng.payments.selectors import payment_original_for_order
 
 REFUND_PERMISSION = "payments.add_refund"
+# Delivering (or failing) a manual order changes it: staff who may change orders may do it.
+FULFIL_PERMISSION = "orders.change_order"
 
 
 class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
@@ -97,6 +106,19 @@ class OrderRefundForm(forms.Form):
         destination.initial = RefundDestination.WALLET.value
 
 
+class OrderFulfilForm(forms.Form):
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    outcome = forms.ChoiceField(label="处理结果", widget=forms.RadioSelect, initial=DELIVERED, choices=[
+        (DELIVERED, "已发货（款项确认为平台收入）"), (FAILED, "无法发货，全额退回买家钱包余额")])
+    note = forms.CharField(label="发货说明 / 失败原因", max_length=DELIVERY_NOTE_MAX,
+                           widget=forms.Textarea(attrs={"rows": 5}),
+                           help_text="买家会在订单页看到：发货时写明交付内容（如充值账号、兑换方式），失败时写明原因")
+
+
+AWAITING_STAFF = frozenset({OrderStatus.PAID, OrderStatus.FULFILLING})
+
+
 def _result_message(refund: Refund) -> tuple[int, str]:
     if refund.destination == RefundDestination.WALLET:
         return messages.SUCCESS, f"已退款 ¥{refund.amount} 到买家钱包余额（退款单 {refund.number}）"
@@ -123,13 +145,13 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
     search_fields = ("=number", "buyer__username")
     search_help_text = "按订单号（完整）或买家用户名搜索"
     date_hierarchy = "created_at"
-    fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "total_amount", "refunded_amount",
-              "status", "request_id", "created_at", "expires_at", "paid_at", "delivered_at", "updated_at",
-              "delivered_keys")
+    fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "price_lines", "total_amount",
+              "refunded_amount", "status", "delivery_note", "request_id", "client_ip", "created_at", "expires_at",
+              "paid_at", "delivered_at", "updated_at", "delivered_keys")
     readonly_fields = fields
     inlines = (OrderPaymentInline, OrderRefundInline, OrderEventInline)
     actions = ("refund_selected",)
-    actions_detail = ("refund",)
+    actions_detail = ("fulfil", "refund")
 
     @admin.display(description="已发卡密（脱敏）")
     def delivered_keys(self, order: Order) -> str:
@@ -148,13 +170,57 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
         # which breaks `migrate` and `makemigrations --check` on a fresh database.
         return bool(request.user.has_perm(REFUND_PERMISSION))
 
+    def has_fulfil_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return bool(request.user.has_perm(FULFIL_PERMISSION))
+
     def get_actions_detail(self, request: HttpRequest, object_id: Any) -> list[Any]:
-        """Offer the refund button only on orders that can still be refunded."""
+        """Offer the refund button only on orders that can still be refunded, the fulfil button only on orders
+        waiting for staff to deliver them."""
         actions = super().get_actions_detail(request, object_id)
-        order = Order.objects.filter(pk=object_id).only("status", "total_amount", "refunded_amount").first()
+        order = (Order.objects.filter(pk=object_id).select_related("sku__product")
+                 .only("status", "total_amount", "refunded_amount", "sku__product__delivery_kind").first())
+        hidden = set()
         if order is None or order.status not in REFUNDABLE or order_refundable_amount(order) <= 0:
-            return [item for item in actions if item.action_name != "orders_order_refund"]
-        return actions
+            hidden.add("orders_order_refund")
+        if order is None or not _awaits_staff(order):
+            hidden.add("orders_order_fulfil")
+        return [item for item in actions if item.action_name not in hidden]
+
+    @action(description="发货处理", url_path="fulfil", icon="local_shipping", permissions=["fulfil"])
+    def fulfil(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Deliver a manual order with a note the buyer reads, or fail it (its money back to the wallet)."""
+        if not self.has_fulfil_permission(request):
+            raise PermissionDenied
+        order = get_object_or_404(Order.objects.select_related("buyer", "sku__product"), pk=object_id)
+        change_url = reverse("admin:orders_order_change", args=[order.pk])
+        if not _awaits_staff(order):
+            self.message_user(request, f"订单状态为「{order.get_status_display()}」，不是待人工发货的订单",
+                              messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        form = OrderFulfilForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["outcome"] == OrderFulfilForm.DELIVERED:
+                    order_deliver_manually(order_id=order.pk, note=data["note"])
+                    message = f"订单 {order.number} 已发货，买家可在订单页查看发货说明"
+                else:
+                    order_fail_delivery(order_id=order.pk, reason=data["note"])
+                    message = f"订单 {order.number} 发货失败，¥{order.total_amount} 已退回买家钱包余额"
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(request, message, messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"发货处理 · 订单 {order.number}",
+            "opts": self.model._meta,
+            "order": order,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/orders/order/fulfil.html", context)
 
     @admin.action(description="退款（选择一个订单）", permissions=["refund"])
     def refund_selected(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
@@ -198,3 +264,7 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/orders/order/refund.html", context)
+
+
+def _awaits_staff(order: Order) -> bool:
+    return order.status in AWAITING_STAFF and is_fulfilled_later(str(order.sku.product.delivery_kind))

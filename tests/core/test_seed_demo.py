@@ -43,7 +43,7 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
     second = _seed()
 
     assert _counts() == counts
-    assert counts == {"users": 2, "categories": 3, "products": 6, "skus": 17, "card_keys": 51, "journals": 1,
+    assert counts == {"users": 2, "categories": 3, "products": 7, "skus": 19, "card_keys": 51, "journals": 1,
                       "entries": 2, "channels": 6, "simulated_merchants": 1}
     assert first["summary"]["card_keys_added"] == 51  # type: ignore[index]
     assert second["summary"]["card_keys_added"] == 0  # type: ignore[index]

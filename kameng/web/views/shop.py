@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from kameng.catalog.models import Category, Product
+from kameng.catalog.models import Category, DeliveryKind, Product
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT
 from kameng.catalog.selectors import categories_visible, products_on_sale
 from kameng.core.errors import ApplicationError, NotFoundError
@@ -47,8 +47,9 @@ def _catalog(slug: str) -> dict[str, Any]:
     stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
     rows = [
         {"pk": product.pk, "name": product.name, "category": product.category.name,
-         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()],
-         "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in product.skus.all())}
+         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0),
+                   "on_demand": _is_on_demand(product)} for sku in product.skus.all()],
+         "in_stock": _is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in product.skus.all())}
         for product in products
     ]
     return {"categories": categories, "current": current, "rows": rows}
@@ -59,8 +60,13 @@ def home(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("category", "")
     if not SLUG_RE.fullmatch(slug):
         slug = ""  # unknown shapes show everything, and never make cache keys
-    catalog = cache.get_or_set(f"web:catalog:v2:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
+    catalog = cache.get_or_set(f"web:catalog:v3:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
     return render(request, "web/home.html", catalog)
+
+
+def _is_on_demand(product: Product) -> bool:
+    """Made to order (人工发货): no stock to run out of, staff deliver each order."""
+    return product.delivery_kind == DeliveryKind.MANUAL
 
 
 def _product_or_404(product_id: int) -> Product:
@@ -74,7 +80,8 @@ def _product_context(product: Product, form: BuyForm | None = None) -> dict[str,
     skus = list(product.skus.all())
     stock = stock_by_sku(sku.pk for sku in skus)
     if form is None:
-        in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0), skus[0].pk if skus else None)
+        in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0 or _is_on_demand(product)),
+                        skus[0].pk if skus else None)
         form = BuyForm(sku_choices=_sku_choices(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
@@ -82,8 +89,8 @@ def _product_context(product: Product, form: BuyForm | None = None) -> dict[str,
     form.fields["quantity"].widget.attrs.update(
         min=product.min_quantity, max=min(product.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY))
     return {"product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
-            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in skus],
-            "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in skus),
+            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0), "on_demand": _is_on_demand(product)} for sku in skus],
+            "in_stock": _is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in skus),
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
             "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form)),
             "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES}
