@@ -6,7 +6,7 @@ payment, reserved for payment, or through a gateway channel — checks a channel
 order exists, writes the order through `kameng.orders.services.order_checkout` (pricing, claims, journal), and,
 for a gateway, starts the payment after commit, never inside a transaction. The answer is one `PurchaseResult`.
 
-A checkout with a request id is retried once when the database connection dropped under it: the connection is
+A checkout with a request id is retried once when the database connection failed under it: the connection is
 closed and the same request sent again, and the replay rules answer it (the first order if it had landed).
 
 Room is left for what comes next: a reseller's wallet as another way to pay, and the buyer's input of a direct
@@ -124,13 +124,21 @@ def _wallet_or_reserve(common: dict[str, Any]) -> CheckoutResult:
 
 
 def _checkout(request_id: str | None, attempt: Callable[[], CheckoutResult]) -> CheckoutResult:
-    """Run the checkout; once more if the connection dropped under an idempotent one (request id given)."""
+    """Run the checkout; once more, on a fresh connection, if the database connection failed under an idempotent
+    one (request id given, not inside the caller's transaction).
+
+    A dropped connection surfaces as OperationalError or InterfaceError (by then Django has usually replaced the
+    broken connection, so it cannot be told apart by asking the connection); the rarer other causes of those errors
+    (a statement timeout) are retried once too, which the request id makes safe: the retry is answered by the replay
+    rules, with the first order if the first attempt had committed.
+    """
     try:
         return attempt()
     except (OperationalError, InterfaceError):
-        if not request_id or connection.in_atomic_block or connection.is_usable():
+        if not request_id or connection.in_atomic_block:
             raise
-        logger.warning("database connection lost during a checkout; retrying request %s once", request_id)
+        logger.warning("database error during checkout %s; retrying once on a fresh connection", request_id,
+                       exc_info=True)
         connection.close()
     return attempt()
 

@@ -357,3 +357,20 @@ def test_a_constraint_failing_at_commit_rolls_back_and_each_runs_alone(monkeypat
     assert all(checkout.done.is_set() and checkout.order is None and checkout.error is None for checkout in batch)
     assert not Order.objects.filter(request_id__startswith="deferred-").exists()
     assert ledger_problems() == []
+
+
+def test_a_price_rule_in_settings_changes_the_batch_price(settings: Settings) -> None:
+    settings.KAMENG_PRICE_RULES = ["tests.catalog.price_rules.ten_percent_off"]
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 10)
+    buyer_ids = _funded_buyers(3, "30.00")
+    batch = [_checkout(buyer_id, sku.pk, 2, f"priced-{buyer_id}") for buyer_id in buyer_ids]
+
+    write_batch(batch)
+
+    assert all(checkout.order is not None for checkout in batch)
+    orders = list(Order.objects.order_by("pk"))
+    assert [(order.unit_price, order.total_amount) for order in orders] == [(Decimal("9.00"), Decimal("18.00"))] * 3
+    assert all(order.price_lines == [{"code": "member", "label": "会员九折", "amount": "-1.00"}] for order in orders)
+    assert all(wallet_balance(user_id=buyer_id) == Decimal("12.00") for buyer_id in buyer_ids)
+    assert ledger_problems() == []
