@@ -16,6 +16,10 @@ of the total (rolled back, the rest of the batch retried without that wallet's o
 COMMIT. An error during COMMIT itself is answered as an error: the batch may or may not have landed, and only a
 replay with the same request id can tell.
 
+The rows themselves are drafted and written by `kameng.orders.checkout` (`checkout_draft`, `drafts_write`), the same
+code the single path runs for a batch of one; this module owns only the batching: the writer thread, the culprits,
+the retries. The purchase service chooses it explicitly (`order_checkout(batched=True)`) for wallet payments.
+
 The writer is a daemon thread per process, started on first use (after a server forks its workers), with its own
 database connection. Request threads wait on an event; the writer never waits for a new arrival, so a checkout is
 delayed by at most the batch before it.
