@@ -80,7 +80,7 @@ def test_a_connection_dropped_before_commit_is_retried_once_and_the_order_is_mad
 def test_a_checkout_that_landed_before_the_connection_dropped_is_answered_as_its_replay(
         monkeypatch: pytest.MonkeyPatch) -> None:
     buyer_id, sku_id = _buyer_and_sku()
-    landed = []
+    landed: list[Any] = []
 
     def landing_then_dropping(**kwargs: Any) -> Any:
         if landed:
