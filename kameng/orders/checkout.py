@@ -31,10 +31,11 @@ from kameng.core.errors import ApplicationError
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO
 from kameng.core.sql import json_rows
-from kameng.inventory.services import card_keys_claim, card_keys_claim_many
+from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many
 from kameng.ledger import recipes
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderStatus
+from kameng.orders.reservations import reservations_take_over
 from kameng.orders.state import DEFAULT_MESSAGES, can_transition
 
 WALLET_PAID_MESSAGE = "已使用钱包余额支付"
@@ -235,9 +236,6 @@ def _claim(written: list[CheckoutDraft]) -> Claimed:
 
 
 def _claim_one(draft: CheckoutDraft) -> list[tuple[int, bytes]]:
-    from kameng.inventory.services import SoldOutError
-    from kameng.orders.reservations import reservations_take_over
-
     order = draft.order
     try:
         # No savepoint: a short claim gives back what it took and raises before any statement fails.
