@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, orders, payments, shop, wallet
+from kameng.web.views import accounts, orders, payments, search, shop, wallet
 
 app_name = "web"
 
 urlpatterns = [
     path("", shop.home, name="home"),
+    path("search/", search.search, name="search"),
     path("products/<int:product_id>/", shop.product_detail, name="product"),
     path("products/<int:product_id>/buy/", shop.buy, name="buy"),
     path("login/", accounts.StoreLoginView.as_view(), name="login"),

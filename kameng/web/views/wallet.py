@@ -15,11 +15,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
-from kameng.ledger.selectors import wallet_balance, wallet_statement
+from kameng.ledger.selectors import wallet_balance
 from kameng.orders.selectors import order_of_buyer
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
 from kameng.payments.selectors import channels_offered, payment_of_user
 from kameng.payments.services import channel_shows_qr, payment_notification_process, wallet_topup_start
+from kameng.payments.statement import wallet_statement_lines
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.forms import TopupForm
 from kameng.web.http import BuyerRequest
@@ -38,7 +39,7 @@ def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dic
     return {
         "page_url": reverse("web:wallet"),
         "balance": wallet_balance(user_id=request.user.pk),
-        "statement": wallet_statement(user_id=request.user.pk, limit=STATEMENT_ROWS),
+        "statement": wallet_statement_lines(user_id=request.user.pk, limit=STATEMENT_ROWS),
         "form": form or TopupForm(channel_choices=_channel_choices(),
                                   initial={"amount": request.GET.get("amount", "")[:12],
                                            "for_order": request.GET.get("order", "")[:40]}),
