@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.urls import reverse
 
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
 from kameng.catalog.selectors import skus_for_sale
@@ -78,8 +76,8 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
 
     Raises the checkout's errors (SKU not on sale, quantity, sold out, insufficient balance for `WALLET`, limits of
     unpaid orders, a reused request id) and, for a gateway, the channel's (unknown, disabled, amount out of its
-    range) before any order exists. `return_url` is where the gateway sends the buyer back (the order's page when
-    empty). `buyer_input` is for direct top-ups, which no product takes yet.
+    range) before any order exists. `return_url` is where the gateway sends the buyer back (payments' own return
+    page when empty). `buyer_input` is for direct top-ups, which no product takes yet.
     """
     if buyer_input:
         raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
@@ -97,10 +95,9 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
     if not checkout.created:
         return _result(checkout)
     try:
-        started = order_payment_start(
-            order_id=checkout.order.pk, buyer_id=buyer_id, channel_code=payment.channel_code,
-            notify_url=_notify_url(payment.channel_code), return_url=return_url or _order_page(checkout.order),
-            client_ip=client_ip)
+        started = order_payment_start(order_id=checkout.order.pk, buyer_id=buyer_id,
+                                      channel_code=payment.channel_code, return_url=return_url or None,
+                                      client_ip=client_ip)
     except ApplicationError as error:
         # The order exists and keeps its keys until it expires: the buyer can pay it another way.
         return PurchaseResult(order=checkout.order, created=True, secrets=[], payment_error=error)
@@ -164,11 +161,3 @@ def purchase_channel_check(*, channel_code: str, amount: Decimal) -> PaymentChan
         )
     channel_check_usable(channel)  # not offered, but a stale page may still post it
     return channel
-
-
-def _order_page(order: Order) -> str:
-    return settings.SITE_URL + reverse("web:order_detail", args=[order.number])
-
-
-def _notify_url(channel_code: str) -> str:
-    return settings.SITE_URL + reverse("web:payment_notify", args=[channel_code])

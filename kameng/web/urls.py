@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, orders, payments, search, shop, wallet
+from kameng.web.views import accounts, orders, search, shop, wallet
 
 app_name = "web"
 
@@ -25,5 +25,4 @@ urlpatterns = [
     path("wallet/topup/", wallet.topup, name="topup"),
     path("wallet/topups/return/", wallet.topup_return, name="topup_return"),
     path("wallet/topups/<str:number>/", wallet.topup_status, name="topup_status"),
-    path("pay/notify/<slug:channel_code>/", payments.payment_notify, name="payment_notify"),
 ]
