@@ -35,14 +35,6 @@ def product_has_enabled_sku(*, product_id: int) -> bool:
     return Sku.objects.filter(product_id=product_id, is_active=True).exists()
 
 
-def sku_for_sale(*, sku_id: int) -> Sku | None:
-    return (
-        Sku.objects.select_related("product")
-        .filter(pk=sku_id, is_active=True, product__status=ProductStatus.ON_SALE)
-        .first()
-    )
-
-
 @dataclass(frozen=True)
 class SkuForSale:
     """What a checkout reads of a SKU on sale and its product: every field it uses, and nothing that could silently
