@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 from ninja import Field, Router, Schema, Status
 
+from kameng.catalog.pricing import SALES_CHANNEL_API
 from kameng.catalog.selectors import products_on_sale
 from kameng.core.errors import NotFoundError
+from kameng.core.http import client_address
 from kameng.core.ids import DATABASE_ID_MAX
 from kameng.inventory.selectors import secrets_for_order, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer
-from kameng.orders.services import QUANTITY_INPUT_MAX, order_checkout
+from kameng.orders.services import QUANTITY_INPUT_MAX
+from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
 
 router = Router(tags=["shop"])
 
@@ -82,19 +86,28 @@ def list_products(request: HttpRequest) -> list[ProductOut]:
 
 
 @router.post("/orders", response={200: OrderOut, 201: OrderOut})
-def create_order(request: HttpRequest, payload: CheckoutIn) -> Status:
-    result = order_checkout(buyer_id=_user_id(request), sku_id=payload.sku_id, quantity=payload.quantity,
-                            request_id=payload.request_id, pay_with_wallet=payload.pay_with_wallet)
+def create_order(request: HttpRequest, response: HttpResponse, payload: CheckoutIn) -> Status:
+    result = purchase_create(
+        buyer_id=_user_id(request), sku_id=payload.sku_id, quantity=payload.quantity, request_id=payload.request_id,
+        payment=PaymentChoice(PayBy.WALLET if payload.pay_with_wallet else PayBy.RESERVE),
+        sales_channel=SALES_CHANNEL_API, client_ip=client_address(request))
+    _never_stored(response)
     return Status(201 if result.created else 200, _order_out(result.order, result.secrets))
 
 
 @router.get("/orders/{number}", response=OrderOut)
-def get_order(request: HttpRequest, number: str) -> OrderOut:
+def get_order(request: HttpRequest, response: HttpResponse, number: str) -> OrderOut:
     order = order_of_buyer(buyer_id=_user_id(request), number=number)
     if order is None:
         raise NotFoundError("订单不存在", code="order_not_found")
     secrets = secrets_for_order(order_id=order.pk) if order.status == OrderStatus.DELIVERED else []
+    _never_stored(response)
     return _order_out(order, secrets)
+
+
+def _never_stored(response: HttpResponse) -> None:
+    """An order answer may carry card keys: no browser, proxy or CDN may keep a copy."""
+    patch_cache_control(response, no_store=True, private=True)
 
 
 @router.get("/wallet", response=WalletOut)
