@@ -11,7 +11,7 @@ from decimal import Decimal
 from kameng.wsgi import application
 from kameng.api import shop
 from kameng.orders.models import Order, OrderStatus
-from kameng.orders.services import CheckoutResult
+from kameng.purchases.services import PurchaseResult
 
 __all__ = ["application"]
 
@@ -19,8 +19,8 @@ _CANNED = Order(pk=1, number="K000000000000000000000", title="压测点卡 10 �
                 unit_price=Decimal("9.50"), total_amount=Decimal("9.50"), status=OrderStatus.DELIVERED)
 
 
-def _canned_checkout(**_request: object) -> CheckoutResult:
-    return CheckoutResult(order=_CANNED, created=True, secrets=["CANNED-SECRET"])
+def _canned_purchase(**_request: object) -> PurchaseResult:
+    return PurchaseResult(order=_CANNED, created=True, secrets=["CANNED-SECRET"])
 
 
-shop.order_checkout = _canned_checkout  # type: ignore[assignment]  # the one thing this server does differently
+shop.purchase_create = _canned_purchase  # type: ignore[assignment]  # the one thing this server does differently

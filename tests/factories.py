@@ -71,3 +71,11 @@ def stock_sku(sku: Sku, count: int, prefix: str | None = None) -> list[str]:
     batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None, source_name="test")
     card_keys_import(batch=batch, text="\n".join(secrets))
     return secrets
+
+
+def manual_sku(price: str = "58.00") -> Sku:
+    """A SKU of a product fulfilled by hand (人工发货): nothing in stock, staff deliver each order."""
+    from kameng.catalog.models import DeliveryKind
+
+    return SkuFactory.create(product__delivery_kind=DeliveryKind.MANUAL, product__name="代充服务", name="60 元档",
+                             price=Decimal(price))

@@ -5,18 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 from ninja import Field, Router, Schema, Status
 
+from kameng.catalog.pricing import SALES_CHANNEL_API
 from kameng.catalog.selectors import products_on_sale
 from kameng.core.errors import NotFoundError
+from kameng.core.http import client_address
 from kameng.core.ids import DATABASE_ID_MAX
 from kameng.inventory.selectors import secrets_for_order, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline
-from kameng.orders.services import QUANTITY_INPUT_MAX, order_checkout
+from kameng.orders.services import QUANTITY_INPUT_MAX
 from kameng.orders.state import KEYS_VISIBLE
+from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
 
 router = Router(tags=["shop"])
 
@@ -96,14 +100,17 @@ def list_products(request: HttpRequest) -> list[ProductOut]:
 
 
 @router.post("/orders", response={200: OrderOut, 201: OrderOut})
-def create_order(request: HttpRequest, payload: CheckoutIn) -> Status:
-    result = order_checkout(buyer_id=_user_id(request), sku_id=payload.sku_id, quantity=payload.quantity,
-                            request_id=payload.request_id, pay_with_wallet=payload.pay_with_wallet)
+def create_order(request: HttpRequest, response: HttpResponse, payload: CheckoutIn) -> Status:
+    result = purchase_create(
+        buyer_id=_user_id(request), sku_id=payload.sku_id, quantity=payload.quantity, request_id=payload.request_id,
+        payment=PaymentChoice(PayBy.WALLET if payload.pay_with_wallet else PayBy.RESERVE),
+        sales_channel=SALES_CHANNEL_API, client_ip=client_address(request))
+    _never_stored(response)
     return Status(201 if result.created else 200, _order_out(result.order, result.secrets))
 
 
 @router.get("/orders/{number}", response=OrderDetailOut)
-def get_order(request: HttpRequest, number: str) -> OrderDetailOut:
+def get_order(request: HttpRequest, response: HttpResponse, number: str) -> OrderDetailOut:
     order = order_of_buyer(buyer_id=_user_id(request), number=number)
     if order is None:
         raise NotFoundError("订单不存在", code="order_not_found")
@@ -111,7 +118,13 @@ def get_order(request: HttpRequest, number: str) -> OrderDetailOut:
     timeline = [OrderEventOut(kind=event.kind, text=event.message, from_status=event.from_status,
                               to_status=event.to_status, created_at=event.created_at)
                 for event in order_timeline(order_id=order.pk)]
+    _never_stored(response)
     return OrderDetailOut(**_order_out(order, secrets).model_dump(), timeline=timeline)
+
+
+def _never_stored(response: HttpResponse) -> None:
+    """An order answer may carry card keys: no browser, proxy or CDN may keep a copy."""
+    patch_cache_control(response, no_store=True, private=True)
 
 
 @router.get("/wallet", response=WalletOut)

@@ -122,6 +122,11 @@ def journal_post(*, kind: JournalKind, reference: str, legs: list[Leg], memo: st
     return journal
 
 
+def journal_draft_post(*, draft: JournalDraft) -> Journal:
+    """Post a journal a recipe drew up (kameng.ledger.recipes)."""
+    return journal_post(kind=JournalKind(draft.kind), reference=draft.reference, legs=draft.legs, memo=draft.memo)
+
+
 def _check_balanced(legs: list[Leg]) -> None:
     if len(legs) < 2:
         raise ApplicationError("a journal needs at least two legs", code="ledger_unbalanced")
@@ -308,7 +313,8 @@ def journal_post_many(drafts: Sequence[JournalDraft]) -> None:
         if not moves:
             return
         account_ids = [account_id for account_id, _, _ in moves]
-        cursor.execute(_LOCK_ACCOUNTS_SQL, [account_ids])
+        if len(account_ids) > 1:  # one row needs no ordering: the UPDATE takes its lock
+            cursor.execute(_LOCK_ACCOUNTS_SQL, [account_ids])
         cursor.execute(_MOVE_BALANCES_SQL, [json_rows(
             {"id": account_id, "delta": str(delta), "guarded": guarded} for account_id, delta, guarded in moves)])
         moved = {row[0] for row in cursor.fetchall()}

@@ -1,19 +1,40 @@
 """Back office for orders: a read-only view with the buyer's timeline and the delivered keys (masked). Orders
-change only through services. The page is registered by kameng.payments.admin, which adds the order's payments,
-refunds and the refund action (kameng/payments/order_admin.py)."""
+change only through services; the one staff action here is fulfilling an order delivered by hand (deliver it with a
+note the buyer reads, or fail it: its money back to the wallet, kameng.orders.fulfilment). The page is registered
+by kameng.payments.admin, which adds the order's payments, refunds and the refund action
+(kameng/payments/order_admin.py)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import action
 
 from kameng.core.admin import ReadOnlyAdminMixin
+from kameng.core.errors import ApplicationError
 from kameng.core.masking import mask_secret
 from kameng.inventory.selectors import secrets_for_order
-from kameng.orders.models import Order, OrderEvent
+from kameng.orders.fulfilment import (
+    DELIVERY_NOTE_MAX,
+    is_fulfilled_later,
+    order_deliver_manually,
+    order_fail_delivery,
+)
+from kameng.orders.models import Order, OrderEvent, OrderStatus
+
+# Delivering (or failing) a manual order changes it: staff who may change orders may do it.
+FULFIL_PERMISSION = "orders.change_order"
+AWAITING_STAFF = frozenset({OrderStatus.PAID, OrderStatus.FULFILLING})
 
 
 class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
@@ -36,6 +57,16 @@ class OrderEventInline(ReadOnlyInline):
         return event.message
 
 
+class OrderFulfilForm(forms.Form):
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    outcome = forms.ChoiceField(label="处理结果", widget=forms.RadioSelect, initial=DELIVERED, choices=[
+        (DELIVERED, "已发货（款项确认为平台收入）"), (FAILED, "无法发货，全额退回买家钱包余额")])
+    note = forms.CharField(label="发货说明 / 失败原因", max_length=DELIVERY_NOTE_MAX,
+                           widget=forms.Textarea(attrs={"rows": 5}),
+                           help_text="买家会在订单页看到：发货时写明交付内容（如充值账号、兑换方式），失败时写明原因")
+
+
 class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Registered by kameng.payments.admin, which adds the payments, the refunds and the refund action: orders
     are below payments and do not import them."""
@@ -47,11 +78,12 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
     search_fields = ("=number", "buyer__username")
     search_help_text = "按订单号（完整）或买家用户名搜索"
     date_hierarchy = "created_at"
-    fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "total_amount", "refunded_amount",
-              "status", "request_id", "created_at", "expires_at", "paid_at", "delivered_at", "updated_at",
-              "delivered_keys")
+    fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "price_lines", "total_amount",
+              "refunded_amount", "status", "delivery_note", "request_id", "client_ip", "created_at", "expires_at",
+              "paid_at", "delivered_at", "updated_at", "delivered_keys")
     readonly_fields = fields
     inlines: tuple[type[TabularInline], ...] = (OrderEventInline,)
+    actions_detail: tuple[str, ...] = ("fulfil",)
 
     @admin.display(description="已发卡密（脱敏）")
     def delivered_keys(self, order: Order) -> str:
@@ -64,3 +96,55 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
         return format_html("{}<br><a href=\"{}\">{} 条卡密记录</a>",
                            format_html_join(mark_safe("<br>"), "<code>{}</code>", ((key,) for key in masked)),
                            rows, len(masked))
+
+    def has_fulfil_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        # A method, not the dotted permission in @action (see the refund action in kameng/payments/order_admin.py).
+        return bool(request.user.has_perm(FULFIL_PERMISSION))
+
+    def get_actions_detail(self, request: HttpRequest, object_id: Any) -> list[Any]:
+        """Offer the fulfil button only on orders waiting for staff to deliver them."""
+        actions = super().get_actions_detail(request, object_id)
+        order = Order.objects.filter(pk=object_id).select_related("sku__product").first()
+        if order is None or not _awaits_staff(order):
+            return [item for item in actions if item.action_name != "orders_order_fulfil"]
+        return actions
+
+    @action(description="发货处理", url_path="fulfil", icon="local_shipping", permissions=["fulfil"])
+    def fulfil(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Deliver a manual order with a note the buyer reads, or fail it (its money back to the wallet)."""
+        if not self.has_fulfil_permission(request):
+            raise PermissionDenied
+        order = get_object_or_404(Order.objects.select_related("buyer", "sku__product"), pk=object_id)
+        change_url = reverse("admin:orders_order_change", args=[order.pk])
+        if not _awaits_staff(order):
+            self.message_user(request, f"订单状态为「{order.get_status_display()}」，不是待人工发货的订单",
+                              messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        form = OrderFulfilForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["outcome"] == OrderFulfilForm.DELIVERED:
+                    order_deliver_manually(order_id=order.pk, note=data["note"])
+                    message = f"订单 {order.number} 已发货，买家可在订单页查看发货说明"
+                else:
+                    order_fail_delivery(order_id=order.pk, reason=data["note"])
+                    message = f"订单 {order.number} 发货失败，¥{order.total_amount} 已退回买家钱包余额"
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(request, message, messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"发货处理 · 订单 {order.number}",
+            "opts": self.model._meta,
+            "order": order,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/orders/order/fulfil.html", context)
+
+
+def _awaits_staff(order: Order) -> bool:
+    return order.status in AWAITING_STAFF and is_fulfilled_later(str(order.sku.product.delivery_kind))

@@ -16,6 +16,10 @@ of the total (rolled back, the rest of the batch retried without that wallet's o
 COMMIT. An error during COMMIT itself is answered as an error: the batch may or may not have landed, and only a
 replay with the same request id can tell.
 
+The rows themselves are drafted and written by `kameng.orders.checkout` (`checkout_draft`, `drafts_write`), the same
+code the single path runs for a batch of one; this module owns only the batching: the writer thread, the culprits,
+the retries. The purchase service chooses it explicitly (`order_checkout(batched=True)`) for wallet payments.
+
 The writer is a daemon thread per process, started on first use (after a server forks its workers), with its own
 database connection. Request threads wait on an event; the writer never waits for a new arrival, so a checkout is
 delayed by at most the batch before it.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,30 +39,15 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from kameng.catalog.models import Sku
+from kameng.catalog.models import DeliveryKind
+from kameng.catalog.pricing import PriceQuote, sku_price
+from kameng.catalog.selectors import SkuForSale, skus_for_sale
 from kameng.core.errors import ApplicationError
-from kameng.core.sql import json_rows
-from kameng.inventory.services import card_keys_claim_many, decrypt_secrets
-from kameng.ledger.models import AccountKind, JournalKind
-from kameng.ledger.services import (
-    InsufficientFundsManyError,
-    JournalDraft,
-    credit,
-    debit,
-    journal_post_many,
-    system_account_id,
-    wallet_account_id,
-)
+from kameng.inventory.services import decrypt_secrets
+from kameng.ledger.services import InsufficientFundsManyError, wallet_account_id
+from kameng.orders.checkout import CheckoutDraft, StockShortError, checkout_draft, checkout_validate, drafts_write
 from kameng.orders.models import Order
-from kameng.orders.services import (
-    CheckoutResult,
-    Timeline,
-    checkout_validate,
-    order_inserted,
-    order_payment_memo,
-    paid_checkout_drafts,
-    skus_for_checkout,
-)
+from kameng.orders.services import CheckoutResult
 
 logger = logging.getLogger(__name__)
 
@@ -76,19 +65,23 @@ class _Checkout:
     sku_id: int
     quantity: int
     request_id: str | None
+    sales_channel: str = "storefront"
+    client_ip: str = ""
     done: threading.Event = field(default_factory=threading.Event)
     order: Order | None = None  # set when the batch wrote it; None with `done` set: run it singly
     ciphertexts: list[bytes] = field(default_factory=list)
     error: BaseException | None = None
 
 
-def checkout_grouped(*, buyer_id: int, sku_id: int, quantity: int, request_id: str | None) -> CheckoutResult | None:
+def checkout_grouped(*, buyer_id: int, sku_id: int, quantity: int, request_id: str | None, sales_channel: str,
+                     client_ip: str) -> CheckoutResult | None:
     """Queue a wallet checkout for this process's writer and wait for its batch.
 
     Returns the delivered order, or None when the batch left it to the single path (`order_checkout` runs it).
     """
     checkout = _Checkout(buyer_id=buyer_id, wallet_id=wallet_account_id(user_id=buyer_id), sku_id=sku_id,
-                         quantity=quantity, request_id=request_id)
+                         quantity=quantity, request_id=request_id, sales_channel=sales_channel,
+                         client_ip=client_ip)
     writer = _writer()
     writer.submit(checkout)
     if not checkout.done.wait(settings.KAMENG_CHECKOUT_GROUP_WAIT_SECONDS):
@@ -195,7 +188,7 @@ def write_batch(batch: list[_Checkout]) -> None:
     todo = batch
     try:
         close_old_connections()  # what a request does first: drop a connection that broke or aged out
-        skus = skus_for_checkout(sorted({checkout.sku_id for checkout in batch}))
+        skus = skus_for_sale(sku_ids=sorted({checkout.sku_id for checkout in batch}))
         todo = _drop_invalid(batch, skus)
         while todo:
             try:
@@ -220,25 +213,31 @@ class _CommitFailed(Exception):  # noqa: N818 - carries the error of a COMMIT wh
         self.error = error
 
 
-def _drop_invalid(batch: list[_Checkout], skus: dict[int, Sku]) -> list[_Checkout]:
-    """Leave to the single path what it must refuse (SKU not on sale, quantity out of bounds): it says why."""
+def _drop_invalid(batch: list[_Checkout], skus: dict[int, SkuForSale]) -> list[_Checkout]:
+    """Leave to the single path what it must refuse (SKU not on sale, quantity out of bounds) or what is not a
+    card-key purchase (fulfilled later): it says why, or writes it."""
     valid = []
     for checkout in batch:
-        if _is_allowed(skus.get(checkout.sku_id), checkout.quantity):
+        if _is_allowed(skus.get(checkout.sku_id), checkout):
             valid.append(checkout)
         else:
             _run_singly([checkout])
     return valid
 
 
-def _is_allowed(sku: Sku | None, quantity: int) -> bool:
-    if sku is None:
+def _is_allowed(sku: SkuForSale | None, checkout: _Checkout) -> bool:
+    if sku is None or sku.delivery_kind != DeliveryKind.CARD_KEY:
         return False
     try:
-        checkout_validate(sku, quantity)
+        checkout_validate(sku, checkout.quantity, _quote(sku, checkout))
     except ApplicationError:
         return False
     return True
+
+
+def _quote(sku: SkuForSale, checkout: _Checkout) -> PriceQuote:
+    return sku_price(sku=sku, buyer_id=checkout.buyer_id, quantity=checkout.quantity,
+                     sales_channel=checkout.sales_channel)
 
 
 def _run_singly(checkouts: Iterable[_Checkout]) -> None:
@@ -255,19 +254,18 @@ def _fail(checkouts: Iterable[_Checkout], error: BaseException) -> None:
             checkout.done.set()
 
 
-def _write(todo: list[_Checkout], skus: dict[int, Sku], now: datetime) -> None:
-    orders, timeline = paid_checkout_drafts(
-        [(skus[checkout.sku_id], checkout.buyer_id, checkout.quantity, checkout.request_id) for checkout in todo],
-        now)
-    drafts = dict(zip(todo, orders, strict=True))
+def _write(todo: list[_Checkout], skus: dict[int, SkuForSale], now: datetime) -> None:
+    drafts = _drafts(todo, skus, now)
     committing = False
     try:
         with transaction.atomic():
-            written = _orders_insert(drafts, now)
-            replays = [checkout for checkout in todo if checkout not in written]
-            claimed = _claim(written, drafts)
-            _events_insert([drafts[checkout].pk for checkout in written], timeline, now)
-            _payments_post(written, drafts)
+            try:
+                written, claimed = drafts_write(list(drafts.values()), now)
+            except StockShortError as short:
+                # Stock is short for a SKU: the single path serves its checkouts one by one, "sold out" exactly.
+                raise _Rollback(_owners(drafts, short.drafts)) from short
+            except InsufficientFundsManyError as short:
+                raise _Rollback(checkout for checkout in todo if checkout.wallet_id in short.account_ids) from short
             committing = True
     except IntegrityError:
         raise  # a constraint checked at COMMIT (deferred foreign keys) rolls the whole transaction back, surely
@@ -275,92 +273,36 @@ def _write(todo: list[_Checkout], skus: dict[int, Sku], now: datetime) -> None:
         if committing:
             raise _CommitFailed(error) from error
         raise
-    for checkout in written:
-        checkout.order = drafts[checkout]
-        checkout.ciphertexts = [secret for _, secret in claimed[checkout.order.pk]]
+    done = set()
+    for draft in written:
+        checkout = _owners(drafts, [draft])[0]
+        checkout.order = draft.order
+        checkout.ciphertexts = [secret for _, secret in claimed[draft.order.pk]]
         checkout.done.set()
-    _run_singly(replays)  # after COMMIT: the single path finds the first order and answers with it
+        done.add(checkout)
+    # After COMMIT: the single path finds the first order of a replayed request id and answers with it.
+    _run_singly(checkout for checkout in todo if checkout not in done)
 
 
-_ORDERS_INSERT_SQL = """
-INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, status, request_id,
-                          created_at, expires_at, paid_at, delivered_at, updated_at)
-SELECT o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.unit_price, o.total_amount, %(status)s, o.request_id,
-       %(now)s, NULL, %(now)s, %(now)s, %(now)s
-FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_id bigint, title text,
-                                               quantity integer, unit_price numeric, total_amount numeric,
-                                               request_id text)
-ORDER BY o.buyer_id, o.request_id
-ON CONFLICT (buyer_id, request_id) DO NOTHING
-RETURNING id, number
-"""
+def _drafts(todo: list[_Checkout], skus: dict[int, SkuForSale], now: datetime) -> dict[_Checkout, CheckoutDraft]:
+    drafts: dict[_Checkout, CheckoutDraft] = {}
+    numbers: set[str] = set()
+    for checkout in todo:
+        sku = skus[checkout.sku_id]
+        draft = _draft(checkout, sku, now)
+        while draft.order.number in numbers:  # same millisecond, same 6 random digits: rare, but one batch shares it
+            draft = _draft(checkout, sku, now)
+        numbers.add(draft.order.number)
+        drafts[checkout] = draft
+    return drafts
 
 
-def _orders_insert(drafts: dict[_Checkout, Order], now: datetime) -> list[_Checkout]:
-    """Insert every order; a (buyer, request_id) already taken is skipped, and so is its checkout (a replay)."""
-    orders = list(drafts.values())
-    with connection.cursor() as cursor:
-        cursor.execute(_ORDERS_INSERT_SQL, {"status": str(orders[0].status), "now": now, "orders": json_rows(
-            {"number": order.number, "buyer_id": order.buyer_id, "sku_id": order.sku_id, "title": order.title,
-             "quantity": order.quantity, "unit_price": str(order.unit_price),
-             "total_amount": str(order.total_amount), "request_id": order.request_id}
-            for order in orders)})
-        ids = {number: pk for pk, number in cursor.fetchall()}
-    written = []
-    for checkout, order in drafts.items():
-        if order.number in ids:
-            order_inserted(order, pk=ids[order.number], now=now)
-            written.append(checkout)
-    return written
+def _draft(checkout: _Checkout, sku: SkuForSale, now: datetime) -> CheckoutDraft:
+    return checkout_draft(sku=sku, quote=_quote(sku, checkout), buyer_id=checkout.buyer_id,
+                          request_id=checkout.request_id, wallet_id=checkout.wallet_id, client_ip=checkout.client_ip,
+                          now=now)
 
 
-def _claim(written: list[_Checkout], drafts: dict[_Checkout, Order]) -> dict[int, list[tuple[int, bytes]]]:
-    by_sku: dict[int, list[_Checkout]] = defaultdict(list)
-    for checkout in written:
-        by_sku[checkout.sku_id].append(checkout)
-    claimed: dict[int, list[tuple[int, bytes]]] = {}
-    for sku_id in sorted(by_sku):
-        group = by_sku[sku_id]
-        keys = card_keys_claim_many(sku_id=sku_id, wants=[(drafts[checkout].pk, checkout.quantity)
-                                                          for checkout in group])
-        if keys is None:
-            raise _Rollback(group)  # stock is short: the single path serves them one by one, "sold out" exactly
-        claimed.update(keys)
-    return claimed
-
-
-_EVENTS_INSERT_SQL = """
-INSERT INTO orders_orderevent (order_id, from_status, to_status, kind, params, created_at)
-SELECT o.order_id, e.from_status, e.to_status, e.kind, e.params, %(now)s
-FROM json_to_recordset(%(orders)s::json) AS o(position integer, order_id bigint)
-CROSS JOIN json_to_recordset(%(timeline)s::json) AS e(step integer, from_status text, to_status text, kind text,
-                                                      params jsonb)
-ORDER BY o.position, e.step
-"""
-
-
-def _events_insert(order_ids: list[int], timeline: Timeline, now: datetime) -> None:
-    """Every order's timeline, in order (event ids ascend along each timeline, as the single path writes them)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_EVENTS_INSERT_SQL, {
-            "now": now,
-            "orders": json_rows({"position": position, "order_id": order_id}
-                                for position, order_id in enumerate(order_ids)),
-            "timeline": json_rows({"step": step, "from_status": from_status, "to_status": to_status, "kind": kind,
-                                   "params": params}
-                                  for step, (from_status, to_status, kind, params) in enumerate(timeline)),
-        })
-
-
-def _payments_post(written: list[_Checkout], drafts: dict[_Checkout, Order]) -> None:
-    revenue_id = system_account_id(kind=AccountKind.PLATFORM_REVENUE)
-    journals = []
-    for checkout in written:
-        order = drafts[checkout]
-        journals.append(JournalDraft(
-            kind=JournalKind.ORDER_PAYMENT, reference=order.number, memo=order_payment_memo(order),
-            legs=[debit(checkout.wallet_id, order.total_amount), credit(revenue_id, order.total_amount)]))
-    try:
-        journal_post_many(journals)
-    except InsufficientFundsManyError as short:
-        raise _Rollback(checkout for checkout in written if checkout.wallet_id in short.account_ids) from short
+def _owners(drafts: dict[_Checkout, CheckoutDraft], wanted: list[CheckoutDraft]) -> list[_Checkout]:
+    ids = {id(draft) for draft in wanted}
+    return [checkout for checkout, draft in drafts.items() if id(draft) in ids]

@@ -22,3 +22,18 @@ def buyer_lock(*, buyer_id: int) -> None:
     """
     no_key = connection.features.has_select_for_no_key_update
     list(get_user_model().objects.select_for_update(no_key=no_key).filter(pk=buyer_id).values_list("pk", flat=True))
+
+
+def orders_lock_skipping_locked(*, order_ids: list[int]) -> list[Order]:
+    """Lock the orders no other transaction holds, in id order, skipping the others (never waits on them)."""
+    return list(Order.objects.select_for_update(skip_locked=True).filter(pk__in=order_ids).order_by("pk"))
+
+
+def sku_reservations_lock(*, sku_id: int) -> None:
+    """Lock the SKU's row for the unpaid checkouts of that SKU, so that they count its reservations one after
+    another (kameng.orders.reservations). FOR NO KEY UPDATE where the database has it: the foreign-key checks of new
+    orders of the SKU (FOR KEY SHARE) are not blocked by it, so wallet checkouts never wait for it."""
+    from kameng.catalog.models import Sku
+
+    no_key = connection.features.has_select_for_no_key_update
+    list(Sku.objects.select_for_update(no_key=no_key).filter(pk=sku_id).values_list("pk", flat=True))

@@ -37,6 +37,13 @@ class Order(models.Model):
     # db_default: the PostgreSQL checkout inserts orders in plain SQL and leaves this column to the database.
     refunded_amount = models.DecimalField("已退款", max_digits=14, decimal_places=2, default=Decimal("0.00"),
                                           db_default=Decimal("0.00"))
+    # The adjustments the price rules made to the SKU's retail price, per unit (kameng.catalog.pricing):
+    # [{"code", "label", "amount"}]; `unit_price` is the price after them. Empty when no rule applied.
+    price_lines = models.JSONField("价格调整", default=list, blank=True)
+    # Where the order was placed from: unpaid orders are bounded per address too (kameng.orders.reservations).
+    client_ip = models.GenericIPAddressField("下单地址", null=True, blank=True)
+    # What staff wrote when delivering a manual order: shown to the buyer on the order page.
+    delivery_note = models.TextField("发货说明", blank=True, default="")
     status = models.CharField("状态", max_length=20, choices=OrderStatus.choices,
                               default=OrderStatus.PENDING_PAYMENT)
     request_id = models.CharField("客户端请求号", max_length=64, null=True, blank=True)
@@ -106,6 +113,8 @@ class OrderEventKind(models.TextChoices):
     # A gateway payment arrived but the order could not take it: params channel, amount, payment, reason
     # (a service error template) and reason_params.
     PAYMENT_TO_WALLET = "payment_to_wallet", "付款转入余额"
+    # An unpaid order near its deadline gave its reserved keys to a paying buyer (kameng.orders.reservations).
+    RESERVATION_RELEASED = "reservation_released", "预留已让出"
     NOTE = "note", "备注"  # params: text, shown as it is (a row migrated from free text, anything else)
 
 

@@ -12,8 +12,8 @@ from django.db import transaction
 
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import ZERO, money
-from kameng.ledger.models import AccountKind, JournalKind
-from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.ledger import recipes
+from kameng.ledger.services import journal_draft_post
 from kameng.orders.events import OrderFact, fact
 from kameng.orders.locks import order_lock
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
@@ -47,11 +47,8 @@ def order_refund_to_wallet(*, order_id: int, amount: Decimal, reference: str, re
         if amount > remaining:
             raise ConflictError(f"退款金额超过可退金额 ¥{remaining}", code="refund_exceeds_paid",
                                 extra={"refundable": str(remaining)})
-        journal_post(
-            kind=JournalKind.ORDER_REFUND, reference=reference, memo=f"退款 {order.title}"[:200],
-            legs=[debit(system_account_id(kind=AccountKind.PLATFORM_REVENUE), amount),
-                  credit(wallet_account_id(user_id=order.buyer_id), amount)],
-        )
+        journal_draft_post(draft=recipes.order_refund_to_wallet(
+            reference=reference, memo=f"退款 {order.title}"[:200], buyer_id=order.buyer_id, amount=amount))
         order.refunded_amount = money(order.refunded_amount + amount)
         is_full = order.refunded_amount == order.total_amount
         event = transition(

@@ -1,10 +1,11 @@
-"""Periodic jobs for orders. Tasks take ids, are idempotent, and assume they may run twice."""
+"""Periodic jobs and fulfilment for orders. Tasks take ids, are idempotent, and assume they may run twice."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from kameng.orders.services import order_fulfil, orders_expire_due, orders_redrive_stuck
+from kameng.orders.fulfilment import order_fulfil, orders_redrive_stuck
+from kameng.orders.services import orders_expire_due
 
 
 @shared_task(name="kameng.orders.tasks.expire_unpaid_orders")
@@ -19,4 +20,5 @@ def redrive_stuck_orders() -> int:
 
 @shared_task(name="kameng.orders.tasks.fulfil_order", acks_late=True)
 def fulfil_order(order_id: int) -> None:
+    """Move one paid order on by its delivery kind (enqueued after the payment commits; re-driven by the sweeper)."""
     order_fulfil(order_id=order_id)

@@ -24,8 +24,8 @@ from django.utils import timezone
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO, money
-from kameng.ledger.models import AccountKind, JournalKind
-from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.ledger import recipes
+from kameng.ledger.services import journal_draft_post
 from kameng.orders.events import fact
 from kameng.orders.models import Order, OrderEventKind
 from kameng.orders.refunds import order_note, order_refund_to_wallet
@@ -118,11 +118,9 @@ def _refund_post(*, order_id: int, payment: Payment | None, amount: Decimal, des
             raise ConflictError(f"原路可退金额仅剩 ¥{money(payment.amount - payment.refunded_amount)}",
                                 code="refund_exceeds_payment")
         Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
-        journal_post(
-            kind=JournalKind.REFUND_PAYOUT, reference=refund.number, memo=f"原路退款 {payment.channel.name}",
-            legs=[debit(wallet_account_id(user_id=order.buyer_id), amount),
-                  credit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix=payment.channel.code), amount)],
-        )
+        journal_draft_post(draft=recipes.refund_payout(
+            refund_number=refund.number, memo=f"原路退款 {payment.channel.name}", channel_code=payment.channel.code,
+            user_id=order.buyer_id, amount=amount))
     return refund
 
 
@@ -279,12 +277,9 @@ def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, m
             refund.status = RefundStatus.FAILED
             refund.failure_reason = (message or "通道拒绝退款")[:200]
             Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") - refund.amount)
-            journal_post(
-                kind=JournalKind.REFUND_PAYOUT_REVERSAL, reference=refund.number, memo="原路退款失败，退回钱包",
-                legs=[debit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix=payment.channel.code),
-                            refund.amount),
-                      credit(wallet_account_id(user_id=payment.user_id), refund.amount)],
-            )
+            journal_draft_post(draft=recipes.refund_payout_reversal(
+                refund_number=refund.number, memo="原路退款失败，退回钱包", channel_code=payment.channel.code,
+                user_id=payment.user_id, amount=refund.amount))
             order_note(order_id=refund.order_id, said=fact(OrderEventKind.CHANNEL_REFUND_FAILED, amount=refund.amount,
                                                            reason=refund.failure_reason, refund=refund.number))
         refund.save(update_fields=["status", "finished_at", "gateway_refund_no", "failure_reason"])

@@ -24,8 +24,8 @@ from django.utils import timezone
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import public_number
 from kameng.core.money import MoneyError, parse_amount
-from kameng.ledger.models import AccountKind, JournalKind
-from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.ledger import recipes
+from kameng.ledger.services import journal_draft_post
 from kameng.orders.events import GatewayPayment
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.refunds import order_note
@@ -316,12 +316,9 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
         payment.gateway_trade_no = gateway_trade_no[:64] or payment.gateway_trade_no
         payment.paid_at = timezone.now()
         payment.save(update_fields=["status", "gateway_trade_no", "paid_at"])
-        journal_post(
-            kind=JournalKind.WALLET_TOPUP, reference=payment.number,
-            memo=f"{channel.name} {'订单付款' if payment.order_id else '充值'}",
-            legs=[debit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix=channel.code), payment.amount),
-                  credit(wallet_account_id(user_id=payment.user_id), payment.amount)],
-        )
+        journal_draft_post(draft=recipes.wallet_topup_credit(
+            payment_number=payment.number, memo=f"{channel.name} {'订单付款' if payment.order_id else '充值'}",
+            channel_code=channel.code, user_id=payment.user_id, amount=payment.amount))
         if payment.purpose == PaymentPurpose.ORDER and payment.order_id is not None:
             _pay_order_from_credited_payment(payment, channel)
     if was_closed:

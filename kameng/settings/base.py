@@ -232,6 +232,15 @@ KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", d
 KAMENG_MAX_ORDER_QUANTITY = env.int("KAMENG_MAX_ORDER_QUANTITY", default=500)
 # Unpaid orders (keys reserved for the payment window) one buyer may hold at once; the next one is refused.
 KAMENG_UNPAID_ORDERS_PER_BUYER = env.int("KAMENG_UNPAID_ORDERS_PER_BUYER", default=3)
+# Bounds on keys held by unpaid orders (kameng/orders/reservations.py has the design): unpaid orders per client
+# address; the share of a SKU's unsold stock unpaid orders may hold in total and per buyer; how close to its deadline
+# an unpaid order's keys may be taken over by a buyer paying from the wallet who finds none available.
+KAMENG_UNPAID_ORDERS_PER_ADDRESS = env.int("KAMENG_UNPAID_ORDERS_PER_ADDRESS", default=6)
+KAMENG_UNPAID_STOCK_SHARE = env.float("KAMENG_UNPAID_STOCK_SHARE", default=0.5)
+KAMENG_UNPAID_STOCK_SHARE_PER_BUYER = env.float("KAMENG_UNPAID_STOCK_SHARE_PER_BUYER", default=0.25)
+KAMENG_UNPAID_TAKEOVER_SECONDS = env.int("KAMENG_UNPAID_TAKEOVER_SECONDS", default=120)
+# Price rules (kameng/catalog/pricing.py): dotted paths of callables applied in order to every SKU price.
+KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=[])
 # Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer
 # thread per server process (kameng/orders/group_commit.py). It batches only what is in flight at once, so the
 # server needs threads: granian --blocking-threads 32 (or gunicorn gthread) rather than a handful of sync workers.

@@ -21,6 +21,10 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("KAMENG_SIMULATORS_ENABLED", "1")
 # Off by default: most tests run inside a transaction the writer thread cannot see; its own tests switch it on.
 os.environ.setdefault("KAMENG_CHECKOUT_GROUP_COMMIT", "0")
+# Off by default (a share of 1 bounds nothing): most tests reserve a small stock whole; the tests of the bounds on
+# unpaid reservations (tests/orders/test_reservations.py) set the production shares.
+os.environ.setdefault("KAMENG_UNPAID_STOCK_SHARE", "1")
+os.environ.setdefault("KAMENG_UNPAID_STOCK_SHARE_PER_BUYER", "1")
 
 
 def _reachable(url: str) -> bool:

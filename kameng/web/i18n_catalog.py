@@ -42,6 +42,14 @@ DOMAIN_TEXTS = (
     _("订单当前状态为「%(status)s」，没有可下载的卡密"),
     _("金额不能低于 ¥%(amount)s"), _("金额不能超过 ¥%(amount)s"),
     _("支付方式「%(name)s」配置不完整，暂不可用，请换一种支付方式"),
+    # purchases, manual fulfilment and bounds on unpaid orders (kameng.purchases, kameng.orders.fulfilment,
+    # kameng.orders.reservations, kameng.catalog.models.DeliveryKind)
+    _("该商品（%(kind)s）暂不支持在线购买，请联系客服"), _("直充"), _("人工发货"), _("卡密（自动发货）"),
+    _("该规格待支付订单预留的库存已达上限，请使用余额直接购买，或稍后再试"),
+    _("您所在的网络已有较多待支付订单，请先支付或取消后再下单"),
+    _("已支付，等待人工发货"), _("已发货，请查看发货说明"),
+    _("支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配"),
+    _("价格规则使该规格的单价不大于 0，暂时无法购买，请联系客服"),
     # product search (kameng.catalog.search)
     _("搜索词太长：请输入不超过 %(limit)s 个字"), _("搜索词包含无法识别的字符：请只输入文字、字母和数字"),
     _("搜索词太多：请最多输入 %(limit)s 个词，如「王者 60」"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kameng.catalog.models import Product
+from kameng.catalog.models import DeliveryKind, Product
 from kameng.inventory.selectors import stock_by_sku
 
 
@@ -17,7 +17,13 @@ def product_cards(products: Iterable[Product]) -> list[dict[str, Any]]:
     return [
         {"pk": product.pk, "name": product.name, "category": product.category.name,
          "thumbnail": product.thumbnail.url if product.thumbnail else "",
-         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()],
-         "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in product.skus.all())}
+         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0),
+                   "on_demand": is_on_demand(product)} for sku in product.skus.all()],
+         "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in product.skus.all())}
         for product in products
     ]
+
+
+def is_on_demand(product: Product) -> bool:
+    """Made to order (人工发货): no stock to run out of, staff deliver each order."""
+    return product.delivery_kind == DeliveryKind.MANUAL

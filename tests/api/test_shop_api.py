@@ -190,3 +190,23 @@ def test_products_are_public_with_stock() -> None:
     assert response.status_code == 200
     [product] = response.json()
     assert product["skus"] == [{"id": sku.pk, "name": sku.name, "price": "5.00", "stock": 4}]
+
+
+def test_order_answers_carrying_keys_are_never_stored_by_a_cache() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 2)
+    fund_wallet(buyer, "10.00")
+    client = _client_for(buyer)
+
+    created = client.post(URL, data=json.dumps({"sku_id": sku.pk, "quantity": 1, "request_id": "cache-1"}),
+                          content_type="application/json")
+    replayed = client.post(URL, data=json.dumps({"sku_id": sku.pk, "quantity": 1, "request_id": "cache-1"}),
+                           content_type="application/json")
+    fetched = client.get(f"{URL}/{created.json()['number']}")
+
+    assert [response.status_code for response in (created, replayed, fetched)] == [201, 200, 200]
+    assert len(fetched.json()["secrets"]) == 1
+    for response in (created, replayed, fetched):
+        assert "no-store" in response["Cache-Control"]
+        assert "private" in response["Cache-Control"]

@@ -29,7 +29,7 @@ from kameng.ledger.services import (
     system_account_id,
     wallet_account_id,
 )
-from kameng.orders import group_commit
+from kameng.orders import checkout, group_commit
 from kameng.orders.group_commit import _Checkout, write_batch, writer_stop
 from kameng.orders.models import Order, OrderEvent, OrderStatus
 from kameng.orders.services import order_checkout
@@ -64,8 +64,8 @@ def test_concurrent_checkouts_share_transactions() -> None:
     stock_sku(sku, 100)
     buyer_ids = _funded_buyers(40)
 
-    outcomes = run_in_threads(40, lambda i: order_checkout(buyer_id=buyer_ids[i], sku_id=sku.pk, quantity=2,
-                                                           request_id=f"gc-{i}"))
+    outcomes = run_in_threads(40, lambda i: order_checkout(
+        batched=True, buyer_id=buyer_ids[i], sku_id=sku.pk, quantity=2, request_id=f"gc-{i}"))
 
     assert unexpected(outcomes) == []
     results = [o.value for o in outcomes if o.value is not None]
@@ -87,9 +87,9 @@ def test_a_batch_writes_what_the_single_path_writes(settings: Settings) -> None:
     stock_sku(sku, 10)
     grouped_buyer, single_buyer = _funded_buyers(2, "50.00")
 
-    grouped = order_checkout(buyer_id=grouped_buyer, sku_id=sku.pk, quantity=2, request_id="same-shape")
+    grouped = order_checkout(batched=True, buyer_id=grouped_buyer, sku_id=sku.pk, quantity=2, request_id="same-shape")
     settings.KAMENG_CHECKOUT_GROUP_COMMIT = False
-    single = order_checkout(buyer_id=single_buyer, sku_id=sku.pk, quantity=2, request_id="same-shape")
+    single = order_checkout(batched=True, buyer_id=single_buyer, sku_id=sku.pk, quantity=2, request_id="same-shape")
 
     def shape(order: Order) -> dict[str, object]:
         stored = Order.objects.get(pk=order.pk)
@@ -121,7 +121,7 @@ def test_what_a_batch_cannot_settle_goes_to_the_single_path_with_its_own_answer(
     shelved.product.status = ProductStatus.OFF_SHELF
     shelved.product.save()
     rich_a, rich_b, poor, replayer = _funded_buyers(4, "100.00")
-    first = order_checkout(buyer_id=replayer, sku_id=hot.pk, quantity=1, request_id="again")
+    first = order_checkout(batched=True, buyer_id=replayer, sku_id=hot.pk, quantity=1, request_id="again")
     # `poor` keeps ¥4: short of the ¥10 it will try to spend.
     journal_post(kind=JournalKind.ORDER_PAYMENT, reference="drain-poor",
                  legs=[debit(wallet_account_id(user_id=poor), Decimal("96.00")),
@@ -151,12 +151,12 @@ def test_what_a_batch_cannot_settle_goes_to_the_single_path_with_its_own_answer(
 
     # The single path gives each of them its exact answer.
     with pytest.raises(InsufficientFundsError):
-        order_checkout(buyer_id=poor, sku_id=hot.pk, quantity=1, request_id="too-much")
-    replay = order_checkout(buyer_id=replayer, sku_id=hot.pk, quantity=1, request_id="again")
+        order_checkout(batched=True, buyer_id=poor, sku_id=hot.pk, quantity=1, request_id="too-much")
+    replay = order_checkout(batched=True, buyer_id=replayer, sku_id=hot.pk, quantity=1, request_id="again")
     assert not replay.created
     assert replay.order.number == first.order.number
     with pytest.raises(SoldOutError):
-        order_checkout(buyer_id=rich_b, sku_id=scarce.pk, quantity=2, request_id="short")
+        order_checkout(batched=True, buyer_id=rich_b, sku_id=scarce.pk, quantity=2, request_id="short")
     assert wallet_balance(user_id=rich_a) == Decimal("80.00")
     assert wallet_balance(user_id=rich_b) == Decimal("100.00")
     assert wallet_balance(user_id=poor) == Decimal("4.00")
@@ -179,7 +179,7 @@ def test_an_id_outside_bigint_does_not_break_the_batch_of_the_others(monkeypatch
     assert [checkout.order is not None for checkout in batch] == [True, False, True]
     assert Order.objects.filter(status=OrderStatus.DELIVERED).count() == 2
     with pytest.raises(ApplicationError) as error:  # the single path's answer for the one left over
-        order_checkout(buyer_id=other, sku_id=2**63, quantity=1, request_id="bad-id")
+        order_checkout(batched=True, buyer_id=other, sku_id=2**63, quantity=1, request_id="bad-id")
     assert (error.value.status_code, error.value.code) == (404, "sku_not_found")
     assert wallet_balance(user_id=buyer) == Decimal("8.00")
     assert wallet_balance(user_id=other) == Decimal("6.00")
@@ -191,7 +191,7 @@ def test_a_request_id_reused_for_another_order_is_a_conflict_through_the_writer(
     stock_sku(sku, 10)
     stock_sku(other, 10)
     buyer, fresh = _funded_buyers(2, "20.00")
-    first = order_checkout(buyer_id=buyer, sku_id=sku.pk, quantity=1, request_id="once")
+    first = order_checkout(batched=True, buyer_id=buyer, sku_id=sku.pk, quantity=1, request_id="once")
     # In one batch: the same request again, the id reused for another quantity and another SKU, and, twice within
     # the batch itself, a new id whose second use asks for another quantity.
     batch = [_checkout(buyer, sku.pk, 1, "once"), _checkout(buyer, sku.pk, 2, "once"),
@@ -202,12 +202,12 @@ def test_a_request_id_reused_for_another_order_is_a_conflict_through_the_writer(
 
     assert [checkout.order is not None for checkout in batch] == [False, False, False, True, False]
     assert all(checkout.error is None for checkout in batch)
-    replay = order_checkout(buyer_id=buyer, sku_id=sku.pk, quantity=1, request_id="once")
+    replay = order_checkout(batched=True, buyer_id=buyer, sku_id=sku.pk, quantity=1, request_id="once")
     assert (replay.created, replay.order.number) == (False, first.order.number)
     for buyer_id, sku_id, quantity, request_id in ((buyer, sku.pk, 2, "once"), (buyer, other.pk, 1, "once"),
                                                    (fresh, sku.pk, 3, "twice")):
         with pytest.raises(ApplicationError) as error:
-            order_checkout(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id)
+            order_checkout(batched=True, buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id)
         assert (error.value.status_code, error.value.code) == (409, "request_id_reused")
     assert Order.objects.count() == 2
     assert wallet_balance(user_id=buyer) == Decimal("18.00")
@@ -223,7 +223,7 @@ def test_a_database_error_inside_the_batch_writes_nothing_and_each_runs_alone(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise DatabaseError("simulated failure after the claim")
 
-    monkeypatch.setattr(group_commit, "_events_insert", broken)
+    monkeypatch.setattr(checkout, "_events_insert", broken)
     batch = [_checkout(buyer_id, sku.pk, 1, f"err-{buyer_id}") for buyer_id in buyer_ids]
 
     write_batch(batch)
@@ -322,16 +322,16 @@ def test_a_checkout_that_waits_too_long_gets_a_503_and_the_writer_carries_on(
     monkeypatch.setattr(group_commit, "write_batch", slow_write_batch)
     # The writer takes this one and is stuck in it: the answer cannot say whether it will land.
     with pytest.raises(ApplicationError) as taken:
-        order_checkout(buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="slow")
+        order_checkout(batched=True, buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="slow")
     # This one is still queued behind it when its wait ends: withdrawn, so it will never be written.
     with pytest.raises(ApplicationError) as queued:
-        order_checkout(buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="queued")
+        order_checkout(batched=True, buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="queued")
     assert (taken.value.status_code, taken.value.code) == (503, "checkout_timeout")
     assert (queued.value.status_code, queued.value.code) == (503, "checkout_busy")
     release.set()
     writer_stop()
 
-    replay = order_checkout(buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="slow")
+    replay = order_checkout(batched=True, buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="slow")
     assert not replay.created
     assert len(replay.secrets) == 1
     assert list(Order.objects.values_list("request_id", flat=True)) == ["slow"]
@@ -357,4 +357,21 @@ def test_a_constraint_failing_at_commit_rolls_back_and_each_runs_alone(monkeypat
     # checkout can safely run alone (where the failing one gets its own error).
     assert all(checkout.done.is_set() and checkout.order is None and checkout.error is None for checkout in batch)
     assert not Order.objects.filter(request_id__startswith="deferred-").exists()
+    assert ledger_problems() == []
+
+
+def test_a_price_rule_in_settings_changes_the_batch_price(settings: Settings) -> None:
+    settings.KAMENG_PRICE_RULES = ["tests.catalog.price_rules.ten_percent_off"]
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 10)
+    buyer_ids = _funded_buyers(3, "30.00")
+    batch = [_checkout(buyer_id, sku.pk, 2, f"priced-{buyer_id}") for buyer_id in buyer_ids]
+
+    write_batch(batch)
+
+    assert all(checkout.order is not None for checkout in batch)
+    orders = list(Order.objects.order_by("pk"))
+    assert [(order.unit_price, order.total_amount) for order in orders] == [(Decimal("9.00"), Decimal("18.00"))] * 3
+    assert all(order.price_lines == [{"code": "member", "label": "会员九折", "amount": "-1.00"}] for order in orders)
+    assert all(wallet_balance(user_id=buyer_id) == Decimal("12.00") for buyer_id in buyer_ids)
     assert ledger_problems() == []

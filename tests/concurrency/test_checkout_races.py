@@ -35,8 +35,8 @@ def test_fifty_buyers_race_for_twenty_keys() -> None:
         fund_wallet(buyer, "100.00")
     buyer_ids = [buyer.pk for buyer in buyers]
 
-    outcomes = run_in_threads(50, lambda i: order_checkout(buyer_id=buyer_ids[i], sku_id=sku.pk, quantity=1,
-                                                           request_id=f"race-{i}"))
+    outcomes = run_in_threads(50, lambda i: order_checkout(
+        batched=True, buyer_id=buyer_ids[i], sku_id=sku.pk, quantity=1, request_id=f"race-{i}"))
 
     assert unexpected(outcomes, SoldOutError) == []
     won = [o.value for o in outcomes if o.value is not None]
@@ -66,7 +66,8 @@ def test_quantity_three_races_never_split_or_share_keys() -> None:
         fund_wallet(buyer, "50.00")
     buyer_ids = [buyer.pk for buyer in buyers]
 
-    outcomes = run_in_threads(30, lambda i: order_checkout(buyer_id=buyer_ids[i], sku_id=sku.pk, quantity=3))
+    outcomes = run_in_threads(30, lambda i: order_checkout(
+        batched=True, buyer_id=buyer_ids[i], sku_id=sku.pk, quantity=3))
 
     assert unexpected(outcomes, SoldOutError) == []
     won: list[CheckoutResult] = [o.value for o in outcomes if o.value is not None]
@@ -110,7 +111,8 @@ def test_one_wallet_cannot_be_double_spent() -> None:
     watcher = threading.Thread(target=watch_balance)
     watcher.start()
     try:
-        outcomes = run_in_threads(40, lambda i: order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1))
+        outcomes = run_in_threads(40, lambda i: order_checkout(
+            batched=True, buyer_id=buyer.pk, sku_id=sku.pk, quantity=1))
     finally:
         racing.set()
         watcher.join(timeout=30)
@@ -139,7 +141,7 @@ def test_same_request_id_from_twenty_threads_makes_one_order() -> None:
     buyer = UserFactory.create()
     fund_wallet(buyer, "100.00")
 
-    outcomes = run_in_threads(20, lambda _i: order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=2,
+    outcomes = run_in_threads(20, lambda _i: order_checkout(batched=True, buyer_id=buyer.pk, sku_id=sku.pk, quantity=2,
                                                             request_id="double-click"))
 
     assert unexpected(outcomes) == []

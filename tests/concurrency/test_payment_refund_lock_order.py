@@ -97,13 +97,13 @@ def test_a_second_payment_credited_while_staff_refund_the_order_to_the_wallet(
     second = _second_payment(payment)
     refund_holds_order, credit_holds_wallet = threading.Event(), threading.Event()
     # The refund: order locked, then (before its journal touches the wallet) wait for the credit to hold the wallet.
-    monkeypatch.setattr(order_refunds, "journal_post",
-                        _before(order_refunds.journal_post, wait_for=credit_holds_wallet))
+    monkeypatch.setattr(order_refunds, "journal_draft_post",
+                        _before(order_refunds.journal_draft_post, wait_for=credit_holds_wallet))
     monkeypatch.setattr(order_refunds, "order_lock",
                         _after(order_refunds.order_lock, refund_holds_order))
     # The credit starts once the refund holds the order, and says when its top-up journal holds the wallet.
-    monkeypatch.setattr(payment_services, "journal_post",
-                        _after(payment_services.journal_post, credit_holds_wallet))
+    monkeypatch.setattr(payment_services, "journal_draft_post",
+                        _after(payment_services.journal_draft_post, credit_holds_wallet))
 
     def act(index: int) -> object:
         connection.ensure_connection()
@@ -136,9 +136,9 @@ def test_a_second_payment_credited_while_a_refused_original_refund_comes_back_to
     refund_holds_wallet, credit_holds_order = threading.Event(), threading.Event()
     # Finishing the refused refund: its reversal journal (the wallet), then wait for the credit to hold the order
     # before it notes the order.
-    monkeypatch.setattr(payment_refunds, "journal_post", _after(
-        payment_refunds.journal_post, refund_holds_wallet, wait_for=credit_holds_order,
-        when=lambda **kwargs: kwargs["kind"] == JournalKind.REFUND_PAYOUT_REVERSAL))
+    monkeypatch.setattr(payment_refunds, "journal_draft_post", _after(
+        payment_refunds.journal_draft_post, refund_holds_wallet, wait_for=credit_holds_order,
+        when=lambda **kwargs: kwargs["draft"].kind == JournalKind.REFUND_PAYOUT_REVERSAL))
     # The credit (thread 1 only): takes the order once the refund holds the wallet, then wants the wallet.
     monkeypatch.setattr(payment_locks, "order_lock", _before(
         payment_locks.order_lock, wait_for=refund_holds_wallet, done=credit_holds_order, thread="race-1"))

@@ -26,7 +26,7 @@ def test_twenty_unpaid_checkouts_of_one_buyer_at_once_place_exactly_three() -> N
     sku = SkuFactory.create(price=Decimal("5.00"))
     stock_sku(sku, 40)
 
-    outcomes = run_in_threads(20, lambda i: order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1,
+    outcomes = run_in_threads(20, lambda i: order_checkout(batched=True, buyer_id=buyer.pk, sku_id=sku.pk, quantity=1,
                                                            request_id=f"unpaid-{i}", pay_with_wallet=False))
 
     assert unexpected(outcomes, UnpaidOrdersLimitError) == []
@@ -47,7 +47,7 @@ def test_wallet_checkouts_racing_with_unpaid_ones_are_not_counted_nor_refused() 
     sku = SkuFactory.create(price=Decimal("5.00"))
     stock_sku(sku, 40)
 
-    outcomes = run_in_threads(20, lambda i: order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1,
+    outcomes = run_in_threads(20, lambda i: order_checkout(batched=True, buyer_id=buyer.pk, sku_id=sku.pk, quantity=1,
                                                            request_id=f"mixed-{i}", pay_with_wallet=i % 2 == 0))
 
     assert unexpected(outcomes, UnpaidOrdersLimitError) == []
@@ -81,7 +81,8 @@ def test_a_wallet_checkout_does_not_wait_for_the_buyers_lock() -> None:
         assert locked.wait(timeout=10)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '3s'")  # waiting on the lock would fail this checkout
-        result = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="paid-while-locked")
+        result = order_checkout(batched=True, buyer_id=buyer.pk, sku_id=sku.pk, quantity=1,
+                                request_id="paid-while-locked")
         assert holder.is_alive()  # the lock was held all along
     finally:
         release.set()

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from kameng.accounts.models import User
-from kameng.catalog.models import Category, Product, Sku
+from kameng.catalog.models import Category, DeliveryKind, Product, Sku
 from kameng.core.crypto import decrypt_text
 from kameng.core.management.commands.seed_demo import BUYER_FUNDING, DEMO_PASSWORD, KEYS_PER_SKU
 from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyStatus
@@ -43,7 +43,7 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
     second = _seed()
 
     assert _counts() == counts
-    assert counts == {"users": 2, "categories": 3, "products": 6, "skus": 17, "card_keys": 51, "journals": 1,
+    assert counts == {"users": 2, "categories": 3, "products": 7, "skus": 19, "card_keys": 51, "journals": 1,
                       "entries": 2, "channels": 6, "simulated_merchants": 1}
     assert first["summary"]["card_keys_added"] == 51  # type: ignore[index]
     assert second["summary"]["card_keys_added"] == 0  # type: ignore[index]
@@ -87,7 +87,7 @@ def test_seeded_products_have_two_or_three_skus_each_with_encrypted_stock() -> N
 
     for product in Product.objects.all():
         assert 2 <= product.skus.count() <= 3, product.name
-    for sku in Sku.objects.all():
+    for sku in Sku.objects.filter(product__delivery_kind=DeliveryKind.CARD_KEY):
         assert CardKey.objects.filter(sku=sku, status=CardKeyStatus.AVAILABLE).count() == 3
     key = CardKey.objects.first()
     assert key is not None
@@ -95,6 +95,16 @@ def test_seeded_products_have_two_or_three_skus_each_with_encrypted_stock() -> N
     assert secret.encode() not in bytes(key.secret_ciphertext)
     assert len(bytes(key.fingerprint)) == 32
     assert 50 <= KEYS_PER_SKU <= 200
+
+
+def test_the_demo_has_a_product_delivered_by_staff_with_two_skus_and_no_stock() -> None:
+    _seed()
+
+    product = Product.objects.get(delivery_kind=DeliveryKind.MANUAL)
+    assert product.name == "代充服务"
+    assert list(product.skus.values_list("name", "price")) == [("60 元档", Decimal("58.00")),
+                                                              ("128 元档", Decimal("124.00"))]
+    assert not CardKey.objects.filter(sku__product=product).exists()
 
 
 def test_demo_buyer_logs_in_and_has_the_funded_balance() -> None:

@@ -63,6 +63,9 @@ RENDERED: list[tuple[str, dict[str, Any], str, str]] = [
      "Refund to the original payment method failed: the money stays in your wallet balance"),
     (K.PAYMENT_TO_WALLET, {}, "付款已到账，但订单未能完成，款项已存入您的钱包余额",
      "Your payment arrived but could not complete the order: the money is in your wallet balance"),
+    (K.RESERVATION_RELEASED, {}, "支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配",
+     "Your payment time was nearly up, so the stock held for you went to a buyer who had paid; if you still want "
+     "it, stock will be allocated again when you pay"),
     (K.NOTE, {"text": "已发货，卡密已到账"}, "已发货，卡密已到账", "Delivered: your card keys are ready"),
     (K.NOTE, {"text": "客服：已补发 1 张"}, "客服：已补发 1 张", "客服：已补发 1 张"),
 ]
@@ -130,7 +133,7 @@ def test_every_template_has_an_english_translation() -> None:
     with translation.override("en"):
         untranslated = [template for template in templates if translation.gettext(template) == template]
 
-    assert (len(templates), untranslated) == (31, [])
+    assert (len(templates), untranslated) == (32, [])
 
 
 @pytest.mark.parametrize("kind", sorted(set(OrderEventKind.values) - {K.NOTE}))

@@ -14,7 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 from kameng.orders.models import Order, OrderStatus
 from tests.factories import SkuFactory, UserFactory
 
-migration = importlib.import_module("kameng.orders.migrations.0005_typed_order_events")
+migration = importlib.import_module("kameng.orders.migrations.0006_typed_order_events")
 
 # (stored message, the event's to_status, kind, params)
 OLD_MESSAGES: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -38,6 +38,8 @@ OLD_MESSAGES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("已发货，请查看发货说明", "delivered", "delivered_manually", {}),
     ("发货失败：充值账号不存在", "delivery_failed", "delivery_failed", {"reason": "充值账号不存在"}),
     ("¥19.00 已退回钱包余额", "refunded", "delivery_failed_refunded", {"amount": "19.00"}),
+    ("支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配", "pending_payment",
+     "reservation_released", {}),
     ("已退款 ¥50.00 到钱包余额", "refunded", "refunded", {"amount": "50.00"}),
     ("已退款 ¥25.00 到钱包余额（卡密无效）", "partially_refunded", "partially_refunded",
      {"amount": "25.00", "reason": "卡密无效"}),
@@ -72,7 +74,7 @@ def _migrate(target: list[tuple[str, str]] | None = None) -> Any:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_types_existing_rows_and_going_back_restores_the_text() -> None:
-    before, after = [("orders", "0004_constraint_messages")], [("orders", "0005_typed_order_events")]
+    before, after = [("orders", "0005_order_price_lines")], [("orders", "0006_typed_order_events")]
     # The order and what it refers to are made with today's models: only the events table is put back in time.
     sku = SkuFactory.create(price=Decimal("50.00"))
     order = Order.objects.create(number="K20261203000001", buyer=UserFactory.create(), sku=sku, title="月卡 30 天",

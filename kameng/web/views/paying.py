@@ -2,8 +2,8 @@
 
 The wallet balance ("balance") pays at once; any other enabled channel gets a payment through
 `kameng.payments.services.order_payment_start`, and the buyer is sent to the gateway (redirect or form) or to the
-order's QR pay page. The channel and its limits are checked here before anything is written, so a bad choice on
-the buy form creates no order; the payment service checks them again (it is the authority).
+order's QR pay page. A new order's channel is checked by the purchase service (kameng.purchases) before the order
+exists; the payment service checks it again (it is the authority).
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.orders.models import Order
-from kameng.payments.gateways.registry import channel_check_usable
-from kameng.payments.models import PaymentChannel
-from kameng.payments.selectors import channel_enabled, channels_offered
+from kameng.payments.selectors import channels_offered
 from kameng.payments.services import OrderPaymentStarted, channel_shows_qr, order_payment_start
+from kameng.purchases.services import purchase_channel_check
 
 # The payment-method value of the wallet balance on the storefront forms (a channel of kind "balance" pays the
 # same way, so it is not listed twice).
@@ -50,27 +48,11 @@ def is_wallet_method(code: str) -> bool:
     return code in ("", WALLET_METHOD)
 
 
-def channel_for_amount(*, code: str, amount: Decimal) -> PaymentChannel:
-    """The enabled channel `code`, if it accepts `amount`; errors in the buyer's language otherwise."""
-    channel = channel_enabled(code=code)
-    if channel is None:
-        raise NotFoundError(_("支付方式不存在或已停用"), code="channel_not_found")
-    if not channel.min_amount <= amount <= channel.max_amount:
-        raise ApplicationError(
-            _("「%(name)s」单笔金额需在 ¥%(min)s–¥%(max)s 之间，请换一种支付方式")
-            % {"name": channel.name, "min": channel.min_amount, "max": channel.max_amount},
-            code="amount_out_of_channel_range",
-            extra={"min": str(channel.min_amount), "max": str(channel.max_amount)},
-        )
-    channel_check_usable(channel)  # not offered, but a stale page may still post it
-    return channel
-
-
 def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str,
                         is_second_payment_confirmed: bool = False) -> OrderPaymentStarted:
     assert request.user.pk is not None
     # A code from the form that is no channel's (a NUL, a space) says so in the buyer's language.
-    channel_for_amount(code=channel_code, amount=order.total_amount)
+    purchase_channel_check(channel_code=channel_code, amount=order.total_amount)
     return order_payment_start(order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code,
                                client_ip=client_address(request),
                                is_second_payment_confirmed=is_second_payment_confirmed)

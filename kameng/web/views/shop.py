@@ -18,25 +18,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.catalog.models import Category, Product
+from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT
 from kameng.catalog.selectors import categories_visible, products_on_sale
 from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.core.http import client_address
 from kameng.core.money import money
 from kameng.inventory.selectors import STOCK_CACHE_SECONDS, stock_by_sku
-from kameng.ledger.selectors import wallet_balance
-from kameng.ledger.services import InsufficientFundsError
-from kameng.orders.models import Order, OrderStatus
-from kameng.orders.services import QUANTITY_INPUT_MAX, CheckoutResult, order_checkout
+from kameng.orders.models import OrderStatus
+from kameng.orders.services import QUANTITY_INPUT_MAX
+from kameng.purchases.services import PayBy, PaymentChoice, PurchaseResult, purchase_create
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, buy_quantity_range, new_request_id
-from kameng.web.product_cards import product_cards
-from kameng.web.views.paying import (
-    WALLET_METHOD,
-    channel_for_amount,
-    gateway_response,
-    is_wallet_method,
-    payment_methods,
-    start_order_payment,
-)
+from kameng.web.product_cards import is_on_demand, product_cards
+from kameng.web.views.paying import WALLET_METHOD, gateway_response, is_wallet_method, payment_methods
 
 # The catalogue part of the home page is the same for every visitor: kept as plain data for as long as the stock
 # counts are (inventory.selectors.STOCK_CACHE_SECONDS), so a busy home page costs one cache read.
@@ -59,7 +53,7 @@ def home(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("category", "")
     if not SLUG_RE.fullmatch(slug):
         slug = ""  # unknown shapes show everything, and never make cache keys
-    catalog = cache.get_or_set(f"web:catalog:v3:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
+    catalog = cache.get_or_set(f"web:catalog:v4:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
     return render(request, "web/home.html", catalog)
 
 
@@ -74,13 +68,14 @@ def _product_context(product: Product, form: BuyForm | None = None) -> dict[str,
     skus = list(product.skus.all())
     stock = stock_by_sku(sku.pk for sku in skus)
     if form is None:
-        in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0), skus[0].pk if skus else None)
+        in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product)),
+                        skus[0].pk if skus else None)
         form = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
     return {"product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
-            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in skus],
-            "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in skus),
+            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0), "on_demand": is_on_demand(product)} for sku in skus],
+            "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in skus),
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
             "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form)),
             "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES}
@@ -109,17 +104,6 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     return render(request, "web/product.html", _product_context(_product_or_404(product_id)))
 
 
-def _checkout(*, buyer_id: int, sku_id: int, price: Any, quantity: int, request_id: str | None) -> CheckoutResult:
-    """Pay from the wallet when it covers the total, otherwise leave the order waiting for payment (keys held)."""
-    covered = wallet_balance(user_id=buyer_id) >= money(price * quantity)
-    try:
-        return order_checkout(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id,
-                              pay_with_wallet=covered)
-    except InsufficientFundsError:  # spent elsewhere between the look and the debit
-        return order_checkout(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, request_id=request_id,
-                              pay_with_wallet=False)
-
-
 @require_http_methods(["GET", "POST"])
 @handles_application_errors
 def buy(request: HttpRequest, product_id: int) -> HttpResponse:
@@ -132,37 +116,38 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
     context = _product_context(product, form)
     if not form.is_valid():
         return render(request, "web/product.html", {**context, "error_message": _("请检查规格和数量")}, status=400)
-    sku = next(sku for sku in product.skus.all() if sku.pk == form.cleaned_data["sku"])
-    quantity = form.cleaned_data["quantity"]
     method = form.cleaned_data["payment_method"]
-    request_id = form.cleaned_data["request_id"] or None
+    payment = (PaymentChoice(PayBy.WALLET_OR_RESERVE) if is_wallet_method(method)
+               else PaymentChoice.gateway(method))
     try:
-        if is_wallet_method(method):
-            result = _checkout(buyer_id=request.user.pk, sku_id=sku.pk, price=sku.price, quantity=quantity,
-                               request_id=request_id)
-        else:
-            # Checked before the order exists, so a disabled channel or an amount it refuses reserves nothing.
-            channel_for_amount(code=method, amount=money(sku.price * quantity))
-            result = order_checkout(buyer_id=request.user.pk, sku_id=sku.pk, quantity=quantity,
-                                    request_id=request_id, pay_with_wallet=False)
+        result = purchase_create(buyer_id=request.user.pk, sku_id=form.cleaned_data["sku"],
+                                 quantity=form.cleaned_data["quantity"], payment=payment,
+                                 request_id=form.cleaned_data["request_id"] or None,
+                                 sales_channel=SALES_CHANNEL_STOREFRONT, client_ip=client_address(request))
     except ApplicationError as error:
         if error.code == "request_id_reused":
             return _stale_form(request, product, form)
         return rejected(request, "web/product.html", context, error)
-    return _checkout_answer(request, result, method)
+    return _purchase_answer(request, result)
 
 
-def _checkout_answer(request: HttpRequest, result: CheckoutResult, method: str) -> HttpResponse:
+def _purchase_answer(request: HttpRequest, result: PurchaseResult) -> HttpResponse:
     order = result.order
-    if result.created and not is_wallet_method(method):
-        return _pay_new_order(request, order, method)
     if not result.created:
         messages.info(request, _("该订单已提交过，以下是原订单"))
+    elif result.payment is not None:
+        return gateway_response(request, result.payment)
+    elif result.payment_error is not None:
+        # The order exists and keeps its keys until it expires: the buyer can pay it another way on its page.
+        messages.error(request, _("无法发起支付：%(reason)s。订单已保留，可在订单页换一种方式支付")
+                       % {"reason": message_for(result.payment_error)})
     elif order.status == OrderStatus.PENDING_PAYMENT:
         messages.warning(request, _("余额不足，订单已创建并为您保留库存，请在 %(minutes)s 分钟内完成支付")
                          % {"minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES})
-    else:
+    elif order.status == OrderStatus.DELIVERED:
         messages.success(request, _("购买成功，卡密已发放"))
+    else:
+        messages.success(request, _("支付成功，订单正在处理，发货后会显示在订单页"))
     return redirect(reverse("web:order_detail", args=[order.number]))
 
 
@@ -175,14 +160,3 @@ def _stale_form(request: HttpRequest, product: Product, form: BuyForm) -> HttpRe
         **_product_context(product, fresh), "error_code": "request_id_reused",
         "error_message": _("页面已过期：这张表单已经提交过另一笔订单。请确认规格和数量后重新提交"),
     }, status=409)
-
-
-def _pay_new_order(request: HttpRequest, order: Order, channel_code: str) -> HttpResponse:
-    try:
-        started = start_order_payment(request, order=order, channel_code=channel_code)
-    except ApplicationError as error:
-        # The order exists and keeps its keys until it expires: the buyer can pay it another way on its page.
-        messages.error(request, _("无法发起支付：%(reason)s。订单已保留，可在订单页换一种方式支付")
-                       % {"reason": message_for(error)})
-        return redirect(reverse("web:order_detail", args=[order.number]))
-    return gateway_response(request, started)

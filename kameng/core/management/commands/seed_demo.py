@@ -23,8 +23,9 @@ from kameng.accounts.models import User
 from kameng.catalog.models import Category, DeliveryKind, Product, ProductStatus, Sku
 from kameng.inventory.imports import card_key_batch_create, card_keys_import
 from kameng.inventory.models import CardKey
-from kameng.ledger.models import AccountKind, Journal, JournalKind
-from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.ledger import recipes
+from kameng.ledger.models import Journal, JournalKind
+from kameng.ledger.services import journal_draft_post
 
 DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - a demo login, printed on purpose
 ADMIN_USERNAME = "admin"
@@ -48,6 +49,7 @@ class ProductSeed:
     description: str
     key_prefix: str
     skus: tuple[SkuSeed, ...]
+    delivery_kind: str = DeliveryKind.CARD_KEY
 
 
 CATEGORIES = (
@@ -87,6 +89,13 @@ PRODUCTS = (
         "中国移动全国通用充值卡，拨打 10086 或在中国移动 App 中输入卡密充值。",
         "YD", (SkuSeed("30 元", "30", "29.70"), SkuSeed("50 元", "50", "49.50"), SkuSeed("100 元", "100", "99.00")),
     ),
+    # Fulfilled by hand (人工发货): staff deliver it from the admin with a note the buyer reads on the order page.
+    ProductSeed(
+        "game-cards", "代充服务",
+        "人工代充：下单后客服为您代充到游戏账号，一般 10 分钟内完成；发货说明会显示在订单页。",
+        "", (SkuSeed("60 元档", "60", "58.00"), SkuSeed("128 元档", "128", "124.00")),
+        delivery_kind=DeliveryKind.MANUAL,
+    ),
 )
 
 
@@ -116,7 +125,7 @@ def _seed_catalog(summary: SeedSummary, *, keys_per_sku: int) -> None:
     for sort_order, seed in enumerate(PRODUCTS):
         product, _ = Product.objects.get_or_create(
             category=categories[seed.category_slug], name=seed.name,
-            defaults={"description": seed.description, "delivery_kind": DeliveryKind.CARD_KEY,
+            defaults={"description": seed.description, "delivery_kind": seed.delivery_kind,
                       "status": ProductStatus.ON_SALE, "max_quantity": 20, "sort_order": sort_order},
         )
         for sku_order, sku_seed in enumerate(seed.skus):
@@ -125,6 +134,8 @@ def _seed_catalog(summary: SeedSummary, *, keys_per_sku: int) -> None:
                 defaults={"face_value": Decimal(sku_seed.face_value) if sku_seed.face_value else None,
                           "price": Decimal(sku_seed.price), "sort_order": sku_order},
             )
+            if seed.delivery_kind != DeliveryKind.CARD_KEY:
+                continue  # nothing in stock: staff deliver it
             # Top the SKU up to `keys_per_sku` keys ever imported (sold ones included): a re-run adds none.
             missing = keys_per_sku - CardKey.objects.filter(sku=sku).count()
             if missing > 0:
@@ -149,11 +160,9 @@ def _seed_users(summary: SeedSummary) -> None:
         buyer.set_password(DEMO_PASSWORD)
         buyer.save(update_fields=["password"])
     if not Journal.objects.filter(kind=JournalKind.ADJUSTMENT, reference=FUNDING_REFERENCE).exists():
-        journal_post(
-            kind=JournalKind.ADJUSTMENT, reference=FUNDING_REFERENCE, memo="演示数据：为演示买家充值",
-            legs=[debit(system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix="demo-seed"), BUYER_FUNDING),
-                  credit(wallet_account_id(user_id=buyer.pk), BUYER_FUNDING)],
-        )
+        journal_draft_post(draft=recipes.wallet_topup_credit(
+            payment_number=FUNDING_REFERENCE, memo="演示数据：为演示买家充值", channel_code="demo-seed",
+            user_id=buyer.pk, amount=BUYER_FUNDING, kind=JournalKind.ADJUSTMENT))
         summary.wallet_funded = True
 
 

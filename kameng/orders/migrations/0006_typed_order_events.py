@@ -33,6 +33,7 @@ EXACT: dict[str, str] = {
     # manual delivery (kameng.orders.fulfilment), written as text before events were typed
     "已支付，等待人工发货": "fulfilling_manually",
     "已发货，请查看发货说明": "delivered_manually",
+    "支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配": "reservation_released",
 }
 AMOUNT = r"(?P<amount>\d+\.\d{2})"
 # Messages with values, most specific first. A `refunded` match becomes `partially_refunded` when the event
@@ -94,7 +95,7 @@ def backwards(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("orders", "0004_constraint_messages"),
+        ("orders", "0005_order_price_lines"),
     ]
 
     operations = [
@@ -108,7 +109,8 @@ class Migration(migrations.Migration):
                 ("expired", "超时关闭"), ("cancelled", "已取消"), ("delivery_failed", "发货失败"),
                 ("out_of_stock", "库存不足"), ("delivery_failed_refunded", "发货失败退款"), ("refunded", "全额退款"),
                 ("partially_refunded", "部分退款"), ("after_sales", "售后处理"), ("refunded_to_channel", "已原路退回"),
-                ("channel_refund_failed", "原路退款失败"), ("payment_to_wallet", "付款转入余额"), ("note", "备注"),
+                ("channel_refund_failed", "原路退款失败"), ("payment_to_wallet", "付款转入余额"),
+                ("reservation_released", "预留已让出"), ("note", "备注"),
             ], default="note", max_length=32, verbose_name="类型"),
             preserve_default=False,
         ),

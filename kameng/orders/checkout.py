@@ -1,0 +1,292 @@
+"""The checkout writes, once: drafting an order (its price, timeline and journal) and writing drafts.
+
+Both checkout paths go through here: the single path (`services.order_checkout`) writes a batch of one, the
+group-commit writer (`group_commit.py`) a batch of many. On PostgreSQL a batch is written set-based, one statement
+per table whatever its size (the orders, their key claim, their events, their journals); on other backends the ORM
+writes the same rows one by one. Either way the rows come from the same drafts, so the two paths cannot drift.
+
+A draft is complete before it is written: every column of the order is set from the SKU's `SkuForSale` and its
+`PriceQuote`, so marking the instance as written (its id and timestamps filled in) leaves nothing that reads as a
+default. How an order is fulfilled depends on its product's delivery kind: card keys are claimed with the order
+(sold when paid, reserved when not); anything else is paid into the ledger's orders-in-progress account and
+fulfilled after commit by `kameng.orders.fulfilment`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from kameng.catalog.models import DeliveryKind
+from kameng.catalog.pricing import PriceQuote
+from kameng.catalog.selectors import SkuForSale
+from kameng.core.errors import ApplicationError
+from kameng.core.ids import public_number
+from kameng.core.money import ZERO
+from kameng.core.sql import json_rows
+from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many
+from kameng.ledger import recipes
+from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
+from kameng.orders.events import KIND_ENTERING
+from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventKind, OrderStatus
+from kameng.orders.reservations import reservations_take_over
+from kameng.orders.state import can_transition
+
+# The delivery kinds a checkout accepts; direct top-ups come with the suppliers.
+PURCHASABLE_KINDS = frozenset({DeliveryKind.CARD_KEY, DeliveryKind.MANUAL})
+
+# (from_status, to_status, kind) of each event of a new order, in order; none of them has params.
+Timeline = tuple[tuple[str, str, str], ...]
+
+
+@dataclass(eq=False)
+class CheckoutDraft:
+    """One order to write, with what goes with it."""
+
+    order: Order
+    timeline: Timeline
+    journal: JournalDraft | None  # the payment, when paid from the wallet
+    keys: int  # card keys to claim with the order (0: fulfilled later)
+    sell: bool  # the claimed keys are sold (paid) rather than reserved (waiting for payment)
+
+    @property
+    def is_fulfilled_later(self) -> bool:
+        return self.journal is not None and self.keys == 0
+
+
+class StockShortError(Exception):
+    """A batch's claim for one SKU found too few keys: the drafts of that SKU go to the single path."""
+
+    def __init__(self, drafts: list[CheckoutDraft]) -> None:
+        super().__init__()
+        self.drafts = drafts
+
+
+def checkout_validate(sku: SkuForSale, quantity: int, quote: PriceQuote) -> None:
+    """Raise the buyer-facing error when this SKU cannot be checked out in this quantity at this price."""
+    if sku.delivery_kind not in PURCHASABLE_KINDS:
+        raise ApplicationError("该商品（%(kind)s）暂不支持在线购买，请联系客服", code="delivery_kind_unsupported",
+                               params={"kind": DeliveryKind(sku.delivery_kind).label})
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise ApplicationError("购买数量必须是整数", code="invalid_quantity")
+    upper = min(sku.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY)
+    if quantity < sku.min_quantity or quantity > upper:
+        raise ApplicationError("购买数量需在 %(min)s–%(max)s 之间", code="invalid_quantity",
+                               extra={"min": sku.min_quantity, "max": upper},
+                               params={"min": sku.min_quantity, "max": upper})
+    if quote.total > ORDER_TOTAL_MAX:
+        most = int(ORDER_TOTAL_MAX // quote.unit_price)
+        raise ApplicationError("订单金额不能超过 ¥%(amount)s，该规格每单最多 %(max)s 件", code="order_total_too_large",
+                               extra={"max": most}, params={"amount": ORDER_TOTAL_MAX, "max": most})
+
+
+@functools.cache
+def checkout_timeline(*, is_paid: bool, is_delivered: bool) -> Timeline:
+    """The events of a new order: created, then paid (from the wallet), then delivered (card keys at once).
+
+    Checked against the transition table once per shape, not once per order.
+    """
+    steps = [OrderStatus.PENDING_PAYMENT]
+    if is_paid:
+        steps.append(OrderStatus.PAID)
+    if is_delivered:
+        steps.append(OrderStatus.DELIVERED)
+    timeline = [("", str(steps[0]), str(OrderEventKind.CREATED))]
+    for from_status, to_status in itertools.pairwise(steps):
+        if not can_transition(from_status, to_status):
+            raise ApplicationError(f"illegal checkout timeline {from_status} → {to_status}", code="illegal_transition")
+        kind = OrderEventKind.WALLET_PAID if to_status == OrderStatus.PAID else KIND_ENTERING[to_status]
+        timeline.append((str(from_status), str(to_status), str(kind)))
+    return tuple(timeline)
+
+
+def order_payment_memo(order: Order) -> str:
+    return f"购买 {order.title} × {order.quantity}"
+
+
+def checkout_draft(*, sku: SkuForSale, quote: PriceQuote, buyer_id: int, request_id: str | None,
+                   wallet_id: int | None, client_ip: str, now: datetime) -> CheckoutDraft:
+    """The order to write and what goes with it; `wallet_id` pays it from that wallet in the same transaction."""
+    is_paid = wallet_id is not None
+    is_card_key = sku.delivery_kind == DeliveryKind.CARD_KEY
+    is_delivered = is_paid and is_card_key
+    timeline = checkout_timeline(is_paid=is_paid, is_delivered=is_delivered)
+    order = Order(
+        number=public_number("K"), buyer_id=buyer_id, sku_id=sku.sku_id, title=sku.title, quantity=quote.quantity,
+        unit_price=quote.unit_price, total_amount=quote.total, refunded_amount=ZERO, price_lines=quote.lines_json(),
+        client_ip=client_ip or None, delivery_note="", status=timeline[-1][1], request_id=request_id,
+        created_at=now, updated_at=now, paid_at=now if is_paid else None,
+        delivered_at=now if is_delivered else None,
+        expires_at=None if is_paid else now + timedelta(minutes=settings.KAMENG_ORDER_PAYMENT_MINUTES),
+    )
+    journal = None
+    if wallet_id is not None:
+        recipe = recipes.order_payment if is_card_key else recipes.order_payment_into_hold
+        journal = recipe(order_number=order.number, memo=order_payment_memo(order), wallet_id=wallet_id,
+                         amount=order.total_amount)
+    return CheckoutDraft(order=order, timeline=timeline, journal=journal, keys=quote.quantity if is_card_key else 0,
+                         sell=is_paid)
+
+
+Claimed = dict[int, list[tuple[int, bytes]]]  # order id → (key id, ciphertext) pairs in id order
+
+
+def drafts_write(drafts: Sequence[CheckoutDraft], now: datetime) -> tuple[list[CheckoutDraft], Claimed]:
+    """Write the drafts in the caller's transaction: orders, key claims, events, journals. Returns the drafts
+    written (one whose (buyer, request id) is already taken is skipped on PostgreSQL: a replay; elsewhere the
+    INSERT raises `IntegrityError`) and the keys each claimed.
+
+    Raises `SoldOutError` (one draft short of keys), `StockShortError` (several), `InsufficientFundsError` (a
+    wallet short of its total): some rows are written by then, so the caller's transaction must roll back.
+    Orders fulfilled later are handed to their fulfiller after commit.
+    """
+    if connection.vendor == "postgresql":
+        written = _orders_insert_sql(drafts, now)
+    else:
+        for draft in drafts:
+            draft.order.save(force_insert=True)
+        written = list(drafts)
+    claimed = _claim(written)
+    _events_insert(written, now)
+    _journals_post([draft.journal for draft in written if draft.journal is not None])
+    for draft in written:
+        if draft.is_fulfilled_later:
+            _fulfil_after_commit(draft.order.pk)
+    return written, claimed
+
+
+def _fulfil_after_commit(order_id: int) -> None:
+    from kameng.orders.fulfilment import order_fulfilment_enqueue
+
+    transaction.on_commit(functools.partial(order_fulfilment_enqueue, order_id=order_id))
+
+
+_ORDERS_INSERT_SQL = """
+INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, refunded_amount,
+                          price_lines, client_ip, delivery_note, status, request_id, created_at, expires_at, paid_at,
+                          delivered_at, updated_at)
+SELECT o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.unit_price, o.total_amount, 0, o.price_lines,
+       o.client_ip, '', o.status, o.request_id, %(now)s, o.expires_at, o.paid_at, o.delivered_at, %(now)s
+FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_id bigint, title text,
+                                               quantity integer, unit_price numeric, total_amount numeric,
+                                               price_lines jsonb, client_ip inet, status text, request_id text,
+                                               expires_at timestamptz, paid_at timestamptz,
+                                               delivered_at timestamptz)
+ORDER BY o.buyer_id, o.request_id
+ON CONFLICT (buyer_id, request_id) DO NOTHING
+RETURNING id, number
+"""
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _orders_insert_sql(drafts: Sequence[CheckoutDraft], now: datetime) -> list[CheckoutDraft]:
+    with connection.cursor() as cursor:
+        cursor.execute(_ORDERS_INSERT_SQL, {"now": now, "orders": json_rows(
+            {"number": order.number, "buyer_id": order.buyer_id, "sku_id": order.sku_id, "title": order.title,
+             "quantity": order.quantity, "unit_price": str(order.unit_price),
+             "total_amount": str(order.total_amount), "price_lines": order.price_lines,
+             "client_ip": order.client_ip, "status": order.status, "request_id": order.request_id,
+             "expires_at": _timestamp(order.expires_at), "paid_at": _timestamp(order.paid_at),
+             "delivered_at": _timestamp(order.delivered_at)}
+            for order in (draft.order for draft in drafts))})
+        ids = {number: pk for pk, number in cursor.fetchall()}
+    written = []
+    for draft in drafts:
+        pk = ids.get(draft.order.number)
+        if pk is not None:
+            _mark_written(draft.order, pk=pk, now=now)
+            written.append(draft)
+    return written
+
+
+def _mark_written(order: Order, *, pk: int, now: datetime) -> None:
+    """The draft was written with every column it carries: give it the id and the timestamps the row got."""
+    order.pk = pk
+    order.created_at = order.updated_at = now
+    order._state.adding = False
+    order._state.db = connection.alias
+
+
+def _claim(written: list[CheckoutDraft]) -> Claimed:
+    wanting = [draft for draft in written if draft.keys]
+    if len(wanting) == 1:  # the single path: one plain claim, "sold out" said exactly
+        draft = wanting[0]
+        return {draft.order.pk: _claim_one(draft)}
+    by_sku: dict[int, list[CheckoutDraft]] = defaultdict(list)
+    for draft in wanting:
+        by_sku[draft.order.sku_id].append(draft)
+    claimed: Claimed = {}
+    for sku_id in sorted(by_sku):
+        group = by_sku[sku_id]
+        keys = card_keys_claim_many(sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in group])
+        if keys is None:
+            raise StockShortError(group)
+        claimed.update(keys)
+    return claimed
+
+
+def _claim_one(draft: CheckoutDraft) -> list[tuple[int, bytes]]:
+    order = draft.order
+    try:
+        # No savepoint: a short claim gives back what it took and raises before any statement fails.
+        return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell)
+    except SoldOutError:
+        # A paying buyer is not refused while the keys are only held by others' unpaid orders near their deadline.
+        if not draft.sell or not reservations_take_over(sku_id=order.sku_id, buyer_id=order.buyer_id,
+                                                        quantity=draft.keys):
+            raise
+    return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell)
+
+
+_EVENTS_INSERT_SQL = """
+INSERT INTO orders_orderevent (order_id, from_status, to_status, kind, params, created_at)
+SELECT o.order_id, e.from_status, e.to_status, e.kind, '{}'::jsonb, %(now)s
+FROM json_to_recordset(%(orders)s::json) AS o(position integer, order_id bigint, timeline integer)
+JOIN json_to_recordset(%(timelines)s::json) AS e(timeline integer, step integer, from_status text, to_status text,
+                                                 kind text) USING (timeline)
+ORDER BY o.position, e.step
+"""
+
+
+def _events_insert(written: list[CheckoutDraft], now: datetime) -> None:
+    """Every order's timeline, in order (event ids ascend along each timeline). The orders of a batch mostly share
+    one timeline: each distinct one is sent once."""
+    if connection.vendor != "postgresql":
+        OrderEvent.objects.bulk_create([
+            OrderEvent(order=draft.order, from_status=from_status, to_status=to_status, kind=kind, params={})
+            for draft in written for from_status, to_status, kind in draft.timeline])
+        return
+    timelines: dict[Timeline, int] = {}
+    for draft in written:
+        timelines.setdefault(draft.timeline, len(timelines))
+    with connection.cursor() as cursor:
+        cursor.execute(_EVENTS_INSERT_SQL, {
+            "now": now,
+            "orders": json_rows({"position": position, "order_id": draft.order.pk,
+                                 "timeline": timelines[draft.timeline]}
+                                for position, draft in enumerate(written)),
+            "timelines": json_rows({"timeline": index, "step": step, "from_status": from_status,
+                                    "to_status": to_status, "kind": kind}
+                                   for timeline, index in timelines.items()
+                                   for step, (from_status, to_status, kind) in enumerate(timeline)),
+        })
+
+
+def _journals_post(journals: list[JournalDraft]) -> None:
+    if not journals:
+        return
+    if connection.vendor == "postgresql":
+        journal_post_many(journals)
+        return
+    for journal in journals:
+        journal_draft_post(draft=journal)

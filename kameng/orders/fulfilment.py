@@ -1,0 +1,198 @@
+"""Fulfilment of paid orders by delivery kind: one fulfiller per kind, dispatched from here only.
+
+- `card_key`: synchronous. The keys are claimed with the order (sold at once when paid from the wallet, reserved
+  and then sold when an unpaid order is paid); a paid order that could not get them is refunded to the wallet.
+- `manual`: asynchronous. A paid order's money is held in the ledger's orders-in-progress account; after commit the
+  `fulfil_order` task moves it `paid → fulfilling` (待发货 for staff), and staff then mark it delivered with a note
+  the buyer reads (the money goes to revenue) or fail it (the money goes back to the wallet, exactly once).
+- `direct_topup`: comes with the suppliers; until then a checkout refuses it (`checkout.PURCHASABLE_KINDS`).
+
+The sweeper (`orders_redrive_stuck`) re-drives paid orders whose task was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from kameng.catalog.models import DeliveryKind
+from kameng.core.errors import ApplicationError, ConflictError
+from kameng.inventory.services import (
+    SoldOutError,
+    card_keys_claim,
+    card_keys_return_undelivered,
+    card_keys_sell_reserved,
+)
+from kameng.ledger import recipes
+from kameng.ledger.services import JournalDraft, journal_draft_post, wallet_account_id
+from kameng.orders.checkout import order_payment_memo
+from kameng.orders.events import fact
+from kameng.orders.locks import order_lock
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
+from kameng.orders.state import transition
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_NOTE_MAX = 2000
+
+Fulfiller = Callable[[Order], list[OrderEvent]]
+
+
+def _delivery_kind(order: Order) -> str:
+    return str(order.sku.product.delivery_kind)
+
+
+def is_fulfilled_later(delivery_kind: str) -> bool:
+    """Whether a paid order of this kind is fulfilled after payment (its money held until then)."""
+    return delivery_kind != DeliveryKind.CARD_KEY
+
+
+def order_payment_journal(order: Order, *, delivery_kind: str) -> JournalDraft:
+    """What paying this order from its buyer's wallet posts: into revenue, or into the hold until delivery."""
+    recipe = recipes.order_payment_into_hold if is_fulfilled_later(delivery_kind) else recipes.order_payment
+    return recipe(order_number=order.number, memo=order_payment_memo(order),
+                  wallet_id=wallet_account_id(user_id=order.buyer_id), amount=order.total_amount)
+
+
+def _fulfil_card_keys(order: Order) -> list[OrderEvent]:
+    """Deliver a paid order from its reserved keys, topping up from stock if some were withdrawn or taken over."""
+    sold = card_keys_sell_reserved(order_id=order.pk)
+    if sold < order.quantity:
+        try:
+            with transaction.atomic():
+                card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=order.quantity - sold, sell=True)
+        except SoldOutError:
+            return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.OUT_OF_STOCK))]
+    order.delivered_at = timezone.now()
+    return [transition(order, OrderStatus.DELIVERED)]
+
+
+def _fulfil_manually(order: Order) -> list[OrderEvent]:
+    """Queue the order for staff (待发货); an order already queued waits for them."""
+    if order.status == OrderStatus.FULFILLING:
+        return []
+    return [transition(order, OrderStatus.FULFILLING, said=fact(OrderEventKind.FULFILLING_MANUALLY))]
+
+
+FULFILLERS: dict[str, Fulfiller] = {
+    DeliveryKind.CARD_KEY: _fulfil_card_keys,
+    DeliveryKind.MANUAL: _fulfil_manually,
+}
+
+
+def order_fulfil_paid(order: Order) -> list[OrderEvent]:
+    """Run the order's fulfiller on a locked, paid order (in the caller's transaction); the unsaved events."""
+    fulfiller = FULFILLERS.get(_delivery_kind(order))
+    if fulfiller is None:
+        raise ApplicationError("该发货方式暂未开放", code="delivery_kind_unsupported")
+    return fulfiller(order)
+
+
+def order_fulfilment_enqueue(*, order_id: int) -> None:
+    """Hand a paid order fulfilled later to the worker (after commit); the sweeper re-drives it if this is lost."""
+    from kameng.orders.tasks import fulfil_order
+
+    try:
+        fulfil_order.delay(order_id)
+    except Exception:  # a broker down must not fail a paid order: the sweeper picks it up
+        logger.exception("could not enqueue fulfilment of order %s; the sweeper will", order_id)
+
+
+def order_fulfil(*, order_id: int) -> Order:
+    """Move a paid order on (the task, and the sweeper); a card-key order that cannot be filled is refunded.
+    Idempotent: an order already past paid is left alone, a manual one waiting for staff too."""
+    with transaction.atomic():
+        order = order_lock(order_id=order_id)
+        if order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
+            return order
+        events = order_fulfil_paid(order)
+        if order.status == OrderStatus.DELIVERY_FAILED:
+            events += _refund_failed(order)
+        if events:
+            order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
+            OrderEvent.objects.bulk_create(events)
+    return order
+
+
+def _refund_failed(order: Order) -> list[OrderEvent]:
+    """The whole total of an order that failed delivery back to the wallet, from wherever its money sits."""
+    card_keys_return_undelivered(order_id=order.pk)
+    memo = f"发货失败退款 {order.title}"[:200]
+    if is_fulfilled_later(_delivery_kind(order)):
+        journal = recipes.order_hold_refunded(order_number=order.number, memo=memo, buyer_id=order.buyer_id,
+                                              amount=order.total_amount)
+    else:
+        journal = recipes.order_refund_to_wallet(reference=order.number, memo=memo, buyer_id=order.buyer_id,
+                                                 amount=order.total_amount)
+    journal_draft_post(draft=journal)
+    order.refunded_amount = order.total_amount
+    said = fact(OrderEventKind.DELIVERY_FAILED_REFUNDED, amount=order.total_amount)
+    return [transition(order, OrderStatus.REFUNDED, said=said)]
+
+
+def _locked_awaiting_staff(order_id: int) -> Order:
+    order = order_lock(order_id=order_id)
+    if not is_fulfilled_later(_delivery_kind(order)) or order.status not in (OrderStatus.PAID,
+                                                                            OrderStatus.FULFILLING):
+        raise ConflictError("订单状态为「%(status)s」，不是待人工发货的订单", code="not_awaiting_delivery",
+                            params={"status": order.get_status_display()})
+    return order
+
+
+def order_deliver_manually(*, order_id: int, note: str) -> Order:
+    """Staff delivered a manual order: the note is shown to the buyer, the held money goes to revenue."""
+    note = note.strip()
+    if not note:
+        raise ApplicationError("请填写发货说明（买家会在订单页看到）", code="delivery_note_required")
+    if len(note) > DELIVERY_NOTE_MAX:
+        raise ApplicationError("发货说明最多 %(max)s 字", code="delivery_note_too_long",
+                               params={"max": DELIVERY_NOTE_MAX})
+    with transaction.atomic():
+        order = _locked_awaiting_staff(order_id)
+        events = [] if order.status == OrderStatus.FULFILLING else [transition(order, OrderStatus.FULFILLING)]
+        # The note itself is on the order (the page shows it in full); the timeline points to it.
+        events.append(transition(order, OrderStatus.DELIVERED, said=fact(OrderEventKind.DELIVERED_MANUALLY)))
+        order.delivered_at = timezone.now()
+        order.delivery_note = note
+        journal_draft_post(draft=recipes.order_hold_released(
+            order_number=order.number, memo=f"发货确认收入 {order.title}"[:200], amount=order.total_amount))
+        order.save(update_fields=["status", "delivered_at", "delivery_note", "updated_at"])
+        OrderEvent.objects.bulk_create(events)
+    return order
+
+
+def order_fail_delivery(*, order_id: int, reason: str) -> Order:
+    """Staff could not deliver a manual order: it fails and its whole total goes back to the buyer's wallet."""
+    reason = reason.strip()[:200]
+    if not reason:
+        raise ApplicationError("请填写无法发货的原因（买家会在订单页看到）", code="failure_reason_required")
+    with transaction.atomic():
+        order = _locked_awaiting_staff(order_id)
+        failed = fact(OrderEventKind.DELIVERY_FAILED, reason=reason)
+        events = [transition(order, OrderStatus.DELIVERY_FAILED, said=failed)]
+        events += _refund_failed(order)
+        order.save(update_fields=["status", "refunded_amount", "updated_at"])
+        OrderEvent.objects.bulk_create(events)
+    return order
+
+
+def orders_redrive_stuck(*, older_than_seconds: int | None = None, limit: int = 200) -> int:
+    """Re-drive orders paid but not moved on for too long (a crash, a lost task). Manual orders waiting for staff
+    are not stuck. Returns how many it touched."""
+    age = older_than_seconds if older_than_seconds is not None else settings.KAMENG_SWEEP_STUCK_AFTER_SECONDS
+    stuck = list(
+        Order.objects.filter(updated_at__lte=timezone.now() - timedelta(seconds=age))
+        .filter(status=OrderStatus.PAID)
+        .order_by("pk").values_list("pk", flat=True)[:limit]
+    )
+    for order_id in stuck:
+        try:
+            order_fulfil(order_id=order_id)
+        except Exception:  # one broken order must not stop the sweep of the others
+            logger.exception("re-driving order %s failed", order_id)
+    return len(stuck)
