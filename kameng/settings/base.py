@@ -107,7 +107,25 @@ elif _engine.endswith("mysql"):
         {"charset": "utf8mb4", "isolation_level": "read committed"}
     )
 elif _engine.endswith("postgresql"):
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    # A pool per server process bounds its connections (DATABASE_POOL_MAX_SIZE), whatever its threads do: granian
+    # ends a thread idle for --blocking-threads-idle-timeout and starts another when load returns, and a connection
+    # kept per thread (CONN_MAX_AGE) stayed open for every thread it ever had, until PostgreSQL refused new clients.
+    # A request borrows a connection from the pool and gives it back when it ends (CONN_MAX_AGE must be 0); the
+    # pool keeps them open, prepared statements included. Size it at the server's threads per process + 1 (the
+    # checkout group-commit writer); DEVELOPERS.md has the sizing. DATABASE_POOL=0: one persistent connection per
+    # thread, as before (gunicorn gthread keeps its threads).
+    if env.bool("DATABASE_POOL", default=True):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=25),
+            # A request waits this long for a free connection, then answers 503 (kameng.core.unavailable).
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+            # Connections above min_size idle this long are closed: the pool shrinks back after a burst.
+            "max_idle": env.float("DATABASE_POOL_MAX_IDLE", default=300.0),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     # A health check is a `SELECT 1` round trip at the start of every request that reuses a connection: it saves
     # the first request on each connection after a database restart from an error, for 0.1-0.2 ms of CPU on every
     # request (4-12 % of checkout throughput, bench/README.md). Off by default, as in Django: a connection that

@@ -21,6 +21,8 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("KAMENG_SIMULATORS_ENABLED", "1")
 # Off by default: most tests run inside a transaction the writer thread cannot see; its own tests switch it on.
 os.environ.setdefault("KAMENG_CHECKOUT_GROUP_COMMIT", "0")
+# Room for the concurrency tests' threads (24 at most) beside the test's own connection and the checkout writer.
+os.environ.setdefault("DATABASE_POOL_MAX_SIZE", "40")
 
 
 def _reachable(url: str) -> bool:
