@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "kameng.web.middleware.LazyMessageMiddleware",  # Django's, building the storage only when it is used
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so that it sees every view's exception first: the database out of reach is a 503, not a 500.
+    "kameng.web.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "kameng.urls"

@@ -7,6 +7,7 @@ counts: the language cookie written by `set_language` (/i18n/setlang/).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
@@ -16,6 +17,11 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject, empty
+
+from kameng.core.errors import DATABASE_UNAVAILABLE_ERRORS
+from kameng.web.errors import database_unavailable
+
+logger = logging.getLogger(__name__)
 
 
 def chosen_language(request: HttpRequest) -> str:
@@ -59,3 +65,20 @@ class LazyMessageMiddleware(MessageMiddleware):
         if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
             return response
         return super().process_response(request, response)
+
+
+class DatabaseUnavailableMiddleware:
+    """A view whose database dropped or refused the connection answers 503 with Retry-After, not 500 (a restart or
+    a failover is over in seconds; the buyer is told to retry). Logged as a warning, without the traceback."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
+            return None
+        logger.warning("database unavailable in %s %s: %s", request.method, request.path, exception)
+        return database_unavailable(request)
