@@ -40,8 +40,9 @@ def _backends() -> int:
         return int(cursor.fetchone()[0])
 
 
-def _request() -> None:
+def _request(barrier: threading.Barrier) -> None:
     """What a request does with the database: use it, then Django's request_finished closes old connections."""
+    barrier.wait(timeout=30)
     Sku.objects.count()
     close_old_connections()
 
@@ -51,7 +52,7 @@ def test_threads_that_end_leave_no_connection_behind() -> None:
 
     for _round in range(ROUNDS):  # a burst on fresh threads, which then end (a retired server thread)
         barrier = threading.Barrier(THREADS)
-        threads = [threading.Thread(target=lambda: (barrier.wait(timeout=30), _request())) for _ in range(THREADS)]
+        threads = [threading.Thread(target=_request, args=(barrier,)) for _ in range(THREADS)]
         for thread in threads:
             thread.start()
         for thread in threads:
