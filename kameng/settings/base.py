@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "kameng.web.middleware.ChosenLanguageMiddleware",  # Chinese unless the visitor chose English
+    "kameng.web.middleware.FormCharsetMiddleware",  # a form body Django cannot decode: 400 before anything reads it
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

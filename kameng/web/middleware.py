@@ -13,13 +13,13 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject, empty
 
-from kameng.core.errors import DATABASE_UNAVAILABLE_ERRORS
-from kameng.web.errors import database_unavailable
+from kameng.core.errors import DATABASE_UNAVAILABLE_ERRORS, ApplicationError
+from kameng.web.errors import database_unavailable, rejected
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +82,26 @@ class DatabaseUnavailableMiddleware:
             return None
         logger.warning("database unavailable in %s %s: %s", request.method, request.path, exception)
         return database_unavailable(request)
+
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+UNSUPPORTED_FORM_CHARSET = ApplicationError("表单编码不受支持：请以 UTF-8 编码提交", code="invalid_charset")
+
+
+class FormCharsetMiddleware:
+    """A form post that declares a charset other than UTF-8 (`charset=gbk`) is refused with 400 and a message.
+
+    Django refuses to parse such a body (BadRequest) wherever it is first read; under DEBUG its error page then
+    reads the body again to show it, fails the same way and answers 500. Refused here, before anything reads it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.content_type == FORM_CONTENT_TYPE and (request.encoding or "utf-8").lower() != "utf-8":
+            if request.path.startswith("/api/"):
+                return JsonResponse(UNSUPPORTED_FORM_CHARSET.as_dict(), status=400,
+                                    json_dumps_params={"ensure_ascii": False})
+            return rejected(request, "web/error.html", {}, UNSUPPORTED_FORM_CHARSET)
+        return self.get_response(request)
