@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.core.signals import got_request_exception
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -19,7 +20,6 @@ from ninja.security import django_auth
 from kameng.api.shop import router as shop_router
 from kameng.core.errors import (
     DATABASE_UNAVAILABLE_CODE,
-    DATABASE_UNAVAILABLE_ERRORS,
     DATABASE_UNAVAILABLE_MESSAGE,
     DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS,
     ApplicationError,
@@ -74,6 +74,8 @@ def not_found(request: HttpRequest, error: Http404) -> HttpResponse:
     return _error(request, 404, "not_found", "资源不存在")
 
 
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
 def database_unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
     """The database dropped or refused the connection: the client may retry in a moment (a checkout with the same
     request_id, which answers the order if it was written after all)."""
@@ -81,10 +83,6 @@ def database_unavailable(request: HttpRequest, error: Exception) -> HttpResponse
     response = _error(request, 503, DATABASE_UNAVAILABLE_CODE, DATABASE_UNAVAILABLE_MESSAGE)
     response["Retry-After"] = str(DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS)
     return response
-
-
-for _error_class in DATABASE_UNAVAILABLE_ERRORS:
-    api.add_exception_handler(_error_class, database_unavailable)
 
 
 @api.exception_handler(Exception)

@@ -64,7 +64,7 @@ def test_settings_create_the_sqlite_database_and_var_owner_only(tmp_path: Path) 
             "from django.db import connection; connection.ensure_connection(); "
             "connection.cursor().execute('CREATE TABLE t (x int)')")
 
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)  # noqa: S603
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)
 
     assert _mode(tmp_path / "var") == 0o700
     assert _mode(tmp_path / "var" / "kameng.sqlite3") == 0o600

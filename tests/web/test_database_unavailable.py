@@ -17,11 +17,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def database_gone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every new cursor fails as the driver fails when the server closed the connection."""
+    """Every new cursor fails as when the server closed the connection."""
     SkuFactory.create()  # the page and the API then have something to read
 
     def refuse(*_args: object, **_kwargs: object) -> object:
-        raise connection.Database.OperationalError("server closed the connection unexpectedly")
+        raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(connection, "create_cursor", refuse)
     yield
@@ -53,7 +53,7 @@ def test_api_checkout_answers_503_when_the_database_breaks_mid_request(monkeypat
     sku = SkuFactory.create()
 
     def refuse(*_args: object, **_kwargs: object) -> object:
-        raise connection.Database.OperationalError("terminating connection due to administrator command")
+        raise OperationalError("terminating connection due to administrator command")
 
     with monkeypatch.context() as patch:
         patch.setattr(connection, "create_cursor", refuse)
