@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 
 from kameng.core.files import private_directory_ensure, private_file_ensure
 
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "kameng.web.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, with the admin's allowances
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "kameng.web.middleware.ChosenLanguageMiddleware",  # Chinese unless the visitor chose English
@@ -183,6 +185,39 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- HTTPS and browser protections -------------------------------------------------------------------------
+# Behind a TLS-terminating proxy (nginx) that sets X-Forwarded-Proto: believe it for request.is_secure(), so that
+# secure redirects, CSRF's origin check and absolute URLs say https. Only where the proxy overwrites the header:
+# a client could send it itself otherwise.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# HSTS: browsers refuse plain HTTP to this host for this long once they saw it over HTTPS. Off until the site is
+# served over HTTPS for good (start small, e.g. 300, then 31536000); it cannot be taken back before it expires.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Content-Security-Policy (django-csp): the browser runs only this site's own scripts and styles, so HTML that gets
+# into a page (the gateway's form, rendered as it came) cannot run code; an inline <script> or <style> we need
+# carries the request's nonce. No form-action: a gateway form posts to the gateway.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # data: for the favicon placeholder
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# The admin (django-unfold) runs Alpine.js, which evaluates its x-data/x-on expressions with Function() (needs
+# 'unsafe-eval'), and its templates and Alpine's x-bind:style set style attributes (need 'unsafe-inline' for styles).
+# Scripts stay this site's own files: no inline script runs there either. Staff pages render no gateway HTML.
+KAMENG_ADMIN_CSP_REPLACE = {"script-src": [SELF, UNSAFE_EVAL], "style-src": [SELF, UNSAFE_INLINE]}
 
 # --- i18n ------------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
