@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 NAME = "王者荣耀点券"
 UNDRAWABLE = "\U0010fffd"
-SCREENSHOTS = Path("/tmp/kameng-e2e-screenshots")  # noqa: S108 - kept after the run, for a person to look at
+SCREENSHOTS = Path("/tmp/kameng-e2e-screenshots")  # kept after the run, for a person to look at
 
 
 def _drawn_as_boxes(page: Page, selector: str) -> bool:
