@@ -127,7 +127,7 @@ elif _engine.endswith("postgresql"):
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=25),
             # A request waits this long for a free connection, then answers 503 (kameng.core.unavailable).
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
