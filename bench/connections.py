@@ -1,9 +1,9 @@
 """PostgreSQL connections held by one server process across idle-then-busy cycles (granian retires idle threads).
 
 granian ends a blocking thread that stayed idle longer than `--blocking-threads-idle-timeout` (30 s by default,
-5 s at least) and starts a new one when load comes back. A connection kept per thread would then be left behind
-by every retired thread; with the connection pool (kameng/settings/base.py) the process holds at most the pool's
-size whatever the threads do. One run, all on 127.0.0.1 and bounded in time:
+5 s at least) and starts a new one when load comes back. A connection kept per thread was left open by every
+retired thread until the garbage collector ran; now it is closed with its thread (kameng.core.db), and with
+DATABASE_POOL=1 the process holds at most the pool's size. One run, all on 127.0.0.1 and bounded in time:
   1. creates a fresh PostgreSQL database (`kameng_connections`) and migrates it;
   2. starts the server as bench/checkout.py does (granian WSGI, or gunicorn gthread), one worker by default, with a
      short idle timeout so that a cycle takes seconds;
@@ -44,7 +44,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--database", default="kameng_connections")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
-                        help="run again with these environment settings (e.g. DATABASE_POOL=0); repeatable")
+                        help="run again with these environment settings (e.g. DATABASE_POOL=1); repeatable")
     args = parser.parse_args()
     # What checkout.server_command reads.
     args.granian_workers = args.gunicorn_workers = args.workers
@@ -74,17 +74,19 @@ def burst(args: argparse.Namespace) -> int:
 
 
 def cycles_run(args: argparse.Namespace, env: dict[str, str], label: str, overrides: dict[str, str],
-               workdir: Path) -> list[int]:
+               workdir: Path) -> None:
     overrides = {"GRANIAN_THREADS_IDLE_TIMEOUT": str(args.idle_timeout), **overrides}
     print(f"\n== {args.server}[{label}]: {args.workers} worker(s) x {args.threads} threads, "
           f"{args.requests} requests by {args.clients} clients per burst, idle gaps of {args.idle_timeout + 3} s")
     server_env = {**env, **{key: value for key, value in overrides.items() if key not in checkout.SERVER_FLAGS}}
     process = checkout.server_start(args.server, args, server_env, workdir / f"{label}.log", overrides)
     after_gaps = []  # what the server holds while idle: a leak grows it, the garbage collector may shrink it
+    busiest = 0
     try:
         for cycle in range(1, args.cycles + 1):
             failed = burst(args)
             busy = connections_count(args)
+            busiest = max(busiest, busy)
             time.sleep(args.idle_timeout + 3)
             idle = connections_count(args)
             after_gaps.append(idle)
@@ -92,7 +94,8 @@ def cycles_run(args: argparse.Namespace, env: dict[str, str], label: str, overri
                   f"   (non-200: {failed})")
     finally:
         checkout.server_stop(process)
-    return after_gaps
+    print(f"  most connections: {busiest} after a burst, {max(after_gaps)} while idle "
+          f"({args.workers} worker(s) x {args.threads} threads)")
 
 
 def main() -> int:
@@ -104,9 +107,7 @@ def main() -> int:
         checkout.database_create(args)
         checkout.migrate(env)
         for label, overrides in checkout.variants_parse(args.variant):
-            counts = cycles_run(args, env, label, overrides, workdir)
-            print(f"  most connections held while idle: {max(counts)} "
-                  f"({args.workers} worker(s) x {args.threads} threads)")
+            cycles_run(args, env, label, overrides, workdir)
     finally:
         checkout.database_drop(args)
     return 0

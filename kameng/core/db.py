@@ -1,4 +1,6 @@
-"""Database connection pools across fork: a child process builds its own and never uses, nor closes, its parent's.
+"""Bounded database connections per process: pools across fork, and per-thread connections closed with their thread.
+
+Pools across fork: a child process builds its own and never uses, nor closes, its parent's.
 
 Django keeps one psycopg pool per process (kameng/settings/base.py, DATABASE_POOL). A process that forks after its
 pool opened (a Celery prefork worker whose parent touched the database) would hand the child a pool whose
@@ -9,7 +11,13 @@ garbage-collected, because closing one of their connections would end the parent
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 _inherited_pools: list[object] = []
 
@@ -21,3 +29,28 @@ def inherited_pools_forget() -> None:
     pools = backend.DatabaseWrapper._connection_pools
     _inherited_pools.extend(pools.values())
     pools.clear()
+
+
+class _CloseWhenThreadEnds:
+    """Held in a thread-local slot beside the thread's connection: dropped, and so run, when the thread ends.
+
+    A persistent connection lives in Django's per-thread DatabaseWrapper, which is a reference cycle: when its
+    thread ends (granian retires idle threads) only the garbage collector, whenever it runs, would close it. This
+    object is no part of any cycle, so it goes the moment the thread's locals do, and closes the connection then.
+    """
+
+    def __init__(self, raw_connection: Any) -> None:
+        self.raw_connection = raw_connection
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # a finaliser must not raise; a broken connection is closed anyway
+            self.raw_connection.close()
+
+
+_thread_connections = threading.local()
+
+
+def thread_connection_close_at_exit(*, sender: object, connection: BaseDatabaseWrapper, **_kwargs: object) -> None:
+    """`connection_created` receiver: a persistent connection (no pool) is closed when its thread ends."""
+    if getattr(connection, "pool", None) is None:
+        setattr(_thread_connections, connection.alias, _CloseWhenThreadEnds(connection.connection))

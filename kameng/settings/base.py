@@ -117,14 +117,14 @@ elif _engine.endswith("mysql"):
         {"charset": "utf8mb4", "isolation_level": "read committed"}
     )
 elif _engine.endswith("postgresql"):
-    # A pool per server process bounds its connections (DATABASE_POOL_MAX_SIZE), whatever its threads do: granian
-    # ends a thread idle for --blocking-threads-idle-timeout and starts another when load returns, and a connection
-    # kept per thread (CONN_MAX_AGE) stayed open for every thread it ever had, until PostgreSQL refused new clients.
-    # A request borrows a connection from the pool and gives it back when it ends (CONN_MAX_AGE must be 0); the
-    # pool keeps them open, prepared statements included. Size it at the server's threads per process + 1 (the
-    # checkout group-commit writer); DEVELOPERS.md has the sizing. DATABASE_POOL=0: one persistent connection per
-    # thread, as before (gunicorn gthread keeps its threads).
-    if env.bool("DATABASE_POOL", default=True):
+    # Connections per server process stay bounded by its threads. By default each thread keeps one persistent
+    # connection (CONN_MAX_AGE), closed when the thread ends (kameng.core.db): granian ends threads idle for
+    # --blocking-threads-idle-timeout and starts new ones when load returns, and a retired thread's connection
+    # used to stay open until the garbage collector ran, until PostgreSQL refused new clients. DATABASE_POOL=1
+    # takes them from Django's psycopg pool instead (CONN_MAX_AGE 0): a hard bound of DATABASE_POOL_MAX_SIZE per
+    # process whatever the threads do, for ~25 µs of CPU per request to borrow and return one. DEVELOPERS.md has
+    # the sizing.
+    if env.bool("DATABASE_POOL", default=False):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
