@@ -41,11 +41,14 @@ typecheck: install-dev
 imports: install-dev
 	$(VENV)/bin/lint-imports
 
-# On a fresh, empty database, as on a new machine: system checks must not need any table.
+# On a fresh, empty database, as on a new machine: system checks must not need any table. Twice: with the gateway
+# simulators (tests, demo) and without them (production, where they are not installed).
 migrations-check: install-dev
 	rm -f /tmp/kameng-migrations-check.sqlite3
 	DATABASE_URL=sqlite:////tmp/kameng-migrations-check.sqlite3 DJANGO_SETTINGS_MODULE=kameng.settings.test \
 		$(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=sqlite:////tmp/kameng-migrations-check.sqlite3 DJANGO_SETTINGS_MODULE=kameng.settings.test \
+		KAMENG_SIMULATORS_ENABLED=0 $(PY) manage.py makemigrations --check --dry-run
 
 test-sqlite: install-dev
 	DATABASE_URL=sqlite:////tmp/kameng-test.sqlite3 $(PY) -m pytest -q -m "not e2e and not postgres" -n 2

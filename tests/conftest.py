@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 
 from kameng.inventory import services as inventory_services
 from kameng.ledger.selectors import ledger_problems
@@ -20,6 +21,15 @@ def _fresh_process_caches() -> Iterator[None]:
     yield
     forget_cached_account_ids()
     inventory_services._bounds.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the shop's default language: a test client request activates the visitor's language in
+    this thread and leaves it active, so a test that switched to English would make later tests speak English."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from kameng.accounts.forms import StaffLoginForm
 from kameng.accounts.models import User
 from kameng.accounts.selectors import phone_index_of
 from kameng.core.admin import ProtectedDeleteSummaryMixin
@@ -24,6 +25,8 @@ from kameng.core.masking import mask_phone
 PERMISSION_ACTIONS = {"add": "新增", "change": "修改", "delete": "删除", "view": "查看"}
 
 admin.site.unregister(Group)
+# The back office's login counts failures with the storefront's (kameng.accounts.throttle) and says when it is locked.
+admin.site.login_form = StaffLoginForm
 
 
 def permission_label(permission: Permission) -> str:

@@ -1,7 +1,10 @@
-"""Back office for the catalogue: categories, products with their SKUs (face values) and live stock per SKU.
+"""Back office for the catalogue: categories, products with their SKUs (face values).
 
 Deleting is refused with a short count wherever Django would otherwise list every protected row: a SKU can have
 hundreds of thousands of card keys, and the protected-objects page would list (and load) each one.
+
+The product page is registered by kameng.inventory.admin, which adds the live stock and the import link per SKU:
+the catalogue is below inventory (kameng.inventory's keys point at SKUs) and does not import it.
 """
 
 from __future__ import annotations
@@ -15,14 +18,12 @@ from django.db.models import Count, Model, QuerySet
 from django.forms import BaseInlineFormSet
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpRequest, QueryDict
-from django.urls import reverse
-from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
-from kameng.catalog.models import Category, DeliveryKind, Product, Sku
-from kameng.catalog.selectors import category_contents, product_has_enabled_sku, sku_count_by_product, sku_usage
-from kameng.inventory.selectors import stock_by_sku
+from kameng.catalog.models import Category, Product, Sku
+from kameng.catalog.selectors import category_contents, product_has_enabled_sku, sku_count_by_product
+from kameng.core.admin import protected_references_text
 
 MAX_REFUSAL_LINES = 20
 DeletedObjects = tuple[list[str], dict[str, int], set[str], list[str]]
@@ -58,16 +59,9 @@ class CategoryAdmin(ModelAdmin):
 
 
 def sku_delete_refusal(sku: Sku) -> str | None:
-    """Why a saved SKU cannot be deleted (it has card keys, orders or import batches), or None if it can."""
-    usage = sku_usage(sku_id=sku.pk)
-    if not usage.is_used:
-        return None
-    parts = [f"{usage.card_keys} 条卡密"] if usage.card_keys else []
-    if usage.orders:
-        parts.append(f"{usage.orders} 笔订单")
-    if not parts:
-        parts.append(f"{usage.batches} 个导入批次")
-    return f"该规格已有 {'、'.join(parts)}，不能删除；请取消「启用」"
+    """Why a saved SKU cannot be deleted (card keys, orders or import batches point at it), or None if it can."""
+    what = protected_references_text(Sku, [sku.pk])
+    return f"该规格仍有{what}引用，不能删除；请取消「启用」" if what else None
 
 
 class SkuInlineForm(forms.ModelForm):
@@ -107,32 +101,12 @@ class SkuInline(TabularInline):
     form = SkuInlineForm
     formset = SkuInlineFormSet
     extra = 0
-    fields = ("name", "face_value", "price", "is_active", "sort_order", "live_stock", "import_link")
-    readonly_fields = ("live_stock", "import_link")
-
-    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> type[BaseInlineFormSet]:
-        # Inline instances are built per request, so this page-wide figure never leaks between requests.
-        # One grouped query for every SKU of the product instead of one count per row.
-        self._stock: dict[int, int] = stock_by_sku(obj.skus.values_list("id", flat=True)) if obj else {}
-        self._is_card_key = bool(obj and obj.delivery_kind == DeliveryKind.CARD_KEY)
-        return super().get_formset(request, obj, **kwargs)
-
-    @display(description="可售库存")
-    def live_stock(self, obj: Sku) -> str:
-        if obj.pk is None or not getattr(self, "_is_card_key", False):
-            return "—"
-        return str(getattr(self, "_stock", {}).get(obj.pk, 0))
-
-    @display(description="卡密")
-    def import_link(self, obj: Sku) -> str:
-        if obj.pk is None or not getattr(self, "_is_card_key", False):
-            return "—"
-        url = reverse("admin:inventory_cardkeybatch_import_sku", args=[obj.pk])
-        return format_html('<a class="text-primary-600 font-medium" href="{}">导入卡密</a>', url)
+    fields: tuple[str, ...] = ("name", "face_value", "price", "is_active", "sort_order")
 
 
-@admin.register(Product)
 class ProductAdmin(ModelAdmin):
+    """Registered by kameng.inventory.admin (with stock per SKU); see the module docstring."""
+
     list_display = ("name", "category", "delivery_kind", "status", "sku_count", "sort_order", "updated_at")
     list_display_links = ("name",)
     list_editable = ("status",)

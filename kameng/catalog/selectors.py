@@ -1,16 +1,12 @@
-"""Reads of the catalogue: what the storefront lists, and what keeps a catalogue row from being deleted."""
+"""Reads of the catalogue: what the storefront lists, and what keeps a category or product from being deleted."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from django.db.models import Count, Exists, IntegerField, Model, OuterRef, Prefetch, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
 from kameng.catalog.models import Category, Product, ProductStatus, Sku
-from kameng.inventory.models import CardKey, CardKeyBatch
-from kameng.orders.models import Order
 
 
 def categories_visible() -> QuerySet[Category]:
@@ -41,36 +37,6 @@ def sku_for_sale(*, sku_id: int) -> Sku | None:
         .filter(pk=sku_id, is_active=True, product__status=ProductStatus.ON_SALE)
         .first()
     )
-
-
-@dataclass(frozen=True)
-class SkuUsage:
-    """Rows that point at a SKU (all PROTECT): while any exist the SKU cannot be deleted, only disabled."""
-
-    card_keys: int
-    orders: int
-    batches: int
-
-    @property
-    def is_used(self) -> bool:
-        return bool(self.card_keys or self.orders or self.batches)
-
-
-def _count_per_sku(model: type[Model]) -> Coalesce:
-    counted = (model._default_manager.filter(sku_id=OuterRef("pk")).order_by().values("sku_id")
-               .annotate(total=Count("pk")).values("total"))
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
-def sku_usage(*, sku_id: int) -> SkuUsage:
-    """Card keys, orders and import batches of one SKU, counted in one query (never listed: a SKU can have
-    hundreds of thousands of keys)."""
-    row = (Sku.objects.filter(pk=sku_id)
-           .annotate(card_key_total=_count_per_sku(CardKey), order_total=_count_per_sku(Order),
-                     batch_total=_count_per_sku(CardKeyBatch))
-           .values_list("card_key_total", "order_total", "batch_total").first())
-    card_keys, orders, batches = row or (0, 0, 0)
-    return SkuUsage(card_keys=card_keys, orders=orders, batches=batches)
 
 
 def sku_count_by_product(product_ids: Iterable[int]) -> dict[int, int]:

@@ -1,4 +1,5 @@
-"""Back office for stock: the card-key import page, import batches with live progress, and card keys.
+"""Back office for stock: the card-key import page, import batches with live progress, card keys, and the
+catalogue's product page with live stock per SKU (registered here: the catalogue is below inventory).
 
 No page here ever shows a card secret, not even masked: staff manage keys by id, status and batch.
 """
@@ -13,11 +14,13 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.widgets import (
@@ -27,11 +30,13 @@ from unfold.widgets import (
     UnfoldAdminTextareaWidget,
 )
 
-from kameng.catalog.models import DeliveryKind, Sku
+from kameng.catalog.admin import ProductAdmin, SkuInline
+from kameng.catalog.models import DeliveryKind, Product, Sku
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.inventory.batches import MAX_UPLOAD_BYTES, card_key_import_submit, decode_upload
 from kameng.inventory.models import CardKey, CardKeyBatch, ImportStatus
+from kameng.inventory.selectors import stock_by_sku
 from kameng.inventory.services import card_keys_void
 
 IMPORT_PERMISSION = "inventory.add_cardkey"
@@ -214,3 +219,36 @@ class CardKeyAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[CardKey]:
         # Never load the ciphertext either: the list has no use for it.
         return super().get_queryset(request).defer("secret_ciphertext", "fingerprint")
+
+
+class SkuStockInline(SkuInline):
+    """The product page's SKU rows with their live stock and a link to import keys into each (card-key SKUs)."""
+
+    fields = (*SkuInline.fields, "live_stock", "import_link")
+    readonly_fields = ("live_stock", "import_link")
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> type[BaseInlineFormSet]:
+        # Inline instances are built per request, so this page-wide figure never leaks between requests.
+        # One grouped query for every SKU of the product instead of one count per row.
+        self._stock: dict[int, int] = stock_by_sku(obj.skus.values_list("id", flat=True)) if obj else {}
+        self._is_card_key = bool(obj and obj.delivery_kind == DeliveryKind.CARD_KEY)
+        return super().get_formset(request, obj, **kwargs)
+
+    @display(description="可售库存")
+    def live_stock(self, obj: Sku) -> str:
+        if obj.pk is None or not getattr(self, "_is_card_key", False):
+            return "—"
+        return str(getattr(self, "_stock", {}).get(obj.pk, 0))
+
+    @display(description="卡密")
+    def import_link(self, obj: Sku) -> str:
+        if obj.pk is None or not getattr(self, "_is_card_key", False):
+            return "—"
+        url = reverse("admin:inventory_cardkeybatch_import_sku", args=[obj.pk])
+        return format_html('<a class="text-primary-600 font-medium" href="{}">导入卡密</a>', url)
+
+
+# The catalogue's product page, registered here because it shows stock: the catalogue is below inventory.
+@admin.register(Product)
+class ProductStockAdmin(ProductAdmin):
+    inlines = (SkuStockInline,)

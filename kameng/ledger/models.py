@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from kameng.core.money import CURRENCY
+
 
 class Side(models.TextChoices):
     DEBIT = "D", "借"
@@ -34,7 +36,7 @@ class Account(models.Model):
     kind = models.CharField("类型", max_length=32, choices=AccountKind.choices)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="所属用户", null=True, blank=True,
                               on_delete=models.PROTECT, related_name="ledger_accounts")
-    currency = models.CharField("币种", max_length=8, default="CNY")
+    currency = models.CharField("币种", max_length=8, default=CURRENCY)
     normal_side = models.CharField("余额方向", max_length=1, choices=Side.choices)
     is_balance_cached = models.BooleanField("缓存余额", default=True)
     is_negative_allowed = models.BooleanField("允许负余额", default=False)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import QuerySet
 
 from kameng.orders.models import Order
 
 
 def order_lock(*, order_id: int) -> Order:
     return Order.objects.select_for_update().get(pk=order_id)
-
-
-def orders_lock(*, order_ids: list[int]) -> QuerySet[Order]:
-    return Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")
 
 
 def buyer_lock(*, buyer_id: int) -> None:

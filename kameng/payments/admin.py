@@ -1,6 +1,6 @@
 """Back office for payments: channel setup (secrets are write-only, keys are checked per protocol), payments,
 refunds (read-only, with a safe retry for pending original-channel refunds and the settling of those held for
-review) and every notification."""
+review), every notification, and the order page with its payments, refunds and refund action."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from unfold.widgets import UnfoldAdminPasswordWidget
 
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
+from kameng.orders.models import Order
 from kameng.payments.models import (
     CHANNEL_REQUIRED_FIELDS,
     ChannelKind,
@@ -34,6 +35,7 @@ from kameng.payments.models import (
     RefundDestination,
     RefundStatus,
 )
+from kameng.payments.order_admin import OrderPaymentsAdmin
 from kameng.payments.reconciliation import payment_recheck
 from kameng.payments.refunds import refund_review_settle, refund_send_to_gateway
 
@@ -354,3 +356,7 @@ class PaymentNotificationAdmin(ReadOnlyAdmin):
     search_fields = ("=payment__number", "reason")
     fields = ("received_at", "channel", "payment", "outcome", "reason", "params", "remote_addr")
     readonly_fields = fields
+
+
+# The orders app's page with payments and refunds added; registered here because orders are below payments.
+admin.site.register(Order, OrderPaymentsAdmin)

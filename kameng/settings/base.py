@@ -55,12 +55,14 @@ INSTALLED_APPS = [
     "kameng.orders",
     "kameng.payments",
     "kameng.risk",
-    "kameng.simulators",
-    "kameng.simulators.epay_v2",
-    "kameng.simulators.alipay",
-    "kameng.simulators.wechat",
     "kameng.web",
 ]
+# The built-in gateway simulators (/sim/) let the demo and the tests pay without internet. Off in production, where
+# they are not installed at all: no tables, no admin pages, no URLs (kameng/urls.py), no tasks.
+KAMENG_SIMULATORS_ENABLED = env.bool("KAMENG_SIMULATORS_ENABLED", default=DEBUG)
+if KAMENG_SIMULATORS_ENABLED:
+    INSTALLED_APPS += ["kameng.simulators", "kameng.simulators.epay_v2", "kameng.simulators.alipay",
+                       "kameng.simulators.wechat"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -168,14 +170,15 @@ else:
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["kameng.accounts.backends.UsernameOrPhoneBackend"]
+# Django's checks with kameng's wording (kameng.accounts.validators), plus two of kameng's own.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+    {"NAME": "kameng.accounts.validators.UserAttributeSimilarityValidator",
      "OPTIONS": {"user_attributes": ("username", "first_name", "last_name", "email", "phone")}},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "kameng.accounts.validators.MinimumLengthValidator"},
     {"NAME": "kameng.accounts.validators.NotBlankPasswordValidator"},
     {"NAME": "kameng.accounts.validators.NoLoginInPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "kameng.accounts.validators.CommonPasswordValidator"},
+    {"NAME": "kameng.accounts.validators.NumericPasswordValidator"},
 ]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
@@ -263,10 +266,18 @@ CELERY_TIMEZONE = TIME_ZONE
 KAMENG_ENCRYPTION_KEYS = env.str("KAMENG_ENCRYPTION_KEYS", default="")
 KAMENG_BLIND_INDEX_KEY = env.str("KAMENG_BLIND_INDEX_KEY", default="")
 KAMENG_ORDER_PAYMENT_MINUTES = env.int("KAMENG_ORDER_PAYMENT_MINUTES", default=15)
-# Login throttling (storefront and admin): wrong passwords per login / per client address within the window.
+# Login throttling, storefront and admin alike (kameng/accounts/throttle.py): wrong passwords per account from one
+# client address / per client address within the lock window; past BACKOFF_AFTER failures of one account in a day
+# from anywhere, a doubling wait before each try (up to BACKOFF_MAX_SECONDS) from addresses it never logged in from.
 KAMENG_LOGIN_MAX_FAILURES = env.int("KAMENG_LOGIN_MAX_FAILURES", default=5)
 KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS", default=300)
 KAMENG_LOGIN_LOCK_SECONDS = env.int("KAMENG_LOGIN_LOCK_SECONDS", default=900)
+KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER = env.int("KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER", default=20)
+KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS = env.int("KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS", default=300)
+# Registration throttling per client address (IPv6: per /64): accounts made, and "name not available" answers.
+KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR", default=5)
+KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR",
+                                                            default=20)
 # An original-channel refund whose outcome the gateway still has not confirmed after this long goes to staff review.
 KAMENG_REFUND_REVIEW_AFTER_HOURS = env.int("KAMENG_REFUND_REVIEW_AFTER_HOURS", default=24)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
@@ -315,5 +326,3 @@ UNFOLD = {
 }
 KAMENG_BANNED_KEYWORDS = env.list("KAMENG_BANNED_KEYWORDS", default=["赌博", "博彩", "色情", "外挂"])
 KAMENG_IMPORT_INLINE_LIMIT = env.int("KAMENG_IMPORT_INLINE_LIMIT", default=2000)
-# The built-in gateway simulator (/sim/epay/) lets the demo and the tests pay without internet. Off in production.
-KAMENG_SIMULATORS_ENABLED = env.bool("KAMENG_SIMULATORS_ENABLED", default=DEBUG)

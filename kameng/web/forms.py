@@ -7,10 +7,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from kameng.accounts.throttle import login_lock
-from kameng.core.http import client_address
+from kameng.accounts.forms import ThrottledLoginMixin
+from kameng.accounts.validators import PASSWORD_MIN_LENGTH
 from kameng.orders.services import QUANTITY_INPUT_MAX
 
 
@@ -19,33 +21,42 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-class LoginForm(AuthenticationForm):
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["username"].label = _("用户名或手机号")
+        self.fields["username"].error_messages["required"] = _("请输入用户名或手机号")
         self.fields["username"].widget.attrs.update({"data-testid": "login-username", "autocomplete": "username"})
         self.fields["password"].label = _("密码")
+        self.fields["password"].error_messages["required"] = _("请输入密码")
         self.fields["password"].widget.attrs.update({"data-testid": "login-password"})
         self.error_messages["invalid_login"] = _("用户名/手机号或密码不正确")
 
-    def clean(self) -> dict[str, Any]:
-        address = client_address(self.request) if self.request is not None else None
-        lock = login_lock(login=self.cleaned_data.get("username") or "", address=address)
-        if lock is not None:
-            raise forms.ValidationError(_("登录失败次数过多，请 %(minutes)s 分钟后再试"), code="too_many_attempts",
-                                        params={"minutes": lock.minutes})
-        return super().clean()
+
+def _password_help_text() -> str:
+    return gettext("至少 %(min_length)d 个字符，不能全是数字") % {"min_length": PASSWORD_MIN_LENGTH}
+
+
+PASSWORD_HELP_TEXT = lazy(_password_help_text, str)()  # translated when shown, in the visitor's language
 
 
 class RegisterForm(forms.Form):
     login = forms.CharField(label=_("用户名或手机号"), max_length=30,
                             help_text=_("字母开头的用户名，或 11 位手机号"),
+                            error_messages={"required": _("请输入用户名或手机号"),
+                                            "max_length": _("用户名最多 %(limit_value)d 个字符")},
                             widget=forms.TextInput(attrs={"data-testid": "register-login",
                                                           "autocomplete": "username"}))
-    password = forms.CharField(label=_("密码"), min_length=8, strip=False,
+    # The length is the password validators' rule too (kameng.accounts.validators): checked here first so that a
+    # short password is said next to its field.
+    password = forms.CharField(label=_("密码"), min_length=PASSWORD_MIN_LENGTH, strip=False,
+                               help_text=PASSWORD_HELP_TEXT,
+                               error_messages={"required": _("请输入密码"),
+                                               "min_length": _("密码至少需要 %(limit_value)d 个字符")},
                                widget=forms.PasswordInput(attrs={"data-testid": "register-password",
                                                                  "autocomplete": "new-password"}))
     password_again = forms.CharField(label=_("确认密码"), strip=False,
+                                     error_messages={"required": _("请再次输入密码")},
                                      widget=forms.PasswordInput(attrs={"data-testid": "register-password-again",
                                                                        "autocomplete": "new-password"}))
 

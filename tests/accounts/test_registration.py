@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import authenticate
+from django.test import override_settings
+from django.utils import translation
 
 from kameng.accounts.models import User
 from kameng.accounts.selectors import phone_index_of, user_by_login
@@ -35,27 +37,92 @@ def test_register_by_phone_stores_it_encrypted_with_a_blind_index() -> None:
     assert User.objects.count() == 1
 
 
-@pytest.mark.parametrize("login", ["alice_01", "13800138000"])
-def test_duplicate_registration_is_refused(login: str) -> None:
+@pytest.mark.parametrize(("login", "message"), [("alice_01", "该用户名不可用，请换一个"),
+                                                ("13800138000", "该手机号不可用，请换一个")])
+def test_duplicate_registration_is_refused_without_saying_the_account_exists(login: str, message: str) -> None:
     user_register(login=login, password=PASSWORD)
 
     with pytest.raises(ApplicationError) as error:
         user_register(login=login, password="another-pass-77")
 
-    assert error.value.code == "already_registered"
-    assert error.value.status_code == 409
-    assert error.value.message == "该用户名或手机号已注册"
+    assert error.value.code == "login_unavailable"
+    assert error.value.status_code == 400  # as any other form error: not a 409 "conflict with an account"
+    assert error.value.message == message
     assert User.objects.count() == 1
 
 
-def test_a_phone_already_bound_to_another_account_is_refused() -> None:
-    other = User.objects.create(username="bob_x", phone="13900139000", phone_index=phone_index_of("13900139000"))
+@pytest.mark.parametrize("login", ["admin", "Admin", "root", "kefu", "support"])
+def test_a_reserved_username_gets_the_same_answer_as_a_taken_one(login: str) -> None:
+    user_register(login="taken_1", password=PASSWORD)
+    with pytest.raises(ApplicationError) as taken:
+        user_register(login="taken_1", password="another-pass-77")
+
+    with pytest.raises(ApplicationError) as reserved:
+        user_register(login=login, password="another-pass-77")
+
+    assert (reserved.value.code, reserved.value.status_code, reserved.value.message) == (
+        taken.value.code, taken.value.status_code, taken.value.message)
+    assert not User.objects.filter(username__iexact=login).exists()
+
+
+def test_registration_is_limited_per_address_per_hour() -> None:
+    for index in range(5):
+        user_register(login=f"bulk_{index}", password=PASSWORD, address="203.0.113.9")
 
     with pytest.raises(ApplicationError) as error:
-        user_register(login="13900139000", password=PASSWORD)
+        user_register(login="bulk_5", password=PASSWORD, address="203.0.113.9")
 
-    assert error.value.code == "already_registered"
-    assert list(User.objects.values_list("pk", flat=True)) == [other.pk]
+    assert error.value.code == "too_many_registrations"
+    assert error.value.status_code == 429
+    assert error.value.message == "当前网络注册过于频繁，请 60 分钟后再试"
+    assert set(error.value.extra) == {"retry_after"}
+    assert 3590 <= error.value.extra["retry_after"] <= 3600  # the hour's window, less the seconds this test took
+    assert User.objects.count() == 5
+    user_register(login="elsewhere_1", password=PASSWORD, address="198.51.100.7")
+    assert User.objects.count() == 6
+
+
+@override_settings(KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR=2)
+def test_the_registration_limit_is_configurable_and_counts_ipv6_per_64_block() -> None:
+    user_register(login="six_1", password=PASSWORD, address="2001:db8:7:8::1")
+    user_register(login="six_2", password=PASSWORD, address="2001:db8:7:8::2")
+
+    with pytest.raises(ApplicationError) as error:
+        user_register(login="six_3", password=PASSWORD, address="2001:db8:7:8::3")
+
+    assert error.value.code == "too_many_registrations"
+    assert sorted(User.objects.values_list("username", flat=True)) == ["six_1", "six_2"]
+    user_register(login="six_4", password=PASSWORD, address="2001:db8:7:9::1")
+
+
+def test_refused_registrations_do_not_use_up_the_addresss_accounts() -> None:
+    user_register(login="first_1", password=PASSWORD)
+    for _ in range(4):
+        with pytest.raises(ApplicationError):
+            user_register(login="first_1", password=PASSWORD, address="203.0.113.9")
+        with pytest.raises(ApplicationError):
+            user_register(login="weak_1", password="short", address="203.0.113.9")
+
+    for index in range(5):
+        user_register(login=f"later_{index}", password=PASSWORD, address="203.0.113.9")
+    assert User.objects.count() == 6
+
+
+@override_settings(KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR=3)
+def test_probing_for_taken_names_is_slowed() -> None:
+    user_register(login="known_1", password=PASSWORD)
+    user_register(login="13700137000", password=PASSWORD)
+    for login in ("known_1", "13700137000", "admin"):
+        with pytest.raises(ApplicationError) as error:
+            user_register(login=login, password="another-pass-77", address="203.0.113.9")
+        assert error.value.code == "login_unavailable"
+
+    with pytest.raises(ApplicationError) as error:
+        user_register(login="free_name_1", password=PASSWORD, address="203.0.113.9")
+
+    assert error.value.code == "too_many_registrations"
+    assert error.value.status_code == 429
+    assert User.objects.count() == 2
 
 
 @pytest.mark.parametrize("login", ["1380013800", "138001380001", "12800138000", "10000000000"])
@@ -80,18 +147,30 @@ def test_invalid_username_is_refused(login: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("password", "fragment"),
-    # Django 5.2 changed the too-short msgid to "%d" and its zh_Hans catalogue has no translation of it yet, so
-    # that message is English until kameng ships its own; the minimum length is in it either way.
-    [("short1a", "8"), ("password123", "这个密码太常见了"), ("9384726150", "密码只包含数字")],
+    ("password", "message"),
+    [("short1a", "密码至少需要 8 个字符。"), ("password123", "这个密码太常见，很容易被猜到，请换一个。"),
+     ("9384726150", "密码不能全是数字。"), ("carol_9x", "密码与用户名、手机号等个人信息太相似。")],
 )
-def test_weak_password_is_refused_with_the_validators_messages(password: str, fragment: str) -> None:
+def test_weak_password_is_refused_in_the_shops_words(password: str, message: str) -> None:
     with pytest.raises(ApplicationError) as error:
-        user_register(login="carol_9", password=password)
+        user_register(login="carol_99", password=password)
 
     assert error.value.code == "weak_password"
-    assert fragment in error.value.message
+    assert error.value.message == message
     assert User.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("short1a", "The password needs at least 8 characters."),
+     ("password123", "This password is too common and easy to guess. Please choose another one."),
+     ("9384726150", "The password cannot be only digits.")],
+)
+def test_weak_password_messages_in_english(password: str, message: str) -> None:
+    with translation.override("en"), pytest.raises(ApplicationError) as error:
+        user_register(login="carol_99", password=password)
+
+    assert error.value.message == message
 
 
 def test_login_by_username() -> None:
@@ -148,7 +227,7 @@ def test_usernames_are_case_insensitive() -> None:
 
     with pytest.raises(ApplicationError) as error:
         user_register(login="ALICE_01", password="another-pass-77")
-    assert error.value.code == "already_registered"
+    assert error.value.code == "login_unavailable"
 
     assert authenticate(username="ALICE_01", password=PASSWORD) == user
     assert authenticate(username="alice_01", password=PASSWORD) == user
@@ -159,7 +238,7 @@ def test_a_staff_created_mixed_case_username_blocks_its_case_variants() -> None:
 
     with pytest.raises(ApplicationError) as error:
         user_register(login="grace", password=PASSWORD)
-    assert error.value.code == "already_registered"
+    assert error.value.code == "login_unavailable"
 
 
 def test_login_by_case_variant_is_refused_when_two_accounts_differ_only_in_case() -> None:
@@ -193,4 +272,5 @@ def test_blank_and_username_like_passwords_are_refused(login: str, password: str
     assert error.value.code == "weak_password"
     assert fragment in error.value.message
     assert "。；" not in error.value.message
+    assert "。 " not in error.value.message  # one sentence after another, no space between Chinese sentences
     assert User.objects.count() == 0

@@ -64,7 +64,7 @@ def test_deleting_a_sku_with_card_keys_in_the_product_page_is_refused_with_a_cou
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "该规格已有 25 条卡密，不能删除；请取消「启用」" in page
+    assert "该规格仍有卡密 25 条、导入批次 1 条引用，不能删除；请取消「启用」" in page
     delete_box = re.search(r'<input[^>]*name="skus-0-DELETE"[^>]*>', page)
     assert delete_box is not None
     assert "checked" not in delete_box.group()  # unticked again, so the row and its message are not greyed out
@@ -86,7 +86,7 @@ def test_deleting_a_sku_with_orders_names_both_counts(admin_client: Client) -> N
     response = admin_client.post(url, _product_form(sku.product, [_sku_row(0, sku, DELETE="on")], initial=1))
 
     assert response.status_code == 200
-    assert "该规格已有 3 条卡密、1 笔订单，不能删除；请取消「启用」" in response.content.decode()
+    assert "该规格仍有卡密 3 条、导入批次 1 条、订单 1 条引用，不能删除；请取消「启用」" in response.content.decode()
     assert Sku.objects.filter(pk=sku.pk).exists()
 
 

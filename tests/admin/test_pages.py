@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
+from pytest_django.fixtures import Settings
 
 from kameng.accounts.selectors import phone_index_of
 from kameng.inventory.models import CardKey
@@ -166,7 +167,8 @@ def test_product_page_shows_live_stock_per_sku_in_one_query(admin_client: Client
     assert page.context is not None
 
 
-def test_payment_channel_key_is_write_only(admin_client: Client) -> None:
+def test_payment_channel_key_is_write_only(admin_client: Client, settings: Settings) -> None:
+    settings.SITE_URL = "https://shop.example.com"
     channel = PaymentChannel.objects.create(code="epay", name="易支付", kind="epay_v1",
                                             gateway_url="https://pay.example.com/", merchant_id="1001",
                                             merchant_key="original-secret-key")
@@ -174,7 +176,7 @@ def test_payment_channel_key_is_write_only(admin_client: Client) -> None:
 
     page = admin_client.get(url).content.decode()
     assert "original-secret-key" not in page
-    assert "http://127.0.0.1:8000/pay/notify/epay/" in page or "/pay/notify/epay/" in page
+    assert "https://shop.example.com/pay/notify/epay/" in page
 
     form = {"name": "易支付（新）", "code": "epay", "kind": "epay_v1", "is_enabled": "on",
             "gateway_url": "https://pay.example.com/", "merchant_id": "1001", "merchant_key": "",

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client
 from django.urls import reverse
+from pytest_django.fixtures import Settings
 
 from kameng.payments.models import ChannelKind, PaymentChannel
 
@@ -221,7 +222,9 @@ def test_secrets_never_appear_and_blank_keeps_them(admin_client: Client) -> None
     assert (channel.merchant_key, channel.api_v3_key) == (data["merchant_key"].strip(), replaced)
 
 
-def test_list_shows_notify_urls_and_edits_enabled_and_order_in_place(admin_client: Client) -> None:
+def test_list_shows_notify_urls_and_edits_enabled_and_order_in_place(admin_client: Client,
+                                                                    settings: Settings) -> None:
+    settings.SITE_URL = "https://shop.example.com"
     for kind in (ChannelKind.EPAY_V1, ChannelKind.BALANCE):
         assert _post_add(admin_client, _form(kind)).status_code == 302
     epay = PaymentChannel.objects.get(kind=ChannelKind.EPAY_V1)
@@ -230,7 +233,7 @@ def test_list_shows_notify_urls_and_edits_enabled_and_order_in_place(admin_clien
 
     page = admin_client.get(url).content.decode()
 
-    assert "http://127.0.0.1:8000/pay/notify/epay-v1/" in page or "/pay/notify/epay-v1/" in page
+    assert "https://shop.example.com/pay/notify/epay-v1/" in page
     assert "余额支付无通知" in page
     assert 'name="form-0-is_enabled"' in page
     assert 'name="form-0-sort_order"' in page

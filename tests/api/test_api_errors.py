@@ -34,31 +34,37 @@ def _assert_error_shape(body: dict[str, Any]) -> None:
     assert body["message"]
 
 
-@pytest.mark.parametrize("payload", [
-    {"sku_id": 2**63, "quantity": 1},
-    {"sku_id": 10**30, "quantity": 1},
-    {"sku_id": 1, "quantity": 1, "request_id": "a\u2028b"},
-    {"sku_id": 1, "quantity": 1, "request_id": "a\x00b"},
-    {"sku_id": 1, "quantity": 1e400},
-    {"sku_id": 1, "quantity": -1},
-    {"sku_id": 1, "quantity": 10_000},
-    {"sku_id": "x"},
-    [1, 2],
-    "string",
-    None,
-    {},
+SKU = "the stocked SKU's id"  # replaced in the payload by the id of the SKU the test creates
+
+
+@pytest.mark.parametrize(("payload", "status", "code"), [
+    ({"sku_id": 2**63, "quantity": 1}, 422, "invalid_input"),
+    ({"sku_id": 10**30, "quantity": 1}, 422, "invalid_input"),
+    ({"sku_id": SKU, "quantity": 1, "request_id": "a\u2028b"}, 400, "invalid_request_id"),
+    ({"sku_id": SKU, "quantity": 1, "request_id": "a\x00b"}, 400, "invalid_request_id"),
+    ({"sku_id": SKU, "quantity": 1e400}, 422, "invalid_input"),
+    ({"sku_id": SKU, "quantity": -1}, 422, "invalid_input"),
+    ({"sku_id": SKU, "quantity": 10_000}, 400, "invalid_quantity"),
+    ({"sku_id": "x"}, 422, "invalid_input"),
+    ([1, 2], 422, "invalid_input"),
+    ("string", 422, "invalid_input"),
+    (None, 422, "invalid_input"),
+    ({}, 422, "invalid_input"),
 ])
-def test_a_bad_payload_is_a_4xx_with_code_and_message_and_changes_nothing(payload: object) -> None:
+def test_a_bad_payload_is_a_4xx_with_code_and_message_and_changes_nothing(payload: object, status: int,
+                                                                          code: str) -> None:
     buyer = UserFactory.create()
     client = Client(raise_request_exception=False)
     client.force_login(buyer)
     sku = SkuFactory.create(price=Decimal("1.00"))
     stock_sku(sku, 2)
     fund_wallet(buyer, "5.00")
+    if isinstance(payload, dict) and payload.get("sku_id") == SKU:
+        payload = {**payload, "sku_id": sku.pk}
 
     response = client.post(URL, data=json.dumps(payload), content_type="application/json")
 
-    assert 400 <= response.status_code < 500, response.content
+    assert (response.status_code, response.json()["code"]) == (status, code), response.content
     _assert_error_shape(response.json())
     assert Order.objects.count() == 0
     assert wallet_balance(user_id=buyer.pk) == Decimal("5.00")

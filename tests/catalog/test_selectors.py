@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pytest_django import DjangoAssertNumQueries
 
 from kameng.catalog.models import ProductStatus
-from kameng.catalog.selectors import products_on_sale, sku_usage
-from tests.factories import ProductFactory, SkuFactory, stock_sku
+from kameng.catalog.selectors import products_on_sale
+from tests.factories import ProductFactory, SkuFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +26,3 @@ def test_products_without_an_enabled_sku_are_not_on_sale() -> None:
     assert only_disabled.pk not in {product.pk for product in products}
     by_pk = {product.pk: product for product in products}
     assert [sku.pk for sku in by_pk[mixed.pk].skus.all()] == [enabled.pk]
-
-
-def test_sku_usage_counts_keys_and_batches_in_one_query(django_assert_num_queries: DjangoAssertNumQueries) -> None:
-    sku = SkuFactory.create()
-    stock_sku(sku, 7)
-    stock_sku(sku, 2, prefix="second")
-
-    with django_assert_num_queries(1):
-        usage = sku_usage(sku_id=sku.pk)
-
-    assert (usage.card_keys, usage.orders, usage.batches, usage.is_used) == (9, 0, 2, True)
-    assert not sku_usage(sku_id=SkuFactory.create().pk).is_used

@@ -29,7 +29,7 @@ def test_checkout_with_wallet_delivers_keys_and_debits_exact_amount() -> None:
 
     assert result.created
     assert result.order.status == OrderStatus.DELIVERED
-    assert len(result.secrets) == 3
+    assert len(set(result.secrets)) == 3  # distinct keys
     assert set(result.secrets) <= set(secrets)
     assert wallet_balance(user_id=buyer.pk) == Decimal("71.50")
     assert CardKey.objects.filter(order=result.order, status=CardKeyStatus.SOLD).count() == 3

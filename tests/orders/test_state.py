@@ -18,10 +18,30 @@ from kameng.orders.state import (
 from tests.factories import SkuFactory, UserFactory
 
 S = OrderStatus
-ALLOWED = sorted((source, target) for source, targets in TRANSITIONS.items() for target in targets)
-ILLEGAL = sorted(
-    (source, target) for source, target in product(OrderStatus.values, repeat=2) if not can_transition(source, target)
-)
+
+# The order state machine as the SPEC states it, written out here rather than read from kameng.orders.state, so a
+# change to the table in the code has to be made here too, on purpose.
+STATUSES = [
+    "pending_payment", "paid", "under_review", "fulfilling", "delivered", "completed", "expired", "cancelled",
+    "delivery_failed", "refunded", "partially_refunded", "after_sales",
+]
+ALLOWED = sorted([
+    ("pending_payment", "paid"), ("pending_payment", "expired"), ("pending_payment", "cancelled"),
+    ("paid", "under_review"), ("paid", "fulfilling"), ("paid", "delivered"), ("paid", "delivery_failed"),
+    ("under_review", "fulfilling"), ("under_review", "delivered"), ("under_review", "delivery_failed"),
+    ("under_review", "refunded"),
+    ("fulfilling", "delivered"), ("fulfilling", "delivery_failed"),
+    ("delivered", "completed"), ("delivered", "after_sales"), ("delivered", "partially_refunded"),
+    ("delivered", "refunded"),
+    ("after_sales", "delivered"), ("after_sales", "refunded"), ("after_sales", "partially_refunded"),
+    ("delivery_failed", "refunded"),
+    # A second partial refund stays partially refunded.
+    ("partially_refunded", "partially_refunded"), ("partially_refunded", "refunded"),
+    ("partially_refunded", "completed"),
+])
+# Every other pair of statuses, staying put included (only a partial refund may repeat itself).
+ILLEGAL = sorted(set(product(STATUSES, repeat=2)) - set(ALLOWED))
+TERMINAL = ["completed", "expired", "cancelled", "refunded"]
 
 
 def _order(status: str, sku: Sku | None = None, number: str = "K1") -> Order:
@@ -30,23 +50,22 @@ def _order(status: str, sku: Sku | None = None, number: str = "K1") -> Order:
                                 unit_price=Decimal("9.50"), total_amount=Decimal("9.50"), status=status)
 
 
-def test_every_status_has_a_row_in_the_table_and_a_message() -> None:
-    assert set(TRANSITIONS) == set(OrderStatus.values)
-    assert set(DEFAULT_MESSAGES) == set(OrderStatus.values)
-    assert all(targets <= set(OrderStatus.values) for targets in TRANSITIONS.values())
+def test_the_statuses_are_the_specified_ones_each_with_a_message() -> None:
+    assert sorted(OrderStatus.values) == sorted(STATUSES)
+    assert sorted(DEFAULT_MESSAGES) == sorted(STATUSES)
 
 
-def test_terminal_states_have_no_way_out() -> None:
-    for status in (OrderStatus.COMPLETED, OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.REFUNDED):
-        assert TRANSITIONS[status] == frozenset()
+def test_the_table_is_exactly_the_specified_flow() -> None:
+    table = sorted((source, target) for source, targets in TRANSITIONS.items() for target in targets)
+
+    assert sorted(TRANSITIONS) == sorted(STATUSES)
+    assert table == ALLOWED
 
 
-def test_the_table_matches_the_specified_flow() -> None:
-    assert TRANSITIONS[S.PENDING_PAYMENT] == {S.PAID, S.EXPIRED, S.CANCELLED}
-    assert S.DELIVERY_FAILED in TRANSITIONS[S.PAID]
-    assert S.DELIVERY_FAILED in TRANSITIONS[S.FULFILLING]
-    assert TRANSITIONS[S.DELIVERY_FAILED] == {S.REFUNDED}
-    assert {S.DELIVERED, S.REFUNDED, S.PARTIALLY_REFUNDED} <= TRANSITIONS[S.AFTER_SALES]
+@pytest.mark.parametrize("status", TERMINAL)
+def test_terminal_states_have_no_way_out(status: str) -> None:
+    assert TRANSITIONS[status] == frozenset()
+    assert [target for target in STATUSES if can_transition(status, target)] == []
 
 
 @pytest.mark.django_db
@@ -86,15 +105,6 @@ def test_illegal_moves_raise_and_leave_the_order_alone(source: str, target: str)
     assert error.value.message == (
         f"订单状态为「{OrderStatus(source).label}」，不能变为「{OrderStatus(target).label}」"
     )
-
-
-@pytest.mark.parametrize(
-    ("source", "target"),
-    [("pending_payment", "delivered"), ("delivered", "paid"), ("expired", "paid"), ("refunded", "delivered"),
-     ("cancelled", "pending_payment"), ("completed", "after_sales"), ("paid", "paid"), ("delivery_failed", "paid")],
-)
-def test_a_sample_of_illegal_moves_is_in_the_illegal_set(source: str, target: str) -> None:
-    assert (source, target) in ILLEGAL
 
 
 def test_created_event_starts_the_timeline() -> None:

@@ -69,7 +69,7 @@ def test_insufficient_balance_creates_pending_order_then_top_up_and_pay_delivers
     assert wallet_balance(user_id=buyer.pk) == Decimal("9.00")
     page = client.get(response["Location"]).content.decode()
     shown = _keys_on_page(page)
-    assert len(shown) == 2
+    assert len(set(shown)) == 2  # distinct keys
     assert set(shown) <= set(secrets)
     assert "支付成功，卡密已发放" in page
 

@@ -157,7 +157,7 @@ def test_the_status_fragment_flips_to_delivered_with_the_keys_after_the_notify(
     assert "data-countdown" not in delivered
     assert "<svg" not in delivered
     shown = re.findall(r'<code data-testid="card-key">([^<]+)</code>', delivered)
-    assert len(shown) == 2
+    assert len(set(shown)) == 2  # distinct keys
     assert set(shown) <= set(secrets)
     assert wallet_balance(user_id=buyer.pk) == Decimal("0.00")
 

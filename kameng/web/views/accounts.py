@@ -16,10 +16,14 @@ from django.views.decorators.http import require_http_methods
 
 from kameng.accounts.services import user_register
 from kameng.core.errors import ApplicationError
-from kameng.web.errors import rejected
+from kameng.core.http import client_address
+from kameng.web.errors import message_for, rejected, status_for
 from kameng.web.forms import LoginForm, RegisterForm
 
 BACKEND = "kameng.accounts.backends.UsernameOrPhoneBackend"
+# Which register field a refusal of kameng.accounts.services.user_register is about (others show above the form).
+REGISTER_ERROR_FIELDS = {"invalid_phone": "login", "invalid_username": "login", "login_unavailable": "login",
+                         "weak_password": "password"}
 
 
 class StoreLoginView(LoginView):
@@ -35,8 +39,10 @@ class StoreLoginView(LoginView):
 
     def form_invalid(self, form: Any) -> HttpResponse:
         response = super().form_invalid(form)
-        throttled = any(error.code == "too_many_attempts" for error in form.non_field_errors().as_data())
-        response.status_code = 429 if throttled else 400
+        response.status_code = 400
+        if form.lock is not None:  # the message says why and for how long; Retry-After says it to programs
+            response.status_code = 429
+            response["Retry-After"] = str(form.lock.seconds)
         return response
 
 
@@ -75,9 +81,17 @@ def register(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "web/register.html", context, status=400)
     try:
-        user = user_register(login=form.cleaned_data["login"], password=form.cleaned_data["password"])
+        user = user_register(login=form.cleaned_data["login"], password=form.cleaned_data["password"],
+                             address=client_address(request))
     except ApplicationError as error:
-        return rejected(request, "web/register.html", context, error)
+        field = REGISTER_ERROR_FIELDS.get(error.code)
+        if field is not None:  # said under the field it is about, like the form's own checks
+            form.add_error(field, message_for(error))
+            return render(request, "web/register.html", context, status=status_for(error))
+        response = rejected(request, "web/register.html", context, error)
+        if "retry_after" in error.extra:
+            response["Retry-After"] = str(error.extra["retry_after"])
+        return response
     login(request, user, backend=BACKEND)
     messages.success(request, _("注册成功，欢迎！"))
     return redirect(_next_url(request))

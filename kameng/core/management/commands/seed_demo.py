@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from kameng.accounts.models import User
@@ -174,6 +175,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.KAMENG_SIMULATORS_ENABLED:
+            # The simulators' apps are not even installed then (kameng.settings.base).
+            raise CommandError("演示数据的支付通道接在内置的支付模拟器上，但模拟器没有启用："
+                               "请设置 KAMENG_SIMULATORS_ENABLED=1（the demo's payment channels use the built-in "
+                               "simulators: set KAMENG_SIMULATORS_ENABLED=1; `python -m kameng.demo` does）")
         summary = SeedSummary()
         with transaction.atomic():
             _seed_users(summary)
