@@ -14,7 +14,7 @@ from pathlib import Path
 import environ
 from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 
-from kameng.core.files import private_directory_ensure, private_file_ensure
+from kameng.core.files import private_directory_ensure
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("KAMENG_VAR_DIR", BASE_DIR / "var"))
@@ -105,9 +105,7 @@ private_directory_ensure(VAR_DIR)  # the database, the queue and uploads: owner 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'kameng.sqlite3'}")}
 _engine = DATABASES["default"]["ENGINE"]
 if _engine.endswith("sqlite3"):
-    _database_name = str(DATABASES["default"]["NAME"])
-    if _database_name and _database_name != ":memory:" and not _database_name.startswith("file:"):
-        private_file_ensure(Path(_database_name))  # created 0600 before SQLite creates it 0644
+    DATABASES["default"]["ENGINE"] = "kameng.core.sqlite3"  # Django's, creating the database file 0600, not 0644
     # IMMEDIATE transactions take the write lock up front, so concurrent writers queue instead of failing
     # with "database is locked" half-way through a checkout.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
