@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+import weakref
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -36,13 +37,18 @@ class _CloseWhenThreadEnds:
 
     A persistent connection lives in Django's per-thread DatabaseWrapper, which is a reference cycle: when its
     thread ends (granian retires idle threads) only the garbage collector, whenever it runs, would close it. This
-    object is no part of any cycle, so it goes the moment the thread's locals do, and closes the connection then.
+    object is no part of any cycle, so it goes the moment the thread's locals do, and closes the connection then —
+    unless the wrapper is shared with other threads (Django's live test server shares the test's connection).
     """
 
-    def __init__(self, raw_connection: Any) -> None:
-        self.raw_connection = raw_connection
+    def __init__(self, wrapper: BaseDatabaseWrapper) -> None:
+        self.wrapper = weakref.ref(wrapper)
+        self.raw_connection = wrapper.connection
 
     def __del__(self) -> None:
+        wrapper = self.wrapper()
+        if wrapper is not None and wrapper.allow_thread_sharing:
+            return
         with contextlib.suppress(Exception):  # a finaliser must not raise; a broken connection is closed anyway
             self.raw_connection.close()
 
@@ -51,6 +57,9 @@ _thread_connections = threading.local()
 
 
 def thread_connection_close_at_exit(*, sender: object, connection: BaseDatabaseWrapper, **_kwargs: object) -> None:
-    """`connection_created` receiver: a persistent connection (no pool) is closed when its thread ends."""
-    if getattr(connection, "pool", None) is None:
-        setattr(_thread_connections, connection.alias, _CloseWhenThreadEnds(connection.connection))
+    """`connection_created` receiver: a persistent PostgreSQL connection (no pool) is closed when its thread ends.
+
+    PostgreSQL only: it is where connections are a bounded resource (max_connections) and servers keep them open.
+    """
+    if connection.vendor == "postgresql" and getattr(connection, "pool", None) is None:
+        setattr(_thread_connections, connection.alias, _CloseWhenThreadEnds(connection))
