@@ -1,8 +1,10 @@
-"""URL map: storefront, staff admin, JSON API, and the built-in gateway simulator (when enabled)."""
+"""URL map: storefront, staff admin, JSON API, payments' gateway edges (notify, return), and the built-in
+gateway simulator (when enabled)."""
 
 from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from kameng.api.urls import api
 
@@ -12,12 +14,17 @@ admin.site.login_template = "admin/login_with_next.html"
 # The database out of reach answers 503 even when a middleware, not a view, met it (kameng.web.errors).
 handler500 = "kameng.web.errors.server_error"
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("kameng.payments.urls")),
     path("", include("kameng.web.urls")),
 ]
+
+# Uploaded product pictures, served by Django only with DEBUG (static() adds nothing otherwise): in production the
+# web server in front serves MEDIA_ROOT at MEDIA_URL.
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 if settings.KAMENG_SIMULATORS_ENABLED:
     urlpatterns.append(path("sim/", include("kameng.simulators.urls")))

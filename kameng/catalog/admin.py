@@ -18,11 +18,22 @@ from django.db.models import Count, Model, QuerySet
 from django.forms import BaseInlineFormSet
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpRequest, QueryDict
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
+from unfold.widgets import UnfoldAdminImageFieldWidget
 
 from kameng.catalog.models import Category, Product, Sku
+from kameng.catalog.pictures import (
+    MAX_PICTURE_BYTES,
+    MAX_PICTURE_SIDE,
+    MIN_PICTURE_SIDE,
+    PictureRejectedError,
+    PreparedPicture,
+    picture_prepare,
+)
 from kameng.catalog.selectors import category_contents, product_has_enabled_sku, sku_count_by_product
+from kameng.catalog.services import product_picture_remove, product_picture_store
 from kameng.core.admin import protected_references_text
 
 MAX_REFUSAL_LINES = 20
@@ -104,10 +115,44 @@ class SkuInline(TabularInline):
     fields: tuple[str, ...] = ("name", "face_value", "price", "is_active", "sort_order")
 
 
+class ProductAdminForm(forms.ModelForm):
+    picture_upload = forms.FileField(
+        label="上传图片", required=False, widget=UnfoldAdminImageFieldWidget,
+        help_text=f"JPEG、PNG 或 WebP，最大 {MAX_PICTURE_BYTES // (1024 * 1024)} MB，宽高 {MIN_PICTURE_SIDE}–"
+                  f"{MAX_PICTURE_SIDE} 像素；会自动生成缩略图。不上传则店铺显示默认占位图",
+    )
+    picture_remove = forms.BooleanField(label="删除现有图片", required=False,
+                                        help_text="勾选后保存：店铺改为显示默认占位图")
+
+    class Meta:
+        model = Product
+        fields = ("category", "name", "description", "delivery_kind", "status", "sort_order", "min_quantity",
+                  "max_quantity", "low_stock_threshold")
+
+    def clean_picture_upload(self) -> PreparedPicture | None:
+        upload = self.cleaned_data.get("picture_upload")
+        if upload is None:
+            return None
+        if upload.size is not None and upload.size > MAX_PICTURE_BYTES:  # not even read
+            raise forms.ValidationError(f"图片超过 {MAX_PICTURE_BYTES // (1024 * 1024)} MB，请压缩或缩小后再上传")
+        try:
+            return picture_prepare(data=upload.read())
+        except PictureRejectedError as error:
+            raise forms.ValidationError(error.message, code=error.code) from error
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("picture_upload") is not None and cleaned.get("picture_remove"):
+            raise forms.ValidationError("请只选择一项：上传新图片，或删除现有图片")
+        return cleaned
+
+
 class ProductAdmin(ModelAdmin):
     """Registered by kameng.inventory.admin (with stock per SKU); see the module docstring."""
 
-    list_display = ("name", "category", "delivery_kind", "status", "sku_count", "sort_order", "updated_at")
+    form = ProductAdminForm
+    list_display = ("name", "picture_small", "category", "delivery_kind", "status", "sku_count", "sort_order",
+                    "updated_at")
     list_display_links = ("name",)
     list_editable = ("status",)
     list_filter = ("category", "status", "delivery_kind")
@@ -116,8 +161,34 @@ class ProductAdmin(ModelAdmin):
     inlines = (SkuInline,)
     fieldsets = (
         (None, {"fields": ("category", "name", "description", "delivery_kind", "status", "sort_order")}),
+        ("商品图片", {"fields": ("picture_preview", "picture_upload", "picture_remove")}),
         ("购买限制与库存", {"fields": ("min_quantity", "max_quantity", "low_stock_threshold")}),
     )
+    readonly_fields: tuple[str, ...] = ("picture_preview",)
+
+    @display(description="当前图片")
+    def picture_preview(self, obj: Product) -> str:
+        if not obj.pk or not obj.thumbnail:
+            return "暂无图片（店铺显示默认占位图）"
+        return format_html('<img src="{}" alt="" width="160" class="rounded-default border border-base-200">',
+                           obj.thumbnail.url)
+
+    @display(description="图片")
+    def picture_small(self, obj: Product) -> str:
+        if not obj.thumbnail:
+            return "—"
+        return format_html('<img src="{}" alt="" width="40" height="40" class="rounded-default object-contain">',
+                           obj.thumbnail.url)
+
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        prepared = form.cleaned_data.get("picture_upload")
+        if prepared is not None:
+            stored = product_picture_store(product_id=obj.pk, prepared=prepared)
+            obj.picture, obj.thumbnail = stored.picture, stored.thumbnail
+        elif form.cleaned_data.get("picture_remove"):
+            product_picture_remove(product_id=obj.pk)
+            obj.picture.name, obj.thumbnail.name = "", ""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return super().get_queryset(request).annotate(sku_total=Count("skus"))

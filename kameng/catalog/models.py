@@ -80,6 +80,10 @@ class Product(models.Model):
     max_quantity = models.PositiveIntegerField("单笔最多购买", default=100, validators=[MinValueValidator(1)])
     low_stock_threshold = models.PositiveIntegerField("低库存提醒阈值", default=10)
     sort_order = models.IntegerField("排序", default=0)
+    # Both made by kameng.catalog.services.product_picture_set from the staff's upload (re-encoded as WebP), never
+    # the uploaded file itself; empty: the storefront shows a placeholder.
+    picture = models.ImageField("商品图片", upload_to="products/", max_length=200, blank=True, editable=False)
+    thumbnail = models.ImageField("缩略图", upload_to="products/", max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 

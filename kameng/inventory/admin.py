@@ -36,7 +36,7 @@ from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.inventory.batches import MAX_UPLOAD_BYTES, card_key_import_submit, decode_upload
 from kameng.inventory.models import CardKey, CardKeyBatch, ImportStatus
-from kameng.inventory.selectors import stock_by_sku
+from kameng.inventory.selectors import stock_by_sku_now
 from kameng.inventory.services import card_keys_void
 
 IMPORT_PERMISSION = "inventory.add_cardkey"
@@ -229,8 +229,9 @@ class SkuStockInline(SkuInline):
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> type[BaseInlineFormSet]:
         # Inline instances are built per request, so this page-wide figure never leaks between requests.
-        # One grouped query for every SKU of the product instead of one count per row.
-        self._stock: dict[int, int] = stock_by_sku(obj.skus.values_list("id", flat=True)) if obj else {}
+        # One grouped query for every SKU of the product instead of one count per row; never the storefront's cached
+        # figure, which would show a count from before the import or void staff just made.
+        self._stock: dict[int, int] = stock_by_sku_now(obj.skus.values_list("id", flat=True)) if obj else {}
         self._is_card_key = bool(obj and obj.delivery_kind == DeliveryKind.CARD_KEY)
         return super().get_formset(request, obj, **kwargs)
 

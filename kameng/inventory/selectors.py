@@ -15,7 +15,8 @@ STOCK_CACHE_SECONDS = 3
 
 
 def stock_by_sku(sku_ids: Iterable[int]) -> dict[int, int]:
-    """Available, unexpired keys per SKU (0 for a SKU with none). Cached for a few seconds: display only."""
+    """Available, unexpired keys per SKU (0 for a SKU with none). Cached for a few seconds: storefront display
+    only. Staff pages, which must show an import or a void at once, read `stock_by_sku_now`."""
     ids = sorted(set(sku_ids))
     if not ids:
         return {}
@@ -23,15 +24,23 @@ def stock_by_sku(sku_ids: Iterable[int]) -> dict[int, int]:
     cached = cache.get(cache_key)
     if cached is not None:
         return dict(cached)
+    result = stock_by_sku_now(ids)
+    cache.set(cache_key, result, STOCK_CACHE_SECONDS)
+    return result
+
+
+def stock_by_sku_now(sku_ids: Iterable[int]) -> dict[int, int]:
+    """Available, unexpired keys per SKU (0 for a SKU with none), counted now: one grouped query, no cache."""
+    ids = sorted(set(sku_ids))
+    if not ids:
+        return {}
     now = timezone.now()
     counts = dict(
         CardKey.objects.filter(sku_id__in=ids, status=CardKeyStatus.AVAILABLE)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .values("sku_id").annotate(n=Count("id")).values_list("sku_id", "n")
     )
-    result = {sku_id: counts.get(sku_id, 0) for sku_id in ids}
-    cache.set(cache_key, result, STOCK_CACHE_SECONDS)
-    return result
+    return {sku_id: counts.get(sku_id, 0) for sku_id in ids}
 
 
 def secrets_for_order(*, order_id: int) -> list[str]:

@@ -35,7 +35,9 @@ def account_balance_from_entries(*, account_id: int) -> Decimal:
 
 
 def wallet_statement(*, user_id: int, limit: int = 50) -> list[dict[str, object]]:
-    """The user's wallet movements, newest first, signed from the user's point of view."""
+    """The user's wallet movements, newest first, signed from the user's point of view. `journal_kind` is the
+    journal's kind code and `reference` its business number (a payment number, an order number…), so a caller
+    that knows what they stand for can present related movements together."""
     rows = (
         Entry.objects.filter(account__owner_id=user_id, account__kind=AccountKind.WALLET)
         .select_related("journal")
@@ -44,6 +46,7 @@ def wallet_statement(*, user_id: int, limit: int = 50) -> list[dict[str, object]
     return [
         {
             "created_at": row.journal.created_at,
+            "journal_kind": row.journal.kind,
             "kind": row.journal.get_kind_display(),
             "reference": row.journal.reference,
             "memo": row.journal.memo,

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminPasswordWidget
@@ -24,6 +23,7 @@ from unfold.widgets import UnfoldAdminPasswordWidget
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.orders.models import Order
+from kameng.payments.links import payment_notify_url
 from kameng.payments.models import (
     CHANNEL_REQUIRED_FIELDS,
     ChannelKind,
@@ -52,7 +52,7 @@ SECRET_FIELDS = ("merchant_key", "api_v3_key")
 
 
 def notify_url_of(channel: PaymentChannel) -> str:
-    return settings.SITE_URL + reverse("web:payment_notify", args=[channel.code])
+    return payment_notify_url(channel_code=channel.code)
 
 
 def _der_of(text: str) -> bytes:
@@ -348,14 +348,38 @@ class RefundAdmin(ReadOnlyAdmin):
         self._settle(request, queryset, is_refunded_by_gateway=False)
 
 
+# Reasons rows recorded before they were written in Chinese: shown in Chinese too.
+LEGACY_REASONS = {
+    "already credited": "此前已入账，本次忽略",
+    "trade not successful": "交易未成功，未入账",
+    "unknown out_trade_no": "商户订单号不存在（unknown out_trade_no）",
+}
+LEGACY_AMOUNT_REASON = re.compile(r"amount (\S+) ≠ expected (\S+)")
+
+
+def notification_reason_shown(reason: str) -> str:
+    if reason in LEGACY_REASONS:
+        return LEGACY_REASONS[reason]
+    if reason.startswith("unknown channel "):
+        return f"未知通道「{reason.removeprefix('unknown channel ')}」"
+    match = LEGACY_AMOUNT_REASON.fullmatch(reason)
+    if match:
+        return f"金额 {match.group(1)} 与支付单金额 {match.group(2)} 不符"
+    return reason
+
+
 @admin.register(PaymentNotification)
 class PaymentNotificationAdmin(ReadOnlyAdmin):
-    list_display = ("id", "received_at", "channel", "payment", "outcome", "reason", "remote_addr")
+    list_display = ("id", "received_at", "channel", "payment", "outcome", "reason_shown", "remote_addr")
     list_filter = ("outcome", "channel", "received_at")
     list_select_related = ("channel", "payment")
     search_fields = ("=payment__number", "reason")
-    fields = ("received_at", "channel", "payment", "outcome", "reason", "params", "remote_addr")
+    fields = ("received_at", "channel", "payment", "outcome", "reason_shown", "params", "remote_addr")
     readonly_fields = fields
+
+    @admin.display(description="原因", ordering="reason")
+    def reason_shown(self, obj: PaymentNotification) -> str:
+        return notification_reason_shown(obj.reason)
 
 
 # The orders app's page with payments and refunds added; registered here because orders are below payments.

@@ -119,6 +119,10 @@ class Payment(models.Model):
     close_reason = models.CharField("关闭原因", max_length=20, choices=PaymentCloseReason.choices, blank=True)
     close_detail = models.CharField("关闭说明", max_length=200, blank=True,
                                     help_text="关闭前最终查询与通道关单的结果；关闭后仍到账的，原因保留在此")
+    # Reconciliation asks each pending payment on its own schedule (kameng.payments.reconciliation); empty: not
+    # asked yet, due as soon as it is old enough.
+    last_queried_at = models.DateTimeField("最近查询时间", null=True, blank=True, editable=False)
+    next_query_at = models.DateTimeField("下次查询时间", null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "支付单"
@@ -134,7 +138,8 @@ class Payment(models.Model):
                                    name="payments_payment_closed_has_reason",
                                    violation_error_message="已关闭的支付单必须填写关闭原因"),
         ]
-        indexes = [models.Index(fields=["status", "created_at"], name="payments_payment_status_age")]
+        indexes = [models.Index(fields=["status", "created_at"], name="payments_payment_status_age"),
+                   models.Index(fields=["status", "next_query_at"], name="payments_payment_query_due")]
 
     def __str__(self) -> str:
         return self.number

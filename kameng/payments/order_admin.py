@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.decorators import action
+from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminTextInputWidget
 
 from kameng.core.errors import ApplicationError
 from kameng.core.money import money
@@ -52,9 +53,13 @@ class OrderRefundInline(ReadOnlyInline):
 
 
 class OrderRefundForm(forms.Form):
-    amount = forms.DecimalField(label="退款金额（元）", min_value=Decimal("0.01"), max_digits=14, decimal_places=2)
-    destination = forms.ChoiceField(label="退款去向", widget=forms.RadioSelect)
-    reason = forms.CharField(label="退款原因", max_length=200, help_text="会显示在买家的订单时间线上")
+    # unfold's own widgets: Django's plain inputs carry none of the theme's classes and render borderless and
+    # transparent, invisible on the card.
+    amount = forms.DecimalField(label="退款金额（元）", min_value=Decimal("0.01"), max_digits=14, decimal_places=2,
+                                widget=UnfoldAdminDecimalFieldWidget)
+    destination = forms.ChoiceField(label="退款去向", widget=UnfoldAdminRadioSelectWidget)
+    reason = forms.CharField(label="退款原因", max_length=200, help_text="会显示在买家的订单时间线上",
+                             widget=UnfoldAdminTextInputWidget)
     # One per rendered form: the same form posted twice (a double click, a resubmit after a slow answer) is one refund.
     request_id = forms.CharField(max_length=64, widget=forms.HiddenInput)
 

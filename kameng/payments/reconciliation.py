@@ -19,6 +19,12 @@ payment (its order locked first, kameng.payments.locks). A gateway that cannot b
 pending for the next run; past CLOSE_WITHOUT_ANSWER_AFTER it is closed without the gateway's word (the detail says
 so), so an unreachable gateway does not keep it in the job for ever.
 
+Each pending payment is asked on a schedule of its own: 1, 2, 5, 10 and 30 minutes after it was created, then
+every hour (Payment.next_query_at, set after every question). A run takes the payments that are due, the most
+overdue first, up to its limit; one just asked waits for its next point. So a backlog of abandoned cashiers (asked
+rarely once they are old) never keeps a newer payment whose notification was lost from being asked within minutes:
+every pending payment is reached, however many there are.
+
 Payments of a channel missing a credential its protocol needs are skipped (nothing could be asked with it) until
 the channel is completed, and that is logged once per channel, not every minute.
 """
@@ -30,7 +36,7 @@ from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError
@@ -59,6 +65,10 @@ SKIPPED_CHANNEL_CACHE_KEY = "payments:reconcile-skipped-channel:{pk}"
 # Every order status but pending_payment: its payments can no longer pay it (expired, cancelled, paid another way).
 ORDER_CLOSED_STATUSES = tuple(status for status in OrderStatus if status != OrderStatus.PENDING_PAYMENT)
 
+# When a pending payment is asked, counted from its creation; then every QUERY_INTERVAL_AFTER_SCHEDULE.
+QUERY_SCHEDULE = tuple(timedelta(minutes=minutes) for minutes in (1, 2, 5, 10, 30))
+QUERY_INTERVAL_AFTER_SCHEDULE = timedelta(hours=1)
+
 CREDITED = "credited"
 CLOSED = "closed"
 LATER = "later"  # the gateway could not tell, or not yet paid: asked again on the next run
@@ -70,25 +80,47 @@ def payments_reconcile_pending(*, older_than_seconds: int = 60, within_hours: in
     """Ask the gateways about pending payments whose notification may have been lost and credit the paid ones;
     give the ones that can no longer pay a final query and close them. Returns how many were credited."""
     now = timezone.now()
-    pending = Payment.objects.filter(status=PaymentStatus.PENDING, channel_id__in=_channels_to_ask(),
-                                     created_at__lte=now - timedelta(seconds=older_than_seconds))
+    pending = Payment.objects.filter(
+        Q(next_query_at__isnull=True) | Q(next_query_at__lte=now), status=PaymentStatus.PENDING,
+        channel_id__in=_channels_to_ask(), created_at__lte=now - timedelta(seconds=older_than_seconds))
     window_start = now - timedelta(hours=within_hours)
     can_pay = Q(created_at__gte=window_start) & (Q(order__isnull=True) | Q(order__status=OrderStatus.PENDING_PAYMENT))
     cannot_pay = Q(order__isnull=True, created_at__lt=window_start) | Q(order__status__in=ORDER_CLOSED_STATUSES)
-    credited = sum(_ask(payment) == CREDITED for payment in _oldest(pending.filter(can_pay), limit))
-    stale = list(_oldest(pending.filter(cannot_pay), limit))
+    credited = 0
+    for payment in _due_first(pending.filter(can_pay), limit):
+        credited += _ask(payment) == CREDITED
+        _asked(payment, now)
     closed = 0
-    for payment in stale:
+    for payment in list(_due_first(pending.filter(cannot_pay), limit)):
         outcome = payment_settle_unpayable(payment=payment, now=now)
         credited += outcome == CREDITED
         closed += outcome == CLOSED
+        _asked(payment, now)
     if closed:
         logger.info("reconciliation closed %d payment(s) that could no longer pay anything", closed)
     return credited
 
 
-def _oldest(payments: QuerySet[Payment], limit: int) -> QuerySet[Payment]:
-    return payments.select_related("channel", "order").order_by("created_at", "id")[:limit]
+def _due_first(payments: QuerySet[Payment], limit: int) -> QuerySet[Payment]:
+    """Never asked first (due since they were a minute old), then the most overdue."""
+    return payments.select_related("channel", "order").order_by(
+        F("next_query_at").asc(nulls_first=True), "created_at", "id")[:limit]
+
+
+def payment_next_query_at(*, created_at: datetime, asked_at: datetime) -> datetime:
+    """The first point of the payment's schedule after `asked_at` (QUERY_SCHEDULE, then hourly)."""
+    for offset in QUERY_SCHEDULE:
+        if created_at + offset > asked_at:
+            return created_at + offset
+    last = created_at + QUERY_SCHEDULE[-1]
+    hours_since = (asked_at - last) // QUERY_INTERVAL_AFTER_SCHEDULE
+    return last + (hours_since + 1) * QUERY_INTERVAL_AFTER_SCHEDULE
+
+
+def _asked(payment: Payment, now: datetime) -> None:
+    """Remember that a payment was asked, and when it is next due (only while it is still pending)."""
+    Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
+        last_queried_at=now, next_query_at=payment_next_query_at(created_at=payment.created_at, asked_at=now))
 
 
 def _channels_to_ask() -> list[int]:

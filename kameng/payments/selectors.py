@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from kameng.core.ids import is_public_number
 from kameng.payments.models import ChannelKind, Payment, PaymentChannel, PaymentPurpose, PaymentStatus
@@ -58,6 +60,19 @@ def payment_original_for_order(*, order_id: int) -> Payment | None:
 def payment_qr_pending_for_order(*, order_id: int) -> Payment | None:
     """The latest scan-to-pay payment of an order still waiting: the buyer can go back to its QR code."""
     return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.PENDING).exclude(qr_code="")
+            .select_related("channel").order_by("-id").first())
+
+
+# How long after it started a pending gateway payment counts as in flight: the buyer may be paying it, or have
+# paid and be waiting for the gateway's word (the top-up status page polls as long).
+PAYMENT_IN_FLIGHT_MINUTES = 30
+
+
+def payment_in_flight_for_order(*, order_id: int) -> Payment | None:
+    """The latest gateway payment of an order started recently and not settled: paying the order another way now
+    may pay it twice (the second payment would then land in the wallet)."""
+    since = timezone.now() - timedelta(minutes=PAYMENT_IN_FLIGHT_MINUTES)
+    return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.PENDING, created_at__gte=since)
             .select_related("channel").order_by("-id").first())
 
 

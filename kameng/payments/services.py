@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import public_number
-from kameng.core.masking import mask_text
 from kameng.core.money import MoneyError, parse_amount
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
@@ -34,9 +33,20 @@ from kameng.payments.gateways.base import (
     ChannelMisconfiguredError,
     IncomingNotification,
     NotificationRejectedError,
+    PaymentGateway,
     PaymentStart,
+    VerifiedNotification,
 )
 from kameng.payments.gateways.registry import channel_check_usable, gateway_for, notification_reject_for
+from kameng.payments.intake import (
+    NUL,
+    notification_address_is_throttled,
+    notification_params_stored,
+    notification_refused_from,
+    storable,
+    unknown_channel_row_allowed,
+)
+from kameng.payments.links import payment_notify_url, payment_return_url
 from kameng.payments.locks import payment_lock_for_credit
 from kameng.payments.models import (
     QR_PAY_TYPES,
@@ -48,13 +58,10 @@ from kameng.payments.models import (
     PaymentPurpose,
     PaymentStatus,
 )
-from kameng.payments.selectors import channel_enabled
+from kameng.payments.selectors import channel_enabled, is_channel_code, payment_in_flight_for_order
 from kameng.risk.services import risk_event_record
 
 logger = logging.getLogger(__name__)
-SECRET_PARAMS = {"sign", "key", "signature", "wechatpay-signature"}
-
-NUL = "\x00"
 
 __all__ = ["gateway_for"]  # re-exported: callers and tests pick the adapter through the services module
 
@@ -82,11 +89,14 @@ class TopupStarted:
     start: PaymentStart
 
 
-def _start_with_gateway(payment: Payment, channel: PaymentChannel, *, subject: str, notify_url: str,
-                        return_url: str, client_ip: str) -> PaymentStart:
-    """Ask the gateway how the buyer pays (outside any transaction) and keep a QR payload to show again."""
+def _start_with_gateway(payment: Payment, channel: PaymentChannel, *, subject: str, return_url: str | None,
+                        client_ip: str) -> PaymentStart:
+    """Ask the gateway how the buyer pays (outside any transaction) and keep a QR payload to show again. The
+    gateway notifies payment_notify_url(channel) and sends the buyer back to payment_return_url() (kameng.payments
+    .links) unless the caller names another return page."""
     start = gateway_for(channel).start(out_trade_no=payment.number, amount=payment.amount, subject=subject,
-                                       notify_url=notify_url, return_url=return_url, client_ip=client_ip)
+                                       notify_url=payment_notify_url(channel_code=channel.code),
+                                       return_url=return_url or payment_return_url(), client_ip=client_ip)
     if start.qr_code or start.gateway_trade_no:
         payment.qr_code = start.qr_code
         payment.gateway_trade_no = start.gateway_trade_no[:64]
@@ -94,7 +104,7 @@ def _start_with_gateway(payment: Payment, channel: PaymentChannel, *, subject: s
     return start
 
 
-def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, notify_url: str, return_url: str,
+def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, return_url: str | None = None,
                        client_ip: str = "") -> TopupStarted:
     """Create a pending top-up payment and the signed request that sends the buyer to the gateway."""
     channel = _enabled_channel(channel_code)
@@ -110,8 +120,8 @@ def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, not
         raise ApplicationError(error.template, params=error.params, code="invalid_amount") from error
     payment = Payment.objects.create(number=public_number("P"), user_id=user_id, channel=channel,
                                      purpose=PaymentPurpose.WALLET_TOPUP, amount=amount)
-    start = _start_with_gateway(payment, channel, subject=f"钱包充值 ¥{amount}", notify_url=notify_url,
-                                return_url=return_url, client_ip=client_ip)
+    start = _start_with_gateway(payment, channel, subject=f"钱包充值 ¥{amount}", return_url=return_url,
+                                client_ip=client_ip)
     return TopupStarted(payment=payment, start=start)
 
 
@@ -130,10 +140,32 @@ class OrderPaymentStarted:
         return bool(self.start.qr_code)
 
 
-def order_payment_start(*, order_id: int, buyer_id: int, channel_code: str, notify_url: str, return_url: str,
-                        client_ip: str = "") -> OrderPaymentStarted:
+class PaymentInFlightError(ConflictError):
+    """Another payment of the order is under way at a gateway: paying it a second way needs the buyer's word."""
+
+
+def _check_no_payment_in_flight(order_id: int, *, is_second_payment_confirmed: bool) -> None:
+    in_flight = payment_in_flight_for_order(order_id=order_id)
+    if in_flight is not None and not is_second_payment_confirmed:
+        raise PaymentInFlightError(
+            "这笔订单已有一笔「%(channel)s」付款正在确认中；如果您已经付款，请稍候，无需再次支付",
+            code="payment_in_flight", params={"channel": in_flight.channel.name},
+            extra={"payment": in_flight.number, "channel": in_flight.channel.code})
+
+
+def order_pay_from_wallet(*, order_id: int, buyer_id: int, is_second_payment_confirmed: bool = False) -> Order:
+    """Pay a pending order from the wallet balance; refused (PaymentInFlightError) while a gateway payment of
+    the same order is in flight, unless the buyer confirmed paying it a second way."""
+    _check_no_payment_in_flight(order_id, is_second_payment_confirmed=is_second_payment_confirmed)
+    return order_pay_with_wallet(order_id=order_id, buyer_id=buyer_id)
+
+
+def order_payment_start(*, order_id: int, buyer_id: int, channel_code: str, return_url: str | None = None,
+                        client_ip: str = "", is_second_payment_confirmed: bool = False) -> OrderPaymentStarted:
     """Pay an unpaid order with a channel: the wallet balance pays at once; a gateway gets a payment of exactly
-    the order total, whose notification later pays the order (through the wallet, see the module docstring)."""
+    the order total, whose notification later pays the order (through the wallet, see the module docstring).
+    While another gateway payment of the order is in flight this is refused (PaymentInFlightError) unless the
+    buyer confirmed paying a second way. The gateway is told payments' own notify and return addresses."""
     channel = _enabled_channel(channel_code)
     order = Order.objects.filter(pk=order_id, buyer_id=buyer_id).first()
     if order is None:
@@ -144,13 +176,13 @@ def order_payment_start(*, order_id: int, buyer_id: int, channel_code: str, noti
     if order.expires_at is not None and order.expires_at <= timezone.now():
         raise ConflictError("订单已超时关闭，请重新下单", code="order_expired")
     _check_channel_limits(channel, order.total_amount)
+    _check_no_payment_in_flight(order.pk, is_second_payment_confirmed=is_second_payment_confirmed)
     if channel.kind == ChannelKind.BALANCE:
         order = order_pay_with_wallet(order_id=order.pk, buyer_id=buyer_id)
         return OrderPaymentStarted(order=order, payment=None, start=PaymentStart())
     payment = Payment.objects.create(number=public_number("P"), user_id=buyer_id, channel=channel,
                                      purpose=PaymentPurpose.ORDER, order=order, amount=order.total_amount)
-    start = _start_with_gateway(payment, channel, subject=order.title[:60], notify_url=notify_url,
-                                return_url=return_url, client_ip=client_ip)
+    start = _start_with_gateway(payment, channel, subject=order.title[:60], return_url=return_url, client_ip=client_ip)
     return OrderPaymentStarted(order=order, payment=payment, start=start)
 
 
@@ -158,28 +190,18 @@ def channel_shows_qr(channel: PaymentChannel) -> bool:
     return channel.pay_type in QR_PAY_TYPES
 
 
-def _storable(text: str) -> str:
-    """PostgreSQL text and jsonb cannot hold a NUL character: keep the evidence, escaped as the four characters
-    `\\x00` (a gateway never sends one, so the escape cannot be mistaken for something it sent)."""
-    return text.replace(NUL, "\\x00")
-
-
-def _masked(params: dict[str, str]) -> dict[str, str]:
-    return {_storable(key): ("***" if key.lower() in SECRET_PARAMS else _storable(mask_text(str(value))[:500]))
-            for key, value in params.items()}
-
-
 def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: str, reason: str, *,
             params: dict[str, str], remote_addr: str | None) -> None:
-    reason = _storable(reason)
+    reason = storable(reason)
     PaymentNotification.objects.create(channel=channel, payment=payment, outcome=outcome, reason=reason[:200],
-                                       params=_masked(params), remote_addr=remote_addr or None)
+                                       params=notification_params_stored(params), remote_addr=remote_addr or None)
     if outcome == NotificationOutcome.REJECTED:
+        notification_refused_from(remote_addr=remote_addr)
         risk_event_record(
             kind="payment_notification_rejected",
-            message=f"{channel.name if channel else '未知通道'} 通知被拒绝：{reason}",
-            detail={"channel": channel.code if channel else "", "reason": reason,
-                    "out_trade_no": _storable(str(params.get("out_trade_no", ""))),
+            message=f"{channel.name if channel else '未知通道'} 通知被拒绝：{reason[:200]}",
+            detail={"channel": channel.code if channel else "", "reason": reason[:200],
+                    "out_trade_no": storable(str(params.get("out_trade_no", "")))[:64],
                     "payment": payment.number if payment else ""},
             user_id=payment.user_id if payment else None, remote_addr=remote_addr,
         )
@@ -187,6 +209,9 @@ def _record(channel: PaymentChannel | None, payment: Payment | None, outcome: st
 
 def _carries_nul(params: dict[str, str], headers: dict[str, str]) -> bool:
     return any(NUL in key or NUL in str(value) for fields in (params, headers) for key, value in fields.items())
+
+
+THROTTLED = "throttled"  # answered 429 unread: not a NotificationOutcome, no row is written
 
 
 @dataclass(frozen=True)
@@ -197,15 +222,45 @@ class NotificationAnswer:
     content_type: str = "text/plain"
 
 
+def _verified(gateway: PaymentGateway, notification: IncomingNotification, *,
+              channel_code: str) -> VerifiedNotification:
+    if _carries_nul(notification.params, notification.headers):
+        # No gateway sends one, and PostgreSQL could not even look the payment up with it: refused unread.
+        raise NotificationRejectedError("通知参数含有 NUL 字符，已拒绝", code="nul_character")
+    try:
+        verified = gateway.verify_notification(notification)
+    except NotificationRejectedError:
+        raise
+    except Exception as error:
+        # An adapter that trips over what it was sent: the notification is still on record, and the gateway is
+        # told to send it again (a fixed adapter will then take it).
+        logger.exception("notification to %s could not be verified", channel_code)
+        raise NotificationRejectedError("通知无法解析（内部错误），已要求网关重发", code="unreadable") from error
+    if NUL in verified.out_trade_no + verified.gateway_trade_no + verified.notification_id:
+        raise NotificationRejectedError("通知内容含有 NUL 字符，已拒绝", code="nul_character")
+    return verified
+
+
 def payment_notification_process(*, channel_code: str, params: dict[str, str] | None = None,
                                  headers: dict[str, str] | None = None, body: bytes = b"",
                                  remote_addr: str | None = None) -> NotificationAnswer:
-    """Verify and apply one asynchronous notification; safe to call any number of times, concurrently."""
+    """Verify and apply one asynchronous notification; safe to call any number of times, concurrently. Every
+    notification gets a row (kameng.payments.intake bounds what it holds), except from an address over its
+    refusal limit and past the cap for unknown channels."""
     params = params or {}
-    channel = PaymentChannel.objects.filter(code=channel_code).first()
+    if notification_address_is_throttled(remote_addr=remote_addr):
+        logger.info("notification from %s to %s not processed: too many refused from that address",
+                    remote_addr, storable(channel_code)[:40])
+        return NotificationAnswer("too many refused notifications", 429, THROTTLED)
+    channel = PaymentChannel.objects.filter(code=channel_code).first() if is_channel_code(channel_code) else None
     if channel is None or channel.kind == ChannelKind.BALANCE:
-        _record(None, None, NotificationOutcome.REJECTED, f"unknown channel {channel_code}", params=params,
-                remote_addr=remote_addr)
+        if unknown_channel_row_allowed():
+            _record(None, None, NotificationOutcome.REJECTED, f"未知通道「{storable(channel_code)[:40]}」",
+                    params=params, remote_addr=remote_addr)
+        else:
+            notification_refused_from(remote_addr=remote_addr)
+            logger.warning("notification to unknown channel %r from %s not recorded: too many this minute",
+                           storable(channel_code)[:40], remote_addr)
         return NotificationAnswer("unknown channel", 404, NotificationOutcome.REJECTED)
     try:
         gateway = gateway_for(channel)
@@ -218,12 +273,7 @@ def payment_notification_process(*, channel_code: str, params: dict[str, str] | 
     notification = IncomingNotification(params=params, headers={k.lower(): v for k, v in (headers or {}).items()},
                                         body=body)
     try:
-        if _carries_nul(notification.params, notification.headers):
-            # No gateway sends one, and PostgreSQL could not even look the payment up with it: refused unread.
-            raise NotificationRejectedError("通知参数含有 NUL 字符，已拒绝", code="nul_character")
-        verified = gateway.verify_notification(notification)
-        if NUL in verified.out_trade_no + verified.gateway_trade_no + verified.notification_id:
-            raise NotificationRejectedError("通知内容含有 NUL 字符，已拒绝", code="nul_character")
+        verified = _verified(gateway, notification, channel_code=channel.code)
     except NotificationRejectedError as error:
         _record(channel, None, NotificationOutcome.REJECTED, error.message, params=params, remote_addr=remote_addr)
         reply = gateway.reject(error.message)
@@ -231,7 +281,7 @@ def payment_notification_process(*, channel_code: str, params: dict[str, str] | 
     logged = params or {"out_trade_no": verified.out_trade_no, "trade_no": verified.gateway_trade_no,
                         "amount": str(verified.amount), "notification_id": verified.notification_id}
     if not verified.is_paid:
-        _record(channel, None, NotificationOutcome.NOT_PAID, "trade not successful", params=logged,
+        _record(channel, None, NotificationOutcome.NOT_PAID, "交易未成功，未入账", params=logged,
                 remote_addr=remote_addr)
         reply = gateway.acknowledge()
         return NotificationAnswer(reply.body, reply.status, NotificationOutcome.NOT_PAID, reply.content_type)
@@ -252,11 +302,12 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
     with transaction.atomic():
         payment = payment_lock_for_credit(number=out_trade_no, channel_id=channel.pk)  # its order first
         if payment is None:
-            return NotificationOutcome.REJECTED, "unknown out_trade_no", None
+            return NotificationOutcome.REJECTED, "商户订单号不存在（unknown out_trade_no）", None
         if amount != payment.amount:
-            return NotificationOutcome.REJECTED, f"amount {amount} ≠ expected {payment.amount}", payment
+            return (NotificationOutcome.REJECTED, f"金额 {amount} 与支付单金额 {payment.amount} 不符",
+                    payment)
         if payment.status == PaymentStatus.SUCCEEDED:
-            return NotificationOutcome.DUPLICATE, "already credited", payment
+            return NotificationOutcome.DUPLICATE, "此前已入账，本次忽略", payment
         # A CLOSED payment proven paid (a late notification, a return URL, a query) is credited all the same: the
         # money did arrive. Its close reason stays on it for the record.
         was_closed = payment.status == PaymentStatus.CLOSED

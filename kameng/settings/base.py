@@ -235,6 +235,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = VAR_DIR / "media"
+# Product pictures. Django serves them only with DEBUG (the demo); in production the web server does
+# (DEVELOPERS.md: nginx `location /media/`).
+MEDIA_URL = "/media/"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 
@@ -250,6 +253,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "processed_folder": str(_queue_dir / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task taken by a worker that dies (kill -9, OOM) without acknowledging it (acks_late) is handed out again
+    # only after this many seconds; Redis's default is an hour. It must stay longer than the longest task runs
+    # (plus any countdown), or a task still running is delivered a second time: see DEVELOPERS.md.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("KAMENG_BROKER_VISIBILITY_TIMEOUT_SECONDS", default=600)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -290,6 +299,11 @@ KAMENG_CHECKOUT_GROUP_MAX = env.int("KAMENG_CHECKOUT_GROUP_MAX", default=64)
 KAMENG_CHECKOUT_GROUP_WAIT_SECONDS = env.float("KAMENG_CHECKOUT_GROUP_WAIT_SECONDS", default=30.0)
 KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
 KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
+# Gateway notifications (kameng/payments/intake.py): a body or query larger than this is refused unread (real
+# notifications are a few KB); a client address whose notifications were refused this many times within a minute
+# is answered 429 without a row until the minute is over.
+KAMENG_NOTIFY_MAX_BYTES = env.int("KAMENG_NOTIFY_MAX_BYTES", default=16 * 1024)
+KAMENG_NOTIFY_REJECTIONS_PER_ADDRESS = env.int("KAMENG_NOTIFY_REJECTIONS_PER_ADDRESS", default=20)
 
 LOGGING = {
     "version": 1,

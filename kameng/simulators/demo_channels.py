@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.urls import reverse
 
+from kameng.payments.links import payment_notify_url
 from kameng.payments.models import ChannelKind, PaymentChannel
 
 
@@ -124,7 +124,7 @@ def demo_channels_ensure() -> list[DemoChannel]:
         result.append(DemoChannel(
             code=channel.code, name=channel.name, kind=channel.kind, gateway_url=channel.gateway_url,
             merchant_id=channel.merchant_id, demo_key=demo_key,
-            notify_url=_site(reverse("web:payment_notify", kwargs={"channel_code": channel.code}))))
+            notify_url=payment_notify_url(channel_code=channel.code)))
     PaymentChannel.objects.get_or_create(code="balance", defaults={
         "name": "钱包余额", "kind": ChannelKind.BALANCE, "sort_order": 0, "merchant_key": None, "pay_type": ""})
     return result

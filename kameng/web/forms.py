@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.functional import lazy
 from django.utils.translation import gettext
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kameng.accounts.forms import ThrottledLoginMixin
 from kameng.accounts.validators import PASSWORD_MIN_LENGTH
+from kameng.catalog.models import Product
 from kameng.orders.services import QUANTITY_INPUT_MAX
 
 
@@ -67,18 +69,39 @@ class RegisterForm(forms.Form):
         return data
 
 
+def buy_quantity_range(product: Product) -> tuple[int, int]:
+    """The quantities one order of the product may take: its own bounds, capped by KAMENG_MAX_ORDER_QUANTITY (the
+    purchase service checks the same bounds again)."""
+    return product.min_quantity, min(product.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY)
+
+
 class BuyForm(forms.Form):
     sku = forms.TypedChoiceField(label=_("规格"), coerce=int, widget=forms.RadioSelect)
-    quantity = forms.IntegerField(label=_("数量"), min_value=1, max_value=QUANTITY_INPUT_MAX, initial=1,
+    # No bounds on the field itself: its stock "≤ 10000" would contradict the "每单 1–20 件" printed under it.
+    # clean_quantity says the product's real bounds.
+    quantity = forms.IntegerField(label=_("数量"), initial=1,
                                   widget=forms.NumberInput(attrs={"data-testid": "buy-quantity",
                                                                  "inputmode": "numeric"}))
     request_id = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
     # "balance" (the wallet) or a channel code; which channels exist and take the amount is the view's check.
     payment_method = forms.SlugField(label=_("支付方式"), max_length=40, required=False)
 
-    def __init__(self, *args: Any, sku_choices: list[tuple[int, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sku_choices: list[tuple[int, str]],
+                 quantity_range: tuple[int, int] = (1, QUANTITY_INPUT_MAX), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["sku"].choices = sku_choices  # type: ignore[attr-defined]
+        self.quantity_range = quantity_range
+        low, high = quantity_range
+        # The browser stops a quantity out of bounds before it is sent; clean_quantity checks it again.
+        self.fields["quantity"].widget.attrs.update(min=low, max=high)
+
+    def clean_quantity(self) -> int:
+        quantity: int = self.cleaned_data["quantity"]
+        low, high = self.quantity_range
+        if not low <= quantity <= high:
+            raise forms.ValidationError(_("购买数量需在 %(low)s–%(high)s 之间（每单 %(low)s–%(high)s 件）"),
+                                        code="quantity_out_of_range", params={"low": low, "high": high})
+        return quantity
 
 
 class TopupForm(forms.Form):

@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, orders, payments, shop, wallet
+from kameng.web.views import accounts, orders, search, shop, wallet
 
 app_name = "web"
 
 urlpatterns = [
     path("", shop.home, name="home"),
+    path("search/", search.search, name="search"),
     path("products/<int:product_id>/", shop.product_detail, name="product"),
     path("products/<int:product_id>/buy/", shop.buy, name="buy"),
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
@@ -24,5 +25,4 @@ urlpatterns = [
     path("wallet/topup/", wallet.topup, name="topup"),
     path("wallet/topups/return/", wallet.topup_return, name="topup_return"),
     path("wallet/topups/<str:number>/", wallet.topup_status, name="topup_status"),
-    path("pay/notify/<slug:channel_code>/", payments.payment_notify, name="payment_notify"),
 ]

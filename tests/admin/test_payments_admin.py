@@ -4,6 +4,7 @@ are write-only, and the list with its notify URLs."""
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -14,7 +15,18 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django.fixtures import Settings
 
-from kameng.payments.models import ChannelKind, PaymentChannel
+from kameng.payments.gateways.epay import epay_sign
+from kameng.payments.models import (
+    ChannelKind,
+    NotificationOutcome,
+    Payment,
+    PaymentChannel,
+    PaymentNotification,
+    PaymentPurpose,
+    PaymentStatus,
+)
+from kameng.payments.services import payment_notification_process
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -249,3 +261,33 @@ def test_list_shows_notify_urls_and_edits_enabled_and_order_in_place(admin_clien
     balance.refresh_from_db()
     assert (epay.is_enabled, epay.sort_order, balance.is_enabled, balance.sort_order) == (False, 5, True, 1)
     assert epay.merchant_key == _form(ChannelKind.EPAY_V1)["merchant_key"]
+
+
+def test_the_notification_list_gives_every_reason_in_chinese(admin_client: Client) -> None:
+    channel = PaymentChannel.objects.create(code="epay", name="易支付", kind=ChannelKind.EPAY_V1,
+                                            gateway_url="https://pay.example.com/", merchant_id="1001",
+                                            merchant_key="admin-reason-merchant-key-012345")
+    for outcome, reason in [(NotificationOutcome.DUPLICATE, "already credited"),  # rows written before
+                            (NotificationOutcome.REJECTED, "amount 1.00 ≠ expected 2.00"),
+                            (NotificationOutcome.REJECTED, "unknown channel nope")]:
+        PaymentNotification.objects.create(channel=channel, outcome=outcome, reason=reason)
+    payment = Payment.objects.create(number="P0001", user=UserFactory.create(), channel=channel,
+                                     purpose=PaymentPurpose.WALLET_TOPUP, amount=Decimal("10.00"),
+                                     status=PaymentStatus.SUCCEEDED)
+    answer = payment_notification_process(channel_code="epay", params=_duplicate_notify(payment))
+    assert answer.outcome == NotificationOutcome.DUPLICATE
+
+    body = admin_client.get(reverse("admin:payments_paymentnotification_changelist")).content.decode()
+
+    assert "already credited" not in body
+    assert "≠ expected" not in body
+    assert "unknown channel" not in body
+    assert body.count("此前已入账，本次忽略") == 2
+    assert "金额 1.00 与支付单金额 2.00 不符" in body
+    assert "未知通道「nope」" in body
+
+
+def _duplicate_notify(payment: Payment) -> dict[str, str]:
+    params = {"pid": "1001", "trade_no": "T1", "out_trade_no": payment.number, "money": "10.00",
+              "trade_status": "TRADE_SUCCESS"}
+    return {**params, "sign": epay_sign(params, "admin-reason-merchant-key-012345"), "sign_type": "MD5"}

@@ -398,3 +398,24 @@ def test_a_refund_form_without_its_id_is_refused(admin_client: Client) -> None:
     admin_client.post(_refund_url(order), {"amount": "5.00", "destination": "wallet", "reason": "x"})
 
     assert not Refund.objects.filter(order=order).exists()
+
+
+def _input_classes(page: str, name: str) -> set[str]:
+    tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
+    assert tag is not None, name
+    classes = re.search(r'class="([^"]*)"', tag.group(0))
+    return set(classes.group(1).split()) if classes else set()
+
+
+def test_refund_form_inputs_carry_the_admin_theme_styles(admin_client: Client) -> None:
+    # Plain Django inputs get no classes from unfold and render borderless on a white card: staff could not see
+    # where to type the amount and the reason.
+    order = _order_paid_from_wallet()
+
+    page = _page(admin_client.get(_refund_url(order)))
+
+    for name in ("amount", "reason"):
+        assert {"border", "border-base-200", "bg-white", "rounded-default"} <= _input_classes(page, name)
+    destinations = re.findall(r'<input[^>]*name="destination"[^>]*>', page)
+    assert len(destinations) == 1
+    assert 'class="' in destinations[0]

@@ -97,3 +97,32 @@ def test_buyer_pays_an_order_by_scanning_a_wechat_qr_code(page: Page, live_serve
     assert page.locator("[data-testid=card-key]").all_inner_texts()[0].strip() in secrets
     assert Payment.objects.get(order=order).status == PaymentStatus.SUCCEEDED
     assert wallet_balance(user_id=buyer.pk) == Decimal("0.00")  # the payment went in, and out to the order
+
+
+def test_buyer_pays_an_order_at_the_alipay_cashier_and_comes_back_to_the_keys(page: Page,
+                                                                              live_server: LiveServer) -> None:
+    """Coming back from Alipay page pay is no notification: no 已拒绝 row, no risk event (it once was both)."""
+    from kameng.payments.models import PaymentNotification
+    from kameng.risk.models import RiskEvent
+    from kameng.simulators.demo_channels import demo_channels_ensure
+
+    buyer = UserFactory.create(username="browser_alipay")
+    sku = SkuFactory.create(price=Decimal("6.60"))
+    secrets = stock_sku(sku, 1, prefix="AP")
+    base = live_server.url
+
+    with override_settings(SITE_URL=base, KAMENG_SIMULATORS_ENABLED=True):
+        demo_channels_ensure()
+        _log_in(page, base, "browser_alipay")
+        page.goto(f"{base}/products/{sku.product_id}/")
+        page.check("input[name=payment_method][value=alipay-sim]")
+        page.click("#buy-button")
+        page.wait_for_url("**/sim/alipay/**")
+        page.click("text=确认支付")
+        page.wait_for_selector("[data-testid=card-key]")
+
+    order = Order.objects.get(buyer=buyer)
+    assert order.status == OrderStatus.DELIVERED
+    assert page.locator("[data-testid=card-key]").all_inner_texts()[0].strip() in secrets
+    assert not PaymentNotification.objects.filter(outcome="rejected").exists()
+    assert not RiskEvent.objects.exists()

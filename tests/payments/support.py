@@ -8,9 +8,12 @@ from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import pytest
 from django.test import Client
 from django.urls import Resolver404, resolve
 
+from kameng.payments.gateways.base import QueryResult
+from kameng.payments.gateways.epay import EpayV1Gateway
 from kameng.payments.models import ChannelKind, Payment, PaymentChannel, PaymentPurpose
 from kameng.payments.services import payment_notification_process
 from kameng.simulators.models import SimulatedEpayMerchant, SimulatedEpayTrade, SimulatedTradeStatus
@@ -89,3 +92,17 @@ def failing_transport() -> httpx.MockTransport:
 
     return httpx.MockTransport(handler)
 
+
+
+def epay_query_says_paid(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make every epay V1 query answer "paid, the payment's amount" (a gateway return is confirmed by a query);
+    the numbers asked about are returned, in order."""
+    asked: list[str] = []
+
+    def query(self: EpayV1Gateway, *, out_trade_no: str) -> QueryResult:
+        asked.append(out_trade_no)
+        payment = Payment.objects.get(number=out_trade_no)
+        return QueryResult(is_paid=True, amount=payment.amount, gateway_trade_no=f"T{out_trade_no[-12:]}")
+
+    monkeypatch.setattr(EpayV1Gateway, "query", query)
+    return asked

@@ -71,7 +71,7 @@ def test_top_up_with_a_keyless_epay_channel_is_refused_before_any_payment(key: s
 
     with pytest.raises(ChannelMisconfiguredError) as error:
         wallet_topup_start(user_id=UserFactory.create().pk, channel_code=channel.code, amount_text="10.00",
-                           notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/")
+                           return_url="http://testserver/")
 
     assert (error.value.message, error.value.code) == (REFUSAL, "channel_misconfigured")
     assert error.value.extra == {"missing": ["商户密钥"]}
@@ -87,7 +87,7 @@ def test_order_payment_with_a_keyless_epay_channel_is_refused_and_the_order_stay
 
     with pytest.raises(ChannelMisconfiguredError, match="配置不完整"):
         order_payment_start(order_id=order.pk, buyer_id=buyer.pk, channel_code=channel.code,
-                            notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/")
+                            return_url="http://testserver/")
 
     assert Payment.objects.count() == 0
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_PAYMENT
@@ -184,6 +184,6 @@ def test_every_protocol_names_what_is_missing(kind: str, missing: list[str]) -> 
 
     with pytest.raises(ChannelMisconfiguredError) as error:
         wallet_topup_start(user_id=UserFactory.create().pk, channel_code=channel.code, amount_text="10.00",
-                           notify_url="http://testserver/pay/notify/c/", return_url="http://testserver/")
+                           return_url="http://testserver/")
 
     assert error.value.extra == {"missing": missing}

@@ -26,7 +26,6 @@ from tests.factories import UserFactory
 from tests.payments.support import (
     CHANNEL_CODE,
     KEY,
-    NOTIFY_URL,
     PID,
     RETURN_URL,
     django_transport,
@@ -46,7 +45,7 @@ def test_topup_paid_at_the_simulator_credits_the_wallet_exactly_once(
     epay_channel(gateway_url="http://testserver/sim/epay/")
 
     started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="88.8",
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL, client_ip="203.0.113.7")
+                                 return_url=RETURN_URL, client_ip="203.0.113.7")
     assert started.start.redirect_url.startswith("http://testserver/sim/epay/submit.php?")
     assert query_params(started.start.redirect_url)["money"] == "88.80"
 
@@ -95,7 +94,7 @@ def test_topup_cancelled_at_the_cashier_credits_nothing(client: Client) -> None:
     epay_merchant()
     epay_channel()
     started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10",
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                 return_url=RETURN_URL)
     client.get(started.start.redirect_url)
     trade = SimulatedEpayTrade.objects.get()
 
@@ -112,7 +111,7 @@ def test_channel_with_a_key_the_gateway_does_not_know_is_refused_at_submit(clien
     epay_merchant()
     epay_channel(key="a-different-key")
     started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10",
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                 return_url=RETURN_URL)
 
     response = client.get(started.start.redirect_url)
 

@@ -187,7 +187,7 @@ def test_topup_paid_at_the_simulator_credits_the_wallet_once_and_replays_are_dup
     buyer = UserFactory.create()
 
     started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="88.8",
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL, client_ip="203.0.113.7")
+                                 return_url=RETURN_URL, client_ip="203.0.113.7")
 
     trade = SimulatedEpayV2Trade.objects.get()
     assert started.start.redirect_url == f"{GATEWAY_URL}cashier/{trade.trade_no}/"
@@ -227,7 +227,7 @@ def test_qrcode_channel_asks_for_scan_and_gets_a_code_to_show(channel: PaymentCh
     buyer = UserFactory.create()
 
     started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10",
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                 return_url=RETURN_URL)
 
     trade = SimulatedEpayV2Trade.objects.get()
     assert (trade.method, trade.type) == ("scan", "alipay")
@@ -243,8 +243,7 @@ def test_qrcode_channel_asks_for_scan_and_gets_a_code_to_show(channel: PaymentCh
 def paid_trade(channel: PaymentChannel) -> SimulatedEpayV2Trade:
     """A 10.00 top-up the buyer paid at the gateway, whose genuine notify has not been sent yet."""
     buyer = UserFactory.create()
-    wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10.00", notify_url=NOTIFY_URL,
-                       return_url=RETURN_URL)
+    wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10.00", return_url=RETURN_URL)
     trade = SimulatedEpayV2Trade.objects.select_related("merchant").get()
     SimulatedEpayV2Trade.objects.filter(pk=trade.pk).update(status=SimulatedEpayV2TradeStatus.PAID,
                                                             paid_at=timezone.now())
@@ -342,9 +341,9 @@ def test_paid_trade_whose_notify_was_lost_is_credited_by_reconciliation(
     monkeypatch.setattr(simulator_services, "notify_transport", failing_transport())
     buyer = UserFactory.create()
     lost = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="66.60",
-                              notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                              return_url=RETURN_URL)
     unpaid = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10.00",
-                                notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                return_url=RETURN_URL)
     _pay_at_cashier(client, lost.start.redirect_url, django_capture_on_commit_callbacks)
     trade = SimulatedEpayV2Trade.objects.get(out_trade_no=lost.payment.number)
     assert (trade.notify_attempts, trade.notified_at) == (NOTIFY_MAX_ATTEMPTS, None)
@@ -437,7 +436,7 @@ def test_an_order_refund_whose_answer_is_lost_is_found_by_query_and_paid_once(
     stock_sku(sku, 1)
     order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
     started = order_payment_start(order_id=order.pk, buyer_id=buyer.pk, channel_code=CHANNEL_CODE,
-                                  notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                  return_url=RETURN_URL)
     _pay_at_cashier(client, started.start.redirect_url, django_capture_on_commit_callbacks)
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
@@ -471,8 +470,7 @@ def test_create_refused_by_the_gateway_is_a_gateway_error_and_nothing_is_started
     buyer = UserFactory.create()
 
     with pytest.raises(GatewayError, match="支付网关下单失败：签名校验失败"):
-        wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10", notify_url=NOTIFY_URL,
-                           return_url=RETURN_URL)
+        wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10", return_url=RETURN_URL)
 
     assert SimulatedEpayV2Trade.objects.count() == 0
     assert Payment.objects.get().gateway_trade_no == ""

@@ -101,7 +101,7 @@ def test_validly_signed_notify_for_another_amount_is_rejected(payment: Payment) 
     _assert_nothing_credited(payment)
     notification = PaymentNotification.objects.get()
     assert notification.payment == payment
-    assert notification.reason == "amount 1000.00 ≠ expected 10.00"
+    assert notification.reason == "金额 1000.00 与支付单金额 10.00 不符"
 
 
 def test_replay_with_a_lower_amount_after_crediting_is_still_rejected(payment: Payment) -> None:
@@ -140,7 +140,7 @@ def test_notify_for_an_unknown_order_is_rejected(payment: Payment) -> None:
     assert _notify(params) == NotificationOutcome.REJECTED
     _assert_nothing_credited(payment)
     notification = PaymentNotification.objects.get()
-    assert (notification.reason, notification.payment) == ("unknown out_trade_no", None)
+    assert (notification.reason, notification.payment) == ("商户订单号不存在（unknown out_trade_no）", None)
 
 
 @pytest.mark.parametrize("status", ["WAIT_BUYER_PAY", "TRADE_CLOSED", ""])

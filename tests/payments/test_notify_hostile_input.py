@@ -102,7 +102,7 @@ def test_unknown_channel_with_a_nul_is_refused_and_recorded(client: Client) -> N
 
     assert response.status_code == 404
     record = _only_record()
-    assert (record.channel, record.reason, record.params) == (None, "unknown channel nope", {"a": "\\x00"})
+    assert (record.channel, record.reason, record.params) == (None, "未知通道「nope」", {"a": "\\x00"})
 
 
 @pytest.mark.parametrize("kind", [ChannelKind.EPAY_V1, ChannelKind.EPAY_V2, ChannelKind.ALIPAY])

@@ -190,6 +190,8 @@ def test_a_payment_whose_order_still_waits_is_queried_but_never_closed(gateway: 
     payment = _order_payment(_pending_order(), _channel())
 
     payments_reconcile_pending()
+    payments_reconcile_pending()  # asked already: next on its schedule, not on every run
+    _due_again()
     payments_reconcile_pending()
 
     assert _state(payment) == (PaymentStatus.PENDING, "")
@@ -239,6 +241,7 @@ def test_an_unreachable_gateway_leaves_it_pending_until_it_answers(gateway: Fake
 
     payments_reconcile_pending()
     assert _state(payment) == (PaymentStatus.PENDING, "")
+    _due_again()
     payments_reconcile_pending()
 
     assert _state(payment) == (PaymentStatus.CLOSED, PaymentCloseReason.ORDER_EXPIRED)
@@ -294,6 +297,7 @@ def test_a_close_the_gateway_could_not_confirm_is_tried_again(gateway: FakeGatew
 
     payments_reconcile_pending()
     assert _state(payment) == (PaymentStatus.PENDING, "")
+    _due_again()
     payments_reconcile_pending()
 
     assert _state(payment) == (PaymentStatus.CLOSED, PaymentCloseReason.ORDER_EXPIRED)
@@ -420,6 +424,11 @@ def test_a_closed_payment_must_say_why() -> None:
         Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.CLOSED)
 
 
+def _due_again() -> None:
+    """The time of every pending payment's next scheduled query has come (minutes pass between runs)."""
+    Payment.objects.filter(status=PaymentStatus.PENDING).update(next_query_at=timezone.now())
+
+
 # -- channels missing a credential -------------------------------------------------------------------------------
 
 def test_payments_of_a_channel_missing_a_credential_are_skipped_and_said_once(
@@ -433,6 +442,7 @@ def test_payments_of_a_channel_missing_a_credential_are_skipped_and_said_once(
 
     with caplog.at_level(logging.WARNING, logger="kameng.payments.reconciliation"):
         for _ in range(5):
+            _due_again()
             payments_reconcile_pending()
 
     said = [record.getMessage() for record in caplog.records if record.name == "kameng.payments.reconciliation"]

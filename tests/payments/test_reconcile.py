@@ -26,7 +26,6 @@ from kameng.simulators.services import NOTIFY_MAX_ATTEMPTS
 from tests.factories import UserFactory
 from tests.payments.support import (
     CHANNEL_CODE,
-    NOTIFY_URL,
     RETURN_URL,
     epay_channel,
     epay_merchant,
@@ -36,7 +35,7 @@ from tests.payments.support import (
 
 def _start(user_id: int, amount: str) -> Payment:
     return wallet_topup_start(user_id=user_id, channel_code=CHANNEL_CODE, amount_text=amount,
-                              notify_url=NOTIFY_URL, return_url=RETURN_URL).payment
+                              return_url=RETURN_URL).payment
 
 
 def _pay_in_browser(live_server: LiveServer, redirect_url: str) -> None:
@@ -66,9 +65,9 @@ def test_paid_trade_whose_notify_was_lost_is_credited_by_reconciliation(
     epay_merchant()
     epay_channel(gateway_url=live_server.url + "/sim/epay/")
     lost = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="66.60",
-                              notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                              return_url=RETURN_URL)
     unpaid = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10.00",
-                                notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                return_url=RETURN_URL)
     never_submitted = _start(buyer.pk, "20.00")
     with httpx.Client(timeout=10.0) as browser:  # the second buyer opens the cashier and walks away
         assert browser.get(unpaid.start.redirect_url).status_code == 200

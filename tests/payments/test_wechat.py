@@ -306,7 +306,7 @@ def _unknown_order(side: WechatSide, number: str) -> tuple[dict[str, str], bytes
     (_tampered, "签名校验失败"), (_wrong_signature, "签名校验失败"), (_stale, "时间戳已过期"),
     (_signtest, "SIGNTEST"), (_unknown_serial, "Wechatpay-Serial"), (_unsigned, "缺少微信支付签名头"),
     (_other_api_v3_key, "解密失败"), (_other_merchant, "mchid"), (_other_appid, "appid"),
-    (_other_amount, "amount 0.01"), (_unknown_order, "unknown out_trade_no"),
+    (_other_amount, "金额 0.01"), (_unknown_order, "商户订单号不存在（unknown out_trade_no）"),
 ])
 def test_forged_notification_changes_nothing_and_is_a_risk_event(side: WechatSide, forge: Any, reason: str) -> None:
     buyer = UserFactory.create()
@@ -387,7 +387,7 @@ def test_native_order_scanned_and_confirmed_credits_the_wallet_once(
     simulated_channel()
 
     started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="88.8",
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL, client_ip="203.0.113.7")
+                                 return_url=RETURN_URL, client_ip="203.0.113.7")
 
     assert started.start.qr_code.startswith(API_ROOT + "/scan/")
     trade = SimulatedWechatTrade.objects.get()
@@ -423,9 +423,9 @@ def test_lost_notification_is_recovered_by_query(
     buyer = UserFactory.create()
     simulated_channel()
     lost = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="66.60",
-                              notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                              return_url=RETURN_URL)
     unpaid = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text="10.00",
-                                notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                return_url=RETURN_URL)
     _scan_and_confirm(client, lost.start.qr_code, django_capture_on_commit_callbacks)
     trade = SimulatedWechatTrade.objects.get(out_trade_no=lost.payment.number)
     assert (trade.notify_attempts, trade.notified_at) == (NOTIFY_MAX_ATTEMPTS, None)
@@ -460,7 +460,7 @@ def _paid_topup_of_50(client: Client, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(simulator_services, "notify_transport", notify_transport())
     channel = simulated_channel()
     started = wallet_topup_start(user_id=UserFactory.create().pk, channel_code=CHANNEL_CODE, amount_text="50.00",
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                 return_url=RETURN_URL)
     _scan_and_confirm(client, started.start.qr_code, capture)
     payment = started.payment
     payment.refresh_from_db()
@@ -555,16 +555,16 @@ def test_start_sends_integer_fen_and_a_truncated_description(monkeypatch: pytest
 
 @pytest.mark.django_db(transaction=True)
 def test_over_real_http_a_lost_notification_is_recovered_and_a_delivered_one_credits(
-        live_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        live_server: Any, monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
     """No routing: wechatpayv3 and the simulator's notify talk HTTP to a live server (reply signatures, charset and
     headers as the network carries them)."""
+    settings.SITE_URL = live_server.url  # where the notify URL given to the gateway points
     buyer = UserFactory.create()
     simulated_channel(gateway_url=live_server.url + "/sim/wechat")
-    notify_url = live_server.url + f"/pay/notify/{CHANNEL_CODE}/"
 
     def pay(amount: str) -> Payment:
         started = wallet_topup_start(user_id=buyer.pk, channel_code=CHANNEL_CODE, amount_text=amount,
-                                     notify_url=notify_url, return_url=RETURN_URL)
+                                     return_url=RETURN_URL)
         with httpx.Client(timeout=10.0) as phone:
             page = phone.get(started.start.qr_code)
             action = re.search(r'<form method="post" action="([^"]+)"', page.text)
@@ -596,7 +596,7 @@ def test_close_stops_the_native_code_being_paid(
     route_wechatpayv3(monkeypatch)
     monkeypatch.setattr(simulator_services, "notify_transport", notify_transport())
     started = wallet_topup_start(user_id=UserFactory.create().pk, channel_code=simulated_channel().code,
-                                 amount_text="9.90", notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                 amount_text="9.90", return_url=RETURN_URL)
     gateway = build(started.payment.channel)
 
     closed = gateway.close(out_trade_no=started.payment.number)
@@ -632,7 +632,7 @@ def test_close_of_a_paid_order_is_refused_and_says_so(
     route_wechatpayv3(monkeypatch)
     monkeypatch.setattr(simulator_services, "notify_transport", failing_notify_transport())
     started = wallet_topup_start(user_id=UserFactory.create().pk, channel_code=simulated_channel().code,
-                                 amount_text="9.90", notify_url=NOTIFY_URL, return_url=RETURN_URL)
+                                 amount_text="9.90", return_url=RETURN_URL)
     _scan_and_confirm(client, started.start.qr_code, django_capture_on_commit_callbacks)
     gateway = build(started.payment.channel)
 

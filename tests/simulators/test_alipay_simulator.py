@@ -96,7 +96,7 @@ def pay(django_capture_on_commit_callbacks: Callable[..., Any]) -> Pay:
 
 def _start(channel: PaymentChannel, amount: str = "10.00") -> tuple[Payment, str, str]:
     started = wallet_topup_start(user_id=UserFactory.create().pk, channel_code=channel.code, amount_text=amount,
-                                 notify_url=NOTIFY_URL, return_url=RETURN_URL, client_ip="203.0.113.7")
+                                 return_url=RETURN_URL, client_ip="203.0.113.7")
     return started.payment, started.start.redirect_url, started.start.qr_code
 
 
@@ -483,3 +483,52 @@ def test_close_of_a_paid_trade_is_refused_and_says_so(app: SimulatedAlipayApp, a
     assert result.status == CloseStatus.NOT_OPEN
     assert SimulatedAlipayTrade.objects.get().status == SimulatedAlipayTradeStatus.TRADE_SUCCESS
     assert gateway.query(out_trade_no=payment.number).is_paid is True
+
+
+def _paid_at_the_cashier_with_the_notification_still_on_its_way(
+        app: SimulatedAlipayApp, app_keys: KeyPair) -> tuple[Client, Payment, str]:
+    """A buyer pays at the page-pay cashier and is sent back; the notification task has not run yet (its on-commit
+    callback is never executed here), so only the return can tell us."""
+    buyer = UserFactory.create()
+    started = wallet_topup_start(user_id=buyer.pk, channel_code=_channel(app, app_keys).code, amount_text="10.00")
+    browser = Client()
+    browser.force_login(buyer)
+    assert browser.get(_path(started.start.redirect_url)).status_code == 200
+    paid = browser.post(reverse("simulators:alipay_cashier_pay", args=[SimulatedAlipayTrade.objects.get().trade_no]))
+    assert paid.status_code == 302
+    return browser, started.payment, paid["Location"]
+
+
+def test_the_page_pay_return_is_confirmed_by_a_query_and_is_no_rejected_notification(
+        app: SimulatedAlipayApp, app_keys: KeyPair) -> None:
+    browser, payment, return_url = _paid_at_the_cashier_with_the_notification_still_on_its_way(app, app_keys)
+    assert urlsplit(return_url).path == "/pay/return/"
+    assert "trade_status" not in dict(parse_qsl(urlsplit(return_url).query))  # Alipay's return never says
+
+    back = browser.get(_path(return_url))
+
+    assert back["Location"] == reverse("web:topup_status", args=[payment.number])
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert wallet_balance(user_id=payment.user_id) == Decimal("10.00")
+    assert Journal.objects.filter(kind=JournalKind.WALLET_TOPUP, reference=payment.number).count() == 1
+    assert not PaymentNotification.objects.exists()
+    assert not RiskEvent.objects.exists()
+    assert 'data-status="succeeded"' in browser.get(back["Location"]).content.decode()
+
+
+def test_a_tampered_page_pay_return_asks_nothing_and_records_nothing(
+        app: SimulatedAlipayApp, app_keys: KeyPair) -> None:
+    browser, payment, return_url = _paid_at_the_cashier_with_the_notification_still_on_its_way(app, app_keys)
+    params = dict(parse_qsl(urlsplit(return_url).query))
+    params["out_trade_no"] = payment.number
+    params["total_amount"] = "0.01"
+
+    back = browser.get(reverse("payments:return"), params)
+
+    assert back["Location"] == reverse("web:topup_status", args=[payment.number])
+    payment.refresh_from_db()
+    assert payment.status == "pending"  # the notification (or reconciliation) settles it
+    assert wallet_balance(user_id=payment.user_id) == Decimal("0.00")
+    assert not PaymentNotification.objects.exists()
+    assert not RiskEvent.objects.exists()

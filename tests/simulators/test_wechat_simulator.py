@@ -214,3 +214,17 @@ def test_scanning_an_unknown_code_says_so(client: Client) -> None:
 
     assert response.status_code == 404
     assert "二维码无效" in response.content.decode()
+
+
+def test_the_scan_page_says_it_is_the_wechat_pay_simulator(
+        client: Client, monkeypatch: pytest.MonkeyPatch, merchant_keys: MerchantKeyPair,
+        credentials: SimulatedWechatCredentials) -> None:
+    route_wechatpayv3(monkeypatch)
+    _, text = library_client(merchant_keys, credentials).pay(
+        description="钱包充值", out_trade_no="P20261126000021", amount={"total": 100, "currency": "CNY"})
+
+    body = client.get(json.loads(text)["code_url"]).content.decode()
+
+    assert "<title>微信支付 - 模拟微信支付</title>" in body
+    assert "这是内置的模拟微信支付网关" in body
+    assert "易支付" not in body

@@ -21,6 +21,7 @@ from kameng.payments.models import ChannelKind, Payment, PaymentChannel, Payment
 from kameng.payments.reconciliation import payment_close
 from kameng.payments.services import order_payment_start, wallet_topup_start
 from tests.factories import SkuFactory, UserFactory, stock_sku
+from tests.payments.support import epay_query_says_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +48,7 @@ def _signed(payment: Payment) -> dict[str, str]:
 
 def _closed_topup(user: User, amount: str = "25.00") -> Payment:
     payment = wallet_topup_start(user_id=user.pk, channel_code=_channel().code, amount_text=amount,
-                                 notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/").payment
+                                 return_url="http://testserver/").payment
     assert payment_close(payment_id=payment.pk, reason=PaymentCloseReason.TOPUP_UNPAID, detail="最终查询：未支付")
     return payment
 
@@ -57,7 +58,7 @@ def _closed_order_payment(user: User, *, expire: bool = True) -> tuple[Order, Pa
     stock_sku(sku, 2)
     order = order_checkout(buyer_id=user.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
     started = order_payment_start(order_id=order.pk, buyer_id=user.pk, channel_code=_channel().code,
-                                  notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/")
+                                  return_url="http://testserver/")
     assert started.payment is not None
     if expire:
         Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
@@ -119,7 +120,7 @@ def test_the_order_page_lists_its_closed_payments(client: Client) -> None:
 def test_a_pending_payment_still_shows_as_waiting(client: Client) -> None:
     user = _logged_in(client)
     payment = wallet_topup_start(user_id=user.pk, channel_code=_channel().code, amount_text="5.00",
-                                 notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/").payment
+                                 return_url="http://testserver/").payment
 
     body = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
 
@@ -127,28 +128,33 @@ def test_a_pending_payment_still_shows_as_waiting(client: Client) -> None:
     assert "已关闭" not in body
 
 
-def test_the_return_from_the_gateway_credits_a_closed_top_up_paid_after_all_once(client: Client) -> None:
+def test_the_return_from_the_gateway_credits_a_closed_top_up_paid_after_all_once(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     user = _logged_in(client)
     payment = _closed_topup(user, amount="25.00")
+    asked = epay_query_says_paid(monkeypatch)
 
-    first = client.get(reverse("web:topup_return"), _signed(payment))
-    again = client.get(reverse("web:topup_return"), _signed(payment))
+    first = client.get(reverse("payments:return"), _signed(payment))
+    again = client.get(reverse("payments:return"), _signed(payment))
 
     assert first["Location"] == again["Location"] == reverse("web:topup_status", args=[payment.number])
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.SUCCEEDED
     assert wallet_balance(user_id=user.pk) == Decimal("25.00")
     assert Journal.objects.filter(kind=JournalKind.WALLET_TOPUP, reference=payment.number).count() == 1
+    assert asked == [payment.number]  # confirmed with the gateway once; the second return found it credited
     assert 'data-status="succeeded"' in client.get(first["Location"]).content.decode()
     assert ledger_problems() == []
 
 
-def test_the_return_to_an_order_page_credits_its_closed_payment_into_the_wallet_once(client: Client) -> None:
+def test_the_return_to_an_order_page_credits_its_closed_payment_into_the_wallet_once(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     user = _logged_in(client)
     order, payment = _closed_order_payment(user)
+    epay_query_says_paid(monkeypatch)
 
     for _ in range(3):
-        response = client.get(reverse("web:order_detail", args=[order.number]), _signed(payment))
+        response = client.get(reverse("payments:return"), _signed(payment))
         assert response["Location"] == reverse("web:order_detail", args=[order.number])
 
     payment.refresh_from_db()

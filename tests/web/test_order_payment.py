@@ -23,9 +23,17 @@ from kameng.ledger.selectors import wallet_balance, wallet_statement
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import order_checkout, order_expire
 from kameng.payments.gateways.epay import epay_sign
-from kameng.payments.models import ChannelKind, NotificationOutcome, Payment, PaymentChannel, PaymentStatus
+from kameng.payments.models import (
+    ChannelKind,
+    NotificationOutcome,
+    Payment,
+    PaymentChannel,
+    PaymentNotification,
+    PaymentStatus,
+)
 from kameng.payments.services import payment_notification_process
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+from tests.payments.support import epay_query_says_paid
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse
@@ -131,7 +139,7 @@ def test_buy_with_epay_reserves_the_keys_and_redirects_to_the_signed_gateway_url
     assert query["out_trade_no"] == payment.number
     assert query["money"] == "16.00"
     assert query["notify_url"] == settings.SITE_URL + "/pay/notify/epay/"
-    assert query["return_url"] == settings.SITE_URL + reverse("web:order_detail", args=[order.number])
+    assert query["return_url"] == settings.SITE_URL + "/pay/return/"
     assert query["sign"] == epay_sign(query, KEY)
     assert wallet_balance(user_id=buyer.pk) == Decimal("1.00")
 
@@ -143,8 +151,8 @@ def test_signed_notify_pays_the_order_and_the_keys_show_with_the_wallet_unchange
     _buy(client, sku, "epay")
     payment = Payment.objects.get()
 
-    answer = client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))
-    again = client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))
+    answer = client.get(reverse("payments:notify", args=["epay"]), _notify_params(payment))
+    again = client.get(reverse("payments:notify", args=["epay"]), _notify_params(payment))
 
     assert (answer.status_code, answer.content, again.content) == (200, b"success", b"success")
     order = Order.objects.get()
@@ -163,20 +171,24 @@ def test_signed_notify_pays_the_order_and_the_keys_show_with_the_wallet_unchange
     assert "已通过易支付支付 ¥16.00" in body
 
 
-def test_the_gateway_return_with_a_signed_query_pays_a_lost_notification(client: Client) -> None:
+def test_the_gateway_return_with_a_signed_query_pays_a_lost_notification(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     _logged_in(client)
     sku, _ = _stocked()
     _epay()
     _buy(client, sku, "epay")
     payment = Payment.objects.get()
     order = Order.objects.get()
+    asked = epay_query_says_paid(monkeypatch)
 
-    response = client.get(reverse("web:order_detail", args=[order.number]), _notify_params(payment))
+    response = client.get(reverse("payments:return"), _notify_params(payment))
 
     assert response["Location"] == reverse("web:order_detail", args=[order.number])
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
     assert len(_keys_on_page(client.get(response["Location"]).content.decode())) == 2
+    assert asked == [payment.number]
+    assert not PaymentNotification.objects.exists()
 
 
 def test_a_forged_return_query_changes_nothing(client: Client) -> None:
@@ -185,9 +197,8 @@ def test_a_forged_return_query_changes_nothing(client: Client) -> None:
     _epay()
     _buy(client, sku, "epay")
     payment = Payment.objects.get()
-    order = Order.objects.get()
 
-    client.get(reverse("web:order_detail", args=[order.number]), _notify_params(payment, key="forged"))
+    client.get(reverse("payments:return"), _notify_params(payment, key="forged"))
 
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING

@@ -100,7 +100,7 @@ def _stocked() -> tuple[Sku, list[str]]:
 
 
 def _notify(client: Client, payment: Payment, token: str = TOKEN) -> int:
-    response = client.post(reverse("web:payment_notify", args=[payment.channel.code]),
+    response = client.post(reverse("payments:notify", args=[payment.channel.code]),
                            {"out_trade_no": payment.number, "amount": f"{payment.amount:.2f}", "token": token})
     return response.status_code
 
@@ -184,7 +184,11 @@ def test_the_pending_order_page_leads_back_to_the_qr_code(client: Client, channe
     assert f'href="{pay_page}" data-testid="continue-qr"' in body
     assert 'name="channel" value="wxpay"' in body
 
-    again = client.post(reverse("web:order_pay", args=[order.number]), {"channel": "wxpay"})
+    asked = client.post(reverse("web:order_pay", args=[order.number]), {"channel": "wxpay"})
+    assert asked.status_code == 409  # the first QR payment is still in flight: the buyer is asked first
+    assert Payment.objects.count() == 1
+    again = client.post(reverse("web:order_pay", args=[order.number]),
+                        {"channel": "wxpay", "confirm_second_payment": "1"})
 
     newest = Payment.objects.order_by("-id").first()
     assert newest is not None

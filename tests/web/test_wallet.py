@@ -11,9 +11,18 @@ from django.urls import reverse
 from kameng.accounts.models import User
 from kameng.ledger.selectors import wallet_balance
 from kameng.payments.gateways.epay import epay_sign
-from kameng.payments.models import ChannelKind, NotificationOutcome, Payment, PaymentChannel, PaymentStatus
+from kameng.payments.models import (
+    ChannelKind,
+    NotificationOutcome,
+    Payment,
+    PaymentChannel,
+    PaymentNotification,
+    PaymentStatus,
+)
 from kameng.payments.services import wallet_topup_start
+from kameng.risk.models import RiskEvent
 from tests.factories import UserFactory, fund_wallet
+from tests.payments.support import epay_query_says_paid
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +43,7 @@ def _logged_in(client: Client) -> User:
 
 def _started_payment(user: User, channel: PaymentChannel, amount: str = "30.00") -> Payment:
     return wallet_topup_start(user_id=user.pk, channel_code=channel.code, amount_text=amount,
-                              notify_url="http://testserver/pay/notify/epay/", return_url="http://testserver/").payment
+                              return_url="http://testserver/").payment
 
 
 def _notify_params(payment: Payment, *, money: str | None = None, key: str = KEY) -> dict[str, str]:
@@ -75,7 +84,7 @@ def test_top_up_redirects_to_the_gateway_with_our_notify_and_return_urls(client:
     assert query["out_trade_no"] == payment.number
     assert query["money"] == "50.00"
     assert query["notify_url"] == settings.SITE_URL + "/pay/notify/epay/"
-    assert query["return_url"] == settings.SITE_URL + reverse("web:topup_return")
+    assert query["return_url"] == settings.SITE_URL + "/pay/return/"
     assert query["sign"] == epay_sign(query, KEY)
 
 
@@ -108,7 +117,7 @@ def test_top_up_service_refuses_a_huge_amount_as_an_application_error() -> None:
 
     with pytest.raises(ApplicationError) as error:
         wallet_topup_start(user_id=UserFactory.create().pk, channel_code=_channel().code, amount_text="9" * 40,
-                           notify_url="https://shop.example.com/n", return_url="https://shop.example.com/r")
+                           return_url="https://shop.example.com/r")
 
     assert (error.value.code, error.value.message) == ("invalid_amount", "金额不能超过 ¥50000.00")
     assert not Payment.objects.exists()
@@ -119,8 +128,8 @@ def test_signed_notify_answers_success_and_credits_once_when_sent_twice(client: 
     payment = _started_payment(user, _channel())
     params = _notify_params(payment)
 
-    first = client.get(reverse("web:payment_notify", args=["epay"]), params)
-    second = client.post(reverse("web:payment_notify", args=["epay"]), params)
+    first = client.get(reverse("payments:notify", args=["epay"]), params)
+    second = client.post(reverse("payments:notify", args=["epay"]), params)
 
     assert (first.status_code, first.content) == (200, b"success")
     assert (second.status_code, second.content) == (200, b"success")
@@ -137,7 +146,7 @@ def test_notify_with_a_bad_signature_answers_fail_and_credits_nothing(client: Cl
     payment = _started_payment(user, _channel())
     params = _notify_params(payment, key="not-the-merchant-key")
 
-    response = client.get(reverse("web:payment_notify", args=["epay"]), params)
+    response = client.get(reverse("payments:notify", args=["epay"]), params)
 
     assert (response.status_code, response.content) == (400, b"fail")
     assert wallet_balance(user_id=user.pk) == Decimal("0.00")
@@ -151,7 +160,7 @@ def test_notify_with_a_tampered_amount_credits_nothing(client: Client) -> None:
     params = _notify_params(payment)
     params["money"] = "3000.00"
 
-    response = client.get(reverse("web:payment_notify", args=["epay"]), params)
+    response = client.get(reverse("payments:notify", args=["epay"]), params)
 
     assert (response.status_code, response.content) == (400, b"fail")
     assert wallet_balance(user_id=user.pk) == Decimal("0.00")
@@ -166,7 +175,7 @@ def test_topup_status_polls_while_pending_then_shows_the_new_balance(client: Cli
     assert f'hx-get="{status_url}"' in pending
     assert 'data-status="pending"' in pending
 
-    client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))
+    client.get(reverse("payments:notify", args=["epay"]), _notify_params(payment))
     fragment = client.get(status_url, headers={"HX-Request": "true"})
 
     body = fragment.content.decode()
@@ -185,26 +194,36 @@ def test_topup_status_of_another_user_is_404(client: Client) -> None:
     assert response.status_code == 404
 
 
-def test_return_from_the_gateway_applies_the_signed_query_and_shows_the_status(client: Client) -> None:
+def test_return_from_the_gateway_is_confirmed_with_the_gateway_and_shows_the_status(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     user = _logged_in(client)
     payment = _started_payment(user, _channel(), amount="15.00")
+    asked = epay_query_says_paid(monkeypatch)
 
-    response = client.get(reverse("web:topup_return"), _notify_params(payment))
+    legacy = client.get(reverse("web:topup_return"), _notify_params(payment))  # the address of older top-ups
+    response = client.get(legacy["Location"])
 
     assert response["Location"] == reverse("web:topup_status", args=[payment.number])
     assert wallet_balance(user_id=user.pk) == Decimal("15.00")
-    again = client.get(reverse("web:topup_return"), _notify_params(payment))
+    again = client.get(reverse("payments:return"), _notify_params(payment))
     assert again.status_code == 302
     assert wallet_balance(user_id=user.pk) == Decimal("15.00")
+    assert asked == [payment.number]
+    assert not PaymentNotification.objects.exists()  # a return is not a notification
 
 
-def test_return_with_a_forged_query_credits_nothing(client: Client) -> None:
+def test_return_with_a_forged_query_credits_nothing(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     user = _logged_in(client)
     payment = _started_payment(user, _channel(), amount="15.00")
 
-    client.get(reverse("web:topup_return"), _notify_params(payment, key="forged"))
+    asked = epay_query_says_paid(monkeypatch)
+
+    client.get(reverse("payments:return"), _notify_params(payment, key="forged"))
 
     assert wallet_balance(user_id=user.pk) == Decimal("0.00")
+    assert asked == []  # not signed by the gateway: not even worth a question
+    assert not PaymentNotification.objects.exists()
+    assert not RiskEvent.objects.exists()
 
 
 def test_wallet_top_up_form_is_prefilled_from_the_order_shortfall_link(client: Client) -> None:
@@ -230,7 +249,7 @@ def test_a_topup_started_from_an_order_leads_back_to_it(client: Client) -> None:
     assert f'name="for_order" value="{order.number}"' in form_page
     client.post(reverse("web:topup"), {"channel": "epay", "amount": "8.00", "for_order": order.number})
     payment = Payment.objects.get()
-    client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))
+    client.get(reverse("payments:notify", args=["epay"]), _notify_params(payment))
 
     done = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
 
@@ -250,7 +269,7 @@ def test_a_topup_naming_someone_elses_order_just_goes_back_to_the_wallet(client:
 
     client.post(reverse("web:topup"), {"channel": "epay", "amount": "8.00", "for_order": order.number})
     payment = Payment.objects.get()
-    client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))
+    client.get(reverse("payments:notify", args=["epay"]), _notify_params(payment))
     done = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
 
     assert order.number not in done
@@ -272,5 +291,5 @@ def test_topup_status_stops_polling_after_half_an_hour_and_says_what_to_do(clien
     assert 'data-testid="topup-no-result"' in body
     assert f'href="{reverse("web:wallet")}?amount=25.00"' in body
 
-    client.get(reverse("web:payment_notify", args=["epay"]), _notify_params(payment))  # it arrives after all
+    client.get(reverse("payments:notify", args=["epay"]), _notify_params(payment))  # it arrives after all
     assert 'data-status="succeeded"' in client.get(reverse("web:topup_status", args=[payment.number])).content.decode()

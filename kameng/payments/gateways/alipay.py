@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import textwrap
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -41,6 +41,7 @@ from kameng.payments.gateways.base import (
     RefundResult,
     RefundStatus,
     VerifiedNotification,
+    gateway_amount,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ logger = logging.getLogger(__name__)
 SERVER_TIMEOUT_SECONDS = 15.0
 PAID_STATUSES = frozenset({"TRADE_SUCCESS", "TRADE_FINISHED"})
 KNOWN_STATUSES = PAID_STATUSES | {"WAIT_BUYER_PAY", "TRADE_CLOSED"}
-AMOUNT = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 SUCCESS_CODE = "10000"
 # An httpx transport for the server API calls (`None` = the network); the tests route it into Django.
 server_transport: httpx.BaseTransport | None = None
@@ -159,7 +159,7 @@ class AlipayGateway:
                                             code="wrong_seller")
         if not params.get("out_trade_no"):
             raise NotificationRejectedError("支付宝通知缺少商户订单号", code="missing_out_trade_no")
-        amount = self._amount(params.get("total_amount", ""))
+        amount = gateway_amount(params.get("total_amount", ""))
         if amount is None:
             raise NotificationRejectedError("支付宝通知的金额格式错误", code="bad_amount")
         trade_status = params.get("trade_status", "")
@@ -171,14 +171,19 @@ class AlipayGateway:
             notification_id=params.get("notify_id", ""),
         )
 
-    @staticmethod
-    def _amount(text: str) -> Decimal | None:
-        if not AMOUNT.match(text):
-            return None
+    def return_is_authentic(self, params: dict[str, str]) -> bool:
+        """The page-pay return (out_trade_no, total_amount, trade_no, app_id…, no trade_status): signed like a
+        notification, over its non-empty parameters."""
+        unsigned = dict(params)
+        signature = unsigned.pop("sign", "")
+        if not signature or unsigned.pop("sign_type", "RSA2") != "RSA2" or not unsigned.get("out_trade_no"):
+            return False
+        signed = {key: value for key, value in unsigned.items() if isinstance(value, str) and value != ""}
         try:
-            return Decimal(text)
-        except InvalidOperation:  # pragma: no cover - the pattern already refuses these
-            return None
+            is_valid = bool(self.client.verify(signed, signature))
+        except (ValueError, TypeError, AliPayException):
+            return False
+        return is_valid and unsigned.get("app_id") == self.app_id
 
     def acknowledge(self) -> NotificationReply:
         return NotificationReply("success")
@@ -196,7 +201,7 @@ class AlipayGateway:
         if answer.get("out_trade_no", out_trade_no) != out_trade_no:
             raise GatewayError("支付宝查询结果的订单号不符", code="gateway_bad_answer")
         return QueryResult(is_paid=answer.get("trade_status") in PAID_STATUSES,
-                           amount=self._amount(str(answer.get("total_amount", ""))),
+                           amount=gateway_amount(str(answer.get("total_amount", ""))),
                            gateway_trade_no=str(answer.get("trade_no", "")))
 
     def close(self, *, out_trade_no: str) -> CloseResult:

@@ -6,11 +6,23 @@ services call it outside any transaction and record what it answered.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
 from kameng.core.errors import ApplicationError
+
+# An amount in yuan as gateways write it: ASCII digits, at most two decimals, nothing around it. Decimal() alone
+# would also take "sNaN", "5E+1", full-width digits and a trailing newline.
+GATEWAY_AMOUNT = re.compile(r"\d{1,10}(\.\d{1,2})?", re.ASCII)
+
+
+def gateway_amount(text: object) -> Decimal | None:
+    """The amount a gateway sent, or None when it is not written exactly like one."""
+    if not isinstance(text, str) or GATEWAY_AMOUNT.fullmatch(text) is None:
+        return None
+    return Decimal(text)
 
 
 class NotificationRejectedError(ApplicationError):
@@ -121,6 +133,11 @@ class PaymentGateway(Protocol):
               client_ip: str) -> PaymentStart: ...
 
     def verify_notification(self, notification: IncomingNotification) -> VerifiedNotification: ...
+
+    def return_is_authentic(self, params: dict[str, str]) -> bool:
+        """Whether the query a gateway sent the buyer back with is signed by it for this merchant. A return is not
+        a notification (Alipay's carries no trade status): it only says which payment to ask about now."""
+        ...
 
     def acknowledge(self) -> NotificationReply: ...
 

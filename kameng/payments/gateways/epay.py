@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -29,6 +29,7 @@ from kameng.payments.gateways.base import (
     RefundStatus,
     RequestNotSentError,
     VerifiedNotification,
+    gateway_amount,
 )
 
 if TYPE_CHECKING:
@@ -95,16 +96,22 @@ class EpayV1Gateway:
             raise NotificationRejectedError("签名校验失败", code="bad_signature")
         if params.get("pid") != self.merchant_id:
             raise NotificationRejectedError("商户号不匹配", code="wrong_merchant")
-        try:
-            amount = Decimal(params.get("money", ""))
-        except InvalidOperation as error:
-            raise NotificationRejectedError("金额格式错误", code="bad_amount") from error
+        amount = gateway_amount(params.get("money", ""))
+        if amount is None:
+            raise NotificationRejectedError("金额格式错误", code="bad_amount")
         if not params.get("out_trade_no"):
             raise NotificationRejectedError("缺少商户订单号", code="missing_out_trade_no")
         return VerifiedNotification(
             out_trade_no=params["out_trade_no"], gateway_trade_no=params.get("trade_no", ""), amount=amount,
             is_paid=params.get("trade_status") == "TRADE_SUCCESS", merchant_id=params["pid"],
         )
+
+    def return_is_authentic(self, params: dict[str, str]) -> bool:
+        received = params.get("sign", "")
+        if not received or params.get("sign_type", "MD5").upper() != "MD5" or not params.get("out_trade_no"):
+            return False
+        is_signed = hmac.compare_digest(received.lower().encode(), epay_sign(params, self.merchant_key).encode())
+        return is_signed and params.get("pid") == self.merchant_id
 
     def acknowledge(self) -> NotificationReply:
         return NotificationReply("success")
@@ -122,10 +129,7 @@ class EpayV1Gateway:
             raise GatewayError("支付网关查询失败", code="gateway_unreachable") from error
         if str(data.get("code")) != "1":
             return QueryResult(is_paid=False, amount=None, gateway_trade_no="")
-        try:
-            amount = Decimal(str(data.get("money", "")))
-        except InvalidOperation:
-            amount = None
+        amount = gateway_amount(str(data.get("money", "")))
         return QueryResult(is_paid=str(data.get("status")) == "1", amount=amount,
                            gateway_trade_no=str(data.get("trade_no", "")))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from kameng.payments.gateways.base import (
     RefundResult,
     RefundStatus,
     VerifiedNotification,
+    gateway_amount,
 )
 
 if TYPE_CHECKING:
@@ -122,13 +123,6 @@ def epay_v2_signature_is_valid(params: dict[str, Any], public_key: str) -> bool:
     except (binascii.Error, ValueError, InvalidSignature):
         return False
     return True
-
-
-def _decimal(text: object) -> Decimal | None:
-    try:
-        return Decimal(str(text)) if text not in (None, "") else None
-    except InvalidOperation:
-        return None
 
 
 def notification_reject(reason: str) -> NotificationReply:
@@ -226,8 +220,8 @@ class EpayV2Gateway:
             raise NotificationRejectedError("通知时间戳超出允许范围（±300 秒）", code="stale_timestamp")
         if params.get("pid") != self.merchant_id:
             raise NotificationRejectedError("商户号不匹配", code="wrong_merchant")
-        amount = _decimal(params.get("money"))
-        if amount is None or not amount.is_finite():
+        amount = gateway_amount(params.get("money"))
+        if amount is None:
             raise NotificationRejectedError("金额格式错误", code="bad_amount")
         if not params.get("out_trade_no"):
             raise NotificationRejectedError("缺少商户订单号", code="missing_out_trade_no")
@@ -235,6 +229,15 @@ class EpayV2Gateway:
             out_trade_no=params["out_trade_no"], gateway_trade_no=params.get("trade_no", ""), amount=amount,
             is_paid=params.get("trade_status") == "TRADE_SUCCESS", merchant_id=params["pid"],
         )
+
+    def return_is_authentic(self, params: dict[str, str]) -> bool:
+        if not params.get("sign") or params.get("sign_type", "RSA").upper() != "RSA" or not params.get("out_trade_no"):
+            return False
+        try:
+            is_signed = epay_v2_signature_is_valid(params, self.platform_public_key)
+        except KeyFormatError:
+            return False
+        return is_signed and params.get("pid") == self.merchant_id
 
     def acknowledge(self) -> NotificationReply:
         return NotificationReply("success")
@@ -250,7 +253,7 @@ class EpayV2Gateway:
         data = self._verified(data, action="查询")
         if str(data.get("pid", self.merchant_id)) != self.merchant_id or data.get("out_trade_no") != out_trade_no:
             raise GatewayError("支付网关查询应答与请求不符", code="gateway_bad_reply")
-        return QueryResult(is_paid=str(data.get("status")) == "1", amount=_decimal(data.get("money")),
+        return QueryResult(is_paid=str(data.get("status")) == "1", amount=gateway_amount(str(data.get("money", ""))),
                            gateway_trade_no=str(data.get("trade_no") or ""))
 
     def close(self, *, out_trade_no: str) -> CloseResult:

@@ -290,6 +290,9 @@ class WechatPayGateway:
             merchant_id=self.mchid, notification_id=str(event.get("id", "")),
         )
 
+    def return_is_authentic(self, params: dict[str, str]) -> bool:
+        return False  # Native (QR) payment sends no browser back: nothing to trust
+
     def acknowledge(self) -> NotificationReply:
         return NotificationReply("", status=204)
 

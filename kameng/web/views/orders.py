@@ -12,36 +12,39 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRefresh
 
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
-from kameng.core.http import client_address
 from kameng.core.money import ZERO
 from kameng.inventory.selectors import secrets_for_order
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
-from kameng.orders.services import order_cancel, order_pay_with_wallet
+from kameng.orders.services import order_cancel
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
 from kameng.payments.selectors import (
+    payment_in_flight_for_order,
     payment_of_user,
     payment_qr_pending_for_order,
     payments_closed_for_order,
     payments_succeeded_for_order,
 )
-from kameng.payments.services import payment_notification_process
-from kameng.web.errors import handles_application_errors, rejected
+from kameng.payments.services import PaymentInFlightError, order_pay_from_wallet
+from kameng.web.errors import handles_application_errors, message_for, rejected, status_for
 from kameng.web.http import BuyerRequest
 from kameng.web.views.paying import (
     gateway_response,
     is_wallet_method,
     payment_methods,
+    redirect_to_payment_return,
     simulator_link,
     start_order_payment,
 )
 
 ORDERS_PER_PAGE = 20
+# The field a buyer's confirmation adds to a payment posted while another payment of the order is in flight.
+CONFIRM_SECOND_PAYMENT = "confirm_second_payment"
 # States in which the buyer holds the keys (after-sales keeps them visible while a report is handled).
 KEYS_VISIBLE = frozenset({OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.AFTER_SALES})
 # States that can still change on their own (payment elsewhere, expiry, fulfilment): the page polls these.
@@ -64,6 +67,9 @@ def _detail_context(order: Order) -> dict[str, object]:
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
     balance = wallet_balance(user_id=order.buyer_id) if is_pending else None
     return {
+        # A gateway payment under way (the buyer may just have paid it): the page says 正在确认支付 and polls, and
+        # paying another way asks first (order_pay).
+        "payment_in_flight": payment_in_flight_for_order(order_id=order.pk) if is_pending else None,
         "balance": balance,
         # What the wallet lacks to pay this order: the top-up link asks for exactly that.
         "shortfall": max(order.total_amount - balance, ZERO) if balance is not None else ZERO,
@@ -95,21 +101,10 @@ def order_list(request: BuyerRequest) -> HttpResponse:
 @handles_application_errors
 def order_detail(request: BuyerRequest, number: str) -> HttpResponse:
     order = _own_order(request, number)
-    if request.GET.get("out_trade_no") and request.GET.get("sign"):
-        return _gateway_return(request, order)
+    if request.GET.get("out_trade_no"):
+        # The return address order payments were started with before payments had its own: hand it on.
+        return redirect_to_payment_return(request)
     return render(request, "web/order_detail.html", _detail_context(order))
-
-
-def _gateway_return(request: BuyerRequest, order: Order) -> HttpResponse:
-    """The gateway sends the buyer back here with a signed query (epay): apply it like a notification (idempotent),
-    so a buyer whose notification got lost still gets the keys (or, the payment closed meanwhile, the money in the
-    wallet), then show the clean order page."""
-    params = request.GET.dict()
-    payment = payment_of_user(user_id=request.user.pk, number=params["out_trade_no"])
-    if payment is not None and payment.order_id == order.pk and payment.status != PaymentStatus.SUCCEEDED:
-        payment_notification_process(channel_code=payment.channel.code, params=params,
-                                     remote_addr=client_address(request) or None)
-    return redirect("web:order_detail", number=order.number)
 
 
 @require_GET
@@ -120,8 +115,10 @@ def order_status(request: BuyerRequest, number: str) -> HttpResponse:
     order = _own_order(request, number)
     if request.htmx and request.GET.get("was") and request.GET["was"] != order.status:
         return HttpResponseClientRefresh()
-    return render(request, "web/_order_status.html", {"order": order,
-                                                      "is_in_progress": order.status in IN_PROGRESS})
+    is_pending = order.status == OrderStatus.PENDING_PAYMENT
+    return render(request, "web/_order_status.html", {
+        "order": order, "is_in_progress": order.status in IN_PROGRESS,
+        "payment_in_flight": payment_in_flight_for_order(order_id=order.pk) if is_pending else None})
 
 
 @require_GET
@@ -141,17 +138,28 @@ def order_keys_txt(request: BuyerRequest, number: str) -> HttpResponse:
     return response
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 @handles_application_errors
 def order_pay(request: BuyerRequest, number: str) -> HttpResponse:
-    """Pay a pending order: from the wallet (no channel, or "balance"), or with the posted channel."""
+    """Pay a pending order: from the wallet (no channel, or "balance"), or with the posted channel. While a
+    gateway payment of the order is in flight, the buyer is asked first (a page whose form posts again with
+    `confirm_second_payment`). A GET (the address opened directly, a reload) shows the order."""
     order = _own_order(request, number)
+    if request.method == "GET":
+        return redirect("web:order_detail", number=order.number)
     channel_code = request.POST.get("channel", "")[:40]
+    is_confirmed = request.POST.get(CONFIRM_SECOND_PAYMENT) == "1"
     try:
         if not is_wallet_method(channel_code):
-            return gateway_response(request, start_order_payment(request, order=order, channel_code=channel_code))
-        order_pay_with_wallet(order_id=order.pk, buyer_id=request.user.pk)
+            return gateway_response(request, start_order_payment(request, order=order, channel_code=channel_code,
+                                                                 is_second_payment_confirmed=is_confirmed))
+        order_pay_from_wallet(order_id=order.pk, buyer_id=request.user.pk, is_second_payment_confirmed=is_confirmed)
+    except PaymentInFlightError as error:
+        return render(request, "web/order_pay_confirm.html", {
+            "order": order, "channel_code": channel_code, "message": message_for(error),
+            "payment_in_flight": payment_in_flight_for_order(order_id=order.pk),
+            "confirm_field": CONFIRM_SECOND_PAYMENT}, status=status_for(error))
     except ApplicationError as error:
         order.refresh_from_db()
         return rejected(request, "web/order_detail.html", _detail_context(order), error)
@@ -188,11 +196,17 @@ def order_payment(request: BuyerRequest, number: str, payment_number: str) -> Ht
 
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 @handles_application_errors
 def order_cancel_view(request: BuyerRequest, number: str) -> HttpResponse:
+    """GET asks (the 取消订单 button leads here, no JavaScript needed); the form there posts to cancel."""
     order = _own_order(request, number)
+    if request.method == "GET":
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            return redirect("web:order_detail", number=order.number)
+        return render(request, "web/order_cancel_confirm.html", {
+            "order": order, "payment_in_flight": payment_in_flight_for_order(order_id=order.pk)})
     try:
         order_cancel(order_id=order.pk, buyer_id=request.user.pk)
     except ApplicationError as error:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -66,19 +66,14 @@ def channel_for_amount(*, code: str, amount: Decimal) -> PaymentChannel:
     return channel
 
 
-def notify_url(channel_code: str) -> str:
-    return settings.SITE_URL + reverse("web:payment_notify", args=[channel_code])
-
-
-def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str) -> OrderPaymentStarted:
+def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str,
+                        is_second_payment_confirmed: bool = False) -> OrderPaymentStarted:
     assert request.user.pk is not None
-    # Before the notify URL is built from it: a code from the form that is no channel's (a NUL, a space) says so.
+    # A code from the form that is no channel's (a NUL, a space) says so in the buyer's language.
     channel_for_amount(code=channel_code, amount=order.total_amount)
-    return order_payment_start(
-        order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code, notify_url=notify_url(channel_code),
-        return_url=settings.SITE_URL + reverse("web:order_detail", args=[order.number]),
-        client_ip=client_address(request),
-    )
+    return order_payment_start(order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code,
+                               client_ip=client_address(request),
+                               is_second_payment_confirmed=is_second_payment_confirmed)
 
 
 def gateway_response(request: HttpRequest, started: OrderPaymentStarted) -> HttpResponse:
@@ -93,6 +88,12 @@ def gateway_response(request: HttpRequest, started: OrderPaymentStarted) -> Http
         return render(request, "web/gateway_form.html",
                       {"html": started.start.html, "back_url": reverse("web:order_detail", args=[order.number])})
     return redirect("web:order_payment", number=order.number, payment_number=started.payment.number)
+
+
+def redirect_to_payment_return(request: HttpRequest) -> HttpResponse:
+    """On to payments' return handler (kameng.payments.views.payment_return) with the gateway's query as is."""
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponseRedirect(reverse("payments:return") + (f"?{query}" if query else ""))
 
 
 def simulator_link(qr_code: str) -> str:

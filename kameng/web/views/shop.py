@@ -27,7 +27,8 @@ from kameng.ledger.services import InsufficientFundsError
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import QUANTITY_INPUT_MAX, CheckoutResult, order_checkout
 from kameng.web.errors import handles_application_errors, message_for, rejected
-from kameng.web.forms import BuyForm, new_request_id
+from kameng.web.forms import BuyForm, buy_quantity_range, new_request_id
+from kameng.web.product_cards import product_cards
 from kameng.web.views.paying import (
     WALLET_METHOD,
     channel_for_amount,
@@ -49,14 +50,7 @@ def _catalog(slug: str) -> dict[str, Any]:
     ]
     current = next((category for category in categories if category["slug"] == slug), None)
     category = Category(pk=current["pk"]) if current else None
-    products = list(products_on_sale(category=category))
-    stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
-    rows = [
-        {"pk": product.pk, "name": product.name, "category": product.category.name,
-         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0)} for sku in product.skus.all()],
-         "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in product.skus.all())}
-        for product in products
-    ]
+    rows = product_cards(products_on_sale(category=category))
     return {"categories": categories, "current": current, "rows": rows}
 
 
@@ -65,7 +59,7 @@ def home(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("category", "")
     if not SLUG_RE.fullmatch(slug):
         slug = ""  # unknown shapes show everything, and never make cache keys
-    catalog = cache.get_or_set(f"web:catalog:v2:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
+    catalog = cache.get_or_set(f"web:catalog:v3:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
     return render(request, "web/home.html", catalog)
 
 
@@ -81,12 +75,9 @@ def _product_context(product: Product, form: BuyForm | None = None) -> dict[str,
     stock = stock_by_sku(sku.pk for sku in skus)
     if form is None:
         in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0), skus[0].pk if skus else None)
-        form = BuyForm(sku_choices=_sku_choices(product),
+        form = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
-    # The browser stops a quantity out of bounds before it is sent; the service checks it again.
-    form.fields["quantity"].widget.attrs.update(
-        min=product.min_quantity, max=min(product.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY))
     return {"product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
             "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0)} for sku in skus],
             "in_stock": any(stock.get(sku.pk, 0) > 0 for sku in skus),
@@ -137,7 +128,7 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
         return redirect("web:product", product_id=product.pk)
     if not request.user.is_authenticated:  # back to the product page after login, not to this POST-only URL
         return redirect_to_login(reverse("web:product", args=[product.pk]))
-    form = BuyForm(request.POST, sku_choices=_sku_choices(product))
+    form = BuyForm(request.POST, sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product))
     context = _product_context(product, form)
     if not form.is_valid():
         return render(request, "web/product.html", {**context, "error_message": _("请检查规格和数量")}, status=400)
@@ -178,7 +169,8 @@ def _checkout_answer(request: HttpRequest, result: CheckoutResult, method: str) 
 def _stale_form(request: HttpRequest, product: Product, form: BuyForm) -> HttpResponse:
     """The form's request id already made an order for another SKU or quantity (an old tab, the back button, the
     form changed after it was sent once): show the product page again, the buyer's choices kept, with a fresh id."""
-    fresh = BuyForm(sku_choices=_sku_choices(product), initial={**form.cleaned_data, "request_id": new_request_id()})
+    fresh = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
+                    initial={**form.cleaned_data, "request_id": new_request_id()})
     return render(request, "web/product.html", {
         **_product_context(product, fresh), "error_code": "request_id_reused",
         "error_message": _("页面已过期：这张表单已经提交过另一笔订单。请确认规格和数量后重新提交"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -15,15 +14,16 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
-from kameng.ledger.selectors import wallet_balance, wallet_statement
+from kameng.ledger.selectors import wallet_balance
 from kameng.orders.selectors import order_of_buyer
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
 from kameng.payments.selectors import channels_offered, payment_of_user
-from kameng.payments.services import channel_shows_qr, payment_notification_process, wallet_topup_start
+from kameng.payments.services import channel_shows_qr, wallet_topup_start
+from kameng.payments.statement import wallet_statement_lines
 from kameng.web.errors import handles_application_errors, rejected
 from kameng.web.forms import TopupForm
 from kameng.web.http import BuyerRequest
-from kameng.web.views.paying import notify_url, simulator_link
+from kameng.web.views.paying import redirect_to_payment_return, simulator_link
 
 STATEMENT_ROWS = 50
 
@@ -38,7 +38,7 @@ def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dic
     return {
         "page_url": reverse("web:wallet"),
         "balance": wallet_balance(user_id=request.user.pk),
-        "statement": wallet_statement(user_id=request.user.pk, limit=STATEMENT_ROWS),
+        "statement": wallet_statement_lines(user_id=request.user.pk, limit=STATEMENT_ROWS),
         "form": form or TopupForm(channel_choices=_channel_choices(),
                                   initial={"amount": request.GET.get("amount", "")[:12],
                                            "for_order": request.GET.get("order", "")[:40]}),
@@ -64,10 +64,6 @@ def topup(request: BuyerRequest) -> HttpResponse:
         started = wallet_topup_start(
             user_id=request.user.pk, channel_code=form.cleaned_data["channel"],
             amount_text=form.cleaned_data["amount"],
-            notify_url=notify_url(form.cleaned_data["channel"]),
-            # The payment number does not exist yet: epay appends out_trade_no to the return URL, and the
-            # return view sends the buyer on to that payment's status page.
-            return_url=settings.SITE_URL + reverse("web:topup_return"),
             client_ip=client_address(request),
         )
     except ApplicationError as error:
@@ -97,19 +93,10 @@ def _own_payment(request: BuyerRequest, number: str) -> Payment:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
-@handles_application_errors
 def topup_return(request: BuyerRequest) -> HttpResponse:
-    """Where the gateway sends the buyer back. The query is signed like a notification, so it is applied the same
-    (idempotent) way: a buyer whose notification got lost still sees the money arrive, even if the payment was
-    closed meanwhile (paid after all: credited once)."""
-    params = request.GET.dict()
-    number = params.get("out_trade_no", "")
-    payment = _own_payment(request, number)
-    if params.get("sign") and payment.status != PaymentStatus.SUCCEEDED:
-        payment_notification_process(channel_code=payment.channel.code, params=params,
-                                     remote_addr=client_address(request) or None)
-    return redirect("web:topup_status", number=payment.number)
+    """The return address top-ups were started with before payments had its own (kameng.payments.urls): a
+    gateway may still send a buyer here, so it hands the query on to the one return handler."""
+    return redirect_to_payment_return(request)
 
 
 @require_GET
