@@ -68,10 +68,15 @@ test-mariadb: install-dev
 		DATABASE_URL=$(MARIADB_TEST_URL) $(PY) -m pytest -q -m "not e2e and not postgres" -n 2; \
 	else echo "MariaDB not reachable on 127.0.0.1:3306: skipping the MariaDB run (optional backend)"; fi
 
+# Chromium, and a CJK font beside it: without one every Chinese character of a screenshot is a box (the browser
+# tests check that the product page draws Chinese glyphs, tests/e2e/test_browser_fonts.py).
 e2e-deps:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser test"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| { [ "$$CI" = "true" ] && exit 1 || echo "could not install chromium (not root?)"; }; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { echo "installing Debian's fonts-noto-cjk for the browser test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null) \
+		|| { [ "$$CI" = "true" ] && exit 1 || echo "could not install fonts-noto-cjk (not root?)"; }; }
 
 test-e2e: install-dev e2e-deps
 	@if [ -x /usr/bin/chromium ]; then DATABASE_URL=sqlite:////tmp/kameng-e2e.sqlite3 $(PY) -m pytest -q -m e2e -p no:xdist; \

@@ -178,7 +178,8 @@ def seed(args: argparse.Namespace) -> Seeded:
 
 
 # Variant settings that are server flags, not environment: `--variant LABEL:GRANIAN_WORKERS=4,…`.
-SERVER_FLAGS = ("GRANIAN_WORKERS", "GRANIAN_THREADS", "GUNICORN_WORKERS", "GUNICORN_THREADS", "WSGI_APP")
+SERVER_FLAGS = ("GRANIAN_WORKERS", "GRANIAN_THREADS", "GRANIAN_THREADS_IDLE_TIMEOUT", "GUNICORN_WORKERS",
+                "GUNICORN_THREADS", "WSGI_APP")
 
 
 def server_command(kind: str, args: argparse.Namespace, overrides: dict[str, str] | None = None) -> list[str]:
@@ -188,7 +189,8 @@ def server_command(kind: str, args: argparse.Namespace, overrides: dict[str, str
     if kind == "granian":
         return [str(Path(PYTHON).parent / "granian"), "--interface", "wsgi", *bind, "--workers",
                 overrides.get("GRANIAN_WORKERS", str(args.granian_workers)), "--blocking-threads",
-                overrides.get("GRANIAN_THREADS", str(args.granian_threads)), "--no-ws", "--log-level", "warning", app]
+                overrides.get("GRANIAN_THREADS", str(args.granian_threads)), "--blocking-threads-idle-timeout",
+                overrides.get("GRANIAN_THREADS_IDLE_TIMEOUT", "30"), "--no-ws", "--log-level", "warning", app]
     # Threads, not sync workers: the group commit batches what one process has in flight at once.
     return [str(Path(PYTHON).parent / "gunicorn"), app, "--bind", f"127.0.0.1:{args.port}", "--workers",
             overrides.get("GUNICORN_WORKERS", str(args.gunicorn_workers)), "--worker-class", "gthread",
@@ -514,7 +516,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--keep-database", action="store_true", help="leave kameng_bench for inspection")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
                         help="run each server again with these environment settings (or GRANIAN_WORKERS, "
-                             "GRANIAN_THREADS, GUNICORN_WORKERS, GUNICORN_THREADS, WSGI_APP); repeatable, "
+                             "GRANIAN_THREADS, GRANIAN_THREADS_IDLE_TIMEOUT, GUNICORN_WORKERS, GUNICORN_THREADS, "
+                             "WSGI_APP); repeatable, "
                              "same database")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the servers x variants list, interleaved")
     return parser.parse_args()

@@ -31,11 +31,16 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from kameng.core.files import private_directory_ensure
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_FILE = BASE_DIR / ".env"
 WEB_START_TIMEOUT_SECONDS = 60
 BACKGROUND_READY_TIMEOUT_SECONDS = 30
 STOP_GRACE_SECONDS = 10
+# Whatever the demo and its children create (the database, queued tasks, uploads, the beat schedule) is the owner's
+# alone: they are all under var/, which holds card keys and personal data.
+DEMO_UMASK = 0o077
 
 
 _output_lock = threading.Lock()
@@ -284,10 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _say(f"==> using the settings in {ENV_FILE}")
 
+    os.umask(DEMO_UMASK)  # inherited by every child process
     env = _child_env(site_url)
     python = sys.executable
     var_dir = _var_dir()
-    var_dir.mkdir(parents=True, exist_ok=True)
+    private_directory_ensure(var_dir)
     _run_step("migrating the database", [python, "manage.py", "migrate", "--noinput"], env)
     seed: dict[str, object] = {}
     if not options.no_seed:

@@ -11,6 +11,9 @@ from kameng.api.urls import api
 # Staff who log in at /admin/login/ land on the admin index, not on the storefront (LOGIN_REDIRECT_URL).
 admin.site.login_template = "admin/login_with_next.html"
 
+# The database out of reach answers 503 even when a middleware, not a view, met it (kameng.web.errors).
+handler500 = "kameng.web.errors.server_error"
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),

@@ -2,7 +2,8 @@
 
 Every answer that is not a success has one body shape, ApplicationError's: `{"code", "message", "extra"?}` — a
 rule said no, the input did not validate (422, the field errors in `extra.errors`), no session (401), ninja's own
-refusals (a body that is not JSON 400, CSRF 403), and any unexpected exception (500, logged with its traceback).
+refusals (a body that is not JSON 400, CSRF 403), the database out of reach (503 with Retry-After), and any
+unexpected exception (500, logged with its traceback).
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ from __future__ import annotations
 import logging
 
 from django.core.signals import got_request_exception
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import django_auth
 
 from kameng.api.shop import router as shop_router
-from kameng.core.errors import ApplicationError
+from kameng.core.errors import (
+    DATABASE_UNAVAILABLE_CODE,
+    DATABASE_UNAVAILABLE_MESSAGE,
+    DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+    ApplicationError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +72,17 @@ def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
 @api.exception_handler(Http404)
 def not_found(request: HttpRequest, error: Http404) -> HttpResponse:
     return _error(request, 404, "not_found", "资源不存在")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
+    """The database dropped or refused the connection: the client may retry in a moment (a checkout with the same
+    request_id, which answers the order if it was written after all)."""
+    logger.warning("database unavailable in %s %s: %s", request.method, request.path, error)
+    response = _error(request, 503, DATABASE_UNAVAILABLE_CODE, DATABASE_UNAVAILABLE_MESSAGE)
+    response["Retry-After"] = str(DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return response
 
 
 @api.exception_handler(Exception)

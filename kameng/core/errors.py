@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
+
 
 class ApplicationError(Exception):
     """A business rule said no. `message` is for people (Chinese by default), `code` is for programs.
@@ -40,3 +42,12 @@ class ConflictError(ApplicationError):
     """The request is valid but the current state forbids it (sold out, already paid, insufficient balance)."""
 
     status_code = 409
+
+
+# The database could not be reached or the connection broke (a restart, a failover, backends terminated, no pooled
+# connection free in time): not a fault of the request, and over in seconds. Each layer answers it 503 with
+# Retry-After (kameng.web.middleware.DatabaseUnavailableMiddleware, kameng.api.urls), never 500.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE_CODE = "service_unavailable"
+DATABASE_UNAVAILABLE_MESSAGE = "服务暂时不可用，请稍后重试"
+DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS = 5

@@ -16,16 +16,34 @@ def mask_phone(value: str) -> str:
     return value[:3] + "****" + value[-4:] if len(value) == 11 else mask_secret(value)
 
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-_ID_NUMBER = re.compile(r"(?<![\dXx])(\d{6})\d{8}(\d{3}[\dXx])(?![\dXx])")
+# Known shapes only, each standing alone: a value inside a longer token (a decimal such as Celery's "succeeded in
+# 0.0055426287s", a hex address, an order number K2026…, an identifier) is not one of them. ASCII classes rather than
+# \w, which matches Chinese too and would leave "手机13812345678" unmasked.
+_ALONE_BEFORE = r"(?<![0-9A-Za-z_.])"
+_ALONE_AFTER = r"(?![0-9A-Za-z_]|\.\d)"
+# Mainland mobile numbers, with or without +86.
+_PHONE = re.compile(_ALONE_BEFORE + r"((?:\+?86[- ]?)?1[3-9]\d)\d{4}(\d{4})" + _ALONE_AFTER)
+# Resident ID numbers: region, a birth date (19xx/20xx, month, day), sequence, check digit.
+_ID_NUMBER = re.compile(
+    _ALONE_BEFORE + r"(\d{6})(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(\d{3}[\dXx])" + _ALONE_AFTER
+)
+# Card secrets shaped like licence keys: three or more dash-separated groups of capitals and digits, with a digit.
+_CARD_SECRET = re.compile(r"(?<![0-9A-Za-z_-])(?=[A-Z0-9-]*\d)([A-Z0-9]{4,}(?:-[A-Z0-9]{4,}){2,})(?![0-9A-Za-z_-])")
 # `(?<![a-z0-9])` rather than `\b`: `_` is a word character, and `app_secret=`, `api_key=` must be masked too.
 _KEYVALUE = re.compile(
-    r"(?i)(?<![a-z0-9])(secret|password|key|sign|pin|token)(['\"]?\s*[=:]\s*['\"]?)([^\s&,'\"]+)"
+    r"(?i)(?<![a-z0-9])(secret|password|passwd|key|sign|signature|pin|token|cvv)(['\"]?\s*[=:]\s*['\"]?)"
+    r"([^\s&,'\"]+)"
 )
+# An Authorization header, whatever its scheme (Bearer, Basic, WeChat Pay's "WECHATPAY2-SHA256-RSA2048 mchid=…"):
+# the quoted value, or the rest of the line.
+_AUTHORIZATION = re.compile(r"(?i)((?<![a-z0-9])authorization['\"]?\s*[=:]\s*)('[^'\n]*'|\"[^\"\n]*\"|[^\n]*)")
 
 
 def mask_text(text: str) -> str:
-    """Mask phone numbers, ID numbers and `secret=…`-style values inside free text (log lines)."""
+    """Mask known secrets inside free text (log lines, tracebacks): phone numbers, ID numbers, card secrets shaped
+    like keys, Authorization headers and the values of `secret=`, `password=`, `key=`, `sign=`-style fields."""
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + "***", text)
     text = _ID_NUMBER.sub(r"\1********\2", text)
     text = _PHONE.sub(r"\1****\2", text)
+    text = _CARD_SECRET.sub(lambda m: mask_secret(m.group(1)), text)
     return _KEYVALUE.sub(lambda m: m.group(1) + m.group(2) + "***", text)

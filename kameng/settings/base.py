@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
+
+from kameng.core.files import private_directory_ensure
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("KAMENG_VAR_DIR", BASE_DIR / "var"))
@@ -63,15 +66,19 @@ if KAMENG_SIMULATORS_ENABLED:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "kameng.web.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, with the admin's allowances
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "kameng.web.middleware.ChosenLanguageMiddleware",  # Chinese unless the visitor chose English
+    "kameng.web.middleware.FormCharsetMiddleware",  # a form body Django cannot decode: 400 before anything reads it
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "kameng.web.middleware.LazyMessageMiddleware",  # Django's, building the storage only when it is used
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so that it sees every view's exception first: the database out of reach is a 503, not a 500.
+    "kameng.web.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "kameng.urls"
@@ -94,10 +101,11 @@ TEMPLATES = [
 ]
 
 # --- database -------------------------------------------------------------------------------------------
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+private_directory_ensure(VAR_DIR)  # the database, the queue and uploads: owner only (kameng.core.files)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'kameng.sqlite3'}")}
 _engine = DATABASES["default"]["ENGINE"]
 if _engine.endswith("sqlite3"):
+    DATABASES["default"]["ENGINE"] = "kameng.core.sqlite3"  # Django's, creating the database file 0600, not 0644
     # IMMEDIATE transactions take the write lock up front, so concurrent writers queue instead of failing
     # with "database is locked" half-way through a checkout.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
@@ -109,7 +117,25 @@ elif _engine.endswith("mysql"):
         {"charset": "utf8mb4", "isolation_level": "read committed"}
     )
 elif _engine.endswith("postgresql"):
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    # Connections per server process stay bounded by its threads. By default each thread keeps one persistent
+    # connection (CONN_MAX_AGE), closed when the thread ends (kameng.core.db): granian ends threads idle for
+    # --blocking-threads-idle-timeout and starts new ones when load returns, and a retired thread's connection
+    # used to stay open until the garbage collector ran, until PostgreSQL refused new clients. DATABASE_POOL=1
+    # takes them from Django's psycopg pool instead (CONN_MAX_AGE 0): a hard bound of DATABASE_POOL_MAX_SIZE per
+    # process whatever the threads do, for ~25 µs of CPU per request to borrow and return one. DEVELOPERS.md has
+    # the sizing.
+    if env.bool("DATABASE_POOL", default=False):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=25),
+            # A request waits this long for a free connection, then answers 503 (kameng.core.unavailable).
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+            # Connections above min_size idle this long are closed: the pool shrinks back after a burst.
+            "max_idle": env.float("DATABASE_POOL_MAX_IDLE", default=300.0),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     # A health check is a `SELECT 1` round trip at the start of every request that reuses a connection: it saves
     # the first request on each connection after a database restart from an error, for 0.1-0.2 ms of CPU on every
     # request (4-12 % of checkout throughput, bench/README.md). Off by default, as in Django: a connection that
@@ -160,6 +186,39 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- HTTPS and browser protections -------------------------------------------------------------------------
+# Behind a TLS-terminating proxy (nginx) that sets X-Forwarded-Proto: believe it for request.is_secure(), so that
+# secure redirects, CSRF's origin check and absolute URLs say https. Only where the proxy overwrites the header:
+# a client could send it itself otherwise.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# HSTS: browsers refuse plain HTTP to this host for this long once they saw it over HTTPS. Off until the site is
+# served over HTTPS for good (start small, e.g. 300, then 31536000); it cannot be taken back before it expires.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Content-Security-Policy (django-csp): the browser runs only this site's own scripts and styles, so HTML that gets
+# into a page (the gateway's form, rendered as it came) cannot run code; an inline <script> or <style> we need
+# carries the request's nonce. No form-action: a gateway form posts to the gateway.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # data: for the favicon placeholder
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# The admin (django-unfold) runs Alpine.js, which evaluates its x-data/x-on expressions with Function() (needs
+# 'unsafe-eval'), and its templates and Alpine's x-bind:style set style attributes (need 'unsafe-inline' for styles).
+# Scripts stay this site's own files: no inline script runs there either. Staff pages render no gateway HTML.
+KAMENG_ADMIN_CSP_REPLACE = {"script-src": [SELF, UNSAFE_EVAL], "style-src": [SELF, UNSAFE_INLINE]}
 
 # --- i18n ------------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

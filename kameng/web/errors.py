@@ -3,19 +3,31 @@
 A view either lets the error escape (`handles_application_errors` renders the error page), or catches it to
 re-render its own form with the message kept (`rejected`). Both use `status_for`, so a rule violation is a 400,
 a missing thing a 404 and a state conflict (sold out, insufficient balance, already paid) a 409 everywhere.
+
+The database out of reach is not an error of the request: `database_unavailable` answers 503 with Retry-After
+(a page, or JSON under /api/), for view exceptions (DatabaseUnavailableMiddleware) and for those raised outside a
+view, in a middleware (`server_error`, the project's handler500).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext
+from django.views import defaults
 
-from kameng.core.errors import ApplicationError
+from kameng.core.errors import (
+    DATABASE_UNAVAILABLE_CODE,
+    DATABASE_UNAVAILABLE_ERRORS,
+    DATABASE_UNAVAILABLE_MESSAGE,
+    DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+    ApplicationError,
+)
 
 View = Callable[..., HttpResponse]
 
@@ -51,3 +63,23 @@ def handles_application_errors(view: View) -> View:
             return rejected(request, "web/error.html", {}, error)
 
     return wrapper
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After. The page reads nothing from the database (no user, no balance): it has none."""
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"code": DATABASE_UNAVAILABLE_CODE, "message": DATABASE_UNAVAILABLE_MESSAGE},
+                                status=503, json_dumps_params={"ensure_ascii": False})
+    else:
+        response = render(request, "web/unavailable.html",
+                          {"retry_after": DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS}, status=503)
+    response["Retry-After"] = str(DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: Django calls it inside the `except` of the exception that escaped a middleware or a view."""
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE_ERRORS):
+        return database_unavailable(request)
+    return defaults.server_error(request)

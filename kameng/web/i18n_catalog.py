@@ -62,4 +62,6 @@ DOMAIN_TEXTS = (
     _("该账号近期在多处登录失败，为保护账号安全，请 %(minutes)s 分钟后再试"),
     _("该账号近期在多处登录失败，为保护账号安全，请 %(seconds)s 秒后再试"),
     _("当前网络注册过于频繁，请 %(minutes)s 分钟后再试"), _("当前网络注册过于频繁，请 %(seconds)s 秒后再试"),
+    # a form body in another charset than UTF-8 (kameng.web.middleware.FormCharsetMiddleware)
+    _("表单编码不受支持：请以 UTF-8 编码提交"),
 )

@@ -1,5 +1,7 @@
-"""The storefront's language: Simplified Chinese unless the visitor picked another one with the switcher.
+"""The project's own middleware: the storefront's language, lazy messages, the Content-Security-Policy by path, form
+bodies in a charset Django cannot parse, and the database out of reach (503).
 
+The storefront's language is Simplified Chinese unless the visitor picked another one with the switcher.
 Django's LocaleMiddleware also follows the browser's Accept-Language, which would show this Chinese storefront in
 English to anyone with an English browser or OS (and to headless test browsers). Here only an explicit choice
 counts: the language cookie written by `set_language` (/i18n/setlang/).
@@ -7,15 +9,28 @@ counts: the language cookie written by `set_language` (/i18n/setlang/).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from csp.constants import HEADER as CSP_HEADER
+from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject, empty
+
+from kameng.core.errors import DATABASE_UNAVAILABLE_ERRORS, ApplicationError
+from kameng.web.errors import database_unavailable, rejected
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+ADMIN_PREFIX = "/admin/"
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def chosen_language(request: HttpRequest) -> str:
@@ -59,3 +74,65 @@ class LazyMessageMiddleware(MessageMiddleware):
         if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
             return response
         return super().process_response(request, response)
+
+
+class DatabaseUnavailableMiddleware:
+    """A view whose database dropped or refused the connection answers 503 with Retry-After, not 500 (a restart or
+    a failover is over in seconds; the buyer is told to retry). Logged as a warning, without the traceback."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
+            return None
+        logger.warning("database unavailable in %s %s: %s", request.method, request.path, exception)
+        return database_unavailable(request)
+
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+UNSUPPORTED_FORM_CHARSET = ApplicationError("表单编码不受支持：请以 UTF-8 编码提交", code="invalid_charset")
+
+
+class FormCharsetMiddleware:
+    """A form post that declares a charset other than UTF-8 (`charset=gbk`) is refused with 400 and a message.
+
+    Django refuses to parse such a body (BadRequest) wherever it is first read; under DEBUG its error page then
+    reads the body again to show it, fails the same way and answers 500. Refused here, before anything reads it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.content_type == FORM_CONTENT_TYPE and (request.encoding or "utf-8").lower() != "utf-8":
+            if request.path.startswith("/api/"):
+                return JsonResponse(UNSUPPORTED_FORM_CHARSET.as_dict(), status=400,
+                                    json_dumps_params={"ensure_ascii": False})
+            return rejected(request, "web/error.html", {}, UNSUPPORTED_FORM_CHARSET)
+        return self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware (settings.CONTENT_SECURITY_POLICY), with two differences by path.
+
+    The admin gets `KAMENG_ADMIN_CSP_REPLACE` (what django-unfold needs, see the settings). The JSON API gets a
+    fixed policy that allows nothing: its answers are data, never a document with scripts, and building the
+    policy for every checkout would cost time on the busiest path.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if request.path_info.startswith(API_PREFIX):
+            response.headers.setdefault(CSP_HEADER, API_POLICY)
+            return response
+        return super().process_response(request, response)
+
+    def get_policy_parts(self, request: HttpRequest, response: HttpResponseBase,
+                         report_only: bool = False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if request.path_info.startswith(ADMIN_PREFIX) and parts.replace is None:
+            parts.replace = settings.KAMENG_ADMIN_CSP_REPLACE
+        return parts

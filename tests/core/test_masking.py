@@ -132,3 +132,49 @@ def test_the_celery_worker_keeps_the_masked_handlers(monkeypatch: pytest.MonkeyP
     setup_logging.send(sender=None, loglevel="INFO", logfile=None, format="", colorize=False)
 
     assert applied == [settings.LOGGING]
+
+
+def test_mask_text_leaves_celery_timings_alone() -> None:
+    # Regression: the ID-number shape matched inside the fraction and printed "0.005542********6287s".
+    lines = ["Task kameng.orders.tasks.expire_unpaid_orders[5b6c] succeeded in 0.0055426287s: 0",
+             "Task kameng.payments.tasks.redrive_pending_payments[1a] succeeded in 0.005542123456786287s: 3"]
+
+    assert [mask_text(line) for line in lines] == lines
+
+
+def test_mask_text_leaves_order_numbers_hex_addresses_and_uuids_alone() -> None:
+    line = ("order K202612031381234567890 paid; <Order object at 0x7f13812345678>; "
+            "request 3f2a1c4e-1b2c-4d5e-9f00-123456789abc; payment P20261203138123456789")
+
+    assert mask_text(line) == line
+
+
+def test_mask_text_leaves_traceback_lines_alone() -> None:
+    line = ('  File "/srv/kameng/.venv/lib/python3.11/site-packages/django/db/backends/utils.py", line 105, '
+            "in _execute\n    return self.cursor.execute(sql, params)\nKeyError: 'sku_13812345678_price'")
+
+    assert mask_text(line) == line
+
+
+def test_mask_text_masks_phone_shapes() -> None:
+    masked = mask_text("phone 13812345678. 手机13812345678，+8613800138000 (86 13900139000)")
+
+    assert masked == "phone 138****5678. 手机138****5678，+86138****8000 (86 139****9000)"
+
+
+def test_mask_text_masks_authorization_headers() -> None:
+    masked = mask_text("Authorization: Bearer eyJhbGciOi.abc\n"
+                       "headers={'Authorization': 'WECHATPAY2-SHA256-RSA2048 mchid=\"1900\",signature=\"c2ln\"', "
+                       "'Accept': 'application/json'}")
+
+    assert masked == "Authorization: ***\nheaders={'Authorization': ***, 'Accept': 'application/json'}"
+
+
+def test_mask_text_masks_card_secrets_shaped_like_keys() -> None:
+    assert mask_text("delivered ABCD-1234-WXYZ-5678 to 7") == "delivered AB***************78 to 7"
+
+
+def test_mask_text_masks_signature_and_secret_field_values() -> None:
+    masked = mask_text("signature=c2lnbmVk&passwd=x1 {'cvv': '123', 'card_secret': 'S3CR3T'}")
+
+    assert masked == "signature=***&passwd=*** {'cvv': '***', 'card_secret': '***'}"

@@ -16,7 +16,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture
-def page() -> Iterator[Page]:
+def csp_refused() -> list[str]:
+    """What the Content-Security-Policy refused on the test's pages ("<url>: <console message>"). Empty at the end
+    unless a test took out the refusals it expects."""
+    return []
+
+
+@pytest.fixture
+def page(csp_refused: list[str]) -> Iterator[Page]:
     if not shutil.which(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make e2e-deps)")
     with sync_playwright() as playwright:
@@ -27,5 +34,10 @@ def page() -> Iterator[Page]:
         )
         context = browser.new_context(locale="zh-CN")
         context.set_default_timeout(15_000)
-        yield context.new_page()
+        page = context.new_page()
+        page.on("console", lambda message: csp_refused.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text else None)
+        yield page
         browser.close()
+    # A script, style or image the policy refused is a page that works differently in a browser than in the tests.
+    assert csp_refused == []
