@@ -412,10 +412,10 @@ WHERE status = 'available' AND id IN (
       AND (expires_at IS NULL OR expires_at > now())
     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
 RETURNING id, secret_ciphertext;
-INSERT INTO orders_orderevent (order_id, from_status, to_status, message, created_at) VALUES
-  (:order_id, '', 'pending_payment', '订单已创建，等待支付', now()),
-  (:order_id, 'pending_payment', 'paid', '已使用钱包余额支付', now()),
-  (:order_id, 'paid', 'delivered', '已发货，卡密已到账', now());
+INSERT INTO orders_orderevent (order_id, from_status, to_status, kind, params, created_at) VALUES
+  (:order_id, '', 'pending_payment', 'created', '{}', now()),
+  (:order_id, 'pending_payment', 'paid', 'wallet_paid', '{}', now()),
+  (:order_id, 'paid', 'delivered', 'delivered', '{}', now());
 INSERT INTO ledger_journal (kind, reference, memo, created_at)
   VALUES ('order_payment', 'P' || txid_current(), '购买 压测点卡 10 元 × 1', now()) RETURNING id AS journal_id \gset
 INSERT INTO ledger_entry (journal_id, account_id, side, amount) VALUES

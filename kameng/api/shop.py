@@ -1,7 +1,8 @@
-"""Storefront JSON: catalogue, checkout paid from the wallet, order lookup, wallet balance."""
+"""Storefront JSON: catalogue, checkout paid from the wallet, order lookup (with its timeline), wallet balance."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.http import HttpRequest, HttpResponse
@@ -16,8 +17,9 @@ from kameng.core.ids import DATABASE_ID_MAX
 from kameng.inventory.selectors import secrets_for_order, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
-from kameng.orders.selectors import order_of_buyer
+from kameng.orders.selectors import order_of_buyer, order_timeline
 from kameng.orders.services import QUANTITY_INPUT_MAX
+from kameng.orders.state import KEYS_VISIBLE
 from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
 
 router = Router(tags=["shop"])
@@ -55,6 +57,18 @@ class OrderOut(Schema):
     quantity: int
     total_amount: Decimal
     secrets: list[str]
+
+
+class OrderEventOut(Schema):
+    kind: str
+    text: str = Field(..., description="事件说明，按请求的语言（默认简体中文）呈现")
+    from_status: str
+    to_status: str
+    created_at: datetime
+
+
+class OrderDetailOut(OrderOut):
+    timeline: list[OrderEventOut]
 
 
 class WalletOut(Schema):
@@ -95,14 +109,17 @@ def create_order(request: HttpRequest, response: HttpResponse, payload: Checkout
     return Status(201 if result.created else 200, _order_out(result.order, result.secrets))
 
 
-@router.get("/orders/{number}", response=OrderOut)
-def get_order(request: HttpRequest, response: HttpResponse, number: str) -> OrderOut:
+@router.get("/orders/{number}", response=OrderDetailOut)
+def get_order(request: HttpRequest, response: HttpResponse, number: str) -> OrderDetailOut:
     order = order_of_buyer(buyer_id=_user_id(request), number=number)
     if order is None:
         raise NotFoundError("订单不存在", code="order_not_found")
-    secrets = secrets_for_order(order_id=order.pk) if order.status == OrderStatus.DELIVERED else []
+    secrets = secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else []
+    timeline = [OrderEventOut(kind=event.kind, text=event.message, from_status=event.from_status,
+                              to_status=event.to_status, created_at=event.created_at)
+                for event in order_timeline(order_id=order.pk)]
     _never_stored(response)
-    return _order_out(order, secrets)
+    return OrderDetailOut(**_order_out(order, secrets).model_dump(), timeline=timeline)
 
 
 def _never_stored(response: HttpResponse) -> None:

@@ -47,9 +47,14 @@ class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    fields = ("created_at", "from_status", "to_status", "message")
+    fields = ("created_at", "from_status", "to_status", "kind", "text")
     readonly_fields = fields
     ordering = ("id",)
+
+    @admin.display(description="说明")
+    def text(self, event: OrderEvent) -> str:
+        """What the buyer reads on the timeline (in the staff's language)."""
+        return event.message
 
 
 class OrderFulfilForm(forms.Form):

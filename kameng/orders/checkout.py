@@ -34,15 +34,15 @@ from kameng.core.sql import json_rows
 from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many
 from kameng.ledger import recipes
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
-from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderStatus
+from kameng.orders.events import KIND_ENTERING
+from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.reservations import reservations_take_over
-from kameng.orders.state import DEFAULT_MESSAGES, can_transition
+from kameng.orders.state import can_transition
 
-WALLET_PAID_MESSAGE = "已使用钱包余额支付"
 # The delivery kinds a checkout accepts; direct top-ups come with the suppliers.
 PURCHASABLE_KINDS = frozenset({DeliveryKind.CARD_KEY, DeliveryKind.MANUAL})
 
-# (from_status, to_status, message) of each event of a new order, in order.
+# (from_status, to_status, kind) of each event of a new order, in order; none of them has params.
 Timeline = tuple[tuple[str, str, str], ...]
 
 
@@ -98,12 +98,12 @@ def checkout_timeline(*, is_paid: bool, is_delivered: bool) -> Timeline:
         steps.append(OrderStatus.PAID)
     if is_delivered:
         steps.append(OrderStatus.DELIVERED)
-    timeline = [("", str(steps[0]), DEFAULT_MESSAGES[steps[0]])]
+    timeline = [("", str(steps[0]), str(OrderEventKind.CREATED))]
     for from_status, to_status in itertools.pairwise(steps):
         if not can_transition(from_status, to_status):
             raise ApplicationError(f"illegal checkout timeline {from_status} → {to_status}", code="illegal_transition")
-        message = WALLET_PAID_MESSAGE if to_status == OrderStatus.PAID else DEFAULT_MESSAGES[to_status]
-        timeline.append((str(from_status), str(to_status), message))
+        kind = OrderEventKind.WALLET_PAID if to_status == OrderStatus.PAID else KIND_ENTERING[to_status]
+        timeline.append((str(from_status), str(to_status), str(kind)))
     return tuple(timeline)
 
 
@@ -249,11 +249,11 @@ def _claim_one(draft: CheckoutDraft) -> list[tuple[int, bytes]]:
 
 
 _EVENTS_INSERT_SQL = """
-INSERT INTO orders_orderevent (order_id, from_status, to_status, message, created_at)
-SELECT o.order_id, e.from_status, e.to_status, e.message, %(now)s
+INSERT INTO orders_orderevent (order_id, from_status, to_status, kind, params, created_at)
+SELECT o.order_id, e.from_status, e.to_status, e.kind, '{}'::jsonb, %(now)s
 FROM json_to_recordset(%(orders)s::json) AS o(position integer, order_id bigint, timeline integer)
 JOIN json_to_recordset(%(timelines)s::json) AS e(timeline integer, step integer, from_status text, to_status text,
-                                                 message text) USING (timeline)
+                                                 kind text) USING (timeline)
 ORDER BY o.position, e.step
 """
 
@@ -263,8 +263,8 @@ def _events_insert(written: list[CheckoutDraft], now: datetime) -> None:
     one timeline: each distinct one is sent once."""
     if connection.vendor != "postgresql":
         OrderEvent.objects.bulk_create([
-            OrderEvent(order=draft.order, from_status=from_status, to_status=to_status, message=message)
-            for draft in written for from_status, to_status, message in draft.timeline])
+            OrderEvent(order=draft.order, from_status=from_status, to_status=to_status, kind=kind, params={})
+            for draft in written for from_status, to_status, kind in draft.timeline])
         return
     timelines: dict[Timeline, int] = {}
     for draft in written:
@@ -276,9 +276,9 @@ def _events_insert(written: list[CheckoutDraft], now: datetime) -> None:
                                  "timeline": timelines[draft.timeline]}
                                 for position, draft in enumerate(written)),
             "timelines": json_rows({"timeline": index, "step": step, "from_status": from_status,
-                                    "to_status": to_status, "message": message}
+                                    "to_status": to_status, "kind": kind}
                                    for timeline, index in timelines.items()
-                                   for step, (from_status, to_status, message) in enumerate(timeline)),
+                                   for step, (from_status, to_status, kind) in enumerate(timeline)),
         })
 
 

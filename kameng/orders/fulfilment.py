@@ -31,15 +31,14 @@ from kameng.inventory.services import (
 from kameng.ledger import recipes
 from kameng.ledger.services import JournalDraft, journal_draft_post, wallet_account_id
 from kameng.orders.checkout import order_payment_memo
+from kameng.orders.events import fact
 from kameng.orders.locks import order_lock
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import transition
 
 logger = logging.getLogger(__name__)
 
 DELIVERY_NOTE_MAX = 2000
-MANUAL_WAITING_MESSAGE = "已支付，等待人工发货"
-MANUAL_DELIVERED_MESSAGE = "已发货，请查看发货说明"
 
 Fulfiller = Callable[[Order], list[OrderEvent]]
 
@@ -68,7 +67,7 @@ def _fulfil_card_keys(order: Order) -> list[OrderEvent]:
             with transaction.atomic():
                 card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=order.quantity - sold, sell=True)
         except SoldOutError:
-            return [transition(order, OrderStatus.DELIVERY_FAILED, message="库存不足，无法发货")]
+            return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.OUT_OF_STOCK))]
     order.delivered_at = timezone.now()
     return [transition(order, OrderStatus.DELIVERED)]
 
@@ -77,7 +76,7 @@ def _fulfil_manually(order: Order) -> list[OrderEvent]:
     """Queue the order for staff (待发货); an order already queued waits for them."""
     if order.status == OrderStatus.FULFILLING:
         return []
-    return [transition(order, OrderStatus.FULFILLING, message=MANUAL_WAITING_MESSAGE)]
+    return [transition(order, OrderStatus.FULFILLING, said=fact(OrderEventKind.FULFILLING_MANUALLY))]
 
 
 FULFILLERS: dict[str, Fulfiller] = {
@@ -113,14 +112,14 @@ def order_fulfil(*, order_id: int) -> Order:
             return order
         events = order_fulfil_paid(order)
         if order.status == OrderStatus.DELIVERY_FAILED:
-            events += _refund_failed(order, message=f"发货失败，¥{order.total_amount} 已退回钱包余额")
+            events += _refund_failed(order)
         if events:
             order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
             OrderEvent.objects.bulk_create(events)
     return order
 
 
-def _refund_failed(order: Order, *, message: str) -> list[OrderEvent]:
+def _refund_failed(order: Order) -> list[OrderEvent]:
     """The whole total of an order that failed delivery back to the wallet, from wherever its money sits."""
     card_keys_return_undelivered(order_id=order.pk)
     memo = f"发货失败退款 {order.title}"[:200]
@@ -132,7 +131,8 @@ def _refund_failed(order: Order, *, message: str) -> list[OrderEvent]:
                                                  amount=order.total_amount)
     journal_draft_post(draft=journal)
     order.refunded_amount = order.total_amount
-    return [transition(order, OrderStatus.REFUNDED, message=message[:300])]
+    said = fact(OrderEventKind.DELIVERY_FAILED_REFUNDED, amount=order.total_amount)
+    return [transition(order, OrderStatus.REFUNDED, said=said)]
 
 
 def _locked_awaiting_staff(order_id: int) -> Order:
@@ -155,7 +155,8 @@ def order_deliver_manually(*, order_id: int, note: str) -> Order:
     with transaction.atomic():
         order = _locked_awaiting_staff(order_id)
         events = [] if order.status == OrderStatus.FULFILLING else [transition(order, OrderStatus.FULFILLING)]
-        events.append(transition(order, OrderStatus.DELIVERED, message=MANUAL_DELIVERED_MESSAGE))
+        # The note itself is on the order (the page shows it in full); the timeline points to it.
+        events.append(transition(order, OrderStatus.DELIVERED, said=fact(OrderEventKind.DELIVERED_MANUALLY)))
         order.delivered_at = timezone.now()
         order.delivery_note = note
         journal_draft_post(draft=recipes.order_hold_released(
@@ -172,8 +173,9 @@ def order_fail_delivery(*, order_id: int, reason: str) -> Order:
         raise ApplicationError("请填写无法发货的原因（买家会在订单页看到）", code="failure_reason_required")
     with transaction.atomic():
         order = _locked_awaiting_staff(order_id)
-        events = [transition(order, OrderStatus.DELIVERY_FAILED, message=f"发货失败：{reason}"[:300])]
-        events += _refund_failed(order, message=f"¥{order.total_amount} 已退回钱包余额")
+        failed = fact(OrderEventKind.DELIVERY_FAILED, reason=reason)
+        events = [transition(order, OrderStatus.DELIVERY_FAILED, said=failed)]
+        events += _refund_failed(order)
         order.save(update_fields=["status", "refunded_amount", "updated_at"])
         OrderEvent.objects.bulk_create(events)
     return order

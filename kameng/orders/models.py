@@ -85,13 +85,53 @@ class Order(models.Model):
 ORDER_TOTAL_MAX = Decimal("999999999999.99")
 
 
+class OrderEventKind(models.TextChoices):
+    """What an event on the timeline says; its values (amounts, channel names, notes) are in `OrderEvent.params`.
+
+    The text is rendered from kind + params when shown, in the reader's language (kameng.orders.events).
+    """
+
+    CREATED = "created", "订单已创建"
+    WALLET_PAID = "wallet_paid", "余额支付"
+    PAID = "paid", "通道支付"  # params: channel, amount, payment
+    UNDER_REVIEW = "under_review", "审核中"
+    FULFILLING = "fulfilling", "正在发货"
+    FULFILLING_MANUALLY = "fulfilling_manually", "等待人工发货"
+    DELIVERED = "delivered", "已发货（卡密）"
+    DELIVERED_MANUALLY = "delivered_manually", "已人工发货"  # params: note (staff's words to the buyer), optional
+    COMPLETED = "completed", "已完成"
+    EXPIRED = "expired", "超时关闭"
+    CANCELLED = "cancelled", "已取消"
+    DELIVERY_FAILED = "delivery_failed", "发货失败"  # params: reason, optional
+    OUT_OF_STOCK = "out_of_stock", "库存不足"
+    DELIVERY_FAILED_REFUNDED = "delivery_failed_refunded", "发货失败退款"  # params: amount
+    REFUNDED = "refunded", "全额退款"  # params: amount, reason (optional)
+    PARTIALLY_REFUNDED = "partially_refunded", "部分退款"  # params: amount, reason (optional)
+    AFTER_SALES = "after_sales", "售后处理"
+    REFUNDED_TO_CHANNEL = "refunded_to_channel", "已原路退回"  # params: amount, channel, refund
+    CHANNEL_REFUND_FAILED = "channel_refund_failed", "原路退款失败"  # params: amount, reason, refund
+    # A gateway payment arrived but the order could not take it: params channel, amount, payment, reason
+    # (a service error template) and reason_params.
+    PAYMENT_TO_WALLET = "payment_to_wallet", "付款转入余额"
+    # An unpaid order near its deadline gave its reserved keys to a paying buyer (kameng.orders.reservations).
+    RESERVATION_RELEASED = "reservation_released", "预留已让出"
+    NOTE = "note", "备注"  # params: text, shown as it is (a row migrated from free text, anything else)
+
+
 class OrderEvent(models.Model):
-    """One row per state change (and per notable fact), shown to the buyer as the order's timeline."""
+    """One row per state change (and per notable fact), shown to the buyer as the order's timeline.
+
+    There is no stored text: `kind` + `params` are the record, rendered in the reader's language when shown. A
+    stored Chinese sentence would be a second source of truth that English readers cannot read and that drifts
+    from the wording the moment a template changes.
+    """
 
     order = models.ForeignKey(Order, verbose_name="订单", on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField("原状态", max_length=20, choices=OrderStatus.choices, blank=True)
     to_status = models.CharField("新状态", max_length=20, choices=OrderStatus.choices, blank=True)
-    message = models.CharField("说明", max_length=300)
+    kind = models.CharField("类型", max_length=32, choices=OrderEventKind.choices)
+    # Values as strings (amounts "25.00", channel names, payment numbers, a staff note); see OrderEventKind.
+    params = models.JSONField("参数", default=dict, blank=True)
     created_at = models.DateTimeField("时间", auto_now_add=True)
 
     class Meta:
@@ -101,3 +141,10 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def message(self) -> str:
+        """The event's text in the active language."""
+        from kameng.orders.events import event_text
+
+        return event_text(kind=self.kind, params=self.params)

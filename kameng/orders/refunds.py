@@ -14,18 +14,19 @@ from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import ZERO, money
 from kameng.ledger import recipes
 from kameng.ledger.services import journal_draft_post
+from kameng.orders.events import OrderFact, fact
 from kameng.orders.locks import order_lock
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import transition
 
 REFUNDABLE = {OrderStatus.DELIVERED, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.AFTER_SALES}
 
 
-def order_note(*, order_id: int, message: str) -> OrderEvent:
+def order_note(*, order_id: int, said: OrderFact) -> OrderEvent:
     """A buyer-readable fact on the timeline that does not change the order's state."""
     order = Order.objects.only("status").get(pk=order_id)
     return OrderEvent.objects.create(order_id=order_id, from_status=order.status, to_status=order.status,
-                                     message=message[:300])
+                                     kind=said.kind, params=said.params)
 
 
 def order_refundable_amount(order: Order) -> Decimal:
@@ -50,10 +51,10 @@ def order_refund_to_wallet(*, order_id: int, amount: Decimal, reference: str, re
             reference=reference, memo=f"退款 {order.title}"[:200], buyer_id=order.buyer_id, amount=amount))
         order.refunded_amount = money(order.refunded_amount + amount)
         is_full = order.refunded_amount == order.total_amount
-        suffix = f"（{reason}）" if reason else ""
         event = transition(
             order, OrderStatus.REFUNDED if is_full else OrderStatus.PARTIALLY_REFUNDED,
-            message=f"已退款 ¥{amount} 到钱包余额{suffix}"[:300],
+            said=fact(OrderEventKind.REFUNDED if is_full else OrderEventKind.PARTIALLY_REFUNDED, amount=amount,
+                      reason=reason, refund=reference),
         )
         order.save(update_fields=["status", "refunded_amount", "updated_at"])
         event.save()

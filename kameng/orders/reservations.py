@@ -30,9 +30,7 @@ from django.utils import timezone
 from kameng.core.errors import ConflictError
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.orders.locks import buyer_lock, orders_lock_skipping_locked, sku_reservations_lock
-from kameng.orders.models import Order, OrderEvent, OrderStatus
-
-TAKEN_OVER_MESSAGE = "支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配"
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 
 
 class UnpaidOrdersLimitError(ConflictError):
@@ -107,7 +105,7 @@ def reservations_take_over(*, sku_id: int, buyer_id: int, quantity: int) -> bool
             status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
         if count:
             OrderEvent.objects.create(order=order, from_status=order.status, to_status=order.status,
-                                      message=TAKEN_OVER_MESSAGE)
+                                      kind=OrderEventKind.RESERVATION_RELEASED, params={})
             released += count
         if released >= quantity:
             break

@@ -23,7 +23,8 @@ from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import is_database_id
 from kameng.inventory.services import card_keys_release, decrypt_secrets
 from kameng.ledger.services import journal_draft_post, wallet_account_id
-from kameng.orders.checkout import WALLET_PAID_MESSAGE, checkout_draft, checkout_validate, drafts_write
+from kameng.orders.checkout import checkout_draft, checkout_validate, drafts_write
+from kameng.orders.events import GatewayPayment, fact
 from kameng.orders.fulfilment import (
     is_fulfilled_later,
     order_fulfil,
@@ -33,9 +34,9 @@ from kameng.orders.fulfilment import (
     orders_redrive_stuck,
 )
 from kameng.orders.locks import order_lock
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.reservations import UnpaidOrdersLimitError, unpaid_reservation_check
-from kameng.orders.state import transition
+from kameng.orders.state import KEYS_VISIBLE, transition
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_MAX = 64
@@ -46,7 +47,7 @@ QUANTITY_INPUT_MAX = 10_000
 # with that order instead.
 RESERVATION_REFUSALS = frozenset({"unpaid_orders_limit", "unpaid_orders_limit_address", "unpaid_stock_share"})
 
-__all__ = ["WALLET_PAID_MESSAGE", "UnpaidOrdersLimitError", "order_fulfil", "orders_redrive_stuck"]
+__all__ = ["UnpaidOrdersLimitError", "order_fulfil", "orders_redrive_stuck"]
 
 
 @dataclass
@@ -144,17 +145,17 @@ def _replayed(existing: Order, *, sku_id: int, quantity: int) -> CheckoutResult:
 def _delivered_secrets(order: Order) -> list[str]:
     from kameng.inventory.selectors import secrets_for_order
 
-    return secrets_for_order(order_id=order.pk) if order.status == OrderStatus.DELIVERED else []
+    return secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else []
 
 
-def order_pay_with_wallet(*, order_id: int, buyer_id: int, paid_message: str = WALLET_PAID_MESSAGE,
+def order_pay_with_wallet(*, order_id: int, buyer_id: int, gateway_payment: GatewayPayment | None = None,
                           honour_after_deadline: bool = False) -> Order:
     """Pay a pending order from the buyer's wallet and fulfil it by its delivery kind, in one transaction (card
     keys: its reserved keys are delivered; other kinds: the money is held and fulfilment runs after commit).
 
-    A gateway payment lands in the wallet first and then pays the order through here; `honour_after_deadline`
-    accepts it while the order is still open (the buyer paid in time, the notification came late) as long as the
-    expiry job has not closed it and released its keys.
+    A gateway payment lands in the wallet first and then pays the order through here (`gateway_payment` names it
+    on the timeline); `honour_after_deadline` accepts it while the order is still open (the buyer paid in time, the
+    notification came late) as long as the expiry job has not closed it and released its keys.
     """
     with transaction.atomic():
         order = order_lock(order_id=order_id)
@@ -167,7 +168,8 @@ def order_pay_with_wallet(*, order_id: int, buyer_id: int, paid_message: str = W
         if deadline_passed and not honour_after_deadline:
             raise ConflictError("订单已超时关闭，请重新下单", code="order_expired")
         delivery_kind = str(order.sku.product.delivery_kind)
-        events = [transition(order, OrderStatus.PAID, message=paid_message)]
+        paid = gateway_payment.paid() if gateway_payment is not None else fact(OrderEventKind.WALLET_PAID)
+        events = [transition(order, OrderStatus.PAID, said=paid)]
         order.paid_at = timezone.now()
         if is_fulfilled_later(delivery_kind):
             transaction.on_commit(lambda: order_fulfilment_enqueue(order_id=order_id))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kameng.core.errors import ConflictError
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.events import KIND_ENTERING, OrderFact
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 
 S = OrderStatus
 
@@ -23,21 +24,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
 }
 
-# What the buyer reads on the timeline when the order enters each state.
-DEFAULT_MESSAGES: dict[str, str] = {
-    S.PENDING_PAYMENT: "订单已创建，等待支付",
-    S.PAID: "已支付",
-    S.UNDER_REVIEW: "订单审核中",
-    S.FULFILLING: "正在发货",
-    S.DELIVERED: "已发货，卡密已到账",
-    S.COMPLETED: "订单已完成",
-    S.EXPIRED: "超时未支付，订单已关闭，库存已释放",
-    S.CANCELLED: "订单已取消，库存已释放",
-    S.DELIVERY_FAILED: "发货失败",
-    S.REFUNDED: "已退款到钱包余额",
-    S.PARTIALLY_REFUNDED: "已部分退款",
-    S.AFTER_SALES: "售后处理中",
-}
+# Status groups: what the buyer's pages and the API decide by, one answer for all of them.
+# The buyer holds the delivered keys: after delivery, while an after-sales report is handled, and after a partial
+# refund (they keep the keys not refunded). Not once fully refunded: the money came back instead.
+KEYS_VISIBLE: frozenset[str] = frozenset({S.DELIVERED, S.COMPLETED, S.AFTER_SALES, S.PARTIALLY_REFUNDED})
+# Can still change on its own (payment elsewhere, expiry, fulfilment): pages poll these.
+IN_PROGRESS: frozenset[str] = frozenset({S.PENDING_PAYMENT, S.PAID, S.UNDER_REVIEW, S.FULFILLING})
+# Never paid: a gateway payment that reached such an order could not pay it and waits in the wallet.
+UNPAID: frozenset[str] = frozenset({S.PENDING_PAYMENT, S.EXPIRED, S.CANCELLED})
 
 
 class IllegalTransitionError(ConflictError):
@@ -48,8 +42,9 @@ def can_transition(from_status: str, to_status: str) -> bool:
     return to_status in TRANSITIONS.get(from_status, frozenset())
 
 
-def transition(order: Order, to_status: str, *, message: str | None = None) -> OrderEvent:
-    """Move the order (already locked by the caller) to `to_status` and return the unsaved event row.
+def transition(order: Order, to_status: str, *, said: OrderFact | None = None) -> OrderEvent:
+    """Move the order (already locked by the caller) to `to_status` and return the unsaved event row, which says
+    `said` (by default what entering that status says, with no values).
 
     The caller saves the order and bulk-creates the events, so a checkout that passes through several states
     costs one UPDATE and one INSERT.
@@ -61,9 +56,9 @@ def transition(order: Order, to_status: str, *, message: str | None = None) -> O
             code="illegal_transition", extra={"from": from_status, "to": to_status},
         )
     order.status = to_status
-    return OrderEvent(order=order, from_status=from_status, to_status=to_status,
-                      message=message or DEFAULT_MESSAGES[to_status])
+    said = said or OrderFact(kind=KIND_ENTERING[to_status])
+    return OrderEvent(order=order, from_status=from_status, to_status=to_status, kind=said.kind, params=said.params)
 
 
 def created_event(order: Order) -> OrderEvent:
-    return OrderEvent(order=order, from_status="", to_status=order.status, message=DEFAULT_MESSAGES[order.status])
+    return OrderEvent(order=order, from_status="", to_status=order.status, kind=OrderEventKind.CREATED, params={})

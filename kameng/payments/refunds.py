@@ -26,7 +26,8 @@ from kameng.core.ids import public_number
 from kameng.core.money import ZERO, money
 from kameng.ledger import recipes
 from kameng.ledger.services import journal_draft_post
-from kameng.orders.models import Order
+from kameng.orders.events import fact
+from kameng.orders.models import Order, OrderEventKind
 from kameng.orders.refunds import order_note, order_refund_to_wallet
 from kameng.payments.gateways.base import (
     ChannelMisconfiguredError,
@@ -270,7 +271,8 @@ def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, m
         if succeeded:
             refund.status = RefundStatus.SUCCEEDED
             refund.failure_reason = message[:200] if accept_review else ""
-            order_note(order_id=refund.order_id, message=f"¥{refund.amount} 已原路退回{payment.channel.name}")
+            order_note(order_id=refund.order_id, said=fact(OrderEventKind.REFUNDED_TO_CHANNEL, amount=refund.amount,
+                                                           channel=payment.channel.name, refund=refund.number))
         else:
             refund.status = RefundStatus.FAILED
             refund.failure_reason = (message or "通道拒绝退款")[:200]
@@ -278,8 +280,8 @@ def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, m
             journal_draft_post(draft=recipes.refund_payout_reversal(
                 refund_number=refund.number, memo="原路退款失败，退回钱包", channel_code=payment.channel.code,
                 user_id=payment.user_id, amount=refund.amount))
-            order_note(order_id=refund.order_id,
-                       message=f"原路退款失败（{refund.failure_reason}），¥{refund.amount} 已留在您的钱包余额")
+            order_note(order_id=refund.order_id, said=fact(OrderEventKind.CHANNEL_REFUND_FAILED, amount=refund.amount,
+                                                           reason=refund.failure_reason, refund=refund.number))
         refund.save(update_fields=["status", "finished_at", "gateway_refund_no", "failure_reason"])
     return refund
 

@@ -26,6 +26,7 @@ from kameng.core.ids import public_number
 from kameng.core.money import MoneyError, parse_amount
 from kameng.ledger import recipes
 from kameng.ledger.services import journal_draft_post
+from kameng.orders.events import GatewayPayment
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.refunds import order_note
 from kameng.orders.services import order_pay_with_wallet
@@ -329,11 +330,10 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
 def _pay_order_from_credited_payment(payment: Payment, channel: PaymentChannel) -> None:
     order_id = payment.order_id
     assert order_id is not None
+    paying = GatewayPayment(channel=channel.name, amount=payment.amount, number=payment.number)
     try:
-        order_pay_with_wallet(order_id=order_id, buyer_id=payment.user_id,
-                              paid_message=f"已通过{channel.name}支付 ¥{payment.amount}", honour_after_deadline=True)
+        order_pay_with_wallet(order_id=order_id, buyer_id=payment.user_id, gateway_payment=paying,
+                              honour_after_deadline=True)
     except ApplicationError as error:
         # The order could not take the money (expired, sold out, already paid another way): it stays in the wallet.
-        order_note(order_id=order_id,
-                   message=f"{channel.name}付款 ¥{payment.amount} 已到账，但订单未能完成（{error.message}），"
-                           f"款项已存入您的钱包余额")
+        order_note(order_id=order_id, said=paying.not_taken(reason=error.template, reason_params=error.params))

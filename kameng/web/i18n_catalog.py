@@ -1,9 +1,10 @@
 """Chinese texts that reach the storefront from the domain apps, marked so `makemessages` puts them in the catalog.
 
 The storefront uses Chinese msgids (the default language) with an English catalog in kameng/web/locale. Status
-labels, timeline messages and service error messages are plain Chinese strings in the domain apps, which do not
+labels and service error messages are plain Chinese strings in the domain apps, which do not
 depend on translation; the templates and `errors.message_for` translate them at display time, and this list is what
-makes them translatable. An error with values in it is listed as its template ("库存不足，仅剩 %(available)s 件"):
+makes them translatable (the order timeline is rendered by kameng.orders.events, with its own catalog in
+kameng/orders/locale). An error with values in it is listed as its template ("库存不足，仅剩 %(available)s 件"):
 `message_for` translates the template, then fills it in.
 
 Updating the catalog (run inside kameng/web without DJANGO_SETTINGS_MODULE, or makemessages writes to LOCALE_PATHS):
@@ -20,10 +21,6 @@ DOMAIN_TEXTS = (
     # order statuses (kameng.orders.models.OrderStatus)
     _("待支付"), _("已支付"), _("审核中"), _("发货中"), _("已发货"), _("已完成"), _("已过期"), _("已取消"),
     _("发货失败"), _("已退款"), _("部分退款"), _("售后中"),
-    # timeline messages (kameng.orders.state.DEFAULT_MESSAGES and the services)
-    _("订单已创建，等待支付"), _("已使用钱包余额支付"), _("订单审核中"), _("正在发货"), _("已发货，卡密已到账"),
-    _("订单已完成"), _("超时未支付，订单已关闭，库存已释放"), _("订单已取消，库存已释放"), _("已退款到钱包余额"),
-    _("已部分退款"), _("售后处理中"), _("库存不足，无法发货"),
     # payment statuses, why a payment was closed (kameng.payments.models.PaymentCloseReason), ledger journal kinds
     _("已关闭"), _("订单已超时关闭"), _("订单已取消"), _("订单已通过其他方式支付"), _("长时间未收到付款"),
     _("钱包充值"), _("订单支付"), _("订单收入确认"), _("订单退款"), _("人工调整"),

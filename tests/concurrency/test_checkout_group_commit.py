@@ -99,7 +99,7 @@ def test_a_batch_writes_what_the_single_path_writes(settings: Settings) -> None:
                       stored.request_id, stored.expires_at, stored.paid_at == stored.delivered_at == stored.created_at,
                       stored.refunded_amount),
             "events": list(OrderEvent.objects.filter(order=stored).order_by("id").values_list(
-                "from_status", "to_status", "message")),
+                "from_status", "to_status", "kind", "params")),
             "journal": (journal.memo, sorted(
                 (entry.side, entry.amount) for entry in Entry.objects.filter(journal=journal))),
             "keys": CardKey.objects.filter(order=stored, status=CardKeyStatus.SOLD, sold_at__isnull=False).count(),

@@ -16,7 +16,7 @@ from kameng.ledger.models import AccountKind, Entry, Journal, JournalKind
 from kameng.ledger.selectors import account_balance_from_entries, wallet_balance
 from kameng.ledger.services import InsufficientFundsError, credit, debit, journal_post, system_account_id
 from kameng.ledger.services import wallet_account_id as wallet_id_of
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.services import (
     order_cancel,
     order_checkout,
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _timeline(order: Order) -> list[tuple[str, str]]:
-    return list(OrderEvent.objects.filter(order=order).order_by("id").values_list("to_status", "message"))
+    return [(event.to_status, event.message) for event in OrderEvent.objects.filter(order=order).order_by("id")]
 
 
 def _keys(order: Order, status: str) -> int:
@@ -57,7 +57,7 @@ def _mark_paid(order: Order) -> None:
                  legs=[debit(clearing, order.total_amount), credit(revenue, order.total_amount)])
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAID, paid_at=timezone.now())
     OrderEvent.objects.create(order=order, from_status=OrderStatus.PENDING_PAYMENT, to_status=OrderStatus.PAID,
-                              message="已支付")
+                              kind=OrderEventKind.PAID)
 
 
 # --- pending orders and paying them ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from kameng.catalog.models import DeliveryKind
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.ledger.models import AccountKind, Entry, Journal, JournalKind, Side
 from kameng.ledger.selectors import wallet_balance
+from kameng.orders.events import GatewayPayment
 from kameng.orders.fulfilment import order_deliver_manually, order_fail_delivery, orders_redrive_stuck
 from kameng.orders.models import Order, OrderEvent, OrderStatus
 from kameng.orders.services import order_checkout, order_pay_with_wallet
@@ -109,7 +110,8 @@ def test_a_manual_order_paid_later_goes_to_staff_too(django_capture_on_commit_ca
     fund_wallet(buyer, "60.00")
 
     with django_capture_on_commit_callbacks(execute=True):
-        order_pay_with_wallet(order_id=order.pk, buyer_id=buyer.pk, paid_message="已通过测试通道支付 ¥60.00")
+        order_pay_with_wallet(order_id=order.pk, buyer_id=buyer.pk, gateway_payment=GatewayPayment(
+            channel="测试通道", amount=Decimal("60.00"), number="P20261203000009"))
 
     order.refresh_from_db()
     assert order.status == OrderStatus.FULFILLING

@@ -17,7 +17,6 @@ from pytest_django.fixtures import Settings
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
-from kameng.orders.reservations import TAKEN_OVER_MESSAGE
 from kameng.orders.services import order_checkout
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
@@ -107,7 +106,9 @@ def test_a_wallet_buyer_takes_over_keys_held_by_unpaid_orders_near_their_deadlin
     # The order near its deadline gave its keys up (and says so); the other one keeps all of its keys.
     assert CardKey.objects.filter(order_id=held[0].pk).count() == 0
     assert CardKey.objects.filter(order_id=held[1].pk, status=CardKeyStatus.RESERVED).count() == 3
-    assert list(held[0].events.values_list("message", flat=True))[-1] == TAKEN_OVER_MESSAGE
+    assert held[0].events.latest("id").kind == "reservation_released"
+    assert held[0].events.latest("id").message == ("支付时间将到，预留的库存已让给已付款的买家；"
+                                                   "如仍需购买，付款时将从现有库存重新分配")
     assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 1
     assert Order.objects.get(pk=held[0].pk).status == OrderStatus.PENDING_PAYMENT
 

@@ -6,9 +6,9 @@ from itertools import product
 import pytest
 
 from kameng.catalog.models import Sku
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.events import KIND_ENTERING, fact
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import (
-    DEFAULT_MESSAGES,
     TRANSITIONS,
     IllegalTransitionError,
     can_transition,
@@ -42,6 +42,13 @@ ALLOWED = sorted([
 # Every other pair of statuses, staying put included (only a partial refund may repeat itself).
 ILLEGAL = sorted(set(product(STATUSES, repeat=2)) - set(ALLOWED))
 TERMINAL = ["completed", "expired", "cancelled", "refunded"]
+# The event a move writes when its caller says nothing more specific: kind, by the status entered.
+ENTERING = {
+    "pending_payment": "created", "paid": "paid", "under_review": "under_review", "fulfilling": "fulfilling",
+    "delivered": "delivered", "completed": "completed", "expired": "expired", "cancelled": "cancelled",
+    "delivery_failed": "delivery_failed", "refunded": "refunded", "partially_refunded": "partially_refunded",
+    "after_sales": "after_sales",
+}
 
 
 def _order(status: str, sku: Sku | None = None, number: str = "K1") -> Order:
@@ -50,9 +57,9 @@ def _order(status: str, sku: Sku | None = None, number: str = "K1") -> Order:
                                 unit_price=Decimal("9.50"), total_amount=Decimal("9.50"), status=status)
 
 
-def test_the_statuses_are_the_specified_ones_each_with_a_message() -> None:
+def test_the_statuses_are_the_specified_ones_each_with_an_event_kind() -> None:
     assert sorted(OrderStatus.values) == sorted(STATUSES)
-    assert sorted(DEFAULT_MESSAGES) == sorted(STATUSES)
+    assert KIND_ENTERING == ENTERING
 
 
 def test_the_table_is_exactly_the_specified_flow() -> None:
@@ -78,17 +85,20 @@ def test_every_allowed_move_works_and_writes_an_event(source: str, target: str) 
     event.save()
 
     assert Order.objects.get(pk=order.pk).status == target
-    rows = list(OrderEvent.objects.filter(order=order).values_list("from_status", "to_status", "message"))
-    assert rows == [(source, target, DEFAULT_MESSAGES[target])]
+    rows = list(OrderEvent.objects.filter(order=order).values_list("from_status", "to_status", "kind", "params"))
+    assert rows == [(source, target, ENTERING[target], {})]
 
 
 @pytest.mark.django_db
-def test_a_custom_message_is_kept() -> None:
+def test_what_the_caller_says_is_kept() -> None:
     order = _order(OrderStatus.PENDING_PAYMENT)
 
-    event = transition(order, OrderStatus.PAID, message="已使用钱包余额支付")
+    said = fact(OrderEventKind.PAID, channel="支付宝", amount=Decimal("9.50"))
+    event = transition(order, OrderStatus.PAID, said=said)
 
-    assert (event.from_status, event.to_status, event.message) == ("pending_payment", "paid", "已使用钱包余额支付")
+    assert (event.from_status, event.to_status, event.kind, event.params) == (
+        "pending_payment", "paid", "paid", {"channel": "支付宝", "amount": "9.50"})
+    assert event.message == "已通过支付宝支付 ¥9.50"
 
 
 @pytest.mark.parametrize(("source", "target"), ILLEGAL)
@@ -112,4 +122,5 @@ def test_created_event_starts_the_timeline() -> None:
 
     event = created_event(order)
 
-    assert (event.from_status, event.to_status, event.message) == ("", "pending_payment", "订单已创建，等待支付")
+    assert (event.from_status, event.to_status, event.kind, event.params) == ("", "pending_payment", "created", {})
+    assert event.message == "订单已创建，等待支付"

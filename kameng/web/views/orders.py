@@ -22,6 +22,7 @@ from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
 from kameng.orders.services import order_cancel
+from kameng.orders.state import IN_PROGRESS, KEYS_VISIBLE, UNPAID
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
 from kameng.payments.selectors import (
     payment_in_flight_for_order,
@@ -45,11 +46,6 @@ from kameng.web.views.paying import (
 ORDERS_PER_PAGE = 20
 # The field a buyer's confirmation adds to a payment posted while another payment of the order is in flight.
 CONFIRM_SECOND_PAYMENT = "confirm_second_payment"
-# States in which the buyer holds the keys (after-sales keeps them visible while a report is handled).
-KEYS_VISIBLE = frozenset({OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.AFTER_SALES})
-# States that can still change on their own (payment elsewhere, expiry, fulfilment): the page polls these.
-IN_PROGRESS = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.FULFILLING,
-                         OrderStatus.UNDER_REVIEW})
 
 
 def _own_order(request: BuyerRequest, number: str) -> Order:
@@ -57,10 +53,6 @@ def _own_order(request: BuyerRequest, number: str) -> Order:
     if order is None:
         raise NotFoundError("订单不存在", code="order_not_found")
     return order
-
-
-# States in which a gateway payment that reached us could not pay the order: the money waits in the wallet.
-UNPAID = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED, OrderStatus.CANCELLED})
 
 
 def _detail_context(order: Order) -> dict[str, object]:
