@@ -399,10 +399,11 @@ PGBENCH_SCRIPT = r"""
 \set wallet random(:wallet_low, :wallet_high)
 \set start random(:key_low, :key_low + (:key_high - :key_low) * 4 / 5)
 BEGIN;
-INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, status,
-    request_id, created_at, expires_at, paid_at, delivered_at, updated_at)
-  SELECT 'P' || txid_current(), owner_id, :sku, '压测点卡 10 元', 1, 9.50, 9.50, 'delivered',
-    'pgbench-' || txid_current(), now(), NULL, now(), now(), now()
+INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, refunded_amount,
+    price_lines, client_ip, delivery_note, status, request_id, created_at, expires_at, paid_at, delivered_at,
+    updated_at)
+  SELECT 'P' || txid_current(), owner_id, :sku, '压测点卡 10 元', 1, 9.50, 9.50, 0, '[]', '127.0.0.1', '',
+    'delivered', 'pgbench-' || txid_current(), now(), NULL, now(), now(), now()
   FROM ledger_account WHERE id = :wallet
   RETURNING id AS order_id \gset
 UPDATE inventory_cardkey SET status = 'sold', order_id = :order_id, sold_at = now()
