@@ -11,7 +11,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -35,6 +36,14 @@ from kameng.orders.models import Order, OrderEvent, OrderStatus
 # Delivering (or failing) a manual order changes it: staff who may change orders may do it.
 FULFIL_PERMISSION = "orders.change_order"
 AWAITING_STAFF = frozenset({OrderStatus.PAID, OrderStatus.FULFILLING})
+
+
+def order_for_action_or_404(*, queryset: QuerySet[Order], object_id: str) -> Order:
+    """The order a detail action's address names. The address takes any path as the id (a mistyped
+    `.../1/change/refund/` gives "1/change"): what is not an order's id is not found, like the change page says."""
+    if not str(object_id).isdigit():
+        raise Http404("订单不存在")
+    return get_object_or_404(queryset, pk=object_id)
 
 
 class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
@@ -114,7 +123,8 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
         """Deliver a manual order with a note the buyer reads, or fail it (its money back to the wallet)."""
         if not self.has_fulfil_permission(request):
             raise PermissionDenied
-        order = get_object_or_404(Order.objects.select_related("buyer", "sku__product"), pk=object_id)
+        order = order_for_action_or_404(queryset=Order.objects.select_related("buyer", "sku__product"),
+                                        object_id=object_id)
         change_url = reverse("admin:orders_order_change", args=[order.pk])
         if not _awaits_staff(order):
             self.message_user(request, f"订单状态为「{order.get_status_display()}」，不是待人工发货的订单",
