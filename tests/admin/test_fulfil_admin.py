@@ -111,11 +111,13 @@ def test_the_buyer_sees_a_manual_order_waiting_for_staff(
 
     page = buyer.get(reverse("web:order_detail", args=[order.number])).content.decode()
     badge = buyer.get(reverse("web:order_status", args=[order.number])).content.decode()
+    listing = buyer.get(reverse("web:order_list")).content.decode()
 
     assert 'data-testid="order-status" data-status="fulfilling"' in page
     assert ">已支付，等待人工发货</span>" in page
     assert ">已支付，等待人工发货</span>" in badge
-    assert ">发货中</span>" not in page
+    assert 'data-testid="order-list-status">已支付，等待人工发货</span>' in listing
+    assert ">发货中</span>" not in page + listing
 
 
 def test_a_card_key_order_badge_says_its_own_status() -> None:

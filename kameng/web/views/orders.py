@@ -87,7 +87,9 @@ def _detail_context(order: Order) -> dict[str, object]:
 @login_required
 def order_list(request: BuyerRequest) -> HttpResponse:
     page = Paginator(orders_of_buyer(buyer_id=request.user.pk), ORDERS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "web/order_list.html", {"page": page})
+    # The same badge as the order's page: 已支付，等待人工发货 for an order staff have yet to deliver.
+    awaiting_staff = {order.pk for order in page.object_list if order_awaits_staff(order=order)}
+    return render(request, "web/order_list.html", {"page": page, "awaiting_staff": awaiting_staff})
 
 
 @require_GET
