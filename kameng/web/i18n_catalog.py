@@ -39,7 +39,7 @@ DOMAIN_TEXTS = (
     _("您有 %(count)s 笔待支付订单，请先支付或取消后再下单"),
     _("request_id 最长 %(max)s 个可见字符"),
     _("订单当前状态为「%(status)s」，无需支付"), _("订单当前状态为「%(status)s」，不能取消"),
-    _("订单当前状态为「%(status)s」，没有可下载的卡密"),
+    _("订单当前状态为「%(status)s」，没有可下载的卡密"), _("订单状态为「%(from)s」，不能变为「%(to)s」"),
     _("金额不能低于 ¥%(amount)s"), _("金额不能超过 ¥%(amount)s"),
     _("支付方式「%(name)s」配置不完整，暂不可用，请换一种支付方式"),
     # purchases, manual fulfilment and bounds on unpaid orders (kameng.purchases, kameng.orders.fulfilment,

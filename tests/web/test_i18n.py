@@ -379,3 +379,24 @@ def test_the_503_page_reads_english(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Service temporarily unavailable" in body
     assert "reload this page in 5 seconds" in body
     assert CJK.findall(_main_text(body)) == []
+
+
+def test_an_illegal_order_move_is_explained_in_english() -> None:
+    from django.utils import translation
+
+    from kameng.orders.models import OrderStatus
+    from kameng.orders.state import IllegalTransitionError, transition
+    from kameng.web.errors import message_for
+
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "10.00")
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+
+    with pytest.raises(IllegalTransitionError) as refused:
+        transition(order, OrderStatus.PENDING_PAYMENT)
+
+    assert refused.value.message == "订单状态为「已发货」，不能变为「待支付」"
+    with translation.override("en"):
+        assert message_for(refused.value) == "This order is “Delivered” and cannot become “Awaiting payment”"
