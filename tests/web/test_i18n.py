@@ -15,6 +15,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from kameng.core.errors import ApplicationError
 from kameng.orders.models import Order
 from kameng.orders.services import order_checkout
 from kameng.payments.models import Payment
@@ -400,3 +401,28 @@ def test_an_illegal_order_move_is_explained_in_english() -> None:
     assert refused.value.message == "订单状态为「已发货」，不能变为「待支付」"
     with translation.override("en"):
         assert message_for(refused.value) == "This order is “Delivered” and cannot become “Awaiting payment”"
+
+
+def test_paying_outside_the_channel_range_is_refused_in_english() -> None:
+    from django.utils import translation
+
+    from kameng.payments.models import ChannelKind, PaymentChannel
+    from kameng.payments.services import order_payment_start
+    from kameng.web.errors import message_for
+
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("150.00"))
+    stock_sku(sku, 1)
+    PaymentChannel.objects.create(code="epay", name="易支付", kind=ChannelKind.EPAY_V1,
+                                  gateway_url="https://pay.example.com/", merchant_id="1001", merchant_key="k" * 32,
+                                  min_amount=Decimal("2.00"), max_amount=Decimal("100.00"))
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
+
+    with pytest.raises(ApplicationError) as refused:
+        order_payment_start(order_id=order.pk, buyer_id=buyer.pk, channel_code="epay")
+
+    assert refused.value.message == "「易支付」单笔金额需在 ¥2.00–¥100.00 之间，请换一种支付方式"
+    with translation.override("en"):
+        assert message_for(refused.value) == (
+            "“易支付” takes payments of ¥2.00–¥100.00 only; please choose another payment method")
+    assert Payment.objects.count() == 0
