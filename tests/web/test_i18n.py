@@ -272,6 +272,8 @@ def test_makemessages_finds_no_text_the_english_catalog_lacks(app: str, tmp_path
     entries = _po_entries(copy / "locale" / "en" / "LC_MESSAGES" / "django.po")
     assert [msgid for _, msgid, msgstr in entries if not msgstr] == []
     assert [msgid for flags, msgid, _ in entries if "fuzzy" in flags] == []
+    committed = _po_entries(Path(settings.BASE_DIR) / "kameng" / app / "locale" / "en" / "LC_MESSAGES" / "django.po")
+    assert sorted({msgid for _, msgid, _ in committed} - {msgid for _, msgid, _ in entries}) == []  # none left over
 
 
 def _main_text(body: str, *data: str) -> str:
