@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from kameng.core.errors import ConflictError
 from kameng.inventory.models import CardKey, CardKeyStatus
+from kameng.inventory.services import card_keys_release
 from kameng.orders.locks import buyer_lock, orders_lock_skipping_locked, sku_reservations_lock
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 
@@ -101,8 +102,7 @@ def reservations_take_over(*, sku_id: int, buyer_id: int, quantity: int) -> bool
     for order in orders_lock_skipping_locked(order_ids=candidates):
         if order.status != OrderStatus.PENDING_PAYMENT:
             continue
-        count = CardKey.objects.filter(order_id=order.pk, status=CardKeyStatus.RESERVED).update(
-            status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
+        count = card_keys_release(order_id=order.pk)
         if count:
             OrderEvent.objects.create(order=order, from_status=order.status, to_status=order.status,
                                       kind=OrderEventKind.RESERVATION_RELEASED, params={})

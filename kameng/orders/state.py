@@ -52,8 +52,9 @@ def transition(order: Order, to_status: str, *, said: OrderFact | None = None) -
     from_status = order.status
     if not can_transition(from_status, to_status):
         raise IllegalTransitionError(
-            f"订单状态为「{OrderStatus(from_status).label}」，不能变为「{OrderStatus(to_status).label}」",
-            code="illegal_transition", extra={"from": from_status, "to": to_status},
+            "订单状态为「%(from)s」，不能变为「%(to)s」", code="illegal_transition",
+            extra={"from": from_status, "to": to_status},
+            params={"from": str(OrderStatus(from_status).label), "to": str(OrderStatus(to_status).label)},
         )
     order.status = to_status
     said = said or OrderFact(kind=KIND_ENTERING[to_status])

@@ -78,9 +78,9 @@ def _enabled_channel(channel_code: str) -> PaymentChannel:
 def _check_channel_limits(channel: PaymentChannel, amount: Decimal) -> None:
     if amount < channel.min_amount or amount > channel.max_amount:
         raise ApplicationError(
-            f"「{channel.name}」单笔金额需在 ¥{channel.min_amount}–¥{channel.max_amount} 之间，请换一种支付方式",
-            code="amount_out_of_channel_range",
+            "「%(name)s」单笔金额需在 ¥%(min)s–¥%(max)s 之间，请换一种支付方式", code="amount_out_of_channel_range",
             extra={"min": str(channel.min_amount), "max": str(channel.max_amount)},
+            params={"name": channel.name, "min": channel.min_amount, "max": channel.max_amount},
         )
 
 

@@ -8,7 +8,7 @@ kameng/orders/locale). An error with values in it is listed as its template ("�
 `message_for` translates the template, then fills it in.
 
 Updating the catalog (run inside kameng/web without DJANGO_SETTINGS_MODULE, or makemessages writes to LOCALE_PATHS):
-    django-admin makemessages -l en --no-obsolete && msgfmt --check -o locale/en/LC_MESSAGES/django.mo \
+    django-admin makemessages -l en --no-obsolete --no-wrap && msgfmt --check -o locale/en/LC_MESSAGES/django.mo \
         locale/en/LC_MESSAGES/django.po
 The compiled .mo is committed, so running the site never needs gettext.
 """
@@ -39,7 +39,7 @@ DOMAIN_TEXTS = (
     _("您有 %(count)s 笔待支付订单，请先支付或取消后再下单"),
     _("request_id 最长 %(max)s 个可见字符"),
     _("订单当前状态为「%(status)s」，无需支付"), _("订单当前状态为「%(status)s」，不能取消"),
-    _("订单当前状态为「%(status)s」，没有可下载的卡密"),
+    _("订单当前状态为「%(status)s」，没有可下载的卡密"), _("订单状态为「%(from)s」，不能变为「%(to)s」"),
     _("金额不能低于 ¥%(amount)s"), _("金额不能超过 ¥%(amount)s"),
     _("支付方式「%(name)s」配置不完整，暂不可用，请换一种支付方式"),
     # purchases, manual fulfilment and bounds on unpaid orders (kameng.purchases, kameng.orders.fulfilment,
@@ -49,7 +49,13 @@ DOMAIN_TEXTS = (
     _("您所在的网络已有较多待支付订单，请先支付或取消后再下单"),
     _("已支付，等待人工发货"), _("已发货，请查看发货说明"),
     _("支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配"),
-    _("价格规则使该规格的单价不大于 0，暂时无法购买，请联系客服"),
+    _("价格规则使该规格的单价不大于 0，暂时无法购买，请联系客服"), _("该商品不需要填写充值信息"),
+    # placing an order when the database is slow or busy (kameng.orders.group_commit, kameng.orders.services)
+    _("系统繁忙，订单未生成，未扣款，请稍后重试"), _("订单未生成，请重试"),
+    _("下单处理超时：订单可能已经生成，请用同一 request_id 重新提交以查询结果，或在「我的订单」中查看"),
+    # starting a gateway payment (kameng.payments.services, kameng.purchases.services)
+    _("「%(name)s」单笔金额需在 ¥%(min)s–¥%(max)s 之间，请换一种支付方式"),
+    _("这笔订单已有一笔「%(channel)s」付款正在确认中；如果您已经付款，请稍候，无需再次支付"),
     # product search (kameng.catalog.search)
     _("搜索词太长：请输入不超过 %(limit)s 个字"), _("搜索词包含无法识别的字符：请只输入文字、字母和数字"),
     _("搜索词太多：请最多输入 %(limit)s 个词，如「王者 60」"),

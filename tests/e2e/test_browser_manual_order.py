@@ -12,17 +12,11 @@ from pytest_django.live_server_helper import LiveServer
 
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
+from tests.e2e.support import log_in
 from tests.factories import UserFactory, fund_wallet, manual_sku
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-
-def _log_in(page: Page, base: str, username: str) -> None:
-    page.goto(base + "/login/")
-    page.fill("#login-form input[name=username]", username)
-    page.fill("#login-form input[name=password]", "correct-horse-9")
-    page.click("#login-submit")
-    page.wait_for_url(base + "/")
 
 
 def _staff_page(page: Page, base: str) -> Page:
@@ -61,7 +55,7 @@ def test_staff_deliver_a_manual_order_with_a_note_the_buyer_reads(page: Page, li
     sku = manual_sku("58.00")
     fund_wallet(buyer, "100.00")
     base = live_server.url
-    _log_in(page, base, "browser_manual")
+    log_in(page, base, "browser_manual")
 
     order = _buy(page, base, sku.product_id)
     order.refresh_from_db()
@@ -82,7 +76,7 @@ def test_staff_fail_a_manual_order_and_the_wallet_is_refunded_exactly(page: Page
     sku = manual_sku("58.00")
     fund_wallet(buyer, "100.00")
     base = live_server.url
-    _log_in(page, base, "browser_manual_refund")
+    log_in(page, base, "browser_manual_refund")
 
     order = _buy(page, base, sku.product_id)
     assert wallet_balance(user_id=buyer.pk) == Decimal("42.00")

@@ -14,17 +14,11 @@ from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.payments.models import ChannelKind, Payment, PaymentChannel, PaymentStatus
 from kameng.simulators.services import simulated_epay_merchant_create
+from tests.e2e.support import log_in
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-
-def _log_in(page: Page, base: str, username: str) -> None:
-    page.goto(base + "/login/")
-    page.fill("#login-form input[name=username]", username)
-    page.fill("#login-form input[name=password]", "correct-horse-9")
-    page.click("#login-submit")
-    page.wait_for_url(base + "/")
 
 
 def test_buyer_logs_in_buys_a_key_and_reads_it_on_the_page(page: Page, live_server: LiveServer) -> None:
@@ -34,7 +28,7 @@ def test_buyer_logs_in_buys_a_key_and_reads_it_on_the_page(page: Page, live_serv
     fund_wallet(buyer, "20.00")
     base = live_server.url
 
-    _log_in(page, base, "browser_buyer")
+    log_in(page, base, "browser_buyer")
     page.goto(f"{base}/products/{sku.product_id}/")
     page.click("#buy-button")
     page.wait_for_selector("[data-testid=card-key]")
@@ -57,7 +51,7 @@ def test_buyer_tops_up_through_the_epay_simulator_in_the_browser(page: Page, liv
     base = live_server.url
 
     with override_settings(SITE_URL=base):
-        _log_in(page, base, "browser_topup")
+        log_in(page, base, "browser_topup")
         page.goto(base + "/wallet/")
         page.fill("[data-testid=topup-amount]", "88.80")
         page.click("#topup-submit")
@@ -81,7 +75,7 @@ def test_buyer_pays_an_order_by_scanning_a_wechat_qr_code(page: Page, live_serve
 
     with override_settings(SITE_URL=base, KAMENG_SIMULATORS_ENABLED=True):
         demo_channels_ensure()
-        _log_in(page, base, "browser_qr")
+        log_in(page, base, "browser_qr")
         page.goto(f"{base}/products/{sku.product_id}/")
         page.check("input[name=payment_method][value=wechat-sim]")
         page.click("#buy-button")
@@ -113,7 +107,7 @@ def test_buyer_pays_an_order_at_the_alipay_cashier_and_comes_back_to_the_keys(pa
 
     with override_settings(SITE_URL=base, KAMENG_SIMULATORS_ENABLED=True):
         demo_channels_ensure()
-        _log_in(page, base, "browser_alipay")
+        log_in(page, base, "browser_alipay")
         page.goto(f"{base}/products/{sku.product_id}/")
         page.check("input[name=payment_method][value=alipay-sim]")
         page.click("#buy-button")
