@@ -11,7 +11,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -26,15 +27,20 @@ from kameng.core.masking import mask_secret
 from kameng.inventory.selectors import secrets_for_order
 from kameng.orders.fulfilment import (
     DELIVERY_NOTE_MAX,
-    is_fulfilled_later,
+    order_awaits_staff,
     order_deliver_manually,
     order_fail_delivery,
 )
-from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.models import Order, OrderEvent
 
 # Delivering (or failing) a manual order changes it: staff who may change orders may do it.
 FULFIL_PERMISSION = "orders.change_order"
-AWAITING_STAFF = frozenset({OrderStatus.PAID, OrderStatus.FULFILLING})
+def order_for_action_or_404(*, queryset: QuerySet[Order], object_id: str) -> Order:
+    """The order a detail action's address names. The address takes any path as the id (a mistyped
+    `.../1/change/refund/` gives "1/change"): what is not an order's id is not found, like the change page says."""
+    if not str(object_id).isdigit():
+        raise Http404("订单不存在")
+    return get_object_or_404(queryset, pk=object_id)
 
 
 class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
@@ -105,7 +111,7 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
         """Offer the fulfil button only on orders waiting for staff to deliver them."""
         actions = super().get_actions_detail(request, object_id)
         order = Order.objects.filter(pk=object_id).select_related("sku__product").first()
-        if order is None or not _awaits_staff(order):
+        if order is None or not order_awaits_staff(order=order):
             return [item for item in actions if item.action_name != "orders_order_fulfil"]
         return actions
 
@@ -114,9 +120,10 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
         """Deliver a manual order with a note the buyer reads, or fail it (its money back to the wallet)."""
         if not self.has_fulfil_permission(request):
             raise PermissionDenied
-        order = get_object_or_404(Order.objects.select_related("buyer", "sku__product"), pk=object_id)
+        order = order_for_action_or_404(queryset=Order.objects.select_related("buyer", "sku__product"),
+                                        object_id=object_id)
         change_url = reverse("admin:orders_order_change", args=[order.pk])
-        if not _awaits_staff(order):
+        if not order_awaits_staff(order=order):
             self.message_user(request, f"订单状态为「{order.get_status_display()}」，不是待人工发货的订单",
                               messages.ERROR)
             return HttpResponseRedirect(change_url)
@@ -144,7 +151,3 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/orders/order/fulfil.html", context)
-
-
-def _awaits_staff(order: Order) -> bool:
-    return order.status in AWAITING_STAFF and is_fulfilled_later(str(order.sku.product.delivery_kind))

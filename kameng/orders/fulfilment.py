@@ -47,6 +47,15 @@ def _delivery_kind(order: Order) -> str:
     return str(order.sku.product.delivery_kind)
 
 
+AWAITING_STAFF = frozenset({OrderStatus.PAID, OrderStatus.FULFILLING})
+
+
+def order_awaits_staff(*, order: Order) -> bool:
+    """Whether the order is paid and waits for staff to deliver it by hand (the back office's 发货处理, the buyer's
+    等待人工发货)."""
+    return order.status in AWAITING_STAFF and is_fulfilled_later(_delivery_kind(order))
+
+
 def is_fulfilled_later(delivery_kind: str) -> bool:
     """Whether a paid order of this kind is fulfilled after payment (its money held until then)."""
     return delivery_kind != DeliveryKind.CARD_KEY

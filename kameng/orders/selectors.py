@@ -9,7 +9,7 @@ from kameng.orders.models import Order, OrderEvent
 
 
 def orders_of_buyer(*, buyer_id: int) -> QuerySet[Order]:
-    return Order.objects.filter(buyer_id=buyer_id).order_by("-id")
+    return Order.objects.filter(buyer_id=buyer_id).select_related("sku__product").order_by("-id")
 
 
 def order_of_buyer(*, buyer_id: int, number: str) -> Order | None:

@@ -16,7 +16,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.decorators import action
@@ -24,7 +23,7 @@ from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminRadioSelect
 
 from kameng.core.errors import ApplicationError
 from kameng.core.money import money
-from kameng.orders.admin import OrderAdmin, ReadOnlyInline
+from kameng.orders.admin import OrderAdmin, ReadOnlyInline, order_for_action_or_404
 from kameng.orders.models import Order
 from kameng.orders.refunds import REFUNDABLE, order_refundable_amount
 from kameng.payments.models import Payment, Refund, RefundDestination, RefundStatus
@@ -132,7 +131,7 @@ class OrderPaymentsAdmin(OrderAdmin):
         """A full or partial refund to the wallet or the original channel, through payments.refunds.order_refund."""
         if not self.has_refund_permission(request):
             raise PermissionDenied
-        order = get_object_or_404(Order.objects.select_related("buyer"), pk=object_id)
+        order = order_for_action_or_404(queryset=Order.objects.select_related("buyer"), object_id=object_id)
         change_url = reverse("admin:orders_order_change", args=[order.pk])
         if order.status not in REFUNDABLE or order_refundable_amount(order) <= 0:
             self.message_user(request, f"订单状态为「{order.get_status_display()}」，不能退款", messages.ERROR)

@@ -106,6 +106,7 @@ class BuyForm(forms.Form):
 
 class TopupForm(forms.Form):
     amount = forms.CharField(label=_("充值金额（元）"), max_length=12,
+                             error_messages={"required": _("请输入有效的金额"), "max_length": _("请输入有效的金额")},
                              widget=forms.TextInput(attrs={"inputmode": "decimal", "data-testid": "topup-amount",
                                                            "placeholder": "100.00"}))
     channel = forms.ChoiceField(label=_("支付方式"), widget=forms.RadioSelect)

@@ -101,3 +101,35 @@ def test_no_fulfil_button_on_a_card_key_order(admin_client: Client) -> None:
     assert _fulfil_url(order) not in change
     assert response.status_code == 302
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
+
+
+def test_the_buyer_sees_a_manual_order_waiting_for_staff(
+        django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    order = _manual_order(django_capture_on_commit_callbacks)
+    buyer = Client()
+    buyer.force_login(order.buyer)
+
+    page = buyer.get(reverse("web:order_detail", args=[order.number])).content.decode()
+    badge = buyer.get(reverse("web:order_status", args=[order.number])).content.decode()
+    listing = buyer.get(reverse("web:order_list")).content.decode()
+
+    assert 'data-testid="order-status" data-status="fulfilling"' in page
+    assert ">已支付，等待人工发货</span>" in page
+    assert ">已支付，等待人工发货</span>" in badge
+    assert 'data-testid="order-list-status">已支付，等待人工发货</span>' in listing
+    assert ">发货中</span>" not in page + listing
+
+
+def test_a_card_key_order_badge_says_its_own_status() -> None:
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("9.80"))
+    stock_sku(sku, 1)
+    fund_wallet(buyer, "9.80")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+    client = Client()
+    client.force_login(buyer)
+
+    page = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+
+    assert ">已发货</span>" in page
+    assert "等待人工发货" not in page

@@ -419,3 +419,16 @@ def test_refund_form_inputs_carry_the_admin_theme_styles(admin_client: Client) -
     destinations = re.findall(r'<input[^>]*name="destination"[^>]*>', page)
     assert len(destinations) == 1
     assert 'class="' in destinations[0]
+
+
+@pytest.mark.parametrize("action", ["refund", "fulfil"])
+def test_a_mistyped_order_action_address_is_not_found(admin_client: Client, action: str) -> None:
+    order = _order_paid_from_wallet(price="10.00", quantity=1)
+    change_url = reverse("admin:orders_order_change", args=[order.pk])
+
+    response = admin_client.get(f"{change_url}{action}/")
+
+    assert response.status_code == 404
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert order.refunded_amount == Decimal("0.00")

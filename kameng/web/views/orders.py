@@ -19,6 +19,7 @@ from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.money import ZERO
 from kameng.inventory.selectors import secrets_for_order
 from kameng.ledger.selectors import wallet_balance
+from kameng.orders.fulfilment import order_awaits_staff
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
 from kameng.orders.services import order_cancel
@@ -71,6 +72,8 @@ def _detail_context(order: Order) -> dict[str, object]:
         "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],
         "is_pending": is_pending,
         "is_in_progress": order.status in IN_PROGRESS,
+        # Paid, made by hand: the badge says 等待人工发货 rather than a bare 已支付 / 发货中.
+        "awaits_staff": order_awaits_staff(order=order),
         "payment_methods": payment_methods(amount=order.total_amount) if is_pending else [],
         "qr_payment": payment_qr_pending_for_order(order_id=order.pk) if is_pending else None,
         # Paid at a gateway but the order could not take it (closed meanwhile, sold out): said plainly on the page.
@@ -84,7 +87,9 @@ def _detail_context(order: Order) -> dict[str, object]:
 @login_required
 def order_list(request: BuyerRequest) -> HttpResponse:
     page = Paginator(orders_of_buyer(buyer_id=request.user.pk), ORDERS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "web/order_list.html", {"page": page})
+    # The same badge as the order's page: 已支付，等待人工发货 for an order staff have yet to deliver.
+    awaiting_staff = {order.pk for order in page.object_list if order_awaits_staff(order=order)}
+    return render(request, "web/order_list.html", {"page": page, "awaiting_staff": awaiting_staff})
 
 
 @require_GET
@@ -110,6 +115,7 @@ def order_status(request: BuyerRequest, number: str) -> HttpResponse:
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
     return render(request, "web/_order_status.html", {
         "order": order, "is_in_progress": order.status in IN_PROGRESS,
+        "awaits_staff": order_awaits_staff(order=order),
         "payment_in_flight": payment_in_flight_for_order(order_id=order.pk) if is_pending else None})
 
 
