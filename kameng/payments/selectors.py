@@ -76,6 +76,15 @@ def payment_in_flight_for_order(*, order_id: int) -> Payment | None:
             .select_related("channel").order_by("-id").first())
 
 
+def orders_with_payment_in_flight(*, order_ids: list[int]) -> set[int]:
+    """Which of these orders have a gateway payment in flight (as `payment_in_flight_for_order` tells for one)."""
+    if not order_ids:
+        return set()
+    since = timezone.now() - timedelta(minutes=PAYMENT_IN_FLIGHT_MINUTES)
+    return set(Payment.objects.filter(order_id__in=order_ids, status=PaymentStatus.PENDING, created_at__gte=since)
+               .values_list("order_id", flat=True))
+
+
 def payment_of_user(*, user_id: int, number: str) -> Payment | None:
     """The user's payment `number`; None (not found, no query made) for a number not shaped like one."""
     if not is_public_number(number):

@@ -4,7 +4,7 @@ and PHP-style request parameters. Each version keeps its own views and URLs."""
 from __future__ import annotations
 
 from decimal import Decimal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -29,13 +29,14 @@ def paid_page(request: HttpRequest, *, merchant_name: str, money: Decimal) -> Ht
     return render(request, "simulators/epay_message.html", {"title": "支付成功", "message": message})
 
 
-def cancelled_page(request: HttpRequest, *, merchant_name: str, return_url: str) -> HttpResponse:
-    """The buyer cancelled at the cashier: nothing is charged; link back to the merchant's site if known."""
-    merchant_home = ""
+def cancelled_page(request: HttpRequest, *, merchant_name: str, return_url: str, out_trade_no: str) -> HttpResponse:
+    """The buyer cancelled at the cashier: nothing is charged. The link goes back to the merchant's return URL with
+    the merchant's order number only, unsigned (as epay cashiers do): the merchant shows that order, and an unsigned
+    return proves nothing, so it changes nothing there."""
+    back = ""
     if return_url:
-        parts = urlsplit(return_url)
-        merchant_home = f"{parts.scheme}://{parts.netloc}/"
+        back = f"{return_url}{'&' if urlsplit(return_url).query else '?'}{urlencode({'out_trade_no': out_trade_no})}"
     return render(request, "simulators/epay_message.html", {
         "title": "已取消支付", "message": "本次支付已取消，未扣款。订单在商户处保留，可稍后重新支付。",
-        "link_url": merchant_home, "link_text": f"返回 {merchant_name}",
+        "link_url": back, "link_text": f"返回 {merchant_name}",
     })

@@ -136,4 +136,5 @@ def epay_cashier_cancel(request: HttpRequest, trade_no: str) -> HttpResponse:
     trade = simulated_epay_trade_by_number(trade_no=trade_no)
     if trade is None:
         return error_page(request, SimulatorRequestError("交易不存在", code="unknown_trade"), status=404)
-    return cancelled_page(request, merchant_name=trade.merchant.name, return_url=trade.return_url)
+    return cancelled_page(request, merchant_name=trade.merchant.name, return_url=trade.return_url,
+                          out_trade_no=trade.out_trade_no)

@@ -122,6 +122,8 @@ def test_the_wallet_page_shows_the_gateway_paid_order_once(client: Client) -> No
 
     page = client.get(reverse("web:wallet")).content.decode()
 
-    assert page.count(">-49.50<") == 1
+    # Neither a debit nor a credit of the wallet's own money: the amount without a sign, in the page's text colour.
+    assert page.count('<td class="num through-gateway" data-testid="statement-amount">49.50<small') == 1
+    assert "-49.50" not in page
     assert "+49.50" not in page
     assert '<small class="paid-with" data-testid="statement-paid-with">经微信支付付款</small>' in page

@@ -265,6 +265,7 @@ def test_cancel_leaves_the_trade_unpaid_and_unknown_trades_are_not_found(
 
     assert response.status_code == 200
     assert "已取消支付" in response.content.decode()
+    assert f'href="{RETURN_URL}?out_trade_no=T1"' in response.content.decode()
     assert SimulatedEpayV2Trade.objects.get().status == SimulatedEpayV2TradeStatus.PENDING
     assert client.get("/sim/epay-v2/cashier/404/").status_code == 404
     assert client.post("/sim/epay-v2/cashier/404/pay/").status_code == 404

@@ -3,6 +3,7 @@ asks first, in the page and on the server."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -116,3 +117,19 @@ def test_cancelling_an_order_asks_first_without_javascript(client: Client) -> No
 
     assert confirmed["Location"] == reverse("web:order_detail", args=[order.number])
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
+
+
+def _list_badges(client: Client) -> list[str]:
+    body = client.get(reverse("web:order_list")).content.decode()
+    return re.findall(r'data-testid="order-list-status">([^<]*)</span>', body)
+
+
+def test_the_order_list_says_the_payment_is_being_confirmed_as_the_order_page_does(client: Client) -> None:
+    buyer, order, payment = _buyer_with_an_order_paid_at_the_gateway(client)
+    other = order_checkout(buyer_id=buyer.pk, sku_id=order.sku_id, quantity=1, pay_with_wallet=False).order
+
+    assert _list_badges(client) == ["待支付", "正在确认支付"]  # newest first: the other order has no payment
+
+    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert _list_badges(client) == ["待支付", "待支付"]  # no longer in flight
+    assert other.status == OrderStatus.PENDING_PAYMENT

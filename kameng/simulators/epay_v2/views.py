@@ -135,4 +135,5 @@ def cashier_cancel(request: HttpRequest, trade_no: str) -> HttpResponse:
     trade = simulated_epay_v2_trade_by_number(trade_no=trade_no)
     if trade is None:
         return _not_found(request)
-    return cancelled_page(request, merchant_name=trade.merchant.name, return_url=trade.return_url)
+    return cancelled_page(request, merchant_name=trade.merchant.name, return_url=trade.return_url,
+                          out_trade_no=trade.out_trade_no)

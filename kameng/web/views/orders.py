@@ -26,6 +26,7 @@ from kameng.orders.services import order_cancel
 from kameng.orders.state import IN_PROGRESS, KEYS_VISIBLE, UNPAID
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
 from kameng.payments.selectors import (
+    orders_with_payment_in_flight,
     payment_in_flight_for_order,
     payment_of_user,
     payment_qr_pending_for_order,
@@ -89,7 +90,11 @@ def order_list(request: BuyerRequest) -> HttpResponse:
     page = Paginator(orders_of_buyer(buyer_id=request.user.pk), ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     # The same badge as the order's page: 已支付，等待人工发货 for an order staff have yet to deliver.
     awaiting_staff = {order.pk for order in page.object_list if order_awaits_staff(order=order)}
-    return render(request, "web/order_list.html", {"page": page, "awaiting_staff": awaiting_staff})
+    # And 正在确认支付 for an unpaid order whose gateway payment is in flight, as its page says.
+    confirming = orders_with_payment_in_flight(order_ids=[
+        order.pk for order in page.object_list if order.status == OrderStatus.PENDING_PAYMENT])
+    return render(request, "web/order_list.html",
+                  {"page": page, "awaiting_staff": awaiting_staff, "confirming": confirming})
 
 
 @require_GET
