@@ -98,5 +98,6 @@ def test_a_gateway_refusal_keeps_the_gateways_own_words_inside_an_english_senten
     _switch(buyer_client, "zh-hans")
     chinese = _buy_with(buyer_client, epay_v2_channel.code)
 
-    assert "Could not start the payment: The payment gateway could not create the payment: 商户未开通该支付方式." in english
+    assert ("Could not start the payment: The payment gateway could not create the payment: "
+            "商户未开通该支付方式.") in english
     assert "无法发起支付：支付网关下单失败：商户未开通该支付方式。" in chinese
