@@ -56,6 +56,20 @@ DOMAIN_TEXTS = (
     # starting a gateway payment (kameng.payments.services, kameng.purchases.services)
     _("「%(name)s」单笔金额需在 ¥%(min)s–¥%(max)s 之间，请换一种支付方式"),
     _("这笔订单已有一笔「%(channel)s」付款正在确认中；如果您已经付款，请稍候，无需再次支付"),
+    # a gateway payment that cannot start (kameng.payments.gateways: the registry, each adapter's build and start);
+    # a reason the gateway itself sent goes in as a value, untranslated
+    _("支付方式「%(name)s」没有网关适配器"), _("支付宝通道的应用私钥或支付宝公钥无法读取，请检查通道配置"),
+    _("易支付商户密钥为空，拒绝签名"), _("易支付 V1 通道缺少商户 ID 或 MD5 密钥，不能使用"),
+    _("易支付 V2 通道缺少商户 ID、商户私钥或平台公钥，不能使用"),
+    _("微信支付通道配置错误（商户私钥或微信支付公钥无法加载）"),
+    _("支付宝网关无法连接"), _("支付宝网关返回 HTTP %(status)s"), _("支付宝应答验签失败"),
+    _("支付宝拒绝了请求：%(reason)s"), _("支付宝应答格式错误"), _("支付宝预下单失败：%(reason)s"), _("未知错误"),
+    _("易支付 V2 商户私钥无效：%(reason)s"), _("易支付 V2 平台公钥无效：%(reason)s"), _("密钥不是有效的 base64"),
+    _("无法读取 RSA 私钥"), _("私钥不是 RSA 密钥"), _("无法读取 RSA 公钥"), _("公钥不是 RSA 密钥"),
+    _("支付网关%(action)s失败：网络或应答错误"), _("支付网关%(action)s失败：应答格式错误"),
+    _("支付网关%(action)s应答签名校验失败"), _("支付网关下单失败：%(reason)s"), _("支付网关下单应答缺少 pay_info"),
+    _("微信支付%(action)s请求失败：网络错误"), _("微信支付%(action)s失败：%(reason)s"),
+    _("微信支付下单失败：%(reason)s"), _("下单"),
     # product search (kameng.catalog.search)
     _("搜索词太长：请输入不超过 %(limit)s 个字"), _("搜索词包含无法识别的字符：请只输入文字、字母和数字"),
     _("搜索词太多：请最多输入 %(limit)s 个词，如「王者 60」"),

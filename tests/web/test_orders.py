@@ -13,7 +13,7 @@ from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import order_checkout
-from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+from tests.factories import SkuFactory, UserFactory, fund_wallet, manual_sku, stock_sku
 
 pytestmark = pytest.mark.django_db
 
@@ -233,3 +233,37 @@ def test_my_orders_lists_only_mine_and_paginates(client: Client) -> None:
     assert numbers[-1] in first  # newest first
     assert numbers[0] in second
     assert foreign not in first + second
+
+
+def _status_badge(client: Client, order: Order) -> tuple[str, str]:
+    """The status badge as the order page shows it and as its polling answers."""
+    page = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+    polled = client.get(reverse("web:order_status", args=[order.number]), {"was": order.status},
+                        headers={"HX-Request": "true"}).content.decode()
+    return page.split('<span id="order-status"')[1].split(">")[0], polled
+
+
+def test_an_order_waiting_for_staff_polls_every_30_seconds(client: Client) -> None:
+    buyer = _logged_in(client, "58.00")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=manual_sku("58.00").pk, quantity=1).order
+    assert order.status == OrderStatus.PAID
+
+    badge, polled = _status_badge(client, order)
+
+    assert 'hx-trigger="every 30s"' in badge
+    assert 'hx-trigger="every 30s"' in polled
+    assert "已支付，等待人工发货" in polled
+
+
+def test_a_card_key_order_being_delivered_keeps_polling_every_3_seconds(client: Client) -> None:
+    buyer = _logged_in(client, "8.00")
+    sku = SkuFactory.create(price=Decimal("8.00"))
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.FULFILLING)
+    order.refresh_from_db()
+
+    badge, polled = _status_badge(client, order)
+
+    assert 'hx-trigger="every 3s"' in badge
+    assert 'hx-trigger="every 3s"' in polled

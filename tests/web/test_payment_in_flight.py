@@ -53,6 +53,7 @@ def test_the_order_page_says_the_payment_is_being_confirmed_and_polls(client: Cl
     assert 'class="button ghost" id="pay-with-wallet"' in body  # no longer the prominent choice
     status = client.get(reverse("web:order_status", args=[order.number])).content.decode()
     assert "正在确认支付" in status
+    assert 'hx-trigger="every 3s"' in status  # confirming a payment is quick: no slower polling
 
 
 def test_paying_with_the_wallet_while_a_gateway_payment_is_in_flight_asks_first(client: Client) -> None:

@@ -79,7 +79,8 @@ class _HttpxAliPay(AliPay):
         except httpx.HTTPError as error:
             raise GatewayError("支付宝网关无法连接", code="gateway_unreachable") from error
         if response.status_code != 200:
-            raise GatewayError(f"支付宝网关返回 HTTP {response.status_code}", code="gateway_http_error")
+            raise GatewayError("支付宝网关返回 HTTP %(status)s", params={"status": response.status_code},
+                               code="gateway_http_error")
         try:
             verified: dict[str, Any] = self._verify_and_return_sync_response(
                 response.content.decode("utf-8"), response_type)
@@ -87,7 +88,8 @@ class _HttpxAliPay(AliPay):
             logger.warning("alipay: %s answer with a bad signature from %s", response_type, self._gateway)
             raise GatewayError("支付宝应答验签失败", code="gateway_bad_signature") from error
         except AliPayException as error:  # an unsigned answer: a bad request (app id, signature, parameters)
-            raise GatewayError(f"支付宝拒绝了请求：{error}"[:200], code="gateway_refused") from error
+            raise GatewayError("支付宝拒绝了请求：%(reason)s", params={"reason": str(error)[:200]},
+                               code="gateway_refused") from error
         except (ValueError, KeyError, AttributeError) as error:
             raise GatewayError("支付宝应答格式错误", code="gateway_bad_answer") from error
         return verified
@@ -129,7 +131,8 @@ class AlipayGateway:
             answer = self.client.api_alipay_trade_precreate(
                 subject=subject, out_trade_no=out_trade_no, total_amount=total_amount, notify_url=notify_url)
             if answer.get("code") != SUCCESS_CODE or not answer.get("qr_code"):
-                raise GatewayError(f"支付宝预下单失败：{_refusal(answer)}", code="gateway_refused")
+                raise GatewayError("支付宝预下单失败：%(reason)s", params={"reason": _refusal(answer)},
+                                   code="gateway_refused")
             return PaymentStart(qr_code=str(answer["qr_code"]))
         query = self.client.api_alipay_trade_page_pay(
             subject=subject, out_trade_no=out_trade_no, total_amount=total_amount, notify_url=notify_url,
@@ -197,7 +200,8 @@ class AlipayGateway:
         if answer.get("code") != SUCCESS_CODE:
             if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
                 return QueryResult(is_paid=False, amount=None, gateway_trade_no="")
-            raise GatewayError(f"支付宝查询失败：{_refusal(answer)}", code="gateway_refused")
+            raise GatewayError("支付宝查询失败：%(reason)s", params={"reason": _refusal(answer)},
+                               code="gateway_refused")
         if answer.get("out_trade_no", out_trade_no) != out_trade_no:
             raise GatewayError("支付宝查询结果的订单号不符", code="gateway_bad_answer")
         return QueryResult(is_paid=answer.get("trade_status") in PAID_STATUSES,
@@ -218,7 +222,7 @@ class AlipayGateway:
             return CloseResult(status=CloseStatus.CLOSED, message="支付宝无此交易（买家未打开收银台），无需关闭")
         if sub_code == "ACQ.TRADE_STATUS_ERROR":
             return CloseResult(status=CloseStatus.NOT_OPEN, message=_refusal(answer))
-        raise GatewayError(f"支付宝关单失败：{_refusal(answer)}", code="gateway_refused")
+        raise GatewayError("支付宝关单失败：%(reason)s", params={"reason": _refusal(answer)}, code="gateway_refused")
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult:
@@ -248,7 +252,8 @@ class AlipayGateway:
         if answer.get("code") != SUCCESS_CODE:
             if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
                 return RefundResult(status=RefundStatus.NOT_FOUND, message=_refusal(answer))
-            raise GatewayError(f"支付宝退款查询失败：{_refusal(answer)}", code="gateway_refused")
+            raise GatewayError("支付宝退款查询失败：%(reason)s", params={"reason": _refusal(answer)},
+                                   code="gateway_refused")
         if not answer.get("refund_amount"):
             return RefundResult(status=RefundStatus.NOT_FOUND, message="支付宝查无此退款请求")
         if answer.get("out_request_no", refund_no) != refund_no:

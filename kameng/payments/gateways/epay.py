@@ -154,7 +154,7 @@ class EpayV1Gateway:
         except httpx.HTTPError as error:
             raise GatewayError("支付网关退款请求超时或连接中断，结果未知", code="gateway_outcome_unknown") from error
         if response.status_code >= HTTP_SERVER_ERROR:
-            raise GatewayError(f"支付网关退款应答 HTTP {response.status_code}，结果未知",
+            raise GatewayError("支付网关退款应答 HTTP %(status)s，结果未知", params={"status": response.status_code},
                                code="gateway_outcome_unknown")
         try:
             data = response.json()

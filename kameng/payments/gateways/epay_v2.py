@@ -151,7 +151,8 @@ class EpayV2Gateway:
         try:
             signature = epay_v2_sign(params, self.merchant_private_key)
         except KeyFormatError as error:
-            raise GatewayError(f"易支付 V2 商户私钥无效：{error}", code="bad_merchant_key") from error
+            raise GatewayError("易支付 V2 商户私钥无效：%(reason)s", params={"reason": str(error)},
+                               code="bad_merchant_key") from error
         return {**params, "sign": signature, "sign_type": "RSA"}
 
     def _post(self, path: str, params: dict[str, str], *, action: str) -> dict[str, Any]:
@@ -161,18 +162,22 @@ class EpayV2Gateway:
                 response = client.post(self.gateway_url + path, data=self.signed(params))
             data = response.json()
         except (httpx.HTTPError, ValueError) as error:
-            raise GatewayError(f"支付网关{action}失败：网络或应答错误", code="gateway_unreachable") from error
+            raise GatewayError("支付网关%(action)s失败：网络或应答错误", params={"action": action},
+                               code="gateway_unreachable") from error
         if not isinstance(data, dict):
-            raise GatewayError(f"支付网关{action}失败：应答格式错误", code="gateway_bad_reply")
+            raise GatewayError("支付网关%(action)s失败：应答格式错误", params={"action": action},
+                               code="gateway_bad_reply")
         return data
 
     def _verified(self, data: dict[str, Any], *, action: str) -> dict[str, Any]:
         try:
             is_valid = epay_v2_signature_is_valid(data, self.platform_public_key)
         except KeyFormatError as error:
-            raise GatewayError(f"易支付 V2 平台公钥无效：{error}", code="bad_platform_key") from error
+            raise GatewayError("易支付 V2 平台公钥无效：%(reason)s", params={"reason": str(error)},
+                               code="bad_platform_key") from error
         if not is_valid:
-            raise GatewayError(f"支付网关{action}应答签名校验失败", code="gateway_bad_signature")
+            raise GatewayError("支付网关%(action)s应答签名校验失败", params={"action": action},
+                               code="gateway_bad_signature")
         return data
 
     @staticmethod
@@ -191,7 +196,8 @@ class EpayV2Gateway:
         }
         data = self._post("api/pay/create", {key: value for key, value in params.items() if value}, action="下单")
         if not self._is_ok(data):
-            raise GatewayError(f"支付网关下单失败：{data.get('msg') or '未知错误'}", code="gateway_refused")
+            raise GatewayError("支付网关下单失败：%(reason)s", params={"reason": str(data.get("msg") or "未知错误")},
+                               code="gateway_refused")
         data = self._verified(data, action="下单")
         trade_no, pay_type, pay_info = (str(data.get(name) or "") for name in ("trade_no", "pay_type", "pay_info"))
         if not pay_info:

@@ -34,7 +34,8 @@ def gateway_for(channel: PaymentChannel) -> PaymentGateway:
     credential its protocol needs."""
     module_name = ADAPTER_MODULES.get(channel.kind)
     if module_name is None:
-        raise ApplicationError(f"支付方式「{channel.name}」没有网关适配器", code="channel_kind_unsupported")
+        raise ApplicationError("支付方式「%(name)s」没有网关适配器", params={"name": channel.name},
+                               code="channel_kind_unsupported")
     channel_check_usable(channel)
     gateway: PaymentGateway = importlib.import_module(module_name).build(channel)
     return gateway

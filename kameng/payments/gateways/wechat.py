@@ -90,6 +90,11 @@ def _yuan(fen: object) -> Decimal | None:
     return (Decimal(fen) / 100).quantize(FEN)
 
 
+def _refusal(data: dict[str, Any], status: int) -> str:
+    """What WeChat Pay said when it refused: its own message, else the HTTP status."""
+    return str(data.get("message") or f"HTTP {status}")[:200]
+
+
 def notification_reject(reason: str) -> NotificationReply:
     # Any 4xx/5xx makes WeChat retry later; the JSON is what its documentation asks for.
     return NotificationReply(json.dumps({"code": "FAIL", "message": reason[:200]}, ensure_ascii=False),
@@ -135,9 +140,12 @@ class WechatPayGateway:
         try:
             status, text = getattr(client, method)(*args, **kwargs)
         except requests.RequestException as error:
-            raise GatewayError(f"微信支付{what}请求失败：网络错误", code="gateway_unreachable") from error
+            raise GatewayError("微信支付%(action)s请求失败：网络错误", params={"action": what},
+                               code="gateway_unreachable") from error
         except Exception as error:  # the library raises bare Exception, e.g. when a reply's signature fails
-            raise GatewayError(f"微信支付{what}失败：{str(error)[:100]}", code="gateway_bad_reply") from error
+            raise GatewayError("微信支付%(action)s失败：%(reason)s",
+                               params={"action": what, "reason": str(error)[:100]},
+                               code="gateway_bad_reply") from error
         return status, _json(text)
 
     def start(self, *, out_trade_no: str, amount: Decimal, subject: str, notify_url: str, return_url: str = "",
@@ -149,7 +157,7 @@ class WechatPayGateway:
             scene_info={"payer_client_ip": client_ip} if client_ip else None, pay_type=WeChatPayType.NATIVE)
         code_url = data.get("code_url")
         if status != 200 or not isinstance(code_url, str) or not code_url:
-            raise GatewayError(f"微信支付下单失败：{data.get('message') or f'HTTP {status}'}",
+            raise GatewayError("微信支付下单失败：%(reason)s", params={"reason": _refusal(data, status)},
                                code="gateway_refused", extra={"wechat_code": data.get("code", "")})
         return PaymentStart(qr_code=code_url)
 
@@ -159,7 +167,8 @@ class WechatPayGateway:
         if status == 404 or data.get("code") == "ORDER_NOT_EXIST":
             return QueryResult(is_paid=False, amount=None, gateway_trade_no="")
         if status != 200:
-            raise GatewayError(f"微信支付查单失败：{data.get('message') or f'HTTP {status}'}", code="gateway_refused")
+            raise GatewayError("微信支付查单失败：%(reason)s", params={"reason": _refusal(data, status)},
+                               code="gateway_refused")
         if data.get("mchid") != self.mchid or data.get("appid") != self.appid or \
                 data.get("out_trade_no") != out_trade_no:
             raise GatewayError("微信支付查单应答与请求不符（商户号、appid 或订单号）", code="gateway_mismatch")
@@ -179,7 +188,8 @@ class WechatPayGateway:
             return CloseResult(status=CloseStatus.CLOSED, message="微信支付无此订单，无需关闭")
         if code == "ORDERPAID":
             return CloseResult(status=CloseStatus.NOT_OPEN, message=str(data.get("message") or "订单已支付"))
-        raise GatewayError(f"微信支付关单失败：{data.get('message') or f'HTTP {status}'}", code="gateway_refused")
+        raise GatewayError("微信支付关单失败：%(reason)s", params={"reason": _refusal(data, status)},
+                           code="gateway_refused")
 
     def refund(self, *, out_trade_no: str, gateway_trade_no: str, refund_no: str, amount: Decimal,
                total_amount: Decimal, reason: str) -> RefundResult:
@@ -190,7 +200,7 @@ class WechatPayGateway:
             amount={"refund": to_fen(amount), "total": to_fen(total_amount), "currency": "CNY"})
         if status == 429 or status >= 500:
             # Busy or broken on WeChat's side: the outcome is unknown, the caller retries with the same refund_no.
-            raise GatewayError(f"微信支付退款暂不可用：{data.get('message') or f'HTTP {status}'}",
+            raise GatewayError("微信支付退款暂不可用：%(reason)s", params={"reason": _refusal(data, status)},
                                code="gateway_unavailable")
         if status != 200:
             return RefundResult(status=RefundStatus.FAILED, message=str(data.get("message") or f"HTTP {status}"))
@@ -202,7 +212,7 @@ class WechatPayGateway:
         if status == 404 or data.get("code") == "RESOURCE_NOT_EXISTS":
             return RefundResult(status=RefundStatus.NOT_FOUND, message=str(data.get("message") or "退款单不存在"))
         if status != 200:
-            raise GatewayError(f"微信支付退款查询失败：{data.get('message') or f'HTTP {status}'}",
+            raise GatewayError("微信支付退款查询失败：%(reason)s", params={"reason": _refusal(data, status)},
                                code="gateway_refused")
         if data.get("out_refund_no") != refund_no:
             raise GatewayError("微信支付退款查询应答与请求不符（退款单号）", code="gateway_mismatch")

@@ -48,6 +48,26 @@ from kameng.web.views.paying import (
 ORDERS_PER_PAGE = 20
 # The field a buyer's confirmation adds to a payment posted while another payment of the order is in flight.
 CONFIRM_SECOND_PAYMENT = "confirm_second_payment"
+# How often an order page's status badge asks again: every few seconds while the order moves by itself (keys
+# being delivered, a gateway payment being confirmed); slower while it waits for staff, which can take hours.
+STATUS_POLL_SECONDS = 3
+STATUS_POLL_SECONDS_AWAITING_STAFF = 30
+
+
+def _status_badge_context(order: Order) -> dict[str, object]:
+    """What the status badge (web/_order_status.html) shows, and whether and how often it polls."""
+    is_pending = order.status == OrderStatus.PENDING_PAYMENT
+    awaits_staff = order_awaits_staff(order=order)
+    return {
+        "order": order,
+        "is_in_progress": order.status in IN_PROGRESS,
+        # Paid, made by hand: the badge says 等待人工发货 rather than a bare 已支付 / 发货中.
+        "awaits_staff": awaits_staff,
+        # A gateway payment under way (the buyer may just have paid it): the page says 正在确认支付 and polls, and
+        # paying another way asks first (order_pay).
+        "payment_in_flight": payment_in_flight_for_order(order_id=order.pk) if is_pending else None,
+        "poll_seconds": STATUS_POLL_SECONDS_AWAITING_STAFF if awaits_staff else STATUS_POLL_SECONDS,
+    }
 
 
 def _own_order(request: BuyerRequest, number: str) -> Order:
@@ -61,20 +81,14 @@ def _detail_context(order: Order) -> dict[str, object]:
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
     balance = wallet_balance(user_id=order.buyer_id) if is_pending else None
     return {
-        # A gateway payment under way (the buyer may just have paid it): the page says 正在确认支付 and polls, and
-        # paying another way asks first (order_pay).
-        "payment_in_flight": payment_in_flight_for_order(order_id=order.pk) if is_pending else None,
+        **_status_badge_context(order),
         "balance": balance,
         # What the wallet lacks to pay this order: the top-up link asks for exactly that.
         "shortfall": max(order.total_amount - balance, ZERO) if balance is not None else ZERO,
         "page_url": reverse("web:order_detail", args=[order.number]),
-        "order": order,
         "events": list(order_timeline(order_id=order.pk)),
         "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],
         "is_pending": is_pending,
-        "is_in_progress": order.status in IN_PROGRESS,
-        # Paid, made by hand: the badge says 等待人工发货 rather than a bare 已支付 / 发货中.
-        "awaits_staff": order_awaits_staff(order=order),
         "payment_methods": payment_methods(amount=order.total_amount) if is_pending else [],
         "qr_payment": payment_qr_pending_for_order(order_id=order.pk) if is_pending else None,
         # Paid at a gateway but the order could not take it (closed meanwhile, sold out): said plainly on the page.
@@ -117,11 +131,7 @@ def order_status(request: BuyerRequest, number: str) -> HttpResponse:
     order = _own_order(request, number)
     if request.htmx and request.GET.get("was") and request.GET["was"] != order.status:
         return HttpResponseClientRefresh()
-    is_pending = order.status == OrderStatus.PENDING_PAYMENT
-    return render(request, "web/_order_status.html", {
-        "order": order, "is_in_progress": order.status in IN_PROGRESS,
-        "awaits_staff": order_awaits_staff(order=order),
-        "payment_in_flight": payment_in_flight_for_order(order_id=order.pk) if is_pending else None})
+    return render(request, "web/_order_status.html", _status_badge_context(order))
 
 
 @require_GET
