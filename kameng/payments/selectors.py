@@ -68,21 +68,23 @@ def payment_qr_pending_for_order(*, order_id: int) -> Payment | None:
 PAYMENT_IN_FLIGHT_MINUTES = 30
 
 
-def payment_in_flight_for_order(*, order_id: int) -> Payment | None:
-    """The latest gateway payment of an order started recently and not settled: paying the order another way now
-    may pay it twice (the second payment would then land in the wallet)."""
+def _payments_in_flight() -> QuerySet[Payment]:
+    """Gateway payments started recently and not settled: paying their order another way now may pay it twice (the
+    second payment would then land in the wallet)."""
     since = timezone.now() - timedelta(minutes=PAYMENT_IN_FLIGHT_MINUTES)
-    return (Payment.objects.filter(order_id=order_id, status=PaymentStatus.PENDING, created_at__gte=since)
-            .select_related("channel").order_by("-id").first())
+    return Payment.objects.filter(status=PaymentStatus.PENDING, created_at__gte=since)
+
+
+def payment_in_flight_for_order(*, order_id: int) -> Payment | None:
+    """The latest of the order's payments in flight."""
+    return _payments_in_flight().filter(order_id=order_id).select_related("channel").order_by("-id").first()
 
 
 def orders_with_payment_in_flight(*, order_ids: list[int]) -> set[int]:
-    """Which of these orders have a gateway payment in flight (as `payment_in_flight_for_order` tells for one)."""
+    """Which of these orders have a gateway payment in flight, in one query."""
     if not order_ids:
         return set()
-    since = timezone.now() - timedelta(minutes=PAYMENT_IN_FLIGHT_MINUTES)
-    return set(Payment.objects.filter(order_id__in=order_ids, status=PaymentStatus.PENDING, created_at__gte=since)
-               .values_list("order_id", flat=True))
+    return set(_payments_in_flight().filter(order_id__in=order_ids).values_list("order_id", flat=True))
 
 
 def payment_of_user(*, user_id: int, number: str) -> Payment | None:

@@ -75,6 +75,14 @@ def _enabled_channel(channel_code: str) -> PaymentChannel:
     return channel
 
 
+def payment_channel_for_amount(*, channel_code: str, amount: Decimal) -> PaymentChannel:
+    """The enabled, usable channel `channel_code`, if it takes `amount`; the buyer-facing error otherwise. Callers
+    that decide before any order or payment exists (the purchase service) ask this first."""
+    channel = _enabled_channel(channel_code)
+    _check_channel_limits(channel, amount)
+    return channel
+
+
 def _check_channel_limits(channel: PaymentChannel, amount: Decimal) -> None:
     if amount < channel.min_amount or amount > channel.max_amount:
         raise ApplicationError(

@@ -19,7 +19,6 @@ import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
@@ -31,10 +30,7 @@ from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
 from kameng.orders.models import Order
 from kameng.orders.services import CheckoutResult, order_checkout
-from kameng.payments.gateways.registry import channel_check_usable
-from kameng.payments.models import PaymentChannel
-from kameng.payments.selectors import channel_enabled
-from kameng.payments.services import OrderPaymentStarted, order_payment_start
+from kameng.payments.services import OrderPaymentStarted, order_payment_start, payment_channel_for_amount
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +86,7 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
     if payment.by == PayBy.WALLET_OR_RESERVE:
         return _result(_checkout(request_id, lambda: _wallet_or_reserve(common)))
     quote = purchase_quote(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, sales_channel=sales_channel)
-    purchase_channel_check(channel_code=payment.channel_code, amount=quote.total)
+    payment_channel_for_amount(channel_code=payment.channel_code, amount=quote.total)
     checkout = _checkout(request_id, lambda: order_checkout(**common, pay_with_wallet=False))
     if not checkout.created:
         return _result(checkout)
@@ -146,18 +142,3 @@ def purchase_quote(*, buyer_id: int, sku_id: int, quantity: int, sales_channel: 
     if sku is None:
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
     return sku_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel)
-
-
-def purchase_channel_check(*, channel_code: str, amount: Decimal) -> PaymentChannel:
-    """The enabled channel `channel_code`, if it accepts `amount`; the buyer-facing error otherwise."""
-    channel = channel_enabled(code=channel_code)
-    if channel is None:
-        raise NotFoundError("支付方式不存在或已停用", code="channel_not_found")
-    if not channel.min_amount <= amount <= channel.max_amount:
-        raise ApplicationError(
-            "「%(name)s」单笔金额需在 ¥%(min)s–¥%(max)s 之间，请换一种支付方式", code="amount_out_of_channel_range",
-            extra={"min": str(channel.min_amount), "max": str(channel.max_amount)},
-            params={"name": channel.name, "min": channel.min_amount, "max": channel.max_amount},
-        )
-    channel_check_usable(channel)  # not offered, but a stale page may still post it
-    return channel

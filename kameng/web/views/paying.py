@@ -22,7 +22,6 @@ from kameng.core.http import client_address
 from kameng.orders.models import Order
 from kameng.payments.selectors import channels_offered
 from kameng.payments.services import OrderPaymentStarted, channel_shows_qr, order_payment_start
-from kameng.purchases.services import purchase_channel_check
 
 # The payment-method value of the wallet balance on the storefront forms (a channel of kind "balance" pays the
 # same way, so it is not listed twice).
@@ -51,8 +50,6 @@ def is_wallet_method(code: str) -> bool:
 def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str,
                         is_second_payment_confirmed: bool = False) -> OrderPaymentStarted:
     assert request.user.pk is not None
-    # A code from the form that is no channel's (a NUL, a space) says so in the buyer's language.
-    purchase_channel_check(channel_code=channel_code, amount=order.total_amount)
     return order_payment_start(order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code,
                                client_ip=client_address(request),
                                is_second_payment_confirmed=is_second_payment_confirmed)
