@@ -30,7 +30,6 @@ Windows are fixed: they start at the first count and the lock lasts until the wi
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from django.utils.translation import gettext
 
 from kameng.accounts.models import User
 from kameng.core.crypto import blind_index
+from kameng.core.http import address_block
 
 THROTTLE_CONTEXT = "accounts.login.throttle"
 ACCOUNT_WINDOW_SECONDS = 24 * 3600
@@ -76,18 +76,6 @@ LOCK_MESSAGES_IN_SECONDS = {
     "account": "该账号近期在多处登录失败，为保护账号安全，请 %(seconds)s 秒后再试",
     "registration": "当前网络注册过于频繁，请 %(seconds)s 秒后再试",
 }
-
-
-def address_block(address: str) -> str:
-    """IPv4 per address; IPv6 per /64, the block one subscriber gets (counting single addresses would give anyone
-    with a /64 an unlimited budget)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:45]
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def _hashed(value: str) -> str:

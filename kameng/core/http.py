@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -19,3 +21,15 @@ def client_address(request: HttpRequest) -> str:
         if address and address not in trusted:
             return address[:45]  # the longest textual IPv6 address
     return remote
+
+
+def address_block(address: str) -> str:
+    """What a per-address limit counts: IPv4 per address; IPv6 per /64, the block one subscriber gets (counting
+    single addresses would give anyone with a /64 an unlimited budget)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:45]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

@@ -15,11 +15,10 @@ Anyone can post to /pay/notify/<channel>/, so nothing it receives may cost us mo
 
 from __future__ import annotations
 
-import ipaddress
-
 from django.conf import settings
 from django.core.cache import cache
 
+from kameng.core.http import address_block
 from kameng.core.masking import mask_text
 
 RATE_WINDOW_SECONDS = 60
@@ -71,13 +70,7 @@ def notification_params_stored(params: dict[str, str]) -> dict[str, str]:
 
 
 def _address_key(address: str) -> str:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return f"payments:notify-refused:{address[:45]}"
-    if ip.version == 6:
-        return f"payments:notify-refused:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
-    return f"payments:notify-refused:{ip}"
+    return f"payments:notify-refused:{address_block(address)}"
 
 
 def _increment(key: str) -> int:
