@@ -39,6 +39,7 @@ from django.core.cache import cache
 from django.utils.translation import gettext
 
 from kameng.accounts.models import User
+from kameng.core.counters import counter_hit, counter_seconds_left
 from kameng.core.crypto import blind_index
 from kameng.core.http import address_block
 
@@ -93,26 +94,6 @@ def _count(key: str) -> int:
     return int(cache.get(key) or 0)
 
 
-def _hit(key: str, *, window: int) -> int:
-    """Count one in the window at `key` (opening it if none is open) and return the new count."""
-    # add() opens the window only if none is open; incr() is atomic on Redis (and under locmem's lock).
-    if cache.add(key, 0, timeout=window):
-        cache.set(f"{key}:ends", time.time() + window, timeout=window)
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # the window closed between add() and incr()
-        cache.set(key, 1, timeout=window)
-        cache.set(f"{key}:ends", time.time() + window, timeout=window)
-        return 1
-
-
-def _seconds_left(key: str, *, window: int) -> int:
-    ends = cache.get(f"{key}:ends")
-    if ends is None:
-        return window
-    return max(1, math.ceil(float(ends) - time.time()))
-
-
 # --- logins ------------------------------------------------------------------------------------------------------
 
 def _pair_key(account: str, address: str | None) -> str:
@@ -139,10 +120,10 @@ def login_lock(*, account: str, address: str | None) -> Lock | None:
     """The lock in force for a login to `account` (from `login_account`) from `address`, if any."""
     window = settings.KAMENG_LOGIN_LOCK_SECONDS
     if address and _count(_address_key(address)) >= settings.KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS:
-        return Lock(seconds=_seconds_left(_address_key(address), window=window), reason="login")
+        return Lock(seconds=counter_seconds_left(key=_address_key(address), window=window), reason="login")
     pair = _pair_key(account, address)
     if _count(pair) >= settings.KAMENG_LOGIN_MAX_FAILURES:
-        return Lock(seconds=_seconds_left(pair, window=window), reason="login")
+        return Lock(seconds=counter_seconds_left(key=pair, window=window), reason="login")
     waits_until = cache.get(_account_wait_key(account))
     if waits_until is not None and float(waits_until) > time.time():
         if address and cache.get(_known_address_key(account, address)):
@@ -154,9 +135,9 @@ def login_lock(*, account: str, address: str | None) -> Lock | None:
 def login_failed(*, account: str, address: str | None) -> None:
     window = settings.KAMENG_LOGIN_LOCK_SECONDS
     if address:
-        _hit(_address_key(address), window=window)
-    _hit(_pair_key(account, address), window=window)
-    failures = _hit(_account_key(account), window=ACCOUNT_WINDOW_SECONDS)
+        counter_hit(key=_address_key(address), window=window)
+    counter_hit(key=_pair_key(account, address), window=window)
+    failures = counter_hit(key=_account_key(account), window=ACCOUNT_WINDOW_SECONDS)
     beyond = failures - settings.KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER
     if beyond >= 0:
         wait = min(2 ** min(beyond, 20), settings.KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS)
@@ -186,7 +167,8 @@ def registration_lock(*, address: str | None) -> Lock | None:
     for key, limit in ((_registrations_key(address), settings.KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR),
                        (_refusals_key(address), settings.KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR)):
         if _count(key) >= limit:
-            return Lock(seconds=_seconds_left(key, window=REGISTRATION_WINDOW_SECONDS), reason="registration")
+            return Lock(seconds=counter_seconds_left(key=key, window=REGISTRATION_WINDOW_SECONDS),
+                        reason="registration")
     return None
 
 
@@ -198,12 +180,12 @@ def registration_take(*, address: str | None) -> Lock | None:
     if not address:
         return None
     key = _registrations_key(address)
-    if _hit(key, window=REGISTRATION_WINDOW_SECONDS) > settings.KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR:
-        return Lock(seconds=_seconds_left(key, window=REGISTRATION_WINDOW_SECONDS), reason="registration")
+    if counter_hit(key=key, window=REGISTRATION_WINDOW_SECONDS) > settings.KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR:
+        return Lock(seconds=counter_seconds_left(key=key, window=REGISTRATION_WINDOW_SECONDS), reason="registration")
     return None
 
 
 def registration_refused(*, address: str | None) -> None:
     """Count one "name not available" answer given to `address`."""
     if address:
-        _hit(_refusals_key(address), window=REGISTRATION_WINDOW_SECONDS)
+        counter_hit(key=_refusals_key(address), window=REGISTRATION_WINDOW_SECONDS)

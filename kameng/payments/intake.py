@@ -18,6 +18,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.cache import cache
 
+from kameng.core.counters import counter_hit
 from kameng.core.http import address_block
 from kameng.core.masking import mask_text
 
@@ -73,16 +74,6 @@ def _address_key(address: str) -> str:
     return f"payments:notify-refused:{address_block(address)}"
 
 
-def _increment(key: str) -> int:
-    # add() opens the window only if none is open; incr() is atomic on Redis (and under locmem's lock).
-    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS)
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # the window closed between add() and incr()
-        cache.set(key, 1, timeout=RATE_WINDOW_SECONDS)
-        return 1
-
-
 def notification_address_is_throttled(*, remote_addr: str | None) -> bool:
     if not remote_addr:
         return False
@@ -92,9 +83,9 @@ def notification_address_is_throttled(*, remote_addr: str | None) -> bool:
 def notification_refused_from(*, remote_addr: str | None) -> None:
     """Count one refused notification against its client address."""
     if remote_addr:
-        _increment(_address_key(remote_addr))
+        counter_hit(key=_address_key(remote_addr), window=RATE_WINDOW_SECONDS)
 
 
 def unknown_channel_row_allowed() -> bool:
     """Whether one more row may be written for a notification naming no channel (counted across all addresses)."""
-    return _increment(UNKNOWN_CHANNEL_KEY) <= UNKNOWN_CHANNEL_ROWS_PER_MINUTE
+    return counter_hit(key=UNKNOWN_CHANNEL_KEY, window=RATE_WINDOW_SECONDS) <= UNKNOWN_CHANNEL_ROWS_PER_MINUTE
