@@ -84,4 +84,7 @@ DOMAIN_TEXTS = (
     _("当前网络注册过于频繁，请 %(minutes)s 分钟后再试"), _("当前网络注册过于频繁，请 %(seconds)s 秒后再试"),
     # a form body in another charset than UTF-8 (kameng.web.middleware.FormCharsetMiddleware)
     _("表单编码不受支持：请以 UTF-8 编码提交"),
+    # the notification e-mail address (kameng.notices.services)
+    _("请输入有效的邮箱地址"), _("这已经是您的通知邮箱"), _("今天发送的确认邮件已达上限，请明天再试"),
+    _("确认链接无效或已过期，请重新设置邮箱"),
 )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, orders, search, shop, wallet
+from kameng.web.views import account, accounts, orders, search, shop, wallet
 
 app_name = "web"
 
@@ -14,6 +14,10 @@ urlpatterns = [
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
     path("logout/", accounts.StoreLogoutView.as_view(), name="logout"),
     path("register/", accounts.register, name="register"),
+    path("account/", account.account, name="account"),
+    path("account/email/", account.account_email, name="account_email"),
+    path("account/email/remove/", account.account_email_remove, name="account_email_remove"),
+    path("account/email/confirm/<str:token>/", account.account_email_confirm, name="account_email_confirm"),
     path("orders/", orders.order_list, name="order_list"),
     path("orders/<str:number>/", orders.order_detail, name="order_detail"),
     path("orders/<str:number>/status/", orders.order_status, name="order_status"),
