@@ -10,14 +10,19 @@ called, so a second run of the listener — aftercare is delivered at least once
 send that raises deletes the row and fails the run, so the task's retry sends it again; a process that dies while
 sending leaves the row claimed and the e-mail is not sent again (the order page stays the buyer's record). Nothing
 here runs inside a transaction while the mail server is called.
+
+Aftercare is enqueued after commit; a broker down at that moment loses the task. `delivered_emails_redrive` (a
+periodic task) sends what the newest orders still lack, once their delivery is a few minutes old.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from kameng.inventory.selectors import secrets_for_order
@@ -25,6 +30,12 @@ from kameng.notices.mail import email_build, order_link
 from kameng.notices.models import NoticeLanguage, OrderNotice, OrderNoticeKind, OrderNoticeStatus
 from kameng.orders.aftercare import AftercareEvent
 from kameng.orders.models import Order
+
+REDRIVE_SETTLE_SECONDS = 600  # the aftercare task and its first retries have had their turn
+REDRIVE_WITHIN_HOURS = 24
+# Only the newest orders are looked at (a range of the primary key, so the sweep reads an index and not the
+# whole table): a manual order delivered after this many newer orders were placed is not swept.
+REDRIVE_NEWEST_ORDERS = 5000
 
 logger = logging.getLogger(__name__)
 
@@ -71,3 +82,22 @@ def order_delivered_email_send(*, order: Order) -> bool:
     OrderNotice.objects.filter(pk=notice.pk).update(status=OrderNoticeStatus.SENT, sent_at=timezone.now())
     logger.info("delivery e-mail of order %s sent", order.number)
     return True
+
+
+def delivered_emails_redrive(*, limit: int = 200) -> int:
+    """Send the delivery e-mail of recently delivered orders that have none (their aftercare task was lost);
+    returns how many orders it tried."""
+    newest = Order.objects.order_by("-pk").values_list("pk", flat=True).first()
+    if newest is None:
+        return 0
+    now = timezone.now()
+    order_ids = list(
+        Order.objects.filter(pk__gt=newest - REDRIVE_NEWEST_ORDERS,
+                             delivered_at__gte=now - timedelta(hours=REDRIVE_WITHIN_HOURS),
+                             delivered_at__lte=now - timedelta(seconds=REDRIVE_SETTLE_SECONDS))
+        .exclude(buyer__email="")
+        .exclude(Exists(OrderNotice.objects.filter(order_id=OuterRef("pk"), kind=OrderNoticeKind.DELIVERED)))
+        .order_by("pk").values_list("pk", flat=True)[:limit])
+    if order_ids:
+        orders_delivered_email(order_ids=order_ids, event=AftercareEvent.DELIVERED)
+    return len(order_ids)

@@ -4,14 +4,16 @@ commit, at most once however often the listener runs, without the card secrets u
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
-from kameng.notices.listeners import orders_delivered_email
+from kameng.notices.listeners import delivered_emails_redrive, orders_delivered_email
 from kameng.notices.models import NoticeLanguage, OrderNotice, OrderNoticeStatus
 from kameng.orders.aftercare import AftercareEvent
 from kameng.orders.fulfilment import order_deliver_manually
@@ -201,3 +203,23 @@ def test_orders_delivered_together_get_one_email_each(django_capture_on_commit_c
 
     assert sorted(message.to[0] for message in mail.outbox) == ["a@example.com", "c@example.com"]
     assert set(OrderNotice.objects.values_list("order_id", flat=True)) == {first.pk, third.pk}
+
+
+@DELIVERY_EMAIL
+def test_the_sweep_sends_what_a_lost_task_did_not_and_only_once(django_capture_on_commit_callbacks: Capture) -> None:
+    with override_settings(KAMENG_ORDER_AFTERCARE=[]):  # as if the broker had lost the aftercare task
+        lost, _ = _buy(django_capture_on_commit_callbacks, email="lost@example.com", quantity=1, request_id="lost")
+        fresh, _ = _buy(django_capture_on_commit_callbacks, email="fresh@example.com", quantity=1, request_id="fresh")
+        old, _ = _buy(django_capture_on_commit_callbacks, email="old@example.com", quantity=1, request_id="old")
+    sent, _ = _buy(django_capture_on_commit_callbacks, email="sent@example.com", quantity=1, request_id="sent")
+    now = timezone.now()
+    Order.objects.filter(pk__in=[lost.pk, sent.pk]).update(delivered_at=now - timedelta(minutes=30))
+    Order.objects.filter(pk=old.pk).update(delivered_at=now - timedelta(days=2))
+    mail.outbox.clear()
+
+    first = delivered_emails_redrive()
+    second = delivered_emails_redrive()
+
+    assert (first, second) == (1, 0)  # `fresh` is minutes old: its own task may still be on its way
+    assert [message.to for message in mail.outbox] == [["lost@example.com"]]
+    assert set(OrderNotice.objects.values_list("order_id", flat=True)) == {lost.pk, sent.pk}
