@@ -8,17 +8,16 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from kameng.accounts.models import User
 from kameng.notices.models import NoticeLanguage
 from kameng.web.views import account as account_views
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-User = get_user_model()
 
 
 def _logged_in(client: Client, **fields: object) -> User:
@@ -28,7 +27,7 @@ def _logged_in(client: Client, **fields: object) -> User:
 
 
 def _confirm_link(message: mail.EmailMessage) -> str:
-    found = re.search(r"https?://\S+/account/email/confirm/[^/\s]+/", message.body)
+    found = re.search(r"https?://\S+/account/email/confirm/[^/\s]+/", str(message.body))
     assert found is not None, message.body
     return urlsplit(found.group(0)).path
 
