@@ -85,10 +85,11 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
         raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
     common: dict[str, Any] = {"buyer_id": buyer_id, "sku_id": sku_id, "quantity": quantity,
                               "request_id": request_id, "sales_channel": sales_channel, "client_ip": client_ip}
-    may_use_wallet = _wallet_authorized(payment, common)
+    if payment.by in (PayBy.WALLET, PayBy.WALLET_OR_RESERVE) and not _wallet_authorized(payment, common):
+        payment = PaymentChoice(PayBy.RESERVE)  # WALLET_OR_RESERVE short of both the PIN and the balance
     if payment.by == PayBy.WALLET:
         return _result(_checkout(request_id, lambda: order_checkout(**common, batched=True)))
-    if payment.by == PayBy.RESERVE or not may_use_wallet:
+    if payment.by == PayBy.RESERVE:
         return _result(_checkout(request_id, lambda: order_checkout(**common, pay_with_wallet=False)))
     if payment.by == PayBy.WALLET_OR_RESERVE:
         return _result(_checkout(request_id, lambda: _wallet_or_reserve(common)))
@@ -119,8 +120,6 @@ def _wallet_authorized(payment: PaymentChoice, common: dict[str, Any]) -> bool:
 
     The total is the price function's now; the checkout prices the order again a moment later, so only a price
     changed in between (by staff) could make the two differ."""
-    if payment.by not in (PayBy.WALLET, PayBy.WALLET_OR_RESERVE):
-        return False
     pin_settings = payment.pin_settings or pin_settings_for(user_id=common["buyer_id"])
     if not pin_settings.has_pin:
         return True
