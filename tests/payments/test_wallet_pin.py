@@ -354,3 +354,25 @@ def test_the_storefront_in_english_says_the_pin_refusal_in_english(client: Clien
     response = _post_buy(client, sku, pin="000001")
 
     assert "Wrong payment PIN. 4 tries left" in response.content.decode()
+
+
+def test_the_second_payment_confirmation_asks_the_pin_too(client: Client) -> None:
+    buyer = _logged_in(client, _buyer())
+    PaymentChannel.objects.create(code="epay", name="易支付", kind=ChannelKind.EPAY_V1,
+                                  gateway_url="https://pay.example.com/", merchant_id="1001",
+                                  merchant_key="in-flight-merchant-key-0123456789")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=_sku().pk, quantity=1, pay_with_wallet=False).order
+    order_payment_start(order_id=order.pk, buyer_id=buyer.pk, channel_code="epay")
+
+    asked = client.post(reverse("web:order_pay", args=[order.number]), {"channel": "balance", "pin": PIN})
+    confirmed_without = client.post(reverse("web:order_pay", args=[order.number]),
+                                    {"channel": "balance", "confirm_second_payment": "1"})
+    confirmed = client.post(reverse("web:order_pay", args=[order.number]),
+                            {"channel": "balance", "confirm_second_payment": "1", "pin": PIN})
+
+    assert asked.status_code == 409
+    assert 'data-testid="pin-input"' in asked.content.decode()
+    assert confirmed_without.status_code == 403
+    assert confirmed.status_code == 302
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
