@@ -58,12 +58,12 @@ def pin_context(user: User | None, *, amount: Decimal) -> dict[str, object]:
     """Whether a wallet payment of `amount` shows the PIN field (the buyer has a PIN and the amount is over their
     password-free limit; a refusal of the PIN shows it too, see web/_pin_field.html), and what it says."""
     if user is None or not user.is_authenticated:
-        return {"pin_field": False, "has_pin": False}
+        return {"pin_field": False}
     pin_settings = pin_settings_of(user)
     limit = effective_password_free_limit(pin_settings.password_free_limit)
     hint = (_("钱包支付超过免密额度 %(limit)s 时需要输入支付密码") % {"limit": format_money(limit)} if limit > ZERO
             else _("钱包支付需要输入 6 位支付密码"))
-    return {"pin_field": pin_settings.needs_pin(amount), "has_pin": pin_settings.has_pin, "pin_hint": hint}
+    return {"pin_field": pin_settings.needs_pin(amount), "pin_hint": hint}
 
 
 def is_wallet_method(code: str) -> bool:
