@@ -9,7 +9,9 @@ import hashlib
 import re
 from decimal import Decimal
 from html import unescape
+from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -372,3 +374,33 @@ def test_other_certificates_are_refused_for_notifications_too(keys: UnionPayKeys
         assert _process(sign_as_unionpay(notify_params(), cert))[2] == NotificationOutcome.REJECTED
     _assert_nothing_credited(payment)
     assert RiskEvent.objects.count() == 3
+
+
+@pytest.mark.parametrize("body", ["respCode=00&origRespCode=00&txnAmt=1000&queryId=1", "respCode=34&respMsg=x"])
+def test_an_unsigned_answer_is_believed_only_as_a_refusal(keys: UnionPayKeys, monkeypatch: pytest.MonkeyPatch,
+                                                          body: str) -> None:
+    monkeypatch.setattr(unionpay, "server_transport",
+                        httpx.MockTransport(lambda request: httpx.Response(200, text=body)))
+
+    with pytest.raises(GatewayError) as raised:
+        unionpay.build(_channel(keys)).query(out_trade_no=NUMBER)
+
+    assert raised.value.code == "gateway_bad_signature"
+
+
+def test_a_signed_query_answer_is_read(keys: UnionPayKeys, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, str]] = []
+
+    def unionpay_side(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(parse_qsl(request.content.decode())))
+        answer = sign_as_unionpay({"version": "5.1.0", "signMethod": "01", "respCode": "00", "orderId": NUMBER,
+                                   "origRespCode": "00", "txnAmt": "1000", "queryId": "Q1"}, keys.signing)
+        return httpx.Response(200, text="&".join(f"{key}={value}" for key, value in answer.items()))
+
+    monkeypatch.setattr(unionpay, "server_transport", httpx.MockTransport(unionpay_side))
+
+    result = unionpay.build(_channel(keys)).query(out_trade_no=NUMBER)
+
+    assert (result.is_paid, result.amount, result.gateway_trade_no) == (True, Decimal("10.00"), "Q1")
+    assert str(seen[0].get("txnTime")) == "20261203094512"
+    assert (seen[0]["txnType"], seen[0]["txnSubType"], seen[0]["bizType"]) == ("00", "00", "000000")

@@ -390,7 +390,8 @@ class UnionPayGateway:
                 logger.warning("unionpay: %s answer refused: %s", endpoint, problem)
                 raise GatewayError("银联应答验签失败：%(problem)s", params={"problem": problem},
                                    code="gateway_bad_signature")
-        elif answer["respCode"] == SUCCESS:  # an unsigned "success" is no answer at all
+        elif answer["respCode"] in (SUCCESS, NOT_FOUND_CODE):
+            # Unsigned, only a refusal is believed: "done" or "no such transaction" must be UnionPay's own word.
             raise GatewayError("银联应答没有签名", code="gateway_bad_signature")
         return answer
 

@@ -98,8 +98,12 @@ def signed_digest(params: dict[str, str]) -> bytes:
 
 
 def params_signed(params: dict[str, str], signing: Issued) -> dict[str, str]:
-    """Add `signPubKeyCert` (it is signed too) and `signature` the way UnionPay's answers and notifications are."""
-    unsigned = {**params, "signPubKeyCert": signing.certificate_pem}
+    """Add `signPubKeyCert` (it is signed too) and `signature` the way UnionPay's answers and notifications are.
+
+    The certificate's lines end in CRLF: a browser posting the frontUrl form turns every line break into CRLF
+    before sending, so only CRLF text arrives as it was signed."""
+    pem = signing.certificate_pem.replace("\r\n", "\n").replace("\n", "\r\n")
+    unsigned = {**params, "signPubKeyCert": pem}
     raw = _load_key(signing.private_key_pem).sign(signed_digest(unsigned), padding.PKCS1v15(), hashes.SHA256())
     return {**unsigned, "signature": base64.b64encode(raw).decode()}
 
