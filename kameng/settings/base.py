@@ -283,6 +283,13 @@ KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("KAMENG_LOGIN_MAX_FAILURES_PER_A
 KAMENG_LOGIN_LOCK_SECONDS = env.int("KAMENG_LOGIN_LOCK_SECONDS", default=900)
 KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER = env.int("KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER", default=20)
 KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS = env.int("KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS", default=300)
+# Payment PIN and password-free payment (kameng/accounts/paypin.py): wrong PINs in a row that lock the PIN, for how
+# long; the highest password-free (免密) limit a buyer may set (0 turns password-free payment off for everyone);
+# how recent a login must be for an account without a login password to set its first PIN.
+KAMENG_PAYMENT_PIN_MAX_FAILURES = env.int("KAMENG_PAYMENT_PIN_MAX_FAILURES", default=5)
+KAMENG_PAYMENT_PIN_LOCK_SECONDS = env.int("KAMENG_PAYMENT_PIN_LOCK_SECONDS", default=900)
+KAMENG_PASSWORD_FREE_MAX = env.str("KAMENG_PASSWORD_FREE_MAX", default="200.00")
+KAMENG_PAYMENT_PIN_FRESH_LOGIN_SECONDS = env.int("KAMENG_PAYMENT_PIN_FRESH_LOGIN_SECONDS", default=600)
 # Registration throttling per client address (IPv6: per /64): accounts made, and "name not available" answers.
 KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR", default=5)
 KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR",
@@ -302,6 +309,9 @@ KAMENG_UNPAID_STOCK_SHARE_PER_BUYER = env.float("KAMENG_UNPAID_STOCK_SHARE_PER_B
 KAMENG_UNPAID_TAKEOVER_SECONDS = env.int("KAMENG_UNPAID_TAKEOVER_SECONDS", default=120)
 # Price rules (kameng/catalog/pricing.py): dotted paths of callables applied in order to every SKU price.
 KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=[])
+# Aftercare listeners (kameng/orders/aftercare.py): dotted paths told after commit when orders are delivered or
+# refunded.
+KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[])
 # Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer
 # thread per server process (kameng/orders/group_commit.py). It batches only what is in flight at once, so the
 # server needs threads: granian --blocking-threads 32 (or gunicorn gthread) rather than a handful of sync workers.
