@@ -30,6 +30,7 @@ from kameng.core.errors import ApplicationError
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "实名认证服务暂时不可用，请稍后重试"
+UNAVAILABLE_RETRY_AFTER_SECONDS = 30
 
 
 class VerificationOutcome(StrEnum):
@@ -54,7 +55,8 @@ class IdentityProviderUnavailableError(ApplicationError):
     status_code = 503
 
     def __init__(self, *, reason: str) -> None:
-        super().__init__(UNAVAILABLE_MESSAGE, code="identity_provider_unavailable", extra={"retryable": True})
+        super().__init__(UNAVAILABLE_MESSAGE, code="identity_provider_unavailable",
+                         extra={"retryable": True, "retry_after": UNAVAILABLE_RETRY_AFTER_SECONDS})
         self.reason = reason  # for logs and tests, never shown
 
 
