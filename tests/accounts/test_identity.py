@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kameng.accounts.identity import (
@@ -185,7 +185,8 @@ def test_the_age_on_the_day_of_birth_is_zero() -> None:
 
 @pytest.mark.parametrize(("text", "name"), [
     ("张三", "张三"), (" 张 三 ", "张三"), ("欧阳娜娜", "欧阳娜娜"), ("阿依古丽·买买提", "阿依古丽·买买提"),
-    ("阿依古丽•买买提", "阿依古丽·买买提"), ("阿依古丽・买买提", "阿依古丽·买买提"), ("阿依古丽．买买提", "阿依古丽·买买提"),
+    ("阿依古丽•买买提", "阿依古丽·买买提"), ("阿依古丽・买买提", "阿依古丽·买买提"),
+    ("阿依古丽．买买提", "阿依古丽·买买提"),
     ("王𠇔", "王𠇔"),  # a rare character outside the basic block (Extension B)
     ("龘" * 20, "龘" * 20),
 ])
@@ -226,6 +227,7 @@ _valid_numbers = st.builds(lambda region, born, sequence: id_number(region=regio
                            _regions, _births, _sequences)
 
 
+@settings(deadline=None)  # a loaded CI machine is slow now and then; these are not timing tests
 @given(number=_valid_numbers)
 def test_every_well_formed_number_parses_and_says_its_birth_date(number: str) -> None:
     parsed = parse_id_number(number.lower(), today=TODAY)
@@ -235,6 +237,7 @@ def test_every_well_formed_number_parses_and_says_its_birth_date(number: str) ->
     assert parsed.age_on(TODAY) >= 0
 
 
+@settings(deadline=None)  # a loaded CI machine is slow now and then; these are not timing tests
 @given(number=_valid_numbers, position=st.integers(min_value=0, max_value=16), digit=st.integers(0, 9))
 def test_any_single_digit_changed_is_caught_by_the_check_digit(number: str, position: int, digit: int) -> None:
     changed = number[:position] + str(digit) + number[position + 1:]
@@ -242,6 +245,7 @@ def test_any_single_digit_changed_is_caught_by_the_check_digit(number: str, posi
         assert _problem(changed) == IdNumberProblem.CHECKSUM
 
 
+@settings(deadline=None)  # a loaded CI machine is slow now and then; these are not timing tests
 @given(number=_valid_numbers, position=st.integers(min_value=0, max_value=15))
 def test_any_two_neighbouring_digits_swapped_is_caught(number: str, position: int) -> None:
     swapped = number[:position] + number[position + 1] + number[position] + number[position + 2:]
@@ -249,6 +253,7 @@ def test_any_two_neighbouring_digits_swapped_is_caught(number: str, position: in
         assert _problem(swapped) == IdNumberProblem.CHECKSUM
 
 
+@settings(deadline=None)  # a loaded CI machine is slow now and then; these are not timing tests
 @given(born=_births, first=st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 1, 1)),
        days=st.integers(min_value=0, max_value=40000))
 def test_age_never_decreases_and_is_full_years(born: date, first: date, days: int) -> None:
@@ -261,6 +266,7 @@ def test_age_never_decreases_and_is_full_years(born: date, first: date, days: in
         assert (later - born).days // 366 <= age <= (later - born).days // 365
 
 
+@settings(deadline=None)  # a loaded CI machine is slow now and then; these are not timing tests
 @given(name=st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=2, max_size=20))
 def test_every_chinese_name_of_2_to_20_characters_is_accepted_and_masked(name: str) -> None:
     assert parse_name(name) == name
