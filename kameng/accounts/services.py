@@ -250,6 +250,9 @@ def realname_verify(*, user_id: int, name: str, id_number: str) -> RealName:
         if refusal is not None:
             real_name.status, real_name.rejection_code, real_name.pending_since = (
                 RealNameStatus.REJECTED, refusal, None)
+            # A slot lost to another account left its values on this instance: a refusal keeps none of them.
+            real_name.name = real_name.id_number = real_name.id_number_index = None
+            real_name.identity_slot, real_name.verified_at = None, None
             real_name.provider, real_name.provider_request_id = result.provider, result.request_id
             real_name.save()
     logger.info("real-name verification of user %s by %s: %s", user_id, result.provider, refusal or "verified")

@@ -301,7 +301,9 @@ def test_a_slot_taken_at_the_last_moment_is_answered_as_taken(monkeypatch: pytes
     refused = _refused(second)
 
     assert (refused.code, refused.status_code) == ("realname_id_number_taken", 409)
-    assert RealName.objects.get(user=second).status == RealNameStatus.REJECTED
+    row = RealName.objects.get(user=second)
+    assert (row.status, row.name, row.id_number, row.id_number_index, row.identity_slot) == (
+        RealNameStatus.REJECTED, None, None, None, None)
 
 
 def test_staff_reset_forgets_the_identity_and_frees_it_for_another_account() -> None:
