@@ -14,6 +14,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from kameng.accounts.identity import parse_id_number, parse_name
 from kameng.accounts.models import RealName, RealNameStatus, User
@@ -207,6 +208,7 @@ def _realname_verified(*, real_name: RealName, name: str, id_number: str, index:
     return False
 
 
+@sensitive_variables("name", "id_number", "person_name", "number")  # hidden from Django's error reports
 def realname_verify(*, user_id: int, name: str, id_number: str) -> RealName:
     """Verify that `name` goes with `id_number` (real-name, 实名) for the account `user_id`: buyers, and later a
     supplier's legal person, through the same flow.

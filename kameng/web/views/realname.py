@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from kameng.accounts.selectors import realname_of
@@ -39,6 +40,7 @@ def _context(request: BuyerRequest, form: RealNameForm | None = None) -> dict[st
 
 
 @never_cache  # the page shows the masked identity, and a refused form echoes what was typed
+@sensitive_post_parameters("name", "id_number")  # hidden from Django's error reports
 @require_http_methods(["GET", "POST"])
 @login_required
 def realname(request: BuyerRequest) -> HttpResponse:
