@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kameng.web.views import account, accounts, orders, search, security, shop, wallet
+from kameng.web.views import account, accounts, orders, realname, search, security, shop, wallet
 
 app_name = "web"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("account/email/", account.account_email, name="account_email"),
     path("account/email/remove/", account.account_email_remove, name="account_email_remove"),
     path("account/email/confirm/<str:token>/", account.account_email_confirm, name="account_email_confirm"),
+    path("account/realname/", realname.realname, name="realname"),
     path("orders/", orders.order_list, name="order_list"),
     path("orders/<str:number>/", orders.order_detail, name="order_detail"),
     path("orders/<str:number>/status/", orders.order_status, name="order_status"),
