@@ -51,7 +51,8 @@ def test_the_account_page_shows_the_account_and_links_the_sections_that_exist(cl
     sections = re.findall(r'<a href="([^"]+)" data-testid="account-section">([^<]+)</a>', body)
     assert (reverse("web:order_list"), "我的订单") in sections
     assert (reverse("web:wallet"), "钱包") in sections
-    assert (reverse("web:security"), "账户安全") in sections  # a section another app added
+    assert (reverse("web:realname"), "实名认证") in sections  # sections other apps added
+    assert (reverse("web:security"), "账户安全") in sections
     assert f'href="{reverse("web:account")}" data-testid="nav-account"' in body
 
 
