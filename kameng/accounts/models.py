@@ -21,3 +21,9 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+
+# SMS codes live in their own module (and migration); imported here so Django finds the model.
+from kameng.accounts.phone_models import PhoneCode, PhoneCodePurpose  # noqa: E402
+
+__all__ = ["PHONE_CONTEXT", "PhoneCode", "PhoneCodePurpose", "User"]
