@@ -45,7 +45,7 @@ def _cooldown_over(phone: str = PHONE) -> None:
 
 def _refused(**kwargs: str) -> ApplicationError:
     with pytest.raises(ApplicationError) as refused:
-        phone_login_with_code(**kwargs)  # type: ignore[arg-type]
+        phone_login_with_code(**kwargs)
     return refused.value
 
 
@@ -357,5 +357,6 @@ def test_the_console_backend_logs_the_code_with_the_number_masked(caplog: pytest
     assert "138****5678" in message
     assert PHONE not in message
     code = message.split()[1]
-    assert len(code) == 6 and code.isdigit()
+    assert len(code) == 6
+    assert code.isdigit()
     assert phone_login_with_code(phone=PHONE, code=code).created is True
