@@ -7,7 +7,8 @@ import logging
 
 import pytest
 from django.core.cache import cache
-from django.test import override_settings
+from django.test import Client, override_settings
+from django.urls import reverse
 
 from kameng.accounts import phone_login
 from kameng.accounts.models import PhoneCode, User
@@ -360,3 +361,23 @@ def test_the_console_backend_logs_the_code_with_the_number_masked(caplog: pytest
     assert len(code) == 6
     assert code.isdigit()
     assert phone_login_with_code(phone=PHONE, code=code).created is True
+
+
+# --- back office -------------------------------------------------------------------------------------------------
+
+def test_the_back_office_shows_no_secret_and_finds_a_number_by_exact_match(admin_client: Client,
+                                                                         sender: RecordingSender) -> None:
+    phone_code_send(phone=PHONE)
+    _cooldown_over("13900000000")
+    phone_code_send(phone="13900000000")
+    row = PhoneCode.objects.get(phone_key=phone_index_of(PHONE).hex())
+    changelist = reverse("admin:accounts_phonecode_changelist")
+
+    found = admin_client.get(changelist, {"q": PHONE})
+    page = admin_client.get(reverse("admin:accounts_phonecode_change", args=[row.pk])).content.decode()
+
+    assert found.status_code == 200
+    assert list(found.context["cl"].result_list) == [row]
+    for secret in (row.code_hash, row.phone_key, PHONE):  # the code itself is stored nowhere to show
+        assert secret not in page
+    assert admin_client.get(reverse("admin:accounts_phonecode_add")).status_code == 403
