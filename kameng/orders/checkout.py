@@ -34,6 +34,7 @@ from kameng.core.sql import json_rows
 from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many
 from kameng.ledger import recipes
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
+from kameng.orders.aftercare import AftercareEvent, order_aftercare
 from kameng.orders.events import KIND_ENTERING
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.reservations import reservations_take_over
@@ -159,6 +160,8 @@ def drafts_write(drafts: Sequence[CheckoutDraft], now: datetime) -> tuple[list[C
     for draft in written:
         if draft.is_fulfilled_later:
             _fulfil_after_commit(draft.order.pk)
+    order_aftercare(order_ids=[draft.order.pk for draft in written if draft.order.status == OrderStatus.DELIVERED],
+                    event=AftercareEvent.DELIVERED)
     return written, claimed
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kameng.core.errors import ConflictError
+from kameng.orders.aftercare import AftercareEvent, order_aftercare
 from kameng.orders.events import KIND_ENTERING, OrderFact
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 
@@ -32,6 +33,9 @@ KEYS_VISIBLE: frozenset[str] = frozenset({S.DELIVERED, S.COMPLETED, S.AFTER_SALE
 IN_PROGRESS: frozenset[str] = frozenset({S.PENDING_PAYMENT, S.PAID, S.UNDER_REVIEW, S.FULFILLING})
 # Never paid: a gateway payment that reached such an order could not pay it and waits in the wallet.
 UNPAID: frozenset[str] = frozenset({S.PENDING_PAYMENT, S.EXPIRED, S.CANCELLED})
+# Entering these tells the aftercare listeners (membership, points, the delivery e-mail) after commit.
+AFTERCARE: dict[str, AftercareEvent] = {S.DELIVERED: AftercareEvent.DELIVERED, S.REFUNDED: AftercareEvent.REFUNDED,
+                                        S.PARTIALLY_REFUNDED: AftercareEvent.REFUNDED}
 
 
 class IllegalTransitionError(ConflictError):
@@ -47,7 +51,8 @@ def transition(order: Order, to_status: str, *, said: OrderFact | None = None) -
     `said` (by default what entering that status says, with no values).
 
     The caller saves the order and bulk-creates the events, so a checkout that passes through several states
-    costs one UPDATE and one INSERT.
+    costs one UPDATE and one INSERT. Entering a status of `AFTERCARE` tells the aftercare listeners once the
+    caller's transaction commits.
     """
     from_status = order.status
     if not can_transition(from_status, to_status):
@@ -57,6 +62,8 @@ def transition(order: Order, to_status: str, *, said: OrderFact | None = None) -
             params={"from": str(OrderStatus(from_status).label), "to": str(OrderStatus(to_status).label)},
         )
     order.status = to_status
+    if to_status in AFTERCARE:
+        order_aftercare(order_ids=[order.pk], event=AFTERCARE[to_status])
     said = said or OrderFact(kind=KIND_ENTERING[to_status])
     return OrderEvent(order=order, from_status=from_status, to_status=to_status, kind=said.kind, params=said.params)
 

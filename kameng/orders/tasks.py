@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from kameng.orders.aftercare import aftercare_run
 from kameng.orders.fulfilment import order_fulfil, orders_redrive_stuck
 from kameng.orders.services import orders_expire_due
 
@@ -22,3 +23,10 @@ def redrive_stuck_orders() -> int:
 def fulfil_order(order_id: int) -> None:
     """Move one paid order on by its delivery kind (enqueued after the payment commits; re-driven by the sweeper)."""
     order_fulfil(order_id=order_id)
+
+
+@shared_task(name="kameng.orders.tasks.order_aftercare_run", acks_late=True, autoretry_for=(Exception,),
+             retry_backoff=True, max_retries=8)
+def order_aftercare_run(order_ids: list[int], event: str) -> None:
+    """Run the aftercare listeners for orders delivered or refunded (kameng.orders.aftercare)."""
+    aftercare_run(order_ids=order_ids, event=event)

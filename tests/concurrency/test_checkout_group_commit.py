@@ -375,3 +375,29 @@ def test_a_price_rule_in_settings_changes_the_batch_price(settings: Settings) ->
     assert all(order.price_lines == [{"code": "member", "label": "会员九折", "amount": "-1.00"}] for order in orders)
     assert all(wallet_balance(user_id=buyer_id) == Decimal("12.00") for buyer_id in buyer_ids)
     assert ledger_problems() == []
+
+
+HEARD_BATCHES: list[list[int]] = []
+
+
+def _aftercare_recorder(*, order_ids: list[int], event: str) -> None:
+    assert event == "delivered"
+    HEARD_BATCHES.append(list(order_ids))
+
+
+def test_aftercare_hears_each_batch_once_with_all_its_delivered_orders(settings: Settings) -> None:
+    settings.KAMENG_ORDER_AFTERCARE = [f"{__name__}._aftercare_recorder"]
+    HEARD_BATCHES.clear()
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 40)
+    buyer_ids = _funded_buyers(30)
+
+    outcomes = run_in_threads(30, lambda i: order_checkout(
+        batched=True, buyer_id=buyer_ids[i], sku_id=sku.pk, quantity=1, request_id=f"ac-{i}"))
+
+    assert unexpected(outcomes) == []
+    heard = [order_id for batch in HEARD_BATCHES for order_id in batch]
+    assert sorted(heard) == sorted(Order.objects.values_list("pk", flat=True))
+    assert len(heard) == 30
+    # Batches formed, and each was told as one registration rather than order by order.
+    assert len(HEARD_BATCHES) < 30
