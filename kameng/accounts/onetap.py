@@ -16,6 +16,7 @@ The exchange is a network call: callers make it outside any database transaction
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,7 +26,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
-from kameng.core.crypto import blind_index
+from kameng.core.crypto import DecryptionError, blind_index, decrypt_text
 from kameng.core.errors import ApplicationError
 
 logger = logging.getLogger("kameng.onetap")
@@ -36,6 +37,9 @@ ONETAP_TIMEOUT_MILLISECONDS = 5000
 # under SECRET_KEY with this salt, so nobody without the server's key can make one.
 SIMULATED_CARRIER_SALT = "kameng.simulators.onetap.token"
 SIMULATED_CARRIER_TOKEN_SECONDS = 120
+# The number inside a simulated token is encrypted (a real carrier's token is opaque too): the token travels in the
+# login page's address, and so in the browser's history.
+SIMULATED_CARRIER_PHONE_CONTEXT = "accounts.onetap.simulated_phone"
 ONETAP_REPLAY_CONTEXT = "accounts.onetap.used"
 
 ONETAP_UNAVAILABLE_MESSAGE = "一键登录暂不可用，请使用短信验证码登录"
@@ -78,12 +82,16 @@ class SimulatedCarrierBackend:
             raise _token_error(ONETAP_INVALID_MESSAGE, "onetap_token_invalid") from error
         if not isinstance(payload, dict) or not isinstance(payload.get("phone"), str) or not payload.get("nonce"):
             raise _token_error(ONETAP_INVALID_MESSAGE, "onetap_token_invalid")
+        try:
+            phone = decrypt_text(base64.urlsafe_b64decode(payload["phone"]), context=SIMULATED_CARRIER_PHONE_CONTEXT)
+        except (ValueError, DecryptionError, UnicodeDecodeError) as error:
+            raise _token_error(ONETAP_INVALID_MESSAGE, "onetap_token_invalid") from error
         # Single use, as the carrier's token is: the first exchange marks the token's nonce for longer than the token
         # lives, so a second one finds the mark.
         used_key = "onetap-used:" + blind_index(str(payload["nonce"]), context=ONETAP_REPLAY_CONTEXT).hex()
         if not cache.add(used_key, 1, timeout=SIMULATED_CARRIER_TOKEN_SECONDS * 2):
             raise _token_error(ONETAP_USED_MESSAGE, "onetap_token_used")
-        return str(payload["phone"])
+        return phone
 
 
 @dataclass(frozen=True)

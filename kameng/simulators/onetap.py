@@ -1,13 +1,15 @@
 """The demo's carrier for one-tap login (一键登录): a page at /sim/onetap/ that plays the mobile network.
 
 A real carrier SDK recognises the SIM and hands the app a token for its number; here the tester picks the number
-("本机号码 138****0000") and the page signs a short-lived, single-use token for it the way the shop's simulator
-backend checks it (kameng.accounts.onetap.SimulatedCarrierBackend: Django signing under SECRET_KEY, so nobody without
-the server's key can forge one), then sends the browser back to the login page with it.
+("本机号码 138****0000") and the page issues a short-lived, single-use token for it — opaque like a carrier's (the
+number inside is encrypted) and signed with Django's signing under SECRET_KEY, so nobody without the server's key
+can forge one — which the shop's simulator backend (kameng.accounts.onetap.SimulatedCarrierBackend) exchanges the way
+Aliyun exchanges a real one. The browser goes back to the login page with it.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 
@@ -18,7 +20,12 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from kameng.accounts.onetap import SIMULATED_CARRIER_SALT, SIMULATED_CARRIER_TOKEN_SECONDS
+from kameng.accounts.onetap import (
+    SIMULATED_CARRIER_PHONE_CONTEXT,
+    SIMULATED_CARRIER_SALT,
+    SIMULATED_CARRIER_TOKEN_SECONDS,
+)
+from kameng.core.crypto import encrypt_text
 from kameng.core.masking import mask_phone
 
 DEFAULT_PHONE = "13800000000"
@@ -27,8 +34,8 @@ PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
 def simulated_onetap_token(*, phone: str) -> str:
     """What the carrier's SDK would hand the app: a token for `phone`, good once, for a short while."""
-    return signing.dumps({"phone": phone, "nonce": secrets.token_urlsafe(16)}, salt=SIMULATED_CARRIER_SALT,
-                         compress=True)
+    sealed = base64.urlsafe_b64encode(encrypt_text(phone, context=SIMULATED_CARRIER_PHONE_CONTEXT)).decode()
+    return signing.dumps({"phone": sealed, "nonce": secrets.token_urlsafe(16)}, salt=SIMULATED_CARRIER_SALT)
 
 
 def _return_url(request: HttpRequest) -> str:

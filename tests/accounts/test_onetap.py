@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -132,3 +133,13 @@ def test_the_carrier_page_refuses_a_malformed_number(client: Client) -> None:
 
     assert response.status_code == 400
     assert "请输入 11 位中国大陆手机号" in response.content.decode()
+
+
+def test_the_token_does_not_show_the_number(client: Client) -> None:
+    token = _carrier_token(client, phone="13912345678")
+    payload = token.split(":")[0]
+
+    decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert b"13912345678" not in decoded
+    assert "13912345678" not in token
+    assert phone_login_with_onetap(token=token).user.phone == "13912345678"
