@@ -8,8 +8,8 @@ phone_models: attempts and single use survive a restart), hashed with a key the 
 Sending is limited before anything is sent, in the cache (kameng.core.counters, shared by every web node): one code
 per number per KAMENG_SMS_RESEND_SECONDS, and KAMENG_SMS_PER_PHONE_PER_HOUR / _PER_DAY per number,
 KAMENG_SMS_PER_ADDRESS_PER_HOUR per client address (/64 for IPv6), KAMENG_SMS_PER_DEVICE_PER_HOUR per device
-(kameng.core.device). A refusal is a 429 with `retry_after`. Every request counts, sent or not, so a script that
-ignores the answers still runs dry. The answer to "send a code" is the same for a registered number and a new one.
+(kameng.core.device). A refusal is a 429 with `retry_after`. Every request past the cooldown counts against every
+limit, sent or not, so a script that ignores the answers still runs dry. The answer to "send a code" is the same for a registered number and a new one.
 
 The provider is called after the code's row is committed and outside any transaction (kameng.accounts.sms).
 """
