@@ -9,7 +9,8 @@ Sending is limited before anything is sent, in the cache (kameng.core.counters, 
 per number per KAMENG_SMS_RESEND_SECONDS, and KAMENG_SMS_PER_PHONE_PER_HOUR / _PER_DAY per number,
 KAMENG_SMS_PER_ADDRESS_PER_HOUR per client address (/64 for IPv6), KAMENG_SMS_PER_DEVICE_PER_HOUR per device
 (kameng.core.device). A refusal is a 429 with `retry_after`. Every request past the cooldown counts against every
-limit, sent or not, so a script that ignores the answers still runs dry. The answer to "send a code" is the same for a registered number and a new one.
+limit, sent or not, so a script that ignores the answers still runs dry. The answer to "send a code" is the same
+for a registered number and a new one.
 
 The provider is called after the code's row is committed and outside any transaction (kameng.accounts.sms).
 """
@@ -47,7 +48,7 @@ CODE_CONTEXT = "accounts.phone_code"
 LIMIT_CONTEXT = "accounts.phone_code.limit"
 HOUR = 3600
 DAY = 24 * 3600
-# Rows past their use are kept this long (the record of what was sent), then removed when the number asks again.
+# Rows are kept this long (the record of what was sent), then removed (phone_codes_purge, hourly from Celery beat).
 KEEP_CODES_FOR = timedelta(days=7)
 
 INVALID_PHONE_MESSAGE = "手机号格式不正确（11 位中国大陆手机号）"
@@ -147,7 +148,6 @@ def phone_code_send(*, phone: str, purpose: str = PhoneCodePurpose.LOGIN, addres
     with transaction.atomic():
         mine = PhoneCode.objects.filter(phone_key=phone_key, purpose=purpose)
         mine.filter(used_at__isnull=True).update(used_at=now)  # only the newest code counts
-        mine.filter(created_at__lt=now - KEEP_CODES_FOR).delete()
         row = PhoneCode.objects.create(phone_key=phone_key, purpose=purpose, created_at=now,
                                        code_hash=_code_hash(phone=phone, purpose=purpose, code=code),
                                        expires_at=now + timedelta(seconds=settings.KAMENG_SMS_CODE_SECONDS))
@@ -235,3 +235,9 @@ def phone_login_with_onetap(*, token: str, address: str | None = None) -> PhoneL
     if not PHONE_RE.match(phone):
         raise ApplicationError(INVALID_PHONE_MESSAGE, code="invalid_phone")
     return _user_for_phone(phone=phone, address=address)
+
+
+def phone_codes_purge() -> int:
+    """Remove code rows older than KEEP_CODES_FOR; return how many went."""
+    deleted, _ = PhoneCode.objects.filter(created_at__lt=_now() - KEEP_CODES_FOR).delete()
+    return deleted

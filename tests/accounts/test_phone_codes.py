@@ -381,3 +381,18 @@ def test_the_back_office_shows_no_secret_and_finds_a_number_by_exact_match(admin
     for secret in (row.code_hash, row.phone_key, PHONE):  # the code itself is stored nowhere to show
         assert secret not in page
     assert admin_client.get(reverse("admin:accounts_phonecode_add")).status_code == 403
+
+
+def test_code_rows_older_than_a_week_are_purged_by_the_hourly_task(sender: RecordingSender, clock: Clock) -> None:
+    from kameng.accounts.tasks import purge_phone_codes
+    from kameng.celery import app
+
+    phone_code_send(phone=PHONE)
+    clock.advance(days=6)
+    _cooldown_over()
+    phone_code_send(phone=PHONE)
+    clock.advance(days=1, seconds=1)
+
+    assert purge_phone_codes.delay().get() == 1
+    assert PhoneCode.objects.count() == 1
+    assert app.conf.beat_schedule["accounts-purge-phone-codes"]["task"] == purge_phone_codes.name
