@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_phone_accounts_get_generated_usernames'),
+        ('accounts', '0003_payment_pin'),
     ]
 
     operations = [
