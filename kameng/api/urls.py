@@ -17,7 +17,8 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import django_auth
 
-from kameng.api.accounts import router as accounts_router
+from kameng.api.account import router as account_router
+from kameng.api.phone_login import router as phone_login_router
 from kameng.api.shop import router as shop_router
 from kameng.core.errors import (
     DATABASE_UNAVAILABLE_CODE,
@@ -30,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 api = NinjaAPI(title="kameng API", version="1", urls_namespace="api", auth=django_auth)
 api.add_router("/v1/shop", shop_router)
-api.add_router("/v1/accounts", accounts_router)
+api.add_router("/v1/account", account_router)
+api.add_router("/v1/account", phone_login_router)  # logging in by phone: no session needed
 
 # ninja raises HttpError itself only for a body it cannot parse (400) and a failed CSRF check (403, session auth).
 HTTP_ERRORS = {
@@ -47,7 +49,7 @@ def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpRe
 @api.exception_handler(ApplicationError)
 def application_error(request: HttpRequest, error: ApplicationError) -> HttpResponse:
     response = api.create_response(request, error.as_dict(), status=error.status_code)
-    if "retry_after" in error.extra:  # a limit (429) or a provider down (503): when to try again, for programs too
+    if "retry_after" in error.extra:  # a 429 or a 503 says when to come back
         response["Retry-After"] = str(error.extra["retry_after"])
     return response
 

@@ -197,7 +197,7 @@ def test_a_forged_one_tap_token_is_a_400(client: Client) -> None:
 # --- JSON API ------------------------------------------------------------------------------------------------------
 
 def _post(client: Client, path: str, body: dict[str, Any], **headers: Any) -> Any:
-    return client.post(f"/api/v1/accounts/{path}", json.dumps(body), content_type="application/json", **headers)
+    return client.post(f"/api/v1/account/{path}", json.dumps(body), content_type="application/json", **headers)
 
 
 def test_the_api_logs_in_by_code_and_opens_a_session(client: Client, sender: RecordingSender) -> None:
@@ -250,7 +250,7 @@ def test_the_api_counts_per_device_header(client: Client, sender: RecordingSende
 
 
 def test_the_api_takes_json_only(client: Client, sender: RecordingSender) -> None:
-    response = client.post("/api/v1/accounts/phone/code", json.dumps({"phone": PHONE}), content_type="text/plain")
+    response = client.post("/api/v1/account/phone/code", json.dumps({"phone": PHONE}), content_type="text/plain")
 
     assert response.status_code == 415
     assert response.json()["code"] == "json_required"

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_payment_pin'),
+        ('accounts', '0004_real_name'),
     ]
 
     operations = [

@@ -19,7 +19,7 @@ from kameng.core.device import device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
 
-router = Router(tags=["accounts"])
+router = Router(tags=["account"])
 
 BACKEND = "kameng.accounts.backends.UsernameOrPhoneBackend"
 
