@@ -37,13 +37,15 @@ def payment_notify(request: HttpRequest, channel_code: str) -> HttpResponse:
     return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
 
+@csrf_exempt  # UnionPay sends the buyer back with a form POSTed from its own page; nothing here changes state
 @require_http_methods(["GET", "POST"])
 @login_required
 def payment_return(request: HttpRequest) -> HttpResponse:
     """Where every gateway sends the buyer back (orders and top-ups): confirm what it says, then show the page
-    of what was paid, which polls while the payment is still being confirmed."""
+    of what was paid, which polls while the payment is still being confirmed. The query names the payment
+    (`out_trade_no`); a gateway's POSTed fields (UnionPay's frontUrl form) come with it."""
     assert request.user.pk is not None
-    payment = payment_return_process(user_id=request.user.pk, params=request.GET.dict())
+    payment = payment_return_process(user_id=request.user.pk, params={**request.POST.dict(), **request.GET.dict()})
     if payment is None:
         raise Http404("支付单不存在")
     if payment.order is not None:
