@@ -53,6 +53,9 @@ def _populate() -> None:
     from django.contrib.auth.models import Group
 
     Group.objects.create(name="客服")
+    from kameng.accounts.phone_login import phone_code_send
+
+    phone_code_send(phone="13812345678")  # an SMS code row (the console backend only logs it)
 
 
 def _registered_models() -> list[type[Model]]:
