@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "kameng.orders",
     "kameng.payments",
     "kameng.risk",
+    "kameng.notices",
     "kameng.web",
 ]
 # The built-in gateway simulators (/sim/) let the demo and the tests pay without internet. Off in production, where
@@ -355,7 +356,9 @@ KAMENG_UNPAID_TAKEOVER_SECONDS = env.int("KAMENG_UNPAID_TAKEOVER_SECONDS", defau
 KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=[])
 # Aftercare listeners (kameng/orders/aftercare.py): dotted paths told after commit when orders are delivered or
 # refunded.
-KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[])
+KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
+    "kameng.notices.listeners.orders_delivered_email",
+])
 # Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer
 # thread per server process (kameng/orders/group_commit.py). It batches only what is in flight at once, so the
 # server needs threads: granian --blocking-threads 32 (or gunicorn gthread) rather than a handful of sync workers.
@@ -405,3 +408,28 @@ UNFOLD = {
 }
 KAMENG_BANNED_KEYWORDS = env.list("KAMENG_BANNED_KEYWORDS", default=["赌博", "博彩", "色情", "外挂"])
 KAMENG_IMPORT_INLINE_LIMIT = env.int("KAMENG_IMPORT_INLINE_LIMIT", default=2000)
+
+# --- e-mail ----------------------------------------------------------------------------------------------
+# The buyer's e-mails (kameng/notices): the delivery notice and the link that confirms a notification address.
+# With DEBUG (the demo) they are printed by the process that sends them (the Celery worker for the delivery
+# notice); in production set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (the default without DEBUG)
+# and the SMTP server below. EMAIL_USE_TLS (STARTTLS, usually port 587) and EMAIL_USE_SSL (port 465) exclude each
+# other.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend" if DEBUG
+                        else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="kameng <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Put the card secrets in the delivery e-mail. Off by default: an e-mail is copied to mail servers and devices the
+# platform does not control, and anyone reading the mailbox has the keys; the e-mail links to the order page.
+KAMENG_EMAIL_INCLUDE_KEYS = env.bool("KAMENG_EMAIL_INCLUDE_KEYS", default=False)
+# A notification address is set by opening a link sent to it, valid this many hours; confirmation e-mails are
+# bounded per account and per address to this many a day (so the form cannot be used to mail someone repeatedly).
+KAMENG_EMAIL_CONFIRM_HOURS = env.int("KAMENG_EMAIL_CONFIRM_HOURS", default=24)
+KAMENG_EMAIL_CONFIRMATIONS_PER_DAY = env.int("KAMENG_EMAIL_CONFIRMATIONS_PER_DAY", default=3)

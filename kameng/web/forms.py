@@ -120,6 +120,16 @@ class TopupForm(forms.Form):
             self.fields["channel"].initial = channel_choices[0][0]
 
 
+class NoticeEmailForm(forms.Form):
+    # A CharField, not an EmailField: the service (kameng.notices.services.email_normalize) is the one check, and
+    # its message is the one the buyer reads.
+    email = forms.CharField(label=_("通知邮箱"), max_length=254,
+                            error_messages={"required": _("请输入有效的邮箱地址"),
+                                            "max_length": _("请输入有效的邮箱地址")},
+                            widget=forms.EmailInput(attrs={"data-testid": "email-input", "autocomplete": "email",
+                                                           "placeholder": "name@example.com"}))
+
+
 def _pin_input(testid: str) -> forms.PasswordInput:
     return forms.PasswordInput(attrs={"inputmode": "numeric", "maxlength": 6, "autocomplete": "off",
                                       "data-testid": testid})

@@ -105,6 +105,9 @@ DOMAIN_TEXTS = (
     _("一键登录凭证已使用过，请重新一键登录"), _("本机号码认证失败，请使用短信验证码登录"),
     # a form body in another charset than UTF-8 (kameng.web.middleware.FormCharsetMiddleware)
     _("表单编码不受支持：请以 UTF-8 编码提交"),
+    # the notification e-mail address (kameng.notices.services)
+    _("请输入有效的邮箱地址"), _("这已经是您的通知邮箱"), _("今天发送的确认邮件已达上限，请明天再试"),
+    _("确认链接无效或已过期，请重新设置邮箱"),
     # real-name verification (kameng.accounts.identity, .services, .verification; RealNameStatus)
     _("身份证号码应为 18 位：前 17 位是数字，最后一位是数字或 X"),
     _("15 位的第一代身份证号码已停止使用，请输入 18 位第二代身份证号码"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, orders, realname, search, security, shop, wallet
+from kameng.web.views import account, accounts, orders, realname, search, security, shop, wallet
 
 app_name = "web"
 
@@ -17,6 +17,10 @@ urlpatterns = [
     path("login/onetap/", accounts.login_onetap, name="login_onetap"),
     path("logout/", accounts.StoreLogoutView.as_view(), name="logout"),
     path("register/", accounts.register, name="register"),
+    path("account/", account.account, name="account"),
+    path("account/email/", account.account_email, name="account_email"),
+    path("account/email/remove/", account.account_email_remove, name="account_email_remove"),
+    path("account/email/confirm/<str:token>/", account.account_email_confirm, name="account_email_confirm"),
     path("account/realname/", realname.realname, name="realname"),
     path("orders/", orders.order_list, name="order_list"),
     path("orders/<str:number>/", orders.order_detail, name="order_detail"),

@@ -89,6 +89,7 @@ def test_nothing_is_heard_of_a_transaction_that_rolled_back(
     assert HEARD == []
 
 
+@override_settings(KAMENG_ORDER_AFTERCARE=[])  # the default lists the delivery e-mail (and more)
 def test_without_listeners_nothing_is_registered(django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         order_aftercare(order_ids=[1], event=AftercareEvent.DELIVERED)
