@@ -31,4 +31,6 @@ app.conf.beat_schedule = {
     "inventory-redrive-imports": {"task": "kameng.inventory.tasks.redrive_queued_imports", "schedule": 120.0},
     "payments-redrive-refunds": {"task": "kameng.payments.tasks.redrive_pending_refunds", "schedule": 120.0},
     "payments-redrive-notifications": {"task": "kameng.payments.tasks.redrive_pending_payments", "schedule": 60.0},
+    # Does nothing unless KAMENG_POINTS_EXPIRY_DAYS is set.
+    "points-expire": {"task": "kameng.points.tasks.expire_points", "schedule": 3600.0},
 }

@@ -67,20 +67,23 @@ class PurchaseResult:
 
 def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: PaymentChoice, request_id: str | None,
                     sales_channel: str = SALES_CHANNEL_STOREFRONT, client_ip: str = "", return_url: str = "",
-                    buyer_input: dict[str, str] | None = None) -> PurchaseResult:
+                    buyer_input: dict[str, str] | None = None, points: int = 0) -> PurchaseResult:
     """Buy `quantity` of the SKU for the buyer, paid as `payment` says. Call it outside any transaction.
 
     Raises the checkout's errors (SKU not on sale, quantity, sold out, insufficient balance for `WALLET`, limits of
     unpaid orders, a reused request id) and, for a gateway, the channel's (unknown, disabled, amount out of its
     range) before any order exists. `return_url` is where the gateway sends the buyer back (payments' own return
-    page when empty). `buyer_input` is for direct top-ups, which no product takes yet.
+    page when empty). `buyer_input` is for direct top-ups, which no product takes yet. `points` offsets cash with
+    the buyer's points (积分): only when paid from the wallet, and then never left waiting for payment.
     """
     if buyer_input:
         raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
     common: dict[str, Any] = {"buyer_id": buyer_id, "sku_id": sku_id, "quantity": quantity,
                               "request_id": request_id, "sales_channel": sales_channel, "client_ip": client_ip}
-    if payment.by == PayBy.WALLET:
-        return _result(_checkout(request_id, lambda: order_checkout(**common, batched=True)))
+    if points and payment.by not in (PayBy.WALLET, PayBy.WALLET_OR_RESERVE):
+        raise ApplicationError("使用积分抵扣时须用余额支付", code="points_need_wallet")
+    if payment.by == PayBy.WALLET or points:  # with points: the single path, paid from the wallet or nothing
+        return _result(_checkout(request_id, lambda: order_checkout(**common, batched=True, points=points)))
     if payment.by == PayBy.RESERVE:
         return _result(_checkout(request_id, lambda: order_checkout(**common, pay_with_wallet=False)))
     if payment.by == PayBy.WALLET_OR_RESERVE:
