@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, DecimalField, F, Sum, Value, When
@@ -26,7 +27,7 @@ def points_balance(*, user_id: int) -> int:
     return int(balance) if balance is not None else 0
 
 
-def points_statement(*, user_id: int, limit: int = 50) -> list[dict[str, object]]:
+def points_statement(*, user_id: int, limit: int = 50) -> list[dict[str, Any]]:
     """The buyer's points movements, newest first, signed from the buyer's point of view (whole numbers);
     `journal_kind` and `reference` as in `wallet_statement`."""
     rows = (

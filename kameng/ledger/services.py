@@ -246,11 +246,11 @@ def _cached_balance_moves(journals: Sequence[list[Leg]]) -> list[tuple[int, Deci
         for leg in legs:
             net[leg.account_id][leg.side] += leg.amount
     if _needs_lookup(net):
-        rows = {row["pk"]: row for row in Account.objects.filter(pk__in=net.keys()).values(
-            "pk", "normal_side", "is_negative_allowed", "is_balance_cached", "currency")}
+        rows: dict[int, dict[str, Any]] = {row["pk"]: dict(row) for row in Account.objects.filter(
+            pk__in=net.keys()).values("pk", "normal_side", "is_negative_allowed", "is_balance_cached", "currency")}
         for legs in journals:
             _check_one_unit(legs, rows)
-        accounts = {pk: row for pk, row in rows.items() if row["is_balance_cached"]}
+        accounts: dict[int, dict[str, Any]] = {pk: row for pk, row in rows.items() if row["is_balance_cached"]}
     else:
         accounts = _known_wallets(net)
     moves = []
@@ -277,7 +277,7 @@ def _needs_lookup(net: dict[int, dict[str, Decimal]]) -> bool:
     return any(account_id not in _system_ids and account_id not in _wallet_ids for account_id in net)
 
 
-def _known_wallets(net: dict[int, dict[str, Decimal]]) -> dict[int, dict[str, object]]:
+def _known_wallets(net: dict[int, dict[str, Decimal]]) -> dict[int, dict[str, Any]]:
     """Skip the lookup query on the hot path: ids we created ourselves are wallets or uncached system accounts."""
     return {
         account_id: {"pk": account_id, "normal_side": Side.CREDIT, "is_negative_allowed": False}

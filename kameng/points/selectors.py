@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -32,13 +33,20 @@ def statement_order_number(*, journal_kind: str, reference: str) -> str:
     return ""
 
 
-def points_overview(*, user_id: int, limit: int = 50) -> dict[str, object]:
+@dataclass(frozen=True)
+class PointsOverview:
+    balance: int
+    # created_at, journal_kind, kind (its label), reference, memo, points (signed), order_number ("" for none)
+    statement: list[dict[str, Any]]
+
+
+def points_overview(*, user_id: int, limit: int = 50) -> PointsOverview:
     """The buyer's points and their latest movements, newest first, each with its order number when it has one."""
-    rows = points_statement(user_id=user_id, limit=limit)
+    rows: list[dict[str, Any]] = points_statement(user_id=user_id, limit=limit)
     for row in rows:
         row["order_number"] = statement_order_number(journal_kind=str(row["journal_kind"]),
                                                      reference=str(row["reference"]))
-    return {"balance": points_balance(user_id=user_id), "statement": rows}
+    return PointsOverview(balance=points_balance(user_id=user_id), statement=rows)
 
 
 @dataclass(frozen=True)

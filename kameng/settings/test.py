@@ -50,4 +50,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast has
 CACHES["default"]["KEY_PREFIX"] = f"kameng-test-{os.getpid()}"  # noqa: F405
 # Off by default: tasks run eagerly here, so the listeners would run inside every checkout a test measures (in
 # production they run in a worker after commit). The points and membership tests switch them on.
-KAMENG_ORDER_AFTERCARE: list[str] = []
+KAMENG_ORDER_AFTERCARE = []

@@ -84,4 +84,11 @@ DOMAIN_TEXTS = (
     _("当前网络注册过于频繁，请 %(minutes)s 分钟后再试"), _("当前网络注册过于频繁，请 %(seconds)s 秒后再试"),
     # a form body in another charset than UTF-8 (kameng.web.middleware.FormCharsetMiddleware)
     _("表单编码不受支持：请以 UTF-8 编码提交"),
+    # points (kameng.points, kameng.catalog.pricing, kameng.orders: redemption, the points shop, journal kinds)
+    _("使用积分抵扣时须用余额支付"), _("积分兑换仅支持自动发货的卡密商品"),
+    _("积分不足：需要 %(needed)s 积分，当前可用 %(available)s 积分"), _("积分不足，请刷新后重试"),
+    _("使用的积分必须是 0–%(max)s 之间的整数"), _("积分商品不存在或已下架"), _("该 request_id 已用于另一笔订单"),
+    _("该商品每人限兑 %(limit)s 件，您已兑换 %(taken)s 件"), _("该订单不是积分兑换订单，请按金额退款"),
+    _("订单状态为「%(status)s」，不能退款"),
+    _("积分发放"), _("积分扣回"), _("积分抵扣"), _("积分退回"), _("积分兑换"), _("积分过期"),
 )
