@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kameng.catalog.models import DeliveryKind
-from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
+from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
 from kameng.catalog.selectors import skus_for_sale
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import is_database_id
@@ -106,8 +106,8 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
     quote = sku_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel, points=points)
     checkout_validate(sku, quantity, quote)
-    if quote.points_redeemed:
-        points_available_check(buyer_id=buyer_id, points=quote.points_redeemed)
+    if quote.points_redeemed and (replay := _points_short(buyer_id, request_id, sku_id, quantity, quote)):
+        return replay
     now = timezone.now()
     wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
     draft = checkout_draft(sku=sku, quote=quote, buyer_id=buyer_id, request_id=request_id, wallet_id=wallet_id,
@@ -146,6 +146,20 @@ def points_available_check(*, buyer_id: int, points: int) -> None:
                                       code="insufficient_points",
                                       extra={"needed": points, "available": available},
                                       params={"needed": points, "available": available})
+
+
+def _points_short(buyer_id: int, request_id: str | None, sku_id: int, quantity: int,
+                  quote: PriceQuote) -> CheckoutResult | None:
+    """Refuse a buyer short of the quote's points, unless the points went on this very request's order (a replay:
+    its answer is returned)."""
+    try:
+        points_available_check(buyer_id=buyer_id, points=quote.points_redeemed)
+    except InsufficientPointsError:
+        existing = _existing_for_request(buyer_id, request_id)
+        if existing is None:
+            raise
+        return _replayed(existing, sku_id=sku_id, quantity=quantity)
+    return None
 
 
 def _drafts_write_points_checked(draft: CheckoutDraft, now: datetime) -> tuple[list[CheckoutDraft], Claimed]:
