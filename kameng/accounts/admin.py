@@ -18,6 +18,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from kameng.accounts.forms import StaffLoginForm
 from kameng.accounts.models import User
+from kameng.accounts.paypin import payment_pin_reset
 from kameng.accounts.selectors import phone_index_of
 from kameng.core.admin import ProtectedDeleteSummaryMixin
 from kameng.core.masking import mask_phone
@@ -66,17 +67,34 @@ class UserAdmin(ProtectedDeleteSummaryMixin, ChinesePermissionLabelsMixin, BaseU
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
-    list_display = ("username", "masked_phone", "email", "is_staff", "is_active", "date_joined", "last_login")
+    list_display = ("username", "masked_phone", "email", "has_payment_pin", "is_staff", "is_active", "date_joined",
+                    "last_login")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("username", "email", "first_name", "last_name")
     search_help_text = "按用户名、邮箱搜索；输入完整的 11 位手机号可按手机号精确查找"
-    readonly_fields = ("masked_phone", "last_login", "date_joined")
+    readonly_fields = ("masked_phone", "last_login", "date_joined", "has_payment_pin", "password_free_limit",
+                       "payment_pin_failures", "payment_pin_locked_until")
+    actions = ["reset_payment_pin"]
     fieldsets = (
         (None, {"fields": ("username", "password", "masked_phone")}),
         ("个人信息", {"fields": ("first_name", "last_name", "email")}),
         ("权限", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("支付设置", {"fields": ("has_payment_pin", "password_free_limit", "payment_pin_failures",
+                             "payment_pin_locked_until"),
+                  "description": "重置支付密码：在用户列表中勾选该用户，选择「重置支付密码」。"}),
         ("重要日期", {"fields": ("last_login", "date_joined")}),
     )
+
+    @display(description="支付密码", boolean=True)
+    def has_payment_pin(self, obj: User) -> bool:
+        return bool(obj.payment_pin)
+
+    @admin.action(description="重置支付密码（清除支付密码、锁定和免密额度）", permissions=["change"])
+    def reset_payment_pin(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        user_ids = list(queryset.values_list("pk", flat=True))
+        for user_id in user_ids:
+            payment_pin_reset(user_id=user_id)
+        self.message_user(request, f"已重置 {len(user_ids)} 个用户的支付密码，他们可以重新设置。")
 
     @display(description="手机号")
     def masked_phone(self, obj: User) -> str:

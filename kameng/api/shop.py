@@ -1,5 +1,10 @@
 """Storefront JSON: catalogue, checkout paid from the wallet (points may offset part of it), order lookup (with its
-timeline), wallet balance, points balance and statement."""
+timeline), wallet balance, points balance and statement.
+
+A wallet checkout above the buyer's password-free limit takes the payment PIN in `pin` (kameng.accounts.paypin):
+without it 403 `pin_required`, a wrong one 400 `pin_wrong` (`extra.tries_left`), a locked PIN 429 `pin_locked`
+(`extra.retry_after`, `extra.unlocks_at`); nothing is written in any of these cases.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext
 from ninja import Field, Router, Schema, Status
 
+from kameng.accounts.models import User
+from kameng.accounts.paypin import pin_settings_of
 from kameng.catalog.pricing import POINTS_INPUT_MAX, SALES_CHANNEL_API
 from kameng.catalog.selectors import products_on_sale
 from kameng.core.errors import NotFoundError
@@ -53,6 +60,9 @@ class CheckoutIn(Schema):
     points: int = Field(0, ge=0, le=POINTS_INPUT_MAX, description=(
         "用积分抵扣现金（默认 100 积分 = ¥1，最多抵扣订单金额的 KAMENG_POINTS_REDEEM_MAX_SHARE）：多给的不会扣；"
         "须余额支付（pay_with_wallet=false 时 400 points_need_wallet），积分不足 400 insufficient_points"))
+    pin: str | None = Field(None, max_length=32, description=(
+        "6 位支付密码：已设置支付密码的买家，钱包支付金额超过免密额度时必填；缺少时 403 pin_required，"
+        "错误时 400 pin_wrong（extra.tries_left 为剩余次数），连续错误被锁定时 429 pin_locked"))
 
 
 class OrderOut(Schema):
@@ -96,6 +106,12 @@ class PointsOut(Schema):
     statement: list[PointsMovementOut]
 
 
+def _user(request: HttpRequest) -> User:
+    user = request.user  # authenticated on these routes (django_auth), loaded by it: reading it costs no query
+    assert isinstance(user, User)
+    return user
+
+
 def _user_id(request: HttpRequest) -> int:
     # Every route here except the catalogue requires a session (django_auth), so the user is authenticated.
     user_id = request.user.pk
@@ -125,7 +141,8 @@ def list_products(request: HttpRequest) -> list[ProductOut]:
 def create_order(request: HttpRequest, response: HttpResponse, payload: CheckoutIn) -> Status:
     result = purchase_create(
         buyer_id=_user_id(request), sku_id=payload.sku_id, quantity=payload.quantity, request_id=payload.request_id,
-        payment=PaymentChoice(PayBy.WALLET if payload.pay_with_wallet else PayBy.RESERVE),
+        payment=PaymentChoice(PayBy.WALLET if payload.pay_with_wallet else PayBy.RESERVE, pin=payload.pin,
+                              pin_settings=pin_settings_of(_user(request))),
         sales_channel=SALES_CHANNEL_API, client_ip=client_address(request), points=payload.points)
     _never_stored(response)
     return Status(201 if result.created else 200, _order_out(result.order, result.secrets))

@@ -284,6 +284,13 @@ KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("KAMENG_LOGIN_MAX_FAILURES_PER_A
 KAMENG_LOGIN_LOCK_SECONDS = env.int("KAMENG_LOGIN_LOCK_SECONDS", default=900)
 KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER = env.int("KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER", default=20)
 KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS = env.int("KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS", default=300)
+# Payment PIN and password-free payment (kameng/accounts/paypin.py): wrong PINs in a row that lock the PIN, for how
+# long; the highest password-free (免密) limit a buyer may set (0 turns password-free payment off for everyone);
+# how recent a login must be for an account without a login password to set its first PIN.
+KAMENG_PAYMENT_PIN_MAX_FAILURES = env.int("KAMENG_PAYMENT_PIN_MAX_FAILURES", default=5)
+KAMENG_PAYMENT_PIN_LOCK_SECONDS = env.int("KAMENG_PAYMENT_PIN_LOCK_SECONDS", default=900)
+KAMENG_PASSWORD_FREE_MAX = env.str("KAMENG_PASSWORD_FREE_MAX", default="200.00")
+KAMENG_PAYMENT_PIN_FRESH_LOGIN_SECONDS = env.int("KAMENG_PAYMENT_PIN_FRESH_LOGIN_SECONDS", default=600)
 # Registration throttling per client address (IPv6: per /64): accounts made, and "name not available" answers.
 KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR", default=5)
 KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR",

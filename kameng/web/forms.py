@@ -122,3 +122,54 @@ class TopupForm(forms.Form):
         self.fields["channel"].choices = channel_choices  # type: ignore[attr-defined]
         if channel_choices:
             self.fields["channel"].initial = channel_choices[0][0]
+
+
+def _pin_input(testid: str) -> forms.PasswordInput:
+    return forms.PasswordInput(attrs={"inputmode": "numeric", "maxlength": 6, "autocomplete": "off",
+                                      "data-testid": testid})
+
+
+class PaymentPinForm(forms.Form):
+    """Set the first payment PIN (with the login password, if the account has one) or change it (old PIN)."""
+
+    password = forms.CharField(label=_("登录密码"), strip=False, required=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password",
+                                                                 "data-testid": "security-password"}))
+    old_pin = forms.CharField(label=_("原支付密码"), required=False, max_length=32,
+                              widget=_pin_input("security-old-pin"))
+    new_pin = forms.CharField(label=_("新支付密码"), max_length=32,
+                              help_text=_("6 位数字，不能是 123456、111111 这类简单组合"),
+                              error_messages={"required": _("请输入 6 位支付密码")},
+                              widget=_pin_input("security-new-pin"))
+    new_pin_again = forms.CharField(label=_("确认支付密码"), max_length=32,
+                                    error_messages={"required": _("请再次输入支付密码")},
+                                    widget=_pin_input("security-new-pin-again"))
+
+    def __init__(self, *args: Any, has_pin: bool, has_password: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if has_pin:
+            del self.fields["password"]
+            self.fields["old_pin"].required = True
+            self.fields["old_pin"].error_messages["required"] = _("请输入原支付密码")
+        else:
+            del self.fields["old_pin"]
+            if has_password:
+                self.fields["password"].required = True
+                self.fields["password"].error_messages["required"] = _("请输入登录密码")
+            else:
+                del self.fields["password"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("new_pin") and data.get("new_pin_again") and data["new_pin"] != data["new_pin_again"]:
+            self.add_error("new_pin_again", _("两次输入的支付密码不一致"))
+        return data
+
+
+class PasswordFreeLimitForm(forms.Form):
+    limit = forms.CharField(label=_("免密支付额度（元）"), max_length=12,
+                            help_text=_("填 0 关闭免密支付"),
+                            error_messages={"required": _("请输入有效的金额"), "max_length": _("请输入有效的金额")},
+                            widget=forms.TextInput(attrs={"inputmode": "decimal", "data-testid": "security-limit"}))
+    pin = forms.CharField(label=_("支付密码"), required=False, max_length=32,
+                          help_text=_("提高额度时需要"), widget=_pin_input("security-limit-pin"))

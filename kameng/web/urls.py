@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, orders, points, search, shop, wallet
+from kameng.web.views import accounts, orders, points, search, security, shop, wallet
 
 app_name = "web"
 
@@ -28,4 +28,7 @@ urlpatterns = [
     path("wallet/topup/", wallet.topup, name="topup"),
     path("wallet/topups/return/", wallet.topup_return, name="topup_return"),
     path("wallet/topups/<str:number>/", wallet.topup_status, name="topup_status"),
+    path("account/security/", security.security, name="security"),
+    path("account/security/pin/", security.security_pin, name="security_pin"),
+    path("account/security/password-free/", security.security_limit, name="security_limit"),
 ]
