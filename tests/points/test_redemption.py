@@ -204,3 +204,21 @@ def test_the_api_refuses_points_without_the_wallet(client: Client) -> None:
     assert response.status_code == 400
     assert response.json()["code"] == "points_need_wallet"
     assert Order.objects.count() == 0
+
+
+def test_the_pin_threshold_is_checked_against_what_the_wallet_pays_after_points() -> None:
+    from kameng.accounts.paypin import password_free_limit_set, payment_pin_set
+
+    buyer, sku = _setup(800)
+    buyer.set_password("correct-horse-9")
+    buyer.save()
+    payment_pin_set(user_id=buyer.pk, new_pin="582046", password="correct-horse-9")
+    password_free_limit_set(user_id=buyer.pk, limit_text="15.00", pin="582046")
+
+    with pytest.raises(ApplicationError) as error:  # ¥19.00 without points: above the password-free ¥15.00
+        _buy(buyer.pk, sku.pk, points=0, request_id="no-points")
+    assert error.value.code == "pin_required"
+
+    order = _buy(buyer.pk, sku.pk, points=500, request_id="with-points")  # ¥14.00 after points: password-free
+
+    assert (order.total_amount, order.points_redeemed) == (Decimal("14.00"), 500)
