@@ -295,6 +295,18 @@ KAMENG_PAYMENT_PIN_FRESH_LOGIN_SECONDS = env.int("KAMENG_PAYMENT_PIN_FRESH_LOGIN
 KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR", default=5)
 KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR",
                                                             default=20)
+# Real-name verification (实名, kameng/accounts/realname.py): the provider (kameng/accounts/verification.py) —
+# "local" answers without a network and verifies every valid number, so it is the default only with DEBUG on;
+# "tencent" is Tencent Cloud FaceID IdCardVerification. Attempts per account per day (each provider call is billed),
+# and how many accounts one person (one ID number) may verify.
+KAMENG_IDENTITY_BACKEND = env.str("KAMENG_IDENTITY_BACKEND", default="local" if DEBUG else "tencent")
+KAMENG_TENCENTCLOUD_SECRET_ID = env.str("KAMENG_TENCENTCLOUD_SECRET_ID", default="")
+KAMENG_TENCENTCLOUD_SECRET_KEY = env.str("KAMENG_TENCENTCLOUD_SECRET_KEY", default="")
+KAMENG_FACEID_REGION = env.str("KAMENG_FACEID_REGION", default="ap-guangzhou")
+KAMENG_FACEID_ENDPOINT = env.str("KAMENG_FACEID_ENDPOINT", default="")  # default faceid.tencentcloudapi.com
+KAMENG_FACEID_TIMEOUT_SECONDS = env.int("KAMENG_FACEID_TIMEOUT_SECONDS", default=10)
+KAMENG_REALNAME_ATTEMPTS_PER_DAY = env.int("KAMENG_REALNAME_ATTEMPTS_PER_DAY", default=5)
+KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY = env.int("KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY", default=1)
 # An original-channel refund whose outcome the gateway still has not confirmed after this long goes to staff review.
 KAMENG_REFUND_REVIEW_AFTER_HOURS = env.int("KAMENG_REFUND_REVIEW_AFTER_HOURS", default=24)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
@@ -355,6 +367,8 @@ LOGGING = {
         # httpx logs every request URL at INFO, query string and all: an epay V1 query carries the merchant key.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Tencent Cloud's SDK logs whole requests at DEBUG: a real-name check's body holds the name and ID number.
+        "tencentcloud_sdk_common": {"level": "WARNING"},
     },
 }
 

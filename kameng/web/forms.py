@@ -12,7 +12,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from kameng.accounts.forms import ThrottledLoginMixin
+from kameng.accounts.forms import RealNameAutofillMixin, ThrottledLoginMixin
 from kameng.accounts.validators import PASSWORD_MIN_LENGTH
 from kameng.catalog.models import Product
 from kameng.catalog.pricing import POINTS_INPUT_MAX
@@ -173,3 +173,26 @@ class PasswordFreeLimitForm(forms.Form):
                             widget=forms.TextInput(attrs={"inputmode": "decimal", "data-testid": "security-limit"}))
     pin = forms.CharField(label=_("支付密码"), required=False, max_length=32,
                           help_text=_("提高额度时需要"), widget=_pin_input("security-limit-pin"))
+
+
+class RealNameForm(forms.Form):
+    """实名认证: the name and the 18-character ID number; kameng.accounts.services.realname_verify checks them."""
+
+    name = forms.CharField(label=_("真实姓名"), max_length=40, help_text=_("与身份证上的姓名一致"),
+                           error_messages={"required": _("请输入真实姓名"),
+                                           "max_length": _("姓名最多 %(limit_value)d 个字符")},
+                           widget=forms.TextInput(attrs={"data-testid": "realname-name", "autocomplete": "name"}))
+    id_number = forms.CharField(label=_("身份证号码"), max_length=30,
+                                help_text=_("18 位第二代居民身份证号码，末位可能是 X"),
+                                error_messages={"required": _("请输入身份证号码"),
+                                                "max_length": _("身份证号码应为 18 位")},
+                                widget=forms.TextInput(attrs={"data-testid": "realname-id-number",
+                                                              "autocomplete": "off", "spellcheck": "false"}))
+
+
+class RealNameAutofillPreviewForm(RealNameAutofillMixin, forms.Form):
+    """What a form that needs the real name looks like once it is verified: filled in and locked."""
+
+    real_name = forms.CharField(label=_("真实姓名"), required=False,
+                                help_text=_("需要填写真实姓名的表单（如人工发货商品）将自动填入"),
+                                widget=forms.TextInput(attrs={"data-testid": "realname-autofill"}))

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, orders, points, search, security, shop, wallet
+from kameng.web.views import accounts, orders, points, realname, search, security, shop, wallet
 
 app_name = "web"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
     path("logout/", accounts.StoreLogoutView.as_view(), name="logout"),
     path("register/", accounts.register, name="register"),
+    path("account/realname/", realname.realname, name="realname"),
     path("orders/", orders.order_list, name="order_list"),
     path("orders/<str:number>/", orders.order_detail, name="order_detail"),
     path("orders/<str:number>/status/", orders.order_status, name="order_status"),
