@@ -4,8 +4,10 @@ fen and points whole."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -31,8 +33,11 @@ shares = st.decimals(min_value=Decimal("0"), max_value=Decimal("1"), places=2)
 
 
 def _sku(price: Decimal) -> SkuForSale:
+    # A SKU floor (最低售价), where the catalogue has one, is left empty here: the floor is tested on points_offset.
+    extra: dict[str, Any] = {"floor_price": None} if "floor_price" in {
+        field.name for field in dataclasses.fields(SkuForSale)} else {}
     return SkuForSale(sku_id=1, sku_name="10 元", price=price, product_id=1, product_name="点卡",
-                      delivery_kind="card_key", min_quantity=1, max_quantity=500)
+                      delivery_kind="card_key", min_quantity=1, max_quantity=500, **extra)
 
 
 def member_discount(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: str,
