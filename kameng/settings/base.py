@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 KAMENG_SIMULATORS_ENABLED = env.bool("KAMENG_SIMULATORS_ENABLED", default=DEBUG)
 if KAMENG_SIMULATORS_ENABLED:
     INSTALLED_APPS += ["kameng.simulators", "kameng.simulators.epay_v2", "kameng.simulators.alipay",
-                       "kameng.simulators.wechat"]
+                       "kameng.simulators.wechat", "kameng.simulators.unionpay"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
