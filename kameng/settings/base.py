@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kameng.core.device.DeviceIdMiddleware",  # sets the device cookie when a page asked for an id it lacked
     "kameng.web.middleware.LazyMessageMiddleware",  # Django's, building the storage only when it is used
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -307,6 +308,37 @@ KAMENG_FACEID_ENDPOINT = env.str("KAMENG_FACEID_ENDPOINT", default="")  # defaul
 KAMENG_FACEID_TIMEOUT_SECONDS = env.int("KAMENG_FACEID_TIMEOUT_SECONDS", default=10)
 KAMENG_REALNAME_ATTEMPTS_PER_DAY = env.int("KAMENG_REALNAME_ATTEMPTS_PER_DAY", default=5)
 KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY = env.int("KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY", default=1)
+# Phone login (kameng/accounts/phone_login.py): SMS codes of 6 digits, good for KAMENG_SMS_CODE_SECONDS and
+# KAMENG_SMS_CODE_MAX_ATTEMPTS wrong tries; one code per number every KAMENG_SMS_RESEND_SECONDS, and at most so many
+# an hour / a day per number, an hour per client address (IPv6: per /64) and per device (kameng/core/device.py).
+KAMENG_SMS_CODE_SECONDS = env.int("KAMENG_SMS_CODE_SECONDS", default=300)
+KAMENG_SMS_CODE_MAX_ATTEMPTS = env.int("KAMENG_SMS_CODE_MAX_ATTEMPTS", default=5)
+KAMENG_SMS_RESEND_SECONDS = env.int("KAMENG_SMS_RESEND_SECONDS", default=60)
+KAMENG_SMS_PER_PHONE_PER_HOUR = env.int("KAMENG_SMS_PER_PHONE_PER_HOUR", default=5)
+KAMENG_SMS_PER_PHONE_PER_DAY = env.int("KAMENG_SMS_PER_PHONE_PER_DAY", default=10)
+KAMENG_SMS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_SMS_PER_ADDRESS_PER_HOUR", default=20)
+KAMENG_SMS_PER_DEVICE_PER_HOUR = env.int("KAMENG_SMS_PER_DEVICE_PER_HOUR", default=10)
+# One-tap exchanges (each a paid call to the carrier) per client address an hour.
+KAMENG_ONETAP_PER_ADDRESS_PER_HOUR = env.int("KAMENG_ONETAP_PER_ADDRESS_PER_HOUR", default=30)
+# Who sends SMS codes (kameng/accounts/sms.py): console (the log; development and the demo) | aliyun | tencent.
+KAMENG_SMS_BACKEND = env.str("KAMENG_SMS_BACKEND", default="console")
+KAMENG_SMS_ALIYUN_ACCESS_KEY_ID = env.str("KAMENG_SMS_ALIYUN_ACCESS_KEY_ID", default="")
+KAMENG_SMS_ALIYUN_ACCESS_KEY_SECRET = env.str("KAMENG_SMS_ALIYUN_ACCESS_KEY_SECRET", default="")
+KAMENG_SMS_ALIYUN_SIGN_NAME = env.str("KAMENG_SMS_ALIYUN_SIGN_NAME", default="")
+KAMENG_SMS_ALIYUN_TEMPLATE_CODE = env.str("KAMENG_SMS_ALIYUN_TEMPLATE_CODE", default="")  # SMS_123456789, ${code}
+KAMENG_SMS_ALIYUN_ENDPOINT = env.str("KAMENG_SMS_ALIYUN_ENDPOINT", default="dysmsapi.aliyuncs.com")
+KAMENG_SMS_TENCENT_SECRET_ID = env.str("KAMENG_SMS_TENCENT_SECRET_ID", default="")
+KAMENG_SMS_TENCENT_SECRET_KEY = env.str("KAMENG_SMS_TENCENT_SECRET_KEY", default="")
+KAMENG_SMS_TENCENT_SDK_APP_ID = env.str("KAMENG_SMS_TENCENT_SDK_APP_ID", default="")
+KAMENG_SMS_TENCENT_SIGN_NAME = env.str("KAMENG_SMS_TENCENT_SIGN_NAME", default="")
+KAMENG_SMS_TENCENT_TEMPLATE_ID = env.str("KAMENG_SMS_TENCENT_TEMPLATE_ID", default="")  # one parameter: {1} = code
+KAMENG_SMS_TENCENT_REGION = env.str("KAMENG_SMS_TENCENT_REGION", default="ap-guangzhou")
+# One-tap login (kameng/accounts/onetap.py): "" (off) | aliyun (号码认证 GetMobile) | simulator (the demo's carrier
+# at /sim/onetap/; only with KAMENG_SIMULATORS_ENABLED, otherwise off).
+KAMENG_ONETAP_BACKEND = env.str("KAMENG_ONETAP_BACKEND", default="simulator" if KAMENG_SIMULATORS_ENABLED else "")
+KAMENG_ONETAP_ALIYUN_ACCESS_KEY_ID = env.str("KAMENG_ONETAP_ALIYUN_ACCESS_KEY_ID", default="")
+KAMENG_ONETAP_ALIYUN_ACCESS_KEY_SECRET = env.str("KAMENG_ONETAP_ALIYUN_ACCESS_KEY_SECRET", default="")
+KAMENG_ONETAP_ALIYUN_ENDPOINT = env.str("KAMENG_ONETAP_ALIYUN_ENDPOINT", default="dypnsapi.aliyuncs.com")
 # An original-channel refund whose outcome the gateway still has not confirmed after this long goes to staff review.
 KAMENG_REFUND_REVIEW_AFTER_HOURS = env.int("KAMENG_REFUND_REVIEW_AFTER_HOURS", default=24)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
