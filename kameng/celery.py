@@ -32,5 +32,7 @@ app.conf.beat_schedule = {
     "payments-redrive-refunds": {"task": "kameng.payments.tasks.redrive_pending_refunds", "schedule": 120.0},
     "payments-redrive-notifications": {"task": "kameng.payments.tasks.redrive_pending_payments", "schedule": 60.0},
     "notices-redrive-delivery-emails": {"task": "kameng.notices.tasks.redrive_delivery_emails", "schedule": 300.0},
+    # Does nothing unless KAMENG_POINTS_EXPIRY_DAYS is set.
+    "points-expire": {"task": "kameng.points.tasks.expire_points", "schedule": 3600.0},
     "accounts-purge-phone-codes": {"task": "kameng.accounts.tasks.purge_phone_codes", "schedule": 3600.0},
 }

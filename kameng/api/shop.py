@@ -1,4 +1,5 @@
-"""Storefront JSON: catalogue, checkout paid from the wallet, order lookup (with its timeline), wallet balance.
+"""Storefront JSON: catalogue, checkout paid from the wallet (points may offset part of it), order lookup (with its
+timeline), wallet balance, points balance and statement.
 
 A wallet checkout above the buyer's password-free limit takes the payment PIN in `pin` (kameng.accounts.paypin):
 without it 403 `pin_required`, a wrong one 400 `pin_wrong` (`extra.tries_left`), a locked PIN 429 `pin_locked`
@@ -12,11 +13,12 @@ from decimal import Decimal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext
 from ninja import Field, Router, Schema, Status
 
 from kameng.accounts.models import User
 from kameng.accounts.paypin import pin_settings_of
-from kameng.catalog.pricing import SALES_CHANNEL_API
+from kameng.catalog.pricing import POINTS_INPUT_MAX, SALES_CHANNEL_API
 from kameng.catalog.selectors import products_on_sale
 from kameng.core.errors import NotFoundError
 from kameng.core.http import client_address
@@ -27,6 +29,7 @@ from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline
 from kameng.orders.services import QUANTITY_INPUT_MAX
 from kameng.orders.state import KEYS_VISIBLE
+from kameng.points.selectors import points_overview
 from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
 
 router = Router(tags=["shop"])
@@ -54,6 +57,9 @@ class CheckoutIn(Schema):
     pay_with_wallet: bool = Field(True, description=(
         "false：订单待支付并保留库存；每位买家同时最多 KAMENG_UNPAID_ORDERS_PER_BUYER 笔，"
         "超出则 409 unpaid_orders_limit"))
+    points: int = Field(0, ge=0, le=POINTS_INPUT_MAX, description=(
+        "用积分抵扣现金（默认 100 积分 = ¥1，最多抵扣订单金额的 KAMENG_POINTS_REDEEM_MAX_SHARE）：多给的不会扣；"
+        "须余额支付（pay_with_wallet=false 时 400 points_need_wallet），积分不足 400 insufficient_points"))
     pin: str | None = Field(None, max_length=32, description=(
         "6 位支付密码：已设置支付密码的买家，钱包支付金额超过免密额度时必填；缺少时 403 pin_required，"
         "错误时 400 pin_wrong（extra.tries_left 为剩余次数），连续错误被锁定时 429 pin_locked"))
@@ -66,6 +72,8 @@ class OrderOut(Schema):
     title: str
     quantity: int
     total_amount: Decimal
+    points_redeemed: int
+    points_offset: Decimal
     secrets: list[str]
 
 
@@ -85,6 +93,19 @@ class WalletOut(Schema):
     balance: Decimal
 
 
+class PointsMovementOut(Schema):
+    created_at: datetime
+    kind: str = Field(..., description="记账类型代码：points_earn, points_earn_reversal, points_redeem, ...")
+    kind_display: str
+    order_number: str = Field(..., description="所属订单号；积分过期等不属于订单的为空")
+    points: int = Field(..., description="正数为增加，负数为减少")
+
+
+class PointsOut(Schema):
+    balance: int
+    statement: list[PointsMovementOut]
+
+
 def _user(request: HttpRequest) -> User:
     user = request.user  # authenticated on these routes (django_auth), loaded by it: reading it costs no query
     assert isinstance(user, User)
@@ -100,7 +121,8 @@ def _user_id(request: HttpRequest) -> int:
 
 def _order_out(order: Order, secrets: list[str]) -> OrderOut:
     return OrderOut(number=order.number, status=order.status, status_display=OrderStatus(order.status).label,
-                    title=order.title, quantity=order.quantity, total_amount=order.total_amount, secrets=secrets)
+                    title=order.title, quantity=order.quantity, total_amount=order.total_amount,
+                    points_redeemed=order.points_redeemed, points_offset=order.points_offset, secrets=secrets)
 
 
 @router.get("/products", response=list[ProductOut], auth=None)
@@ -121,7 +143,7 @@ def create_order(request: HttpRequest, response: HttpResponse, payload: Checkout
         buyer_id=_user_id(request), sku_id=payload.sku_id, quantity=payload.quantity, request_id=payload.request_id,
         payment=PaymentChoice(PayBy.WALLET if payload.pay_with_wallet else PayBy.RESERVE, pin=payload.pin,
                               pin_settings=pin_settings_of(_user(request))),
-        sales_channel=SALES_CHANNEL_API, client_ip=client_address(request))
+        sales_channel=SALES_CHANNEL_API, client_ip=client_address(request), points=payload.points)
     _never_stored(response)
     return Status(201 if result.created else 200, _order_out(result.order, result.secrets))
 
@@ -147,3 +169,12 @@ def _never_stored(response: HttpResponse) -> None:
 @router.get("/wallet", response=WalletOut)
 def get_wallet(request: HttpRequest) -> WalletOut:
     return WalletOut(balance=wallet_balance(user_id=_user_id(request)))
+
+
+@router.get("/points", response=PointsOut)
+def get_points(request: HttpRequest) -> PointsOut:
+    overview = points_overview(user_id=_user_id(request))
+    return PointsOut(balance=overview.balance, statement=[
+        PointsMovementOut(created_at=row["created_at"], kind=row["journal_kind"], kind_display=gettext(row["kind"]),
+                          order_number=row["order_number"], points=row["points"])
+        for row in overview.statement])

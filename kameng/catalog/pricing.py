@@ -5,13 +5,27 @@ paths of plain callables, empty by default), in order. A rule answers one adjust
 discount, a reseller tier) or None when it does not apply; each rule sees the unit price the rules before it left.
 Every checkout path (the single path, an unpaid order, the group-commit batch) prices through here, and the order
 stores the lines it was priced with, so a rule added later never touches the checkout writes.
+
+Points (积分, kameng.points) offset cash at the order level, after every per-unit step. The composition, in order:
+
+1. base: the SKU's retail price per unit;
+2. per-unit rules (member price, reseller tier…), each on the unit price the one before left, then the SKU's floor
+   clamp; the unit price × quantity is the lines total;
+3. points offset: `points` asked for buy `points / KAMENG_POINTS_PER_YUAN_REDEEMED` yuan, rounded DOWN to the fen,
+   capped at KAMENG_POINTS_REDEEM_MAX_SHARE of the lines total (rounded down to the fen) and so that the total
+   stays at least max(¥0.01, floor × quantity); the points used are the fewest that buy that offset
+   (ceil(offset × rate), never more than asked). The total the buyer pays is lines total − offset.
+
+So the buyer never pays a fraction of a fen for points they did not get, and the total is always a whole number
+of fen above zero.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -19,7 +33,7 @@ from django.utils.module_loading import import_string
 
 from kameng.catalog.selectors import SkuForSale
 from kameng.core.errors import ApplicationError
-from kameng.core.money import ZERO, money
+from kameng.core.money import FEN, ZERO, money
 
 # Where a purchase comes from: rules may price them differently (a reseller's Open API, a sub-site later).
 SALES_CHANNEL_STOREFRONT = "storefront"
@@ -44,7 +58,14 @@ class PriceQuote:
     lines: tuple[PriceLine, ...]
     unit_price: Decimal
     quantity: int
-    total: Decimal
+    total: Decimal  # what the buyer pays in cash: the lines total less the points offset
+    points_redeemed: int = 0  # points used to offset cash (whole points)
+    points_offset: Decimal = ZERO  # the cash they offset
+
+    @property
+    def lines_total(self) -> Decimal:
+        """The total before points: unit price × quantity."""
+        return money(self.unit_price * self.quantity)
 
     def lines_json(self) -> list[dict[str, str]]:
         """The adjustment lines as the order stores them (`Order.price_lines`)."""
@@ -69,10 +90,18 @@ def price_rules() -> tuple[PriceRule, ...]:
     return rules
 
 
-def sku_price(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: str) -> PriceQuote:
-    """Price `quantity` of the SKU for the buyer. Raises `ApplicationError` if the rules leave nothing to pay."""
+def sku_price(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: str, points: int = 0) -> PriceQuote:
+    """Price `quantity` of the SKU for the buyer, offsetting up to `points` points (see the module docstring for
+    the order of the steps). Raises `ApplicationError` if the rules leave nothing to pay."""
     if not isinstance(quantity, int) or isinstance(quantity, bool):
         raise ApplicationError("购买数量必须是整数", code="invalid_quantity")
+    if points:
+        return _with_points(_lines_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel),
+                            points=points, floor_unit_price=getattr(sku, "floor_price", None))
+    return _lines_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel)
+
+
+def _lines_price(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: str) -> PriceQuote:
     rules = price_rules()
     unit_price = money(sku.price)
     if not rules:  # the common case, kept free of any work
@@ -98,3 +127,52 @@ def _apply(rules: Sequence[PriceRule], **context: Any) -> list[PriceLine]:
         lines.append(line)
         unit_price = money(unit_price + line.amount)
     return lines
+
+
+# --- points offset (order level, after the per-unit lines) --------------------------------------------------------
+
+POINTS_INPUT_MAX = 1_000_000_000  # the shape bound of a points input: far above any balance
+
+
+def fen_floor(amount: Decimal) -> Decimal:
+    return amount.quantize(FEN, rounding=ROUND_DOWN)
+
+
+def points_offset(*, lines_total: Decimal, quantity: int, floor_unit_price: Decimal | None, points: int,
+                  points_per_yuan: int, max_share: Decimal) -> tuple[int, Decimal]:
+    """(points used, cash offset) for `points` asked against an order of `lines_total` (module docstring, step 3)."""
+    if points <= 0 or points_per_yuan <= 0:
+        return 0, ZERO
+    minimum = max(FEN, money(floor_unit_price * quantity)) if floor_unit_price else FEN
+    cap = min(fen_floor(lines_total * max_share), money(lines_total - minimum))
+    offset = min(fen_floor(Decimal(points) / points_per_yuan), cap)
+    if offset <= ZERO:
+        return 0, ZERO
+    return math.ceil(offset * points_per_yuan), offset
+
+
+def _with_points(quote: PriceQuote, *, points: int, floor_unit_price: Decimal | None) -> PriceQuote:
+    if not isinstance(points, int) or isinstance(points, bool) or not 0 <= points <= POINTS_INPUT_MAX:
+        raise ApplicationError("使用的积分必须是 0–%(max)s 之间的整数", code="invalid_points",
+                               params={"max": POINTS_INPUT_MAX})
+    used, offset = points_offset(
+        lines_total=quote.lines_total, quantity=quote.quantity, floor_unit_price=floor_unit_price, points=points,
+        points_per_yuan=settings.KAMENG_POINTS_PER_YUAN_REDEEMED,
+        max_share=Decimal(str(settings.KAMENG_POINTS_REDEEM_MAX_SHARE)))
+    if not used:
+        return quote
+    return PriceQuote(base_unit_price=quote.base_unit_price, lines=quote.lines, unit_price=quote.unit_price,
+                      quantity=quote.quantity, total=money(quote.lines_total - offset), points_redeemed=used,
+                      points_offset=offset)
+
+
+def sku_points_exchange_price(*, sku: SkuForSale, quantity: int, points_per_unit: int) -> PriceQuote:
+    """An exchange in the points shop (积分商城): the goods paid wholly in points, `points_per_unit` each. The cash
+    price is the retail price less one line taking all of it (so `price_lines` reads as for any order) and the
+    cash total ¥0.00; the points are the quote's `points_redeemed`."""
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+        raise ApplicationError("购买数量必须是整数", code="invalid_quantity")
+    base = money(sku.price)
+    line = PriceLine(code="points_exchange", label="积分兑换", amount=-base)
+    return PriceQuote(base_unit_price=base, lines=(line,), unit_price=ZERO, quantity=quantity, total=ZERO,
+                      points_redeemed=points_per_unit * quantity, points_offset=ZERO)

@@ -4,6 +4,9 @@ Every leg is a positive amount on the debit or credit side; a journal's debits e
 cached balance updated in the same transaction as their legs, with a database CHECK that it never goes below zero.
 Busy platform accounts (revenue, gateway clearing) keep no cached balance — updating one row on every order would
 serialise all checkouts — and their balance is the sum of their legs.
+
+Every account has one unit (`currency`): CNY for money, `PTS` for points (积分, kameng.points). A journal moves one
+unit only, so "debits equal credits" holds per unit; points are whole numbers, kept in the same decimal columns.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from django.db import models
 from django.db.models import Q
 
 from kameng.core.money import CURRENCY
+
+# The unit of points accounts: a buyer's points (积分) are not money and never mix with it in a journal.
+POINTS_UNIT = "PTS"
 
 
 class Side(models.TextChoices):
@@ -29,6 +35,16 @@ class AccountKind(models.TextChoices):
     PLATFORM_REVENUE = "platform_revenue", "平台收入"
     ORDERS_IN_PROGRESS = "orders_in_progress", "待交付订单"
     REFUNDS_PAYABLE = "refunds_payable", "应付退款"
+    # Points (unit PTS): the buyer's points, and the platform's side of every points movement.
+    POINTS = "points", "用户积分"
+    POINTS_ISSUED = "points_issued", "已发放积分"
+    POINTS_REDEEMED = "points_redeemed", "已使用积分"
+    POINTS_EXPIRED = "points_expired", "已过期积分"
+
+
+# The kinds whose accounts are counted in points, not money.
+POINTS_KINDS = frozenset({AccountKind.POINTS, AccountKind.POINTS_ISSUED, AccountKind.POINTS_REDEEMED,
+                          AccountKind.POINTS_EXPIRED})
 
 
 class Account(models.Model):
@@ -68,6 +84,13 @@ class JournalKind(models.TextChoices):
     REFUND_PAYOUT = "refund_payout", "原路退款"
     REFUND_PAYOUT_REVERSAL = "refund_payout_reversal", "原路退款失败，退回钱包"
     ADJUSTMENT = "adjustment", "人工调整"
+    # Points (unit PTS), kameng.points. Reversals are journals of their own, never edits of the first one.
+    POINTS_EARN = "points_earn", "积分发放"
+    POINTS_EARN_REVERSAL = "points_earn_reversal", "积分扣回"
+    POINTS_REDEEM = "points_redeem", "积分抵扣"
+    POINTS_REDEEM_RETURN = "points_redeem_return", "积分退回"
+    POINTS_EXCHANGE = "points_exchange", "积分兑换"
+    POINTS_EXPIRE = "points_expire", "积分过期"
 
 
 class Journal(models.Model):

@@ -14,7 +14,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kameng.ledger.models import AccountKind, JournalKind
-from kameng.ledger.services import JournalDraft, credit, debit, system_account_id, wallet_account_id
+from kameng.ledger.services import (
+    JournalDraft,
+    credit,
+    debit,
+    points_account_id,
+    system_account_id,
+    wallet_account_id,
+)
 
 
 def _revenue_id() -> int:
@@ -82,3 +89,50 @@ def refund_payout_reversal(*, refund_number: str, memo: str, channel_code: str, 
     return JournalDraft(kind=JournalKind.REFUND_PAYOUT_REVERSAL, reference=refund_number, memo=memo,
                         legs=[debit(_clearing_id(channel_code), amount),
                               credit(wallet_account_id(user_id=user_id), amount)])
+
+
+# --- points (unit PTS, kameng.points) ------------------------------------------------------------------------------
+# Points are whole numbers; the buyer's points account never goes below zero (the same guard as a wallet).
+
+
+def _points(amount: int) -> Decimal:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValueError(f"points are whole positive numbers, not {amount!r}")
+    return Decimal(amount)
+
+
+def points_earned(*, reference: str, memo: str, user_id: int, points: int) -> JournalDraft:
+    """Points earned on a completed order: points issued → the buyer's points."""
+    return JournalDraft(kind=JournalKind.POINTS_EARN, reference=reference, memo=memo,
+                        legs=[debit(system_account_id(kind=AccountKind.POINTS_ISSUED), _points(points)),
+                              credit(points_account_id(user_id=user_id), _points(points))])
+
+
+def points_earned_reversed(*, reference: str, memo: str, user_id: int, points: int) -> JournalDraft:
+    """Points of a refunded order taken back: the buyer's points → points issued."""
+    return JournalDraft(kind=JournalKind.POINTS_EARN_REVERSAL, reference=reference, memo=memo,
+                        legs=[debit(points_account_id(user_id=user_id), _points(points)),
+                              credit(system_account_id(kind=AccountKind.POINTS_ISSUED), _points(points))])
+
+
+def points_redeemed(*, reference: str, memo: str, user_id: int, points: int,
+                    kind: JournalKind = JournalKind.POINTS_REDEEM) -> JournalDraft:
+    """Points used to pay (an offset at checkout, or an exchange in the points shop with `kind` POINTS_EXCHANGE):
+    the buyer's points → points redeemed."""
+    return JournalDraft(kind=kind, reference=reference, memo=memo,
+                        legs=[debit(points_account_id(user_id=user_id), _points(points)),
+                              credit(system_account_id(kind=AccountKind.POINTS_REDEEMED), _points(points))])
+
+
+def points_redeemed_returned(*, reference: str, memo: str, user_id: int, points: int) -> JournalDraft:
+    """Points used on an order that was refunded, given back: points redeemed → the buyer's points."""
+    return JournalDraft(kind=JournalKind.POINTS_REDEEM_RETURN, reference=reference, memo=memo,
+                        legs=[debit(system_account_id(kind=AccountKind.POINTS_REDEEMED), _points(points)),
+                              credit(points_account_id(user_id=user_id), _points(points))])
+
+
+def points_expired(*, reference: str, memo: str, user_id: int, points: int) -> JournalDraft:
+    """Points past their validity: the buyer's points → points expired."""
+    return JournalDraft(kind=JournalKind.POINTS_EXPIRE, reference=reference, memo=memo,
+                        legs=[debit(points_account_id(user_id=user_id), _points(points)),
+                              credit(system_account_id(kind=AccountKind.POINTS_EXPIRED), _points(points))])

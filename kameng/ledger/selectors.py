@@ -1,22 +1,51 @@
-"""Reads of the ledger: balances, statements and the invariant check."""
+"""Reads of the ledger: balances, statements (money and points) and the invariant check, per unit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, DecimalField, F, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, F, Sum, Value, When
 from django.db.models.functions import Round
 
-from kameng.core.money import ZERO, money
-from kameng.ledger.models import Account, AccountKind, Entry, Journal, Side
+from kameng.core.money import CURRENCY, ZERO, money
+from kameng.ledger.models import POINTS_UNIT, Account, AccountKind, Entry, Journal, Side
 
 
 def wallet_balance(*, user_id: int) -> Decimal:
     balance = Account.objects.filter(owner_id=user_id, kind=AccountKind.WALLET).values_list(
         "balance", flat=True).first()
     return balance if balance is not None else ZERO
+
+
+def points_balance(*, user_id: int) -> int:
+    """The buyer's points (积分), a whole number."""
+    balance = Account.objects.filter(owner_id=user_id, kind=AccountKind.POINTS).values_list(
+        "balance", flat=True).first()
+    return int(balance) if balance is not None else 0
+
+
+def points_statement(*, user_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The buyer's points movements, newest first, signed from the buyer's point of view (whole numbers);
+    `journal_kind` and `reference` as in `wallet_statement`."""
+    rows = (
+        Entry.objects.filter(account__owner_id=user_id, account__kind=AccountKind.POINTS)
+        .select_related("journal")
+        .order_by("-id")[:limit]
+    )
+    return [
+        {
+            "created_at": row.journal.created_at,
+            "journal_kind": row.journal.kind,
+            "kind": row.journal.get_kind_display(),
+            "reference": row.journal.reference,
+            "memo": row.journal.memo,
+            "points": int(row.amount) if row.side == Side.CREDIT else -int(row.amount),
+        }
+        for row in rows
+    ]
 
 
 def _signed_sum() -> Sum:
@@ -81,8 +110,9 @@ def ledger_problems() -> list[LedgerProblem]:
 
 def _ledger_problems() -> list[LedgerProblem]:
     problems: list[LedgerProblem] = []
+    # Per unit: a journal's legs balance within each unit (points against points, money against money) ...
     unbalanced = (
-        Journal.objects.annotate(
+        Journal.objects.values("pk", "kind", "reference", "entries__account__currency").annotate(
             debits=Sum(Case(When(entries__side=Side.DEBIT, then=F("entries__amount")), default=Value(0),
                             output_field=DecimalField(max_digits=18, decimal_places=2))),
             credits=Sum(Case(When(entries__side=Side.CREDIT, then=F("entries__amount")), default=Value(0),
@@ -92,11 +122,23 @@ def _ledger_problems() -> list[LedgerProblem]:
         .annotate(difference=Round(F("debits") - F("credits"), 2,
                                    output_field=DecimalField(max_digits=18, decimal_places=2)))
         .exclude(difference=0)
-        .values_list("pk", "kind", "reference", "debits", "credits")
+        .values_list("pk", "kind", "reference", "entries__account__currency", "debits", "credits")
+        .order_by("pk")
     )
-    for pk, kind, reference, debits, credits in unbalanced:
-        problems.append(LedgerProblem("unbalanced journal",
-                                      f"#{pk} {kind} {reference}: D {money(debits)} ≠ C {money(credits)}"))
+    for pk, kind, reference, unit, debits, credits in unbalanced:
+        unit_text = f" ({unit})" if unit not in (CURRENCY, None) else ""
+        problems.append(LedgerProblem("unbalanced journal", f"#{pk} {kind} {reference}{unit_text}: "
+                                                            f"D {money(debits)} ≠ C {money(credits)}"))
+    # ... and it is in one unit only.
+    mixed = (Journal.objects.annotate(units=Count("entries__account__currency", distinct=True))
+             .filter(units__gt=1).values_list("pk", "kind", "reference"))
+    problems.extend(LedgerProblem("journal in several units", f"#{pk} {kind} {reference}")
+                    for pk, kind, reference in mixed)
+    fractional = (Entry.objects.filter(account__currency=POINTS_UNIT)
+                  .annotate(whole=Round(F("amount"), 0, output_field=DecimalField(max_digits=18, decimal_places=2)))
+                  .exclude(whole=F("amount")).values_list("pk", "account__code", "amount"))
+    problems.extend(LedgerProblem("points not whole", f"entry #{pk} {code}: {amount}")
+                    for pk, code, amount in fractional)
     empty = Journal.objects.filter(entries__isnull=True).values_list("pk", flat=True)
     problems.extend(LedgerProblem("journal without legs", f"#{pk}") for pk in empty)
 

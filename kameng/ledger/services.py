@@ -1,9 +1,13 @@
-"""Posting journals. Every money movement in kameng goes through `journal_post`."""
+"""Posting journals. Every money movement in kameng goes through `journal_post`, and every points movement too.
+
+A journal is in one unit only (money in CNY, or points in PTS: kameng.ledger.models.POINTS_UNIT); points legs are
+whole numbers. Both are refused here, before anything is written.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -14,9 +18,9 @@ from django.db.models.functions import Round
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError, ConflictError
-from kameng.core.money import ZERO, money
+from kameng.core.money import CURRENCY, ZERO, money
 from kameng.core.sql import json_rows
-from kameng.ledger.models import Account, AccountKind, Entry, Journal, JournalKind, Side
+from kameng.ledger.models import POINTS_KINDS, POINTS_UNIT, Account, AccountKind, Entry, Journal, JournalKind, Side
 
 # Which side raises each kind's balance. Wallets are what the platform owes its users (credit-normal).
 NORMAL_SIDE = {
@@ -26,7 +30,17 @@ NORMAL_SIDE = {
     AccountKind.PLATFORM_REVENUE: Side.CREDIT,
     AccountKind.ORDERS_IN_PROGRESS: Side.CREDIT,
     AccountKind.REFUNDS_PAYABLE: Side.CREDIT,
+    # Points: what the platform owes a buyer in points is credit-normal like a wallet; the points issued are the
+    # platform's debit side, the points used and expired where they end up.
+    AccountKind.POINTS: Side.CREDIT,
+    AccountKind.POINTS_ISSUED: Side.DEBIT,
+    AccountKind.POINTS_REDEEMED: Side.CREDIT,
+    AccountKind.POINTS_EXPIRED: Side.CREDIT,
 }
+
+
+def unit_of_kind(kind: str) -> str:
+    return POINTS_UNIT if kind in POINTS_KINDS else CURRENCY
 
 
 class InsufficientFundsError(ConflictError):
@@ -54,6 +68,9 @@ _system_account_ids: dict[str, int] = {}
 _wallet_account_ids: dict[int, int] = {}
 _system_ids: set[int] = set()
 _wallet_ids: set[int] = set()
+# Points accounts are never on the money hot path: their ids are not in the sets above, so a journal on known
+# accounts is money (CNY) and needs no lookup to know its unit.
+_points_account_ids: dict[int, int] = {}
 
 
 def system_account_id(*, kind: str, suffix: str = "") -> int:
@@ -64,10 +81,13 @@ def system_account_id(*, kind: str, suffix: str = "") -> int:
         account, _ = Account.objects.get_or_create(
             code=code,
             defaults={"kind": kind, "normal_side": NORMAL_SIDE[AccountKind(kind)], "is_balance_cached": False,
-                      "is_negative_allowed": True},
+                      "is_negative_allowed": True, "currency": unit_of_kind(kind)},
         )
         account_id = account.pk
-        _remember_after_commit(_system_account_ids, code, account_id, _system_ids)
+        # A points account is left out of the set of known money accounts: a journal touching it is always looked
+        # up, which is where its unit is checked.
+        _remember_after_commit(_system_account_ids, code, account_id,
+                               set() if kind in POINTS_KINDS else _system_ids)
     return account_id
 
 
@@ -87,6 +107,25 @@ def wallet_account_id(*, user_id: int) -> int:
             except IntegrityError:
                 account_id = Account.objects.get(owner_id=user_id, kind=AccountKind.WALLET).pk
         _remember_after_commit(_wallet_account_ids, user_id, account_id, _wallet_ids)
+    return account_id
+
+
+def points_account_id(*, user_id: int) -> int:
+    """The id of the user's points account (unit PTS, never below zero), created on first use."""
+    account_id = _points_account_ids.get(user_id)
+    if account_id is None:
+        account_id = Account.objects.filter(owner_id=user_id, kind=AccountKind.POINTS).values_list(
+            "pk", flat=True).first()
+        if account_id is None:
+            try:
+                with transaction.atomic():
+                    account_id = Account.objects.create(
+                        code=f"points:{user_id}", kind=AccountKind.POINTS, owner_id=user_id,
+                        normal_side=Side.CREDIT, currency=POINTS_UNIT,
+                    ).pk
+            except IntegrityError:
+                account_id = Account.objects.get(owner_id=user_id, kind=AccountKind.POINTS).pk
+        _remember_after_commit(_points_account_ids, user_id, account_id, set())
     return account_id
 
 
@@ -191,22 +230,29 @@ def _balance_move(account_id: int, delta: Decimal, *, guard: bool) -> bool:
 
 
 def _apply_cached_balances(legs: list[Leg]) -> None:
-    for account_id, delta, guard in _cached_balance_moves(legs):
+    for account_id, delta, guard in _cached_balance_moves([legs]):
         if not _balance_move(account_id, delta, guard=guard):
             raise InsufficientFundsError("余额不足", code="insufficient_balance",
                                          extra={"account_id": account_id, "needed": str(-delta)})
 
 
-def _cached_balance_moves(legs: Iterable[Leg]) -> list[tuple[int, Decimal, bool]]:
-    """(account id, delta, guarded) for every balance-cached account the legs move, in account-id order."""
+def _cached_balance_moves(journals: Sequence[list[Leg]]) -> list[tuple[int, Decimal, bool]]:
+    """(account id, delta, guarded) for every balance-cached account the journals' legs move, in account-id order.
+
+    Refuses a journal whose legs are in more than one unit, and points legs that are not whole numbers (the
+    accounts are read anyway unless every one is a known money account)."""
     net: dict[int, dict[str, Decimal]] = defaultdict(lambda: {Side.DEBIT: ZERO, Side.CREDIT: ZERO})
-    for leg in legs:
-        net[leg.account_id][leg.side] += leg.amount
-    accounts = {
-        row["pk"]: row
-        for row in Account.objects.filter(pk__in=net.keys(), is_balance_cached=True).values(
-            "pk", "normal_side", "is_negative_allowed")
-    } if _needs_lookup(net) else _known_wallets(net)
+    for legs in journals:
+        for leg in legs:
+            net[leg.account_id][leg.side] += leg.amount
+    if _needs_lookup(net):
+        rows: dict[int, dict[str, Any]] = {row["pk"]: dict(row) for row in Account.objects.filter(
+            pk__in=net.keys()).values("pk", "normal_side", "is_negative_allowed", "is_balance_cached", "currency")}
+        for legs in journals:
+            _check_one_unit(legs, rows)
+        accounts: dict[int, dict[str, Any]] = {pk: row for pk, row in rows.items() if row["is_balance_cached"]}
+    else:
+        accounts = _known_wallets(net)
     moves = []
     for account_id in sorted(accounts):
         row = accounts[account_id]
@@ -219,11 +265,19 @@ def _cached_balance_moves(legs: Iterable[Leg]) -> list[tuple[int, Decimal, bool]
     return moves
 
 
+def _check_one_unit(legs: list[Leg], rows: dict[int, dict[str, Any]]) -> None:
+    units = {rows[leg.account_id]["currency"] for leg in legs if leg.account_id in rows}
+    if len(units) > 1:
+        raise ApplicationError(f"a journal moves one unit only, not {sorted(units)}", code="ledger_mixed_units")
+    if units == {POINTS_UNIT} and any(leg.amount != leg.amount.to_integral_value() for leg in legs):
+        raise ApplicationError("points are whole numbers", code="ledger_points_not_whole")
+
+
 def _needs_lookup(net: dict[int, dict[str, Decimal]]) -> bool:
     return any(account_id not in _system_ids and account_id not in _wallet_ids for account_id in net)
 
 
-def _known_wallets(net: dict[int, dict[str, Decimal]]) -> dict[int, dict[str, object]]:
+def _known_wallets(net: dict[int, dict[str, Decimal]]) -> dict[int, dict[str, Any]]:
     """Skip the lookup query on the hot path: ids we created ourselves are wallets or uncached system accounts."""
     return {
         account_id: {"pk": account_id, "normal_side": Side.CREDIT, "is_negative_allowed": False}
@@ -238,6 +292,7 @@ def forget_cached_account_ids() -> None:
     _wallet_account_ids.clear()
     _system_ids.clear()
     _wallet_ids.clear()
+    _points_account_ids.clear()
 
 
 # --- many journals at once (group commit of checkouts, PostgreSQL) ----------------------------------------------
@@ -298,7 +353,7 @@ def journal_post_many(drafts: Sequence[JournalDraft]) -> None:
     legs = [leg for draft in drafts for leg in draft.legs]
     for draft in drafts:
         _check_balanced(draft.legs)
-    moves = _cached_balance_moves(legs)
+    moves = _cached_balance_moves([draft.legs for draft in drafts])
     with connection.cursor() as cursor:
         cursor.execute(_JOURNALS_AND_ENTRIES_SQL, {
             "now": timezone.now(),

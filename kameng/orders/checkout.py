@@ -10,6 +10,11 @@ A draft is complete before it is written: every column of the order is set from 
 default. How an order is fulfilled depends on its product's delivery kind: card keys are claimed with the order
 (sold when paid, reserved when not); anything else is paid into the ledger's orders-in-progress account and
 fulfilled after commit by `kameng.orders.fulfilment`.
+
+Points (积分) used on an order are debited in the same transaction, as a points journal of their own (a journal is
+in one unit) next to the money journal. Only the single path writes such orders (the group-commit batch never
+sees points), and only paid ones: a checkout from the wallet, or an exchange in the points shop, which is paid
+wholly in points (no money journal at all: its cash total is ¥0.00 and ledger legs are positive).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from kameng.core.money import ZERO
 from kameng.core.sql import json_rows
 from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many
 from kameng.ledger import recipes
+from kameng.ledger.models import JournalKind
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
 from kameng.orders.aftercare import AftercareEvent, order_aftercare
 from kameng.orders.events import KIND_ENTERING
@@ -56,10 +62,11 @@ class CheckoutDraft:
     journal: JournalDraft | None  # the payment, when paid from the wallet
     keys: int  # card keys to claim with the order (0: fulfilled later)
     sell: bool  # the claimed keys are sold (paid) rather than reserved (waiting for payment)
+    points_journal: JournalDraft | None = None  # the points used on the order (single path only)
 
     @property
     def is_fulfilled_later(self) -> bool:
-        return self.journal is not None and self.keys == 0
+        return self.sell and self.keys == 0
 
 
 class StockShortError(Exception):
@@ -89,8 +96,9 @@ def checkout_validate(sku: SkuForSale, quantity: int, quote: PriceQuote) -> None
 
 
 @functools.cache
-def checkout_timeline(*, is_paid: bool, is_delivered: bool) -> Timeline:
-    """The events of a new order: created, then paid (from the wallet), then delivered (card keys at once).
+def checkout_timeline(*, is_paid: bool, is_delivered: bool, paid_kind: str = OrderEventKind.WALLET_PAID) -> Timeline:
+    """The events of a new order: created, then paid (from the wallet, or in points: `paid_kind`), then delivered
+    (card keys at once).
 
     Checked against the transition table once per shape, not once per order.
     """
@@ -103,7 +111,7 @@ def checkout_timeline(*, is_paid: bool, is_delivered: bool) -> Timeline:
     for from_status, to_status in itertools.pairwise(steps):
         if not can_transition(from_status, to_status):
             raise ApplicationError(f"illegal checkout timeline {from_status} → {to_status}", code="illegal_transition")
-        kind = OrderEventKind.WALLET_PAID if to_status == OrderStatus.PAID else KIND_ENTERING[to_status]
+        kind = paid_kind if to_status == OrderStatus.PAID else KIND_ENTERING[to_status]
         timeline.append((str(from_status), str(to_status), str(kind)))
     return tuple(timeline)
 
@@ -113,15 +121,25 @@ def order_payment_memo(order: Order) -> str:
 
 
 def checkout_draft(*, sku: SkuForSale, quote: PriceQuote, buyer_id: int, request_id: str | None,
-                   wallet_id: int | None, client_ip: str, now: datetime) -> CheckoutDraft:
-    """The order to write and what goes with it; `wallet_id` pays it from that wallet in the same transaction."""
-    is_paid = wallet_id is not None
+                   wallet_id: int | None, client_ip: str, now: datetime,
+                   points_exchange: bool = False) -> CheckoutDraft:
+    """The order to write and what goes with it; `wallet_id` pays it from that wallet in the same transaction.
+    The quote's points are debited with it; `points_exchange` marks an order paid wholly in points (the points
+    shop: card keys only, a cash total of ¥0.00)."""
+    is_paid = wallet_id is not None or points_exchange
     is_card_key = sku.delivery_kind == DeliveryKind.CARD_KEY
+    if quote.points_redeemed and not is_paid:
+        raise ApplicationError("使用积分抵扣时须用余额支付", code="points_need_wallet")
+    if points_exchange and (not is_card_key or quote.total != ZERO or not quote.points_redeemed):
+        raise ApplicationError("积分兑换仅支持自动发货的卡密商品", code="points_exchange_unsupported")
     is_delivered = is_paid and is_card_key
-    timeline = checkout_timeline(is_paid=is_paid, is_delivered=is_delivered)
+    timeline = checkout_timeline(
+        is_paid=is_paid, is_delivered=is_delivered,
+        paid_kind=OrderEventKind.POINTS_PAID if points_exchange else OrderEventKind.WALLET_PAID)
     order = Order(
         number=public_number("K"), buyer_id=buyer_id, sku_id=sku.sku_id, title=sku.title, quantity=quote.quantity,
         unit_price=quote.unit_price, total_amount=quote.total, refunded_amount=ZERO, price_lines=quote.lines_json(),
+        points_redeemed=quote.points_redeemed, points_offset=quote.points_offset,
         client_ip=client_ip or None, delivery_note="", status=timeline[-1][1], request_id=request_id,
         created_at=now, updated_at=now, paid_at=now if is_paid else None,
         delivered_at=now if is_delivered else None,
@@ -132,8 +150,13 @@ def checkout_draft(*, sku: SkuForSale, quote: PriceQuote, buyer_id: int, request
         recipe = recipes.order_payment if is_card_key else recipes.order_payment_into_hold
         journal = recipe(order_number=order.number, memo=order_payment_memo(order), wallet_id=wallet_id,
                          amount=order.total_amount)
+    points_journal = None
+    if quote.points_redeemed:
+        points_journal = recipes.points_redeemed(
+            reference=order.number, memo=order_payment_memo(order), user_id=buyer_id, points=quote.points_redeemed,
+            kind=JournalKind.POINTS_EXCHANGE if points_exchange else JournalKind.POINTS_REDEEM)
     return CheckoutDraft(order=order, timeline=timeline, journal=journal, keys=quote.quantity if is_card_key else 0,
-                         sell=is_paid)
+                         sell=is_paid, points_journal=points_journal)
 
 
 Claimed = dict[int, list[tuple[int, bytes]]]  # order id → (key id, ciphertext) pairs in id order
@@ -156,7 +179,8 @@ def drafts_write(drafts: Sequence[CheckoutDraft], now: datetime) -> tuple[list[C
         written = list(drafts)
     claimed = _claim(written)
     _events_insert(written, now)
-    _journals_post([draft.journal for draft in written if draft.journal is not None])
+    _journals_post([journal for draft in written for journal in (draft.journal, draft.points_journal)
+                    if journal is not None])
     for draft in written:
         if draft.is_fulfilled_later:
             _fulfil_after_commit(draft.order.pk)
@@ -173,13 +197,15 @@ def _fulfil_after_commit(order_id: int) -> None:
 
 _ORDERS_INSERT_SQL = """
 INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, refunded_amount,
-                          price_lines, client_ip, delivery_note, status, request_id, created_at, expires_at, paid_at,
-                          delivered_at, updated_at)
+                          price_lines, points_redeemed, points_offset, client_ip, delivery_note, status, request_id,
+                          created_at, expires_at, paid_at, delivered_at, updated_at)
 SELECT o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.unit_price, o.total_amount, 0, o.price_lines,
-       o.client_ip, '', o.status, o.request_id, %(now)s, o.expires_at, o.paid_at, o.delivered_at, %(now)s
+       o.points_redeemed, o.points_offset, o.client_ip, '', o.status, o.request_id, %(now)s, o.expires_at, o.paid_at,
+       o.delivered_at, %(now)s
 FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_id bigint, title text,
                                                quantity integer, unit_price numeric, total_amount numeric,
-                                               price_lines jsonb, client_ip inet, status text, request_id text,
+                                               price_lines jsonb, points_redeemed integer, points_offset numeric,
+                                               client_ip inet, status text, request_id text,
                                                expires_at timestamptz, paid_at timestamptz,
                                                delivered_at timestamptz)
 ORDER BY o.buyer_id, o.request_id
@@ -198,6 +224,7 @@ def _orders_insert_sql(drafts: Sequence[CheckoutDraft], now: datetime) -> list[C
             {"number": order.number, "buyer_id": order.buyer_id, "sku_id": order.sku_id, "title": order.title,
              "quantity": order.quantity, "unit_price": str(order.unit_price),
              "total_amount": str(order.total_amount), "price_lines": order.price_lines,
+             "points_redeemed": order.points_redeemed, "points_offset": str(order.points_offset),
              "client_ip": order.client_ip, "status": order.status, "request_id": order.request_id,
              "expires_at": _timestamp(order.expires_at), "paid_at": _timestamp(order.paid_at),
              "delivered_at": _timestamp(order.delivered_at)}

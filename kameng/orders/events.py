@@ -53,6 +53,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     K.PAYMENT_TO_WALLET: (_("%(channel)s付款 ¥%(amount)s 已到账，但订单未能完成（%(reason)s），"
                             "款项已存入您的钱包余额"),
                           _("付款已到账，但订单未能完成，款项已存入您的钱包余额")),
+    K.POINTS_PAID: (_("已使用积分兑换"),),
+    K.POINTS_REFUNDED: (_("已退款，%(points)s 积分已退回"), _("已退款，积分已退回")),
     K.RESERVATION_RELEASED: (_("支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配"),),
 }
 _NAMES = re.compile(r"%\((\w+)\)s")

@@ -33,6 +33,8 @@ class Order(models.Model):
     title = models.CharField("商品", max_length=200)
     quantity = models.PositiveIntegerField("数量")
     unit_price = models.DecimalField("单价", max_digits=12, decimal_places=2)
+    # What the buyer pays in cash: the price lines' total less the points offset. ¥0.00 only for an exchange in the
+    # points shop (paid wholly in points, kameng.points); a checkout always leaves at least ¥0.01.
     total_amount = models.DecimalField("总金额", max_digits=14, decimal_places=2)
     # db_default: the PostgreSQL checkout inserts orders in plain SQL and leaves this column to the database.
     refunded_amount = models.DecimalField("已退款", max_digits=14, decimal_places=2, default=Decimal("0.00"),
@@ -40,6 +42,11 @@ class Order(models.Model):
     # The adjustments the price rules made to the SKU's retail price, per unit (kameng.catalog.pricing):
     # [{"code", "label", "amount"}]; `unit_price` is the price after them. Empty when no rule applied.
     price_lines = models.JSONField("价格调整", default=list, blank=True)
+    # Points (积分) the buyer used on this order and the cash they offset (kameng.catalog.pricing, step 3);
+    # given back in proportion to the cash refunded (kameng.points.services).
+    points_redeemed = models.PositiveIntegerField("使用积分", default=0, db_default=0)
+    points_offset = models.DecimalField("积分抵扣", max_digits=14, decimal_places=2, default=Decimal("0.00"),
+                                        db_default=Decimal("0.00"))
     # Where the order was placed from: unpaid orders are bounded per address too (kameng.orders.reservations).
     client_ip = models.GenericIPAddressField("下单地址", null=True, blank=True)
     # What staff wrote when delivering a manual order: shown to the buyer on the order page.
@@ -63,8 +70,12 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["buyer", "request_id"], name="orders_order_unique_request"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="orders_order_quantity_positive",
                                    violation_error_message="购买数量必须大于 0"),
-            models.CheckConstraint(condition=Q(total_amount__gt=0), name="orders_order_total_positive",
-                                   violation_error_message="订单总金额必须大于 0"),
+            # Zero only for an order paid wholly in points (the points shop): it has points to show for it.
+            models.CheckConstraint(condition=Q(total_amount__gt=0) | (Q(total_amount=0) & Q(points_redeemed__gt=0)),
+                                   name="orders_order_total_positive",
+                                   violation_error_message="订单总金额必须大于 0（积分兑换的订单除外）"),
+            models.CheckConstraint(condition=Q(points_offset__gte=0), name="orders_order_points_offset_not_negative",
+                                   violation_error_message="积分抵扣金额不能为负"),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("total_amount")),
                 name="orders_order_refund_within_total",
@@ -115,6 +126,8 @@ class OrderEventKind(models.TextChoices):
     PAYMENT_TO_WALLET = "payment_to_wallet", "付款转入余额"
     # An unpaid order near its deadline gave its reserved keys to a paying buyer (kameng.orders.reservations).
     RESERVATION_RELEASED = "reservation_released", "预留已让出"
+    POINTS_PAID = "points_paid", "积分兑换"  # an order paid wholly in points (the points shop)
+    POINTS_REFUNDED = "points_refunded", "积分退款"  # params: points; such an order refunded in points
     NOTE = "note", "备注"  # params: text, shown as it is (a row migrated from free text, anything else)
 
 

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kameng.catalog.models import DeliveryKind
-from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
+from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
 from kameng.catalog.selectors import skus_for_sale
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import is_database_id
 from kameng.inventory.services import card_keys_release, decrypt_secrets
-from kameng.ledger.services import journal_draft_post, wallet_account_id
-from kameng.orders.checkout import checkout_draft, checkout_validate, drafts_write
+from kameng.ledger.selectors import points_balance
+from kameng.ledger.services import InsufficientFundsError, journal_draft_post, points_account_id, wallet_account_id
+from kameng.orders.checkout import CheckoutDraft, Claimed, checkout_draft, checkout_validate, drafts_write
 from kameng.orders.events import GatewayPayment, fact
 from kameng.orders.fulfilment import (
     is_fulfilled_later,
@@ -68,7 +70,7 @@ def _validate_request_id(request_id: str | None) -> str | None:
 
 def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str | None = None,
                    pay_with_wallet: bool = True, sales_channel: str = SALES_CHANNEL_STOREFRONT,
-                   client_ip: str = "", batched: bool = False) -> CheckoutResult:
+                   client_ip: str = "", batched: bool = False, points: int = 0) -> CheckoutResult:
     """Create an order for one SKU × quantity; with `pay_with_wallet`, pay it in the same transaction (card keys
     are delivered at once; other kinds are fulfilled after commit, their money held until then).
 
@@ -81,11 +83,16 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     `batched` sends a wallet checkout to the group commit (PostgreSQL, when enabled: one transaction for the
     checkouts in flight together, `group_commit.py`); the caller must not be inside a transaction, since the
     writer commits on its own connection. Whatever a batch cannot settle comes back to this single path.
+
+    `points` offsets cash with up to that many of the buyer's points (kameng.catalog.pricing): such a checkout is
+    paid from the wallet on this single path, never batched; the points are debited in the same transaction as a
+    journal of their own. A buyer short of the points used is refused (`insufficient_points`, 400) before anything
+    is written, and again by the ledger's guard if they were spent in between.
     """
     request_id = _validate_request_id(request_id)
     if not is_database_id(sku_id):  # names no SKU; found out here, not by a query (or a whole batch) failing
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
-    if batched and pay_with_wallet:
+    if batched and pay_with_wallet and not points:
         from kameng.orders.group_commit import checkout_grouped, group_commit_enabled
 
         if group_commit_enabled():
@@ -97,8 +104,10 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     sku = skus_for_sale(sku_ids=[sku_id]).get(sku_id)
     if sku is None:
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
-    quote = sku_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel)
+    quote = sku_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel, points=points)
     checkout_validate(sku, quantity, quote)
+    if quote.points_redeemed and (replay := _points_short(buyer_id, request_id, sku_id, quantity, quote)):
+        return replay
     now = timezone.now()
     wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
     draft = checkout_draft(sku=sku, quote=quote, buyer_id=buyer_id, request_id=request_id, wallet_id=wallet_id,
@@ -108,7 +117,7 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
             if wallet_id is None:
                 unpaid_reservation_check(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, client_ip=client_ip,
                                          holds_keys=sku.delivery_kind == DeliveryKind.CARD_KEY, now=now)
-            written, claimed = drafts_write([draft], now)
+            written, claimed = _drafts_write_points_checked(draft, now)
     except (IntegrityError, ConflictError) as error:
         if isinstance(error, ConflictError) and error.code not in RESERVATION_REFUSALS:
             raise
@@ -123,6 +132,48 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
         return _replayed(existing, sku_id=sku_id, quantity=quantity)
     ciphertexts = [token for _, token in claimed.get(draft.order.pk, [])] if draft.sell else []
     return CheckoutResult(order=draft.order, created=True, secrets=decrypt_secrets(ciphertexts))
+
+
+class InsufficientPointsError(ApplicationError):
+    pass
+
+
+def points_available_check(*, buyer_id: int, points: int) -> None:
+    """Refuse, before any write, a buyer who has fewer points than `points`."""
+    available = points_balance(user_id=buyer_id)
+    if available < points:
+        raise InsufficientPointsError("积分不足：需要 %(needed)s 积分，当前可用 %(available)s 积分",
+                                      code="insufficient_points",
+                                      extra={"needed": points, "available": available},
+                                      params={"needed": points, "available": available})
+
+
+def _points_short(buyer_id: int, request_id: str | None, sku_id: int, quantity: int,
+                  quote: PriceQuote) -> CheckoutResult | None:
+    """Refuse a buyer short of the quote's points, unless the points went on this very request's order (a replay:
+    its answer is returned)."""
+    try:
+        points_available_check(buyer_id=buyer_id, points=quote.points_redeemed)
+    except InsufficientPointsError:
+        existing = _existing_for_request(buyer_id, request_id)
+        if existing is None:
+            raise
+        return _replayed(existing, sku_id=sku_id, quantity=quantity)
+    return None
+
+
+def _drafts_write_points_checked(draft: CheckoutDraft, now: datetime) -> tuple[list[CheckoutDraft], Claimed]:
+    """Write one draft; the points spent elsewhere since the check answer as that check would."""
+    if draft.points_journal is None:
+        return drafts_write([draft], now)
+    points_account = points_account_id(user_id=draft.order.buyer_id)
+    try:
+        return drafts_write([draft], now)
+    except InsufficientFundsError as error:
+        short = set(error.extra.get("account_ids", [])) | {error.extra.get("account_id")}
+        if points_account in short:
+            raise InsufficientPointsError("积分不足，请刷新后重试", code="insufficient_points") from error
+        raise
 
 
 def _existing_for_request(buyer_id: int, request_id: str | None) -> Order | None:

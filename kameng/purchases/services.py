@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
@@ -72,7 +72,7 @@ class PurchaseResult:
 
 def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: PaymentChoice, request_id: str | None,
                     sales_channel: str = SALES_CHANNEL_STOREFRONT, client_ip: str = "", return_url: str = "",
-                    buyer_input: dict[str, str] | None = None) -> PurchaseResult:
+                    buyer_input: dict[str, str] | None = None, points: int = 0) -> PurchaseResult:
     """Buy `quantity` of the SKU for the buyer, paid as `payment` says. Call it outside any transaction.
 
     Raises the checkout's errors (SKU not on sale, quantity, sold out, insufficient balance for `WALLET`, limits of
@@ -80,15 +80,20 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
     and for a wallet payment above the buyer's password-free limit the PIN's (required, wrong, locked:
     kameng.accounts.paypin), all before any order exists. `return_url` is where the gateway sends the buyer back
     (payments' own return page when empty). `buyer_input` is for direct top-ups, which no product takes yet.
+    `points` offsets cash with the buyer's points (积分): only paid from the wallet, never left waiting for payment.
     """
     if buyer_input:
         raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
     common: dict[str, Any] = {"buyer_id": buyer_id, "sku_id": sku_id, "quantity": quantity,
                               "request_id": request_id, "sales_channel": sales_channel, "client_ip": client_ip}
-    if payment.by in (PayBy.WALLET, PayBy.WALLET_OR_RESERVE) and not _wallet_authorized(payment, common):
+    if points:  # the wallet pays the rest now, or nothing happens
+        if payment.by not in (PayBy.WALLET, PayBy.WALLET_OR_RESERVE):
+            raise ApplicationError("使用积分抵扣时须用余额支付", code="points_need_wallet")
+        payment = replace(payment, by=PayBy.WALLET)
+    if payment.by in (PayBy.WALLET, PayBy.WALLET_OR_RESERVE) and not _wallet_authorized(payment, common, points):
         payment = PaymentChoice(PayBy.RESERVE)  # WALLET_OR_RESERVE short of both the PIN and the balance
     if payment.by == PayBy.WALLET:
-        return _result(_checkout(request_id, lambda: order_checkout(**common, batched=True)))
+        return _result(_checkout(request_id, lambda: order_checkout(**common, batched=True, points=points)))
     if payment.by == PayBy.RESERVE:
         return _result(_checkout(request_id, lambda: order_checkout(**common, pay_with_wallet=False)))
     if payment.by == PayBy.WALLET_OR_RESERVE:
@@ -112,7 +117,7 @@ def _result(checkout: CheckoutResult) -> PurchaseResult:
     return PurchaseResult(order=checkout.order, created=checkout.created, secrets=checkout.secrets)
 
 
-def _wallet_authorized(payment: PaymentChoice, common: dict[str, Any]) -> bool:
+def _wallet_authorized(payment: PaymentChoice, common: dict[str, Any], points: int = 0) -> bool:
     """Whether the wallet may pay, by the buyer's PIN settings: raises the PIN's errors for `WALLET` (and for
     `WALLET_OR_RESERVE` when the wallet covers the total); False when `WALLET_OR_RESERVE` needs a PIN it was not
     given and the wallet does not cover the total anyway (the order then waits for payment, whatever the balance
@@ -124,7 +129,7 @@ def _wallet_authorized(payment: PaymentChoice, common: dict[str, Any]) -> bool:
     if not pin_settings.has_pin:
         return True
     total = purchase_quote(buyer_id=common["buyer_id"], sku_id=common["sku_id"], quantity=common["quantity"],
-                           sales_channel=common["sales_channel"]).total
+                           sales_channel=common["sales_channel"], points=points).total
     if not pin_settings.needs_pin(total):
         return True
     if payment.by == PayBy.WALLET_OR_RESERVE and not payment.pin and wallet_balance(
@@ -166,9 +171,9 @@ def _checkout(request_id: str | None, attempt: Callable[[], CheckoutResult]) -> 
     return attempt()
 
 
-def purchase_quote(*, buyer_id: int, sku_id: int, quantity: int, sales_channel: str) -> PriceQuote:
-    """What the buyer would pay (the price function, before any order exists)."""
+def purchase_quote(*, buyer_id: int, sku_id: int, quantity: int, sales_channel: str, points: int = 0) -> PriceQuote:
+    """What the buyer would pay (the price function, before any order exists), `points` offsetting part of it."""
     sku = skus_for_sale(sku_ids=[sku_id]).get(sku_id)
     if sku is None:
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
-    return sku_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel)
+    return sku_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel, points=points)

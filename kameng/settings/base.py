@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "kameng.ledger",
     "kameng.orders",
     "kameng.payments",
+    "kameng.points",
     "kameng.risk",
     "kameng.notices",
     "kameng.web",
@@ -358,7 +359,15 @@ KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=[])
 # refunded.
 KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
     "kameng.notices.listeners.orders_delivered_email",
+    "kameng.points.services.points_aftercare",
 ])
+# Points (积分, kameng/points): earned per yuan of cash paid on a completed order (rounded down); how many points
+# offset one yuan at checkout; the largest share of an order points may offset; days after which earned points
+# expire (empty: never), by a daily task, oldest first.
+KAMENG_POINTS_PER_YUAN = env.int("KAMENG_POINTS_PER_YUAN", default=1)
+KAMENG_POINTS_PER_YUAN_REDEEMED = env.int("KAMENG_POINTS_PER_YUAN_REDEEMED", default=100)
+KAMENG_POINTS_REDEEM_MAX_SHARE = env.str("KAMENG_POINTS_REDEEM_MAX_SHARE", default="0.5")
+KAMENG_POINTS_EXPIRY_DAYS = env.int("KAMENG_POINTS_EXPIRY_DAYS", default=None)
 # Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer
 # thread per server process (kameng/orders/group_commit.py). It batches only what is in flight at once, so the
 # server needs threads: granian --blocking-threads 32 (or gunicorn gthread) rather than a handful of sync workers.

@@ -49,3 +49,6 @@ from kameng.settings.base import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing: tests, not production
 CACHES["default"]["KEY_PREFIX"] = f"kameng-test-{os.getpid()}"  # noqa: F405
+# Off by default: tasks run eagerly here, so the listeners would run inside every checkout a test measures (in
+# production they run in a worker after commit). The points and membership tests switch them on.
+KAMENG_ORDER_AFTERCARE = []

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from kameng.accounts.forms import RealNameAutofillMixin, ThrottledLoginMixin
 from kameng.accounts.validators import PASSWORD_MIN_LENGTH
 from kameng.catalog.models import Product
+from kameng.catalog.pricing import POINTS_INPUT_MAX
 from kameng.orders.services import QUANTITY_INPUT_MAX
 
 
@@ -85,6 +86,9 @@ class BuyForm(forms.Form):
     request_id = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
     # "balance" (the wallet) or a channel code; which channels exist and take the amount is the view's check.
     payment_method = forms.SlugField(label=_("支付方式"), max_length=40, required=False)
+    # Points to offset cash with (积分抵扣): the price function caps them; paid from the wallet only.
+    points = forms.IntegerField(label=_("使用积分抵扣"), min_value=0, max_value=POINTS_INPUT_MAX, required=False,
+                                widget=forms.NumberInput(attrs={"data-testid": "buy-points", "inputmode": "numeric"}))
 
     def __init__(self, *args: Any, sku_choices: list[tuple[int, str]],
                  quantity_range: tuple[int, int] = (1, QUANTITY_INPUT_MAX), **kwargs: Any) -> None:

@@ -108,6 +108,13 @@ DOMAIN_TEXTS = (
     # the notification e-mail address (kameng.notices.services)
     _("请输入有效的邮箱地址"), _("这已经是您的通知邮箱"), _("今天发送的确认邮件已达上限，请明天再试"),
     _("确认链接无效或已过期，请重新设置邮箱"),
+    # points (kameng.points, kameng.catalog.pricing, kameng.orders: redemption, the points shop, journal kinds)
+    _("使用积分抵扣时须用余额支付"), _("积分兑换仅支持自动发货的卡密商品"),
+    _("积分不足：需要 %(needed)s 积分，当前可用 %(available)s 积分"), _("积分不足，请刷新后重试"),
+    _("使用的积分必须是 0–%(max)s 之间的整数"), _("积分商品不存在或已下架"), _("该 request_id 已用于另一笔订单"),
+    _("该商品每人限兑 %(limit)s 件，您已兑换 %(taken)s 件"), _("该订单不是积分兑换订单，请按金额退款"),
+    _("订单状态为「%(status)s」，不能退款"),
+    _("积分发放"), _("积分扣回"), _("积分抵扣"), _("积分退回"), _("积分兑换"), _("积分过期"),
     # real-name verification (kameng.accounts.identity, .services, .verification; RealNameStatus)
     _("身份证号码应为 18 位：前 17 位是数字，最后一位是数字或 X"),
     _("15 位的第一代身份证号码已停止使用，请输入 18 位第二代身份证号码"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kameng.web.views import account, accounts, orders, realname, search, security, shop, wallet
+from kameng.web.views import account, accounts, orders, points, realname, search, security, shop, wallet
 
 app_name = "web"
 
@@ -29,6 +29,9 @@ urlpatterns = [
     path("orders/<str:number>/pay/", orders.order_pay, name="order_pay"),
     path("orders/<str:number>/pay/<str:payment_number>/", orders.order_payment, name="order_payment"),
     path("orders/<str:number>/cancel/", orders.order_cancel_view, name="order_cancel"),
+    path("account/points/", points.points_account, name="points"),
+    path("points/shop/", points.points_shop, name="points_shop"),
+    path("points/shop/<int:item_id>/exchange/", points.points_exchange, name="points_exchange"),
     path("wallet/", wallet.wallet, name="wallet"),
     path("wallet/topup/", wallet.topup, name="topup"),
     path("wallet/topups/return/", wallet.topup_return, name="topup_return"),

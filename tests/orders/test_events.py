@@ -66,6 +66,9 @@ RENDERED: list[tuple[str, dict[str, Any], str, str]] = [
     (K.RESERVATION_RELEASED, {}, "支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配",
      "Your payment time was nearly up, so the stock held for you went to a buyer who had paid; if you still want "
      "it, stock will be allocated again when you pay"),
+    (K.POINTS_PAID, {}, "已使用积分兑换", "Paid with points"),
+    (K.POINTS_REFUNDED, {"points": "500"}, "已退款，500 积分已退回", "Refunded: 500 points returned"),
+    (K.POINTS_REFUNDED, {}, "已退款，积分已退回", "Refunded: points returned"),
     (K.NOTE, {"text": "已发货，卡密已到账"}, "已发货，卡密已到账", "Delivered: your card keys are ready"),
     (K.NOTE, {"text": "客服：已补发 1 张"}, "客服：已补发 1 张", "客服：已补发 1 张"),
 ]
@@ -133,7 +136,7 @@ def test_every_template_has_an_english_translation() -> None:
     with translation.override("en"):
         untranslated = [template for template in templates if translation.gettext(template) == template]
 
-    assert (len(templates), untranslated) == (32, [])
+    assert (len(templates), untranslated) == (35, [])  # 32, + points paid and points refunded (2)
 
 
 @pytest.mark.parametrize("kind", sorted(set(OrderEventKind.values) - {K.NOTE}))

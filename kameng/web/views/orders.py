@@ -38,6 +38,7 @@ from kameng.payments.selectors import (
     payments_succeeded_for_order,
 )
 from kameng.payments.services import PaymentInFlightError, order_pay_from_wallet
+from kameng.points.selectors import order_points_summary
 from kameng.web.errors import handles_application_errors, message_for, rejected, status_for
 from kameng.web.http import BuyerRequest
 from kameng.web.views.paying import (
@@ -101,6 +102,7 @@ def _detail_context(order: Order, user: User) -> dict[str, object]:
         "events": list(order_timeline(order_id=order.pk)),
         "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],
         "is_pending": is_pending,
+        "points": order_points_summary(order),
         "payment_methods": payment_methods(amount=order.total_amount) if is_pending else [],
         "qr_payment": payment_qr_pending_for_order(order_id=order.pk) if is_pending else None,
         # Paid at a gateway but the order could not take it (closed meanwhile, sold out): said plainly on the page.

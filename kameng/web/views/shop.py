@@ -28,6 +28,7 @@ from kameng.core.money import money
 from kameng.inventory.selectors import STOCK_CACHE_SECONDS, stock_by_sku
 from kameng.orders.models import OrderStatus
 from kameng.orders.services import QUANTITY_INPUT_MAX
+from kameng.points.selectors import points_usable
 from kameng.purchases.services import PayBy, PaymentChoice, PurchaseResult, purchase_create
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, buy_quantity_range, new_request_id
@@ -89,20 +90,36 @@ def _product_context(product: Product, form: BuyForm | None = None, *, user: Any
             "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in skus),
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
             "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form)),
-            "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES}
+            "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES,
+            # A callable too: the buyer's points and the most this order could use (for the form's SKU and quantity).
+            "points_info": partial(_points_info, product, skus, form,
+                                   user.pk if user is not None and user.is_authenticated else None)}
+
+
+def _points_info(product: Product, skus: list[Any], form: BuyForm, buyer_id: int | None) -> dict[str, Any] | None:
+    chosen = str(form["sku"].value())
+    sku = next((sku for sku in skus if str(sku.pk) == chosen), skus[0] if skus else None)
+    if buyer_id is None or sku is None:
+        return None
+    balance, most, offset = points_usable(buyer_id=buyer_id, sku_id=sku.pk, quantity=_form_quantity(product, form),
+                                          sales_channel=SALES_CHANNEL_STOREFRONT)
+    return {"balance": balance, "most": most, "offset": offset}
+
+
+def _form_quantity(product: Product, form: BuyForm) -> int:
+    try:
+        quantity = max(int(form["quantity"].value() or product.min_quantity), 1)
+    except (TypeError, ValueError):
+        quantity = product.min_quantity
+    return quantity if quantity <= QUANTITY_INPUT_MAX else product.min_quantity
 
 
 def _form_amount(product: Product, skus: list[Any], form: BuyForm) -> Any:
     """The total the form stands for (chosen or initial SKU × quantity): the channels listed are those taking it."""
     chosen = str(form["sku"].value())
     sku = next((sku for sku in skus if str(sku.pk) == chosen), skus[0] if skus else None)
-    try:
-        quantity = max(int(form["quantity"].value() or product.min_quantity), 1)
-    except (TypeError, ValueError):
-        quantity = product.min_quantity
-    if quantity > QUANTITY_INPUT_MAX:  # the form refuses it; the page must still render to say so
-        quantity = product.min_quantity
-    return money(sku.price * quantity) if sku is not None else money(0)
+    # A quantity the form refuses falls back to the minimum: the page must still render to say so.
+    return money(sku.price * _form_quantity(product, form)) if sku is not None else money(0)
 
 
 def _sku_choices(product: Product) -> list[tuple[int, str]]:
@@ -136,7 +153,8 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
         result = purchase_create(buyer_id=request.user.pk, sku_id=form.cleaned_data["sku"],
                                  quantity=form.cleaned_data["quantity"], payment=payment,
                                  request_id=form.cleaned_data["request_id"] or None,
-                                 sales_channel=SALES_CHANNEL_STOREFRONT, client_ip=client_address(request))
+                                 sales_channel=SALES_CHANNEL_STOREFRONT, client_ip=client_address(request),
+                                 points=form.cleaned_data.get("points") or 0)
     except ApplicationError as error:
         if error.code == "request_id_reused":
             return _stale_form(request, product, form)
