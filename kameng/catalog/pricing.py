@@ -4,7 +4,20 @@
 paths of plain callables, empty by default), in order. A rule answers one adjustment line per unit (a membership
 discount, a reseller tier) or None when it does not apply; each rule sees the unit price the rules before it left.
 Every checkout path (the single path, an unpaid order, the group-commit batch) prices through here, and the order
-stores the lines it was priced with, so a rule added later never touches the checkout writes.
+stores the lines it was priced with, so a rule added later never touches the checkout writes. The product page and
+the JSON API show prices from here too, never a price worked out again beside it.
+
+The order of composition, per unit:
+1. the SKU's retail price (零售价);
+2. the rules, in setting order: the membership rule (`kameng.membership.pricing.member_price_rule`: a per-SKU or
+   per-category member price, else the level's discount rate), then whatever follows it (a reseller tier);
+3. the floor clamp: a unit price below the SKU's 最低售价 (`Sku.floor_price`) is raised to it, shown as its own
+   line (`floor`), so the lines always add up to the unit price; a unit price of 0 or less is refused.
+Then the total is unit price × quantity. Order-level adjustments (a points offset) come after the total and never
+change the unit lines or the floor clamp.
+
+Rounding: every line is rounded to the fen (分, ROUND_HALF_UP) as it is made, so each rule sees, and the order
+stores, a unit price in whole fen and the total is exact (no rounding of the product).
 """
 
 from __future__ import annotations
@@ -24,6 +37,9 @@ from kameng.core.money import ZERO, money
 # Where a purchase comes from: rules may price them differently (a reseller's Open API, a sub-site later).
 SALES_CHANNEL_STOREFRONT = "storefront"
 SALES_CHANNEL_API = "api"
+# The line that raises a unit price the rules took below the SKU's floor price back up to it.
+FLOOR_LINE_CODE = "floor"
+FLOOR_LINE_LABEL = "最低售价保护"
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,10 @@ def sku_price(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: s
                           total=money(unit_price * quantity))
     lines = _apply(rules, sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel)
     final = money(unit_price + sum((line.amount for line in lines), ZERO))
+    floor = sku.floor_price
+    if floor is not None and final < floor:
+        lines.append(PriceLine(code=FLOOR_LINE_CODE, label=FLOOR_LINE_LABEL, amount=money(floor - final)))
+        final = money(floor)
     if final <= ZERO:
         raise ApplicationError("价格规则使该规格的单价不大于 0，暂时无法购买，请联系客服", code="price_not_positive",
                                extra={"lines": [line.as_json() for line in lines]})

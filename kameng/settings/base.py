@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "kameng.ledger",
     "kameng.orders",
     "kameng.payments",
+    "kameng.membership",
     "kameng.risk",
     "kameng.web",
 ]
@@ -301,10 +302,12 @@ KAMENG_UNPAID_STOCK_SHARE = env.float("KAMENG_UNPAID_STOCK_SHARE", default=0.5)
 KAMENG_UNPAID_STOCK_SHARE_PER_BUYER = env.float("KAMENG_UNPAID_STOCK_SHARE_PER_BUYER", default=0.25)
 KAMENG_UNPAID_TAKEOVER_SECONDS = env.int("KAMENG_UNPAID_TAKEOVER_SECONDS", default=120)
 # Price rules (kameng/catalog/pricing.py): dotted paths of callables applied in order to every SKU price.
-KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=[])
+# On by default: membership levels and member prices (kameng/membership/pricing.py); "" in the env turns them off.
+KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=["kameng.membership.pricing.member_price_rule"])
 # Aftercare listeners (kameng/orders/aftercare.py): dotted paths told after commit when orders are delivered or
-# refunded.
-KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[])
+# refunded. Membership counts spend there (kameng/membership/services.py).
+KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE",
+                                  default=["kameng.membership.services.membership_orders_count"])
 # Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer
 # thread per server process (kameng/orders/group_commit.py). It batches only what is in flight at once, so the
 # server needs threads: granian --blocking-threads 32 (or gunicorn gthread) rather than a handful of sync workers.
