@@ -7,7 +7,7 @@
 3. else the level's discount rate (VIP4 = 0.95 by default),
 where a SKU's or category's row of level R is used, or else the row of the highest level below R that has one
 (a member price set for VIP2 also serves VIP3 until VIP3 gets its own). The line never raises the price (a member
-price above the unit price is ignored) and is rounded to the fen half up; the floor clamp is the price function's
+price above the unit price is ignored), never takes it below one fen, and is rounded to the fen half up; the floor clamp is the price function's
 (kameng.catalog.pricing), after every rule.
 
 Caching (the checkout path runs ~1,000 times a second and must not query for this):
@@ -31,7 +31,7 @@ from django.core.cache import cache
 
 from kameng.catalog.pricing import PriceLine
 from kameng.catalog.selectors import SkuForSale
-from kameng.core.money import money
+from kameng.core.money import FEN, money
 from kameng.membership.models import MemberLevel, Membership, MemberPrice
 
 MEMBER_LINE_CODE = "member"
@@ -63,7 +63,7 @@ class MemberRate:
         if self.price is not None:
             return min(money(self.price), unit_price)
         assert self.rate is not None
-        return min(money(unit_price * self.rate), unit_price)
+        return _discounted(unit_price, self.rate)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,13 @@ class PriceTables:
         level = self.level(rank)
         if level is None:
             return unit_price
-        return min(money(unit_price * level.discount_rate), unit_price)
+        return _discounted(unit_price, level.discount_rate)
+
+
+def _discounted(unit_price: Decimal, rate: Decimal) -> Decimal:
+    """The unit price at `rate`, rounded half up to the fen: never above it, never below one fen (a rate of 0.01
+    on ¥0.01 would round to nothing)."""
+    return min(max(money(unit_price * rate), FEN), unit_price)
 
 
 def _load_tables(token: str) -> PriceTables:
