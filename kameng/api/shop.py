@@ -1,4 +1,5 @@
-"""Storefront JSON: catalogue, checkout paid from the wallet, order lookup (with its timeline), wallet balance."""
+"""Storefront JSON: catalogue (with the buyer's own prices), checkout paid from the wallet, order lookup (with its
+timeline), wallet balance, membership."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 from ninja import Field, Router, Schema, Status
 
-from kameng.catalog.pricing import SALES_CHANNEL_API
-from kameng.catalog.selectors import products_on_sale
-from kameng.core.errors import NotFoundError
+from kameng.catalog.pricing import SALES_CHANNEL_API, sku_price
+from kameng.catalog.selectors import products_on_sale, skus_for_sale
+from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.core.ids import DATABASE_ID_MAX
 from kameng.inventory.selectors import secrets_for_order, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
+from kameng.membership.pricing import LevelInfo
+from kameng.membership.selectors import membership_summary
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline
 from kameng.orders.services import QUANTITY_INPUT_MAX
@@ -28,7 +31,9 @@ router = Router(tags=["shop"])
 class SkuOut(Schema):
     id: int
     name: str
-    price: Decimal
+    price: Decimal = Field(..., description="零售价")
+    your_price: Decimal = Field(..., description=(
+        "您的单价（价格函数：会员价、最低售价保护）；未登录时为零售价"))
     stock: int
 
 
@@ -75,6 +80,23 @@ class WalletOut(Schema):
     balance: Decimal
 
 
+class MemberLevelOut(Schema):
+    rank: int
+    name: str
+    threshold: Decimal = Field(..., description="累计消费门槛（元）")
+    discount_rate: Decimal = Field(..., description="折扣率，0.95 即 95 折")
+    benefits: list[str]
+
+
+class MembershipOut(Schema):
+    level: MemberLevelOut | None
+    spend: Decimal = Field(..., description="累计消费（已完成订单，扣除退款）")
+    next_level: MemberLevelOut | None
+    to_next_level: Decimal = Field(..., description="升到下一级还需消费的金额")
+    progress_percent: int
+    levels: list[MemberLevelOut]
+
+
 def _user_id(request: HttpRequest) -> int:
     # Every route here except the catalogue requires a session (django_auth), so the user is authenticated.
     user_id = request.user.pk
@@ -90,13 +112,31 @@ def _order_out(order: Order, secrets: list[str]) -> OrderOut:
 @router.get("/products", response=list[ProductOut], auth=None)
 def list_products(request: HttpRequest) -> list[ProductOut]:
     products = list(products_on_sale())
-    stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
+    sku_ids = [sku.pk for product in products for sku in product.skus.all()]
+    stock = stock_by_sku(sku_ids)
+    prices = _unit_prices(request, sku_ids)
     return [
         ProductOut(id=product.pk, name=product.name, category=product.category.name, skus=[
-            SkuOut(id=sku.pk, name=sku.name, price=sku.price, stock=stock.get(sku.pk, 0))
+            SkuOut(id=sku.pk, name=sku.name, price=sku.price, your_price=prices.get(sku.pk, sku.price),
+                   stock=stock.get(sku.pk, 0))
             for sku in product.skus.all()])
         for product in products
     ]
+
+
+def _unit_prices(request: HttpRequest, sku_ids: list[int]) -> dict[int, Decimal]:
+    """One unit of each SKU for the logged-in buyer, from the price function (none for a visitor)."""
+    if not request.user.is_authenticated:
+        return {}
+    buyer_id = _user_id(request)
+    prices = {}
+    for sku_id, sku in skus_for_sale(sku_ids=sku_ids).items():
+        try:
+            prices[sku_id] = sku_price(sku=sku, buyer_id=buyer_id, quantity=1,
+                                       sales_channel=SALES_CHANNEL_API).unit_price
+        except ApplicationError:  # not buyable at any price now: the order would say why
+            continue
+    return prices
 
 
 @router.post("/orders", response={200: OrderOut, 201: OrderOut})
@@ -130,3 +170,19 @@ def _never_stored(response: HttpResponse) -> None:
 @router.get("/wallet", response=WalletOut)
 def get_wallet(request: HttpRequest) -> WalletOut:
     return WalletOut(balance=wallet_balance(user_id=_user_id(request)))
+
+
+def _level_out(level: LevelInfo) -> MemberLevelOut:
+    return MemberLevelOut(rank=level.rank, name=level.name, threshold=level.threshold,
+                          discount_rate=level.discount_rate,
+                          benefits=[line.strip() for line in level.benefits.splitlines() if line.strip()])
+
+
+@router.get("/membership", response=MembershipOut)
+def get_membership(request: HttpRequest) -> MembershipOut:
+    """The buyer's level, cumulative spend, progress to the next level and every level's benefits."""
+    summary = membership_summary(user_id=_user_id(request))
+    return MembershipOut(level=_level_out(summary.level) if summary.level else None, spend=summary.spend,
+                         next_level=_level_out(summary.next_level) if summary.next_level else None,
+                         to_next_level=summary.to_next_level, progress_percent=summary.progress_percent,
+                         levels=[_level_out(level) for level in summary.levels])

@@ -117,7 +117,8 @@ class Sku(models.Model):
                                 validators=[MinValueValidator(Decimal("0.01"))])
     # 最低售价: no price rule (member price, discount) takes the unit price below it (kameng.catalog.pricing).
     floor_price = models.DecimalField("最低售价", max_digits=12, decimal_places=2, null=True, blank=True,
-                                      validators=[MinValueValidator(Decimal("0.01"), message="最低售价必须大于 0，或留空")],
+                                      validators=[MinValueValidator(Decimal("0.01"),
+                                                                    message="最低售价必须大于 0，或留空")],
                                       help_text="会员价等优惠不会低于此价；留空表示不限")
     is_active = models.BooleanField("启用", default=True)
     sort_order = models.IntegerField("排序", default=0)

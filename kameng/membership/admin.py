@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 
-from kameng.membership.models import MemberLevel, Membership, MemberPrice
+from kameng.membership.models import MemberLevel, MemberPrice, Membership
 from kameng.membership.services import member_levels_recompute, member_prices_changed
 
 

@@ -117,9 +117,9 @@ class MemberPrice(models.Model):
     def clean(self) -> None:
         """A fixed member price lies between the SKU's floor price and its retail price."""
         super().clean()
-        if self.price is None or self.sku_id is None:
-            return
         sku = self.sku
+        if self.price is None or sku is None:
+            return
         if self.price > sku.price:
             raise ValidationError({"price": f"会员价不能高于零售价 ¥{sku.price}"})
         if sku.floor_price is not None and self.price < sku.floor_price:

@@ -7,8 +7,8 @@
 3. else the level's discount rate (VIP4 = 0.95 by default),
 where a SKU's or category's row of level R is used, or else the row of the highest level below R that has one
 (a member price set for VIP2 also serves VIP3 until VIP3 gets its own). The line never raises the price (a member
-price above the unit price is ignored), never takes it below one fen, and is rounded to the fen half up; the floor clamp is the price function's
-(kameng.catalog.pricing), after every rule.
+price above the unit price is ignored), never takes it below one fen, and is rounded to the fen half up; the floor
+clamp is the price function's (kameng.catalog.pricing), after every rule.
 
 Caching (the checkout path runs ~1,000 times a second and must not query for this):
 - the level and price tables are held per process and checked against a token in the shared cache at most once a
@@ -32,7 +32,7 @@ from django.core.cache import cache
 from kameng.catalog.pricing import PriceLine
 from kameng.catalog.selectors import SkuForSale
 from kameng.core.money import FEN, money
-from kameng.membership.models import MemberLevel, Membership, MemberPrice
+from kameng.membership.models import MemberLevel, MemberPrice, Membership
 
 MEMBER_LINE_CODE = "member"
 MEMBER_LINE_LABEL = "会员价"
@@ -40,7 +40,7 @@ LEVEL_TTL_SECONDS = 5.0
 TABLES_CHECK_SECONDS = 1.0
 LEVEL_CACHE_SECONDS = 3600
 _LOCAL_LEVELS_MAX = 100_000  # forgotten all at once past this: a bound on memory, not an eviction policy
-_TABLES_TOKEN_KEY = "membership:tables"
+_TABLES_TOKEN_KEY = "membership:tables"  # noqa: S105 - a cache key, not a secret
 
 
 @dataclass(frozen=True)

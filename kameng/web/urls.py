@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, orders, search, shop, wallet
+from kameng.web.views import accounts, membership, orders, search, shop, wallet
 
 app_name = "web"
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("orders/<str:number>/pay/", orders.order_pay, name="order_pay"),
     path("orders/<str:number>/pay/<str:payment_number>/", orders.order_payment, name="order_payment"),
     path("orders/<str:number>/cancel/", orders.order_cancel_view, name="order_cancel"),
+    path("account/membership/", membership.membership, name="membership"),
     path("wallet/", wallet.wallet, name="wallet"),
     path("wallet/topup/", wallet.topup, name="topup"),
     path("wallet/topups/return/", wallet.topup_return, name="topup_return"),

@@ -11,10 +11,9 @@ import pytest
 
 from kameng.accounts.models import User
 from kameng.catalog.models import Sku
-from kameng.membership.models import CountedOrder, Membership
+from kameng.membership.models import CountedOrder, MemberLevel, Membership
 from kameng.membership.pricing import buyer_level_rank
 from kameng.membership.services import member_levels_recompute, membership_orders_count
-from kameng.membership.models import MemberLevel
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.refunds import order_refund_to_wallet
 from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
@@ -34,7 +33,7 @@ def _buy(capture: Capture, buyer: User, sku: Sku, quantity: int, request_id: str
     with capture(execute=True):  # the aftercare task runs after commit (eager in tests)
         result = purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=quantity,
                                  payment=PaymentChoice(PayBy.WALLET), request_id=request_id,
-                                 sales_channel="storefront", client_ip=None)
+                                 sales_channel="storefront", client_ip="127.0.0.1")
     assert result.order.status == OrderStatus.DELIVERED
     return result.order
 
@@ -109,7 +108,7 @@ def test_orders_the_buyer_does_not_keep_count_nothing() -> None:
     sku = SkuFactory.create(price=Decimal("30.00"))
     stock_sku(sku, 3)
     unpaid = purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, payment=PaymentChoice(PayBy.RESERVE),
-                             request_id="unpaid", sales_channel="storefront", client_ip=None).order
+                             request_id="unpaid", sales_channel="storefront", client_ip="127.0.0.1").order
 
     membership_orders_count(order_ids=[unpaid.pk, 987654], event="delivered")
 
