@@ -84,6 +84,16 @@ def _spend_move(*, deltas: dict[int, Decimal]) -> dict[int, int]:
     return ranks
 
 
+def membership_spend_seed(*, user_id: int, spend: Decimal) -> int:
+    """Set a buyer's spend without orders behind it (the demo's members; a migration from another shop), and the
+    level it gives; returns the level. Orders counted later move it by their own amounts as usual."""
+    spend = money(spend)
+    rank = price_tables().rank_for_spend(spend)
+    Membership.objects.update_or_create(user_id=user_id, defaults={"spend": spend, "level_rank": rank})
+    transaction.on_commit(functools.partial(buyer_levels_changed, {user_id: rank}))
+    return rank
+
+
 def member_levels_recompute() -> int:
     """Set every member's level from their spend by the levels as they are now (after staff edited thresholds);
     returns how many changed. One UPDATE per level; the price tables are reloaded everywhere after commit."""
