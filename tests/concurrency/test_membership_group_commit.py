@@ -15,7 +15,7 @@ from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
 from kameng.catalog.selectors import skus_for_sale
 from kameng.ledger.selectors import ledger_problems, wallet_balance
 from kameng.ledger.services import wallet_account_id
-from kameng.membership.models import CountedOrder, MemberLevel, Membership, MemberPrice
+from kameng.membership.models import CountedOrder, MemberLevel, MemberPrice, Membership
 from kameng.membership.services import member_prices_changed, membership_orders_count
 from kameng.orders.group_commit import _Checkout, write_batch, writer_stop
 from kameng.orders.models import Order, OrderStatus

@@ -3,8 +3,8 @@
 Seeds categories, card-key products with SKUs and encrypted stock (through the normal import path, so every key is
 encrypted and fingerprinted), a staff superuser and a buyer with a funded wallet (one balanced journal), and the
 simulated 易支付 merchant with the payment channel that pays through it. Membership: the demo buyer at VIP2, a second
-buyer at VIP4 (their spend seeded, no orders behind it), a few member prices and a floor price to see them work. Nothing here is for production: the
-passwords are printed on purpose.
+buyer at VIP4 (their spend seeded, no orders behind it), a few member prices and a floor price to see them work.
+Nothing here is for production: the passwords are printed on purpose.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from kameng.inventory.models import CardKey
 from kameng.ledger import recipes
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.services import journal_draft_post
-from kameng.membership.models import MemberLevel, Membership, MemberPrice
+from kameng.membership.models import MemberLevel, MemberPrice, Membership
 from kameng.membership.services import member_prices_changed, membership_spend_seed
 
 DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - a demo login, printed on purpose
