@@ -155,6 +155,9 @@ class CountedOrder(models.Model):
     buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="买家", on_delete=models.CASCADE,
                               related_name="+")
     amount = models.DecimalField("计入金额", max_digits=14, decimal_places=2)
+    # What `amount` was before its last change: the PostgreSQL listener's upsert returns amount − previous as the
+    # change it made to the spend (kameng.membership.services).
+    previous_amount = models.DecimalField("上次计入金额", max_digits=14, decimal_places=2, default=Decimal("0.00"))
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
     class Meta:

@@ -33,12 +33,58 @@ def order_counted_amount(*, status: str, total_amount: Decimal, refunded_amount:
     return money(total_amount - refunded_amount) if status in COUNTED_STATUSES else ZERO
 
 
+# One statement on PostgreSQL (the listener runs after every checkout batch; with eager tasks, in the checkout
+# writer's thread): lock the orders in id order and read their state (a refund committing meanwhile is waited for
+# and then seen), upsert each order's counted amount where it changed, returning the change (amount − previous,
+# from the row version it replaced, so two runs never both apply it), add the changes per buyer to the spend
+# (rows locked in buyer order by the upsert), and set the level from the levels table; returns the levels.
+_COUNT_SQL = """
+WITH o AS (
+    SELECT id, buyer_id,
+           CASE WHEN status = ANY(%(counted)s) THEN total_amount - refunded_amount ELSE 0 END AS amount
+    FROM orders_order WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id FOR NO KEY UPDATE
+), changed AS (
+    INSERT INTO membership_countedorder AS c (order_id, buyer_id, amount, previous_amount, updated_at)
+    SELECT id, buyer_id, amount, 0, now() FROM o
+    WHERE amount <> 0 OR EXISTS (SELECT 1 FROM membership_countedorder k WHERE k.order_id = o.id)
+    ORDER BY id
+    ON CONFLICT (order_id) DO UPDATE SET previous_amount = c.amount, amount = EXCLUDED.amount,
+                                         updated_at = EXCLUDED.updated_at
+    WHERE c.amount <> EXCLUDED.amount
+    RETURNING c.buyer_id, c.amount - c.previous_amount AS delta
+), delta AS (
+    SELECT buyer_id, sum(delta) AS delta FROM changed GROUP BY buyer_id HAVING sum(delta) <> 0
+)
+INSERT INTO membership_membership AS m (user_id, spend, level_rank, updated_at)
+SELECT buyer_id, greatest(delta, 0),
+       (SELECT coalesce(max(l.rank), 0) FROM membership_memberlevel l WHERE l.threshold <= greatest(delta, 0)),
+       now()
+FROM delta ORDER BY buyer_id
+ON CONFLICT (user_id) DO UPDATE SET
+    spend = greatest(m.spend + (SELECT d.delta FROM delta d WHERE d.buyer_id = EXCLUDED.user_id), 0),
+    level_rank = (SELECT coalesce(max(l.rank), 0) FROM membership_memberlevel l
+                  WHERE l.threshold <= greatest(m.spend + (SELECT d.delta FROM delta d
+                                                            WHERE d.buyer_id = EXCLUDED.user_id), 0)),
+    updated_at = EXCLUDED.updated_at
+RETURNING m.user_id, m.level_rank
+"""
+
+
 def membership_orders_count(*, order_ids: list[int], event: str) -> None:
     """Aftercare listener (`KAMENG_ORDER_AFTERCARE`): bring each order's counted amount in line with its state and
     move the buyers' spend and level by the difference. Idempotent: a second run finds nothing to change.
 
     The orders are locked (in id order) while they are read, so a refund committing meanwhile is either seen or
-    waits; the memberships are locked in id order too."""
+    waits; the memberships are locked in id order too. PostgreSQL: one statement (`_COUNT_SQL`)."""
+    if not order_ids:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_COUNT_SQL, {"ids": sorted(set(order_ids)), "counted": sorted(COUNTED_STATUSES)})
+            levels = {user_id: rank for user_id, rank in cursor.fetchall()}
+        if levels:
+            transaction.on_commit(functools.partial(buyer_levels_changed, levels))
+        return
     ranks: dict[int, int] = {}
     with transaction.atomic():
         no_key = connection.features.has_select_for_no_key_update
@@ -53,12 +99,15 @@ def membership_orders_count(*, order_ids: list[int], event: str) -> None:
             before = counted.get(order_id)
             if amount == (ZERO if before is None else before):
                 continue
-            rows.append(CountedOrder(order_id=order_id, buyer_id=buyer_id, amount=amount))
+            rows.append(CountedOrder(order_id=order_id, buyer_id=buyer_id, amount=amount,
+                                     previous_amount=before or ZERO))
             deltas[buyer_id] = deltas.get(buyer_id, ZERO) + amount - (before or ZERO)
         if not rows:
             return
-        CountedOrder.objects.bulk_create(rows, update_conflicts=True, unique_fields=["order"],
-                                         update_fields=["amount", "updated_at"])
+        # MySQL/MariaDB upsert on any unique key and refuse to be told which (the primary key is the only one).
+        target = ["order"] if connection.features.supports_update_conflicts_with_target else None
+        CountedOrder.objects.bulk_create(rows, update_conflicts=True, unique_fields=target,
+                                         update_fields=["amount", "previous_amount", "updated_at"])
         buyers = sorted(buyer_id for buyer_id, delta in deltas.items() if delta != ZERO)
         if buyers:
             ranks = _spend_move(deltas={buyer_id: deltas[buyer_id] for buyer_id in buyers})

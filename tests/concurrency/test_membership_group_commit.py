@@ -100,9 +100,8 @@ def test_counting_a_batch_costs_the_same_statements_whatever_its_size() -> None:
             membership_orders_count(order_ids=order_ids, event="delivered")
         counts.append(len(captured.captured_queries))
 
-    # BEGIN, orders locked, counted rows read, counted rows written, members created if new, members locked,
-    # members updated, COMMIT: a constant number per batch, none per order.
-    assert counts == [8, 8]
+    # One statement (orders locked, counted rows upserted, spend and level moved), whatever the batch's size.
+    assert counts == [1, 1]
     assert sorted(Membership.objects.values_list("spend", flat=True)) == [Decimal("5.00")] * 13
 
 
@@ -124,3 +123,19 @@ def test_concurrent_member_checkouts_count_each_order_once() -> None:
     again = order_checkout(batched=True, buyer_id=buyer_ids[0], sku_id=sku.pk, quantity=1, request_id="after")
     assert again.order.unit_price == Decimal("29.70")  # VIP1's 99 折 on the next order
     assert Membership.objects.get(user_id=buyer_ids[0]).spend == Decimal("149.70")
+
+
+def test_the_same_orders_heard_in_many_threads_at_once_count_once() -> None:
+    sku = SkuFactory.create(price=Decimal("40.00"))
+    stock_sku(sku, 10)
+    buyer_ids = _members([("0.00", 0)] * 3)
+    order_ids = [order_checkout(batched=False, buyer_id=buyer_id, sku_id=sku.pk, quantity=1,
+                                request_id=f"t-{buyer_id}").order.pk for buyer_id in buyer_ids]
+    CountedOrder.objects.all().delete()
+    Membership.objects.update(spend=0, level_rank=0)
+
+    outcomes = run_in_threads(8, lambda i: membership_orders_count(order_ids=order_ids, event="delivered"))
+
+    assert unexpected(outcomes) == []
+    assert sorted(Membership.objects.values_list("spend", flat=True)) == [Decimal("40.00")] * 3
+    assert CountedOrder.objects.count() == 3
