@@ -81,7 +81,7 @@ def membership_orders_count(*, order_ids: list[int], event: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_COUNT_SQL, {"ids": sorted(set(order_ids)), "counted": sorted(COUNTED_STATUSES)})
-            levels = {user_id: rank for user_id, rank in cursor.fetchall()}
+            levels: dict[int, int] = dict(cursor.fetchall())
         if levels:
             transaction.on_commit(functools.partial(buyer_levels_changed, levels))
         return
