@@ -1,11 +1,12 @@
-"""Back office for users and staff groups. Phone numbers appear masked and are found by exact match only,
-through their keyed blind index (the database holds no plaintext to search)."""
+"""Back office for users, staff groups and real-name verifications. Phone numbers, real names and ID numbers appear
+masked and are found by exact match only, through their keyed blind index (the database holds no plaintext to
+search); a verification is reset by an action, never edited."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, Permission
@@ -17,9 +18,12 @@ from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from kameng.accounts.forms import StaffLoginForm
-from kameng.accounts.models import User
-from kameng.accounts.selectors import phone_index_of
-from kameng.core.admin import ProtectedDeleteSummaryMixin
+from kameng.accounts.identity import mask_id_number, mask_name, normalise_id_number
+from kameng.accounts.models import RealName, User
+from kameng.accounts.paypin import payment_pin_reset
+from kameng.accounts.selectors import identity_index_of, phone_index_of
+from kameng.accounts.services import realname_reset
+from kameng.core.admin import ProtectedDeleteSummaryMixin, ReadOnlyAdminMixin
 from kameng.core.masking import mask_phone
 
 PERMISSION_ACTIONS = {"add": "新增", "change": "修改", "delete": "删除", "view": "查看"}
@@ -66,17 +70,34 @@ class UserAdmin(ProtectedDeleteSummaryMixin, ChinesePermissionLabelsMixin, BaseU
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
-    list_display = ("username", "masked_phone", "email", "is_staff", "is_active", "date_joined", "last_login")
+    list_display = ("username", "masked_phone", "email", "has_payment_pin", "is_staff", "is_active", "date_joined",
+                    "last_login")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     search_fields = ("username", "email", "first_name", "last_name")
     search_help_text = "按用户名、邮箱搜索；输入完整的 11 位手机号可按手机号精确查找"
-    readonly_fields = ("masked_phone", "last_login", "date_joined")
+    readonly_fields = ("masked_phone", "last_login", "date_joined", "has_payment_pin", "password_free_limit",
+                       "payment_pin_failures", "payment_pin_locked_until")
+    actions = ["reset_payment_pin"]
     fieldsets = (
         (None, {"fields": ("username", "password", "masked_phone")}),
         ("个人信息", {"fields": ("first_name", "last_name", "email")}),
         ("权限", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("支付设置", {"fields": ("has_payment_pin", "password_free_limit", "payment_pin_failures",
+                             "payment_pin_locked_until"),
+                  "description": "重置支付密码：在用户列表中勾选该用户，选择「重置支付密码」。"}),
         ("重要日期", {"fields": ("last_login", "date_joined")}),
     )
+
+    @display(description="支付密码", boolean=True)
+    def has_payment_pin(self, obj: User) -> bool:
+        return bool(obj.payment_pin)
+
+    @admin.action(description="重置支付密码（清除支付密码、锁定和免密额度）", permissions=["change"])
+    def reset_payment_pin(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        user_ids = list(queryset.values_list("pk", flat=True))
+        for user_id in user_ids:
+            payment_pin_reset(user_id=user_id)
+        self.message_user(request, f"已重置 {len(user_ids)} 个用户的支付密码，他们可以重新设置。")
 
     @display(description="手机号")
     def masked_phone(self, obj: User) -> str:
@@ -88,4 +109,47 @@ class UserAdmin(ProtectedDeleteSummaryMixin, ChinesePermissionLabelsMixin, BaseU
         term = search_term.strip()
         if term.isdigit() and len(term) == 11:
             results = results | queryset.filter(phone_index=phone_index_of(term))
+        return results, may_have_duplicates
+
+
+@admin.register(RealName)
+class RealNameAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    """Who is verified, by which provider, and why an attempt failed; the name and ID number masked. Staff reset a
+    verification (the person may then verify again, this account or another) rather than edit it."""
+
+    list_display = ("user", "status", "masked_name", "masked_id_number", "provider", "verified_at", "attempts",
+                    "updated_at")
+    list_filter = ("status", "provider")
+    list_select_related = ("user",)
+    search_fields = ("=user__username",)
+    search_help_text = "按用户名搜索；输入完整的 18 位身份证号码可精确查找使用该号码认证的账号"
+    fields = ("user", "status", "masked_name", "masked_id_number", "identity_slot", "provider", "provider_request_id",
+              "rejection_code", "verified_at", "pending_since", "attempts_day", "attempts", "updated_at")
+    readonly_fields = fields
+    actions = ("reset",)
+
+    @display(description="姓名")
+    def masked_name(self, obj: RealName) -> str:
+        return mask_name(str(obj.name)) if obj.name else "—"
+
+    @display(description="身份证号")
+    def masked_id_number(self, obj: RealName) -> str:
+        return mask_id_number(str(obj.id_number)) if obj.id_number else "—"
+
+    def has_reset_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.change_realname")
+
+    @admin.action(description="重置实名认证（清除姓名与身份证号，可重新认证）", permissions=["reset"])
+    def reset(self, request: HttpRequest, queryset: QuerySet[RealName]) -> None:
+        user_ids = list(queryset.values_list("user_id", flat=True))
+        for user_id in user_ids:
+            realname_reset(user_id=user_id)
+        messages.success(request, f"已重置 {len(user_ids)} 个账号的实名认证")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[RealName],
+                           search_term: str) -> tuple[QuerySet[RealName], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = normalise_id_number(search_term)
+        if len(term) == 18 and term[:17].isdigit():
+            results = results | queryset.filter(id_number_index=identity_index_of(term))
         return results, may_have_duplicates

@@ -1,5 +1,5 @@
-"""Login forms' shared rule: a login past its failures is refused before any password check, saying why and for how
-long (the storefront's login page and the back office's)."""
+"""Forms' shared rules: a login past its failures is refused before any password check, saying why and for how long
+(the storefront's login page and the back office's); a form asking for the real name fills it in once verified."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest
 
-from kameng.accounts.selectors import user_by_login
+from kameng.accounts.identity import mask_name
+from kameng.accounts.selectors import user_by_login, verified_name_of
 from kameng.accounts.throttle import Lock, login_account, login_lock
 from kameng.core.http import client_address
 
@@ -36,3 +37,34 @@ class ThrottledLoginMixin:
 class StaffLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
     """The back office's login (admin.site.login_form): the same counters as the storefront's, so a lock says so
     instead of reading as a wrong password."""
+
+
+class RealNameAutofillMixin:
+    """For a form with a real-name field (`real_name_field`): once the account's real name is verified, the field
+    is filled in (自动填充) and locked — shown masked (张*三), and `cleaned_data` gets the verified name itself
+    whatever was posted. Call `autofill_real_name(user_id=…)` after building the form, bound or not.
+
+    The clear name never reaches the page; the server puts it in. Until verification the field is an ordinary one.
+    """
+
+    real_name_field = "real_name"
+    fields: dict[str, forms.Field]
+    cleaned_data: dict[str, Any]
+    verified_real_name: str | None = None
+
+    def autofill_real_name(self, *, user_id: int | None) -> bool:
+        name = verified_name_of(user_id=user_id) if user_id is not None else None
+        if name is None:
+            return False
+        self.verified_real_name = name
+        field = self.fields[self.real_name_field]
+        field.disabled = True  # Django ignores a posted value for a disabled field and keeps the initial one
+        field.initial = mask_name(name)
+        field.widget.attrs["data-autofilled"] = "real-name"
+        return True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
+        if self.verified_real_name is not None:
+            cleaned[self.real_name_field] = self.verified_real_name
+        return cleaned

@@ -1,16 +1,24 @@
-"""Writes about users: registration (throttled per client address, answering taken and reserved names alike)."""
+"""Writes about users: registration (throttled per client address, answering taken and reserved names alike), and
+real-name verification (实名) with its staff reset."""
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
-from kameng.accounts.models import User
-from kameng.accounts.selectors import phone_index_of
+from kameng.accounts.identity import parse_id_number, parse_name
+from kameng.accounts.models import RealName, RealNameStatus, User
+from kameng.accounts.selectors import identity_index_of, phone_index_of
 from kameng.accounts.throttle import (
     LOCK_MESSAGES,
     Lock,
@@ -18,7 +26,10 @@ from kameng.accounts.throttle import (
     registration_refused,
     registration_take,
 )
-from kameng.core.errors import ApplicationError
+from kameng.accounts.verification import IdentityProviderUnavailableError, VerificationOutcome, identity_provider
+from kameng.core.errors import ApplicationError, ConflictError
+
+logger = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,29}$")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -94,3 +105,170 @@ def user_register(*, login: str, password: str, address: str | None = None) -> U
     except IntegrityError as error:  # registered by someone else a moment ago
         raise _unavailable(phone=phone, address=address) from error
     return user
+
+
+# --- real name (实名) ---------------------------------------------------------------------------------------------
+# Lock the account's row, record the attempt, commit; call the provider with no transaction open; then lock again and
+# record the outcome. A provider that gives no answer leaves the row as it was (and the attempt uncounted).
+
+# A verification still "in progress" after this long was cut short (the process died during the call): the next
+# attempt may start.
+REALNAME_PENDING_STALE_SECONDS = 120
+
+REALNAME_REFUSALS: dict[str, tuple[str, int]] = {
+    VerificationOutcome.MISMATCH: ("姓名与身份证号码不一致，请核对后重试", 400),
+    VerificationOutcome.NO_RECORD: ("未查询到该身份证号码的登记信息，请核对后重试", 400),
+    VerificationOutcome.INVALID_ID_NUMBER: ("身份证号码无效，请核对后重试", 400),
+    VerificationOutcome.INVALID_NAME: ("姓名格式不被认证服务接受，请按身份证上的姓名填写", 400),
+    "id_number_taken": ("该身份证号码已被其他账号实名认证", 409),
+}
+REALNAME_TOO_MANY_ATTEMPTS = "今日实名认证尝试次数已用完，请明天再试"
+
+
+@dataclass(frozen=True)
+class _Begun:
+    attempt_day: date
+    refusal: str | None  # set when the attempt was refused before asking the provider (counted all the same)
+
+
+def _refusal(code: str) -> ApplicationError:
+    message, status = REALNAME_REFUSALS[code]
+    return ApplicationError(message, code=f"realname_{code}", status_code=status)
+
+
+def _seconds_until_tomorrow(now: datetime) -> int:
+    tomorrow = datetime.combine(timezone.localdate(now) + timedelta(days=1), time.min,
+                                tzinfo=timezone.get_current_timezone())
+    return max(1, int((tomorrow - now).total_seconds()))
+
+
+def _identity_slots_taken(*, index: bytes, user_id: int) -> set[int]:
+    return {slot for slot in RealName.objects.filter(id_number_index=index, status=RealNameStatus.VERIFIED)
+            .exclude(user_id=user_id).values_list("identity_slot", flat=True) if slot is not None}
+
+
+def _realname_begin(*, user_id: int, index: bytes, now: datetime) -> _Begun:
+    today = timezone.localdate(now)
+    RealName.objects.get_or_create(user_id=user_id)
+    with transaction.atomic():
+        real_name = RealName.objects.select_for_update().get(user_id=user_id)
+        if real_name.status == RealNameStatus.VERIFIED:
+            raise ConflictError("您已完成实名认证", code="realname_already_verified")
+        if (real_name.status == RealNameStatus.PENDING and real_name.pending_since is not None
+                and now - real_name.pending_since < timedelta(seconds=REALNAME_PENDING_STALE_SECONDS)):
+            raise ConflictError("实名认证正在进行中，请稍候再试", code="realname_in_progress")
+        if real_name.attempts_day != today:
+            real_name.attempts_day, real_name.attempts = today, 0
+        if real_name.attempts >= settings.KAMENG_REALNAME_ATTEMPTS_PER_DAY:
+            raise ApplicationError(REALNAME_TOO_MANY_ATTEMPTS, code="realname_too_many_attempts", status_code=429,
+                                   extra={"retry_after": _seconds_until_tomorrow(now)})
+        real_name.attempts += 1
+        # Asked before the provider (each call is billed) and counted as an attempt, so that finding out which
+        # numbers are verified here is as slow as guessing.
+        if len(_identity_slots_taken(index=index, user_id=user_id)) >= settings.KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY:
+            real_name.status, real_name.rejection_code = RealNameStatus.REJECTED, "id_number_taken"
+            real_name.save()
+            return _Begun(attempt_day=today, refusal="id_number_taken")
+        real_name.status, real_name.pending_since = RealNameStatus.PENDING, now
+        real_name.save()
+    return _Begun(attempt_day=today, refusal=None)
+
+
+def _realname_abandon(*, user_id: int, attempt_day: date) -> None:
+    """The provider gave no answer: back to how it was, the attempt not counted."""
+    with transaction.atomic():
+        real_name = RealName.objects.select_for_update().get(user_id=user_id)
+        if real_name.status == RealNameStatus.PENDING:
+            real_name.status = RealNameStatus.REJECTED if real_name.rejection_code else RealNameStatus.UNVERIFIED
+            real_name.pending_since = None
+        if real_name.attempts_day == attempt_day and real_name.attempts > 0:
+            real_name.attempts -= 1
+        real_name.save()
+
+
+def _realname_verified(*, real_name: RealName, name: str, id_number: str, index: bytes, provider: str,
+                       request_id: str, now: datetime) -> bool:
+    """Take a free slot of the identity for `real_name` (locked); False if every slot is taken."""
+    limit = settings.KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY
+    for _ in range(limit):
+        taken = _identity_slots_taken(index=index, user_id=real_name.user_id)
+        free = [slot for slot in range(1, limit + 1) if slot not in taken]
+        if not free:
+            return False
+        real_name.status, real_name.rejection_code = RealNameStatus.VERIFIED, ""
+        real_name.name, real_name.id_number, real_name.id_number_index = name, id_number, index
+        real_name.identity_slot, real_name.verified_at, real_name.pending_since = free[0], now, None
+        real_name.provider, real_name.provider_request_id = provider, request_id
+        try:
+            with transaction.atomic():  # a savepoint: another account took the slot a moment ago
+                real_name.save()
+            return True
+        except IntegrityError:
+            continue
+    return False
+
+
+@sensitive_variables("name", "id_number", "person_name", "number")  # hidden from Django's error reports
+def realname_verify(*, user_id: int, name: str, id_number: str) -> RealName:
+    """Verify that `name` goes with `id_number` (real-name, 实名) for the account `user_id`: buyers, and later a
+    supplier's legal person, through the same flow.
+
+    The input is checked first (name format, the number's format, check digit, birth date, province); then
+    KAMENG_REALNAME_ATTEMPTS_PER_DAY attempts a day (429 past them), an ID number already verified by
+    KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY other accounts (409), and the provider's answer. Raises ApplicationError
+    for every refusal; IdentityProviderUnavailableError (503, retryable) when the provider gave no answer, with nothing
+    recorded. Returns the verified row.
+    """
+    person_name = parse_name(name)
+    now = timezone.now()
+    number = parse_id_number(id_number, today=timezone.localdate(now)).number
+    index = identity_index_of(number)
+    begun = _realname_begin(user_id=user_id, index=index, now=now)
+    if begun.refusal is not None:
+        logger.info("real-name verification of user %s refused: %s", user_id, begun.refusal)
+        raise _refusal(begun.refusal)
+
+    provider = identity_provider()
+    try:
+        result = provider.verify(name=person_name, id_number=number)
+    except IdentityProviderUnavailableError as error:
+        logger.warning("real-name verification of user %s: %s gave no answer (%s)", user_id, provider.name,
+                       error.reason)
+        _realname_abandon(user_id=user_id, attempt_day=begun.attempt_day)
+        raise
+    except Exception:
+        _realname_abandon(user_id=user_id, attempt_day=begun.attempt_day)
+        raise
+
+    refusal: str | None = None
+    with transaction.atomic():
+        real_name = RealName.objects.select_for_update().get(user_id=user_id)
+        if result.outcome == VerificationOutcome.MATCH:
+            if not _realname_verified(real_name=real_name, name=person_name, id_number=number, index=index,
+                                      provider=result.provider, request_id=result.request_id, now=timezone.now()):
+                refusal = "id_number_taken"
+        else:
+            refusal = str(result.outcome)
+        if refusal is not None:
+            real_name.status, real_name.rejection_code, real_name.pending_since = (
+                RealNameStatus.REJECTED, refusal, None)
+            # A slot lost to another account left its values on this instance: a refusal keeps none of them.
+            real_name.name = real_name.id_number = real_name.id_number_index = None
+            real_name.identity_slot, real_name.verified_at = None, None
+            real_name.provider, real_name.provider_request_id = result.provider, result.request_id
+            real_name.save()
+    logger.info("real-name verification of user %s by %s: %s", user_id, result.provider, refusal or "verified")
+    if refusal is not None:
+        raise _refusal(refusal)
+    return real_name
+
+
+def realname_reset(*, user_id: int) -> None:
+    """Staff: forget the account's real name (its slot of the identity is freed) and today's attempts, so that it
+    can verify again — a person who verified the wrong account, or a name that changed."""
+    with transaction.atomic():
+        updated = RealName.objects.filter(user_id=user_id).update(
+            status=RealNameStatus.UNVERIFIED, name=None, id_number=None, id_number_index=None, identity_slot=None,
+            provider="", provider_request_id="", rejection_code="", verified_at=None, pending_since=None,
+            attempts=0, attempts_day=None, updated_at=timezone.now())
+    logger.info("real name of user %s reset (%s row)", user_id, updated)

@@ -17,6 +17,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import django_auth
 
+from kameng.api.account import router as account_router
 from kameng.api.shop import router as shop_router
 from kameng.core.errors import (
     DATABASE_UNAVAILABLE_CODE,
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 api = NinjaAPI(title="kameng API", version="1", urls_namespace="api", auth=django_auth)
 api.add_router("/v1/shop", shop_router)
+api.add_router("/v1/account", account_router)
 
 # ninja raises HttpError itself only for a body it cannot parse (400) and a failed CSRF check (403, session auth).
 HTTP_ERRORS = {
@@ -44,7 +46,10 @@ def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpRe
 
 @api.exception_handler(ApplicationError)
 def application_error(request: HttpRequest, error: ApplicationError) -> HttpResponse:
-    return api.create_response(request, error.as_dict(), status=error.status_code)
+    response = api.create_response(request, error.as_dict(), status=error.status_code)
+    if "retry_after" in error.extra:  # a 429 or a 503 says when to come back
+        response["Retry-After"] = str(error.extra["retry_after"])
+    return response
 
 
 @api.exception_handler(ValidationError)

@@ -23,6 +23,7 @@ from unfold.widgets import UnfoldAdminPasswordWidget
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.orders.models import Order
+from kameng.payments.gateways import unionpay
 from kameng.payments.links import payment_notify_url
 from kameng.payments.models import (
     CHANNEL_REQUIRED_FIELDS,
@@ -47,7 +48,8 @@ API_V3_KEY_LENGTH = 32
 
 # Kinds whose merchant key is an RSA private key (epay V1's is an MD5 shared secret).
 RSA_KINDS = {ChannelKind.EPAY_V2, ChannelKind.ALIPAY, ChannelKind.WECHAT_V3}
-PAY_TYPES: dict[str, tuple[str, ...]] = {ChannelKind.ALIPAY: ("page", "precreate"), ChannelKind.WECHAT_V3: ("native",)}
+PAY_TYPES: dict[str, tuple[str, ...]] = {ChannelKind.ALIPAY: ("page", "precreate"), ChannelKind.WECHAT_V3: ("native",),
+                                         ChannelKind.UNIONPAY: ("07", "08")}
 SECRET_FIELDS = ("merchant_key", "api_v3_key")
 
 
@@ -118,11 +120,11 @@ class PaymentChannelForm(forms.ModelForm):
         label="商户密钥", required=False, strip=True, widget=_secret_widget(),
         help_text="只写字段，已保存的密钥不会显示；留空保留原密钥，填写则替换。易支付 V1：MD5 密钥；易支付 V2：商户 "
                   "RSA 私钥；支付宝：应用私钥（RSA2）；微信支付：商户 API 私钥（apiclient_key.pem）。"
-                  "私钥可粘贴 PEM 或不含头尾的 base64。",
+                  "私钥可粘贴 PEM 或不含头尾的 base64。银联：签名私钥 PEM（可附签名证书），或 .pfx 文件的 base64。",
     )
     api_v3_key = forms.CharField(
         label="APIv3 密钥", required=False, strip=True, widget=_secret_widget(),
-        help_text="只写字段，仅微信支付使用：32 个字符，用于解密异步通知；留空保留原密钥。",
+        help_text="只写字段。微信支付：32 个字符，用于解密异步通知；银联：.pfx 签名证书的密码。留空保留原密钥。",
     )
 
     class Meta:
@@ -133,15 +135,18 @@ class PaymentChannelForm(forms.ModelForm):
         formfield_callback = _formfield
         help_texts = {
             "gateway_url": "易支付：submit.php 所在目录（如 https://pay.example.com/）；支付宝：gateway.do 完整地址；"
-                           "微信支付：API 根地址（https://api.mch.weixin.qq.com）。余额支付不需要。",
-            "merchant_id": "易支付：商户 ID (pid)；支付宝：应用 app_id；微信支付：商户号 mchid。",
+                           "微信支付：API 根地址（https://api.mch.weixin.qq.com）；银联：https://gateway.95516.com/gateway/api/"
+                           "（测试环境 https://gateway.test.95516.com/gateway/api/）。余额支付不需要。",
+            "merchant_id": "易支付：商户 ID (pid)；支付宝：应用 app_id；微信支付：商户号 mchid；银联：商户代码 merId。",
             "app_id": "仅微信支付：与商户号绑定的公众号 / 小程序 / 应用 appid。",
-            "merchant_serial_no": "仅微信支付：商户 API 证书序列号。",
+            "merchant_serial_no": "微信支付：商户 API 证书序列号；银联：证书 ID certId（签名证书序列号的十进制，"
+                                  "留空则从证书读取）。",
             "platform_public_key": "易支付 V2：平台 RSA 公钥；支付宝：支付宝公钥（不是应用公钥）；"
-                                   "微信支付：微信支付公钥或平台证书。PEM 或不含头尾的 base64。",
+                                   "微信支付：微信支付公钥或平台证书。PEM 或不含头尾的 base64。"
+                                   "银联：验签根证书和中级证书（PEM，可多个）。",
             "platform_key_id": "仅微信支付：微信支付公钥 ID（PUB_KEY_ID_…）或平台证书序列号。",
             "pay_type": "易支付：alipay / wxpay / qqpay（留空进入收银台）；支付宝：page（电脑网页支付）或 "
-                        "precreate（当面付扫码）；微信支付：native（扫码）。",
+                        "precreate（当面付扫码）；微信支付：native（扫码）；银联：07（电脑网页）或 08（手机网页）。",
             "min_amount": "单笔订单或充值低于此金额时不提供本通道。",
             "max_amount": "单笔订单或充值高于此金额时不提供本通道。",
             "sort_order": "数字小的排在前面。",
@@ -188,15 +193,34 @@ class PaymentChannelForm(forms.ModelForm):
                 data["pay_type"] = pay_type = allowed[0]
             if pay_type not in allowed:
                 self.add_error("pay_type", f"{label} 的支付方式只能是 {' / '.join(allowed)}")
+        self._check_keys(kind, data)
+        return data
+
+    def _check_keys(self, kind: str, data: dict[str, Any]) -> None:
         if kind in RSA_KINDS:
             if data.get("merchant_key") and (problem := rsa_private_key_problem(data["merchant_key"])):
                 self.add_error("merchant_key", f"商户私钥有误：{problem}")
             if data.get("platform_public_key") and (problem := rsa_public_key_problem(data["platform_public_key"])):
                 self.add_error("platform_public_key", f"平台公钥有误：{problem}")
+        if kind == ChannelKind.UNIONPAY:
+            self._check_unionpay(data)
         if kind == ChannelKind.WECHAT_V3 and data.get("api_v3_key") and len(data["api_v3_key"]) != API_V3_KEY_LENGTH:
             self.add_error("api_v3_key",
                            f"APIv3 密钥必须正好 {API_V3_KEY_LENGTH} 个字符（当前 {len(data['api_v3_key'])} 个）")
-        return data
+
+    def _check_unionpay(self, data: dict[str, Any]) -> None:
+        """The signing key (PEM or .pfx with its password) and certId, and the trusted UnionPay certificates."""
+        if data.get("merchant_key"):
+            try:
+                unionpay.merchant_credentials_load(key_text=data["merchant_key"], password=data.get("api_v3_key") or "",
+                                                   cert_id=data.get("merchant_serial_no") or "")
+            except ValueError as error:
+                self.add_error("merchant_key", f"银联签名证书有误：{error}")
+        if data.get("platform_public_key"):
+            try:
+                unionpay.trust_bundle_load(data["platform_public_key"])
+            except ValueError as error:
+                self.add_error("platform_public_key", f"银联根证书有误：{error}")
 
     def save(self, commit: bool = True) -> Any:
         for name in SECRET_FIELDS:  # an unset secret is NULL, not an encrypted empty string

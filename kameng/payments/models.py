@@ -16,6 +16,7 @@ class ChannelKind(models.TextChoices):
     EPAY_V2 = "epay_v2", "易支付 V2 (RSA)"
     ALIPAY = "alipay", "支付宝开放平台 (RSA2)"
     WECHAT_V3 = "wechat_v3", "微信支付 API v3 (Native)"
+    UNIONPAY = "unionpay", "中国银联 网关支付 (5.1.0)"
     BALANCE = "balance", "钱包余额"
 
 
@@ -30,6 +31,7 @@ CHANNEL_REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     ChannelKind.ALIPAY: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
     ChannelKind.WECHAT_V3: ("gateway_url", "merchant_id", "app_id", "merchant_key", "merchant_serial_no",
                             "platform_public_key", "platform_key_id", "api_v3_key"),
+    ChannelKind.UNIONPAY: ("gateway_url", "merchant_id", "merchant_key", "platform_public_key"),
     ChannelKind.BALANCE: (),
 }
 
@@ -40,26 +42,30 @@ class PaymentChannel(models.Model):
     kind = models.CharField("协议", max_length=20, choices=ChannelKind.choices)
     is_enabled = models.BooleanField("启用", default=True)
     gateway_url = models.URLField(
-        "网关地址", blank=True, help_text="易支付：submit.php 所在目录；支付宝：gateway.do 完整地址；微信：API 根地址")
+        "网关地址", blank=True, help_text="易支付：submit.php 所在目录；支付宝：gateway.do 完整地址；微信：API 根地址；"
+                              "银联：gateway/api/ 根地址")
     merchant_id = models.CharField("商户号", max_length=64, blank=True,
-                                   help_text="易支付 pid / 支付宝 app_id / 微信 mchid")
+                                   help_text="易支付 pid / 支付宝 app_id / 微信 mchid / 银联 merId")
     merchant_key = EncryptedTextField(
         "商户密钥", context="payments.paymentchannel.merchant_key", null=True, blank=True,
-        help_text="易支付 V1 的 MD5 密钥，或商户 RSA 私钥（易支付 V2 / 支付宝应用私钥 / 微信商户私钥）")
+        help_text="易支付 V1 的 MD5 密钥，或商户 RSA 私钥（易支付 V2 / 支付宝应用私钥 / 微信商户私钥 / "
+                  "银联签名私钥或 base64 编码的 .pfx）")
     platform_public_key = models.TextField(
-        "平台公钥", blank=True, help_text="易支付 V2 平台公钥 / 支付宝公钥 / 微信支付公钥（PEM 或 base64）")
+        "平台公钥", blank=True, help_text="易支付 V2 平台公钥 / 支付宝公钥 / 微信支付公钥（PEM 或 base64）/ "
+                              "银联根证书和中级证书（PEM）")
     platform_key_id = models.CharField("平台公钥 ID", max_length=64, blank=True,
                                        help_text="微信支付公钥 ID（PUB_KEY_ID_…）或平台证书序列号")
     app_id = models.CharField("应用 ID (appid)", max_length=64, blank=True, help_text="微信支付绑定的 appid")
     merchant_serial_no = models.CharField("商户证书序列号", max_length=64, blank=True,
-                                          help_text="微信支付商户 API 证书序列号")
+                                          help_text="微信支付商户 API 证书序列号 / "
+                                          "银联 certId（签名证书序列号十进制，可留空自动读取）")
     api_v3_key = EncryptedTextField(
         "APIv3 密钥", context="payments.paymentchannel.api_v3_key", null=True, blank=True,
-        help_text="微信支付 APIv3 密钥（32 字节），用于解密通知")
+        help_text="微信支付 APIv3 密钥（32 字节），用于解密通知；银联：签名证书（.pfx）密码")
     pay_type = models.CharField(
         "支付方式 (type)", max_length=20, blank=True, default="alipay",
         help_text="易支付：alipay / wxpay / qqpay（留空用收银台）；"
-                  "支付宝：page（网页）或 precreate（扫码）；微信：native")
+                  "支付宝：page（网页）或 precreate（扫码）；微信：native；银联：07（电脑）或 08（手机）")
     min_amount = models.DecimalField("单笔最低", max_digits=12, decimal_places=2, default=Decimal("0.01"))
     max_amount = models.DecimalField("单笔最高", max_digits=12, decimal_places=2, default=Decimal("50000.00"))
     sort_order = models.IntegerField("排序", default=0)

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from kameng.accounts.paypin import PinSettings, pin_settings_for, wallet_payment_authorize
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import public_number
 from kameng.core.money import MoneyError, parse_amount
@@ -162,19 +163,37 @@ def _check_no_payment_in_flight(order_id: int, *, is_second_payment_confirmed: b
             extra={"payment": in_flight.number, "channel": in_flight.channel.code})
 
 
-def order_pay_from_wallet(*, order_id: int, buyer_id: int, is_second_payment_confirmed: bool = False) -> Order:
+def _authorize_wallet_payment(order: Order | None, *, buyer_id: int, pin: str | None,
+                              pin_settings: PinSettings | None) -> None:
+    """The PIN check of a pending order paid from the wallet (kameng.accounts.paypin), before anything is written.
+    An order that is not the buyer's or no longer payable is left to the payment's own refusal."""
+    if order is None or order.buyer_id != buyer_id or order.status != OrderStatus.PENDING_PAYMENT:
+        return
+    wallet_payment_authorize(user_id=buyer_id, amount=order.total_amount, pin=pin, pin_settings=pin_settings)
+
+
+def order_pay_from_wallet(*, order_id: int, buyer_id: int, is_second_payment_confirmed: bool = False,
+                          pin: str | None = None, pin_settings: PinSettings | None = None) -> Order:
     """Pay a pending order from the wallet balance; refused (PaymentInFlightError) while a gateway payment of
-    the same order is in flight, unless the buyer confirmed paying it a second way."""
+    the same order is in flight, unless the buyer confirmed paying it a second way; and, above the buyer's
+    password-free limit, without the right payment PIN (`pin`; `pin_settings` as for `wallet_payment_authorize`)."""
     _check_no_payment_in_flight(order_id, is_second_payment_confirmed=is_second_payment_confirmed)
+    if pin_settings is None:
+        pin_settings = pin_settings_for(user_id=buyer_id)
+    if pin_settings.has_pin:
+        order = Order.objects.filter(pk=order_id).only("pk", "buyer_id", "status", "total_amount").first()
+        _authorize_wallet_payment(order, buyer_id=buyer_id, pin=pin, pin_settings=pin_settings)
     return order_pay_with_wallet(order_id=order_id, buyer_id=buyer_id)
 
 
 def order_payment_start(*, order_id: int, buyer_id: int, channel_code: str, return_url: str | None = None,
-                        client_ip: str = "", is_second_payment_confirmed: bool = False) -> OrderPaymentStarted:
+                        client_ip: str = "", is_second_payment_confirmed: bool = False,
+                        pin: str | None = None) -> OrderPaymentStarted:
     """Pay an unpaid order with a channel: the wallet balance pays at once; a gateway gets a payment of exactly
     the order total, whose notification later pays the order (through the wallet, see the module docstring).
     While another gateway payment of the order is in flight this is refused (PaymentInFlightError) unless the
-    buyer confirmed paying a second way. The gateway is told payments' own notify and return addresses."""
+    buyer confirmed paying a second way. The gateway is told payments' own notify and return addresses. The
+    balance asks for the payment PIN as `order_pay_from_wallet` does."""
     channel = _enabled_channel(channel_code)
     order = Order.objects.filter(pk=order_id, buyer_id=buyer_id).first()
     if order is None:
@@ -187,6 +206,7 @@ def order_payment_start(*, order_id: int, buyer_id: int, channel_code: str, retu
     _check_channel_limits(channel, order.total_amount)
     _check_no_payment_in_flight(order.pk, is_second_payment_confirmed=is_second_payment_confirmed)
     if channel.kind == ChannelKind.BALANCE:
+        _authorize_wallet_payment(order, buyer_id=buyer_id, pin=pin, pin_settings=None)
         order = order_pay_with_wallet(order_id=order.pk, buyer_id=buyer_id)
         return OrderPaymentStarted(order=order, payment=None, start=PaymentStart())
     payment = Payment.objects.create(number=public_number("P"), user_id=buyer_id, channel=channel,

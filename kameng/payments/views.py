@@ -9,8 +9,8 @@ then sent on to the storefront page of what was paid (the order, or the top-up's
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -37,13 +37,24 @@ def payment_notify(request: HttpRequest, channel_code: str) -> HttpResponse:
     return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
 
+@csrf_exempt  # UnionPay sends the buyer back with a form POSTed from its own page; nothing here changes state
 @require_http_methods(["GET", "POST"])
-@login_required
 def payment_return(request: HttpRequest) -> HttpResponse:
     """Where every gateway sends the buyer back (orders and top-ups): confirm what it says, then show the page
-    of what was paid, which polls while the payment is still being confirmed."""
+    of what was paid, which polls while the payment is still being confirmed. The query names the payment
+    (`out_trade_no`); a gateway's POSTed fields (UnionPay's frontUrl form) come with it.
+
+    A form POSTed from the gateway's site arrives without the session cookie (SameSite=Lax), so an anonymous POST
+    is sent on as a GET of the same address, which carries the cookie: the buyer lands on their order instead of
+    the login page (the order page polls, and the notification or reconciliation confirms the payment)."""
+    if not request.user.is_authenticated:
+        if request.method == "POST":
+            again = HttpResponseRedirect(request.get_full_path())
+            again.status_code = 303  # See Other: the browser follows with a GET
+            return again
+        return redirect_to_login(request.get_full_path())
     assert request.user.pk is not None
-    payment = payment_return_process(user_id=request.user.pk, params=request.GET.dict())
+    payment = payment_return_process(user_id=request.user.pk, params={**request.POST.dict(), **request.GET.dict()})
     if payment is None:
         raise Http404("支付单不存在")
     if payment.order is not None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
 
+from kameng.accounts.paypin import PinSettings, pin_settings_for, wallet_payment_authorize
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
 from kameng.catalog.selectors import skus_for_sale
 from kameng.core.errors import ApplicationError, NotFoundError
@@ -46,6 +47,10 @@ class PayBy(enum.StrEnum):
 class PaymentChoice:
     by: PayBy
     channel_code: str = ""
+    pin: str | None = None  # the payment PIN the buyer typed, for a wallet payment above their password-free limit
+    # The buyer's PIN settings as read from their row in this request (`pin_settings_of(request.user)`): saves the
+    # query that would read them (kameng.accounts.paypin).
+    pin_settings: PinSettings | None = field(default=None, compare=False)
 
     @classmethod
     def gateway(cls, channel_code: str) -> PaymentChoice:
@@ -71,14 +76,17 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
     """Buy `quantity` of the SKU for the buyer, paid as `payment` says. Call it outside any transaction.
 
     Raises the checkout's errors (SKU not on sale, quantity, sold out, insufficient balance for `WALLET`, limits of
-    unpaid orders, a reused request id) and, for a gateway, the channel's (unknown, disabled, amount out of its
-    range) before any order exists. `return_url` is where the gateway sends the buyer back (payments' own return
-    page when empty). `buyer_input` is for direct top-ups, which no product takes yet.
+    unpaid orders, a reused request id), for a gateway the channel's (unknown, disabled, amount out of its range),
+    and for a wallet payment above the buyer's password-free limit the PIN's (required, wrong, locked:
+    kameng.accounts.paypin), all before any order exists. `return_url` is where the gateway sends the buyer back
+    (payments' own return page when empty). `buyer_input` is for direct top-ups, which no product takes yet.
     """
     if buyer_input:
         raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
     common: dict[str, Any] = {"buyer_id": buyer_id, "sku_id": sku_id, "quantity": quantity,
                               "request_id": request_id, "sales_channel": sales_channel, "client_ip": client_ip}
+    if payment.by in (PayBy.WALLET, PayBy.WALLET_OR_RESERVE) and not _wallet_authorized(payment, common):
+        payment = PaymentChoice(PayBy.RESERVE)  # WALLET_OR_RESERVE short of both the PIN and the balance
     if payment.by == PayBy.WALLET:
         return _result(_checkout(request_id, lambda: order_checkout(**common, batched=True)))
     if payment.by == PayBy.RESERVE:
@@ -102,6 +110,28 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
 
 def _result(checkout: CheckoutResult) -> PurchaseResult:
     return PurchaseResult(order=checkout.order, created=checkout.created, secrets=checkout.secrets)
+
+
+def _wallet_authorized(payment: PaymentChoice, common: dict[str, Any]) -> bool:
+    """Whether the wallet may pay, by the buyer's PIN settings: raises the PIN's errors for `WALLET` (and for
+    `WALLET_OR_RESERVE` when the wallet covers the total); False when `WALLET_OR_RESERVE` needs a PIN it was not
+    given and the wallet does not cover the total anyway (the order then waits for payment, whatever the balance
+    does meanwhile). A buyer without a PIN costs no query here when the caller passed `pin_settings`.
+
+    The total is the price function's now; the checkout prices the order again a moment later, so only a price
+    changed in between (by staff) could make the two differ."""
+    pin_settings = payment.pin_settings or pin_settings_for(user_id=common["buyer_id"])
+    if not pin_settings.has_pin:
+        return True
+    total = purchase_quote(buyer_id=common["buyer_id"], sku_id=common["sku_id"], quantity=common["quantity"],
+                           sales_channel=common["sales_channel"]).total
+    if not pin_settings.needs_pin(total):
+        return True
+    if payment.by == PayBy.WALLET_OR_RESERVE and not payment.pin and wallet_balance(
+            user_id=common["buyer_id"]) < total:
+        return False
+    wallet_payment_authorize(user_id=common["buyer_id"], amount=total, pin=payment.pin, pin_settings=pin_settings)
+    return True
 
 
 def _wallet_or_reserve(common: dict[str, Any]) -> CheckoutResult:

@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 KAMENG_SIMULATORS_ENABLED = env.bool("KAMENG_SIMULATORS_ENABLED", default=DEBUG)
 if KAMENG_SIMULATORS_ENABLED:
     INSTALLED_APPS += ["kameng.simulators", "kameng.simulators.epay_v2", "kameng.simulators.alipay",
-                       "kameng.simulators.wechat"]
+                       "kameng.simulators.wechat", "kameng.simulators.unionpay"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -284,10 +284,29 @@ KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("KAMENG_LOGIN_MAX_FAILURES_PER_A
 KAMENG_LOGIN_LOCK_SECONDS = env.int("KAMENG_LOGIN_LOCK_SECONDS", default=900)
 KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER = env.int("KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER", default=20)
 KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS = env.int("KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS", default=300)
+# Payment PIN and password-free payment (kameng/accounts/paypin.py): wrong PINs in a row that lock the PIN, for how
+# long; the highest password-free (免密) limit a buyer may set (0 turns password-free payment off for everyone);
+# how recent a login must be for an account without a login password to set its first PIN.
+KAMENG_PAYMENT_PIN_MAX_FAILURES = env.int("KAMENG_PAYMENT_PIN_MAX_FAILURES", default=5)
+KAMENG_PAYMENT_PIN_LOCK_SECONDS = env.int("KAMENG_PAYMENT_PIN_LOCK_SECONDS", default=900)
+KAMENG_PASSWORD_FREE_MAX = env.str("KAMENG_PASSWORD_FREE_MAX", default="200.00")
+KAMENG_PAYMENT_PIN_FRESH_LOGIN_SECONDS = env.int("KAMENG_PAYMENT_PIN_FRESH_LOGIN_SECONDS", default=600)
 # Registration throttling per client address (IPv6: per /64): accounts made, and "name not available" answers.
 KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR", default=5)
 KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR",
                                                             default=20)
+# Real-name verification (实名, kameng/accounts/realname.py): the provider (kameng/accounts/verification.py) —
+# "local" answers without a network and verifies every valid number, so it is the default only with DEBUG on;
+# "tencent" is Tencent Cloud FaceID IdCardVerification. Attempts per account per day (each provider call is billed),
+# and how many accounts one person (one ID number) may verify.
+KAMENG_IDENTITY_BACKEND = env.str("KAMENG_IDENTITY_BACKEND", default="local" if DEBUG else "tencent")
+KAMENG_TENCENTCLOUD_SECRET_ID = env.str("KAMENG_TENCENTCLOUD_SECRET_ID", default="")
+KAMENG_TENCENTCLOUD_SECRET_KEY = env.str("KAMENG_TENCENTCLOUD_SECRET_KEY", default="")
+KAMENG_FACEID_REGION = env.str("KAMENG_FACEID_REGION", default="ap-guangzhou")
+KAMENG_FACEID_ENDPOINT = env.str("KAMENG_FACEID_ENDPOINT", default="")  # default faceid.tencentcloudapi.com
+KAMENG_FACEID_TIMEOUT_SECONDS = env.int("KAMENG_FACEID_TIMEOUT_SECONDS", default=10)
+KAMENG_REALNAME_ATTEMPTS_PER_DAY = env.int("KAMENG_REALNAME_ATTEMPTS_PER_DAY", default=5)
+KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY = env.int("KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY", default=1)
 # An original-channel refund whose outcome the gateway still has not confirmed after this long goes to staff review.
 KAMENG_REFUND_REVIEW_AFTER_HOURS = env.int("KAMENG_REFUND_REVIEW_AFTER_HOURS", default=24)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
@@ -343,6 +362,8 @@ LOGGING = {
         # httpx logs every request URL at INFO, query string and all: an epay V1 query carries the merchant key.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Tencent Cloud's SDK logs whole requests at DEBUG: a real-name check's body holds the name and ID number.
+        "tencentcloud_sdk_common": {"level": "WARNING"},
     },
 }
 

@@ -18,6 +18,7 @@ os.environ.setdefault("KAMENG_VAR_DIR", "/tmp/kameng-test-var")  # noqa: S108 - 
 os.environ.setdefault("KAMENG_ENCRYPTION_KEYS", "test1:" + base64.b64encode(os.urandom(32)).decode())
 os.environ.setdefault("KAMENG_BLIND_INDEX_KEY", base64.b64encode(os.urandom(32)).decode())
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+os.environ.setdefault("KAMENG_IDENTITY_BACKEND", "local")
 os.environ.setdefault("KAMENG_SIMULATORS_ENABLED", "1")
 # Off by default: most tests run inside a transaction the writer thread cannot see; its own tests switch it on.
 os.environ.setdefault("KAMENG_CHECKOUT_GROUP_COMMIT", "0")

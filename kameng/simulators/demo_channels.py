@@ -82,6 +82,22 @@ def _new_wechat() -> dict[str, object]:
             "pay_type": "native"}
 
 
+def _new_unionpay() -> dict[str, object]:
+    from kameng.simulators.unionpay.services import (
+        simulated_unionpay_authority,
+        simulated_unionpay_merchant_create,
+        unionpay_merchant_certificate_issue,
+    )
+
+    issued = unionpay_merchant_certificate_issue()
+    merchant = simulated_unionpay_merchant_create(mer_id="777290058110048", name="kameng 演示商户",
+                                                  certificate_pem=issued.certificate_pem)
+    # The channel trusts the simulator's own root and intermediate, as a real one trusts UnionPay's.
+    return {"merchant_id": merchant.mer_id, "merchant_key": issued.private_key_pem + issued.certificate_pem,
+            "merchant_serial_no": merchant.cert_id, "platform_public_key": simulated_unionpay_authority().trust_bundle,
+            "pay_type": "07"}
+
+
 @dataclass(frozen=True)
 class _Spec:
     code: str
@@ -101,6 +117,8 @@ SPECS = (
     _Spec("alipay-qr-sim", "模拟支付宝（扫码）", ChannelKind.ALIPAY, "/sim/alipay/gateway.do",
           _new_alipay("precreate", "2021000000000002"), 40),
     _Spec("wechat-sim", "模拟微信支付（Native 扫码）", ChannelKind.WECHAT_V3, "/sim/wechat", _new_wechat, 50),
+    _Spec("unionpay-sim", "模拟银联（网关支付）", ChannelKind.UNIONPAY, "/sim/unionpay/gateway/api/",
+          _new_unionpay, 60),
 )
 
 

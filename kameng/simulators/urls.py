@@ -17,4 +17,5 @@ urlpatterns = [
     path("epay-v2/", include("kameng.simulators.epay_v2.urls")),
     path("alipay/", include("kameng.simulators.alipay.urls")),
     path("wechat/", include("kameng.simulators.wechat.urls")),
+    path("unionpay/", include("kameng.simulators.unionpay.urls")),
 ]

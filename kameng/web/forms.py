@@ -12,7 +12,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from kameng.accounts.forms import ThrottledLoginMixin
+from kameng.accounts.forms import RealNameAutofillMixin, ThrottledLoginMixin
 from kameng.accounts.validators import PASSWORD_MIN_LENGTH
 from kameng.catalog.models import Product
 from kameng.orders.services import QUANTITY_INPUT_MAX
@@ -118,3 +118,77 @@ class TopupForm(forms.Form):
         self.fields["channel"].choices = channel_choices  # type: ignore[attr-defined]
         if channel_choices:
             self.fields["channel"].initial = channel_choices[0][0]
+
+
+def _pin_input(testid: str) -> forms.PasswordInput:
+    return forms.PasswordInput(attrs={"inputmode": "numeric", "maxlength": 6, "autocomplete": "off",
+                                      "data-testid": testid})
+
+
+class PaymentPinForm(forms.Form):
+    """Set the first payment PIN (with the login password, if the account has one) or change it (old PIN)."""
+
+    password = forms.CharField(label=_("登录密码"), strip=False, required=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password",
+                                                                 "data-testid": "security-password"}))
+    old_pin = forms.CharField(label=_("原支付密码"), required=False, max_length=32,
+                              widget=_pin_input("security-old-pin"))
+    new_pin = forms.CharField(label=_("新支付密码"), max_length=32,
+                              help_text=_("6 位数字，不能是 123456、111111 这类简单组合"),
+                              error_messages={"required": _("请输入 6 位支付密码")},
+                              widget=_pin_input("security-new-pin"))
+    new_pin_again = forms.CharField(label=_("确认支付密码"), max_length=32,
+                                    error_messages={"required": _("请再次输入支付密码")},
+                                    widget=_pin_input("security-new-pin-again"))
+
+    def __init__(self, *args: Any, has_pin: bool, has_password: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if has_pin:
+            del self.fields["password"]
+            self.fields["old_pin"].required = True
+            self.fields["old_pin"].error_messages["required"] = _("请输入原支付密码")
+        else:
+            del self.fields["old_pin"]
+            if has_password:
+                self.fields["password"].required = True
+                self.fields["password"].error_messages["required"] = _("请输入登录密码")
+            else:
+                del self.fields["password"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("new_pin") and data.get("new_pin_again") and data["new_pin"] != data["new_pin_again"]:
+            self.add_error("new_pin_again", _("两次输入的支付密码不一致"))
+        return data
+
+
+class PasswordFreeLimitForm(forms.Form):
+    limit = forms.CharField(label=_("免密支付额度（元）"), max_length=12,
+                            help_text=_("填 0 关闭免密支付"),
+                            error_messages={"required": _("请输入有效的金额"), "max_length": _("请输入有效的金额")},
+                            widget=forms.TextInput(attrs={"inputmode": "decimal", "data-testid": "security-limit"}))
+    pin = forms.CharField(label=_("支付密码"), required=False, max_length=32,
+                          help_text=_("提高额度时需要"), widget=_pin_input("security-limit-pin"))
+
+
+class RealNameForm(forms.Form):
+    """实名认证: the name and the 18-character ID number; kameng.accounts.services.realname_verify checks them."""
+
+    name = forms.CharField(label=_("真实姓名"), max_length=40, help_text=_("与身份证上的姓名一致"),
+                           error_messages={"required": _("请输入真实姓名"),
+                                           "max_length": _("姓名最多 %(limit_value)d 个字符")},
+                           widget=forms.TextInput(attrs={"data-testid": "realname-name", "autocomplete": "name"}))
+    id_number = forms.CharField(label=_("身份证号码"), max_length=30,
+                                help_text=_("18 位第二代居民身份证号码，末位可能是 X"),
+                                error_messages={"required": _("请输入身份证号码"),
+                                                "max_length": _("身份证号码应为 18 位")},
+                                widget=forms.TextInput(attrs={"data-testid": "realname-id-number",
+                                                              "autocomplete": "off", "spellcheck": "false"}))
+
+
+class RealNameAutofillPreviewForm(RealNameAutofillMixin, forms.Form):
+    """What a form that needs the real name looks like once it is verified: filled in and locked."""
+
+    real_name = forms.CharField(label=_("真实姓名"), required=False,
+                                help_text=_("需要填写真实姓名的表单（如人工发货商品）将自动填入"),
+                                widget=forms.TextInput(attrs={"data-testid": "realname-autofill"}))

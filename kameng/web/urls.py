@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from kameng.web.views import accounts, membership, orders, search, shop, wallet
+from kameng.web.views import (
+    accounts,
+    membership,
+    orders,
+    realname,
+    search,
+    security,
+    shop,
+    wallet,
+)
 
 app_name = "web"
 
@@ -14,6 +23,7 @@ urlpatterns = [
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
     path("logout/", accounts.StoreLogoutView.as_view(), name="logout"),
     path("register/", accounts.register, name="register"),
+    path("account/realname/", realname.realname, name="realname"),
     path("orders/", orders.order_list, name="order_list"),
     path("orders/<str:number>/", orders.order_detail, name="order_detail"),
     path("orders/<str:number>/status/", orders.order_status, name="order_status"),
@@ -26,4 +36,7 @@ urlpatterns = [
     path("wallet/topup/", wallet.topup, name="topup"),
     path("wallet/topups/return/", wallet.topup_return, name="topup_return"),
     path("wallet/topups/<str:number>/", wallet.topup_status, name="topup_status"),
+    path("account/security/", security.security, name="security"),
+    path("account/security/pin/", security.security_pin, name="security_pin"),
+    path("account/security/password-free/", security.security_limit, name="security_limit"),
 ]

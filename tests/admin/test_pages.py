@@ -13,6 +13,7 @@ from django.urls import reverse
 from pytest_django.fixtures import Settings
 
 from kameng.accounts.selectors import phone_index_of
+from kameng.accounts.services import realname_verify
 from kameng.inventory.models import CardKey
 from kameng.ledger.models import Account, Entry, Journal
 from kameng.orders.services import order_checkout
@@ -35,6 +36,7 @@ OUR_APPS = {"accounts", "auth", "catalog", "inventory", "orders", "ledger", "pay
 
 def _populate() -> None:
     buyer = UserFactory.create(phone="13812345678", phone_index=phone_index_of("13812345678"))
+    realname_verify(user_id=buyer.pk, name="张小三", id_number="11010519491231002X")
     sku = SkuFactory.create(price=Decimal("9.50"))
     stock_sku(sku, 3)
     fund_wallet(buyer, "20.00")

@@ -27,6 +27,7 @@ from kameng.payments.models import (
 )
 from kameng.payments.services import payment_notification_process
 from tests.factories import UserFactory
+from tests.payments.unionpay_keys import UnionPayKeys, unionpay_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,11 @@ def _key_pair(bits: int = 2048) -> tuple[rsa.RSAPrivateKey, str, str]:
     public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     return key, private_pem, public_pem
+
+
+@cache
+def _unionpay() -> UnionPayKeys:
+    return unionpay_keys()
 
 
 def _bare_private_key() -> str:
@@ -78,6 +84,10 @@ def _form(kind: str, **overrides: Any) -> dict[str, Any]:
                                 "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
                                 "platform_public_key": public_pem, "platform_key_id": "PUB_KEY_ID_0001",
                                 "api_v3_key": API_V3_KEY, "pay_type": "native"},
+        ChannelKind.UNIONPAY: {"gateway_url": "https://gateway.95516.com/gateway/api/",
+                               "merchant_id": "777290058110048",
+                               "merchant_key": _unionpay().merchant.key_pem + _unionpay().merchant.pem,
+                               "platform_public_key": _unionpay().trust_bundle, "pay_type": "07"},
         ChannelKind.BALANCE: {},
     }
     return {**base, **per_kind[kind], **overrides}
@@ -126,6 +136,33 @@ def test_wechat_pay_type_defaults_to_native(admin_client: Client) -> None:
     response = _post_add(admin_client, _form(ChannelKind.WECHAT_V3, pay_type=""))
     assert response.status_code == 302, _errors(response)
     assert PaymentChannel.objects.get().pay_type == "native"
+
+
+def test_unionpay_takes_the_pfx_as_issued_with_its_password(admin_client: Client) -> None:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    merchant = _unionpay().merchant
+    pfx = base64.b64encode(pkcs12.serialize_key_and_certificates(
+        b"sign", merchant.key, merchant.certificate, None, serialization.BestAvailableEncryption(b"111111"))).decode()
+
+    refused = _post_add(admin_client, _form(ChannelKind.UNIONPAY, merchant_key=pfx, api_v3_key="222222"))
+    accepted = _post_add(admin_client, _form(ChannelKind.UNIONPAY, merchant_key=pfx, api_v3_key="111111",
+                                             pay_type=""))
+
+    assert "银联签名证书有误" in _errors(refused)["merchant_key"][0]
+    assert accepted.status_code == 302, _errors(accepted)
+    channel = PaymentChannel.objects.get()
+    assert (channel.pay_type, str(channel.api_v3_key)) == ("07", "111111")
+
+
+def test_unionpay_needs_a_root_certificate_and_a_known_channel_type(admin_client: Client) -> None:
+    response = _post_add(admin_client, _form(ChannelKind.UNIONPAY, platform_public_key=_unionpay().middle.pem,
+                                             pay_type="native"))
+
+    errors = _errors(response)
+    assert "缺少银联根证书" in errors["platform_public_key"][0]
+    assert errors["pay_type"] == ["中国银联 网关支付 (5.1.0) 的支付方式只能是 07 / 08"]
+    assert not PaymentChannel.objects.exists()
 
 
 @pytest.mark.parametrize(("kind", "missing"), [

@@ -15,8 +15,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
+from kameng.accounts.paypin import password_free_limit_set, payment_pin_set, pin_settings_of
 from kameng.inventory import services as inventory_services
 from kameng.orders.services import order_checkout
+from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
 from tests.concurrency.threads import requires_postgresql
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
@@ -84,3 +86,23 @@ def test_checkout_over_http_adds_only_the_user_lookup() -> None:
     session_reads = sum(1 for query in queries.captured_queries if "django_session" in query["sql"])
     assert len(queries) == CHECKOUT_STATEMENTS + 1 + session_reads, _statements(queries)
     assert session_reads <= 1  # none with the Redis-backed cached_db sessions of production
+
+
+def test_a_buyer_with_a_pin_paying_under_the_password_free_limit_adds_the_price_lookup() -> None:
+    """A buyer without a PIN costs nothing more (the test above: the session's user row says so). One with a PIN
+    has the total priced before the checkout, to compare it with their limit: one more statement."""
+    buyer = UserFactory.create()
+    payment_pin_set(user_id=buyer.pk, new_pin="583920", password="correct-horse-9")
+    password_free_limit_set(user_id=buyer.pk, limit_text="50", pin="583920")
+    buyer.refresh_from_db()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 10)
+    fund_wallet(buyer, "100.00")
+    choice = PaymentChoice(PayBy.WALLET, pin_settings=pin_settings_of(buyer))
+    purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="warm", payment=choice)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="pinned", payment=choice)
+
+    assert result.created
+    assert len(queries) == CHECKOUT_STATEMENTS + 1, _statements(queries)

@@ -46,7 +46,7 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
 
     assert _counts() == counts
     assert counts == {"users": 3, "categories": 3, "products": 7, "skus": 19, "card_keys": 51, "journals": 2,
-                      "entries": 4, "channels": 6, "simulated_merchants": 1}
+                      "entries": 4, "channels": 7, "simulated_merchants": 1}
     assert first["summary"]["card_keys_added"] == 51  # type: ignore[index]
     assert second["summary"]["card_keys_added"] == 0  # type: ignore[index]
     assert second["summary"]["wallet_funded"] is False  # type: ignore[index]
@@ -59,13 +59,15 @@ def test_every_protocol_has_a_simulated_channel_wired_to_its_simulator() -> None
     from kameng.payments.gateways.registry import gateway_for
     from kameng.simulators.alipay.models import SimulatedAlipayApp
     from kameng.simulators.epay_v2.models import SimulatedEpayV2Merchant
+    from kameng.simulators.unionpay.models import SimulatedUnionPayMerchant
+    from kameng.simulators.unionpay.services import simulated_unionpay_authority
     from kameng.simulators.wechat.models import SimulatedWechatMerchant
 
     channels = {channel["code"]: channel for channel in _seed()["channels"]}  # type: ignore[attr-defined]
 
     assert {code: channel["kind"] for code, channel in channels.items()} == {
         "epay-sim": "epay_v1", "epay-v2-sim": "epay_v2", "alipay-sim": "alipay", "alipay-qr-sim": "alipay",
-        "wechat-sim": "wechat_v3"}
+        "wechat-sim": "wechat_v3", "unionpay-sim": "unionpay"}
     for code, channel in channels.items():
         assert channel["notify_url"] == f"{settings.SITE_URL}/pay/notify/{code}/"
         assert gateway_for(PaymentChannel.objects.get(code=code)) is not None
@@ -81,6 +83,11 @@ def test_every_protocol_has_a_simulated_channel_wired_to_its_simulator() -> None
     assert (wechat.platform_key_id, wechat.merchant_serial_no) == (merchant.platform_public_key_id,
                                                                    merchant.merchant_serial_no)
     assert str(wechat.api_v3_key) == merchant.api_v3_key_text
+    unionpay = PaymentChannel.objects.get(code="unionpay-sim")
+    unionpay_merchant = SimulatedUnionPayMerchant.objects.get(mer_id=unionpay.merchant_id)
+    assert unionpay.merchant_serial_no == unionpay_merchant.cert_id
+    assert unionpay.platform_public_key == simulated_unionpay_authority().trust_bundle
+    assert unionpay.gateway_url == f"{settings.SITE_URL}/sim/unionpay/gateway/api/"
     assert PaymentChannel.objects.get(code="balance").kind == "balance"
 
 

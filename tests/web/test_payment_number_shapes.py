@@ -84,3 +84,16 @@ def test_paying_an_order_with_a_channel_code_of_the_wrong_shape_is_refused_not_a
     assert not Payment.objects.exists()
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING_PAYMENT
+
+
+def test_a_return_posted_from_the_gateway_without_the_session_is_sent_on_as_a_get(client: Client) -> None:
+    """UnionPay's frontUrl form is POSTed from its site: SameSite=Lax keeps the session cookie off that POST."""
+    path = reverse("payments:return") + "?out_trade_no=P2612031000001"
+
+    posted = client.post(path, {"orderId": "P2612031000001", "respCode": "00"})
+    fetched = client.get(path)
+
+    assert posted.status_code == 303
+    assert posted["Location"] == path
+    assert fetched.status_code == 302
+    assert fetched["Location"].startswith(reverse("web:login"))

@@ -17,6 +17,7 @@ ADAPTER_MODULES = {
     "epay_v2": "kameng.payments.gateways.epay_v2",
     "alipay": "kameng.payments.gateways.alipay",
     "wechat_v3": "kameng.payments.gateways.wechat",
+    "unionpay": "kameng.payments.gateways.unionpay",
 }
 
 

@@ -12,9 +12,12 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRefresh
 
+from kameng.accounts.models import User
+from kameng.accounts.paypin import pin_settings_of
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.money import ZERO
 from kameng.inventory.selectors import secrets_for_order
@@ -37,9 +40,12 @@ from kameng.payments.services import PaymentInFlightError, order_pay_from_wallet
 from kameng.web.errors import handles_application_errors, message_for, rejected, status_for
 from kameng.web.http import BuyerRequest
 from kameng.web.views.paying import (
+    PIN_FIELD,
     gateway_response,
     is_wallet_method,
     payment_methods,
+    pin_context,
+    posted_pin,
     redirect_to_payment_return,
     simulator_link,
     start_order_payment,
@@ -77,11 +83,12 @@ def _own_order(request: BuyerRequest, number: str) -> Order:
     return order
 
 
-def _detail_context(order: Order) -> dict[str, object]:
+def _detail_context(order: Order, user: User) -> dict[str, object]:
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
     balance = wallet_balance(user_id=order.buyer_id) if is_pending else None
     return {
         **_status_badge_context(order),
+        **(pin_context(user, amount=order.total_amount) if is_pending else {}),
         "balance": balance,
         # What the wallet lacks to pay this order: the top-up link asks for exactly that.
         "shortfall": max(order.total_amount - balance, ZERO) if balance is not None else ZERO,
@@ -120,7 +127,7 @@ def order_detail(request: BuyerRequest, number: str) -> HttpResponse:
     if request.GET.get("out_trade_no"):
         # The return address order payments were started with before payments had its own: hand it on.
         return redirect_to_payment_return(request)
-    return render(request, "web/order_detail.html", _detail_context(order))
+    return render(request, "web/order_detail.html", _detail_context(order, request.user))
 
 
 @require_GET
@@ -151,6 +158,7 @@ def order_keys_txt(request: BuyerRequest, number: str) -> HttpResponse:
     return response
 
 
+@sensitive_post_parameters(PIN_FIELD)
 @require_http_methods(["GET", "POST"])
 @login_required
 @handles_application_errors
@@ -167,15 +175,17 @@ def order_pay(request: BuyerRequest, number: str) -> HttpResponse:
         if not is_wallet_method(channel_code):
             return gateway_response(request, start_order_payment(request, order=order, channel_code=channel_code,
                                                                  is_second_payment_confirmed=is_confirmed))
-        order_pay_from_wallet(order_id=order.pk, buyer_id=request.user.pk, is_second_payment_confirmed=is_confirmed)
+        order_pay_from_wallet(order_id=order.pk, buyer_id=request.user.pk, is_second_payment_confirmed=is_confirmed,
+                              pin=posted_pin(request), pin_settings=pin_settings_of(request.user))
     except PaymentInFlightError as error:
         return render(request, "web/order_pay_confirm.html", {
+            **pin_context(request.user, amount=order.total_amount), "is_wallet": is_wallet_method(channel_code),
             "order": order, "channel_code": channel_code, "message": message_for(error),
             "payment_in_flight": payment_in_flight_for_order(order_id=order.pk),
             "confirm_field": CONFIRM_SECOND_PAYMENT}, status=status_for(error))
     except ApplicationError as error:
         order.refresh_from_db()
-        return rejected(request, "web/order_detail.html", _detail_context(order), error)
+        return rejected(request, "web/order_detail.html", _detail_context(order, request.user), error)
     messages.success(request, _("支付成功，卡密已发放"))
     return redirect("web:order_detail", number=order.number)
 
@@ -224,6 +234,6 @@ def order_cancel_view(request: BuyerRequest, number: str) -> HttpResponse:
         order_cancel(order_id=order.pk, buyer_id=request.user.pk)
     except ApplicationError as error:
         order.refresh_from_db()
-        return rejected(request, "web/order_detail.html", _detail_context(order), error)
+        return rejected(request, "web/order_detail.html", _detail_context(order, request.user), error)
     messages.success(request, _("订单已取消"))
     return redirect("web:order_detail", number=order.number)

@@ -18,7 +18,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from kameng.accounts.models import User
+from kameng.accounts.paypin import effective_password_free_limit, pin_settings_of
 from kameng.core.http import client_address
+from kameng.core.money import ZERO, format_money
 from kameng.orders.models import Order
 from kameng.payments.selectors import channels_offered
 from kameng.payments.services import OrderPaymentStarted, channel_shows_qr, order_payment_start
@@ -43,6 +46,26 @@ def payment_methods(*, amount: Decimal) -> list[PaymentMethod]:
     )]
 
 
+# The payment PIN's field on the storefront's wallet payments (the buy form, an order's pay buttons).
+PIN_FIELD = "pin"
+
+
+def posted_pin(request: HttpRequest) -> str | None:
+    return request.POST.get(PIN_FIELD, "").strip()[:32] or None
+
+
+def pin_context(user: User | None, *, amount: Decimal) -> dict[str, object]:
+    """Whether a wallet payment of `amount` shows the PIN field (the buyer has a PIN and the amount is over their
+    password-free limit; a refusal of the PIN shows it too, see web/_pin_field.html), and what it says."""
+    if user is None or not user.is_authenticated:
+        return {"pin_field": False}
+    pin_settings = pin_settings_of(user)
+    limit = effective_password_free_limit(pin_settings.password_free_limit)
+    hint = (_("钱包支付超过免密额度 %(limit)s 时需要输入支付密码") % {"limit": format_money(limit)} if limit > ZERO
+            else _("钱包支付需要输入 6 位支付密码"))
+    return {"pin_field": pin_settings.needs_pin(amount), "pin_hint": hint}
+
+
 def is_wallet_method(code: str) -> bool:
     return code in ("", WALLET_METHOD)
 
@@ -52,7 +75,7 @@ def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str
     assert request.user.pk is not None
     return order_payment_start(order_id=order.pk, buyer_id=request.user.pk, channel_code=channel_code,
                                client_ip=client_address(request),
-                               is_second_payment_confirmed=is_second_payment_confirmed)
+                               is_second_payment_confirmed=is_second_payment_confirmed, pin=posted_pin(request))
 
 
 def gateway_response(request: HttpRequest, started: OrderPaymentStarted) -> HttpResponse:

@@ -15,8 +15,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
+from kameng.accounts.paypin import pin_settings_of
 from kameng.catalog.models import Category, Product
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
 from kameng.catalog.selectors import categories_visible, products_on_sale, skus_for_sale
@@ -32,7 +34,15 @@ from kameng.purchases.services import PayBy, PaymentChoice, PurchaseResult, purc
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, buy_quantity_range, new_request_id
 from kameng.web.product_cards import is_on_demand, product_cards
-from kameng.web.views.paying import WALLET_METHOD, gateway_response, is_wallet_method, payment_methods
+from kameng.web.views.paying import (
+    PIN_FIELD,
+    WALLET_METHOD,
+    gateway_response,
+    is_wallet_method,
+    payment_methods,
+    pin_context,
+    posted_pin,
+)
 
 # The catalogue part of the home page is the same for every visitor: kept as plain data for as long as the stock
 # counts are (inventory.selectors.STOCK_CACHE_SECONDS), so a busy home page costs one cache read.
@@ -66,9 +76,10 @@ def _product_or_404(product_id: int) -> Product:
     return product
 
 
-def _product_context(product: Product, buyer_id: int | None, form: BuyForm | None = None) -> dict[str, Any]:
+def _product_context(product: Product, form: BuyForm | None = None, *, user: Any = None) -> dict[str, Any]:
     skus = list(product.skus.all())
     stock = stock_by_sku(sku.pk for sku in skus)
+    buyer_id = int(user.pk) if user is not None and user.is_authenticated else None
     prices = _sku_prices(skus, buyer_id)
     if form is None:
         in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product)),
@@ -76,7 +87,8 @@ def _product_context(product: Product, buyer_id: int | None, form: BuyForm | Non
         form = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
-    return {"product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
+    return {**pin_context(user, amount=_form_amount(product, skus, form, prices)),
+            "product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
             "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0), "on_demand": is_on_demand(product),
                       **prices.get(sku.pk, {"price": sku.price})} for sku in skus],
             "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in skus),
@@ -130,13 +142,10 @@ def _sku_choices(product: Product) -> list[tuple[int, str]]:
 @require_GET
 @handles_application_errors
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
-    return render(request, "web/product.html", _product_context(_product_or_404(product_id), _buyer_id(request)))
+    return render(request, "web/product.html", _product_context(_product_or_404(product_id), user=request.user))
 
 
-def _buyer_id(request: HttpRequest) -> int | None:
-    return int(request.user.pk) if request.user.is_authenticated and request.user.pk is not None else None
-
-
+@sensitive_post_parameters(PIN_FIELD)
 @require_http_methods(["GET", "POST"])
 @handles_application_errors
 def buy(request: HttpRequest, product_id: int) -> HttpResponse:
@@ -146,11 +155,12 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
     if not request.user.is_authenticated:  # back to the product page after login, not to this POST-only URL
         return redirect_to_login(reverse("web:product", args=[product.pk]))
     form = BuyForm(request.POST, sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product))
-    context = _product_context(product, _buyer_id(request), form)
+    context = _product_context(product, form, user=request.user)
     if not form.is_valid():
         return render(request, "web/product.html", {**context, "error_message": _("请检查规格和数量")}, status=400)
     method = form.cleaned_data["payment_method"]
-    payment = (PaymentChoice(PayBy.WALLET_OR_RESERVE) if is_wallet_method(method)
+    payment = (PaymentChoice(PayBy.WALLET_OR_RESERVE, pin=posted_pin(request),
+                             pin_settings=pin_settings_of(request.user)) if is_wallet_method(method)
                else PaymentChoice.gateway(method))
     try:
         result = purchase_create(buyer_id=request.user.pk, sku_id=form.cleaned_data["sku"],
@@ -190,6 +200,6 @@ def _stale_form(request: HttpRequest, product: Product, form: BuyForm) -> HttpRe
     fresh = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                     initial={**form.cleaned_data, "request_id": new_request_id()})
     return render(request, "web/product.html", {
-        **_product_context(product, _buyer_id(request), fresh), "error_code": "request_id_reused",
+        **_product_context(product, fresh, user=request.user), "error_code": "request_id_reused",
         "error_message": _("页面已过期：这张表单已经提交过另一笔订单。请确认规格和数量后重新提交"),
     }, status=409)

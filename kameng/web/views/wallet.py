@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from kameng.accounts.paypin import effective_password_free_limit
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.ledger.selectors import wallet_balance
@@ -38,6 +39,8 @@ def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dic
     return {
         "page_url": reverse("web:wallet"),
         "balance": wallet_balance(user_id=request.user.pk),
+        "has_pin": bool(request.user.payment_pin),
+        "password_free_limit": effective_password_free_limit(request.user.password_free_limit),
         "statement": wallet_statement_lines(user_id=request.user.pk, limit=STATEMENT_ROWS),
         "form": form or TopupForm(channel_choices=_channel_choices(),
                                   initial={"amount": request.GET.get("amount", "")[:12],
@@ -115,5 +118,7 @@ def topup_status(request: BuyerRequest, number: str) -> HttpResponse:
     return render(request, template, {"payment": payment, "is_pending": is_pending and not gave_up,
                                       "gave_up": gave_up,
                                       "balance": wallet_balance(user_id=request.user.pk),
+        "has_pin": bool(request.user.payment_pin),
+        "password_free_limit": effective_password_free_limit(request.user.password_free_limit),
                                       "return_order": request.session.get(_return_order_key(payment.number)),
                                       "simulator_link": simulator_link(payment.qr_code)})
