@@ -235,7 +235,7 @@ def test_every_check_constraint_has_a_chinese_message() -> None:
                 message = str(constraint.violation_error_message)
                 assert message != constraint.default_violation_error_message, constraint.name
                 assert any("\u4e00" <= char <= "\u9fff" for char in message), constraint.name
-    assert checked == 22
+    assert checked == 35
 
 
 def test_account_balances_are_shown_as_money(admin_client: Client) -> None:
