@@ -150,10 +150,14 @@ class CountedOrder(models.Model):
     The listener brings this row in line with the order and moves the spend by the difference, so running it twice
     counts the order once."""
 
-    order = models.OneToOneField("orders.Order", verbose_name="订单", on_delete=models.CASCADE, primary_key=True,
-                                 related_name="+")
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="买家", on_delete=models.CASCADE,
-                              related_name="+")
+    # No foreign-key constraints in the database (db_constraint=False): the rows are written from the orders
+    # themselves in the same statement, and each constraint would make PostgreSQL lock the order and the buyer's
+    # user row again (FOR KEY SHARE, a multixact beside the checkout's own) for every order counted. Orders are not
+    # deleted, and a buyer with orders cannot be (Order.buyer is PROTECT), so nothing is left dangling.
+    order = models.OneToOneField("orders.Order", verbose_name="订单", on_delete=models.DO_NOTHING, primary_key=True,
+                                 related_name="+", db_constraint=False)
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="买家", on_delete=models.DO_NOTHING,
+                              related_name="+", db_constraint=False)
     amount = models.DecimalField("计入金额", max_digits=14, decimal_places=2)
     # What `amount` was before its last change: the PostgreSQL listener's upsert returns amount − previous as the
     # change it made to the spend (kameng.membership.services).
