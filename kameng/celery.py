@@ -31,4 +31,6 @@ app.conf.beat_schedule = {
     "inventory-redrive-imports": {"task": "kameng.inventory.tasks.redrive_queued_imports", "schedule": 120.0},
     "payments-redrive-refunds": {"task": "kameng.payments.tasks.redrive_pending_refunds", "schedule": 120.0},
     "payments-redrive-notifications": {"task": "kameng.payments.tasks.redrive_pending_payments", "schedule": 60.0},
+    "notices-redrive-delivery-emails": {"task": "kameng.notices.tasks.redrive_delivery_emails", "schedule": 300.0},
+    "accounts-purge-phone-codes": {"task": "kameng.accounts.tasks.purge_phone_codes", "schedule": 3600.0},
 }

@@ -19,7 +19,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from kameng.accounts.forms import StaffLoginForm
 from kameng.accounts.identity import mask_id_number, mask_name, normalise_id_number
-from kameng.accounts.models import RealName, User
+from kameng.accounts.models import PhoneCode, RealName, User
 from kameng.accounts.paypin import payment_pin_reset
 from kameng.accounts.selectors import identity_index_of, phone_index_of
 from kameng.accounts.services import realname_reset
@@ -153,3 +153,30 @@ class RealNameAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if len(term) == 18 and term[:17].isdigit():
             results = results | queryset.filter(id_number_index=identity_index_of(term))
         return results, may_have_duplicates
+
+
+@admin.register(PhoneCode)
+class PhoneCodeAdmin(ModelAdmin):
+    """What was sent and what became of it; the code is only a keyed hash and the number only its index, so
+    nothing here can be used to log in. Read-only: a code is changed by using it, not by staff."""
+
+    list_display = ("purpose", "created_at", "expires_at", "attempts", "used_at")
+    list_filter = ("purpose",)
+    date_hierarchy = "created_at"
+    fields = ("purpose", "created_at", "expires_at", "attempts", "used_at")
+    readonly_fields = fields
+    search_help_text = "输入完整的 11 位手机号可查找该号码的验证码记录"
+    search_fields = ("purpose",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: PhoneCode | None = None) -> bool:
+        return False
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[PhoneCode],
+                           search_term: str) -> tuple[QuerySet[PhoneCode], bool]:
+        term = search_term.strip()
+        if term.isdigit() and len(term) == 11:
+            return queryset.filter(phone_key=phone_index_of(term).hex()), False
+        return super().get_search_results(request, queryset, search_term)

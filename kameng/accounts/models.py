@@ -79,3 +79,7 @@ class RealName(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_status_display()}"
+
+
+# SMS codes live in their own module (and migration); imported here so Django finds the model.
+from kameng.accounts.phone_models import PhoneCode, PhoneCodePurpose  # noqa: E402, F401

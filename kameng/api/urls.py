@@ -18,6 +18,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 from ninja.security import django_auth
 
 from kameng.api.account import router as account_router
+from kameng.api.phone_login import router as phone_login_router
 from kameng.api.shop import router as shop_router
 from kameng.core.errors import (
     DATABASE_UNAVAILABLE_CODE,
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 api = NinjaAPI(title="kameng API", version="1", urls_namespace="api", auth=django_auth)
 api.add_router("/v1/shop", shop_router)
 api.add_router("/v1/account", account_router)
+api.add_router("/v1/account", phone_login_router)  # logging in by phone: no session needed
 
 # ninja raises HttpError itself only for a body it cannot parse (400) and a failed CSRF check (403, session auth).
 HTTP_ERRORS = {

@@ -20,3 +20,9 @@ def order_of_buyer(*, buyer_id: int, number: str) -> Order | None:
 
 def order_timeline(*, order_id: int) -> QuerySet[OrderEvent]:
     return OrderEvent.objects.filter(order_id=order_id).order_by("id")
+
+
+def order_last_event_id(*, order_id: int) -> int:
+    """The id of the order's newest timeline event (0 if none): a page showing the timeline knows from it whether
+    the order moved on since it was drawn."""
+    return OrderEvent.objects.filter(order_id=order_id).order_by("-id").values_list("id", flat=True).first() or 0

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "kameng.payments",
     "kameng.membership",
     "kameng.risk",
+    "kameng.notices",
     "kameng.web",
 ]
 # The built-in gateway simulators (/sim/) let the demo and the tests pay without internet. Off in production, where
@@ -75,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kameng.core.device.DeviceIdMiddleware",  # sets the device cookie when a page asked for an id it lacked
     "kameng.web.middleware.LazyMessageMiddleware",  # Django's, building the storage only when it is used
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -307,6 +309,37 @@ KAMENG_FACEID_ENDPOINT = env.str("KAMENG_FACEID_ENDPOINT", default="")  # defaul
 KAMENG_FACEID_TIMEOUT_SECONDS = env.int("KAMENG_FACEID_TIMEOUT_SECONDS", default=10)
 KAMENG_REALNAME_ATTEMPTS_PER_DAY = env.int("KAMENG_REALNAME_ATTEMPTS_PER_DAY", default=5)
 KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY = env.int("KAMENG_REALNAME_ACCOUNTS_PER_IDENTITY", default=1)
+# Phone login (kameng/accounts/phone_login.py): SMS codes of 6 digits, good for KAMENG_SMS_CODE_SECONDS and
+# KAMENG_SMS_CODE_MAX_ATTEMPTS wrong tries; one code per number every KAMENG_SMS_RESEND_SECONDS, and at most so many
+# an hour / a day per number, an hour per client address (IPv6: per /64) and per device (kameng/core/device.py).
+KAMENG_SMS_CODE_SECONDS = env.int("KAMENG_SMS_CODE_SECONDS", default=300)
+KAMENG_SMS_CODE_MAX_ATTEMPTS = env.int("KAMENG_SMS_CODE_MAX_ATTEMPTS", default=5)
+KAMENG_SMS_RESEND_SECONDS = env.int("KAMENG_SMS_RESEND_SECONDS", default=60)
+KAMENG_SMS_PER_PHONE_PER_HOUR = env.int("KAMENG_SMS_PER_PHONE_PER_HOUR", default=5)
+KAMENG_SMS_PER_PHONE_PER_DAY = env.int("KAMENG_SMS_PER_PHONE_PER_DAY", default=10)
+KAMENG_SMS_PER_ADDRESS_PER_HOUR = env.int("KAMENG_SMS_PER_ADDRESS_PER_HOUR", default=20)
+KAMENG_SMS_PER_DEVICE_PER_HOUR = env.int("KAMENG_SMS_PER_DEVICE_PER_HOUR", default=10)
+# One-tap exchanges (each a paid call to the carrier) per client address an hour.
+KAMENG_ONETAP_PER_ADDRESS_PER_HOUR = env.int("KAMENG_ONETAP_PER_ADDRESS_PER_HOUR", default=30)
+# Who sends SMS codes (kameng/accounts/sms.py): console (the log; development and the demo) | aliyun | tencent.
+KAMENG_SMS_BACKEND = env.str("KAMENG_SMS_BACKEND", default="console")
+KAMENG_SMS_ALIYUN_ACCESS_KEY_ID = env.str("KAMENG_SMS_ALIYUN_ACCESS_KEY_ID", default="")
+KAMENG_SMS_ALIYUN_ACCESS_KEY_SECRET = env.str("KAMENG_SMS_ALIYUN_ACCESS_KEY_SECRET", default="")
+KAMENG_SMS_ALIYUN_SIGN_NAME = env.str("KAMENG_SMS_ALIYUN_SIGN_NAME", default="")
+KAMENG_SMS_ALIYUN_TEMPLATE_CODE = env.str("KAMENG_SMS_ALIYUN_TEMPLATE_CODE", default="")  # SMS_123456789, ${code}
+KAMENG_SMS_ALIYUN_ENDPOINT = env.str("KAMENG_SMS_ALIYUN_ENDPOINT", default="dysmsapi.aliyuncs.com")
+KAMENG_SMS_TENCENT_SECRET_ID = env.str("KAMENG_SMS_TENCENT_SECRET_ID", default="")
+KAMENG_SMS_TENCENT_SECRET_KEY = env.str("KAMENG_SMS_TENCENT_SECRET_KEY", default="")
+KAMENG_SMS_TENCENT_SDK_APP_ID = env.str("KAMENG_SMS_TENCENT_SDK_APP_ID", default="")
+KAMENG_SMS_TENCENT_SIGN_NAME = env.str("KAMENG_SMS_TENCENT_SIGN_NAME", default="")
+KAMENG_SMS_TENCENT_TEMPLATE_ID = env.str("KAMENG_SMS_TENCENT_TEMPLATE_ID", default="")  # one parameter: {1} = code
+KAMENG_SMS_TENCENT_REGION = env.str("KAMENG_SMS_TENCENT_REGION", default="ap-guangzhou")
+# One-tap login (kameng/accounts/onetap.py): "" (off) | aliyun (号码认证 GetMobile) | simulator (the demo's carrier
+# at /sim/onetap/; only with KAMENG_SIMULATORS_ENABLED, otherwise off).
+KAMENG_ONETAP_BACKEND = env.str("KAMENG_ONETAP_BACKEND", default="simulator" if KAMENG_SIMULATORS_ENABLED else "")
+KAMENG_ONETAP_ALIYUN_ACCESS_KEY_ID = env.str("KAMENG_ONETAP_ALIYUN_ACCESS_KEY_ID", default="")
+KAMENG_ONETAP_ALIYUN_ACCESS_KEY_SECRET = env.str("KAMENG_ONETAP_ALIYUN_ACCESS_KEY_SECRET", default="")
+KAMENG_ONETAP_ALIYUN_ENDPOINT = env.str("KAMENG_ONETAP_ALIYUN_ENDPOINT", default="dypnsapi.aliyuncs.com")
 # An original-channel refund whose outcome the gateway still has not confirmed after this long goes to staff review.
 KAMENG_REFUND_REVIEW_AFTER_HOURS = env.int("KAMENG_REFUND_REVIEW_AFTER_HOURS", default=24)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
@@ -325,8 +358,10 @@ KAMENG_UNPAID_TAKEOVER_SECONDS = env.int("KAMENG_UNPAID_TAKEOVER_SECONDS", defau
 KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=["kameng.membership.pricing.member_price_rule"])
 # Aftercare listeners (kameng/orders/aftercare.py): dotted paths told after commit when orders are delivered or
 # refunded. Membership counts spend there (kameng/membership/services.py).
-KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE",
-                                  default=["kameng.membership.services.membership_orders_count"])
+KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
+    "kameng.membership.services.membership_orders_count",
+    "kameng.notices.listeners.orders_delivered_email",
+])
 # Group commit (PostgreSQL only): wallet checkouts that arrive together are written in one transaction by a writer
 # thread per server process (kameng/orders/group_commit.py). It batches only what is in flight at once, so the
 # server needs threads: granian --blocking-threads 32 (or gunicorn gthread) rather than a handful of sync workers.
@@ -376,3 +411,28 @@ UNFOLD = {
 }
 KAMENG_BANNED_KEYWORDS = env.list("KAMENG_BANNED_KEYWORDS", default=["赌博", "博彩", "色情", "外挂"])
 KAMENG_IMPORT_INLINE_LIMIT = env.int("KAMENG_IMPORT_INLINE_LIMIT", default=2000)
+
+# --- e-mail ----------------------------------------------------------------------------------------------
+# The buyer's e-mails (kameng/notices): the delivery notice and the link that confirms a notification address.
+# With DEBUG (the demo) they are printed by the process that sends them (the Celery worker for the delivery
+# notice); in production set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (the default without DEBUG)
+# and the SMTP server below. EMAIL_USE_TLS (STARTTLS, usually port 587) and EMAIL_USE_SSL (port 465) exclude each
+# other.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend" if DEBUG
+                        else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="kameng <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Put the card secrets in the delivery e-mail. Off by default: an e-mail is copied to mail servers and devices the
+# platform does not control, and anyone reading the mailbox has the keys; the e-mail links to the order page.
+KAMENG_EMAIL_INCLUDE_KEYS = env.bool("KAMENG_EMAIL_INCLUDE_KEYS", default=False)
+# A notification address is set by opening a link sent to it, valid this many hours; confirmation e-mails are
+# bounded per account and per address to this many a day (so the form cannot be used to mail someone repeatedly).
+KAMENG_EMAIL_CONFIRM_HOURS = env.int("KAMENG_EMAIL_CONFIRM_HOURS", default=24)
+KAMENG_EMAIL_CONFIRMATIONS_PER_DAY = env.int("KAMENG_EMAIL_CONFIRMATIONS_PER_DAY", default=3)

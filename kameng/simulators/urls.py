@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from kameng.simulators import views
+from kameng.simulators import onetap, views
 
 app_name = "simulators"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("epay/cashier/<str:trade_no>/", views.epay_cashier, name="epay_cashier"),
     path("epay/cashier/<str:trade_no>/pay/", views.epay_cashier_pay, name="epay_cashier_pay"),
     path("epay/cashier/<str:trade_no>/cancel/", views.epay_cashier_cancel, name="epay_cashier_cancel"),
+    # The carrier of one-tap login (一键登录): no models, only a page that signs tokens.
+    path("onetap/", onetap.onetap_carrier, name="onetap"),
     # One simulator app per protocol, each with its own models and migrations.
     path("epay-v2/", include("kameng.simulators.epay_v2.urls")),
     path("alipay/", include("kameng.simulators.alipay.urls")),

@@ -120,6 +120,16 @@ class TopupForm(forms.Form):
             self.fields["channel"].initial = channel_choices[0][0]
 
 
+class NoticeEmailForm(forms.Form):
+    # A CharField, not an EmailField: the service (kameng.notices.services.email_normalize) is the one check, and
+    # its message is the one the buyer reads.
+    email = forms.CharField(label=_("通知邮箱"), max_length=254,
+                            error_messages={"required": _("请输入有效的邮箱地址"),
+                                            "max_length": _("请输入有效的邮箱地址")},
+                            widget=forms.EmailInput(attrs={"data-testid": "email-input", "autocomplete": "email",
+                                                           "placeholder": "name@example.com"}))
+
+
 def _pin_input(testid: str) -> forms.PasswordInput:
     return forms.PasswordInput(attrs={"inputmode": "numeric", "maxlength": 6, "autocomplete": "off",
                                       "data-testid": testid})
@@ -192,3 +202,23 @@ class RealNameAutofillPreviewForm(RealNameAutofillMixin, forms.Form):
     real_name = forms.CharField(label=_("真实姓名"), required=False,
                                 help_text=_("需要填写真实姓名的表单（如人工发货商品）将自动填入"),
                                 widget=forms.TextInput(attrs={"data-testid": "realname-autofill"}))
+
+
+class PhoneLoginForm(forms.Form):
+    """The 短信登录 tab: a number and the code sent to it (the shape only; kameng.accounts.phone_login checks)."""
+
+    phone = forms.CharField(label=_("手机号"), max_length=11, min_length=11,
+                            error_messages={"required": _("请输入手机号"),
+                                            "min_length": _("手机号格式不正确（11 位中国大陆手机号）"),
+                                            "max_length": _("手机号格式不正确（11 位中国大陆手机号）")},
+                            widget=forms.TextInput(attrs={"data-testid": "sms-phone", "autocomplete": "tel",
+                                                          "inputmode": "numeric", "placeholder": "13800000000"}))
+    code = forms.CharField(label=_("验证码"), max_length=6, required=False,
+                           widget=forms.TextInput(attrs={"data-testid": "sms-code", "inputmode": "numeric",
+                                                         "autocomplete": "one-time-code", "placeholder": "123456"}))
+
+    def __init__(self, *args: Any, code_required: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if code_required:
+            self.fields["code"].required = True
+            self.fields["code"].error_messages["required"] = _("请输入 6 位数字验证码")

@@ -95,8 +95,21 @@ DOMAIN_TEXTS = (
     _("该账号近期在多处登录失败，为保护账号安全，请 %(minutes)s 分钟后再试"),
     _("该账号近期在多处登录失败，为保护账号安全，请 %(seconds)s 秒后再试"),
     _("当前网络注册过于频繁，请 %(minutes)s 分钟后再试"), _("当前网络注册过于频繁，请 %(seconds)s 秒后再试"),
+    # phone login: SMS codes, their limits and providers, one-tap (kameng.accounts.phone_login, .sms, .onetap)
+    _("请输入 6 位数字验证码"), _("验证码错误或已失效，请重新获取"), _("验证码错误次数过多，已失效，请重新获取"),
+    _("该账号已停用，如有疑问请联系客服"), _("验证码发送过于频繁，请 %(seconds)s 秒后再试"),
+    _("该手机号获取验证码次数过多，请 %(minutes)s 分钟后再试"),
+    _("当前网络获取验证码过于频繁，请 %(minutes)s 分钟后再试"),
+    _("当前设备获取验证码过于频繁，请 %(minutes)s 分钟后再试"), _("一键登录尝试过于频繁，请 %(minutes)s 分钟后再试"),
+    _("短信发送失败，请稍后再试"), _("该手机号无法接收短信，请检查号码"), _("该手机号今日接收短信过多，请稍后再试"),
+    _("一键登录暂不可用，请使用短信验证码登录"), _("本站未开通一键登录，请使用短信验证码登录"),
+    _("一键登录凭证无效，请重新一键登录或使用短信验证码登录"), _("一键登录凭证已过期，请重新一键登录"),
+    _("一键登录凭证已使用过，请重新一键登录"), _("本机号码认证失败，请使用短信验证码登录"),
     # a form body in another charset than UTF-8 (kameng.web.middleware.FormCharsetMiddleware)
     _("表单编码不受支持：请以 UTF-8 编码提交"),
+    # the notification e-mail address (kameng.notices.services)
+    _("请输入有效的邮箱地址"), _("这已经是您的通知邮箱"), _("今天发送的确认邮件已达上限，请明天再试"),
+    _("确认链接无效或已过期，请重新设置邮箱"),
     # real-name verification (kameng.accounts.identity, .services, .verification; RealNameStatus)
     _("身份证号码应为 18 位：前 17 位是数字，最后一位是数字或 X"),
     _("15 位的第一代身份证号码已停止使用，请输入 18 位第二代身份证号码"),

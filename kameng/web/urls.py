@@ -3,6 +3,7 @@
 from django.urls import path
 
 from kameng.web.views import (
+    account,
     accounts,
     membership,
     orders,
@@ -21,8 +22,15 @@ urlpatterns = [
     path("products/<int:product_id>/", shop.product_detail, name="product"),
     path("products/<int:product_id>/buy/", shop.buy, name="buy"),
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
+    path("login/sms/send/", accounts.login_sms_send, name="login_sms_send"),
+    path("login/sms/", accounts.login_sms, name="login_sms"),
+    path("login/onetap/", accounts.login_onetap, name="login_onetap"),
     path("logout/", accounts.StoreLogoutView.as_view(), name="logout"),
     path("register/", accounts.register, name="register"),
+    path("account/", account.account, name="account"),
+    path("account/email/", account.account_email, name="account_email"),
+    path("account/email/remove/", account.account_email_remove, name="account_email_remove"),
+    path("account/email/confirm/<str:token>/", account.account_email_confirm, name="account_email_confirm"),
     path("account/realname/", realname.realname, name="realname"),
     path("orders/", orders.order_list, name="order_list"),
     path("orders/<str:number>/", orders.order_detail, name="order_detail"),

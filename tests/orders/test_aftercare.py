@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.db import transaction
 from django.test import override_settings
-from pytest_django.fixtures import Settings
 
 from kameng.orders.aftercare import AftercareEvent, aftercare_run, order_aftercare
 from kameng.orders.fulfilment import order_deliver_manually
@@ -90,10 +89,8 @@ def test_nothing_is_heard_of_a_transaction_that_rolled_back(
     assert HEARD == []
 
 
-def test_without_listeners_nothing_is_registered(django_capture_on_commit_callbacks: Callable[..., Any],
-                                                settings: Settings) -> None:
-    settings.KAMENG_ORDER_AFTERCARE = []  # membership listens by default
-
+@override_settings(KAMENG_ORDER_AFTERCARE=[])  # the default lists the delivery e-mail (and more)
+def test_without_listeners_nothing_is_registered(django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         order_aftercare(order_ids=[1], event=AftercareEvent.DELIVERED)
 

@@ -207,7 +207,8 @@ def test_an_order_total_over_the_limit_is_a_translated_form_error(client: Client
 
 # --- the English catalogs are complete, and the newest pages read English ---------------------------------------
 
-STOREFRONT_CATALOG_APPS = ("web", "orders")  # the apps whose en catalog the storefront reads (admin: Chinese only)
+# the apps whose en catalog the storefront (and the buyer's e-mail) reads (admin: Chinese only)
+STOREFRONT_CATALOG_APPS = ("web", "orders", "notices")
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 
 

@@ -201,7 +201,7 @@ def test_pending_order_status_polls_and_asks_for_refresh_once_paid(client: Clien
     status_url = reverse("web:order_status", args=[order.number])
 
     page = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
-    assert f'hx-get="{status_url}?was=pending_payment"' in page
+    assert f'hx-get="{status_url}?was=pending_payment&amp;seen=' in page
     assert 'hx-trigger="every 3s"' in page
     unchanged = client.get(status_url, {"was": "pending_payment"}, headers={"HX-Request": "true"})
     assert unchanged.status_code == 200

@@ -1,8 +1,12 @@
-"""Register, log in (username or phone) and log out."""
+"""Register, log in and log out. The login page has three tabs: 密码登录 (username or phone + password), 短信登录
+(phone + SMS code; an unknown number registers) and 一键登录 (a carrier token; the demo's carrier is the simulator
+at /sim/onetap/). Each tab is a plain form that works without JavaScript; web/login.js only switches tabs in place,
+counts down the resend wait and sends the one-tap token on by itself."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -14,11 +18,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from kameng.accounts.onetap import onetap_backend
+from kameng.accounts.phone_login import PhoneLogin, phone_code_send, phone_login_with_code, phone_login_with_onetap
 from kameng.accounts.services import user_register
+from kameng.core.device import device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
 from kameng.web.errors import message_for, rejected, status_for
-from kameng.web.forms import LoginForm, RegisterForm
+from kameng.web.forms import LoginForm, PhoneLoginForm, RegisterForm
 
 BACKEND = "kameng.accounts.backends.UsernameOrPhoneBackend"
 # Which register field a refusal of kameng.accounts.services.user_register is about (others show above the form).
@@ -26,11 +33,21 @@ REGISTER_ERROR_FIELDS = {"invalid_phone": "login", "invalid_username": "login", 
                          "weak_password": "password"}
 
 
+LOGIN_TABS = ("password", "sms", "onetap")
+
+
 class StoreLoginView(LoginView):
     template_name = "web/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
     extra_context = {"page_url": reverse_lazy("web:login")}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        tab = self.request.GET.get("tab", "")
+        if self.request.method == "POST":
+            tab = "password"
+        return {**_phone_context(self.request, tab=tab), **context}
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
@@ -95,3 +112,94 @@ def register(request: HttpRequest) -> HttpResponse:
     login(request, user, backend=BACKEND)
     messages.success(request, _("注册成功，欢迎！"))
     return redirect(_next_url(request))
+
+
+# --- phone login: SMS code and one-tap --------------------------------------------------------------------------------
+
+def _onetap_start_url(request: HttpRequest, next_url: str) -> str | None:
+    """Where the 一键登录 button goes: the demo's carrier page (the simulator backend), or nowhere (None) when the
+    carrier's SDK has to run in an app (aliyun: the JSON API is for apps) or one-tap is off."""
+    backend = onetap_backend()
+    if backend is None or backend.name != "simulator":
+        return None
+    back = reverse("web:login") + "?" + urlencode({"tab": "onetap", **({"next": next_url} if next_url else {})})
+    return reverse("simulators:onetap") + "?" + urlencode({"return": back})
+
+
+def _phone_context(request: HttpRequest, *, tab: str, sms_form: PhoneLoginForm | None = None,
+                   **extra: Any) -> dict[str, Any]:
+    next_url = request.POST.get("next") or request.GET.get("next", "")
+    onetap_token = request.GET.get("onetap_token", "") if request.method == "GET" else ""
+    if onetap_token:
+        tab = "onetap"
+    return {
+        "tab": tab if tab in LOGIN_TABS else "password",
+        "sms_form": sms_form if sms_form is not None else PhoneLoginForm(),
+        "onetap_enabled": onetap_backend() is not None,
+        "onetap_start_url": _onetap_start_url(request, next_url),
+        "onetap_token": onetap_token,
+        "next": next_url,
+        "page_url": reverse("web:login"),
+        **extra,
+    }
+
+
+def _login_page(request: HttpRequest, *, tab: str, status: int = 200, sms_form: PhoneLoginForm | None = None,
+                error: ApplicationError | None = None, **extra: Any) -> HttpResponse:
+    context = {"form": LoginForm(request), **_phone_context(request, tab=tab, sms_form=sms_form, **extra)}
+    if error is not None:
+        context.update(error_message=message_for(error), error_code=error.code)
+        status = error.status_code if error.status_code == 503 else status_for(error)
+    response = render(request, "web/login.html", context, status=status)
+    if error is not None and "retry_after" in error.extra:
+        response["Retry-After"] = str(error.extra["retry_after"])
+    return response
+
+
+def _logged_in(request: HttpRequest, result: PhoneLogin) -> HttpResponse:
+    login(request, result.user, backend=BACKEND)
+    messages.success(request, _("注册成功，欢迎！") if result.created else _("登录成功"))
+    return redirect(_next_url(request))
+
+
+@require_http_methods(["POST"])
+def login_sms_send(request: HttpRequest) -> HttpResponse:
+    """获取验证码: send a code to the number typed, then show the same tab with the number kept."""
+    form = PhoneLoginForm(request.POST)
+    if not form.is_valid():
+        return _login_page(request, tab="sms", sms_form=form, status=400)
+    try:
+        sent = phone_code_send(phone=form.cleaned_data["phone"], address=client_address(request),
+                               device=device_id(request))
+    except ApplicationError as error:
+        return _login_page(request, tab="sms", sms_form=form, error=error)
+    return _login_page(request, tab="sms", sms_form=PhoneLoginForm(initial={"phone": form.cleaned_data["phone"]}),
+                       code_sent=True, resend_in=sent.resend_in, expires_minutes=max(1, sent.expires_in // 60))
+
+
+@require_http_methods(["POST"])
+def login_sms(request: HttpRequest) -> HttpResponse:
+    """短信登录: log in, or register an unknown number, with the code it received."""
+    if request.user.is_authenticated:
+        return redirect("web:home")
+    form = PhoneLoginForm(request.POST, code_required=True)
+    if not form.is_valid():
+        return _login_page(request, tab="sms", sms_form=form, status=400)
+    try:
+        result = phone_login_with_code(phone=form.cleaned_data["phone"], code=form.cleaned_data["code"],
+                                       address=client_address(request))
+    except ApplicationError as error:
+        return _login_page(request, tab="sms", sms_form=form, error=error)
+    return _logged_in(request, result)
+
+
+@require_http_methods(["POST"])
+def login_onetap(request: HttpRequest) -> HttpResponse:
+    """一键登录: the carrier's token (from its SDK, or the demo's simulator) for the number it vouches for."""
+    if request.user.is_authenticated:
+        return redirect("web:home")
+    try:
+        result = phone_login_with_onetap(token=request.POST.get("token", ""), address=client_address(request))
+    except ApplicationError as error:
+        return _login_page(request, tab="onetap", error=error)
+    return _logged_in(request, result)

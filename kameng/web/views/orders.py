@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -24,7 +25,7 @@ from kameng.inventory.selectors import secrets_for_order
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.fulfilment import order_awaits_staff
 from kameng.orders.models import Order, OrderStatus
-from kameng.orders.selectors import order_of_buyer, order_timeline, orders_of_buyer
+from kameng.orders.selectors import order_last_event_id, order_of_buyer, order_timeline, orders_of_buyer
 from kameng.orders.services import order_cancel
 from kameng.orders.state import IN_PROGRESS, KEYS_VISIBLE, UNPAID
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
@@ -64,9 +65,13 @@ def _status_badge_context(order: Order) -> dict[str, object]:
     """What the status badge (web/_order_status.html) shows, and whether and how often it polls."""
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
     awaits_staff = order_awaits_staff(order=order)
+    is_in_progress = order.status in IN_PROGRESS
     return {
         "order": order,
-        "is_in_progress": order.status in IN_PROGRESS,
+        "is_in_progress": is_in_progress,
+        # The newest timeline line the page shows: a line added without a change of status (a note, keys taken
+        # over) refreshes the page too.
+        "last_event_id": order_last_event_id(order_id=order.pk) if is_in_progress else None,
         # Paid, made by hand: the badge says 等待人工发货 rather than a bare 已支付 / 发货中.
         "awaits_staff": awaits_staff,
         # A gateway payment under way (the buyer may just have paid it): the page says 正在确认支付 and polls, and
@@ -131,14 +136,27 @@ def order_detail(request: BuyerRequest, number: str) -> HttpResponse:
 
 
 @require_GET
-@login_required
 @handles_application_errors
 def order_status(request: BuyerRequest, number: str) -> HttpResponse:
-    """htmx polling target: the status badge while the order is in progress; a page refresh once it moved on."""
-    order = _own_order(request, number)
-    if request.htmx and request.GET.get("was") and request.GET["was"] != order.status:
-        return HttpResponseClientRefresh()
-    return render(request, "web/_order_status.html", _status_badge_context(order))
+    """htmx polling target: the status badge while the order is in progress. The page is refreshed instead once the
+    order moved on (another status, a new line on its timeline) — the refreshed page of a final order no longer
+    polls — and once this visitor can no longer see it (logged out, another account in another tab): the refresh
+    shows the login page or the 404 rather than the badge swapping in a page of its own."""
+    if not request.user.is_authenticated:
+        if request.htmx:
+            return HttpResponseClientRefresh()
+        return redirect_to_login(request.get_full_path())
+    order = order_of_buyer(buyer_id=request.user.pk, number=number)
+    if order is None:
+        if request.htmx:
+            return HttpResponseClientRefresh()
+        raise NotFoundError("订单不存在", code="order_not_found")
+    context = _status_badge_context(order)
+    if request.htmx and request.GET.get("was"):
+        seen = request.GET.get("seen")
+        if request.GET["was"] != order.status or (seen is not None and seen != str(context["last_event_id"])):
+            return HttpResponseClientRefresh()
+    return render(request, "web/_order_status.html", context)
 
 
 @require_GET
