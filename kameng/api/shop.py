@@ -1,5 +1,5 @@
-"""Storefront JSON: catalogue, checkout paid from the wallet (points may offset part of it), order lookup (with its
-timeline), wallet balance, points balance and statement.
+"""Storefront JSON: catalogue (with the buyer's own prices), checkout paid from the wallet (points may offset part
+of it), order lookup (with its timeline), wallet balance, membership, points balance and statement.
 
 A wallet checkout above the buyer's password-free limit takes the payment PIN in `pin` (kameng.accounts.paypin):
 without it 403 `pin_required`, a wrong one 400 `pin_wrong` (`extra.tries_left`), a locked PIN 429 `pin_locked`
@@ -18,13 +18,15 @@ from ninja import Field, Router, Schema, Status
 
 from kameng.accounts.models import User
 from kameng.accounts.paypin import pin_settings_of
-from kameng.catalog.pricing import POINTS_INPUT_MAX, SALES_CHANNEL_API
-from kameng.catalog.selectors import products_on_sale
-from kameng.core.errors import NotFoundError
+from kameng.catalog.pricing import POINTS_INPUT_MAX, SALES_CHANNEL_API, sku_price
+from kameng.catalog.selectors import products_on_sale, skus_for_sale
+from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.core.ids import DATABASE_ID_MAX
 from kameng.inventory.selectors import secrets_for_order, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
+from kameng.membership.pricing import LevelInfo
+from kameng.membership.selectors import membership_summary
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.selectors import order_of_buyer, order_timeline
 from kameng.orders.services import QUANTITY_INPUT_MAX
@@ -38,7 +40,9 @@ router = Router(tags=["shop"])
 class SkuOut(Schema):
     id: int
     name: str
-    price: Decimal
+    price: Decimal = Field(..., description="零售价")
+    your_price: Decimal = Field(..., description=(
+        "您的单价（价格函数：会员价、最低售价保护）；未登录时为零售价"))
     stock: int
 
 
@@ -106,6 +110,23 @@ class PointsOut(Schema):
     statement: list[PointsMovementOut]
 
 
+class MemberLevelOut(Schema):
+    rank: int
+    name: str
+    threshold: Decimal = Field(..., description="累计消费门槛（元）")
+    discount_rate: Decimal = Field(..., description="折扣率，0.95 即 95 折")
+    benefits: list[str]
+
+
+class MembershipOut(Schema):
+    level: MemberLevelOut | None
+    spend: Decimal = Field(..., description="累计消费（已完成订单，扣除退款）")
+    next_level: MemberLevelOut | None
+    to_next_level: Decimal = Field(..., description="升到下一级还需消费的金额")
+    progress_percent: int
+    levels: list[MemberLevelOut]
+
+
 def _user(request: HttpRequest) -> User:
     user = request.user  # authenticated on these routes (django_auth), loaded by it: reading it costs no query
     assert isinstance(user, User)
@@ -128,13 +149,31 @@ def _order_out(order: Order, secrets: list[str]) -> OrderOut:
 @router.get("/products", response=list[ProductOut], auth=None)
 def list_products(request: HttpRequest) -> list[ProductOut]:
     products = list(products_on_sale())
-    stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
+    sku_ids = [sku.pk for product in products for sku in product.skus.all()]
+    stock = stock_by_sku(sku_ids)
+    prices = _unit_prices(request, sku_ids)
     return [
         ProductOut(id=product.pk, name=product.name, category=product.category.name, skus=[
-            SkuOut(id=sku.pk, name=sku.name, price=sku.price, stock=stock.get(sku.pk, 0))
+            SkuOut(id=sku.pk, name=sku.name, price=sku.price, your_price=prices.get(sku.pk, sku.price),
+                   stock=stock.get(sku.pk, 0))
             for sku in product.skus.all()])
         for product in products
     ]
+
+
+def _unit_prices(request: HttpRequest, sku_ids: list[int]) -> dict[int, Decimal]:
+    """One unit of each SKU for the logged-in buyer, from the price function (none for a visitor)."""
+    if not request.user.is_authenticated:
+        return {}
+    buyer_id = _user_id(request)
+    prices = {}
+    for sku_id, sku in skus_for_sale(sku_ids=sku_ids).items():
+        try:
+            prices[sku_id] = sku_price(sku=sku, buyer_id=buyer_id, quantity=1,
+                                       sales_channel=SALES_CHANNEL_API).unit_price
+        except ApplicationError:  # not buyable at any price now: the order would say why
+            continue
+    return prices
 
 
 @router.post("/orders", response={200: OrderOut, 201: OrderOut})
@@ -178,3 +217,19 @@ def get_points(request: HttpRequest) -> PointsOut:
         PointsMovementOut(created_at=row["created_at"], kind=row["journal_kind"], kind_display=gettext(row["kind"]),
                           order_number=row["order_number"], points=row["points"])
         for row in overview.statement])
+
+
+def _level_out(level: LevelInfo) -> MemberLevelOut:
+    return MemberLevelOut(rank=level.rank, name=level.name, threshold=level.threshold,
+                          discount_rate=level.discount_rate,
+                          benefits=[line.strip() for line in level.benefits.splitlines() if line.strip()])
+
+
+@router.get("/membership", response=MembershipOut)
+def get_membership(request: HttpRequest) -> MembershipOut:
+    """The buyer's level, cumulative spend, progress to the next level and every level's benefits."""
+    summary = membership_summary(user_id=_user_id(request))
+    return MembershipOut(level=_level_out(summary.level) if summary.level else None, spend=summary.spend,
+                         next_level=_level_out(summary.next_level) if summary.next_level else None,
+                         to_next_level=summary.to_next_level, progress_percent=summary.progress_percent,
+                         levels=[_level_out(level) for level in summary.levels])

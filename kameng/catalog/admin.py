@@ -112,7 +112,7 @@ class SkuInline(TabularInline):
     form = SkuInlineForm
     formset = SkuInlineFormSet
     extra = 0
-    fields: tuple[str, ...] = ("name", "face_value", "price", "is_active", "sort_order")
+    fields: tuple[str, ...] = ("name", "face_value", "price", "floor_price", "is_active", "sort_order")
 
 
 class ProductAdminForm(forms.ModelForm):

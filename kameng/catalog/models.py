@@ -115,6 +115,11 @@ class Sku(models.Model):
                                      validators=[MinValueValidator(Decimal("0.01"), message="面值必须大于 0，或留空")])
     price = models.DecimalField("零售价", max_digits=12, decimal_places=2,
                                 validators=[MinValueValidator(Decimal("0.01"))])
+    # 最低售价: no price rule (member price, discount) takes the unit price below it (kameng.catalog.pricing).
+    floor_price = models.DecimalField("最低售价", max_digits=12, decimal_places=2, null=True, blank=True,
+                                      validators=[MinValueValidator(Decimal("0.01"),
+                                                                    message="最低售价必须大于 0，或留空")],
+                                      help_text="会员价等优惠不会低于此价；留空表示不限")
     is_active = models.BooleanField("启用", default=True)
     sort_order = models.IntegerField("排序", default=0)
 
@@ -122,8 +127,14 @@ class Sku(models.Model):
         verbose_name = "规格"
         verbose_name_plural = "规格"
         ordering = ["sort_order", "id"]
-        constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="catalog_sku_price_positive",
-                                              violation_error_message="零售价必须大于 0：请填写售价（元）")]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="catalog_sku_price_positive",
+                                   violation_error_message="零售价必须大于 0：请填写售价（元）"),
+            models.CheckConstraint(
+                condition=Q(floor_price__isnull=True) | (Q(floor_price__gt=0) & Q(floor_price__lte=F("price"))),
+                name="catalog_sku_floor_within_price",
+                violation_error_message="最低售价必须大于 0 且不高于零售价：请调低最低售价，或留空"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.product.name} · {self.name}"

@@ -4,20 +4,26 @@
 paths of plain callables, empty by default), in order. A rule answers one adjustment line per unit (a membership
 discount, a reseller tier) or None when it does not apply; each rule sees the unit price the rules before it left.
 Every checkout path (the single path, an unpaid order, the group-commit batch) prices through here, and the order
-stores the lines it was priced with, so a rule added later never touches the checkout writes.
+stores the lines it was priced with, so a rule added later never touches the checkout writes. The product page and
+the JSON API show prices from here too, never a price worked out again beside it.
 
-Points (积分, kameng.points) offset cash at the order level, after every per-unit step. The composition, in order:
+The order of composition:
+1. base: the SKU's retail price (零售价) per unit;
+2. per-unit rules, in setting order: the membership rule (`kameng.membership.pricing.member_price_rule`: a per-SKU
+   or per-category member price, else the level's discount rate), then whatever follows it (a reseller tier);
+   each sees the unit price the one before left;
+3. the floor clamp: a unit price below the SKU's 最低售价 (`Sku.floor_price`) is raised to it, shown as its own
+   line (`floor`), so the lines always add up to the unit price; a unit price of 0 or less is refused. The unit
+   price × quantity is the lines total;
+4. points offset (积分, kameng.points), at the order level: `points` asked for buy
+   `points / KAMENG_POINTS_PER_YUAN_REDEEMED` yuan, rounded DOWN to the fen, capped at
+   KAMENG_POINTS_REDEEM_MAX_SHARE of the lines total (rounded down to the fen) and so that the total stays at least
+   max(¥0.01, floor × quantity); the points used are the fewest that buy that offset (ceil(offset × rate), never
+   more than asked). The total the buyer pays is lines total − offset; the offset never changes the unit lines.
 
-1. base: the SKU's retail price per unit;
-2. per-unit rules (member price, reseller tier…), each on the unit price the one before left, then the SKU's floor
-   clamp; the unit price × quantity is the lines total;
-3. points offset: `points` asked for buy `points / KAMENG_POINTS_PER_YUAN_REDEEMED` yuan, rounded DOWN to the fen,
-   capped at KAMENG_POINTS_REDEEM_MAX_SHARE of the lines total (rounded down to the fen) and so that the total
-   stays at least max(¥0.01, floor × quantity); the points used are the fewest that buy that offset
-   (ceil(offset × rate), never more than asked). The total the buyer pays is lines total − offset.
-
-So the buyer never pays a fraction of a fen for points they did not get, and the total is always a whole number
-of fen above zero.
+Rounding: every per-unit line is rounded to the fen (分, ROUND_HALF_UP) as it is made, so each rule sees, and the
+order stores, a unit price in whole fen and the lines total is exact; the points offset is rounded down, so the
+buyer never pays a fraction of a fen for points they did not get and the total is a whole number of fen above 0.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ from kameng.core.money import FEN, ZERO, money
 # Where a purchase comes from: rules may price them differently (a reseller's Open API, a sub-site later).
 SALES_CHANNEL_STOREFRONT = "storefront"
 SALES_CHANNEL_API = "api"
+# The line that raises a unit price the rules took below the SKU's floor price back up to it.
+FLOOR_LINE_CODE = "floor"
+FLOOR_LINE_LABEL = "最低售价保护"
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ def sku_price(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: s
         raise ApplicationError("购买数量必须是整数", code="invalid_quantity")
     if points:
         return _with_points(_lines_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel),
-                            points=points, floor_unit_price=getattr(sku, "floor_price", None))
+                            points=points, floor_unit_price=sku.floor_price)
     return _lines_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel)
 
 
@@ -109,6 +118,10 @@ def _lines_price(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel
                           total=money(unit_price * quantity))
     lines = _apply(rules, sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel)
     final = money(unit_price + sum((line.amount for line in lines), ZERO))
+    floor = sku.floor_price
+    if floor is not None and final < floor:
+        lines.append(PriceLine(code=FLOOR_LINE_CODE, label=FLOOR_LINE_LABEL, amount=money(floor - final)))
+        final = money(floor)
     if final <= ZERO:
         raise ApplicationError("价格规则使该规格的单价不大于 0，暂时无法购买，请联系客服", code="price_not_positive",
                                extra={"lines": [line.as_json() for line in lines]})
@@ -140,7 +153,7 @@ def fen_floor(amount: Decimal) -> Decimal:
 
 def points_offset(*, lines_total: Decimal, quantity: int, floor_unit_price: Decimal | None, points: int,
                   points_per_yuan: int, max_share: Decimal) -> tuple[int, Decimal]:
-    """(points used, cash offset) for `points` asked against an order of `lines_total` (module docstring, step 3)."""
+    """(points used, cash offset) for `points` asked against an order of `lines_total` (module docstring, step 4)."""
     if points <= 0 or points_per_yuan <= 0:
         return 0, ZERO
     minimum = max(FEN, money(floor_unit_price * quantity)) if floor_unit_price else FEN

@@ -48,6 +48,8 @@ class SkuForSale:
     delivery_kind: str
     min_quantity: int
     max_quantity: int
+    category_id: int  # the product's: member prices may be set per category
+    floor_price: Decimal | None = None  # 最低售价: no price rule goes below it (kameng.catalog.pricing)
 
     @property
     def title(self) -> str:
@@ -55,7 +57,8 @@ class SkuForSale:
 
 
 _SKUS_FOR_SALE_SQL = """
-SELECT s.id, s.name, s.price, p.id, p.name, p.delivery_kind, p.min_quantity, p.max_quantity
+SELECT s.id, s.name, s.price, p.id, p.name, p.delivery_kind, p.min_quantity, p.max_quantity, p.category_id,
+       s.floor_price
 FROM catalog_sku s JOIN catalog_product p ON p.id = s.product_id
 WHERE s.id = ANY(%s::bigint[]) AND s.is_active AND p.status = %s
 """
@@ -78,7 +81,8 @@ def skus_for_sale(*, sku_ids: list[int]) -> dict[int, SkuForSale]:
     else:
         rows = list(Sku.objects.filter(pk__in=sku_ids, is_active=True, product__status=ProductStatus.ON_SALE)
                     .values_list("pk", "name", "price", "product_id", "product__name", "product__delivery_kind",
-                                 "product__min_quantity", "product__max_quantity"))
+                                 "product__min_quantity", "product__max_quantity", "product__category_id",
+                                 "floor_price"))
     return {row[0]: SkuForSale(*row) for row in rows}
 
 

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "kameng.ledger",
     "kameng.orders",
     "kameng.payments",
+    "kameng.membership",
     "kameng.points",
     "kameng.risk",
     "kameng.notices",
@@ -354,10 +355,12 @@ KAMENG_UNPAID_STOCK_SHARE = env.float("KAMENG_UNPAID_STOCK_SHARE", default=0.5)
 KAMENG_UNPAID_STOCK_SHARE_PER_BUYER = env.float("KAMENG_UNPAID_STOCK_SHARE_PER_BUYER", default=0.25)
 KAMENG_UNPAID_TAKEOVER_SECONDS = env.int("KAMENG_UNPAID_TAKEOVER_SECONDS", default=120)
 # Price rules (kameng/catalog/pricing.py): dotted paths of callables applied in order to every SKU price.
-KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=[])
+# On by default: membership levels and member prices (kameng/membership/pricing.py); "" in the env turns them off.
+KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=["kameng.membership.pricing.member_price_rule"])
 # Aftercare listeners (kameng/orders/aftercare.py): dotted paths told after commit when orders are delivered or
-# refunded.
+# refunded. Membership counts spend there (kameng/membership/services.py).
 KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
+    "kameng.membership.services.membership_orders_count",
     "kameng.notices.listeners.orders_delivered_email",
     "kameng.points.services.points_aftercare",
 ])

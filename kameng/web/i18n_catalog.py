@@ -50,6 +50,8 @@ DOMAIN_TEXTS = (
     _("已支付，等待人工发货"), _("已发货，请查看发货说明"),
     _("支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配"),
     _("价格规则使该规格的单价不大于 0，暂时无法购买，请联系客服"), _("该商品不需要填写充值信息"),
+    # price lines stored on orders (kameng.membership.pricing, kameng.catalog.pricing), shown on the order page
+    _("会员价"), _("最低售价保护"),
     # placing an order when the database is slow or busy (kameng.orders.group_commit, kameng.orders.services)
     _("系统繁忙，订单未生成，未扣款，请稍后重试"), _("订单未生成，请重试"),
     _("下单处理超时：订单可能已经生成，请用同一 request_id 重新提交以查询结果，或在「我的订单」中查看"),

@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from kameng.web.views import account, accounts, orders, points, realname, search, security, shop, wallet
+from kameng.web.views import (
+    account,
+    accounts,
+    membership,
+    orders,
+    points,
+    realname,
+    search,
+    security,
+    shop,
+    wallet,
+)
 
 app_name = "web"
 
@@ -29,6 +40,7 @@ urlpatterns = [
     path("orders/<str:number>/pay/", orders.order_pay, name="order_pay"),
     path("orders/<str:number>/pay/<str:payment_number>/", orders.order_payment, name="order_payment"),
     path("orders/<str:number>/cancel/", orders.order_cancel_view, name="order_cancel"),
+    path("account/membership/", membership.membership, name="membership"),
     path("account/points/", points.points_account, name="points"),
     path("points/shop/", points.points_shop, name="points_shop"),
     path("points/shop/<int:item_id>/exchange/", points.points_exchange, name="points_exchange"),

@@ -189,7 +189,7 @@ def test_products_are_public_with_stock() -> None:
     response = Client().get("/api/v1/shop/products")
     assert response.status_code == 200
     [product] = response.json()
-    assert product["skus"] == [{"id": sku.pk, "name": sku.name, "price": "5.00", "stock": 4}]
+    assert product["skus"] == [{"id": sku.pk, "name": sku.name, "price": "5.00", "your_price": "5.00", "stock": 4}]
 
 
 def test_order_answers_carrying_keys_are_never_stored_by_a_cache() -> None:

@@ -43,6 +43,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def _group_commit(settings: Settings) -> Iterator[None]:
     requires_postgresql()
     settings.KAMENG_CHECKOUT_GROUP_COMMIT = True
+    # The writer alone: the aftercare listeners (eager in tests, a Celery task in production) would run in the
+    # writer thread after each batch; the tests of aftercare name their own listener.
+    settings.KAMENG_ORDER_AFTERCARE = []
     yield
     writer_stop()
 

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from pytest_django.fixtures import Settings
 
 from kameng.accounts.paypin import password_free_limit_set, payment_pin_set, pin_settings_of
 from kameng.inventory import services as inventory_services
@@ -30,8 +31,11 @@ CHECKOUT_STATEMENTS = 8
 
 
 @pytest.fixture(autouse=True)
-def _postgresql_only() -> None:
+def _postgresql_only(settings: Settings) -> None:
     requires_postgresql()
+    # The checkout alone: the aftercare listeners run after commit (a Celery task in production, eager here);
+    # membership's own statements are pinned in tests/concurrency/test_membership_group_commit.py.
+    settings.KAMENG_ORDER_AFTERCARE = []
 
 
 @pytest.fixture(autouse=True)

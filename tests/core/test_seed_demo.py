@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -43,8 +45,8 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
     second = _seed()
 
     assert _counts() == counts
-    assert counts == {"users": 2, "categories": 3, "products": 7, "skus": 19, "card_keys": 51, "journals": 1,
-                      "entries": 2, "channels": 7, "simulated_merchants": 1}
+    assert counts == {"users": 3, "categories": 3, "products": 7, "skus": 19, "card_keys": 51, "journals": 2,
+                      "entries": 4, "channels": 7, "simulated_merchants": 1}
     assert first["summary"]["card_keys_added"] == 51  # type: ignore[index]
     assert second["summary"]["card_keys_added"] == 0  # type: ignore[index]
     assert second["summary"]["wallet_funded"] is False  # type: ignore[index]
@@ -120,7 +122,7 @@ def test_demo_buyer_logs_in_and_has_the_funded_balance() -> None:
 
     assert Client().login(username="demo", password=DEMO_PASSWORD)
     assert wallet_balance(user_id=buyer.pk) == BUYER_FUNDING == Decimal("1000.00")
-    journal = Journal.objects.get()
+    journal = Journal.objects.get(reference="demo-seed-wallet:demo")
     assert journal.kind == JournalKind.ADJUSTMENT
     assert sorted((entry.account.code, entry.side, entry.amount) for entry in journal.entries.all()) == [
         ("gateway_clearing:demo-seed", "D", Decimal("1000.00")),
@@ -171,4 +173,26 @@ def test_human_readable_output_prints_the_logins() -> None:
 
     assert f"admin / {DEMO_PASSWORD}" in text
     assert f"demo / {DEMO_PASSWORD}" in text
+    assert f"login (buyer, VIP4): vip4 / {DEMO_PASSWORD}" in text
     assert "merchant id 1001" in text
+
+
+def test_the_demo_has_members_at_two_levels_who_see_member_prices(
+        django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    from kameng.membership.models import Membership
+
+    with django_capture_on_commit_callbacks(execute=True):  # the price tables are reloaded after commit
+        _seed()
+        _seed()
+
+    assert sorted(Membership.objects.values_list("user__username", "spend", "level_rank")) == [
+        ("demo", Decimal("800.00"), 2), ("vip4", Decimal("6000.00"), 4)]
+    monthly = Sku.objects.get(product__name="爱奇艺黄金会员", name="月卡")
+    client = Client()
+    client.force_login(User.objects.get(username="vip4"))
+    page = client.get(f"/products/{monthly.product_id}/").content.decode()
+    # VIP4 inherits VIP2's 17.80 on this SKU (the SKU's row beats the category's 9 折).
+    assert f'data-testid="member-price-{monthly.pk}">VIP4 价 ¥17.80</span>' in page
+    client.force_login(User.objects.get(username="demo"))
+    page = client.get(f"/products/{monthly.product_id}/").content.decode()
+    assert f'data-testid="member-price-{monthly.pk}">VIP2 价 ¥17.80</span>' in page

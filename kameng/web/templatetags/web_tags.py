@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import template
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from kameng.core.money import format_money
 from kameng.ledger.selectors import wallet_balance
@@ -17,6 +18,16 @@ register = template.Library()
 @register.filter
 def yuan(amount: Decimal | None) -> str:
     return format_money(amount) if amount is not None else ""
+
+
+@register.filter
+def discount_text(rate: Decimal) -> str:
+    """A discount rate as a Chinese shopper reads it, with the share paid: 0.95 → "95 折（95%）", 0.9 → "9 折（90%）"
+    """
+    percent = (rate * 100).normalize()
+    # Two digits read as a rate out of 100 (95 折), one digit out of 10 (9 折); below 1 折 only the tenths form works.
+    zhe = (rate * 10).normalize() if (rate * 100) % 10 == 0 or rate < Decimal("0.1") else percent
+    return _("%(zhe)s 折（%(percent)s%%）") % {"zhe": f"{zhe:f}", "percent": f"{percent:f}"}
 
 
 @register.simple_tag

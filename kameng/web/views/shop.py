@@ -20,12 +20,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.accounts.paypin import pin_settings_of
 from kameng.catalog.models import Category, Product
-from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT
-from kameng.catalog.selectors import categories_visible, products_on_sale
+from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
+from kameng.catalog.selectors import categories_visible, products_on_sale, skus_for_sale
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.core.money import money
 from kameng.inventory.selectors import STOCK_CACHE_SECONDS, stock_by_sku
+from kameng.membership.pricing import MEMBER_LINE_CODE
+from kameng.membership.selectors import buyer_level, lowest_member_price
 from kameng.orders.models import OrderStatus
 from kameng.orders.services import QUANTITY_INPUT_MAX
 from kameng.points.selectors import points_usable
@@ -78,18 +80,21 @@ def _product_or_404(product_id: int) -> Product:
 def _product_context(product: Product, form: BuyForm | None = None, *, user: Any = None) -> dict[str, Any]:
     skus = list(product.skus.all())
     stock = stock_by_sku(sku.pk for sku in skus)
+    buyer_id = int(user.pk) if user is not None and user.is_authenticated else None
+    prices = _sku_prices(skus, buyer_id)
     if form is None:
         in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product)),
                         skus[0].pk if skus else None)
         form = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
-    return {**pin_context(user, amount=_form_amount(product, skus, form)),
+    return {**pin_context(user, amount=_form_amount(product, skus, form, prices)),
             "product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
-            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0), "on_demand": is_on_demand(product)} for sku in skus],
+            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0), "on_demand": is_on_demand(product),
+                      **prices.get(sku.pk, {"price": sku.price})} for sku in skus],
             "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in skus),
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
-            "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form)),
+            "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form, prices)),
             "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES,
             # A callable too: the buyer's points and the most this order could use (for the form's SKU and quantity).
             "points_info": partial(_points_info, product, skus, form,
@@ -114,12 +119,37 @@ def _form_quantity(product: Product, form: BuyForm) -> int:
     return quantity if quantity <= QUANTITY_INPUT_MAX else product.min_quantity
 
 
-def _form_amount(product: Product, skus: list[Any], form: BuyForm) -> Any:
+def _sku_prices(skus: list[Any], buyer_id: int | None) -> dict[int, dict[str, Any]]:
+    """What each SKU costs the visitor, from the price function (one unit): for a buyer whose level pays less,
+    the price and the level's name ("VIP4 价 ¥9.31"); for a visitor not logged in, the retail price and the lowest
+    member price as a hint."""
+    for_sale = skus_for_sale(sku_ids=[sku.pk for sku in skus])
+    level = buyer_level(user_id=buyer_id) if buyer_id is not None else None
+    prices: dict[int, dict[str, Any]] = {}
+    for sku_id, sku in for_sale.items():
+        if buyer_id is None:
+            lowest = lowest_member_price(sku=sku)
+            prices[sku_id] = {"price": sku.price, "member_from": lowest[1] if lowest else None}
+            continue
+        try:
+            quote = sku_price(sku=sku, buyer_id=buyer_id, quantity=1, sales_channel=SALES_CHANNEL_STOREFRONT)
+        except ApplicationError:  # the purchase says why; the page shows the retail price
+            prices[sku_id] = {"price": sku.price}
+            continue
+        is_member_price = any(line.code == MEMBER_LINE_CODE for line in quote.lines)
+        prices[sku_id] = {"price": quote.unit_price, "retail_price": quote.base_unit_price,
+                          "level_name": level.name if is_member_price and level is not None else ""}
+    return prices
+
+
+def _form_amount(product: Product, skus: list[Any], form: BuyForm, prices: dict[int, dict[str, Any]]) -> Any:
     """The total the form stands for (chosen or initial SKU × quantity): the channels listed are those taking it."""
     chosen = str(form["sku"].value())
     sku = next((sku for sku in skus if str(sku.pk) == chosen), skus[0] if skus else None)
     # A quantity the form refuses falls back to the minimum: the page must still render to say so.
-    return money(sku.price * _form_quantity(product, form)) if sku is not None else money(0)
+    if sku is None:
+        return money(0)
+    return money(prices.get(sku.pk, {}).get("price", sku.price) * _form_quantity(product, form))
 
 
 def _sku_choices(product: Product) -> list[tuple[int, str]]:

@@ -2,8 +2,9 @@
 
 Seeds categories, card-key products with SKUs and encrypted stock (through the normal import path, so every key is
 encrypted and fingerprinted), a staff superuser and a buyer with a funded wallet (one balanced journal), and the
-simulated 易支付 merchant with the payment channel that pays through it. Nothing here is for production: the
-passwords are printed on purpose.
+simulated 易支付 merchant with the payment channel that pays through it. Membership: the demo buyer at VIP2, a second
+buyer at VIP4 (their spend seeded, no orders behind it), a few member prices and a floor price to see them work.
+Nothing here is for production: the passwords are printed on purpose.
 """
 
 from __future__ import annotations
@@ -26,12 +27,16 @@ from kameng.inventory.models import CardKey
 from kameng.ledger import recipes
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.services import journal_draft_post
+from kameng.membership.models import MemberLevel, MemberPrice, Membership
+from kameng.membership.services import member_prices_changed, membership_spend_seed
 
 DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - a demo login, printed on purpose
 ADMIN_USERNAME = "admin"
 BUYER_USERNAME = "demo"
 BUYER_FUNDING = Decimal("1000.00")
-FUNDING_REFERENCE = "demo-seed-wallet:demo"
+VIP_BUYER_USERNAME = "vip4"
+# (username, seeded spend): VIP2 from 500, VIP4 from 5,000 with the default levels.
+MEMBER_SPEND = ((BUYER_USERNAME, Decimal("800.00")), (VIP_BUYER_USERNAME, Decimal("6000.00")))
 KEYS_PER_SKU = 100
 
 
@@ -114,6 +119,7 @@ class SeedSummary:
     card_keys: int = 0
     card_keys_added: int = 0
     wallet_funded: bool = False
+    members: int = 0
     simulator_merchant: str = ""
 
 
@@ -159,11 +165,37 @@ def _seed_users(summary: SeedSummary) -> None:
     if created:
         buyer.set_password(DEMO_PASSWORD)
         buyer.save(update_fields=["password"])
-    if not Journal.objects.filter(kind=JournalKind.ADJUSTMENT, reference=FUNDING_REFERENCE).exists():
-        journal_draft_post(draft=recipes.wallet_topup_credit(
-            payment_number=FUNDING_REFERENCE, memo="演示数据：为演示买家充值", channel_code="demo-seed",
-            user_id=buyer.pk, amount=BUYER_FUNDING, kind=JournalKind.ADJUSTMENT))
-        summary.wallet_funded = True
+    vip, created = User.objects.get_or_create(username=VIP_BUYER_USERNAME)
+    if created:
+        vip.set_password(DEMO_PASSWORD)
+        vip.save(update_fields=["password"])
+    for user in (buyer, vip):
+        reference = f"demo-seed-wallet:{user.username}"
+        if not Journal.objects.filter(kind=JournalKind.ADJUSTMENT, reference=reference).exists():
+            journal_draft_post(draft=recipes.wallet_topup_credit(
+                payment_number=reference, memo="演示数据：为演示买家充值", channel_code="demo-seed",
+                user_id=user.pk, amount=BUYER_FUNDING, kind=JournalKind.ADJUSTMENT))
+            summary.wallet_funded = True
+
+
+def _seed_membership(summary: SeedSummary) -> None:
+    """Members at two levels, a SKU member price (VIP2 and up), a category rate (VIP4 and up) and a floor price."""
+    for username, spend in MEMBER_SPEND:
+        user = User.objects.get(username=username)
+        if not Membership.objects.filter(user=user).exists():
+            membership_spend_seed(user_id=user.pk, spend=spend)
+    levels = {level.rank: level for level in MemberLevel.objects.all()}
+    monthly = Sku.objects.filter(product__name="爱奇艺黄金会员", name="月卡").first()
+    if 2 in levels and monthly is not None:
+        MemberPrice.objects.get_or_create(level=levels[2], sku=monthly, defaults={"price": Decimal("17.80")})
+    videos = Category.objects.filter(slug="video-memberships").first()
+    if 4 in levels and videos is not None:
+        MemberPrice.objects.get_or_create(level=levels[4], category=videos,
+                                          defaults={"discount_rate": Decimal("0.900")})
+    Sku.objects.filter(product__name="腾讯 Q 币卡", name="100 元", floor_price=None).update(
+        floor_price=Decimal("95.00"))
+    member_prices_changed()
+    summary.members = Membership.objects.count()
 
 
 def _seed_payment_channels(summary: SeedSummary) -> list[dict[str, str]]:
@@ -195,8 +227,11 @@ class Command(BaseCommand):
             channels = _seed_payment_channels(summary)
         # The import works in its own transactions (chunked, with progress), so it runs outside the one above.
         _seed_catalog(summary, keys_per_sku=options["keys_per_sku"])
+        with transaction.atomic():
+            _seed_membership(summary)
         logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD},
-                  {"role": "buyer", "username": BUYER_USERNAME, "password": DEMO_PASSWORD}]
+                  {"role": "buyer, VIP2", "username": BUYER_USERNAME, "password": DEMO_PASSWORD},
+                  {"role": "buyer, VIP4", "username": VIP_BUYER_USERNAME, "password": DEMO_PASSWORD}]
         if options["json"]:
             self.stdout.write(json.dumps({"summary": summary.__dict__, "logins": logins, "channel": channels[0],
                                           "channels": channels}, ensure_ascii=False))
@@ -205,7 +240,7 @@ class Command(BaseCommand):
             f"demo data: {summary.categories} categories, {summary.products} products, {summary.skus} SKUs, "
             f"{summary.card_keys} card keys ({summary.card_keys_added} added now)"))
         funded = "funded now" if summary.wallet_funded else "already funded"
-        self.stdout.write(f"buyer wallet: ¥{BUYER_FUNDING} ({funded})")
+        self.stdout.write(f"buyer wallets: ¥{BUYER_FUNDING} each ({funded}); members: {summary.members}")
         for login in logins:
             self.stdout.write(f"login ({login['role']}): {login['username']} / {login['password']}")
         for channel in channels:

@@ -1,0 +1,236 @@
+"""The membership price rule and the process caches that keep it off the database on the checkout path.
+
+`member_price_rule` is listed in `KAMENG_PRICE_RULES` (on by default): for a buyer at level R it answers one line
+(code `member`) that takes the unit price to, in order of precedence,
+1. a member price of the SKU (a fixed price, or a rate of the unit price),
+2. else a member rate of the SKU's category (the product's own category, not its parents),
+3. else the level's discount rate (VIP4 = 0.95 by default),
+where a SKU's or category's row of level R is used, or else the row of the highest level below R that has one
+(a member price set for VIP2 also serves VIP3 until VIP3 gets its own). The line never raises the price (a member
+price above the unit price is ignored), never takes it below one fen, and is rounded to the fen half up; the floor
+clamp is the price function's (kameng.catalog.pricing), after every rule.
+
+Caching (the checkout path runs ~1,000 times a second and must not query for this):
+- the level and price tables are held per process and checked against a token in the shared cache at most once a
+  second; saving a level or a member price changes the token after commit, so every process reloads within ~1 s;
+- a buyer's level is held per process for `LEVEL_TTL_SECONDS`, read on a miss from the shared cache (written
+  whenever a level changes) and, failing that, from the database. The process that counted the spend updates its
+  own copy at once; other processes may show the old level for up to `LEVEL_TTL_SECONDS` after an upgrade or a
+  drop. Whatever level was used, the order stores the lines it was priced with.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.cache import cache
+
+from kameng.catalog.pricing import PriceLine
+from kameng.catalog.selectors import SkuForSale
+from kameng.core.money import FEN, money
+from kameng.membership.models import MemberLevel, MemberPrice, Membership
+
+MEMBER_LINE_CODE = "member"
+MEMBER_LINE_LABEL = "会员价"
+LEVEL_TTL_SECONDS = 5.0
+TABLES_CHECK_SECONDS = 1.0
+LEVEL_CACHE_SECONDS = 3600
+_LOCAL_LEVELS_MAX = 100_000  # forgotten all at once past this: a bound on memory, not an eviction policy
+_TABLES_TOKEN_KEY = "membership:tables"  # noqa: S105 - a cache key, not a secret
+
+
+@dataclass(frozen=True)
+class LevelInfo:
+    rank: int
+    name: str
+    threshold: Decimal
+    discount_rate: Decimal
+    benefits: str
+
+
+@dataclass(frozen=True)
+class MemberRate:
+    """A fixed member price or a rate of the unit price (one of them)."""
+
+    price: Decimal | None = None
+    rate: Decimal | None = None
+
+    def unit_price(self, unit_price: Decimal) -> Decimal:
+        if self.price is not None:
+            return min(money(self.price), unit_price)
+        assert self.rate is not None
+        return _discounted(unit_price, self.rate)
+
+
+@dataclass(frozen=True)
+class PriceTables:
+    token: str
+    levels: tuple[LevelInfo, ...]  # by rank, ascending
+    by_sku: dict[int, dict[int, MemberRate]] = field(default_factory=dict)  # rank -> sku id -> row (inherited)
+    by_category: dict[int, dict[int, MemberRate]] = field(default_factory=dict)
+    has_discounts: bool = False
+
+    def level(self, rank: int) -> LevelInfo | None:
+        found = None
+        for level in self.levels:
+            if level.rank <= rank:
+                found = level
+        return found
+
+    def rank_for_spend(self, spend: Decimal) -> int:
+        """The highest level whose threshold `spend` reaches (equal is enough); 0 without any level."""
+        rank = 0
+        for level in self.levels:
+            if spend >= level.threshold:
+                rank = level.rank
+        return rank
+
+    def member_unit_price(self, *, rank: int, sku_id: int, category_id: int, unit_price: Decimal) -> Decimal:
+        row = self.by_sku.get(rank, {}).get(sku_id) or self.by_category.get(rank, {}).get(category_id)
+        if row is not None:
+            return row.unit_price(unit_price)
+        level = self.level(rank)
+        if level is None:
+            return unit_price
+        return _discounted(unit_price, level.discount_rate)
+
+
+def _discounted(unit_price: Decimal, rate: Decimal) -> Decimal:
+    """The unit price at `rate`, rounded half up to the fen: never above it, never below one fen (a rate of 0.01
+    on ¥0.01 would round to nothing)."""
+    return min(max(money(unit_price * rate), FEN), unit_price)
+
+
+def _load_tables(token: str) -> PriceTables:
+    levels = tuple(LevelInfo(rank=level.rank, name=level.name, threshold=level.threshold,
+                             discount_rate=level.discount_rate, benefits=level.benefits)
+                   for level in MemberLevel.objects.order_by("rank"))
+    own_sku: dict[int, dict[int, MemberRate]] = {}
+    own_category: dict[int, dict[int, MemberRate]] = {}
+    for row in MemberPrice.objects.select_related("level").order_by("level__rank"):
+        rate = MemberRate(price=row.price, rate=row.discount_rate)
+        if row.sku_id is not None:
+            own_sku.setdefault(row.level.rank, {})[row.sku_id] = rate
+        elif row.category_id is not None:
+            own_category.setdefault(row.level.rank, {})[row.category_id] = rate
+    by_sku: dict[int, dict[int, MemberRate]] = {}
+    by_category: dict[int, dict[int, MemberRate]] = {}
+    inherited_sku: dict[int, MemberRate] = {}
+    inherited_category: dict[int, MemberRate] = {}
+    for rank in range(0, 6):
+        inherited_sku = {**inherited_sku, **own_sku.get(rank, {})}
+        inherited_category = {**inherited_category, **own_category.get(rank, {})}
+        by_sku[rank] = inherited_sku
+        by_category[rank] = inherited_category
+    has_discounts = bool(own_sku or own_category) or any(level.discount_rate < 1 for level in levels)
+    return PriceTables(token=token, levels=levels, by_sku=by_sku, by_category=by_category,
+                       has_discounts=has_discounts)
+
+
+class _Caches:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tables: PriceTables | None = None
+        self.tables_checked = 0.0
+        self.levels: dict[int, tuple[int, float]] = {}
+
+
+_caches = _Caches()
+
+
+def membership_caches_clear() -> None:
+    """Forget this process's copies (tests; a fresh start)."""
+    with _caches.lock:
+        _caches.tables = None
+        _caches.tables_checked = 0.0
+        _caches.levels.clear()
+
+
+def _tables_token() -> str:
+    token = cache.get(_TABLES_TOKEN_KEY)
+    if token is None:
+        cache.add(_TABLES_TOKEN_KEY, uuid.uuid4().hex, None)
+        token = cache.get(_TABLES_TOKEN_KEY) or ""
+    return str(token)
+
+
+def price_tables() -> PriceTables:
+    """The level and member price tables, as fresh as the shared token said within the last second."""
+    now = time.monotonic()
+    tables = _caches.tables
+    if tables is not None and now - _caches.tables_checked < TABLES_CHECK_SECONDS:
+        return tables
+    token = _tables_token()
+    if tables is None or tables.token != token:
+        tables = _load_tables(token)
+        _caches.tables = tables
+        _caches.levels.clear()  # levels were ranked by the old thresholds
+    _caches.tables_checked = now
+    return tables
+
+
+def price_tables_changed() -> None:
+    """Staff changed a level or a member price: every process reloads the tables (call after commit)."""
+    cache.set(_TABLES_TOKEN_KEY, uuid.uuid4().hex, None)
+    with _caches.lock:
+        _caches.tables = None
+        _caches.levels.clear()
+
+
+def _level_key(token: str, user_id: int) -> str:
+    # The tables' token is part of the key: new thresholds make every stored level a miss.
+    return f"membership:rank:{token}:{user_id}"
+
+
+def buyer_level_rank(buyer_id: int) -> int:
+    """The buyer's level rank (0 for a buyer with no counted spend), from the process copy when it is fresh."""
+    now = time.monotonic()
+    held = _caches.levels.get(buyer_id)
+    if held is not None and now - held[1] < LEVEL_TTL_SECONDS:
+        return held[0]
+    key = _level_key(price_tables().token, buyer_id)
+    rank = cache.get(key)
+    if rank is None:
+        rank = Membership.objects.filter(user_id=buyer_id).values_list("level_rank", flat=True).first() or 0
+        # add, not set: a level counted meanwhile (and stored by `buyer_levels_changed`) must not be overwritten
+        # by what this read saw before it committed.
+        cache.add(key, rank, LEVEL_CACHE_SECONDS)
+    if len(_caches.levels) >= _LOCAL_LEVELS_MAX:
+        _caches.levels.clear()
+    _caches.levels[buyer_id] = (int(rank), now)
+    return int(rank)
+
+
+def buyer_levels_changed(ranks: dict[int, int]) -> None:
+    """The buyers' levels are now these (call after the commit that stored them)."""
+    if not ranks:
+        return
+    token = price_tables().token
+    cache.set_many({_level_key(token, user_id): rank for user_id, rank in ranks.items()}, LEVEL_CACHE_SECONDS)
+    now = time.monotonic()
+    for user_id, rank in ranks.items():
+        _caches.levels[user_id] = (rank, now)
+
+
+def member_unit_price(*, sku: SkuForSale, rank: int, unit_price: Decimal) -> Decimal:
+    """What a buyer at `rank` pays per unit by the membership rule alone (never above `unit_price`)."""
+    return price_tables().member_unit_price(rank=rank, sku_id=sku.sku_id, category_id=sku.category_id,
+                                            unit_price=unit_price)
+
+
+def member_price_rule(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: str,
+                      unit_price: Decimal) -> PriceLine | None:
+    """The price rule: the member price of the buyer's level as a negative line, or None."""
+    tables = price_tables()
+    if not tables.has_discounts:
+        return None
+    rank = buyer_level_rank(buyer_id)
+    member = tables.member_unit_price(rank=rank, sku_id=sku.sku_id, category_id=sku.category_id,
+                                      unit_price=unit_price)
+    if member >= unit_price:
+        return None
+    return PriceLine(code=MEMBER_LINE_CODE, label=MEMBER_LINE_LABEL, amount=member - unit_price)
