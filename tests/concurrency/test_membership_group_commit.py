@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def _group_commit(settings: Settings) -> Iterator[None]:
     requires_postgresql()
     settings.KAMENG_CHECKOUT_GROUP_COMMIT = True
+    settings.KAMENG_ORDER_AFTERCARE = ["kameng.membership.services.membership_orders_count"]
     levels_install()
     yield
     writer_stop()
