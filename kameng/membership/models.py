@@ -87,11 +87,15 @@ class MemberPrice(models.Model):
         verbose_name = "会员价"
         verbose_name_plural = "会员价"
         ordering = ["level__rank", "id"]
+        # "Exactly one of" is spelled out rather than written as XOR: MariaDB's XOR of two IS NULL tests let a row
+        # with neither through Django's validation.
         constraints = [
-            models.CheckConstraint(condition=Q(sku__isnull=True) ^ Q(category__isnull=True),
+            models.CheckConstraint(condition=(Q(sku__isnull=False) & Q(category__isnull=True))
+                                   | (Q(sku__isnull=True) & Q(category__isnull=False)),
                                    name="membership_price_one_target",
                                    violation_error_message="请在「规格」和「分类」中选择且只选择一个"),
-            models.CheckConstraint(condition=Q(price__isnull=True) ^ Q(discount_rate__isnull=True),
+            models.CheckConstraint(condition=(Q(price__isnull=False) & Q(discount_rate__isnull=True))
+                                   | (Q(price__isnull=True) & Q(discount_rate__isnull=False)),
                                    name="membership_price_one_kind",
                                    violation_error_message="请填写「会员价」或「折扣率」中的一个"),
             models.CheckConstraint(condition=Q(category__isnull=True) | Q(price__isnull=True),
