@@ -119,7 +119,7 @@ def test_top_up_service_refuses_a_huge_amount_as_an_application_error() -> None:
         wallet_topup_start(user_id=UserFactory.create().pk, channel_code=_channel().code, amount_text="9" * 40,
                            return_url="https://shop.example.com/r")
 
-    assert (error.value.code, error.value.message) == ("invalid_amount", "金额不能超过 ¥50000.00")
+    assert (error.value.code, error.value.message) == ("invalid_amount", "金额不能超过 ¥50,000.00")
     assert not Payment.objects.exists()
 
 
