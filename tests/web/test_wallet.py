@@ -183,6 +183,9 @@ def test_topup_status_polls_while_pending_then_shows_the_new_balance(client: Cli
     assert 'data-status="succeeded"' in body
     assert "hx-get" not in body
     assert '<b class="balance" data-testid="topup-new-balance">¥25.00</b>' in body
+    page = client.get(status_url).content.decode()
+    assert page.count("返回钱包") == 1  # the page's own link; the result offers 继续购物 beside it
+    assert "继续购物" in page
 
 
 def test_topup_status_of_another_user_is_404(client: Client) -> None:
