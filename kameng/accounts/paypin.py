@@ -234,6 +234,8 @@ def password_free_limit_set(*, user_id: int, limit_text: str, pin: str = "") -> 
     """Set the user's password-free limit (0 turns it off). Raising it takes the PIN; lowering it does not."""
     cap = password_free_cap()
     text = str(limit_text).strip()
+    if text.startswith("-"):  # 0 is allowed (it turns password-free payment off): "must be more than 0" would mislead
+        raise ApplicationError("金额不能为负数", code="invalid_amount")
     try:
         limit = ZERO if ZERO_RE.fullmatch(text) else parse_amount(text, maximum=cap)
     except MoneyError as error:

@@ -56,14 +56,14 @@ def parse_amount(text: str, *, minimum: Decimal | None = None, maximum: Decimal 
         raise MoneyError("请输入有效的金额") from error
     upper = AMOUNT_MAX if maximum is None else min(maximum, AMOUNT_MAX)
     if raw > upper:  # before any arithmetic: 40 digits would overflow the decimal context in quantize
-        raise MoneyError("金额不能超过 ¥%(amount)s", {"amount": upper})
+        raise MoneyError("金额不能超过 ¥%(amount)s", {"amount": grouped(upper)})
     if raw != raw.quantize(FEN):
         raise MoneyError("金额最多两位小数")
     amount = money(raw)
     if amount <= ZERO:
         raise MoneyError("金额必须大于 0")
     if minimum is not None and amount < minimum:
-        raise MoneyError("金额不能低于 ¥%(amount)s", {"amount": minimum})
+        raise MoneyError("金额不能低于 ¥%(amount)s", {"amount": grouped(minimum)})
     return amount
 
 
@@ -72,5 +72,10 @@ def to_fen(amount: Decimal) -> int:
     return int(money(amount) * 100)
 
 
+def grouped(amount: Decimal) -> str:
+    """An amount as the site writes it, with thousands separators and no currency sign: 50000 → "50,000.00"."""
+    return f"{money(amount):,.2f}"
+
+
 def format_money(amount: Decimal) -> str:
-    return f"¥{money(amount):,.2f}"
+    return f"¥{grouped(amount)}"

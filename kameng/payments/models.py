@@ -103,6 +103,7 @@ class PaymentCloseReason(models.TextChoices):
     ORDER_CANCELLED = "order_cancelled", "订单已取消"
     ORDER_SETTLED = "order_settled", "订单已通过其他方式支付"
     TOPUP_UNPAID = "topup_unpaid", "长时间未收到付款"
+    PAYMENT_FAILED = "payment_failed", "支付失败"  # the gateway's query said so beyond doubt: no money moved
 
 
 class Payment(models.Model):

@@ -4,7 +4,8 @@ kameng.payments.tasks.redrive_pending_payments, every minute).
 A pending payment older than a minute is one of two kinds:
 
 - It can still pay: its order waits for payment, or it is a top-up within the reconciliation window. The gateway
-  is asked about it; paid → credited (payment_credit), otherwise it waits for the next run.
+  is asked about it; paid → credited (payment_credit); failed beyond doubt (QueryResult.is_failed: UnionPay's
+  origRespCode refusing it) → CLOSED as 支付失败, so the buyer may pay again; otherwise it waits for the next run.
 - It can no longer pay anything: its order expired, was cancelled or was paid another way, or it is a top-up
   still unpaid after the window. It gets one final query: paid → credited as above (an order that cannot take the
   money leaves it in the wallet, and its timeline says so); otherwise the trade is closed at the gateway where the
@@ -155,6 +156,9 @@ def _ask(payment: Payment) -> str:
     except (GatewayError, ApplicationError) as error:
         logger.info("query for %s failed: %s", payment.number, error.message)
         return LATER
+    if result.is_failed:
+        payment_fail(payment=payment, result=result)
+        return CLOSED
     if not result.is_paid or result.amount is None:
         return LATER
     outcome, _ = _credit(payment, result)
@@ -253,10 +257,23 @@ def payment_recheck(*, payment_id: int) -> str:
     if payment.status == PaymentStatus.SUCCEEDED:
         return NotificationOutcome.DUPLICATE
     result = gateway_for(payment.channel).query(out_trade_no=payment.number)  # outside any transaction
+    if result.is_failed:
+        payment_fail(payment=payment, result=result)
     if not result.is_paid:
         return NotificationOutcome.NOT_PAID
     outcome, _ = _credit(payment, result)
     return outcome
+
+
+def payment_fail(*, payment: Payment, result: QueryResult) -> bool:
+    """Close a pending payment its gateway's query says failed beyond doubt (QueryResult.is_failed): nothing was
+    paid, it stops counting as in flight, and the buyer may pay again. False (nothing changed) when it is no longer
+    pending. Should the gateway notify it paid after all, payment_credit credits it like any closed payment."""
+    closed = payment_close(payment_id=payment.pk, reason=PaymentCloseReason.PAYMENT_FAILED,
+                           detail=f"通道查询：支付失败（{result.failure or '无说明'}）")
+    if closed:
+        logger.info("payment %s failed at its gateway (%s): closed", payment.number, result.failure)
+    return closed
 
 
 def payment_close(*, payment_id: int, reason: str, detail: str = "") -> bool:

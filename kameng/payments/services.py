@@ -24,7 +24,7 @@ from django.utils import timezone
 from kameng.accounts.paypin import PinSettings, pin_settings_for, wallet_payment_authorize
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import public_number
-from kameng.core.money import MoneyError, parse_amount
+from kameng.core.money import MoneyError, grouped, parse_amount
 from kameng.ledger import recipes
 from kameng.ledger.services import journal_draft_post
 from kameng.orders.events import GatewayPayment
@@ -89,7 +89,7 @@ def _check_channel_limits(channel: PaymentChannel, amount: Decimal) -> None:
         raise ApplicationError(
             "「%(name)s」单笔金额需在 ¥%(min)s–¥%(max)s 之间，请换一种支付方式", code="amount_out_of_channel_range",
             extra={"min": str(channel.min_amount), "max": str(channel.max_amount)},
-            params={"name": channel.name, "min": channel.min_amount, "max": channel.max_amount},
+            params={"name": channel.name, "min": grouped(channel.min_amount), "max": grouped(channel.max_amount)},
         )
 
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.admin.sites import site
 from django.test import Client, RequestFactory, override_settings
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 
 from kameng.accounts.admin import UserAdmin
 from kameng.accounts.models import User
@@ -232,6 +233,33 @@ def test_the_limit_is_capped_by_staff() -> None:
         with pytest.raises(PinRequiredError):
             wallet_payment_authorize(user_id=user.pk, amount=Decimal("20.01"), pin=None)
         wallet_payment_authorize(user_id=user.pk, amount=Decimal("20.00"), pin=None)
+
+
+@pytest.mark.parametrize("text", ["-5", "-0.01", "-0", " -200 "])
+def test_a_negative_limit_is_refused_as_negative_since_0_is_allowed(text: str) -> None:
+    user = _with_pin(limit="20")
+
+    with pytest.raises(ApplicationError) as refused:
+        password_free_limit_set(user_id=user.pk, limit_text=text, pin=PIN)
+
+    assert (refused.value.code, refused.value.message) == ("invalid_amount", "金额不能为负数")
+    user.refresh_from_db()
+    assert user.password_free_limit == Decimal("20.00")
+
+
+def test_the_security_page_says_a_negative_limit_is_negative(client: Client) -> None:
+    user = _with_pin(limit="20")
+    client.force_login(user)
+
+    refused = client.post(reverse("web:security_limit"), {"limit": "-5", "pin": PIN})
+
+    assert refused.status_code == 400
+    assert "金额不能为负数" in refused.content.decode()
+    assert "金额必须大于 0" not in refused.content.decode()
+    with translation.override("en"):
+        assert translation.gettext("金额不能为负数") == "The amount cannot be negative"
+    user.refresh_from_db()
+    assert user.password_free_limit == Decimal("20.00")
 
 
 def test_raising_the_limit_needs_the_pin_lowering_it_does_not() -> None:

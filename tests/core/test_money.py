@@ -85,13 +85,13 @@ def test_parse_amount_refuses_above_maximum() -> None:
     with pytest.raises(MoneyError) as error:
         parse_amount("50000.01", maximum=Decimal("50000.00"))
 
-    assert str(error.value) == "金额不能超过 ¥50000.00"
+    assert str(error.value) == "金额不能超过 ¥50,000.00"
 
 
 @pytest.mark.parametrize("text", ["9" * 40, "1" + "0" * 26, "9" * 27 + ".99", "10000000000", "9999999999.991"])
 def test_parse_amount_refuses_a_huge_amount_with_a_clear_message(text: str) -> None:
-    for maximum, shown in ((None, "9999999999.99"), (Decimal("50000.00"), "50000.00"),
-                           (Decimal("1" + "0" * 20), "9999999999.99")):
+    for maximum, shown in ((None, "9,999,999,999.99"), (Decimal("50000.00"), "50,000.00"),
+                           (Decimal("1" + "0" * 20), "9,999,999,999.99")):
         with pytest.raises(MoneyError) as error:
             parse_amount(text, maximum=maximum)
 

@@ -28,10 +28,12 @@ from kameng.payments.models import (
     NotificationOutcome,
     Payment,
     PaymentChannel,
+    PaymentCloseReason,
     PaymentNotification,
     PaymentPurpose,
     PaymentStatus,
 )
+from kameng.payments.reconciliation import payment_recheck, payments_reconcile_pending
 from kameng.payments.services import payment_notification_process
 from kameng.risk.models import RiskEvent
 from tests.factories import UserFactory
@@ -404,3 +406,89 @@ def test_a_signed_query_answer_is_read(keys: UnionPayKeys, monkeypatch: pytest.M
     assert (result.is_paid, result.amount, result.gateway_trade_no) == (True, Decimal("10.00"), "Q1")
     assert str(seen[0].get("txnTime")) == "20261203094512"
     assert (seen[0]["txnType"], seen[0]["txnSubType"], seen[0]["bizType"]) == ("00", "00", "000000")
+
+
+# --- a payment UnionPay says failed -----------------------------------------------------------------------------
+
+
+def _answering(keys: UnionPayKeys, monkeypatch: pytest.MonkeyPatch, orig_resp_code: str | None) -> list[int]:
+    """queryTrans.do answers respCode 00 with this origRespCode (None: without one); returns the calls made."""
+    calls: list[int] = []
+
+    def unionpay_side(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        fields = {"version": "5.1.0", "signMethod": "01", "respCode": "00", "orderId": NUMBER, "txnAmt": "1000",
+                  "queryId": "Q1"}
+        if orig_resp_code is not None:
+            fields |= {"origRespCode": orig_resp_code, "origRespMsg": "交易失败"}
+        answer = sign_as_unionpay(fields, keys.signing)
+        return httpx.Response(200, text="&".join(f"{key}={value}" for key, value in answer.items()))
+
+    monkeypatch.setattr(unionpay, "server_transport", httpx.MockTransport(unionpay_side))
+    return calls
+
+
+@pytest.mark.parametrize(("orig_resp_code", "is_paid", "is_failed"), [
+    ("00", True, False), ("01", False, True), ("61", False, True), ("03", False, False), ("04", False, False),
+    ("05", False, False), (None, False, False)])
+def test_a_query_tells_a_definite_failure_from_one_in_doubt(keys: UnionPayKeys, monkeypatch: pytest.MonkeyPatch,
+                                                            orig_resp_code: str | None, is_paid: bool,
+                                                            is_failed: bool) -> None:
+    _answering(keys, monkeypatch, orig_resp_code)
+
+    result = unionpay.build(_channel(keys)).query(out_trade_no=NUMBER)
+
+    assert (result.is_paid, result.is_failed) == (is_paid, is_failed)
+    assert result.failure == (f"{orig_resp_code} 交易失败" if is_failed else "")
+
+
+def test_no_such_transaction_is_unpaid_not_failed(keys: UnionPayKeys, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = sign_as_unionpay({"version": "5.1.0", "signMethod": "01", "respCode": "34", "respMsg": "查无此交易"},
+                              keys.signing)
+    monkeypatch.setattr(unionpay, "server_transport", httpx.MockTransport(
+        lambda request: httpx.Response(200, text="&".join(f"{key}={value}" for key, value in answer.items()))))
+
+    result = unionpay.build(_channel(keys)).query(out_trade_no=NUMBER)
+
+    assert (result.is_paid, result.is_failed) == (False, False)
+
+
+def test_a_payment_the_query_says_failed_is_closed_once_and_a_late_success_still_credits(
+        keys: UnionPayKeys, payment: Payment, monkeypatch: pytest.MonkeyPatch) -> None:
+    _answering(keys, monkeypatch, "01")
+
+    assert payments_reconcile_pending(older_than_seconds=0) == 0
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.close_reason) == (PaymentStatus.CLOSED, PaymentCloseReason.PAYMENT_FAILED)
+    assert payment.close_detail == "通道查询：支付失败（01 交易失败）"
+    closed_at = payment.closed_at
+    assert closed_at is not None
+    assert wallet_balance(user_id=payment.user_id) == Decimal("0.00")
+    assert not Journal.objects.exists()
+    # Asked again (staff's recheck, the buyer's return): nothing changes.
+    assert payment_recheck(payment_id=payment.pk) == NotificationOutcome.NOT_PAID
+    assert payments_reconcile_pending(older_than_seconds=0) == 0
+    payment.refresh_from_db()
+    assert (payment.status, payment.closed_at) == (PaymentStatus.CLOSED, closed_at)
+    assert not Journal.objects.exists()
+    # Should UnionPay notify it paid after all, it is credited like any payment closed unpaid, once.
+    assert _process(sign_as_unionpay(notify_params(), keys.signing))[2] == NotificationOutcome.CREDITED
+    assert _process(sign_as_unionpay(notify_params(), keys.signing))[2] == NotificationOutcome.DUPLICATE
+    payment.refresh_from_db()
+    assert (payment.status, payment.close_reason) == (PaymentStatus.SUCCEEDED, PaymentCloseReason.PAYMENT_FAILED)
+    assert wallet_balance(user_id=payment.user_id) == Decimal("10.00")
+    assert Journal.objects.filter(kind=JournalKind.WALLET_TOPUP, reference=NUMBER).count() == 1
+
+
+@pytest.mark.parametrize("orig_resp_code", ["03", "04", "05", None])
+def test_a_payment_still_in_doubt_stays_pending(keys: UnionPayKeys, payment: Payment,
+                                                monkeypatch: pytest.MonkeyPatch, orig_resp_code: str | None) -> None:
+    calls = _answering(keys, monkeypatch, orig_resp_code)
+
+    assert payments_reconcile_pending(older_than_seconds=0) == 0
+    assert payment_recheck(payment_id=payment.pk) == NotificationOutcome.NOT_PAID
+
+    assert len(calls) == 2
+    _assert_nothing_credited(payment)
+    assert payment.close_reason == ""

@@ -294,6 +294,22 @@ def test_the_pending_order_page_asks_the_pin_and_pays_with_it(client: Client) ->
     assert order.status == OrderStatus.DELIVERED
 
 
+def test_the_pin_field_sits_with_the_wallet_button_not_among_the_gateway_buttons(client: Client) -> None:
+    buyer = _logged_in(client, _buyer())
+    PaymentChannel.objects.create(code="epay", name="易支付", kind=ChannelKind.EPAY_V1,
+                                  gateway_url="https://pay.example/", merchant_id="1001", merchant_key="k")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=_sku().pk, quantity=1, pay_with_wallet=False).order
+
+    page = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+
+    wallet_form = re.search(r'<form[^>]*class="inline wallet-pay"[^>]*>(.*?)</form>', page, re.DOTALL)
+    assert wallet_form is not None
+    assert 'data-testid="pin-field"' in wallet_form.group(1)
+    assert 'data-testid="pay-with-wallet"' in wallet_form.group(1)
+    assert 'data-testid="pay-with-epay"' not in wallet_form.group(1)
+    assert page.count('data-testid="pin-field"') == 1
+
+
 def test_a_locked_pin_says_when_it_unlocks_on_the_page(client: Client) -> None:
     buyer = _logged_in(client, _buyer())
     sku = _sku()

@@ -198,10 +198,10 @@ def test_a_payment_failed_at_the_cashier_is_never_credited(merchant: SimulatedUn
     trade.refresh_from_db()
     assert (trade.status, trade.notify_attempts) == (SimulatedUnionPayStatus.FAILED, 0)
     result = build(payment.channel).query(out_trade_no=payment.number)
-    assert (result.is_paid, result.amount) == (False, None)
+    assert (result.is_paid, result.amount, result.is_failed) == (False, None, True)
     assert payments_reconcile_pending(older_than_seconds=0) == 0
     payment.refresh_from_db()
-    assert payment.status == "pending"
+    assert (payment.status, payment.close_reason) == ("closed", "payment_failed")
     assert wallet_balance(user_id=payment.user_id) == Decimal("0.00")
     assert press(trade).status_code == 200  # paying a failed transaction afterwards changes nothing
     trade.refresh_from_db()
@@ -431,3 +431,72 @@ def test_a_storefront_order_paid_with_unionpay_is_delivered(client: Client, merc
     assert back["Location"] == reverse("web:order_detail", args=[order.number])
     assert wallet_balance(user_id=buyer.pk) == Decimal("0.00")  # the payment went straight to the order
     assert Payment.objects.get().status == "succeeded"
+
+
+def test_a_topup_failed_at_the_cashier_says_so_when_the_buyer_returns(merchant: SimulatedUnionPayMerchant,
+                                                                     merchant_keys: Issued, press: Press) -> None:
+    browser = Client()
+    payment, trade, _ = _to_cashier(_channel(merchant_keys), browser=browser)
+    failed = press(trade, "fail", browser=browser)
+    front_url, fields = _form(failed.content.decode())
+    assert fields["respCode"] == "01"
+
+    back = browser.post(_path(front_url), fields)  # 返回商户
+
+    assert back["Location"] == reverse("web:topup_status", args=[payment.number])
+    page = browser.get(back["Location"]).content.decode()
+    assert 'data-testid="topup-failed"' in page
+    assert "支付失败" in page
+    assert "正在等待支付结果" not in page
+    assert 'hx-trigger="every 2s"' not in page  # nothing left to wait for
+    payment.refresh_from_db()
+    assert (payment.status, payment.close_reason) == ("closed", "payment_failed")
+    assert wallet_balance(user_id=payment.user_id) == Decimal("0.00")
+    assert not Journal.objects.exists()
+
+
+def test_an_order_whose_unionpay_payment_failed_can_be_paid_again(client: Client, merchant: SimulatedUnionPayMerchant,
+                                                                  merchant_keys: Issued, press: Press) -> None:
+    channel = _channel(merchant_keys)
+    buyer = UserFactory.create()
+    client.force_login(buyer)
+    sku = SkuFactory.create(price=Decimal("8.00"))
+    stock_sku(sku, 3)
+    client.post(reverse("web:buy", args=[sku.product_id]), {"sku": sku.pk, "quantity": 1, "request_id": "u-2"})
+    order = Order.objects.get()
+    page = client.post(reverse("web:order_pay", args=[order.number]), {"channel": channel.code})
+    action, fields = _form(page.content.decode(), 'id="unionpay-pay"')
+    client.post(_path(action), fields)
+    first = Payment.objects.get()
+    # Before the buyer is back, the payment is in flight: the order page says so.
+    assert "正在确认支付" in client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+
+    failed = press(SimulatedUnionPayTrade.objects.get(), "fail", browser=client)
+    front_url, result = _form(failed.content.decode(), "/pay/return/")
+    back = client.post(_path(front_url), result)  # 返回商户
+
+    assert back["Location"] == reverse("web:order_detail", args=[order.number])
+    detail = client.get(back["Location"]).content.decode()
+    assert "正在确认支付" not in detail
+    assert 'data-testid="payment-confirming"' not in detail
+    assert 'data-testid="payment-failed"' in detail
+    assert f"银联支付单 {first.number} 支付失败" in detail
+    first.refresh_from_db()
+    assert (first.status, first.close_reason) == ("closed", "payment_failed")
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+
+    again = client.post(reverse("web:order_pay", args=[order.number]), {"channel": channel.code})
+
+    assert again.status_code == 200  # no 409 "已有一笔付款正在确认中"
+    assert "data-gateway-form" in again.content.decode()
+    assert Payment.objects.count() == 2
+    action, fields = _form(again.content.decode(), 'id="unionpay-pay"')
+    client.post(_path(action), fields)
+    paid = press(SimulatedUnionPayTrade.objects.get(order_id=fields["orderId"]), browser=client)
+    front_url, result = _form(paid.content.decode(), "/pay/return/")
+    client.post(_path(front_url), result)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert wallet_balance(user_id=buyer.pk) == Decimal("0.00")
+    assert Journal.objects.filter(kind=JournalKind.WALLET_TOPUP).count() == 1

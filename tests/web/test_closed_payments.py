@@ -165,3 +165,49 @@ def test_the_return_to_an_order_page_credits_its_closed_payment_into_the_wallet_
     body = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
     assert 'data-testid="paid-into-wallet"' in body
     assert "已关闭（订单已超时关闭）" not in body  # no longer closed: it paid, into the wallet
+
+
+def test_a_payment_that_failed_at_its_gateway_says_so_and_the_order_can_be_paid_again(client: Client) -> None:
+    user = _logged_in(client)
+    sku = SkuFactory.create(price=Decimal("8.00"))
+    stock_sku(sku, 2)
+    order = order_checkout(buyer_id=user.pk, sku_id=sku.pk, quantity=1, pay_with_wallet=False).order
+    started = order_payment_start(order_id=order.pk, buyer_id=user.pk, channel_code=_channel().code,
+                                  return_url="http://testserver/")
+    assert started.payment is not None
+    assert payment_close(payment_id=started.payment.pk, reason=PaymentCloseReason.PAYMENT_FAILED)
+
+    detail = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+    paying = client.get(reverse("web:order_payment", args=[order.number, started.payment.number])).content.decode()
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    english = client.get(reverse("web:order_detail", args=[order.number])).content.decode()
+
+    assert f"易支付支付单 {started.payment.number} 支付失败，没有扣款。您可以重新选择支付方式付款。" in detail
+    assert "正在确认支付" not in detail
+    assert 'data-testid="payment-closed"' not in detail
+    assert 'data-testid="payment-failed"' in paying
+    assert "正在等待支付结果" not in paying
+    assert f"易支付 payment {started.payment.number} failed and nothing was charged." in english
+    again = order_payment_start(order_id=order.pk, buyer_id=user.pk, channel_code="epay",
+                                return_url="http://testserver/")  # no PaymentInFlightError
+    assert again.payment is not None
+    assert again.payment.pk != started.payment.pk
+
+
+def test_a_failed_top_up_says_payment_failed(client: Client) -> None:
+    user = _logged_in(client)
+    payment = wallet_topup_start(user_id=user.pk, channel_code=_channel().code, amount_text="25.00",
+                                 return_url="http://testserver/").payment
+    assert payment_close(payment_id=payment.pk, reason=PaymentCloseReason.PAYMENT_FAILED)
+
+    body = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    english = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
+
+    assert '<span class="badge status-closed">支付失败</span>' in body
+    assert 'data-testid="topup-failed"' in body
+    assert "待支付" not in body
+    assert "正在等待支付结果" not in body
+    assert "hx-get" not in body
+    assert '<span class="badge status-closed">Payment failed</span>' in english
+    assert "Payment failed: nothing was charged for this top-up" in english

@@ -119,7 +119,7 @@ def test_top_up_service_refuses_a_huge_amount_as_an_application_error() -> None:
         wallet_topup_start(user_id=UserFactory.create().pk, channel_code=_channel().code, amount_text="9" * 40,
                            return_url="https://shop.example.com/r")
 
-    assert (error.value.code, error.value.message) == ("invalid_amount", "金额不能超过 ¥50000.00")
+    assert (error.value.code, error.value.message) == ("invalid_amount", "金额不能超过 ¥50,000.00")
     assert not Payment.objects.exists()
 
 
@@ -183,6 +183,9 @@ def test_topup_status_polls_while_pending_then_shows_the_new_balance(client: Cli
     assert 'data-status="succeeded"' in body
     assert "hx-get" not in body
     assert '<b class="balance" data-testid="topup-new-balance">¥25.00</b>' in body
+    page = client.get(status_url).content.decode()
+    assert page.count("返回钱包") == 1  # the page's own link; the result offers 继续购物 beside it
+    assert "继续购物" in page
 
 
 def test_topup_status_of_another_user_is_404(client: Client) -> None:

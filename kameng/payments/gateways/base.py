@@ -94,6 +94,10 @@ class QueryResult:
     is_paid: bool
     amount: Decimal | None
     gateway_trade_no: str
+    # The gateway says, beyond doubt, that this trade failed and took no money (UnionPay origRespCode other than
+    # 00/03/04/05): it will never be paid. Not paid yet, or not known, is is_paid=False with is_failed=False.
+    is_failed: bool = False
+    failure: str = ""  # the gateway's own words for it, for the record
 
 
 class CloseStatus:

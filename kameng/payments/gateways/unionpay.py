@@ -405,7 +405,8 @@ class UnionPayGateway:
 
     def query(self, *, out_trade_no: str) -> QueryResult:
         """queryTrans.do: the fallback for a lost notification. No such order (34) is an unpaid one; an answer
-        still in doubt (03/04/05) is asked again later."""
+        still in doubt (03/04/05) is asked again later; any other origRespCode is a definite failure (is_failed:
+        the payment is closed, a new one may be started)."""
         answer = self._query(out_trade_no)
         code = answer["respCode"]
         if code == NOT_FOUND_CODE:
@@ -414,9 +415,14 @@ class UnionPayGateway:
             raise GatewayError("银联查询失败：%(code)s %(message)s",
                                params={"code": code, "message": answer.get("respMsg", "")[:100]},
                                code="gateway_refused")
-        is_paid = answer.get("origRespCode") == SUCCESS
+        original_code = answer.get("origRespCode", "")
+        is_paid = original_code == SUCCESS
+        # Any other origRespCode UnionPay gives a finished consume is its refusal: no money moved. A missing one
+        # says nothing.
+        is_failed = bool(original_code) and not is_paid and original_code not in UNKNOWN_CODES
         return QueryResult(is_paid=is_paid, amount=_yuan(answer.get("txnAmt", "")) if is_paid else None,
-                           gateway_trade_no=answer.get("queryId", ""))
+                           gateway_trade_no=answer.get("queryId", ""), is_failed=is_failed,
+                           failure=f"{original_code} {answer.get('origRespMsg', '')[:80]}".strip() if is_failed else "")
 
     def close(self, *, out_trade_no: str) -> CloseResult:
         return CloseResult(status=CloseStatus.UNSUPPORTED, message="银联网关支付没有关单接口，未付款的订单到期自动失效")

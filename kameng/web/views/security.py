@@ -23,6 +23,7 @@ from kameng.accounts.paypin import (
     pin_locked_until,
 )
 from kameng.core.errors import ApplicationError
+from kameng.core.money import format_money
 from kameng.web.errors import rejected
 from kameng.web.forms import PasswordFreeLimitForm, PaymentPinForm
 from kameng.web.http import BuyerRequest
@@ -91,7 +92,7 @@ def security_limit(request: BuyerRequest) -> HttpResponse:
         return rejected(request, "web/security.html", _context(request, limit_form=form), error)
     if limit:
         messages.success(request, _("免密支付已开通：%(limit)s 以内的钱包支付无需输入支付密码")
-                         % {"limit": f"¥{limit}"})
+                         % {"limit": format_money(limit)})
     else:
         messages.success(request, _("免密支付已关闭：每笔钱包支付都需要输入支付密码"))
     return redirect("web:security")
