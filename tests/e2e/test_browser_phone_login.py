@@ -48,7 +48,8 @@ def test_enter_in_the_code_field_logs_in_during_the_resend_countdown(page: Page,
 
     send_box = page.get_by_test_id("sms-send").bounding_box()
     submit_box = page.get_by_test_id("sms-submit").bounding_box()
-    assert send_box is not None and submit_box is not None
+    assert send_box is not None
+    assert submit_box is not None
     assert send_box["y"] < submit_box["y"]  # 获取验证码 still shows above 登录 / 注册
     page.get_by_test_id("sms-code").fill(sender.last_code)
     page.get_by_test_id("sms-code").press("Enter")
