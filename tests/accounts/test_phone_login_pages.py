@@ -72,6 +72,22 @@ def test_an_sms_login_without_javascript(client: Client, sender: RecordingSender
     assert "注册成功" in client.get("/").content.decode()
 
 
+@pytest.mark.parametrize("after_sending", [False, True])
+def test_enter_in_the_code_field_logs_in(client: Client, sender: RecordingSender, after_sending: bool) -> None:
+    """Enter presses a form's first submit button: it must be 登录 / 注册, not 获取验证码 (which, during its
+    countdown, is disabled — Enter did nothing — and otherwise sent a new code)."""
+    page = (client.post(reverse("web:login_sms_send"), {"phone": PHONE}) if after_sending
+            else client.get(reverse("web:login"), {"tab": "sms"}))
+
+    form = re.search(r'<form[^>]*id="sms-login-form".*?</form>', page.content.decode(), re.S)
+    assert form is not None
+    buttons = re.findall(r'<button type="submit"[^>]*>', form.group(0))
+    assert 'data-testid="sms-submit"' in buttons[0]
+    assert "formaction" not in buttons[0]
+    assert 'data-testid="sms-send"' in buttons[1]
+    assert f'formaction="{reverse("web:login_sms_send")}"' in buttons[1]
+
+
 def test_an_existing_account_logs_in_by_code_and_still_by_password(client: Client, sender: RecordingSender) -> None:
     user = user_register(login=PHONE, password="correct-horse-9")
     client.post(reverse("web:login_sms_send"), {"phone": PHONE})
@@ -184,6 +200,20 @@ def test_one_tap_through_the_simulated_carrier(client: Client) -> None:
     replay = Client().post(reverse("web:login_onetap"), {"token": token.group(1)})
     assert replay.status_code == 400
     assert "一键登录凭证已使用过" in replay.content.decode()
+
+
+def test_the_simulated_carrier_page_says_what_it_simulates(client: Client) -> None:
+    start = client.get(reverse("web:login"), {"tab": "onetap"}).content.decode()
+    match = re.search(r'href="([^"]+)" data-testid="onetap-start"', start)
+    assert match is not None
+
+    body = client.get(match.group(1).replace("&amp;", "&")).content.decode()
+
+    assert '<link rel="icon" href="data:,">' in body  # no request for /favicon.ico
+    assert "模拟运营商" in body
+    assert "不会发送真实短信" in body
+    assert "扣款" not in body  # not a payment page
+    assert 'class="button secondary" data-testid="onetap-switch"' in body
 
 
 def test_a_forged_one_tap_token_is_a_400(client: Client) -> None:

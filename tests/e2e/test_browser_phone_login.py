@@ -38,6 +38,27 @@ def test_sms_login_registers_a_new_number(page: Page, live_server: LiveServer,
     assert user.phone == "13812345678"
 
 
+def test_enter_in_the_code_field_logs_in_during_the_resend_countdown(page: Page, live_server: LiveServer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    sender = recording_sender_install(monkeypatch)
+    page.goto(f"{live_server.url}/login/?tab=sms")
+    page.get_by_test_id("sms-phone").fill("13812345670")
+    page.get_by_test_id("sms-send").click()
+    expect(page.get_by_test_id("sms-send")).to_be_disabled()  # the 60 s countdown
+
+    send_box = page.get_by_test_id("sms-send").bounding_box()
+    submit_box = page.get_by_test_id("sms-submit").bounding_box()
+    assert send_box is not None
+    assert submit_box is not None
+    assert send_box["y"] < submit_box["y"]  # 获取验证码 still shows above 登录 / 注册
+    page.get_by_test_id("sms-code").fill(sender.last_code)
+    page.get_by_test_id("sms-code").press("Enter")
+
+    expect(page.locator(".msg-success")).to_contain_text("注册成功")
+    assert len(sender.sent) == 1  # Enter sent no second code
+    assert User.objects.get().phone == "13812345670"
+
+
 def test_one_tap_login_through_the_simulated_carrier(page: Page, live_server: LiveServer) -> None:
     page.goto(f"{live_server.url}/login/?tab=onetap")
 

@@ -242,6 +242,8 @@ def _post_buy(client: Client, sku: Any, **extra: object) -> Any:
 def test_the_product_page_shows_the_pin_field_when_the_total_needs_it(client: Client) -> None:
     buyer = _logged_in(client, _buyer(limit="10.00"))
     small = _sku("10.00")
+    small.product.max_quantity = 1  # no SKU × quantity of it goes over the limit
+    small.product.save()
     large = _sku("10.01")
 
     assert 'data-testid="pin-input"' not in client.get(reverse("web:product", args=[small.product_id])).content.decode()

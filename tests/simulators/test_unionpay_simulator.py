@@ -142,6 +142,7 @@ def test_gateway_pay_end_to_end_credits_once_and_the_return_confirms(merchant: S
     browser = Client()
     payment, trade, cashier = _to_cashier(_channel(merchant_keys), amount="12.34", browser=browser)
     assert "确认付款" in cashier.content.decode()
+    assert '<link rel="icon" href="data:,">' in cashier.content.decode()  # no request for /favicon.ico
     assert (trade.amount, trade.txn_time, trade.status) == (Decimal("12.34"), "20" + payment.number[1:13],
                                                             SimulatedUnionPayStatus.WAITING)
 

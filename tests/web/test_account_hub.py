@@ -52,8 +52,20 @@ def test_the_account_page_shows_the_account_and_links_the_sections_that_exist(cl
     assert (reverse("web:order_list"), "我的订单") in sections
     assert (reverse("web:wallet"), "钱包") in sections
     assert (reverse("web:realname"), "实名认证") in sections  # sections other apps added
-    assert (reverse("web:security"), "账户安全") in sections
+    assert (reverse("web:security"), "支付设置") in sections
     assert f'href="{reverse("web:account")}" data-testid="nav-account"' in body
+
+
+def test_every_merged_account_section_is_listed_in_order(client: Client) -> None:
+    _logged_in(client)
+
+    body = client.get(reverse("web:account")).content.decode()
+
+    sections = re.findall(r'<a href="([^"]+)" data-testid="account-section">([^<]+)</a>', body)
+    assert sections == [(reverse("web:order_list"), "我的订单"), (reverse("web:wallet"), "钱包"),
+                        (reverse("web:realname"), "实名认证"), (reverse("web:membership"), "会员等级"),
+                        (reverse("web:points"), "积分"), (reverse("web:security"), "支付设置")]
+    assert f'href="{reverse("web:security")}" data-testid="nav-security">支付设置</a>' in body  # in the header
 
 
 def test_a_section_whose_page_is_not_installed_is_left_out(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:

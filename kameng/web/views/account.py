@@ -34,7 +34,7 @@ ACCOUNT_SECTIONS: tuple[tuple[tuple[str, ...], Promise], ...] = (
     (("web:account_realname", "web:realname", "web:real_name"), gettext_lazy("实名认证")),
     (("web:account_membership", "web:membership"), gettext_lazy("会员等级")),
     (("web:account_points", "web:points"), gettext_lazy("积分")),
-    (("web:account_security", "web:security"), gettext_lazy("账户安全")),
+    (("web:account_security", "web:security"), gettext_lazy("支付设置")),  # the page's own title
 )
 
 

@@ -54,16 +54,24 @@ def posted_pin(request: HttpRequest) -> str | None:
     return request.POST.get(PIN_FIELD, "").strip()[:32] or None
 
 
-def pin_context(user: User | None, *, amount: Decimal) -> dict[str, object]:
+def pin_context(user: User | None, *, amount: Decimal, most: Decimal | None = None) -> dict[str, object]:
     """Whether a wallet payment of `amount` shows the PIN field (the buyer has a PIN and the amount is over their
-    password-free limit; a refusal of the PIN shows it too, see web/_pin_field.html), and what it says."""
+    password-free limit; a refusal of the PIN shows it too, see web/_pin_field.html), and what it says.
+
+    A form whose total the buyer still chooses (the buy form: SKU × quantity) passes `most`, the highest total it
+    can reach: the field is then rendered whenever that total needs the PIN, with the limit as `pin_limit`, and
+    web/buy-form.js shows it only while the chosen total is over the limit (without JavaScript it stays shown,
+    its hint saying when it is needed)."""
     if user is None or not user.is_authenticated:
         return {"pin_field": False}
     pin_settings = pin_settings_of(user)
     limit = effective_password_free_limit(pin_settings.password_free_limit)
     hint = (_("钱包支付超过免密额度 %(limit)s 时需要输入支付密码") % {"limit": format_money(limit)} if limit > ZERO
             else _("钱包支付需要输入 6 位支付密码"))
-    return {"pin_field": pin_settings.needs_pin(amount), "pin_hint": hint}
+    if most is None:
+        return {"pin_field": pin_settings.needs_pin(amount), "pin_hint": hint}
+    return {"pin_field": pin_settings.needs_pin(max(amount, most)), "pin_hint": hint,
+            "pin_limit": f"{limit:.2f}" if limit > ZERO else ""}
 
 
 def is_wallet_method(code: str) -> bool:

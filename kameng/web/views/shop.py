@@ -88,7 +88,10 @@ def _product_context(product: Product, form: BuyForm | None = None, *, user: Any
         form = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
-    return {**pin_context(user, amount=_form_amount(product, skus, form, prices)),
+    selectable = [sku for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product)]
+    most = max((money(prices.get(sku.pk, {}).get("price", sku.price) * buy_quantity_range(product)[1])
+                for sku in selectable), default=money(0))
+    return {**pin_context(user, amount=_form_amount(product, skus, form, prices), most=most),
             "product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
             "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0), "on_demand": is_on_demand(product),
                       **prices.get(sku.pk, {"price": sku.price})} for sku in skus],
