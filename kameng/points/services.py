@@ -48,6 +48,7 @@ from kameng.catalog.pricing import sku_points_exchange_price
 from kameng.catalog.selectors import skus_for_sale
 from kameng.core.errors import ConflictError, NotFoundError
 from kameng.core.money import ZERO
+from kameng.core.sql import json_rows
 from kameng.inventory.services import decrypt_secrets
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind, Entry, Side
@@ -92,6 +93,13 @@ RETURNING order_id, id
 """
 
 
+_RECORDS_EARNED_SQL = """
+UPDATE points_orderpoints AS record SET earned = row.earned, journals = 1, updated_at = now()
+FROM json_to_recordset(%(rows)s::json) AS row(id bigint, earned integer)
+WHERE record.id = row.id
+"""
+
+
 def _points_earn_fresh(order_ids: list[int]) -> list[int]:
     """Earn the points of orders that have no points record yet and are delivered with nothing refunded: their
     records are claimed (a concurrent run or refund then waits for this transaction and finds them booked), their
@@ -103,28 +111,32 @@ def _points_earn_fresh(order_ids: list[int]) -> list[int]:
             fresh: dict[int, int] = dict(cursor.fetchall())  # order id → its record's id
         if not fresh:
             return order_ids
-        plain = list(Order.objects.filter(pk__in=fresh, status=S.DELIVERED, refunded_amount=ZERO).only(
-            "pk", "number", "buyer_id", "status", "title", "total_amount", "refunded_amount"))
+        plain = list(Order.objects.filter(pk__in=fresh, status=S.DELIVERED, refunded_amount=ZERO)
+                     .values_list("pk", "number", "buyer_id", "title", "total_amount"))
         drafts = []
-        earned: list[OrderPoints] = []
-        for order in plain:
-            target = points_earn_target(order)
+        earned: list[dict[str, int]] = []
+        for order_id, number, buyer_id, title, total_amount in plain:
+            target = points_for_cash(total_amount)
             if target > 0:
-                drafts.append(recipes.points_earned(reference=f"order:{order.number}:1",
-                                                    memo=f"购物获得积分 {order.title}"[:200], user_id=order.buyer_id,
-                                                    points=target))
-                earned.append(OrderPoints(pk=fresh[order.pk], order_id=order.pk, earned=target, journals=1))
+                drafts.append(recipes.points_earned(reference=f"order:{number}:1", memo=f"购物获得积分 {title}"[:200],
+                                                    user_id=buyer_id, points=target))
+                earned.append({"id": fresh[order_id], "earned": target})
         if drafts:
             journal_post_many(drafts)
-            OrderPoints.objects.bulk_update(earned, ["earned", "journals"])
-    settled = {order.pk for order in plain}
+            with connection.cursor() as cursor:
+                cursor.execute(_RECORDS_EARNED_SQL, {"rows": json_rows(earned)})
+    settled = {row[0] for row in plain}
     return [order_id for order_id in order_ids if order_id not in settled]
 
 
 def points_earn_target(order: Order) -> int:
     if order.status not in EARNING:
         return 0
-    kept = order.total_amount - order.refunded_amount
+    return points_for_cash(order.total_amount - order.refunded_amount)
+
+
+def points_for_cash(kept: Decimal) -> int:
+    """The points `kept` yuan of cash earn: rounded down to a whole point."""
     return int((kept * settings.KAMENG_POINTS_PER_YUAN).to_integral_value(rounding=ROUND_DOWN))
 
 
