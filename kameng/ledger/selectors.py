@@ -30,8 +30,16 @@ def points_balance(*, user_id: int) -> int:
 def points_statement(*, user_id: int, limit: int = 50) -> list[dict[str, Any]]:
     """The buyer's points movements, newest first, signed from the buyer's point of view (whole numbers);
     `journal_kind` and `reference` as in `wallet_statement`."""
+    rows = _statement(user_id=user_id, kind=AccountKind.POINTS, limit=limit)
+    for row in rows:
+        row["points"] = int(row.pop("amount"))
+    return rows
+
+
+def _statement(*, user_id: int, kind: str, limit: int) -> list[dict[str, Any]]:
+    """The movements of the user's account of `kind`, newest first, signed from the user's point of view."""
     rows = (
-        Entry.objects.filter(account__owner_id=user_id, account__kind=AccountKind.POINTS)
+        Entry.objects.filter(account__owner_id=user_id, account__kind=kind)
         .select_related("journal")
         .order_by("-id")[:limit]
     )
@@ -42,7 +50,7 @@ def points_statement(*, user_id: int, limit: int = 50) -> list[dict[str, Any]]:
             "kind": row.journal.get_kind_display(),
             "reference": row.journal.reference,
             "memo": row.journal.memo,
-            "points": int(row.amount) if row.side == Side.CREDIT else -int(row.amount),
+            "amount": row.amount if row.side == Side.CREDIT else -row.amount,
         }
         for row in rows
     ]
@@ -63,26 +71,11 @@ def account_balance_from_entries(*, account_id: int) -> Decimal:
     return money(total) if total is not None else ZERO
 
 
-def wallet_statement(*, user_id: int, limit: int = 50) -> list[dict[str, object]]:
+def wallet_statement(*, user_id: int, limit: int = 50) -> list[dict[str, Any]]:
     """The user's wallet movements, newest first, signed from the user's point of view. `journal_kind` is the
     journal's kind code and `reference` its business number (a payment number, an order number…), so a caller
     that knows what they stand for can present related movements together."""
-    rows = (
-        Entry.objects.filter(account__owner_id=user_id, account__kind=AccountKind.WALLET)
-        .select_related("journal")
-        .order_by("-id")[:limit]
-    )
-    return [
-        {
-            "created_at": row.journal.created_at,
-            "journal_kind": row.journal.kind,
-            "kind": row.journal.get_kind_display(),
-            "reference": row.journal.reference,
-            "memo": row.journal.memo,
-            "amount": row.amount if row.side == Side.CREDIT else -row.amount,
-        }
-        for row in rows
-    ]
+    return _statement(user_id=user_id, kind=AccountKind.WALLET, limit=limit)
 
 
 @dataclass
