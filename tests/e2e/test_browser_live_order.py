@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from playwright.sync_api import Page
+from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from kameng.orders.fulfilment import order_deliver_manually
@@ -27,8 +28,9 @@ def _status_polls(page: Page) -> list[str]:
     return polls
 
 
-def test_a_pending_order_paid_elsewhere_shows_its_keys_and_stops_polling(page: Page,
-                                                                         live_server: LiveServer) -> None:
+def test_a_pending_order_paid_elsewhere_shows_its_keys_and_stops_polling(page: Page, live_server: LiveServer,
+                                                                         settings: Settings) -> None:
+    settings.KAMENG_ORDER_AFTERCARE = ["kameng.notices.listeners.orders_delivered_email"]  # off in test settings
     buyer = UserFactory.create(username="browser_live", email="live@example.com")
     sku = SkuFactory.create(price=Decimal("6.00"))
     secrets = stock_sku(sku, 1, prefix="LIVE")
