@@ -80,6 +80,9 @@ class Product(models.Model):
     max_quantity = models.PositiveIntegerField("单笔最多购买", default=100, validators=[MinValueValidator(1)])
     low_stock_threshold = models.PositiveIntegerField("低库存提醒阈值", default=10)
     sort_order = models.IntegerField("排序", default=0)
+    # Direct top-up (直充) products: what the buyer fills in, a list of fields ({"name", "label", "kind": phone |
+    # text | select, "required", "options"}); empty for other kinds.
+    topup_form = models.JSONField("充值表单", default=list, blank=True)
     # Both made by kameng.catalog.services.product_picture_set from the staff's upload (re-encoded as WebP), never
     # the uploaded file itself; empty: the storefront shows a placeholder.
     picture = models.ImageField("商品图片", upload_to="products/", max_length=200, blank=True, editable=False)

@@ -75,6 +75,11 @@ class CardKey(models.Model):
     order = models.ForeignKey("orders.Order", verbose_name="订单", null=True, blank=True,
                               on_delete=models.PROTECT, related_name="card_keys")
     expires_at = models.DateTimeField("有效期至", null=True, blank=True)
+    # Whose key it is: a supplier's (uploaded in its console, sold at `cost`, its price when the key was taken),
+    # or the platform's own stock (both empty).
+    supplier = models.ForeignKey("suppliers.Supplier", verbose_name="供货商", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="card_keys", db_index=False)
+    cost = models.DecimalField("供货价", max_digits=12, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField("入库时间", auto_now_add=True)
     sold_at = models.DateTimeField("售出时间", null=True, blank=True)
 

@@ -55,6 +55,11 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
                           _("付款已到账，但订单未能完成，款项已存入您的钱包余额")),
     K.POINTS_PAID: (_("已使用积分兑换"),),
     K.POINTS_REFUNDED: (_("已退款，%(points)s 积分已退回"), _("已退款，积分已退回")),
+    K.ROUTED: (_("已分配供货商 %(supplier)s（供货价 ¥%(price)s，%(reason)s）"), _("已分配供货商")),
+    K.TOPUP_SUBMITTING: (_("正在向运营商发送请求"),),
+    K.TOPUP_PROCESSING: (_("充值中"),),
+    K.TOPUP_SUCCEEDED: (_("已到账，运营商流水号 %(operator_serial)s"), _("已到账")),
+    K.TOPUP_FAILED_OVER: (_("供货商未能完成（%(reason)s），已换供货商重试"), _("已换供货商重试")),
     K.RESERVATION_RELEASED: (_("支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配"),),
 }
 _NAMES = re.compile(r"%\((\w+)\)s")

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from kameng.core.fields import EncryptedTextField
+
 
 class OrderStatus(models.TextChoices):
     PENDING_PAYMENT = "pending_payment", "待支付"
@@ -51,6 +53,8 @@ class Order(models.Model):
     client_ip = models.GenericIPAddressField("下单地址", null=True, blank=True)
     # What staff wrote when delivering a manual order: shown to the buyer on the order page.
     delivery_note = models.TextField("发货说明", blank=True, default="")
+    # Direct top-up: what the buyer entered (phone number, game account, region…) as a JSON object, encrypted.
+    topup_target = EncryptedTextField("充值账号（密文）", null=True, blank=True)
     status = models.CharField("状态", max_length=20, choices=OrderStatus.choices,
                               default=OrderStatus.PENDING_PAYMENT)
     request_id = models.CharField("客户端请求号", max_length=64, null=True, blank=True)
@@ -128,6 +132,13 @@ class OrderEventKind(models.TextChoices):
     RESERVATION_RELEASED = "reservation_released", "预留已让出"
     POINTS_PAID = "points_paid", "积分兑换"  # an order paid wholly in points (the points shop)
     POINTS_REFUNDED = "points_refunded", "积分退款"  # params: points; such an order refunded in points
+    # Direct top-up (kameng.suppliers): the route chosen (staff only; params supplier, price, reason), the steps
+    # the buyer sees (已支付 → 正在向运营商发送请求 → 充值中 → 已到账), a confirmed failure moved to the next offer.
+    ROUTED = "routed", "已分配供货商"
+    TOPUP_SUBMITTING = "topup_submitting", "正在向运营商发送请求"
+    TOPUP_PROCESSING = "topup_processing", "充值中"
+    TOPUP_SUCCEEDED = "topup_succeeded", "已到账"  # params: operator_serial
+    TOPUP_FAILED_OVER = "topup_failed_over", "换供货商重试"  # params: reason (staff only)
     NOTE = "note", "备注"  # params: text, shown as it is (a row migrated from free text, anything else)
 
 

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "kameng.points",
     "kameng.risk",
     "kameng.notices",
+    "kameng.suppliers",
     "kameng.web",
 ]
 # The built-in gateway simulators (/sim/) let the demo and the tests pay without internet. Off in production, where

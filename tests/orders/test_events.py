@@ -69,6 +69,17 @@ RENDERED: list[tuple[str, dict[str, Any], str, str]] = [
     (K.POINTS_PAID, {}, "已使用积分兑换", "Paid with points"),
     (K.POINTS_REFUNDED, {"points": "500"}, "已退款，500 积分已退回", "Refunded: 500 points returned"),
     (K.POINTS_REFUNDED, {}, "已退款，积分已退回", "Refunded: points returned"),
+    (K.ROUTED, {"supplier": "甲", "price": "9.50", "reason": "最低价"}, "已分配供货商 甲（供货价 ¥9.50，最低价）",
+     "Routed to supplier 甲 (cost ¥9.50, 最低价)"),
+    (K.ROUTED, {}, "已分配供货商", "Routed to a supplier"),
+    (K.TOPUP_SUBMITTING, {}, "正在向运营商发送请求", "Sending the request to the operator"),
+    (K.TOPUP_PROCESSING, {}, "充值中", "Top-up in progress"),
+    (K.TOPUP_SUCCEEDED, {"operator_serial": "SN123"}, "已到账，运营商流水号 SN123",
+     "Credited: operator serial number SN123"),
+    (K.TOPUP_SUCCEEDED, {}, "已到账", "Credited"),
+    (K.TOPUP_FAILED_OVER, {"reason": "3001"}, "供货商未能完成（3001），已换供货商重试",
+     "The supplier could not complete it (3001): retrying with another supplier"),
+    (K.TOPUP_FAILED_OVER, {}, "已换供货商重试", "Retrying with another supplier"),
     (K.NOTE, {"text": "已发货，卡密已到账"}, "已发货，卡密已到账", "Delivered: your card keys are ready"),
     (K.NOTE, {"text": "客服：已补发 1 张"}, "客服：已补发 1 张", "客服：已补发 1 张"),
 ]
@@ -136,7 +147,7 @@ def test_every_template_has_an_english_translation() -> None:
     with translation.override("en"):
         untranslated = [template for template in templates if translation.gettext(template) == template]
 
-    assert (len(templates), untranslated) == (35, [])  # 32, + points paid and points refunded (2)
+    assert (len(templates), untranslated) == (43, [])  # 35, + the direct top-up steps (8)
 
 
 @pytest.mark.parametrize("kind", sorted(set(OrderEventKind.values) - {K.NOTE}))

@@ -1,0 +1,1 @@
+"""Connectors to upstream suppliers: one protocol (`base.SupplierConnector`), one class per upstream kind."""
