@@ -11,6 +11,7 @@ from kameng.catalog.models import Category, Product, Sku
 from kameng.inventory.imports import card_key_batch_create, card_keys_import
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+from kameng.suppliers.models import Supplier, SupplierOffer, SupplierStatus
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -52,6 +53,27 @@ class SkuFactory(factory.django.DjangoModelFactory[Sku]):
     name = "10 元"
     face_value = Decimal("10.00")
     price = Decimal("9.50")
+
+
+class SupplierFactory(factory.django.DjangoModelFactory[Supplier]):
+    """An approved supplier (供货商) with its own login, stock kept by hand unless said otherwise."""
+
+    class Meta:
+        model = Supplier
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"供货商{n}")
+    status = SupplierStatus.APPROVED
+
+
+class SupplierOfferFactory(factory.django.DjangoModelFactory[SupplierOffer]):
+    class Meta:
+        model = SupplierOffer
+
+    supplier = factory.SubFactory(SupplierFactory)
+    sku = factory.SubFactory(SkuFactory)
+    price = Decimal("9.00")
+    upstream_product_id = factory.Sequence(lambda n: f"P{10000 + n}")
 
 
 def fund_wallet(user: User, amount: Decimal | str, reference: str | None = None) -> None:

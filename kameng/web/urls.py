@@ -12,6 +12,7 @@ from kameng.web.views import (
     search,
     security,
     shop,
+    supplier_console,
     wallet,
 )
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("search/", search.search, name="search"),
     path("products/<int:product_id>/", shop.product_detail, name="product"),
     path("products/<int:product_id>/buy/", shop.buy, name="buy"),
+    path("supplier/", supplier_console.supplier_home, name="supplier_home"),
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
     path("login/sms/send/", accounts.login_sms_send, name="login_sms_send"),
     path("login/sms/", accounts.login_sms, name="login_sms"),
