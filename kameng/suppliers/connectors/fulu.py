@@ -244,7 +244,7 @@ class FuluConnector:
         method, biz = self._submit_biz(request)
         code, message, result = self._call(method, biz)
         account = mask_phone(request.charge_account) if request.charge_account else "-"
-        logger.info("fulu %s %s account=%s → code=%s %s", method, request.customer_order_no, account,
+        logger.info("%s %s account=%s → code=%s %s", method, request.customer_order_no, account,
                     code or "?", mask_text(message))
         if code == "":
             return TopupAnswer(Outcome.UNKNOWN, message=message)
@@ -277,7 +277,7 @@ class FuluConnector:
             return TopupAnswer(Outcome.UNKNOWN, code="connector_config_invalid",
                                message=f"福禄对接配置缺少 {missing}")
         code, message, result = self._call(METHOD_ORDER_GET, {"customer_order_no": customer_order_no})
-        logger.info("fulu query %s → code=%s", customer_order_no, code or "?")
+        logger.info("%s %s → code=%s", METHOD_ORDER_GET, customer_order_no, code or "?")
         if code == "":
             return TopupAnswer(Outcome.UNKNOWN, message=message)
         if code != "0":
