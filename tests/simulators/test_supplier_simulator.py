@@ -254,3 +254,20 @@ def test_command_line_merchants_and_environment_knobs(monkeypatch: pytest.Monkey
         "s1", "0.95", "http://127.0.0.1:8000/suppliers/callback/3/")
     assert (simulator.knobs.latency_ms, simulator.knobs.fail_rate, simulator.knobs.callbacks_enabled) == (
         200.0, 0.1, False)
+
+
+def test_one_merchant_can_misbehave_alone() -> None:
+    codes: list[Any] = []
+
+    async def scenario(h: Harness) -> None:
+        answer = await h.client.post("/admin/rates", json={"app_key": "a", "refuse_rate": 1})
+        codes.append(answer.json()["rates"])
+        codes.append((await h.call("fulu.order.mobile.add", _mobile("M1"))).json()["code"])
+        other = await h.call("fulu.order.mobile.add", _mobile("M2"), app_key="b", secret=SECRET_B)
+        codes.append(other.json()["code"])
+        await h.client.post("/admin/rates", json={"app_key": "a", "refuse_rate": None})
+        codes.append((await h.call("fulu.order.mobile.add", _mobile("M3"))).json()["code"])
+        codes.append((await h.client.post("/admin/rates", json={"app_key": "a", "bogus": 1})).status_code)
+
+    _run(scenario)
+    assert codes == [{"refuse_rate": 1.0}, 3005, 0, 0, 400]

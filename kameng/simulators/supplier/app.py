@@ -5,7 +5,10 @@ Routes:
   GET  /healthz                    "ok"
   GET  /admin/state                knobs, merchants (no secrets), counters
   POST /admin/knobs                {"latency_ms": 200, "fail_rate": 0.1, …} → the knobs now
-  POST /admin/merchants            {"app_key", "app_secret", "name", "notify_url", "price_factor", "prices"}
+  POST /admin/merchants            {"app_key", "app_secret", "name", "notify_url", "price_factor", "prices",
+                                    "rates": {"refuse_rate"|"fail_rate"|"unknown_rate": 0.5}}
+  POST /admin/rates                {"app_key", "refuse_rate", "fail_rate", "unknown_rate"}: one merchant's own
+                                   rates (null: back to the global knob)
   POST /admin/stock                {"product_id", "stock" (null: unlimited), "app_key" (optional: every merchant)}
   GET  /admin/submissions          how many times each customer_order_no was submitted, order states, callbacks
   GET  /admin/orders/<number>      one order as the supplier sees it
@@ -35,6 +38,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 GATEWAY_PATHS = ("/api/getway", "/api/gateway")
 MAX_BODY_BYTES = 1024 * 1024
+RATE_KNOBS = ("refuse_rate", "fail_rate", "unknown_rate")
 
 
 class SupplierSimulatorApp:
@@ -147,7 +151,8 @@ class SupplierSimulatorApp:
             return (200, report) if report is not None else (404, {"error": "no such order"})
         action = {("GET", "state"): self._admin_state, ("GET", "submissions"): self._admin_submissions,
                   ("POST", "knobs"): self._admin_knobs, ("POST", "merchants"): self._admin_merchant,
-                  ("POST", "stock"): self._admin_stock, ("POST", "reset"): self._admin_reset}.get((method, path))
+                  ("POST", "stock"): self._admin_stock, ("POST", "rates"): self._admin_rates,
+                  ("POST", "reset"): self._admin_reset}.get((method, path))
         if action is None:
             return 404, {"error": "not found"}
         try:
@@ -183,6 +188,21 @@ class SupplierSimulatorApp:
             merchant.stock[product_id] = stock
         return 200, {"product_id": product_id, "stock": stock, "merchants": [m.app_key for m in targets]}
 
+    def _admin_rates(self, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        merchant = self.simulator.merchants.get(str(data.get("app_key") or ""))
+        if merchant is None:
+            return 400, {"error": "a known app_key is needed"}
+        for name, value in data.items():
+            if name == "app_key":
+                continue
+            if name not in RATE_KNOBS:
+                return 400, {"error": f"unknown rate: {name}"}
+            if value is None:
+                merchant.rates.pop(name, None)
+            else:
+                merchant.rates[name] = float(value)
+        return 200, merchant.public()
+
     def _admin_reset(self, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.simulator.reset()
         return 200, {"reset": True}
@@ -194,6 +214,7 @@ def merchant_from_dict(data: dict[str, Any]) -> Merchant:
         notify_url=str(data.get("notify_url") or ""), price_factor=Decimal(str(data.get("price_factor") or "1")),
         prices={str(key): Decimal(str(value)) for key, value in (data.get("prices") or {}).items()},
         stock={str(key): (None if value is None else int(value)) for key, value in (data.get("stock") or {}).items()},
+        rates={str(key): float(value) for key, value in (data.get("rates") or {}).items() if key in RATE_KNOBS},
     )
 
 

@@ -97,13 +97,16 @@ class Merchant:
     price_factor: Decimal = Decimal("1")
     prices: dict[str, Decimal] = field(default_factory=dict)  # product_id → price, overriding the factor
     stock: dict[str, int | None] = field(default_factory=dict)  # product_id → units left (None: unlimited)
+    # This merchant's own refuse_rate / fail_rate / unknown_rate, overriding the global knobs (one supplier of the
+    # demo misbehaving while the other works).
+    rates: dict[str, float] = field(default_factory=dict)
 
     def price(self, goods: Goods) -> Decimal:
         return price_for(goods, price_factor=self.price_factor, override=self.prices.get(goods.product_id))
 
     def public(self) -> dict[str, Any]:
         return {"app_key": self.app_key, "name": self.name, "notify_url": self.notify_url,
-                "price_factor": str(self.price_factor), "stock": self.stock,
+                "price_factor": str(self.price_factor), "stock": self.stock, "rates": self.rates,
                 "prices": {goods.product_id: str(self.price(goods)) for goods in GOODS}}
 
 
@@ -222,6 +225,10 @@ class SupplierSimulator:
             raise RefusedError(1000, "biz_content 不是 JSON 对象")
         return merchant, envelope["method"], biz
 
+    def _rate(self, merchant: Merchant, name: str) -> float:
+        rate = merchant.rates.get(name)
+        return float(getattr(self.knobs, name)) if rate is None else rate
+
     def _ok(self, merchant: Merchant, result: Any) -> GatewayAnswer:
         text = fulu_json(result)
         return GatewayAnswer(200, {"code": 0, "message": "接口调用成功", "result": text,
@@ -249,7 +256,7 @@ class SupplierSimulator:
         ceiling = _decimal(biz.get("customer_price"))
         if ceiling is not None and unit_price > ceiling:
             raise RefusedError(3004, "商品价格高于限价")
-        if self.random.random() < self.knobs.refuse_rate:
+        if self.random.random() < self._rate(merchant, "refuse_rate"):
             raise RefusedError(3005, "渠道维护，暂停下单")
         if stock is not None:
             merchant.stock[goods.product_id] = stock - quantity
@@ -257,10 +264,11 @@ class SupplierSimulator:
         order = Order(
             order_id=f"{datetime.now(tz=SHANGHAI):%y%m%d%H%M%S}{self._sequence:08d}", merchant=merchant.app_key,
             customer_order_no=number, goods=goods, charge_account=account, buy_num=quantity,
-            price=unit_price * quantity, create_time=now_text(), will_fail=self.random.random() < self.knobs.fail_rate,
+            price=unit_price * quantity, create_time=now_text(),
+            will_fail=self.random.random() < self._rate(merchant, "fail_rate"),
         )
         self.orders[(merchant.app_key, number)] = order
-        lost = self.random.random() < self.knobs.unknown_rate
+        lost = self.random.random() < self._rate(merchant, "unknown_rate")
         answer = self._ok(merchant, order.result())
         return GatewayAnswer(answer.status, answer.body, accepted=order, lost=lost)
 
