@@ -226,6 +226,19 @@ def test_missing_secret_fails_the_submit_and_leaves_a_query_unknown() -> None:
     assert calls == []
 
 
+def test_bad_requests_and_configs_are_refused_before_any_call() -> None:
+    calls: list[dict[str, Any]] = []
+    connector = _connector(_answering(_ok({}), calls))
+    no_face_value = TopupRequest("K1", TopupKind.MOBILE, "", 1, charge_account=PHONE)
+
+    answer = connector.topup_submit(no_face_value)
+    bad_url = _connector(_answering(_ok({}), calls), gateway_url="openapi.fulu.com").topup_submit(_mobile())
+
+    assert (answer.outcome, answer.code, answer.may_try_next) == (Outcome.FAILED, "request_invalid", True)
+    assert (bad_url.outcome, bad_url.code) == (Outcome.FAILED, "connector_config_invalid")
+    assert calls == []
+
+
 @pytest.mark.parametrize(("response", "outcome"), [
     (_error(3010, "订单不存在"), Outcome.NOT_FOUND), (_error(1002, "签名验证失败"), Outcome.UNKNOWN),
     (httpx.Response(504), Outcome.UNKNOWN), (_ok({}), Outcome.NOT_FOUND),

@@ -174,6 +174,8 @@ class FuluConnector:
 
     def _config_problem(self) -> str:
         missing = [name for name, value in (("app_key", self.app_key), ("app_secret", self.app_secret)) if not value]
+        if not self.gateway_url.startswith(("https://", "http://")):
+            missing.append("有效的 gateway_url")
         return "、".join(missing)
 
     def _call(self, method: str, biz: Mapping[str, Any]) -> tuple[str, str, Any]:
@@ -218,9 +220,7 @@ class FuluConnector:
         biz: dict[str, Any] = {"customer_order_no": request.customer_order_no}
         if request.kind == TopupKind.MOBILE:
             biz["charge_phone"] = request.charge_account
-            if request.face_value is None:
-                raise ValueError("a mobile top-up needs its face value")
-            biz["charge_value"] = _number(request.face_value)
+            biz["charge_value"] = _number(request.face_value or Decimal(0))
             method = METHOD_MOBILE_ADD
         elif request.kind == TopupKind.DIRECT:
             biz.update(product_id=request.upstream_product_id, charge_account=request.charge_account,
@@ -236,11 +236,21 @@ class FuluConnector:
             biz["customer_price"] = _number(request.max_price)
         return method, biz
 
-    def topup_submit(self, request: TopupRequest) -> TopupAnswer:
+    def _unsendable(self, request: TopupRequest) -> TopupAnswer | None:
+        """Why this request cannot be sent at all (nothing reaches the upstream: the next supplier may try)."""
         missing = self._config_problem()
         if missing:
             return TopupAnswer(Outcome.FAILED, code="connector_config_invalid", may_try_next=True,
                                message=f"福禄对接配置缺少 {missing}")
+        if request.kind == TopupKind.MOBILE and not request.face_value:
+            return TopupAnswer(Outcome.FAILED, code="request_invalid", may_try_next=True,
+                               message="话费充值缺少面值（规格的面值）")
+        return None
+
+    def topup_submit(self, request: TopupRequest) -> TopupAnswer:
+        unsendable = self._unsendable(request)
+        if unsendable is not None:
+            return unsendable
         method, biz = self._submit_biz(request)
         code, message, result = self._call(method, biz)
         account = mask_phone(request.charge_account) if request.charge_account else "-"
