@@ -178,6 +178,10 @@ def test_refusals_failures_and_lost_replies_by_the_knobs() -> None:
         await h.result("fulu.order.mobile.add", _mobile("X2"))
         h.simulator.knobs.update({"fail_rate": 0, "unknown_rate": 1})
         seen.append((await h.call("fulu.order.mobile.add", _mobile("X3"))).status_code)
+        h.simulator.knobs.update({"unknown_mode": "hang", "hang_seconds": 0.2})
+        started = time.monotonic()
+        seen.append(((await h.call("fulu.order.mobile.add", _mobile("X5"))).status_code,
+                     time.monotonic() - started >= 0.2))
         h.simulator.knobs.update({"unknown_mode": "garbled"})
         response = await h.call("fulu.order.mobile.add", _mobile("X4"))
         seen.append((response.status_code, response.text[:6]))
@@ -187,8 +191,8 @@ def test_refusals_failures_and_lost_replies_by_the_knobs() -> None:
             seen.append((await h.result("fulu.order.info.get", {"customer_order_no": number}))["order_state"])
 
     harness = _run(scenario)
-    assert seen == [3005, 504, (200, "<html>"), "failed", "success", "success"]
-    assert [callback["order_status"] for callback in harness.callbacks] == ["failed", "success", "success"]
+    assert seen == [3005, 504, (504, True), (200, "<html>"), "failed", "success", "success"]
+    assert [callback["order_status"] for callback in harness.callbacks] == ["failed", "success", "success", "success"]
 
 
 def test_duplicate_and_retried_callbacks() -> None:

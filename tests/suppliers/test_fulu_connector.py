@@ -289,6 +289,15 @@ def test_callback_failure_is_a_failed_answer() -> None:
     assert result.answer.outcome == Outcome.FAILED
 
 
+def test_callback_signed_over_escaped_unicode_verifies_too() -> None:
+    body = {key: value for key, value in _callback().items() if key != "sign"}
+    body["sign"] = hashlib.md5(("".join(sorted(json.dumps(body, separators=(",", ":")))) + SECRET).encode()).hexdigest()
+
+    result = FuluConnector(CONFIG).callback_verify(body=json.dumps(body).encode(), headers={})
+
+    assert result.answer.outcome == Outcome.SUCCEEDED
+
+
 @pytest.mark.parametrize("body", [
     json.dumps(_callback(sign="0" * 32)).encode(),  # forged
     json.dumps(_callback(order_status="failed")).encode(),  # tampered after signing

@@ -327,7 +327,11 @@ class FuluConnector:
         signature = str(payload.get("sign") or "")
         if not self.app_secret or not signature:
             raise CallbackRejectedError("福禄回调没有签名")
-        if not hmac.compare_digest(sign_object(payload, self.app_secret), signature):
+        unsigned = {key: value for key, value in payload.items() if key != "sign"}
+        # The rule's serialisation (unicode unescaped); a sender escaping non-ASCII (\uXXXX) is accepted too.
+        # Both are keyed by the secret: accepting either forges nothing.
+        candidates = (compact_json(unsigned), json.dumps(unsigned, separators=(",", ":")))
+        if not any(hmac.compare_digest(sign_text(text, self.app_secret), signature) for text in candidates):
             raise CallbackRejectedError("福禄回调签名不符")
         customer_order_no = str(payload.get("customer_order_no") or "")
         status = str(payload.get("order_status") or "")
