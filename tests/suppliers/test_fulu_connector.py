@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -360,3 +361,16 @@ def test_wrong_secret_is_refused_by_the_simulator() -> None:
 
     assert (answer.outcome, answer.code) == (Outcome.FAILED, "1002")
     assert simulator.orders == {}
+
+
+def test_one_connector_shared_by_many_threads_submits_each_number_once() -> None:
+    simulator = SupplierSimulator(merchants=[Merchant("m1", "secret-1")])
+    connector = _simulated(simulator, "m1", "secret-1")
+    numbers = [f"T{n}" for n in range(200)]
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        outcomes = list(pool.map(lambda number: connector.topup_submit(_mobile(number)).outcome, numbers))
+
+    assert outcomes == [Outcome.PROCESSING] * 200
+    assert simulator.submissions == dict.fromkeys(numbers, 1)
+    assert len(simulator.orders) == 200
