@@ -318,6 +318,7 @@ class FuluConnector:
     # --- callbacks ------------------------------------------------------------------------------------------------
 
     def callback_verify(self, *, body: bytes, headers: Mapping[str, str]) -> CallbackResult:
+        """A verified callback's result. A card order's callback carries no cards: `topup_query` brings them."""
         try:
             payload = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as error:
