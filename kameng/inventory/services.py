@@ -93,7 +93,7 @@ def _available(sku_id: int) -> QuerySet[CardKey]:
 
 @cache
 def _source_policy(path: str) -> Callable[[int], list[int] | None]:
-    return import_string(path)  # type: ignore[no-any-return]
+    return import_string(path)
 
 
 def eligible_suppliers(sku_id: int) -> list[int] | None:
@@ -171,9 +171,9 @@ def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool) ->
     for source, start in _starts(sku_id):
         need = quantity - len(claimed)
         if connection.vendor == "postgresql":
-            taken = _claim_postgresql(sku_id, order_id, need, status, source, start)
+            taken = _claim_postgresql(sku_id, order_id, need, status, source=source, start=start)
         else:
-            taken = _claim_portable(sku_id, order_id, need, status, source, start)
+            taken = _claim_portable(sku_id, order_id, need, status, source=source, start=start)
         claimed.extend(taken)
         if len(claimed) >= quantity:
             break
@@ -199,7 +199,7 @@ RETURNING id, secret_ciphertext
 """
 
 
-def _claim_postgresql(sku_id: int, order_id: int, quantity: int, status: str, source: _Source,
+def _claim_postgresql(sku_id: int, order_id: int, quantity: int, status: str, *, source: _Source,
                       start: int) -> list[tuple[int, bytes]]:
     # One round trip: lock candidates past a random start, skipping rows other buyers hold, and take them.
     params: dict[str, Any] = {"status": status, "order_id": order_id, "now": timezone.now(), "sku_id": sku_id,
@@ -265,7 +265,7 @@ def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]]) -> di
     return None
 
 
-def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, source: _Source,
+def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, *, source: _Source,
                     start: int) -> list[tuple[int, bytes]]:
     now = timezone.now()
     claimed: list[int] = []

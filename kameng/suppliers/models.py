@@ -178,7 +178,7 @@ class TopupAttempt(models.Model):
 WEIGHT_FIELDS = ("success_weight", "delivery_weight", "after_sales_weight", "price_weight", "stock_weight")
 
 
-def _weight(label: str, default: str) -> models.DecimalField:  # type: ignore[type-arg]
+def _weight(label: str, default: str) -> models.DecimalField:
     return models.DecimalField(label, max_digits=4, decimal_places=3, default=Decimal(default),
                                validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))])
 

@@ -122,7 +122,7 @@ def supplier_figures(*, supplier_id: int, day: date) -> Figures:
     figures.stock_sample = _stock_sample(supplier_id)
     samples = [float(value) for value in RatingSnapshot.objects.filter(
         supplier_id=supplier_id, day__gt=day - timedelta(days=settings.KAMENG_SUPPLIER_RATING_WINDOW_DAYS),
-        day__lt=day, stock_sample__isnull=False).values_list("stock_sample", flat=True)]
+        day__lt=day).values_list("stock_sample", flat=True) if value is not None]
     if figures.stock_sample is not None:
         samples.append(figures.stock_sample)
     if samples:
