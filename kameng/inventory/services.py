@@ -128,6 +128,14 @@ def card_key_plan_forget(*, sku_id: int) -> None:
     _bounds.pop(sku_id, None)
 
 
+def card_key_sources_sellable(*, sku_id: int) -> set[int] | None:
+    """The suppliers whose available keys of the SKU a claim may take now; None: every key (no supplier offers it)."""
+    sources = _plan(sku_id).sources
+    if any(not source.filtered for source in sources):
+        return None
+    return {source.supplier_id for source in sources if source.supplier_id is not None}
+
+
 def _random_start(sku_id: int) -> int:
     """Where the scan of a SKU that no supplier offers starts (its single source)."""
     source = _plan(sku_id).sources[0]

@@ -7,6 +7,7 @@ import pytest
 from kameng.catalog.models import Sku
 from kameng.inventory import services as inventory_services
 from kameng.inventory.models import CardKey, CardKeyBatch, CardKeyStatus
+from kameng.inventory.selectors import stock_by_sku_now
 from kameng.inventory.services import SoldOutError, card_keys_claim
 from kameng.orders.models import Order
 from kameng.suppliers.models import RoutingRuleKind, SkuRoutingRule, SupplierOffer, SupplierStatus
@@ -173,3 +174,13 @@ def test_a_sku_no_supplier_offers_claims_without_any_supplier_predicate() -> Non
     _claim(sku, "K1")
     plan = inventory_services._bounds[sku.pk]
     assert [(source.supplier_id, source.filtered) for source in plan.sources] == [(None, False)]
+
+
+def test_stock_counts_only_the_keys_a_claim_may_take() -> None:
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    other = SkuFactory.create()
+    stock_sku(sku, 1, prefix="PLATFORM")
+    stock_sku(other, 2)
+    supplier_stock(_offer(sku, "9.00"), 2)
+    supplier_stock(_offer(sku, "5.00", supplier__status=SupplierStatus.SUSPENDED), 4)
+    assert stock_by_sku_now([sku.pk, other.pk]) == {sku.pk: 3, other.pk: 2}
