@@ -12,7 +12,8 @@ eligible supplier, cheapest offer first, a higher star rating breaking ties (a s
 Which suppliers are eligible (approved, offer active, not excluded, not sold at a loss) and their order come from
 `settings.KAMENG_CARD_KEY_SOURCES` (a dotted path, `kameng.suppliers.card_key_bidding.card_key_sources`: this app
 may not import the suppliers app), asked when the plan is built; the plan (sources and their id ranges) is cached
-per process for `BOUNDS_TTL_SECONDS`, so a suspension or a price change reaches the claim within that time.
+per process for `BOUNDS_TTL_SECONDS`, so a suspension, a price change or a source restocked after it ran out reaches
+the claim within that time (a source that comes up short makes the next claim rebuild the plan at once).
 Suppliers' keys that are not eligible are never taken: each source's claim says `supplier_id = …` (or `IS NULL`).
 A SKU that no supplier offers keeps the single-source claim exactly as before, with no supplier predicate. An order
 may take keys from two sources when the first runs out; every key keeps its own supplier and cost.

@@ -168,3 +168,11 @@ def test_the_daily_task_writes_one_snapshot_per_supplier_per_day(settings: Setti
     assert again.pk == first.pk
     assert (again.stars, again.reasons, again.components) == (first.stars, first.reasons, first.components)
     assert again.stars == Supplier.objects.get(pk=offer.supplier_id).rating
+
+
+def test_beat_runs_the_ratings_once_a_day() -> None:
+    from kameng.celery import app
+
+    entry = app.conf.beat_schedule["suppliers-recompute-ratings"]
+    assert entry["task"] == recompute_ratings.name
+    assert (entry["schedule"].hour, entry["schedule"].minute) == ({0}, {20})
