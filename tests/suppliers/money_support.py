@@ -71,3 +71,12 @@ def balance(supplier: Supplier, kind: AccountKind) -> Decimal:
 def tax_withheld() -> Decimal:
     account = Account.objects.filter(kind=AccountKind.TAX_WITHHELD).first()
     return account_balance_from_entries(account_id=account.pk) if account else Decimal("0.00")
+
+
+def credit_payable(supplier: Supplier, amount: str, reference: str = "test-credit") -> None:
+    """Put earned money in the supplier's payable as a settlement would (no tax), without an order."""
+    from kameng.ledger import recipes
+    from kameng.ledger.services import journal_draft_post
+
+    journal_draft_post(draft=recipes.supplier_settlement(reference=reference, memo="test", owner_id=supplier.owner_id,
+                                                         cost=Decimal(amount), tax=Decimal("0.00")))
