@@ -96,7 +96,7 @@ def movements_between(*, supplier_ids: list[int] | None, start: datetime, end: d
         reversed_cost=Sum("cost", filter=reversed_), reversed_tax=Sum("tax", filter=reversed_),
         debt_incurred=Sum("debt", filter=reversed_), reversed_payable=Sum("payable", filter=reversed_),
     )
-    return {row.pop("supplier_id"): row for row in rows}
+    return {row["supplier_id"]: dict(row) for row in rows}
 
 
 def withdrawals_between(*, owner_id: int, start: datetime, end: datetime) -> tuple[Decimal, Decimal]:

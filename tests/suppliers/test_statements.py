@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kameng.ledger.models import Journal
-from kameng.suppliers.exports import table_csv, table_xlsx, xlsx_rows
+from kameng.suppliers.exports import Cell, table_csv, table_xlsx, xlsx_rows
 from kameng.suppliers.models import Supplier, SupplierWithdrawal
 from kameng.suppliers.statements import (
     supplier_monthly_statement,
@@ -107,7 +107,7 @@ def test_a_month_without_movements_carries_the_balance(django_capture_on_commit_
 
 
 def test_exports_hold_the_same_cells() -> None:
-    rows = [["月份", "成本"], ["2026-01", Decimal("147.00")], ["=HYPERLINK()", 3]]
+    rows: list[list[Cell]] = [["月份", "成本"], ["2026-01", Decimal("147.00")], ["=HYPERLINK()", 3]]
 
     assert xlsx_rows(table_xlsx(rows)) == [["月份", "成本"], ["2026-01", "147.00"], ["=HYPERLINK()", "3"]]
     assert table_csv(rows).decode("utf-8-sig").splitlines() == ["月份,成本", "2026-01,147.00", "'=HYPERLINK(),3"]
