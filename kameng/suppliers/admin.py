@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from unfold.admin import ModelAdmin
 
+from kameng.suppliers import money_admin  # noqa: F401 - registers the supplier money pages
 from kameng.suppliers.models import SkuRoutingRule, Supplier, SupplierOffer, TopupAttempt
 
 

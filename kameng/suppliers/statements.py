@@ -155,7 +155,7 @@ def supplier_statement_lines(*, supplier: Supplier, month: date) -> list[Stateme
         lines.append(StatementLine(at=movement.journal.created_at, kind=movement.get_kind_display(),
                                    reference=movement.settlement.order.number, cost=sign * movement.cost,
                                    tax=sign * movement.tax, payable=sign * movement.payable,
-                                   debt=-sign * movement.debt))
+                                   debt=(-sign * movement.debt) or ZERO))  # never "-0.00"
     withdrawals = (Entry.objects.filter(account__owner_id=supplier.owner_id,
                                         account__kind=AccountKind.SUPPLIER_PAYABLE,
                                         journal__created_at__gte=start, journal__created_at__lt=end,

@@ -116,7 +116,8 @@ def _transition(withdrawal: SupplierWithdrawal, to: WithdrawalStatus) -> None:
     withdrawal.status = to
 
 
-def supplier_withdrawal_pay(*, withdrawal_id: int, reviewer_id: int, transfer_reference: str) -> SupplierWithdrawal:
+def supplier_withdrawal_pay(*, withdrawal_id: int, reviewer_id: int | None,
+                            transfer_reference: str) -> SupplierWithdrawal:
     """Staff paid the withdrawal by bank transfer (`transfer_reference`, the bank's serial): approve it, once."""
     transfer_reference = transfer_reference.strip()
     if not transfer_reference or len(transfer_reference) > 100:
@@ -133,7 +134,7 @@ def supplier_withdrawal_pay(*, withdrawal_id: int, reviewer_id: int, transfer_re
     return withdrawal
 
 
-def supplier_withdrawal_reject(*, withdrawal_id: int, reviewer_id: int, reason: str) -> SupplierWithdrawal:
+def supplier_withdrawal_reject(*, withdrawal_id: int, reviewer_id: int | None, reason: str) -> SupplierWithdrawal:
     """Staff refused the withdrawal, saying why: the money goes back to the supplier's payable, once."""
     reason = reason.strip()
     if not reason or len(reason) > 200:

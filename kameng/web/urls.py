@@ -13,6 +13,7 @@ from kameng.web.views import (
     security,
     shop,
     supplier_console,
+    supplier_money,
     wallet,
 )
 
@@ -24,6 +25,11 @@ urlpatterns = [
     path("products/<int:product_id>/", shop.product_detail, name="product"),
     path("products/<int:product_id>/buy/", shop.buy, name="buy"),
     path("supplier/", supplier_console.supplier_home, name="supplier_home"),
+    path("supplier/statements/", supplier_money.supplier_statements, name="supplier_statements"),
+    path("supplier/statements/<str:month>.<str:file_format>", supplier_money.supplier_statement_download,
+         name="supplier_statement_download"),
+    path("supplier/withdrawals/", supplier_money.supplier_withdrawals, name="supplier_withdrawals"),
+    path("supplier/withdrawals/<str:number>/", supplier_money.supplier_withdrawal, name="supplier_withdrawal"),
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
     path("login/sms/send/", accounts.login_sms_send, name="login_sms_send"),
     path("login/sms/", accounts.login_sms, name="login_sms"),
