@@ -37,7 +37,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from kameng.core.money import ZERO, money
@@ -69,9 +69,17 @@ def tax_of(cost: Decimal, rate: Decimal) -> Decimal:
 
 
 def settlement_aftercare(*, order_ids: list[int], event: str) -> None:
-    """The aftercare listener (KAMENG_ORDER_AFTERCARE): bring each order's settlements in line with its state."""
-    for order_id in order_ids:
+    """The aftercare listener (KAMENG_ORDER_AFTERCARE): bring each order's settlements in line with its state.
+    One query finds which of the orders hold supplier goods; orders of the platform's own stock cost nothing more."""
+    for order_id in _with_supplier_goods(Order.objects.filter(pk__in=order_ids)):
         order_suppliers_settle(order_id=order_id)
+
+
+def _with_supplier_goods(orders: QuerySet[Order]) -> list[int]:
+    supplier_keys = CardKey.objects.filter(order_id=OuterRef("pk"), supplier__isnull=False)
+    topups = TopupAttempt.objects.filter(order_id=OuterRef("pk"), status=AttemptStatus.SUCCEEDED)
+    return list(orders.filter(status__in=SETTLED_STATUSES).filter(Exists(supplier_keys) | Exists(topups))
+                .order_by("pk").values_list("pk", flat=True))
 
 
 def order_supplier_costs(*, order_id: int) -> dict[int, Decimal]:
@@ -183,10 +191,7 @@ def settlements_sweep(*, now: datetime | None = None) -> int:
     """Settle every order changed within KAMENG_SUPPLIER_SETTLEMENT_SWEEP_HOURS that has supplier goods (the
     listener's safety net: a lost task, a broker down). Returns how many orders were looked at."""
     since = (now or timezone.now()) - timedelta(hours=settings.KAMENG_SUPPLIER_SETTLEMENT_SWEEP_HOURS)
-    supplier_keys = CardKey.objects.filter(order_id=OuterRef("pk"), supplier__isnull=False)
-    topups = TopupAttempt.objects.filter(order_id=OuterRef("pk"), status=AttemptStatus.SUCCEEDED)
-    order_ids = list(Order.objects.filter(status__in=SETTLED_STATUSES, updated_at__gte=since)
-                     .filter(Exists(supplier_keys) | Exists(topups)).order_by("pk").values_list("pk", flat=True))
+    order_ids = _with_supplier_goods(Order.objects.filter(updated_at__gte=since))
     for order_id in order_ids:
         try:
             order_suppliers_settle(order_id=order_id)
