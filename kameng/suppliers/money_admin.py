@@ -152,6 +152,11 @@ class TaxReportExportAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("quarter", "file_format", "exported_by", "via", "rows", "created_at")
     fields = list_display
     readonly_fields = fields
+    actions_list = ("open_report",)
+
+    @action(description="季度涉税信息报送", icon="description", url_path="open-report")
+    def open_report(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:suppliers_taxreportexport_report"))
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.report_view)

@@ -1,5 +1,5 @@
-"""Supplier withdrawals under races on PostgreSQL: simultaneous requests never take more than the payable holds,
-and simultaneous reviews of one withdrawal move its money once."""
+"""Supplier money under races on PostgreSQL: simultaneous withdrawal requests never take more than the payable
+holds, simultaneous reviews of one withdrawal move its money once, simultaneous settlements of one order post once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from kameng.core.errors import ConflictError
 from kameng.ledger.models import AccountKind, Journal, JournalKind
 from kameng.suppliers.models import SupplierWithdrawal, WithdrawalStatus
+from kameng.suppliers.settlement import order_suppliers_settle
 from kameng.suppliers.withdrawals import (
     supplier_withdrawal_pay,
     supplier_withdrawal_reject,
@@ -17,7 +18,7 @@ from kameng.suppliers.withdrawals import (
 )
 from tests.concurrency.threads import requires_postgresql, run_in_threads, unexpected
 from tests.factories import SupplierFactory, UserFactory
-from tests.suppliers.money_support import balance, credit_payable
+from tests.suppliers.money_support import Capture, balance, card_key_order, credit_payable
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -66,3 +67,15 @@ def test_simultaneous_reviews_move_the_money_once() -> None:
     assert reviews == 1
     expected = Decimal("400.00") if final.status == WithdrawalStatus.PAID else Decimal("1000.00")
     assert balance(supplier, AccountKind.SUPPLIER_PAYABLE) == expected
+
+
+def test_simultaneous_settlements_of_one_order_post_once(
+        django_capture_on_commit_callbacks: Capture) -> None:
+    supplier = SupplierFactory.create(tax_rate=Decimal("0.03"))
+    order = card_key_order(django_capture_on_commit_callbacks, supplier=supplier, cost="97.00")  # no listener
+
+    outcomes = run_in_threads(6, lambda index: order_suppliers_settle(order_id=order.pk))
+
+    assert unexpected(outcomes) == []
+    assert Journal.objects.filter(kind=JournalKind.SUPPLIER_SETTLEMENT).count() == 1
+    assert balance(supplier, AccountKind.SUPPLIER_PAYABLE) == Decimal("94.09")

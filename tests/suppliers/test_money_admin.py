@@ -94,6 +94,8 @@ def test_the_tax_report_previews_masked_and_downloads_full_logged(
     quarter = f"{day.year}Q{(day.month - 1) // 3 + 1}"
     url = reverse("admin:suppliers_taxreportexport_report")
 
+    listing = admin_client.get(reverse("admin:suppliers_taxreportexport_changelist")).content.decode()
+    assert reverse("admin:suppliers_taxreportexport_open_report") in listing
     preview = admin_client.get(url, {"quarter": quarter, "file_format": "xlsx"}).content.decode()
     download = admin_client.post(url, {"quarter": quarter, "file_format": "xlsx"})
 
