@@ -3,9 +3,12 @@ supplier; refunds reversed proportionally by new journals, never below zero (the
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from kameng.ledger.models import AccountKind, Journal, JournalKind
 from kameng.suppliers.models import SettlementMovement, SupplierSettlement, SupplierWithdrawal
@@ -176,3 +179,36 @@ def test_a_zero_rate_supplier_gets_the_whole_cost(django_capture_on_commit_callb
 
     assert balance(supplier, PAYABLE) == Decimal("97.00")
     assert tax_withheld() == Decimal("0.00")
+
+
+@hypothesis_settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cost=st.integers(min_value=1, max_value=20000), rate=st.sampled_from(["0", "0.01", "0.03", "0.06"]),
+       refunds=st.lists(st.integers(min_value=1, max_value=9999), max_size=3))
+def test_any_refund_sequence_keeps_the_tax_of_the_kept_cost_and_ends_at_zero(
+        django_capture_on_commit_callbacks: Capture, cost: int, rate: str, refunds: list[int]) -> None:
+    """Property: after every refund the booked cost is the kept share of the delivered cost and the booked tax is
+    exactly the tax of it; the supplier's payable and the tax account hold what is booked; a full refund ends at 0."""
+    supplier = SupplierFactory.create(tax_rate=Decimal(rate))
+    delivered = Decimal(cost) / 100
+    order = card_key_order(django_capture_on_commit_callbacks, supplier=supplier, cost=str(delivered),
+                           request_id=f"h-{supplier.pk}")
+    tax_before = tax_withheld()
+    paid = order.total_amount
+    for index, fen in enumerate(refunds):
+        order.refresh_from_db()
+        amount = min(Decimal(fen) / 100, paid - order.refunded_amount)
+        if amount <= 0:
+            break
+        refund(django_capture_on_commit_callbacks, order, str(amount), f"h-{supplier.pk}-{index}")
+        order.refresh_from_db()
+        record = SupplierSettlement.objects.get(order=order)
+        kept = delivered * (paid - order.refunded_amount) / paid
+        assert record.cost == kept.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        assert record.tax == tax_of(record.cost, Decimal(rate))
+        assert balance(supplier, PAYABLE) == record.cost - record.tax
+    order.refresh_from_db()
+    if order.refunded_amount < paid:
+        refund(django_capture_on_commit_callbacks, order, str(paid - order.refunded_amount), f"h-{supplier.pk}-end")
+    assert (balance(supplier, PAYABLE), balance(supplier, DEBT)) == (Decimal("0.00"), Decimal("0.00"))
+    assert SupplierSettlement.objects.get(order=order).tax == Decimal("0.00")
+    assert tax_withheld() == tax_before - tax_of(delivered, Decimal(rate))
