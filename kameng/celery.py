@@ -35,6 +35,7 @@ app.conf.beat_schedule = {
     "notices-redrive-delivery-emails": {"task": "kameng.notices.tasks.redrive_delivery_emails", "schedule": 300.0},
     # Does nothing unless KAMENG_POINTS_EXPIRY_DAYS is set.
     "points-expire": {"task": "kameng.points.tasks.expire_points", "schedule": 3600.0},
+    "suppliers-settle-missed": {"task": "kameng.suppliers.tasks.settle_missed_orders", "schedule": 600.0},
     "accounts-purge-phone-codes": {"task": "kameng.accounts.tasks.purge_phone_codes", "schedule": 3600.0},
     # Supplier star ratings, once a day after midnight (CELERY_TIMEZONE): kameng/suppliers/ratings.py.
     "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",

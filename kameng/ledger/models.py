@@ -40,6 +40,13 @@ class AccountKind(models.TextChoices):
     POINTS_ISSUED = "points_issued", "已发放积分"
     POINTS_REDEEMED = "points_redeemed", "已使用积分"
     POINTS_EXPIRED = "points_expired", "已过期积分"
+    # Suppliers (kameng.suppliers.settlement / withdrawals). A supplier's earned money is NOT its buyer wallet: the
+    # payable is withdrawable (提现), a wallet never is. One payable and one debt account per supplier owner.
+    SUPPLIER_PAYABLE = "supplier_payable", "供货商应付"
+    SUPPLIER_DEBT = "supplier_debt", "供货商欠款（退款冲回）"
+    TAX_WITHHELD = "tax_withheld", "代扣税费"
+    SUPPLIER_WITHDRAWALS_IN_REVIEW = "supplier_withdrawals_in_review", "供货商提现审核中"
+    SUPPLIER_PAYOUT_CLEARING = "supplier_payout_clearing", "供货商提现打款"
 
 
 # The kinds whose accounts are counted in points, not money.
@@ -91,6 +98,12 @@ class JournalKind(models.TextChoices):
     POINTS_REDEEM_RETURN = "points_redeem_return", "积分退回"
     POINTS_EXCHANGE = "points_exchange", "积分兑换"
     POINTS_EXPIRE = "points_expire", "积分过期"
+    # Suppliers: settlement of a delivered order, its reversal on refund, withdrawals and their review.
+    SUPPLIER_SETTLEMENT = "supplier_settlement", "供货商结算"
+    SUPPLIER_SETTLEMENT_REVERSAL = "supplier_settlement_reversal", "供货商结算冲回"
+    SUPPLIER_WITHDRAWAL = "supplier_withdrawal", "供货商提现申请"
+    SUPPLIER_WITHDRAWAL_PAID = "supplier_withdrawal_paid", "供货商提现已打款"
+    SUPPLIER_WITHDRAWAL_REJECTED = "supplier_withdrawal_rejected", "供货商提现驳回"
 
 
 class Journal(models.Model):

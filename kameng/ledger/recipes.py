@@ -7,17 +7,24 @@ in exactly one place.
 Where the money of an order sits: an order delivered at once (card keys) is paid straight into platform revenue;
 an order fulfilled later (manual goods, direct top-ups) is paid into `orders_in_progress` and stays there until it
 is delivered (→ revenue) or refunded (→ the buyer's wallet).
+
+Suppliers (kameng.suppliers): a delivered order's cost moves from platform revenue to the supplier's payable, less
+the tax withheld (代扣代缴); a refund reverses it. A withdrawal moves the payable into review, then out by bank
+transfer (payout clearing) or back to the payable when staff reject it.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from kameng.core.money import ZERO
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import (
     JournalDraft,
+    Leg,
     credit,
     debit,
+    owner_account_id,
     points_account_id,
     system_account_id,
     wallet_account_id,
@@ -136,3 +143,67 @@ def points_expired(*, reference: str, memo: str, user_id: int, points: int) -> J
     return JournalDraft(kind=JournalKind.POINTS_EXPIRE, reference=reference, memo=memo,
                         legs=[debit(points_account_id(user_id=user_id), _points(points)),
                               credit(system_account_id(kind=AccountKind.POINTS_EXPIRED), _points(points))])
+
+
+# --- suppliers (kameng.suppliers.settlement, kameng.suppliers.withdrawals) -------------------------------------------
+# Zero legs are left out (a leg is a positive amount); the callers make the parts add up to the whole.
+
+
+def _nonzero(legs: list[Leg]) -> list[Leg]:
+    return [leg for leg in legs if leg.amount > ZERO]
+
+
+def _payable_id(owner_id: int) -> int:
+    return owner_account_id(user_id=owner_id, kind=AccountKind.SUPPLIER_PAYABLE)
+
+
+def _debt_id(owner_id: int) -> int:
+    return owner_account_id(user_id=owner_id, kind=AccountKind.SUPPLIER_DEBT)
+
+
+def _in_review_id() -> int:
+    return system_account_id(kind=AccountKind.SUPPLIER_WITHDRAWALS_IN_REVIEW)
+
+
+def supplier_settlement(*, reference: str, memo: str, owner_id: int, cost: Decimal, tax: Decimal,
+                        debt_repaid: Decimal = ZERO) -> JournalDraft:
+    """A supplier delivered goods at `cost`: platform revenue → tax withheld (`tax`) + the supplier's debt paid
+    down (`debt_repaid`, what earlier reversals left it owing) + the supplier's payable (the rest)."""
+    payable = cost - tax - debt_repaid
+    if tax < ZERO or debt_repaid < ZERO or payable < ZERO:
+        raise ValueError(f"settlement parts do not fit the cost {cost}: tax {tax}, debt {debt_repaid}")
+    return JournalDraft(kind=JournalKind.SUPPLIER_SETTLEMENT, reference=reference, memo=memo, legs=_nonzero([
+        debit(_revenue_id(), cost), credit(system_account_id(kind=AccountKind.TAX_WITHHELD), tax),
+        credit(_debt_id(owner_id), debt_repaid), credit(_payable_id(owner_id), payable)]))
+
+
+def supplier_settlement_reversal(*, reference: str, memo: str, owner_id: int, cost: Decimal, tax: Decimal,
+                                 from_payable: Decimal, as_debt: Decimal) -> JournalDraft:
+    """A refund takes back (part of) a settlement: the tax withheld + what the payable still holds + the rest as
+    the supplier's debt → platform revenue. The payable never goes below zero; the debt is paid down by the
+    supplier's next settlements."""
+    if tax + from_payable + as_debt != cost or min(tax, from_payable, as_debt) < ZERO:
+        raise ValueError(f"reversal parts do not add up to {cost}")
+    return JournalDraft(kind=JournalKind.SUPPLIER_SETTLEMENT_REVERSAL, reference=reference, memo=memo,
+                        legs=_nonzero([debit(system_account_id(kind=AccountKind.TAX_WITHHELD), tax),
+                                       debit(_payable_id(owner_id), from_payable), debit(_debt_id(owner_id), as_debt),
+                                       credit(_revenue_id(), cost)]))
+
+
+def supplier_withdrawal_requested(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """A supplier asked to withdraw: its payable → withdrawals in review (it cannot be spent twice)."""
+    return JournalDraft(kind=JournalKind.SUPPLIER_WITHDRAWAL, reference=reference, memo=memo,
+                        legs=[debit(_payable_id(owner_id), amount), credit(_in_review_id(), amount)])
+
+
+def supplier_withdrawal_paid(*, reference: str, memo: str, amount: Decimal) -> JournalDraft:
+    """Staff paid the withdrawal by bank transfer: withdrawals in review → payout clearing (money left the bank)."""
+    return JournalDraft(kind=JournalKind.SUPPLIER_WITHDRAWAL_PAID, reference=reference, memo=memo,
+                        legs=[debit(_in_review_id(), amount),
+                              credit(system_account_id(kind=AccountKind.SUPPLIER_PAYOUT_CLEARING), amount)])
+
+
+def supplier_withdrawal_rejected(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """Staff rejected the withdrawal: withdrawals in review → back to the supplier's payable."""
+    return JournalDraft(kind=JournalKind.SUPPLIER_WITHDRAWAL_REJECTED, reference=reference, memo=memo,
+                        legs=[debit(_in_review_id(), amount), credit(_payable_id(owner_id), amount)])

@@ -36,6 +36,14 @@ NORMAL_SIDE = {
     AccountKind.POINTS_ISSUED: Side.DEBIT,
     AccountKind.POINTS_REDEEMED: Side.CREDIT,
     AccountKind.POINTS_EXPIRED: Side.CREDIT,
+    # Suppliers: what the platform owes a supplier is credit-normal like a wallet; what a supplier owes the
+    # platform (a refund reversed after its money was withdrawn) is debit-normal; tax withheld is owed to the tax
+    # office; money paid out by bank transfer leaves the payout clearing account (debit-normal, like a gateway).
+    AccountKind.SUPPLIER_PAYABLE: Side.CREDIT,
+    AccountKind.SUPPLIER_DEBT: Side.DEBIT,
+    AccountKind.TAX_WITHHELD: Side.CREDIT,
+    AccountKind.SUPPLIER_WITHDRAWALS_IN_REVIEW: Side.CREDIT,
+    AccountKind.SUPPLIER_PAYOUT_CLEARING: Side.DEBIT,
 }
 
 
@@ -126,6 +134,26 @@ def points_account_id(*, user_id: int) -> int:
             except IntegrityError:
                 account_id = Account.objects.get(owner_id=user_id, kind=AccountKind.POINTS).pk
         _remember_after_commit(_points_account_ids, user_id, account_id, set())
+    return account_id
+
+
+# The per-user accounts other than wallets and points: one of each kind per user, balance cached, never negative.
+OWNER_ACCOUNT_KINDS = frozenset({AccountKind.SUPPLIER_PAYABLE, AccountKind.SUPPLIER_DEBT})
+
+
+def owner_account_id(*, user_id: int, kind: AccountKind) -> int:
+    """The id of the user's account of `kind` (a supplier's payable or debt), created on first use. Not cached per
+    process: these accounts are off the checkout's hot path."""
+    if kind not in OWNER_ACCOUNT_KINDS:
+        raise ValueError(f"not a per-user account kind: {kind}")
+    account_id = Account.objects.filter(owner_id=user_id, kind=kind).values_list("pk", flat=True).first()
+    if account_id is None:
+        try:
+            with transaction.atomic():
+                account_id = Account.objects.create(code=f"{kind}:{user_id}", kind=kind, owner_id=user_id,
+                                                    normal_side=NORMAL_SIDE[kind]).pk
+        except IntegrityError:
+            account_id = Account.objects.get(owner_id=user_id, kind=kind).pk
     return account_id
 
 

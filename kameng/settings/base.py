@@ -364,7 +364,12 @@ KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
     "kameng.membership.services.membership_orders_count",
     "kameng.notices.listeners.orders_delivered_email",
     "kameng.points.services.points_aftercare",
+    "kameng.suppliers.settlement.settlement_aftercare",
 ])
+# Supplier money (kameng/suppliers/settlement.py, withdrawals.py): how far back the settlement sweeper looks for
+# orders the aftercare listener missed; the smallest withdrawal a supplier may request (yuan).
+KAMENG_SUPPLIER_SETTLEMENT_SWEEP_HOURS = env.int("KAMENG_SUPPLIER_SETTLEMENT_SWEEP_HOURS", default=72)
+KAMENG_SUPPLIER_WITHDRAWAL_MIN = env.str("KAMENG_SUPPLIER_WITHDRAWAL_MIN", default="100.00")
 # Points (积分, kameng/points): earned per yuan of cash paid on a completed order (rounded down); how many points
 # offset one yuan at checkout; the largest share of an order points may offset; days after which earned points
 # expire (empty: never), by a daily task, oldest first.

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 
+from kameng.suppliers import money_admin  # noqa: F401 - registers the supplier money pages
 from kameng.suppliers.models import (
     WEIGHT_FIELDS,
     RatingSnapshot,

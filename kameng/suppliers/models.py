@@ -149,7 +149,8 @@ class TopupAttempt(models.Model):
     supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.PROTECT, related_name="attempts")
     sequence = models.PositiveSmallIntegerField("第几次路由")
     customer_order_no = models.CharField("提交单号", max_length=40, unique=True)
-    cost = models.DecimalField("供货价（下单时）", max_digits=14, decimal_places=2)
+    cost = models.DecimalField("供货价（下单时）", max_digits=14, decimal_places=2,
+                               help_text="本次提交的总成本（数量 × 单价），结算时按此金额计入供货商应付")
     status = models.CharField("状态", max_length=12, choices=AttemptStatus.choices, default=AttemptStatus.RECORDED)
     supplier_order_id = models.CharField("上游订单号", max_length=64, blank=True)
     operator_serial = models.CharField("运营商流水号", max_length=100, blank=True)
@@ -243,3 +244,119 @@ class RatingSnapshot(models.Model):
     @property
     def reason_lines(self) -> list[str]:
         return [line for line in self.reasons.splitlines() if line]
+# --- settlement and withdrawals (kameng.suppliers.settlement, kameng.suppliers.withdrawals) -------------------------
+
+
+class SupplierSettlement(models.Model):
+    """What one order owes one supplier, as booked: created when the order is first settled, moved by every
+    reversal. `cost` and `tax` are what is booked now (after reversals); `delivered_cost` is the cost at delivery
+    and `tax_rate` the rate then, kept so a later change of the supplier's rate never changes a reversal."""
+
+    order = models.ForeignKey("orders.Order", verbose_name="订单", on_delete=models.PROTECT,
+                              related_name="supplier_settlements")
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.PROTECT, related_name="settlements")
+    tax_rate = models.DecimalField("代扣税率", max_digits=5, decimal_places=4)
+    delivered_cost = models.DecimalField("供货成本（交付时）", max_digits=14, decimal_places=2)
+    cost = models.DecimalField("已结算成本", max_digits=14, decimal_places=2)
+    tax = models.DecimalField("已代扣税费", max_digits=14, decimal_places=2)
+    journals = models.PositiveIntegerField("凭证数", default=0)
+    created_at = models.DateTimeField("结算时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "供货商结算"
+        ordering = ["-pk"]
+        constraints = [models.UniqueConstraint(fields=["order", "supplier"], name="suppliers_settlement_once")]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_id} · {self.order_id}"
+
+
+class SettlementMovementKind(models.TextChoices):
+    SETTLEMENT = "settlement", "结算"
+    REVERSAL = "reversal", "退款冲回"
+
+
+class SettlementMovement(models.Model):
+    """One journal of a settlement, with its parts (all positive; `kind` says the direction): the cost, the tax
+    withheld, what went to or came from the payable, and the supplier's debt paid down (settlement) or incurred
+    (reversal). Monthly statements and the tax report add these up by the journal's time."""
+
+    settlement = models.ForeignKey(SupplierSettlement, verbose_name="结算", on_delete=models.PROTECT,
+                                   related_name="movements")
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.PROTECT,
+                                 related_name="settlement_movements")
+    journal = models.OneToOneField("ledger.Journal", verbose_name="记账凭证", on_delete=models.PROTECT,
+                                   related_name="settlement_movement")
+    kind = models.CharField("类型", max_length=12, choices=SettlementMovementKind.choices)
+    cost = models.DecimalField("成本", max_digits=14, decimal_places=2)
+    tax = models.DecimalField("税费", max_digits=14, decimal_places=2)
+    payable = models.DecimalField("应付变动", max_digits=14, decimal_places=2)
+    debt = models.DecimalField("欠款变动", max_digits=14, decimal_places=2)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "结算明细"
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.cost}"
+
+
+class WithdrawalStatus(models.TextChoices):
+    REQUESTED = "requested", "待审核"
+    PAID = "paid", "已打款"
+    REJECTED = "rejected", "已驳回"
+
+
+class SupplierWithdrawal(models.Model):
+    """A supplier's withdrawal (提现) of its earned payable to a bank account, reviewed by staff. The money left
+    the payable when it was requested; staff pay it by bank transfer outside the system (the transfer reference is
+    recorded) or reject it with a reason (the money goes back). The account number is encrypted at rest."""
+
+    number = models.CharField("提现单号", max_length=32, unique=True)
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.PROTECT,
+                                 related_name="withdrawals")
+    amount = models.DecimalField("金额", max_digits=14, decimal_places=2)
+    bank_name = models.CharField("开户银行", max_length=100)
+    account_name = models.CharField("户名", max_length=100)
+    account_number = EncryptedTextField("银行账号（密文）")
+    status = models.CharField("状态", max_length=10, choices=WithdrawalStatus.choices,
+                              default=WithdrawalStatus.REQUESTED)
+    request_id = models.CharField("客户端请求号", max_length=64, null=True, blank=True)
+    transfer_reference = models.CharField("转账流水号", max_length=100, blank=True)
+    rejection_reason = models.CharField("驳回原因", max_length=200, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="审核人", null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField("审核时间", null=True, blank=True)
+    created_at = models.DateTimeField("申请时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "供货商提现"
+        ordering = ["-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["supplier", "request_id"], name="suppliers_withdrawal_unique_request"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="suppliers_withdrawal_amount_positive",
+                                   violation_error_message="提现金额必须大于 0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class TaxReportExport(models.Model):
+    """Who exported the quarterly tax report (it holds full ID numbers: a staff-only, logged export)."""
+
+    quarter = models.CharField("季度", max_length=6)
+    file_format = models.CharField("格式", max_length=4)
+    exported_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="导出人", null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    via = models.CharField("途径", max_length=20)
+    rows = models.PositiveIntegerField("行数")
+    created_at = models.DateTimeField("导出时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "税务报送导出记录"
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.quarter} {self.file_format}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from kameng.suppliers.ratings import ratings_recompute
+from kameng.suppliers.settlement import settlements_sweep
 
 
 @shared_task(name="kameng.suppliers.tasks.recompute_ratings")
@@ -12,3 +13,9 @@ def recompute_ratings() -> int:
     """Rate every supplier for today (kameng/suppliers/ratings.py); a second run the same day replaces the day's
     snapshots, it does not add to them."""
     return ratings_recompute()
+
+
+@shared_task(name="kameng.suppliers.tasks.settle_missed_orders")
+def settle_missed_orders() -> int:
+    """Settle recent delivered or refunded orders the aftercare listener missed."""
+    return settlements_sweep()

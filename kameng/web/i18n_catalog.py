@@ -129,3 +129,12 @@ DOMAIN_TEXTS = (
     _("实名认证正在进行中，请稍候再试"), _("实名认证服务暂时不可用，请稍后重试"),
     _("未认证"), _("认证中"), _("已认证"), _("未通过"),
 )
+
+# The supplier console's money pages (kameng.web.views.supplier_money): withdrawal statuses, statement line kinds,
+# and the withdrawal service's refusals.
+SUPPLIER_MONEY_TEXTS = (
+    _("待审核"), _("已打款"), _("已驳回"), _("结算"), _("退款冲回"), _("供货商提现申请"), _("供货商提现驳回"),
+    _("可提现余额不足"), _("可提现余额不足：当前可提现 ¥%(amount)s"), _("提现金额不能低于 ¥%(amount)s"),
+    _("银行账号应为 8–30 位数字"), _("请填写开户银行和户名"), _("开户银行和户名最多 100 个字"),
+    _("金额不能超过 ¥%(amount)s"),
+)
