@@ -1,20 +1,24 @@
-"""Staff pages for suppliers, their offers, routing rules and direct top-up attempts."""
+"""Staff pages for suppliers, their offers, routing rules and direct top-up attempts; onboarding (review,
+documents, sample tests) in admin_onboarding.py."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from unfold.admin import ModelAdmin
 
+from kameng.suppliers.admin_onboarding import SupplierOnboardingAdminMixin
 from kameng.suppliers.models import SkuRoutingRule, Supplier, SupplierOffer, TopupAttempt
 
 
 @admin.register(Supplier)
-class SupplierAdmin(ModelAdmin):
+class SupplierAdmin(SupplierOnboardingAdminMixin, ModelAdmin):
     list_display = ("name", "status", "connector_kind", "rating", "tax_rate", "created_at")
     list_filter = ("status", "connector_kind")
     search_fields = ("name",)
     exclude = ("connector_config",)
     raw_id_fields = ("owner",)
+    # The status changes only through the review action (kameng.suppliers.onboarding), which records why.
+    readonly_fields = ("status", "approved_at", "missing_items")
 
 
 @admin.register(SupplierOffer)
