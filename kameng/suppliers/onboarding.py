@@ -89,6 +89,7 @@ def supplier_apply(*, user_id: int, name: str) -> Supplier:
 
 
 def _require_editable(supplier: Supplier) -> None:
+    supplier.refresh_from_db(fields=["status"])  # staff may have reviewed it since it was read
     if supplier.status not in EDITABLE_STATUSES:
         raise ConflictError(NOT_EDITABLE_MESSAGE, code="supplier_not_editable",
                             params={"status": supplier.get_status_display()})
