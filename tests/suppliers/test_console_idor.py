@@ -89,7 +89,8 @@ def _walk(patterns: list[URLPattern | URLResolver], prefix: str = "", namespace:
 
 def supplier_routes() -> dict[str, str]:
     """URL name → route of every pattern whose address starts with /supplier/."""
-    return {name: route for route, name in _walk(get_resolver().url_patterns) if route.lstrip("^").startswith("supplier/")}
+    return {name: route for route, name in _walk(get_resolver().url_patterns)
+            if route.lstrip("^").startswith("supplier/")}
 
 
 def test_every_supplier_route_has_a_case() -> None:

@@ -141,7 +141,7 @@ def test_personal_data_is_encrypted_at_rest_and_masked_on_the_page(client: Clien
     client.force_login(supplier.owner)
 
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT contact_phone, legal_person_name FROM {SupplierProfile._meta.db_table}")  # noqa: S608
+        cursor.execute(f"SELECT contact_phone, legal_person_name FROM {SupplierProfile._meta.db_table}")
         phone_raw, name_raw = cursor.fetchone()
     body = client.get("/supplier/company/").content.decode()
 
@@ -214,7 +214,8 @@ def test_submitting_with_items_missing_lists_them_and_changes_nothing(client: Cl
     body = response.content.decode()
     assert "完成法定代表人实名认证" in overview
     assert "上传营业执照" in overview
-    assert "资料还不完整，请先：完成法定代表人实名认证；上传营业执照；上传行业授权文件；阅读并同意最新版供货商协议" in body
+    assert ("资料还不完整，请先：完成法定代表人实名认证；上传营业执照；上传行业授权文件；"
+            "阅读并同意最新版供货商协议") in body
     supplier.refresh_from_db()
     assert supplier.status == SupplierStatus.DRAFT
     assert SupplierReview.objects.count() == 0
