@@ -13,8 +13,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import gettext_noop as noop
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.http import require_http_methods
 
 from kameng.catalog.models import Sku
@@ -38,19 +37,29 @@ from kameng.web.views.supplier_console import SUPPLIER_CONSOLE_NAV, SupplierRequ
 SUPPLIER_CONSOLE_NAV.append(("web:supplier_offers", gettext_lazy("报价")))
 
 OFFER_TEXTS = (
-    noop("供货价必须大于 0"), noop("供货价最多两位小数"), noop("请选择库存来源"),
-    noop("该商品不是卡密发货，库存来源请选「上游接口」"), noop("库存来源为上游接口时，请填写上游商品编号"),
-    noop("每日上限至少为 1，留空表示不限"), noop("规格不存在或已停售"),
-    noop("您已为该规格创建过报价，请直接修改原报价"),
-    noop("报价不存在"), noop("该报价的库存来源不是卡密，不能上传卡密"),
-    noop("供货商状态为「%(status)s」：审核通过后才能创建报价、上传卡密"),
-    noop("供货商协议已更新：请在概览页阅读并同意新版协议后继续"),
-    noop("没有可导入的内容：请粘贴卡密（每行一个）或上传 TXT/CSV 文件"),
-    noop("没有可导入的卡密：内容只有空行、注释或表头"),
-    noop("无法识别文件编码：请上传 UTF-8 或 GBK 编码的 TXT/CSV 文本文件"), noop("文件超过 50 MB，请拆分后分批导入"),
-    noop("内容超过 50 MB，请拆分后分批导入"),
-    noop("卡密库存（上传的卡密）"), noop("上游接口（直充 / 接口取卡）"),
-    noop("排队中"), noop("导入中"), noop("已完成"), noop("失败"),
+    gettext_noop("供货价必须大于 0"),
+    gettext_noop("供货价最多两位小数"),
+    gettext_noop("请选择库存来源"),
+    gettext_noop("该商品不是卡密发货，库存来源请选「上游接口」"),
+    gettext_noop("库存来源为上游接口时，请填写上游商品编号"),
+    gettext_noop("每日上限至少为 1，留空表示不限"),
+    gettext_noop("规格不存在或已停售"),
+    gettext_noop("您已为该规格创建过报价，请直接修改原报价"),
+    gettext_noop("报价不存在"),
+    gettext_noop("该报价的库存来源不是卡密，不能上传卡密"),
+    gettext_noop("供货商状态为「%(status)s」：审核通过后才能创建报价、上传卡密"),
+    gettext_noop("供货商协议已更新：请在概览页阅读并同意新版协议后继续"),
+    gettext_noop("没有可导入的内容：请粘贴卡密（每行一个）或上传 TXT/CSV 文件"),
+    gettext_noop("没有可导入的卡密：内容只有空行、注释或表头"),
+    gettext_noop("无法识别文件编码：请上传 UTF-8 或 GBK 编码的 TXT/CSV 文本文件"),
+    gettext_noop("文件超过 50 MB，请拆分后分批导入"),
+    gettext_noop("内容超过 50 MB，请拆分后分批导入"),
+    gettext_noop("卡密库存（上传的卡密）"),
+    gettext_noop("上游接口（直充 / 接口取卡）"),
+    gettext_noop("排队中"),
+    gettext_noop("导入中"),
+    gettext_noop("已完成"),
+    gettext_noop("失败"),
 )
 
 

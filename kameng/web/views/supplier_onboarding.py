@@ -14,8 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import gettext_noop as noop
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -47,21 +46,41 @@ DOCUMENT_VIEW_PERMISSION = "suppliers.view_supplierdocument"
 
 # Service texts shown on these pages (kameng.suppliers.onboarding, .documents), for the English catalog.
 ONBOARDING_TEXTS = (
-    noop("该账号已是供货商"), noop("请填写供货商名称"), noop("供货商名称最多 100 个字"),
-    noop("当前状态（%(status)s）不能修改入驻资料"), noop("请填写企业名称"),
-    noop("统一社会信用代码应为 18 位数字或大写字母（不含 I、O、Z、S、V）"),
-    noop("统一社会信用代码校验位不正确，请核对营业执照"), noop("请填写联系人"), noop("联系电话应为 11 位手机号码"),
-    noop("请先填写企业资料（含法定代表人姓名）"), noop("法定代表人已完成实名认证"),
-    noop("登录账号已实名认证为其他人：法定代表人实名须与账号实名一致，请用法定代表人本人的账号申请入驻，或联系客服重置账号实名"),
-    noop("协议已更新，请阅读最新版本后再同意"), noop("资料还不完整，请先：%(items)s"),
-    noop("填写企业资料（企业名称、统一社会信用代码、法定代表人、联系人）"), noop("完成法定代表人实名认证"),
-    noop("上传营业执照"), noop("上传行业授权文件"), noop("阅读并同意最新版供货商协议"),
-    noop("当前状态（%(status)s）不能上传资质文件"), noop("请选择文件类型"), noop("商品授权协议须选择对应的商品"),
-    noop("文件是空的，请重新选择"), noop("只能上传 PDF、JPG 或 PNG 文件（按文件内容识别，改扩展名无效）"),
-    noop("供货商状态为「%(current)s」，不能变为「%(target)s」"),
+    gettext_noop("该账号已是供货商"),
+    gettext_noop("请填写供货商名称"),
+    gettext_noop("供货商名称最多 100 个字"),
+    gettext_noop("当前状态（%(status)s）不能修改入驻资料"),
+    gettext_noop("请填写企业名称"),
+    gettext_noop("统一社会信用代码应为 18 位数字或大写字母（不含 I、O、Z、S、V）"),
+    gettext_noop("统一社会信用代码校验位不正确，请核对营业执照"),
+    gettext_noop("请填写联系人"),
+    gettext_noop("联系电话应为 11 位手机号码"),
+    gettext_noop("请先填写企业资料（含法定代表人姓名）"),
+    gettext_noop("法定代表人已完成实名认证"),
+    gettext_noop("登录账号已实名认证为其他人：法定代表人实名须与账号实名一致，请用法定代表人本人的账号申请入驻，或联系客服重置账号实名"),
+    gettext_noop("协议已更新，请阅读最新版本后再同意"),
+    gettext_noop("资料还不完整，请先：%(items)s"),
+    gettext_noop("填写企业资料（企业名称、统一社会信用代码、法定代表人、联系人）"),
+    gettext_noop("完成法定代表人实名认证"),
+    gettext_noop("上传营业执照"),
+    gettext_noop("上传行业授权文件"),
+    gettext_noop("阅读并同意最新版供货商协议"),
+    gettext_noop("当前状态（%(status)s）不能上传资质文件"),
+    gettext_noop("请选择文件类型"),
+    gettext_noop("商品授权协议须选择对应的商品"),
+    gettext_noop("文件是空的，请重新选择"),
+    gettext_noop("只能上传 PDF、JPG 或 PNG 文件（按文件内容识别，改扩展名无效）"),
+    gettext_noop("供货商状态为「%(current)s」，不能变为「%(target)s」"),
     # supplier statuses and document kinds (kameng.suppliers.models)
-    noop("资料填写中"), noop("待审核"), noop("需补充资料"), noop("已通过"), noop("已拒绝"), noop("已暂停"),
-    noop("营业执照"), noop("行业授权"), noop("商品授权协议"),
+    gettext_noop("资料填写中"),
+    gettext_noop("待审核"),
+    gettext_noop("需补充资料"),
+    gettext_noop("已通过"),
+    gettext_noop("已拒绝"),
+    gettext_noop("已暂停"),
+    gettext_noop("营业执照"),
+    gettext_noop("行业授权"),
+    gettext_noop("商品授权协议"),
 )
 
 

@@ -7,8 +7,7 @@ and delivery time — never the buyer's identity nor a card secret.
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.utils.translation import gettext_lazy
-from django.utils.translation import gettext_noop as noop
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.http import require_GET
 
 from kameng.suppliers.delivered import supplier_delivered_orders, supplier_disputes
@@ -18,9 +17,13 @@ SUPPLIER_CONSOLE_NAV.append(("web:supplier_orders", gettext_lazy("订单")))
 SUPPLIER_CONSOLE_NAV.append(("web:supplier_disputes", gettext_lazy("售后")))
 
 ORDER_TEXTS = (
-    noop("卡密"), noop("直充"),
+    gettext_noop("卡密"),
+    gettext_noop("直充"),
     # top-up attempt statuses (kameng.suppliers.models.AttemptStatus)
-    noop("已记录（待提交）"), noop("充值中"), noop("结果未知（待查询）"), noop("已到账"),
+    gettext_noop("已记录（待提交）"),
+    gettext_noop("充值中"),
+    gettext_noop("结果未知（待查询）"),
+    gettext_noop("已到账"),
 )
 
 
