@@ -116,13 +116,27 @@ class SampleTestInline(_ReadOnlyInline):
         return "—" if seconds is None else f"{seconds} 秒"
 
 
+# The decisions open to staff in each status (the service refuses any other move too).
+REVIEW_CHOICES: dict[str, list[tuple[str, str]]] = {
+    SupplierStatus.PENDING_REVIEW: [(ReviewDecision.APPROVE.value, "通过"),
+                                    (ReviewDecision.NEEDS_MORE.value, "需补充资料"),
+                                    (ReviewDecision.REJECT.value, "拒绝")],
+    SupplierStatus.APPROVED: [(ReviewDecision.SUSPEND.value, "暂停供货（不再分配订单）")],
+    SupplierStatus.SUSPENDED: [(ReviewDecision.APPROVE.value, "恢复供货")],
+}
+
+
 class SupplierReviewForm(forms.Form):
-    decision = forms.ChoiceField(label="审核结果", widget=forms.RadioSelect, choices=[
-        (ReviewDecision.APPROVE.value, "通过"), (ReviewDecision.NEEDS_MORE.value, "需补充资料"),
-        (ReviewDecision.REJECT.value, "拒绝")])
+    decision = forms.ChoiceField(label="审核结果", widget=forms.RadioSelect, choices=[])
     reason = forms.CharField(label="原因 / 需补充的内容", required=False, max_length=2000,
                              widget=forms.Textarea(attrs={"rows": 4}),
-                             help_text="供货商会在后台概览页看到；拒绝和需补充资料时必填")
+                             help_text="供货商会在后台概览页看到；通过以外的决定必填")
+
+    def __init__(self, *args: Any, status: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        decision = self.fields["decision"]
+        assert isinstance(decision, forms.ChoiceField)
+        decision.choices = REVIEW_CHOICES.get(status, [])
 
 
 class SupplierOnboardingAdminMixin:
@@ -146,11 +160,11 @@ class SupplierOnboardingAdminMixin:
             raise PermissionDenied
         supplier = _object_or_404(Supplier, object_id)
         change_url = reverse("admin:suppliers_supplier_change", args=[supplier.pk])
-        if supplier.status != SupplierStatus.PENDING_REVIEW:
-            self.message_user(request, f"供货商状态为「{supplier.get_status_display()}」，不是待审核",  # type: ignore[attr-defined]
+        if supplier.status not in REVIEW_CHOICES:
+            self.message_user(request, f"供货商状态为「{supplier.get_status_display()}」，没有可做的审核",  # type: ignore[attr-defined]
                               messages.ERROR)
             return HttpResponseRedirect(change_url)
-        form = SupplierReviewForm(request.POST or None)
+        form = SupplierReviewForm(request.POST or None, status=supplier.status)
         if request.method == "POST" and form.is_valid():
             try:
                 supplier_review(supplier_id=supplier.pk, decision=ReviewDecision(form.cleaned_data["decision"]),
@@ -167,7 +181,7 @@ class SupplierOnboardingAdminMixin:
             "title": f"审核供货商 · {supplier.name}", "subject": supplier.name, "opts": Supplier._meta,
             "form": form, "form_id": "supplier-review-form", "change_url": change_url,
             "notes": ["通过前须有一次结果为「有效」的样品测试（KAMENG_SUPPLIER_SAMPLE_TEST_REQUIRED）。",
-                      "拒绝或需补充资料时请写明原因，供货商在后台概览页看到。",
+                      "拒绝、需补充资料或暂停时请写明原因，供货商在后台概览页看到。",
                       "需补充资料：供货商可修改资料后重新提交。拒绝为最终结果。"],
         })
 

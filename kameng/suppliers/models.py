@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -224,7 +225,7 @@ class SupplierDocument(models.Model):
     stored_name = models.CharField("存储名", max_length=80, unique=True, editable=False)
     content_type = models.CharField("文件类型", max_length=40)
     size = models.PositiveIntegerField("大小（字节）")
-    sha256 = models.CharField("SHA-256", max_length=64)
+    sha256 = models.CharField("内容摘要（SHA-256）", max_length=64)
     uploaded_at = models.DateTimeField("上传时间", auto_now_add=True)
 
     class Meta:
@@ -325,6 +326,11 @@ class SampleTest(models.Model):
 
     def __str__(self) -> str:
         return f"样品测试 #{self.pk}"
+
+    def clean(self) -> None:
+        if self.offer_id is not None and self.supplier_id is not None \
+                and self.offer.supplier_id != self.supplier_id:
+            raise ValidationError({"offer": "该报价不属于此供货商"})
 
     @property
     def delivery_seconds(self) -> int | None:

@@ -270,6 +270,7 @@ class ReviewDecision(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     NEEDS_MORE = "needs_more"
+    SUSPEND = "suspend"  # an approved supplier stops being routed; APPROVE reinstates it
 
 
 def has_passing_sample_test(*, supplier_id: int) -> bool:
@@ -277,8 +278,9 @@ def has_passing_sample_test(*, supplier_id: int) -> bool:
 
 
 def supplier_review(*, supplier_id: int, decision: ReviewDecision, reason: str, staff_id: int) -> Supplier:
-    """Staff decide on a supplier in review. Rejecting or asking for more needs a reason (the supplier reads it);
-    approving needs a passing sample test while KAMENG_SUPPLIER_SAMPLE_TEST_REQUIRED is on."""
+    """Staff decide on a supplier in review (or suspend an approved one, or reinstate a suspended one by approving
+    it). Every decision but approving needs a reason (the supplier reads it); approving needs a passing sample test
+    while KAMENG_SUPPLIER_SAMPLE_TEST_REQUIRED is on."""
     reason = reason.strip()
     if decision != ReviewDecision.APPROVE and not reason:
         raise ApplicationError("请填写原因：供货商会在后台看到它", code="review_reason_required")
@@ -287,7 +289,8 @@ def supplier_review(*, supplier_id: int, decision: ReviewDecision, reason: str, 
         raise ConflictError("还没有通过的样品测试：请先在「样品测试」中记录一次结果为有效的测试",
                             code="sample_test_required")
     target = {ReviewDecision.APPROVE: SupplierStatus.APPROVED, ReviewDecision.REJECT: SupplierStatus.REJECTED,
-              ReviewDecision.NEEDS_MORE: SupplierStatus.NEEDS_MORE}[decision]
+              ReviewDecision.NEEDS_MORE: SupplierStatus.NEEDS_MORE,
+              ReviewDecision.SUSPEND: SupplierStatus.SUSPENDED}[decision]
     return _transition(supplier_id=supplier_id, to=target, reason=reason, staff_id=staff_id)
 
 

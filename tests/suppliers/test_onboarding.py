@@ -660,3 +660,49 @@ def test_the_sample_keys_action_in_the_admin(admin_client: Client) -> None:
     assert response.status_code == 302
     assert "S-0001" in page.content.decode()
     assert CardKey.objects.filter(status=CardKeyStatus.SOLD).count() == 2
+
+
+def test_a_sample_test_is_of_an_offer_of_its_supplier(admin_client: Client) -> None:
+    supplier = _pending()
+    foreign_offer = SupplierOfferFactory.create()
+
+    response = admin_client.post("/admin/suppliers/sampletest/add/", {
+        "supplier": supplier.pk, "offer": foreign_offer.pk, "quantity": 1, "ordered_at_0": "2026-12-01",
+        "ordered_at_1": "10:00:00", "result": SampleResult.VALID, "note": ""})
+
+    assert response.status_code == 200
+    assert "该报价不属于此供货商" in response.content.decode()
+    assert SampleTest.objects.count() == 0
+
+
+def test_staff_record_a_sample_test_in_the_admin(admin_client: Client) -> None:
+    supplier = _pending()
+    offer = SupplierOfferFactory.create(supplier=supplier)
+
+    response = admin_client.post("/admin/suppliers/sampletest/add/", {
+        "supplier": supplier.pk, "offer": offer.pk, "quantity": 2, "ordered_at_0": "2026-12-01",
+        "ordered_at_1": "10:00:00", "delivered_at_0": "2026-12-01", "delivered_at_1": "10:00:09",
+        "result": SampleResult.VALID, "note": "两张均可正常充值"})
+
+    assert response.status_code == 302
+    test = SampleTest.objects.get()
+    assert test.recorded_by is not None
+    assert (test.delivery_seconds, test.result, test.recorded_by.username) == (9, "valid", "admin")
+
+
+def test_staff_suspend_an_approved_supplier_and_reinstate_it(admin_client: Client) -> None:
+    supplier = SupplierFactory.create()
+    _passing_sample(supplier)
+    url = f"/admin/suppliers/supplier/{supplier.pk}/review/"
+
+    wrong = admin_client.post(url, {"decision": "reject", "reason": "不行"})
+    suspended = admin_client.post(url, {"decision": "suspend", "reason": "多次发货超时"})
+    status_after_suspending = Supplier.objects.get(pk=supplier.pk).status
+    reinstated = admin_client.post(url, {"decision": "approve", "reason": ""})
+
+    assert wrong.status_code == 200  # not a choice for an approved supplier
+    assert (suspended.status_code, reinstated.status_code) == (302, 302)
+    assert status_after_suspending == SupplierStatus.SUSPENDED
+    assert Supplier.objects.get(pk=supplier.pk).status == SupplierStatus.APPROVED
+    assert list(SupplierReview.objects.order_by("pk").values_list("to_status", "reason")) == [
+        ("suspended", "多次发货超时"), ("approved", "")]
