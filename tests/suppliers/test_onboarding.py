@@ -706,3 +706,20 @@ def test_staff_suspend_an_approved_supplier_and_reinstate_it(admin_client: Clien
     assert Supplier.objects.get(pk=supplier.pk).status == SupplierStatus.APPROVED
     assert list(SupplierReview.objects.order_by("pk").values_list("to_status", "reason")) == [
         ("suspended", "多次发货超时"), ("approved", "")]
+
+
+def test_the_overview_reads_english(client: Client) -> None:
+    agreement_publish()
+    supplier = draft_supplier()
+    profile_save(supplier)
+    client.force_login(supplier.owner)
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+
+    body = client.get("/supplier/").content.decode()
+    refused = client.post("/supplier/submit/", follow=True).content.decode()
+
+    assert "Verify the legal representative&#x27;s real name" in body
+    assert "Upload the business licence" in body
+    assert "Draft" in body
+    assert "资料填写中" not in body
+    assert "Not complete yet. Still to do:" in refused
