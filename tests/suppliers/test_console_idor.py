@@ -93,15 +93,26 @@ def supplier_routes() -> dict[str, str]:
             if route.lstrip("^").startswith("supplier/")}
 
 
+def routes_without_cases(routes: dict[str, str], cases: dict[str, RouteCase]) -> list[str]:
+    return sorted(f"{name} (/{route})" for name, route in routes.items() if name not in cases)
+
+
 def test_every_supplier_route_has_a_case() -> None:
     routes = supplier_routes()
 
-    missing = sorted(f"{name} (/{route})" for name, route in routes.items() if name not in ROUTE_CASES)
+    missing = routes_without_cases(routes, ROUTE_CASES)
     stale = sorted(name for name in ROUTE_CASES if name not in routes)
 
     assert not missing, ("console routes without an IDOR case — add each to ROUTE_CASES in "
                          f"tests/suppliers/test_console_idor.py with a factory for its object: {missing}")
     assert not stale, f"ROUTE_CASES names routes that no longer exist: {stale}"
+
+
+def test_a_new_route_without_a_case_is_named() -> None:
+    routes = {**supplier_routes(), "web:supplier_statement": "supplier/statements/<int:statement_id>/"}
+
+    assert routes_without_cases(routes, ROUTE_CASES) == [
+        "web:supplier_statement (/supplier/statements/<int:statement_id>/)"]
 
 
 def test_every_route_with_an_object_id_has_a_factory() -> None:
