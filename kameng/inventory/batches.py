@@ -8,6 +8,7 @@ once the batch is finished.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -48,9 +49,11 @@ def _line_count(text: str) -> int:
 
 
 def card_key_import_submit(*, sku_id: int, created_by_id: int | None, text: str, is_csv: bool = False,
-                           source_name: str = "", expires_at: datetime | None = None) -> CardKeyBatch:
+                           source_name: str = "", expires_at: datetime | None = None,
+                           supplier_id: int | None = None, cost: Decimal | None = None) -> CardKeyBatch:
     """Start an import into a card-key SKU. Up to `KAMENG_IMPORT_INLINE_LIMIT` lines import now (the returned
-    batch is `done`); a larger input is stored encrypted on a `queued` batch and imported by the worker."""
+    batch is `done`); a larger input is stored encrypted on a `queued` batch and imported by the worker. A
+    supplier's upload passes `supplier_id` and `cost` (its offer price): the keys are stored as its own."""
     sku = Sku.objects.select_related("product").filter(pk=sku_id).first()
     if sku is None:
         raise NotFoundError("规格不存在", code="sku_not_found")
@@ -70,7 +73,7 @@ def card_key_import_submit(*, sku_id: int, created_by_id: int | None, text: str,
         if parse_lines(text, is_csv=is_csv).total == 0:
             raise ApplicationError("没有可导入的卡密：内容只有空行、注释或表头", code="empty_import")
         batch = card_key_batch_create(sku_id=sku.pk, created_by_id=created_by_id, source_name=source_name,
-                                      expires_at=expires_at)
+                                      expires_at=expires_at, supplier_id=supplier_id, cost=cost)
         return card_keys_import(batch=batch, text=text, is_csv=is_csv)
 
     from kameng.inventory.tasks import import_card_key_batch
@@ -78,7 +81,7 @@ def card_key_import_submit(*, sku_id: int, created_by_id: int | None, text: str,
     payload = (_CSV_MARK if is_csv else _TEXT_MARK) + "\n" + text
     with transaction.atomic():
         batch = card_key_batch_create(sku_id=sku.pk, created_by_id=created_by_id, source_name=source_name,
-                                      expires_at=expires_at)
+                                      expires_at=expires_at, supplier_id=supplier_id, cost=cost)
         batch.pending_payload = encrypt_text(payload, context=PAYLOAD_CONTEXT)
         batch.total_lines = lines  # an estimate until the worker has parsed the payload
         batch.save(update_fields=["pending_payload", "total_lines"])

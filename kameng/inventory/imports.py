@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -157,7 +158,8 @@ def _store_rows(batch: CardKeyBatch, rows: list[tuple[bytes, bytes]]) -> None:
     with transaction.atomic():
         CardKey.objects.bulk_create(
             [CardKey(sku_id=batch.sku_id, batch_id=batch.pk, secret_ciphertext=token, fingerprint=mark,
-                     expires_at=batch.expires_at) for mark, token in rows],
+                     expires_at=batch.expires_at, supplier_id=batch.supplier_id, cost=batch.cost)
+             for mark, token in rows],
             batch_size=1000,
         )
 
@@ -167,18 +169,20 @@ def _copy_rows(batch: CardKeyBatch, rows: list[tuple[bytes, bytes]]) -> None:
     from psycopg.errors import UniqueViolation
 
     statement = (f"COPY {CardKey._meta.db_table} (sku_id, batch_id, status, secret_ciphertext, fingerprint, "
-                 "expires_at, created_at) FROM STDIN")
+                 "expires_at, created_at, supplier_id, cost) FROM STDIN")
     now = timezone.now()
     try:
         with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
             for mark, token in rows:
                 copy.write_row((batch.sku_id, batch.pk, CardKeyStatus.AVAILABLE.value, token, mark,
-                                batch.expires_at, now))
+                                batch.expires_at, now, batch.supplier_id, batch.cost))
     except UniqueViolation as error:
         raise IntegrityError(str(error)) from error
 
 
 def card_key_batch_create(*, sku_id: int, created_by_id: int | None, source_name: str = "",
-                          expires_at: datetime | None = None) -> CardKeyBatch:
+                          expires_at: datetime | None = None, supplier_id: int | None = None,
+                          cost: Decimal | None = None) -> CardKeyBatch:
+    """A new batch; with `supplier_id` and `cost`, a supplier's upload whose keys are stored as its own."""
     return CardKeyBatch.objects.create(sku_id=sku_id, created_by_id=created_by_id, source_name=source_name[:200],
-                                       expires_at=expires_at)
+                                       expires_at=expires_at, supplier_id=supplier_id, cost=cost)

@@ -37,6 +37,10 @@ class CardKeyBatch(models.Model):
     source_name = models.CharField("来源", max_length=200, blank=True)
     status = models.CharField("状态", max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
     expires_at = models.DateTimeField("卡密有效期至", null=True, blank=True)
+    # A supplier's upload (供货商后台): its keys are stored with this supplier and cost (see CardKey.supplier).
+    supplier = models.ForeignKey("suppliers.Supplier", verbose_name="供货商", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="card_key_batches")
+    cost = models.DecimalField("供货价", max_digits=12, decimal_places=2, null=True, blank=True)
     total_lines = models.PositiveIntegerField("总行数", default=0)
     processed_lines = models.PositiveIntegerField("已处理行数", default=0)
     imported_count = models.PositiveIntegerField("导入成功", default=0)

@@ -433,6 +433,15 @@ KAMENG_CARD_KEY_SOURCES = "kameng.suppliers.card_key_bidding.card_key_sources"
 KAMENG_SUPPLIER_RATING_WINDOW_DAYS = env.int("KAMENG_SUPPLIER_RATING_WINDOW_DAYS", default=30)
 KAMENG_SUPPLIER_RATING_MIN_ORDERS = env.int("KAMENG_SUPPLIER_RATING_MIN_ORDERS", default=20)
 
+# --- supplier onboarding (kameng/suppliers/onboarding.py) ---------------------------------------------------
+# Qualification documents live here, owner-only and outside MEDIA_ROOT (which the web server publishes); they
+# are read only through the permission-checked download view.
+KAMENG_SUPPLIER_DOCUMENTS_DIR = Path(env.str("KAMENG_SUPPLIER_DOCUMENTS_DIR",
+                                             default=str(VAR_DIR / "private" / "supplier-documents")))
+KAMENG_SUPPLIER_DOCUMENT_MAX_BYTES = env.int("KAMENG_SUPPLIER_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# Staff approve a supplier only after a passing sample test (样品测试) of its goods.
+KAMENG_SUPPLIER_SAMPLE_TEST_REQUIRED = env.bool("KAMENG_SUPPLIER_SAMPLE_TEST_REQUIRED", default=True)
+
 # --- e-mail ----------------------------------------------------------------------------------------------
 # The buyer's e-mails (kameng/notices): the delivery notice and the link that confirms a notification address.
 # With DEBUG (the demo) they are printed by the process that sends them (the Celery worker for the delivery

@@ -1,4 +1,5 @@
-"""Staff pages for suppliers, their offers, routing rules, direct top-up attempts, rating weights and snapshots."""
+"""Staff pages for suppliers, their offers, routing rules, direct top-up attempts, rating weights and snapshots;
+onboarding (review, documents, sample tests) in admin_onboarding.py, supplier money in money_admin.py."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 
 from kameng.suppliers import money_admin  # noqa: F401 - registers the supplier money pages
+from kameng.suppliers.admin_onboarding import SupplierOnboardingAdminMixin
 from kameng.suppliers.models import (
     WEIGHT_FIELDS,
     RatingSnapshot,
@@ -19,12 +21,14 @@ from kameng.suppliers.models import (
 
 
 @admin.register(Supplier)
-class SupplierAdmin(ModelAdmin):
+class SupplierAdmin(SupplierOnboardingAdminMixin, ModelAdmin):
     list_display = ("name", "status", "connector_kind", "rating", "tax_rate", "created_at")
     list_filter = ("status", "connector_kind")
     search_fields = ("name",)
     exclude = ("connector_config",)
     raw_id_fields = ("owner",)
+    # The status changes only through the review action (kameng.suppliers.onboarding), which records why.
+    readonly_fields = ("status", "approved_at", "missing_items")
 
 
 @admin.register(SupplierOffer)

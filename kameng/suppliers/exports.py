@@ -45,7 +45,7 @@ def table_xlsx(rows: Iterable[Sequence[Cell]], *, sheet: str = "Sheet1") -> byte
                 cell.data_type = "s"  # openpyxl would take "=…" as a formula
                 cells.append(cell)
             elif isinstance(value, Decimal):
-                cell = WriteOnlyCell(worksheet, value=value)
+                cell = WriteOnlyCell(worksheet, value=value)  # type: ignore[arg-type]  # openpyxl writes Decimal
                 places = max(0, -int(value.as_tuple().exponent))
                 cell.number_format = "0." + "0" * places if places else "0"  # shown as it is: 50.00, not 50
                 cells.append(cell)

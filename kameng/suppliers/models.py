@@ -360,3 +360,167 @@ class TaxReportExport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quarter} {self.file_format}"
+# --- Onboarding (入驻): company data, qualification documents, agreement, legal person, review, sample tests ------
+# The services are in kameng/suppliers/onboarding.py (steps, submit, review), documents.py (private files) and
+# sampling.py (样品测试).
+
+SUPPLIER_CONTACT_NAME_CONTEXT = "suppliers.profile.contact_name"
+SUPPLIER_CONTACT_PHONE_CONTEXT = "suppliers.profile.contact_phone"
+SUPPLIER_LEGAL_PERSON_NAME_CONTEXT = "suppliers.profile.legal_person_name"
+
+
+class SupplierProfile(models.Model):
+    """The company behind a supplier (企业资料): its name and 统一社会信用代码, the legal person (法定代表人), a
+    contact, and what it may sell. Personal data is encrypted. The legal person's real-name verification is the
+    owner account's (kameng.accounts RealName), linked here once its name and ID number are the legal person's."""
+
+    supplier = models.OneToOneField(Supplier, verbose_name="供货商", on_delete=models.CASCADE, related_name="profile")
+    company_name = models.CharField("企业名称", max_length=100)
+    credit_code = models.CharField("统一社会信用代码", max_length=18)
+    legal_person_name = EncryptedTextField("法定代表人姓名", context=SUPPLIER_LEGAL_PERSON_NAME_CONTEXT)
+    contact_name = EncryptedTextField("联系人", context=SUPPLIER_CONTACT_NAME_CONTEXT)
+    contact_phone = EncryptedTextField("联系电话", context=SUPPLIER_CONTACT_PHONE_CONTEXT)
+    business_scope = models.TextField("经营范围", blank=True)
+    legal_person_real_name = models.ForeignKey("accounts.RealName", verbose_name="法人实名", null=True, blank=True,
+                                               on_delete=models.SET_NULL, related_name="+")
+    legal_person_verified_at = models.DateTimeField("法人实名时间", null=True, blank=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "企业资料"
+
+    def __str__(self) -> str:
+        return self.company_name
+
+
+class DocumentKind(models.TextChoices):
+    BUSINESS_LICENCE = "business_licence", "营业执照"
+    INDUSTRY_AUTHORISATION = "industry_authorisation", "行业授权"
+    PRODUCT_AUTHORISATION = "product_authorisation", "商品授权协议"
+
+
+class SupplierDocument(models.Model):
+    """A qualification document (资质文件). The file lives in the private documents directory (never under
+    MEDIA_ROOT), named by a random token; only its owner and staff read it, through a permission-checked view."""
+
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.CASCADE, related_name="documents")
+    kind = models.CharField("类型", max_length=30, choices=DocumentKind.choices)
+    # A 商品授权协议 is about one product's source; the other kinds are about the company.
+    product = models.ForeignKey("catalog.Product", verbose_name="商品", null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+")
+    original_name = models.CharField("原文件名", max_length=200)
+    stored_name = models.CharField("存储名", max_length=80, unique=True, editable=False)
+    content_type = models.CharField("文件类型", max_length=40)
+    size = models.PositiveIntegerField("大小（字节）")
+    sha256 = models.CharField("内容摘要（SHA-256）", max_length=64)
+    uploaded_at = models.DateTimeField("上传时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "资质文件"
+        ordering = ["supplier_id", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.original_name}"
+
+
+class SupplierAgreement(models.Model):
+    """A version of the supplier agreement (供货商协议). The newest published one is current: a supplier must
+    have accepted it, so publishing a new version asks every supplier to accept again."""
+
+    version = models.CharField("版本", max_length=20, unique=True)
+    text = models.TextField("协议正文")
+    published_at = models.DateTimeField("发布时间", db_index=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "供货商协议"
+        ordering = ["-published_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"供货商协议 {self.version}"
+
+
+class AgreementAcceptance(models.Model):
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.CASCADE,
+                                 related_name="agreement_acceptances")
+    agreement = models.ForeignKey(SupplierAgreement, verbose_name="协议", on_delete=models.PROTECT,
+                                  related_name="acceptances")
+    version = models.CharField("版本", max_length=20)
+    accepted_at = models.DateTimeField("同意时间", auto_now_add=True)
+    ip_address = models.GenericIPAddressField("同意时的地址", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "协议同意记录"
+        ordering = ["-accepted_at"]
+        constraints = [models.UniqueConstraint(fields=["supplier", "agreement"], name="suppliers_accept_once")]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_id} · {self.version}"
+
+
+class SupplierReview(models.Model):
+    """One status change of a supplier (提交审核, 通过, 拒绝, 需补充): its timeline, and the reason it sees."""
+
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.CASCADE, related_name="reviews")
+    from_status = models.CharField("原状态", max_length=20, choices=SupplierStatus.choices)
+    to_status = models.CharField("新状态", max_length=20, choices=SupplierStatus.choices)
+    reason = models.TextField("原因", blank=True)
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="审核人", null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField("时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "审核记录"
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_id}: {self.from_status} → {self.to_status}"
+
+
+class SampleResult(models.TextChoices):
+    PENDING = "pending", "待验证"
+    VALID = "valid", "有效"
+    INVALID = "invalid", "无效"
+
+
+class SampleTest(models.Model):
+    """A sample test (样品测试) of a supplier's goods before approval, recorded by staff: what was taken, how long
+    delivery took, whether the goods worked. Card keys taken as samples are the supplier's own keys, sold at cost
+    outside any buyer order; their ids are kept here (`card_key_ids`)."""
+
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.CASCADE,
+                                 related_name="sample_tests")
+    offer = models.ForeignKey(SupplierOffer, verbose_name="供货报价", on_delete=models.PROTECT,
+                              related_name="sample_tests")
+    quantity = models.PositiveIntegerField("数量", validators=[MinValueValidator(1)])
+    ordered_at = models.DateTimeField("下单时间")
+    delivered_at = models.DateTimeField("到货时间", null=True, blank=True)
+    result = models.CharField("结果", max_length=10, choices=SampleResult.choices, default=SampleResult.PENDING)
+    note = models.TextField("说明", blank=True)
+    cost = models.DecimalField("样品成本", max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    card_key_ids = models.JSONField("样品卡密编号", default=list, blank=True, editable=False)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="记录人", null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "样品测试"
+        ordering = ["-ordered_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(delivered_at__isnull=True) | Q(delivered_at__gte=models.F("ordered_at")),
+                                   name="suppliers_sample_delivered_after_ordered",
+                                   violation_error_message="到货时间不能早于下单时间"),
+        ]
+
+    def __str__(self) -> str:
+        return f"样品测试 #{self.pk}"
+
+    def clean(self) -> None:
+        if self.offer_id is not None and self.supplier_id is not None \
+                and self.offer.supplier_id != self.supplier_id:
+            raise ValidationError({"offer": "该报价不属于此供货商"})
+
+    @property
+    def delivery_seconds(self) -> int | None:
+        if self.delivered_at is None:
+            return None
+        return int((self.delivered_at - self.ordered_at).total_seconds())

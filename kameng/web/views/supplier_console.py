@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from kameng.suppliers.models import Supplier
+from kameng.suppliers.onboarding import onboarding_overview
 from kameng.web.http import BuyerRequest
 
 
@@ -60,4 +61,5 @@ def console_render(request: SupplierRequest, template: str, context: dict[str, A
 @require_GET
 @supplier_required
 def supplier_home(request: SupplierRequest) -> HttpResponse:
-    return console_render(request, "web/supplier/home.html")
+    return console_render(request, "web/supplier/home.html",
+                          {"overview": onboarding_overview(supplier=request.supplier)})
