@@ -1,21 +1,38 @@
-"""Card-key import (批次导入): parse pasted text or a TXT/CSV upload, encrypt, fingerprint, refuse duplicates."""
+"""Card-key import (批次导入): parse pasted text or a TXT/CSV upload, encrypt, fingerprint, refuse duplicates.
+
+An import runs in chunks. A thread prepares the next chunks (fingerprint, drop repeats within the input, AES-GCM
+encrypt) while the caller's thread writes the current one (`import_store`), so the CPU work overlaps the database's.
+Each chunk is one transaction that stores its keys *and* advances the batch's progress (`processed_lines` and the
+counts): the progress bar only ever shows what is committed, and a batch whose worker died resumes exactly where its
+last chunk ended (`card_keys_import_resume`). The chunk transaction first locks the batch row and checks the
+progress it expects, so two workers on one batch (a redelivered task) never both write a chunk: the one that finds
+the batch moved on stops.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from kameng.core.crypto import keyring
-from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyBatch, CardKeyStatus, ImportStatus
+from kameng.core.crypto import Keyring, keyring
+from kameng.core.errors import ApplicationError
+from kameng.core.money import money
+from kameng.inventory.import_store import KeyDefaults, rows_store
+from kameng.inventory.models import SECRET_CONTEXT, CardKeyBatch, ImportStatus
 
 MAX_SECRET_LENGTH = 500
-CHUNK_SIZE = 5000
+CHUNK_SIZE = 10_000
+PREPARED_AHEAD = 2  # chunks the preparing thread may run ahead of the writer
 FINGERPRINT_CONTEXT = b"inventory.cardkey.fingerprint"
 
 
@@ -82,33 +99,133 @@ def fingerprint(secret: str) -> bytes:
     return keyring().fingerprint(secret.encode(), context=FINGERPRINT_CONTEXT)
 
 
-def card_keys_import(*, batch: CardKeyBatch, text: str, is_csv: bool = False) -> CardKeyBatch:
-    """Import every new secret of `text` into the batch's SKU, refusing platform-wide duplicates with a count.
+# --- preparing chunks (CPU only, no database) -----------------------------------------------------------------
 
-    Works in chunks, each its own transaction, saving progress after each one so the admin page can show it.
-    """
-    parsed = parse_lines(text, is_csv=is_csv)
-    batch.total_lines = parsed.total
-    batch.invalid_count = parsed.invalid
-    batch.processed_lines = parsed.invalid
-    batch.status = ImportStatus.RUNNING
-    batch.save(update_fields=["total_lines", "invalid_count", "processed_lines", "status"])
-    ring = keyring()
+
+@dataclass(frozen=True)
+class PreparedChunk:
+    lines: int  # valid input lines this chunk covers
+    repeats: int  # lines repeating an earlier line of the same input (refused as duplicates)
+    rows: list[tuple[bytes, bytes]]  # (fingerprint, ciphertext) of the new secrets
+
+
+def _prepared_chunks(secrets: Sequence[str], *, start: int, ring: Keyring) -> Iterator[PreparedChunk]:
+    fingerprint_of = ring.fingerprint
+    seen: set[bytes] = {fingerprint_of(secret.encode(), context=FINGERPRINT_CONTEXT) for secret in secrets[:start]}
     secret_context = SECRET_CONTEXT.encode()
-    seen: set[bytes] = set()
-    for offset in range(0, len(parsed.secrets), CHUNK_SIZE):
-        chunk = parsed.secrets[offset : offset + CHUNK_SIZE]
-        fresh: dict[bytes, str] = {}
+    for offset in range(start, len(secrets), CHUNK_SIZE):
+        chunk = secrets[offset : offset + CHUNK_SIZE]
+        marks: list[bytes] = []
+        plaintexts: list[bytes] = []
         for secret in chunk:
-            mark = ring.fingerprint(secret.encode(), context=FINGERPRINT_CONTEXT)
-            if mark in seen:
-                batch.duplicate_count += 1
+            plaintext = secret.encode()
+            mark = fingerprint_of(plaintext, context=FINGERPRINT_CONTEXT)
+            if mark not in seen:
+                seen.add(mark)
+                marks.append(mark)
+                plaintexts.append(plaintext)
+        tokens = ring.encrypt_many(plaintexts, context=secret_context)
+        yield PreparedChunk(lines=len(chunk), repeats=len(chunk) - len(marks),
+                            rows=list(zip(marks, tokens, strict=True)))
+
+
+class _PreparedAhead:
+    """Runs a chunk generator in a thread, at most `PREPARED_AHEAD` chunks ahead of the consumer.
+
+    Hashing and encryption hold the GIL, but the writer spends most of a chunk waiting on the database, which
+    releases it: the next chunk is ready by the time the current one is committed.
+    """
+
+    def __init__(self, source: Iterator[PreparedChunk]) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREPARED_AHEAD)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), name="card-key-import-prepare",
+                                        daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+            except queue.Full:
                 continue
-            seen.add(mark)
-            fresh[mark] = secret
-        batch.imported_count += _insert_chunk(batch, fresh, ring.encrypt_many, secret_context)
-        batch.processed_lines += len(chunk)
-        batch.save(update_fields=["processed_lines", "imported_count", "duplicate_count"])
+            return True
+        return False
+
+    def _run(self, source: Iterator[PreparedChunk]) -> None:
+        try:
+            for chunk in source:
+                if not self._put(("chunk", chunk)):
+                    return
+        except BaseException as error:  # handed to the consumer, which raises it
+            self._put(("error", error))
+            return
+        self._put(("end", None))
+
+    def __iter__(self) -> Iterator[PreparedChunk]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+
+class _BatchMovedOnError(Exception):
+    """Another worker committed a chunk of this batch first: it carries on, this one stops."""
+
+
+def _chunk_commit(batch: CardKeyBatch, defaults: KeyDefaults, chunk: PreparedChunk) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        committed = (CardKeyBatch.objects.select_for_update().filter(pk=batch.pk)
+                     .values_list("processed_lines", flat=True).first())
+        if committed != batch.processed_lines:
+            raise _BatchMovedOnError
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Keys and progress commit together, so a crash can only lose whole chunks, which a resume redoes:
+                # no reason to wait for the disk at every chunk (the final status change is a normal commit).
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        result = rows_store(defaults=defaults, rows=chunk.rows, now=now)
+        CardKeyBatch.objects.filter(pk=batch.pk).update(
+            processed_lines=batch.processed_lines + chunk.lines,
+            imported_count=batch.imported_count + result.imported,
+            duplicate_count=batch.duplicate_count + result.duplicates + chunk.repeats,
+            progressed_at=now,
+        )
+    batch.processed_lines += chunk.lines
+    batch.imported_count += result.imported
+    batch.duplicate_count += result.duplicates + chunk.repeats
+    batch.progressed_at = now
+
+
+def _import_run(batch: CardKeyBatch, secrets: Sequence[str], *, start: int) -> CardKeyBatch:
+    ring = keyring()
+    defaults = KeyDefaults(sku_id=batch.sku_id, batch_id=batch.pk, expires_at=batch.expires_at,
+                           supplier_id=batch.supplier_id, cost=batch.cost)
+    source = _prepared_chunks(secrets, start=start, ring=ring)
+    ahead = _PreparedAhead(source) if len(secrets) - start > CHUNK_SIZE else None
+    try:
+        for chunk in ahead if ahead is not None else source:
+            _chunk_commit(batch, defaults, chunk)
+    except _BatchMovedOnError:
+        batch.refresh_from_db()
+        return batch
+    except Exception as error:
+        card_key_batch_fail(batch=batch, error=error)
+        raise
+    finally:
+        if ahead is not None:
+            ahead.close()
     batch.status = ImportStatus.DONE
     batch.finished_at = timezone.now()
     batch.pending_payload = None
@@ -116,69 +233,74 @@ def card_keys_import(*, batch: CardKeyBatch, text: str, is_csv: bool = False) ->
     return batch
 
 
-def _insert_chunk(batch: CardKeyBatch, fresh: dict[bytes, str],
-                  encrypt_many: Callable[..., list[bytes]], secret_context: bytes) -> int:
-    already_stored = 0
-    for _attempt in range(3):
-        for mark, batch_id in _existing_fingerprints(list(fresh)):
-            fresh.pop(mark, None)
-            # Keys this very batch stored before a worker restart were imported, not refused.
-            if batch_id == batch.pk:
-                already_stored += 1
-            else:
-                batch.duplicate_count += 1
-        if not fresh:
-            return already_stored
-        ciphertexts = encrypt_many((secret.encode() for secret in fresh.values()), context=secret_context)
-        try:
-            _store_rows(batch, list(zip(fresh, ciphertexts, strict=True)))
-        except IntegrityError:
-            continue  # a concurrent import took some of these fingerprints: count them as duplicates and retry
-        return already_stored + len(fresh)
-    raise IntegrityError("card-key import kept colliding with a concurrent import")
+def card_key_batch_fail(*, batch: CardKeyBatch, error: BaseException) -> None:
+    """Mark the batch failed with the reason. Its committed chunks stay (the counts say how many keys); the stored
+    input stays too, so staff can resume it (`card_keys_import_resume`)."""
+    message = f"{type(error).__name__}: {error}"[:1000]
+    CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.FAILED, error=message,
+                                                    finished_at=timezone.now())
+    batch.refresh_from_db()
 
 
-def _existing_fingerprints(marks: list[bytes]) -> list[tuple[bytes, int | None]]:
-    if connection.vendor == "postgresql":
-        # One array parameter instead of thousands of placeholders, which psycopg would parse one by one.
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT fingerprint, batch_id FROM {CardKey._meta.db_table} "  # noqa: S608 - our own table name
-                           "WHERE fingerprint = ANY(%s)", [marks])
-            return [(bytes(mark), batch_id) for mark, batch_id in cursor.fetchall()]
-    rows = CardKey.objects.filter(fingerprint__in=marks).values_list("fingerprint", "batch_id")
-    return [(bytes(mark), batch_id) for mark, batch_id in rows]
+# --- the service ----------------------------------------------------------------------------------------------
 
 
-def _store_rows(batch: CardKeyBatch, rows: list[tuple[bytes, bytes]]) -> None:
-    """Insert (fingerprint, ciphertext) rows as available keys; IntegrityError if a fingerprint is taken."""
-    if connection.vendor == "postgresql":
-        _copy_rows(batch, rows)
-        return
-    with transaction.atomic():
-        CardKey.objects.bulk_create(
-            [CardKey(sku_id=batch.sku_id, batch_id=batch.pk, secret_ciphertext=token, fingerprint=mark,
-                     expires_at=batch.expires_at) for mark, token in rows],
-            batch_size=1000,
-        )
+def _supplier_terms(supplier_id: int | None, cost: Decimal | None) -> Decimal | None:
+    if supplier_id is None:
+        if cost is not None:
+            raise ApplicationError("供货价只用于供货商的卡密：请同时选择供货商", code="cost_without_supplier")
+        return None
+    supplier_model = CardKeyBatch._meta.get_field("supplier").related_model
+    if not supplier_model._default_manager.filter(pk=supplier_id).exists():
+        raise ApplicationError("供货商不存在", code="supplier_not_found")
+    if cost is None:
+        return None
+    amount = money(cost)
+    if amount < 0:
+        raise ApplicationError("供货价不能为负数", code="negative_cost")
+    return amount
 
 
-def _copy_rows(batch: CardKeyBatch, rows: list[tuple[bytes, bytes]]) -> None:
-    # COPY streams the rows with no per-row SQL to build or parse: the bulk import's hot path on PostgreSQL.
-    from psycopg.errors import UniqueViolation
+def card_keys_import(*, batch: CardKeyBatch, text: str, is_csv: bool = False, supplier_id: int | None = None,
+                     cost: Decimal | None = None) -> CardKeyBatch:
+    """Import every new secret of `text` into the batch's SKU, refusing platform-wide duplicates with a count.
 
-    statement = (f"COPY {CardKey._meta.db_table} (sku_id, batch_id, status, secret_ciphertext, fingerprint, "
-                 "expires_at, created_at) FROM STDIN")
-    now = timezone.now()
-    try:
-        with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-            for mark, token in rows:
-                copy.write_row((batch.sku_id, batch.pk, CardKeyStatus.AVAILABLE.value, token, mark,
-                                batch.expires_at, now))
-    except UniqueViolation as error:
-        raise IntegrityError(str(error)) from error
+    The counts are added to the batch's (a batch may take several inputs in turn). With `supplier_id` (and its
+    `cost`), the batch and every key it stores belong to that supplier.
+    """
+    if supplier_id is not None or cost is not None:
+        batch.cost = _supplier_terms(supplier_id, cost)
+        batch.supplier_id = supplier_id
+    parsed = parse_lines(text, is_csv=is_csv)
+    batch.total_lines += parsed.total
+    batch.invalid_count += parsed.invalid
+    batch.processed_lines += parsed.invalid
+    batch.status = ImportStatus.RUNNING
+    batch.save(update_fields=["total_lines", "invalid_count", "processed_lines", "status", "supplier", "cost"])
+    return _import_run(batch, parsed.secrets, start=0)
+
+
+def card_keys_import_resume(*, batch: CardKeyBatch, text: str, is_csv: bool = False) -> CardKeyBatch:
+    """Import a batch's stored input from where its last committed chunk ended (all of it for a batch not begun).
+
+    Used by the worker for queued, interrupted and failed batches: the counts committed with the earlier chunks
+    stand, and the lines before them are only fingerprinted again, so that a later repeat of one is still refused.
+    """
+    parsed = parse_lines(text, is_csv=is_csv)
+    # Only a batch with no chunk committed starts afresh; the guard keeps a second worker from resetting a batch
+    # the first has already begun.
+    CardKeyBatch.objects.filter(pk=batch.pk, processed_lines=0).update(
+        total_lines=parsed.total, invalid_count=parsed.invalid, processed_lines=parsed.invalid, imported_count=0,
+        duplicate_count=0)
+    CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.RUNNING, error="", finished_at=None)
+    batch.refresh_from_db()
+    start = min(max(batch.processed_lines - batch.invalid_count, 0), len(parsed.secrets))
+    return _import_run(batch, parsed.secrets, start=start)
 
 
 def card_key_batch_create(*, sku_id: int, created_by_id: int | None, source_name: str = "",
-                          expires_at: datetime | None = None) -> CardKeyBatch:
+                          expires_at: datetime | None = None, supplier_id: int | None = None,
+                          cost: Decimal | None = None) -> CardKeyBatch:
     return CardKeyBatch.objects.create(sku_id=sku_id, created_by_id=created_by_id, source_name=source_name[:200],
-                                       expires_at=expires_at)
+                                       expires_at=expires_at, supplier_id=supplier_id,
+                                       cost=_supplier_terms(supplier_id, cost))
