@@ -50,6 +50,8 @@ class CardKeyBatch(models.Model):
     cost = models.DecimalField("供货价", max_digits=12, decimal_places=2, null=True, blank=True)
     # When the last chunk committed: a `running` batch whose worker died stops moving, and the sweeper resumes it.
     progressed_at = models.DateTimeField("最近进度", null=True, blank=True)
+    # The chunks of the input already stored, {"size": lines per chunk, "done": [chunk numbers]}: what a resume skips.
+    committed_chunks = models.JSONField("已提交分块", default=dict, blank=True, editable=False)
     # The raw upload, encrypted, kept only until the import finishes.
     pending_payload = models.BinaryField("待导入内容（密文）", null=True, editable=False)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)

@@ -9,7 +9,7 @@ import pytest
 from django.db import OperationalError
 
 from kameng.core.errors import ApplicationError
-from kameng.inventory import import_store, imports
+from kameng.inventory import import_pipeline, import_store, imports
 from kameng.inventory.batches import card_key_batch_resume, card_key_batch_run, card_key_import_submit
 from kameng.inventory.import_store import KeyDefaults, StoreResult
 from kameng.inventory.imports import card_key_batch_create, card_keys_import
@@ -33,7 +33,7 @@ def _counts(batch: CardKeyBatch) -> tuple[str, int, int, int, int, int]:
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(imports, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(import_pipeline, "CHUNK_SIZE", 3)
     return 3
 
 
@@ -41,14 +41,14 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
 def progress_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
     """(processed, imported, duplicates) of the batch as committed before each chunk is stored."""
     seen: list[tuple[int, int, int]] = []
-    real = imports.rows_store
+    real = import_pipeline.rows_store
 
     def spy(*, defaults: KeyDefaults, rows: list[tuple[bytes, bytes]], now: object) -> StoreResult:
         seen.append(CardKeyBatch.objects.filter(pk=defaults.batch_id).values_list(
             "processed_lines", "imported_count", "duplicate_count").get())
         return real(defaults=defaults, rows=rows, now=now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(imports, "rows_store", spy)
+    monkeypatch.setattr(import_pipeline, "rows_store", spy)
     return seen
 
 
@@ -123,7 +123,7 @@ def test_bad_supplier_terms_are_refused_before_anything_is_stored(terms: dict[st
 
 
 def _fail_on_chunk(monkeypatch: pytest.MonkeyPatch, failing: int) -> None:
-    real = imports.rows_store
+    real = import_pipeline.rows_store
     calls = {"n": 0}
 
     def flaky(**kwargs: object) -> StoreResult:
@@ -132,7 +132,7 @@ def _fail_on_chunk(monkeypatch: pytest.MonkeyPatch, failing: int) -> None:
             raise OperationalError("server closed the connection unexpectedly")
         return real(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(imports, "rows_store", flaky)
+    monkeypatch.setattr(import_pipeline, "rows_store", flaky)
 
 
 def test_a_failure_mid_import_leaves_a_failed_batch_with_exactly_its_committed_chunks(
@@ -155,7 +155,7 @@ def test_a_failure_mid_import_leaves_a_failed_batch_with_exactly_its_committed_c
     assert _secrets_of(batch) == ["R-1", "R-2"]
 
     monkeypatch.undo()
-    monkeypatch.setattr(imports, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(import_pipeline, "CHUNK_SIZE", 3)
     with django_capture_on_commit_callbacks(execute=True):
         card_key_batch_resume(batch_id=batch.pk)  # queues the task, which runs eagerly in tests
 
@@ -192,17 +192,16 @@ def test_an_inline_import_that_fails_says_so(monkeypatch: pytest.MonkeyPatch) ->
 def test_a_second_worker_on_the_same_batch_stops_without_writing(small_chunks: int, settings) -> None:
     settings.KAMENG_IMPORT_INLINE_LIMIT = 1
     sku = SkuFactory.create()
-    batch = card_key_import_submit(sku_id=sku.pk, created_by_id=None, text="M-1\nM-2\nM-3\nM-4\nM-5")
+    lines = ["M-1", "M-2", "M-3", "M-4", "M-5"]
+    batch = card_key_import_submit(sku_id=sku.pk, created_by_id=None, text="\n".join(lines))
     card_key_batch_run(batch_id=batch.pk)
-    CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.RUNNING)
-    stale = CardKeyBatch.objects.get(pk=batch.pk)
-    stale.processed_lines = 3  # what a slower worker still believes: the batch has moved on since
-    stale.imported_count = 3
+    assert CardKeyBatch.objects.get(pk=batch.pk).committed_chunks == {"size": 3, "done": [0, 1]}
+    slower = CardKeyBatch.objects.get(pk=batch.pk)  # a redelivered task that still believes nothing is done
 
-    imports._import_run(stale, ["M-4", "M-5", "M-6"], start=0)
+    imports._import_run(slower, lines, size=3, skip=frozenset())
 
-    assert stale.processed_lines == 5  # reloaded, not advanced
-    assert _secrets_of(batch) == ["M-1", "M-2", "M-3", "M-4", "M-5"]
+    assert _counts(batch) == (ImportStatus.DONE, 5, 5, 5, 0, 0)  # its first chunk rolled back, then it stopped
+    assert _secrets_of(batch) == lines
 
 
 def test_a_redelivered_task_resumes_a_running_batch_after_its_last_chunk(small_chunks: int, settings,
@@ -216,15 +215,15 @@ def test_a_redelivered_task_resumes_a_running_batch_after_its_last_chunk(small_c
     # A worker killed outright would not have marked it failed: it stays running with two chunks committed.
     CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.RUNNING, error="", finished_at=None)
     monkeypatch.undo()
-    monkeypatch.setattr(imports, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(import_pipeline, "CHUNK_SIZE", 3)
     stored_again: list[int] = []
-    real = imports.rows_store
+    real = import_pipeline.rows_store
 
     def counting(**kwargs: object) -> StoreResult:
         stored_again.append(len(kwargs["rows"]))  # type: ignore[arg-type]
         return real(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(imports, "rows_store", counting)
+    monkeypatch.setattr(import_pipeline, "rows_store", counting)
 
     card_key_batch_run(batch_id=batch.pk)
 
