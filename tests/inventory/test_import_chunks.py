@@ -250,3 +250,31 @@ def test_a_key_another_import_stored_meanwhile_is_counted_as_duplicate(monkeypat
     assert looks == [3, 3]
     assert _counts(batch) == (ImportStatus.DONE, 3, 3, 2, 1, 0)
     assert _secrets_of(batch) == ["FRESH-1", "FRESH-2"]
+
+
+def test_the_sweeper_resumes_a_running_batch_that_stopped_moving(small_chunks: int, settings,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kameng.inventory.batches import card_key_batches_redrive
+
+    settings.KAMENG_IMPORT_INLINE_LIMIT = 1
+    sku = SkuFactory.create()
+    batch = card_key_import_submit(sku_id=sku.pk, created_by_id=None, text="\n".join(f"Z-{n}" for n in range(5)))
+    _fail_on_chunk(monkeypatch, failing=2)
+    with pytest.raises(OperationalError):
+        card_key_batch_run(batch_id=batch.pk)
+    monkeypatch.undo()
+    monkeypatch.setattr(import_pipeline, "CHUNK_SIZE", 3)
+    # As a worker killed mid-import leaves it: running, its last chunk committed a while ago.
+    CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.RUNNING, error="", finished_at=None,
+                                                    progressed_at=timezone.now() - timedelta(minutes=3))
+
+    assert card_key_batches_redrive() == 0  # still within STALLED_AFTER: its worker may be alive
+    CardKeyBatch.objects.filter(pk=batch.pk).update(progressed_at=timezone.now() - timedelta(minutes=11))
+    assert card_key_batches_redrive() == 1
+
+    assert _counts(batch) == (ImportStatus.DONE, 5, 5, 5, 0, 0)
+    assert card_key_batches_redrive() == 0
