@@ -15,9 +15,11 @@ writers). Before recording, the chunk locks the batch row and checks that no oth
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,22 +49,36 @@ def chunk_count(secrets: Sequence[str], size: int) -> int:
     return -(-len(secrets) // size)
 
 
+def _fingerprinter(ring: Keyring) -> Callable[[bytes], bytes]:
+    """`ring.fingerprint(value, context=FINGERPRINT_CONTEXT)`, from a copy of an HMAC already keyed and fed the
+    context: the same digest for a third less CPU, which a million lines notice."""
+    keyed = hmac.new(ring.blind_index_key, FINGERPRINT_CONTEXT + b"\x00", hashlib.sha256)
+    fresh = keyed.copy
+
+    def fingerprint_of(value: bytes) -> bytes:
+        digest = fresh()
+        digest.update(value)
+        return digest.digest()
+
+    return fingerprint_of
+
+
 def _prepared_chunks(secrets: Sequence[str], *, size: int, skip: frozenset[int], ring: Keyring
                      ) -> Iterator[PreparedChunk]:
-    fingerprint_of = ring.fingerprint
+    fingerprint_of = _fingerprinter(ring)
     secret_context = SECRET_CONTEXT.encode()
     seen: set[bytes] = set()
     for number in range(chunk_count(secrets, size)):
         chunk = secrets[number * size : (number + 1) * size]
         if number in skip:
             # Committed by an earlier run: only remembered, so that a later repeat of one of its lines is refused.
-            seen.update(fingerprint_of(secret.encode(), context=FINGERPRINT_CONTEXT) for secret in chunk)
+            seen.update(fingerprint_of(secret.encode()) for secret in chunk)
             continue
         marks: list[bytes] = []
         plaintexts: list[bytes] = []
         for secret in chunk:
             plaintext = secret.encode()
-            mark = fingerprint_of(plaintext, context=FINGERPRINT_CONTEXT)
+            mark = fingerprint_of(plaintext)
             if mark not in seen:
                 seen.add(mark)
                 marks.append(mark)

@@ -278,3 +278,15 @@ def test_the_sweeper_resumes_a_running_batch_that_stopped_moving(small_chunks: i
 
     assert _counts(batch) == (ImportStatus.DONE, 5, 5, 5, 0, 0)
     assert card_key_batches_redrive() == 0
+
+
+def test_stored_fingerprints_are_the_blind_index_lookups_compute() -> None:
+    from kameng.inventory.imports import fingerprint
+
+    sku = SkuFactory.create()
+    batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None)
+
+    card_keys_import(batch=batch, text="密钥-1\nKEY 2\nkey-3")
+
+    stored = {bytes(mark) for mark in CardKey.objects.filter(batch=batch).values_list("fingerprint", flat=True)}
+    assert stored == {fingerprint("密钥-1"), fingerprint("KEY 2"), fingerprint("key-3")}
