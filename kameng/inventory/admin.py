@@ -7,6 +7,7 @@ No page here ever shows a card secret, not even masked: staff manage keys by id,
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -28,13 +29,14 @@ from unfold.widgets import (
     UnfoldAdminSelectWidget,
     UnfoldAdminSingleDateWidget,
     UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
 )
 
 from kameng.catalog.admin import ProductAdmin, SkuInline
 from kameng.catalog.models import DeliveryKind, Product, Sku
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
-from kameng.inventory.batches import MAX_UPLOAD_BYTES, card_key_import_submit, decode_upload
+from kameng.inventory.batches import MAX_UPLOAD_BYTES, card_key_batch_resume, card_key_import_submit, decode_upload
 from kameng.inventory.models import CardKey, CardKeyBatch, ImportStatus
 from kameng.inventory.selectors import stock_by_sku_now
 from kameng.inventory.services import card_keys_void
@@ -60,12 +62,24 @@ class CardKeyImportForm(forms.Form):
     )
     expires_on = forms.DateField(label="有效期至", required=False, widget=UnfoldAdminSingleDateWidget,
                                  help_text="可选：这批卡密在该日结束后不再出售")
+    supplier = forms.ModelChoiceField(
+        label="供货商", required=False, queryset=Sku.objects.none(), widget=UnfoldAdminSelectWidget,
+        help_text="可选：代供货商导入时选择，卡密记为该供货商的库存；留空为平台自有库存",
+    )
+    cost = forms.DecimalField(label="供货价", required=False, min_value=Decimal("0.00"), max_digits=12,
+                              decimal_places=2, widget=UnfoldAdminTextInputWidget,
+                              help_text="可选：供货商每张卡密的供货价（元）；只在选择了供货商时填写")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["sku"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = Sku.objects.filter(product__delivery_kind=DeliveryKind.CARD_KEY).select_related("product")
+        supplier_field = self.fields["supplier"]
+        assert isinstance(supplier_field, forms.ModelChoiceField)
+        # The suppliers app sits above inventory: reached through the relation, not imported.
+        supplier_model = CardKeyBatch._meta.get_field("supplier").related_model
+        supplier_field.queryset = supplier_model._default_manager.order_by("name")
 
     def clean_expires_on(self) -> date | None:
         day: date | None = self.cleaned_data.get("expires_on")
@@ -76,6 +90,8 @@ class CardKeyImportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if cleaned.get("cost") is not None and cleaned.get("supplier") is None:
+            self.add_error("cost", "供货价只用于供货商的卡密：请同时选择供货商，或清空供货价")
         text: str = cleaned.get("text") or ""
         upload = cleaned.get("upload")
         if upload is not None and text.strip():
@@ -111,14 +127,14 @@ class CardKeyImportForm(forms.Form):
 
 @admin.register(CardKeyBatch)
 class CardKeyBatchAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ("id", "sku", "source_name", "status", "progress", "imported_count", "duplicate_count",
-                    "invalid_count", "created_by", "created_at", "finished_at")
+    list_display = ("id", "sku", "supplier", "source_name", "status", "progress", "imported_count",
+                    "duplicate_count", "invalid_count", "created_by", "created_at", "finished_at")
     list_filter = ("status", "created_at")
-    list_select_related = ("sku__product", "created_by")
+    list_select_related = ("sku__product", "created_by", "supplier")
     search_fields = ("source_name", "sku__name", "sku__product__name")
-    readonly_fields = ("sku", "created_by", "source_name", "status", "expires_at", "total_lines",
+    readonly_fields = ("sku", "supplier", "cost", "created_by", "source_name", "status", "expires_at", "total_lines",
                        "processed_lines", "imported_count", "duplicate_count", "invalid_count", "error",
-                       "created_at", "finished_at")
+                       "created_at", "progressed_at", "finished_at")
     fields = readonly_fields
     actions_list = ("open_import",)
     change_form_before_template = "admin/inventory/cardkeybatch/progress_block.html"
@@ -137,6 +153,7 @@ class CardKeyBatchAdmin(ReadOnlyAdminMixin, ModelAdmin):
             path("import/", view(self.import_view), name="inventory_cardkeybatch_import"),
             path("import/<int:sku_id>/", view(self.import_view), name="inventory_cardkeybatch_import_sku"),
             path("<int:batch_id>/progress/", view(self.progress_view), name="inventory_cardkeybatch_progress"),
+            path("<int:batch_id>/resume/", view(self.resume_view), name="inventory_cardkeybatch_resume"),
             *super().get_urls(),
         ]
 
@@ -149,9 +166,11 @@ class CardKeyBatchAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
+                supplier = data.get("supplier")
                 batch = card_key_import_submit(
                     sku_id=data["sku"].pk, created_by_id=request.user.pk, text=data["text"],
                     is_csv=data["is_csv"], source_name=data["source_name"], expires_at=form.expires_at(),
+                    supplier_id=supplier.pk if supplier else None, cost=data.get("cost"),
                 )
             except ApplicationError as error:
                 form.add_error(None, error.message)
@@ -171,6 +190,20 @@ class CardKeyBatchAdmin(ReadOnlyAdminMixin, ModelAdmin):
             "inline_limit": settings.KAMENG_IMPORT_INLINE_LIMIT,
         }
         return TemplateResponse(request, "admin/inventory/cardkeybatch/import.html", context)
+
+    def resume_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
+        """继续导入: a failed batch goes back to the worker, which skips the chunks it already stored."""
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:inventory_cardkeybatch_change", args=[batch_id]))
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        try:
+            card_key_batch_resume(batch_id=batch_id)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.info(request, "已重新排队，从中断处继续导入；本页会自动刷新进度")
+        return HttpResponseRedirect(reverse("admin:inventory_cardkeybatch_change", args=[batch_id]))
 
     def progress_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
         """The batch's progress: an HTML fragment for htmx polling, JSON otherwise."""

@@ -1,23 +1,28 @@
-"""Card-key import (批次导入): parse pasted text or a TXT/CSV upload, encrypt, fingerprint, refuse duplicates."""
+"""Card-key import (批次导入): parse pasted text or a TXT/CSV upload, encrypt, fingerprint, refuse duplicates.
+
+The import runs in chunks, each committed with its record on the batch (`import_pipeline`); a failed or
+interrupted batch resumes with the chunks it has not recorded (`card_keys_import_resume`).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from kameng.core.crypto import keyring
-from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyBatch, CardKeyStatus, ImportStatus
+from kameng.core.errors import ApplicationError
+from kameng.core.money import money
+from kameng.inventory import import_pipeline
+from kameng.inventory.import_pipeline import FINGERPRINT_CONTEXT, BatchMovedOnError, batch_finish, chunks_write
+from kameng.inventory.models import CardKeyBatch, ImportStatus
 
 MAX_SECRET_LENGTH = 500
-CHUNK_SIZE = 5000
-FINGERPRINT_CONTEXT = b"inventory.cardkey.fingerprint"
 
 
 @dataclass
@@ -83,106 +88,90 @@ def fingerprint(secret: str) -> bytes:
     return keyring().fingerprint(secret.encode(), context=FINGERPRINT_CONTEXT)
 
 
-def card_keys_import(*, batch: CardKeyBatch, text: str, is_csv: bool = False) -> CardKeyBatch:
-    """Import every new secret of `text` into the batch's SKU, refusing platform-wide duplicates with a count.
-
-    Works in chunks, each its own transaction, saving progress after each one so the admin page can show it.
-    """
-    parsed = parse_lines(text, is_csv=is_csv)
-    batch.total_lines = parsed.total
-    batch.invalid_count = parsed.invalid
-    batch.processed_lines = parsed.invalid
-    batch.status = ImportStatus.RUNNING
-    batch.save(update_fields=["total_lines", "invalid_count", "processed_lines", "status"])
-    ring = keyring()
-    secret_context = SECRET_CONTEXT.encode()
-    seen: set[bytes] = set()
-    for offset in range(0, len(parsed.secrets), CHUNK_SIZE):
-        chunk = parsed.secrets[offset : offset + CHUNK_SIZE]
-        fresh: dict[bytes, str] = {}
-        for secret in chunk:
-            mark = ring.fingerprint(secret.encode(), context=FINGERPRINT_CONTEXT)
-            if mark in seen:
-                batch.duplicate_count += 1
-                continue
-            seen.add(mark)
-            fresh[mark] = secret
-        batch.imported_count += _insert_chunk(batch, fresh, ring.encrypt_many, secret_context)
-        batch.processed_lines += len(chunk)
-        batch.save(update_fields=["processed_lines", "imported_count", "duplicate_count"])
-    batch.status = ImportStatus.DONE
-    batch.finished_at = timezone.now()
-    batch.pending_payload = None
-    batch.save(update_fields=["status", "finished_at", "pending_payload"])
+def _import_run(batch: CardKeyBatch, secrets: Sequence[str], *, size: int, skip: frozenset[int]) -> CardKeyBatch:
+    try:
+        chunks_write(batch=batch, secrets=secrets, size=size, skip=skip)
+    except BatchMovedOnError:
+        batch.refresh_from_db()
+        return batch
+    except Exception as error:
+        card_key_batch_fail(batch=batch, error=error)
+        raise
+    batch_finish(batch)
     return batch
 
 
-def _insert_chunk(batch: CardKeyBatch, fresh: dict[bytes, str],
-                  encrypt_many: Callable[..., list[bytes]], secret_context: bytes) -> int:
-    already_stored = 0
-    for _attempt in range(3):
-        for mark, batch_id in _existing_fingerprints(list(fresh)):
-            fresh.pop(mark, None)
-            # Keys this very batch stored before a worker restart were imported, not refused.
-            if batch_id == batch.pk:
-                already_stored += 1
-            else:
-                batch.duplicate_count += 1
-        if not fresh:
-            return already_stored
-        ciphertexts = encrypt_many((secret.encode() for secret in fresh.values()), context=secret_context)
-        try:
-            _store_rows(batch, list(zip(fresh, ciphertexts, strict=True)))
-        except IntegrityError:
-            continue  # a concurrent import took some of these fingerprints: count them as duplicates and retry
-        return already_stored + len(fresh)
-    raise IntegrityError("card-key import kept colliding with a concurrent import")
+def card_key_batch_fail(*, batch: CardKeyBatch, error: BaseException) -> None:
+    """Mark the batch failed with the reason. Its committed chunks stay (the counts say how many keys); the stored
+    input stays too, so staff can resume it (`card_keys_import_resume`)."""
+    message = f"{type(error).__name__}: {error}"[:1000]
+    CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.FAILED, error=message,
+                                                    finished_at=timezone.now())
+    batch.refresh_from_db()
 
 
-def _existing_fingerprints(marks: list[bytes]) -> list[tuple[bytes, int | None]]:
-    if connection.vendor == "postgresql":
-        # One array parameter instead of thousands of placeholders, which psycopg would parse one by one.
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT fingerprint, batch_id FROM {CardKey._meta.db_table} "  # noqa: S608 - our own table name
-                           "WHERE fingerprint = ANY(%s)", [marks])
-            return [(bytes(mark), batch_id) for mark, batch_id in cursor.fetchall()]
-    rows = CardKey.objects.filter(fingerprint__in=marks).values_list("fingerprint", "batch_id")
-    return [(bytes(mark), batch_id) for mark, batch_id in rows]
+# --- the service ----------------------------------------------------------------------------------------------
 
 
-def _store_rows(batch: CardKeyBatch, rows: list[tuple[bytes, bytes]]) -> None:
-    """Insert (fingerprint, ciphertext) rows as available keys; IntegrityError if a fingerprint is taken."""
-    if connection.vendor == "postgresql":
-        _copy_rows(batch, rows)
-        return
-    with transaction.atomic():
-        CardKey.objects.bulk_create(
-            [CardKey(sku_id=batch.sku_id, batch_id=batch.pk, secret_ciphertext=token, fingerprint=mark,
-                     expires_at=batch.expires_at, supplier_id=batch.supplier_id, cost=batch.cost)
-             for mark, token in rows],
-            batch_size=1000,
-        )
+def _supplier_terms(supplier_id: int | None, cost: Decimal | None) -> Decimal | None:
+    if supplier_id is None:
+        if cost is not None:
+            raise ApplicationError("供货价只用于供货商的卡密：请同时选择供货商", code="cost_without_supplier")
+        return None
+    supplier_model = CardKeyBatch._meta.get_field("supplier").related_model
+    if not supplier_model._default_manager.filter(pk=supplier_id).exists():
+        raise ApplicationError("供货商不存在", code="supplier_not_found")
+    if cost is None:
+        return None
+    amount = money(cost)
+    if amount < 0:
+        raise ApplicationError("供货价不能为负数", code="negative_cost")
+    return amount
 
 
-def _copy_rows(batch: CardKeyBatch, rows: list[tuple[bytes, bytes]]) -> None:
-    # COPY streams the rows with no per-row SQL to build or parse: the bulk import's hot path on PostgreSQL.
-    from psycopg.errors import UniqueViolation
+def card_keys_import(*, batch: CardKeyBatch, text: str, is_csv: bool = False, supplier_id: int | None = None,
+                     cost: Decimal | None = None) -> CardKeyBatch:
+    """Import every new secret of `text` into the batch's SKU, refusing platform-wide duplicates with a count.
 
-    statement = (f"COPY {CardKey._meta.db_table} (sku_id, batch_id, status, secret_ciphertext, fingerprint, "
-                 "expires_at, created_at, supplier_id, cost) FROM STDIN")
-    now = timezone.now()
-    try:
-        with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-            for mark, token in rows:
-                copy.write_row((batch.sku_id, batch.pk, CardKeyStatus.AVAILABLE.value, token, mark,
-                                batch.expires_at, now, batch.supplier_id, batch.cost))
-    except UniqueViolation as error:
-        raise IntegrityError(str(error)) from error
+    The counts are added to the batch's (a batch may take several inputs in turn). With `supplier_id` (and its
+    `cost`), the batch and every key it stores belong to that supplier.
+    """
+    if supplier_id is not None or cost is not None:
+        batch.cost = _supplier_terms(supplier_id, cost)
+        batch.supplier_id = supplier_id
+    parsed = parse_lines(text, is_csv=is_csv)
+    batch.total_lines += parsed.total
+    batch.invalid_count += parsed.invalid
+    batch.processed_lines += parsed.invalid
+    batch.status = ImportStatus.RUNNING
+    batch.committed_chunks = {}  # chunk numbers count within one input
+    batch.save(update_fields=["total_lines", "invalid_count", "processed_lines", "status", "supplier", "cost",
+                              "committed_chunks"])
+    return _import_run(batch, parsed.secrets, size=import_pipeline.CHUNK_SIZE, skip=frozenset())
+
+
+def card_keys_import_resume(*, batch: CardKeyBatch, text: str, is_csv: bool = False) -> CardKeyBatch:
+    """Import a batch's stored input, but for the chunks it has already recorded (all of it for a batch not begun).
+
+    Used by the worker for queued, interrupted and failed batches: the counts committed with the recorded chunks
+    stand, and their lines are only fingerprinted again, so that a later repeat of one is still refused.
+    """
+    parsed = parse_lines(text, is_csv=is_csv)
+    # Only a batch with no chunk recorded starts afresh; the guard keeps a second worker from resetting a batch
+    # the first has already begun.
+    CardKeyBatch.objects.filter(pk=batch.pk, processed_lines=0).update(
+        total_lines=parsed.total, invalid_count=parsed.invalid, processed_lines=parsed.invalid, imported_count=0,
+        duplicate_count=0, committed_chunks={})
+    CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.RUNNING, error="", finished_at=None)
+    batch.refresh_from_db()
+    state = batch.committed_chunks or {}
+    size = int(state.get("size") or import_pipeline.CHUNK_SIZE)
+    return _import_run(batch, parsed.secrets, size=size, skip=frozenset(state.get("done", [])))
 
 
 def card_key_batch_create(*, sku_id: int, created_by_id: int | None, source_name: str = "",
                           expires_at: datetime | None = None, supplier_id: int | None = None,
                           cost: Decimal | None = None) -> CardKeyBatch:
-    """A new batch; with `supplier_id` and `cost`, a supplier's upload whose keys are stored as its own."""
     return CardKeyBatch.objects.create(sku_id=sku_id, created_by_id=created_by_id, source_name=source_name[:200],
-                                       expires_at=expires_at, supplier_id=supplier_id, cost=cost)
+                                       expires_at=expires_at, supplier_id=supplier_id,
+                                       cost=_supplier_terms(supplier_id, cost))

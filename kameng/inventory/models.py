@@ -37,16 +37,21 @@ class CardKeyBatch(models.Model):
     source_name = models.CharField("来源", max_length=200, blank=True)
     status = models.CharField("状态", max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
     expires_at = models.DateTimeField("卡密有效期至", null=True, blank=True)
-    # A supplier's upload (供货商后台): its keys are stored with this supplier and cost (see CardKey.supplier).
-    supplier = models.ForeignKey("suppliers.Supplier", verbose_name="供货商", null=True, blank=True,
-                                 on_delete=models.PROTECT, related_name="card_key_batches")
-    cost = models.DecimalField("供货价", max_digits=12, decimal_places=2, null=True, blank=True)
     total_lines = models.PositiveIntegerField("总行数", default=0)
     processed_lines = models.PositiveIntegerField("已处理行数", default=0)
     imported_count = models.PositiveIntegerField("导入成功", default=0)
     duplicate_count = models.PositiveIntegerField("重复（已拒绝）", default=0)
     invalid_count = models.PositiveIntegerField("无效行", default=0)
     error = models.TextField("错误", blank=True)
+    # A supplier's upload (its console, or staff on its behalf): every key of the batch is stored with the supplier
+    # and its cost. Both empty: the platform's own stock.
+    supplier = models.ForeignKey("suppliers.Supplier", verbose_name="供货商", null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="card_key_batches")
+    cost = models.DecimalField("供货价", max_digits=12, decimal_places=2, null=True, blank=True)
+    # When the last chunk committed: a `running` batch whose worker died stops moving, and the sweeper resumes it.
+    progressed_at = models.DateTimeField("最近进度", null=True, blank=True)
+    # The chunks of the input already stored, {"size": lines per chunk, "done": [chunk numbers]}: what a resume skips.
+    committed_chunks = models.JSONField("已提交分块", default=dict, blank=True, editable=False)
     # The raw upload, encrypted, kept only until the import finishes.
     pending_payload = models.BinaryField("待导入内容（密文）", null=True, editable=False)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
