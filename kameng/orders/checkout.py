@@ -35,6 +35,7 @@ from kameng.catalog.pricing import PriceQuote
 from kameng.catalog.selectors import SkuForSale, topup_form_for_sku
 from kameng.catalog.topup_forms import DEFAULT_TOPUP_FORM, topup_input_clean, topup_target_dumps
 from kameng.core.errors import ApplicationError
+from kameng.core.fields import EncryptedTextField
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO
 from kameng.core.sql import json_rows
@@ -261,8 +262,9 @@ def _encrypted_base64(text: object) -> str | None:
     """A direct top-up's target as the column stores it (the field's own encryption), for the JSON parameter."""
     if not isinstance(text, str):  # None: no target (the model reads as its stored type, text once loaded)
         return None
-    stored = Order._meta.get_field("topup_target").get_db_prep_value(text, connection)
-    return base64.b64encode(bytes(stored)).decode("ascii")
+    field = Order._meta.get_field("topup_target")
+    assert isinstance(field, EncryptedTextField)
+    return base64.b64encode(field.ciphertext(text)).decode("ascii")
 
 
 def _mark_written(order: Order, *, pk: int, now: datetime) -> None:
