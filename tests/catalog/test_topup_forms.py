@@ -38,7 +38,8 @@ def test_a_good_template_has_no_errors_and_required_defaults_to_true() -> None:
 @pytest.mark.parametrize(("template", "expected"), [
     ({"name": "x"}, "充值表单必须是 JSON 数组（[...]），每个元素是一个字段对象"),
     (["phone"], "第 1 个字段必须是 JSON 对象"),
-    ([{"name": "a", "label": "甲", "kind": "number"}], "第 1 个字段（a）：未知的类型 kind「number」；可选：phone, text, select"),
+    ([{"name": "a", "label": "甲", "kind": "number"}],
+     "第 1 个字段（a）：未知的类型 kind「number」；可选：phone, text, select"),
     ([{"name": "a", "label": "甲", "kind": "text"}, {"name": "a", "label": "乙", "kind": "text"}],
      "第 2 个字段（a）：name「a」重复：每个字段的 name 必须不同"),
     ([{"name": "r", "label": "大区", "kind": "select"}], "第 1 个字段（r）：select 类型必须有 options"),
@@ -49,7 +50,8 @@ def test_a_good_template_has_no_errors_and_required_defaults_to_true() -> None:
     ([{"name": "a", "label": "账号", "kind": "text", "max_length": 101}], "max_length 必须是 1–100 的整数"),
     ([{"name": "Phone", "label": "手机号", "kind": "phone"}], "name 必填，只能用小写英文字母"),
     ([{"name": "phone", "kind": "phone"}], "label 必填"),
-    ([{"name": "phone", "label": "手机号", "kind": "phone", "carriers": ["移动", "铁通"]}], "carriers 必须是运营商列表"),
+    ([{"name": "phone", "label": "手机号", "kind": "phone", "carriers": ["移动", "铁通"]}],
+     "carriers 必须是运营商列表"),
     ([{"name": "phone", "label": "手机号", "kind": "phone", "options": ["a"]}], "options 只能用于 select 类型的字段"),
     ([{"name": "phone", "label": "手机号", "kind": "phone", "required": "yes"}], "required 只能是 true 或 false"),
     ([{"name": "phone", "label": "手机号", "kind": "phone", "colour": "red"}], "不认识的属性 colour"),
@@ -106,7 +108,8 @@ def test_a_game_input_is_cleaned_and_an_empty_optional_field_left_out() -> None:
     ({"account": "player1", "region": "QQ区", "role": "x" * 101}, "role", "角色名最多 100 个字符"),
     ({"account": "play\u0000er", "region": "QQ区"}, "account", "游戏账号含有不可见字符，请重新输入"),
     ({"account": ["player1"], "region": "QQ区"}, "account", "游戏账号必须是文字"),
-    ({"account": "player1", "region": "QQ区", "server": "1"}, "server", "该商品没有充值字段「server」，可填写：account、region、role"),
+    ({"account": "player1", "region": "QQ区", "server": "1"}, "server",
+     "该商品没有充值字段「server」，可填写：account、region、role"),
 ])
 def test_a_wrong_game_input_names_its_field(data: dict[str, Any], field: str, message: str) -> None:
     refused = _refusal(GAME_FORM, data)
