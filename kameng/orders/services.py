@@ -206,9 +206,11 @@ def _replayed(existing: Order, *, sku_id: int, quantity: int,
 
     The group commit leaves replays to the single path, so this one check serves both.
     """
-    if (existing.sku_id != sku_id or existing.quantity != quantity
-            or topup_target_loads(existing.topup_target) != dict(topup_target or {})):
+    if existing.sku_id != sku_id or existing.quantity != quantity:
         raise ConflictError("该 request_id 已用于另一笔订单（规格或数量不同）", code="request_id_reused",
+                            extra={"number": existing.number})
+    if topup_target_loads(existing.topup_target) != dict(topup_target or {}):
+        raise ConflictError("该 request_id 已用于另一笔订单（充值信息不同）", code="request_id_reused",
                             extra={"number": existing.number})
     return CheckoutResult(order=existing, created=False, secrets=_delivered_secrets(existing))
 
