@@ -182,3 +182,21 @@ def test_the_order_list_and_api_show_the_target_masked(client: Client) -> None:
     assert api["topup_target"] == [{"name": "account", "label": "游戏账号", "value": "pl*******24"},
                                    {"name": "region", "label": "大区", "value": "QQ区"}]
     assert "player_2024" not in str(api)
+
+
+def test_the_progress_and_a_carrier_refusal_read_english(client: Client) -> None:
+    order = _paid_phone_order(client)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    _event(order, K.TOPUP_SUBMITTING, to_status=OrderStatus.FULFILLING)
+
+    page = _page(client, order)
+    assert "Top-up progress" in page
+    assert '<span class="step-label">Sending the request to the operator</span>' in page
+    assert "充值进度" not in page
+
+    fund_wallet(UserFactory.create(), "1.00")  # another buyer's money is untouched by what follows
+    response = client.post(reverse("web:buy", args=[order.sku.product_id]),
+                           {"sku": order.sku_id, "quantity": 1, "request_id": "en-1", "topup_phone": "13012345678"})
+    assert response.status_code == 400
+    assert "This product only tops up China Mobile numbers; you entered a China Unicom number" in (
+        response.content.decode())
