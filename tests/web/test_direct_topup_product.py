@@ -125,3 +125,6 @@ def test_a_good_number_buys_the_topup(client: Client,
     assert order.status == OrderStatus.PAID
     assert order.topup_target == '{"phone":"13800138000"}'
     assert wallet_balance(user_id=buyer.pk) == Decimal("50.50")
+    page = client.get(response["Location"]).content.decode()
+    assert "支付成功，正在为您充值，可在订单页查看进度" in page
+    assert "卡密已发放" not in page

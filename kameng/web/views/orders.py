@@ -54,6 +54,7 @@ from kameng.web.views.paying import (
     PIN_FIELD,
     gateway_response,
     is_wallet_method,
+    paid_message,
     payment_methods,
     pin_context,
     posted_pin,
@@ -264,7 +265,7 @@ def order_pay(request: BuyerRequest, number: str) -> HttpResponse:
     except ApplicationError as error:
         order.refresh_from_db()
         return rejected(request, "web/order_detail.html", _detail_context(order, request.user), error)
-    messages.success(request, _("支付成功，卡密已发放"))
+    messages.success(request, paid_message(order, _("支付成功，卡密已发放")))
     return redirect("web:order_detail", number=order.number)
 
 
@@ -291,6 +292,7 @@ def order_payment(request: BuyerRequest, number: str, payment_number: str) -> Ht
         "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],
         "in_wallet": payment.status == PaymentStatus.SUCCEEDED and order.status in UNPAID,
         "simulator_link": simulator_link(payment.qr_code),
+        "is_direct_topup": _is_direct_topup(order),
     }
     template = "web/_order_payment_status.html" if request.htmx else "web/order_payment.html"
     return render(request, template, context)

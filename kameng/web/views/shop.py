@@ -45,6 +45,7 @@ from kameng.web.views.paying import (
     WALLET_METHOD,
     gateway_response,
     is_wallet_method,
+    paid_message,
     payment_methods,
     pin_context,
     posted_pin,
@@ -230,7 +231,7 @@ def _purchase_answer(request: HttpRequest, result: PurchaseResult) -> HttpRespon
     elif order.status == OrderStatus.DELIVERED:
         messages.success(request, _("购买成功，卡密已发放"))
     else:
-        messages.success(request, _("支付成功，订单正在处理，发货后会显示在订单页"))
+        messages.success(request, paid_message(order, _("支付成功，订单正在处理，发货后会显示在订单页")))
     return redirect(reverse("web:order_detail", args=[order.number]))
 
 
