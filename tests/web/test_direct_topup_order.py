@@ -200,3 +200,17 @@ def test_the_progress_and_a_carrier_refusal_read_english(client: Client) -> None
     assert response.status_code == 400
     assert "This product only tops up China Mobile numbers; you entered a China Unicom number" in (
         response.content.decode())
+
+
+def test_an_unpaid_topup_shows_its_target_and_waits_for_payment(client: Client) -> None:
+    buyer = UserFactory.create()
+    client.force_login(buyer)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=phone_topup_sku("49.50").pk, quantity=1,
+                           pay_with_wallet=False, topup_target={"phone": "13812341234"}).order
+
+    page = _page(client, order)
+
+    assert '<dd data-testid="topup-target-phone">138****1234</dd>' in page
+    assert 'data-testid="topup-progress"' not in page  # the payment comes first
+    assert 'data-testid="pending-actions"' in page
+    assert f'hx-get="{reverse("web:order_status", args=[order.number])}?was=pending_payment' in page
