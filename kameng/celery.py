@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kameng.settings.base")
@@ -35,4 +36,7 @@ app.conf.beat_schedule = {
     # Does nothing unless KAMENG_POINTS_EXPIRY_DAYS is set.
     "points-expire": {"task": "kameng.points.tasks.expire_points", "schedule": 3600.0},
     "accounts-purge-phone-codes": {"task": "kameng.accounts.tasks.purge_phone_codes", "schedule": 3600.0},
+    # Supplier star ratings, once a day after midnight (CELERY_TIMEZONE): kameng/suppliers/ratings.py.
+    "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
+                                    "schedule": crontab(hour=0, minute=20)},
 }
