@@ -1,5 +1,6 @@
-"""Storefront JSON: catalogue (with the buyer's own prices), checkout paid from the wallet (points may offset part
-of it), order lookup (with its timeline), wallet balance, membership, points balance and statement.
+"""Storefront JSON: catalogue (with the buyer's own prices, and a direct top-up's form), checkout paid from the
+wallet (points may offset part of it; a direct top-up takes `recharge_account` and/or `topup`), order lookup (with
+its timeline, the top-up target masked), wallet balance, membership, points balance and statement.
 
 A wallet checkout above the buyer's password-free limit takes the payment PIN in `pin` (kameng.accounts.paypin):
 without it 403 `pin_required`, a wrong one 400 `pin_wrong` (`extra.tries_left`), a locked PIN 429 `pin_locked`
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
@@ -18,17 +20,19 @@ from ninja import Field, Router, Schema, Status
 
 from kameng.accounts.models import User
 from kameng.accounts.paypin import pin_settings_of
+from kameng.catalog.models import Product
 from kameng.catalog.pricing import POINTS_INPUT_MAX, SALES_CHANNEL_API, sku_price
-from kameng.catalog.selectors import products_on_sale, skus_for_sale
+from kameng.catalog.selectors import products_on_sale, skus_for_sale, topup_form_for_sku
+from kameng.catalog.topup_forms import form_primary_field, topup_form_of
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
-from kameng.core.ids import DATABASE_ID_MAX
+from kameng.core.ids import DATABASE_ID_MAX, is_database_id
 from kameng.inventory.selectors import secrets_for_order, stock_by_sku
 from kameng.ledger.selectors import wallet_balance
 from kameng.membership.pricing import LevelInfo
 from kameng.membership.selectors import membership_summary
 from kameng.orders.models import Order, OrderStatus
-from kameng.orders.selectors import order_of_buyer, order_timeline
+from kameng.orders.selectors import order_of_buyer, order_timeline, order_topup_target_lines
 from kameng.orders.services import QUANTITY_INPUT_MAX
 from kameng.orders.state import KEYS_VISIBLE
 from kameng.points.selectors import points_overview
@@ -46,10 +50,27 @@ class SkuOut(Schema):
     stock: int
 
 
+class TopupFieldOut(Schema):
+    """One field of a direct top-up product's form (kameng.catalog.topup_forms): render it, send its value in
+    `topup` under `name`."""
+
+    name: str
+    label: str
+    kind: str = Field(..., description="phone（11 位中国大陆手机号）| text | select")
+    required: bool
+    options: list[str] | None = Field(None, description="select 的可选值")
+    max_length: int | None = Field(None, description="text 的最大长度")
+    pattern: str | None = Field(None, description="text 须整体匹配的正则表达式")
+    carriers: list[str] | None = Field(None, description="phone 仅支持的运营商：移动、联通、电信、广电")
+
+
 class ProductOut(Schema):
     id: int
     name: str
     category: str
+    delivery_kind: str = Field(..., description="card_key（卡密）| direct_topup（直充）| manual（人工发货）")
+    topup_form: list[TopupFieldOut] = Field(..., description=(
+        "直充商品下单时要填写的字段（topup 对象的键）；其他商品为空"))
     skus: list[SkuOut]
 
 
@@ -64,9 +85,20 @@ class CheckoutIn(Schema):
     points: int = Field(0, ge=0, le=POINTS_INPUT_MAX, description=(
         "用积分抵扣现金（默认 100 积分 = ¥1，最多抵扣订单金额的 KAMENG_POINTS_REDEEM_MAX_SHARE）：多给的不会扣；"
         "须余额支付（pay_with_wallet=false 时 400 points_need_wallet），积分不足 400 insufficient_points"))
+    recharge_account: str | None = Field(None, max_length=200, description=(
+        "直充：充值账号或手机号，即商品表单的主字段（第一个 phone 字段，否则第一个字段）；也可放在 topup 里"))
+    topup: dict[str, str] | None = Field(None, max_length=20, description=(
+        "直充：商品表单（GET /products/{id} 的 topup_form）各字段的值，键为字段 name；填写有误时 400，"
+        "extra.field 为出错的字段。卡密等其他商品不能带此项（400 buyer_input_unexpected）"))
     pin: str | None = Field(None, max_length=32, description=(
         "6 位支付密码：已设置支付密码的买家，钱包支付金额超过免密额度时必填；缺少时 403 pin_required，"
         "错误时 400 pin_wrong（extra.tries_left 为剩余次数），连续错误被锁定时 429 pin_locked"))
+
+
+class TopupTargetOut(Schema):
+    name: str
+    label: str
+    value: str = Field(..., description="已脱敏：手机号 138****1234，账号仅显示首尾")
 
 
 class OrderOut(Schema):
@@ -79,11 +111,14 @@ class OrderOut(Schema):
     points_redeemed: int
     points_offset: Decimal
     secrets: list[str]
+    topup_target: list[TopupTargetOut] = Field(..., description="直充订单的充值信息（已脱敏）；其他订单为空")
 
 
 class OrderEventOut(Schema):
     kind: str
-    text: str = Field(..., description="事件说明，按请求的语言（默认简体中文）呈现")
+    text: str = Field(..., description=(
+        "事件说明，按请求的语言（默认简体中文）呈现；直充的进度为 topup_submitting（正在向运营商发送请求）、"
+        "topup_processing（充值中）、topup_succeeded（已到账，含运营商流水号）"))
     from_status: str
     to_status: str
     created_at: datetime
@@ -143,22 +178,63 @@ def _user_id(request: HttpRequest) -> int:
 def _order_out(order: Order, secrets: list[str]) -> OrderOut:
     return OrderOut(number=order.number, status=order.status, status_display=OrderStatus(order.status).label,
                     title=order.title, quantity=order.quantity, total_amount=order.total_amount,
-                    points_redeemed=order.points_redeemed, points_offset=order.points_offset, secrets=secrets)
+                    points_redeemed=order.points_redeemed, points_offset=order.points_offset, secrets=secrets,
+                    topup_target=[TopupTargetOut(name=line.name, label=line.label, value=line.value)
+                                  for line in order_topup_target_lines(order=order)])
 
 
 @router.get("/products", response=list[ProductOut], auth=None)
 def list_products(request: HttpRequest) -> list[ProductOut]:
-    products = list(products_on_sale())
+    return _products_out(request, list(products_on_sale()))
+
+
+@router.get("/products/{product_id}", response=ProductOut, auth=None)
+def get_product(request: HttpRequest, product_id: int) -> ProductOut:
+    """One product on sale, with the top-up form a direct top-up asks for (an app renders it from this)."""
+    product = products_on_sale().filter(pk=product_id).first() if is_database_id(product_id) else None
+    if product is None:
+        raise NotFoundError("商品不存在或已下架", code="product_not_found")
+    return _products_out(request, [product])[0]
+
+
+def _products_out(request: HttpRequest, products: list[Product]) -> list[ProductOut]:
     sku_ids = [sku.pk for product in products for sku in product.skus.all()]
     stock = stock_by_sku(sku_ids)
     prices = _unit_prices(request, sku_ids)
     return [
-        ProductOut(id=product.pk, name=product.name, category=product.category.name, skus=[
+        ProductOut(id=product.pk, name=product.name, category=product.category.name,
+                   delivery_kind=product.delivery_kind,
+                   topup_form=[TopupFieldOut(**field) for field in _topup_form(product)], skus=[
             SkuOut(id=sku.pk, name=sku.name, price=sku.price, your_price=prices.get(sku.pk, sku.price),
                    stock=stock.get(sku.pk, 0))
             for sku in product.skus.all()])
         for product in products
     ]
+
+
+def _topup_form(product: Product) -> list[dict[str, Any]]:
+    form = topup_form_of(delivery_kind=product.delivery_kind, template=product.topup_form)
+    return [{key: value for key, value in field.items() if key != "pattern_message"} for field in form]
+
+
+def _buyer_input(payload: CheckoutIn) -> dict[str, str] | None:
+    """The direct top-up input of a checkout: `topup`, with `recharge_account` as its form's main field. None when
+    neither is given (a card-key checkout costs no look-up of the product's form)."""
+    if payload.recharge_account is None and payload.topup is None:
+        return None
+    buyer_input = dict(payload.topup or {})
+    if payload.recharge_account is not None:
+        found = topup_form_for_sku(sku_id=payload.sku_id)
+        primary = form_primary_field(found[1]) if found else ""
+        if not primary:
+            raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
+        given = buyer_input.get(primary)
+        if given is not None and given.strip() != payload.recharge_account.strip():
+            raise ApplicationError("recharge_account 与 topup.%(field)s 不一致，请只填写一处",
+                                   code="recharge_account_conflict", extra={"field": primary},
+                                   params={"field": primary})
+        buyer_input[primary] = payload.recharge_account
+    return buyer_input
 
 
 def _unit_prices(request: HttpRequest, sku_ids: list[int]) -> dict[int, Decimal]:
@@ -182,7 +258,8 @@ def create_order(request: HttpRequest, response: HttpResponse, payload: Checkout
         buyer_id=_user_id(request), sku_id=payload.sku_id, quantity=payload.quantity, request_id=payload.request_id,
         payment=PaymentChoice(PayBy.WALLET if payload.pay_with_wallet else PayBy.RESERVE, pin=payload.pin,
                               pin_settings=pin_settings_of(_user(request))),
-        sales_channel=SALES_CHANNEL_API, client_ip=client_address(request), points=payload.points)
+        sales_channel=SALES_CHANNEL_API, client_ip=client_address(request), points=payload.points,
+        buyer_input=_buyer_input(payload))
     _never_stored(response)
     return Status(201 if result.created else 200, _order_out(result.order, result.secrets))
 

@@ -23,7 +23,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminImageFieldWidget
 
-from kameng.catalog.models import Category, Product, Sku
+from kameng.catalog.models import Category, DeliveryKind, Product, Sku
 from kameng.catalog.pictures import (
     MAX_PICTURE_BYTES,
     MAX_PICTURE_SIDE,
@@ -34,6 +34,7 @@ from kameng.catalog.pictures import (
 )
 from kameng.catalog.selectors import category_contents, product_has_enabled_sku, sku_count_by_product
 from kameng.catalog.services import product_picture_remove, product_picture_store
+from kameng.catalog.topup_forms import topup_form_clean, topup_form_errors
 from kameng.core.admin import protected_references_text
 
 MAX_REFUSAL_LINES = 20
@@ -115,6 +116,19 @@ class SkuInline(TabularInline):
     fields: tuple[str, ...] = ("name", "face_value", "price", "floor_price", "is_active", "sort_order")
 
 
+TOPUP_FORM_EXAMPLE = ('[{"name": "phone", "label": "手机号", "kind": "phone", "required": true, '
+                      '"carriers": ["移动"]}]')
+TOPUP_FORM_HELP = (
+    "仅直充商品：买家下单时填写的字段，JSON 数组。每个字段："
+    "name（英文小写标识，如 account）、label（买家看到的名称）、kind（phone 手机号 / text 文字 / select 下拉选择）、"
+    "required（是否必填，默认 true）；select 需要 options（选项列表）；text 可选 max_length、pattern（正则）、"
+    "pattern_message（不匹配时的提示）；phone 可选 carriers（限定运营商：移动、联通、电信、广电）。"
+    "留空则默认一个必填的「充值账号」。游戏示例："
+    '[{"name": "account", "label": "游戏账号", "kind": "text"}, '
+    '{"name": "region", "label": "大区", "kind": "select", "options": ["微信区", "QQ区"]}]'
+)
+
+
 class ProductAdminForm(forms.ModelForm):
     picture_upload = forms.FileField(
         label="上传图片", required=False, widget=UnfoldAdminImageFieldWidget,
@@ -127,7 +141,20 @@ class ProductAdminForm(forms.ModelForm):
     class Meta:
         model = Product
         fields = ("category", "name", "description", "delivery_kind", "status", "sort_order", "min_quantity",
-                  "max_quantity", "low_stock_threshold")
+                  "max_quantity", "low_stock_threshold", "topup_form")
+        widgets = {"topup_form": forms.Textarea(attrs={"rows": 10, "spellcheck": "false",
+                                                       "class": "font-mono", "placeholder": TOPUP_FORM_EXAMPLE})}
+        help_texts = {"topup_form": TOPUP_FORM_HELP}
+
+    def clean_topup_form(self) -> Any:
+        """The template checked field by field (kameng.catalog.topup_forms): every problem listed, by position."""
+        template = self.cleaned_data.get("topup_form")
+        if template in (None, "", []):
+            return []
+        errors = topup_form_errors(template)
+        if errors:
+            raise forms.ValidationError(errors)
+        return topup_form_clean(template)
 
     def clean_picture_upload(self) -> PreparedPicture | None:
         upload = self.cleaned_data.get("picture_upload")
@@ -144,6 +171,8 @@ class ProductAdminForm(forms.ModelForm):
         cleaned = super().clean() or {}
         if cleaned.get("picture_upload") is not None and cleaned.get("picture_remove"):
             raise forms.ValidationError("请只选择一项：上传新图片，或删除现有图片")
+        if cleaned.get("topup_form") and cleaned.get("delivery_kind") not in (None, DeliveryKind.DIRECT_TOPUP):
+            self.add_error("topup_form", "只有「直充」商品需要充值表单：请清空，或把发货方式改为「直充」")
         return cleaned
 
 
@@ -163,6 +192,7 @@ class ProductAdmin(ModelAdmin):
         (None, {"fields": ("category", "name", "description", "delivery_kind", "status", "sort_order")}),
         ("商品图片", {"fields": ("picture_preview", "picture_upload", "picture_remove")}),
         ("购买限制与库存", {"fields": ("min_quantity", "max_quantity", "low_stock_threshold")}),
+        ("直充充值表单", {"fields": ("topup_form",)}),
     )
     readonly_fields: tuple[str, ...] = ("picture_preview",)
 

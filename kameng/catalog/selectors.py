@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
 from kameng.catalog.models import Category, Product, ProductStatus, Sku
+from kameng.catalog.topup_forms import topup_form_of
 from kameng.core.ids import is_database_id
 
 
@@ -100,3 +102,14 @@ def category_contents(category_ids: Iterable[int]) -> dict[int, tuple[int, int]]
     children = dict(Category.objects.filter(parent_id__in=ids).order_by().values("parent_id")
                     .annotate(total=Count("pk")).values_list("parent_id", "total"))
     return {pk: (products.get(pk, 0), children.get(pk, 0)) for pk in ids if pk in products or pk in children}
+
+
+def topup_form_for_sku(*, sku_id: int) -> tuple[str, list[dict[str, Any]]] | None:
+    """The delivery kind of the SKU's product and the top-up form it asks for ([] for kinds without one), or None
+    for a SKU that does not exist (the checkout says so)."""
+    if not is_database_id(sku_id):
+        return None
+    row = Product.objects.filter(skus__pk=sku_id).values_list("delivery_kind", "topup_form").first()
+    if row is None:
+        return None
+    return row[0], topup_form_of(delivery_kind=row[0], template=row[1])

@@ -29,6 +29,10 @@ class EncryptedTextField(models.BinaryField):
             return self.encryption_context
         return f"{self.model._meta.label_lower}.{self.name}"
 
+    def ciphertext(self, value: str) -> bytes:
+        """What the column stores for `value`: for writes in plain SQL, which bypass the field."""
+        return encrypt_text(value, context=self._context())
+
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> str | None:
         if value is None:
             return None

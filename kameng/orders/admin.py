@@ -32,6 +32,7 @@ from kameng.orders.fulfilment import (
     order_fail_delivery,
 )
 from kameng.orders.models import Order, OrderEvent
+from kameng.orders.selectors import order_topup_target_lines
 
 # Delivering (or failing) a manual order changes it: staff who may change orders may do it.
 FULFIL_PERMISSION = "orders.change_order"
@@ -86,7 +87,7 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
     date_hierarchy = "created_at"
     fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "price_lines", "total_amount",
               "refunded_amount", "status", "delivery_note", "request_id", "client_ip", "created_at", "expires_at",
-              "paid_at", "delivered_at", "updated_at", "delivered_keys")
+              "paid_at", "delivered_at", "updated_at", "delivered_keys", "topup_target_masked")
     readonly_fields = fields
     inlines: tuple[type[TabularInline], ...] = (OrderEventInline,)
     actions_detail: tuple[str, ...] = ("fulfil",)
@@ -102,6 +103,16 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
         return format_html("{}<br><a href=\"{}\">{} 条卡密记录</a>",
                            format_html_join(mark_safe("<br>"), "<code>{}</code>", ((key,) for key in masked)),
                            rows, len(masked))
+
+    @admin.display(description="充值信息（脱敏）")
+    def topup_target_masked(self, order: Order) -> str:
+        """A direct top-up's target as customer service may see it (138****1234, an account partly): the full
+        value stays encrypted, for the supplier pipeline only."""
+        lines = order_topup_target_lines(order=order)
+        if not lines:
+            return "—"
+        return format_html_join(mark_safe("<br>"), "{}：<code>{}</code>",
+                                ((line.label, line.value) for line in lines))
 
     def has_fulfil_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         # A method, not the dotted permission in @action (see the refund action in kameng/payments/order_admin.py).

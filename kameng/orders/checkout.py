@@ -19,10 +19,11 @@ wholly in points (no money journal at all: its cash total is ¥0.00 and ledger l
 
 from __future__ import annotations
 
+import base64
 import functools
 import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,8 +32,10 @@ from django.db import connection, transaction
 
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import PriceQuote
-from kameng.catalog.selectors import SkuForSale
+from kameng.catalog.selectors import SkuForSale, topup_form_for_sku
+from kameng.catalog.topup_forms import DEFAULT_TOPUP_FORM, topup_input_clean, topup_target_dumps
 from kameng.core.errors import ApplicationError
+from kameng.core.fields import EncryptedTextField
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO
 from kameng.core.sql import json_rows
@@ -46,8 +49,8 @@ from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventK
 from kameng.orders.reservations import reservations_take_over
 from kameng.orders.state import can_transition
 
-# The delivery kinds a checkout accepts; direct top-ups come with the suppliers.
-PURCHASABLE_KINDS = frozenset({DeliveryKind.CARD_KEY, DeliveryKind.MANUAL})
+# The delivery kinds a checkout accepts.
+PURCHASABLE_KINDS = frozenset({DeliveryKind.CARD_KEY, DeliveryKind.MANUAL, DeliveryKind.DIRECT_TOPUP})
 
 # (from_status, to_status, kind) of each event of a new order, in order; none of them has params.
 Timeline = tuple[tuple[str, str, str], ...]
@@ -75,6 +78,20 @@ class StockShortError(Exception):
     def __init__(self, drafts: list[CheckoutDraft]) -> None:
         super().__init__()
         self.drafts = drafts
+
+
+def checkout_topup_target(sku: SkuForSale, target: Mapping[str, str] | None) -> str | None:
+    """The text a direct top-up order stores (encrypted) for the buyer's cleaned input; refuses a direct top-up
+    without one (naming the form's first field to fill in) and any other delivery kind with one."""
+    if sku.delivery_kind != DeliveryKind.DIRECT_TOPUP:
+        if target:
+            raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
+        return None
+    if not target:
+        found = topup_form_for_sku(sku_id=sku.sku_id)
+        topup_input_clean(form=found[1] if found else DEFAULT_TOPUP_FORM, data={})  # raises "请填写…"
+        raise ApplicationError("请填写充值信息", code="topup_input_required")
+    return topup_target_dumps(target)
 
 
 def checkout_validate(sku: SkuForSale, quantity: int, quote: PriceQuote) -> None:
@@ -122,10 +139,10 @@ def order_payment_memo(order: Order) -> str:
 
 def checkout_draft(*, sku: SkuForSale, quote: PriceQuote, buyer_id: int, request_id: str | None,
                    wallet_id: int | None, client_ip: str, now: datetime,
-                   points_exchange: bool = False) -> CheckoutDraft:
+                   points_exchange: bool = False, topup_target: str | None = None) -> CheckoutDraft:
     """The order to write and what goes with it; `wallet_id` pays it from that wallet in the same transaction.
     The quote's points are debited with it; `points_exchange` marks an order paid wholly in points (the points
-    shop: card keys only, a cash total of ¥0.00)."""
+    shop: card keys only, a cash total of ¥0.00). `topup_target` is a direct top-up's input, as stored."""
     is_paid = wallet_id is not None or points_exchange
     is_card_key = sku.delivery_kind == DeliveryKind.CARD_KEY
     if quote.points_redeemed and not is_paid:
@@ -140,7 +157,8 @@ def checkout_draft(*, sku: SkuForSale, quote: PriceQuote, buyer_id: int, request
         number=public_number("K"), buyer_id=buyer_id, sku_id=sku.sku_id, title=sku.title, quantity=quote.quantity,
         unit_price=quote.unit_price, total_amount=quote.total, refunded_amount=ZERO, price_lines=quote.lines_json(),
         points_redeemed=quote.points_redeemed, points_offset=quote.points_offset,
-        client_ip=client_ip or None, delivery_note="", status=timeline[-1][1], request_id=request_id,
+        client_ip=client_ip or None, delivery_note="", topup_target=topup_target, status=timeline[-1][1],
+        request_id=request_id,
         created_at=now, updated_at=now, paid_at=now if is_paid else None,
         delivered_at=now if is_delivered else None,
         expires_at=None if is_paid else now + timedelta(minutes=settings.KAMENG_ORDER_PAYMENT_MINUTES),
@@ -197,15 +215,15 @@ def _fulfil_after_commit(order_id: int) -> None:
 
 _ORDERS_INSERT_SQL = """
 INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, refunded_amount,
-                          price_lines, points_redeemed, points_offset, client_ip, delivery_note, status, request_id,
-                          created_at, expires_at, paid_at, delivered_at, updated_at)
+                          price_lines, points_redeemed, points_offset, client_ip, delivery_note, topup_target, status,
+                          request_id, created_at, expires_at, paid_at, delivered_at, updated_at)
 SELECT o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.unit_price, o.total_amount, 0, o.price_lines,
-       o.points_redeemed, o.points_offset, o.client_ip, '', o.status, o.request_id, %(now)s, o.expires_at, o.paid_at,
-       o.delivered_at, %(now)s
+       o.points_redeemed, o.points_offset, o.client_ip, '', decode(o.topup_target, 'base64'), o.status, o.request_id,
+       %(now)s, o.expires_at, o.paid_at, o.delivered_at, %(now)s
 FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_id bigint, title text,
                                                quantity integer, unit_price numeric, total_amount numeric,
                                                price_lines jsonb, points_redeemed integer, points_offset numeric,
-                                               client_ip inet, status text, request_id text,
+                                               client_ip inet, topup_target text, status text, request_id text,
                                                expires_at timestamptz, paid_at timestamptz,
                                                delivered_at timestamptz)
 ORDER BY o.buyer_id, o.request_id
@@ -225,7 +243,8 @@ def _orders_insert_sql(drafts: Sequence[CheckoutDraft], now: datetime) -> list[C
              "quantity": order.quantity, "unit_price": str(order.unit_price),
              "total_amount": str(order.total_amount), "price_lines": order.price_lines,
              "points_redeemed": order.points_redeemed, "points_offset": str(order.points_offset),
-             "client_ip": order.client_ip, "status": order.status, "request_id": order.request_id,
+             "client_ip": order.client_ip, "topup_target": _encrypted_base64(order.topup_target),
+             "status": order.status, "request_id": order.request_id,
              "expires_at": _timestamp(order.expires_at), "paid_at": _timestamp(order.paid_at),
              "delivered_at": _timestamp(order.delivered_at)}
             for order in (draft.order for draft in drafts))})
@@ -237,6 +256,15 @@ def _orders_insert_sql(drafts: Sequence[CheckoutDraft], now: datetime) -> list[C
             _mark_written(draft.order, pk=pk, now=now)
             written.append(draft)
     return written
+
+
+def _encrypted_base64(text: object) -> str | None:
+    """A direct top-up's target as the column stores it (the field's own encryption), for the JSON parameter."""
+    if not isinstance(text, str):  # None: no target (the model reads as its stored type, text once loaded)
+        return None
+    field = Order._meta.get_field("topup_target")
+    assert isinstance(field, EncryptedTextField)
+    return base64.b64encode(field.ciphertext(text)).decode("ascii")
 
 
 def _mark_written(order: Order, *, pk: int, now: datetime) -> None:

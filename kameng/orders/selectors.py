@@ -1,11 +1,18 @@
-"""Reads of orders for the buyer and staff."""
+"""Reads of orders for the buyer and staff: the buyer's timeline leaves out the staff-only events, and a direct
+top-up's target is only ever shown masked."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from kameng.catalog.topup_forms import TargetLine, topup_form_of, topup_target_lines, topup_target_loads
+from kameng.core.errors import ApplicationError
 from kameng.core.ids import is_public_number
-from kameng.orders.models import Order, OrderEvent
+from kameng.orders.models import Order, OrderEvent, OrderEventKind
+
+# Timeline events for staff only: which supplier an order was routed to, at what cost and why, and a failover to
+# the next one. The buyer's pages and API never show them (the admin's order page does, from the rows themselves).
+STAFF_ONLY_EVENT_KINDS: frozenset[str] = frozenset({OrderEventKind.ROUTED, OrderEventKind.TOPUP_FAILED_OVER})
 
 
 def orders_of_buyer(*, buyer_id: int) -> QuerySet[Order]:
@@ -19,10 +26,25 @@ def order_of_buyer(*, buyer_id: int, number: str) -> Order | None:
 
 
 def order_timeline(*, order_id: int) -> QuerySet[OrderEvent]:
-    return OrderEvent.objects.filter(order_id=order_id).order_by("id")
+    """The order's timeline as its buyer sees it: without the staff-only events."""
+    return OrderEvent.objects.filter(order_id=order_id).exclude(kind__in=STAFF_ONLY_EVENT_KINDS).order_by("id")
 
 
 def order_last_event_id(*, order_id: int) -> int:
-    """The id of the order's newest timeline event (0 if none): a page showing the timeline knows from it whether
-    the order moved on since it was drawn."""
-    return OrderEvent.objects.filter(order_id=order_id).order_by("-id").values_list("id", flat=True).first() or 0
+    """The id of the order's newest timeline event the buyer sees (0 if none): a page showing the timeline knows
+    from it whether the order moved on since it was drawn."""
+    return order_timeline(order_id=order_id).order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def order_topup_target_lines(*, order: Order) -> list[TargetLine]:
+    """A direct top-up order's target as pages, lists and the back office show it: masked (138****1234, a game
+    account partly), labelled by its product's form ([] for other orders)."""
+    target = topup_target_loads(order.topup_target)
+    if not target:
+        return []
+    product = order.sku.product
+    try:
+        form = topup_form_of(delivery_kind=product.delivery_kind, template=product.topup_form)
+    except ApplicationError:  # a template broken since: the values are still shown, under their names
+        form = []
+    return topup_target_lines(form=form, target=target)

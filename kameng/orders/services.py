@@ -11,6 +11,7 @@ checkout never does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,12 +21,20 @@ from django.utils import timezone
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
 from kameng.catalog.selectors import skus_for_sale
+from kameng.catalog.topup_forms import topup_target_loads
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import is_database_id
 from kameng.inventory.services import card_keys_release, decrypt_secrets
 from kameng.ledger.selectors import points_balance
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post, points_account_id, wallet_account_id
-from kameng.orders.checkout import CheckoutDraft, Claimed, checkout_draft, checkout_validate, drafts_write
+from kameng.orders.checkout import (
+    CheckoutDraft,
+    Claimed,
+    checkout_draft,
+    checkout_topup_target,
+    checkout_validate,
+    drafts_write,
+)
 from kameng.orders.events import GatewayPayment, fact
 from kameng.orders.fulfilment import (
     is_fulfilled_later,
@@ -70,7 +79,8 @@ def _validate_request_id(request_id: str | None) -> str | None:
 
 def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str | None = None,
                    pay_with_wallet: bool = True, sales_channel: str = SALES_CHANNEL_STOREFRONT,
-                   client_ip: str = "", batched: bool = False, points: int = 0) -> CheckoutResult:
+                   client_ip: str = "", batched: bool = False, points: int = 0,
+                   topup_target: Mapping[str, str] | None = None) -> CheckoutResult:
     """Create an order for one SKU × quantity; with `pay_with_wallet`, pay it in the same transaction (card keys
     are delivered at once; other kinds are fulfilled after commit, their money held until then).
 
@@ -88,11 +98,16 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     paid from the wallet on this single path, never batched; the points are debited in the same transaction as a
     journal of their own. A buyer short of the points used is refused (`insufficient_points`, 400) before anything
     is written, and again by the ledger's guard if they were spent in between.
+
+    `topup_target` is the buyer's input of a direct top-up, already cleaned against the product's form
+    (kameng.catalog.topup_forms, by the purchase service): stored encrypted on the order in the same transaction. A
+    direct top-up without it is refused (the form's first required field named), and so is one given for another
+    delivery kind. Such a checkout is never batched. A replay must carry the same target.
     """
     request_id = _validate_request_id(request_id)
     if not is_database_id(sku_id):  # names no SKU; found out here, not by a query (or a whole batch) failing
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
-    if batched and pay_with_wallet and not points:
+    if batched and pay_with_wallet and not points and topup_target is None:
         from kameng.orders.group_commit import checkout_grouped, group_commit_enabled
 
         if group_commit_enabled():
@@ -104,14 +119,16 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     sku = skus_for_sale(sku_ids=[sku_id]).get(sku_id)
     if sku is None:
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
+    target_text = checkout_topup_target(sku, topup_target)
     quote = sku_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel, points=points)
     checkout_validate(sku, quantity, quote)
-    if quote.points_redeemed and (replay := _points_short(buyer_id, request_id, sku_id, quantity, quote)):
+    if quote.points_redeemed and (replay := _points_short(buyer_id, request_id, sku_id, quantity, quote,
+                                                          topup_target=topup_target)):
         return replay
     now = timezone.now()
     wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
     draft = checkout_draft(sku=sku, quote=quote, buyer_id=buyer_id, request_id=request_id, wallet_id=wallet_id,
-                           client_ip=client_ip, now=now)
+                           client_ip=client_ip, now=now, topup_target=target_text)
     try:
         with transaction.atomic():
             if wallet_id is None:
@@ -124,12 +141,12 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
         existing = _existing_for_request(buyer_id, request_id)  # a replay is answered, even at a limit
         if existing is None:
             raise
-        return _replayed(existing, sku_id=sku_id, quantity=quantity)
+        return _replayed(existing, sku_id=sku_id, quantity=quantity, topup_target=topup_target)
     if not written:  # the request id was taken (PostgreSQL skips the row rather than failing the INSERT)
         existing = _existing_for_request(buyer_id, request_id)
         if existing is None:
             raise ConflictError("订单未生成，请重试", code="checkout_conflict")
-        return _replayed(existing, sku_id=sku_id, quantity=quantity)
+        return _replayed(existing, sku_id=sku_id, quantity=quantity, topup_target=topup_target)
     ciphertexts = [token for _, token in claimed.get(draft.order.pk, [])] if draft.sell else []
     return CheckoutResult(order=draft.order, created=True, secrets=decrypt_secrets(ciphertexts))
 
@@ -148,8 +165,8 @@ def points_available_check(*, buyer_id: int, points: int) -> None:
                                       params={"needed": points, "available": available})
 
 
-def _points_short(buyer_id: int, request_id: str | None, sku_id: int, quantity: int,
-                  quote: PriceQuote) -> CheckoutResult | None:
+def _points_short(buyer_id: int, request_id: str | None, sku_id: int, quantity: int, quote: PriceQuote,
+                  *, topup_target: Mapping[str, str] | None) -> CheckoutResult | None:
     """Refuse a buyer short of the quote's points, unless the points went on this very request's order (a replay:
     its answer is returned)."""
     try:
@@ -158,7 +175,7 @@ def _points_short(buyer_id: int, request_id: str | None, sku_id: int, quantity: 
         existing = _existing_for_request(buyer_id, request_id)
         if existing is None:
             raise
-        return _replayed(existing, sku_id=sku_id, quantity=quantity)
+        return _replayed(existing, sku_id=sku_id, quantity=quantity, topup_target=topup_target)
     return None
 
 
@@ -182,13 +199,18 @@ def _existing_for_request(buyer_id: int, request_id: str | None) -> Order | None
     return Order.objects.filter(buyer_id=buyer_id, request_id=request_id).first()
 
 
-def _replayed(existing: Order, *, sku_id: int, quantity: int) -> CheckoutResult:
-    """The answer to a request id already used: the first order, if this is the same request again.
+def _replayed(existing: Order, *, sku_id: int, quantity: int,
+              topup_target: Mapping[str, str] | None = None) -> CheckoutResult:
+    """The answer to a request id already used: the first order, if this is the same request again (the same SKU,
+    quantity and, for a direct top-up, target).
 
     The group commit leaves replays to the single path, so this one check serves both.
     """
     if existing.sku_id != sku_id or existing.quantity != quantity:
         raise ConflictError("该 request_id 已用于另一笔订单（规格或数量不同）", code="request_id_reused",
+                            extra={"number": existing.number})
+    if topup_target_loads(existing.topup_target) != dict(topup_target or {}):
+        raise ConflictError("该 request_id 已用于另一笔订单（充值信息不同）", code="request_id_reused",
                             extra={"number": existing.number})
     return CheckoutResult(order=existing, created=False, secrets=_delivered_secrets(existing))
 

@@ -9,23 +9,26 @@ for a gateway, starts the payment after commit, never inside a transaction. The 
 A checkout with a request id is retried once when the database connection failed under it: the connection is
 closed and the same request sent again, and the replay rules answer it (the first order if it had landed).
 
-Room is left for what comes next: a reseller's wallet as another way to pay, and the buyer's input of a direct
-top-up (the account or phone number to credit) in `buyer_input`.
+A direct top-up (直充) takes the buyer's input (the phone number or game account to credit) in `buyer_input`:
+checked against the product's form (kameng.catalog.topup_forms) before any order exists, and stored encrypted on
+the order by the checkout. Room is left for a reseller's wallet as another way to pay.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connection
 
 from kameng.accounts.paypin import PinSettings, pin_settings_for, wallet_payment_authorize
+from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
-from kameng.catalog.selectors import skus_for_sale
+from kameng.catalog.selectors import skus_for_sale, topup_form_for_sku
+from kameng.catalog.topup_forms import topup_input_clean
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
@@ -72,20 +75,22 @@ class PurchaseResult:
 
 def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: PaymentChoice, request_id: str | None,
                     sales_channel: str = SALES_CHANNEL_STOREFRONT, client_ip: str = "", return_url: str = "",
-                    buyer_input: dict[str, str] | None = None, points: int = 0) -> PurchaseResult:
+                    buyer_input: Mapping[str, Any] | None = None, points: int = 0) -> PurchaseResult:
     """Buy `quantity` of the SKU for the buyer, paid as `payment` says. Call it outside any transaction.
 
     Raises the checkout's errors (SKU not on sale, quantity, sold out, insufficient balance for `WALLET`, limits of
     unpaid orders, a reused request id), for a gateway the channel's (unknown, disabled, amount out of its range),
     and for a wallet payment above the buyer's password-free limit the PIN's (required, wrong, locked:
     kameng.accounts.paypin), all before any order exists. `return_url` is where the gateway sends the buyer back
-    (payments' own return page when empty). `buyer_input` is for direct top-ups, which no product takes yet.
+    (payments' own return page when empty). `buyer_input` is a direct top-up's form, field name → value
+    (kameng.catalog.topup_forms: a field missing or wrong raises TopupInputError naming it, 400); refused for other
+    delivery kinds. Without it a direct top-up is refused by the checkout ("请填写…").
     `points` offsets cash with the buyer's points (积分): only paid from the wallet, never left waiting for payment.
     """
-    if buyer_input:
-        raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
     common: dict[str, Any] = {"buyer_id": buyer_id, "sku_id": sku_id, "quantity": quantity,
                               "request_id": request_id, "sales_channel": sales_channel, "client_ip": client_ip}
+    if buyer_input is not None:  # only then: a card-key checkout costs no look-up of the product's form
+        common["topup_target"] = purchase_topup_target(sku_id=sku_id, buyer_input=buyer_input)
     if points:  # the wallet pays the rest now, or nothing happens
         if payment.by not in (PayBy.WALLET, PayBy.WALLET_OR_RESERVE):
             raise ApplicationError("使用积分抵扣时须用余额支付", code="points_need_wallet")
@@ -111,6 +116,21 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
         # The order exists and keeps its keys until it expires: the buyer can pay it another way.
         return PurchaseResult(order=checkout.order, created=True, secrets=[], payment_error=error)
     return PurchaseResult(order=started.order, created=True, secrets=[], payment=started)
+
+
+def purchase_topup_target(*, sku_id: int, buyer_input: Mapping[str, Any]) -> dict[str, str] | None:
+    """The buyer's input cleaned against the SKU's top-up form (None when there is nothing to store: not a direct
+    top-up and nothing entered). Raises TopupInputError naming the field, or `buyer_input_unexpected` for input
+    given to a product that takes none."""
+    found = topup_form_for_sku(sku_id=sku_id)
+    if found is None:
+        raise NotFoundError("商品不存在或已下架", code="sku_not_found")
+    delivery_kind, form = found
+    if delivery_kind != DeliveryKind.DIRECT_TOPUP:
+        if any(str(value).strip() for value in buyer_input.values() if value is not None):
+            raise ApplicationError("该商品不需要填写充值信息", code="buyer_input_unexpected")
+        return None
+    return topup_input_clean(form=form, data=buyer_input)
 
 
 def _result(checkout: CheckoutResult) -> PurchaseResult:

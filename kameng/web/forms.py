@@ -226,3 +226,42 @@ class PhoneLoginForm(forms.Form):
         if code_required:
             self.fields["code"].required = True
             self.fields["code"].error_messages["required"] = _("请输入 6 位数字验证码")
+
+
+TOPUP_PREFIX = "topup_"
+
+
+class TopupTargetForm(forms.Form):
+    """The fields of a direct top-up product's form (kameng.catalog.topup_forms), named `topup_<name>` beside the
+    buy form's own. It only carries the values: the purchase service checks them and says which field is wrong
+    (`add_service_error`), so the message is the same on the page and in the API. The browser checks `required`
+    and the phone shape first, when it can."""
+
+    def __init__(self, *args: Any, topup_form: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.topup_form = topup_form
+        for spec in topup_form:
+            self.fields[TOPUP_PREFIX + spec["name"]] = _topup_field(spec)
+
+    def buyer_input(self) -> dict[str, str]:
+        """What the buyer typed, by the form's names (unchecked: the purchase service checks)."""
+        return {spec["name"]: str(self.data.get(TOPUP_PREFIX + spec["name"], ""))[:200] for spec in self.topup_form}
+
+    def add_service_error(self, *, field: str, message: str) -> None:
+        name = TOPUP_PREFIX + field
+        self.add_error(name if name in self.fields else None, message)
+
+
+def _topup_field(spec: dict[str, Any]) -> forms.Field:
+    attrs: dict[str, Any] = {"data-testid": f"topup-{spec['name']}"}
+    if spec["required"]:
+        attrs["required"] = True
+    if spec["kind"] == "select":
+        choices = [("", gettext("请选择")), *[(option, option) for option in spec["options"]]]
+        return forms.ChoiceField(label=spec["label"], required=False, choices=choices,
+                                 widget=forms.Select(attrs=attrs))
+    if spec["kind"] == "phone":
+        attrs.update({"inputmode": "numeric", "autocomplete": "tel", "maxlength": 20, "placeholder": "13800000000"})
+        return forms.CharField(label=spec["label"], required=False, widget=forms.TextInput(attrs=attrs))
+    attrs.update({"maxlength": spec.get("max_length", 100), "autocomplete": "off", "spellcheck": "false"})
+    return forms.CharField(label=spec["label"], required=False, widget=forms.TextInput(attrs=attrs))

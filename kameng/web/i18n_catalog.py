@@ -51,6 +51,15 @@ DOMAIN_TEXTS = (
     _("已支付，等待人工发货"), _("已发货，请查看发货说明"),
     _("支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配"),
     _("价格规则使该规格的单价不大于 0，暂时无法购买，请联系客服"), _("该商品不需要填写充值信息"),
+    # direct top-up forms (kameng.catalog.topup_forms, kameng.catalog.carriers, kameng.orders.checkout)
+    _("请填写%(label)s"), _("请选择%(label)s"), _("%(label)s必须是文字"), _("%(label)s含有不可见字符，请重新输入"),
+    _("%(label)s的选项无效，请从列表中选择"), _("%(label)s最多 %(max)s 个字符"),
+    _("%(label)s格式不正确，请检查后重新输入"), _("%(label)s格式不正确：请输入 11 位中国大陆手机号"),
+    _("无法识别该号码所属运营商，该商品仅支持%(wanted)s号码"),
+    _("该商品仅支持%(wanted)s号码，您输入的是%(actual)s号码"),
+    _("该商品没有充值字段「%(name)s」，可填写：%(names)s"), _("请填写充值信息"), _("充值账号"),
+    _("中国移动"), _("中国联通"), _("中国电信"), _("中国广电"), _("手机号"),
+    _("该 request_id 已用于另一笔订单（充值信息不同）"),
     # price lines stored on orders (kameng.membership.pricing, kameng.catalog.pricing), shown on the order page
     _("会员价"), _("最低售价保护"),
     # placing an order when the database is slow or busy (kameng.orders.group_commit, kameng.orders.services)

@@ -63,6 +63,7 @@ urlpatterns = [
     path("orders/", orders.order_list, name="order_list"),
     path("orders/<str:number>/", orders.order_detail, name="order_detail"),
     path("orders/<str:number>/status/", orders.order_status, name="order_status"),
+    path("orders/<str:number>/progress/", orders.order_progress, name="order_progress"),
     path("orders/<str:number>/keys.txt", orders.order_keys_txt, name="order_keys_txt"),
     path("orders/<str:number>/pay/", orders.order_pay, name="order_pay"),
     path("orders/<str:number>/pay/<str:payment_number>/", orders.order_payment, name="order_payment"),

@@ -133,7 +133,7 @@ def test_the_sweeper_hands_on_a_paid_manual_order_whose_task_was_lost(
     assert orders_redrive_stuck(older_than_seconds=0) == 0  # waiting for staff is not stuck
 
 
-def test_a_direct_topup_product_is_refused_clearly_and_nothing_is_written() -> None:
+def test_a_direct_topup_without_its_target_is_refused_clearly_and_nothing_is_written() -> None:
     buyer = UserFactory.create()
     fund_wallet(buyer, "50.00")
     sku = SkuFactory.create(product__delivery_kind=DeliveryKind.DIRECT_TOPUP, price=Decimal("10.00"))
@@ -142,7 +142,7 @@ def test_a_direct_topup_product_is_refused_clearly_and_nothing_is_written() -> N
         purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, payment=PaymentChoice(PayBy.WALLET),
                         request_id=None)
 
-    assert error.value.code == "delivery_kind_unsupported"
-    assert "直充" in error.value.message
+    assert error.value.code == "topup_input_required"
+    assert error.value.message == "请填写充值账号"  # the default form's one field
     assert Order.objects.count() == 0
     assert wallet_balance(user_id=buyer.pk) == Decimal("50.00")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import template
 from django.utils.safestring import SafeString
@@ -38,3 +39,9 @@ def balance_of(user_id: int) -> str:
 @register.simple_tag
 def qr_svg(payload: str, label: str = "") -> SafeString:
     return qr.qr_svg(payload, label)
+
+
+@register.filter
+def get_item(mapping: dict[Any, Any], key: Any) -> Any:
+    """`mapping|get_item:key`: a per-row value a list view computed for its page (None when absent)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None

@@ -19,13 +19,21 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from kameng.accounts.models import User
 from kameng.accounts.paypin import pin_settings_of
+from kameng.catalog.models import DeliveryKind
+from kameng.catalog.topup_forms import topup_target_summary
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.money import ZERO
 from kameng.inventory.selectors import secrets_for_order
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.fulfilment import order_awaits_staff
-from kameng.orders.models import Order, OrderStatus
-from kameng.orders.selectors import order_last_event_id, order_of_buyer, order_timeline, orders_of_buyer
+from kameng.orders.models import Order, OrderEvent, OrderStatus
+from kameng.orders.selectors import (
+    order_last_event_id,
+    order_of_buyer,
+    order_timeline,
+    order_topup_target_lines,
+    orders_of_buyer,
+)
 from kameng.orders.services import order_cancel
 from kameng.orders.state import IN_PROGRESS, KEYS_VISIBLE, UNPAID
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
@@ -41,10 +49,12 @@ from kameng.payments.services import PaymentInFlightError, order_pay_from_wallet
 from kameng.points.selectors import order_points_summary
 from kameng.web.errors import handles_application_errors, message_for, rejected, status_for
 from kameng.web.http import BuyerRequest
+from kameng.web.topup_progress import topup_progress
 from kameng.web.views.paying import (
     PIN_FIELD,
     gateway_response,
     is_wallet_method,
+    paid_message,
     payment_methods,
     pin_context,
     posted_pin,
@@ -60,16 +70,25 @@ CONFIRM_SECOND_PAYMENT = "confirm_second_payment"
 # being delivered, a gateway payment being confirmed); slower while it waits for staff, which can take hours.
 STATUS_POLL_SECONDS = 3
 STATUS_POLL_SECONDS_AWAITING_STAFF = 30
+# A direct top-up's progress block: the steps move within seconds of each other at a carrier.
+TOPUP_POLL_SECONDS = 2
+
+
+def _is_direct_topup(order: Order) -> bool:
+    return order.sku.product.delivery_kind == DeliveryKind.DIRECT_TOPUP
 
 
 def _status_badge_context(order: Order) -> dict[str, object]:
-    """What the status badge (web/_order_status.html) shows, and whether and how often it polls."""
+    """What the status badge (web/_order_status.html) shows, and whether and how often it polls. A paid direct
+    top-up's badge does not poll: its progress block does, and swaps the badge in place (no reload)."""
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
-    awaits_staff = order_awaits_staff(order=order)
+    is_topup = _is_direct_topup(order)
+    awaits_staff = order_awaits_staff(order=order) and not is_topup
     is_in_progress = order.status in IN_PROGRESS
     return {
         "order": order,
         "is_in_progress": is_in_progress,
+        "is_polling": is_in_progress and not (is_topup and order.paid_at is not None),
         # The newest timeline line the page shows: a line added without a change of status (a note, keys taken
         # over) refreshes the page too.
         "last_event_id": order_last_event_id(order_id=order.pk) if is_in_progress else None,
@@ -89,7 +108,21 @@ def _own_order(request: BuyerRequest, number: str) -> Order:
     return order
 
 
+def _topup_context(order: Order, events: list[OrderEvent]) -> dict[str, object]:
+    """The timeline, and for a direct top-up its target (masked) and its progress (web/_topup_progress.html)."""
+    is_topup = _is_direct_topup(order)
+    progress = topup_progress(order, events) if is_topup else None
+    return {
+        "events": events,
+        "is_direct_topup": is_topup,
+        "topup_lines": order_topup_target_lines(order=order) if is_topup else [],
+        "progress": progress,
+        "progress_poll_seconds": TOPUP_POLL_SECONDS,
+    }
+
+
 def _detail_context(order: Order, user: User) -> dict[str, object]:
+    events = list(order_timeline(order_id=order.pk))
     is_pending = order.status == OrderStatus.PENDING_PAYMENT
     balance = wallet_balance(user_id=order.buyer_id) if is_pending else None
     return {
@@ -99,7 +132,7 @@ def _detail_context(order: Order, user: User) -> dict[str, object]:
         # What the wallet lacks to pay this order: the top-up link asks for exactly that.
         "shortfall": max(order.total_amount - balance, ZERO) if balance is not None else ZERO,
         "page_url": reverse("web:order_detail", args=[order.number]),
-        "events": list(order_timeline(order_id=order.pk)),
+        **_topup_context(order, events),
         "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],
         "is_pending": is_pending,
         "points": order_points_summary(order),
@@ -117,12 +150,16 @@ def _detail_context(order: Order, user: User) -> dict[str, object]:
 def order_list(request: BuyerRequest) -> HttpResponse:
     page = Paginator(orders_of_buyer(buyer_id=request.user.pk), ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     # The same badge as the order's page: 已支付，等待人工发货 for an order staff have yet to deliver.
-    awaiting_staff = {order.pk for order in page.object_list if order_awaits_staff(order=order)}
+    awaiting_staff = {order.pk for order in page.object_list
+                      if order_awaits_staff(order=order) and not _is_direct_topup(order)}
     # And 正在确认支付 for an unpaid order whose gateway payment is in flight, as its page says.
     confirming = orders_with_payment_in_flight(order_ids=[
         order.pk for order in page.object_list if order.status == OrderStatus.PENDING_PAYMENT])
+    # A direct top-up's target, masked (138****1234): which of several top-ups is which.
+    targets = {order.pk: topup_target_summary(order_topup_target_lines(order=order))
+               for order in page.object_list if order.topup_target}
     return render(request, "web/order_list.html",
-                  {"page": page, "awaiting_staff": awaiting_staff, "confirming": confirming})
+                  {"page": page, "awaiting_staff": awaiting_staff, "confirming": confirming, "targets": targets})
 
 
 @require_GET
@@ -159,6 +196,28 @@ def order_status(request: BuyerRequest, number: str) -> HttpResponse:
         if request.GET["was"] != order.status or (seen is not None and seen != str(context["last_event_id"])):
             return HttpResponseClientRefresh()
     return render(request, "web/_order_status.html", context)
+
+
+@require_GET
+@handles_application_errors
+def order_progress(request: BuyerRequest, number: str) -> HttpResponse:
+    """htmx polling target of a paid direct top-up's progress block: the block again (it stops polling once the
+    order is final), with the status badge and the timeline swapped out of band, so the steps move without a
+    reload. A visitor who can no longer see the order gets the page refreshed, as `order_status` does."""
+    if not request.user.is_authenticated:
+        if request.htmx:
+            return HttpResponseClientRefresh()
+        return redirect_to_login(request.get_full_path())
+    order = order_of_buyer(buyer_id=request.user.pk, number=number)
+    if order is None:
+        if request.htmx:
+            return HttpResponseClientRefresh()
+        raise NotFoundError("订单不存在", code="order_not_found")
+    if not request.htmx:  # the address opened directly: the order's page
+        return redirect("web:order_detail", number=order.number)
+    events = list(order_timeline(order_id=order.pk))
+    context = {**_status_badge_context(order), **_topup_context(order, events), "is_swap": True}
+    return render(request, "web/_topup_progress.html", context)
 
 
 @require_GET
@@ -206,7 +265,7 @@ def order_pay(request: BuyerRequest, number: str) -> HttpResponse:
     except ApplicationError as error:
         order.refresh_from_db()
         return rejected(request, "web/order_detail.html", _detail_context(order, request.user), error)
-    messages.success(request, _("支付成功，卡密已发放"))
+    messages.success(request, paid_message(order, _("支付成功，卡密已发放")))
     return redirect("web:order_detail", number=order.number)
 
 
@@ -233,6 +292,7 @@ def order_payment(request: BuyerRequest, number: str, payment_number: str) -> Ht
         "secrets": secrets_for_order(order_id=order.pk) if order.status in KEYS_VISIBLE else [],
         "in_wallet": payment.status == PaymentStatus.SUCCEEDED and order.status in UNPAID,
         "simulator_link": simulator_link(payment.qr_code),
+        "is_direct_topup": _is_direct_topup(order),
     }
     template = "web/_order_payment_status.html" if request.htmx else "web/order_payment.html"
     return render(request, template, context)

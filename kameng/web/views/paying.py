@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from kameng.accounts.models import User
 from kameng.accounts.paypin import effective_password_free_limit, pin_settings_of
+from kameng.catalog.models import DeliveryKind
 from kameng.core.http import client_address
 from kameng.core.money import ZERO, format_money
 from kameng.orders.models import Order
@@ -86,11 +87,18 @@ def start_order_payment(request: HttpRequest, *, order: Order, channel_code: str
                                is_second_payment_confirmed=is_second_payment_confirmed, pin=posted_pin(request))
 
 
+def paid_message(order: Order, default: str) -> str:
+    """What the buyer is told once an order is paid: a direct top-up is not delivered yet but under way."""
+    if order.sku.product.delivery_kind == DeliveryKind.DIRECT_TOPUP:
+        return _("支付成功，正在为您充值，可在订单页查看进度")
+    return default
+
+
 def gateway_response(request: HttpRequest, started: OrderPaymentStarted) -> HttpResponse:
     """Where the buyer goes once a payment started: paid (balance), the gateway, or the QR pay page."""
     order = started.order
     if started.payment is None:
-        messages.success(request, _("支付成功，卡密已发放"))
+        messages.success(request, paid_message(order, _("支付成功，卡密已发放")))
         return redirect("web:order_detail", number=order.number)
     if started.start.redirect_url:
         return redirect(started.start.redirect_url)

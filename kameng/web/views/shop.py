@@ -1,5 +1,9 @@
 """Browse the catalogue and buy: one SKU × quantity, paid from the wallet when it covers the total, or with a
-payment channel (the order is created unpaid with its keys reserved, then the buyer pays at the gateway)."""
+payment channel (the order is created unpaid with its keys reserved, then the buyer pays at the gateway).
+
+A direct top-up (直充) product's page carries its form (the phone number or game account to credit, from the
+product's template): plain HTML fields that work without JavaScript, posted with the buy form; a refused value is
+said next to its field with everything typed kept."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from kameng.accounts.paypin import pin_settings_of
 from kameng.catalog.models import Category, Product
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
 from kameng.catalog.selectors import categories_visible, products_on_sale, skus_for_sale
+from kameng.catalog.topup_forms import TopupInputError, topup_form_of
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.core.money import money
@@ -34,13 +39,14 @@ from kameng.points.selectors import points_usable
 from kameng.purchases.services import PayBy, PaymentChoice, PurchaseResult, purchase_create
 from kameng.suppliers.listing import product_supplier_offers
 from kameng.web.errors import handles_application_errors, message_for, rejected
-from kameng.web.forms import BuyForm, buy_quantity_range, new_request_id
-from kameng.web.product_cards import is_on_demand, product_cards
+from kameng.web.forms import BuyForm, TopupTargetForm, buy_quantity_range, new_request_id
+from kameng.web.product_cards import is_direct_topup, is_on_demand, product_cards
 from kameng.web.views.paying import (
     PIN_FIELD,
     WALLET_METHOD,
     gateway_response,
     is_wallet_method,
+    paid_message,
     payment_methods,
     pin_context,
     posted_pin,
@@ -67,7 +73,7 @@ def home(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("category", "")
     if not SLUG_RE.fullmatch(slug):
         slug = ""  # unknown shapes show everything, and never make cache keys
-    catalog = cache.get_or_set(f"web:catalog:v4:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
+    catalog = cache.get_or_set(f"web:catalog:v5:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
     return render(request, "web/home.html", catalog)
 
 
@@ -78,7 +84,14 @@ def _product_or_404(product_id: int) -> Product:
     return product
 
 
-def _product_context(product: Product, form: BuyForm | None = None, *, user: Any = None) -> dict[str, Any]:
+def _topup_fields(product: Product, data: Any = None) -> TopupTargetForm | None:
+    """The direct top-up form of the product (bound to the posted data, so a refused page keeps what was typed)."""
+    template = topup_form_of(delivery_kind=product.delivery_kind, template=product.topup_form)
+    return TopupTargetForm(data, topup_form=template) if template else None
+
+
+def _product_context(product: Product, form: BuyForm | None = None, *, user: Any = None,
+                     topup_fields: TopupTargetForm | None = None) -> dict[str, Any]:
     skus = list(product.skus.all())
     stock = stock_by_sku(sku.pk for sku in skus)
     buyer_id = int(user.pk) if user is not None and user.is_authenticated else None
@@ -94,7 +107,9 @@ def _product_context(product: Product, form: BuyForm | None = None, *, user: Any
                 for sku in selectable), default=money(0))
     return {**pin_context(user, amount=_form_amount(product, skus, form, prices), most=most),
             "product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
+            "topup_fields": topup_fields if topup_fields is not None else _topup_fields(product),
             "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0), "on_demand": is_on_demand(product),
+                      "is_direct_topup": is_direct_topup(product),
                       **prices.get(sku.pk, {"price": sku.price})} for sku in skus],
             "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in skus),
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
@@ -179,7 +194,8 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
     if not request.user.is_authenticated:  # back to the product page after login, not to this POST-only URL
         return redirect_to_login(reverse("web:product", args=[product.pk]))
     form = BuyForm(request.POST, sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product))
-    context = _product_context(product, form, user=request.user)
+    topup_fields = _topup_fields(product, request.POST)
+    context = _product_context(product, form, user=request.user, topup_fields=topup_fields)
     if not form.is_valid():
         return render(request, "web/product.html", {**context, "error_message": _("请检查规格和数量")}, status=400)
     method = form.cleaned_data["payment_method"]
@@ -191,10 +207,14 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
                                  quantity=form.cleaned_data["quantity"], payment=payment,
                                  request_id=form.cleaned_data["request_id"] or None,
                                  sales_channel=SALES_CHANNEL_STOREFRONT, client_ip=client_address(request),
-                                 points=form.cleaned_data.get("points") or 0)
+                                 points=form.cleaned_data.get("points") or 0,
+                                 buyer_input=topup_fields.buyer_input() if topup_fields is not None else None)
     except ApplicationError as error:
         if error.code == "request_id_reused":
-            return _stale_form(request, product, form)
+            return _stale_form(request, product, form, topup_fields)
+        if isinstance(error, TopupInputError) and topup_fields is not None:
+            # Said next to the field, and above the form: the page may be long on a phone.
+            topup_fields.add_service_error(field=str(error.extra.get("field", "")), message=message_for(error))
         return rejected(request, "web/product.html", context, error)
     return _purchase_answer(request, result)
 
@@ -215,16 +235,18 @@ def _purchase_answer(request: HttpRequest, result: PurchaseResult) -> HttpRespon
     elif order.status == OrderStatus.DELIVERED:
         messages.success(request, _("购买成功，卡密已发放"))
     else:
-        messages.success(request, _("支付成功，订单正在处理，发货后会显示在订单页"))
+        messages.success(request, paid_message(order, _("支付成功，订单正在处理，发货后会显示在订单页")))
     return redirect(reverse("web:order_detail", args=[order.number]))
 
 
-def _stale_form(request: HttpRequest, product: Product, form: BuyForm) -> HttpResponse:
+def _stale_form(request: HttpRequest, product: Product, form: BuyForm,
+                topup_fields: TopupTargetForm | None) -> HttpResponse:
     """The form's request id already made an order for another SKU or quantity (an old tab, the back button, the
     form changed after it was sent once): show the product page again, the buyer's choices kept, with a fresh id."""
     fresh = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                     initial={**form.cleaned_data, "request_id": new_request_id()})
     return render(request, "web/product.html", {
-        **_product_context(product, fresh, user=request.user), "error_code": "request_id_reused",
+        **_product_context(product, fresh, user=request.user, topup_fields=topup_fields),
+        "error_code": "request_id_reused",
         "error_message": _("页面已过期：这张表单已经提交过另一笔订单。请确认规格和数量后重新提交"),
     }, status=409)
