@@ -364,6 +364,7 @@ KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
     "kameng.membership.services.membership_orders_count",
     "kameng.notices.listeners.orders_delivered_email",
     "kameng.points.services.points_aftercare",
+    "kameng.suppliers.restock.restock_orders_delivered",
 ])
 # Points (积分, kameng/points): earned per yuan of cash paid on a completed order (rounded down); how many points
 # offset one yuan at checkout; the largest share of an order points may offset; days after which earned points

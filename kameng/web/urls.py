@@ -13,6 +13,7 @@ from kameng.web.views import (
     security,
     shop,
     supplier_console,
+    supplier_restock,
     wallet,
 )
 
@@ -24,6 +25,9 @@ urlpatterns = [
     path("products/<int:product_id>/", shop.product_detail, name="product"),
     path("products/<int:product_id>/buy/", shop.buy, name="buy"),
     path("supplier/", supplier_console.supplier_home, name="supplier_home"),
+    path("supplier/restock/", supplier_restock.supplier_restock, name="supplier_restock"),
+    path("supplier/restock/<int:request_id>/<slug:to>/", supplier_restock.supplier_restock_move,
+         name="supplier_restock_move"),
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
     path("login/sms/send/", accounts.login_sms_send, name="login_sms_send"),
     path("login/sms/", accounts.login_sms, name="login_sms"),
