@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin, TabularInline
 
+from kameng.suppliers.admin_forms import SupplierAdminForm, connector_config_masked
 from kameng.suppliers.models import (
     RestockRequest,
     RestockWebhookAttempt,
@@ -26,10 +27,15 @@ class SupplierAdmin(ModelAdmin):
                     "created_at")
     list_filter = ("status", "connector_kind")
     search_fields = ("name",)
+    form = SupplierAdminForm
     exclude = ("connector_config",)
     raw_id_fields = ("owner",)
-    readonly_fields = ("last_sync_at", "last_sync_error")
+    readonly_fields = ("connector_config_current", "last_sync_at", "last_sync_error")
     actions = ("sync_now",)
+
+    @admin.display(description="当前对接配置（密钥已脱敏）")
+    def connector_config_current(self, supplier: Supplier) -> str:
+        return connector_config_masked(supplier)
 
     @admin.action(description="立即同步价格与库存（后台任务）")
     def sync_now(self, request: HttpRequest, queryset: QuerySet[Supplier]) -> None:

@@ -6,8 +6,9 @@ headers `X-Kameng-Event`, `X-Kameng-Delivery` (the request id), `X-Kameng-Timest
 `X-Kameng-Signature` = hex HMAC-SHA256 keyed with `webhook_secret` over `<timestamp>.<body>`. Every attempt is
 stored (RestockWebhookAttempt). A 2xx answer delivers it; a 4xx is final (the receiver refused it: not retried);
 anything else — a 5xx, a timeout, no connection — is retried after 30 s, 2 min, 10 min, 1 h and 6 h, then given up.
-The request's `webhook_status` and `webhook_next_at` are the outbox: a periodic sweeper re-drives what is due, and a
-send is claimed by a conditional update first, so two workers never post the same attempt.
+The request's `webhook_status` and `webhook_next_at` are the outbox: the sweeper (`redrive_restock_webhooks`, every
+minute) sends what is due, and a send is claimed by a conditional update first, so two workers never post the
+same attempt.
 
 E-mail: to the config's `notify_email`, else the supplier's login e-mail; sent at most once (claimed before sending,
 the claim given back if the mail server refuses).
@@ -93,11 +94,9 @@ def restock_webhook_deliver(*, request_id: int) -> str:
                                              error=error[:200], duration_ms=duration_ms)
         RestockRequest.objects.filter(pk=request.pk).update(webhook_status=status, webhook_next_at=next_at,
                                                             webhook_attempt_count=number)
+    # The retry is sent by the sweeper (every minute) once `webhook_next_at` is due, not by a task countdown: a
+    # countdown of hours would outlive the broker's visibility timeout and be delivered again and again.
     logger.info("restock request %s webhook attempt %d: %s", request.pk, number, status_code or error)
-    if status == WebhookStatus.PENDING and next_at is not None:
-        from kameng.suppliers.tasks import deliver_restock_webhook
-
-        deliver_restock_webhook.apply_async(args=[request.pk], countdown=WEBHOOK_BACKOFF_SECONDS[number - 1])
     return str(status)
 
 
