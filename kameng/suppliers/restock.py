@@ -68,6 +68,8 @@ def restock_check(*, sku_ids: Iterable[int] | None = None) -> list[int]:
     if sku_ids is not None:
         offers = offers.filter(sku_id__in=list(sku_ids))
     offers_list = list(offers)
+    if not offers_list:
+        return []  # the usual answer after a sale of the platform's own stock: one query, nothing more
     levels = offer_stock_levels(offers_list)
     open_offers = set(RestockRequest.objects.filter(offer_id__in=[offer.pk for offer in offers_list],
                                                     status__in=OPEN_STATUSES).values_list("offer_id", flat=True))

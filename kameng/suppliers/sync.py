@@ -123,7 +123,9 @@ def supplier_sync_pull(*, supplier_id: int) -> SyncResult | None:
     """Pull the goods list of one supplier and apply it; None when the upstream could not be read (the error is
     recorded on the supplier and every offer keeps its last known values). Never called inside a transaction:
     the upstream call may take the connector's whole timeout."""
-    supplier = Supplier.objects.get(pk=supplier_id)
+    supplier = Supplier.objects.filter(pk=supplier_id).first()
+    if supplier is None:
+        return None
     started = timezone.now()
     try:
         goods = connector_for(supplier).goods_list()
