@@ -131,4 +131,6 @@ DOMAIN_TEXTS = (
     # restock requests in the supplier console (kameng.suppliers.models.RestockStatus, kameng.suppliers.restock)
     _("待处理"), _("已确认"), _("已补货"), _("补货提醒不存在"),
     _("该补货提醒当前为「%(status)s」，不能再这样处理"),
+    _("Webhook 地址必须是 https:// 开头的完整网址"), _("无法解析 Webhook 地址的域名，请检查后重试"),
+    _("Webhook 地址必须指向公网服务器"),
 )

@@ -26,6 +26,7 @@ urlpatterns = [
     path("products/<int:product_id>/buy/", shop.buy, name="buy"),
     path("supplier/", supplier_console.supplier_home, name="supplier_home"),
     path("supplier/restock/", supplier_restock.supplier_restock, name="supplier_restock"),
+    path("supplier/restock/settings/", supplier_restock.supplier_restock_settings, name="supplier_restock_settings"),
     path("supplier/restock/<int:request_id>/<slug:to>/", supplier_restock.supplier_restock_move,
          name="supplier_restock_move"),
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
