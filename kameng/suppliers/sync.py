@@ -97,10 +97,12 @@ def supplier_offers_apply(*, supplier_id: int, goods: list[UpstreamGoods], is_fu
         for offer in offers:
             item = by_product[offer.upstream_product_id]
             price = money(item.price)
-            if (offer.price, offer.upstream_stock) == (price, item.stock):
+            # An upstream that says "not for sale" without a count has none to route to.
+            stock = item.stock if item.is_available else 0
+            if (offer.price, offer.upstream_stock) == (price, stock):
                 result.unchanged += 1
                 continue
-            offer.price, offer.upstream_stock = price, item.stock
+            offer.price, offer.upstream_stock = price, stock
             changed.append(offer)
         if changed:
             SupplierOffer.objects.bulk_update(changed, ["price", "upstream_stock"])

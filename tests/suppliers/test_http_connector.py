@@ -279,3 +279,22 @@ def test_the_registry_builds_the_http_connector_from_the_supplier() -> None:
 
     assert isinstance(built, HttpConnector)
     assert built.config["paths"]["goods"] == "Goods/List"
+
+
+def test_a_paged_goods_list_is_read_to_its_last_page() -> None:
+    pages: list[dict[str, str]] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        asked = dict(parse_qsl(request.url.query.decode()))
+        pages.append(asked)
+        first = (int(asked["page"]) - 1) * 2
+        items = [{"id": n, "price": "1.00"} for n in range(first, min(first + 2, 5))]
+        return httpx.Response(200, json={"code": 0, "data": {"list": items, "total": 5}})
+
+    config = {**MD5, "method": "GET", "goods": {"page_field": "page", "page_size_field": "size", "page_size": 2}}
+
+    listed = connector(config, upstream).goods_list()
+
+    assert [goods.product_id for goods in listed] == ["0", "1", "2", "3", "4"]
+    assert [(page["page"], page["size"]) for page in pages] == [("1", "2"), ("2", "2"), ("3", "2")]
+    assert all(page["merchant_id"] == "10001" and page["sign"] for page in pages)

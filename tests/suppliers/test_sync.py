@@ -173,3 +173,16 @@ def test_a_card_key_offer_is_matched_only_by_its_upstream_code(monkeypatch: pyte
 @pytest.fixture(autouse=True)
 def empty_cache() -> None:
     cache.clear()
+
+
+def test_goods_the_upstream_marks_unavailable_have_no_stock(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kameng.suppliers.connectors.base import UpstreamGoods
+    from kameng.suppliers.sync import supplier_offers_apply
+
+    offer = SupplierOfferFactory.create(upstream_product_id="F1", upstream_stock=None)
+
+    supplier_offers_apply(supplier_id=offer.supplier_id,
+                          goods=[UpstreamGoods(product_id="F1", name="", price=Decimal("9.00"), is_available=False)])
+
+    offer.refresh_from_db()
+    assert offer.upstream_stock == 0
