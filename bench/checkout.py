@@ -4,11 +4,14 @@ What one run does, all on 127.0.0.1 and bounded in time:
   1. creates a fresh PostgreSQL database (`kameng_bench`), migrates it, seeds one hot SKU with card keys (through
      the real import service: encrypted + fingerprinted), funds N buyers and opens a session for each;
   2. starts a real server (granian WSGI by default, or gunicorn gthread) with DEBUG off, Redis cache and
-     cached_db sessions, a fresh SECRET_KEY and fresh encryption keys;
+     cached_db sessions, a fresh SECRET_KEY and fresh encryption keys, and beside it a Celery worker on a Redis
+     broker that runs what follows a checkout (the aftercare listeners: membership, points, the delivery e-mail),
+     as in production (`--no-worker`: those run in place, in the checkout writer's thread, as in the demo);
   3. drives POST /api/v1/shop/orders with wrk (64 connections, session cookie + CSRF header, a unique request_id
      per request): a short warm-up, then a measured run; prints orders/s, p50/p99 and the non-2xx count;
-  4. checks the database: delivered orders == sold keys, every key in at most one order, every order has its
-     keys, wallets debited exactly, ledger invariants hold;
+  4. waits for the worker to drain its queue, then checks the database: delivered orders == sold keys, every key
+     in at most one order, every order has its keys, wallets debited exactly, every delivered order earned its
+     points (the listeners caught up), ledger invariants hold;
   5. replays the same transaction in raw SQL with pgbench at the same client count (the ceiling), checks the
      ledger again, then stops the server and drops the database.
 
@@ -74,10 +77,43 @@ def bench_environment(args: argparse.Namespace) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
         "KAMENG_SIMULATORS_ENABLED": "0",
-        "CELERY_TASK_ALWAYS_EAGER": "1",
+        "CELERY_TASK_ALWAYS_EAGER": "0" if args.worker else "1",
         "PYTHONPATH": str(ROOT),
     })
+    if args.worker:
+        env["CELERY_BROKER_URL"] = args.broker_url
     return env
+
+
+def worker_start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A Celery worker as in production (threads pool), in its own process group so its CPU can be counted."""
+    command = [PYTHON, "-m", "celery", "-A", "kameng", "worker", "--pool", "threads", "--concurrency", "4",
+               "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    time.sleep(3)
+    if process.poll() is not None:
+        raise RuntimeError(f"the Celery worker exited at start:\n{log.read_text()[-3000:]}")
+    return process
+
+
+def queue_drain(env: dict[str, str], *, timeout: float = 300) -> float:
+    """Wait until the broker's queue is empty and no task is running; the seconds it took."""
+    import redis
+
+    client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+    started = time.monotonic()
+    quiet_since = None
+    while time.monotonic() - started < timeout:
+        waiting = client.llen("celery") + client.hlen("unacked")
+        if waiting == 0:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 1.5:
+                break
+        else:
+            quiet_since = None
+        time.sleep(0.25)
+    return time.monotonic() - started
 
 
 def admin_connect(args: argparse.Namespace) -> Any:
@@ -363,6 +399,11 @@ def verify(seeded: Seeded, expected_buyers: int) -> dict[str, Any]:
         (wallets,) = cursor.fetchone()
         cursor.execute("SELECT coalesce(sum(total_amount), 0) FROM orders_order WHERE status = 'delivered'")
         (spent,) = cursor.fetchone()
+        # The points listener's journal of each delivered order (reference order:<number>:1).
+        cursor.execute("SELECT count(*) FROM orders_order o WHERE o.status = 'delivered' AND NOT EXISTS ("
+                       "SELECT 1 FROM ledger_journal j WHERE j.kind = 'points_earn' "
+                       "AND j.reference = 'order:' || o.number || ':1')")
+        (without_points,) = cursor.fetchone()
     problems = ledger_problems()
     report = {
         "delivered_orders": orders, "sold_keys": sold, "other_orders": other_orders,
@@ -372,6 +413,7 @@ def verify(seeded: Seeded, expected_buyers: int) -> dict[str, Any]:
             "every delivered order has its keys": orders_with_keys == orders and short_orders == 0,
             "no key held by an unsold order": stray == 0,
             "wallets debited exactly": wallets == FUNDS_PER_BUYER * expected_buyers - spent,
+            "every delivered order earned its points (aftercare caught up)": without_points == 0,
             "ledger check passes": not problems,
         },
         "ledger_problems": [f"{p.what}: {p.detail}" for p in problems[:5]],
@@ -454,7 +496,8 @@ def pgbench_run(args: argparse.Namespace, seeded: Seeded, workdir: Path) -> dict
 
 
 def measure_server(kind: str, args: argparse.Namespace, env: dict[str, str], seeded: Seeded, workdir: Path, *,
-                   label: str = "default", overrides: dict[str, str] | None = None) -> dict[str, Any]:
+                   label: str = "default", overrides: dict[str, str] | None = None,
+                   worker: subprocess.Popen[bytes] | None = None) -> dict[str, Any]:
     overrides = overrides or {}
     server_env = {**env, **{key: value for key, value in overrides.items() if key not in SERVER_FLAGS}}
     shown = "" if not overrides else f" [{label}: {', '.join(f'{k}={v}' for k, v in overrides.items())}]"
@@ -468,9 +511,14 @@ def measure_server(kind: str, args: argparse.Namespace, env: dict[str, str], see
         tag = f"{kind}-{secrets.token_hex(3)}"
         warm = wrk_run(args, script, args.warmup, f"{tag}-warm")
         print(f"  warm-up {args.warmup} s: {warm['rate']:,.0f} req/s, non-2xx {warm['non2xx']}")
+        if worker is not None:
+            queue_drain(env)  # the warm-up's aftercare, so that the measured run's is counted alone
         cpu_before = cpu_seconds(process_group=process.pid, database=args.database)
+        worker_before = cpu_seconds(process_group=worker.pid, database="-")[0] if worker else 0.0
         figures = wrk_run(args, script, args.duration, f"{tag}-run")
         cpu_after = cpu_seconds(process_group=process.pid, database=args.database)
+        figures["drain_s"] = queue_drain(env) if worker is not None else 0.0
+        worker_after = cpu_seconds(process_group=worker.pid, database="-")[0] if worker else 0.0
     finally:
         server_stop(process)
     errors = figures["connect"] + figures["read"] + figures["write"] + figures["timeout"]
@@ -478,12 +526,15 @@ def measure_server(kind: str, args: argparse.Namespace, env: dict[str, str], see
     orders = max(1, figures["ok"])
     figures["server_cpu_ms"] = (cpu_after[0] - cpu_before[0]) / orders * 1000
     figures["postgres_cpu_ms"] = (cpu_after[1] - cpu_before[1]) / orders * 1000
+    figures["worker_cpu_ms"] = (worker_after - worker_before) / orders * 1000
     print(f"  {args.connections} clients, {args.duration} s: {figures['ok'] / (figures['duration_us'] / 1e6):,.0f} "
           f"orders/s, p50 {figures['p50_us'] / 1000:.1f} ms, p90 {figures['p90_us'] / 1000:.1f} ms, "
           f"p99 {figures['p99_us'] / 1000:.1f} ms, non-2xx {figures['non2xx']}, socket errors {errors} "
           f"(load average {figures['load'][0]:.1f} -> {figures['load'][1]:.1f})")
     print(f"  CPU per order: server {figures['server_cpu_ms']:.2f} ms, PostgreSQL backends "
-          f"{figures['postgres_cpu_ms']:.2f} ms")
+          f"{figures['postgres_cpu_ms']:.2f} ms" + (f", Celery worker {figures['worker_cpu_ms']:.2f} ms (its queue "
+                                                   f"drained {figures['drain_s']:.1f} s after the run)"
+                                                   if worker is not None else ""))
     log = (workdir / f"{kind}.log").read_text(errors="replace").strip()
     log_lines = [line for line in log.splitlines() if "No directory at" not in line and "mw_instance" not in line]
     if log_lines:
@@ -515,6 +566,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--database", default="kameng_bench")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--keep-database", action="store_true", help="leave kameng_bench for inspection")
+    parser.add_argument("--no-worker", dest="worker", action="store_false",
+                        help="run the aftercare listeners in place (eager, in the checkout writer's thread) instead of "
+                             "on a Celery worker")
+    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
                         help="run each server again with these environment settings (or GRANIAN_WORKERS, "
                              "GRANIAN_THREADS, GRANIAN_THREADS_IDLE_TIMEOUT, GUNICORN_WORKERS, GUNICORN_THREADS, "
@@ -522,6 +577,13 @@ def parse_arguments() -> argparse.Namespace:
                              "same database")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the servers x variants list, interleaved")
     return parser.parse_args()
+
+
+def broker_forget(env: dict[str, str]) -> None:
+    """An empty broker database: tasks left by an earlier, interrupted run would be counted in this one."""
+    import redis
+
+    redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
 
 
 def redis_forget(env: dict[str, str]) -> None:
@@ -541,6 +603,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-"))
     ok = True
+    worker: subprocess.Popen[bytes] | None = None
     print(f"kameng checkout benchmark — {os.cpu_count()} CPUs, database {args.database}, Redis {args.redis_url}")
     try:
         database_create(args)
@@ -549,7 +612,11 @@ def main() -> int:
         print(f"  seeded SKU #{seeded.sku_id}, {len(seeded.sessions)} funded buyers with sessions")
         kinds = ["granian", "gunicorn"] if args.server == "both" else [args.server]
         variants = variants_parse(args.variant)
-        results = [measure_server(kind, args, env, seeded, workdir, label=label, overrides=overrides)
+        if args.worker:
+            broker_forget(env)
+            worker = worker_start(env, workdir / "worker.log")
+            print(f"  Celery worker (threads pool, 4 threads) on {args.broker_url} runs the aftercare listeners")
+        results = [measure_server(kind, args, env, seeded, workdir, label=label, overrides=overrides, worker=worker)
                    for _round in range(args.rounds) for label, overrides in variants for kind in kinds]
         floor = None
         if args.floor:
@@ -579,7 +646,8 @@ def main() -> int:
             rate = result["ok"] / (result["duration_us"] / 1e6)
             print(f"  {result['server']:20s} {rate:6,.0f} orders/s   p50 {result['p50_us'] / 1000:6.1f} ms   "
                   f"p99 {result['p99_us'] / 1000:6.1f} ms   non-2xx {result['non2xx']}   "
-                  f"CPU/order server {result['server_cpu_ms']:.2f} + PostgreSQL {result['postgres_cpu_ms']:.2f} ms   "
+                  f"CPU/order server {result['server_cpu_ms']:.2f} + PostgreSQL {result['postgres_cpu_ms']:.2f} "
+                  f"+ worker {result['worker_cpu_ms']:.2f} ms   "
                   f"load {result['load'][0]:.1f} -> {result['load'][1]:.1f}")
         if floor:
             rate = floor["ok"] / (floor["duration_us"] / 1e6)
@@ -589,6 +657,12 @@ def main() -> int:
             print(f"  {'pgbench':20s} {ceiling['tps']:6,.0f} tx/s      (raw-SQL ceiling, same run)")
         print(f"  invariants: {'all hold' if ok else 'VIOLATED'}")
     finally:
+        if worker is not None:
+            server_stop(worker)
+            log = [line for line in (workdir / "worker.log").read_text(errors="replace").splitlines()
+                   if any(word in line for word in ("ERROR", "WARNING", "Traceback", "Error"))]
+            if log:
+                print("  worker log (tail):\n    " + "\n    ".join(log[-8:]))
         from django.db import connections
 
         connections.close_all()

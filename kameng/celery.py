@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kameng.settings.base")
@@ -40,4 +41,7 @@ app.conf.beat_schedule = {
     "suppliers-check-restock": {"task": "kameng.suppliers.tasks.check_restock", "schedule": 600.0},
     "suppliers-redrive-restock-webhooks": {"task": "kameng.suppliers.tasks.redrive_restock_webhooks",
                                            "schedule": 60.0},
+    # Supplier star ratings, once a day after midnight (CELERY_TIMEZONE): kameng/suppliers/ratings.py.
+    "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
+                                    "schedule": crontab(hour=0, minute=20)},
 }

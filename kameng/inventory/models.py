@@ -89,6 +89,10 @@ class CardKey(models.Model):
         indexes = [
             # The claim scan walks only available keys of one SKU, in id order from a random start.
             models.Index(fields=["sku", "id"], condition=Q(status="available"), name="inventory_key_available"),
+            # A claim on a SKU that suppliers stock walks one source's keys (supplier_id = …): the platform's own
+            # keys are not in it, so importing them costs what it did before bidding.
+            models.Index(fields=["sku", "supplier", "id"], condition=Q(status="available", supplier__isnull=False),
+                         name="inventory_key_by_supplier"),
             models.Index(fields=["sku", "status"], name="inventory_key_sku_status"),
             models.Index(fields=["batch"], name="inventory_key_batch"),
         ]

@@ -9,7 +9,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from kameng.inventory.models import CardKey, CardKeyStatus
-from kameng.inventory.services import decrypt_secrets
+from kameng.inventory.services import card_key_sources_sellable, decrypt_secrets
 
 STOCK_CACHE_SECONDS = 3
 
@@ -30,17 +30,28 @@ def stock_by_sku(sku_ids: Iterable[int]) -> dict[int, int]:
 
 
 def stock_by_sku_now(sku_ids: Iterable[int]) -> dict[int, int]:
-    """Available, unexpired keys per SKU (0 for a SKU with none), counted now: one grouped query, no cache."""
+    """Available, unexpired keys per SKU (0 for a SKU with none), counted now: one grouped query, no cache. Keys of
+    a supplier whose keys cannot be sold now (suspended, offer inactive or excluded) are not counted."""
     ids = sorted(set(sku_ids))
     if not ids:
         return {}
     now = timezone.now()
-    counts = dict(
+    rows = (
         CardKey.objects.filter(sku_id__in=ids, status=CardKeyStatus.AVAILABLE)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .values("sku_id").annotate(n=Count("id")).values_list("sku_id", "n")
+        .values("sku_id", "supplier_id").annotate(n=Count("id")).values_list("sku_id", "supplier_id", "n")
     )
-    return {sku_id: counts.get(sku_id, 0) for sku_id in ids}
+    counts = dict.fromkeys(ids, 0)
+    sellable: dict[int, set[int] | None] = {}
+    for sku_id, supplier_id, count in rows:
+        if supplier_id is not None:  # a supplier's keys count only while a claim may take them (card-key bidding)
+            if sku_id not in sellable:
+                sellable[sku_id] = card_key_sources_sellable(sku_id=sku_id)
+            eligible = sellable[sku_id]
+            if eligible is not None and supplier_id not in eligible:
+                continue
+        counts[sku_id] += count
+    return counts
 
 
 def secrets_for_order(*, order_id: int) -> list[str]:

@@ -4,18 +4,35 @@ Claiming never uses the naive `ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED` from 
 product every buyer would fight over the same first rows. The scan starts at a random id inside the SKU's range
 of available keys and wraps to the start when it finds too few, so concurrent buyers mostly land on different rows.
 The `status = 'available'` guard in the UPDATE stays the source of truth on every backend.
+
+Card-key bidding (竞价): several suppliers may stock the same SKU (`CardKey.supplier`, `CardKey.cost` = its offer
+price). A claim takes keys source by source, in the SKU's *plan*: first the platform's own stock (supplier NULL:
+already paid for, so selling it first never pays a supplier for a sale the platform could serve itself), then each
+eligible supplier, cheapest offer first, a higher star rating breaking ties (a staff pin goes before all suppliers).
+Which suppliers are eligible (approved, offer active, not excluded, not sold at a loss) and their order come from
+`settings.KAMENG_CARD_KEY_SOURCES` (a dotted path, `kameng.suppliers.card_key_bidding.card_key_sources`: this app
+may not import the suppliers app), asked when the plan is built; the plan (sources and their id ranges) is cached
+per process for `BOUNDS_TTL_SECONDS`, so a suspension, a price change or a source restocked after it ran out reaches
+the claim within that time (a source that comes up short makes the next claim rebuild the plan at once).
+Suppliers' keys that are not eligible are never taken: each source's claim says `supplier_id = …` (or `IS NULL`).
+A SKU that no supplier offers keeps the single-source claim exactly as before, with no supplier predicate. An order
+may take keys from two sources when the first runs out; every key keeps its own supplier and cost.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from kameng.core.crypto import keyring
 from kameng.core.errors import ConflictError
@@ -23,7 +40,38 @@ from kameng.core.sql import json_rows
 from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyStatus
 
 BOUNDS_TTL_SECONDS = 5.0
-_bounds: dict[int, tuple[int, int, float]] = {}
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One source of a SKU's keys in a plan, with the id range of its available keys when the plan was built."""
+
+    supplier_id: int | None  # None: the platform's own stock
+    filtered: bool  # False only for a SKU that no supplier offers: every key is the platform's, no predicate
+    low: int
+    high: int
+
+    @property
+    def sql(self) -> str:
+        if not self.filtered:
+            return ""
+        return " AND supplier_id IS NULL" if self.supplier_id is None else " AND supplier_id = %(supplier_id)s"
+
+    @property
+    def q(self) -> Q:
+        if not self.filtered:
+            return Q()
+        return Q(supplier__isnull=True) if self.supplier_id is None else Q(supplier_id=self.supplier_id)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sources: tuple[_Source, ...]
+    built_at: float
+
+
+# Per SKU: the sources a claim takes keys from, in order (cleared by the tests between cases).
+_bounds: dict[int, _Plan] = {}
 
 
 class SoldOutError(ConflictError):
@@ -44,36 +92,107 @@ def _available(sku_id: int) -> QuerySet[CardKey]:
     )
 
 
-def _random_start(sku_id: int) -> int:
+@cache
+def _source_policy(path: str) -> Callable[[int], list[int] | None]:
+    return import_string(path)
+
+
+def eligible_suppliers(sku_id: int) -> list[int] | None:
+    """The suppliers whose keys of the SKU may be sold, best first; None when no supplier offers the SKU."""
+    path = settings.KAMENG_CARD_KEY_SOURCES
+    return _source_policy(path)(sku_id) if path else None
+
+
+def _source(sku_id: int, supplier_id: int | None, *, filtered: bool) -> _Source:
+    row = CardKey.objects.filter(sku_id=sku_id, status=CardKeyStatus.AVAILABLE).filter(
+        _Source(supplier_id, filtered, 0, 0).q).aggregate(low=Min("id"), high=Max("id"))
+    return _Source(supplier_id, filtered, row["low"] or 0, row["high"] or 0)
+
+
+def _plan(sku_id: int) -> _Plan:
     cached = _bounds.get(sku_id)
-    if cached is None or time.monotonic() - cached[2] > BOUNDS_TTL_SECONDS:
-        row = CardKey.objects.filter(sku_id=sku_id, status=CardKeyStatus.AVAILABLE).aggregate(
-            low=Min("id"), high=Max("id"))
-        cached = (row["low"] or 0, row["high"] or 0, time.monotonic())
-        _bounds[sku_id] = cached
-    low, high, _ = cached
+    if cached is not None and time.monotonic() - cached.built_at <= BOUNDS_TTL_SECONDS:
+        return cached
+    suppliers = eligible_suppliers(sku_id)
+    if suppliers is None:
+        sources: tuple[_Source, ...] = (_source(sku_id, None, filtered=False),)
+    else:
+        every = (_source(sku_id, supplier_id, filtered=True) for supplier_id in (None, *suppliers))
+        sources = tuple(source for source in every if source.high)
+    plan = _Plan(sources, time.monotonic())
+    _bounds[sku_id] = plan
+    return plan
+
+
+def card_key_plan_forget(*, sku_id: int) -> None:
+    """Rebuild the SKU's plan at its next claim in this process (a supplier's offer or status just changed)."""
+    _bounds.pop(sku_id, None)
+
+
+def card_key_sources_sellable(*, sku_id: int) -> set[int] | None:
+    """The suppliers whose available keys of the SKU a claim may take now; None: every key (no supplier offers it)."""
+    sources = _plan(sku_id).sources
+    if any(not source.filtered for source in sources):
+        return None
+    return {source.supplier_id for source in sources if source.supplier_id is not None}
+
+
+def _random_start(sku_id: int) -> int:
+    """Where the scan of a SKU that no supplier offers starts (its single source)."""
+    source = _plan(sku_id).sources[0]
+    return _start(source)
+
+
+def _start(source: _Source) -> int:
+    low, high = source.low, source.high
     return random.randint(low, high) if high > low else low  # noqa: S311 - spreading load, not security
+
+
+def _starts(sku_id: int) -> list[tuple[_Source, int]]:
+    sources = _plan(sku_id).sources
+    if len(sources) == 1 and not sources[0].filtered:
+        return [(sources[0], _random_start(sku_id))]
+    return [(source, _start(source)) for source in sources]
+
+
+def _available_to_sell(sku_id: int) -> int:
+    """Available keys of the SKU's eligible sources, counted now (for the "sold out" answer)."""
+    sources = _plan(sku_id).sources
+    if any(not source.filtered for source in sources):
+        return _available(sku_id).count()
+    if not sources:
+        return 0
+    eligible = Q(supplier_id__in=[source.supplier_id for source in sources if source.supplier_id is not None])
+    if any(source.supplier_id is None for source in sources):
+        eligible |= Q(supplier__isnull=True)
+    return _available(sku_id).filter(eligible).count()
 
 
 def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool) -> list[tuple[int, bytes]]:
     """Claim `quantity` available keys of the SKU for the order, in the caller's transaction.
 
-    `sell=True` marks them sold (paid checkout), otherwise reserved (unpaid order). Returns (id, ciphertext)
-    pairs in id order. Raises `SoldOutError` (nothing claimed) when stock is short.
+    `sell=True` marks them sold (paid checkout), otherwise reserved (unpaid order). Keys come from the SKU's
+    sources in plan order (the module's docstring). Returns (id, ciphertext) pairs in id order. Raises
+    `SoldOutError` (nothing claimed) when stock is short.
     """
     status = CardKeyStatus.SOLD if sell else CardKeyStatus.RESERVED
-    start = _random_start(sku_id)
-    if connection.vendor == "postgresql":
-        claimed = _claim_postgresql(sku_id, order_id, quantity, status, start)
-    else:
-        claimed = _claim_portable(sku_id, order_id, quantity, status, start)
+    claimed: list[tuple[int, bytes]] = []
+    for source, start in _starts(sku_id):
+        need = quantity - len(claimed)
+        if connection.vendor == "postgresql":
+            taken = _claim_postgresql(sku_id, order_id, need, status, source=source, start=start)
+        else:
+            taken = _claim_portable(sku_id, order_id, need, status, source=source, start=start)
+        claimed.extend(taken)
+        if len(claimed) >= quantity:
+            break
+        _bounds.pop(sku_id, None)  # a source ran short: rebuild the plan at the next claim
     if len(claimed) < quantity:
-        _bounds.pop(sku_id, None)
         if claimed:
             # Give a partial claim back here rather than rely on the caller rolling back: "sold out" claims nothing.
             CardKey.objects.filter(id__in=[pk for pk, _ in claimed], order_id=order_id).update(
                 status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
-        raise _sold_out(_available(sku_id).count() if not claimed else len(claimed))
+        raise _sold_out(_available_to_sell(sku_id) if not claimed else len(claimed))
     # In id order, as the order page and a replayed request list them (the scan may have wrapped around).
     return sorted(claimed)
 
@@ -89,15 +208,16 @@ RETURNING id, secret_ciphertext
 """
 
 
-def _claim_postgresql(sku_id: int, order_id: int, quantity: int, status: str, start: int) -> list[tuple[int, bytes]]:
+def _claim_postgresql(sku_id: int, order_id: int, quantity: int, status: str, *, source: _Source,
+                      start: int) -> list[tuple[int, bytes]]:
     # One round trip: lock candidates past a random start, skipping rows other buyers hold, and take them.
-    params: dict[str, Any] = {
-        "status": status, "order_id": order_id, "now": timezone.now(), "sku_id": sku_id, "start": start}
+    params: dict[str, Any] = {"status": status, "order_id": order_id, "now": timezone.now(), "sku_id": sku_id,
+                              "start": start, "supplier_id": source.supplier_id}
     claimed: list[tuple[int, bytes]] = []
     with connection.cursor() as cursor:
         for bound in ("id >= %(start)s", "id < %(start)s"):
             params["limit"] = quantity - len(claimed)
-            cursor.execute(_PG_CLAIM.format(range=bound), params)
+            cursor.execute(_PG_CLAIM.format(range=bound + source.sql), params)
             claimed.extend((row[0], bytes(row[1])) for row in cursor.fetchall())
             if len(claimed) >= quantity:
                 break
@@ -126,33 +246,36 @@ RETURNING card.id, card.order_id, card.secret_ciphertext
 def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]]) -> dict[int, list[tuple[int, bytes]]] | None:
     """PostgreSQL: sell keys of one SKU to many paid orders at once, `wants` being (order id, quantity) pairs.
 
-    The same claim as `card_keys_claim` — a scan from a random start that skips rows other buyers hold, wrapping
-    once, guarded by `status = 'available'` — in one statement for all the orders (two when the scan wraps).
-    Returns each order's (id, ciphertext) pairs in id order, or None when the stock cannot cover every order:
-    some keys are claimed by then, so the caller must roll its transaction back.
+    The same claim as `card_keys_claim` — source by source in plan order, each a scan from a random start that
+    skips rows other buyers hold, wrapping once, guarded by `status = 'available'` — in one statement for all the
+    orders (two when the scan wraps, two more per further source). Returns each order's (id, ciphertext) pairs in
+    id order, or None when the stock cannot cover every order: some keys are claimed by then, so the caller must
+    roll its transaction back.
     """
     now = timezone.now()
-    params: dict[str, Any] = {"status": CardKeyStatus.SOLD, "now": now, "sku_id": sku_id,
-                              "start": _random_start(sku_id)}
+    params: dict[str, Any] = {"status": CardKeyStatus.SOLD, "now": now, "sku_id": sku_id}
     claimed: dict[int, list[tuple[int, bytes]]] = {order_id: [] for order_id, _ in wants}
     remaining = list(wants)
     with connection.cursor() as cursor:
-        for bound in ("id >= %(start)s", "id < %(start)s"):
-            params["wants"] = json_rows({"position": position, "order_id": order_id, "quantity": quantity}
-                                        for position, (order_id, quantity) in enumerate(remaining))
-            params["limit"] = sum(quantity for _, quantity in remaining)
-            cursor.execute(_PG_CLAIM_MANY.format(range=bound), params)
-            for key_id, order_id, secret in cursor.fetchall():
-                claimed[order_id].append((key_id, bytes(secret)))
-            remaining = [(order_id, quantity - len(claimed[order_id])) for order_id, quantity in wants
-                         if len(claimed[order_id]) < quantity]
-            if not remaining:
-                return {order_id: sorted(keys) for order_id, keys in claimed.items()}
-    _bounds.pop(sku_id, None)
+        for source, start in _starts(sku_id):
+            params["start"], params["supplier_id"] = start, source.supplier_id
+            for bound in ("id >= %(start)s", "id < %(start)s"):
+                params["wants"] = json_rows({"position": position, "order_id": order_id, "quantity": quantity}
+                                            for position, (order_id, quantity) in enumerate(remaining))
+                params["limit"] = sum(quantity for _, quantity in remaining)
+                cursor.execute(_PG_CLAIM_MANY.format(range=bound + source.sql), params)
+                for key_id, order_id, secret in cursor.fetchall():
+                    claimed[order_id].append((key_id, bytes(secret)))
+                remaining = [(order_id, quantity - len(claimed[order_id])) for order_id, quantity in wants
+                             if len(claimed[order_id]) < quantity]
+                if not remaining:
+                    return {order_id: sorted(keys) for order_id, keys in claimed.items()}
+            _bounds.pop(sku_id, None)  # a source ran short: rebuild the plan at the next claim
     return None
 
 
-def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, start: int) -> list[tuple[int, bytes]]:
+def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, *, source: _Source,
+                    start: int) -> list[tuple[int, bytes]]:
     now = timezone.now()
     claimed: list[int] = []
     for bound in (Q(id__gte=start), Q(id__lt=start)):
@@ -161,7 +284,7 @@ def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, star
             if need <= 0:
                 break
             candidates = list(
-                _available(sku_id).filter(bound).order_by("id").select_for_update(skip_locked=True)
+                _available(sku_id).filter(bound, source.q).order_by("id").select_for_update(skip_locked=True)
                 .values_list("id", flat=True)[:need]
             )
             if not candidates:

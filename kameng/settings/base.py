@@ -422,6 +422,12 @@ UNFOLD = {
 }
 KAMENG_BANNED_KEYWORDS = env.list("KAMENG_BANNED_KEYWORDS", default=["赌博", "博彩", "色情", "外挂"])
 KAMENG_IMPORT_INLINE_LIMIT = env.int("KAMENG_IMPORT_INLINE_LIMIT", default=2000)
+# Card-key bidding (kameng/inventory/services.py): which suppliers' keys of a SKU may be sold, in what order.
+KAMENG_CARD_KEY_SOURCES = "kameng.suppliers.card_key_bidding.card_key_sources"
+# Supplier ratings (kameng/suppliers/ratings.py): the window they are computed over, and the orders a supplier needs
+# in it before its stars move from 3.00.
+KAMENG_SUPPLIER_RATING_WINDOW_DAYS = env.int("KAMENG_SUPPLIER_RATING_WINDOW_DAYS", default=30)
+KAMENG_SUPPLIER_RATING_MIN_ORDERS = env.int("KAMENG_SUPPLIER_RATING_MIN_ORDERS", default=20)
 
 # --- e-mail ----------------------------------------------------------------------------------------------
 # The buyer's e-mails (kameng/notices): the delivery notice and the link that confirms a notification address.

@@ -1,4 +1,5 @@
-"""Staff pages for suppliers, their offers, routing rules, direct top-up attempts and restock requests."""
+"""Staff pages for suppliers, their offers, routing rules, direct top-up attempts, rating weights and snapshots,
+and restock requests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from unfold.admin import ModelAdmin, TabularInline
 
 from kameng.suppliers.admin_forms import SupplierAdminForm, connector_config_masked
 from kameng.suppliers.models import (
+    WEIGHT_FIELDS,
+    RatingSnapshot,
+    RatingWeights,
     RestockRequest,
     RestockWebhookAttempt,
     SkuRoutingRule,
@@ -111,6 +115,32 @@ class RestockRequestAdmin(ModelAdmin):
     raw_id_fields = ("offer", "supplier")
     readonly_fields = [f.name for f in RestockRequest._meta.fields]
     inlines = (RestockWebhookAttemptInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(RatingWeights)
+class RatingWeightsAdmin(ModelAdmin):
+    """One row: the weights of the rating components (validated to sum to 1 when saved)."""
+
+    list_display = ("__str__", *WEIGHT_FIELDS, "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not RatingWeights.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: RatingWeights | None = None) -> bool:
+        return False
+
+
+@admin.register(RatingSnapshot)
+class RatingSnapshotAdmin(ModelAdmin):
+    list_display = ("day", "supplier", "stars", "is_provisional", "orders_count", "success_rate",
+                    "delivery_seconds", "after_sales_rate", "price_premium", "stock_stability")
+    list_filter = ("is_provisional", "day")
+    search_fields = ("supplier__name",)
+    date_hierarchy = "day"
+    readonly_fields = [f.name for f in RatingSnapshot._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

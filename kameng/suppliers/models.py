@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -246,3 +247,73 @@ class RestockWebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id}#{self.number}"
+# --- ratings (kameng/suppliers/ratings.py) -------------------------------------------------------------------------
+
+WEIGHT_FIELDS = ("success_weight", "delivery_weight", "after_sales_weight", "price_weight", "stock_weight")
+
+
+def _weight(label: str, default: str) -> models.DecimalField:
+    return models.DecimalField(label, max_digits=4, decimal_places=3, default=Decimal(default),
+                               validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))])
+
+
+class RatingWeights(models.Model):
+    """The weights of the five rating components, set by staff (one row, pk 1); they sum to 1."""
+
+    success_weight = _weight("成功率权重", "0.350")
+    delivery_weight = _weight("到账时间权重", "0.200")
+    after_sales_weight = _weight("售后率权重", "0.200")
+    price_weight = _weight("价格竞争力权重", "0.150")
+    stock_weight = _weight("库存稳定性权重", "0.100")
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "星级权重"
+
+    def __str__(self) -> str:
+        return "星级权重"
+
+    def clean(self) -> None:
+        total = sum((getattr(self, name) or Decimal("0") for name in WEIGHT_FIELDS), Decimal("0"))
+        if total != Decimal("1"):
+            raise ValidationError("五项权重之和必须等于 1（当前为 %(total)s）", params={"total": total})
+
+    @classmethod
+    def current(cls) -> RatingWeights:
+        weights, _ = cls.objects.get_or_create(pk=1)
+        return weights
+
+
+class RatingSnapshot(models.Model):
+    """A supplier's rating as computed on one day: the raw figures, each component normalised to 0..1, the stars and
+    the reasons shown to the supplier. One per supplier per day: recomputing the same day replaces it."""
+
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.CASCADE,
+                                 related_name="rating_snapshots")
+    day = models.DateField("日期")
+    stars = models.DecimalField("星级", max_digits=3, decimal_places=2)
+    score = models.DecimalField("综合得分", max_digits=5, decimal_places=4, null=True, blank=True)
+    is_provisional = models.BooleanField("数据不足（按 3 星）", default=False)
+    orders_count = models.PositiveIntegerField("窗口内订单数", default=0)
+    success_rate = models.DecimalField("成功率", max_digits=5, decimal_places=4, null=True, blank=True)
+    delivery_seconds = models.PositiveIntegerField("到账时间中位数（秒）", null=True, blank=True)
+    after_sales_rate = models.DecimalField("售后率", max_digits=5, decimal_places=4, null=True, blank=True)
+    price_premium = models.DecimalField("平均高于最低价", max_digits=7, decimal_places=4, null=True, blank=True)
+    stock_sample = models.DecimalField("当日有货报价占比", max_digits=5, decimal_places=4, null=True, blank=True)
+    stock_stability = models.DecimalField("有货率", max_digits=5, decimal_places=4, null=True, blank=True)
+    # Each component normalised to 0..1: {"success": "0.6000", "delivery": …, "after_sales": …, "price": …, "stock": …}
+    components = models.JSONField("各项得分", default=dict)
+    reasons = models.TextField("原因", blank=True)
+    created_at = models.DateTimeField("计算时间", auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "星级快照"
+        ordering = ["-day", "supplier_id"]
+        constraints = [models.UniqueConstraint(fields=["supplier", "day"], name="suppliers_rating_one_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_id} · {self.day} · {self.stars}"
+
+    @property
+    def reason_lines(self) -> list[str]:
+        return [line for line in self.reasons.splitlines() if line]

@@ -1,10 +1,11 @@
-"""Periodic and queued jobs of the suppliers' price/stock sync and restock requests. Tasks take ids and are
-idempotent: a second delivery finds nothing left to do."""
+"""Background jobs for suppliers: ratings, price/stock sync, restock requests. Tasks take ids, are idempotent and
+assume they may run twice."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from kameng.suppliers.ratings import ratings_recompute
 from kameng.suppliers.restock import restock_check
 from kameng.suppliers.restock_notify import restock_email_send, restock_webhook_deliver, restock_webhooks_due
 from kameng.suppliers.sync import supplier_sync_pull, suppliers_to_sync
@@ -52,3 +53,10 @@ def redrive_restock_webhooks() -> int:
     for request_id in due:
         deliver_restock_webhook.delay(request_id)
     return len(due)
+
+
+@shared_task(name="kameng.suppliers.tasks.recompute_ratings")
+def recompute_ratings() -> int:
+    """Rate every supplier for today (kameng/suppliers/ratings.py); a second run the same day replaces the day's
+    snapshots, it does not add to them."""
+    return ratings_recompute()

@@ -13,6 +13,7 @@ from kameng.web.views import (
     security,
     shop,
     supplier_console,
+    supplier_rating,
     supplier_restock,
     wallet,
 )
@@ -29,6 +30,7 @@ urlpatterns = [
     path("supplier/restock/settings/", supplier_restock.supplier_restock_settings, name="supplier_restock_settings"),
     path("supplier/restock/<int:request_id>/<slug:to>/", supplier_restock.supplier_restock_move,
          name="supplier_restock_move"),
+    path("supplier/rating/", supplier_rating.supplier_rating, name="supplier_rating"),
     path("login/", accounts.StoreLoginView.as_view(), name="login"),
     path("login/sms/send/", accounts.login_sms_send, name="login_sms_send"),
     path("login/sms/", accounts.login_sms, name="login_sms"),

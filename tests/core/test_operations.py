@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from kameng.core.crypto import parse_keyring
-from kameng.demo import env_file_ensure
+from kameng.demo import SUPPLIER_DEMO_KNOBS, env_file_ensure, supplier_config_write
 
 
 @pytest.mark.django_db
@@ -70,3 +71,13 @@ def test_demo_env_file_keeps_existing_values_and_adds_only_missing_ones(tmp_path
     assert "SECRET_KEY" not in added
     assert "KAMENG_ENCRYPTION_KEYS" not in added
     assert "KAMENG_BLIND_INDEX_KEY" in added
+
+
+def test_demo_writes_the_supplier_simulators_merchants_for_the_owner_only(tmp_path: Path) -> None:
+    merchants = [{"app_key": "demo-xinghe", "app_secret": "s3cret", "notify_url": "http://x/suppliers/callback/1/"}]
+    path = tmp_path / "supplier-simulator.json"
+
+    supplier_config_write(path, {"supplier_simulator": {"url": "http://127.0.0.1:8001", "merchants": merchants}})
+
+    assert json.loads(path.read_text(encoding="utf-8")) == {"merchants": merchants, "knobs": SUPPLIER_DEMO_KNOBS}
+    assert path.stat().st_mode & 0o777 == 0o600

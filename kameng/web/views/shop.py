@@ -32,6 +32,7 @@ from kameng.orders.models import OrderStatus
 from kameng.orders.services import QUANTITY_INPUT_MAX
 from kameng.points.selectors import points_usable
 from kameng.purchases.services import PayBy, PaymentChoice, PurchaseResult, purchase_create
+from kameng.suppliers.listing import product_supplier_offers
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, buy_quantity_range, new_request_id
 from kameng.web.product_cards import is_on_demand, product_cards
@@ -99,6 +100,9 @@ def _product_context(product: Product, form: BuyForm | None = None, *, user: Any
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
             "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form, prices)),
             "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES,
+            # The suppliers offering the product (web/_supplier_offers.html), read only when the page is rendered.
+            "supplier_offers": partial(product_supplier_offers, product_id=product.pk,
+                                       sku_ids=[sku.pk for sku in skus]),
             # A callable too: the buyer's points and the most this order could use (for the form's SKU and quantity).
             "points_info": partial(_points_info, product, skus, form,
                                    user.pk if user is not None and user.is_authenticated else None)}

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('suppliers', '0001_initial'),
+        ('suppliers', '0002_rating'),
     ]
 
     operations = [
