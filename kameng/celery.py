@@ -37,6 +37,11 @@ app.conf.beat_schedule = {
     "points-expire": {"task": "kameng.points.tasks.expire_points", "schedule": 3600.0},
     "suppliers-settle-missed": {"task": "kameng.suppliers.tasks.settle_missed_orders", "schedule": 600.0},
     "accounts-purge-phone-codes": {"task": "kameng.accounts.tasks.purge_phone_codes", "schedule": 3600.0},
+    # Suppliers' prices and stock from their upstreams (one task per supplier), low stock, restock webhooks.
+    "suppliers-sync": {"task": "kameng.suppliers.tasks.sync_all_suppliers", "schedule": 300.0},
+    "suppliers-check-restock": {"task": "kameng.suppliers.tasks.check_restock", "schedule": 600.0},
+    "suppliers-redrive-restock-webhooks": {"task": "kameng.suppliers.tasks.redrive_restock_webhooks",
+                                           "schedule": 60.0},
     # Supplier star ratings, once a day after midnight (CELERY_TIMEZONE): kameng/suppliers/ratings.py.
     "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
                                     "schedule": crontab(hour=0, minute=20)},

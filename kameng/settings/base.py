@@ -365,6 +365,7 @@ KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
     "kameng.notices.listeners.orders_delivered_email",
     "kameng.points.services.points_aftercare",
     "kameng.suppliers.settlement.settlement_aftercare",
+    "kameng.suppliers.restock.restock_orders_delivered",
 ])
 # Supplier money (kameng/suppliers/settlement.py, withdrawals.py): how far back the settlement sweeper looks for
 # orders the aftercare listener missed; the smallest withdrawal a supplier may request (yuan).

@@ -1,41 +1,88 @@
-"""Staff pages for suppliers, their offers, routing rules, direct top-up attempts, rating weights and snapshots;
-onboarding (review, documents, sample tests) in admin_onboarding.py, supplier money in money_admin.py."""
+"""Staff pages for suppliers, their offers, routing rules, direct top-up attempts, rating weights and snapshots,
+and restock requests; onboarding (review, documents, sample tests) in admin_onboarding.py, supplier money in
+money_admin.py."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 
 from kameng.suppliers import money_admin  # noqa: F401 - registers the supplier money pages
+from kameng.suppliers.admin_forms import SupplierAdminForm, connector_config_masked
 from kameng.suppliers.admin_onboarding import SupplierOnboardingAdminMixin
 from kameng.suppliers.models import (
     WEIGHT_FIELDS,
     RatingSnapshot,
     RatingWeights,
+    RestockRequest,
+    RestockWebhookAttempt,
     SkuRoutingRule,
     Supplier,
     SupplierOffer,
     TopupAttempt,
 )
+from kameng.suppliers.selectors import offer_at_loss_q, offer_is_at_loss
 
 
 @admin.register(Supplier)
 class SupplierAdmin(SupplierOnboardingAdminMixin, ModelAdmin):
-    list_display = ("name", "status", "connector_kind", "rating", "tax_rate", "created_at")
+    list_display = ("name", "status", "connector_kind", "rating", "tax_rate", "last_sync_at", "last_sync_error",
+                    "created_at")
     list_filter = ("status", "connector_kind")
     search_fields = ("name",)
+    form = SupplierAdminForm
     exclude = ("connector_config",)
     raw_id_fields = ("owner",)
     # The status changes only through the review action (kameng.suppliers.onboarding), which records why.
-    readonly_fields = ("status", "approved_at", "missing_items")
+    readonly_fields = ("status", "approved_at", "missing_items", "connector_config_current", "last_sync_at",
+                       "last_sync_error")
+    actions = ("sync_now",)
+
+    @admin.display(description="当前对接配置（密钥已脱敏）")
+    def connector_config_current(self, supplier: Supplier) -> str:
+        return connector_config_masked(supplier)
+
+    @admin.action(description="立即同步价格与库存（后台任务）")
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Supplier]) -> None:
+        from kameng.suppliers.tasks import sync_supplier
+
+        supplier_ids = list(queryset.exclude(connector_kind="manual").values_list("pk", flat=True))
+        for supplier_id in supplier_ids:
+            sync_supplier.delay(supplier_id)
+        self.message_user(request, f"已安排同步 {len(supplier_ids)} 个供货商（手工库存的供货商无需同步）",
+                          messages.SUCCESS)
+
+
+class AtLossFilter(admin.SimpleListFilter):
+    title = "亏本"
+    parameter_name = "at_loss"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "供货价高于售价（不路由）")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(offer_at_loss_q()) if self.value() == "yes" else queryset
 
 
 @admin.register(SupplierOffer)
 class SupplierOfferAdmin(ModelAdmin):
-    list_display = ("supplier", "sku", "price", "stock_source", "upstream_stock", "is_active", "synced_at")
-    list_filter = ("is_active", "stock_source")
+    list_display = ("supplier", "sku", "price", "selling_price", "at_loss", "stock_source", "upstream_stock",
+                    "is_active", "is_loss_allowed", "synced_at")
+    list_filter = ("is_active", "stock_source", AtLossFilter)
+    list_select_related = ("supplier", "sku__product")
     raw_id_fields = ("supplier", "sku")
+
+    @admin.display(description="售价")
+    def selling_price(self, offer: SupplierOffer) -> str:
+        return str(offer.sku.price)
+
+    @admin.display(description="亏本（不路由）", boolean=True)
+    def at_loss(self, offer: SupplierOffer) -> bool:
+        return offer_is_at_loss(offer)
 
 
 @admin.register(SkuRoutingRule)
@@ -52,6 +99,30 @@ class TopupAttemptAdmin(ModelAdmin):
     search_fields = ("customer_order_no", "supplier_order_id")
     raw_id_fields = ("order", "offer", "supplier")
     readonly_fields = [f.name for f in TopupAttempt._meta.fields]
+
+
+class RestockWebhookAttemptInline(TabularInline):
+    model = RestockWebhookAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ("number", "status_code", "error", "duration_ms", "created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RestockRequest)
+class RestockRequestAdmin(ModelAdmin):
+    list_display = ("pk", "supplier", "offer", "status", "stock_at_raise", "threshold", "webhook_status",
+                    "webhook_attempt_count", "email_sent_at", "created_at", "acknowledged_at", "restocked_at")
+    list_filter = ("status", "webhook_status")
+    search_fields = ("supplier__name",)
+    raw_id_fields = ("offer", "supplier")
+    readonly_fields = [f.name for f in RestockRequest._meta.fields]
+    inlines = (RestockWebhookAttemptInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(RatingWeights)

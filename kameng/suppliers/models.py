@@ -49,6 +49,10 @@ class Supplier(models.Model):
                                  validators=[MinValueValidator(Decimal("1")), MaxValueValidator(Decimal("5"))])
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     approved_at = models.DateTimeField("通过时间", null=True, blank=True)
+    # Price and stock sync (kameng.suppliers.sync): when it last ran and why it failed ("" = it worked); the offers
+    # keep their last known values while the upstream is down.
+    last_sync_at = models.DateTimeField("最近同步尝试", null=True, blank=True)
+    last_sync_error = models.CharField("最近同步错误", max_length=200, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "供货商"
@@ -174,6 +178,76 @@ class TopupAttempt(models.Model):
         return self.customer_order_no
 
 
+class RestockStatus(models.TextChoices):
+    OPEN = "open", "待处理"
+    ACKNOWLEDGED = "acknowledged", "已确认"
+    RESTOCKED = "restocked", "已补货"
+
+
+class WebhookStatus(models.TextChoices):
+    NONE = "", "未配置"
+    PENDING = "pending", "待发送"
+    DELIVERED = "delivered", "已送达"
+    FAILED = "failed", "被拒绝（不重试）"
+    GIVEN_UP = "given_up", "多次失败，已放弃"
+
+
+class RestockRequest(models.Model):
+    """A request to a supplier to restock one offer (补货提醒), raised when the offer's stock falls to the product's
+    low-stock threshold. At most one is open per offer; the supplier acknowledges it and marks it restocked in its
+    console, and it is closed by itself when the stock is back above the threshold. The supplier is told on its
+    console, by a signed webhook (every attempt stored) and by e-mail, as it configured."""
+
+    offer = models.ForeignKey(SupplierOffer, verbose_name="供货报价", on_delete=models.CASCADE,
+                              related_name="restock_requests")
+    supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.CASCADE,
+                                 related_name="restock_requests")
+    status = models.CharField("状态", max_length=12, choices=RestockStatus.choices, default=RestockStatus.OPEN)
+    stock_at_raise = models.PositiveIntegerField("提醒时库存")
+    threshold = models.PositiveIntegerField("提醒阈值")
+    webhook_status = models.CharField("Webhook 状态", max_length=10, choices=WebhookStatus.choices, blank=True,
+                                      default=WebhookStatus.NONE)
+    webhook_attempt_count = models.PositiveSmallIntegerField("Webhook 尝试次数", default=0)
+    webhook_next_at = models.DateTimeField("Webhook 下次发送", null=True, blank=True, db_index=True)
+    email_sent_at = models.DateTimeField("邮件发送时间", null=True, blank=True)
+    created_at = models.DateTimeField("提醒时间", auto_now_add=True)
+    acknowledged_at = models.DateTimeField("确认时间", null=True, blank=True)
+    restocked_at = models.DateTimeField("补货时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "补货提醒"
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer"], condition=Q(status__in=["open", "acknowledged"]),
+                                    name="suppliers_restock_one_open_per_offer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"补货提醒 {self.pk} · {self.offer_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != RestockStatus.RESTOCKED
+
+
+class RestockWebhookAttempt(models.Model):
+    """One POST of a restock request's webhook to the supplier, whatever came of it."""
+
+    request = models.ForeignKey(RestockRequest, verbose_name="补货提醒", on_delete=models.CASCADE,
+                                related_name="webhook_attempts")
+    number = models.PositiveSmallIntegerField("第几次")
+    status_code = models.PositiveSmallIntegerField("HTTP 状态", null=True, blank=True)
+    error = models.CharField("错误", max_length=200, blank=True)
+    duration_ms = models.PositiveIntegerField("耗时（毫秒）", default=0)
+    created_at = models.DateTimeField("发送时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "补货 Webhook 发送记录"
+        ordering = ["request_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["request", "number"], name="suppliers_restock_attempt_once")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}#{self.number}"
 # --- ratings (kameng/suppliers/ratings.py) -------------------------------------------------------------------------
 
 WEIGHT_FIELDS = ("success_weight", "delivery_weight", "after_sales_weight", "price_weight", "stock_weight")

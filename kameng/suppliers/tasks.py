@@ -1,11 +1,59 @@
-"""Background jobs for suppliers. Tasks are idempotent and assume they may run twice."""
+"""Background jobs for suppliers: ratings, settlement sweeps, price/stock sync, restock requests. Tasks take ids,
+are idempotent and assume they may run twice."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from kameng.suppliers.ratings import ratings_recompute
+from kameng.suppliers.restock import restock_check
+from kameng.suppliers.restock_notify import restock_email_send, restock_webhook_deliver, restock_webhooks_due
 from kameng.suppliers.settlement import settlements_sweep
+from kameng.suppliers.sync import supplier_sync_pull, suppliers_to_sync
+
+
+@shared_task(name="kameng.suppliers.tasks.sync_all_suppliers")
+def sync_all_suppliers() -> int:
+    """One task per supplier, so a slow or dead upstream holds up nobody else."""
+    supplier_ids = suppliers_to_sync()
+    for supplier_id in supplier_ids:
+        sync_supplier.delay(supplier_id)
+    return len(supplier_ids)
+
+
+@shared_task(name="kameng.suppliers.tasks.sync_supplier")
+def sync_supplier(supplier_id: int) -> int | None:
+    result = supplier_sync_pull(supplier_id=supplier_id)
+    return None if result is None else result.updated
+
+
+@shared_task(name="kameng.suppliers.tasks.check_restock")
+def check_restock() -> int:
+    return len(restock_check())
+
+
+@shared_task(name="kameng.suppliers.tasks.check_restock_skus")
+def check_restock_skus(sku_ids: list[int]) -> int:
+    return len(restock_check(sku_ids=sku_ids))
+
+
+@shared_task(name="kameng.suppliers.tasks.notify_restock")
+def notify_restock(request_id: int) -> None:
+    restock_webhook_deliver(request_id=request_id)
+    restock_email_send(request_id=request_id)
+
+
+@shared_task(name="kameng.suppliers.tasks.deliver_restock_webhook")
+def deliver_restock_webhook(request_id: int) -> str:
+    return restock_webhook_deliver(request_id=request_id)
+
+
+@shared_task(name="kameng.suppliers.tasks.redrive_restock_webhooks")
+def redrive_restock_webhooks() -> int:
+    due = restock_webhooks_due()
+    for request_id in due:
+        deliver_restock_webhook.delay(request_id)
+    return len(due)
 
 
 @shared_task(name="kameng.suppliers.tasks.recompute_ratings")

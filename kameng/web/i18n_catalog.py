@@ -137,6 +137,11 @@ DOMAIN_TEXTS = (
     _("该身份证号码已被其他账号实名认证"), _("今日实名认证尝试次数已用完，请明天再试"), _("您已完成实名认证"),
     _("实名认证正在进行中，请稍候再试"), _("实名认证服务暂时不可用，请稍后重试"),
     _("未认证"), _("认证中"), _("已认证"), _("未通过"),
+    # restock requests in the supplier console (kameng.suppliers.models.RestockStatus, kameng.suppliers.restock)
+    _("待处理"), _("已确认"), _("已补货"), _("补货提醒不存在"),
+    _("该补货提醒当前为「%(status)s」，不能再这样处理"),
+    _("Webhook 地址必须是 https:// 开头的完整网址"), _("无法解析 Webhook 地址的域名，请检查后重试"),
+    _("Webhook 地址必须指向公网服务器"),
 )
 
 # The supplier console's money pages (kameng.web.views.supplier_money): withdrawal statuses, statement line kinds,

@@ -18,6 +18,7 @@ from kameng.web.views import (
     supplier_onboarding,
     supplier_orders,
     supplier_rating,
+    supplier_restock,
     wallet,
 )
 
@@ -29,6 +30,10 @@ urlpatterns = [
     path("products/<int:product_id>/", shop.product_detail, name="product"),
     path("products/<int:product_id>/buy/", shop.buy, name="buy"),
     path("supplier/", supplier_console.supplier_home, name="supplier_home"),
+    path("supplier/restock/", supplier_restock.supplier_restock, name="supplier_restock"),
+    path("supplier/restock/settings/", supplier_restock.supplier_restock_settings, name="supplier_restock_settings"),
+    path("supplier/restock/<int:request_id>/<slug:to>/", supplier_restock.supplier_restock_move,
+         name="supplier_restock_move"),
     path("supplier/rating/", supplier_rating.supplier_rating, name="supplier_rating"),
     path("supplier/statements/", supplier_money.supplier_statements, name="supplier_statements"),
     path("supplier/statements/<str:month>.<str:file_format>", supplier_money.supplier_statement_download,

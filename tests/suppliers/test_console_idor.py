@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from kameng.catalog.models import DeliveryKind
-from kameng.suppliers.models import OfferStockSource, Supplier
+from kameng.suppliers.models import OfferStockSource, RestockRequest, Supplier
 from kameng.suppliers.withdrawals import supplier_withdrawal_request
 from tests.factories import SkuFactory, SupplierFactory, SupplierOfferFactory, UserFactory
 from tests.suppliers.money_support import credit_payable
@@ -67,6 +67,12 @@ def _withdrawal(supplier: Supplier) -> dict[str, int | str]:
     return {"number": withdrawal.number}
 
 
+def _restock_request(supplier: Supplier) -> dict[str, int | str]:
+    offer = SupplierOfferFactory.create(supplier=supplier, upstream_stock=1)
+    request = RestockRequest.objects.create(offer=offer, supplier=supplier, stock_at_raise=1, threshold=10)
+    return {"request_id": request.pk, "to": "acknowledged"}
+
+
 def _statement(supplier: Supplier) -> dict[str, int | str]:
     # A statement is of the requesting supplier's own month: the URL names a month, not another's object.
     return {"month": "2026-11", "file_format": "csv"}
@@ -96,6 +102,9 @@ ROUTE_CASES: dict[str, RouteCase] = {
     "web:supplier_statement_download": RouteCase(factory=_statement, shared=True),
     "web:supplier_withdrawals": RouteCase(methods=("GET", "POST")),
     "web:supplier_withdrawal": RouteCase(factory=_withdrawal),
+    "web:supplier_restock": RouteCase(),
+    "web:supplier_restock_settings": RouteCase(methods=("POST",)),
+    "web:supplier_restock_move": RouteCase(methods=("POST",), factory=_restock_request),
 }
 
 

@@ -43,3 +43,12 @@ def connector_for(supplier: Supplier) -> SupplierConnector:
         raise ApplicationError("供货商对接方式「%(kind)s」没有可用的接口", code="connector_unavailable",
                                params={"kind": supplier.get_connector_kind_display()})
     return factory(connector_config_of(supplier))
+
+
+def _http_connector(config: dict[str, Any]) -> SupplierConnector:
+    from kameng.suppliers.connectors.http import HttpConnector
+
+    return HttpConnector(config)
+
+
+CONNECTOR_FACTORIES["http"] = _http_connector
