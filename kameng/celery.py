@@ -34,5 +34,7 @@ app.conf.beat_schedule = {
     "notices-redrive-delivery-emails": {"task": "kameng.notices.tasks.redrive_delivery_emails", "schedule": 300.0},
     # Does nothing unless KAMENG_POINTS_EXPIRY_DAYS is set.
     "points-expire": {"task": "kameng.points.tasks.expire_points", "schedule": 3600.0},
+    # Direct top-ups: re-drive attempts whose dispatch was lost, query the ones due (kameng.suppliers.topup).
+    "suppliers-sweep-topups": {"task": "kameng.suppliers.tasks.sweep_topups", "schedule": 10.0},
     "accounts-purge-phone-codes": {"task": "kameng.accounts.tasks.purge_phone_codes", "schedule": 3600.0},
 }

@@ -1,5 +1,5 @@
-"""URL map: storefront, staff admin, JSON API, payments' gateway edges (notify, return), and the built-in
-gateway simulator (when enabled)."""
+"""URL map: storefront, staff admin, JSON API, payments' gateway edges (notify, return), suppliers' top-up
+callbacks, and the built-in gateway simulator (when enabled)."""
 
 from django.conf import settings
 from django.conf.urls.static import static
@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("kameng.payments.urls")),
+    path("", include("kameng.suppliers.urls")),
     path("", include("kameng.web.urls")),
 ]
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.db.models import Sum
 
-from kameng.catalog.models import DeliveryKind
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.ledger.models import AccountKind, Entry, Journal, JournalKind, Side
 from kameng.ledger.selectors import wallet_balance
@@ -19,7 +18,7 @@ from kameng.orders.fulfilment import order_deliver_manually, order_fail_delivery
 from kameng.orders.models import Order, OrderEvent, OrderStatus
 from kameng.orders.services import order_checkout, order_pay_with_wallet
 from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
-from tests.factories import SkuFactory, UserFactory, fund_wallet, manual_sku
+from tests.factories import UserFactory, fund_wallet, manual_sku
 
 pytestmark = pytest.mark.django_db
 
@@ -131,18 +130,3 @@ def test_the_sweeper_hands_on_a_paid_manual_order_whose_task_was_lost(
     assert orders_redrive_stuck(older_than_seconds=0) == 1
     assert Order.objects.get(pk=order.pk).status == OrderStatus.FULFILLING
     assert orders_redrive_stuck(older_than_seconds=0) == 0  # waiting for staff is not stuck
-
-
-def test_a_direct_topup_product_is_refused_clearly_and_nothing_is_written() -> None:
-    buyer = UserFactory.create()
-    fund_wallet(buyer, "50.00")
-    sku = SkuFactory.create(product__delivery_kind=DeliveryKind.DIRECT_TOPUP, price=Decimal("10.00"))
-
-    with pytest.raises(ApplicationError) as error:
-        purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, payment=PaymentChoice(PayBy.WALLET),
-                        request_id=None)
-
-    assert error.value.code == "delivery_kind_unsupported"
-    assert "直充" in error.value.message
-    assert Order.objects.count() == 0
-    assert wallet_balance(user_id=buyer.pk) == Decimal("50.00")
