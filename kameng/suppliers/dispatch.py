@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -144,6 +144,11 @@ class _Pools:
         self.database = ThreadPoolExecutor(DATABASE_THREADS, thread_name_prefix="topup-db")
         self.io = ThreadPoolExecutor(io_threads, thread_name_prefix="topup-io")
         self.room = threading.BoundedSemaphore(io_threads * IN_FLIGHT_PER_THREAD)
+        self.pending: set[Future[None]] = set()
+
+    def release(self, future: Future[None]) -> None:
+        self.pending.discard(future)
+        self.room.release()
 
 
 _pools: dict[str, _Pools] = {}  # this process's, made on first use (after a prefork worker forked)
@@ -155,6 +160,17 @@ def _get_pools() -> _Pools:
         if "pools" not in _pools:
             _pools["pools"] = _Pools(settings.KAMENG_TOPUP_DISPATCH_THREADS)
         return _pools["pools"]
+
+
+def dispatcher_stop() -> None:
+    """Wait for this process's attempts in flight and end its threads (their database connections close with them):
+    tests, and a worker shutting down."""
+    with _pools_lock:
+        pools = _pools.pop("pools", None)
+    if pools is not None:
+        wait(list(pools.pending))
+        pools.io.shutdown(wait=True)
+        pools.database.shutdown(wait=True)
 
 
 def _in_database_thread(step: Callable[[], T]) -> T:
@@ -174,7 +190,8 @@ def attempts_run(*, attempt_ids: Iterable[int], via: Via) -> list[Future[None]]:
     for attempt_id in attempt_ids:
         pools.room.acquire()
         finished: Future[None] = Future()
-        finished.add_done_callback(lambda _future: pools.room.release())
+        pools.pending.add(finished)
+        finished.add_done_callback(pools.release)
         done.append(finished)
         _chain(pools, finished, attempt_id, claim)
     return done

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import transaction
 
 from kameng.catalog.models import DeliveryKind, Sku
 from kameng.orders.fulfilment import order_fulfil
@@ -61,6 +63,7 @@ class FakeUpstream:
     requests: list[TopupRequest] = field(default_factory=list)
     duplicates: int = 0
     on_submit: Callable[[TopupRequest], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the concurrency tests call it from threads
 
     def script(self, *steps: str) -> FakeUpstream:
         self.steps.extend(steps)
@@ -80,6 +83,10 @@ class FakeUpstream:
         return TopupAnswer(outcome=Outcome.PROCESSING, supplier_order_id=f"U-{number}")
 
     def topup_submit(self, request: TopupRequest) -> TopupAnswer:
+        with self.lock:
+            return self._submit(request)
+
+    def _submit(self, request: TopupRequest) -> TopupAnswer:
         number = request.customer_order_no
         self.submits[number] += 1
         self.requests.append(request)
@@ -100,6 +107,10 @@ class FakeUpstream:
         return self._answer(number)
 
     def topup_query(self, customer_order_no: str) -> TopupAnswer:
+        with self.lock:
+            return self._query(customer_order_no)
+
+    def _query(self, customer_order_no: str) -> TopupAnswer:
         self.queries[customer_order_no] += 1
         if self.query_answers:
             return self.query_answers.popleft()
@@ -171,12 +182,14 @@ def topup_sku(price: str = "50.00", *, face_value: str = "50.00", form: list[dic
 
 def topup_order_paid(sku: Sku, *, quantity: int = 1, target: dict[str, str] | None = None,
                      funds: str = "500.00") -> Order:
-    """A paid direct top-up order (its money in the orders-in-progress hold), not yet fulfilled."""
+    """A paid direct top-up order (its money in the orders-in-progress hold), fulfilled after commit: not yet in a
+    test's transaction, at once in a `transaction=True` test."""
     buyer = UserFactory.create()
     fund_wallet(buyer, funds)
-    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=quantity).order
-    order.topup_target = json.dumps(target if target is not None else {"phone": "13800138000"})
-    order.save(update_fields=["topup_target"])
+    with transaction.atomic():  # the target is on the order before its fulfilment runs after commit
+        order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=quantity).order
+        order.topup_target = json.dumps(target if target is not None else {"phone": "13800138000"})
+        order.save(update_fields=["topup_target"])
     return order
 
 
