@@ -2,8 +2,10 @@
 
 On first run it writes development settings into `.env` (random secret and encryption keys; the file is
 gitignored and kept on later runs), migrates the embedded SQLite database, seeds the demo shop, then supervises
-three processes — the web server, a Celery worker and Celery beat, all on the filesystem broker under var/ — until
-Ctrl-C, SIGTERM, or one of them dying, which stops the other two.
+four processes — the web server, a Celery worker and Celery beat (on the filesystem broker under var/), and the
+supplier simulator (kameng.simulators.supplier: the 福禄-protocol upstream the two demo suppliers are reached through,
+on the web port + 1 unless --supplier-port says otherwise) — until Ctrl-C, SIGTERM, or one of them dying, which stops
+the others.
 
 This module runs before Django is configured and imports nothing of Django: every Django step runs in a child
 process, so each one reads the `.env` this module has just written.
@@ -41,6 +43,13 @@ STOP_GRACE_SECONDS = 10
 # Whatever the demo and its children create (the database, queued tasks, uploads, the beat schedule) is the owner's
 # alone: they are all under var/, which holds card keys and personal data.
 DEMO_UMASK = 0o077
+# The simulator's start-up line (kameng.simulators.supplier.__main__.READY_LINE; not imported: the demo imports
+# nothing of the simulators).
+SUPPLIER_READY_MARKER = "supplier simulator ready"
+SUPPLIER_CONFIG_FILE = "supplier-simulator.json"
+# The demo's upstream: a little latency, a few seconds in 充值中, then a callback; no failures unless asked for
+# (POST /admin/knobs on the simulator).
+SUPPLIER_DEMO_KNOBS = {"latency_ms": 150, "process_ms": 3000, "callback_retries": 8, "callback_retry_ms": 2000}
 
 
 _output_lock = threading.Lock()
@@ -109,11 +118,13 @@ def _port_is_free(host: str, port: int) -> bool:
         return True
 
 
-def _child_env(site_url: str) -> dict[str, str]:
+def _child_env(site_url: str, supplier_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "kameng.settings.base")
     # The process environment wins over .env: the channel's gateway URL follows the port actually used.
     env["SITE_URL"] = site_url
+    # seed_demo points the demo suppliers' connectors at the supplier simulator.
+    env["KAMENG_SUPPLIER_SIM_URL"] = supplier_url
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -150,7 +161,7 @@ class Child:
     def _relay(self, stream: IO[str]) -> None:
         """Copy the child's output to ours, each line prefixed with its name; notice its ready line."""
         for line in stream:
-            _say(f"{self.name:>6} | {line}", end="")
+            _say(f"{self.name:>8} | {line}", end="")
             if self.ready_marker and self.ready_marker in line:
                 self.ready.set()
 
@@ -190,7 +201,28 @@ def _wait_for_ready(children: list[Child]) -> None:
             _say(f"kameng demo: the {child.name} has not reported ready yet; see its output above.", error=True)
 
 
-def _banner(site_url: str, seed: dict[str, object]) -> str:
+def supplier_config_write(path: Path, seed: dict[str, object]) -> None:
+    """The simulator's merchants (secrets included: the file is the owner's alone, like everything under var/)."""
+    simulator = seed.get("supplier_simulator")
+    assert isinstance(simulator, dict)
+    config = {"merchants": simulator.get("merchants", []), "knobs": SUPPLIER_DEMO_KNOBS}
+    path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+
+
+def _supplier_lines(supplier_url: str, seed: dict[str, object]) -> list[str]:
+    suppliers = seed.get("suppliers", [])
+    assert isinstance(suppliers, list)
+    return [
+        f"  supplier simulator (福禄 protocol): gateway {supplier_url}/api/getway",
+        f"      state {supplier_url}/admin/state   knobs: POST {supplier_url}/admin/knobs "
+        "{\"fail_rate\": 0.2, \"unknown_rate\": 0.1, …}",
+        *(f"      supplier {supplier.get('name')} (merchant {supplier.get('app_key')}, login "
+          f"{supplier.get('username')}): callbacks to {supplier.get('notify_url')}" for supplier in suppliers),
+    ]
+
+
+def _banner(site_url: str, seed: dict[str, object], supplier_url: str) -> str:
     logins = seed.get("logins", [])
     channels = seed.get("channels", [])
     assert isinstance(logins, list)
@@ -214,7 +246,8 @@ def _banner(site_url: str, seed: dict[str, object]) -> str:
         f"  one-tap (一键登录):        {site_url}/login/?tab=onetap — the simulated carrier lets you pick the number",
         "  simulated payment channels (the simulators answer under /sim/):",
         *channel_lines,
-        "  web + Celery worker + Celery beat are running; Ctrl-C stops all three.",
+        *_supplier_lines(supplier_url, seed),
+        "  web + Celery worker + Celery beat + supplier simulator are running; Ctrl-C stops them all.",
         "=" * 78,
         "",
     ]
@@ -250,7 +283,7 @@ def _supervise(children: list[Child]) -> int:
         time.sleep(0.3)
     if _stop_requested:
         name = signal.Signals(_stop_requested[0]).name
-        _say(f"\nkameng demo: {name} received, stopping web, worker and beat…")
+        _say(f"\nkameng demo: {name} received, stopping {', '.join(child.name for child in children)}…")
     _stop(children)
     return exit_code
 
@@ -278,14 +311,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kameng.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address the web server listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
+    parser.add_argument("--supplier-port", type=int, default=None,
+                        help="supplier simulator port on 127.0.0.1 (default: the web port + 1)")
     parser.add_argument("--no-seed", action="store_true", help="skip seeding the demo data")
     options = parser.parse_args(argv)
+    supplier_port = options.supplier_port or options.port + 1
+    supplier_url = f"http://127.0.0.1:{supplier_port}"
 
     browse_host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host  # noqa: S104
     site_url = f"http://{browse_host}:{options.port}"
     if not _port_is_free(options.host, options.port):
         raise SystemExit(f"kameng demo: {options.host}:{options.port} is already in use; "
                          f"stop whatever listens there or choose another port with --port")
+    if not _port_is_free("127.0.0.1", supplier_port):
+        raise SystemExit(f"kameng demo: 127.0.0.1:{supplier_port} (the supplier simulator) is already in use; "
+                         f"choose another port with --supplier-port")
 
     added = env_file_ensure(ENV_FILE, site_url=site_url)
     if added:
@@ -294,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"==> using the settings in {ENV_FILE}")
 
     os.umask(DEMO_UMASK)  # inherited by every child process
-    env = _child_env(site_url)
+    env = _child_env(site_url, supplier_url)
     python = sys.executable
     var_dir = _var_dir()
     private_directory_ensure(var_dir)
@@ -305,7 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         summary = seed.get("summary", {})
         assert isinstance(summary, dict)
         _say(f"    {summary.get('products')} products, {summary.get('skus')} SKUs, "
-             f"{summary.get('card_keys')} encrypted card keys ({summary.get('card_keys_added')} added now)")
+             f"{summary.get('card_keys')} encrypted card keys ({summary.get('card_keys_added')} added now), "
+             f"{summary.get('suppliers')} suppliers")
+        supplier_config_write(var_dir / SUPPLIER_CONFIG_FILE, seed)
+    supplier_args = [python, "-m", "kameng.simulators.supplier", "--host", "127.0.0.1", "--port", str(supplier_port)]
+    if (var_dir / SUPPLIER_CONFIG_FILE).exists():  # written by this or an earlier seeding
+        supplier_args += ["--config", str(var_dir / SUPPLIER_CONFIG_FILE)]
 
     children = [
         Child("web", [python, "manage.py", "runserver", "--noreload", f"{options.host}:{options.port}"]),
@@ -315,11 +360,12 @@ def main(argv: list[str] | None = None) -> int:
         Child("beat", [python, "-m", "celery", "-A", "kameng", "beat", "--loglevel", "INFO",
                        "--schedule", str(var_dir / "celerybeat-schedule")],
               ready_marker="beat: Starting"),
+        Child("supplier", supplier_args, ready_marker=SUPPLIER_READY_MARKER),
     ]
     # From here on a signal must never leave the children behind: handlers only record it, the loop acts on it.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _request_stop)
-    _say("==> starting web, worker and beat")
+    _say("==> starting web, worker, beat and the supplier simulator")
     for child in children:
         child.start(env)
     if not _wait_for_web(site_url + "/", children[0]):
@@ -328,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         return _supervise(children) or 1
     _wait_for_ready(children[1:])
     if seed:
-        _say(_banner(site_url, seed))
+        _say(_banner(site_url, seed, supplier_url))
     else:
         _say(f"\n  kameng demo is running: {site_url}/  (Ctrl-C stops it)\n")
     return _supervise(children)

@@ -45,7 +45,7 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
     second = _seed()
 
     assert _counts() == counts
-    assert counts == {"users": 3, "categories": 3, "products": 7, "skus": 19, "card_keys": 51, "journals": 2,
+    assert counts == {"users": 5, "categories": 4, "products": 9, "skus": 25, "card_keys": 51, "journals": 2,
                       "entries": 4, "channels": 7, "simulated_merchants": 1}
     assert first["summary"]["card_keys_added"] == 51  # type: ignore[index]
     assert second["summary"]["card_keys_added"] == 0  # type: ignore[index]

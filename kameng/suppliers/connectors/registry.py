@@ -18,6 +18,15 @@ ConnectorFactory = Callable[[dict[str, Any]], SupplierConnector]
 CONNECTOR_FACTORIES: dict[str, ConnectorFactory] = {}
 
 
+def _fulu_connector(config: dict[str, Any]) -> SupplierConnector:
+    from kameng.suppliers.connectors.fulu import FuluConnector
+
+    return FuluConnector(config)
+
+
+CONNECTOR_FACTORIES["fulu"] = _fulu_connector
+
+
 def connector_config_of(supplier: Supplier) -> dict[str, Any]:
     raw = str(supplier.connector_config or "")
     if not raw:

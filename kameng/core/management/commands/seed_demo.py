@@ -1,9 +1,11 @@
 """`manage.py seed_demo`: a small shop to try kameng on — run it any number of times, it only adds what is missing.
 
 Seeds categories, card-key products with SKUs and encrypted stock (through the normal import path, so every key is
-encrypted and fingerprinted), a staff superuser and a buyer with a funded wallet (one balanced journal), and the
-simulated 易支付 merchant with the payment channel that pays through it. Membership: the demo buyer at VIP2, a second
-buyer at VIP4 (their spend seeded, no orders behind it), a few member prices and a floor price to see them work.
+encrypted and fingerprinted), a staff superuser and a buyer with a funded wallet (one balanced journal), the
+simulated 易支付 merchant with the payment channel that pays through it, and two suppliers reached through the
+supplier simulator (Fulu protocol) with the direct top-up products (话费, a game) they compete on (demo_suppliers).
+Membership: the demo buyer at VIP2, a second buyer at VIP4 (their spend seeded, no orders behind it), a few member
+prices and a floor price to see them work.
 Nothing here is for production: the passwords are printed on purpose.
 """
 
@@ -121,6 +123,7 @@ class SeedSummary:
     wallet_funded: bool = False
     members: int = 0
     simulator_merchant: str = ""
+    suppliers: int = 0
 
 
 def _seed_catalog(summary: SeedSummary, *, keys_per_sku: int) -> None:
@@ -207,6 +210,17 @@ def _seed_payment_channels(summary: SeedSummary) -> list[dict[str, str]]:
     return channels
 
 
+def _seed_suppliers(summary: SeedSummary) -> dict[str, Any]:
+    """Two suppliers on the supplier simulator, 话费 and game direct top-ups with an offer from each."""
+    from kameng.simulators.demo_suppliers import demo_suppliers_ensure
+
+    seeded = demo_suppliers_ensure(password=DEMO_PASSWORD)
+    summary.suppliers = len(seeded["suppliers"])
+    summary.categories, summary.products, summary.skus = (
+        Category.objects.count(), Product.objects.count(), Sku.objects.count())
+    return seeded
+
+
 class Command(BaseCommand):
     help = "Seed a demo shop (catalogue, encrypted card keys, admin + buyer, simulated payment channel). Idempotent."
 
@@ -229,12 +243,16 @@ class Command(BaseCommand):
         _seed_catalog(summary, keys_per_sku=options["keys_per_sku"])
         with transaction.atomic():
             _seed_membership(summary)
+            suppliers = _seed_suppliers(summary)
         logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD},
                   {"role": "buyer, VIP2", "username": BUYER_USERNAME, "password": DEMO_PASSWORD},
-                  {"role": "buyer, VIP4", "username": VIP_BUYER_USERNAME, "password": DEMO_PASSWORD}]
+                  {"role": "buyer, VIP4", "username": VIP_BUYER_USERNAME, "password": DEMO_PASSWORD},
+                  *({"role": f"supplier {supplier['name']}", "username": supplier["username"],
+                     "password": DEMO_PASSWORD} for supplier in suppliers["suppliers"])]
         if options["json"]:
             self.stdout.write(json.dumps({"summary": summary.__dict__, "logins": logins, "channel": channels[0],
-                                          "channels": channels}, ensure_ascii=False))
+                                          "channels": channels, "suppliers": suppliers["suppliers"],
+                                          "supplier_simulator": suppliers["simulator"]}, ensure_ascii=False))
             return
         self.stdout.write(self.style.SUCCESS(
             f"demo data: {summary.categories} categories, {summary.products} products, {summary.skus} SKUs, "
@@ -247,3 +265,7 @@ class Command(BaseCommand):
             self.stdout.write(f"payment channel {channel['code']} ({channel['name']}): merchant id "
                               f"{channel['merchant_id']}, key {channel['demo_key']}, gateway {channel['gateway_url']}, "
                               f"notify URL {channel['notify_url']}")
+        self.stdout.write(f"supplier simulator (Fulu protocol): {suppliers['simulator']['gateway_url']}")
+        for supplier in suppliers["suppliers"]:
+            self.stdout.write(f"supplier {supplier['name']}: merchant {supplier['app_key']}, "
+                              f"callback URL {supplier['notify_url']}")

@@ -1,0 +1,103 @@
+"""seed_demo's suppliers: two approved Fulu suppliers on the supplier simulator, competing on direct top-ups."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from io import StringIO
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from kameng.catalog.models import DeliveryKind, Product
+from kameng.simulators.supplier.app import merchant_from_dict
+from kameng.simulators.supplier.core import SupplierSimulator
+from kameng.suppliers.connectors.base import Outcome, TopupKind, TopupRequest
+from kameng.suppliers.connectors.fulu import FuluConnector
+from kameng.suppliers.connectors.registry import connector_config_of
+from kameng.suppliers.models import ConnectorKind, Supplier, SupplierOffer, SupplierStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def _seed() -> dict[str, Any]:
+    out = StringIO()
+    call_command("seed_demo", "--json", keys_per_sku=1, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_two_approved_fulu_suppliers_on_the_simulator_with_encrypted_configs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAMENG_SUPPLIER_SIM_URL", "http://127.0.0.1:8191/")
+
+    seeded = _seed()
+
+    suppliers = list(Supplier.objects.order_by("pk"))
+    assert [(s.name, s.status, s.connector_kind) for s in suppliers] == [
+        ("星河数卡", SupplierStatus.APPROVED, ConnectorKind.FULU),
+        ("云充科技", SupplierStatus.APPROVED, ConnectorKind.FULU)]
+    configs = [connector_config_of(supplier) for supplier in suppliers]
+    assert [config["gateway_url"] for config in configs] == ["http://127.0.0.1:8191/api/getway"] * 2
+    assert [config["app_key"] for config in configs] == ["demo-xinghe", "demo-yunchong"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT connector_config FROM suppliers_supplier")
+        raw = " ".join(str(row[0]) for row in cursor.fetchall())
+    assert all(config["app_secret"] not in raw and "demo-xinghe" not in raw for config in configs)
+    simulator = seeded["supplier_simulator"]
+    assert [m["notify_url"] for m in simulator["merchants"]] == [
+        f"{settings.SITE_URL}/suppliers/callback/{supplier.pk}/" for supplier in suppliers]
+    assert [m["app_secret"] for m in simulator["merchants"]] == [config["app_secret"] for config in configs]
+    assert {login["username"] for login in seeded["logins"]} >= {"supplier-xinghe", "supplier-yunchong"}
+
+
+def test_direct_topup_products_with_a_form_and_an_offer_from_each_supplier() -> None:
+    _seed()
+
+    phone = Product.objects.get(name="全国三网话费直充")
+    game = Product.objects.get(name="星海传说 钻石直充")
+    assert (phone.delivery_kind, game.delivery_kind) == (DeliveryKind.DIRECT_TOPUP, DeliveryKind.DIRECT_TOPUP)
+    assert phone.topup_form == [{"name": "phone", "label": "手机号", "kind": "phone", "required": True}]
+    assert [(field["name"], field["kind"], field["required"]) for field in game.topup_form] == [
+        ("account", "text", True), ("region", "select", True), ("role", "text", False)]
+    offers = {(offer.sku.name, offer.supplier.name): (offer.price, offer.upstream_product_id)
+              for offer in SupplierOffer.objects.select_related("sku", "supplier")}
+    assert offers == {
+        ("30 元", "星河数卡"): (Decimal("29.40"), "10030"), ("30 元", "云充科技"): (Decimal("29.69"), "10030"),
+        ("50 元", "星河数卡"): (Decimal("49.00"), "10050"), ("50 元", "云充科技"): (Decimal("49.49"), "10050"),
+        ("100 元", "星河数卡"): (Decimal("98.00"), "10100"), ("100 元", "云充科技"): (Decimal("98.98"), "10100"),
+        ("60 钻石", "星河数卡"): (Decimal("5.70"), "20060"), ("60 钻石", "云充科技"): (Decimal("5.60"), "20060"),
+        ("300 钻石", "星河数卡"): (Decimal("28.50"), "20300"), ("300 钻石", "云充科技"): (Decimal("28.20"), "20300"),
+        ("680 钻石", "星河数卡"): (Decimal("64.60"), "20680"), ("680 钻石", "云充科技"): (Decimal("63.90"), "20680"),
+    }
+    assert all(offer.price < offer.sku.price for offer in SupplierOffer.objects.select_related("sku"))
+
+
+def test_reseeding_keeps_the_secrets_and_adds_nothing() -> None:
+    first = _seed()
+    counts = (Supplier.objects.count(), SupplierOffer.objects.count(), Product.objects.count())
+
+    second = _seed()
+
+    assert (Supplier.objects.count(), SupplierOffer.objects.count(), Product.objects.count()) == counts == (2, 12, 9)
+    assert first["supplier_simulator"] == second["supplier_simulator"]
+
+
+def test_the_seeded_connector_is_accepted_by_a_simulator_started_with_the_seed_output() -> None:
+    seeded = _seed()
+    simulator = SupplierSimulator(merchants=[merchant_from_dict(m) for m in seeded["supplier_simulator"]["merchants"]])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = simulator.gateway(request.content)
+        return httpx.Response(answer.status, json=answer.body)
+
+    for supplier in Supplier.objects.order_by("pk"):
+        connector = FuluConnector(connector_config_of(supplier),
+                                  client=httpx.Client(transport=httpx.MockTransport(handler)))
+        answer = connector.topup_submit(TopupRequest(f"K-{supplier.pk}", TopupKind.MOBILE, "10030", 1,
+                                                     charge_account="13812345678", face_value=Decimal("30")))
+        assert answer.outcome == Outcome.PROCESSING
+    assert simulator.submissions_report()["orders"] == 2
