@@ -9,7 +9,7 @@ MARIADB_TEST_URL ?= mysql://root@127.0.0.1:3306/kameng
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: bench-deps demo install install-dev test lint typecheck imports migrations-check test-sqlite test-postgres \
-        test-mariadb test-e2e e2e-deps bench clean
+        test-mariadb test-e2e e2e-deps bench bench-topup clean
 
 $(VENV)/.runtime: requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11（$(PYTHON) 未找到）"; exit 1; }
@@ -86,6 +86,10 @@ test-e2e: install-dev e2e-deps
 ## bench: the checkout benchmark (PostgreSQL + Redis + granian, 64 clients; installs wrk if missing).
 bench: install-dev bench-deps
 	$(PY) bench/checkout.py --floor
+
+## bench-topup: 10,000 direct top-ups against the supplier simulator at 200 ms latency (PostgreSQL + granian).
+bench-topup: install-dev
+	$(PY) bench/topup.py
 
 bench-deps:
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the benchmark"; \

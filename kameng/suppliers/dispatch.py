@@ -60,6 +60,7 @@ class Call:
     """A claimed attempt and what its call needs: the connector and, for a submit, the request."""
 
     attempt_id: int
+    order_id: int
     via: Via
     connector: SupplierConnector | None
     work: Callable[[], TopupAnswer]
@@ -84,9 +85,9 @@ def _claim_submit(attempt_id: int) -> Call | None:
         connector = connector_for(attempt.supplier)
     except ApplicationError as error:  # nothing was sent: certainly not taken upstream
         refused = TopupAnswer(outcome=Outcome.FAILED, code=error.code, message=error.message, may_try_next=True)
-        return Call(attempt_id, Via.SUBMIT, None, lambda: refused)
+        return Call(attempt_id, attempt.order_id, Via.SUBMIT, None, lambda: refused)
     request = topup_request_for(attempt, notify_url=topup_notify_url(supplier_id=attempt.supplier_id))
-    return Call(attempt_id, Via.SUBMIT, connector, lambda: connector.topup_submit(request))
+    return Call(attempt_id, attempt.order_id, Via.SUBMIT, connector, lambda: connector.topup_submit(request))
 
 
 def _claim_query(attempt_id: int) -> Call | None:
@@ -104,7 +105,7 @@ def _claim_query(attempt_id: int) -> Call | None:
         logger.exception("cannot query top-up %s: its supplier has no connector", attempt.customer_order_no)
         return None
     number = attempt.customer_order_no
-    return Call(attempt_id, Via.QUERY, connector, lambda: connector.topup_query(number))
+    return Call(attempt_id, attempt.order_id, Via.QUERY, connector, lambda: connector.topup_query(number))
 
 
 def _call(call: Call) -> Call:
@@ -120,7 +121,8 @@ def _call(call: Call) -> Call:
 def _record(call: Call) -> None:
     assert call.answer is not None
     has_callbacks = call.connector.has_callbacks if call.connector is not None else True
-    attempt_outcome_apply(attempt_id=call.attempt_id, answer=call.answer, via=call.via, has_callbacks=has_callbacks)
+    attempt_outcome_apply(attempt_id=call.attempt_id, answer=call.answer, via=call.via, has_callbacks=has_callbacks,
+                          order_id=call.order_id)
 
 
 def attempt_submit(*, attempt_id: int) -> None:

@@ -51,13 +51,14 @@ def _today_start() -> datetime:
 
 def offers_eligible(*, order: Order) -> list[SupplierOffer]:
     """The offers that may take this order, best first (pin, price, rating, age)."""
-    return _ranked(order)[0]
+    return _ranked(order, tried=None)[0]
 
 
-def _ranked(order: Order) -> tuple[list[SupplierOffer], set[int]]:
+def _ranked(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int]]:
     rules = dict(SkuRoutingRule.objects.filter(sku_id=order.sku_id).values_list("supplier_id", "kind"))
     excluded = {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.EXCLUDE}
-    tried = set(TopupAttempt.objects.filter(order_id=order.pk).values_list("offer_id", flat=True))
+    if tried is None:
+        tried = set(TopupAttempt.objects.filter(order_id=order.pk).values_list("offer_id", flat=True))
     offers = (SupplierOffer.objects.select_related("supplier")
               .filter(sku_id=order.sku_id, is_active=True, stock_source=OfferStockSource.UPSTREAM,
                       supplier__status=SupplierStatus.APPROVED)
@@ -85,9 +86,10 @@ def _routed_today(*, offer_ids: list[int]) -> dict[int, int]:
     return used
 
 
-def order_route(*, order: Order) -> Route | None:
-    """The offer this order goes to next and why; None when no offer is eligible (the order is refunded)."""
-    ranked, pinned = _ranked(order)
+def order_route(*, order: Order, is_first: bool = False) -> Route | None:
+    """The offer this order goes to next and why; None when no offer is eligible (the order is refunded).
+    `is_first`: the order has no attempt yet (its first route), so none is looked up."""
+    ranked, pinned = _ranked(order, tried=set() if is_first else None)
     if not ranked:
         return None
     best = ranked[0]

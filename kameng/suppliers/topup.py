@@ -54,6 +54,9 @@ from kameng.suppliers.routing import Route, order_route
 logger = logging.getLogger(__name__)
 
 SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED})
+# What writing an answer may change on an attempt (the counters belong to the dispatcher's claims).
+OUTCOME_FIELDS = ["status", "supplier_order_id", "operator_serial", "failure_code", "failure_message", "finished_at",
+                  "next_check_at", "needs_review", "review_note", "updated_at"]
 TARGET_ACCOUNT_KEYS = ("phone", "account")
 
 REASON_NO_OFFER = _("暂无可用的供货商")
@@ -85,7 +88,7 @@ def order_fulfil_direct_topup(order: Order) -> list[OrderEvent]:
 
 def _route_next(order: Order, *, sequence: int, reason: str) -> list[OrderEvent]:
     """Route the (FULFILLING) order to its next offer, or fail it with `reason` when none is left."""
-    route = order_route(order=order)
+    route = order_route(order=order, is_first=sequence == 1)
     if route is None:
         return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.DELIVERY_FAILED,
                                                                            reason=reason))]
@@ -147,10 +150,12 @@ def topup_request_for(attempt: TopupAttempt, *, notify_url: str = "") -> TopupRe
 
 # --- writing an answer ---------------------------------------------------------------------------------------
 
-def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has_callbacks: bool = True) -> None:
-    """Write what the supplier answered for this attempt (idempotent: a settled attempt never moves again)."""
+def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has_callbacks: bool = True,
+                          order_id: int | None = None) -> None:
+    """Write what the supplier answered for this attempt (idempotent: a settled attempt never moves again);
+    `order_id`, the attempt's order, when the caller has it."""
     with transaction.atomic():
-        order, attempt = attempt_lock_with_order(attempt_id=attempt_id)
+        order, attempt = attempt_lock_with_order(attempt_id=attempt_id, order_id=order_id)
         if attempt.status in SETTLED:
             _late(order, attempt, answer, via)
             return
@@ -168,7 +173,7 @@ def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has
         else:  # UNKNOWN (or NOT_FOUND too soon after the submit): ask again later
             attempt.status = AttemptStatus.UNKNOWN
             _schedule_query(attempt, first=timedelta(seconds=settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS))
-        attempt.save()
+        attempt.save(update_fields=OUTCOME_FIELDS)
         if events:
             order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
             OrderEvent.objects.bulk_create(events)
@@ -198,7 +203,7 @@ def _failed(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list[Or
     if order.status != OrderStatus.FULFILLING:
         return []
     next_sequence = (TopupAttempt.objects.filter(order_id=order.pk).aggregate(last=Max("sequence"))["last"] or 0) + 1
-    attempt.save()  # routing must see this attempt as tried and failed
+    attempt.save(update_fields=OUTCOME_FIELDS)  # routing must see this attempt as tried and failed
     failed_over = fact(OrderEventKind.TOPUP_FAILED_OVER, reason=attempt.failure_message)
     events = _route_next(order, sequence=next_sequence, reason=REASON_ALL_FAILED)
     if order.status == OrderStatus.DELIVERY_FAILED:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from kameng.orders.models import OrderEvent, OrderEventKind, OrderStatus
 from kameng.suppliers.models import (
@@ -180,3 +181,15 @@ def test_the_cost_is_the_unit_price_times_the_quantity(upstreams: Upstreams,
     assert TopupAttempt.objects.get(order=order).cost == Decimal("146.55")
     assert upstream.requests[0].max_price == Decimal("48.85")
     assert upstream.requests[0].quantity == 3
+
+
+def test_the_route_reads_in_english_too(upstreams: Upstreams,
+                                        django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    sku = topup_sku("50.00")
+    upstreams.offer("乙", sku, "48.80")
+    order = fulfil(topup_order_paid(sku), django_capture_on_commit_callbacks)
+
+    with translation.override("en"):
+        text = OrderEvent.objects.get(order=order, kind=OrderEventKind.ROUTED).message
+
+    assert text == "Routed to supplier 乙 (cost ¥48.80, lowest price)"
