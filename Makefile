@@ -9,7 +9,7 @@ MARIADB_TEST_URL ?= mysql://root@127.0.0.1:3306/kameng
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: bench-deps demo install install-dev test lint typecheck imports migrations-check test-sqlite test-postgres \
-        test-mariadb test-e2e e2e-deps bench bench-import clean
+        test-mariadb test-e2e e2e-deps bench bench-import bench-topup clean
 
 $(VENV)/.runtime: requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11（$(PYTHON) 未找到）"; exit 1; }
@@ -91,6 +91,10 @@ bench: install-dev bench-deps
 ## BENCH_IMPORT_ARGS="--keys 100000" for a quick run; PostgreSQL from BENCH_PG_URL (default 127.0.0.1:5432).
 bench-import: install
 	$(PY) bench/import.py $(BENCH_IMPORT_ARGS)
+
+## bench-topup: 10,000 direct top-ups against the supplier simulator at 200 ms latency (PostgreSQL + granian).
+bench-topup: install-dev
+	$(PY) bench/topup.py
 
 bench-deps:
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the benchmark"; \

@@ -36,6 +36,8 @@ app.conf.beat_schedule = {
     # Does nothing unless KAMENG_POINTS_EXPIRY_DAYS is set.
     "points-expire": {"task": "kameng.points.tasks.expire_points", "schedule": 3600.0},
     "suppliers-settle-missed": {"task": "kameng.suppliers.tasks.settle_missed_orders", "schedule": 600.0},
+    # Direct top-ups: re-drive attempts whose dispatch was lost, query the ones due (kameng.suppliers.topup).
+    "suppliers-sweep-topups": {"task": "kameng.suppliers.tasks.sweep_topups", "schedule": 10.0},
     "accounts-purge-phone-codes": {"task": "kameng.accounts.tasks.purge_phone_codes", "schedule": 3600.0},
     # Suppliers' prices and stock from their upstreams (one task per supplier), low stock, restock webhooks.
     "suppliers-sync": {"task": "kameng.suppliers.tasks.sync_all_suppliers", "schedule": 300.0},

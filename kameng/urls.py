@@ -1,5 +1,5 @@
-"""URL map: storefront, staff admin, JSON API, payments' gateway edges (notify, return), suppliers' signed pushes,
-and the built-in gateway simulator (when enabled)."""
+"""URL map: storefront, staff admin, JSON API, payments' gateway edges (notify, return), suppliers' top-up
+callbacks and signed pushes, and the built-in gateway simulator (when enabled)."""
 
 from django.conf import settings
 from django.conf.urls.static import static

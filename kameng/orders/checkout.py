@@ -49,7 +49,8 @@ from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventK
 from kameng.orders.reservations import reservations_take_over
 from kameng.orders.state import can_transition
 
-# The delivery kinds a checkout accepts.
+# The delivery kinds a checkout accepts. Direct top-ups are fulfilled later, like manual orders (their money held
+# until the supplier's answer): their fulfiller comes from the suppliers (settings.KAMENG_FULFILLERS).
 PURCHASABLE_KINDS = frozenset({DeliveryKind.CARD_KEY, DeliveryKind.MANUAL, DeliveryKind.DIRECT_TOPUP})
 
 # (from_status, to_status, kind) of each event of a new order, in order; none of them has params.

@@ -5,7 +5,10 @@
 - `manual`: asynchronous. A paid order's money is held in the ledger's orders-in-progress account; after commit the
   `fulfil_order` task moves it `paid → fulfilling` (待发货 for staff), and staff then mark it delivered with a note
   the buyer reads (the money goes to revenue) or fail it (the money goes back to the wallet, exactly once).
-- `direct_topup`: comes with the suppliers; until then a checkout refuses it (`checkout.PURCHASABLE_KINDS`).
+- `direct_topup`: asynchronous, held like manual orders. Orders may not import the suppliers (layers): its fulfiller
+  is named by the `KAMENG_FULFILLERS` setting (dotted paths by delivery kind, merged over `FULFILLERS`), by default
+  `kameng.suppliers.topup.order_fulfil_direct_topup`, which routes the order to a supplier and hands the top-up to
+  the supplier dispatcher after commit; the outcome (delivered, failed over, refunded) is written by the suppliers.
 
 The sweeper (`orders_redrive_stuck`) re-drives paid orders whose task was lost.
 """
@@ -19,6 +22,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from kameng.catalog.models import DeliveryKind
 from kameng.core.errors import ApplicationError, ConflictError
@@ -52,8 +56,8 @@ AWAITING_STAFF = frozenset({OrderStatus.PAID, OrderStatus.FULFILLING})
 
 def order_awaits_staff(*, order: Order) -> bool:
     """Whether the order is paid and waits for staff to deliver it by hand (the back office's 发货处理, the buyer's
-    等待人工发货)."""
-    return order.status in AWAITING_STAFF and is_fulfilled_later(_delivery_kind(order))
+    等待人工发货). A direct top-up never does: its supplier's answer settles it."""
+    return order.status in AWAITING_STAFF and _delivery_kind(order) == DeliveryKind.MANUAL
 
 
 def is_fulfilled_later(delivery_kind: str) -> bool:
@@ -94,9 +98,22 @@ FULFILLERS: dict[str, Fulfiller] = {
 }
 
 
+_configured: dict[tuple[tuple[str, str], ...], dict[str, Fulfiller]] = {}
+
+
+def fulfillers() -> dict[str, Fulfiller]:
+    """`FULFILLERS` with the ones named in `KAMENG_FULFILLERS` (delivery kind → dotted path) over them."""
+    paths = tuple(sorted(getattr(settings, "KAMENG_FULFILLERS", {}).items()))
+    merged = _configured.get(paths)
+    if merged is None:
+        merged = {**FULFILLERS, **{kind: import_string(path) for kind, path in paths}}
+        _configured[paths] = merged
+    return merged
+
+
 def order_fulfil_paid(order: Order) -> list[OrderEvent]:
     """Run the order's fulfiller on a locked, paid order (in the caller's transaction); the unsaved events."""
-    fulfiller = FULFILLERS.get(_delivery_kind(order))
+    fulfiller = fulfillers().get(_delivery_kind(order))
     if fulfiller is None:
         raise ApplicationError("该发货方式暂未开放", code="delivery_kind_unsupported")
     return fulfiller(order)
@@ -121,15 +138,16 @@ def order_fulfil(*, order_id: int) -> Order:
             return order
         events = order_fulfil_paid(order)
         if order.status == OrderStatus.DELIVERY_FAILED:
-            events += _refund_failed(order)
+            events += order_refund_failed_delivery(order)
         if events:
             order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
             OrderEvent.objects.bulk_create(events)
     return order
 
 
-def _refund_failed(order: Order) -> list[OrderEvent]:
-    """The whole total of an order that failed delivery back to the wallet, from wherever its money sits."""
+def order_refund_failed_delivery(order: Order) -> list[OrderEvent]:
+    """The whole total of an order that failed delivery (locked, just moved to DELIVERY_FAILED by the caller) back
+    to the wallet, from wherever its money sits; the caller saves the order and the events returned."""
     card_keys_return_undelivered(order_id=order.pk)
     memo = f"发货失败退款 {order.title}"[:200]
     if is_fulfilled_later(_delivery_kind(order)):
@@ -146,8 +164,7 @@ def _refund_failed(order: Order) -> list[OrderEvent]:
 
 def _locked_awaiting_staff(order_id: int) -> Order:
     order = order_lock(order_id=order_id)
-    if not is_fulfilled_later(_delivery_kind(order)) or order.status not in (OrderStatus.PAID,
-                                                                            OrderStatus.FULFILLING):
+    if _delivery_kind(order) != DeliveryKind.MANUAL or order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
         raise ConflictError("订单状态为「%(status)s」，不是待人工发货的订单", code="not_awaiting_delivery",
                             params={"status": order.get_status_display()})
     return order
@@ -184,7 +201,7 @@ def order_fail_delivery(*, order_id: int, reason: str) -> Order:
         order = _locked_awaiting_staff(order_id)
         failed = fact(OrderEventKind.DELIVERY_FAILED, reason=reason)
         events = [transition(order, OrderStatus.DELIVERY_FAILED, said=failed)]
-        events += _refund_failed(order)
+        events += order_refund_failed_delivery(order)
         order.save(update_fields=["status", "refunded_amount", "updated_at"])
         OrderEvent.objects.bulk_create(events)
     return order

@@ -384,6 +384,23 @@ KAMENG_POINTS_EXPIRY_DAYS = env.int("KAMENG_POINTS_EXPIRY_DAYS", default=None)
 KAMENG_CHECKOUT_GROUP_COMMIT = env.bool("KAMENG_CHECKOUT_GROUP_COMMIT", default=True)
 KAMENG_CHECKOUT_GROUP_MAX = env.int("KAMENG_CHECKOUT_GROUP_MAX", default=64)
 KAMENG_CHECKOUT_GROUP_WAIT_SECONDS = env.float("KAMENG_CHECKOUT_GROUP_WAIT_SECONDS", default=30.0)
+# Fulfillers of delivery kinds that live above orders in the layers (kameng/orders/fulfilment.py): dotted paths by
+# delivery kind, merged over the built-in ones. Direct top-up (直充) is routed and submitted by the suppliers.
+KAMENG_FULFILLERS = {"direct_topup": "kameng.suppliers.topup.order_fulfil_direct_topup"}
+# Direct top-up pipeline (kameng/suppliers/topup.py, dispatch.py): threads per worker process that call suppliers
+# concurrently (each call waits on the upstream, not on the CPU); seconds an attempt left RECORDED waits before the
+# sweeper re-drives it, and a submit in flight may take before its attempt is queried; the first query of a result
+# not known yet, and of one processing at an upstream without callbacks (then doubling up to BACKOFF_MAX); how long
+# a processing attempt waits for its callback before it is queried; how long after a submit the upstream's "no such
+# order" is believed (then the same number is submitted again); queries after which staff must look (需人工核查).
+KAMENG_TOPUP_DISPATCH_THREADS = env.int("KAMENG_TOPUP_DISPATCH_THREADS", default=128)
+KAMENG_TOPUP_REDRIVE_AFTER_SECONDS = env.int("KAMENG_TOPUP_REDRIVE_AFTER_SECONDS", default=30)
+KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS = env.int("KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS", default=60)
+KAMENG_TOPUP_QUERY_FIRST_SECONDS = env.int("KAMENG_TOPUP_QUERY_FIRST_SECONDS", default=5)
+KAMENG_TOPUP_BACKOFF_MAX_SECONDS = env.int("KAMENG_TOPUP_BACKOFF_MAX_SECONDS", default=600)
+KAMENG_TOPUP_CALLBACK_WAIT_SECONDS = env.int("KAMENG_TOPUP_CALLBACK_WAIT_SECONDS", default=120)
+KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS = env.int("KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS", default=60)
+KAMENG_TOPUP_QUERY_MAX = env.int("KAMENG_TOPUP_QUERY_MAX", default=30)
 KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
 KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 # Gateway notifications (kameng/payments/intake.py): a body or query larger than this is refused unread (real

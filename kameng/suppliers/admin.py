@@ -94,8 +94,10 @@ class SkuRoutingRuleAdmin(ModelAdmin):
 @admin.register(TopupAttempt)
 class TopupAttemptAdmin(ModelAdmin):
     list_display = ("customer_order_no", "order", "supplier", "status", "cost", "submit_count", "query_count",
-                    "submitted_at", "finished_at")
-    list_filter = ("status",)
+                    "needs_review", "submitted_at", "finished_at")
+    # 需人工核查: a success reported after the attempt failed (double delivery risk), or still unknown after the
+    # last query allowed (kameng.suppliers.topup).
+    list_filter = ("needs_review", "status")
     search_fields = ("customer_order_no", "supplier_order_id")
     raw_id_fields = ("order", "offer", "supplier")
     readonly_fields = [f.name for f in TopupAttempt._meta.fields]

@@ -163,6 +163,10 @@ class TopupAttempt(models.Model):
     submit_count = models.PositiveSmallIntegerField("提交次数", default=0)
     query_count = models.PositiveSmallIntegerField("查询次数", default=0)
     next_check_at = models.DateTimeField("下次查询", null=True, blank=True, db_index=True)
+    # Staff must look: a success reported for an attempt already failed over or refunded (a double delivery risk),
+    # or a result still unknown after the last query allowed (kameng.suppliers.topup).
+    needs_review = models.BooleanField("需人工核查", default=False, db_index=True)
+    review_note = models.CharField("核查原因", max_length=200, blank=True)
     submitted_at = models.DateTimeField("提交时间", null=True, blank=True)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)

@@ -1,12 +1,13 @@
-"""Reads about suppliers' offers that routing and the pages share: whether an offer sells at a loss."""
+"""Reads about suppliers that routing, staff pages and the order's progress share: whether an offer sells at a
+loss, the direct top-up attempts of an order and those staff must look at."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 
-from kameng.suppliers.models import SupplierOffer
+from kameng.suppliers.models import AttemptStatus, SupplierOffer, TopupAttempt
 
 
 def offer_is_at_loss(offer: SupplierOffer) -> bool:
@@ -27,3 +28,17 @@ def offer_not_at_loss_q() -> Q:
 
 def offer_at_loss_q() -> Q:
     return Q(price__gt=F("sku__price"), is_loss_allowed=False)
+
+
+def topup_attempts_of_order(*, order_id: int) -> QuerySet[TopupAttempt]:
+    """The order's attempts, first routed first, with their suppliers."""
+    return TopupAttempt.objects.filter(order_id=order_id).select_related("supplier").order_by("sequence")
+
+
+def topup_attempts_needing_review() -> QuerySet[TopupAttempt]:
+    """Attempts staff must look at: a late success after a failure, or a result still unknown after the last query."""
+    return TopupAttempt.objects.filter(needs_review=True).select_related("supplier", "order").order_by("pk")
+
+
+def topup_attempt_is_live(*, attempt: TopupAttempt) -> bool:
+    return attempt.status not in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED)

@@ -70,7 +70,7 @@ RENDERED: list[tuple[str, dict[str, Any], str, str]] = [
     (K.POINTS_REFUNDED, {"points": "500"}, "已退款，500 积分已退回", "Refunded: 500 points returned"),
     (K.POINTS_REFUNDED, {}, "已退款，积分已退回", "Refunded: points returned"),
     (K.ROUTED, {"supplier": "甲", "price": "9.50", "reason": "最低价"}, "已分配供货商 甲（供货价 ¥9.50，最低价）",
-     "Routed to supplier 甲 (cost ¥9.50, 最低价)"),
+     "Routed to supplier 甲 (cost ¥9.50, lowest price)"),
     (K.ROUTED, {}, "已分配供货商", "Routed to a supplier"),
     (K.TOPUP_SUBMITTING, {}, "正在向运营商发送请求", "Sending the request to the operator"),
     (K.TOPUP_PROCESSING, {}, "充值中", "Top-up in progress"),

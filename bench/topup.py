@@ -1,0 +1,370 @@
+"""Direct top-up benchmark: 10,000 paid 话费 orders through routing, submit, callback and settlement against the
+supplier simulator (Fulu protocol) at 200 ms gateway latency, on one worker node; completions/s beside the ideal.
+
+What one run does, all on 127.0.0.1 and bounded in time:
+  1. creates a fresh PostgreSQL database (`kameng_bench_topup`), migrates it, seeds one 话费 SKU (¥50), one approved
+     Fulu supplier whose offer wins the route, and N paid orders (written set-based through the checkout's own
+     drafting and writing, their money in the orders-in-progress hold, each with a phone number to credit);
+  2. starts the supplier simulator (`python -m kameng.simulators.supplier`, --latency-ms 200, callbacks to the
+     platform) and a web server for the callbacks (granian WSGI, DEBUG off);
+  3. this process is the worker node: fulfilment threads run what the `fulfil_order` task runs for every order
+     (route, attempt RECORDED, PAID → FULFILLING), and each attempt goes to the dispatcher as the `submit_topups`
+     task would hand it (the broker hop left out), whose I/O threads call the simulator concurrently; callbacks
+     come back to the web server and settle the orders (DELIVERED, hold → revenue); the sweeper runs every 10 s as
+     beat would;
+  4. prints completions/s (orders settled per second, first fulfilment to last settlement) beside the ideal
+     (dispatcher threads ÷ gateway latency), the submit rate on its own, and the CPU load around it;
+  5. checks: every order settled (delivered), the simulator saw every customer_order_no exactly once, one attempt
+     per order, revenue == N × price, ledger invariants hold. Then stops what it started and drops the database.
+
+    .venv/bin/python bench/topup.py [--orders 10000] [--latency-ms 200] [--threads 128] [--unknown-rate 0.0]
+                                    [--dispatch-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PRICE = Decimal("50.00")
+COST = Decimal("49.00")
+APP_KEY = "bench-topup"
+APP_SECRET = "bench-topup-secret"
+BUYERS = 500
+
+
+def bench_environment(args: argparse.Namespace) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "KAMENG_"))}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "kameng.settings.base",
+        "KAMENG_IGNORE_DOTENV": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "KAMENG_ENCRYPTION_KEYS": "bench1:" + base64.b64encode(os.urandom(32)).decode(),
+        "KAMENG_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "DATABASE_URL": f"{args.pg_url.rstrip('/')}/{args.database}",
+        "KAMENG_VAR_DIR": str(Path(tempfile.gettempdir()) / "kameng-bench-topup-var"),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SITE_URL": f"http://127.0.0.1:{args.web_port}",
+        "LOG_LEVEL": "WARNING",
+        "KAMENG_SIMULATORS_ENABLED": "0",
+        "CELERY_TASK_ALWAYS_EAGER": "1",
+        # The aftercare listeners (membership, points, delivery e-mail) are other apps' work: left out here.
+        "KAMENG_ORDER_AFTERCARE": "",
+        "KAMENG_TOPUP_DISPATCH_THREADS": str(args.threads),
+        "KAMENG_TOPUP_QUERY_FIRST_SECONDS": "2",
+        "KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS": "5",
+        "KAMENG_TOPUP_CALLBACK_WAIT_SECONDS": "20",
+        "KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS": "15",
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+def admin_sql(args: argparse.Namespace, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres", autocommit=True) as conn:
+        conn.execute(statement)
+
+
+# --- seeding (in this process, through the real services) -----------------------------------------------------
+
+def seed(args: argparse.Namespace) -> tuple[int, list[int]]:
+    """The SKU, the supplier and its offer, funded buyers, and N paid orders; returns (supplier id, order ids)."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from kameng.accounts.models import User
+    from kameng.catalog.models import Category, DeliveryKind, Product, Sku
+    from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
+    from kameng.catalog.selectors import skus_for_sale
+    from kameng.ledger.models import AccountKind, JournalKind
+    from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
+    from kameng.orders import fulfilment
+    from kameng.orders.checkout import checkout_draft, drafts_write
+    from kameng.orders.models import Order
+    from kameng.suppliers.models import ConnectorKind, Supplier, SupplierOffer, SupplierStatus
+
+    category = Category.objects.create(name="话费充值", slug="bench-topup")
+    product = Product.objects.create(category=category, name="全国三网话费", delivery_kind=DeliveryKind.DIRECT_TOPUP,
+                                     topup_form=[{"name": "phone", "label": "手机号", "kind": "phone",
+                                                  "required": True}])
+    sku = Sku.objects.create(product=product, name="50 元", face_value=Decimal("50.00"), price=PRICE)
+    owner = User.objects.create(username="bench-supplier", password="!")
+    supplier = Supplier.objects.create(
+        owner=owner, name="压测供货商", status=SupplierStatus.APPROVED, connector_kind=ConnectorKind.FULU,
+        connector_config=json.dumps({"gateway_url": f"http://127.0.0.1:{args.sim_port}/api/getway",
+                                     "app_key": APP_KEY, "app_secret": APP_SECRET}))
+    SupplierOffer.objects.create(supplier=supplier, sku=sku, price=COST, upstream_product_id="10050")
+
+    users = User.objects.bulk_create([User(username=f"bench-buyer-{index}", password="!") for index in range(BUYERS)])
+    clearing = system_account_id(kind=AccountKind.GATEWAY_CLEARING, suffix="bench")
+    funds = PRICE * (args.orders // BUYERS + 1)
+    wallets = {user.pk: wallet_account_id(user_id=user.pk) for user in users}
+    for user in users:
+        journal_post(kind=JournalKind.WALLET_TOPUP, reference=f"bench-fund-{user.pk}",
+                     legs=[debit(clearing, funds), credit(wallets[user.pk], funds)])
+
+    fulfilment.order_fulfilment_enqueue = lambda *, order_id: None  # the timed run fulfils them
+    for_sale = skus_for_sale(sku_ids=[sku.pk])[sku.pk]
+    started = time.monotonic()
+    for offset in range(0, args.orders, BUYERS):
+        now = timezone.now()
+        batch = users[:min(BUYERS, args.orders - offset)]  # one order per buyer per batch
+        drafts = [checkout_draft(sku=for_sale, quote=sku_price(sku=for_sale, buyer_id=user.pk, quantity=1,
+                                                               sales_channel=SALES_CHANNEL_STOREFRONT),
+                                 buyer_id=user.pk, request_id=None, wallet_id=wallets[user.pk], client_ip="",
+                                 now=now)
+                  for user in batch]
+        with transaction.atomic():
+            drafts_write(drafts, now)
+    # Every order credits the same number: one ciphertext for all (the bench does not measure the buyer's form).
+    Order.objects.filter(sku=sku).update(topup_target=json.dumps({"phone": "13800138000"}))
+    print(f"  seeded {args.orders:,} paid orders in {time.monotonic() - started:.1f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE orders_order, orders_orderevent, ledger_account, suppliers_supplieroffer")
+    ids = list(Order.objects.filter(sku=sku).order_by("pk").values_list("pk", flat=True))
+    connection.close()
+    return supplier.pk, ids
+
+
+# --- processes ------------------------------------------------------------------------------------------------
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, name: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited at start:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    raise RuntimeError(f"{name} did not answer within 60 s:\n{log.read_text()[-3000:]}")
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)  # the group of a process this script started
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def simulator_get(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{args.sim_port}{path}", timeout=30) as response:
+        return json.loads(response.read())
+
+
+# --- the timed run --------------------------------------------------------------------------------------------
+
+def run(args: argparse.Namespace, order_ids: list[int]) -> dict[str, Any]:
+    from django.db import close_old_connections
+    from django.db.models import Count, Max, Min
+    from django.utils import timezone
+
+    from kameng.orders.fulfilment import order_fulfil
+    from kameng.orders.models import Order, OrderStatus
+    from kameng.suppliers import dispatch
+    from kameng.suppliers.models import TopupAttempt
+
+    # What the submit_topups task does on a worker, without the broker hop.
+    dispatch.topup_dispatch = lambda *, attempt_ids: dispatch.attempts_submit(attempt_ids=attempt_ids)
+    settled_states = [OrderStatus.DELIVERED, OrderStatus.REFUNDED]
+    stop_sweeper = threading.Event()
+
+    def sweeper() -> None:
+        while not stop_sweeper.wait(10):
+            close_old_connections()
+            dispatch.topup_attempts_sweep()
+
+    def fulfil(order_id: int) -> None:
+        close_old_connections()
+        order_fulfil(order_id=order_id)
+
+    if args.dispatch_only:  # route every order first, untimed, and time the dispatcher alone
+        handed_off = dispatch.topup_dispatch
+        dispatch.topup_dispatch = lambda *, attempt_ids: None
+        with ThreadPoolExecutor(args.fulfil_threads, thread_name_prefix="fulfil") as pool:
+            list(pool.map(fulfil, order_ids))
+        dispatch.topup_dispatch = handed_off
+        close_old_connections()
+    load_before = os.getloadavg()
+    cpu_before = os.times()
+    started = time.monotonic()
+    started_at = timezone.now()
+    sweeping = threading.Thread(target=sweeper, daemon=True)
+    sweeping.start()
+    if args.dispatch_only:
+        dispatch.attempts_submit(attempt_ids=list(TopupAttempt.objects.order_by("pk").values_list("pk", flat=True)))
+    else:
+        with ThreadPoolExecutor(args.fulfil_threads, thread_name_prefix="fulfil") as pool:
+            list(pool.map(fulfil, order_ids))
+    fulfilled = time.monotonic()
+    deadline = started + args.timeout
+    settled = 0
+    while time.monotonic() < deadline:
+        settled = Order.objects.filter(pk__in=order_ids, status__in=settled_states).count()
+        if settled == len(order_ids):
+            break
+        time.sleep(0.25)
+    stop_sweeper.set()
+    dispatch.dispatcher_stop()
+    cpu_after = os.times()
+    times = TopupAttempt.objects.aggregate(first=Min("submitted_at"), last=Max("submitted_at"))
+    last_done = Order.objects.filter(pk__in=order_ids).aggregate(last=Max("delivered_at"))["last"]
+    first_submit, last_submit = times["first"], times["last"]
+    attempts = TopupAttempt.objects.count()
+    per_order = dict(TopupAttempt.objects.values("order_id").annotate(n=Count("pk")).values_list("order_id", "n"))
+    elapsed = (last_done - started_at).total_seconds() if last_done else time.monotonic() - started
+    submit_span = (last_submit - first_submit).total_seconds() if last_submit and first_submit else 0.0
+    return {
+        "orders": len(order_ids), "settled": settled, "attempts": attempts,
+        "orders_with_more_than_one_attempt": sum(1 for count in per_order.values() if count > 1),
+        "fulfil_seconds": fulfilled - started, "elapsed_seconds": elapsed, "submit_span_seconds": submit_span,
+        "completions_per_second": settled / elapsed if elapsed else 0.0,
+        "submits_per_second": attempts / submit_span if submit_span else 0.0,
+        "ideal_per_second": args.threads / (args.latency_ms / 1000),
+        "worker_cpu_seconds": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
+        "load_before": load_before, "load_after": os.getloadavg(),
+        "statuses": dict(Order.objects.filter(pk__in=order_ids).values("status").annotate(n=Count("pk"))
+                         .values_list("status", "n")),
+    }
+
+
+def verify(args: argparse.Namespace, result: dict[str, Any]) -> bool:
+    from django.db.models import Sum
+
+    from kameng.ledger.models import AccountKind, Entry, Side
+    from kameng.ledger.selectors import ledger_problems
+    from kameng.suppliers.models import TopupAttempt
+
+    report = simulator_get(args, "/admin/submissions")
+    submissions: dict[str, int] = report["submissions"]
+    numbers = set(TopupAttempt.objects.values_list("customer_order_no", flat=True))
+    revenue_entries = Entry.objects.filter(account__kind=AccountKind.PLATFORM_REVENUE)
+    revenue = ((revenue_entries.filter(side=Side.CREDIT).aggregate(total=Sum("amount"))["total"] or 0)
+               - (revenue_entries.filter(side=Side.DEBIT).aggregate(total=Sum("amount"))["total"] or 0))
+    delivered = result["statuses"].get("delivered", 0)
+    checks = {
+        "every order settled": result["settled"] == result["orders"],
+        "every attempt submitted exactly once (simulator)": (set(submissions) == numbers
+                                                             and all(count == 1 for count in submissions.values())),
+        "submits seen by the simulator == attempts": report["total_submits"] == result["attempts"],
+        "revenue == delivered orders × price": revenue == delivered * PRICE,
+        "ledger invariants hold": not ledger_problems(),
+    }
+    if args.unknown_rate == 0:
+        checks["one attempt per order, all delivered"] = (result["attempts"] == result["orders"] == delivered)
+    print(f"  simulator: {report['total_submits']:,} submits of {report['distinct_numbers']:,} numbers, "
+          f"resubmitted {len(report['resubmitted'])}, order states {report['order_states']}, callbacks sent "
+          f"{report['callbacks_sent']:,} acknowledged {report['callbacks_acknowledged']:,}")
+    for name, passed in checks.items():
+        print(f"  [{'ok' if passed else 'FAILED'}] {name}")
+    return all(checks.values())
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=128, help="dispatcher I/O threads (concurrent calls)")
+    parser.add_argument("--fulfil-threads", type=int, default=8, help="threads running the fulfil task's work")
+    parser.add_argument("--web-threads", type=int, default=16, help="callback server blocking threads")
+    parser.add_argument("--unknown-rate", type=float, default=0.0,
+                        help="share of submits the simulator accepts but whose answer it loses (504)")
+    parser.add_argument("--dispatch-only", action="store_true",
+                        help="route every order before the clock starts, then time submits and settlement only")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds before the run gives up waiting")
+    parser.add_argument("--web-port", type=int, default=8150)
+    parser.add_argument("--sim-port", type=int, default=8151)
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--database", default="kameng_bench_topup")
+    parser.add_argument("--keep-database", action="store_true")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_arguments()
+    env = bench_environment(args)
+    os.environ.update(env)
+    # This process is the worker: its dispatcher runs the calls concurrently (eager tasks would run them inline, one
+    # at a time in each fulfilment thread). The callback server keeps eager tasks: it enqueues nothing here.
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    sys.path.insert(0, str(ROOT))
+    workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-topup-"))
+    simulator = web = None
+    print(f"direct top-up benchmark: {args.orders:,} orders, gateway latency {args.latency_ms} ms, "
+          f"{args.threads} dispatcher threads, unknown rate {args.unknown_rate}")
+    admin_sql(args, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+    admin_sql(args, f'CREATE DATABASE "{args.database}"')
+    try:
+        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0", "--skip-checks"], cwd=ROOT, env=env, check=True,
+                       timeout=600)
+        import django
+
+        django.setup()
+        supplier_id, order_ids = seed(args)
+        notify = f"http://127.0.0.1:{args.web_port}/suppliers/callback/{supplier_id}/"
+        simulator = start([PYTHON, "-m", "kameng.simulators.supplier", "--port", str(args.sim_port),
+                           "--merchant", f"{APP_KEY}:{APP_SECRET}:1:{notify}", "--seed", "1",
+                           "--latency-ms", str(args.latency_ms), "--unknown-rate", str(args.unknown_rate)],
+                          env, workdir / "simulator.log")
+        wait_for(f"http://127.0.0.1:{args.sim_port}/healthz", simulator, workdir / "simulator.log", "simulator")
+        web = start([str(Path(PYTHON).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port",
+                     str(args.web_port), "--workers", "1", "--blocking-threads", str(args.web_threads), "--no-ws",
+                     "--log-level", "warning", "kameng.wsgi:application"], env, workdir / "web.log")
+        wait_for(f"http://127.0.0.1:{args.web_port}/suppliers/callback/{supplier_id}/", web, workdir / "web.log",
+                 "web")
+        result = run(args, order_ids)
+        print(f"  completions/s: {result['completions_per_second']:,.0f} (ideal {result['ideal_per_second']:,.0f} ="
+              f" {args.threads} threads ÷ {args.latency_ms} ms); submits/s {result['submits_per_second']:,.0f}; "
+              f"{result['settled']:,}/{result['orders']:,} settled in {result['elapsed_seconds']:.1f} s "
+              f"(fulfilment of all orders took {result['fulfil_seconds']:.1f} s)")
+        print(f"  worker CPU {result['worker_cpu_seconds']:.1f} s "
+              f"({1000 * result['worker_cpu_seconds'] / max(result['orders'], 1):.2f} ms/order); load average "
+              f"{result['load_before'][0]:.1f} → {result['load_after'][0]:.1f} (2 cores, shared); statuses "
+              f"{result['statuses']}")
+        ok = verify(args, result)
+        return 0 if ok else 1
+    finally:
+        stop(web)
+        stop(simulator)
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep_database:
+            admin_sql(args, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        print(f"  logs: {workdir}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

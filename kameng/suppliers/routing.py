@@ -1,0 +1,101 @@
+"""Routing (竞价): which supplier's offer fulfils a paid direct top-up order, and why.
+
+An offer is eligible when its supplier is approved and reached through an upstream connector, the offer is active
+and sourced upstream, staff have not excluded the supplier for the SKU (`SkuRoutingRule` EXCLUDE), the upstream's
+last known stock covers the quantity (None: the upstream does not say), the offer has not reached its daily cap
+(`max_per_day` counts the attempts routed to it since local midnight that did not fail: a soft cap, two orders
+routed at the same instant may both take the last place), its price is not above the order's unit selling price
+unless staff allowed a loss (`is_loss_allowed`: never sell at a loss by default), and it was not tried for this
+order already.
+
+Among the eligible offers a supplier pinned for the SKU (PIN) comes first; then the lowest price; on a tie the
+higher star rating (five-star suppliers get priority), then the older offer. The decision and its reason are
+written on the order's timeline (ROUTED, staff only) by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_noop as _
+
+from kameng.orders.models import Order
+from kameng.suppliers.models import (
+    AttemptStatus,
+    ConnectorKind,
+    OfferStockSource,
+    RoutingRuleKind,
+    SkuRoutingRule,
+    SupplierOffer,
+    SupplierStatus,
+    TopupAttempt,
+)
+
+REASON_PINNED = _("指定供货商")
+REASON_CHEAPEST = _("最低价")
+REASON_RATING = _("评分优先")
+
+
+@dataclass(frozen=True)
+class Route:
+    offer: SupplierOffer
+    reason: str  # REASON_*: the Chinese text (a msgid), rendered in the reader's language on the timeline
+
+
+def _today_start() -> datetime:
+    return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+
+
+def offers_eligible(*, order: Order) -> list[SupplierOffer]:
+    """The offers that may take this order, best first (pin, price, rating, age)."""
+    return _ranked(order, tried=None)[0]
+
+
+def _ranked(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int]]:
+    rules = dict(SkuRoutingRule.objects.filter(sku_id=order.sku_id).values_list("supplier_id", "kind"))
+    excluded = {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.EXCLUDE}
+    if tried is None:
+        tried = set(TopupAttempt.objects.filter(order_id=order.pk).values_list("offer_id", flat=True))
+    offers = (SupplierOffer.objects.select_related("supplier")
+              .filter(sku_id=order.sku_id, is_active=True, stock_source=OfferStockSource.UPSTREAM,
+                      supplier__status=SupplierStatus.APPROVED)
+              .exclude(supplier__connector_kind=ConnectorKind.MANUAL)
+              .exclude(supplier_id__in=excluded).exclude(pk__in=tried)
+              .filter(Q(upstream_stock__isnull=True) | Q(upstream_stock__gte=order.quantity)))
+    candidates = [offer for offer in offers if offer.is_loss_allowed or offer.price <= order.unit_price]
+    capped = [offer for offer in candidates if offer.max_per_day is not None]
+    if capped:
+        used = _routed_today(offer_ids=[offer.pk for offer in capped])
+        candidates = [offer for offer in candidates
+                      if offer.max_per_day is None or used.get(offer.pk, 0) < offer.max_per_day]
+    pinned = {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.PIN}
+    ranked = sorted(candidates, key=lambda offer: (offer.supplier_id not in pinned, offer.price,
+                                                   -offer.supplier.rating, offer.pk))
+    return ranked, pinned
+
+
+def _routed_today(*, offer_ids: list[int]) -> dict[int, int]:
+    rows = (TopupAttempt.objects.filter(offer_id__in=offer_ids, created_at__gte=_today_start())
+            .exclude(status=AttemptStatus.FAILED).values_list("offer_id", flat=True))
+    used: dict[int, int] = {}
+    for offer_id in rows:
+        used[offer_id] = used.get(offer_id, 0) + 1
+    return used
+
+
+def order_route(*, order: Order, is_first: bool = False) -> Route | None:
+    """The offer this order goes to next and why; None when no offer is eligible (the order is refunded).
+    `is_first`: the order has no attempt yet (its first route), so none is looked up."""
+    ranked, pinned = _ranked(order, tried=set() if is_first else None)
+    if not ranked:
+        return None
+    best = ranked[0]
+    if best.supplier_id in pinned:
+        return Route(offer=best, reason=REASON_PINNED)
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    if runner_up is not None and runner_up.price == best.price and runner_up.supplier.rating < best.supplier.rating:
+        return Route(offer=best, reason=REASON_RATING)
+    return Route(offer=best, reason=REASON_CHEAPEST)

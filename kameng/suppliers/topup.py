@@ -1,0 +1,270 @@
+"""Direct top-up (直充) orders and their attempts: routing a paid order to a supplier, and writing what the supplier
+answered — the one place an attempt's outcome moves the order and its money.
+
+The order is never paid twice: an attempt is RECORDED in the transaction that routes the order, submitted after
+commit (kameng.suppliers.dispatch), and every answer — the submit's, a query's, a callback's — is written here in a
+short transaction holding the order's lock then the attempt's (kameng.suppliers.locks):
+
+- SUCCEEDED: the attempt succeeds, the order is DELIVERED (TOPUP_SUCCEEDED with the operator serial) and its held
+  money goes to revenue (as a manual delivery does; the supplier's payable hooks onto DELIVERED elsewhere).
+- PROCESSING: the upstream has it; the result comes by callback, or by query when the callback is overdue (or the
+  connector has none).
+- FAILED (confirmed): the attempt fails and the order goes to the next eligible offer (TOPUP_FAILED_OVER, a new
+  attempt with the next sequence), or, with none left, DELIVERY_FAILED and its whole total back to the wallet, once.
+- UNKNOWN (timeout, lost answer): queried later, never resubmitted blind. NOT_FOUND from a query, once the grace
+  after the submit has passed, means the upstream never got it: the attempt goes back to RECORDED and is submitted
+  again to the SAME supplier with the SAME `customer_order_no` (the idempotency key).
+
+A settled attempt does not move again: duplicate and late answers are ignored, except a success reported for an
+attempt we had failed (or for an order no longer waiting) — a double delivery risk, logged as an error and flagged
+for staff (`needs_review`), never dropped silently.
+
+Attempt cost: the offer's unit price × the order's quantity, copied when routed (a later price change does not touch
+it); the unit price is sent as the most we pay (`max_price`).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext_noop as _
+
+from kameng.catalog.models import Product
+from kameng.core.money import money
+from kameng.ledger import recipes
+from kameng.ledger.services import journal_draft_post
+from kameng.orders.events import fact
+from kameng.orders.fulfilment import order_refund_failed_delivery
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
+from kameng.orders.state import transition
+from kameng.suppliers.connectors.base import Outcome, TopupAnswer, TopupKind, TopupRequest
+from kameng.suppliers.locks import attempt_lock_with_order
+from kameng.suppliers.models import AttemptStatus, TopupAttempt
+from kameng.suppliers.routing import Route, order_route
+
+logger = logging.getLogger(__name__)
+
+SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED})
+# What writing an answer may change on an attempt (the counters belong to the dispatcher's claims).
+OUTCOME_FIELDS = ["status", "supplier_order_id", "operator_serial", "failure_code", "failure_message", "finished_at",
+                  "next_check_at", "needs_review", "review_note", "updated_at"]
+TARGET_ACCOUNT_KEYS = ("phone", "account")
+
+REASON_NO_OFFER = _("暂无可用的供货商")
+REASON_NO_TARGET = _("缺少充值账号")
+REASON_ALL_FAILED = _("供货商充值失败")
+
+
+class Via(enum.StrEnum):
+    SUBMIT = "submit"
+    QUERY = "query"
+    CALLBACK = "callback"
+
+
+# --- routing a paid order ------------------------------------------------------------------------------------
+
+def order_fulfil_direct_topup(order: Order) -> list[OrderEvent]:
+    """The fulfiller of direct top-ups (settings.KAMENG_FULFILLERS), run by kameng.orders.fulfilment on the locked
+    paid order: PAID → FULFILLING, routed to the best offer, its attempt RECORDED and handed to the dispatcher after
+    commit. No offer (or no target to credit): DELIVERY_FAILED, which the caller refunds. An order already being
+    fulfilled is left to its attempts (the sweeper drives them)."""
+    if order.status != OrderStatus.PAID:
+        return []
+    events = [transition(order, OrderStatus.FULFILLING, said=fact(OrderEventKind.TOPUP_SUBMITTING))]
+    if not topup_target_of(order):
+        return [*events, transition(order, OrderStatus.DELIVERY_FAILED,
+                                    said=fact(OrderEventKind.DELIVERY_FAILED, reason=REASON_NO_TARGET))]
+    return events + _route_next(order, sequence=1, reason=REASON_NO_OFFER)
+
+
+def _route_next(order: Order, *, sequence: int, reason: str) -> list[OrderEvent]:
+    """Route the (FULFILLING) order to its next offer, or fail it with `reason` when none is left."""
+    route = order_route(order=order, is_first=sequence == 1)
+    if route is None:
+        return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.DELIVERY_FAILED,
+                                                                           reason=reason))]
+    attempt = _attempt_record(order, route, sequence=sequence)
+    routed = fact(OrderEventKind.ROUTED, supplier=route.offer.supplier.name, price=route.offer.price,
+                  reason=route.reason)
+    return [OrderEvent(order=order, kind=routed.kind, params=routed.params)] if attempt.pk else []
+
+
+def _attempt_record(order: Order, route: Route, *, sequence: int) -> TopupAttempt:
+    now = timezone.now()
+    attempt = TopupAttempt.objects.create(
+        order=order, offer=route.offer, supplier=route.offer.supplier, sequence=sequence,
+        customer_order_no=f"{order.number}-{sequence}", cost=money(route.offer.price * order.quantity),
+        status=AttemptStatus.RECORDED,
+        next_check_at=now + timedelta(seconds=settings.KAMENG_TOPUP_REDRIVE_AFTER_SECONDS))
+    transaction.on_commit(functools.partial(_dispatch, attempt.pk))
+    return attempt
+
+
+def _dispatch(attempt_id: int) -> None:
+    from kameng.suppliers.dispatch import topup_dispatch
+
+    topup_dispatch(attempt_ids=[attempt_id])
+
+
+def topup_target_of(order: Order) -> dict[str, str]:
+    """The buyer's input (phone number, or game account with region/server/role…) as a dict; {} when missing or
+    without an account to credit."""
+    raw = str(order.topup_target or "")
+    try:
+        target = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(target, dict) or not any(str(target.get(key) or "").strip() for key in TARGET_ACCOUNT_KEYS):
+        return {}
+    return {str(key): str(value) for key, value in target.items() if value not in (None, "")}
+
+
+def is_mobile_product(product: Product) -> bool:
+    """话费 products: the form template asks for a field named "phone"."""
+    return any(isinstance(field, dict) and field.get("name") == "phone" for field in product.topup_form or [])
+
+
+def topup_request_for(attempt: TopupAttempt, *, notify_url: str = "") -> TopupRequest:
+    """What the supplier is sent for this attempt (its order, SKU and product loaded with it). MOBILE for a phone
+    product (the face value to credit), DIRECT otherwise (the account, the rest of the form as `extra`)."""
+    order = attempt.order
+    target = topup_target_of(order)
+    mobile = is_mobile_product(order.sku.product)
+    account = target.get("phone" if mobile else "account") or target.get("account") or target.get("phone", "")
+    extra = {key: value for key, value in target.items() if key not in TARGET_ACCOUNT_KEYS}
+    return TopupRequest(
+        customer_order_no=attempt.customer_order_no, kind=TopupKind.MOBILE if mobile else TopupKind.DIRECT,
+        upstream_product_id=attempt.offer.upstream_product_id, quantity=order.quantity, charge_account=account,
+        face_value=order.sku.face_value, extra=extra, max_price=money(attempt.cost / Decimal(order.quantity)),
+        notify_url=notify_url)
+
+
+# --- writing an answer ---------------------------------------------------------------------------------------
+
+def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has_callbacks: bool = True,
+                          order_id: int | None = None) -> None:
+    """Write what the supplier answered for this attempt (idempotent: a settled attempt never moves again);
+    `order_id`, the attempt's order, when the caller has it."""
+    with transaction.atomic():
+        order, attempt = attempt_lock_with_order(attempt_id=attempt_id, order_id=order_id)
+        if attempt.status in SETTLED:
+            _late(order, attempt, answer, via)
+            return
+        if answer.supplier_order_id and not attempt.supplier_order_id:
+            attempt.supplier_order_id = answer.supplier_order_id[:64]
+        events: list[OrderEvent] = []
+        if answer.outcome == Outcome.SUCCEEDED:
+            events = _succeeded(order, attempt, answer)
+        elif answer.outcome == Outcome.FAILED:
+            events = _failed(order, attempt, answer)
+        elif answer.outcome == Outcome.PROCESSING:
+            events = _processing(order, attempt, has_callbacks=has_callbacks)
+        elif answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _grace_passed(attempt):
+            _resubmit(attempt)
+        else:  # UNKNOWN (or NOT_FOUND too soon after the submit): ask again later
+            attempt.status = AttemptStatus.UNKNOWN
+            _schedule_query(attempt, first=timedelta(seconds=settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS))
+        attempt.save(update_fields=OUTCOME_FIELDS)
+        if events:
+            order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
+            OrderEvent.objects.bulk_create(events)
+
+
+def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list[OrderEvent]:
+    attempt.status = AttemptStatus.SUCCEEDED
+    attempt.operator_serial = answer.operator_serial[:100]
+    attempt.finished_at = timezone.now()
+    attempt.next_check_at = None
+    if order.status != OrderStatus.FULFILLING:  # refunded, or delivered by another attempt: staff must look
+        _flag(attempt, f"订单已是「{order.get_status_display()}」时供货商报告充值成功：可能重复充值，请与供货商核对")
+        return []
+    order.delivered_at = attempt.finished_at
+    journal_draft_post(draft=recipes.order_hold_released(
+        order_number=order.number, memo=f"直充到账 {order.title}"[:200], amount=order.total_amount))
+    said = fact(OrderEventKind.TOPUP_SUCCEEDED, operator_serial=attempt.operator_serial)
+    return [transition(order, OrderStatus.DELIVERED, said=said)]
+
+
+def _failed(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list[OrderEvent]:
+    attempt.status = AttemptStatus.FAILED
+    attempt.failure_code = answer.code[:32]
+    attempt.failure_message = (answer.message or answer.code or "失败")[:200]
+    attempt.finished_at = timezone.now()
+    attempt.next_check_at = None
+    if order.status != OrderStatus.FULFILLING:
+        return []
+    next_sequence = (TopupAttempt.objects.filter(order_id=order.pk).aggregate(last=Max("sequence"))["last"] or 0) + 1
+    attempt.save(update_fields=OUTCOME_FIELDS)  # routing must see this attempt as tried and failed
+    failed_over = fact(OrderEventKind.TOPUP_FAILED_OVER, reason=attempt.failure_message)
+    events = _route_next(order, sequence=next_sequence, reason=REASON_ALL_FAILED)
+    if order.status == OrderStatus.DELIVERY_FAILED:
+        return events + order_refund_failed_delivery(order)
+    return [OrderEvent(order=order, kind=failed_over.kind, params=failed_over.params), *events]
+
+
+def _processing(order: Order, attempt: TopupAttempt, *, has_callbacks: bool) -> list[OrderEvent]:
+    events = []
+    if attempt.status != AttemptStatus.PROCESSING:
+        attempt.status = AttemptStatus.PROCESSING
+        events.append(OrderEvent(order=order, kind=OrderEventKind.TOPUP_PROCESSING, params={}))
+    wait = settings.KAMENG_TOPUP_CALLBACK_WAIT_SECONDS if has_callbacks else settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS
+    _schedule_query(attempt, first=timedelta(seconds=wait))
+    return events
+
+
+def _grace_passed(attempt: TopupAttempt) -> bool:
+    grace = timedelta(seconds=settings.KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS)
+    return attempt.submitted_at is None or timezone.now() - attempt.submitted_at >= grace
+
+
+def _resubmit(attempt: TopupAttempt) -> None:
+    """The upstream never got it: submit the same number again (after commit), to the same supplier."""
+    attempt.status = AttemptStatus.RECORDED
+    attempt.next_check_at = timezone.now() + timedelta(seconds=settings.KAMENG_TOPUP_REDRIVE_AFTER_SECONDS)
+    logger.info("top-up %s not found upstream %d s after its submit: submitting it again",
+                attempt.customer_order_no, settings.KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS)
+    transaction.on_commit(functools.partial(_dispatch, attempt.pk))
+
+
+def _schedule_query(attempt: TopupAttempt, *, first: timedelta) -> None:
+    """The next query: `first` after the first answer, then doubling with each query made, up to the maximum; past
+    the last query allowed, staff must look (the attempt stays as it is, no more queries)."""
+    if attempt.query_count >= settings.KAMENG_TOPUP_QUERY_MAX:
+        attempt.next_check_at = None
+        _flag(attempt, f"查询 {attempt.query_count} 次仍无最终结果，请与供货商核对后处理")
+        return
+    delay = min(first * (2 ** attempt.query_count), timedelta(seconds=settings.KAMENG_TOPUP_BACKOFF_MAX_SECONDS))
+    attempt.next_check_at = timezone.now() + delay
+
+
+def _flag(attempt: TopupAttempt, note: str) -> None:
+    attempt.needs_review = True
+    attempt.review_note = note[:200]
+    logger.error("top-up %s needs staff review: %s", attempt.customer_order_no, note)
+
+
+def _late(order: Order, attempt: TopupAttempt, answer: TopupAnswer, via: Via) -> None:
+    """An answer for a settled attempt: a duplicate or late one changes nothing, but a success after we failed
+    it (or a failure after it succeeded) is a conflict staff must resolve with the supplier."""
+    conflict = ((attempt.status == AttemptStatus.FAILED and answer.outcome == Outcome.SUCCEEDED)
+                or (attempt.status == AttemptStatus.SUCCEEDED and answer.outcome == Outcome.FAILED))
+    if not conflict:
+        logger.info("top-up %s already %s: %s answer (%s) ignored", attempt.customer_order_no, attempt.status,
+                    via, answer.outcome)
+        return
+    if answer.outcome == Outcome.SUCCEEDED:
+        _flag(attempt, f"已判定失败后供货商报告充值成功（流水号 {answer.operator_serial or '无'}，订单「"
+                       f"{order.get_status_display()}」）：可能重复充值，请与供货商核对")
+        attempt.operator_serial = attempt.operator_serial or answer.operator_serial[:100]
+    else:
+        _flag(attempt, f"已到账后供货商报告失败（{answer.message or answer.code}）：请与供货商核对")
+    attempt.save(update_fields=["needs_review", "review_note", "operator_serial", "updated_at"])
