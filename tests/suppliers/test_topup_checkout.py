@@ -35,13 +35,14 @@ def test_a_direct_topup_is_paid_into_the_hold_and_fulfilled_after_commit(
 
     with django_capture_on_commit_callbacks(execute=True):
         result = purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, payment=PaymentChoice(PayBy.WALLET),
-                                 request_id="topup-1")
+                                 request_id="topup-1", buyer_input={"phone": "138 0013 8000"})
 
     order = Order.objects.get(pk=result.order.pk)
-    # Bought without a target to credit (the buyer's form fills it), so the fulfiller refunds it at once.
-    assert order.status == OrderStatus.REFUNDED
-    assert wallet_balance(user_id=buyer.pk) == Decimal("80.00")
-    assert upstream.submits == {}
+    # Paid into the hold, routed and submitted once after commit; the upstream's answer (processing) comes later.
+    assert order.status == OrderStatus.FULFILLING
+    assert wallet_balance(user_id=buyer.pk) == Decimal("30.00")
+    assert upstream.submits == {f"{order.number}-1": 1}
+    assert upstream.requests[0].charge_account == "13800138000"
 
 
 def test_staff_cannot_deliver_a_direct_topup_by_hand(upstreams: Upstreams) -> None:
