@@ -392,7 +392,8 @@ KAMENG_FULFILLERS = {"direct_topup": "kameng.suppliers.topup.order_fulfil_direct
 # sweeper re-drives it, and a submit in flight may take before its attempt is queried; the first query of a result
 # not known yet, and of one processing at an upstream without callbacks (then doubling up to BACKOFF_MAX); how long
 # a processing attempt waits for its callback before it is queried; how long after a submit the upstream's "no such
-# order" is believed (then the same number is submitted again); queries after which staff must look (需人工核查).
+# order" is believed (then the same number is submitted again, at most SUBMIT_MAX submits in all, and never while a
+# submit's answer is outstanding); queries after which staff must look (需人工核查).
 KAMENG_TOPUP_DISPATCH_THREADS = env.int("KAMENG_TOPUP_DISPATCH_THREADS", default=128)
 KAMENG_TOPUP_REDRIVE_AFTER_SECONDS = env.int("KAMENG_TOPUP_REDRIVE_AFTER_SECONDS", default=30)
 KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS = env.int("KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS", default=60)
@@ -401,6 +402,7 @@ KAMENG_TOPUP_BACKOFF_MAX_SECONDS = env.int("KAMENG_TOPUP_BACKOFF_MAX_SECONDS", d
 KAMENG_TOPUP_CALLBACK_WAIT_SECONDS = env.int("KAMENG_TOPUP_CALLBACK_WAIT_SECONDS", default=120)
 KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS = env.int("KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS", default=60)
 KAMENG_TOPUP_QUERY_MAX = env.int("KAMENG_TOPUP_QUERY_MAX", default=30)
+KAMENG_TOPUP_SUBMIT_MAX = env.int("KAMENG_TOPUP_SUBMIT_MAX", default=3)
 KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
 KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 # Gateway notifications (kameng/payments/intake.py): a body or query larger than this is refused unread (real

@@ -4,6 +4,11 @@ A callback that does not verify is answered 400 and changes nothing. A verified 
 answer (kameng.suppliers.topup.attempt_outcome_apply): a duplicate, or a late one for an attempt a query already
 settled or that was failed over, changes nothing and is acknowledged, so the upstream stops retrying; a success for
 an attempt we had failed is flagged for staff there.
+
+A connector whose callback signature is weak (`callbacks_prompt_query`: Fulu's MD5 of the sorted characters verifies
+any permutation of a genuine callback's characters) is not believed on its word: its callback makes the attempt due
+and it is queried at once, the query's signed answer deciding. A callback naming another supplier order id than
+the one the supplier gave us is refused.
 """
 
 from __future__ import annotations
@@ -12,15 +17,19 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.utils import timezone
+
 from kameng.core.errors import ApplicationError
-from kameng.suppliers.connectors.base import CallbackRejectedError
+from kameng.suppliers.connectors.base import CallbackRejectedError, CallbackResult, SupplierConnector
 from kameng.suppliers.connectors.registry import connector_for
-from kameng.suppliers.models import Supplier, TopupAttempt
+from kameng.suppliers.dispatch import attempt_query
+from kameng.suppliers.models import AttemptStatus, Supplier, TopupAttempt
 from kameng.suppliers.topup import Via, attempt_outcome_apply
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+LIVE = (AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -29,27 +38,54 @@ class CallbackReply:
     body: str
 
 
+class _RejectedError(Exception):
+    def __init__(self, reply: CallbackReply) -> None:
+        self.reply = reply
+
+
 def topup_callback_process(*, supplier_id: int, body: bytes, headers: Mapping[str, str]) -> CallbackReply:
     """Verify and apply one callback of the supplier; the HTTP answer for it. Call it outside any transaction."""
+    try:
+        connector, result, attempt_id = _verified(supplier_id, body, headers)
+    except _RejectedError as rejected:
+        return rejected.reply
+    if getattr(connector, "callbacks_prompt_query", False):
+        TopupAttempt.objects.filter(pk=attempt_id, status__in=LIVE).update(next_check_at=timezone.now())
+        attempt_query(attempt_id=attempt_id)
+    else:
+        attempt_outcome_apply(attempt_id=attempt_id, answer=result.answer, via=Via.CALLBACK)
+    return CallbackReply(200, result.reply)
+
+
+def _verified(supplier_id: int, body: bytes, headers: Mapping[str, str]) -> tuple[SupplierConnector, CallbackResult,
+                                                                                  int]:
+    """The connector, the verified callback and its attempt; `_RejectedError` with the answer otherwise."""
     supplier = Supplier.objects.filter(pk=supplier_id).first()
     if supplier is None:
-        return CallbackReply(404, "unknown supplier")
+        raise _RejectedError(CallbackReply(404, "unknown supplier"))
     if len(body) > MAX_BODY_BYTES:
-        return CallbackReply(413, "payload too large")
+        raise _RejectedError(CallbackReply(413, "payload too large"))
     try:
         connector = connector_for(supplier)
         result = connector.callback_verify(body=body, headers=headers)
     except CallbackRejectedError as error:
         logger.warning("callback of supplier %s rejected: %s", supplier_id, error)
-        return CallbackReply(400, "rejected")
+        raise _RejectedError(CallbackReply(400, "rejected")) from error
     except ApplicationError as error:
         logger.warning("callback of supplier %s cannot be read: %s", supplier_id, error.message)
-        return CallbackReply(400, "rejected")
-    attempt_id = (TopupAttempt.objects.filter(customer_order_no=result.customer_order_no, supplier_id=supplier.pk)
-                  .values_list("pk", flat=True).first())
-    if attempt_id is None:
+        raise _RejectedError(CallbackReply(400, "rejected")) from error
+    except ValueError as error:  # the supplier's stored config is not JSON: staff must fix it
+        logger.exception("callback of supplier %s: its connector config cannot be read", supplier_id)
+        raise _RejectedError(CallbackReply(400, "rejected")) from error
+    attempt = (TopupAttempt.objects.filter(customer_order_no=result.customer_order_no, supplier_id=supplier.pk)
+               .values("pk", "supplier_order_id").first())
+    if attempt is None:
         logger.warning("callback of supplier %s for an unknown order number %s", supplier_id,
                        result.customer_order_no)
-        return CallbackReply(404, "unknown order")
-    attempt_outcome_apply(attempt_id=attempt_id, answer=result.answer, via=Via.CALLBACK)
-    return CallbackReply(200, result.reply)
+        raise _RejectedError(CallbackReply(404, "unknown order"))
+    named = result.answer.supplier_order_id
+    if attempt["supplier_order_id"] and named and named != attempt["supplier_order_id"]:
+        logger.warning("callback of supplier %s for %s names another supplier order", supplier_id,
+                       result.customer_order_no)
+        raise _RejectedError(CallbackReply(400, "rejected"))
+    return connector, result, int(attempt["pk"])

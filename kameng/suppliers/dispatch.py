@@ -78,6 +78,7 @@ def _claim_submit(attempt_id: int) -> Call | None:
     claimed = TopupAttempt.objects.filter(pk=attempt_id, status=AttemptStatus.RECORDED,
                                           submit_count=attempt.submit_count).update(
         status=AttemptStatus.UNKNOWN, submit_count=F("submit_count") + 1, submitted_at=now, updated_at=now,
+        is_submit_outstanding=True,
         next_check_at=now + timedelta(seconds=settings.KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS))
     if not claimed:  # another worker has it
         return None
@@ -101,8 +102,12 @@ def _claim_query(attempt_id: int) -> Call | None:
     attempt = TopupAttempt.objects.select_related("supplier").get(pk=attempt_id)
     try:
         connector = connector_for(attempt.supplier)
-    except ApplicationError:
+    except ApplicationError as error:
+        # Querying again would not help: staff must fix the supplier's config (then clear the flag) or settle it.
         logger.exception("cannot query top-up %s: its supplier has no connector", attempt.customer_order_no)
+        TopupAttempt.objects.filter(pk=attempt_id).update(
+            needs_review=True, next_check_at=None, updated_at=timezone.now(),
+            review_note=f"供货商对接配置无效，无法查询（{error.message}）：请修正配置或与供货商核对"[:200])
         return None
     number = attempt.customer_order_no
     return Call(attempt_id, attempt.order_id, Via.QUERY, connector, lambda: connector.topup_query(number))

@@ -161,6 +161,9 @@ class TopupAttempt(models.Model):
     failure_code = models.CharField("失败代码", max_length=32, blank=True)
     failure_message = models.CharField("失败原因", max_length=200, blank=True)
     submit_count = models.PositiveSmallIntegerField("提交次数", default=0)
+    # A submit was claimed and its answer is not written yet (in flight, or lost with a dead worker): a query's "no
+    # such order" then proves nothing, and the number is never submitted again while this holds.
+    is_submit_outstanding = models.BooleanField("提交待应答", default=False)
     query_count = models.PositiveSmallIntegerField("查询次数", default=0)
     next_check_at = models.DateTimeField("下次查询", null=True, blank=True, db_index=True)
     # Staff must look: a success reported for an attempt already failed over or refunded (a double delivery risk),

@@ -194,7 +194,8 @@ def supplier_push_receive(*, supplier_id: int, body: bytes, timestamp: str, sign
     if len(body) > PUSH_MAX_BYTES:
         raise ApplicationError("推送内容过大（上限 1 MB）", code="push_too_large")
     expected = push_signature(secret=secret, timestamp=timestamp, body=body)
-    if not signature or not hmac.compare_digest(signature.strip().lower(), expected):
+    if not signature or not hmac.compare_digest(signature.strip().lower().encode("utf-8", "replace"),
+                                                expected.encode()):
         raise PushUnauthorizedError("签名无效", code="push_signature_invalid")
     try:
         sent_at = int(timestamp)

@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED})
 # What writing an answer may change on an attempt (the counters belong to the dispatcher's claims).
 OUTCOME_FIELDS = ["status", "supplier_order_id", "operator_serial", "failure_code", "failure_message", "finished_at",
-                  "next_check_at", "needs_review", "review_note", "updated_at"]
+                  "next_check_at", "needs_review", "review_note", "is_submit_outstanding", "updated_at"]
 TARGET_ACCOUNT_KEYS = ("phone", "account")
 
 REASON_NO_OFFER = _("暂无可用的供货商")
@@ -161,6 +161,8 @@ def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has
             return
         if answer.supplier_order_id and not attempt.supplier_order_id:
             attempt.supplier_order_id = answer.supplier_order_id[:64]
+        if via == Via.SUBMIT:
+            attempt.is_submit_outstanding = False
         events: list[OrderEvent] = []
         if answer.outcome == Outcome.SUCCEEDED:
             events = _succeeded(order, attempt, answer)
@@ -168,10 +170,11 @@ def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has
             events = _failed(order, attempt, answer)
         elif answer.outcome == Outcome.PROCESSING:
             events = _processing(order, attempt, has_callbacks=has_callbacks)
-        elif answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _grace_passed(attempt):
+        elif answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _may_resubmit(attempt):
             _resubmit(attempt)
-        else:  # UNKNOWN (or NOT_FOUND too soon after the submit): ask again later
-            attempt.status = AttemptStatus.UNKNOWN
+        else:  # UNKNOWN (or a NOT_FOUND that proves nothing): ask again later
+            if attempt.status != AttemptStatus.PROCESSING:  # once acknowledged, it stays acknowledged
+                attempt.status = AttemptStatus.UNKNOWN
             _schedule_query(attempt, first=timedelta(seconds=settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS))
         attempt.save(update_fields=OUTCOME_FIELDS)
         if events:
@@ -224,6 +227,19 @@ def _processing(order: Order, attempt: TopupAttempt, *, has_callbacks: bool) -> 
 def _grace_passed(attempt: TopupAttempt) -> bool:
     grace = timedelta(seconds=settings.KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS)
     return attempt.submitted_at is None or timezone.now() - attempt.submitted_at >= grace
+
+
+def _may_resubmit(attempt: TopupAttempt) -> bool:
+    """"No such order" lets the same number go again only if nothing ever acknowledged it (no supplier order id, never
+    seen processing), the last submit's answer came back (not still in flight), the grace since it has passed, and
+    the submits are not used up (then staff look: the attempt stays unknown, no more queries)."""
+    if (attempt.status != AttemptStatus.UNKNOWN or attempt.supplier_order_id or attempt.is_submit_outstanding
+            or not _grace_passed(attempt)):
+        return False
+    if attempt.submit_count >= settings.KAMENG_TOPUP_SUBMIT_MAX:
+        _flag(attempt, f"提交 {attempt.submit_count} 次后供货商仍查无此单，请与供货商核对后处理")
+        return False
+    return True
 
 
 def _resubmit(attempt: TopupAttempt) -> None:

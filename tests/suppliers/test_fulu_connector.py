@@ -146,7 +146,7 @@ def test_card_submit_then_query_returns_the_cards() -> None:
 
 @pytest.mark.parametrize(("state", "outcome"), [
     ("success", Outcome.SUCCEEDED), ("processing", Outcome.PROCESSING), ("failed", Outcome.FAILED),
-    ("untreated", Outcome.NOT_FOUND), ("weird", Outcome.UNKNOWN),
+    ("untreated", Outcome.PROCESSING), ("weird", Outcome.UNKNOWN),
 ])
 def test_query_maps_the_order_state(state: str, outcome: Outcome) -> None:
     seen: list[dict[str, Any]] = []
@@ -209,11 +209,45 @@ def test_product_refusals_fail_and_allow_the_next_supplier(code: int) -> None:
     assert (answer.outcome, answer.code, answer.may_try_next) == (Outcome.FAILED, str(code), True)
 
 
-def test_signature_error_fails_with_its_code_for_staff() -> None:
-    answer = _connector(_answering(_error(1002, "签名验证失败"))).topup_submit(_mobile())
+def test_an_error_code_staff_listed_as_a_refusal_fails_with_its_code() -> None:
+    answer = _connector(_answering(_error(1002, "签名验证失败")), refused_codes=["1002"]).topup_submit(_mobile())
 
     assert (answer.outcome, answer.code, answer.may_try_next) == (Outcome.FAILED, "1002", True)
     assert "签名验证失败" in answer.message
+
+
+@pytest.mark.parametrize(("code", "message"), [(1002, "签名验证失败"), (1000, "系统繁忙，请稍后再试")])
+def test_an_error_code_not_known_as_a_refusal_is_unknown_never_a_failure(code: int, message: str) -> None:
+    # The upstream may have taken the order: the caller queries, it never fails over on a code it cannot read.
+    answer = _connector(_answering(_error(code, message))).topup_submit(_mobile())
+
+    assert (answer.outcome, answer.code, answer.may_try_next) == (Outcome.UNKNOWN, str(code), False)
+
+
+def test_a_query_error_about_the_app_key_is_not_a_missing_order() -> None:
+    answer = _connector(_answering(_error(1002, "app_key不存在"))).topup_query("K1")
+
+    assert answer.outcome == Outcome.UNKNOWN
+
+
+def test_a_query_error_saying_the_order_is_missing_is_not_found() -> None:
+    assert _connector(_answering(_error(3009, "订单不存在"))).topup_query("K1").outcome == Outcome.NOT_FOUND
+    assert _connector(_answering(_error(4004, "no")), order_missing_codes=["4004"]).topup_query(
+        "K1").outcome == Outcome.NOT_FOUND
+
+
+def test_an_unsigned_success_answer_is_unknown() -> None:
+    unsigned = httpx.Response(200, json={"code": 0, "message": "", "result": json.dumps(
+        {"order_id": "F1", "order_state": "success"}), "sign": ""})
+
+    assert _connector(_answering(unsigned)).topup_query("K1").outcome == Outcome.UNKNOWN
+
+
+def test_a_callback_with_a_non_ascii_signature_is_rejected_not_an_error() -> None:
+    body = json.dumps({"customer_order_no": "K1", "order_status": "success", "sign": "é"}).encode()
+
+    with pytest.raises(CallbackRejectedError):
+        _connector(_answering(_error(0, ""))).callback_verify(body=body, headers={})
 
 
 def test_missing_secret_fails_the_submit_and_leaves_a_query_unknown() -> None:
@@ -359,7 +393,7 @@ def test_wrong_secret_is_refused_by_the_simulator() -> None:
 
     answer = _simulated(simulator, "m1", "not-the-secret").topup_submit(_mobile("R2"))
 
-    assert (answer.outcome, answer.code) == (Outcome.FAILED, "1002")
+    assert (answer.outcome, answer.code) == (Outcome.UNKNOWN, "1002")  # not a listed refusal: queried, not failed
     assert simulator.orders == {}
 
 

@@ -421,3 +421,72 @@ def test_attempt_query_of_an_attempt_not_due_does_nothing(upstreams: Upstreams,
     assert upstream.queries == {}
     attempt.refresh_from_db()
     assert attempt.query_count == 0
+
+
+def test_not_found_while_the_submit_is_still_in_flight_never_resubmits(
+        upstreams: Upstreams, django_capture_on_commit_callbacks: Capture) -> None:
+    """A submit claimed but not answered yet (waiting in the pool, or lost with its worker): the upstream's "no such
+    order" proves nothing, the number is not sent a second time."""
+    sku = topup_sku("50.00")
+    _, upstream = upstreams.offer("甲", sku, "48.00")
+    upstream.script(LOST_BEFORE_ACCEPT, SUCCEEDED)
+    order = fulfil(topup_order_paid(sku), django_capture_on_commit_callbacks)
+    TopupAttempt.objects.filter(order=order).update(is_submit_outstanding=True)  # as if its answer were not in
+
+    _due(after_grace=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        topup_attempts_sweep()
+
+    attempt = TopupAttempt.objects.get(order=order)
+    assert (attempt.status, attempt.submit_count) == (AttemptStatus.UNKNOWN, 1)
+    assert sum(upstream.submits.values()) == 1
+
+
+def test_not_found_for_an_acknowledged_order_never_resubmits(upstreams: Upstreams,
+                                                             django_capture_on_commit_callbacks: Capture) -> None:
+    sku = topup_sku("50.00")
+    _, upstream = upstreams.offer("甲", sku, "48.00")
+    order = fulfil(topup_order_paid(sku), django_capture_on_commit_callbacks)  # processing, with its upstream id
+    attempt = TopupAttempt.objects.get(order=order)
+    upstream.query_answers.append(TopupAnswer(outcome=Outcome.NOT_FOUND))
+
+    _due(after_grace=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        topup_attempts_sweep()
+
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.submit_count) == (AttemptStatus.PROCESSING, 1)
+    assert sum(upstream.submits.values()) == 1
+
+
+def test_the_submits_of_one_number_are_capped_then_staff_look(upstreams: Upstreams, settings: Any,
+                                                              django_capture_on_commit_callbacks: Capture) -> None:
+    settings.KAMENG_TOPUP_SUBMIT_MAX = 2
+    sku = topup_sku("50.00")
+    _, upstream = upstreams.offer("甲", sku, "48.00")
+    upstream.script(LOST_BEFORE_ACCEPT, LOST_BEFORE_ACCEPT, SUCCEEDED)
+    order = fulfil(topup_order_paid(sku), django_capture_on_commit_callbacks)
+
+    for _ in range(3):
+        _due(after_grace=True)
+        with django_capture_on_commit_callbacks(execute=True):
+            topup_attempts_sweep()
+
+    attempt = TopupAttempt.objects.get(order=order)
+    assert (attempt.status, attempt.submit_count, attempt.needs_review) == (AttemptStatus.UNKNOWN, 2, True)
+    assert sum(upstream.submits.values()) == 2
+
+
+def test_an_attempt_whose_connector_cannot_be_built_goes_to_staff(upstreams: Upstreams,
+                                                                  django_capture_on_commit_callbacks: Capture) -> None:
+    sku = topup_sku("50.00")
+    offer, _ = upstreams.offer("甲", sku, "48.00")
+    order = fulfil(topup_order_paid(sku), django_capture_on_commit_callbacks)
+    type(offer.supplier).objects.filter(pk=offer.supplier_id).update(connector_kind="manual")
+
+    _due(after_grace=True)
+    topup_attempts_sweep()
+
+    attempt = TopupAttempt.objects.get(order=order)
+    assert (attempt.needs_review, attempt.next_check_at) == (True, None)
+    assert "对接配置" in attempt.review_note

@@ -22,7 +22,9 @@ Not verified against Fulu's own documents (behind a login): the codes for a sign
 and a duplicate `customer_order_no`, the wording of "order not found", and whether `card_pwd` comes encrypted.
 The connector therefore reads them defensively: a duplicate number is recognised by code (`order_exists_codes`,
 configurable) or by its message ("已存在"/"重复"), and is UNKNOWN — the caller queries. Anything it cannot read
-is UNKNOWN, never FAILED: the order may exist upstream.
+is UNKNOWN, never FAILED: the order may exist upstream. Only 3001–3005/3008 and the configured `refused_codes`
+fail a submit; only the configured `order_missing_codes` or a message saying the ORDER is missing make a query
+NOT_FOUND; an "untreated" order is in progress. An answer carrying a result must be signed.
 
 Phone numbers are masked in logs, card secrets never logged.
 """
@@ -75,7 +77,8 @@ METHOD_ORDER_GET = "fulu.order.info.get"
 TRY_NEXT_CODES = frozenset({"3001", "3002", "3003", "3004", "3005", "3008"})
 DEFAULT_ORDER_EXISTS_CODES = ("3007",)
 ORDER_EXISTS_WORDS = ("已存在", "重复")
-ORDER_MISSING_WORDS = ("不存在", "未找到")
+# Words of the ORDER missing (a bare "不存在" may be about the app key: "app_key不存在").
+ORDER_MISSING_WORDS = ("订单不存在", "订单未找到", "订单号不存在")
 
 # The form fields of a game top-up (TopupRequest.extra) → Fulu's direct-order fields.
 DIRECT_EXTRA_FIELDS = {
@@ -142,6 +145,9 @@ class FuluConnector:
 
     kind = KIND
     has_callbacks = True
+    # The callback's signature (MD5 of the sorted characters) verifies any permutation of a genuine one: a callback
+    # only makes the platform query the order (kameng.suppliers.callbacks).
+    callbacks_prompt_query = True
 
     def __init__(self, config: Mapping[str, Any], *, client: httpx.Client | None = None) -> None:
         self.gateway_url = str(config.get("gateway_url") or GATEWAY_URL)
@@ -150,6 +156,10 @@ class FuluConnector:
         self.app_auth_token = str(config.get("app_auth_token") or "")
         self.order_exists_codes = frozenset(str(code) for code in
                                             config.get("order_exists_codes", DEFAULT_ORDER_EXISTS_CODES))
+        # Codes that certainly refused a submit (signature, app key, balance…: staff list them from Fulu's
+        # documents); any other code is UNKNOWN. And the codes of "no such order" in a query.
+        self.refused_codes = frozenset(str(code) for code in config.get("refused_codes", ()))
+        self.order_missing_codes = frozenset(str(code) for code in config.get("order_missing_codes", ()))
         timeout = float(config.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
         connect_timeout = float(config.get("connect_timeout") or min(timeout, DEFAULT_CONNECT_TIMEOUT_SECONDS))
         self.client = client or shared_client(timeout=timeout, connect_timeout=connect_timeout)
@@ -207,7 +217,9 @@ class FuluConnector:
         raw_result, signature = answer.get("result"), str(answer.get("sign") or "")
         if not isinstance(raw_result, str):
             return code, message, raw_result
-        if signature and not hmac.compare_digest(sign_text(raw_result, self.app_secret), signature):
+        # An answer with a result must be signed: an unsigned "success" is unreadable, not believed.
+        if not hmac.compare_digest(sign_text(raw_result, self.app_secret).encode(),
+                                   signature.encode("utf-8", "replace")):
             raise _UnreadableAnswerError("福禄接口应答签名不符")
         try:
             return code, message, json.loads(raw_result) if raw_result else None
@@ -278,8 +290,11 @@ class FuluConnector:
         if code.startswith("5") and len(code) == 4:
             # A server-side error of the upstream: it may or may not have taken the order.
             return TopupAnswer(Outcome.UNKNOWN, code=code, message=text)
-        # Signature, app key, parameters, balance…: refused before anything was accepted; staff must look.
-        return TopupAnswer(Outcome.FAILED, code=code, message=f"福禄拒绝下单（{code}）：{text}", may_try_next=True)
+        if code in self.refused_codes:
+            # Signature, app key, parameters, balance… as configured: refused before anything was accepted.
+            return TopupAnswer(Outcome.FAILED, code=code, message=f"福禄拒绝下单（{code}）：{text}", may_try_next=True)
+        # A code we cannot read may hide an accepted order: query before anything else, never fail over blindly.
+        return TopupAnswer(Outcome.UNKNOWN, code=code, message=f"福禄应答（{code}）：{text}")
 
     def topup_query(self, customer_order_no: str) -> TopupAnswer:
         missing = self._config_problem()
@@ -291,7 +306,7 @@ class FuluConnector:
         if code == "":
             return TopupAnswer(Outcome.UNKNOWN, message=message)
         if code != "0":
-            if any(word in message for word in ORDER_MISSING_WORDS):
+            if code in self.order_missing_codes or any(word in message for word in ORDER_MISSING_WORDS):
                 return TopupAnswer(Outcome.NOT_FOUND, code=code, message=mask_text(message))
             # A refused query says nothing about the order.
             return TopupAnswer(Outcome.UNKNOWN, code=code, message=f"福禄查单失败（{code}）：{mask_text(message)}")
@@ -311,8 +326,8 @@ class FuluConnector:
         if state == "failed":
             return TopupAnswer(Outcome.FAILED, supplier_order_id=order_id, code="order_failed",
                                message="福禄订单充值失败")
-        if state == "untreated":
-            return TopupAnswer(Outcome.NOT_FOUND, supplier_order_id=order_id, message="福禄订单未处理")
+        if state == "untreated":  # accepted, not yet looked at: in progress (resubmitting would duplicate it)
+            return TopupAnswer(Outcome.PROCESSING, supplier_order_id=order_id, message="福禄订单未处理")
         return TopupAnswer(Outcome.UNKNOWN, supplier_order_id=order_id, message=f"福禄订单状态未知：{state[:20]}")
 
     # --- callbacks ------------------------------------------------------------------------------------------------
@@ -332,7 +347,8 @@ class FuluConnector:
         # The rule's serialisation (unicode unescaped); a sender escaping non-ASCII (\uXXXX) is accepted too.
         # Both are keyed by the secret: accepting either forges nothing.
         candidates = (compact_json(unsigned), json.dumps(unsigned, separators=(",", ":")))
-        if not any(hmac.compare_digest(sign_text(text, self.app_secret), signature) for text in candidates):
+        if not any(hmac.compare_digest(sign_text(text, self.app_secret).encode(), signature.encode("utf-8", "replace"))
+                   for text in candidates):
             raise CallbackRejectedError("福禄回调签名不符")
         customer_order_no = str(payload.get("customer_order_no") or "")
         status = str(payload.get("order_status") or "")

@@ -59,6 +59,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
+from kameng.core.masking import mask_text
 from kameng.suppliers.connectors.base import (
     CallbackRejectedError,
     CallbackResult,
@@ -220,14 +221,15 @@ class HttpConnector:
             return TopupAnswer(outcome=Outcome.NOT_FOUND, code=code, message=message)
         if not for_query and listed("refused_codes"):
             return TopupAnswer(outcome=Outcome.FAILED, code=code, message=message, may_try_next=True)
-        if listed("failed_codes"):
+        if not for_query and listed("failed_codes"):  # a query's own error says nothing about the order
             return TopupAnswer(outcome=Outcome.FAILED, code=code, message=message)
         return TopupAnswer(outcome=Outcome.UNKNOWN, code=code, message=message)
 
     def _answer(self, reply: Any, *, mapping: Mapping[str, Any], for_query: bool) -> TopupAnswer:
         envelope = self.config["reply"]
         code = _text(value_at(reply, str(envelope.get("code_path") or ""), ""))
-        message = _text(value_at(reply, str(envelope.get("message_path") or ""), ""))[:200]
+        # The upstream's words are stored and shown to staff: masked of phone numbers and accounts.
+        message = mask_text(_text(value_at(reply, str(envelope.get("message_path") or ""), "")))[:200]
         if envelope.get("code_path") and code not in [str(item) for item in envelope.get("ok_codes") or []]:
             return self._refusal(code=code, message=message, for_query=for_query)
         order = value_at(reply, str(mapping.get("order_path") or ""), _MISSING)

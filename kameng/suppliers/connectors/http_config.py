@@ -176,7 +176,7 @@ def md5_sorted_sign(params: Mapping[str, Any], *, key: str, sign_field: str = "s
 def md5_sorted_verify(params: Mapping[str, Any], *, key: str, sign_field: str = "sign") -> bool:
     received = str(params.get(sign_field) or "").lower()
     expected = md5_sorted_sign(params, key=key, sign_field=sign_field)
-    return bool(received) and hmac.compare_digest(received, expected)
+    return bool(received) and hmac.compare_digest(received.encode("utf-8", "replace"), expected.encode())
 
 
 def yile_token(*, app_id: str, app_secret: str, path: str, timestamp: str) -> str:
