@@ -132,5 +132,15 @@ def demo_suppliers_ensure(*, password: str) -> dict[str, Any]:
                           "prices": {key: str(value) for key, value in prices.items()}})
         banner.append({"name": supplier.name, "username": supplier.owner.username, "app_key": demo.app_key,
                        "notify_url": supplier_callback_url(supplier.pk), "offers": len(skus)})
+    _floor_prices_ensure(skus)
     return {"simulator": {"url": url, "gateway_url": f"{url}/api/getway", "merchants": merchants},
             "suppliers": banner}
+
+
+def _floor_prices_ensure(skus: list[tuple[Sku, str]]) -> None:
+    """A member discount stops at what the dearer supplier costs (the SKU's floor price): otherwise a VIP's price
+    is below every offer, routing never sells at a loss, and the order is refunded for want of a supplier."""
+    for sku, _ in skus:
+        highest = max(SupplierOffer.objects.filter(sku=sku).values_list("price", flat=True))
+        if sku.floor_price is None or sku.floor_price < highest:
+            Sku.objects.filter(pk=sku.pk).update(floor_price=min(highest, sku.price))

@@ -101,3 +101,16 @@ def test_the_seeded_connector_is_accepted_by_a_simulator_started_with_the_seed_o
                                                      charge_account="13812345678", face_value=Decimal("30")))
         assert answer.outcome == Outcome.PROCESSING
     assert simulator.submissions_report()["orders"] == 2
+
+
+def test_the_demo_vip_buyers_price_for_a_top_up_still_covers_every_suppliers_cost() -> None:
+    from kameng.accounts.models import User
+    from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
+    from kameng.catalog.selectors import skus_for_sale
+
+    _seed()
+    vip4 = User.objects.get(username="vip4")
+    for sku_id in Product.objects.filter(delivery_kind=DeliveryKind.DIRECT_TOPUP).values_list("skus", flat=True):
+        sku = skus_for_sale(sku_ids=[sku_id])[sku_id]
+        price = sku_price(sku=sku, buyer_id=vip4.pk, quantity=1, sales_channel=SALES_CHANNEL_STOREFRONT).unit_price
+        assert price >= max(SupplierOffer.objects.filter(sku_id=sku_id).values_list("price", flat=True))
