@@ -29,3 +29,15 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client: Client) -> None:
 
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def test_the_account_page_leads_a_supplier_to_its_console_and_a_buyer_to_applying(client: Client) -> None:
+    supplier = SupplierFactory.create()
+    client.force_login(supplier.owner)
+    as_supplier = client.get("/account/").content.decode()
+    client.force_login(UserFactory.create())
+    as_buyer = client.get("/account/").content.decode()
+
+    assert 'href="/supplier/"' in as_supplier
+    assert 'href="/supplier/apply/"' not in as_supplier
+    assert 'href="/supplier/apply/"' in as_buyer

@@ -22,6 +22,7 @@ from kameng.notices.services import (
     notice_email_pending,
     notice_email_remove,
 )
+from kameng.suppliers.models import Supplier
 from kameng.web.errors import handles_application_errors, message_for, status_for
 from kameng.web.forms import NoticeEmailForm
 from kameng.web.http import BuyerRequest
@@ -53,8 +54,12 @@ def account_sections() -> list[tuple[str, str]]:
 
 def _account_page(request: BuyerRequest, form: NoticeEmailForm, *, status: int = 200) -> HttpResponse:
     user = request.user
+    # The way into the supplier console (供货商后台), or to applying for one.
+    is_supplier = Supplier.objects.filter(owner_id=user.pk).exists()
+    supplier_section = ((reverse("web:supplier_home"), _("供货商后台")) if is_supplier
+                        else (reverse("web:supplier_apply"), _("申请成为供货商")))
     return render(request, "web/account.html", {
-        "form": form, "sections": account_sections(), "page_url": reverse("web:account"),
+        "form": form, "sections": [*account_sections(), supplier_section], "page_url": reverse("web:account"),
         "masked_phone": mask_phone(str(user.phone)) if user.phone else "",
     }, status=status)
 
