@@ -376,7 +376,7 @@ def wrk_run(args: argparse.Namespace, script: Path, seconds: int, label: str) ->
 # --- verification ---------------------------------------------------------------------------------------------
 
 
-def verify(seeded: Seeded, expected_buyers: int) -> dict[str, Any]:
+def verify(seeded: Seeded, expected_buyers: int, *, aftercare: bool = True) -> dict[str, Any]:
     """The invariants after the load: counted in SQL, then the ledger check of the application itself."""
     from django.db import connection
 
@@ -413,7 +413,9 @@ def verify(seeded: Seeded, expected_buyers: int) -> dict[str, Any]:
             "every delivered order has its keys": orders_with_keys == orders and short_orders == 0,
             "no key held by an unsold order": stray == 0,
             "wallets debited exactly": wallets == FUNDS_PER_BUYER * expected_buyers - spent,
-            "every delivered order earned its points (aftercare caught up)": without_points == 0,
+            # pgbench's orders bypass the application (no listener hears of them): checked after the HTTP runs only.
+            **({"every delivered order earned its points (aftercare caught up)": without_points == 0}
+               if aftercare else {}),
             "ledger check passes": not problems,
         },
         "ledger_problems": [f"{p.what}: {p.detail}" for p in problems[:5]],
@@ -639,7 +641,7 @@ def main() -> int:
             ceiling = pgbench_run(args, seeded, workdir)
             print(f"  {ceiling['tps']:,.0f} tx/s, latency average {ceiling['latency_ms']:.1f} ms, "
                   f"failed {ceiling['failed']:.0f}")
-            after = verify(seeded, len(seeded.sessions))
+            after = verify(seeded, len(seeded.sessions), aftercare=False)
             ok = print_verification(after) and ok
         print("\n== summary")
         for result in results:
