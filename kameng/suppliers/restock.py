@@ -135,6 +135,8 @@ def restock_orders_delivered(*, order_ids: list[int], event: str) -> None:
 
     if event != "delivered":
         return
-    sku_ids = sorted(set(Order.objects.filter(pk__in=order_ids).values_list("sku_id", flat=True)))
+    # Only SKUs some supplier offers: the platform's own stock raises no restock request, and costs no task.
+    sku_ids = sorted(set(Order.objects.filter(pk__in=order_ids, sku__supplier_offers__is_active=True)
+                         .values_list("sku_id", flat=True)))
     if sku_ids:
         check_restock_skus.delay(sku_ids)

@@ -254,3 +254,20 @@ def test_the_email_falls_back_to_the_suppliers_login_address() -> None:
     assert restock_email_send(request_id=RestockRequest.objects.get().pk) is True
     assert [message.to for message in mail.outbox] == [["owner@supplier.example"]]
 
+
+
+def test_a_sale_of_the_platforms_own_stock_sends_no_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kameng.suppliers import tasks
+    from tests.factories import SkuFactory, stock_sku
+
+    sent: list[list[int]] = []
+    monkeypatch.setattr(tasks.check_restock_skus, "delay", sent.append)
+    sku = SkuFactory.create()
+    stock_sku(sku, 2)
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "100")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+
+    restock_orders_delivered(order_ids=[order.pk], event="delivered")
+
+    assert sent == []
