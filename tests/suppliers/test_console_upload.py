@@ -29,7 +29,8 @@ def test_pasted_keys_are_stored_as_the_suppliers_at_its_price(client: Client) ->
     offer = _card_key_offer()
     client.force_login(offer.supplier.owner)
 
-    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "AAAA-0001\nAAAA-0002\n\nAAAA-0003\n"})
+    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "AAAA-0001\nAAAA-0002\n\nAAAA-0003\n"},
+                           follow=True)
 
     assert response.status_code == 200
     body = response.content.decode()
@@ -56,7 +57,7 @@ def test_duplicates_anywhere_on_the_platform_are_refused_with_a_count(client: Cl
     client.force_login(offer.supplier.owner)
 
     response = client.post(f"/supplier/offers/{offer.pk}/keys/",
-                           {"text": "DUP-0001\nDUP-0002\nDUP-0003\nNEW-0004\nNEW-0004"})
+                           {"text": "DUP-0001\nDUP-0002\nDUP-0003\nNEW-0004\nNEW-0004"}, follow=True)
 
     assert 'data-duplicates="4"' in response.content.decode()
     assert "导入 1 张；重复（平台已有，已拒绝）4 张" in response.content.decode()
@@ -69,7 +70,7 @@ def test_a_csv_file_is_imported(client: Client) -> None:
     client.force_login(offer.supplier.owner)
     csv = SimpleUploadedFile("keys.csv", "卡号,密码\nC001,P001\nC002,P002\n".encode("gbk"))
 
-    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"file": csv})
+    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"file": csv}, follow=True)
 
     assert 'data-imported="2"' in response.content.decode()
     assert CardKey.objects.filter(supplier=offer.supplier).count() == 2
@@ -79,7 +80,7 @@ def test_nothing_to_import_is_a_clear_error(client: Client) -> None:
     offer = _card_key_offer()
     client.force_login(offer.supplier.owner)
 
-    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "  \n"})
+    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "  \n"}, follow=True)
 
     assert response.status_code == 400
     assert "没有可导入的内容" in response.content.decode()
@@ -91,7 +92,7 @@ def test_keys_are_not_uploaded_for_an_upstream_offer(client: Client) -> None:
     client.force_login(offer.supplier.owner)
 
     page = client.get(f"/supplier/offers/{offer.pk}/keys/").content.decode()
-    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "K-1"})
+    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "K-1"}, follow=True)
 
     assert "该报价的库存来源不是卡密，不能上传卡密" in page
     assert response.status_code == 409
@@ -104,7 +105,7 @@ def test_only_an_approved_supplier_uploads_keys(client: Client, status: str) -> 
     client.force_login(offer.supplier.owner)
 
     page = client.get(f"/supplier/offers/{offer.pk}/keys/").content.decode()
-    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "K-1"})
+    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "K-1"}, follow=True)
 
     assert "审核通过后才能创建报价、上传卡密" in page
     assert response.status_code == 409
@@ -120,9 +121,22 @@ def test_a_large_upload_queued_for_the_worker_keeps_supplier_and_cost(
     client.force_login(offer.supplier.owner)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "Q-1\nQ-2\nQ-3\nQ-4\nQ-5"})
+        response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "Q-1\nQ-2\nQ-3\nQ-4\nQ-5"},
+                               follow=True)
 
     assert "已排队导入" in response.content.decode()
     assert CardKeyBatch.objects.get().imported_count == 5
     assert set(CardKey.objects.values_list("supplier_id", "cost")) == {(offer.supplier_id, Decimal("3.30"))}
     assert CardKey.objects.count() == 5
+
+
+def test_an_upload_redirects_so_a_reload_does_not_upload_again(client: Client) -> None:
+    offer = _card_key_offer()
+    client.force_login(offer.supplier.owner)
+
+    response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "R-0001\nR-0002"})
+    again = client.get(response["Location"])
+
+    assert response.status_code == 302
+    assert 'data-imported="2"' in again.content.decode()
+    assert CardKey.objects.filter(supplier=offer.supplier).count() == 2

@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.http import require_http_methods
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from kameng.catalog.models import Sku
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.inventory.batches import decode_upload
-from kameng.inventory.models import CardKeyStatus
+from kameng.inventory.models import CardKeyBatch, CardKeyStatus
 from kameng.suppliers.models import OfferStockSource, SupplierOffer
 from kameng.suppliers.offer_editing import (
     OfferInput,
@@ -183,7 +184,11 @@ def _keys_page(request: SupplierRequest, offer: SupplierOffer, form: CardKeyUplo
 def supplier_offer_keys(request: SupplierRequest, offer_id: int) -> HttpResponse:
     offer = _own_offer(request, offer_id)
     if request.method == "GET":
-        return _keys_page(request, offer)
+        # After an upload: its result, named by the redirect (only the supplier's own batch of this SKU).
+        shown = request.GET.get("batch", "")
+        batch = (CardKeyBatch.objects.filter(pk=int(shown), supplier=request.supplier, sku_id=offer.sku_id).first()
+                 if shown.isdigit() else None)
+        return _keys_page(request, offer, batch=batch)
     form = CardKeyUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _keys_page(request, offer, form, status=400)
@@ -200,4 +205,5 @@ def supplier_offer_keys(request: SupplierRequest, offer_id: int) -> HttpResponse
     except ApplicationError as error:
         form.add_error(None, message_for(error))
         return _keys_page(request, offer, form, status=status_for(error))
-    return _keys_page(request, offer, batch=batch)
+    # Post/redirect/get: reloading the result page does not upload the keys again.
+    return redirect(f"{reverse('web:supplier_offer_keys', args=[offer.pk])}?batch={batch.pk}")
