@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
@@ -73,7 +74,7 @@ class SupplierProfileInline(ReadOnlyAdminMixin, StackedInline):
     @admin.display(description="法人实名")
     def legal_person_status(self, profile: SupplierProfile) -> str:
         if legal_person_is_verified(profile):
-            return f"已认证（{profile.legal_person_verified_at:%Y-%m-%d %H:%M}）"
+            return f"已认证（{timezone.localtime(profile.legal_person_verified_at):%Y-%m-%d %H:%M}）"
         return "未认证"
 
     @admin.display(description="联系人（脱敏）")
