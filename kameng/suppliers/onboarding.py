@@ -325,9 +325,11 @@ def onboarding_overview(*, supplier: Supplier) -> OnboardingOverview:
 
 
 def supplier_can_sell_or_raise(*, supplier: Supplier) -> None:
-    """Only an approved supplier that accepted the current agreement creates offers and uploads keys."""
-    if supplier.status != SupplierStatus.APPROVED:
-        raise ConflictError("供货商状态为「%(status)s」：审核通过后才能创建报价、上传卡密",
+    """Only a supplier under review or approved, that accepted the current agreement, creates offers and uploads
+    keys: under review they serve the sample test (样品测试) staff run before approving; nothing is routed to a
+    supplier before it is approved (routing and card-key bidding take approved suppliers only)."""
+    if supplier.status not in (SupplierStatus.APPROVED, SupplierStatus.PENDING_REVIEW):
+        raise ConflictError("供货商状态为「%(status)s」：提交审核后才能创建报价、上传卡密（审核通过前不会销售）",
                             code="supplier_not_approved", params={"status": supplier.get_status_display()})
     if not agreement_is_accepted(supplier=supplier):
         raise ConflictError("供货商协议已更新：请在概览页阅读并同意新版协议后继续", code="agreement_not_accepted")

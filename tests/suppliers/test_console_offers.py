@@ -111,7 +111,7 @@ def test_a_sku_off_sale_cannot_be_offered(client: Client) -> None:
     assert SupplierOffer.objects.count() == 0
 
 
-@pytest.mark.parametrize("status", [SupplierStatus.DRAFT, SupplierStatus.PENDING_REVIEW, SupplierStatus.NEEDS_MORE,
+@pytest.mark.parametrize("status", [SupplierStatus.DRAFT, SupplierStatus.NEEDS_MORE,
                                     SupplierStatus.REJECTED, SupplierStatus.SUSPENDED])
 def test_only_an_approved_supplier_creates_offers_and_the_page_says_why(client: Client, status: str) -> None:
     supplier = SupplierFactory.create(status=status)
@@ -122,7 +122,7 @@ def test_only_an_approved_supplier_creates_offers_and_the_page_says_why(client: 
     response = client.post("/supplier/offers/", _form(sku.pk))
 
     assert 'data-testid="offers-refusal"' in page
-    assert "审核通过后才能创建报价、上传卡密" in page
+    assert "提交审核后才能创建报价、上传卡密" in page
     assert response.status_code == 409
     assert SupplierOffer.objects.count() == 0
 
@@ -178,3 +178,19 @@ def test_the_list_shows_only_the_suppliers_own_offers(client: Client) -> None:
     assert "我的商品" in page
     assert page.count('data-testid="offer-row"') == 1
     assert "别人的商品 ·" not in page.split('data-testid="offer-create"')[0]
+
+
+def test_a_supplier_under_review_prepares_offers_for_its_sample_test_but_sells_nothing(client: Client) -> None:
+    from kameng.suppliers.card_key_bidding import card_key_sources
+
+    supplier = SupplierFactory.create(status=SupplierStatus.PENDING_REVIEW)
+    sku = SkuFactory.create(product__delivery_kind=DeliveryKind.CARD_KEY)
+    client.force_login(supplier.owner)
+
+    response = client.post("/supplier/offers/", _form(sku.pk, stock_source=OfferStockSource.CARD_KEYS,
+                                                      upstream_product_id=""))
+
+    offer = SupplierOffer.objects.get(supplier=supplier)
+    assert response.status_code == 302
+    assert (offer.sku_id, offer.price) == (sku.pk, Decimal("9.20"))
+    assert supplier.pk not in (card_key_sources(sku.pk) or [])  # not routed before approval

@@ -99,7 +99,7 @@ def test_keys_are_not_uploaded_for_an_upstream_offer(client: Client) -> None:
     assert CardKey.objects.count() == 0
 
 
-@pytest.mark.parametrize("status", [SupplierStatus.DRAFT, SupplierStatus.PENDING_REVIEW, SupplierStatus.SUSPENDED])
+@pytest.mark.parametrize("status", [SupplierStatus.DRAFT, SupplierStatus.NEEDS_MORE, SupplierStatus.SUSPENDED])
 def test_only_an_approved_supplier_uploads_keys(client: Client, status: str) -> None:
     offer = _card_key_offer(status=status)
     client.force_login(offer.supplier.owner)
@@ -107,7 +107,7 @@ def test_only_an_approved_supplier_uploads_keys(client: Client, status: str) -> 
     page = client.get(f"/supplier/offers/{offer.pk}/keys/").content.decode()
     response = client.post(f"/supplier/offers/{offer.pk}/keys/", {"text": "K-1"}, follow=True)
 
-    assert "审核通过后才能创建报价、上传卡密" in page
+    assert "提交审核后才能创建报价、上传卡密" in page
     assert response.status_code == 409
     assert CardKey.objects.count() == 0
     assert CardKeyBatch.objects.count() == 0

@@ -48,7 +48,7 @@ OFFER_TEXTS = (
     gettext_noop("您已为该规格创建过报价，请直接修改原报价"),
     gettext_noop("报价不存在"),
     gettext_noop("该报价的库存来源不是卡密，不能上传卡密"),
-    gettext_noop("供货商状态为「%(status)s」：审核通过后才能创建报价、上传卡密"),
+    gettext_noop("供货商状态为「%(status)s」：提交审核后才能创建报价、上传卡密（审核通过前不会销售）"),
     gettext_noop("供货商协议已更新：请在概览页阅读并同意新版协议后继续"),
     gettext_noop("没有可导入的内容：请粘贴卡密（每行一个）或上传 TXT/CSV 文件"),
     gettext_noop("没有可导入的卡密：内容只有空行、注释或表头"),
