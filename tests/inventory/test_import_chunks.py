@@ -242,10 +242,16 @@ def test_a_key_another_import_stored_meanwhile_is_counted_as_duplicate(monkeypat
         return set() if len(looks) == 1 else real(marks)  # the other import commits between our look and insert
 
     monkeypatch.setattr(import_store, "_stored_fingerprints", blind_first_look)
-    monkeypatch.setattr(import_store.connection, "vendor", "sqlite")  # the portable path, on every backend
     batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None)
 
-    card_keys_import(batch=batch, text="RACE-000000\nFRESH-1\nFRESH-2")
+    # The portable path, on every backend; the connection's own vendor comes back before any fixture's teardown
+    # (the ledger check after each test writes vendor-specific SQL).
+    vendor = import_store.connection.vendor
+    import_store.connection.vendor = "sqlite"
+    try:
+        card_keys_import(batch=batch, text="RACE-000000\nFRESH-1\nFRESH-2")
+    finally:
+        import_store.connection.vendor = vendor
 
     assert looks == [3, 3]
     assert _counts(batch) == (ImportStatus.DONE, 3, 3, 2, 1, 0)
