@@ -97,10 +97,14 @@ class TopupAttemptAdmin(ModelAdmin):
                     "needs_review", "submitted_at", "finished_at")
     # 需人工核查: a success reported after the attempt failed (double delivery risk), or still unknown after the
     # last query allowed (kameng.suppliers.topup).
-    list_filter = ("needs_review", "status")
-    search_fields = ("customer_order_no", "supplier_order_id")
+    list_filter = ("needs_review", "status", "supplier")
+    date_hierarchy = "created_at"
+    search_fields = ("customer_order_no", "supplier_order_id", "order__number")
     raw_id_fields = ("order", "offer", "supplier")
     readonly_fields = [f.name for f in TopupAttempt._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # attempts are written by routing only (kameng.suppliers.topup)
 
 
 class RestockWebhookAttemptInline(TabularInline):

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from kameng.suppliers.models import ConnectorKind, RestockRequest, Supplier
-from tests.factories import SupplierFactory, SupplierOfferFactory
+from kameng.orders.models import Order, OrderStatus
+from kameng.suppliers.models import ConnectorKind, RestockRequest, Supplier, TopupAttempt
+from tests.factories import SupplierFactory, SupplierOfferFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +73,24 @@ def test_staff_see_restock_requests_sync_errors_and_loss_making_offers(admin_cli
     assert "UpstreamUnavailableError: down" in admin_client.get("/admin/suppliers/supplier/").content.decode()
     at_loss = admin_client.get("/admin/suppliers/supplieroffer/?at_loss=yes")
     assert [row.pk for row in at_loss.context["cl"].result_list] == [offer.pk]
+
+
+def _attempt(number: str) -> TopupAttempt:
+    offer = SupplierOfferFactory.create()
+    order = Order.objects.create(number=number, buyer=UserFactory.create(), sku=offer.sku, title="话费", quantity=1,
+                                 unit_price=Decimal("50.00"), total_amount=Decimal("50.00"),
+                                 status=OrderStatus.FULFILLING)
+    return TopupAttempt.objects.create(order=order, offer=offer, supplier=offer.supplier, sequence=1,
+                                       customer_order_no=f"{number}-1", cost=Decimal("49.10"))
+
+
+def test_staff_filter_top_up_attempts_by_supplier_and_cannot_add_one_by_hand(admin_client: Client) -> None:
+    mine, theirs = _attempt("K900001"), _attempt("K900002")
+
+    listing = admin_client.get(f"/admin/suppliers/topupattempt/?supplier__id__exact={mine.supplier_id}")
+    add = admin_client.get("/admin/suppliers/topupattempt/add/")
+
+    assert listing.status_code == 200
+    assert mine.customer_order_no in listing.content.decode()
+    assert theirs.customer_order_no not in listing.content.decode()
+    assert add.status_code == 403
