@@ -31,6 +31,11 @@ from kameng.suppliers.withdrawals import mask_bank_account, supplier_withdrawal_
 REVIEW_PERMISSION = "suppliers.change_supplierwithdrawal"
 TAX_EXPORT_PERMISSION = "suppliers.add_taxreportexport"
 
+# What the withdrawal review pages say beside the form (admin/suppliers/action_form.html).
+REVIEW_NOTES = ("已打款：请先通过银行转账向上述账户打款，再填写银行流水号确认；资金从「提现审核中」转出。",
+                "驳回：金额退回供货商应付余额，原因显示在供货商后台。",
+                "每笔申请只能审核一次。")
+
 
 class MovementInline(ReadOnlyAdminMixin, TabularInline):
     model = SettlementMovement
@@ -97,6 +102,7 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
               *, show_account: bool) -> HttpResponse:
         return TemplateResponse(request, "admin/suppliers/supplierwithdrawal/review.html", {
             **self.admin_site.each_context(request), "title": title, "opts": self.model._meta,
+            "subject": withdrawal.number, "form_id": "withdrawal-review-form", "notes": REVIEW_NOTES,
             "withdrawal": withdrawal, "form": form,
             "account": str(withdrawal.account_number or "") if show_account else mask_bank_account(
                 str(withdrawal.account_number or "")),

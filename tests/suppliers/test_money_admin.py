@@ -38,7 +38,10 @@ def test_staff_pay_a_withdrawal_after_confirming(admin_client: Client) -> None:
     change = admin_client.get(reverse("admin:suppliers_supplierwithdrawal_change", args=[withdrawal.pk]))
     assert url in change.content.decode()
     assert ACCOUNT not in change.content.decode()
-    assert ACCOUNT in admin_client.get(url).content.decode()  # the payer needs the number to pay it
+    page = admin_client.get(url).content.decode()
+    assert ACCOUNT in page  # the payer needs the number to pay it
+    assert "每笔申请只能审核一次" in page
+    assert 'id="withdrawal-review-form"' in page
 
     unconfirmed = admin_client.post(url, {"transfer_reference": "ICBC-1"})
     assert unconfirmed.status_code == 200
