@@ -44,6 +44,20 @@ from kameng.core.money import FEN, ZERO, money
 # Where a purchase comes from: rules may price them differently (a reseller's Open API, a sub-site later).
 SALES_CHANNEL_STOREFRONT = "storefront"
 SALES_CHANNEL_API = "api"
+SALES_CHANNEL_OPENAPI = "openapi"  # a reseller's signed Open API v1 (kameng.openapi)
+SUBSITE_CHANNEL_PREFIX = "subsite:"  # + the sub-site's id: a buyer on a reseller's sub-site (分站)
+
+
+def subsite_channel(subsite_id: int) -> str:
+    return f"{SUBSITE_CHANNEL_PREFIX}{subsite_id}"
+
+
+def subsite_id_of_channel(sales_channel: str) -> int | None:
+    """The sub-site id a sales channel names, or None for any other channel."""
+    if not sales_channel.startswith(SUBSITE_CHANNEL_PREFIX):
+        return None
+    tail = sales_channel[len(SUBSITE_CHANNEL_PREFIX):]
+    return int(tail) if tail.isdigit() else None
 # The line that raises a unit price the rules took below the SKU's floor price back up to it.
 FLOOR_LINE_CODE = "floor"
 FLOOR_LINE_LABEL = "最低售价保护"

@@ -47,6 +47,12 @@ class AccountKind(models.TextChoices):
     TAX_WITHHELD = "tax_withheld", "代扣税费"
     SUPPLIER_WITHDRAWALS_IN_REVIEW = "supplier_withdrawals_in_review", "供货商提现审核中"
     SUPPLIER_PAYOUT_CLEARING = "supplier_payout_clearing", "供货商提现打款"
+    # Resellers (kameng.resellers): margins and commissions owed but not yet confirmed (one system account), each
+    # beneficiary's confirmed commission (withdrawable or moved into its wallet), and its withdrawals.
+    RESELLER_EARNINGS_PENDING = "reseller_earnings_pending", "代理收益待确认"
+    RESELLER_COMMISSION = "reseller_commission", "代理佣金余额"
+    RESELLER_WITHDRAWALS_IN_REVIEW = "reseller_withdrawals_in_review", "代理提现审核中"
+    RESELLER_PAYOUT_CLEARING = "reseller_payout_clearing", "代理提现打款"
 
 
 # The kinds whose accounts are counted in points, not money.
@@ -104,6 +110,18 @@ class JournalKind(models.TextChoices):
     SUPPLIER_WITHDRAWAL = "supplier_withdrawal", "供货商提现申请"
     SUPPLIER_WITHDRAWAL_PAID = "supplier_withdrawal_paid", "供货商提现已打款"
     SUPPLIER_WITHDRAWAL_REJECTED = "supplier_withdrawal_rejected", "供货商提现驳回"
+    # Resellers: a sub-site's margin and the chain's commissions, pending → confirmed (margin into the wallet,
+    # commission into the commission account) or reversed on refund; commission withdrawals and their review.
+    RESELLER_MARGIN_PENDING = "reseller_margin_pending", "分站利润待确认"
+    RESELLER_MARGIN_RELEASED = "reseller_margin_released", "分站利润入账"
+    RESELLER_MARGIN_REVERSED = "reseller_margin_reversed", "分站利润冲回"
+    COMMISSION_PENDING = "commission_pending", "推广佣金待确认"
+    COMMISSION_RELEASED = "commission_released", "推广佣金入账"
+    COMMISSION_REVERSED = "commission_reversed", "推广佣金冲回"
+    COMMISSION_TO_WALLET = "commission_to_wallet", "佣金转入余额"
+    COMMISSION_WITHDRAWAL = "commission_withdrawal", "佣金提现申请"
+    COMMISSION_WITHDRAWAL_PAID = "commission_withdrawal_paid", "佣金提现已打款"
+    COMMISSION_WITHDRAWAL_REJECTED = "commission_withdrawal_rejected", "佣金提现驳回"
 
 
 class Journal(models.Model):

@@ -44,6 +44,12 @@ NORMAL_SIDE = {
     AccountKind.TAX_WITHHELD: Side.CREDIT,
     AccountKind.SUPPLIER_WITHDRAWALS_IN_REVIEW: Side.CREDIT,
     AccountKind.SUPPLIER_PAYOUT_CLEARING: Side.DEBIT,
+    # Resellers: margins and commissions owed but unconfirmed, a beneficiary's confirmed commission and the
+    # commission under withdrawal review are owed by the platform (credit-normal); payouts leave like a supplier's.
+    AccountKind.RESELLER_EARNINGS_PENDING: Side.CREDIT,
+    AccountKind.RESELLER_COMMISSION: Side.CREDIT,
+    AccountKind.RESELLER_WITHDRAWALS_IN_REVIEW: Side.CREDIT,
+    AccountKind.RESELLER_PAYOUT_CLEARING: Side.DEBIT,
 }
 
 
@@ -138,7 +144,8 @@ def points_account_id(*, user_id: int) -> int:
 
 
 # The per-user accounts other than wallets and points: one of each kind per user, balance cached, never negative.
-OWNER_ACCOUNT_KINDS = frozenset({AccountKind.SUPPLIER_PAYABLE, AccountKind.SUPPLIER_DEBT})
+OWNER_ACCOUNT_KINDS = frozenset({AccountKind.SUPPLIER_PAYABLE, AccountKind.SUPPLIER_DEBT,
+                                 AccountKind.RESELLER_COMMISSION})
 
 
 def owner_account_id(*, user_id: int, kind: AccountKind) -> int:

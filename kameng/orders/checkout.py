@@ -140,7 +140,8 @@ def order_payment_memo(order: Order) -> str:
 
 def checkout_draft(*, sku: SkuForSale, quote: PriceQuote, buyer_id: int, request_id: str | None,
                    wallet_id: int | None, client_ip: str, now: datetime,
-                   points_exchange: bool = False, topup_target: str | None = None) -> CheckoutDraft:
+                   points_exchange: bool = False, topup_target: str | None = None,
+                   sales_channel: str = "storefront") -> CheckoutDraft:
     """The order to write and what goes with it; `wallet_id` pays it from that wallet in the same transaction.
     The quote's points are debited with it; `points_exchange` marks an order paid wholly in points (the points
     shop: card keys only, a cash total of ¥0.00). `topup_target` is a direct top-up's input, as stored."""
@@ -159,7 +160,7 @@ def checkout_draft(*, sku: SkuForSale, quote: PriceQuote, buyer_id: int, request
         unit_price=quote.unit_price, total_amount=quote.total, refunded_amount=ZERO, price_lines=quote.lines_json(),
         points_redeemed=quote.points_redeemed, points_offset=quote.points_offset,
         client_ip=client_ip or None, delivery_note="", topup_target=topup_target, status=timeline[-1][1],
-        request_id=request_id,
+        request_id=request_id, sales_channel=sales_channel,
         created_at=now, updated_at=now, paid_at=now if is_paid else None,
         delivered_at=now if is_delivered else None,
         expires_at=None if is_paid else now + timedelta(minutes=settings.KAMENG_ORDER_PAYMENT_MINUTES),
@@ -217,14 +218,15 @@ def _fulfil_after_commit(order_id: int) -> None:
 _ORDERS_INSERT_SQL = """
 INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, refunded_amount,
                           price_lines, points_redeemed, points_offset, client_ip, delivery_note, topup_target, status,
-                          request_id, created_at, expires_at, paid_at, delivered_at, updated_at)
+                          request_id, sales_channel, created_at, expires_at, paid_at, delivered_at, updated_at)
 SELECT o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.unit_price, o.total_amount, 0, o.price_lines,
        o.points_redeemed, o.points_offset, o.client_ip, '', decode(o.topup_target, 'base64'), o.status, o.request_id,
-       %(now)s, o.expires_at, o.paid_at, o.delivered_at, %(now)s
+       o.sales_channel, %(now)s, o.expires_at, o.paid_at, o.delivered_at, %(now)s
 FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_id bigint, title text,
                                                quantity integer, unit_price numeric, total_amount numeric,
                                                price_lines jsonb, points_redeemed integer, points_offset numeric,
                                                client_ip inet, topup_target text, status text, request_id text,
+                                               sales_channel text,
                                                expires_at timestamptz, paid_at timestamptz,
                                                delivered_at timestamptz)
 ORDER BY o.buyer_id, o.request_id
@@ -245,7 +247,7 @@ def _orders_insert_sql(drafts: Sequence[CheckoutDraft], now: datetime) -> list[C
              "total_amount": str(order.total_amount), "price_lines": order.price_lines,
              "points_redeemed": order.points_redeemed, "points_offset": str(order.points_offset),
              "client_ip": order.client_ip, "topup_target": _encrypted_base64(order.topup_target),
-             "status": order.status, "request_id": order.request_id,
+             "status": order.status, "request_id": order.request_id, "sales_channel": order.sales_channel,
              "expires_at": _timestamp(order.expires_at), "paid_at": _timestamp(order.paid_at),
              "delivered_at": _timestamp(order.delivered_at)}
             for order in (draft.order for draft in drafts))})

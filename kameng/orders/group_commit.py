@@ -300,7 +300,7 @@ def _drafts(todo: list[_Checkout], skus: dict[int, SkuForSale], now: datetime) -
 def _draft(checkout: _Checkout, sku: SkuForSale, now: datetime) -> CheckoutDraft:
     return checkout_draft(sku=sku, quote=_quote(sku, checkout), buyer_id=checkout.buyer_id,
                           request_id=checkout.request_id, wallet_id=checkout.wallet_id, client_ip=checkout.client_ip,
-                          now=now)
+                          now=now, sales_channel=checkout.sales_channel)
 
 
 def _owners(drafts: dict[_Checkout, CheckoutDraft], wanted: list[CheckoutDraft]) -> list[_Checkout]:

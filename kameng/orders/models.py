@@ -58,6 +58,9 @@ class Order(models.Model):
     status = models.CharField("状态", max_length=20, choices=OrderStatus.choices,
                               default=OrderStatus.PENDING_PAYMENT)
     request_id = models.CharField("客户端请求号", max_length=64, null=True, blank=True)
+    # Where it was bought, as the price function saw it: "storefront", "api" (the JSON API), "openapi" (a
+    # reseller's Open API v1), "subsite:<id>" (a reseller's sub-site).
+    sales_channel = models.CharField("销售渠道", max_length=40, default="storefront", db_default="storefront")
     created_at = models.DateTimeField("下单时间", auto_now_add=True)
     expires_at = models.DateTimeField("支付截止", null=True, blank=True)
     paid_at = models.DateTimeField("支付时间", null=True, blank=True)

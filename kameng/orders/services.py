@@ -128,7 +128,7 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     now = timezone.now()
     wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
     draft = checkout_draft(sku=sku, quote=quote, buyer_id=buyer_id, request_id=request_id, wallet_id=wallet_id,
-                           client_ip=client_ip, now=now, topup_target=target_text)
+                           client_ip=client_ip, now=now, topup_target=target_text, sales_channel=sales_channel)
     try:
         with transaction.atomic():
             if wallet_id is None:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "kameng.risk",
     "kameng.notices",
     "kameng.suppliers",
+    "kameng.resellers",
     "kameng.web",
 ]
 # The built-in gateway simulators (/sim/) let the demo and the tests pay without internet. Off in production, where

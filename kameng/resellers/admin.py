@@ -1,0 +1,1 @@
+"""Staff pages for resellers: each part registers its own pages in its own module, imported here."""

@@ -1,0 +1,67 @@
+"""The reseller console's frame (代理后台, under /reseller/): who may enter, the navigation, the overview page.
+
+Each console page is a view decorated with `reseller_required` (a logged-in user who is a reseller; the request
+then carries it as `request.reseller`, and every query of the page is scoped to it) and rendered with
+`console_render`, which adds the navigation. Pages that only an approved reseller may use take
+`reseller_required(active=True)`. A page of another reseller's objects answers 404, never 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from kameng.resellers.models import Reseller
+from kameng.web.http import BuyerRequest
+
+
+class ResellerRequest(BuyerRequest):
+    reseller: Reseller
+
+
+# (url name, label) of each console page, in menu order; each page's module adds its own entry here.
+RESELLER_CONSOLE_NAV: list[tuple[str, Promise]] = [
+    ("web:reseller_home", _("概览")),
+]
+
+View = Callable[..., HttpResponse]
+
+
+def reseller_required(view: View | None = None, *, active: bool = False) -> Any:
+    """Only a reseller gets in (with `active=True`, only an approved one); 404 for anyone else, so the console's
+    URLs do not tell a buyer they exist."""
+
+    def decorate(inner: View) -> View:
+        @wraps(inner)
+        @login_required
+        def wrapped(request: ResellerRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            reseller = Reseller.objects.select_related("tier").filter(user_id=request.user.pk).first()
+            if reseller is None or (active and not reseller.is_active):
+                raise Http404("不是代理商账号")
+            request.reseller = reseller
+            return inner(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
+
+
+def console_render(request: ResellerRequest, template: str, context: dict[str, Any] | None = None,
+                   *, status: int = 200) -> HttpResponse:
+    page = {"reseller": request.reseller, "console_nav": RESELLER_CONSOLE_NAV,
+            "console_current": request.resolver_match.view_name if request.resolver_match else ""}
+    return render(request, template, {**page, **(context or {})}, status=status)
+
+
+@require_GET
+@reseller_required
+def reseller_home(request: ResellerRequest) -> HttpResponse:
+    return console_render(request, "web/reseller/home.html")
