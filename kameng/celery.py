@@ -48,3 +48,6 @@ app.conf.beat_schedule = {
     "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
                                     "schedule": crontab(hour=0, minute=20)},
 }
+# Open API order notifications to resellers' notify_url: retries and lost sends (kameng.resellers.notify).
+app.conf.beat_schedule["resellers-sweep-notifications"] = {"task": "kameng.resellers.tasks.sweep_notifications",
+                                                           "schedule": 15.0}

@@ -367,6 +367,7 @@ KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
     "kameng.points.services.points_aftercare",
     "kameng.suppliers.settlement.settlement_aftercare",
     "kameng.suppliers.restock.restock_orders_delivered",
+    "kameng.resellers.notify.notify_aftercare",
 ])
 # Supplier money (kameng/suppliers/settlement.py, withdrawals.py): how far back the settlement sweeper looks for
 # orders the aftercare listener missed; the smallest withdrawal a supplier may request (yuan).
@@ -487,3 +488,11 @@ KAMENG_EMAIL_INCLUDE_KEYS = env.bool("KAMENG_EMAIL_INCLUDE_KEYS", default=False)
 # bounded per account and per address to this many a day (so the form cannot be used to mail someone repeatedly).
 KAMENG_EMAIL_CONFIRM_HOURS = env.int("KAMENG_EMAIL_CONFIRM_HOURS", default=24)
 KAMENG_EMAIL_CONFIRMATIONS_PER_DAY = env.int("KAMENG_EMAIL_CONFIRMATIONS_PER_DAY", default=3)
+# Open API order notifications (kameng/resellers/notify.py): private, loopback and link-local targets and plain
+# http are refused unless this is on (the demo); the POST's timeout; the retry backoff (first wait, doubling, capped)
+# and how long retries go on before giving up.
+KAMENG_NOTIFY_ALLOW_PRIVATE = env.bool("KAMENG_NOTIFY_ALLOW_PRIVATE", default=DEBUG)
+KAMENG_NOTIFY_TIMEOUT_SECONDS = env.float("KAMENG_NOTIFY_TIMEOUT_SECONDS", default=5.0)
+KAMENG_NOTIFY_BACKOFF_FIRST_SECONDS = env.int("KAMENG_NOTIFY_BACKOFF_FIRST_SECONDS", default=15)
+KAMENG_NOTIFY_BACKOFF_MAX_SECONDS = env.int("KAMENG_NOTIFY_BACKOFF_MAX_SECONDS", default=3600)
+KAMENG_NOTIFY_RETRY_WINDOW_SECONDS = env.int("KAMENG_NOTIFY_RETRY_WINDOW_SECONDS", default=24 * 3600)

@@ -27,6 +27,7 @@ class ConnectorKind(models.TextChoices):
     MANUAL = "manual", "手工库存（供货商后台上传卡密）"
     FULU = "fulu", "福禄开放平台协议"
     HTTP = "http", "通用 HTTP 接口"
+    KAMENG = "kameng", "卡盟站点对接（Open API v1）"
 
 
 class Supplier(models.Model):

@@ -42,7 +42,8 @@ def connector_for(supplier: Supplier) -> SupplierConnector:
     if factory is None:
         raise ApplicationError("供货商对接方式「%(kind)s」没有可用的接口", code="connector_unavailable",
                                params={"kind": supplier.get_connector_kind_display()})
-    return factory(connector_config_of(supplier))
+    # The connector may need to know whose it is (the kameng connector verifies callbacks signed over our URL).
+    return factory({**connector_config_of(supplier), "_supplier_id": supplier.pk})
 
 
 def _http_connector(config: dict[str, Any]) -> SupplierConnector:
@@ -52,3 +53,12 @@ def _http_connector(config: dict[str, Any]) -> SupplierConnector:
 
 
 CONNECTOR_FACTORIES["http"] = _http_connector
+
+
+def _kameng_connector(config: dict[str, Any]) -> SupplierConnector:
+    from kameng.suppliers.connectors.kameng import KamengConnector
+
+    return KamengConnector(config)
+
+
+CONNECTOR_FACTORIES["kameng"] = _kameng_connector
