@@ -101,7 +101,7 @@ def _check_cap(*, reseller: Reseller, kind: str, value: Decimal, sku_ids: list[i
     if kind == MarkupKind.PERCENT:
         if value > cap:
             raise SubSiteError("加价不能超过您的代理等级上限 %(cap)s%%", code="markup_over_cap",
-                               params={"cap": cap.normalize()})
+                               params={"cap": format(cap.normalize(), "f")})
         return
     for sku_id, sku in skus_for_sale(sku_ids=sku_ids).items():
         cost = owner_cost(sku=sku, owner_user_id=reseller.user_id)
@@ -109,7 +109,7 @@ def _check_cap(*, reseller: Reseller, kind: str, value: Decimal, sku_ids: list[i
         if value > most:
             raise SubSiteError("“%(sku)s”的固定加价最多 ¥%(most)s（成本价 ¥%(cost)s 的 %(cap)s%%）",
                                code="markup_over_cap", extra={"sku_id": sku_id},
-                               params={"sku": sku.title, "most": most, "cost": cost, "cap": cap.normalize()})
+                               params={"sku": sku.title, "most": most, "cost": cost, "cap": format(cap.normalize(), "f")})
 
 
 def _skus_on_default(subsite: SubSite | None) -> list[int]:
