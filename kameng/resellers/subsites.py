@@ -90,6 +90,10 @@ def _cap_percent(reseller: Reseller) -> Decimal:
     return reseller.tier.subsite_markup_cap_percent if reseller.tier is not None else Decimal("0")
 
 
+def _percent(value: Decimal) -> str:
+    return format(value.normalize(), "f")  # 30.00 → "30", 12.50 → "12.5"
+
+
 def _check_cap(*, reseller: Reseller, kind: str, value: Decimal, sku_ids: list[int]) -> None:
     """Refuse a markup above the tier's cap: a percent against the cap itself, a fixed amount against the cap on
     the owner's cost of each SKU it applies to."""
@@ -101,7 +105,7 @@ def _check_cap(*, reseller: Reseller, kind: str, value: Decimal, sku_ids: list[i
     if kind == MarkupKind.PERCENT:
         if value > cap:
             raise SubSiteError("加价不能超过您的代理等级上限 %(cap)s%%", code="markup_over_cap",
-                               params={"cap": format(cap.normalize(), "f")})
+                               params={"cap": _percent(cap)})
         return
     for sku_id, sku in skus_for_sale(sku_ids=sku_ids).items():
         cost = owner_cost(sku=sku, owner_user_id=reseller.user_id)
@@ -109,7 +113,7 @@ def _check_cap(*, reseller: Reseller, kind: str, value: Decimal, sku_ids: list[i
         if value > most:
             raise SubSiteError("“%(sku)s”的固定加价最多 ¥%(most)s（成本价 ¥%(cost)s 的 %(cap)s%%）",
                                code="markup_over_cap", extra={"sku_id": sku_id},
-                               params={"sku": sku.title, "most": most, "cost": cost, "cap": format(cap.normalize(), "f")})
+                               params={"sku": sku.title, "most": most, "cost": cost, "cap": _percent(cap)})
 
 
 def _skus_on_default(subsite: SubSite | None) -> list[int]:
@@ -153,7 +157,7 @@ def subsite_save(*, reseller_id: int, slug: str, title: str, notice: str = "", m
     try:
         with transaction.atomic():
             subsite = existing or SubSite(reseller=reseller)
-            old_logo = subsite.logo.name if subsite.logo and (new_logo or logo_remove) else ""
+            old_logo = (subsite.logo.name or "") if subsite.logo and (new_logo or logo_remove) else ""
             subsite.slug, subsite.title, subsite.notice = slug, title, notice
             subsite.markup_kind, subsite.markup_value, subsite.is_enabled = kind, value, is_enabled
             if new_logo:

@@ -128,9 +128,9 @@ class SubSiteMiddleware:
 
     def _inside(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.startswith(PLATFORM_ONLY_PREFIXES):
-            request.urlconf = MISSING_URLCONF  # type: ignore[attr-defined]
+            request.urlconf = MISSING_URLCONF
         return self.get_response(request)
 
     def _missing(self, request: HttpRequest) -> HttpResponse:
-        request.urlconf = MISSING_URLCONF  # type: ignore[attr-defined]
+        request.urlconf = MISSING_URLCONF
         return self.get_response(request)

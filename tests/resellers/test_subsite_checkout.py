@@ -61,14 +61,16 @@ def test_login_and_wallet_checkout_on_the_path_prefix() -> None:
         "request_id": "subsite-order-1", "payment_method": "balance"})
 
     order = Order.objects.get(buyer=buyer)
-    assert bought.status_code == 302 and bought["Location"] == f"/s/demo/orders/{order.number}/"
+    assert bought.status_code == 302
+    assert bought["Location"] == f"/s/demo/orders/{order.number}/"
     assert order.sales_channel == f"subsite:{subsite.pk}"
     assert order.status == OrderStatus.DELIVERED
     assert (order.unit_price, order.total_amount) == (Decimal("16.70"), Decimal("33.40"))
     assert order.price_lines == [{"code": "reseller_cost", "label": "分站成本价", "amount": "-4.00"},
                                  {"code": "subsite_markup", "label": "分站加价", "amount": "0.70"}]
     detail = client.get(bought["Location"])
-    assert detail.status_code == 200 and "33.40" in detail.content.decode()
+    assert detail.status_code == 200
+    assert "33.40" in detail.content.decode()
 
 
 def test_a_post_without_the_csrf_token_is_refused_on_the_sub_site() -> None:

@@ -3,7 +3,6 @@ SSRF care of the file fetch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ __all__ = ["fresh_subsite_caches"]
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """What the internet answers: TXT records by name, file bodies by domain."""
     world: dict[str, Any] = {"txt": {}, "files": {}, "asked": []}
 
@@ -34,7 +33,7 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
     monkeypatch.setattr(domain_probe, "TXT_RESOLVER", txt)
     monkeypatch.setattr(domain_probe, "FILE_FETCHER", fetch)
-    yield world
+    return world
 
 
 def _claimed() -> SubSite:
@@ -45,7 +44,8 @@ def _claimed() -> SubSite:
 def test_a_claim_stores_the_domain_unverified_with_a_token() -> None:
     subsite = _claimed()
     assert subsite.custom_domain == "shop.example.com"
-    assert len(subsite.domain_token) >= 24 and subsite.domain_verified_at is None
+    assert len(subsite.domain_token) >= 24
+    assert subsite.domain_verified_at is None
 
 
 def test_the_dns_txt_record_verifies(published: dict[str, Any]) -> None:
@@ -70,7 +70,8 @@ def test_nothing_published_is_refused_and_nothing_recorded(published: dict[str, 
     published["txt"]["_kameng-verify.shop.example.com"] = ["wrong-token"]
     with pytest.raises(ApplicationError) as refused:
         domain_verify(reseller_id=subsite.reseller_id)
-    assert refused.value.code == "domain_not_verified" and "域名验证未通过" in refused.value.message
+    assert refused.value.code == "domain_not_verified"
+    assert "域名验证未通过" in refused.value.message
     assert SubSite.objects.get(pk=subsite.pk).domain_verified_at is None
 
 
@@ -81,7 +82,8 @@ def test_a_new_claim_needs_a_new_verification(published: dict[str, Any]) -> None
 
     again = domain_claim(reseller_id=subsite.reseller_id, domain="other.example.com")
 
-    assert again.domain_verified_at is None and again.domain_token != subsite.domain_token
+    assert again.domain_verified_at is None
+    assert again.domain_token != subsite.domain_token
     domain_remove(reseller_id=subsite.reseller_id)
     assert SubSite.objects.get(pk=subsite.pk).custom_domain is None
 

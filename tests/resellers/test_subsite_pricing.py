@@ -147,11 +147,18 @@ def test_the_pages_show_each_sites_own_price(client: Client) -> None:
         ("bravo_product", f"/s/bravo/products/{sku.product_id}/"),
         ("alpha_search", "/s/alpha/search/?q=隔离测试卡")]}
 
-    assert "87.00" in pages["alpha"] and "83.00" not in pages["alpha"] and "100.00" not in pages["alpha"]
-    assert "83.00" in pages["bravo"] and "87.00" not in pages["bravo"]
-    assert "100.00" in pages["main"] and "87.00" not in pages["main"] and "83.00" not in pages["main"]
-    assert "87.00" in pages["alpha_product"] and "83.00" not in pages["alpha_product"]
-    assert "83.00" in pages["bravo_product"] and "87.00" not in pages["bravo_product"]
+    assert "87.00" in pages["alpha"]
+    assert "83.00" not in pages["alpha"]
+    assert "100.00" not in pages["alpha"]
+    assert "83.00" in pages["bravo"]
+    assert "87.00" not in pages["bravo"]
+    assert "100.00" in pages["main"]
+    assert "87.00" not in pages["main"]
+    assert "83.00" not in pages["main"]
+    assert "87.00" in pages["alpha_product"]
+    assert "83.00" not in pages["alpha_product"]
+    assert "83.00" in pages["bravo_product"]
+    assert "87.00" not in pages["bravo_product"]
     assert "87.00" in pages["alpha_search"]
 
 
