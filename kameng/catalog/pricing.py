@@ -96,8 +96,9 @@ class PriceQuote:
 
 
 class PriceRule(Protocol):
+    # One line, or several applied in order (the sub-site rule: the reseller's cost, then its markup), or None.
     def __call__(self, *, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: str,
-                 unit_price: Decimal) -> PriceLine | None: ...
+                 unit_price: Decimal) -> PriceLine | Sequence[PriceLine] | None: ...
 
 
 _loaded: dict[tuple[str, ...], tuple[PriceRule, ...]] = {}
@@ -147,12 +148,15 @@ def _apply(rules: Sequence[PriceRule], **context: Any) -> list[PriceLine]:
     unit_price = money(context["sku"].price)
     lines: list[PriceLine] = []
     for rule in rules:
-        line = rule(unit_price=unit_price, **context)
-        if line is None or line.amount == ZERO:
+        answer = rule(unit_price=unit_price, **context)
+        if answer is None:
             continue
-        line = PriceLine(code=line.code, label=line.label, amount=money(line.amount))
-        lines.append(line)
-        unit_price = money(unit_price + line.amount)
+        for given in (answer,) if isinstance(answer, PriceLine) else answer:
+            if given.amount == ZERO:
+                continue
+            line = PriceLine(code=given.code, label=given.label, amount=money(given.amount))
+            lines.append(line)
+            unit_price = money(unit_price + line.amount)
     return lines
 
 

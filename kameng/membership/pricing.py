@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from django.core.cache import cache
 
-from kameng.catalog.pricing import PriceLine
+from kameng.catalog.pricing import SUBSITE_CHANNEL_PREFIX, PriceLine
 from kameng.catalog.selectors import SkuForSale
 from kameng.core.money import FEN, money
 from kameng.membership.models import MemberLevel, MemberPrice, Membership
@@ -224,7 +224,10 @@ def member_unit_price(*, sku: SkuForSale, rank: int, unit_price: Decimal) -> Dec
 
 def member_price_rule(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_channel: str,
                       unit_price: Decimal) -> PriceLine | None:
-    """The price rule: the member price of the buyer's level as a negative line, or None."""
+    """The price rule: the member price of the buyer's level as a negative line, or None. Never on a sub-site
+    (分站): its price is its reseller's (kameng.resellers.pricing_subsite)."""
+    if sales_channel.startswith(SUBSITE_CHANNEL_PREFIX):
+        return None
     tables = price_tables()
     if not tables.has_discounts:
         return None

@@ -7,13 +7,14 @@ Gateways are configured with (and sign requests naming) these URLs, so their pat
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import reverse
+
+from kameng.core.urls import reverse_at_root
 
 
 def payment_notify_url(*, channel_code: str) -> str:
-    return settings.SITE_URL + reverse("payments:notify", args=[channel_code])
+    return settings.SITE_URL + reverse_at_root("payments:notify", args=[channel_code])
 
 
 def payment_return_url() -> str:
     """Where a gateway sends the buyer back: it appends the payment's number (and its signed fields)."""
-    return settings.SITE_URL + reverse("payments:return")
+    return settings.SITE_URL + reverse_at_root("payments:return")

@@ -1,2 +1,5 @@
 """Staff pages for resellers: each part registers its own pages in its own module, imported here."""
-from kameng.resellers import admin_notify  # noqa: F401
+from kameng.resellers import (
+    admin_notify,  # noqa: F401
+    admin_subsites,  # noqa: F401
+)

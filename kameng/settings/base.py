@@ -496,3 +496,22 @@ KAMENG_NOTIFY_TIMEOUT_SECONDS = env.float("KAMENG_NOTIFY_TIMEOUT_SECONDS", defau
 KAMENG_NOTIFY_BACKOFF_FIRST_SECONDS = env.int("KAMENG_NOTIFY_BACKOFF_FIRST_SECONDS", default=15)
 KAMENG_NOTIFY_BACKOFF_MAX_SECONDS = env.int("KAMENG_NOTIFY_BACKOFF_MAX_SECONDS", default=3600)
 KAMENG_NOTIFY_RETRY_WINDOW_SECONDS = env.int("KAMENG_NOTIFY_RETRY_WINDOW_SECONDS", default=24 * 3600)
+
+# --- sub-sites (分站, kameng/resellers/subsites.py, kameng/web/subsites.py) ------------------------------------
+# The platform's own domain (e.g. "kameng.example.com"): a sub-site is served at `<slug>.<this domain>` as well as at
+# /s/<slug>/. It and its subdomains are added to ALLOWED_HOSTS. Custom domains bound by resellers are NOT put in
+# ALLOWED_HOSTS: the first middleware (kameng.web.subsites.SubSiteMiddleware) accepts a Host that ALLOWED_HOSTS
+# does not only when it is a verified custom domain of a sub-site (held per process, reloaded within a second of a
+# change), and answers 400 to any other, as Django would.
+KAMENG_SITE_DOMAIN = env.str("KAMENG_SITE_DOMAIN", default="").strip().lower().rstrip(".")
+if KAMENG_SITE_DOMAIN:
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, "." + KAMENG_SITE_DOMAIN]
+MIDDLEWARE.insert(0, "kameng.web.subsites.SubSiteMiddleware")  # first: it validates the Host before anything reads it
+# Custom-domain verification by file fetches http://<domain>/.well-known/kameng-verify.txt: a domain resolving to a
+# loopback, private or reserved address is refused unless this is on (a local demo only).
+KAMENG_SUBSITE_VERIFY_ALLOW_PRIVATE = env.bool("KAMENG_SUBSITE_VERIFY_ALLOW_PRIVATE", default=False)
+# The sub-site price rule comes LAST, after every rule that makes a reseller's own cost (it prices from that cost).
+# Keep this the last change to KAMENG_PRICE_RULES; a KAMENG_PRICE_RULES set in the environment is taken as it is
+# (list kameng.resellers.pricing_subsite.subsite_price_rule last in it for sub-sites to price).
+if "KAMENG_PRICE_RULES" not in os.environ:
+    KAMENG_PRICE_RULES = [*KAMENG_PRICE_RULES, "kameng.resellers.pricing_subsite.subsite_price_rule"]

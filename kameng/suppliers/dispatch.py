@@ -33,10 +33,10 @@ from typing import TypeVar
 from django.conf import settings
 from django.db import close_old_connections
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError
+from kameng.core.urls import reverse_at_root
 from kameng.suppliers.connectors.base import Outcome, SupplierConnector, TopupAnswer
 from kameng.suppliers.connectors.registry import connector_for
 from kameng.suppliers.models import AttemptStatus, TopupAttempt
@@ -52,7 +52,7 @@ IN_FLIGHT_PER_THREAD = 4  # a process takes at most threads × this many attempt
 
 def topup_notify_url(*, supplier_id: int) -> str:
     """Where the supplier sends its callback (the path never changes: upstreams are configured with it)."""
-    return settings.SITE_URL + reverse("suppliers:callback", args=[supplier_id])
+    return settings.SITE_URL + reverse_at_root("suppliers:callback", args=[supplier_id])
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""The product cards of the storefront's lists (home page, search results) as plain data, ready to cache."""
+"""The product cards of the storefront's lists (home page, search results) as plain data, ready to cache.
+
+On the main site a card shows the retail price; on a sub-site (分站) the sub-site's price from the price function,
+which is the same for every visitor there (kameng.resellers.pricing_subsite)."""
 
 from __future__ import annotations
 
@@ -6,18 +9,39 @@ from collections.abc import Iterable
 from typing import Any
 
 from kameng.catalog.models import DeliveryKind, Product
+from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price, subsite_id_of_channel
+from kameng.catalog.selectors import skus_for_sale
+from kameng.core.errors import ApplicationError
 from kameng.inventory.selectors import stock_by_sku
 
+# Whom a sub-site's card prices are worked out for: no buyer in particular (they are the same for all).
+ANY_VISITOR_ID = 0
 
-def product_cards(products: Iterable[Product]) -> list[dict[str, Any]]:
+
+def channel_prices(sku_ids: list[int], sales_channel: str) -> dict[int, Any]:
+    """One unit of each SKU on a sub-site's channel (a SKU the price function refuses is left out)."""
+    prices: dict[int, Any] = {}
+    for sku_id, sku in skus_for_sale(sku_ids=sku_ids).items():
+        try:
+            prices[sku_id] = sku_price(sku=sku, buyer_id=ANY_VISITOR_ID, quantity=1,
+                                       sales_channel=sales_channel).unit_price
+        except ApplicationError:
+            continue
+    return prices
+
+
+def product_cards(products: Iterable[Product], *,
+                  sales_channel: str = SALES_CHANNEL_STOREFRONT) -> list[dict[str, Any]]:
     """One card per product (with its SKUs prefetched): name, category, thumbnail URL ("" for the placeholder),
-    each SKU's price and stock, and whether any can be bought."""
+    each SKU's price (the sub-site's on a sub-site channel) and stock, and whether any can be bought."""
     products = list(products)
     stock = stock_by_sku(sku.pk for product in products for sku in product.skus.all())
+    prices = (channel_prices([sku.pk for product in products for sku in product.skus.all()], sales_channel)
+              if subsite_id_of_channel(sales_channel) is not None else {})
     return [
         {"pk": product.pk, "name": product.name, "category": product.category.name,
          "thumbnail": product.thumbnail.url if product.thumbnail else "",
-         "skus": [{"name": sku.name, "price": sku.price, "stock": stock.get(sku.pk, 0),
+         "skus": [{"name": sku.name, "price": prices.get(sku.pk, sku.price), "stock": stock.get(sku.pk, 0),
                    "on_demand": is_on_demand(product), "is_direct_topup": is_direct_topup(product)}
                   for sku in product.skus.all()],
          "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in product.skus.all())}

@@ -11,6 +11,7 @@ from kameng.catalog.search import MAX_QUERY_LENGTH, MAX_RESULTS, SearchQueryErro
 from kameng.catalog.selectors import categories_visible
 from kameng.web.errors import rejected
 from kameng.web.product_cards import product_cards
+from kameng.web.subsites import sales_channel_of
 
 MAX_SUGGESTIONS = 6
 
@@ -31,6 +32,6 @@ def search(request: HttpRequest) -> HttpResponse:
         return rejected(request, "web/search.html", context, error)
     if not terms:  # nothing typed (or only spaces or punctuation): say what can be searched for
         return render(request, "web/search.html", {**context, "is_blank": True})
-    rows = product_cards(products_matching(terms=terms))
+    rows = product_cards(products_matching(terms=terms), sales_channel=sales_channel_of(request))
     return render(request, "web/search.html", {**context, "rows": rows[:MAX_RESULTS],
                                                "has_more": len(rows) > MAX_RESULTS})

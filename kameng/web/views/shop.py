@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.accounts.paypin import pin_settings_of
 from kameng.catalog.models import Category, Product
-from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price
+from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price, subsite_id_of_channel
 from kameng.catalog.selectors import categories_visible, products_on_sale, skus_for_sale
 from kameng.catalog.topup_forms import TopupInputError, topup_form_of
 from kameng.core.errors import ApplicationError, NotFoundError
@@ -40,7 +40,8 @@ from kameng.purchases.services import PayBy, PaymentChoice, PurchaseResult, purc
 from kameng.suppliers.listing import product_supplier_offers
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, TopupTargetForm, buy_quantity_range, new_request_id
-from kameng.web.product_cards import is_direct_topup, is_on_demand, product_cards
+from kameng.web.product_cards import channel_prices, is_direct_topup, is_on_demand, product_cards
+from kameng.web.subsites import sales_channel_of
 from kameng.web.views.paying import (
     PIN_FIELD,
     WALLET_METHOD,
@@ -58,13 +59,13 @@ CATALOG_CACHE_SECONDS = STOCK_CACHE_SECONDS
 SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,60}")
 
 
-def _catalog(slug: str) -> dict[str, Any]:
+def _catalog(slug: str, sales_channel: str = SALES_CHANNEL_STOREFRONT) -> dict[str, Any]:
     categories: list[dict[str, Any]] = [
         {"pk": category.pk, "name": category.name, "slug": category.slug} for category in categories_visible()
     ]
     current = next((category for category in categories if category["slug"] == slug), None)
     category = Category(pk=current["pk"]) if current else None
-    rows = product_cards(products_on_sale(category=category))
+    rows = product_cards(products_on_sale(category=category), sales_channel=sales_channel)
     return {"categories": categories, "current": current, "rows": rows}
 
 
@@ -73,7 +74,9 @@ def home(request: HttpRequest) -> HttpResponse:
     slug = request.GET.get("category", "")
     if not SLUG_RE.fullmatch(slug):
         slug = ""  # unknown shapes show everything, and never make cache keys
-    catalog = cache.get_or_set(f"web:catalog:v5:{slug}", lambda: _catalog(slug), CATALOG_CACHE_SECONDS)
+    channel = sales_channel_of(request)  # a sub-site's cards show its prices: a catalogue of its own
+    key = f"web:catalog:v5:{slug}" if channel == SALES_CHANNEL_STOREFRONT else f"web:catalog:v5:{channel}:{slug}"
+    catalog = cache.get_or_set(key, lambda: _catalog(slug, channel), CATALOG_CACHE_SECONDS)
     return render(request, "web/home.html", catalog)
 
 
@@ -91,11 +94,12 @@ def _topup_fields(product: Product, data: Any = None) -> TopupTargetForm | None:
 
 
 def _product_context(product: Product, form: BuyForm | None = None, *, user: Any = None,
-                     topup_fields: TopupTargetForm | None = None) -> dict[str, Any]:
+                     topup_fields: TopupTargetForm | None = None,
+                     sales_channel: str = SALES_CHANNEL_STOREFRONT) -> dict[str, Any]:
     skus = list(product.skus.all())
     stock = stock_by_sku(sku.pk for sku in skus)
     buyer_id = int(user.pk) if user is not None and user.is_authenticated else None
-    prices = _sku_prices(skus, buyer_id)
+    prices = _sku_prices(skus, buyer_id, sales_channel)
     if form is None:
         in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product)),
                         skus[0].pk if skus else None)
@@ -120,16 +124,17 @@ def _product_context(product: Product, form: BuyForm | None = None, *, user: Any
                                        sku_ids=[sku.pk for sku in skus]),
             # A callable too: the buyer's points and the most this order could use (for the form's SKU and quantity).
             "points_info": partial(_points_info, product, skus, form,
-                                   user.pk if user is not None and user.is_authenticated else None)}
+                                   user.pk if user is not None and user.is_authenticated else None, sales_channel)}
 
 
-def _points_info(product: Product, skus: list[Any], form: BuyForm, buyer_id: int | None) -> dict[str, Any] | None:
+def _points_info(product: Product, skus: list[Any], form: BuyForm, buyer_id: int | None,
+                 sales_channel: str = SALES_CHANNEL_STOREFRONT) -> dict[str, Any] | None:
     chosen = str(form["sku"].value())
     sku = next((sku for sku in skus if str(sku.pk) == chosen), skus[0] if skus else None)
     if buyer_id is None or sku is None:
         return None
     balance, most, offset = points_usable(buyer_id=buyer_id, sku_id=sku.pk, quantity=_form_quantity(product, form),
-                                          sales_channel=SALES_CHANNEL_STOREFRONT)
+                                          sales_channel=sales_channel)
     return {"balance": balance, "most": most, "offset": offset}
 
 
@@ -141,10 +146,14 @@ def _form_quantity(product: Product, form: BuyForm) -> int:
     return quantity if quantity <= QUANTITY_INPUT_MAX else product.min_quantity
 
 
-def _sku_prices(skus: list[Any], buyer_id: int | None) -> dict[int, dict[str, Any]]:
+def _sku_prices(skus: list[Any], buyer_id: int | None,
+                sales_channel: str = SALES_CHANNEL_STOREFRONT) -> dict[int, dict[str, Any]]:
     """What each SKU costs the visitor, from the price function (one unit): for a buyer whose level pays less,
     the price and the level's name ("VIP4 价 ¥9.31"); for a visitor not logged in, the retail price and the lowest
-    member price as a hint."""
+    member price as a hint. On a sub-site, the sub-site's price for everyone (no member price there)."""
+    if subsite_id_of_channel(sales_channel) is not None:
+        return {sku_id: {"price": price} for sku_id, price in
+                channel_prices([sku.pk for sku in skus], sales_channel).items()}
     for_sale = skus_for_sale(sku_ids=[sku.pk for sku in skus])
     level = buyer_level(user_id=buyer_id) if buyer_id is not None else None
     prices: dict[int, dict[str, Any]] = {}
@@ -181,7 +190,8 @@ def _sku_choices(product: Product) -> list[tuple[int, str]]:
 @require_GET
 @handles_application_errors
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
-    return render(request, "web/product.html", _product_context(_product_or_404(product_id), user=request.user))
+    return render(request, "web/product.html", _product_context(_product_or_404(product_id), user=request.user,
+                                                                sales_channel=sales_channel_of(request)))
 
 
 @sensitive_post_parameters(PIN_FIELD)
@@ -195,7 +205,8 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
         return redirect_to_login(reverse("web:product", args=[product.pk]))
     form = BuyForm(request.POST, sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product))
     topup_fields = _topup_fields(product, request.POST)
-    context = _product_context(product, form, user=request.user, topup_fields=topup_fields)
+    channel = sales_channel_of(request)
+    context = _product_context(product, form, user=request.user, topup_fields=topup_fields, sales_channel=channel)
     if not form.is_valid():
         return render(request, "web/product.html", {**context, "error_message": _("请检查规格和数量")}, status=400)
     method = form.cleaned_data["payment_method"]
@@ -206,7 +217,7 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
         result = purchase_create(buyer_id=request.user.pk, sku_id=form.cleaned_data["sku"],
                                  quantity=form.cleaned_data["quantity"], payment=payment,
                                  request_id=form.cleaned_data["request_id"] or None,
-                                 sales_channel=SALES_CHANNEL_STOREFRONT, client_ip=client_address(request),
+                                 sales_channel=channel, client_ip=client_address(request),
                                  points=form.cleaned_data.get("points") or 0,
                                  buyer_input=topup_fields.buyer_input() if topup_fields is not None else None)
     except ApplicationError as error:
@@ -246,7 +257,8 @@ def _stale_form(request: HttpRequest, product: Product, form: BuyForm,
     fresh = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                     initial={**form.cleaned_data, "request_id": new_request_id()})
     return render(request, "web/product.html", {
-        **_product_context(product, fresh, user=request.user, topup_fields=topup_fields),
+        **_product_context(product, fresh, user=request.user, topup_fields=topup_fields,
+                           sales_channel=sales_channel_of(request)),
         "error_code": "request_id_reused",
         "error_message": _("页面已过期：这张表单已经提交过另一笔订单。请确认规格和数量后重新提交"),
     }, status=409)
