@@ -496,3 +496,9 @@ KAMENG_NOTIFY_TIMEOUT_SECONDS = env.float("KAMENG_NOTIFY_TIMEOUT_SECONDS", defau
 KAMENG_NOTIFY_BACKOFF_FIRST_SECONDS = env.int("KAMENG_NOTIFY_BACKOFF_FIRST_SECONDS", default=15)
 KAMENG_NOTIFY_BACKOFF_MAX_SECONDS = env.int("KAMENG_NOTIFY_BACKOFF_MAX_SECONDS", default=3600)
 KAMENG_NOTIFY_RETRY_WINDOW_SECONDS = env.int("KAMENG_NOTIFY_RETRY_WINDOW_SECONDS", default=24 * 3600)
+# acg-faka 店铺共享 docking (kameng/openapi/acg_shared.py): existing 异次元发卡 sites take this site as their upstream
+# at /openapi/acg with an Open API key (app_id = key id, app_key = secret). Weaker than the Open API v1 (MD5, the
+# secret in every request body, no timestamp or nonce: replayable), so on by default only with DEBUG (the demo);
+# turn it on in production only for resellers who need it. The shop name it reports to the docking site.
+KAMENG_ACG_SHARED_ENABLED = env.bool("KAMENG_ACG_SHARED_ENABLED", default=DEBUG)
+KAMENG_ACG_SHARED_SHOP_NAME = env.str("KAMENG_ACG_SHARED_SHOP_NAME", default="kameng 卡盟商城")
