@@ -95,7 +95,7 @@ def acg_caller_verify(*, params: Mapping[str, str], client_ip: str) -> AcgCaller
     if key is None or not key.is_active:
         raise AcgUnauthorizedError("商户ID不存在或已吊销：请在上游代理后台「API 密钥」中查看密钥 ID（app_id）",
                                    code="invalid_key")
-    expected = acg_signature(params=params, app_key=key.secret)
+    expected = acg_signature(params=params, app_key=str(key.secret))  # decrypted when read (EncryptedTextField)
     if not acg_signature_matches(params.get("sign", ""), expected):
         raise AcgUnauthorizedError("密钥错误：签名不匹配，请核对商户密钥（app_key）", code="signature_invalid")
     reseller = key.reseller
