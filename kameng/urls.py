@@ -23,6 +23,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("kameng.web.urls")),
 ]
 
+# acg-faka 店铺共享 docking (kameng.openapi.acg_shared): answers only while KAMENG_ACG_SHARED_ENABLED.
+urlpatterns.append(path("openapi/acg/", include("kameng.openapi.acg_urls")))
+
 # Uploaded product pictures, served by Django only with DEBUG (static() adds nothing otherwise): in production the
 # web server in front serves MEDIA_ROOT at MEDIA_URL.
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

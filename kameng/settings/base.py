@@ -515,3 +515,9 @@ KAMENG_SUBSITE_VERIFY_ALLOW_PRIVATE = env.bool("KAMENG_SUBSITE_VERIFY_ALLOW_PRIV
 # (list kameng.resellers.pricing_subsite.subsite_price_rule last in it for sub-sites to price).
 if "KAMENG_PRICE_RULES" not in os.environ:
     KAMENG_PRICE_RULES = [*KAMENG_PRICE_RULES, "kameng.resellers.pricing_subsite.subsite_price_rule"]
+# acg-faka 店铺共享 docking (kameng/openapi/acg_shared.py): existing 异次元发卡 sites take this site as their upstream
+# at /openapi/acg with an Open API key (app_id = key id, app_key = secret). Weaker than the Open API v1 (MD5, the
+# secret in every request body, no timestamp or nonce: replayable), so on by default only with DEBUG (the demo);
+# turn it on in production only for resellers who need it. The shop name it reports to the docking site.
+KAMENG_ACG_SHARED_ENABLED = env.bool("KAMENG_ACG_SHARED_ENABLED", default=DEBUG)
+KAMENG_ACG_SHARED_SHOP_NAME = env.str("KAMENG_ACG_SHARED_SHOP_NAME", default="kameng 卡盟商城")
