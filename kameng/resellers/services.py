@@ -94,8 +94,8 @@ def reseller_apply(*, user_id: int, contact: str, note: str) -> Reseller:
     if not contact:
         raise ResellerInputError("请填写联系方式（手机、QQ 或微信），方便审核时联系您", code="contact_required")
     if len(contact) > CONTACT_MAX or len(note) > NOTE_MAX:
-        raise ResellerInputError("联系方式最多 %(contact)s 个字，申请说明最多 %(note)s 个字", code="application_too_long",
-                                 params={"contact": CONTACT_MAX, "note": NOTE_MAX})
+        raise ResellerInputError("联系方式最多 %(contact)s 个字，申请说明最多 %(note)s 个字",
+                                 code="application_too_long", params={"contact": CONTACT_MAX, "note": NOTE_MAX})
     try:
         with transaction.atomic():
             reseller = Reseller.objects.select_for_update().filter(user_id=user_id).first()

@@ -51,4 +51,4 @@ def sku_supply_costs(sku_ids: Iterable[int]) -> dict[int, Decimal]:
     rows = (SupplierOffer.objects.filter(sku_id__in=list(sku_ids), is_active=True,
                                          supplier__status=SupplierStatus.APPROVED)
             .values("sku_id").annotate(cheapest=Min("price")).values_list("sku_id", "cheapest"))
-    return {sku_id: cheapest for sku_id, cheapest in rows}
+    return dict(rows)

@@ -207,8 +207,8 @@ def test_fixed_tier_price_below_cost_is_refused_naming_sku_price_and_cost() -> N
     tier = tier_make()
     with pytest.raises(TierPriceBelowCostError) as raised:
         tier_price_set(tier_id=tier.pk, sku_id=sku.pk, kind=TierPriceKind.FIXED, fixed_price=Decimal("91.99"))
-    assert raised.value.message == ("「王者点券 · 100 元」的代理价 ¥91.99 低于平台成本 ¥92.00（最低售价与最低供货价中较高者），"
-                                    "请调高价格或减小折扣")
+    assert raised.value.message == ("「王者点券 · 100 元」的代理价 ¥91.99 低于平台成本 ¥92.00"
+                                    "（最低售价与最低供货价中较高者），请调高价格或减小折扣")
     assert not TierPrice.objects.exists()
     tier_price_set(tier_id=tier.pk, sku_id=sku.pk, kind=TierPriceKind.FIXED, fixed_price=Decimal("92.00"))
     assert TierPrice.objects.get().fixed_price == Decimal("92.00")
@@ -218,13 +218,13 @@ def test_fixed_tier_price_below_cost_is_refused_naming_sku_price_and_cost() -> N
 def test_percent_result_and_inherited_default_below_cost_are_refused() -> None:
     sku = SkuFactory.create(price=Decimal("100.00"), floor_price=Decimal("85.00"))
     tier = tier_make(discount="10.00")
-    with pytest.raises(TierPriceBelowCostError, match="¥84.99"):
+    with pytest.raises(TierPriceBelowCostError, match=r"¥84\.99"):
         tier_price_set(tier_id=tier.pk, sku_id=sku.pk, kind=TierPriceKind.PERCENT, percent_off=Decimal("15.01"))
     tier_price_set(tier_id=tier.pk, sku_id=sku.pk, kind=TierPriceKind.PERCENT, percent_off=Decimal("15.00"))
     # the SKU has its own percent row: a deeper default discount does not touch it
     tier_discount_check(tier_id=tier.pk, discount_percent=Decimal("30.00"))
     # another tier inherits the default for that SKU
-    with pytest.raises(TierPriceBelowCostError, match="¥70.00 低于平台成本 ¥85.00"):
+    with pytest.raises(TierPriceBelowCostError, match=r"¥70\.00 低于平台成本 ¥85\.00"):
         tier_discount_check(tier_id=None, discount_percent=Decimal("30.00"))
 
 
