@@ -22,12 +22,13 @@ CONTACT_MAX = 100
 NOTE_MAX = 2000
 REASON_MAX = 200
 
-# from state → the states a move may take it to
-TRANSITIONS: dict[str, frozenset[str]] = {
-    ResellerStatus.PENDING: frozenset({ResellerStatus.ACTIVE, ResellerStatus.REJECTED}),
-    ResellerStatus.ACTIVE: frozenset({ResellerStatus.SUSPENDED}),
-    ResellerStatus.SUSPENDED: frozenset({ResellerStatus.ACTIVE}),
-    ResellerStatus.REJECTED: frozenset({ResellerStatus.PENDING}),
+# move → (the state it starts from, the state it leads to); appoint is apart (APPOINTABLE, any → active)
+MOVES: dict[str, tuple[str, str]] = {
+    "apply_again": (ResellerStatus.REJECTED, ResellerStatus.PENDING),
+    "approve": (ResellerStatus.PENDING, ResellerStatus.ACTIVE),
+    "reject": (ResellerStatus.PENDING, ResellerStatus.REJECTED),
+    "suspend": (ResellerStatus.ACTIVE, ResellerStatus.SUSPENDED),
+    "reactivate": (ResellerStatus.SUSPENDED, ResellerStatus.ACTIVE),
 }
 APPOINTABLE = frozenset({ResellerStatus.PENDING, ResellerStatus.REJECTED, ResellerStatus.SUSPENDED})
 
@@ -44,12 +45,13 @@ class ResellerInputError(ApplicationError):
     """The application or the decision lacks what it needs."""
 
 
-def can_transition(from_status: str, to_status: str) -> bool:
-    return to_status in TRANSITIONS.get(from_status, frozenset())
+def can_move(from_status: str, move: str) -> bool:
+    return MOVES[move][0] == from_status
 
 
-def _transition(reseller: Reseller, to_status: str) -> None:
-    if not can_transition(reseller.status, to_status):
+def _transition(reseller: Reseller, move: str) -> None:
+    to_status = MOVES[move][1]
+    if not can_move(reseller.status, move):
         raise ResellerStateError(
             "代理状态为「%(from)s」，不能改为「%(to)s」", code="reseller_state",
             params={"from": ResellerStatus(reseller.status).label, "to": ResellerStatus(to_status).label})
@@ -106,7 +108,7 @@ def reseller_apply(*, user_id: int, contact: str, note: str) -> Reseller:
                 raise AlreadyAppliedError("您已提交过代理申请（当前状态：%(status)s），无需重复申请",
                                           code="reseller_already_applied",
                                           params={"status": ResellerStatus(reseller.status).label})
-            _transition(reseller, ResellerStatus.PENDING)
+            _transition(reseller, "apply_again")
             reseller.contact, reseller.application_note = contact, note
             reseller.review_reason = ""
             reseller.save()
@@ -120,7 +122,7 @@ def reseller_approve(*, reseller_id: int, tier_id: int, staff_id: int, reason: s
     with transaction.atomic():
         reseller = _locked(reseller_id)
         tier = _active_tier(tier_id)
-        _transition(reseller, ResellerStatus.ACTIVE)
+        _transition(reseller, "approve")
         reseller.tier = tier
         _reviewed(reseller, staff_id=staff_id, reason=_reason(reason, required=False))
     return reseller
@@ -131,7 +133,7 @@ def reseller_reject(*, reseller_id: int, staff_id: int, reason: str) -> Reseller
     with transaction.atomic():
         reseller = _locked(reseller_id)
         reason = _reason(reason, required=True)
-        _transition(reseller, ResellerStatus.REJECTED)
+        _transition(reseller, "reject")
         _reviewed(reseller, staff_id=staff_id, reason=reason)
     return reseller
 
@@ -142,7 +144,7 @@ def reseller_suspend(*, reseller_id: int, staff_id: int, reason: str) -> Reselle
     with transaction.atomic():
         reseller = _locked(reseller_id)
         reason = _reason(reason, required=True)
-        _transition(reseller, ResellerStatus.SUSPENDED)
+        _transition(reseller, "suspend")
         _reviewed(reseller, staff_id=staff_id, reason=reason)
     return reseller
 
@@ -153,7 +155,7 @@ def reseller_reactivate(*, reseller_id: int, staff_id: int, reason: str = "") ->
         reseller = _locked(reseller_id)
         if reseller.tier_id is None:
             raise ResellerInputError("该代理没有代理等级，请用「任命」指定等级", code="tier_required")
-        _transition(reseller, ResellerStatus.ACTIVE)
+        _transition(reseller, "reactivate")
         _reviewed(reseller, staff_id=staff_id, reason=_reason(reason, required=False))
     return reseller
 
