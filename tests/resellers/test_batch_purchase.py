@@ -53,7 +53,7 @@ def _download(client: Client, order: Order, file_format: str) -> str:
     assert response.status_code == 200
     assert response["Cache-Control"].startswith("no-store") or "no-store" in response["Cache-Control"]
     assert response["Content-Disposition"] == f'attachment; filename="{order.number}.{file_format}"'
-    return b"".join(response.streaming_content).decode("utf-8")
+    return b"".join(response.streaming_content).decode("utf-8")  # type: ignore[attr-defined]
 
 
 @pytest.mark.django_db

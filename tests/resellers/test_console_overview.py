@@ -34,7 +34,7 @@ def _buy(user_id: int, sku_id: int, quantity: int, channel: str) -> Order:
                            request_id=None, sales_channel=channel).order
 
 
-def _earning(user_id: int, order: Order, kind: str, amount: str, reversed_amount: str = "0.00",
+def _earning(user_id: int, order: Order, kind: str, amount: str, *, reversed_amount: str = "0.00",
              level: int = 0) -> Earning:
     return Earning.objects.create(kind=kind, beneficiary_id=user_id, order=order, level=level, amount=Decimal(amount),
                                   reversed_amount=Decimal(reversed_amount), state=EarningState.PENDING,
