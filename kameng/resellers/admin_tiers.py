@@ -170,6 +170,14 @@ class ResellerAdmin(ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # staff appoint a reseller with the "任命代理" action
 
+    def delete_model(self, request: HttpRequest, obj: Reseller) -> None:
+        super().delete_model(request, obj)
+        transaction.on_commit(reseller_tables_changed)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        super().delete_queryset(request, queryset)
+        transaction.on_commit(reseller_tables_changed)
+
     def has_review_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         return bool(request.user.has_perm(REVIEW_PERMISSION))
 
