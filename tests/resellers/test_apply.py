@@ -202,3 +202,13 @@ def test_staff_sku_autocomplete_answers(client: Client) -> None:
         "term": "王者", "app_label": "resellers", "model_name": "tierprice", "field_name": "sku"})
     assert response.status_code == 200
     assert [result["text"] for result in response.json()["results"]] == ["王者点券 · 10 元"]
+
+
+def test_staff_tier_change_page_shows_its_prices(client: Client) -> None:
+    tier = tier_make()
+    sku = SkuFactory.create(product__name="王者点券")
+    TierPrice.objects.create(tier=tier, sku=sku, kind="fixed", fixed_price=Decimal("8.00"))
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    response = client.get(reverse("admin:resellers_resellertier_change", args=[tier.pk]))
+    assert response.status_code == 200
+    assert "王者点券" in response.content.decode()
