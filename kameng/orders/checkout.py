@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from kameng.catalog.models import DeliveryKind
-from kameng.catalog.pricing import PriceQuote
+from kameng.catalog.pricing import BULK_SALES_CHANNELS, PriceQuote
 from kameng.catalog.selectors import SkuForSale, topup_form_for_sku
 from kameng.catalog.topup_forms import DEFAULT_TOPUP_FORM, topup_input_clean, topup_target_dumps
 from kameng.core.errors import ApplicationError
@@ -95,14 +95,23 @@ def checkout_topup_target(sku: SkuForSale, target: Mapping[str, str] | None) -> 
     return topup_target_dumps(target)
 
 
-def checkout_validate(sku: SkuForSale, quantity: int, quote: PriceQuote) -> None:
+def checkout_quantity_upper(sku: SkuForSale, sales_channel: str) -> int:
+    """The most units one order may take: the product's own bound capped by KAMENG_MAX_ORDER_QUANTITY, except on
+    a reseller's bulk channels (batch purchase, the Open API), where KAMENG_BATCH_PURCHASE_MAX alone bounds it (the
+    product's max_quantity is a storefront limit per order, not a bound on resellers buying stock)."""
+    if sales_channel in BULK_SALES_CHANNELS:
+        return int(settings.KAMENG_BATCH_PURCHASE_MAX)
+    return min(sku.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY)
+
+
+def checkout_validate(sku: SkuForSale, quantity: int, quote: PriceQuote, *, sales_channel: str = "") -> None:
     """Raise the buyer-facing error when this SKU cannot be checked out in this quantity at this price."""
     if sku.delivery_kind not in PURCHASABLE_KINDS:
         raise ApplicationError("该商品（%(kind)s）暂不支持在线购买，请联系客服", code="delivery_kind_unsupported",
                                params={"kind": DeliveryKind(sku.delivery_kind).label})
     if not isinstance(quantity, int) or isinstance(quantity, bool):
         raise ApplicationError("购买数量必须是整数", code="invalid_quantity")
-    upper = min(sku.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY)
+    upper = checkout_quantity_upper(sku, sales_channel)
     if quantity < sku.min_quantity or quantity > upper:
         raise ApplicationError("购买数量需在 %(min)s–%(max)s 之间", code="invalid_quantity",
                                extra={"min": sku.min_quantity, "max": upper},

@@ -229,7 +229,7 @@ def _is_allowed(sku: SkuForSale | None, checkout: _Checkout) -> bool:
     if sku is None or sku.delivery_kind != DeliveryKind.CARD_KEY:
         return False
     try:
-        checkout_validate(sku, checkout.quantity, _quote(sku, checkout))
+        checkout_validate(sku, checkout.quantity, _quote(sku, checkout), sales_channel=checkout.sales_channel)
     except ApplicationError:
         return False
     return True

@@ -2,4 +2,5 @@
 from kameng.resellers import (
     admin_notify,  # noqa: F401
     admin_subsites,  # noqa: F401
+    admin_tiers,  # noqa: F401
 )

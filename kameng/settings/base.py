@@ -358,7 +358,8 @@ KAMENG_UNPAID_STOCK_SHARE_PER_BUYER = env.float("KAMENG_UNPAID_STOCK_SHARE_PER_B
 KAMENG_UNPAID_TAKEOVER_SECONDS = env.int("KAMENG_UNPAID_TAKEOVER_SECONDS", default=120)
 # Price rules (kameng/catalog/pricing.py): dotted paths of callables applied in order to every SKU price.
 # On by default: membership levels and member prices (kameng/membership/pricing.py); "" in the env turns them off.
-KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=["kameng.membership.pricing.member_price_rule"])
+KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=["kameng.membership.pricing.member_price_rule",
+                                                             "kameng.resellers.pricing.reseller_price_rule"])
 # Aftercare listeners (kameng/orders/aftercare.py): dotted paths told after commit when orders are delivered or
 # refunded. Membership counts spend there (kameng/membership/services.py).
 KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
@@ -412,6 +413,12 @@ KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 # is answered 429 without a row until the minute is over.
 KAMENG_NOTIFY_MAX_BYTES = env.int("KAMENG_NOTIFY_MAX_BYTES", default=16 * 1024)
 KAMENG_NOTIFY_REJECTIONS_PER_ADDRESS = env.int("KAMENG_NOTIFY_REJECTIONS_PER_ADDRESS", default=20)
+# Reseller tiers (kameng/resellers/tiers.py): where the platform's supply cost of SKUs comes from (a dotted path of
+# `(sku_ids) -> {sku_id: cost}`, the cheapest active supplier offer); a tier price is never below
+# max(floor price, that cost). Batch purchase (批量采购, kameng/web/views/reseller_batch.py) and the Open API take up
+# to KAMENG_BATCH_PURCHASE_MAX units of one SKU in one order (the product's own max_quantity is the storefront's).
+KAMENG_SKU_SUPPLY_COST = env.str("KAMENG_SKU_SUPPLY_COST", default="kameng.suppliers.selectors.sku_supply_costs")
+KAMENG_BATCH_PURCHASE_MAX = env.int("KAMENG_BATCH_PURCHASE_MAX", default=1000)
 
 LOGGING = {
     "version": 1,

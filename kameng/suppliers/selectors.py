@@ -4,10 +4,11 @@ loss, the direct top-up attempts of an order and those staff must look at."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Min, Q, QuerySet
 
-from kameng.suppliers.models import AttemptStatus, SupplierOffer, TopupAttempt
+from kameng.suppliers.models import AttemptStatus, SupplierOffer, SupplierStatus, TopupAttempt
 
 
 def offer_is_at_loss(offer: SupplierOffer) -> bool:
@@ -42,3 +43,12 @@ def topup_attempts_needing_review() -> QuerySet[TopupAttempt]:
 
 def topup_attempt_is_live(*, attempt: TopupAttempt) -> bool:
     return attempt.status not in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED)
+
+
+def sku_supply_costs(sku_ids: Iterable[int]) -> dict[int, Decimal]:
+    """The cheapest price of an active offer of an approved supplier for each SKU that has one (the platform's
+    supply cost; reached by resellers through settings.KAMENG_SKU_SUPPLY_COST). SKUs without an offer are absent."""
+    rows = (SupplierOffer.objects.filter(sku_id__in=list(sku_ids), is_active=True,
+                                         supplier__status=SupplierStatus.APPROVED)
+            .values("sku_id").annotate(cheapest=Min("price")).values_list("sku_id", "cheapest"))
+    return dict(rows)
