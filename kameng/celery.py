@@ -48,3 +48,10 @@ app.conf.beat_schedule = {
     "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
                                     "schedule": crontab(hour=0, minute=20)},
 }
+
+# Reseller earnings (kameng/resellers/earnings.py): confirm the due margins and commissions; sync missed orders.
+app.autodiscover_tasks(["kameng.resellers"], related_name="earnings_tasks")
+app.conf.beat_schedule["resellers-release-earnings"] = {
+    "task": "kameng.resellers.earnings_tasks.release_due_earnings", "schedule": 300.0}
+app.conf.beat_schedule["resellers-sync-missed-earnings"] = {
+    "task": "kameng.resellers.earnings_tasks.sync_missed_earnings", "schedule": 3600.0}

@@ -1,1 +1,2 @@
 """Staff pages for resellers: each part registers its own pages in its own module, imported here."""
+from kameng.resellers import admin_earnings  # noqa: F401

@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "kameng.web.middleware.LazyMessageMiddleware",  # Django's, building the storage only when it is used
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "kameng.web.affiliate.AffiliateMiddleware",  # ?aff=<invite code> → a signed cookie (reseller attribution)
     # Last, so that it sees every view's exception first: the database out of reach is a 503, not a 500.
     "kameng.web.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -367,6 +368,7 @@ KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
     "kameng.points.services.points_aftercare",
     "kameng.suppliers.settlement.settlement_aftercare",
     "kameng.suppliers.restock.restock_orders_delivered",
+    "kameng.resellers.earnings.earnings_aftercare",
 ])
 # Supplier money (kameng/suppliers/settlement.py, withdrawals.py): how far back the settlement sweeper looks for
 # orders the aftercare listener missed; the smallest withdrawal a supplier may request (yuan).
@@ -487,3 +489,11 @@ KAMENG_EMAIL_INCLUDE_KEYS = env.bool("KAMENG_EMAIL_INCLUDE_KEYS", default=False)
 # bounded per account and per address to this many a day (so the form cannot be used to mail someone repeatedly).
 KAMENG_EMAIL_CONFIRM_HOURS = env.int("KAMENG_EMAIL_CONFIRM_HOURS", default=24)
 KAMENG_EMAIL_CONFIRMATIONS_PER_DAY = env.int("KAMENG_EMAIL_CONFIRMATIONS_PER_DAY", default=3)
+
+# --- reseller earnings (kameng/resellers/earnings.py, referrals.py, commission_withdrawals.py) -------------------
+# Days a sub-site margin or a commission waits after delivery before it is confirmed (staff may override it in the
+# commission settings); how long an `?aff=<invite code>` link keeps its visitor attributed (the signed cookie's
+# life); the smallest commission withdrawal to a bank account, in yuan.
+KAMENG_RESELLER_CONFIRM_DAYS = env.int("KAMENG_RESELLER_CONFIRM_DAYS", default=7)
+KAMENG_AFF_COOKIE_DAYS = env.int("KAMENG_AFF_COOKIE_DAYS", default=30)
+KAMENG_RESELLER_WITHDRAWAL_MIN = env.str("KAMENG_RESELLER_WITHDRAWAL_MIN", default="100.00")
