@@ -11,8 +11,16 @@ from django.utils import timezone
 
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.resellers.earnings import commission_of, earnings_aftercare
-from kameng.resellers.models import CommissionSettings, Earning, EarningKind, EarningState, Referral, ReferralSource
-from kameng.resellers.models import Reseller, ResellerStatus
+from kameng.resellers.models import (
+    CommissionSettings,
+    Earning,
+    EarningKind,
+    EarningState,
+    Referral,
+    ReferralSource,
+    Reseller,
+    ResellerStatus,
+)
 from tests.factories import UserFactory
 from tests.resellers.earnings_support import (
     Capture,
@@ -51,7 +59,7 @@ def test_a_chain_of_three_pays_level_one_and_two_only(django_capture_on_commit_c
 
 
 def test_amounts_are_rounded_down_to_the_fen(django_capture_on_commit_callbacks: Capture) -> None:
-    near, middle = chain(2)
+    near, _middle = chain(2)
     buyer = invited_by(UserFactory.create(), near)
 
     buy(django_capture_on_commit_callbacks, buyer, price="33.33")
