@@ -168,7 +168,9 @@ class ReferralForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        user, inviter = data.get("user"), data.get("inviter")
+        # On the change page the user is read-only (not in the form): the row's own user.
+        user = data.get("user") or (self.instance.user if self.instance.pk else None)
+        inviter = data.get("inviter")
         if user is not None and inviter is not None:
             if user.pk == inviter.pk:
                 raise forms.ValidationError("不能把用户设为自己的邀请人")

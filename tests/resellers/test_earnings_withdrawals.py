@@ -222,3 +222,16 @@ def test_staff_set_an_inviter_but_never_a_cycle_or_self(admin_client: Client) ->
     assert added.status_code == 302
     assert Referral.objects.get(user=top).source == ReferralSource.STAFF
     assert Referral.objects.get(user=bottom).source == ReferralSource.STAFF
+
+
+def test_staff_changing_an_inviter_is_refused_when_it_makes_a_loop(admin_client: Client) -> None:
+    top, bottom = UserFactory.create(), UserFactory.create()
+    referral_set_by_staff(user_id=bottom.pk, inviter_id=top.pk)
+    referral_set_by_staff(user_id=top.pk, inviter_id=UserFactory.create().pk)
+    row = Referral.objects.get(user=top)
+
+    page = admin_client.post(reverse("admin:resellers_referral_change", args=[row.pk]), {"inviter": bottom.pk})
+
+    assert page.status_code == 200
+    assert "循环" in page.content.decode()
+    assert Referral.objects.get(user=top).inviter_id != bottom.pk
