@@ -51,3 +51,10 @@ app.conf.beat_schedule = {
 # Open API order notifications to resellers' notify_url: retries and lost sends (kameng.resellers.notify).
 app.conf.beat_schedule["resellers-sweep-notifications"] = {"task": "kameng.resellers.tasks.sweep_notifications",
                                                            "schedule": 15.0}
+
+# Reseller earnings (kameng/resellers/earnings.py): confirm the due margins and commissions; sync missed orders.
+app.autodiscover_tasks(["kameng.resellers"], related_name="earnings_tasks")
+app.conf.beat_schedule["resellers-release-earnings"] = {
+    "task": "kameng.resellers.earnings_tasks.release_due_earnings", "schedule": 300.0}
+app.conf.beat_schedule["resellers-sync-missed-earnings"] = {
+    "task": "kameng.resellers.earnings_tasks.sync_missed_earnings", "schedule": 3600.0}

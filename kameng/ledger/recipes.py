@@ -207,3 +207,75 @@ def supplier_withdrawal_rejected(*, reference: str, memo: str, owner_id: int, am
     """Staff rejected the withdrawal: withdrawals in review → back to the supplier's payable."""
     return JournalDraft(kind=JournalKind.SUPPLIER_WITHDRAWAL_REJECTED, reference=reference, memo=memo,
                         legs=[debit(_in_review_id(), amount), credit(_payable_id(owner_id), amount)])
+
+
+# --- resellers: sub-site margins and commissions (kameng.resellers.earnings, .commission_withdrawals) ---------------
+# A delivered order's money is platform revenue (above); what a sub-site owner's margin or an inviter's commission
+# takes of it waits in one system account (earnings pending) for the confirmation period, then goes to the owner's
+# wallet (margin) or commission balance (commission); a refund before that gives it back to revenue. Commission
+# leaves its balance by a withdrawal (in review → payout clearing, or back when rejected) or into the wallet.
+
+
+def _earnings_pending_id() -> int:
+    return system_account_id(kind=AccountKind.RESELLER_EARNINGS_PENDING)
+
+
+def _commission_id(owner_id: int) -> int:
+    return owner_account_id(user_id=owner_id, kind=AccountKind.RESELLER_COMMISSION)
+
+
+def _reseller_in_review_id() -> int:
+    return system_account_id(kind=AccountKind.RESELLER_WITHDRAWALS_IN_REVIEW)
+
+
+def reseller_earning_pending(*, reference: str, memo: str, amount: Decimal, is_margin: bool) -> JournalDraft:
+    """A delivered order earns a sub-site margin or a commission: platform revenue → earnings pending."""
+    kind = JournalKind.RESELLER_MARGIN_PENDING if is_margin else JournalKind.COMMISSION_PENDING
+    return JournalDraft(kind=kind, reference=reference, memo=memo,
+                        legs=[debit(_revenue_id(), amount), credit(_earnings_pending_id(), amount)])
+
+
+def reseller_earning_reversed(*, reference: str, memo: str, amount: Decimal, is_margin: bool) -> JournalDraft:
+    """The order was refunded (in part) before the earning was confirmed: earnings pending → platform revenue."""
+    kind = JournalKind.RESELLER_MARGIN_REVERSED if is_margin else JournalKind.COMMISSION_REVERSED
+    return JournalDraft(kind=kind, reference=reference, memo=memo,
+                        legs=[debit(_earnings_pending_id(), amount), credit(_revenue_id(), amount)])
+
+
+def reseller_margin_released(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """A sub-site margin confirmed: earnings pending → the sub-site owner's wallet."""
+    return JournalDraft(kind=JournalKind.RESELLER_MARGIN_RELEASED, reference=reference, memo=memo,
+                        legs=[debit(_earnings_pending_id(), amount),
+                              credit(wallet_account_id(user_id=owner_id), amount)])
+
+
+def commission_released(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """A commission confirmed: earnings pending → the beneficiary's commission balance (withdrawable)."""
+    return JournalDraft(kind=JournalKind.COMMISSION_RELEASED, reference=reference, memo=memo,
+                        legs=[debit(_earnings_pending_id(), amount), credit(_commission_id(owner_id), amount)])
+
+
+def commission_to_wallet(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """转入余额: the beneficiary's commission balance → its wallet, at once."""
+    return JournalDraft(kind=JournalKind.COMMISSION_TO_WALLET, reference=reference, memo=memo,
+                        legs=[debit(_commission_id(owner_id), amount),
+                              credit(wallet_account_id(user_id=owner_id), amount)])
+
+
+def commission_withdrawal_requested(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """A reseller asked to withdraw commission: its commission balance → reseller withdrawals in review."""
+    return JournalDraft(kind=JournalKind.COMMISSION_WITHDRAWAL, reference=reference, memo=memo,
+                        legs=[debit(_commission_id(owner_id), amount), credit(_reseller_in_review_id(), amount)])
+
+
+def commission_withdrawal_paid(*, reference: str, memo: str, amount: Decimal) -> JournalDraft:
+    """Staff paid it by bank transfer: reseller withdrawals in review → reseller payout clearing."""
+    return JournalDraft(kind=JournalKind.COMMISSION_WITHDRAWAL_PAID, reference=reference, memo=memo,
+                        legs=[debit(_reseller_in_review_id(), amount),
+                              credit(system_account_id(kind=AccountKind.RESELLER_PAYOUT_CLEARING), amount)])
+
+
+def commission_withdrawal_rejected(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """Staff rejected it: reseller withdrawals in review → back to the commission balance."""
+    return JournalDraft(kind=JournalKind.COMMISSION_WITHDRAWAL_REJECTED, reference=reference, memo=memo,
+                        legs=[debit(_reseller_in_review_id(), amount), credit(_commission_id(owner_id), amount)])

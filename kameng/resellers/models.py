@@ -338,3 +338,14 @@ class Earning(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.order_id} L{self.level}"
+
+
+
+# The earnings part's own models (invite codes, commission settings, commission withdrawals).
+from kameng.resellers.earnings_models import (  # noqa: E402, F401
+    CommissionSettings,
+    InviteCode,
+    ResellerWithdrawal,
+    ResellerWithdrawalDestination,
+    ResellerWithdrawalStatus,
+)

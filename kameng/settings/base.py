@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "kameng.web.middleware.LazyMessageMiddleware",  # Django's, building the storage only when it is used
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "kameng.web.affiliate.AffiliateMiddleware",  # ?aff=<invite code> → a signed cookie (reseller attribution)
     # Last, so that it sees every view's exception first: the database out of reach is a 503, not a 500.
     "kameng.web.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -369,6 +370,7 @@ KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
     "kameng.suppliers.settlement.settlement_aftercare",
     "kameng.suppliers.restock.restock_orders_delivered",
     "kameng.resellers.notify.notify_aftercare",
+    "kameng.resellers.earnings.earnings_aftercare",
 ])
 # Supplier money (kameng/suppliers/settlement.py, withdrawals.py): how far back the settlement sweeper looks for
 # orders the aftercare listener missed; the smallest withdrawal a supplier may request (yuan).
@@ -528,3 +530,11 @@ if "KAMENG_PRICE_RULES" not in os.environ:
 # turn it on in production only for resellers who need it. The shop name it reports to the docking site.
 KAMENG_ACG_SHARED_ENABLED = env.bool("KAMENG_ACG_SHARED_ENABLED", default=DEBUG)
 KAMENG_ACG_SHARED_SHOP_NAME = env.str("KAMENG_ACG_SHARED_SHOP_NAME", default="kameng 卡盟商城")
+
+# --- reseller earnings (kameng/resellers/earnings.py, referrals.py, commission_withdrawals.py) -------------------
+# Days a sub-site margin or a commission waits after delivery before it is confirmed (staff may override it in the
+# commission settings); how long an `?aff=<invite code>` link keeps its visitor attributed (the signed cookie's
+# life); the smallest commission withdrawal to a bank account, in yuan.
+KAMENG_RESELLER_CONFIRM_DAYS = env.int("KAMENG_RESELLER_CONFIRM_DAYS", default=7)
+KAMENG_AFF_COOKIE_DAYS = env.int("KAMENG_AFF_COOKIE_DAYS", default=30)
+KAMENG_RESELLER_WITHDRAWAL_MIN = env.str("KAMENG_RESELLER_WITHDRAWAL_MIN", default="100.00")
