@@ -4,9 +4,9 @@ An offer is eligible when its supplier is approved and reached through an upstre
 and sourced upstream, staff have not excluded the supplier for the SKU (`SkuRoutingRule` EXCLUDE), the upstream's
 last known stock covers the quantity (None: the upstream does not say), the offer has not reached its daily cap
 (`max_per_day` counts the attempts routed to it since local midnight that did not fail: a soft cap, two orders
-routed at the same instant may both take the last place), its price is not above the order's unit selling price
-unless staff allowed a loss (`is_loss_allowed`: never sell at a loss by default), and it was not tried for this
-order already.
+routed at the same instant may both take the last place), it does not sell at a loss against the price this order
+pays per unit (`kameng.suppliers.selectors.price_sells_at_loss`, the one loss guard: a VIP's member price, not the
+retail price; staff may allow a loss per offer), and it was not tried for this order already.
 
 Among the eligible offers a supplier pinned for the SKU (PIN) comes first; then the lowest price; on a tie the
 higher star rating (five-star suppliers get priority), then the older offer. The decision and its reason are
@@ -33,6 +33,7 @@ from kameng.suppliers.models import (
     SupplierStatus,
     TopupAttempt,
 )
+from kameng.suppliers.selectors import offer_not_at_loss_q
 
 REASON_PINNED = _("指定供货商")
 REASON_CHEAPEST = _("最低价")
@@ -64,8 +65,9 @@ def _ranked(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer
                       supplier__status=SupplierStatus.APPROVED)
               .exclude(supplier__connector_kind=ConnectorKind.MANUAL)
               .exclude(supplier_id__in=excluded).exclude(pk__in=tried)
-              .filter(Q(upstream_stock__isnull=True) | Q(upstream_stock__gte=order.quantity)))
-    candidates = [offer for offer in offers if offer.is_loss_allowed or offer.price <= order.unit_price]
+              .filter(Q(upstream_stock__isnull=True) | Q(upstream_stock__gte=order.quantity))
+              .filter(offer_not_at_loss_q(unit_price=order.unit_price)))
+    candidates = list(offers)
     capped = [offer for offer in candidates if offer.max_per_day is not None]
     if capped:
         used = _routed_today(offer_ids=[offer.pk for offer in capped])

@@ -1,33 +1,47 @@
 """Reads about suppliers that routing, staff pages and the order's progress share: whether an offer sells at a
-loss, the direct top-up attempts of an order and those staff must look at."""
+loss (the one loss guard, `price_sells_at_loss`), the direct top-up attempts of an order and those staff must look
+at."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Value
 
 from kameng.suppliers.models import AttemptStatus, SupplierOffer, TopupAttempt
 
 
-def offer_is_at_loss(offer: SupplierOffer) -> bool:
-    """The offer's cost is above its SKU's selling price and staff have not allowed that (`is_loss_allowed`):
-    routing skips it (never sell at a loss without staff saying so). The selling price is the SKU's retail price;
-    a member discount below cost is the pricing rules' business (the SKU's floor price)."""
-    return offer.price > offer.sku.price and not offer.is_loss_allowed
+def price_sells_at_loss(*, cost: Decimal, unit_price: Decimal, is_loss_allowed: bool) -> bool:
+    """THE loss guard, the one rule every supplier route asks (direct top-up routing, card-key bidding, staff
+    lists): an offer sells at a loss when its cost (the offer price) is above the price the order pays per unit
+    (`Order.unit_price`, after the member price and every other price rule), unless staff allowed the loss for the
+    offer (`is_loss_allowed`). A VIP buyer pays less than the retail price, so an offer that is fine at retail may
+    be at a loss for that buyer's order; equal is not a loss."""
+    return cost > unit_price and not is_loss_allowed
+
+
+def offer_is_at_loss(offer: SupplierOffer, *, unit_price: Decimal | None = None) -> bool:
+    """`price_sells_at_loss` for an offer, at `unit_price` (an order's), or without an order at the SKU's retail
+    price (staff lists, the price sync's warning)."""
+    return price_sells_at_loss(cost=offer.price, unit_price=offer.sku.price if unit_price is None else unit_price,
+                               is_loss_allowed=offer.is_loss_allowed)
 
 
 def offers_at_loss(offers: Iterable[SupplierOffer]) -> list[SupplierOffer]:
     return [offer for offer in offers if offer_is_at_loss(offer)]
 
 
-def offer_not_at_loss_q() -> Q:
-    """A filter on SupplierOffer keeping what routing may use on price: `offers.filter(offer_not_at_loss_q())`."""
-    return Q(price__lte=F("sku__price")) | Q(is_loss_allowed=True)
+def offer_at_loss_q(*, unit_price: Decimal | None = None) -> Q:
+    """`price_sells_at_loss` as a filter on SupplierOffer (the same rule in SQL; a test keeps the two in step):
+    at `unit_price`, or at the SKU's retail price without one."""
+    selling = F("sku__price") if unit_price is None else Value(unit_price)
+    return Q(price__gt=selling, is_loss_allowed=False)
 
 
-def offer_at_loss_q() -> Q:
-    return Q(price__gt=F("sku__price"), is_loss_allowed=False)
+def offer_not_at_loss_q(*, unit_price: Decimal | None = None) -> Q:
+    """What routing may use on price: `offers.filter(offer_not_at_loss_q(unit_price=order.unit_price))`."""
+    return ~offer_at_loss_q(unit_price=unit_price)
 
 
 def topup_attempts_of_order(*, order_id: int) -> QuerySet[TopupAttempt]:
