@@ -32,7 +32,12 @@ from kameng.suppliers.models import (
     SupplierOffer,
     TopupAttempt,
 )
-from kameng.suppliers.selectors import offer_at_loss_q, offer_is_at_loss
+from kameng.suppliers.selectors import (
+    no_route_reasons,
+    offer_at_loss_q,
+    offer_is_at_loss,
+    topup_orders_without_attempts,
+)
 from kameng.suppliers.topup import attempt_review_settle
 
 ATTEMPT_REVIEW_PERMISSION = "suppliers.change_topupattempt"
@@ -136,9 +141,25 @@ class TopupAttemptAdmin(ModelAdmin):
     raw_id_fields = ("order", "offer", "supplier")
     readonly_fields = [f.name for f in TopupAttempt._meta.fields]
     actions_detail: tuple[str, ...] = ("settle_review",)
+    actions_list: tuple[str, ...] = ("no_route_orders",)
+    NO_ROUTE_PAGE_SIZE = 200
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # attempts are written by routing only (kameng.suppliers.topup)
+
+    @action(description="无可用供货商的订单", url_path="no-route-orders", icon="report")
+    def no_route_orders(self, request: HttpRequest) -> HttpResponse:
+        """Paid direct top-up orders without any attempt (no offer was eligible), with why, newest first."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        orders = list(topup_orders_without_attempts()[:self.NO_ROUTE_PAGE_SIZE])
+        reasons = no_route_reasons(order_ids=[order.pk for order in orders])
+        rows = [(order, reasons.get(order.pk, "尚未路由（等待发货任务）"),
+                 reverse("admin:orders_order_change", args=[order.pk])) for order in orders]
+        return TemplateResponse(request, "admin/suppliers/topupattempt/no_route.html", {
+            **self.admin_site.each_context(request), "title": "无可用供货商的直充订单", "opts": self.model._meta,
+            "rows": rows, "page_size": self.NO_ROUTE_PAGE_SIZE,
+        })
 
     def has_review_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         return bool(request.user.has_perm(ATTEMPT_REVIEW_PERMISSION))

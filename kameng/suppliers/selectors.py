@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 
+from kameng.catalog.models import DeliveryKind
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.suppliers.models import AttemptStatus, SupplierOffer, TopupAttempt
 
 
@@ -56,3 +58,31 @@ def topup_attempts_needing_review() -> QuerySet[TopupAttempt]:
 
 def topup_attempt_is_live(*, attempt: TopupAttempt) -> bool:
     return attempt.status not in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED)
+
+
+# Orders that never reach a supplier's hands: not paid (yet), or held for risk review before fulfilment.
+_NOT_ROUTABLE_YET = (OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.UNDER_REVIEW)
+
+
+def topup_orders_without_attempts() -> QuerySet[Order]:
+    """Paid direct top-up orders that no supplier was ever asked to fill (no attempt at all): no offer was eligible
+    when they were routed (refunded at once), or they wait for their fulfilment. Newest first. The attempts list
+    cannot show them, so staff get them here (with `no_route_reasons`)."""
+    return (Order.objects.filter(sku__product__delivery_kind=DeliveryKind.DIRECT_TOPUP)
+            .exclude(status__in=_NOT_ROUTABLE_YET)
+            .exclude(Exists(TopupAttempt.objects.filter(order_id=OuterRef("pk"))))
+            .select_related("sku__product").order_by("-pk"))
+
+
+def no_route_reasons(*, order_ids: Iterable[int]) -> dict[int, str]:
+    """Why each order had no supplier, as its staff timeline says (the newest TOPUP_NO_ROUTE detail, else the
+    buyer's DELIVERY_FAILED reason); orders without either are left out."""
+    reasons: dict[int, str] = {}
+    rows = (OrderEvent.objects.filter(order_id__in=list(order_ids),
+                                      kind__in=[OrderEventKind.TOPUP_NO_ROUTE, OrderEventKind.DELIVERY_FAILED])
+            .order_by("kind", "pk").values_list("order_id", "kind", "params"))
+    for order_id, kind, params in rows:  # delivery_failed rows first, so a no-route detail wins
+        text = str((params or {}).get("detail" if kind == OrderEventKind.TOPUP_NO_ROUTE else "reason") or "")
+        if text:
+            reasons[order_id] = text
+    return reasons

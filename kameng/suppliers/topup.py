@@ -55,7 +55,7 @@ from kameng.orders.state import transition
 from kameng.suppliers.connectors.base import Outcome, TopupAnswer, TopupKind, TopupRequest
 from kameng.suppliers.locks import attempt_lock_with_order
 from kameng.suppliers.models import AttemptStatus, TopupAttempt
-from kameng.suppliers.routing import Route, order_route
+from kameng.suppliers.routing import Route, order_route, route_refusals
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,13 @@ def _route_next(order: Order, *, sequence: int, reason: str) -> list[OrderEvent]
     """Route the (FULFILLING) order to its next offer, or fail it with `reason` when none is left."""
     route = order_route(order=order, is_first=sequence == 1)
     if route is None:
-        return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.DELIVERY_FAILED,
-                                                                           reason=reason))]
+        failed = transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.DELIVERY_FAILED,
+                                                                            reason=reason))
+        if sequence > 1:  # every offer was tried: the attempts say why
+            return [failed]
+        # No supplier was ever asked (no attempt): staff read why on the order's timeline, the buyer reads `reason`.
+        why = fact(OrderEventKind.TOPUP_NO_ROUTE, detail=route_refusals(order=order))
+        return [OrderEvent(order=order, kind=why.kind, params=why.params), failed]
     attempt = _attempt_record(order, route, sequence=sequence)
     routed = fact(OrderEventKind.ROUTED, supplier=route.offer.supplier.name, price=route.offer.price,
                   reason=route.reason)
