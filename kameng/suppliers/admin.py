@@ -97,7 +97,7 @@ class SupplierOfferAdmin(ModelAdmin):
                     "is_active", "is_loss_allowed", "synced_at")
     list_filter = ("is_active", "stock_source", AtLossFilter)
     list_select_related = ("supplier", "sku__product")
-    raw_id_fields = ("supplier", "sku")
+    autocomplete_fields = ("supplier", "sku")  # picked by name: 「商品 · 规格」, the supplier's name
 
     @admin.display(description="售价")
     def selling_price(self, offer: SupplierOffer) -> str:
@@ -111,7 +111,9 @@ class SupplierOfferAdmin(ModelAdmin):
 @admin.register(SkuRoutingRule)
 class SkuRoutingRuleAdmin(ModelAdmin):
     list_display = ("sku", "supplier", "kind", "note", "created_at")
-    raw_id_fields = ("sku", "supplier")
+    list_select_related = ("sku__product", "supplier")
+    search_fields = ("sku__product__name", "sku__name", "supplier__name")
+    autocomplete_fields = ("sku", "supplier")  # picked by name: 「商品 · 规格」, the supplier's name
 
 
 class AttemptReviewForm(forms.Form):
