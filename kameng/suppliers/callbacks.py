@@ -1,10 +1,10 @@
 """Suppliers' callbacks (异步通知) for direct top-ups: verified by the supplier's connector, applied once.
 
 A callback that does not verify, or names a supplier id that does not exist, is answered 400 "rejected" (the same
-answer for both, so a caller cannot enumerate supplier ids; the log says which) and changes nothing. A verified one is written like any other
-answer (kameng.suppliers.topup.attempt_outcome_apply): a duplicate, or a late one for an attempt a query already
-settled or that was failed over, changes nothing and is acknowledged, so the upstream stops retrying; a success for
-an attempt we had failed is flagged for staff there.
+answer for both, so a caller cannot enumerate supplier ids; the log says which) and changes nothing. A verified one
+is written like any other answer (kameng.suppliers.topup.attempt_outcome_apply): a duplicate, or a late one for an
+attempt a query already settled or that was failed over, changes nothing and is acknowledged, so the upstream stops
+retrying; a success for an attempt we had failed is flagged for staff there.
 
 A connector whose callback signature is weak (`callbacks_prompt_query`: Fulu's MD5 of the sorted characters verifies
 any permutation of a genuine callback's characters) is not believed on its word: its callback makes the attempt due

@@ -124,9 +124,11 @@ def test_a_processed_withdrawal_shows_its_outcome_read_only_not_the_forms(admin_
             text = page.content.decode()
             assert page.status_code == 200
             assert 'id="withdrawal-review-form"' not in text
-            assert 'name="transfer_reference"' not in text and 'name="reason"' not in text
+            assert 'name="transfer_reference"' not in text
+            assert 'name="reason"' not in text
             assert 'data-testid="withdrawal-outcome"' in text
-            assert shown in text and "这笔提现已处理，不能再次审核" in text
+            assert shown in text
+            assert "这笔提现已处理，不能再次审核" in text
             assert ACCOUNT not in text  # nothing left to pay: the number stays masked
     # A review posted from a page kept open changes nothing.
     admin_client.post(reverse("admin:suppliers_supplierwithdrawal_reject", args=[paid.pk]), {"reason": "迟到的驳回"})

@@ -52,7 +52,9 @@ def test_an_order_no_offer_can_take_says_why_on_the_staff_timeline_and_is_listed
     url = reverse("admin:suppliers_topupattempt_no_route_orders")
     assert url in listing
     page = admin_client.get(url).content.decode()
-    assert order.number in page and waiting.number in page and delivered.number not in page
+    assert order.number in page
+    assert waiting.number in page
+    assert delivered.number not in page
     assert "亏本商：亏本（供货价高于订单单价 ¥50.00）" in page
     assert "尚未路由（等待发货任务）" in page
 
