@@ -59,7 +59,7 @@ def _card_key_offer(sku: Sku, price: str, **fields: Any) -> SupplierOffer:
     return SupplierOfferFactory.create(sku=sku, price=Decimal(price), stock_source="card_keys", **fields)
 
 
-def _sold_cost(order: Order) -> Decimal:
+def _sold_cost(order: Order) -> Decimal | None:
     return CardKey.objects.get(order=order, status=CardKeyStatus.SOLD).cost
 
 
