@@ -24,10 +24,8 @@ What one run does, all on 127.0.0.1 and bounded in time:
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -41,8 +39,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+from common import DEFAULT_PG_URL, PYTHON, ROOT, database_create, database_drop, django_start, migrate
+from common import bench_environment as common_environment
+
 PRICE = Decimal("50.00")
 COST = Decimal("49.00")
 APP_KEY = "bench-topup"
@@ -51,38 +50,19 @@ BUYERS = 500
 
 
 def bench_environment(args: argparse.Namespace) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "KAMENG_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "kameng.settings.base",
-        "KAMENG_IGNORE_DOTENV": "1",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "KAMENG_ENCRYPTION_KEYS": "bench1:" + base64.b64encode(os.urandom(32)).decode(),
-        "KAMENG_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "DATABASE_URL": f"{args.pg_url.rstrip('/')}/{args.database}",
-        "KAMENG_VAR_DIR": str(Path(tempfile.gettempdir()) / "kameng-bench-topup-var"),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SITE_URL": f"http://127.0.0.1:{args.web_port}",
-        "LOG_LEVEL": "WARNING",
-        "KAMENG_SIMULATORS_ENABLED": "0",
-        "CELERY_TASK_ALWAYS_EAGER": "1",
+    return common_environment(
+        pg_url=args.pg_url, database=args.database,
+        KAMENG_VAR_DIR=str(Path(tempfile.gettempdir()) / "kameng-bench-topup-var"),
+        SITE_URL=f"http://127.0.0.1:{args.web_port}",
+        CELERY_TASK_ALWAYS_EAGER="1",
         # The aftercare listeners (membership, points, delivery e-mail) are other apps' work: left out here.
-        "KAMENG_ORDER_AFTERCARE": "",
-        "KAMENG_TOPUP_DISPATCH_THREADS": str(args.threads),
-        "KAMENG_TOPUP_QUERY_FIRST_SECONDS": "2",
-        "KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS": "5",
-        "KAMENG_TOPUP_CALLBACK_WAIT_SECONDS": "20",
-        "KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS": "15",
-        "PYTHONPATH": str(ROOT),
-    })
-    return env
-
-
-def admin_sql(args: argparse.Namespace, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres", autocommit=True) as conn:
-        conn.execute(statement)
+        KAMENG_ORDER_AFTERCARE="",
+        KAMENG_TOPUP_DISPATCH_THREADS=str(args.threads),
+        KAMENG_TOPUP_QUERY_FIRST_SECONDS="2",
+        KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS="5",
+        KAMENG_TOPUP_CALLBACK_WAIT_SECONDS="20",
+        KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS="15",
+    )
 
 
 # --- seeding (in this process, through the real services) -----------------------------------------------------
@@ -306,7 +286,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--timeout", type=int, default=900, help="seconds before the run gives up waiting")
     parser.add_argument("--web-port", type=int, default=8150)
     parser.add_argument("--sim-port", type=int, default=8151)
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--database", default="kameng_bench_topup")
     parser.add_argument("--keep-database", action="store_true")
     return parser.parse_args()
@@ -315,23 +295,16 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> int:
     args = parse_arguments()
     env = bench_environment(args)
-    os.environ.update(env)
-    # This process is the worker: its dispatcher runs the calls concurrently (eager tasks would run them inline, one
-    # at a time in each fulfilment thread). The callback server keeps eager tasks: it enqueues nothing here.
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
-    sys.path.insert(0, str(ROOT))
     workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-topup-"))
     simulator = web = None
     print(f"direct top-up benchmark: {args.orders:,} orders, gateway latency {args.latency_ms} ms, "
           f"{args.threads} dispatcher threads, unknown rate {args.unknown_rate}")
-    admin_sql(args, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-    admin_sql(args, f'CREATE DATABASE "{args.database}"')
+    database_create(args.pg_url, args.database)
     try:
-        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0", "--skip-checks"], cwd=ROOT, env=env, check=True,
-                       timeout=600)
-        import django
-
-        django.setup()
+        migrate(env, timeout=600)
+        # This process is the worker: its dispatcher runs the calls concurrently (eager tasks would run them inline,
+        # one at a time in each fulfilment thread). The callback server keeps eager tasks: it enqueues nothing here.
+        django_start({**env, "CELERY_TASK_ALWAYS_EAGER": "0"})
         supplier_id, order_ids = seed(args)
         notify = f"http://127.0.0.1:{args.web_port}/suppliers/callback/{supplier_id}/"
         simulator = start([PYTHON, "-m", "kameng.simulators.supplier", "--port", str(args.sim_port),
@@ -362,7 +335,7 @@ def main() -> int:
 
         connections.close_all()
         if not args.keep_database:
-            admin_sql(args, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            database_drop(args.pg_url, args.database)
         print(f"  logs: {workdir}")
 
 

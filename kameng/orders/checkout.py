@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -292,13 +293,15 @@ def _claim(written: list[CheckoutDraft]) -> Claimed:
     if len(wanting) == 1:  # the single path: one plain claim, "sold out" said exactly
         draft = wanting[0]
         return {draft.order.pk: _claim_one(draft)}
-    by_sku: dict[int, list[CheckoutDraft]] = defaultdict(list)
+    # By SKU and unit price: which suppliers' keys an order may take depends on what it pays (a member price).
+    by_sku: dict[tuple[int, Decimal], list[CheckoutDraft]] = defaultdict(list)
     for draft in wanting:
-        by_sku[draft.order.sku_id].append(draft)
+        by_sku[draft.order.sku_id, draft.order.unit_price].append(draft)
     claimed: Claimed = {}
-    for sku_id in sorted(by_sku):
-        group = by_sku[sku_id]
-        keys = card_keys_claim_many(sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in group])
+    for sku_id, unit_price in sorted(by_sku):
+        group = by_sku[sku_id, unit_price]
+        keys = card_keys_claim_many(sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in group],
+                                    unit_price=unit_price)
         if keys is None:
             raise StockShortError(group)
         claimed.update(keys)
@@ -309,13 +312,15 @@ def _claim_one(draft: CheckoutDraft) -> list[tuple[int, bytes]]:
     order = draft.order
     try:
         # No savepoint: a short claim gives back what it took and raises before any statement fails.
-        return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell)
+        return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell,
+                               unit_price=order.unit_price)
     except SoldOutError:
         # A paying buyer is not refused while the keys are only held by others' unpaid orders near their deadline.
         if not draft.sell or not reservations_take_over(sku_id=order.sku_id, buyer_id=order.buyer_id,
                                                         quantity=draft.keys):
             raise
-    return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell)
+    return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell,
+                           unit_price=order.unit_price)
 
 
 _EVENTS_INSERT_SQL = """

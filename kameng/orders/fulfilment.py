@@ -78,7 +78,8 @@ def _fulfil_card_keys(order: Order) -> list[OrderEvent]:
     if sold < order.quantity:
         try:
             with transaction.atomic():
-                card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=order.quantity - sold, sell=True)
+                card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=order.quantity - sold, sell=True,
+                                unit_price=order.unit_price)
         except SoldOutError:
             return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.OUT_OF_STOCK))]
     order.delivered_at = timezone.now()

@@ -1,9 +1,10 @@
 """Suppliers' callbacks (异步通知) for direct top-ups: verified by the supplier's connector, applied once.
 
-A callback that does not verify is answered 400 and changes nothing. A verified one is written like any other
-answer (kameng.suppliers.topup.attempt_outcome_apply): a duplicate, or a late one for an attempt a query already
-settled or that was failed over, changes nothing and is acknowledged, so the upstream stops retrying; a success for
-an attempt we had failed is flagged for staff there.
+A callback that does not verify, or names a supplier id that does not exist, is answered 400 "rejected" (the same
+answer for both, so a caller cannot enumerate supplier ids; the log says which) and changes nothing. A verified one
+is written like any other answer (kameng.suppliers.topup.attempt_outcome_apply): a duplicate, or a late one for an
+attempt a query already settled or that was failed over, changes nothing and is acknowledged, so the upstream stops
+retrying; a success for an attempt we had failed is flagged for staff there.
 
 A connector whose callback signature is weak (`callbacks_prompt_query`: Fulu's MD5 of the sorted characters verifies
 any permutation of a genuine callback's characters) is not believed on its word: its callback makes the attempt due
@@ -38,6 +39,11 @@ class CallbackReply:
     body: str
 
 
+# The one answer to a callback that is not believed (unknown supplier id, bad signature, unreadable): the same status
+# and body whatever the cause, which only the log tells apart.
+REJECTED = CallbackReply(400, "rejected")
+
+
 class _RejectedError(Exception):
     def __init__(self, reply: CallbackReply) -> None:
         self.reply = reply
@@ -60,23 +66,24 @@ def topup_callback_process(*, supplier_id: int, body: bytes, headers: Mapping[st
 def _verified(supplier_id: int, body: bytes, headers: Mapping[str, str]) -> tuple[SupplierConnector, CallbackResult,
                                                                                   int]:
     """The connector, the verified callback and its attempt; `_RejectedError` with the answer otherwise."""
-    supplier = Supplier.objects.filter(pk=supplier_id).first()
-    if supplier is None:
-        raise _RejectedError(CallbackReply(404, "unknown supplier"))
-    if len(body) > MAX_BODY_BYTES:
+    if len(body) > MAX_BODY_BYTES:  # before the look-up: the answer must not depend on the supplier existing
         raise _RejectedError(CallbackReply(413, "payload too large"))
+    supplier = Supplier.objects.filter(pk=supplier_id).first()
+    if supplier is None:  # answered as a bad signature is, so a caller cannot tell which supplier ids exist
+        logger.warning("callback for an unknown supplier id %s rejected", supplier_id)
+        raise _RejectedError(REJECTED)
     try:
         connector = connector_for(supplier)
         result = connector.callback_verify(body=body, headers=headers)
     except CallbackRejectedError as error:
         logger.warning("callback of supplier %s rejected: %s", supplier_id, error)
-        raise _RejectedError(CallbackReply(400, "rejected")) from error
+        raise _RejectedError(REJECTED) from error
     except ApplicationError as error:
         logger.warning("callback of supplier %s cannot be read: %s", supplier_id, error.message)
-        raise _RejectedError(CallbackReply(400, "rejected")) from error
+        raise _RejectedError(REJECTED) from error
     except ValueError as error:  # the supplier's stored config is not JSON: staff must fix it
         logger.exception("callback of supplier %s: its connector config cannot be read", supplier_id)
-        raise _RejectedError(CallbackReply(400, "rejected")) from error
+        raise _RejectedError(REJECTED) from error
     attempt = (TopupAttempt.objects.filter(customer_order_no=result.customer_order_no, supplier_id=supplier.pk)
                .values("pk", "supplier_order_id").first())
     if attempt is None:
@@ -87,5 +94,5 @@ def _verified(supplier_id: int, body: bytes, headers: Mapping[str, str]) -> tupl
     if attempt["supplier_order_id"] and named and named != attempt["supplier_order_id"]:
         logger.warning("callback of supplier %s for %s names another supplier order", supplier_id,
                        result.customer_order_no)
-        raise _RejectedError(CallbackReply(400, "rejected"))
+        raise _RejectedError(REJECTED)
     return connector, result, int(attempt["pk"])

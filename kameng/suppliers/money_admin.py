@@ -98,8 +98,13 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
             raise Http404("提现申请不存在")
         return get_object_or_404(SupplierWithdrawal.objects.select_related("supplier"), pk=object_id)
 
-    def _page(self, request: HttpRequest, withdrawal: SupplierWithdrawal, form: forms.Form, title: str,
+    def _page(self, request: HttpRequest, withdrawal: SupplierWithdrawal, form: forms.Form | None, title: str,
               *, show_account: bool) -> HttpResponse:
+        """The review form while the withdrawal waits for review; once reviewed, its outcome read only (a page
+        kept open or an old link must not offer a second review)."""
+        if withdrawal.status != WithdrawalStatus.REQUESTED:
+            form, show_account = None, False
+            title = f"提现 {withdrawal.number} · {withdrawal.get_status_display()}"
         return TemplateResponse(request, "admin/suppliers/supplierwithdrawal/review.html", {
             **self.admin_site.each_context(request), "title": title, "opts": self.model._meta,
             "subject": withdrawal.number, "form_id": "withdrawal-review-form", "notes": REVIEW_NOTES,
@@ -114,7 +119,7 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
         """Record the bank transfer that paid the withdrawal (the full account number is shown here, to pay it)."""
         withdrawal = self._withdrawal(request, object_id)
         form = PayForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and withdrawal.status == WithdrawalStatus.REQUESTED and form.is_valid():
             try:
                 supplier_withdrawal_pay(withdrawal_id=withdrawal.pk, reviewer_id=request.user.pk,
                                         transfer_reference=form.cleaned_data["transfer_reference"])
@@ -131,7 +136,7 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
         """Reject the withdrawal with a reason the supplier reads; its money goes back to the payable."""
         withdrawal = self._withdrawal(request, object_id)
         form = RejectForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and withdrawal.status == WithdrawalStatus.REQUESTED and form.is_valid():
             try:
                 supplier_withdrawal_reject(withdrawal_id=withdrawal.pk, reviewer_id=request.user.pk,
                                            reason=form.cleaned_data["reason"])

@@ -19,6 +19,11 @@ A settled attempt does not move again: duplicate and late answers are ignored, e
 attempt we had failed (or for an order no longer waiting) — a double delivery risk, logged as an error and flagged
 for staff (`needs_review`), never dropped silently.
 
+Staff settle a flagged attempt after checking with the supplier (`attempt_review_settle`): an attempt still
+unsettled moves as a supplier's answer would (succeeded with the operator serial → delivered; failed → the next
+offer or the refund, once); on a settled one the verdict is recorded and nothing moves again. Either way the flag is
+cleared and the verdict with its reason goes on the order's staff timeline (TOPUP_REVIEWED).
+
 Attempt cost: the offer's unit price × the order's quantity, copied when routed (a later price change does not touch
 it); the unit price is sent as the most we pay (`max_price`).
 """
@@ -39,6 +44,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
 from kameng.catalog.models import Product
+from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import money
 from kameng.ledger import recipes
 from kameng.ledger.services import journal_draft_post
@@ -49,7 +55,7 @@ from kameng.orders.state import transition
 from kameng.suppliers.connectors.base import Outcome, TopupAnswer, TopupKind, TopupRequest
 from kameng.suppliers.locks import attempt_lock_with_order
 from kameng.suppliers.models import AttemptStatus, TopupAttempt
-from kameng.suppliers.routing import Route, order_route
+from kameng.suppliers.routing import Route, order_route, route_refusals
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +74,11 @@ class Via(enum.StrEnum):
     SUBMIT = "submit"
     QUERY = "query"
     CALLBACK = "callback"
+    STAFF = "staff"  # staff settled an attempt flagged for review (`attempt_review_settle`)
+
+
+VERDICT_SUCCEEDED = _("已到账")
+VERDICT_FAILED = _("充值失败")
 
 
 # --- routing a paid order ------------------------------------------------------------------------------------
@@ -90,8 +101,13 @@ def _route_next(order: Order, *, sequence: int, reason: str) -> list[OrderEvent]
     """Route the (FULFILLING) order to its next offer, or fail it with `reason` when none is left."""
     route = order_route(order=order, is_first=sequence == 1)
     if route is None:
-        return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.DELIVERY_FAILED,
-                                                                           reason=reason))]
+        failed = transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.DELIVERY_FAILED,
+                                                                            reason=reason))
+        if sequence > 1:  # every offer was tried: the attempts say why
+            return [failed]
+        # No supplier was ever asked (no attempt): staff read why on the order's timeline, the buyer reads `reason`.
+        why = fact(OrderEventKind.TOPUP_NO_ROUTE, detail=route_refusals(order=order))
+        return [OrderEvent(order=order, kind=why.kind, params=why.params), failed]
     attempt = _attempt_record(order, route, sequence=sequence)
     routed = fact(OrderEventKind.ROUTED, supplier=route.offer.supplier.name, price=route.offer.price,
                   reason=route.reason)
@@ -159,27 +175,36 @@ def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has
         if attempt.status in SETTLED:
             _late(order, attempt, answer, via)
             return
-        if answer.supplier_order_id and not attempt.supplier_order_id:
-            attempt.supplier_order_id = answer.supplier_order_id[:64]
-        if via == Via.SUBMIT:
-            attempt.is_submit_outstanding = False
-        events: list[OrderEvent] = []
-        if answer.outcome == Outcome.SUCCEEDED:
-            events = _succeeded(order, attempt, answer)
-        elif answer.outcome == Outcome.FAILED:
-            events = _failed(order, attempt, answer)
-        elif answer.outcome == Outcome.PROCESSING:
-            events = _processing(order, attempt, has_callbacks=has_callbacks)
-        elif answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _may_resubmit(attempt):
-            _resubmit(attempt)
-        else:  # UNKNOWN (or a NOT_FOUND that proves nothing): ask again later
-            if attempt.status != AttemptStatus.PROCESSING:  # once acknowledged, it stays acknowledged
-                attempt.status = AttemptStatus.UNKNOWN
-            _schedule_query(attempt, first=timedelta(seconds=settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS))
-        attempt.save(update_fields=OUTCOME_FIELDS)
-        if events:
-            order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
-            OrderEvent.objects.bulk_create(events)
+        _outcome_write(order, attempt, _outcome_events(order, attempt, answer, via, has_callbacks=has_callbacks))
+
+
+def _outcome_events(order: Order, attempt: TopupAttempt, answer: TopupAnswer, via: Via, *,
+                    has_callbacks: bool) -> list[OrderEvent]:
+    """Move the locked, unsettled attempt (and its order) by the answer; the order's events to write."""
+    if answer.supplier_order_id and not attempt.supplier_order_id:
+        attempt.supplier_order_id = answer.supplier_order_id[:64]
+    if via == Via.SUBMIT:
+        attempt.is_submit_outstanding = False
+    if answer.outcome == Outcome.SUCCEEDED:
+        return _succeeded(order, attempt, answer)
+    if answer.outcome == Outcome.FAILED:
+        return _failed(order, attempt, answer)
+    if answer.outcome == Outcome.PROCESSING:
+        return _processing(order, attempt, has_callbacks=has_callbacks)
+    if answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _may_resubmit(attempt):
+        _resubmit(attempt)
+    else:  # UNKNOWN (or a NOT_FOUND that proves nothing): ask again later
+        if attempt.status != AttemptStatus.PROCESSING:  # once acknowledged, it stays acknowledged
+            attempt.status = AttemptStatus.UNKNOWN
+        _schedule_query(attempt, first=timedelta(seconds=settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS))
+    return []
+
+
+def _outcome_write(order: Order, attempt: TopupAttempt, events: list[OrderEvent]) -> None:
+    attempt.save(update_fields=OUTCOME_FIELDS)
+    if events:
+        order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
+        OrderEvent.objects.bulk_create(events)
 
 
 def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list[OrderEvent]:
@@ -284,3 +309,45 @@ def _late(order: Order, attempt: TopupAttempt, answer: TopupAnswer, via: Via) ->
     else:
         _flag(attempt, f"已到账后供货商报告失败（{answer.message or answer.code}）：请与供货商核对")
     attempt.save(update_fields=["needs_review", "review_note", "operator_serial", "updated_at"])
+
+
+# --- staff settling an attempt flagged for review -----------------------------------------------------------
+
+def attempt_review_settle(*, attempt_id: int, succeeded: bool, reason: str, staff_name: str,
+                          operator_serial: str = "") -> str:
+    """Staff checked a flagged (需人工核查) attempt with the supplier and record the outcome, with their reason.
+
+    Unsettled (still unknown or processing): written through the same path as a supplier's answer — succeeded
+    (`operator_serial` required) delivers the order and releases its money; failed fails over to the next offer or
+    refunds the order, once. Settled already: the order and its money do not move again (no second refund, no
+    second delivery); the verdict is recorded for the follow-up with the supplier. Returns what happened, for staff.
+    Raises ApplicationError for a missing reason or serial, ConflictError when the attempt is not (or no longer)
+    flagged."""
+    reason, operator_serial = reason.strip()[:200], operator_serial.strip()[:100]
+    if not reason:
+        raise ApplicationError("请填写核查说明", code="review_reason_required")
+    if succeeded and not operator_serial:
+        raise ApplicationError("确认已到账时请填写运营商流水号", code="operator_serial_required")
+    with transaction.atomic():
+        order, attempt = attempt_lock_with_order(attempt_id=attempt_id)
+        if not attempt.needs_review:
+            raise ConflictError("该直充提交无需核查，或已由其他工作人员处理", code="review_not_needed")
+        was_settled = attempt.status in SETTLED
+        events: list[OrderEvent] = []
+        if not was_settled:
+            answer = TopupAnswer(outcome=Outcome.SUCCEEDED if succeeded else Outcome.FAILED,
+                                 operator_serial=operator_serial, code="staff_review", message=f"人工核查：{reason}")
+            events = _outcome_events(order, attempt, answer, Via.STAFF, has_callbacks=True)
+        elif succeeded and not attempt.operator_serial:
+            attempt.operator_serial = operator_serial
+        verdict = VERDICT_SUCCEEDED if succeeded else VERDICT_FAILED
+        attempt.needs_review = False
+        attempt.review_note = f"已核查（{verdict}）：{reason}"[:200]
+        audit = fact(OrderEventKind.TOPUP_REVIEWED, supplier=attempt.supplier.name, outcome=verdict,
+                     operator_serial=operator_serial if succeeded else "", reason=reason, staff=staff_name)
+        _outcome_write(order, attempt, [OrderEvent(order=order, kind=audit.kind, params=audit.params), *events])
+    logger.info("top-up %s reviewed by %s: %s (%s)", attempt.customer_order_no, staff_name, verdict, reason)
+    if was_settled:
+        return (f"已记录核查结论「{verdict}」；该提交此前已是「{attempt.get_status_display()}」，订单（"
+                f"{order.get_status_display()}）与资金不再变动，如需与供货商结算差异请另行处理")
+    return f"已记录核查结论「{verdict}」，订单现为「{order.get_status_display()}」"
