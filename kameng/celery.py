@@ -47,4 +47,6 @@ app.conf.beat_schedule = {
     # Supplier star ratings, once a day after midnight (CELERY_TIMEZONE): kameng/suppliers/ratings.py.
     "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
                                     "schedule": crontab(hour=0, minute=20)},
+    # Open API nonces kept in the database (no Redis): rows past the window go (kameng/resellers/nonces.py).
+    "resellers-purge-openapi-nonces": {"task": "kameng.resellers.tasks.purge_openapi_nonces", "schedule": 600.0},
 }
