@@ -61,7 +61,7 @@ def notify_url_check(url: str | None) -> str:
         raise InvalidNotifyUrlError("notify_url 不是有效的网址", code="invalid_notify_url") from error
     strict = settings.KAMENG_OPENAPI_NOTIFY_URL_STRICT
     allowed_schemes = ("https",) if strict else ("https", "http")
-    if parts.scheme not in allowed_schemes or not hostname or any(char.isspace() for char in url):
+    if parts.scheme not in allowed_schemes or not hostname or not url.isprintable() or " " in url:
         raise InvalidNotifyUrlError("notify_url 必须是 https:// 开头的完整网址" if strict
                                     else "notify_url 必须是 http:// 或 https:// 开头的完整网址",
                                     code="invalid_notify_url")
