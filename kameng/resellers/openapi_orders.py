@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from kameng.catalog.pricing import SALES_CHANNEL_OPENAPI
 from kameng.core.errors import ApplicationError, ConflictError
@@ -95,18 +95,19 @@ def openapi_order_record(*, order: Order, reseller_id: int, api_key_pk: int | No
     number is already recorded with another body, or names an order that did not come through the Open API."""
     if order.sales_channel != SALES_CHANNEL_OPENAPI:
         raise ConflictError("request_no 已用于本账号在其他渠道下的订单，请换一个 request_no", code="request_no_conflict")
-    existing = OpenApiOrder.objects.filter(reseller_id=reseller_id, request_no=request_no).first()
-    if existing is None:
-        try:
+    record = OpenApiOrder(order=order, reseller_id=reseller_id, api_key_id=api_key_pk, request_no=request_no,
+                          body_digest=body_digest, notify_url=notify_url)
+    try:
+        if connection.in_atomic_block:  # a savepoint keeps the caller's transaction usable after a conflict
             with transaction.atomic():
-                record = OpenApiOrder.objects.create(order=order, reseller_id=reseller_id, api_key_id=api_key_pk,
-                                                     request_no=request_no, body_digest=body_digest,
-                                                     notify_url=notify_url)
-            return RecordResult(record=record, created=True)
-        except IntegrityError:  # the same request, answered at the same moment by another process
-            existing = OpenApiOrder.objects.filter(reseller_id=reseller_id, request_no=request_no).first()
-            if existing is None:
-                raise
+                record.save(force_insert=True)
+        else:  # autocommit: the INSERT alone, one round trip
+            record.save(force_insert=True)
+        return RecordResult(record=record, created=True)
+    except IntegrityError:  # recorded already: this request again, or the same one answered by another process
+        existing = OpenApiOrder.objects.filter(reseller_id=reseller_id, request_no=request_no).first()
+        if existing is None:
+            raise
     openapi_order_conflict_check(existing, body_digest=body_digest)
     return RecordResult(record=existing, created=False)
 
