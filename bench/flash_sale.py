@@ -85,7 +85,7 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
                       0)
         body = await asyncio.wait_for(reader.readexactly(length), timeout) if length else b""
         answer.body = json.loads(body) if body else {}
-    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as error:
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
         answer.error = f"{type(error).__name__}: {error}"
     answer.finished = time.monotonic()
     return answer

@@ -99,7 +99,7 @@ end
 """
 
 
-def lua_script(key: KeyPair, sku_id: int, count: int, tag: str, threads: int, path: Path) -> Path:
+def lua_script(key: KeyPair, sku_id: int, count: int, tag: str, *, threads: int, path: Path) -> Path:
     entries = []
     for index in range(count):
         body, headers = signed_order(key, sku_id=sku_id, request_no=f"{tag}-{index}")
@@ -116,9 +116,9 @@ def seed(args: argparse.Namespace) -> tuple[KeyPair, Seeded]:
     django.setup()
     from django.db import connection
 
+    from bench.openapi_support import seed_resellers, seed_sku
     from kameng.ledger.models import AccountKind
     from kameng.ledger.services import system_account_id, wallet_account_id
-    from bench.openapi_support import seed_resellers, seed_sku
 
     started = time.monotonic()
     sku_id, key_low, key_high = seed_sku(keys=args.keys, price=PRICE, name="压测点卡")
@@ -134,19 +134,19 @@ def seed(args: argparse.Namespace) -> tuple[KeyPair, Seeded]:
                        revenue_account_id=revenue, sessions=[])
 
 
-def measure(args: argparse.Namespace, env: dict[str, str], key: KeyPair, seeded: Seeded, workdir: Path,
+def measure(args: argparse.Namespace, env: dict[str, str], key: KeyPair, seeded: Seeded, *, workdir: Path,
             worker: subprocess.Popen[bytes] | None) -> dict[str, Any]:
     print(f"\n== {args.server}: {' '.join(server_command(args.server, args)[1:-1])}")
     process = server_start(args.server, args, env, workdir / "server.log", {})
     try:
-        warm_script = lua_script(key, seeded.sku_id, args.max_rate * args.warmup, "warm", args.wrk_threads,
-                                 workdir / "warm.lua")
+        warm_script = lua_script(key, seeded.sku_id, args.max_rate * args.warmup, "warm", threads=args.wrk_threads,
+                                 path=workdir / "warm.lua")
         warm = wrk_run(args, warm_script, args.warmup, "warm")
         print(f"  warm-up {args.warmup} s: {warm['rate']:,.0f} req/s, non-2xx {warm['non2xx']}")
         if worker is not None:
             queue_drain(env)
-        script = lua_script(key, seeded.sku_id, args.max_rate * args.duration, "run", args.wrk_threads,
-                            workdir / "run.lua")
+        script = lua_script(key, seeded.sku_id, args.max_rate * args.duration, "run", threads=args.wrk_threads,
+                            path=workdir / "run.lua")
         before = cpu_seconds(process_group=process.pid, database=args.database)
         figures = wrk_run(args, script, args.duration, "run")
         after = cpu_seconds(process_group=process.pid, database=args.database)
@@ -234,7 +234,7 @@ def main() -> int:
         if args.worker:
             broker_forget(env)
             worker = worker_start(env, workdir / "worker.log")
-        figures = measure(args, env, key, seeded, workdir, worker)
+        figures = measure(args, env, key, seeded, workdir=workdir, worker=worker)
         print("\n== verification after the HTTP run")
         ok = verify(seeded, served=figures["ok"] + figures["warm_ok"])
         ceiling = None

@@ -94,7 +94,7 @@ class ErrorOut(Schema):
     message: str
 
 
-ERRORS: dict[int, Any] = {status: ErrorOut for status in (400, 401, 403, 404, 422, 429)}
+ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 422, 429), ErrorOut)
 
 
 def _caller(request: HttpRequest) -> Caller:

@@ -175,7 +175,7 @@ def api_key_for_request(*, key_id: str) -> KeyForRequest | None:
     if key is None:
         return None
     reseller: Reseller = key.reseller
-    return KeyForRequest(pk=key.pk, key_id=key.key_id, secret=key.secret, ip_allowlist=key.ip_allowlist,
+    return KeyForRequest(pk=key.pk, key_id=key.key_id, secret=str(key.secret), ip_allowlist=key.ip_allowlist,
                          is_active=key.is_active, reseller_id=reseller.pk, reseller_is_active=reseller.is_active,
                          user_id=reseller.user_id)
 

@@ -94,7 +94,8 @@ def openapi_order_record(*, order: Order, reseller_id: int, api_key_pk: int | No
     """Tie the order to the request that made it (idempotent). Raises `request_no_conflict` (409) when the request
     number is already recorded with another body, or names an order that did not come through the Open API."""
     if order.sales_channel != SALES_CHANNEL_OPENAPI:
-        raise ConflictError("request_no 已用于本账号在其他渠道下的订单，请换一个 request_no", code="request_no_conflict")
+        raise ConflictError("request_no 已用于本账号在其他渠道下的订单，请换一个 request_no",
+                            code="request_no_conflict")
     record = OpenApiOrder(order=order, reseller_id=reseller_id, api_key_id=api_key_pk, request_no=request_no,
                           body_digest=body_digest, notify_url=notify_url)
     try:

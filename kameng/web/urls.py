@@ -9,6 +9,7 @@ from kameng.web.views import (
     orders,
     points,
     realname,
+    reseller_apikeys,
     reseller_console,
     search,
     security,
@@ -22,7 +23,6 @@ from kameng.web.views import (
     supplier_restock,
     wallet,
 )
-from kameng.web.views import reseller_apikeys
 
 app_name = "web"
 

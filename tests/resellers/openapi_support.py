@@ -44,7 +44,7 @@ def reseller_with_key(*, funds: str | Decimal = "1000.00", status: str = Reselle
 
 
 def headers_for(holder: KeyHolder, method: str, path_with_query: str, body: bytes = b"", *,
-                timestamp: int | None = None, nonce: str | None = None, secret: str | None = None) -> dict[str, str]:
+                timestamp: int | None = None, nonce: str | None = None, secret: str | None = None) -> dict[str, Any]:
     signed = signed_headers(key_id=holder.key.key_id, secret=secret or holder.secret, method=method,
                             path_with_query=path_with_query, body=body,
                             timestamp=int(time.time()) if timestamp is None else timestamp,

@@ -21,7 +21,8 @@ CLIENT_PATH = Path(__file__).resolve().parents[2] / "examples" / "openapi_client
 
 def _client_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("openapi_client_example", CLIENT_PATH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

@@ -252,7 +252,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             _seed_membership(summary)
             suppliers = _seed_suppliers(summary)
-        resellers = _seed_resellers(keys_per_sku=options["keys_per_sku"])  # after the catalogue: it tops a SKU up to 1,000 keys
+        # After the catalogue: it tops one SKU up to 1,000 keys.
+        resellers = _seed_resellers(keys_per_sku=options["keys_per_sku"])
         logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD},
                   {"role": "buyer, VIP2", "username": BUYER_USERNAME, "password": DEMO_PASSWORD},
                   {"role": "buyer, VIP4", "username": VIP_BUYER_USERNAME, "password": DEMO_PASSWORD},
