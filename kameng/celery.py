@@ -47,6 +47,8 @@ app.conf.beat_schedule = {
     # Supplier star ratings, once a day after midnight (CELERY_TIMEZONE): kameng/suppliers/ratings.py.
     "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
                                     "schedule": crontab(hour=0, minute=20)},
+    # Open API nonces kept in the database (no Redis): rows past the window go (kameng/resellers/nonces.py).
+    "resellers-purge-openapi-nonces": {"task": "kameng.resellers.tasks.purge_openapi_nonces", "schedule": 600.0},
 }
 # Open API order notifications to resellers' notify_url: retries and lost sends (kameng.resellers.notify).
 app.conf.beat_schedule["resellers-sweep-notifications"] = {"task": "kameng.resellers.tasks.sweep_notifications",

@@ -222,6 +222,20 @@ def _supplier_lines(supplier_url: str, seed: dict[str, object]) -> list[str]:
     ]
 
 
+def _openapi_lines(site_url: str, seed: dict[str, object]) -> list[str]:
+    """The demo reseller's Open API key, each variable on a line of its own (examples/openapi_client.py reads
+    them): demo values only."""
+    openapi = seed.get("openapi")
+    if not isinstance(openapi, dict):
+        return []
+    return [
+        f"  Open API v1 (代理开放接口): {site_url}/openapi/v1/docs — try: python examples/openapi_client.py products",
+        f"KAMENG_DEMO_OPENAPI_KEY={openapi.get('key')}",
+        f"KAMENG_DEMO_OPENAPI_SECRET={openapi.get('secret')}",
+        f"KAMENG_OPENAPI_BASE_URL={site_url}",
+    ]
+
+
 def _banner(site_url: str, seed: dict[str, object], supplier_url: str) -> str:
     logins = seed.get("logins", [])
     channels = seed.get("channels", [])
@@ -247,6 +261,7 @@ def _banner(site_url: str, seed: dict[str, object], supplier_url: str) -> str:
         "  simulated payment channels (the simulators answer under /sim/):",
         *channel_lines,
         *_supplier_lines(supplier_url, seed),
+        *_openapi_lines(site_url, seed),
         "  web + Celery worker + Celery beat + supplier simulator are running; Ctrl-C stops them all.",
         "=" * 78,
         "",

@@ -340,6 +340,24 @@ class Earning(models.Model):
         return f"{self.get_kind_display()} {self.order_id} L{self.level}"
 
 
+# --- Open API v1 nonces (kameng/resellers/nonces.py) ---------------------------------------------------------------
+
+
+class ApiNonce(models.Model):
+    """A nonce an Open API key used, kept long enough that a replay within the timestamp window is refused. Used
+    when the cache is not shared by every web process (no Redis); purged by a beat task."""
+
+    api_key = models.ForeignKey(ApiKey, verbose_name="API 密钥", on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField("随机串", max_length=64)
+    created_at = models.DateTimeField("时间", db_index=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "开放接口随机串"
+        constraints = [models.UniqueConstraint(fields=["api_key", "nonce"], name="resellers_apinonce_unique")]
+
+    def __str__(self) -> str:
+        return self.nonce
+
 
 # The earnings part's own models (invite codes, commission settings, commission withdrawals).
 from kameng.resellers.earnings_models import (  # noqa: E402, F401

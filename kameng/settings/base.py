@@ -538,3 +538,15 @@ KAMENG_ACG_SHARED_SHOP_NAME = env.str("KAMENG_ACG_SHARED_SHOP_NAME", default="ka
 KAMENG_RESELLER_CONFIRM_DAYS = env.int("KAMENG_RESELLER_CONFIRM_DAYS", default=7)
 KAMENG_AFF_COOKIE_DAYS = env.int("KAMENG_AFF_COOKIE_DAYS", default=30)
 KAMENG_RESELLER_WITHDRAWAL_MIN = env.str("KAMENG_RESELLER_WITHDRAWAL_MIN", default="100.00")
+
+# --- Open API v1 (kameng/openapi, kameng/resellers/apikeys.py, nonces.py) ---------------------------------------
+# Signed requests per API key per minute (0: no limit); past it 429 with Retry-After.
+KAMENG_OPENAPI_RATE_PER_MINUTE = env.int("KAMENG_OPENAPI_RATE_PER_MINUTE", default=3000)
+# Where used nonces are kept: "auto" (Redis cache when REDIS_URL is set, else a database table), "cache", "database".
+KAMENG_OPENAPI_NONCE_STORE = env.str("KAMENG_OPENAPI_NONCE_STORE", default="auto")
+# Keys a reseller may hold at once (revoked ones not counted).
+KAMENG_OPENAPI_KEYS_PER_RESELLER = env.int("KAMENG_OPENAPI_KEYS_PER_RESELLER", default=10)
+# notify_url must be https and not a literal loopback/private address or localhost (on unless DEBUG).
+KAMENG_OPENAPI_NOTIFY_URL_STRICT = env.bool("KAMENG_OPENAPI_NOTIFY_URL_STRICT", default=not DEBUG)
+# django-ninja as an app: the Open API's docs (/openapi/v1/docs) serve its bundled Swagger UI files, not a CDN's.
+INSTALLED_APPS += ["ninja"]

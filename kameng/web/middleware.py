@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/"
 ADMIN_PREFIX = "/admin/"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# The Open API v1 answers data too; its docs page (Swagger UI from ninja's own static files) gets the site's policy.
+OPENAPI_PREFIX = "/openapi/v1/"
+OPENAPI_DOCS_PATH = "/openapi/v1/docs"
 
 
 def chosen_language(request: HttpRequest) -> str:
@@ -109,7 +112,7 @@ class FormCharsetMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.content_type == FORM_CONTENT_TYPE and (request.encoding or "utf-8").lower() != "utf-8":
-            if request.path.startswith("/api/"):
+            if request.path.startswith(("/api/", OPENAPI_PREFIX)):
                 return JsonResponse(UNSUPPORTED_FORM_CHARSET.as_dict(), status=400,
                                     json_dumps_params={"ensure_ascii": False})
             return rejected(request, "web/error.html", {}, UNSUPPORTED_FORM_CHARSET)
@@ -125,7 +128,8 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     """
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        if request.path_info.startswith(API_PREFIX):
+        if request.path_info.startswith(API_PREFIX) or (
+                request.path_info.startswith(OPENAPI_PREFIX) and request.path_info != OPENAPI_DOCS_PATH):
             response.headers.setdefault(CSP_HEADER, API_POLICY)
             return response
         return super().process_response(request, response)

@@ -9,6 +9,7 @@ from kameng.web.views import (
     orders,
     points,
     realname,
+    reseller_apikeys,
     reseller_apply,
     reseller_batch,
     reseller_console,
@@ -114,4 +115,9 @@ urlpatterns = [
     path("account/security/", security.security, name="security"),
     path("account/security/pin/", security.security_pin, name="security_pin"),
     path("account/security/password-free/", security.security_limit, name="security_limit"),
+    # Reseller console: Open API keys (kameng/web/views/reseller_apikeys.py).
+    path("reseller/api-keys/", reseller_apikeys.reseller_apikeys, name="reseller_apikeys"),
+    path("reseller/api-keys/<int:key_id>/", reseller_apikeys.reseller_apikey_edit, name="reseller_apikey_edit"),
+    path("reseller/api-keys/<int:key_id>/revoke/", reseller_apikeys.reseller_apikey_revoke,
+         name="reseller_apikey_revoke"),
 ]

@@ -221,6 +221,14 @@ def _seed_suppliers(summary: SeedSummary) -> dict[str, Any]:
     return seeded
 
 
+def _seed_resellers(*, keys_per_sku: int) -> dict[str, Any]:
+    """Reseller tiers, the demo reseller (wallet, sub-site row, Open API key) and a SKU with 10 × keys_per_sku keys
+    (1,000 by default) for batch orders through the Open API."""
+    from kameng.simulators.demo_resellers import demo_resellers_ensure
+
+    return demo_resellers_ensure(password=DEMO_PASSWORD, keys_per_sku=keys_per_sku)
+
+
 class Command(BaseCommand):
     help = "Seed a demo shop (catalogue, encrypted card keys, admin + buyer, simulated payment channel). Idempotent."
 
@@ -244,15 +252,19 @@ class Command(BaseCommand):
         with transaction.atomic():
             _seed_membership(summary)
             suppliers = _seed_suppliers(summary)
+        # After the catalogue: it tops one SKU up to 1,000 keys.
+        resellers = _seed_resellers(keys_per_sku=options["keys_per_sku"])
         logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD},
                   {"role": "buyer, VIP2", "username": BUYER_USERNAME, "password": DEMO_PASSWORD},
                   {"role": "buyer, VIP4", "username": VIP_BUYER_USERNAME, "password": DEMO_PASSWORD},
                   *({"role": f"supplier {supplier['name']}", "username": supplier["username"],
-                     "password": DEMO_PASSWORD} for supplier in suppliers["suppliers"])]
+                     "password": DEMO_PASSWORD} for supplier in suppliers["suppliers"]),
+                  *resellers["logins"]]
         if options["json"]:
             self.stdout.write(json.dumps({"summary": summary.__dict__, "logins": logins, "channel": channels[0],
                                           "channels": channels, "suppliers": suppliers["suppliers"],
-                                          "supplier_simulator": suppliers["simulator"]}, ensure_ascii=False))
+                                          "supplier_simulator": suppliers["simulator"],
+                                          "openapi": resellers["openapi"]}, ensure_ascii=False))
             return
         self.stdout.write(self.style.SUCCESS(
             f"demo data: {summary.categories} categories, {summary.products} products, {summary.skus} SKUs, "
@@ -266,6 +278,8 @@ class Command(BaseCommand):
                               f"{channel['merchant_id']}, key {channel['demo_key']}, gateway {channel['gateway_url']}, "
                               f"notify URL {channel['notify_url']}")
         self.stdout.write(f"supplier simulator (Fulu protocol): {suppliers['simulator']['gateway_url']}")
+        self.stdout.write(f"KAMENG_DEMO_OPENAPI_KEY={resellers['openapi']['key']}")
+        self.stdout.write(f"KAMENG_DEMO_OPENAPI_SECRET={resellers['openapi']['secret']}")
         for supplier in suppliers["suppliers"]:
             self.stdout.write(f"supplier {supplier['name']}: merchant {supplier['app_key']}, "
                               f"callback URL {supplier['notify_url']}")
