@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
+from kameng.orders.fulfilment import batch_memo
 from kameng.orders.models import Order
 from kameng.suppliers.models import (
     AttemptStatus,
@@ -55,6 +56,19 @@ def offers_eligible(*, order: Order) -> list[SupplierOffer]:
 
 
 def _ranked(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int]]:
+    """In a fulfilment batch a first route (nothing tried) is the same for every order of a SKU, quantity and
+    price while no candidate has a daily cap (a cap counts the attempts routed so far): it is looked up once."""
+    memo = batch_memo() if tried is not None and not tried else None
+    key = ("route", order.sku_id, order.quantity, order.unit_price)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[return-value]
+    ranked, pinned, capped = _ranked_now(order, tried=tried)
+    if memo is not None and not capped:
+        memo[key] = (ranked, pinned)
+    return ranked, pinned
+
+
+def _ranked_now(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int], bool]:
     rules = dict(SkuRoutingRule.objects.filter(sku_id=order.sku_id).values_list("supplier_id", "kind"))
     excluded = {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.EXCLUDE}
     if tried is None:
@@ -74,7 +88,7 @@ def _ranked(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer
     pinned = {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.PIN}
     ranked = sorted(candidates, key=lambda offer: (offer.supplier_id not in pinned, offer.price,
                                                    -offer.supplier.rating, offer.pk))
-    return ranked, pinned
+    return ranked, pinned, bool(capped)
 
 
 def _routed_today(*, offer_ids: list[int]) -> dict[int, int]:
