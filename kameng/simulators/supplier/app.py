@@ -135,6 +135,9 @@ class SupplierSimulatorApp:
 
     def _client(self) -> httpx.AsyncClient:
         if self._callback_client is None:
+            from kameng.suppliers.connectors.fulu import remember_sniffio_missing
+
+            remember_sniffio_missing()  # the same cost for the callbacks' client
             self._callback_client = httpx.AsyncClient(
                 transport=self._callback_transport, timeout=httpx.Timeout(10.0, connect=5.0),
                 limits=httpx.Limits(max_connections=CALLBACK_CONCURRENCY,

@@ -34,9 +34,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import importlib.util
 import itertools
 import json
 import logging
+import sys
 import threading
 from collections.abc import Mapping
 from datetime import datetime
@@ -123,12 +125,22 @@ _async_turn = itertools.count()
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
+def remember_sniffio_missing() -> None:
+    """httpcore imports `sniffio` for every async lock and event it sets up; when sniffio is not installed each of
+    those failed imports searched sys.path again (file-system calls, a large share of the dispatcher's CPU in a
+    profile of bench/topup.py). Recording it as missing makes the import fail at once; httpcore then assumes
+    asyncio, which is what runs it here."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def shared_async_client(*, timeout: float, connect_timeout: float) -> httpx.AsyncClient:
     """One of the running event loop's async clients, in turn (one loop per dispatcher: made and used in that loop's
     thread)."""
     key = (id(asyncio.get_running_loop()), timeout, connect_timeout)
     clients = _async_clients.get(key)
     if clients is None:
+        remember_sniffio_missing()
         clients = [httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout),
                                      limits=ASYNC_SHARD_LIMITS) for _ in range(ASYNC_SHARDS)]
         _async_clients[key] = clients
