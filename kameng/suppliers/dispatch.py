@@ -7,12 +7,12 @@ matches no row and it stops), the call to the upstream, and the outcome written 
 An attempt claimed for submit is UNKNOWN until its answer is written: a worker dying in the call leaves it to be
 queried (never resubmitted blind) once `KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS` have passed.
 
-Why threads, and two pools: a call spends its time waiting on the upstream (hundreds of milliseconds), the database
-steps take a few milliseconds of CPU. The calls run in a pool of `KAMENG_TOPUP_DISPATCH_THREADS` I/O threads (the
-connectors are synchronous httpx clients, so asyncio would only wrap them in threads again); the claims and outcomes
-run in a small pool of database threads, so a worker holds a handful of database connections however many calls
-are in flight (PostgreSQL's default allows 100 connections for everything). The steps are chained by the futures'
-callbacks: nothing waits idle. Throughput measured: bench/README.md (`bench/topup.py`).
+Many at once: one database thread claims whatever attempts are queued in one conditional UPDATE (`_claims_submit`,
+`_claims_query`), another writes whatever answers are queued in one transaction (`topup.attempt_outcomes_apply`),
+so a worker holds two database connections however many calls are in flight and one statement serves a batch when
+busy. The calls wait on one event loop (a connector with coroutines: Fulu) or in the I/O threads (the others):
+`KAMENG_TOPUP_DISPATCH_THREADS` calls in flight at most. The steps are chained by futures: nothing waits idle.
+Throughput and CPU measured: bench/README.md (`bench/topup.py`).
 
 The `submit_topups` task hands its attempts to the pools and returns (bounded: it waits while too many are in
 flight in this process), so one worker process keeps its I/O threads busy from a stream of one-attempt tasks; an
