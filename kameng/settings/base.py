@@ -408,6 +408,11 @@ KAMENG_TOPUP_CALLBACK_WAIT_SECONDS = env.int("KAMENG_TOPUP_CALLBACK_WAIT_SECONDS
 KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS = env.int("KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS", default=60)
 KAMENG_TOPUP_QUERY_MAX = env.int("KAMENG_TOPUP_QUERY_MAX", default=30)
 KAMENG_TOPUP_SUBMIT_MAX = env.int("KAMENG_TOPUP_SUBMIT_MAX", default=3)
+# How the worker hears that a weakly signed callback (Fulu) made an attempt due for a query: "task" (one
+# query_topups task per callback) or "poll" (the worker's due poller claims every due attempt at once, every
+# KAMENG_TOPUP_DUE_POLL_SECONDS; kameng.suppliers.dispatch).
+KAMENG_TOPUP_CALLBACK_PROMPT = env.str("KAMENG_TOPUP_CALLBACK_PROMPT", default="task")
+KAMENG_TOPUP_DUE_POLL_SECONDS = env.float("KAMENG_TOPUP_DUE_POLL_SECONDS", default=1.0)
 KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
 KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 # Gateway notifications (kameng/payments/intake.py): a body or query larger than this is refused unread (real

@@ -8,8 +8,10 @@ retrying; a success for an attempt we had failed is flagged for staff there.
 
 A connector whose callback signature is weak (`callbacks_prompt_query`: Fulu's MD5 of the sorted characters verifies
 any permutation of a genuine callback's characters) is not believed on its word: its callback makes the attempt due
-and it is queried at once, the query's signed answer deciding. A callback naming another supplier order id than
-the one the supplier gave us is refused.
+and it is queried soon by the worker (kameng.suppliers.dispatch.topup_query_prompt: a task, or the worker's due
+poller coalescing many callbacks into one claim), the query's signed answer deciding. The callback is acknowledged
+once the attempt is due in the database: the query is then owed whatever happens to this request. A callback
+naming another supplier order id than the one the supplier gave us is refused.
 """
 
 from __future__ import annotations
@@ -18,19 +20,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from kameng.core.errors import ApplicationError
 from kameng.suppliers.connectors.base import CallbackRejectedError, CallbackResult, SupplierConnector
 from kameng.suppliers.connectors.registry import connector_for
-from kameng.suppliers.dispatch import attempt_query
-from kameng.suppliers.models import AttemptStatus, Supplier, TopupAttempt
+from kameng.suppliers.dispatch import topup_query_prompt
+from kameng.suppliers.models import Supplier, TopupAttempt
 from kameng.suppliers.topup import Via, attempt_outcome_apply
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-LIVE = (AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,7 @@ def topup_callback_process(*, supplier_id: int, body: bytes, headers: Mapping[st
     except _RejectedError as rejected:
         return rejected.reply
     if getattr(connector, "callbacks_prompt_query", False):
-        TopupAttempt.objects.filter(pk=attempt_id, status__in=LIVE).update(next_check_at=timezone.now())
-        attempt_query(attempt_id=attempt_id)
+        topup_query_prompt(attempt_id=attempt_id)
     else:
         attempt_outcome_apply(attempt_id=attempt_id, answer=result.answer, via=Via.CALLBACK)
     return CallbackReply(200, result.reply)

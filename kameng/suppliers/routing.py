@@ -22,6 +22,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
+from kameng.orders.fulfilment import batch_memo
 from kameng.orders.models import Order
 from kameng.suppliers.models import (
     AttemptStatus,
@@ -81,15 +82,29 @@ def _tried(order: Order) -> set[int]:
 
 
 def _ranked(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int]]:
+    """In a fulfilment batch a first route (nothing tried) is the same for every order of a SKU, quantity and
+    price while no candidate has a daily cap (a cap counts the attempts routed so far): it is looked up once."""
+    memo = batch_memo() if tried is not None and not tried else None
+    key = ("route", order.sku_id, order.quantity, order.unit_price)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[return-value]
+    ranked, pinned, capped = _ranked_now(order, tried=tried)
+    if memo is not None and not capped:
+        memo[key] = (ranked, pinned)
+    return ranked, pinned
+
+
+def _ranked_now(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int], bool]:
     rules, excluded = _rules(order)
     checks = _checks(order, excluded=excluded, tried=_tried(order) if tried is None else tried)
-    offers = (SupplierOffer.objects.select_related("supplier").filter(sku_id=order.sku_id)
-              .filter(*(check for _, check in checks)))
-    candidates = _under_daily_cap(list(offers))
+    offers = list(SupplierOffer.objects.select_related("supplier").filter(sku_id=order.sku_id)
+                  .filter(*(check for _, check in checks)))
+    capped = any(offer.max_per_day is not None for offer in offers)
+    candidates = _under_daily_cap(offers)
     pinned = {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.PIN}
     ranked = sorted(candidates, key=lambda offer: (offer.supplier_id not in pinned, offer.price,
                                                    -offer.supplier.rating, offer.pk))
-    return ranked, pinned
+    return ranked, pinned, capped
 
 
 def _under_daily_cap(candidates: list[SupplierOffer]) -> list[SupplierOffer]:

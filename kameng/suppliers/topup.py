@@ -34,26 +34,30 @@ import enum
 import functools
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
+from django.db.models import Field, Max, Model
 from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
 from kameng.catalog.models import Product
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import money
+from kameng.core.sql import json_rows
 from kameng.ledger import recipes
-from kameng.ledger.services import journal_draft_post
+from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
 from kameng.orders.events import fact
 from kameng.orders.fulfilment import order_refund_failed_delivery
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import transition
 from kameng.suppliers.connectors.base import Outcome, TopupAnswer, TopupKind, TopupRequest
-from kameng.suppliers.locks import attempt_lock_with_order
+from kameng.suppliers.locks import attempts_lock_with_orders
 from kameng.suppliers.models import AttemptStatus, TopupAttempt
 from kameng.suppliers.routing import Route, order_route, route_refusals
 
@@ -63,6 +67,7 @@ SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED})
 # What writing an answer may change on an attempt (the counters belong to the dispatcher's claims).
 OUTCOME_FIELDS = ["status", "supplier_order_id", "operator_serial", "failure_code", "failure_message", "finished_at",
                   "next_check_at", "needs_review", "review_note", "is_submit_outstanding", "updated_at"]
+ORDER_OUTCOME_FIELDS = ["status", "delivered_at", "refunded_amount", "updated_at"]
 TARGET_ACCOUNT_KEYS = ("phone", "account")
 
 REASON_NO_OFFER = _("暂无可用的供货商")
@@ -166,48 +171,133 @@ def topup_request_for(attempt: TopupAttempt, *, notify_url: str = "") -> TopupRe
 
 # --- writing an answer ---------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class OutcomeToWrite:
+    """One answer to write: the attempt (and its order, when the caller knows it), what came back and how."""
+
+    attempt_id: int
+    answer: TopupAnswer
+    via: Via
+    has_callbacks: bool = True
+    order_id: int | None = None
+
+
 def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has_callbacks: bool = True,
                           order_id: int | None = None) -> None:
     """Write what the supplier answered for this attempt (idempotent: a settled attempt never moves again);
     `order_id`, the attempt's order, when the caller has it."""
+    attempt_outcomes_apply(outcomes=[OutcomeToWrite(attempt_id=attempt_id, answer=answer, via=via,
+                                                    has_callbacks=has_callbacks, order_id=order_id)])
+
+
+def attempt_outcomes_apply(*, outcomes: Sequence[OutcomeToWrite]) -> None:
+    """Write many answers in one short transaction (the dispatcher's group commit): the orders locked in id order,
+    then their attempts, each answer applied in turn exactly as a single one would be (two answers for one attempt:
+    the second sees what the first did), then one UPDATE of the attempts, one of the orders, one INSERT of the
+    events and, on PostgreSQL, the journals of the successes set-based. A failover or a refund (rare) writes its
+    rows as it goes."""
+    if not outcomes:
+        return
     with transaction.atomic():
-        order, attempt = attempt_lock_with_order(attempt_id=attempt_id, order_id=order_id)
-        if attempt.status in SETTLED:
-            _late(order, attempt, answer, via)
-            return
-        _outcome_write(order, attempt, _outcome_events(order, attempt, answer, via, has_callbacks=has_callbacks))
+        orders, attempts = attempts_lock_with_orders(
+            pairs=[(outcome.attempt_id, outcome.order_id) for outcome in outcomes])
+        status_locked = {order.pk: order.status for order in orders.values()}
+        journals: list[JournalDraft] = []
+        events: list[OrderEvent] = []
+        moved_attempts: dict[int, TopupAttempt] = {}
+        moved_orders: dict[int, Order] = {}
+        for outcome in outcomes:
+            attempt = attempts[outcome.attempt_id]
+            order = orders[attempt.order_id]
+            if _apply(order, attempt, outcome, journals=journals, events=events):
+                moved_attempts[attempt.pk] = attempt
+            if order.status != status_locked[order.pk]:
+                moved_orders[order.pk] = order
+        now = timezone.now()
+        for attempt in moved_attempts.values():
+            attempt.updated_at = now
+        for order in moved_orders.values():
+            order.updated_at = now
+        _rows_update(TopupAttempt, list(moved_attempts.values()), OUTCOME_FIELDS)
+        _rows_update(Order, list(moved_orders.values()), ORDER_OUTCOME_FIELDS)
+        if events:
+            OrderEvent.objects.bulk_create(events)
+        _journals_post(journals)
 
 
-def _outcome_events(order: Order, attempt: TopupAttempt, answer: TopupAnswer, via: Via, *,
-                    has_callbacks: bool) -> list[OrderEvent]:
-    """Move the locked, unsettled attempt (and its order) by the answer; the order's events to write."""
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _rows_update(model: type[Model], rows: list[Any], fields: list[str]) -> None:
+    """Write these fields of these rows in one statement: on PostgreSQL one UPDATE joined to the rows sent as one
+    JSON parameter (Django's `bulk_update` builds a CASE per field and row, which costs more CPU than the
+    writes), elsewhere `bulk_update`."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(rows, fields)
+        return
+    meta = model._meta
+    columns = [field for name in fields if isinstance(field := meta.get_field(name), Field)]
+    quote = connection.ops.quote_name
+    names = [str(column.column) for column in columns]
+    assignments = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in names)
+    pairs = list(zip(names, columns, strict=True))
+    types = ", ".join(f"{quote(name)} {column.db_type(connection)}" for name, column in pairs)
+    sql = (f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - names from the model
+           f"FROM json_to_recordset(%s::json) AS v(id bigint, {types}) WHERE t.id = v.id")
+    values = json_rows({"id": row.pk, **{name: _json_value(getattr(row, column.attname)) for name, column in pairs}}
+                       for row in rows)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values])
+        if cursor.rowcount != len(rows):
+            raise RuntimeError(f"{meta.db_table}: {cursor.rowcount} of {len(rows)} rows updated")
+
+
+def _journals_post(journals: list[JournalDraft]) -> None:
+    if not journals:
+        return
+    if connection.vendor == "postgresql":
+        journal_post_many(journals)
+        return
+    for journal in journals:
+        journal_draft_post(draft=journal)
+
+
+def _apply(order: Order, attempt: TopupAttempt, outcome: OutcomeToWrite, *, journals: list[JournalDraft],
+           events: list[OrderEvent]) -> bool:
+    """Apply one answer to the locked order and attempt (in memory, save for a failover's rows); whether the
+    attempt is to be written."""
+    answer, via = outcome.answer, outcome.via
+    if attempt.status in SETTLED:
+        _late(order, attempt, answer, via)
+        return False
     if answer.supplier_order_id and not attempt.supplier_order_id:
         attempt.supplier_order_id = answer.supplier_order_id[:64]
     if via == Via.SUBMIT:
         attempt.is_submit_outstanding = False
     if answer.outcome == Outcome.SUCCEEDED:
-        return _succeeded(order, attempt, answer)
-    if answer.outcome == Outcome.FAILED:
-        return _failed(order, attempt, answer)
-    if answer.outcome == Outcome.PROCESSING:
-        return _processing(order, attempt, has_callbacks=has_callbacks)
-    if answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _may_resubmit(attempt):
+        events += _succeeded(order, attempt, answer, journals=journals)
+    elif answer.outcome == Outcome.FAILED:
+        events += _failed(order, attempt, answer)
+    elif answer.outcome == Outcome.PROCESSING:
+        events += _processing(order, attempt, has_callbacks=outcome.has_callbacks)
+    elif answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _may_resubmit(attempt):
         _resubmit(attempt)
     else:  # UNKNOWN (or a NOT_FOUND that proves nothing): ask again later
         if attempt.status != AttemptStatus.PROCESSING:  # once acknowledged, it stays acknowledged
             attempt.status = AttemptStatus.UNKNOWN
         _schedule_query(attempt, first=timedelta(seconds=settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS))
-    return []
+    return True
 
 
-def _outcome_write(order: Order, attempt: TopupAttempt, events: list[OrderEvent]) -> None:
-    attempt.save(update_fields=OUTCOME_FIELDS)
-    if events:
-        order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
-        OrderEvent.objects.bulk_create(events)
-
-
-def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list[OrderEvent]:
+def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer, *,
+               journals: list[JournalDraft]) -> list[OrderEvent]:
     attempt.status = AttemptStatus.SUCCEEDED
     attempt.operator_serial = answer.operator_serial[:100]
     attempt.finished_at = timezone.now()
@@ -216,7 +306,7 @@ def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list
         _flag(attempt, f"订单已是「{order.get_status_display()}」时供货商报告充值成功：可能重复充值，请与供货商核对")
         return []
     order.delivered_at = attempt.finished_at
-    journal_draft_post(draft=recipes.order_hold_released(
+    journals.append(recipes.order_hold_released(
         order_number=order.number, memo=f"直充到账 {order.title}"[:200], amount=order.total_amount))
     said = fact(OrderEventKind.TOPUP_SUCCEEDED, operator_serial=attempt.operator_serial)
     return [transition(order, OrderStatus.DELIVERED, said=said)]
@@ -329,15 +419,19 @@ def attempt_review_settle(*, attempt_id: int, succeeded: bool, reason: str, staf
     if succeeded and not operator_serial:
         raise ApplicationError("确认已到账时请填写运营商流水号", code="operator_serial_required")
     with transaction.atomic():
-        order, attempt = attempt_lock_with_order(attempt_id=attempt_id)
+        orders, attempts = attempts_lock_with_orders(pairs=[(attempt_id, None)])
+        attempt = attempts[attempt_id]
+        order = orders[attempt.order_id]
         if not attempt.needs_review:
             raise ConflictError("该直充提交无需核查，或已由其他工作人员处理", code="review_not_needed")
         was_settled = attempt.status in SETTLED
         events: list[OrderEvent] = []
+        journals: list[JournalDraft] = []
         if not was_settled:
             answer = TopupAnswer(outcome=Outcome.SUCCEEDED if succeeded else Outcome.FAILED,
                                  operator_serial=operator_serial, code="staff_review", message=f"人工核查：{reason}")
-            events = _outcome_events(order, attempt, answer, Via.STAFF, has_callbacks=True)
+            _apply(order, attempt, OutcomeToWrite(attempt_id=attempt.pk, answer=answer, via=Via.STAFF),
+                   journals=journals, events=events)
         elif succeeded and not attempt.operator_serial:
             attempt.operator_serial = operator_serial
         verdict = VERDICT_SUCCEEDED if succeeded else VERDICT_FAILED
@@ -345,7 +439,10 @@ def attempt_review_settle(*, attempt_id: int, succeeded: bool, reason: str, staf
         attempt.review_note = f"已核查（{verdict}）：{reason}"[:200]
         audit = fact(OrderEventKind.TOPUP_REVIEWED, supplier=attempt.supplier.name, outcome=verdict,
                      operator_serial=operator_serial if succeeded else "", reason=reason, staff=staff_name)
-        _outcome_write(order, attempt, [OrderEvent(order=order, kind=audit.kind, params=audit.params), *events])
+        attempt.save(update_fields=OUTCOME_FIELDS)
+        order.save(update_fields=ORDER_OUTCOME_FIELDS)
+        OrderEvent.objects.bulk_create([OrderEvent(order=order, kind=audit.kind, params=audit.params), *events])
+        _journals_post(journals)
     logger.info("top-up %s reviewed by %s: %s (%s)", attempt.customer_order_no, staff_name, verdict, reason)
     if was_settled:
         return (f"已记录核查结论「{verdict}」；该提交此前已是「{attempt.get_status_display()}」，订单（"
