@@ -17,12 +17,20 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils.module_loading import import_string
+
+from kameng.inventory.models import CardKey
+from kameng.orders.models import Order
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +86,82 @@ def _send(order_ids: list[int], event: AftercareEvent) -> None:
 def aftercare_run(*, order_ids: list[int], event: str,
                   listeners: Callable[[], tuple[AftercareListener, ...]] = aftercare_listeners) -> None:
     """Run every listener; one failing does not keep the others from running, and the error is raised at the end
-    (the task retries, and idempotent listeners make the rerun harmless)."""
+    (the task retries, and idempotent listeners make the rerun harmless). `aftercare_orders` reads the orders once
+    for all of them."""
     failed: BaseException | None = None
-    for listener in listeners():
-        try:
-            listener(order_ids=order_ids, event=event)
-        except Exception as error:
-            logger.exception("aftercare listener %r failed for %d orders (%s)", listener, len(order_ids), event)
-            failed = error
+    outer = getattr(_run, "orders", None)
+    _run.orders = {}  # this run's reads, by the ids asked for
+    try:
+        for listener in listeners():
+            try:
+                listener(order_ids=order_ids, event=event)
+            except Exception as error:
+                logger.exception("aftercare listener %r failed for %d orders (%s)", listener, len(order_ids), event)
+                failed = error
+    finally:
+        _run.orders = outer
     if failed is not None:
         raise failed
+
+
+@dataclass(frozen=True, slots=True)
+class AftercareOrder:
+    """What listeners decide on: an order's columns as read at the start of the run, and two facts about it."""
+
+    id: int
+    number: str
+    buyer_id: int
+    sku_id: int
+    title: str
+    quantity: int
+    status: str
+    total_amount: Decimal
+    refunded_amount: Decimal
+    delivered_at: datetime | None
+    buyer_email: str
+    holds_card_keys: bool  # any card key, the platform's or a supplier's
+    holds_supplier_keys: bool  # a card key of some supplier
+
+
+_run = threading.local()  # .orders: {ids: rows} while a run is on in this thread (a worker thread runs one at a time)
+
+_COLUMNS = ("id", "number", "buyer_id", "sku_id", "title", "quantity", "status", "total_amount", "refunded_amount",
+            "delivered_at")
+
+# PostgreSQL: one plain statement (the ORM would spend more CPU compiling it than the database spends running it).
+_ORDERS_SQL = """
+SELECT o.id, o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.status, o.total_amount, o.refunded_amount,
+       o.delivered_at, u.email,
+       EXISTS (SELECT 1 FROM inventory_cardkey k WHERE k.order_id = o.id),
+       EXISTS (SELECT 1 FROM inventory_cardkey k WHERE k.order_id = o.id AND k.supplier_id IS NOT NULL)
+FROM orders_order o JOIN accounts_user u ON u.id = o.buyer_id
+WHERE o.id = ANY(%s::bigint[])
+ORDER BY o.id
+"""
+
+
+def aftercare_orders(order_ids: Iterable[int]) -> dict[int, AftercareOrder]:
+    """The orders among `order_ids` that exist, by id (in id order), read in one statement. Inside `aftercare_run`
+    the same ids are read once for every listener; outside one, every call reads."""
+    ids = tuple(sorted(set(order_ids)))
+    reads: dict[tuple[int, ...], dict[int, AftercareOrder]] | None = getattr(_run, "orders", None)
+    if reads is not None and ids in reads:
+        return reads[ids]
+    orders = _orders_read(ids) if ids else {}
+    if reads is not None:
+        reads[ids] = orders
+    return orders
+
+
+def _orders_read(ids: tuple[int, ...]) -> dict[int, AftercareOrder]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_ORDERS_SQL, [list(ids)])
+            rows = cursor.fetchall()
+    else:
+        rows = list(Order.objects.filter(pk__in=ids).order_by("pk").annotate(
+            holds_card_keys=Exists(CardKey.objects.filter(order_id=OuterRef("pk"))),
+            holds_supplier_keys=Exists(CardKey.objects.filter(order_id=OuterRef("pk"), supplier__isnull=False)),
+        ).values_list(*_COLUMNS, "buyer__email", "holds_card_keys", "holds_supplier_keys"))
+    return {row[0]: AftercareOrder(*row[:11], bool(row[11]), bool(row[12])) for row in rows}
 
