@@ -20,6 +20,7 @@ import os
 import pstats
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,14 +54,14 @@ def orders_write(seeded: checkout.Seeded, buyers: list[int], count: int, batch: 
     return batches
 
 
-def measure(label: str, call: object, batches: list[list[int]], pid: int,
+def measure(label: str, call: Callable[..., object], batches: list[list[int]], pid: int,
             profiler: cProfile.Profile | None = None) -> tuple[float, float, float]:
     from django.db import connection
 
     orders = sum(len(batch) for batch in batches)
     queries: list[str] = []
 
-    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def count(execute: Callable[..., object], sql: str, params: object, many: bool, context: object) -> object:
         queries.append(sql)  # a wrapper, not CaptureQueriesContext: that would format every statement (debug)
         return execute(sql, params, many, context)
 
@@ -69,7 +70,7 @@ def measure(label: str, call: object, batches: list[list[int]], pid: int,
         if profiler is not None:
             profiler.enable()
         for batch in batches:
-            call(order_ids=batch, event="delivered")  # type: ignore[operator]
+            call(order_ids=batch, event="delivered")
         if profiler is not None:
             profiler.disable()
         cpu, db = time.process_time() - cpu, backend_cpu(pid) - db

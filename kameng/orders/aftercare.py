@@ -163,5 +163,10 @@ def _orders_read(ids: tuple[int, ...]) -> dict[int, AftercareOrder]:
             holds_card_keys=Exists(CardKey.objects.filter(order_id=OuterRef("pk"))),
             holds_supplier_keys=Exists(CardKey.objects.filter(order_id=OuterRef("pk"), supplier__isnull=False)),
         ).values_list(*_COLUMNS, "buyer__email", "holds_card_keys", "holds_supplier_keys"))
-    return {row[0]: AftercareOrder(*row[:11], bool(row[11]), bool(row[12])) for row in rows}
+    return {pk: AftercareOrder(id=pk, number=number, buyer_id=buyer_id, sku_id=sku_id, title=title, quantity=quantity,
+                               status=status, total_amount=total_amount, refunded_amount=refunded_amount,
+                               delivered_at=delivered_at, buyer_email=email or "", holds_card_keys=bool(keys),
+                               holds_supplier_keys=bool(supplier_keys))
+            for (pk, number, buyer_id, sku_id, title, quantity, status, total_amount, refunded_amount, delivered_at,
+                 email, keys, supplier_keys) in rows}
 
