@@ -158,3 +158,51 @@ def test_a_journal_mixing_known_wallet_and_points_accounts_is_still_refused(
         journal_post(kind=JournalKind.POINTS_EARN, reference="half",
                      legs=[debit(issued, Decimal("0.50")), credit(points, Decimal("0.50"))])
     assert half.value.code == "ledger_points_not_whole"
+
+
+def test_the_sender_merges_what_queued_up_into_one_task_per_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kameng.orders import aftercare
+    from kameng.orders.tasks import order_aftercare_run
+
+    sent: list[tuple[list[int], str]] = []
+    monkeypatch.setattr(order_aftercare_run, "delay", lambda ids, event: sent.append((ids, event)))
+    monkeypatch.setattr(aftercare, "SEND_MAX_IDS", 3)
+
+    aftercare._publish([([5, 1], "delivered"), ([1, 2], "delivered"), ([9], "refunded"), ([7, 8], "delivered")])
+
+    assert sent == [([1, 2, 5], "delivered"), ([7, 8], "delivered"), ([9], "refunded")]
+
+
+def test_outside_eager_mode_a_commit_hands_the_ids_to_the_sender_thread(
+        monkeypatch: pytest.MonkeyPatch, settings: Settings, django_capture_on_commit_callbacks: Capture) -> None:
+    """The committing thread (the checkout writer) does not publish; the sender does, soon after, and a broker
+    that refuses is logged, never raised into the commit."""
+    import threading
+
+    from kameng.orders import aftercare
+    from kameng.orders.tasks import order_aftercare_run
+
+    settings.KAMENG_ORDER_AFTERCARE = ["tests.orders.test_aftercare.recording_listener"]
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    sent: list[tuple[list[int], str, str]] = []
+    arrived = threading.Event()
+
+    def delay(ids: list[int], event: str) -> None:
+        sent.append((ids, event, threading.current_thread().name))
+        arrived.set()
+        if event == "refunded":
+            raise ConnectionError("broker down")
+
+    monkeypatch.setattr(order_aftercare_run, "delay", delay)
+    with django_capture_on_commit_callbacks(execute=True):
+        aftercare.order_aftercare(order_ids=[3, 2], event=aftercare.AftercareEvent.DELIVERED)
+    assert arrived.wait(5)
+    with django_capture_on_commit_callbacks(execute=True):
+        aftercare.order_aftercare(order_ids=[4], event=aftercare.AftercareEvent.REFUNDED)
+    for _ in range(100):
+        if len(sent) == 2:
+            break
+        threading.Event().wait(0.05)
+
+    assert [(ids, event) for ids, event, _thread in sent] == [([2, 3], "delivered"), ([4], "refunded")]
+    assert {thread for _ids, _event, thread in sent} == {"kameng-aftercare-sender"}
