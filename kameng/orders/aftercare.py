@@ -8,9 +8,9 @@ callable `listener(*, order_ids: list[int], event: str) -> None`.
 The order state machine registers every move into delivered, refunded or partially refunded here
 (`kameng.orders.state.transition`), and the checkout writer a whole batch of orders delivered at checkout at once;
 after the transaction commits, a task runs every listener (a sender thread per process publishes it, merging the
-registrations that queued up meanwhile, so the committing thread — the checkout writer — never waits on the broker). Delivery is at least once: a
-listener must be idempotent — read the order's current state and bring its own records in line with it, never add
-a fixed delta per call.
+registrations that queued up meanwhile, so the committing thread — the checkout writer — never waits on the
+broker). Delivery is at least once: a listener must be idempotent — read the order's current state and bring its
+own records in line with it, never add a fixed delta per call.
 """
 
 from __future__ import annotations
