@@ -222,6 +222,23 @@ def _supplier_lines(supplier_url: str, seed: dict[str, object]) -> list[str]:
     ]
 
 
+def _login_lines(login: dict[str, str]) -> list[str]:
+    lines = [f"  login ({login['role']}): {login['username']} / {login['password']}"]
+    if login.get("totp_secret"):  # the demo admin's 2FA (kameng/accounts/staff_otp.py)
+        lines.append(f"      then the 2FA code (两步验证): run `python -m kameng.demo totp` for the current one, or add "
+                     f"the secret {login['totp_secret']} to an authenticator app")
+    return lines
+
+
+def _totp(argv: list[str]) -> int:
+    """`python -m kameng.demo totp [username]`: the demo admin's current 2FA code, from the demo's database."""
+    env = _child_env(os.environ.get("SITE_URL", "http://127.0.0.1:8000"), "")
+    username = argv[0] if argv else "admin"
+    result = subprocess.run([sys.executable, "manage.py", "staff_totp_code", username],  # noqa: S603
+                            cwd=BASE_DIR, env=env, check=False)
+    return result.returncode
+
+
 def _banner(site_url: str, seed: dict[str, object], supplier_url: str) -> str:
     logins = seed.get("logins", [])
     channels = seed.get("channels", [])
@@ -239,7 +256,7 @@ def _banner(site_url: str, seed: dict[str, object], supplier_url: str) -> str:
         "=" * 78,
         f"  kameng demo is running:  {site_url}/",
         f"  admin (后台):             {site_url}/admin/",
-        *(f"  login ({login['role']}): {login['username']} / {login['password']}" for login in logins),
+        *(line for login in logins for line in _login_lines(login)),
         f"  phone login (短信登录):    {site_url}/login/?tab=sms — any mainland number, then 获取验证码;",
         "      the console SMS backend prints the code here, on a `web | … kameng.sms 短信验证码 123456 …` line",
         "      (an unknown number registers on its first login)",
@@ -308,13 +325,16 @@ def _stop(children: list[Child]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["totp"]:
+        return _totp(arguments[1:])
     parser = argparse.ArgumentParser(prog="python -m kameng.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address the web server listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
     parser.add_argument("--supplier-port", type=int, default=None,
                         help="supplier simulator port on 127.0.0.1 (default: the web port + 1)")
     parser.add_argument("--no-seed", action="store_true", help="skip seeding the demo data")
-    options = parser.parse_args(argv)
+    options = parser.parse_args(arguments)
     supplier_port = options.supplier_port or options.port + 1
     supplier_url = f"http://127.0.0.1:{supplier_port}"
 

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/"
 ADMIN_PREFIX = "/admin/"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+PERMISSIONS_POLICY_HEADER = "Permissions-Policy"
 
 
 def chosen_language(request: HttpRequest) -> str:
@@ -117,7 +118,8 @@ class FormCharsetMiddleware:
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
-    """django-csp's middleware (settings.CONTENT_SECURITY_POLICY), with two differences by path.
+    """django-csp's middleware (settings.CONTENT_SECURITY_POLICY), with two differences by path, and the
+    Permissions-Policy header (settings.KAMENG_PERMISSIONS_POLICY) on every answer.
 
     The admin gets `KAMENG_ADMIN_CSP_REPLACE` (what django-unfold needs, see the settings). The JSON API gets a
     fixed policy that allows nothing: its answers are data, never a document with scripts, and building the
@@ -125,6 +127,8 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     """
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        # Permissions-Policy rides along here (one header set) rather than in a middleware of its own.
+        response.headers.setdefault(PERMISSIONS_POLICY_HEADER, settings.KAMENG_PERMISSIONS_POLICY)
         if request.path_info.startswith(API_PREFIX):
             response.headers.setdefault(CSP_HEADER, API_POLICY)
             return response
