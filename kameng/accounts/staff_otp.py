@@ -15,6 +15,7 @@ Events (enrolled, verified, recovery code used, failures) go to the audit log.
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ from kameng.audit.services import audit_record
 from kameng.core.crypto import blind_index
 
 RECOVERY_CODE_COUNT = 10
+RECOVERY_CODE_LENGTH = 10  # base32 characters: 50 bits each
+RECOVERY_CODE_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 RECOVERY_CODE_CONTEXT = "accounts.staff_recovery_code"
 DEVICE_NAME = "身份验证器"
 RECOVERY_DEVICE_NAME = "恢复码"
@@ -90,7 +93,8 @@ def recovery_code_digest(code: str) -> str:
 
 def recovery_codes_replace(*, user: Any) -> list[str]:
     """New recovery codes for `user` (the old ones stop working), returned once to be shown once."""
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]  # 10 base32 characters, 50 bits
+    codes = ["".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
+             for _ in range(RECOVERY_CODE_COUNT)]
     with transaction.atomic():
         device, _ = StaticDevice.objects.get_or_create(user=user, name=RECOVERY_DEVICE_NAME,
                                                        defaults={"confirmed": True})
