@@ -115,7 +115,7 @@ def _audited_action(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         return func  # each deleted row is recorded by delete_queryset, and only once the deletion is confirmed
 
     def run(modeladmin: ModelAdmin[Any], request: HttpRequest, queryset: models.QuerySet[Any]) -> Any:
-        ids = [str(pk) for pk in queryset.values_list("pk", flat=True)[:MAX_MANY_TO_MANY_IDS]]
+        ids = [str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True)[:MAX_MANY_TO_MANY_IDS]]
         response: HttpResponse | None = func(modeladmin, request, queryset)
         audit_record(action=f"admin.action:{name}", request=request, object_type=object_type_of(queryset.model),
                      object_id=ids[0] if len(ids) == 1 else "", object_repr=f"{len(ids)} 条",
