@@ -225,8 +225,8 @@ def _supplier_lines(supplier_url: str, seed: dict[str, object]) -> list[str]:
 def _login_lines(login: dict[str, str]) -> list[str]:
     lines = [f"  login ({login['role']}): {login['username']} / {login['password']}"]
     if login.get("totp_secret"):  # the demo admin's 2FA (kameng/accounts/staff_otp.py)
-        lines.append(f"      then the 2FA code (两步验证): run `python -m kameng.demo totp` for the current one, or add "
-                     f"the secret {login['totp_secret']} to an authenticator app")
+        lines.append(f"      then the 2FA code (两步验证): run `python -m kameng.demo totp` for the current one, "
+                     f"or add the secret {login['totp_secret']} to an authenticator app")
     return lines
 
 
@@ -325,16 +325,13 @@ def _stop(children: list[Child]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == ["totp"]:
-        return _totp(arguments[1:])
     parser = argparse.ArgumentParser(prog="python -m kameng.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address the web server listens on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="web server port (default 8000)")
     parser.add_argument("--supplier-port", type=int, default=None,
                         help="supplier simulator port on 127.0.0.1 (default: the web port + 1)")
     parser.add_argument("--no-seed", action="store_true", help="skip seeding the demo data")
-    options = parser.parse_args(arguments)
+    options = parser.parse_args(argv)
     supplier_port = options.supplier_port or options.port + 1
     supplier_url = f"http://127.0.0.1:{supplier_port}"
 
@@ -401,4 +398,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_totp(sys.argv[2:]) if sys.argv[1:2] == ["totp"] else main())

@@ -56,7 +56,7 @@ class StaffSecurityMiddleware:
         if device is None:
             target = "staff_otp:verify" if staff_has_device(user) else "staff_otp:enrol"
             return HttpResponseRedirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
-        user.otp_device = device  # type: ignore[union-attr]  # as django-otp's OTPMiddleware sets it
+        user.otp_device = device  # type: ignore[attr-defined]  # as django-otp's OTPMiddleware sets it
         return self.get_response(request)
 
     @staticmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 # Imported first so that their registrations exist to be replaced (the admin imports them after this app's).
-import django_otp.plugins.otp_static.admin  # noqa: F401
+import django_otp.plugins.otp_static.admin
 import django_otp.plugins.otp_totp.admin  # noqa: F401
 from django.contrib import admin
 from django.http import HttpRequest

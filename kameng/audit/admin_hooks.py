@@ -20,8 +20,8 @@ from django.forms.models import BaseModelFormSet
 from django.http import HttpRequest, HttpResponse
 
 from kameng.audit.models import AuditEntry
-from kameng.audit.services import audit_record
 from kameng.audit.services import audit_model_change as _change
+from kameng.audit.services import audit_record
 from kameng.audit.snapshots import MAX_MANY_TO_MANY_IDS, model_snapshot_raw, object_type_of
 
 BEFORE_ATTRIBUTE = "_audit_before"
@@ -66,6 +66,7 @@ class AuditedAdminMixin:
     def save_formset(self, request: HttpRequest, form: BaseModelForm, formset: BaseModelFormSet,
                      change: bool) -> None:
         model = formset.model
+        assert model is not None
         ids = [inline.instance.pk for inline in formset.initial_forms if inline.instance.pk is not None]
         before = {row.pk: model_snapshot_raw(row, with_many_to_many=False)
                   for row in model._base_manager.filter(pk__in=ids)} if ids else {}

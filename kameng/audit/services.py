@@ -59,6 +59,8 @@ def audit_model_change(*, request: HttpRequest | None, action: str, instance: mo
     """A row added (before None), changed (only the fields that differ; nothing written if none did) or deleted
     (after None; `object_id` is the id it had, Django clears it on delete). The raw snapshots come from
     kameng.audit.snapshots.model_snapshot_raw."""
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
     if before_raw is not None and after_raw is not None:
         before, after = snapshot_changes(before_raw, after_raw)
         if not after:

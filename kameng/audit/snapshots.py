@@ -28,25 +28,37 @@ def _is_secret(name: str) -> bool:
     return bool(SECRET_WORDS.intersection(name.lower().split("_")))
 
 
+_CONVERTERS: tuple[tuple[type | tuple[type, ...], Any], ...] = (
+    (decimal.Decimal, str),
+    ((datetime.datetime, datetime.date, datetime.time), lambda value: value.isoformat()),
+    (uuid.UUID, str),
+    ((bytes, memoryview, bytearray), lambda value: MASKED),
+    (FieldFile, lambda value: value.name or ""),
+    (dict, lambda value: {str(key): json_safe(item) for key, item in value.items()}),
+    ((list, tuple, set, frozenset), lambda value: [json_safe(item) for item in value]),
+)
+
+
 def json_safe(value: Any) -> Any:
     """A value the JSON column can hold, unmasked (masking is by field name, in `field_value_masked`)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | memoryview | bytearray):
-        return MASKED
-    if isinstance(value, FieldFile):
-        return value.name or ""
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_safe(item) for item in value]
+    for kinds, convert in _CONVERTERS:
+        if isinstance(value, kinds):
+            return convert(value)
     return str(value)
+
+
+def _masked_by_name(lowered: str, text: str) -> str:
+    if _is_secret(lowered):
+        return MASKED
+    if "phone" in lowered:
+        return mask_phone(text)
+    if lowered in PERSON_NAME_FIELDS:
+        return mask_person_name(text)
+    if any(word in lowered for word in ID_NUMBER_WORDS):
+        return mask_secret(text)
+    return mask_text(text)
 
 
 def field_value_masked(name: str, value: Any) -> Any:
@@ -56,19 +68,10 @@ def field_value_masked(name: str, value: Any) -> Any:
     value = json_safe(value)
     if value is None or value == "":
         return value
-    lowered = name.lower()
-    if _is_secret(lowered):
-        return MASKED
-    if "phone" in lowered:
-        return mask_phone(str(value))
-    if lowered in PERSON_NAME_FIELDS:
-        return mask_person_name(str(value))
-    if any(word in lowered for word in ID_NUMBER_WORDS):
-        return mask_secret(str(value))
-    if isinstance(value, str):
-        return mask_text(value)
     if isinstance(value, dict | list):
-        return json_safe_masked(value)
+        return MASKED if _is_secret(name.lower()) else json_safe_masked(value)
+    if isinstance(value, str) or _is_secret(name.lower()):
+        return _masked_by_name(name.lower(), str(value))
     return value
 
 

@@ -68,7 +68,8 @@ def test_headers_and_no_trusted_inline_script_on_the_gateway_form_page(client: C
     _assert_common_headers(response)
     body = response.content.decode()
     script_src = re.search(r"script-src ([^;]*)", response["Content-Security-Policy"])
-    assert script_src is not None and "unsafe-inline" not in script_src.group(1)
+    assert script_src is not None
+    assert "unsafe-inline" not in script_src.group(1)
     assert gateway_html in body  # shown as the gateway sent it: its inline script has no nonce, so it is refused
     assert '<script src="/static/web/gateway-form.js" defer></script>' in body
     inline = re.findall(r"<script(?![^>]*\s(?:src|nonce)=)[^>]*>", body)

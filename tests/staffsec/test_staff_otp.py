@@ -19,6 +19,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from kameng.accounts.models import User
 from kameng.accounts.staff_middleware import SEEN_SESSION_KEY
 from kameng.accounts.staff_otp import recovery_codes_replace, totp_code_now, totp_device_seed
 from kameng.audit.models import AuditEntry
@@ -35,7 +36,7 @@ def _admin_urls() -> list[str]:
         for model in admin.site._registry)]
 
 
-def _staff_logged_in(client: Client, username: str = "staffer") -> object:
+def _staff_logged_in(client: Client, username: str = "staffer") -> User:
     user = UserFactory.create(username=username, is_staff=True, is_superuser=True)
     response = client.post(reverse("admin:login"), {"username": username, "password": PASSWORD,
                                                     "next": reverse("admin:index")})

@@ -74,7 +74,8 @@ def test_a_refund_over_the_limit_needs_a_fresh_code(admin_client: Client) -> Non
     assert refund.amount == Decimal("300.00")
     entry = AuditEntry.objects.get(action="refund.create")
     assert entry.object_id == str(refund.pk)
-    assert entry.after is not None and entry.after["amount"] == "300.00"
+    assert entry.after is not None
+    assert entry.after["amount"] == "300.00"
     assert AuditEntry.objects.filter(action="staff_otp.reauth").count() == 1
 
 
@@ -110,7 +111,8 @@ def test_paying_a_withdrawal_needs_a_fresh_code(admin_client: Client) -> None:
     assert SupplierWithdrawal.objects.get().status == WithdrawalStatus.PAID
     entry = AuditEntry.objects.get(action="supplier_withdrawal.pay")
     assert entry.before == {"status": "requested"}
-    assert entry.after is not None and entry.after["status"] == "paid"
+    assert entry.after is not None
+    assert entry.after["status"] == "paid"
     # Fresh now: the next sensitive page opens without another code.
     assert admin_client.get(reverse("admin:suppliers_supplierwithdrawal_reject", args=[withdrawal.pk])
                             ).status_code == 200
