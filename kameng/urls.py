@@ -34,3 +34,6 @@ urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 if settings.KAMENG_SIMULATORS_ENABLED:
     urlpatterns.append(path("sim/", include("kameng.simulators.urls")))
+
+# Staff 2FA pages (kameng.accounts.staff_views), ahead of the admin's own catch-all under /admin/.
+urlpatterns.insert(0, path("admin/otp/", include("kameng.accounts.staff_urls", namespace="staff_otp")))

@@ -555,3 +555,33 @@ KAMENG_OPENAPI_KEYS_PER_RESELLER = env.int("KAMENG_OPENAPI_KEYS_PER_RESELLER", d
 KAMENG_OPENAPI_NOTIFY_URL_STRICT = env.bool("KAMENG_OPENAPI_NOTIFY_URL_STRICT", default=not DEBUG)
 # django-ninja as an app: the Open API's docs (/openapi/v1/docs) serve its bundled Swagger UI files, not a CDN's.
 INSTALLED_APPS += ["ninja"]
+# --- staff security, audit log, security headers (kameng/accounts/staff_*.py, kameng/audit) ----------------------
+# Staff (is_staff) must confirm a TOTP authenticator (django-otp) before any admin page, with 10 single-use recovery
+# codes; wrong codes are throttled by django-otp (a doubling wait after each failure: OTP_*_THROTTLE_FACTOR seconds).
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "kameng.audit"]
+# After the messages middleware (it leaves a message when it logs an idle staff session out).
+MIDDLEWARE.insert(MIDDLEWARE.index("kameng.web.middleware.LazyMessageMiddleware") + 1,
+                  "kameng.accounts.staff_middleware.StaffSecurityMiddleware")
+OTP_TOTP_ISSUER = env.str("KAMENG_STAFF_TOTP_ISSUER", default="kameng")
+OTP_TOTP_THROTTLE_FACTOR = env.int("KAMENG_STAFF_OTP_THROTTLE_FACTOR", default=1)
+OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+# A staff session idle this long on the admin is logged out (buyers' sessions keep SESSION_COOKIE_AGE).
+KAMENG_STAFF_SESSION_IDLE_SECONDS = env.int("KAMENG_STAFF_SESSION_IDLE_SECONDS", default=2 * 3600)
+# Step-up (再次验证): sensitive staff actions (kameng.accounts.staff_reauth.staff_reauth_required) ask for a code
+# again unless one was entered within this long; refunds above this amount (yuan) are such an action.
+KAMENG_STAFF_REAUTH_SECONDS = env.int("KAMENG_STAFF_REAUTH_SECONDS", default=300)
+KAMENG_STAFF_REAUTH_REFUND_OVER = env.str("KAMENG_STAFF_REAUTH_REFUND_OVER", default="500.00")
+# Behind HTTPS for good (a TLS-terminating proxy that sets X-Forwarded-Proto): one switch for the proxy header,
+# the redirect to HTTPS, secure cookies and HSTS (a year unless SECURE_HSTS_SECONDS says otherwise). Off in the demo.
+KAMENG_BEHIND_HTTPS = env.bool("KAMENG_BEHIND_HTTPS", default=False)
+if KAMENG_BEHIND_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+# Permissions-Policy, sent with every answer by kameng.web.middleware.ContentSecurityPolicyMiddleware: browser
+# features no page of ours uses (payment=() is the Payment Request API; gateways' own pages are not ours).
+KAMENG_PERMISSIONS_POLICY = env.str("KAMENG_PERMISSIONS_POLICY", default=(
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()"))

@@ -16,6 +16,8 @@ from django.urls import URLPattern, path, reverse
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
+from kameng.accounts.staff_reauth import staff_reauth_required, staff_reauth_response
+from kameng.audit.services import audit_record
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.suppliers.models import (
@@ -115,6 +117,7 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
         })
 
     @action(description="已打款", url_path="pay", icon="payments", permissions=["review"])
+    @staff_reauth_required
     def pay(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Record the bank transfer that paid the withdrawal (the full account number is shown here, to pay it)."""
         withdrawal = self._withdrawal(request, object_id)
@@ -126,12 +129,17 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="supplier_withdrawal.pay", request=request, instance=withdrawal,
+                             before={"status": withdrawal.status},
+                             after={"status": WithdrawalStatus.PAID, "amount": withdrawal.amount,
+                                    "transfer_reference": form.cleaned_data["transfer_reference"]})
                 self.message_user(request, f"提现 {withdrawal.number} 已标记为已打款", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:suppliers_supplierwithdrawal_change",
                                                     args=[withdrawal.pk]))
         return self._page(request, withdrawal, form, f"确认打款 · {withdrawal.number}", show_account=True)
 
     @action(description="驳回", url_path="reject", icon="block", permissions=["review"])
+    @staff_reauth_required
     def reject(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Reject the withdrawal with a reason the supplier reads; its money goes back to the payable."""
         withdrawal = self._withdrawal(request, object_id)
@@ -143,6 +151,10 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="supplier_withdrawal.reject", request=request, instance=withdrawal,
+                             before={"status": withdrawal.status},
+                             after={"status": WithdrawalStatus.REJECTED, "amount": withdrawal.amount,
+                                    "reason": form.cleaned_data["reason"]})
                 self.message_user(request, f"提现 {withdrawal.number} 已驳回，¥{withdrawal.amount} 已退回供货商应付",
                                   messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:suppliers_supplierwithdrawal_change",
@@ -182,8 +194,16 @@ class TaxReportExportAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if form.is_valid():
             quarter = form.cleaned_data["quarter"].upper()
             if request.method == "POST":
+                # The file holds full ID numbers: a code again, and the export in the audit log too.
+                challenge = staff_reauth_response(request)
+                if challenge is not None:
+                    return challenge
                 report = tax_report_export(quarter=quarter, file_format=form.cleaned_data["file_format"],
                                            exported_by_id=request.user.pk, via="admin")
+                audit_record(action="supplier_tax_report.export", request=request,
+                             object_type="suppliers.taxreportexport", object_repr=quarter,
+                             after={"quarter": quarter, "format": form.cleaned_data["file_format"],
+                                    "rows": report.rows})
                 response = HttpResponse(report.content, content_type=report.content_type)
                 response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
                 response["Cache-Control"] = "no-store"

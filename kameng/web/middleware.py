@@ -34,6 +34,7 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 # The Open API v1 answers data too; its docs page (Swagger UI from ninja's own static files) gets the site's policy.
 OPENAPI_PREFIX = "/openapi/v1/"
 OPENAPI_DOCS_PATH = "/openapi/v1/docs"
+PERMISSIONS_POLICY_HEADER = "Permissions-Policy"
 
 
 def chosen_language(request: HttpRequest) -> str:
@@ -120,7 +121,8 @@ class FormCharsetMiddleware:
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
-    """django-csp's middleware (settings.CONTENT_SECURITY_POLICY), with two differences by path.
+    """django-csp's middleware (settings.CONTENT_SECURITY_POLICY), with two differences by path, and the
+    Permissions-Policy header (settings.KAMENG_PERMISSIONS_POLICY) on every answer.
 
     The admin gets `KAMENG_ADMIN_CSP_REPLACE` (what django-unfold needs, see the settings). The JSON API gets a
     fixed policy that allows nothing: its answers are data, never a document with scripts, and building the
@@ -128,6 +130,8 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     """
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        # Permissions-Policy rides along here (one header set) rather than in a middleware of its own.
+        response.headers.setdefault(PERMISSIONS_POLICY_HEADER, settings.KAMENG_PERMISSIONS_POLICY)
         if request.path_info.startswith(API_PREFIX) or (
                 request.path_info.startswith(OPENAPI_PREFIX) and request.path_info != OPENAPI_DOCS_PATH):
             response.headers.setdefault(CSP_HEADER, API_POLICY)

@@ -23,6 +23,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from kameng.accounts.models import User
+from kameng.accounts.staff_otp import (
+    staff_has_device,
+    totp_device_confirmed,
+    totp_device_seed,
+    totp_secret_base32,
+)
 from kameng.catalog.models import Category, DeliveryKind, Product, ProductStatus, Sku
 from kameng.inventory.imports import card_key_batch_create, card_keys_import
 from kameng.inventory.models import CardKey
@@ -34,6 +40,9 @@ from kameng.membership.services import member_prices_changed, membership_spend_s
 
 DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - a demo login, printed on purpose
 ADMIN_USERNAME = "admin"
+# The demo admin's 2FA authenticator key (kameng/accounts/staff_otp.py): fixed, so that the start-up text can say
+# how to get the code — the base32 secret for an authenticator app, or `python -m kameng.demo totp`.
+DEMO_ADMIN_TOTP_KEY = b"kameng-demo-admin-2f".hex()
 BUYER_USERNAME = "demo"
 BUYER_FUNDING = Decimal("1000.00")
 VIP_BUYER_USERNAME = "vip4"
@@ -164,6 +173,8 @@ def _seed_users(summary: SeedSummary) -> None:
     if created:
         admin.set_password(DEMO_PASSWORD)
         admin.save(update_fields=["password"])
+    if not staff_has_device(admin):  # kept as it is once there (an admin who re-enrolled keeps their phone's)
+        totp_device_seed(user=admin, key_hex=DEMO_ADMIN_TOTP_KEY)
     buyer, created = User.objects.get_or_create(username=BUYER_USERNAME)
     if created:
         buyer.set_password(DEMO_PASSWORD)
@@ -254,7 +265,9 @@ class Command(BaseCommand):
             suppliers = _seed_suppliers(summary)
         # After the catalogue: it tops one SKU up to 1,000 keys.
         resellers = _seed_resellers(keys_per_sku=options["keys_per_sku"])
-        logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD},
+        admin_device = totp_device_confirmed(User.objects.get(username=ADMIN_USERNAME))
+        logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD,
+                   "totp_secret": totp_secret_base32(admin_device) if admin_device is not None else ""},
                   {"role": "buyer, VIP2", "username": BUYER_USERNAME, "password": DEMO_PASSWORD},
                   {"role": "buyer, VIP4", "username": VIP_BUYER_USERNAME, "password": DEMO_PASSWORD},
                   *({"role": f"supplier {supplier['name']}", "username": supplier["username"],
@@ -273,6 +286,9 @@ class Command(BaseCommand):
         self.stdout.write(f"buyer wallets: ¥{BUYER_FUNDING} each ({funded}); members: {summary.members}")
         for login in logins:
             self.stdout.write(f"login ({login['role']}): {login['username']} / {login['password']}")
+            if login.get("totp_secret"):
+                self.stdout.write(f"    2FA (两步验证) secret {login['totp_secret']}; current code: "
+                                  f"python manage.py staff_totp_code {login['username']}")
         for channel in channels:
             self.stdout.write(f"payment channel {channel['code']} ({channel['name']}): merchant id "
                               f"{channel['merchant_id']}, key {channel['demo_key']}, gateway {channel['gateway_url']}, "
