@@ -47,6 +47,7 @@ app.conf.beat_schedule = {
     # Supplier star ratings, once a day after midnight (CELERY_TIMEZONE): kameng/suppliers/ratings.py.
     "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
                                     "schedule": crontab(hour=0, minute=20)},
+    "payments-aml-purge-identities": {"task": "kameng.payments.tasks.purge_aml_identities", "schedule": 86400.0},
 }
 # Open API order notifications to resellers' notify_url: retries and lost sends (kameng.resellers.notify).
 app.conf.beat_schedule["resellers-sweep-notifications"] = {"task": "kameng.resellers.tasks.sweep_notifications",
