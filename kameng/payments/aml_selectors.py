@@ -12,7 +12,7 @@ from django.db.models import Count, Q, Sum
 from kameng.accounts.identity import mask_id_number, mask_name
 from kameng.accounts.models import RealNameStatus
 from kameng.accounts.selectors import realname_of
-from kameng.core.money import ZERO
+from kameng.core.money import ZERO, money
 from kameng.ledger.models import Account, AccountKind
 from kameng.orders.models import Order
 from kameng.payments.models import AmlReview, AmlReviewStatus, Payment, PaymentPurpose, PaymentStatus, Refund
@@ -89,9 +89,9 @@ def aml_review_dossier(*, review: AmlReview) -> AmlDossier:
         snapshot_id_number=mask_id_number(str(review.identity_id_number)) if review.identity_id_number else "",
         current_name=current.masked_name or "", current_id_number=current.masked_id_number or "",
         topups=list(topups.select_related("channel").order_by("-pk")[:HISTORY_ROWS]),
-        topup_count=paid["count"] or 0, topup_total=paid["total"] or ZERO,
+        topup_count=paid["count"] or 0, topup_total=money(paid["total"] or ZERO),
         orders=list(orders.order_by("-pk")[:HISTORY_ROWS]),
-        order_count=order_totals["count"] or 0, order_total=order_totals["total"] or ZERO,
+        order_count=order_totals["count"] or 0, order_total=money(order_totals["total"] or ZERO),
         refunds=list(refunds), addresses=addresses,
         devices=sorted(_device_label(index) for index in device_indexes),
         linked_accounts=_linked_accounts(user_id, addresses, device_indexes))
