@@ -34,8 +34,11 @@ def test_the_review_page_shows_a_masked_identity_history_and_linked_accounts(adm
 
     page = admin_client.get(reverse("admin:payments_amlreview_change", args=[review.pk])).content.decode()
 
-    assert "张*三" in page and "110" in page and ID_NUMBER[-4:] in page
-    assert ID_NUMBER not in page and REAL_NAME not in page
+    assert "张*三" in page
+    assert "110" in page
+    assert ID_NUMBER[-4:] in page
+    assert ID_NUMBER not in page
+    assert REAL_NAME not in page
     assert "198.51.100.7" in page
     assert "same-address" in page
     assert "0101010101" in page  # the device's blind-index prefix

@@ -74,7 +74,7 @@ def test_one_fen_above_the_threshold_is_held_for_review() -> None:
 def test_an_order_payment_above_the_threshold_is_not_a_topup_and_not_held() -> None:
     from tests.payments.refund_support import order_paid_by_channel
 
-    order, payment = order_paid_by_channel(price="6000.00")
+    _order, payment = order_paid_by_channel(price="6000.00")
 
     assert not AmlReview.objects.exists()
     assert wallet_held_balance(user_id=payment.user_id) == Decimal("0.00")
@@ -173,7 +173,8 @@ def test_a_refused_refund_goes_back_to_the_hold_not_the_wallet_and_can_be_sent_a
 
     rejected = aml_review_reject(review_id=review.pk, staff_id=None, reason="来源不明")
 
-    assert rejected.refund is not None and rejected.refund.status == RefundStatus.FAILED
+    assert rejected.refund is not None
+    assert rejected.refund.status == RefundStatus.FAILED
     assert wallet_balance(user_id=buyer.pk) == Decimal("0.00")
     assert wallet_held_balance(user_id=buyer.pk) == Decimal("5500.00")
     payment.refresh_from_db()
@@ -182,7 +183,8 @@ def test_a_refused_refund_goes_back_to_the_hold_not_the_wallet_and_can_be_sent_a
     refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED))
     again = aml_review_refund_again(review_id=review.pk, staff_id=None)
 
-    assert again.refund is not None and again.refund.status == RefundStatus.SUCCEEDED
+    assert again.refund is not None
+    assert again.refund.status == RefundStatus.SUCCEEDED
     assert again.refund.pk != rejected.refund.pk
     assert wallet_held_balance(user_id=buyer.pk) == Decimal("0.00")
     with pytest.raises(ConflictError):
@@ -234,7 +236,8 @@ def test_the_buyer_sees_under_review_and_the_reason(client: Client) -> None:
     assert "单笔充值 ¥5,000.01 超过 ¥5,000.00" in status
     assert "已到账" not in status
     assert 'data-testid="wallet-held"' in wallet
-    assert "5,000.01" in wallet and "审核中" in wallet
+    assert "5,000.01" in wallet
+    assert "审核中" in wallet
     assert "¥100.00" in wallet  # the spendable balance, apart from the held amount
 
 
@@ -247,7 +250,9 @@ def test_the_buyer_sees_the_rejection_reason(client: Client, refund_gateway: Fak
 
     status = client.get(reverse("web:topup_status", args=[payment.number])).content.decode()
 
-    assert "审核未通过" in status and "无法核实资金来源" in status and "已原路退回" in status
+    assert "审核未通过" in status
+    assert "无法核实资金来源" in status
+    assert "已原路退回" in status
 
 
 def test_another_buyer_cannot_see_the_review() -> None:
