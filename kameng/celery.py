@@ -49,6 +49,7 @@ app.conf.beat_schedule = {
                                     "schedule": crontab(hour=0, minute=20)},
     # Open API nonces kept in the database (no Redis): rows past the window go (kameng/resellers/nonces.py).
     "resellers-purge-openapi-nonces": {"task": "kameng.resellers.tasks.purge_openapi_nonces", "schedule": 600.0},
+    "payments-aml-purge-identities": {"task": "kameng.payments.tasks.purge_aml_identities", "schedule": 86400.0},
 }
 # Open API order notifications to resellers' notify_url: retries and lost sends (kameng.resellers.notify).
 app.conf.beat_schedule["resellers-sweep-notifications"] = {"task": "kameng.resellers.tasks.sweep_notifications",

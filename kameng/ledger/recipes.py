@@ -279,3 +279,40 @@ def commission_withdrawal_rejected(*, reference: str, memo: str, owner_id: int, 
     """Staff rejected it: reseller withdrawals in review → back to the commission balance."""
     return JournalDraft(kind=JournalKind.COMMISSION_WITHDRAWAL_REJECTED, reference=reference, memo=memo,
                         legs=[debit(_reseller_in_review_id(), amount), credit(_commission_id(owner_id), amount)])
+# --- AML review of large top-ups (反洗钱, kameng.payments.aml) ------------------------------------------------------
+# A held top-up is posted as WALLET_TOPUP like any other (same kind, same reference: the payment number), so the
+# database refuses crediting one payment both to the wallet and to the hold. It waits in the owner's WALLET_HOLD
+# account (not spendable) until staff release it into the wallet or refund it through its channel.
+
+
+def _wallet_hold_id(user_id: int) -> int:
+    return owner_account_id(user_id=user_id, kind=AccountKind.WALLET_HOLD)
+
+
+def wallet_topup_held(*, payment_number: str, memo: str, channel_code: str, user_id: int,
+                      amount: Decimal) -> JournalDraft:
+    """A top-up that must wait for AML review arrived: gateway clearing → the buyer's held top-ups."""
+    return JournalDraft(kind=JournalKind.WALLET_TOPUP, reference=payment_number, memo=memo,
+                        legs=[debit(_clearing_id(channel_code), amount), credit(_wallet_hold_id(user_id), amount)])
+
+
+def aml_topup_released(*, review_number: str, memo: str, user_id: int, amount: Decimal) -> JournalDraft:
+    """Staff approved a held top-up: the buyer's held top-ups → the buyer's wallet."""
+    return JournalDraft(kind=JournalKind.AML_TOPUP_RELEASED, reference=review_number, memo=memo,
+                        legs=[debit(_wallet_hold_id(user_id), amount),
+                              credit(wallet_account_id(user_id=user_id), amount)])
+
+
+def aml_topup_refunded(*, refund_number: str, memo: str, channel_code: str, user_id: int,
+                       amount: Decimal) -> JournalDraft:
+    """Staff rejected a held top-up: the buyer's held top-ups → gateway clearing (refunded through its channel)."""
+    return JournalDraft(kind=JournalKind.AML_TOPUP_REFUNDED, reference=refund_number, memo=memo,
+                        legs=[debit(_wallet_hold_id(user_id), amount), credit(_clearing_id(channel_code), amount)])
+
+
+def aml_topup_refund_reversal(*, refund_number: str, memo: str, channel_code: str, user_id: int,
+                              amount: Decimal) -> JournalDraft:
+    """The gateway refused to refund a rejected top-up: gateway clearing → back to the held top-ups (never into the
+    spendable wallet: staff send the refund again)."""
+    return JournalDraft(kind=JournalKind.AML_TOPUP_REFUND_REVERSAL, reference=refund_number, memo=memo,
+                        legs=[debit(_clearing_id(channel_code), amount), credit(_wallet_hold_id(user_id), amount)])

@@ -148,6 +148,8 @@ def points_account_id(*, user_id: int) -> int:
 # The per-user accounts other than wallets and points: one of each kind per user, balance cached, never negative.
 OWNER_ACCOUNT_KINDS = frozenset({AccountKind.SUPPLIER_PAYABLE, AccountKind.SUPPLIER_DEBT,
                                  AccountKind.RESELLER_COMMISSION})
+# A buyer's top-ups held for AML review (待审核充值, kameng.payments.aml): owed to the buyer, not spendable.
+OWNER_ACCOUNT_KINDS |= {AccountKind.WALLET_HOLD}
 
 
 def owner_account_id(*, user_id: int, kind: AccountKind) -> int:

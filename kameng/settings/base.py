@@ -585,3 +585,13 @@ SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 # features no page of ours uses (payment=() is the Payment Request API; gateways' own pages are not ours).
 KAMENG_PERMISSIONS_POLICY = env.str("KAMENG_PERMISSIONS_POLICY", default=(
     "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()"))
+# AML review of wallet top-ups (反洗钱, kameng.payments.aml). Defaults for the staff-editable policy (admin
+# 反洗钱审核规则): one top-up above the threshold (not equal) is held; so is one that completes a structuring pattern —
+# STRUCTURING_COUNT top-ups each ≥ RATIO × threshold within WINDOW_HOURS, or several summing above DAILY_SUM
+# (0 turns either off). The verified identity kept with a review is purged RETENTION_DAYS after the decision.
+KAMENG_AML_REVIEW_THRESHOLD = env.str("KAMENG_AML_REVIEW_THRESHOLD", default="5000.00")
+KAMENG_AML_STRUCTURING_RATIO = env.str("KAMENG_AML_STRUCTURING_RATIO", default="0.80")
+KAMENG_AML_STRUCTURING_COUNT = env.int("KAMENG_AML_STRUCTURING_COUNT", default=3)
+KAMENG_AML_STRUCTURING_DAILY_SUM = env.str("KAMENG_AML_STRUCTURING_DAILY_SUM", default="10000.00")
+KAMENG_AML_STRUCTURING_WINDOW_HOURS = env.int("KAMENG_AML_STRUCTURING_WINDOW_HOURS", default=24)
+KAMENG_AML_RETENTION_DAYS = env.int("KAMENG_AML_RETENTION_DAYS", default=1095)
