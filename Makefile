@@ -96,6 +96,10 @@ bench-import: install
 bench-topup: install-dev
 	$(PY) bench/topup.py
 
+## bench-login: login and SMS-code load from many loopback addresses; checks the limits and that the site answers.
+bench-login: install-dev
+	$(PY) bench/login_load.py
+
 bench-deps:
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the benchmark"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }

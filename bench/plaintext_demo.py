@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - the demo's printed login
+DEMO_PASSWORD = "kameng-demo-2026"
 
 
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"

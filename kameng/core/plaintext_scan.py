@@ -185,10 +185,10 @@ def _excerpt(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> s
     """The finding in brackets with a little context, every leak in it masked (the finding's and its neighbours')."""
     low, high = max(0, start - 30), min(len(text), end + 30)
     pieces, position = [], low
-    for span_start, span_end in spans:
-        if span_end <= position or span_start >= high:
+    for span in spans:
+        if span[1] <= position or span[0] >= high:
             continue
-        span_start, span_end = max(span_start, position), min(span_end, high)
+        span_start, span_end = max(span[0], position), min(span[1], high)
         pieces.append(mask_text(text[position:span_start]))
         leak = mask_secret(text[span_start:span_end])
         pieces.append(f"[{leak}]" if (span_start, span_end) == (start, end) else leak)

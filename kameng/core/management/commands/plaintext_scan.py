@@ -66,7 +66,7 @@ def _leaves(value: Any, key: str = "") -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _leaves(item, key)
-    elif isinstance(value, str) and (_SECRET_KEY_NAME.search(key) and key.lower() not in _PUBLIC_KEY_NAMES
+    elif isinstance(value, str) and ((_SECRET_KEY_NAME.search(key) and key.lower() not in _PUBLIC_KEY_NAMES)
                                      or _MOBILE.fullmatch(value)):
         yield value
 
@@ -150,7 +150,7 @@ class Command(BaseCommand):
         scanner = Scanner(needle for needle in needles if needle.kind != ALLOW and needle.value not in allowed)
         findings = [] if options["no_database"] else database_scan(scanner, skip_tables=options["skip_table"])
         findings += paths_scan(scanner, options["path"])
-        counts = Counter(needle.kind for needle in needles)
+        counts = Counter(needle.kind for needle in needles if needle.kind != ALLOW)
         self.stdout.write("looked for " + ", ".join(f"{count} {kind}(s)" for kind, count in sorted(counts.items()))
                           + " and the shapes of phones, ID numbers and canary card secrets")
         for finding in findings[:options["limit"]]:
