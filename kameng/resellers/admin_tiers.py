@@ -158,7 +158,7 @@ def _reseller_or_404(object_id: str) -> Reseller:
 class ResellerAdmin(ModelAdmin):
     list_display = ("__str__", "user", "tier", "status", "contact", "created_at", "reviewed_at")
     list_filter = ("status", "tier")
-    search_fields = ("user__username", "contact")
+    search_fields = ("user__username",)  # the contact is encrypted: not searchable
     list_select_related = ("user", "tier")
     # State and tier change only through the actions (kameng.resellers.services), which record who and why.
     readonly_fields = ("user", "status", "tier", "contact", "application_note", "review_reason", "reviewed_by",

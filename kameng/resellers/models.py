@@ -85,6 +85,9 @@ class ResellerStatus(models.TextChoices):
     SUSPENDED = "suspended", "已停用"
 
 
+RESELLER_CONTACT_CONTEXT = "resellers.reseller.contact"
+
+
 class Reseller(models.Model):
     """A buyer who resells: applied (or appointed by staff), reviewed, then priced at its tier."""
 
@@ -95,7 +98,8 @@ class Reseller(models.Model):
     status = models.CharField("状态", max_length=10, choices=ResellerStatus.choices, default=ResellerStatus.PENDING,
                               db_index=True)
     application_note = models.TextField("申请说明", blank=True, default="")
-    contact = models.CharField("联系方式", max_length=100, blank=True, default="")
+    # A phone number, a QQ or a WeChat id: personal data, encrypted at rest (shown to staff reviewing the application).
+    contact = EncryptedTextField("联系方式", blank=True, default="", context=RESELLER_CONTACT_CONTEXT)
     review_reason = models.CharField("审核意见", max_length=200, blank=True, default="")
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="审核人", null=True, blank=True,
                                     on_delete=models.PROTECT, related_name="+")
