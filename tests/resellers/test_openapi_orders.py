@@ -195,7 +195,7 @@ BAD_BODIES: list[tuple[str, bytes, int]] = [
     ("quantity as a float", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1.5}', 422),
     ("quantity as a string", b'{"request_no": "B1", "sku_id": SKU, "quantity": "1"}', 422),
     ("quantity missing", b'{"request_no": "B1", "sku_id": SKU}', 422),
-    ("quantity above the product maximum", b'{"request_no": "B1", "sku_id": SKU, "quantity": 101}', 400),
+    ("quantity above the batch maximum", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1001}', 400),
     ("unknown SKU", b'{"request_no": "B1", "sku_id": 987654321, "quantity": 1}', 404),
     ("SKU id beyond bigint", b'{"request_no": "B1", "sku_id": 99999999999999999999, "quantity": 1}', 422),
     ("SKU as a string", b'{"request_no": "B1", "sku_id": "abc", "quantity": 1}', 422),
