@@ -12,6 +12,7 @@ from kameng.inventory import services as inventory_services
 from kameng.ledger.selectors import ledger_problems
 from kameng.ledger.services import forget_cached_account_ids
 from kameng.membership.pricing import membership_caches_clear
+from kameng.risk.rules import rules_snapshot_forget
 from tests.payments.refund_support import FakeRefundGateway, fake_refund_gateway_install
 
 
@@ -20,10 +21,12 @@ def _fresh_process_caches() -> Iterator[None]:
     forget_cached_account_ids()
     inventory_services._bounds.clear()
     membership_caches_clear()
+    rules_snapshot_forget()
     yield
     forget_cached_account_ids()
     inventory_services._bounds.clear()
     membership_caches_clear()
+    rules_snapshot_forget()
 
 
 @pytest.fixture(autouse=True)

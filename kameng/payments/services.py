@@ -61,6 +61,8 @@ from kameng.payments.models import (
     PaymentStatus,
 )
 from kameng.payments.selectors import channel_enabled, is_channel_code, payment_in_flight_for_order
+from kameng.risk.engine import RiskContext, risk_check
+from kameng.risk.models import Checkpoint
 from kameng.risk.services import risk_event_record
 
 logger = logging.getLogger(__name__)
@@ -115,8 +117,9 @@ def _start_with_gateway(payment: Payment, channel: PaymentChannel, *, subject: s
 
 
 def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, return_url: str | None = None,
-                       client_ip: str = "") -> TopupStarted:
-    """Create a pending top-up payment and the signed request that sends the buyer to the gateway."""
+                       client_ip: str = "", device_id: str = "") -> TopupStarted:
+    """Create a pending top-up payment and the signed request that sends the buyer to the gateway. Risk control's
+    top-up checkpoint (kameng.risk.engine) decides once the amount is known, before the payment row exists."""
     channel = _enabled_channel(channel_code)
     if channel.kind == ChannelKind.BALANCE:
         raise ApplicationError("钱包余额不能用来给钱包充值，请选择其他支付方式", code="channel_not_for_topup")
@@ -128,6 +131,8 @@ def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, ret
         )
     except MoneyError as error:
         raise ApplicationError(error.template, params=error.params, code="invalid_amount") from error
+    risk_check(checkpoint=Checkpoint.TOPUP, context=RiskContext(user_id=user_id, ip=client_ip or None,
+                                                                device_id=device_id or None, amount=amount))
     payment = Payment.objects.create(number=public_number("P"), user_id=user_id, channel=channel,
                                      purpose=PaymentPurpose.WALLET_TOPUP, amount=amount)
     start = _start_with_gateway(payment, channel, subject=f"钱包充值 ¥{amount}", return_url=return_url,

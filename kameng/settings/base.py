@@ -521,3 +521,12 @@ if "KAMENG_PRICE_RULES" not in os.environ:
 # turn it on in production only for resellers who need it. The shop name it reports to the docking site.
 KAMENG_ACG_SHARED_ENABLED = env.bool("KAMENG_ACG_SHARED_ENABLED", default=DEBUG)
 KAMENG_ACG_SHARED_SHOP_NAME = env.str("KAMENG_ACG_SHARED_SHOP_NAME", default="kameng 卡盟商城")
+
+# --- risk engine (风控, kameng/risk/engine.py) --------------------------------------------------------------------
+# How often a process looks at the rules' version in the cache (a staff change applies within this many seconds),
+# and the longest it keeps a snapshot whatever the version says (the local-memory cache is not shared between
+# processes). Allow decisions at the order checkpoint are stored for this fraction of orders (0: none; the other
+# checkpoints store every decision).
+KAMENG_RISK_RULES_CHECK_SECONDS = env.float("KAMENG_RISK_RULES_CHECK_SECONDS", default=2.0)
+KAMENG_RISK_RULES_MAX_AGE_SECONDS = env.float("KAMENG_RISK_RULES_MAX_AGE_SECONDS", default=60.0)
+KAMENG_RISK_ORDER_ALLOW_SAMPLE_RATE = env.float("KAMENG_RISK_ORDER_ALLOW_SAMPLE_RATE", default=0.0)
