@@ -80,7 +80,7 @@ MINORS_UNDER_MINIMUM_MESSAGE = "根据未成年人保护相关规定，未满 %(
 MINORS_PER_PAYMENT_MESSAGE = "根据未成年人保护相关规定，未满 %(age)s 周岁的用户购买游戏类商品单笔不能超过 ¥%(limit)s"
 MINORS_PER_MONTH_MESSAGE = ("根据未成年人保护相关规定，未满 %(age)s 周岁的用户每月购买游戏类商品累计不能超过 ¥%(limit)s"
                             "（本月已购 ¥%(spent)s）")
-SEVERITY = {Action.ALLOW: 0, Action.REVIEW: 1, Action.REQUIRE_SMS: 2, Action.BLOCK: 3}
+SEVERITY: dict[str, int] = {Action.ALLOW: 0, Action.REVIEW: 1, Action.REQUIRE_SMS: 2, Action.BLOCK: 3}
 
 
 class RiskBlockedError(ApplicationError):

@@ -83,7 +83,8 @@ def test_the_order_checkpoint_alone_costs_no_query(django_assert_num_queries: An
     with django_assert_num_queries(0):
         result = purchase_services.purchase_risk_check(buyer_id=1, sku_id=1, quantity=1, sales_channel="storefront",
                                                        client_ip="203.0.113.9", device_id="h:device-0001")
-    assert isinstance(result, RiskResult) and result.decision == Decision.ALLOW
+    assert isinstance(result, RiskResult)
+    assert result.decision == Decision.ALLOW
 
 
 def test_a_blocked_order_is_a_clear_403_in_the_json_api_and_no_order_exists() -> None:
@@ -105,7 +106,8 @@ def test_a_blocked_order_is_a_clear_403_in_the_json_api_and_no_order_exists() ->
     assert body["message"] == "您的账号暂时不能下单，如有疑问请联系客服"
     assert not Order.objects.exists()
     stored = RiskDecision.objects.get()
-    assert stored.device_hash and stored.user_id == buyer.pk
+    assert stored.device_hash
+    assert stored.user_id == buyer.pk
 
 
 def test_a_blocked_order_shows_the_message_on_the_product_page() -> None:

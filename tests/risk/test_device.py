@@ -3,7 +3,7 @@ cookie, and only keyed hashes stored."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
 from kameng.core.device import (
@@ -19,7 +19,9 @@ CHROME = {"HTTP_USER_AGENT": "Mozilla/5.0 (Windows NT 10.0) Chrome/130", "HTTP_A
 
 
 def _request(**meta: str) -> HttpRequest:
-    return RequestFactory().get("/", **meta)
+    request = RequestFactory().get("/")
+    request.META.update(meta)
+    return request
 
 
 def test_an_app_is_its_header_id() -> None:
@@ -29,8 +31,6 @@ def test_an_app_is_its_header_id() -> None:
 def test_a_browser_with_its_cookie_is_the_cookie_id_whatever_its_address() -> None:
     first = _request(**CHROME)
     minted = device_id(first)
-    from django.http import HttpResponse
-
     response = HttpResponse()
     response.set_signed_cookie(DEVICE_COOKIE, minted[2:], salt=DEVICE_COOKIE_SALT)
     again = _request(REMOTE_ADDR="198.51.100.7", **CHROME)
@@ -54,5 +54,6 @@ def test_a_forged_cookie_is_a_new_device() -> None:
 
 def test_device_ids_are_stored_as_keyed_hashes() -> None:
     hashed = device_hash("h:app-install-0001")
-    assert len(hashed) == 64 and "app-install" not in hashed
+    assert len(hashed) == 64
+    assert "app-install" not in hashed
     assert hashed == device_hash("h:app-install-0001") != device_hash("h:app-install-0002")

@@ -136,8 +136,10 @@ def test_an_amount_exactly_at_the_threshold_passes_and_one_fen_more_is_reviewed(
     at = risk_check(checkpoint=Checkpoint.TOPUP, context=RiskContext(user_id=1, amount=Decimal("5000.00")))
     above = risk_check(checkpoint=Checkpoint.TOPUP, context=RiskContext(user_id=1, amount=Decimal("5000.01")))
 
-    assert at.decision == Decision.ALLOW and not at.is_review
+    assert at.decision == Decision.ALLOW
+    assert not at.is_review
     assert above.is_review
+    assert above.decision_id is not None
     stored = RiskDecision.objects.get(pk=above.decision_id)
     assert (stored.decision, stored.inputs["amount"], stored.reviewed_at) == (Decision.REVIEW, "5000.01", None)
 
@@ -212,8 +214,10 @@ def test_personal_blacklist_values_are_the_accounts_blind_indexes_never_plaintex
     person = blacklist_add(kind=BlacklistKind.ID_FINGERPRINT, text=id_number())
     device = blacklist_add(kind=BlacklistKind.DEVICE, text="h:stolen-device-1")
 
-    assert phone.value == phone_index_of(PHONE).hex() and phone.shown == "138****5678"
-    assert person.value == identity_index_of(id_number()).hex() and id_number() not in person.shown
+    assert phone.value == phone_index_of(PHONE).hex()
+    assert phone.shown == "138****5678"
+    assert person.value == identity_index_of(id_number()).hex()
+    assert id_number() not in person.shown
     assert device.value == device_hash("h:stolen-device-1")
 
 
@@ -228,7 +232,9 @@ def test_a_decision_is_stored_with_masked_inputs() -> None:
 
     stored = RiskDecision.objects.get()
     text = str(stored.inputs) + stored.reason
-    assert PHONE not in text and number not in text and "device-0001" not in text
+    assert PHONE not in text
+    assert number not in text
+    assert "device-0001" not in text
     assert stored.inputs["phone"] == "138****5678"
     assert (stored.checkpoint, stored.decision, stored.rule_name) == (Checkpoint.SMS, Decision.BLOCK,
                                                                       "sms-velocity-phone")

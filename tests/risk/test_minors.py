@@ -75,7 +75,8 @@ def test_on_the_16th_birthday_one_payment_may_be_100_yuan_and_not_a_fen_more() -
     buy(buyer, game_sku("100.00"))
     with pytest.raises(RiskBlockedError) as refused:
         buy(buyer, game_sku("100.01"))
-    assert "未满 18 周岁" in refused.value.message and "¥100.00" in refused.value.message
+    assert "未满 18 周岁" in refused.value.message
+    assert "¥100.00" in refused.value.message
 
 
 def test_on_the_18th_birthday_there_is_no_limit_and_the_day_before_there_is() -> None:
@@ -92,10 +93,11 @@ def test_a_month_of_200_00_passes_and_200_01_is_refused() -> None:
         buy(buyer, fifty, request_id=f"m-{number}")  # 200.00 this month
     with pytest.raises(RiskBlockedError) as refused:
         buy(buyer, game_sku("0.01"))
-    assert refused.value.message == ("根据未成年人保护相关规定，未满 16 周岁的用户每月购买游戏类商品累计不能超过 ¥200.00"
-                                     "（本月已购 ¥200.00）")
+    assert refused.value.message == ("根据未成年人保护相关规定，未满 16 周岁的用户每月购买游戏类商品累计不能超过"
+                                     " ¥200.00（本月已购 ¥200.00）")
     stored = RiskDecision.objects.get()
-    assert stored.inputs["month_spent"] == "200.00" and stored.inputs["age"] == 10
+    assert stored.inputs["month_spent"] == "200.00"
+    assert stored.inputs["age"] == 10
 
 
 def test_the_teen_month_limit_is_400() -> None:
