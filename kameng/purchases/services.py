@@ -33,7 +33,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from kameng.accounts.paypin import PinSettings, pin_settings_for, wallet_payment_authorize
-from kameng.accounts.selectors import buyer_age
+from kameng.accounts.selectors import buyer_age, user_fingerprints
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
 from kameng.catalog.selectors import is_game_goods_sku, skus_for_sale, topup_form_for_sku
@@ -148,14 +148,24 @@ def purchase_risk_check(*, buyer_id: int, sku_id: int, quantity: int, sales_chan
                         device_id: str = "", points: int = 0) -> RiskResult:
     """The order checkpoint (kameng.risk.engine), before any order exists. The facts that cost a query are given
     as functions the rules call only if they need them: the amount (the price function), whether the SKU is game
-    goods (cached), the buyer's age from the verified ID and their game-goods spending this month."""
+    goods (cached), the buyer's age from the verified ID and their game-goods spending this month, the buyer's
+    phone and ID fingerprints (one query, for phone / ID rules and blacklists)."""
 
     def amount() -> Decimal:
         return purchase_quote(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, sales_channel=sales_channel,
                               points=points).total
 
+    fingerprints: list[tuple[str | None, str | None]] = []
+
+    def fingerprint(which: int) -> str | None:
+        if not fingerprints:
+            fingerprints.append(user_fingerprints(user_id=buyer_id))
+        return fingerprints[0][which]
+
     context = RiskContext(user_id=buyer_id, ip=client_ip or None, device_id=device_id or None, extras={
         "amount": amount,
+        "phone_fingerprint": lambda: fingerprint(0),
+        "id_fingerprint": lambda: fingerprint(1),
         "is_game_goods": lambda: is_game_goods_sku(sku_id=sku_id),
         "age": lambda: buyer_age(user_id=buyer_id),
         "month_spent": lambda: buyer_game_goods_spent(buyer_id=buyer_id, since=month_start()),

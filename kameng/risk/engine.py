@@ -107,6 +107,7 @@ class RiskContext:
     `extras` holds facts some rules need; a value may be a function of no arguments, called the first time a rule
     asks (so a fact that costs a query costs it only when a rule needs it). Known facts: `amount` (when not given
     as `amount`), `is_game_goods`, `age` (None: not verified), `month_spent` (game goods this calendar month),
+    `phone_fingerprint` / `id_fingerprint` (hex blind indexes, when `phone` / `id_fingerprint` are not given),
     and `refunds_since` (a function of a datetime: the subject's refunds since then).
     """
 
@@ -137,7 +138,7 @@ class RiskContext:
         if dimension == Dimension.DEVICE:
             return device_hash(self.device_id) if self.device_id else None
         if dimension == Dimension.PHONE:
-            return phone_fingerprint(self.phone) if self.phone else None
+            return phone_fingerprint(self.phone) if self.phone else self.fact("phone_fingerprint")
         if dimension == Dimension.ACCOUNT:
             return str(self.user_id) if self.user_id is not None else None
         if dimension == Dimension.ID_FINGERPRINT:
@@ -147,7 +148,7 @@ class RiskContext:
     def id_fingerprint_hex(self) -> str | None:
         value = self.id_fingerprint
         if not value:
-            return None
+            return self.fact("id_fingerprint")
         if isinstance(value, bytes | bytearray | memoryview):
             return bytes(value).hex()
         return value.lower() if HEX_64_RE.match(value.lower()) else id_number_fingerprint(value)

@@ -239,7 +239,7 @@ class RiskDecision(models.Model):
     inputs = models.JSONField("输入（已脱敏）", default=dict, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="用户", null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="+")
-    ip = models.GenericIPAddressField("IP", null=True, blank=True)
+    ip = models.GenericIPAddressField("来源 IP", null=True, blank=True)
     device_hash = models.CharField("设备（哈希）", max_length=64, blank=True)
     created_at = models.DateTimeField("时间", auto_now_add=True)
     reviewed_at = models.DateTimeField("复核时间", null=True, blank=True)

@@ -56,6 +56,11 @@ def _populate() -> None:
     from kameng.accounts.phone_login import phone_code_send
 
     phone_code_send(phone="13812345678")  # an SMS code row (the console backend only logs it)
+    from kameng.risk.blacklist import blacklist_add
+    from kameng.risk.models import RiskDecision
+
+    blacklist_add(kind="ip", text="203.0.113.7", reason="测试")
+    RiskDecision.objects.create(checkpoint="login", decision="block", reason="测试", ip="203.0.113.7")
 
 
 def _registered_models() -> list[type[Model]]:

@@ -279,3 +279,23 @@ def test_the_fourth_refund_in_seven_days_is_refused() -> None:
 
     assert refused.value.message == "该买家近 7 天退款次数过多，请人工核实后再退款"
     assert Refund.objects.count() == 3
+
+
+def test_a_blacklisted_person_cannot_order_from_another_account() -> None:
+    from kameng.accounts.models import RealName, RealNameStatus
+    from kameng.accounts.selectors import identity_index_of
+    from tests.accounts.ids import id_number
+
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "100.00")
+    RealName.objects.create(user=buyer, status=RealNameStatus.VERIFIED, name="张小明", id_number=id_number(),
+                            id_number_index=identity_index_of(id_number()), identity_slot=1)
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 3)
+    rule(checkpoint=Checkpoint.ORDER, kind=RuleKind.BLACKLIST, dimension=Dimension.ID_FINGERPRINT)
+    blacklist_add(kind=BlacklistKind.ID_FINGERPRINT, text=id_number(), reason="盗卡团伙")
+
+    with pytest.raises(RiskBlockedError):
+        purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, payment=PaymentChoice(PayBy.WALLET),
+                        request_id="r1")
+    assert not Order.objects.exists()

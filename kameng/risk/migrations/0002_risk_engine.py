@@ -96,7 +96,7 @@ class Migration(migrations.Migration):
                 ('rule_name', models.CharField(blank=True, max_length=60, verbose_name='规则名称')),
                 ('reason', models.CharField(blank=True, max_length=300, verbose_name='原因')),
                 ('inputs', models.JSONField(blank=True, default=dict, verbose_name='输入（已脱敏）')),
-                ('ip', models.GenericIPAddressField(blank=True, null=True, verbose_name='IP')),
+                ('ip', models.GenericIPAddressField(blank=True, null=True, verbose_name='来源 IP')),
                 ('device_hash', models.CharField(blank=True, max_length=64, verbose_name='设备（哈希）')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='时间')),
                 ('reviewed_at', models.DateTimeField(blank=True, null=True, verbose_name='复核时间')),
