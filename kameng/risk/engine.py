@@ -43,12 +43,14 @@ import ipaddress
 import logging
 import random
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -218,13 +220,12 @@ def _blacklist(rule: RuleSpec, context: RiskContext, snapshot: Snapshot) -> _Hit
     wanted = rule.dimension
     candidates: list[tuple[str, str]] = []
     address = ip_value(context.ip) if context.ip else None
-    if address is not None and wanted in ("", Dimension.IP):
+    if address is not None and context.ip and wanted in ("", Dimension.IP):
+        ip = ipaddress.ip_address(context.ip.strip())
+        now = timezone.now().timestamp()
         for cidr in snapshot.cidrs:
-            if cidr.expires_at is not None and cidr.expires_at <= timezone.now().timestamp():
-                continue
-            network_of_address = ipaddress.ip_network(address, strict=False)
-            if (network_of_address.version == cidr.network.version
-                    and network_of_address.network_address in cidr.network):
+            if (cidr.expires_at is None or cidr.expires_at > now) and ip.version == cidr.network.version \
+                    and ip in cidr.network:
                 return _Hit(rule, rule.action, f"IP 在黑名单 IP 段 {cidr.network} 内（{cidr.reason}）"[:300])
         candidates.append((BlacklistKind.IP, address))
     for dimension, kind in ((Dimension.DEVICE, BlacklistKind.DEVICE), (Dimension.PHONE, BlacklistKind.PHONE),
@@ -318,11 +319,13 @@ def _valid_ip(address: str | None) -> str | None:
 def _store(checkpoint: str, decision: str, context: RiskContext, hit: _Hit | None, reason: str) -> int | None:
     """Write the decision; a failure to write is logged, never the caller's failure (the decision stands)."""
     try:
-        row = RiskDecision.objects.create(
-            checkpoint=checkpoint, decision=decision, rule_id=hit.rule.id if hit else None,
-            rule_name=hit.rule.name[:60] if hit else "", reason=reason[:300], inputs=_masked_inputs(context, hit),
-            user_id=context.user_id, ip=_valid_ip(context.ip),
-            device_hash=device_hash(context.device_id) if context.device_id else "")
+        # Inside the caller's transaction a failed INSERT must not break it: a savepoint (outside one, none).
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            row = RiskDecision.objects.create(
+                checkpoint=checkpoint, decision=decision, rule_id=hit.rule.id if hit else None,
+                rule_name=hit.rule.name[:60] if hit else "", reason=reason[:300],
+                inputs=_masked_inputs(context, hit), user_id=context.user_id, ip=_valid_ip(context.ip),
+                device_hash=device_hash(context.device_id) if context.device_id else "")
     except Exception:
         logger.exception("could not store a risk decision (%s, %s)", checkpoint, decision)
         return None

@@ -177,6 +177,7 @@ def test_refund_frequency_three_in_seven_days() -> None:
     (BlacklistKind.IP, "2001:db8:aa:bb::1", {"ip": "2001:db8:aa:bb:1:2:3:4"}, {"ip": "2001:db8:aa:bc::1"}),
     (BlacklistKind.CIDR, "10.20.0.0/16", {"ip": "10.20.255.1"}, {"ip": "10.21.0.1"}),
     (BlacklistKind.CIDR, "2001:db8:ff00::/40", {"ip": "2001:db8:ff12::5"}, {"ip": "2001:db8:fe00::5"}),
+    (BlacklistKind.CIDR, "2001:db8:1::5/128", {"ip": "2001:db8:1::5"}, {"ip": "2001:db8:1::6"}),
     (BlacklistKind.DEVICE, "h:stolen-device-1", {"device_id": "h:stolen-device-1"}, {"device_id": "h:other-dev-1"}),
     (BlacklistKind.PHONE, PHONE, {"phone": PHONE}, {"phone": "13812345679"}),
     (BlacklistKind.ACCOUNT, "8", {"user_id": 8}, {"user_id": 9}),
