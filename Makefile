@@ -9,7 +9,7 @@ MARIADB_TEST_URL ?= mysql://root@127.0.0.1:3306/kameng
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: bench-deps demo install install-dev test lint typecheck imports migrations-check test-sqlite test-postgres \
-        test-mariadb test-e2e e2e-deps bench bench-import bench-topup clean
+        test-mariadb test-e2e e2e-deps bench bench-import bench-topup bench-openapi bench-flash bench-login clean
 
 $(VENV)/.runtime: requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11（$(PYTHON) 未找到）"; exit 1; }
@@ -95,6 +95,18 @@ bench-import: install
 ## bench-topup: 10,000 direct top-ups against the supplier simulator at 200 ms latency (PostgreSQL + granian).
 bench-topup: install-dev
 	$(PY) bench/topup.py
+
+## bench-openapi: one busy reseller, 64 signed Open API orders at once from ONE wallet, beside pgbench on that row.
+bench-openapi: install-dev bench-deps
+	$(PY) bench/openapi_busy.py $(BENCH_OPENAPI_ARGS)
+
+## bench-flash: a flash sale, 1,000 resellers racing through the Open API for 500 keys of one SKU.
+bench-flash: install-dev
+	$(PY) bench/flash_sale.py $(BENCH_FLASH_ARGS)
+
+## bench-login: login and SMS-code load from many loopback addresses; checks the limits and that the site answers.
+bench-login: install-dev
+	$(PY) bench/login_load.py
 
 bench-deps:
 	@command -v wrk >/dev/null || { echo "installing Debian's wrk for the benchmark"; \

@@ -21,13 +21,11 @@ What one run does, all on 127.0.0.1 and bounded in time:
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,8 +37,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+import common
+from common import DEFAULT_PG_URL, PYTHON, ROOT, migrate, process_stop
+
 PRICE = Decimal("9.50")
 FUNDS_PER_BUYER = Decimal("1000000.00")
 ORDER_PATH = "/api/v1/shop/orders"
@@ -62,24 +61,11 @@ class Seeded:
 
 def bench_environment(args: argparse.Namespace) -> dict[str, str]:
     """Production-like settings for this run only: nothing is read from .env, keys are generated."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "KAMENG_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "kameng.settings.base",
-        "KAMENG_IGNORE_DOTENV": "1",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "KAMENG_ENCRYPTION_KEYS": "bench1:" + base64.b64encode(os.urandom(32)).decode(),
-        "KAMENG_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "DATABASE_URL": f"{args.pg_url.rstrip('/')}/{args.database}",
-        "REDIS_URL": args.redis_url,
-        "CACHE_KEY_PREFIX": f"kameng-bench-{os.getpid()}",
-        "KAMENG_VAR_DIR": str(Path(tempfile.gettempdir()) / "kameng-bench-var"),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-        "KAMENG_SIMULATORS_ENABLED": "0",
-        "CELERY_TASK_ALWAYS_EAGER": "0" if args.worker else "1",
-        "PYTHONPATH": str(ROOT),
-    })
+    env = common.bench_environment(
+        pg_url=args.pg_url, database=args.database, REDIS_URL=args.redis_url,
+        CACHE_KEY_PREFIX=f"kameng-bench-{os.getpid()}",
+        KAMENG_VAR_DIR=str(Path(tempfile.gettempdir()) / "kameng-bench-var"),
+        CELERY_TASK_ALWAYS_EAGER="0" if args.worker else "1")
     if args.worker:
         env["CELERY_BROKER_URL"] = args.broker_url
     return env
@@ -114,30 +100,6 @@ def queue_drain(env: dict[str, str], *, timeout: float = 300) -> float:
             quiet_since = None
         time.sleep(0.25)
     return time.monotonic() - started
-
-
-def admin_connect(args: argparse.Namespace) -> Any:
-    import psycopg
-
-    return psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres", autocommit=True)
-
-
-def database_create(args: argparse.Namespace) -> None:
-    with admin_connect(args) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
-
-
-def database_drop(args: argparse.Namespace) -> None:
-    with admin_connect(args) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-
-
-def migrate(env: dict[str, str]) -> None:
-    # System checks are the test suite's job; here they would only add ways for an unrelated admin check (some
-    # query the database) to stop a benchmark of a throwaway database.
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0", "--skip-checks"], cwd=ROOT, env=env, check=True,
-                   timeout=300)
 
 
 # --- seeding (in this process, through the real services) -----------------------------------------------------
@@ -260,19 +222,8 @@ def server_start(kind: str, args: argparse.Namespace, env: dict[str, str], log: 
                     return process
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.3)
-    server_stop(process)
+    process_stop(process)
     raise RuntimeError(f"{kind} did not answer within 60 s:\n{log.read_text()[-3000:]}")
-
-
-def server_stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)  # the group of the server we started (its master and workers)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 def sessions_check(args: argparse.Namespace, seeded: Seeded) -> None:
@@ -522,7 +473,7 @@ def measure_server(kind: str, args: argparse.Namespace, env: dict[str, str], see
         figures["drain_s"] = queue_drain(env) if worker is not None else 0.0
         worker_after = cpu_seconds(process_group=worker.pid, database="-")[0] if worker else 0.0
     finally:
-        server_stop(process)
+        process_stop(process)
     errors = figures["connect"] + figures["read"] + figures["write"] + figures["timeout"]
     figures["load"] = (started_load, os.getloadavg()[0])
     orders = max(1, figures["ok"])
@@ -564,7 +515,7 @@ def parse_arguments() -> argparse.Namespace:
                         help="also serve the endpoint with a canned checkout (bench/floor_wsgi.py): the framework's "
                              "own cost per request")
     parser.add_argument("--port", type=int, default=8731)
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--database", default="kameng_bench")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--keep-database", action="store_true", help="leave kameng_bench for inspection")
@@ -608,7 +559,7 @@ def main() -> int:
     worker: subprocess.Popen[bytes] | None = None
     print(f"kameng checkout benchmark — {os.cpu_count()} CPUs, database {args.database}, Redis {args.redis_url}")
     try:
-        database_create(args)
+        common.database_create(args.pg_url, args.database)
         migrate(env)
         seeded = seed(args)
         print(f"  seeded SKU #{seeded.sku_id}, {len(seeded.sessions)} funded buyers with sessions")
@@ -660,7 +611,7 @@ def main() -> int:
         print(f"  invariants: {'all hold' if ok else 'VIOLATED'}")
     finally:
         if worker is not None:
-            server_stop(worker)
+            process_stop(worker)
             log = [line for line in (workdir / "worker.log").read_text(errors="replace").splitlines()
                    if any(word in line for word in ("ERROR", "WARNING", "Traceback", "Error"))]
             if log:
@@ -673,7 +624,7 @@ def main() -> int:
         except Exception as error:
             print(f"  (could not clean Redis keys: {error})")
         if not args.keep_database:
-            database_drop(args)
+            common.database_drop(args.pg_url, args.database)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
 

@@ -21,12 +21,10 @@ What one run does, on 127.0.0.1 and with its own fresh database (`kameng_import_
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import os
 import random
 import secrets
-import subprocess
 import sys
 import threading
 import time
@@ -35,49 +33,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+import common
+from common import DEFAULT_PG_URL, django_start, migrate
+
 COST = Decimal("9.00")
 PLATFORM_KEYS = 20_000
 
 
 def bench_environment(args: argparse.Namespace) -> dict[str, str]:
     """Production settings for this run only: nothing is read from .env, keys are generated, tasks run eagerly."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "KAMENG_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "kameng.settings.base",
-        "KAMENG_IGNORE_DOTENV": "1",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "KAMENG_ENCRYPTION_KEYS": "bench1:" + base64.b64encode(os.urandom(32)).decode(),
-        "KAMENG_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "DATABASE_URL": f"{args.pg_url.rstrip('/')}/{args.database}",
-        "REDIS_URL": "",
-        "KAMENG_VAR_DIR": "/tmp/kameng-bench-var",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-        "KAMENG_SIMULATORS_ENABLED": "0",
-        "CELERY_TASK_ALWAYS_EAGER": "1",
-        "PYTHONPATH": str(ROOT),
-    })
-    return env
-
-
-def admin_connect(args: argparse.Namespace) -> Any:
-    import psycopg
-
-    return psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres", autocommit=True)
+    return common.bench_environment(pg_url=args.pg_url, database=args.database, REDIS_URL="",
+                                    KAMENG_VAR_DIR="/tmp/kameng-bench-var", CELERY_TASK_ALWAYS_EAGER="1")
 
 
 def database_drop(args: argparse.Namespace, name: str) -> None:
-    with admin_connect(args) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    common.database_drop(args.pg_url, name)
 
 
 def database_create(args: argparse.Namespace, name: str, template: str | None = None) -> None:
-    with admin_connect(args) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    common.database_create(args.pg_url, name, template=template)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -323,7 +297,7 @@ def parse_arguments() -> argparse.Namespace:
                         help=f"lines repeating a key already on the platform (at most {PLATFORM_KEYS:,})")
     parser.add_argument("--sample", type=int, default=2_000, help="stored keys decrypted and checked")
     parser.add_argument("--no-floor", action="store_true", help="skip the raw-COPY floor")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--database", default="kameng_import_bench")
     parser.add_argument("--keep-database", action="store_true", help="leave the database for inspection")
     return parser.parse_args()
@@ -332,19 +306,14 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> int:
     args = parse_arguments()
     env = bench_environment(args)
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
     load_before = os.getloadavg()
     print(f"kameng card-key import benchmark — {os.cpu_count()} CPUs, database {args.database}, "
           f"load average {load_before[0]:.1f}")
     ok = False
     try:
         database_create(args, args.database)
-        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0", "--skip-checks"], cwd=ROOT, env=env, check=True,
-                       timeout=300)
-        import django
-
-        django.setup()
+        migrate(env)
+        django_start(env)
         from django.db import connections
 
         from kameng.core.crypto import keyring

@@ -34,11 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, process_stop
+
 sys.path.insert(0, str(ROOT))
 
-from kameng.suppliers.connectors.base import TopupKind, TopupRequest  # noqa: E402
-from kameng.suppliers.connectors.fulu import FuluConnector, compact_json  # noqa: E402
+from kameng.suppliers.connectors.base import TopupKind, TopupRequest
+from kameng.suppliers.connectors.fulu import FuluConnector, compact_json
 
 APP_KEY, SECRET = "bench", "bench-secret"
 
@@ -136,8 +137,7 @@ def main() -> int:
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         return 0 if exactly_once else 1
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
+        process_stop(process)
 
 
 if __name__ == "__main__":

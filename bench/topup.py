@@ -24,10 +24,8 @@ What one run does, all on 127.0.0.1 and bounded in time:
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -41,8 +39,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+from common import DEFAULT_PG_URL, PYTHON, ROOT, database_create, database_drop, django_start, migrate
+from common import bench_environment as common_environment
+
 PRICE = Decimal("50.00")
 COST = Decimal("49.00")
 APP_KEY = "bench-topup"
@@ -51,38 +50,19 @@ BUYERS = 500
 
 
 def bench_environment(args: argparse.Namespace) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "KAMENG_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "kameng.settings.base",
-        "KAMENG_IGNORE_DOTENV": "1",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "KAMENG_ENCRYPTION_KEYS": "bench1:" + base64.b64encode(os.urandom(32)).decode(),
-        "KAMENG_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "DATABASE_URL": f"{args.pg_url.rstrip('/')}/{args.database}",
-        "KAMENG_VAR_DIR": str(Path(tempfile.gettempdir()) / "kameng-bench-topup-var"),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SITE_URL": f"http://127.0.0.1:{args.web_port}",
-        "LOG_LEVEL": "WARNING",
-        "KAMENG_SIMULATORS_ENABLED": "0",
-        "CELERY_TASK_ALWAYS_EAGER": "1",
+    return common_environment(
+        pg_url=args.pg_url, database=args.database,
+        KAMENG_VAR_DIR=str(Path(tempfile.gettempdir()) / "kameng-bench-topup-var"),
+        SITE_URL=f"http://127.0.0.1:{args.web_port}",
+        CELERY_TASK_ALWAYS_EAGER="1",
         # The aftercare listeners (membership, points, delivery e-mail) are other apps' work: left out here.
-        "KAMENG_ORDER_AFTERCARE": "",
-        "KAMENG_TOPUP_DISPATCH_THREADS": str(args.threads),
-        "KAMENG_TOPUP_QUERY_FIRST_SECONDS": "2",
-        "KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS": "5",
-        "KAMENG_TOPUP_CALLBACK_WAIT_SECONDS": "20",
-        "KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS": "15",
-        "PYTHONPATH": str(ROOT),
-    })
-    return env
-
-
-def admin_sql(args: argparse.Namespace, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{args.pg_url.rstrip('/')}/postgres", autocommit=True) as conn:
-        conn.execute(statement)
+        KAMENG_ORDER_AFTERCARE="",
+        KAMENG_TOPUP_DISPATCH_THREADS=str(args.threads),
+        KAMENG_TOPUP_QUERY_FIRST_SECONDS="2",
+        KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS="5",
+        KAMENG_TOPUP_CALLBACK_WAIT_SECONDS="20",
+        KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS="15",
+    )
 
 
 # --- seeding (in this process, through the real services) -----------------------------------------------------
@@ -179,6 +159,31 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
         process.wait(timeout=5)
 
 
+def group_cpu_seconds(process: subprocess.Popen[bytes] | None) -> float:
+    """User + system CPU of a process started here and of its children (granian's worker), from /proc."""
+    if process is None or not Path("/proc").is_dir():
+        return 0.0
+    pids, found = [process.pid], [process.pid]
+    while found:
+        children = []
+        for pid in found:
+            try:
+                children += [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                             for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        pids += children
+        found = children
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def simulator_get(args: argparse.Namespace, path: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{args.sim_port}{path}", timeout=30) as response:
         return json.loads(response.read())
@@ -186,12 +191,12 @@ def simulator_get(args: argparse.Namespace, path: str) -> dict[str, Any]:
 
 # --- the timed run --------------------------------------------------------------------------------------------
 
-def run(args: argparse.Namespace, order_ids: list[int]) -> dict[str, Any]:
+def run(args: argparse.Namespace, order_ids: list[int], helpers: dict[str, subprocess.Popen[bytes]]) -> dict[str, Any]:
     from django.db import close_old_connections
     from django.db.models import Count, Max, Min
     from django.utils import timezone
 
-    from kameng.orders.fulfilment import order_fulfil
+    from kameng.orders.fulfilment import order_fulfil, orders_fulfil
     from kameng.orders.models import Order, OrderStatus
     from kameng.suppliers import dispatch
     from kameng.suppliers.models import TopupAttempt
@@ -206,9 +211,17 @@ def run(args: argparse.Namespace, order_ids: list[int]) -> dict[str, Any]:
             close_old_connections()
             dispatch.topup_attempts_sweep()
 
+    dispatch.due_poller_start(interval=args.due_poll)
+
     def fulfil(order_id: int) -> None:
         close_old_connections()
         order_fulfil(order_id=order_id)
+
+    def fulfil_batch(batch: list[int]) -> None:
+        close_old_connections()
+        orders_fulfil(order_ids=batch)
+
+    batches = [order_ids[start:start + args.fulfil_batch] for start in range(0, len(order_ids), args.fulfil_batch)]
 
     if args.dispatch_only:  # route every order first, untimed, and time the dispatcher alone
         handed_off = dispatch.topup_dispatch
@@ -218,6 +231,7 @@ def run(args: argparse.Namespace, order_ids: list[int]) -> dict[str, Any]:
         dispatch.topup_dispatch = handed_off
         close_old_connections()
     load_before = os.getloadavg()
+    helpers_before = {name: group_cpu_seconds(process) for name, process in helpers.items()}
     cpu_before = os.times()
     started = time.monotonic()
     started_at = timezone.now()
@@ -225,22 +239,27 @@ def run(args: argparse.Namespace, order_ids: list[int]) -> dict[str, Any]:
     sweeping.start()
     if args.dispatch_only:
         dispatch.attempts_submit(attempt_ids=list(TopupAttempt.objects.order_by("pk").values_list("pk", flat=True)))
+    elif args.fulfil_batch > 1:
+        with ThreadPoolExecutor(args.fulfil_threads, thread_name_prefix="fulfil") as pool:
+            list(pool.map(fulfil_batch, batches))
     else:
         with ThreadPoolExecutor(args.fulfil_threads, thread_name_prefix="fulfil") as pool:
             list(pool.map(fulfil, order_ids))
     fulfilled = time.monotonic()
+    span = (min(order_ids), max(order_ids))  # the bench's orders (a range: 10,000 ids as parameters cost CPU)
     deadline = started + args.timeout
     settled = 0
     while time.monotonic() < deadline:
-        settled = Order.objects.filter(pk__in=order_ids, status__in=settled_states).count()
+        settled = Order.objects.filter(pk__range=span, status__in=settled_states).count()
         if settled == len(order_ids):
             break
         time.sleep(0.25)
     stop_sweeper.set()
     dispatch.dispatcher_stop()
     cpu_after = os.times()
+    helpers_cpu = {name: group_cpu_seconds(process) - helpers_before[name] for name, process in helpers.items()}
     times = TopupAttempt.objects.aggregate(first=Min("submitted_at"), last=Max("submitted_at"))
-    last_done = Order.objects.filter(pk__in=order_ids).aggregate(last=Max("delivered_at"))["last"]
+    last_done = Order.objects.filter(pk__range=span).aggregate(last=Max("delivered_at"))["last"]
     first_submit, last_submit = times["first"], times["last"]
     attempts = TopupAttempt.objects.count()
     per_order = dict(TopupAttempt.objects.values("order_id").annotate(n=Count("pk")).values_list("order_id", "n"))
@@ -254,8 +273,10 @@ def run(args: argparse.Namespace, order_ids: list[int]) -> dict[str, Any]:
         "submits_per_second": attempts / submit_span if submit_span else 0.0,
         "ideal_per_second": args.threads / (args.latency_ms / 1000),
         "worker_cpu_seconds": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
+        "worker_system_seconds": cpu_after.system - cpu_before.system,
+        "helpers_cpu_seconds": helpers_cpu,
         "load_before": load_before, "load_after": os.getloadavg(),
-        "statuses": dict(Order.objects.filter(pk__in=order_ids).values("status").annotate(n=Count("pk"))
+        "statuses": dict(Order.objects.filter(pk__range=span).values("status").annotate(n=Count("pk"))
                          .values_list("status", "n")),
     }
 
@@ -298,7 +319,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--threads", type=int, default=128, help="dispatcher I/O threads (concurrent calls)")
     parser.add_argument("--fulfil-threads", type=int, default=8, help="threads running the fulfil task's work")
+    parser.add_argument("--fulfil-batch", type=int, default=50,
+                        help="orders per fulfilment transaction (orders_fulfil); 1: one order_fulfil per order")
     parser.add_argument("--web-threads", type=int, default=16, help="callback server blocking threads")
+    parser.add_argument("--due-poll", type=float, default=0.2,
+                        help="seconds between the worker's claims of attempts a callback made due")
     parser.add_argument("--unknown-rate", type=float, default=0.0,
                         help="share of submits the simulator accepts but whose answer it loses (504)")
     parser.add_argument("--dispatch-only", action="store_true",
@@ -306,7 +331,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--timeout", type=int, default=900, help="seconds before the run gives up waiting")
     parser.add_argument("--web-port", type=int, default=8150)
     parser.add_argument("--sim-port", type=int, default=8151)
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--database", default="kameng_bench_topup")
     parser.add_argument("--keep-database", action="store_true")
     return parser.parse_args()
@@ -315,23 +340,16 @@ def parse_arguments() -> argparse.Namespace:
 def main() -> int:
     args = parse_arguments()
     env = bench_environment(args)
-    os.environ.update(env)
-    # This process is the worker: its dispatcher runs the calls concurrently (eager tasks would run them inline, one
-    # at a time in each fulfilment thread). The callback server keeps eager tasks: it enqueues nothing here.
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
-    sys.path.insert(0, str(ROOT))
     workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-topup-"))
     simulator = web = None
     print(f"direct top-up benchmark: {args.orders:,} orders, gateway latency {args.latency_ms} ms, "
           f"{args.threads} dispatcher threads, unknown rate {args.unknown_rate}")
-    admin_sql(args, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-    admin_sql(args, f'CREATE DATABASE "{args.database}"')
+    database_create(args.pg_url, args.database)
     try:
-        subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0", "--skip-checks"], cwd=ROOT, env=env, check=True,
-                       timeout=600)
-        import django
-
-        django.setup()
+        migrate(env, timeout=600)
+        # This process is the worker: its dispatcher runs the calls concurrently (eager tasks would run them inline,
+        # one at a time in each fulfilment thread). The callback server keeps eager tasks: it enqueues nothing here.
+        django_start({**env, "CELERY_TASK_ALWAYS_EAGER": "0"})
         supplier_id, order_ids = seed(args)
         notify = f"http://127.0.0.1:{args.web_port}/suppliers/callback/{supplier_id}/"
         simulator = start([PYTHON, "-m", "kameng.simulators.supplier", "--port", str(args.sim_port),
@@ -339,20 +357,26 @@ def main() -> int:
                            "--latency-ms", str(args.latency_ms), "--unknown-rate", str(args.unknown_rate)],
                           env, workdir / "simulator.log")
         wait_for(f"http://127.0.0.1:{args.sim_port}/healthz", simulator, workdir / "simulator.log", "simulator")
+        # The callback server only makes the attempt due (a Fulu callback is a prompt); this worker's due poller
+        # queries it. It enqueues nothing.
+        web_env = {**env, "CELERY_TASK_ALWAYS_EAGER": "0", "KAMENG_TOPUP_CALLBACK_PROMPT": "poll"}
         web = start([str(Path(PYTHON).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port",
                      str(args.web_port), "--workers", "1", "--blocking-threads", str(args.web_threads), "--no-ws",
-                     "--log-level", "warning", "kameng.wsgi:application"], env, workdir / "web.log")
+                     "--log-level", "warning", "kameng.wsgi:application"], web_env, workdir / "web.log")
         wait_for(f"http://127.0.0.1:{args.web_port}/suppliers/callback/{supplier_id}/", web, workdir / "web.log",
                  "web")
-        result = run(args, order_ids)
+        result = run(args, order_ids, {"callback server": web, "simulator": simulator})
         print(f"  completions/s: {result['completions_per_second']:,.0f} (ideal {result['ideal_per_second']:,.0f} ="
               f" {args.threads} threads ÷ {args.latency_ms} ms); submits/s {result['submits_per_second']:,.0f}; "
               f"{result['settled']:,}/{result['orders']:,} settled in {result['elapsed_seconds']:.1f} s "
               f"(fulfilment of all orders took {result['fulfil_seconds']:.1f} s)")
-        print(f"  worker CPU {result['worker_cpu_seconds']:.1f} s "
+        print(f"  worker CPU {result['worker_cpu_seconds']:.1f} s (system {result['worker_system_seconds']:.1f} s) "
               f"({1000 * result['worker_cpu_seconds'] / max(result['orders'], 1):.2f} ms/order); load average "
               f"{result['load_before'][0]:.1f} → {result['load_after'][0]:.1f} (2 cores, shared); statuses "
               f"{result['statuses']}")
+        print("  other processes' CPU: " + ", ".join(
+            f"{name} {seconds:.1f} s ({1000 * seconds / max(result['orders'], 1):.2f} ms/order)"
+            for name, seconds in result["helpers_cpu_seconds"].items()))
         ok = verify(args, result)
         return 0 if ok else 1
     finally:
@@ -362,7 +386,7 @@ def main() -> int:
 
         connections.close_all()
         if not args.keep_database:
-            admin_sql(args, f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            database_drop(args.pg_url, args.database)
         print(f"  logs: {workdir}")
 
 

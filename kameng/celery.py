@@ -26,7 +26,9 @@ def use_the_projects_logging(**_kwargs: object) -> None:
 
     dictConfig(settings.LOGGING)
 
-app.conf.beat_schedule = {
+# Built here and handed to Celery once at the end: reading app.conf at import time would load Django's settings
+# before `python -m kameng.demo` has written its .env.
+beat_schedule = {
     "orders-expire-unpaid": {"task": "kameng.orders.tasks.expire_unpaid_orders", "schedule": 30.0},
     "orders-redrive-stuck": {"task": "kameng.orders.tasks.redrive_stuck_orders", "schedule": 60.0},
     "inventory-redrive-imports": {"task": "kameng.inventory.tasks.redrive_queued_imports", "schedule": 120.0},
@@ -47,7 +49,18 @@ app.conf.beat_schedule = {
     # Supplier star ratings, once a day after midnight (CELERY_TIMEZONE): kameng/suppliers/ratings.py.
     "suppliers-recompute-ratings": {"task": "kameng.suppliers.tasks.recompute_ratings",
                                     "schedule": crontab(hour=0, minute=20)},
+    # Open API nonces kept in the database (no Redis): rows past the window go (kameng/resellers/nonces.py).
+    "resellers-purge-openapi-nonces": {"task": "kameng.resellers.tasks.purge_openapi_nonces", "schedule": 600.0},
+    "payments-aml-purge-identities": {"task": "kameng.payments.tasks.purge_aml_identities", "schedule": 86400.0},
 }
 # Open API order notifications to resellers' notify_url: retries and lost sends (kameng.resellers.notify).
-app.conf.beat_schedule["resellers-sweep-notifications"] = {"task": "kameng.resellers.tasks.sweep_notifications",
-                                                           "schedule": 15.0}
+beat_schedule["resellers-sweep-notifications"] = {"task": "kameng.resellers.tasks.sweep_notifications",
+                                                   "schedule": 15.0}
+
+# Reseller earnings (kameng/resellers/earnings.py): confirm the due margins and commissions; sync missed orders.
+app.autodiscover_tasks(["kameng.resellers"], related_name="earnings_tasks")
+beat_schedule["resellers-release-earnings"] = {
+    "task": "kameng.resellers.earnings_tasks.release_due_earnings", "schedule": 300.0}
+beat_schedule["resellers-sync-missed-earnings"] = {
+    "task": "kameng.resellers.earnings_tasks.sync_missed_earnings", "schedule": 3600.0}
+app.conf.beat_schedule = beat_schedule

@@ -222,6 +222,37 @@ def _supplier_lines(supplier_url: str, seed: dict[str, object]) -> list[str]:
     ]
 
 
+def _openapi_lines(site_url: str, seed: dict[str, object]) -> list[str]:
+    """The demo reseller's Open API key, each variable on a line of its own (examples/openapi_client.py reads
+    them): demo values only."""
+    openapi = seed.get("openapi")
+    if not isinstance(openapi, dict):
+        return []
+    return [
+        f"  Open API v1 (代理开放接口): {site_url}/openapi/v1/docs — try: python examples/openapi_client.py products",
+        f"KAMENG_DEMO_OPENAPI_KEY={openapi.get('key')}",
+        f"KAMENG_DEMO_OPENAPI_SECRET={openapi.get('secret')}",
+        f"KAMENG_OPENAPI_BASE_URL={site_url}",
+    ]
+
+
+def _login_lines(login: dict[str, str]) -> list[str]:
+    lines = [f"  login ({login['role']}): {login['username']} / {login['password']}"]
+    if login.get("totp_secret"):  # the demo admin's 2FA (kameng/accounts/staff_otp.py)
+        lines.append(f"      then the 2FA code (两步验证): run `python -m kameng.demo totp` for the current one, "
+                     f"or add the secret {login['totp_secret']} to an authenticator app")
+    return lines
+
+
+def _totp(argv: list[str]) -> int:
+    """`python -m kameng.demo totp [username]`: the demo admin's current 2FA code, from the demo's database."""
+    env = _child_env(os.environ.get("SITE_URL", "http://127.0.0.1:8000"), "")
+    username = argv[0] if argv else "admin"
+    result = subprocess.run([sys.executable, "manage.py", "staff_totp_code", username],  # noqa: S603
+                            cwd=BASE_DIR, env=env, check=False)
+    return result.returncode
+
+
 def _banner(site_url: str, seed: dict[str, object], supplier_url: str) -> str:
     logins = seed.get("logins", [])
     channels = seed.get("channels", [])
@@ -239,7 +270,7 @@ def _banner(site_url: str, seed: dict[str, object], supplier_url: str) -> str:
         "=" * 78,
         f"  kameng demo is running:  {site_url}/",
         f"  admin (后台):             {site_url}/admin/",
-        *(f"  login ({login['role']}): {login['username']} / {login['password']}" for login in logins),
+        *(line for login in logins for line in _login_lines(login)),
         f"  phone login (短信登录):    {site_url}/login/?tab=sms — any mainland number, then 获取验证码;",
         "      the console SMS backend prints the code here, on a `web | … kameng.sms 短信验证码 123456 …` line",
         "      (an unknown number registers on its first login)",
@@ -247,6 +278,7 @@ def _banner(site_url: str, seed: dict[str, object], supplier_url: str) -> str:
         "  simulated payment channels (the simulators answer under /sim/):",
         *channel_lines,
         *_supplier_lines(supplier_url, seed),
+        *_openapi_lines(site_url, seed),
         "  web + Celery worker + Celery beat + supplier simulator are running; Ctrl-C stops them all.",
         "=" * 78,
         "",
@@ -381,4 +413,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_totp(sys.argv[2:]) if sys.argv[1:2] == ["totp"] else main())

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from kameng.api.urls import api
+from kameng.openapi.api import api as openapi_v1
 
 # Staff who log in at /admin/login/ land on the admin index, not on the storefront (LOGIN_REDIRECT_URL).
 admin.site.login_template = "admin/login_with_next.html"
@@ -17,6 +18,7 @@ handler500 = "kameng.web.errors.server_error"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("openapi/v1/", openapi_v1.urls),  # resellers' signed Open API v1 (kameng.openapi)
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("kameng.payments.urls")),
     path("", include("kameng.suppliers.urls")),
@@ -32,3 +34,6 @@ urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 if settings.KAMENG_SIMULATORS_ENABLED:
     urlpatterns.append(path("sim/", include("kameng.simulators.urls")))
+
+# Staff 2FA pages (kameng.accounts.staff_views), ahead of the admin's own catch-all under /admin/.
+urlpatterns.insert(0, path("admin/otp/", include("kameng.accounts.staff_urls", namespace="staff_otp")))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from django.utils import translation
 
 from kameng.inventory import services as inventory_services
 from kameng.ledger.selectors import ledger_problems
 from kameng.ledger.services import forget_cached_account_ids
 from kameng.membership.pricing import membership_caches_clear
+from kameng.resellers.pricing import reseller_caches_clear
 from kameng.risk.rules import rules_snapshot_forget
+from tests.factories import staff_session_verify
 from tests.payments.refund_support import FakeRefundGateway, fake_refund_gateway_install
 
 
@@ -21,11 +25,13 @@ def _fresh_process_caches() -> Iterator[None]:
     forget_cached_account_ids()
     inventory_services._bounds.clear()
     membership_caches_clear()
+    reseller_caches_clear()
     rules_snapshot_forget()
     yield
     forget_cached_account_ids()
     inventory_services._bounds.clear()
     membership_caches_clear()
+    reseller_caches_clear()
     rules_snapshot_forget()
 
 
@@ -69,3 +75,20 @@ def _clear_cache() -> None:
 def refund_gateway(monkeypatch: pytest.MonkeyPatch) -> FakeRefundGateway:
     """Refunds to the original channel go to a fake gateway that answers what the test queues."""
     return fake_refund_gateway_install(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _staff_sessions_verified(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A staff account logged in with `Client.force_login` (pytest-django's admin_client included) has passed the
+    admin's 2FA (kameng/accounts/staff_middleware.py) with a fresh step-up, so the admin tests test the admin.
+    Tests of the 2FA itself opt out with @pytest.mark.staff_otp_enforced and log in as a browser would."""
+    if request.node.get_closest_marker("staff_otp_enforced"):
+        return
+    force_login = Client.force_login
+
+    def force_login_verified(self: Client, user: Any, backend: str | None = None) -> None:
+        force_login(self, user, backend)
+        if getattr(user, "is_staff", False):
+            staff_session_verify(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login_verified)

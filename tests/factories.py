@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
+from typing import Any
 
 import factory
 
@@ -101,3 +103,28 @@ def manual_sku(price: str = "58.00") -> Sku:
 
     return SkuFactory.create(product__delivery_kind=DeliveryKind.MANUAL, product__name="代充服务", name="60 元档",
                              price=Decimal(price))
+
+
+# --- staff 2FA (kameng/accounts/staff_otp.py) ------------------------------------------------------------------------
+# A fixed authenticator key for staff in tests: tests/conftest.py gives every staff account logged in by
+# Client.force_login a device with it and a verified session; the e2e helpers compute its codes.
+STAFF_TOTP_KEY = b"kameng-tests-staff-2".hex()
+
+
+def staff_totp_code(key_hex: str = STAFF_TOTP_KEY) -> str:
+    from kameng.accounts.staff_otp import totp_code_now
+
+    return totp_code_now(key_hex)
+
+
+def staff_session_verify(client: Any, user: Any) -> None:
+    """Make `client`'s session (already logged in as `user`) pass the admin's 2FA, with a fresh step-up."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from kameng.accounts.staff_otp import REAUTH_SESSION_KEY, totp_device_confirmed, totp_device_seed
+
+    device = totp_device_confirmed(user) or totp_device_seed(user=user, key_hex=STAFF_TOTP_KEY)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[REAUTH_SESSION_KEY] = int(time.time())
+    session.save()

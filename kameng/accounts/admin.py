@@ -180,3 +180,6 @@ class PhoneCodeAdmin(ModelAdmin):
         if term.isdigit() and len(term) == 11:
             return queryset.filter(phone_key=phone_index_of(term).hex()), False
         return super().get_search_results(request, queryset, search_term)
+
+
+from kameng.accounts import staff_otp_admin  # noqa: E402, F401  # staff authenticators (2FA)

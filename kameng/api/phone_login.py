@@ -18,6 +18,7 @@ from kameng.accounts.phone_login import PhoneLogin, phone_code_send, phone_login
 from kameng.core.device import device_id, risk_device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
+from kameng.resellers.attribution import referral_after_registration
 
 router = Router(tags=["account"])
 
@@ -55,6 +56,8 @@ def _json_only(request: HttpRequest) -> None:
 
 
 def _logged_in(request: HttpRequest, result: PhoneLogin) -> LoginOut:
+    if result.created:
+        referral_after_registration(request, user_id=result.user.pk)
     login(request, result.user, backend=BACKEND)
     return LoginOut(user_id=result.user.pk, username=result.user.username, created=result.created)
 

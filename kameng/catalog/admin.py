@@ -246,3 +246,30 @@ class ProductAdmin(ModelAdmin):
         if reasons:
             return [], {}, set(), _refusals(objs, reasons)
         return super().get_deleted_objects(objs, request)
+
+
+@admin.register(Sku)
+class SkuLookupAdmin(ModelAdmin):
+    """Not a page of its own (SKUs are edited on their product's page): it lets other staff forms pick a SKU by
+    product or SKU name with `autocomplete_fields` (a routing rule, a supplier's offer), each shown as
+    「商品 · 规格」."""
+
+    search_fields = ("product__name", "name")
+    ordering = ("product__name", "sort_order", "pk")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Sku],
+                           search_term: str) -> tuple[QuerySet[Sku], bool]:
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return queryset.select_related("product"), may_have_duplicates
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return False  # kept out of the menu and the index
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Sku | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Sku | None = None) -> bool:
+        return False

@@ -45,6 +45,9 @@ from kameng.core.money import FEN, ZERO, money
 SALES_CHANNEL_STOREFRONT = "storefront"
 SALES_CHANNEL_API = "api"
 SALES_CHANNEL_OPENAPI = "openapi"  # a reseller's signed Open API v1 (kameng.openapi)
+SALES_CHANNEL_BATCH = "batch"  # a reseller's batch purchase page (批量采购, kameng.web.views.reseller_batch)
+# Resellers buying in bulk: one order may take up to KAMENG_BATCH_PURCHASE_MAX units (kameng.orders.checkout).
+BULK_SALES_CHANNELS = frozenset({SALES_CHANNEL_OPENAPI, SALES_CHANNEL_BATCH})
 SUBSITE_CHANNEL_PREFIX = "subsite:"  # + the sub-site's id: a buyer on a reseller's sub-site (分站)
 
 

@@ -24,6 +24,9 @@ class EncryptedTextField(models.BinaryField):
         kwargs.pop("editable", None)
         return name, path, args, kwargs
 
+    def _check_str_default_value(self) -> list[Any]:
+        return []  # a text default is what this field stores (encrypted like any other value)
+
     def _context(self) -> str:
         if self.encryption_context:
             return self.encryption_context

@@ -82,7 +82,7 @@ class CardKey(models.Model):
     secret_ciphertext = models.BinaryField("卡密（密文）")
     fingerprint = models.BinaryField("指纹", max_length=32, unique=True)
     order = models.ForeignKey("orders.Order", verbose_name="订单", null=True, blank=True,
-                              on_delete=models.PROTECT, related_name="card_keys")
+                              on_delete=models.PROTECT, related_name="card_keys", db_index=False)
     expires_at = models.DateTimeField("有效期至", null=True, blank=True)
     # Whose key it is: a supplier's (uploaded in its console, sold at `cost`, its price when the key was taken),
     # or the platform's own stock (both empty).
@@ -104,6 +104,9 @@ class CardKey(models.Model):
                          name="inventory_key_by_supplier"),
             models.Index(fields=["sku", "status"], name="inventory_key_sku_status"),
             models.Index(fields=["batch"], name="inventory_key_batch"),
+            # An order's keys, looked up by order: only keys in an order are in it, so a key imported (and every key
+            # still in stock) costs no entry here.
+            models.Index(fields=["order"], condition=Q(order__isnull=False), name="inventory_key_order"),
         ]
 
     def __str__(self) -> str:

@@ -9,9 +9,12 @@ Card-key bidding (竞价): several suppliers may stock the same SKU (`CardKey.su
 price). A claim takes keys source by source, in the SKU's *plan*: first the platform's own stock (supplier NULL:
 already paid for, so selling it first never pays a supplier for a sale the platform could serve itself), then each
 eligible supplier, cheapest offer first, a higher star rating breaking ties (a staff pin goes before all suppliers).
-Which suppliers are eligible (approved, offer active, not excluded, not sold at a loss) and their order come from
+Which suppliers are eligible (approved, offer active, not excluded) and their order come from
 `settings.KAMENG_CARD_KEY_SOURCES` (a dotted path, `kameng.suppliers.card_key_bidding.card_key_sources`: this app
-may not import the suppliers app), asked when the plan is built; the plan (sources and their id ranges) is cached
+may not import the suppliers app), asked when the plan is built; each answer also says whether an order paying a
+given unit price may take its keys (`SupplierSource.is_sellable_at`: the suppliers' one loss guard, against what the
+order pays per unit, a VIP's member price included), and a claim passes the order's `unit_price` to skip a supplier
+that would sell at a loss for this order; the plan (sources and their id ranges) is cached
 per process for `BOUNDS_TTL_SECONDS`, so a suspension, a price change or a source restocked after it ran out reaches
 the claim within that time (a source that comes up short makes the next claim rebuild the plan at once).
 Suppliers' keys that are not eligible are never taken: each source's claim says `supplier_id = …` (or `IS NULL`).
@@ -25,8 +28,9 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection
@@ -42,6 +46,17 @@ from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyStatus
 BOUNDS_TTL_SECONDS = 5.0
 
 
+class SupplierSource(Protocol):
+    """One supplier whose keys of a SKU may be sold, as `KAMENG_CARD_KEY_SOURCES` answers them (best first)."""
+
+    @property
+    def supplier_id(self) -> int: ...
+
+    def is_sellable_at(self, unit_price: Decimal | None) -> bool:
+        """Whether an order paying `unit_price` per unit may take these keys (None: at the SKU's retail price)."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Source:
     """One source of a SKU's keys in a plan, with the id range of its available keys when the plan was built."""
@@ -50,6 +65,10 @@ class _Source:
     filtered: bool  # False only for a SKU that no supplier offers: every key is the platform's, no predicate
     low: int
     high: int
+    guard: SupplierSource | None = None  # a supplier's: whether an order's unit price may take its keys
+
+    def is_sellable_at(self, unit_price: Decimal | None) -> bool:
+        return self.guard is None or self.guard.is_sellable_at(unit_price)
 
     @property
     def sql(self) -> str:
@@ -93,20 +112,21 @@ def _available(sku_id: int) -> QuerySet[CardKey]:
 
 
 @cache
-def _source_policy(path: str) -> Callable[[int], list[int] | None]:
+def _source_policy(path: str) -> Callable[[int], list[SupplierSource] | None]:
     return import_string(path)
 
 
-def eligible_suppliers(sku_id: int) -> list[int] | None:
+def eligible_suppliers(sku_id: int) -> list[SupplierSource] | None:
     """The suppliers whose keys of the SKU may be sold, best first; None when no supplier offers the SKU."""
     path = settings.KAMENG_CARD_KEY_SOURCES
     return _source_policy(path)(sku_id) if path else None
 
 
-def _source(sku_id: int, supplier_id: int | None, *, filtered: bool) -> _Source:
+def _source(sku_id: int, supplier: SupplierSource | None, *, filtered: bool) -> _Source:
+    supplier_id = None if supplier is None else supplier.supplier_id
     row = CardKey.objects.filter(sku_id=sku_id, status=CardKeyStatus.AVAILABLE).filter(
         _Source(supplier_id, filtered, 0, 0).q).aggregate(low=Min("id"), high=Max("id"))
-    return _Source(supplier_id, filtered, row["low"] or 0, row["high"] or 0)
+    return _Source(supplier_id, filtered, row["low"] or 0, row["high"] or 0, supplier)
 
 
 def _plan(sku_id: int) -> _Plan:
@@ -117,7 +137,7 @@ def _plan(sku_id: int) -> _Plan:
     if suppliers is None:
         sources: tuple[_Source, ...] = (_source(sku_id, None, filtered=False),)
     else:
-        every = (_source(sku_id, supplier_id, filtered=True) for supplier_id in (None, *suppliers))
+        every = (_source(sku_id, supplier, filtered=True) for supplier in (None, *suppliers))
         sources = tuple(source for source in every if source.high)
     plan = _Plan(sources, time.monotonic())
     _bounds[sku_id] = plan
@@ -130,11 +150,13 @@ def card_key_plan_forget(*, sku_id: int) -> None:
 
 
 def card_key_sources_sellable(*, sku_id: int) -> set[int] | None:
-    """The suppliers whose available keys of the SKU a claim may take now; None: every key (no supplier offers it)."""
+    """The suppliers whose available keys of the SKU a claim at the retail price may take now; None: every key (no
+    supplier offers it)."""
     sources = _plan(sku_id).sources
     if any(not source.filtered for source in sources):
         return None
-    return {source.supplier_id for source in sources if source.supplier_id is not None}
+    return {source.supplier_id for source in sources
+            if source.supplier_id is not None and source.is_sellable_at(None)}
 
 
 def _random_start(sku_id: int) -> int:
@@ -148,16 +170,16 @@ def _start(source: _Source) -> int:
     return random.randint(low, high) if high > low else low  # noqa: S311 - spreading load, not security
 
 
-def _starts(sku_id: int) -> list[tuple[_Source, int]]:
+def _starts(sku_id: int, unit_price: Decimal | None) -> list[tuple[_Source, int]]:
     sources = _plan(sku_id).sources
     if len(sources) == 1 and not sources[0].filtered:
         return [(sources[0], _random_start(sku_id))]
-    return [(source, _start(source)) for source in sources]
+    return [(source, _start(source)) for source in sources if source.is_sellable_at(unit_price)]
 
 
-def _available_to_sell(sku_id: int) -> int:
-    """Available keys of the SKU's eligible sources, counted now (for the "sold out" answer)."""
-    sources = _plan(sku_id).sources
+def _available_to_sell(sku_id: int, unit_price: Decimal | None) -> int:
+    """Available keys of the SKU's eligible sources at this unit price, counted now (for the "sold out" answer)."""
+    sources = [source for source in _plan(sku_id).sources if source.is_sellable_at(unit_price)]
     if any(not source.filtered for source in sources):
         return _available(sku_id).count()
     if not sources:
@@ -168,16 +190,18 @@ def _available_to_sell(sku_id: int) -> int:
     return _available(sku_id).filter(eligible).count()
 
 
-def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool) -> list[tuple[int, bytes]]:
+def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool,
+                    unit_price: Decimal | None = None) -> list[tuple[int, bytes]]:
     """Claim `quantity` available keys of the SKU for the order, in the caller's transaction.
 
     `sell=True` marks them sold (paid checkout), otherwise reserved (unpaid order). Keys come from the SKU's
-    sources in plan order (the module's docstring). Returns (id, ciphertext) pairs in id order. Raises
+    sources in plan order (the module's docstring), skipping suppliers that would sell at a loss at `unit_price`
+    (the order's; None: the retail price). Returns (id, ciphertext) pairs in id order. Raises
     `SoldOutError` (nothing claimed) when stock is short.
     """
     status = CardKeyStatus.SOLD if sell else CardKeyStatus.RESERVED
     claimed: list[tuple[int, bytes]] = []
-    for source, start in _starts(sku_id):
+    for source, start in _starts(sku_id, unit_price):
         need = quantity - len(claimed)
         if connection.vendor == "postgresql":
             taken = _claim_postgresql(sku_id, order_id, need, status, source=source, start=start)
@@ -192,7 +216,7 @@ def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool) ->
             # Give a partial claim back here rather than rely on the caller rolling back: "sold out" claims nothing.
             CardKey.objects.filter(id__in=[pk for pk, _ in claimed], order_id=order_id).update(
                 status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
-        raise _sold_out(_available_to_sell(sku_id) if not claimed else len(claimed))
+        raise _sold_out(_available_to_sell(sku_id, unit_price) if not claimed else len(claimed))
     # In id order, as the order page and a replayed request list them (the scan may have wrapped around).
     return sorted(claimed)
 
@@ -243,8 +267,10 @@ RETURNING card.id, card.order_id, card.secret_ciphertext
 """
 
 
-def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]]) -> dict[int, list[tuple[int, bytes]]] | None:
-    """PostgreSQL: sell keys of one SKU to many paid orders at once, `wants` being (order id, quantity) pairs.
+def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]],
+                         unit_price: Decimal | None = None) -> dict[int, list[tuple[int, bytes]]] | None:
+    """PostgreSQL: sell keys of one SKU to many paid orders at once, `wants` being (order id, quantity) pairs, every
+    order paying `unit_price` per unit (as for `card_keys_claim`).
 
     The same claim as `card_keys_claim` — source by source in plan order, each a scan from a random start that
     skips rows other buyers hold, wrapping once, guarded by `status = 'available'` — in one statement for all the
@@ -257,7 +283,7 @@ def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]]) -> di
     claimed: dict[int, list[tuple[int, bytes]]] = {order_id: [] for order_id, _ in wants}
     remaining = list(wants)
     with connection.cursor() as cursor:
-        for source, start in _starts(sku_id):
+        for source, start in _starts(sku_id, unit_price):
             params["start"], params["supplier_id"] = start, source.supplier_id
             for bound in ("id >= %(start)s", "id < %(start)s"):
                 params["wants"] = json_rows({"position": position, "order_id": order_id, "quantity": quantity}

@@ -122,6 +122,11 @@ class JournalKind(models.TextChoices):
     COMMISSION_WITHDRAWAL = "commission_withdrawal", "佣金提现申请"
     COMMISSION_WITHDRAWAL_PAID = "commission_withdrawal_paid", "佣金提现已打款"
     COMMISSION_WITHDRAWAL_REJECTED = "commission_withdrawal_rejected", "佣金提现驳回"
+    # AML review (反洗钱, kameng.payments.aml): a held top-up (posted as WALLET_TOPUP into the owner's WALLET_HOLD)
+    # released into the wallet, or refunded through its channel (and back into the hold if the gateway refuses).
+    AML_TOPUP_RELEASED = "aml_topup_released", "充值审核通过，已入账"
+    AML_TOPUP_REFUNDED = "aml_topup_refunded", "充值审核未通过，原路退款"
+    AML_TOPUP_REFUND_REVERSAL = "aml_topup_refund_reversal", "充值原路退款失败，退回待审核"
 
 
 class Journal(models.Model):

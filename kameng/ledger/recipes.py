@@ -207,3 +207,112 @@ def supplier_withdrawal_rejected(*, reference: str, memo: str, owner_id: int, am
     """Staff rejected the withdrawal: withdrawals in review → back to the supplier's payable."""
     return JournalDraft(kind=JournalKind.SUPPLIER_WITHDRAWAL_REJECTED, reference=reference, memo=memo,
                         legs=[debit(_in_review_id(), amount), credit(_payable_id(owner_id), amount)])
+
+
+# --- resellers: sub-site margins and commissions (kameng.resellers.earnings, .commission_withdrawals) ---------------
+# A delivered order's money is platform revenue (above); what a sub-site owner's margin or an inviter's commission
+# takes of it waits in one system account (earnings pending) for the confirmation period, then goes to the owner's
+# wallet (margin) or commission balance (commission); a refund before that gives it back to revenue. Commission
+# leaves its balance by a withdrawal (in review → payout clearing, or back when rejected) or into the wallet.
+
+
+def _earnings_pending_id() -> int:
+    return system_account_id(kind=AccountKind.RESELLER_EARNINGS_PENDING)
+
+
+def _commission_id(owner_id: int) -> int:
+    return owner_account_id(user_id=owner_id, kind=AccountKind.RESELLER_COMMISSION)
+
+
+def _reseller_in_review_id() -> int:
+    return system_account_id(kind=AccountKind.RESELLER_WITHDRAWALS_IN_REVIEW)
+
+
+def reseller_earning_pending(*, reference: str, memo: str, amount: Decimal, is_margin: bool) -> JournalDraft:
+    """A delivered order earns a sub-site margin or a commission: platform revenue → earnings pending."""
+    kind = JournalKind.RESELLER_MARGIN_PENDING if is_margin else JournalKind.COMMISSION_PENDING
+    return JournalDraft(kind=kind, reference=reference, memo=memo,
+                        legs=[debit(_revenue_id(), amount), credit(_earnings_pending_id(), amount)])
+
+
+def reseller_earning_reversed(*, reference: str, memo: str, amount: Decimal, is_margin: bool) -> JournalDraft:
+    """The order was refunded (in part) before the earning was confirmed: earnings pending → platform revenue."""
+    kind = JournalKind.RESELLER_MARGIN_REVERSED if is_margin else JournalKind.COMMISSION_REVERSED
+    return JournalDraft(kind=kind, reference=reference, memo=memo,
+                        legs=[debit(_earnings_pending_id(), amount), credit(_revenue_id(), amount)])
+
+
+def reseller_margin_released(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """A sub-site margin confirmed: earnings pending → the sub-site owner's wallet."""
+    return JournalDraft(kind=JournalKind.RESELLER_MARGIN_RELEASED, reference=reference, memo=memo,
+                        legs=[debit(_earnings_pending_id(), amount),
+                              credit(wallet_account_id(user_id=owner_id), amount)])
+
+
+def commission_released(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """A commission confirmed: earnings pending → the beneficiary's commission balance (withdrawable)."""
+    return JournalDraft(kind=JournalKind.COMMISSION_RELEASED, reference=reference, memo=memo,
+                        legs=[debit(_earnings_pending_id(), amount), credit(_commission_id(owner_id), amount)])
+
+
+def commission_to_wallet(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """转入余额: the beneficiary's commission balance → its wallet, at once."""
+    return JournalDraft(kind=JournalKind.COMMISSION_TO_WALLET, reference=reference, memo=memo,
+                        legs=[debit(_commission_id(owner_id), amount),
+                              credit(wallet_account_id(user_id=owner_id), amount)])
+
+
+def commission_withdrawal_requested(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """A reseller asked to withdraw commission: its commission balance → reseller withdrawals in review."""
+    return JournalDraft(kind=JournalKind.COMMISSION_WITHDRAWAL, reference=reference, memo=memo,
+                        legs=[debit(_commission_id(owner_id), amount), credit(_reseller_in_review_id(), amount)])
+
+
+def commission_withdrawal_paid(*, reference: str, memo: str, amount: Decimal) -> JournalDraft:
+    """Staff paid it by bank transfer: reseller withdrawals in review → reseller payout clearing."""
+    return JournalDraft(kind=JournalKind.COMMISSION_WITHDRAWAL_PAID, reference=reference, memo=memo,
+                        legs=[debit(_reseller_in_review_id(), amount),
+                              credit(system_account_id(kind=AccountKind.RESELLER_PAYOUT_CLEARING), amount)])
+
+
+def commission_withdrawal_rejected(*, reference: str, memo: str, owner_id: int, amount: Decimal) -> JournalDraft:
+    """Staff rejected it: reseller withdrawals in review → back to the commission balance."""
+    return JournalDraft(kind=JournalKind.COMMISSION_WITHDRAWAL_REJECTED, reference=reference, memo=memo,
+                        legs=[debit(_reseller_in_review_id(), amount), credit(_commission_id(owner_id), amount)])
+# --- AML review of large top-ups (反洗钱, kameng.payments.aml) ------------------------------------------------------
+# A held top-up is posted as WALLET_TOPUP like any other (same kind, same reference: the payment number), so the
+# database refuses crediting one payment both to the wallet and to the hold. It waits in the owner's WALLET_HOLD
+# account (not spendable) until staff release it into the wallet or refund it through its channel.
+
+
+def _wallet_hold_id(user_id: int) -> int:
+    return owner_account_id(user_id=user_id, kind=AccountKind.WALLET_HOLD)
+
+
+def wallet_topup_held(*, payment_number: str, memo: str, channel_code: str, user_id: int,
+                      amount: Decimal) -> JournalDraft:
+    """A top-up that must wait for AML review arrived: gateway clearing → the buyer's held top-ups."""
+    return JournalDraft(kind=JournalKind.WALLET_TOPUP, reference=payment_number, memo=memo,
+                        legs=[debit(_clearing_id(channel_code), amount), credit(_wallet_hold_id(user_id), amount)])
+
+
+def aml_topup_released(*, review_number: str, memo: str, user_id: int, amount: Decimal) -> JournalDraft:
+    """Staff approved a held top-up: the buyer's held top-ups → the buyer's wallet."""
+    return JournalDraft(kind=JournalKind.AML_TOPUP_RELEASED, reference=review_number, memo=memo,
+                        legs=[debit(_wallet_hold_id(user_id), amount),
+                              credit(wallet_account_id(user_id=user_id), amount)])
+
+
+def aml_topup_refunded(*, refund_number: str, memo: str, channel_code: str, user_id: int,
+                       amount: Decimal) -> JournalDraft:
+    """Staff rejected a held top-up: the buyer's held top-ups → gateway clearing (refunded through its channel)."""
+    return JournalDraft(kind=JournalKind.AML_TOPUP_REFUNDED, reference=refund_number, memo=memo,
+                        legs=[debit(_wallet_hold_id(user_id), amount), credit(_clearing_id(channel_code), amount)])
+
+
+def aml_topup_refund_reversal(*, refund_number: str, memo: str, channel_code: str, user_id: int,
+                              amount: Decimal) -> JournalDraft:
+    """The gateway refused to refund a rejected top-up: gateway clearing → back to the held top-ups (never into the
+    spendable wallet: staff send the refund again)."""
+    return JournalDraft(kind=JournalKind.AML_TOPUP_REFUND_REVERSAL, reference=refund_number, memo=memo,
+                        legs=[debit(_clearing_id(channel_code), amount), credit(_wallet_hold_id(user_id), amount)])

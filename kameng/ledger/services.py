@@ -82,9 +82,12 @@ _system_account_ids: dict[str, int] = {}
 _wallet_account_ids: dict[int, int] = {}
 _system_ids: set[int] = set()
 _wallet_ids: set[int] = set()
-# Points accounts are never on the money hot path: their ids are not in the sets above, so a journal on known
-# accounts is money (CNY) and needs no lookup to know its unit.
+# Points accounts have sets of their own, so a journal on known accounts is known to be money (CNY) or points (PTS)
+# without a lookup: a buyer's points account (credit-normal, balance cached, never negative, as created below) and
+# the platform's points accounts (issued, redeemed, expired: balance not cached).
 _points_account_ids: dict[int, int] = {}
+_points_ids: set[int] = set()
+_points_system_ids: set[int] = set()
 
 
 def system_account_id(*, kind: str, suffix: str = "") -> int:
@@ -98,10 +101,9 @@ def system_account_id(*, kind: str, suffix: str = "") -> int:
                       "is_negative_allowed": True, "currency": unit_of_kind(kind)},
         )
         account_id = account.pk
-        # A points account is left out of the set of known money accounts: a journal touching it is always looked
-        # up, which is where its unit is checked.
+        # A points account is kept out of the set of known money accounts: its unit is known from its own set.
         _remember_after_commit(_system_account_ids, code, account_id,
-                               set() if kind in POINTS_KINDS else _system_ids)
+                               _points_system_ids if kind in POINTS_KINDS else _system_ids)
     return account_id
 
 
@@ -139,13 +141,15 @@ def points_account_id(*, user_id: int) -> int:
                     ).pk
             except IntegrityError:
                 account_id = Account.objects.get(owner_id=user_id, kind=AccountKind.POINTS).pk
-        _remember_after_commit(_points_account_ids, user_id, account_id, set())
+        _remember_after_commit(_points_account_ids, user_id, account_id, _points_ids)
     return account_id
 
 
 # The per-user accounts other than wallets and points: one of each kind per user, balance cached, never negative.
 OWNER_ACCOUNT_KINDS = frozenset({AccountKind.SUPPLIER_PAYABLE, AccountKind.SUPPLIER_DEBT,
                                  AccountKind.RESELLER_COMMISSION})
+# A buyer's top-ups held for AML review (待审核充值, kameng.payments.aml): owed to the buyer, not spendable.
+OWNER_ACCOUNT_KINDS |= {AccountKind.WALLET_HOLD}
 
 
 def owner_account_id(*, user_id: int, kind: AccountKind) -> int:
@@ -287,6 +291,8 @@ def _cached_balance_moves(journals: Sequence[list[Leg]]) -> list[tuple[int, Deci
             _check_one_unit(legs, rows)
         accounts: dict[int, dict[str, Any]] = {pk: row for pk, row in rows.items() if row["is_balance_cached"]}
     else:
+        for legs in journals:
+            _check_one_unit(legs, _known_units(legs))
         accounts = _known_wallets(net)
     moves = []
     for account_id in sorted(accounts):
@@ -309,15 +315,22 @@ def _check_one_unit(legs: list[Leg], rows: dict[int, dict[str, Any]]) -> None:
 
 
 def _needs_lookup(net: dict[int, dict[str, Decimal]]) -> bool:
-    return any(account_id not in _system_ids and account_id not in _wallet_ids for account_id in net)
+    return any(account_id not in _system_ids and account_id not in _wallet_ids and account_id not in _points_ids
+               and account_id not in _points_system_ids for account_id in net)
+
+
+def _known_units(legs: list[Leg]) -> dict[int, dict[str, Any]]:
+    return {leg.account_id: {"currency": POINTS_UNIT if leg.account_id in _points_ids
+                             or leg.account_id in _points_system_ids else CURRENCY} for leg in legs}
 
 
 def _known_wallets(net: dict[int, dict[str, Decimal]]) -> dict[int, dict[str, Any]]:
-    """Skip the lookup query on the hot path: ids we created ourselves are wallets or uncached system accounts."""
+    """Skip the lookup query on the hot path: ids we created ourselves are wallets and buyers' points accounts
+    (balance cached, never negative) or uncached system accounts."""
     return {
         account_id: {"pk": account_id, "normal_side": Side.CREDIT, "is_negative_allowed": False}
         for account_id in net
-        if account_id in _wallet_ids
+        if account_id in _wallet_ids or account_id in _points_ids
     }
 
 
@@ -328,6 +341,8 @@ def forget_cached_account_ids() -> None:
     _system_ids.clear()
     _wallet_ids.clear()
     _points_account_ids.clear()
+    _points_ids.clear()
+    _points_system_ids.clear()
 
 
 # --- many journals at once (group commit of checkouts, PostgreSQL) ----------------------------------------------

@@ -28,7 +28,7 @@ from django.utils import timezone
 from kameng.inventory.selectors import secrets_for_order
 from kameng.notices.mail import email_build, order_link
 from kameng.notices.models import NoticeLanguage, OrderNotice, OrderNoticeKind, OrderNoticeStatus
-from kameng.orders.aftercare import AftercareEvent
+from kameng.orders.aftercare import AftercareEvent, aftercare_orders
 from kameng.orders.models import Order
 
 REDRIVE_SETTLE_SECONDS = 600  # the aftercare task and its first retries have had their turn
@@ -44,8 +44,14 @@ def orders_delivered_email(*, order_ids: list[int], event: str) -> None:
     """Aftercare listener: one delivery e-mail per delivered order whose buyer has an address, at most once."""
     if event != AftercareEvent.DELIVERED:
         return
+    # The run's shared read says which orders are delivered to a buyer with an address (most buyers of a busy
+    # shop have none): only those are loaded, and a batch without any costs no query of its own.
+    wanted = [order.id for order in aftercare_orders(order_ids).values()
+              if order.delivered_at is not None and order.buyer_email]
+    if not wanted:
+        return
     orders = list(
-        Order.objects.filter(pk__in=order_ids, delivered_at__isnull=False)
+        Order.objects.filter(pk__in=wanted, delivered_at__isnull=False)
         .exclude(buyer__email="").select_related("buyer").order_by("pk"))
     failed: Exception | None = None
     for order in orders:

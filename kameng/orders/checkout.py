@@ -26,12 +26,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from kameng.catalog.models import DeliveryKind
-from kameng.catalog.pricing import PriceQuote
+from kameng.catalog.pricing import BULK_SALES_CHANNELS, PriceQuote
 from kameng.catalog.selectors import SkuForSale, topup_form_for_sku
 from kameng.catalog.topup_forms import DEFAULT_TOPUP_FORM, topup_input_clean, topup_target_dumps
 from kameng.core.errors import ApplicationError
@@ -95,14 +96,23 @@ def checkout_topup_target(sku: SkuForSale, target: Mapping[str, str] | None) -> 
     return topup_target_dumps(target)
 
 
-def checkout_validate(sku: SkuForSale, quantity: int, quote: PriceQuote) -> None:
+def checkout_quantity_upper(sku: SkuForSale, sales_channel: str) -> int:
+    """The most units one order may take: the product's own bound capped by KAMENG_MAX_ORDER_QUANTITY, except on
+    a reseller's bulk channels (batch purchase, the Open API), where KAMENG_BATCH_PURCHASE_MAX alone bounds it (the
+    product's max_quantity is a storefront limit per order, not a bound on resellers buying stock)."""
+    if sales_channel in BULK_SALES_CHANNELS:
+        return int(settings.KAMENG_BATCH_PURCHASE_MAX)
+    return min(sku.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY)
+
+
+def checkout_validate(sku: SkuForSale, quantity: int, quote: PriceQuote, *, sales_channel: str = "") -> None:
     """Raise the buyer-facing error when this SKU cannot be checked out in this quantity at this price."""
     if sku.delivery_kind not in PURCHASABLE_KINDS:
         raise ApplicationError("该商品（%(kind)s）暂不支持在线购买，请联系客服", code="delivery_kind_unsupported",
                                params={"kind": DeliveryKind(sku.delivery_kind).label})
     if not isinstance(quantity, int) or isinstance(quantity, bool):
         raise ApplicationError("购买数量必须是整数", code="invalid_quantity")
-    upper = min(sku.max_quantity, settings.KAMENG_MAX_ORDER_QUANTITY)
+    upper = checkout_quantity_upper(sku, sales_channel)
     if quantity < sku.min_quantity or quantity > upper:
         raise ApplicationError("购买数量需在 %(min)s–%(max)s 之间", code="invalid_quantity",
                                extra={"min": sku.min_quantity, "max": upper},
@@ -283,13 +293,15 @@ def _claim(written: list[CheckoutDraft]) -> Claimed:
     if len(wanting) == 1:  # the single path: one plain claim, "sold out" said exactly
         draft = wanting[0]
         return {draft.order.pk: _claim_one(draft)}
-    by_sku: dict[int, list[CheckoutDraft]] = defaultdict(list)
+    # By SKU and unit price: which suppliers' keys an order may take depends on what it pays (a member price).
+    by_sku: dict[tuple[int, Decimal], list[CheckoutDraft]] = defaultdict(list)
     for draft in wanting:
-        by_sku[draft.order.sku_id].append(draft)
+        by_sku[draft.order.sku_id, draft.order.unit_price].append(draft)
     claimed: Claimed = {}
-    for sku_id in sorted(by_sku):
-        group = by_sku[sku_id]
-        keys = card_keys_claim_many(sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in group])
+    for sku_id, unit_price in sorted(by_sku):
+        group = by_sku[sku_id, unit_price]
+        keys = card_keys_claim_many(sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in group],
+                                    unit_price=unit_price)
         if keys is None:
             raise StockShortError(group)
         claimed.update(keys)
@@ -300,13 +312,15 @@ def _claim_one(draft: CheckoutDraft) -> list[tuple[int, bytes]]:
     order = draft.order
     try:
         # No savepoint: a short claim gives back what it took and raises before any statement fails.
-        return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell)
+        return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell,
+                               unit_price=order.unit_price)
     except SoldOutError:
         # A paying buyer is not refused while the keys are only held by others' unpaid orders near their deadline.
         if not draft.sell or not reservations_take_over(sku_id=order.sku_id, buyer_id=order.buyer_id,
                                                         quantity=draft.keys):
             raise
-    return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell)
+    return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell,
+                           unit_price=order.unit_price)
 
 
 _EVENTS_INSERT_SQL = """

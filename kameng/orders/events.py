@@ -60,6 +60,11 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     K.TOPUP_PROCESSING: (_("充值中"),),
     K.TOPUP_SUCCEEDED: (_("已到账，运营商流水号 %(operator_serial)s"), _("已到账")),
     K.TOPUP_FAILED_OVER: (_("供货商未能完成（%(reason)s），已换供货商重试"), _("已换供货商重试")),
+    K.TOPUP_REVIEWED: (_("%(staff)s 核查 %(supplier)s 的直充结果：%(outcome)s，运营商流水号 %(operator_serial)s"
+                         "（%(reason)s）"),
+                       _("%(staff)s 核查 %(supplier)s 的直充结果：%(outcome)s（%(reason)s）"),
+                       _("人工核查直充结果")),
+    K.TOPUP_NO_ROUTE: (_("没有可用的供货商：%(detail)s"), _("没有可用的供货商")),
     K.RESERVATION_RELEASED: (_("支付时间将到，预留的库存已让给已付款的买家；如仍需购买，付款时将从现有库存重新分配"),),
 }
 _NAMES = re.compile(r"%\((\w+)\)s")

@@ -71,6 +71,7 @@ class _Checkout:
     order: Order | None = None  # set when the batch wrote it; None with `done` set: run it singly
     ciphertexts: list[bytes] = field(default_factory=list)
     error: BaseException | None = None
+    quote: PriceQuote | None = None  # priced once per batch, when checked (`_is_allowed`), and drafted at that price
 
 
 def checkout_grouped(*, buyer_id: int, sku_id: int, quantity: int, request_id: str | None, sales_channel: str,
@@ -229,15 +230,12 @@ def _is_allowed(sku: SkuForSale | None, checkout: _Checkout) -> bool:
     if sku is None or sku.delivery_kind != DeliveryKind.CARD_KEY:
         return False
     try:
-        checkout_validate(sku, checkout.quantity, _quote(sku, checkout))
+        checkout.quote = sku_price(sku=sku, buyer_id=checkout.buyer_id, quantity=checkout.quantity,
+                                   sales_channel=checkout.sales_channel)
+        checkout_validate(sku, checkout.quantity, checkout.quote, sales_channel=checkout.sales_channel)
     except ApplicationError:
         return False
     return True
-
-
-def _quote(sku: SkuForSale, checkout: _Checkout) -> PriceQuote:
-    return sku_price(sku=sku, buyer_id=checkout.buyer_id, quantity=checkout.quantity,
-                     sales_channel=checkout.sales_channel)
 
 
 def _run_singly(checkouts: Iterable[_Checkout]) -> None:
@@ -298,7 +296,8 @@ def _drafts(todo: list[_Checkout], skus: dict[int, SkuForSale], now: datetime) -
 
 
 def _draft(checkout: _Checkout, sku: SkuForSale, now: datetime) -> CheckoutDraft:
-    return checkout_draft(sku=sku, quote=_quote(sku, checkout), buyer_id=checkout.buyer_id,
+    assert checkout.quote is not None  # priced by `_drop_invalid`
+    return checkout_draft(sku=sku, quote=checkout.quote, buyer_id=checkout.buyer_id,
                           request_id=checkout.request_id, wallet_id=checkout.wallet_id, client_ip=checkout.client_ip,
                           now=now, sales_channel=checkout.sales_channel)
 

@@ -142,6 +142,10 @@ class OrderEventKind(models.TextChoices):
     TOPUP_PROCESSING = "topup_processing", "充值中"
     TOPUP_SUCCEEDED = "topup_succeeded", "已到账"  # params: operator_serial
     TOPUP_FAILED_OVER = "topup_failed_over", "换供货商重试"  # params: reason (staff only)
+    # Staff only: staff settled an attempt flagged 需人工核查 after checking with the supplier (params supplier,
+    # outcome, operator_serial, reason, staff); no offer could take the order at all (params detail).
+    TOPUP_REVIEWED = "topup_reviewed", "人工核查直充结果"
+    TOPUP_NO_ROUTE = "topup_no_route", "无可用供货商"
     NOTE = "note", "备注"  # params: text, shown as it is (a row migrated from free text, anything else)
 
 

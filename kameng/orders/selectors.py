@@ -14,9 +14,11 @@ from kameng.core.ids import is_public_number
 from kameng.core.money import ZERO, money
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 
-# Timeline events for staff only: which supplier an order was routed to, at what cost and why, and a failover to
-# the next one. The buyer's pages and API never show them (the admin's order page does, from the rows themselves).
-STAFF_ONLY_EVENT_KINDS: frozenset[str] = frozenset({OrderEventKind.ROUTED, OrderEventKind.TOPUP_FAILED_OVER})
+# Timeline events for staff only: which supplier an order was routed to, at what cost and why, a failover to the
+# next one, why no supplier could take it, and staff's settling of an attempt flagged for review. The buyer's pages
+# and API never show them (the admin's order page does, from the rows themselves).
+STAFF_ONLY_EVENT_KINDS: frozenset[str] = frozenset({OrderEventKind.ROUTED, OrderEventKind.TOPUP_FAILED_OVER,
+                                                    OrderEventKind.TOPUP_REVIEWED, OrderEventKind.TOPUP_NO_ROUTE})
 
 
 def orders_of_buyer(*, buyer_id: int) -> QuerySet[Order]:

@@ -121,7 +121,7 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
     target_text = checkout_topup_target(sku, topup_target)
     quote = sku_price(sku=sku, buyer_id=buyer_id, quantity=quantity, sales_channel=sales_channel, points=points)
-    checkout_validate(sku, quantity, quote)
+    checkout_validate(sku, quantity, quote, sales_channel=sales_channel)
     if quote.points_redeemed and (replay := _points_short(buyer_id, request_id, sku_id, quantity, quote,
                                                           topup_target=topup_target)):
         return replay

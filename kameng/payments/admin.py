@@ -408,3 +408,4 @@ class PaymentNotificationAdmin(ReadOnlyAdmin):
 
 # The orders app's page with payments and refunds added; registered here because orders are below payments.
 admin.site.register(Order, OrderPaymentsAdmin)
+from kameng.payments import aml_admin  # noqa: E402, F401  (the AML review queue)

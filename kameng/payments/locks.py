@@ -8,8 +8,10 @@ queue on the order instead of each holding what the other waits for.
 
 from __future__ import annotations
 
+from kameng.ledger.models import Account
+from kameng.ledger.services import wallet_account_id
 from kameng.orders.locks import order_lock
-from kameng.payments.models import Payment, Refund
+from kameng.payments.models import AmlReview, Payment, Refund
 
 
 def payment_lock_for_credit(*, number: str, channel_id: int) -> Payment | None:
@@ -34,5 +36,18 @@ def refund_lock(*, refund_id: int) -> Refund:
     """Lock a refund about to be finished, after its order (finishing may post to the wallet and note the order).
     The refund row is locked alone, without joins: MariaDB has no FOR UPDATE OF."""
     order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
-    order_lock(order_id=order_id)
+    if order_id is not None:  # a rejected top-up's refund has no order (kameng.payments.aml)
+        order_lock(order_id=order_id)
     return Refund.objects.select_for_update().get(pk=refund_id)
+
+
+def topup_owner_lock(*, user_id: int) -> None:
+    """Lock the buyer's wallet row while a top-up of theirs is credited (after the payment, as crediting always
+    takes them): the AML decision reads the buyer's other top-ups, so two of them are decided one at a time."""
+    Account.objects.select_for_update().filter(pk=wallet_account_id(user_id=user_id)).values_list("pk").first()
+
+
+def aml_review_lock(*, review_id: int) -> AmlReview:
+    """Lock an AML review about to be decided (the row alone; the wallet and hold are locked after it by the
+    journal). Nothing locks a review after a payment or a wallet, so this order cannot cross another."""
+    return AmlReview.objects.select_for_update().get(pk=review_id)

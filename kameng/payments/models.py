@@ -130,6 +130,10 @@ class Payment(models.Model):
     # asked yet, due as soon as it is old enough.
     last_queried_at = models.DateTimeField("最近查询时间", null=True, blank=True, editable=False)
     next_query_at = models.DateTimeField("下次查询时间", null=True, blank=True, editable=False)
+    # Where the buyer started it from (the AML review shows linked addresses and devices; kameng.payments.aml).
+    # The device id is kept as its keyed blind index only (kameng.core.device).
+    client_ip = models.GenericIPAddressField("发起地址", null=True, blank=True, editable=False)
+    device_index = models.BinaryField("设备标识索引", max_length=32, null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "支付单"
@@ -198,7 +202,9 @@ class Refund(models.Model):
     the gateway cannot tell waits in `review` for staff (kameng.payments.refunds)."""
 
     number = models.CharField("退款单号 (out_refund_no)", max_length=32, unique=True)
-    order = models.ForeignKey("orders.Order", verbose_name="订单", on_delete=models.PROTECT, related_name="refunds")
+    # None for the refund of a wallet top-up rejected by AML review (kameng.payments.aml): it has no order.
+    order = models.ForeignKey("orders.Order", verbose_name="订单", null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="refunds")
     payment = models.ForeignKey(Payment, verbose_name="原支付单", null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="refunds")
     amount = models.DecimalField("退款金额", max_digits=12, decimal_places=2)
@@ -230,6 +236,88 @@ class Refund(models.Model):
             models.UniqueConstraint(fields=["order", "request_id"], name="payments_refund_unique_request",
                                     violation_error_message="这张退款表单已经提交过"),
         ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+# --- AML review of large top-ups (反洗钱, kameng.payments.aml) ------------------------------------------------------
+
+AML_IDENTITY_NAME_CONTEXT = "payments.amlreview.identity_name"
+AML_IDENTITY_ID_NUMBER_CONTEXT = "payments.amlreview.identity_id_number"
+
+
+class AmlPolicy(models.Model):
+    """The AML review's thresholds as staff set them (one row; absent → the KAMENG_AML_* settings)."""
+
+    threshold = models.DecimalField("单笔审核阈值", max_digits=12, decimal_places=2,
+                                    help_text="单笔充值高于此金额（不含等于）进入人工审核")
+    structuring_ratio = models.DecimalField(
+        "拆分充值比例", max_digits=4, decimal_places=2,
+        help_text="单笔金额不低于「阈值 × 此比例」的充值计入拆分充值次数，如 0.80")
+    structuring_count = models.PositiveSmallIntegerField(
+        "拆分充值次数", help_text="窗口内达到此笔数（含本笔）即审核；0 表示不启用")
+    structuring_daily_sum = models.DecimalField(
+        "窗口内累计金额", max_digits=12, decimal_places=2,
+        help_text="窗口内多笔充值（含本笔）合计高于此金额即审核；0 表示不启用")
+    structuring_window_hours = models.PositiveSmallIntegerField("统计窗口（小时）")
+    retention_days = models.PositiveIntegerField("身份信息保留天数", help_text="审核结束后保留身份快照的天数")
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "反洗钱审核规则"
+        verbose_name_plural = "反洗钱审核规则"
+
+    def __str__(self) -> str:
+        return f"单笔 > ¥{self.threshold}"
+
+
+class AmlReviewStatus(models.TextChoices):
+    HELD = "held", "审核中"
+    APPROVED = "approved", "已通过"
+    REJECTED = "rejected", "已驳回"
+
+
+class AmlReason(models.TextChoices):
+    SINGLE_OVER_THRESHOLD = "single_over_threshold", "单笔充值金额较大"
+    STRUCTURING = "structuring", "疑似拆分充值"
+
+
+class AmlReview(models.Model):
+    """A wallet top-up held for AML review (反洗钱): its money waits in the buyer's WALLET_HOLD account until staff
+    approve (→ wallet) or reject it (→ refunded through the original channel, `refund`). The buyer's verified
+    identity at the time is kept with it, encrypted, for KAMENG_AML_RETENTION_DAYS after the decision."""
+
+    number = models.CharField("审核单号", max_length=32, unique=True)
+    payment = models.OneToOneField(Payment, verbose_name="充值支付单", on_delete=models.PROTECT,
+                                   related_name="aml_review")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="用户", on_delete=models.PROTECT,
+                             related_name="aml_reviews")
+    amount = models.DecimalField("金额", max_digits=12, decimal_places=2)
+    status = models.CharField("状态", max_length=10, choices=AmlReviewStatus.choices, default=AmlReviewStatus.HELD)
+    reason = models.CharField("审核原因", max_length=30, choices=AmlReason.choices)
+    reason_detail = models.CharField("原因说明", max_length=200, help_text="买家可见")
+    rejection_reason = models.CharField("驳回原因", max_length=200, blank=True, help_text="买家可见")
+    refund = models.ForeignKey(Refund, verbose_name="原路退款单", null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="+")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="审核人", null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField("审核时间", null=True, blank=True)
+    # The identity snapshot (实名 at the time of the top-up): encrypted, purged after the retention period.
+    identity_status = models.CharField("当时实名状态", max_length=12, blank=True)
+    identity_name = EncryptedTextField("当时实名姓名", null=True, blank=True, context=AML_IDENTITY_NAME_CONTEXT)
+    identity_id_number = EncryptedTextField("当时身份证号", null=True, blank=True,
+                                            context=AML_IDENTITY_ID_NUMBER_CONTEXT)
+    identity_purged_at = models.DateTimeField("身份快照清除时间", null=True, blank=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "充值审核（反洗钱）"
+        verbose_name_plural = "充值审核（反洗钱）"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="payments_aml_status_age")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payments_aml_amount_positive",
+                                              violation_error_message="审核金额必须大于 0")]
 
     def __str__(self) -> str:
         return self.number

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -21,6 +22,8 @@ from django.urls import reverse
 from unfold.decorators import action
 from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminRadioSelectWidget, UnfoldAdminTextInputWidget
 
+from kameng.accounts.staff_reauth import staff_reauth_response
+from kameng.audit.services import audit_record
 from kameng.core.errors import ApplicationError
 from kameng.core.money import money
 from kameng.orders.admin import OrderAdmin, ReadOnlyInline, order_for_action_or_404
@@ -140,12 +143,21 @@ class OrderPaymentsAdmin(OrderAdmin):
         form = OrderRefundForm(request.POST or None, order=order, payment=payment)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
+            if data["amount"] > money(settings.KAMENG_STAFF_REAUTH_REFUND_OVER):
+                # A large refund asks for the 2FA code again (the form's fields are carried through the code page).
+                challenge = staff_reauth_response(request)
+                if challenge is not None:
+                    return challenge
             try:
                 refund = order_refund(order_id=order.pk, amount=data["amount"], destination=data["destination"],
                                       reason=data["reason"], staff_id=request.user.pk, request_id=data["request_id"])
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="refund.create", request=request, instance=refund,
+                             after={"order": order.number, "amount": refund.amount,
+                                    "destination": refund.destination, "status": refund.status,
+                                    "reason": refund.reason})
                 level, message = _result_message(refund)
                 self.message_user(request, message, level)
                 return HttpResponseRedirect(change_url)

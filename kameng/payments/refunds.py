@@ -9,6 +9,9 @@ as failed from a later answer. It is settled by a refund query (the refund numbe
 WeChat), or, where the protocol has none (epay V1), held for staff review (`review`) until someone checks the
 gateway's back office and confirms either way.
 
+A wallet top-up rejected by AML review (kameng.payments.aml) is refunded through the same machinery with a refund
+of no order: its money leaves the buyer's held top-ups, and comes back there (not to the wallet) if refused.
+
 Risk control's refund checkpoint (kameng.risk.engine, `refund_risk_check`) decides before any money moves, with
 the order's buyer as its subject (refund frequency, amount, blacklists): a block refuses the refund (403, the
 staff form says why), a review is stored for staff and the refund goes on. A buyer's after-sales request, when it
@@ -293,17 +296,26 @@ def _refund_finish(*, refund_id: int, succeeded: bool, gateway_refund_no: str, m
         if succeeded:
             refund.status = RefundStatus.SUCCEEDED
             refund.failure_reason = message[:200] if accept_review else ""
-            order_note(order_id=refund.order_id, said=fact(OrderEventKind.REFUNDED_TO_CHANNEL, amount=refund.amount,
-                                                           channel=payment.channel.name, refund=refund.number))
+            if refund.order_id is not None:
+                order_note(order_id=refund.order_id, said=fact(
+                    OrderEventKind.REFUNDED_TO_CHANNEL, amount=refund.amount, channel=payment.channel.name,
+                    refund=refund.number))
         else:
             refund.status = RefundStatus.FAILED
             refund.failure_reason = (message or "通道拒绝退款")[:200]
             Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") - refund.amount)
-            journal_draft_post(draft=recipes.refund_payout_reversal(
-                refund_number=refund.number, memo="原路退款失败，退回钱包", channel_code=payment.channel.code,
-                user_id=payment.user_id, amount=refund.amount))
-            order_note(order_id=refund.order_id, said=fact(OrderEventKind.CHANNEL_REFUND_FAILED, amount=refund.amount,
-                                                           reason=refund.failure_reason, refund=refund.number))
+            if refund.order_id is None:
+                # A top-up rejected by AML review (kameng.payments.aml): back to the hold, never the wallet.
+                journal_draft_post(draft=recipes.aml_topup_refund_reversal(
+                    refund_number=refund.number, memo="充值原路退款失败，退回待审核", channel_code=payment.channel.code,
+                    user_id=payment.user_id, amount=refund.amount))
+            else:
+                journal_draft_post(draft=recipes.refund_payout_reversal(
+                    refund_number=refund.number, memo="原路退款失败，退回钱包", channel_code=payment.channel.code,
+                    user_id=payment.user_id, amount=refund.amount))
+                order_note(order_id=refund.order_id, said=fact(
+                    OrderEventKind.CHANNEL_REFUND_FAILED, amount=refund.amount, reason=refund.failure_reason,
+                    refund=refund.number))
         refund.save(update_fields=["status", "finished_at", "gateway_refund_no", "failure_reason"])
     return refund
 

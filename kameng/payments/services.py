@@ -5,6 +5,9 @@ Every gateway payment lands in the buyer's wallet first (gateway clearing → wa
 its order from the wallet in the same transaction. So a payment that arrives after its order expired or sold out is
 never lost: it stays in the wallet, and the order's timeline says so.
 
+A wallet top-up that the AML review holds (kameng.payments.aml) is credited to the buyer's held top-ups instead of
+the wallet, under the same journal kind and reference, so the guarantees below cover it too.
+
 Crediting is idempotent three times over: the payment row is locked and its status checked, the status moves only
 once, and the ledger refuses a second journal for the same (kind, reference). Gateways are never called inside a
 database transaction. Locks follow kameng/orders/services.py: the order (when the payment pays one), then the
@@ -13,6 +16,7 @@ payment, then the wallet (kameng.payments.locks).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,6 +35,7 @@ from kameng.orders.events import GatewayPayment
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.refunds import order_note
 from kameng.orders.services import order_pay_with_wallet
+from kameng.payments.aml import aml_topup_credit, device_index_of
 from kameng.payments.gateways.base import (
     ChannelMisconfiguredError,
     IncomingNotification,
@@ -117,8 +122,9 @@ def _start_with_gateway(payment: Payment, channel: PaymentChannel, *, subject: s
 
 
 def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, return_url: str | None = None,
-                       client_ip: str = "", device_id: str = "") -> TopupStarted:
-    """Create a pending top-up payment and the signed request that sends the buyer to the gateway. Risk control's
+                       client_ip: str = "", device: str = "") -> TopupStarted:
+    """Create a pending top-up payment and the signed request that sends the buyer to the gateway. The client's
+    address and device id (kameng.core.device; kept as a blind index) are kept for the AML review. Risk control's
     top-up checkpoint (kameng.risk.engine) decides once the amount is known, before the payment row exists."""
     channel = _enabled_channel(channel_code)
     if channel.kind == ChannelKind.BALANCE:
@@ -132,12 +138,20 @@ def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, ret
     except MoneyError as error:
         raise ApplicationError(error.template, params=error.params, code="invalid_amount") from error
     risk_check(checkpoint=Checkpoint.TOPUP, context=RiskContext(user_id=user_id, ip=client_ip or None,
-                                                                device_id=device_id or None, amount=amount))
+                                                                device_id=device or None, amount=amount))
     payment = Payment.objects.create(number=public_number("P"), user_id=user_id, channel=channel,
-                                     purpose=PaymentPurpose.WALLET_TOPUP, amount=amount)
+                                     purpose=PaymentPurpose.WALLET_TOPUP, amount=amount,
+                                     client_ip=_ip_or_none(client_ip), device_index=device_index_of(device))
     start = _start_with_gateway(payment, channel, subject=f"钱包充值 ¥{amount}", return_url=return_url,
                                 client_ip=client_ip)
     return TopupStarted(payment=payment, start=start)
+
+
+def _ip_or_none(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -349,9 +363,12 @@ def payment_credit(*, channel: PaymentChannel, out_trade_no: str, amount: Decima
         payment.gateway_trade_no = gateway_trade_no[:64] or payment.gateway_trade_no
         payment.paid_at = timezone.now()
         payment.save(update_fields=["status", "gateway_trade_no", "paid_at"])
-        journal_draft_post(draft=recipes.wallet_topup_credit(
-            payment_number=payment.number, memo=f"{channel.name} {'订单付款' if payment.order_id else '充值'}",
-            channel_code=channel.code, user_id=payment.user_id, amount=payment.amount))
+        if payment.purpose == PaymentPurpose.WALLET_TOPUP:
+            aml_topup_credit(payment=payment, channel=channel)  # to the wallet, or held for AML review
+        else:
+            journal_draft_post(draft=recipes.wallet_topup_credit(
+                payment_number=payment.number, memo=f"{channel.name} {'订单付款' if payment.order_id else '充值'}",
+                channel_code=channel.code, user_id=payment.user_id, amount=payment.amount))
         if payment.purpose == PaymentPurpose.ORDER and payment.order_id is not None:
             _pay_order_from_credited_payment(payment, channel)
     if was_closed:

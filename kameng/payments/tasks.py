@@ -17,3 +17,11 @@ def redrive_pending_refunds() -> int:
     from kameng.payments.refunds import refunds_redrive_pending
 
     return refunds_redrive_pending()
+
+
+@shared_task(name="kameng.payments.tasks.purge_aml_identities")
+def purge_aml_identities() -> int:
+    """Clear the identity kept with AML reviews past the retention period (KAMENG_AML_RETENTION_DAYS / policy)."""
+    from kameng.payments.aml import aml_identities_purge
+
+    return aml_identities_purge()

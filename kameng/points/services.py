@@ -48,7 +48,6 @@ from kameng.catalog.pricing import sku_points_exchange_price
 from kameng.catalog.selectors import skus_for_sale
 from kameng.core.errors import ConflictError, NotFoundError
 from kameng.core.money import ZERO
-from kameng.core.sql import json_rows
 from kameng.inventory.services import decrypt_secrets
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind, Entry, Side
@@ -85,47 +84,45 @@ def points_aftercare(*, order_ids: list[int], event: str) -> None:
         order_points_settle(order_id=order_id)
 
 
+# One statement: claim a points record for each order heard of for the first time (a concurrent run or refund then
+# waits for this transaction and finds it), booked at once with what a plainly delivered order earns (floor of cash
+# × rate, the journal posted next in the same transaction), and return the claimed orders with what the journals
+# need. Any other fresh order (already refunded, not delivered) is claimed at zero, which is what the ledger holds
+# for it, and left to `order_points_settle`.
 _RECORDS_CLAIM_SQL = """
-INSERT INTO points_orderpoints (order_id, earned, returned, shortfall, journals, updated_at)
-SELECT id, 0, 0, 0, 0, now() FROM orders_order WHERE id = ANY(%(ids)s::bigint[])
-ON CONFLICT (order_id) DO NOTHING
-RETURNING order_id, id
-"""
-
-
-_RECORDS_EARNED_SQL = """
-UPDATE points_orderpoints AS record SET earned = row.earned, journals = 1, updated_at = now()
-FROM json_to_recordset(%(rows)s::json) AS row(id bigint, earned integer)
-WHERE record.id = row.id
+WITH o AS (
+    SELECT id, number, buyer_id, title,
+           CASE WHEN status = %(delivered)s AND refunded_amount = 0
+                THEN floor(total_amount * %(rate)s)::integer END AS earned
+    FROM orders_order WHERE id = ANY(%(ids)s::bigint[])
+), claimed AS (
+    INSERT INTO points_orderpoints (order_id, earned, returned, shortfall, journals, updated_at)
+    SELECT id, coalesce(earned, 0), 0, 0, CASE WHEN earned > 0 THEN 1 ELSE 0 END, now() FROM o ORDER BY id
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING order_id
+)
+SELECT o.id, o.number, o.buyer_id, o.title, o.earned FROM claimed JOIN o ON o.id = claimed.order_id ORDER BY o.id
 """
 
 
 def _points_earn_fresh(order_ids: list[int]) -> list[int]:
     """Earn the points of orders that have no points record yet and are delivered with nothing refunded: their
-    records are claimed (a concurrent run or refund then waits for this transaction and finds them booked), their
-    journals posted in one batch. Returns the ids left for `order_points_settle`: every other order, including a
-    fresh one already refunded (its record claimed at zero, which is what the ledger holds for it)."""
+    records are claimed and booked and their journals posted in one batch. Returns the ids left for
+    `order_points_settle`: every other order, including a fresh one already refunded (its record claimed at zero,
+    which is what the ledger holds for it)."""
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_RECORDS_CLAIM_SQL, {"ids": sorted(set(order_ids))})
-            fresh: dict[int, int] = dict(cursor.fetchall())  # order id → its record's id
+            cursor.execute(_RECORDS_CLAIM_SQL, {"ids": sorted(set(order_ids)), "delivered": str(S.DELIVERED),
+                                                "rate": Decimal(settings.KAMENG_POINTS_PER_YUAN)})
+            fresh = cursor.fetchall()
         if not fresh:
             return order_ids
-        plain = list(Order.objects.filter(pk__in=fresh, status=S.DELIVERED, refunded_amount=ZERO)
-                     .values_list("pk", "number", "buyer_id", "title", "total_amount"))
-        drafts = []
-        earned: list[dict[str, int]] = []
-        for order_id, number, buyer_id, title, total_amount in plain:
-            target = points_for_cash(total_amount)
-            if target > 0:
-                drafts.append(recipes.points_earned(reference=f"order:{number}:1", memo=f"购物获得积分 {title}"[:200],
-                                                    user_id=buyer_id, points=target))
-                earned.append({"id": fresh[order_id], "earned": target})
+        drafts = [recipes.points_earned(reference=f"order:{number}:1", memo=f"购物获得积分 {title}"[:200],
+                                        user_id=buyer_id, points=earned)
+                  for _order_id, number, buyer_id, title, earned in fresh if earned]
         if drafts:
             journal_post_many(drafts)
-            with connection.cursor() as cursor:
-                cursor.execute(_RECORDS_EARNED_SQL, {"rows": json_rows(earned)})
-    settled = {row[0] for row in plain}
+    settled = {row[0] for row in fresh if row[4] is not None}
     return [order_id for order_id in order_ids if order_id not in settled]
 
 

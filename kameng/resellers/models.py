@@ -85,6 +85,9 @@ class ResellerStatus(models.TextChoices):
     SUSPENDED = "suspended", "已停用"
 
 
+RESELLER_CONTACT_CONTEXT = "resellers.reseller.contact"
+
+
 class Reseller(models.Model):
     """A buyer who resells: applied (or appointed by staff), reviewed, then priced at its tier."""
 
@@ -95,7 +98,8 @@ class Reseller(models.Model):
     status = models.CharField("状态", max_length=10, choices=ResellerStatus.choices, default=ResellerStatus.PENDING,
                               db_index=True)
     application_note = models.TextField("申请说明", blank=True, default="")
-    contact = models.CharField("联系方式", max_length=100, blank=True, default="")
+    # A phone number, a QQ or a WeChat id: personal data, encrypted at rest (shown to staff reviewing the application).
+    contact = EncryptedTextField("联系方式", blank=True, default="", context=RESELLER_CONTACT_CONTEXT)
     review_reason = models.CharField("审核意见", max_length=200, blank=True, default="")
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="审核人", null=True, blank=True,
                                     on_delete=models.PROTECT, related_name="+")
@@ -338,3 +342,32 @@ class Earning(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.order_id} L{self.level}"
+
+
+# --- Open API v1 nonces (kameng/resellers/nonces.py) ---------------------------------------------------------------
+
+
+class ApiNonce(models.Model):
+    """A nonce an Open API key used, kept long enough that a replay within the timestamp window is refused. Used
+    when the cache is not shared by every web process (no Redis); purged by a beat task."""
+
+    api_key = models.ForeignKey(ApiKey, verbose_name="API 密钥", on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField("随机串", max_length=64)
+    created_at = models.DateTimeField("时间", db_index=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "开放接口随机串"
+        constraints = [models.UniqueConstraint(fields=["api_key", "nonce"], name="resellers_apinonce_unique")]
+
+    def __str__(self) -> str:
+        return self.nonce
+
+
+# The earnings part's own models (invite codes, commission settings, commission withdrawals).
+from kameng.resellers.earnings_models import (  # noqa: E402, F401
+    CommissionSettings,
+    InviteCode,
+    ResellerWithdrawal,
+    ResellerWithdrawalDestination,
+    ResellerWithdrawalStatus,
+)

@@ -1,10 +1,12 @@
-"""Background jobs for resellers: sending Open API order notifications and the sweep of the due ones. Tasks take
-ids and assume they may run twice (a send is claimed by a conditional UPDATE first)."""
+"""Background jobs for resellers: sending Open API order notifications and the sweep of the due ones, and the
+purge of old Open API nonce rows (kameng.resellers.nonces). Tasks take ids and assume they may run twice (a send
+is claimed by a conditional UPDATE first)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from kameng.resellers.nonces import nonces_purge
 from kameng.resellers.notify import notifications_due, notify_deliver
 
 
@@ -22,3 +24,8 @@ def sweep_notifications() -> int:
     for delivery_id in due:  # one task each: a slow receiver holds up nobody else
         send_notification.delay(delivery_id)
     return len(due)
+
+
+@shared_task(name="kameng.resellers.tasks.purge_openapi_nonces")
+def purge_openapi_nonces() -> int:
+    return nonces_purge()

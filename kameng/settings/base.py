@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "kameng.web.middleware.LazyMessageMiddleware",  # Django's, building the storage only when it is used
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "kameng.web.affiliate.AffiliateMiddleware",  # ?aff=<invite code> → a signed cookie (reseller attribution)
     # Last, so that it sees every view's exception first: the database out of reach is a 503, not a 500.
     "kameng.web.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -358,7 +359,8 @@ KAMENG_UNPAID_STOCK_SHARE_PER_BUYER = env.float("KAMENG_UNPAID_STOCK_SHARE_PER_B
 KAMENG_UNPAID_TAKEOVER_SECONDS = env.int("KAMENG_UNPAID_TAKEOVER_SECONDS", default=120)
 # Price rules (kameng/catalog/pricing.py): dotted paths of callables applied in order to every SKU price.
 # On by default: membership levels and member prices (kameng/membership/pricing.py); "" in the env turns them off.
-KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=["kameng.membership.pricing.member_price_rule"])
+KAMENG_PRICE_RULES = env.list("KAMENG_PRICE_RULES", default=["kameng.membership.pricing.member_price_rule",
+                                                             "kameng.resellers.pricing.reseller_price_rule"])
 # Aftercare listeners (kameng/orders/aftercare.py): dotted paths told after commit when orders are delivered or
 # refunded. Membership counts spend there (kameng/membership/services.py).
 KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
@@ -368,6 +370,7 @@ KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
     "kameng.suppliers.settlement.settlement_aftercare",
     "kameng.suppliers.restock.restock_orders_delivered",
     "kameng.resellers.notify.notify_aftercare",
+    "kameng.resellers.earnings.earnings_aftercare",
 ])
 # Supplier money (kameng/suppliers/settlement.py, withdrawals.py): how far back the settlement sweeper looks for
 # orders the aftercare listener missed; the smallest withdrawal a supplier may request (yuan).
@@ -405,6 +408,11 @@ KAMENG_TOPUP_CALLBACK_WAIT_SECONDS = env.int("KAMENG_TOPUP_CALLBACK_WAIT_SECONDS
 KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS = env.int("KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS", default=60)
 KAMENG_TOPUP_QUERY_MAX = env.int("KAMENG_TOPUP_QUERY_MAX", default=30)
 KAMENG_TOPUP_SUBMIT_MAX = env.int("KAMENG_TOPUP_SUBMIT_MAX", default=3)
+# How the worker hears that a weakly signed callback (Fulu) made an attempt due for a query: "task" (one
+# query_topups task per callback) or "poll" (the worker's due poller claims every due attempt at once, every
+# KAMENG_TOPUP_DUE_POLL_SECONDS; kameng.suppliers.dispatch).
+KAMENG_TOPUP_CALLBACK_PROMPT = env.str("KAMENG_TOPUP_CALLBACK_PROMPT", default="task")
+KAMENG_TOPUP_DUE_POLL_SECONDS = env.float("KAMENG_TOPUP_DUE_POLL_SECONDS", default=1.0)
 KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
 KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 # Gateway notifications (kameng/payments/intake.py): a body or query larger than this is refused unread (real
@@ -412,6 +420,12 @@ KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 # is answered 429 without a row until the minute is over.
 KAMENG_NOTIFY_MAX_BYTES = env.int("KAMENG_NOTIFY_MAX_BYTES", default=16 * 1024)
 KAMENG_NOTIFY_REJECTIONS_PER_ADDRESS = env.int("KAMENG_NOTIFY_REJECTIONS_PER_ADDRESS", default=20)
+# Reseller tiers (kameng/resellers/tiers.py): where the platform's supply cost of SKUs comes from (a dotted path of
+# `(sku_ids) -> {sku_id: cost}`, the cheapest active supplier offer); a tier price is never below
+# max(floor price, that cost). Batch purchase (批量采购, kameng/web/views/reseller_batch.py) and the Open API take up
+# to KAMENG_BATCH_PURCHASE_MAX units of one SKU in one order (the product's own max_quantity is the storefront's).
+KAMENG_SKU_SUPPLY_COST = env.str("KAMENG_SKU_SUPPLY_COST", default="kameng.suppliers.selectors.sku_supply_costs")
+KAMENG_BATCH_PURCHASE_MAX = env.int("KAMENG_BATCH_PURCHASE_MAX", default=1000)
 
 LOGGING = {
     "version": 1,
@@ -522,6 +536,65 @@ if "KAMENG_PRICE_RULES" not in os.environ:
 KAMENG_ACG_SHARED_ENABLED = env.bool("KAMENG_ACG_SHARED_ENABLED", default=DEBUG)
 KAMENG_ACG_SHARED_SHOP_NAME = env.str("KAMENG_ACG_SHARED_SHOP_NAME", default="kameng 卡盟商城")
 
+# --- reseller earnings (kameng/resellers/earnings.py, referrals.py, commission_withdrawals.py) -------------------
+# Days a sub-site margin or a commission waits after delivery before it is confirmed (staff may override it in the
+# commission settings); how long an `?aff=<invite code>` link keeps its visitor attributed (the signed cookie's
+# life); the smallest commission withdrawal to a bank account, in yuan.
+KAMENG_RESELLER_CONFIRM_DAYS = env.int("KAMENG_RESELLER_CONFIRM_DAYS", default=7)
+KAMENG_AFF_COOKIE_DAYS = env.int("KAMENG_AFF_COOKIE_DAYS", default=30)
+KAMENG_RESELLER_WITHDRAWAL_MIN = env.str("KAMENG_RESELLER_WITHDRAWAL_MIN", default="100.00")
+
+# --- Open API v1 (kameng/openapi, kameng/resellers/apikeys.py, nonces.py) ---------------------------------------
+# Signed requests per API key per minute (0: no limit); past it 429 with Retry-After.
+KAMENG_OPENAPI_RATE_PER_MINUTE = env.int("KAMENG_OPENAPI_RATE_PER_MINUTE", default=3000)
+# Where used nonces are kept: "auto" (Redis cache when REDIS_URL is set, else a database table), "cache", "database".
+KAMENG_OPENAPI_NONCE_STORE = env.str("KAMENG_OPENAPI_NONCE_STORE", default="auto")
+# Keys a reseller may hold at once (revoked ones not counted).
+KAMENG_OPENAPI_KEYS_PER_RESELLER = env.int("KAMENG_OPENAPI_KEYS_PER_RESELLER", default=10)
+# notify_url must be https and not a literal loopback/private address or localhost (on unless DEBUG).
+KAMENG_OPENAPI_NOTIFY_URL_STRICT = env.bool("KAMENG_OPENAPI_NOTIFY_URL_STRICT", default=not DEBUG)
+# django-ninja as an app: the Open API's docs (/openapi/v1/docs) serve its bundled Swagger UI files, not a CDN's.
+INSTALLED_APPS += ["ninja"]
+# --- staff security, audit log, security headers (kameng/accounts/staff_*.py, kameng/audit) ----------------------
+# Staff (is_staff) must confirm a TOTP authenticator (django-otp) before any admin page, with 10 single-use recovery
+# codes; wrong codes are throttled by django-otp (a doubling wait after each failure: OTP_*_THROTTLE_FACTOR seconds).
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "kameng.audit"]
+# After the messages middleware (it leaves a message when it logs an idle staff session out).
+MIDDLEWARE.insert(MIDDLEWARE.index("kameng.web.middleware.LazyMessageMiddleware") + 1,
+                  "kameng.accounts.staff_middleware.StaffSecurityMiddleware")
+OTP_TOTP_ISSUER = env.str("KAMENG_STAFF_TOTP_ISSUER", default="kameng")
+OTP_TOTP_THROTTLE_FACTOR = env.int("KAMENG_STAFF_OTP_THROTTLE_FACTOR", default=1)
+OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+# A staff session idle this long on the admin is logged out (buyers' sessions keep SESSION_COOKIE_AGE).
+KAMENG_STAFF_SESSION_IDLE_SECONDS = env.int("KAMENG_STAFF_SESSION_IDLE_SECONDS", default=2 * 3600)
+# Step-up (再次验证): sensitive staff actions (kameng.accounts.staff_reauth.staff_reauth_required) ask for a code
+# again unless one was entered within this long; refunds above this amount (yuan) are such an action.
+KAMENG_STAFF_REAUTH_SECONDS = env.int("KAMENG_STAFF_REAUTH_SECONDS", default=300)
+KAMENG_STAFF_REAUTH_REFUND_OVER = env.str("KAMENG_STAFF_REAUTH_REFUND_OVER", default="500.00")
+# Behind HTTPS for good (a TLS-terminating proxy that sets X-Forwarded-Proto): one switch for the proxy header,
+# the redirect to HTTPS, secure cookies and HSTS (a year unless SECURE_HSTS_SECONDS says otherwise). Off in the demo.
+KAMENG_BEHIND_HTTPS = env.bool("KAMENG_BEHIND_HTTPS", default=False)
+if KAMENG_BEHIND_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+# Permissions-Policy, sent with every answer by kameng.web.middleware.ContentSecurityPolicyMiddleware: browser
+# features no page of ours uses (payment=() is the Payment Request API; gateways' own pages are not ours).
+KAMENG_PERMISSIONS_POLICY = env.str("KAMENG_PERMISSIONS_POLICY", default=(
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()"))
+# AML review of wallet top-ups (反洗钱, kameng.payments.aml). Defaults for the staff-editable policy (admin
+# 反洗钱审核规则): one top-up above the threshold (not equal) is held; so is one that completes a structuring pattern —
+# STRUCTURING_COUNT top-ups each ≥ RATIO × threshold within WINDOW_HOURS, or several summing above DAILY_SUM
+# (0 turns either off). The verified identity kept with a review is purged RETENTION_DAYS after the decision.
+KAMENG_AML_REVIEW_THRESHOLD = env.str("KAMENG_AML_REVIEW_THRESHOLD", default="5000.00")
+KAMENG_AML_STRUCTURING_RATIO = env.str("KAMENG_AML_STRUCTURING_RATIO", default="0.80")
+KAMENG_AML_STRUCTURING_COUNT = env.int("KAMENG_AML_STRUCTURING_COUNT", default=3)
+KAMENG_AML_STRUCTURING_DAILY_SUM = env.str("KAMENG_AML_STRUCTURING_DAILY_SUM", default="10000.00")
+KAMENG_AML_STRUCTURING_WINDOW_HOURS = env.int("KAMENG_AML_STRUCTURING_WINDOW_HOURS", default=24)
+KAMENG_AML_RETENTION_DAYS = env.int("KAMENG_AML_RETENTION_DAYS", default=1095)
 # --- risk engine (风控, kameng/risk/engine.py) --------------------------------------------------------------------
 # How often a process looks at the rules' version in the cache (a staff change applies within this many seconds),
 # and the longest it keeps a snapshot whatever the version says (the local-memory cache is not shared between

@@ -1,14 +1,17 @@
 """Suppliers' callbacks (异步通知) for direct top-ups: verified by the supplier's connector, applied once.
 
-A callback that does not verify is answered 400 and changes nothing. A verified one is written like any other
-answer (kameng.suppliers.topup.attempt_outcome_apply): a duplicate, or a late one for an attempt a query already
-settled or that was failed over, changes nothing and is acknowledged, so the upstream stops retrying; a success for
-an attempt we had failed is flagged for staff there.
+A callback that does not verify, or names a supplier id that does not exist, is answered 400 "rejected" (the same
+answer for both, so a caller cannot enumerate supplier ids; the log says which) and changes nothing. A verified one
+is written like any other answer (kameng.suppliers.topup.attempt_outcome_apply): a duplicate, or a late one for an
+attempt a query already settled or that was failed over, changes nothing and is acknowledged, so the upstream stops
+retrying; a success for an attempt we had failed is flagged for staff there.
 
 A connector whose callback signature is weak (`callbacks_prompt_query`: Fulu's MD5 of the sorted characters verifies
 any permutation of a genuine callback's characters) is not believed on its word: its callback makes the attempt due
-and it is queried at once, the query's signed answer deciding. A callback naming another supplier order id than
-the one the supplier gave us is refused.
+and it is queried soon by the worker (kameng.suppliers.dispatch.topup_query_prompt: a task, or the worker's due
+poller coalescing many callbacks into one claim), the query's signed answer deciding. The callback is acknowledged
+once the attempt is due in the database: the query is then owed whatever happens to this request. A callback
+naming another supplier order id than the one the supplier gave us is refused.
 """
 
 from __future__ import annotations
@@ -17,25 +20,27 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from kameng.core.errors import ApplicationError
 from kameng.suppliers.connectors.base import CallbackRejectedError, CallbackResult, SupplierConnector
 from kameng.suppliers.connectors.registry import connector_for
-from kameng.suppliers.dispatch import attempt_query
-from kameng.suppliers.models import AttemptStatus, Supplier, TopupAttempt
+from kameng.suppliers.dispatch import topup_query_prompt
+from kameng.suppliers.models import Supplier, TopupAttempt
 from kameng.suppliers.topup import Via, attempt_outcome_apply
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-LIVE = (AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN)
 
 
 @dataclass(frozen=True)
 class CallbackReply:
     status: int
     body: str
+
+
+# The one answer to a callback that is not believed (unknown supplier id, bad signature, unreadable): the same status
+# and body whatever the cause, which only the log tells apart.
+REJECTED = CallbackReply(400, "rejected")
 
 
 class _RejectedError(Exception):
@@ -50,8 +55,7 @@ def topup_callback_process(*, supplier_id: int, body: bytes, headers: Mapping[st
     except _RejectedError as rejected:
         return rejected.reply
     if getattr(connector, "callbacks_prompt_query", False):
-        TopupAttempt.objects.filter(pk=attempt_id, status__in=LIVE).update(next_check_at=timezone.now())
-        attempt_query(attempt_id=attempt_id)
+        topup_query_prompt(attempt_id=attempt_id)
     else:
         attempt_outcome_apply(attempt_id=attempt_id, answer=result.answer, via=Via.CALLBACK)
     return CallbackReply(200, result.reply)
@@ -60,23 +64,24 @@ def topup_callback_process(*, supplier_id: int, body: bytes, headers: Mapping[st
 def _verified(supplier_id: int, body: bytes, headers: Mapping[str, str]) -> tuple[SupplierConnector, CallbackResult,
                                                                                   int]:
     """The connector, the verified callback and its attempt; `_RejectedError` with the answer otherwise."""
-    supplier = Supplier.objects.filter(pk=supplier_id).first()
-    if supplier is None:
-        raise _RejectedError(CallbackReply(404, "unknown supplier"))
-    if len(body) > MAX_BODY_BYTES:
+    if len(body) > MAX_BODY_BYTES:  # before the look-up: the answer must not depend on the supplier existing
         raise _RejectedError(CallbackReply(413, "payload too large"))
+    supplier = Supplier.objects.filter(pk=supplier_id).first()
+    if supplier is None:  # answered as a bad signature is, so a caller cannot tell which supplier ids exist
+        logger.warning("callback for an unknown supplier id %s rejected", supplier_id)
+        raise _RejectedError(REJECTED)
     try:
         connector = connector_for(supplier)
         result = connector.callback_verify(body=body, headers=headers)
     except CallbackRejectedError as error:
         logger.warning("callback of supplier %s rejected: %s", supplier_id, error)
-        raise _RejectedError(CallbackReply(400, "rejected")) from error
+        raise _RejectedError(REJECTED) from error
     except ApplicationError as error:
         logger.warning("callback of supplier %s cannot be read: %s", supplier_id, error.message)
-        raise _RejectedError(CallbackReply(400, "rejected")) from error
+        raise _RejectedError(REJECTED) from error
     except ValueError as error:  # the supplier's stored config is not JSON: staff must fix it
         logger.exception("callback of supplier %s: its connector config cannot be read", supplier_id)
-        raise _RejectedError(CallbackReply(400, "rejected")) from error
+        raise _RejectedError(REJECTED) from error
     attempt = (TopupAttempt.objects.filter(customer_order_no=result.customer_order_no, supplier_id=supplier.pk)
                .values("pk", "supplier_order_id").first())
     if attempt is None:
@@ -87,5 +92,5 @@ def _verified(supplier_id: int, body: bytes, headers: Mapping[str, str]) -> tupl
     if attempt["supplier_order_id"] and named and named != attempt["supplier_order_id"]:
         logger.warning("callback of supplier %s for %s names another supplier order", supplier_id,
                        result.customer_order_no)
-        raise _RejectedError(CallbackReply(400, "rejected"))
+        raise _RejectedError(REJECTED)
     return connector, result, int(attempt["pk"])

@@ -16,6 +16,8 @@ from django.urls import URLPattern, path, reverse
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
+from kameng.accounts.staff_reauth import staff_reauth_required, staff_reauth_response
+from kameng.audit.services import audit_record
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.suppliers.models import (
@@ -98,8 +100,13 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
             raise Http404("提现申请不存在")
         return get_object_or_404(SupplierWithdrawal.objects.select_related("supplier"), pk=object_id)
 
-    def _page(self, request: HttpRequest, withdrawal: SupplierWithdrawal, form: forms.Form, title: str,
+    def _page(self, request: HttpRequest, withdrawal: SupplierWithdrawal, form: forms.Form | None, title: str,
               *, show_account: bool) -> HttpResponse:
+        """The review form while the withdrawal waits for review; once reviewed, its outcome read only (a page
+        kept open or an old link must not offer a second review)."""
+        if withdrawal.status != WithdrawalStatus.REQUESTED:
+            form, show_account = None, False
+            title = f"提现 {withdrawal.number} · {withdrawal.get_status_display()}"
         return TemplateResponse(request, "admin/suppliers/supplierwithdrawal/review.html", {
             **self.admin_site.each_context(request), "title": title, "opts": self.model._meta,
             "subject": withdrawal.number, "form_id": "withdrawal-review-form", "notes": REVIEW_NOTES,
@@ -110,34 +117,44 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
         })
 
     @action(description="已打款", url_path="pay", icon="payments", permissions=["review"])
+    @staff_reauth_required
     def pay(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Record the bank transfer that paid the withdrawal (the full account number is shown here, to pay it)."""
         withdrawal = self._withdrawal(request, object_id)
         form = PayForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and withdrawal.status == WithdrawalStatus.REQUESTED and form.is_valid():
             try:
                 supplier_withdrawal_pay(withdrawal_id=withdrawal.pk, reviewer_id=request.user.pk,
                                         transfer_reference=form.cleaned_data["transfer_reference"])
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="supplier_withdrawal.pay", request=request, instance=withdrawal,
+                             before={"status": withdrawal.status},
+                             after={"status": WithdrawalStatus.PAID, "amount": withdrawal.amount,
+                                    "transfer_reference": form.cleaned_data["transfer_reference"]})
                 self.message_user(request, f"提现 {withdrawal.number} 已标记为已打款", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:suppliers_supplierwithdrawal_change",
                                                     args=[withdrawal.pk]))
         return self._page(request, withdrawal, form, f"确认打款 · {withdrawal.number}", show_account=True)
 
     @action(description="驳回", url_path="reject", icon="block", permissions=["review"])
+    @staff_reauth_required
     def reject(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Reject the withdrawal with a reason the supplier reads; its money goes back to the payable."""
         withdrawal = self._withdrawal(request, object_id)
         form = RejectForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and withdrawal.status == WithdrawalStatus.REQUESTED and form.is_valid():
             try:
                 supplier_withdrawal_reject(withdrawal_id=withdrawal.pk, reviewer_id=request.user.pk,
                                            reason=form.cleaned_data["reason"])
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="supplier_withdrawal.reject", request=request, instance=withdrawal,
+                             before={"status": withdrawal.status},
+                             after={"status": WithdrawalStatus.REJECTED, "amount": withdrawal.amount,
+                                    "reason": form.cleaned_data["reason"]})
                 self.message_user(request, f"提现 {withdrawal.number} 已驳回，¥{withdrawal.amount} 已退回供货商应付",
                                   messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:suppliers_supplierwithdrawal_change",
@@ -177,8 +194,16 @@ class TaxReportExportAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if form.is_valid():
             quarter = form.cleaned_data["quarter"].upper()
             if request.method == "POST":
+                # The file holds full ID numbers: a code again, and the export in the audit log too.
+                challenge = staff_reauth_response(request)
+                if challenge is not None:
+                    return challenge
                 report = tax_report_export(quarter=quarter, file_format=form.cleaned_data["file_format"],
                                            exported_by_id=request.user.pk, via="admin")
+                audit_record(action="supplier_tax_report.export", request=request,
+                             object_type="suppliers.taxreportexport", object_repr=quarter,
+                             after={"quarter": quarter, "format": form.cleaned_data["file_format"],
+                                    "rows": report.rows})
                 response = HttpResponse(report.content, content_type=report.content_type)
                 response["Content-Disposition"] = f'attachment; filename="{report.filename}"'
                 response["Cache-Control"] = "no-store"

@@ -4,9 +4,9 @@ An offer is eligible when its supplier is approved and reached through an upstre
 and sourced upstream, staff have not excluded the supplier for the SKU (`SkuRoutingRule` EXCLUDE), the upstream's
 last known stock covers the quantity (None: the upstream does not say), the offer has not reached its daily cap
 (`max_per_day` counts the attempts routed to it since local midnight that did not fail: a soft cap, two orders
-routed at the same instant may both take the last place), its price is not above the order's unit selling price
-unless staff allowed a loss (`is_loss_allowed`: never sell at a loss by default), and it was not tried for this
-order already.
+routed at the same instant may both take the last place), it does not sell at a loss against the price this order
+pays per unit (`kameng.suppliers.selectors.price_sells_at_loss`, the one loss guard: a VIP's member price, not the
+retail price; staff may allow a loss per offer), and it was not tried for this order already.
 
 Among the eligible offers a supplier pinned for the SKU (PIN) comes first; then the lowest price; on a tie the
 higher star rating (five-star suppliers get priority), then the older offer. The decision and its reason are
@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
+from kameng.orders.fulfilment import batch_memo
 from kameng.orders.models import Order
 from kameng.suppliers.models import (
     AttemptStatus,
@@ -33,6 +34,7 @@ from kameng.suppliers.models import (
     SupplierStatus,
     TopupAttempt,
 )
+from kameng.suppliers.selectors import offer_not_at_loss_q
 
 REASON_PINNED = _("指定供货商")
 REASON_CHEAPEST = _("最低价")
@@ -54,27 +56,83 @@ def offers_eligible(*, order: Order) -> list[SupplierOffer]:
     return _ranked(order, tried=None)[0]
 
 
-def _ranked(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int]]:
+def _checks(order: Order, *, excluded: set[int], tried: set[int]) -> list[tuple[str, Q]]:
+    """What an offer of the order's SKU must pass to take the order, each with what staff read when it does not
+    (the daily cap apart: it counts attempts, `_routed_today`). Routing applies them all; `route_refusals` says which
+    one each offer failed."""
+    return [
+        ("供货商未通过审核或已暂停", Q(supplier__status=SupplierStatus.APPROVED)),
+        ("报价已停用", Q(is_active=True)),
+        ("非上游直充报价或手工库存供货商",
+         Q(stock_source=OfferStockSource.UPSTREAM) & ~Q(supplier__connector_kind=ConnectorKind.MANUAL)),
+        ("已被工作人员排除", ~Q(supplier_id__in=excluded)),
+        ("本单已尝试过", ~Q(pk__in=tried)),
+        ("上游库存不足", Q(upstream_stock__isnull=True) | Q(upstream_stock__gte=order.quantity)),
+        (f"亏本（供货价高于订单单价 ¥{order.unit_price}）", offer_not_at_loss_q(unit_price=order.unit_price)),
+    ]
+
+
+def _rules(order: Order) -> tuple[dict[int, str], set[int]]:
     rules = dict(SkuRoutingRule.objects.filter(sku_id=order.sku_id).values_list("supplier_id", "kind"))
-    excluded = {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.EXCLUDE}
-    if tried is None:
-        tried = set(TopupAttempt.objects.filter(order_id=order.pk).values_list("offer_id", flat=True))
-    offers = (SupplierOffer.objects.select_related("supplier")
-              .filter(sku_id=order.sku_id, is_active=True, stock_source=OfferStockSource.UPSTREAM,
-                      supplier__status=SupplierStatus.APPROVED)
-              .exclude(supplier__connector_kind=ConnectorKind.MANUAL)
-              .exclude(supplier_id__in=excluded).exclude(pk__in=tried)
-              .filter(Q(upstream_stock__isnull=True) | Q(upstream_stock__gte=order.quantity)))
-    candidates = [offer for offer in offers if offer.is_loss_allowed or offer.price <= order.unit_price]
-    capped = [offer for offer in candidates if offer.max_per_day is not None]
-    if capped:
-        used = _routed_today(offer_ids=[offer.pk for offer in capped])
-        candidates = [offer for offer in candidates
-                      if offer.max_per_day is None or used.get(offer.pk, 0) < offer.max_per_day]
+    return rules, {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.EXCLUDE}
+
+
+def _tried(order: Order) -> set[int]:
+    return set(TopupAttempt.objects.filter(order_id=order.pk).values_list("offer_id", flat=True))
+
+
+def _ranked(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int]]:
+    """In a fulfilment batch a first route (nothing tried) is the same for every order of a SKU, quantity and
+    price while no candidate has a daily cap (a cap counts the attempts routed so far): it is looked up once."""
+    memo = batch_memo() if tried is not None and not tried else None
+    key = ("route", order.sku_id, order.quantity, order.unit_price)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[return-value]
+    ranked, pinned, capped = _ranked_now(order, tried=tried)
+    if memo is not None and not capped:
+        memo[key] = (ranked, pinned)
+    return ranked, pinned
+
+
+def _ranked_now(order: Order, *, tried: set[int] | None) -> tuple[list[SupplierOffer], set[int], bool]:
+    rules, excluded = _rules(order)
+    checks = _checks(order, excluded=excluded, tried=_tried(order) if tried is None else tried)
+    offers = list(SupplierOffer.objects.select_related("supplier").filter(sku_id=order.sku_id)
+                  .filter(*(check for _, check in checks)))
+    capped = any(offer.max_per_day is not None for offer in offers)
+    candidates = _under_daily_cap(offers)
     pinned = {supplier_id for supplier_id, kind in rules.items() if kind == RoutingRuleKind.PIN}
     ranked = sorted(candidates, key=lambda offer: (offer.supplier_id not in pinned, offer.price,
                                                    -offer.supplier.rating, offer.pk))
-    return ranked, pinned
+    return ranked, pinned, capped
+
+
+def _under_daily_cap(candidates: list[SupplierOffer]) -> list[SupplierOffer]:
+    capped = [offer for offer in candidates if offer.max_per_day is not None]
+    if not capped:
+        return candidates
+    used = _routed_today(offer_ids=[offer.pk for offer in capped])
+    return [offer for offer in candidates if offer.max_per_day is None or used.get(offer.pk, 0) < offer.max_per_day]
+
+
+def route_refusals(*, order: Order) -> str:
+    """Why no offer can take the order, for staff's timeline: each offer of its SKU with the first check it fails
+    ("甲：亏本（…）；乙：已被工作人员排除"), or that the SKU has no offer at all."""
+    _, excluded = _rules(order)
+    checks = _checks(order, excluded=excluded, tried=_tried(order))
+    flags = {f"check_{index}": ExpressionWrapper(check, output_field=BooleanField())
+             for index, (_, check) in enumerate(checks)}
+    offers = list(SupplierOffer.objects.filter(sku_id=order.sku_id).select_related("supplier").annotate(**flags)
+                  .order_by("price", "pk"))
+    if not offers:
+        return "该商品没有任何供货商报价"
+    passing = _under_daily_cap([offer for offer in offers if all(getattr(offer, name) for name in flags)])
+    said = []
+    for offer in offers:
+        failed = next((reason for name, (reason, _) in zip(flags, checks, strict=True) if not getattr(offer, name)),
+                      None if offer in passing else "已达每日上限")
+        said.append(f"{offer.supplier.name}：{failed or '可用'}")
+    return "；".join(said)[:500]
 
 
 def _routed_today(*, offer_ids: list[int]) -> dict[int, int]:

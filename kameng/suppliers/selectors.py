@@ -1,33 +1,49 @@
 """Reads about suppliers that routing, staff pages and the order's progress share: whether an offer sells at a
-loss, the direct top-up attempts of an order and those staff must look at."""
+loss (the one loss guard, `price_sells_at_loss`), the direct top-up attempts of an order and those staff must look
+at."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet, Value
 
-from kameng.suppliers.models import AttemptStatus, SupplierOffer, TopupAttempt
+from kameng.catalog.models import DeliveryKind
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
+from kameng.suppliers.models import AttemptStatus, SupplierOffer, SupplierStatus, TopupAttempt
 
 
-def offer_is_at_loss(offer: SupplierOffer) -> bool:
-    """The offer's cost is above its SKU's selling price and staff have not allowed that (`is_loss_allowed`):
-    routing skips it (never sell at a loss without staff saying so). The selling price is the SKU's retail price;
-    a member discount below cost is the pricing rules' business (the SKU's floor price)."""
-    return offer.price > offer.sku.price and not offer.is_loss_allowed
+def price_sells_at_loss(*, cost: Decimal, unit_price: Decimal, is_loss_allowed: bool) -> bool:
+    """THE loss guard, the one rule every supplier route asks (direct top-up routing, card-key bidding, staff
+    lists): an offer sells at a loss when its cost (the offer price) is above the price the order pays per unit
+    (`Order.unit_price`, after the member price and every other price rule), unless staff allowed the loss for the
+    offer (`is_loss_allowed`). A VIP buyer pays less than the retail price, so an offer that is fine at retail may
+    be at a loss for that buyer's order; equal is not a loss."""
+    return cost > unit_price and not is_loss_allowed
+
+
+def offer_is_at_loss(offer: SupplierOffer, *, unit_price: Decimal | None = None) -> bool:
+    """`price_sells_at_loss` for an offer, at `unit_price` (an order's), or without an order at the SKU's retail
+    price (staff lists, the price sync's warning)."""
+    return price_sells_at_loss(cost=offer.price, unit_price=offer.sku.price if unit_price is None else unit_price,
+                               is_loss_allowed=offer.is_loss_allowed)
 
 
 def offers_at_loss(offers: Iterable[SupplierOffer]) -> list[SupplierOffer]:
     return [offer for offer in offers if offer_is_at_loss(offer)]
 
 
-def offer_not_at_loss_q() -> Q:
-    """A filter on SupplierOffer keeping what routing may use on price: `offers.filter(offer_not_at_loss_q())`."""
-    return Q(price__lte=F("sku__price")) | Q(is_loss_allowed=True)
+def offer_at_loss_q(*, unit_price: Decimal | None = None) -> Q:
+    """`price_sells_at_loss` as a filter on SupplierOffer (the same rule in SQL; a test keeps the two in step):
+    at `unit_price`, or at the SKU's retail price without one."""
+    selling = F("sku__price") if unit_price is None else Value(unit_price)
+    return Q(price__gt=selling, is_loss_allowed=False)
 
 
-def offer_at_loss_q() -> Q:
-    return Q(price__gt=F("sku__price"), is_loss_allowed=False)
+def offer_not_at_loss_q(*, unit_price: Decimal | None = None) -> Q:
+    """What routing may use on price: `offers.filter(offer_not_at_loss_q(unit_price=order.unit_price))`."""
+    return ~offer_at_loss_q(unit_price=unit_price)
 
 
 def topup_attempts_of_order(*, order_id: int) -> QuerySet[TopupAttempt]:
@@ -42,3 +58,38 @@ def topup_attempts_needing_review() -> QuerySet[TopupAttempt]:
 
 def topup_attempt_is_live(*, attempt: TopupAttempt) -> bool:
     return attempt.status not in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED)
+
+
+def sku_supply_costs(sku_ids: Iterable[int]) -> dict[int, Decimal]:
+    """The cheapest price of an active offer of an approved supplier for each SKU that has one (the platform's
+    supply cost; reached by resellers through settings.KAMENG_SKU_SUPPLY_COST). SKUs without an offer are absent."""
+    rows = (SupplierOffer.objects.filter(sku_id__in=list(sku_ids), is_active=True,
+                                         supplier__status=SupplierStatus.APPROVED)
+            .values("sku_id").annotate(cheapest=Min("price")).values_list("sku_id", "cheapest"))
+    return dict(rows)
+# Orders that never reach a supplier's hands: not paid (yet), or held for risk review before fulfilment.
+_NOT_ROUTABLE_YET = (OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.UNDER_REVIEW)
+
+
+def topup_orders_without_attempts() -> QuerySet[Order]:
+    """Paid direct top-up orders that no supplier was ever asked to fill (no attempt at all): no offer was eligible
+    when they were routed (refunded at once), or they wait for their fulfilment. Newest first. The attempts list
+    cannot show them, so staff get them here (with `no_route_reasons`)."""
+    return (Order.objects.filter(sku__product__delivery_kind=DeliveryKind.DIRECT_TOPUP)
+            .exclude(status__in=_NOT_ROUTABLE_YET)
+            .exclude(Exists(TopupAttempt.objects.filter(order_id=OuterRef("pk"))))
+            .select_related("sku__product").order_by("-pk"))
+
+
+def no_route_reasons(*, order_ids: Iterable[int]) -> dict[int, str]:
+    """Why each order had no supplier, as its staff timeline says (the newest TOPUP_NO_ROUTE detail, else the
+    buyer's DELIVERY_FAILED reason); orders without either are left out."""
+    reasons: dict[int, str] = {}
+    rows = (OrderEvent.objects.filter(order_id__in=list(order_ids),
+                                      kind__in=[OrderEventKind.TOPUP_NO_ROUTE, OrderEventKind.DELIVERY_FAILED])
+            .order_by("kind", "pk").values_list("order_id", "kind", "params"))
+    for order_id, kind, params in rows:  # delivery_failed rows first, so a no-route detail wins
+        text = str((params or {}).get("detail" if kind == OrderEventKind.TOPUP_NO_ROUTE else "reason") or "")
+        if text:
+            reasons[order_id] = text
+    return reasons

@@ -45,6 +45,7 @@ from kameng.inventory.models import CardKey
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import journal_draft_post, owner_account_id
+from kameng.orders.aftercare import aftercare_orders
 from kameng.orders.models import Order, OrderStatus
 from kameng.suppliers.models import (
     AttemptStatus,
@@ -70,8 +71,16 @@ def tax_of(cost: Decimal, rate: Decimal) -> Decimal:
 
 def settlement_aftercare(*, order_ids: list[int], event: str) -> None:
     """The aftercare listener (KAMENG_ORDER_AFTERCARE): bring each order's settlements in line with its state.
-    One query finds which of the orders hold supplier goods; orders of the platform's own stock cost nothing more."""
-    for order_id in _with_supplier_goods(Order.objects.filter(pk__in=order_ids)):
+
+    The run's shared read of the orders says which hold a supplier's card keys. Top-ups are looked up only for
+    orders without any card key (a card-key order is delivered with its keys at checkout and never goes to a
+    top-up supplier), so a batch of orders of the platform's own stock costs no query here."""
+    orders = [order for order in aftercare_orders(order_ids).values() if order.status in SETTLED_STATUSES]
+    settle = {order.id for order in orders if order.holds_supplier_keys}
+    without_keys = [order.id for order in orders if not order.holds_card_keys]
+    if without_keys:
+        settle.update(_with_supplier_goods(Order.objects.filter(pk__in=without_keys)))
+    for order_id in sorted(settle):
         order_suppliers_settle(order_id=order_id)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from kameng.suppliers.dispatch import attempts_submit, topup_attempts_sweep
+from kameng.suppliers.dispatch import attempts_query, attempts_submit, topup_attempts_sweep
 from kameng.suppliers.ratings import ratings_recompute
 from kameng.suppliers.restock import restock_check
 from kameng.suppliers.restock_notify import restock_email_send, restock_webhook_deliver, restock_webhooks_due
@@ -76,6 +76,13 @@ def submit_topups(attempt_ids: list[int]) -> None:
     """Hand RECORDED attempts to this worker's dispatcher (returns once they are in flight; kameng.suppliers.dispatch
     says why, and the sweeper takes any lost with the process)."""
     attempts_submit(attempt_ids=[int(attempt_id) for attempt_id in attempt_ids])
+
+
+@shared_task(name="kameng.suppliers.tasks.query_topups", acks_late=True)
+def query_topups(attempt_ids: list[int]) -> None:
+    """Hand attempts a callback made due to this worker's dispatcher for a query (not due any more, or taken by
+    another worker: nothing happens)."""
+    attempts_query(attempt_ids=[int(attempt_id) for attempt_id in attempt_ids])
 
 
 @shared_task(name="kameng.suppliers.tasks.sweep_topups")

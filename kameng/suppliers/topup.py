@@ -19,6 +19,11 @@ A settled attempt does not move again: duplicate and late answers are ignored, e
 attempt we had failed (or for an order no longer waiting) — a double delivery risk, logged as an error and flagged
 for staff (`needs_review`), never dropped silently.
 
+Staff settle a flagged attempt after checking with the supplier (`attempt_review_settle`): an attempt still
+unsettled moves as a supplier's answer would (succeeded with the operator serial → delivered; failed → the next
+offer or the refund, once); on a settled one the verdict is recorded and nothing moves again. Either way the flag is
+cleared and the verdict with its reason goes on the order's staff timeline (TOPUP_REVIEWED).
+
 Attempt cost: the offer's unit price × the order's quantity, copied when routed (a later price change does not touch
 it); the unit price is sent as the most we pay (`max_price`).
 """
@@ -29,27 +34,32 @@ import enum
 import functools
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
+from django.db.models import Field, Max, Model
 from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
 from kameng.catalog.models import Product
+from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import money
+from kameng.core.sql import json_rows
 from kameng.ledger import recipes
-from kameng.ledger.services import journal_draft_post
+from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
 from kameng.orders.events import fact
 from kameng.orders.fulfilment import order_refund_failed_delivery
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import transition
 from kameng.suppliers.connectors.base import Outcome, TopupAnswer, TopupKind, TopupRequest
-from kameng.suppliers.locks import attempt_lock_with_order
+from kameng.suppliers.locks import attempts_lock_with_orders
 from kameng.suppliers.models import AttemptStatus, TopupAttempt
-from kameng.suppliers.routing import Route, order_route
+from kameng.suppliers.routing import Route, order_route, route_refusals
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +67,7 @@ SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.FAILED})
 # What writing an answer may change on an attempt (the counters belong to the dispatcher's claims).
 OUTCOME_FIELDS = ["status", "supplier_order_id", "operator_serial", "failure_code", "failure_message", "finished_at",
                   "next_check_at", "needs_review", "review_note", "is_submit_outstanding", "updated_at"]
+ORDER_OUTCOME_FIELDS = ["status", "delivered_at", "refunded_amount", "updated_at"]
 TARGET_ACCOUNT_KEYS = ("phone", "account")
 
 REASON_NO_OFFER = _("暂无可用的供货商")
@@ -68,6 +79,11 @@ class Via(enum.StrEnum):
     SUBMIT = "submit"
     QUERY = "query"
     CALLBACK = "callback"
+    STAFF = "staff"  # staff settled an attempt flagged for review (`attempt_review_settle`)
+
+
+VERDICT_SUCCEEDED = _("已到账")
+VERDICT_FAILED = _("充值失败")
 
 
 # --- routing a paid order ------------------------------------------------------------------------------------
@@ -90,8 +106,13 @@ def _route_next(order: Order, *, sequence: int, reason: str) -> list[OrderEvent]
     """Route the (FULFILLING) order to its next offer, or fail it with `reason` when none is left."""
     route = order_route(order=order, is_first=sequence == 1)
     if route is None:
-        return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.DELIVERY_FAILED,
-                                                                           reason=reason))]
+        failed = transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.DELIVERY_FAILED,
+                                                                            reason=reason))
+        if sequence > 1:  # every offer was tried: the attempts say why
+            return [failed]
+        # No supplier was ever asked (no attempt): staff read why on the order's timeline, the buyer reads `reason`.
+        why = fact(OrderEventKind.TOPUP_NO_ROUTE, detail=route_refusals(order=order))
+        return [OrderEvent(order=order, kind=why.kind, params=why.params), failed]
     attempt = _attempt_record(order, route, sequence=sequence)
     routed = fact(OrderEventKind.ROUTED, supplier=route.offer.supplier.name, price=route.offer.price,
                   reason=route.reason)
@@ -150,39 +171,133 @@ def topup_request_for(attempt: TopupAttempt, *, notify_url: str = "") -> TopupRe
 
 # --- writing an answer ---------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class OutcomeToWrite:
+    """One answer to write: the attempt (and its order, when the caller knows it), what came back and how."""
+
+    attempt_id: int
+    answer: TopupAnswer
+    via: Via
+    has_callbacks: bool = True
+    order_id: int | None = None
+
+
 def attempt_outcome_apply(*, attempt_id: int, answer: TopupAnswer, via: Via, has_callbacks: bool = True,
                           order_id: int | None = None) -> None:
     """Write what the supplier answered for this attempt (idempotent: a settled attempt never moves again);
     `order_id`, the attempt's order, when the caller has it."""
+    attempt_outcomes_apply(outcomes=[OutcomeToWrite(attempt_id=attempt_id, answer=answer, via=via,
+                                                    has_callbacks=has_callbacks, order_id=order_id)])
+
+
+def attempt_outcomes_apply(*, outcomes: Sequence[OutcomeToWrite]) -> None:
+    """Write many answers in one short transaction (the dispatcher's group commit): the orders locked in id order,
+    then their attempts, each answer applied in turn exactly as a single one would be (two answers for one attempt:
+    the second sees what the first did), then one UPDATE of the attempts, one of the orders, one INSERT of the
+    events and, on PostgreSQL, the journals of the successes set-based. A failover or a refund (rare) writes its
+    rows as it goes."""
+    if not outcomes:
+        return
     with transaction.atomic():
-        order, attempt = attempt_lock_with_order(attempt_id=attempt_id, order_id=order_id)
-        if attempt.status in SETTLED:
-            _late(order, attempt, answer, via)
-            return
-        if answer.supplier_order_id and not attempt.supplier_order_id:
-            attempt.supplier_order_id = answer.supplier_order_id[:64]
-        if via == Via.SUBMIT:
-            attempt.is_submit_outstanding = False
+        orders, attempts = attempts_lock_with_orders(
+            pairs=[(outcome.attempt_id, outcome.order_id) for outcome in outcomes])
+        status_locked = {order.pk: order.status for order in orders.values()}
+        journals: list[JournalDraft] = []
         events: list[OrderEvent] = []
-        if answer.outcome == Outcome.SUCCEEDED:
-            events = _succeeded(order, attempt, answer)
-        elif answer.outcome == Outcome.FAILED:
-            events = _failed(order, attempt, answer)
-        elif answer.outcome == Outcome.PROCESSING:
-            events = _processing(order, attempt, has_callbacks=has_callbacks)
-        elif answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _may_resubmit(attempt):
-            _resubmit(attempt)
-        else:  # UNKNOWN (or a NOT_FOUND that proves nothing): ask again later
-            if attempt.status != AttemptStatus.PROCESSING:  # once acknowledged, it stays acknowledged
-                attempt.status = AttemptStatus.UNKNOWN
-            _schedule_query(attempt, first=timedelta(seconds=settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS))
-        attempt.save(update_fields=OUTCOME_FIELDS)
+        moved_attempts: dict[int, TopupAttempt] = {}
+        moved_orders: dict[int, Order] = {}
+        for outcome in outcomes:
+            attempt = attempts[outcome.attempt_id]
+            order = orders[attempt.order_id]
+            if _apply(order, attempt, outcome, journals=journals, events=events):
+                moved_attempts[attempt.pk] = attempt
+            if order.status != status_locked[order.pk]:
+                moved_orders[order.pk] = order
+        now = timezone.now()
+        for attempt in moved_attempts.values():
+            attempt.updated_at = now
+        for order in moved_orders.values():
+            order.updated_at = now
+        _rows_update(TopupAttempt, list(moved_attempts.values()), OUTCOME_FIELDS)
+        _rows_update(Order, list(moved_orders.values()), ORDER_OUTCOME_FIELDS)
         if events:
-            order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
             OrderEvent.objects.bulk_create(events)
+        _journals_post(journals)
 
 
-def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list[OrderEvent]:
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _rows_update(model: type[Model], rows: list[Any], fields: list[str]) -> None:
+    """Write these fields of these rows in one statement: on PostgreSQL one UPDATE joined to the rows sent as one
+    JSON parameter (Django's `bulk_update` builds a CASE per field and row, which costs more CPU than the
+    writes), elsewhere `bulk_update`."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(rows, fields)
+        return
+    meta = model._meta
+    columns = [field for name in fields if isinstance(field := meta.get_field(name), Field)]
+    quote = connection.ops.quote_name
+    names = [str(column.column) for column in columns]
+    assignments = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in names)
+    pairs = list(zip(names, columns, strict=True))
+    types = ", ".join(f"{quote(name)} {column.db_type(connection)}" for name, column in pairs)
+    sql = (f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - names from the model
+           f"FROM json_to_recordset(%s::json) AS v(id bigint, {types}) WHERE t.id = v.id")
+    values = json_rows({"id": row.pk, **{name: _json_value(getattr(row, column.attname)) for name, column in pairs}}
+                       for row in rows)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values])
+        if cursor.rowcount != len(rows):
+            raise RuntimeError(f"{meta.db_table}: {cursor.rowcount} of {len(rows)} rows updated")
+
+
+def _journals_post(journals: list[JournalDraft]) -> None:
+    if not journals:
+        return
+    if connection.vendor == "postgresql":
+        journal_post_many(journals)
+        return
+    for journal in journals:
+        journal_draft_post(draft=journal)
+
+
+def _apply(order: Order, attempt: TopupAttempt, outcome: OutcomeToWrite, *, journals: list[JournalDraft],
+           events: list[OrderEvent]) -> bool:
+    """Apply one answer to the locked order and attempt (in memory, save for a failover's rows); whether the
+    attempt is to be written."""
+    answer, via = outcome.answer, outcome.via
+    if attempt.status in SETTLED:
+        _late(order, attempt, answer, via)
+        return False
+    if answer.supplier_order_id and not attempt.supplier_order_id:
+        attempt.supplier_order_id = answer.supplier_order_id[:64]
+    if via == Via.SUBMIT:
+        attempt.is_submit_outstanding = False
+    if answer.outcome == Outcome.SUCCEEDED:
+        events += _succeeded(order, attempt, answer, journals=journals)
+    elif answer.outcome == Outcome.FAILED:
+        events += _failed(order, attempt, answer)
+    elif answer.outcome == Outcome.PROCESSING:
+        events += _processing(order, attempt, has_callbacks=outcome.has_callbacks)
+    elif answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _may_resubmit(attempt):
+        _resubmit(attempt)
+    else:  # UNKNOWN (or a NOT_FOUND that proves nothing): ask again later
+        if attempt.status != AttemptStatus.PROCESSING:  # once acknowledged, it stays acknowledged
+            attempt.status = AttemptStatus.UNKNOWN
+        _schedule_query(attempt, first=timedelta(seconds=settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS))
+    return True
+
+
+def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer, *,
+               journals: list[JournalDraft]) -> list[OrderEvent]:
     attempt.status = AttemptStatus.SUCCEEDED
     attempt.operator_serial = answer.operator_serial[:100]
     attempt.finished_at = timezone.now()
@@ -191,7 +306,7 @@ def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list
         _flag(attempt, f"订单已是「{order.get_status_display()}」时供货商报告充值成功：可能重复充值，请与供货商核对")
         return []
     order.delivered_at = attempt.finished_at
-    journal_draft_post(draft=recipes.order_hold_released(
+    journals.append(recipes.order_hold_released(
         order_number=order.number, memo=f"直充到账 {order.title}"[:200], amount=order.total_amount))
     said = fact(OrderEventKind.TOPUP_SUCCEEDED, operator_serial=attempt.operator_serial)
     return [transition(order, OrderStatus.DELIVERED, said=said)]
@@ -284,3 +399,52 @@ def _late(order: Order, attempt: TopupAttempt, answer: TopupAnswer, via: Via) ->
     else:
         _flag(attempt, f"已到账后供货商报告失败（{answer.message or answer.code}）：请与供货商核对")
     attempt.save(update_fields=["needs_review", "review_note", "operator_serial", "updated_at"])
+
+
+# --- staff settling an attempt flagged for review -----------------------------------------------------------
+
+def attempt_review_settle(*, attempt_id: int, succeeded: bool, reason: str, staff_name: str,
+                          operator_serial: str = "") -> str:
+    """Staff checked a flagged (需人工核查) attempt with the supplier and record the outcome, with their reason.
+
+    Unsettled (still unknown or processing): written through the same path as a supplier's answer — succeeded
+    (`operator_serial` required) delivers the order and releases its money; failed fails over to the next offer or
+    refunds the order, once. Settled already: the order and its money do not move again (no second refund, no
+    second delivery); the verdict is recorded for the follow-up with the supplier. Returns what happened, for staff.
+    Raises ApplicationError for a missing reason or serial, ConflictError when the attempt is not (or no longer)
+    flagged."""
+    reason, operator_serial = reason.strip()[:200], operator_serial.strip()[:100]
+    if not reason:
+        raise ApplicationError("请填写核查说明", code="review_reason_required")
+    if succeeded and not operator_serial:
+        raise ApplicationError("确认已到账时请填写运营商流水号", code="operator_serial_required")
+    with transaction.atomic():
+        orders, attempts = attempts_lock_with_orders(pairs=[(attempt_id, None)])
+        attempt = attempts[attempt_id]
+        order = orders[attempt.order_id]
+        if not attempt.needs_review:
+            raise ConflictError("该直充提交无需核查，或已由其他工作人员处理", code="review_not_needed")
+        was_settled = attempt.status in SETTLED
+        events: list[OrderEvent] = []
+        journals: list[JournalDraft] = []
+        if not was_settled:
+            answer = TopupAnswer(outcome=Outcome.SUCCEEDED if succeeded else Outcome.FAILED,
+                                 operator_serial=operator_serial, code="staff_review", message=f"人工核查：{reason}")
+            _apply(order, attempt, OutcomeToWrite(attempt_id=attempt.pk, answer=answer, via=Via.STAFF),
+                   journals=journals, events=events)
+        elif succeeded and not attempt.operator_serial:
+            attempt.operator_serial = operator_serial
+        verdict = VERDICT_SUCCEEDED if succeeded else VERDICT_FAILED
+        attempt.needs_review = False
+        attempt.review_note = f"已核查（{verdict}）：{reason}"[:200]
+        audit = fact(OrderEventKind.TOPUP_REVIEWED, supplier=attempt.supplier.name, outcome=verdict,
+                     operator_serial=operator_serial if succeeded else "", reason=reason, staff=staff_name)
+        attempt.save(update_fields=OUTCOME_FIELDS)
+        order.save(update_fields=ORDER_OUTCOME_FIELDS)
+        OrderEvent.objects.bulk_create([OrderEvent(order=order, kind=audit.kind, params=audit.params), *events])
+        _journals_post(journals)
+    logger.info("top-up %s reviewed by %s: %s (%s)", attempt.customer_order_no, staff_name, verdict, reason)
+    if was_settled:
+        return (f"已记录核查结论「{verdict}」；该提交此前已是「{attempt.get_status_display()}」，订单（"
+                f"{order.get_status_display()}）与资金不再变动，如需与供货商结算差异请另行处理")
+    return f"已记录核查结论「{verdict}」，订单现为「{order.get_status_display()}」"

@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/"
 ADMIN_PREFIX = "/admin/"
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# The Open API v1 answers data too; its docs page (Swagger UI from ninja's own static files) gets the site's policy.
+OPENAPI_PREFIX = "/openapi/v1/"
+OPENAPI_DOCS_PATH = "/openapi/v1/docs"
+PERMISSIONS_POLICY_HEADER = "Permissions-Policy"
 
 
 def chosen_language(request: HttpRequest) -> str:
@@ -109,7 +113,7 @@ class FormCharsetMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.content_type == FORM_CONTENT_TYPE and (request.encoding or "utf-8").lower() != "utf-8":
-            if request.path.startswith("/api/"):
+            if request.path.startswith(("/api/", OPENAPI_PREFIX)):
                 return JsonResponse(UNSUPPORTED_FORM_CHARSET.as_dict(), status=400,
                                     json_dumps_params={"ensure_ascii": False})
             return rejected(request, "web/error.html", {}, UNSUPPORTED_FORM_CHARSET)
@@ -117,7 +121,8 @@ class FormCharsetMiddleware:
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
-    """django-csp's middleware (settings.CONTENT_SECURITY_POLICY), with two differences by path.
+    """django-csp's middleware (settings.CONTENT_SECURITY_POLICY), with two differences by path, and the
+    Permissions-Policy header (settings.KAMENG_PERMISSIONS_POLICY) on every answer.
 
     The admin gets `KAMENG_ADMIN_CSP_REPLACE` (what django-unfold needs, see the settings). The JSON API gets a
     fixed policy that allows nothing: its answers are data, never a document with scripts, and building the
@@ -125,7 +130,10 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     """
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        if request.path_info.startswith(API_PREFIX):
+        # Permissions-Policy rides along here (one header set) rather than in a middleware of its own.
+        response.headers.setdefault(PERMISSIONS_POLICY_HEADER, settings.KAMENG_PERMISSIONS_POLICY)
+        if request.path_info.startswith(API_PREFIX) or (
+                request.path_info.startswith(OPENAPI_PREFIX) and request.path_info != OPENAPI_DOCS_PATH):
             response.headers.setdefault(CSP_HEADER, API_POLICY)
             return response
         return super().process_response(request, response)

@@ -56,6 +56,15 @@ def _populate() -> None:
     from kameng.accounts.phone_login import phone_code_send
 
     phone_code_send(phone="13812345678")  # an SMS code row (the console backend only logs it)
+    from kameng.payments.models import AmlPolicy
+    from kameng.payments.services import payment_credit
+
+    held = Payment.objects.create(number="P0002", user=buyer, channel=channel, purpose=PaymentPurpose.WALLET_TOPUP,
+                                  amount=Decimal("6000.00"), client_ip="203.0.113.7")
+    payment_credit(channel=channel, out_trade_no=held.number, amount=held.amount, gateway_trade_no="T2")  # AML
+    AmlPolicy.objects.create(threshold=Decimal("5000.00"), structuring_ratio=Decimal("0.80"), structuring_count=3,
+                             structuring_daily_sum=Decimal("10000.00"), structuring_window_hours=24,
+                             retention_days=1095)
     from kameng.risk.blacklist import blacklist_add
     from kameng.risk.models import RiskDecision
 

@@ -104,8 +104,9 @@ def test_full_refund_to_the_wallet_of_a_wallet_paid_order(admin_client: Client) 
     assert form_page.status_code == 200
     assert form_page.context["form"]["amount"].value() == Decimal("25.00")
     assert "买家可用余额再次下单" in _page(form_page)
-    # Buyers have no withdrawal to be promised (the menu's 供货商提现 is the suppliers' own, not the buyer's).
-    assert "提现" not in _page(form_page).replace("供货商提现", "")
+    # Buyers have no withdrawal to be promised (the menu's 供货商提现 and 代理佣金提现 are the suppliers' and the
+    # resellers' own, not the buyer's).
+    assert "提现" not in _page(form_page).replace("供货商提现", "").replace("代理佣金提现", "")
 
     response = _post_refund(admin_client, order, {"amount": "25.00", "destination": "wallet",
                                                   "reason": "卡密无效"}, follow=True)

@@ -45,8 +45,9 @@ def test_seed_demo_twice_gives_the_same_data() -> None:
     second = _seed()
 
     assert _counts() == counts
-    assert counts == {"users": 5, "categories": 4, "products": 9, "skus": 25, "card_keys": 51, "journals": 2,
-                      "entries": 4, "channels": 7, "simulated_merchants": 1}
+    # The demo reseller is the 6th user with the 3rd funding journal; the Open API's bulk SKU holds 10 × 3 keys.
+    assert counts == {"users": 6, "categories": 4, "products": 9, "skus": 25, "card_keys": 78, "journals": 3,
+                      "entries": 6, "channels": 7, "simulated_merchants": 1}
     assert first["summary"]["card_keys_added"] == 51  # type: ignore[index]
     assert second["summary"]["card_keys_added"] == 0  # type: ignore[index]
     assert second["summary"]["wallet_funded"] is False  # type: ignore[index]
@@ -96,8 +97,9 @@ def test_seeded_products_have_two_or_three_skus_each_with_encrypted_stock() -> N
 
     for product in Product.objects.all():
         assert 2 <= product.skus.count() <= 3, product.name
+    bulk = _seed()["openapi"]["sku_id"]  # type: ignore[index]  # the Open API's bulk SKU: 10 × keys_per_sku
     for sku in Sku.objects.filter(product__delivery_kind=DeliveryKind.CARD_KEY):
-        assert CardKey.objects.filter(sku=sku, status=CardKeyStatus.AVAILABLE).count() == 3
+        assert CardKey.objects.filter(sku=sku, status=CardKeyStatus.AVAILABLE).count() == (30 if sku.pk == bulk else 3)
     key = CardKey.objects.first()
     assert key is not None
     secret = decrypt_text(bytes(key.secret_ciphertext), context=SECRET_CONTEXT)

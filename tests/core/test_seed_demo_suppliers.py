@@ -114,3 +114,35 @@ def test_the_demo_vip_buyers_price_for_a_top_up_still_covers_every_suppliers_cos
         sku = skus_for_sale(sku_ids=[sku_id])[sku_id]
         price = sku_price(sku=sku, buyer_id=vip4.pk, quantity=1, sales_channel=SALES_CHANNEL_STOREFRONT).unit_price
         assert price >= max(SupplierOffer.objects.filter(sku_id=sku_id).values_list("price", flat=True))
+
+
+def test_the_demo_suppliers_are_fully_onboarded_and_a_new_supplier_can_accept_the_agreement(
+        settings: Any, tmp_path: Any, client: Any) -> None:
+    from kameng.suppliers.models import AgreementAcceptance, SupplierAgreement, SupplierProfile
+    from kameng.suppliers.onboarding import agreement_current, onboarding_missing, parse_credit_code, supplier_apply
+    from tests.factories import UserFactory
+
+    settings.KAMENG_SUPPLIER_DOCUMENTS_DIR = tmp_path / "documents"
+    _seed()
+    _seed()  # twice: the same rows
+
+    agreement = agreement_current()
+    assert agreement is not None
+    assert (agreement.version, SupplierAgreement.objects.count()) == ("2026.1", 1)
+    for supplier in Supplier.objects.order_by("pk"):
+        assert onboarding_missing(supplier=supplier) == []
+        profile = SupplierProfile.objects.get(supplier=supplier)
+        assert parse_credit_code(profile.credit_code) == profile.credit_code
+        assert supplier.documents.count() == 2
+        assert AgreementAcceptance.objects.filter(supplier=supplier, agreement=agreement).count() == 1
+        client.force_login(supplier.owner)
+        page = client.get("/supplier/").content.decode()
+        assert "阅读并同意最新版供货商协议" not in page
+        assert profile.company_name in client.get("/supplier/company/").content.decode()
+
+    newcomer = supplier_apply(user_id=UserFactory.create().pk, name="新来的供货商")
+    client.force_login(newcomer.owner)
+    assert "2026.1" in client.get("/supplier/agreement/").content.decode()
+    response = client.post("/supplier/agreement/", {"agreement_id": agreement.pk})
+    assert response.status_code == 302
+    assert AgreementAcceptance.objects.filter(supplier=newcomer, agreement=agreement).exists()

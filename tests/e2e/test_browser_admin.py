@@ -8,6 +8,7 @@ from playwright.sync_api import Page, Response
 from pytest_django.live_server_helper import LiveServer
 
 from kameng.inventory.models import CardKeyBatch, ImportStatus
+from tests.e2e.support import staff_log_in
 from tests.factories import SkuFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -15,10 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def _admin_log_in(page: Page, base: str) -> None:
     UserFactory.create(username="browser_staff", is_staff=True, is_superuser=True)
-    page.goto(base + "/admin/login/")
-    page.fill("#login-form input[name=username]", "browser_staff")
-    page.fill("#login-form input[name=password]", "correct-horse-9")
-    page.click("#login-form button[type=submit]")
+    staff_log_in(page, base, "browser_staff")  # the password, then the 2FA code
 
 
 def test_staff_log_in_at_the_admin_login_and_land_on_the_admin_index(page: Page, live_server: LiveServer) -> None:

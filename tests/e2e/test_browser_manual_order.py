@@ -12,7 +12,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
-from tests.e2e.support import log_in
+from tests.e2e.support import log_in, staff_log_in
 from tests.factories import UserFactory, fund_wallet, manual_sku
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -25,11 +25,7 @@ def _staff_page(page: Page, base: str) -> Page:
     browser = page.context.browser
     assert browser is not None
     staff = browser.new_context(locale="zh-CN").new_page()
-    staff.goto(base + "/admin/login/")
-    staff.fill("#login-form input[name=username]", "browser_staff")
-    staff.fill("#login-form input[name=password]", "correct-horse-9")
-    staff.click("#login-form button[type=submit]")
-    staff.wait_for_url(base + "/admin/")
+    staff_log_in(staff, base, "browser_staff")  # the password, then the 2FA code
     return staff
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -51,6 +52,7 @@ member_rows = st.one_of(st.none(), prices.map(lambda price: MemberRate(price=pri
 shares = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal(1), places=4)
 
 
+@override_settings(KAMENG_PRICE_RULES=["kameng.membership.pricing.member_price_rule"])  # the member rule alone
 @given(base=prices, floor_share=st.one_of(st.none(), shares), level_rate=rates, sku_row=member_rows,
        category_rate=st.one_of(st.none(), rates), rank=st.sampled_from([0, 4, 5]),
        quantity=st.integers(min_value=1, max_value=500))

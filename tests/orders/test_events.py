@@ -80,6 +80,15 @@ RENDERED: list[tuple[str, dict[str, Any], str, str]] = [
     (K.TOPUP_FAILED_OVER, {"reason": "3001"}, "供货商未能完成（3001），已换供货商重试",
      "The supplier could not complete it (3001): retrying with another supplier"),
     (K.TOPUP_FAILED_OVER, {}, "已换供货商重试", "Retrying with another supplier"),
+    (K.TOPUP_REVIEWED, {"staff": "admin", "supplier": "甲", "outcome": "已到账", "operator_serial": "SN1",
+                        "reason": "电话核实"}, "admin 核查 甲 的直充结果：已到账，运营商流水号 SN1（电话核实）",
+     "admin checked the top-up with 甲: Credited, operator serial number SN1 (电话核实)"),
+    (K.TOPUP_REVIEWED, {"staff": "admin", "supplier": "甲", "outcome": "充值失败", "reason": "电话核实"},
+     "admin 核查 甲 的直充结果：充值失败（电话核实）", "admin checked the top-up with 甲: Top-up failed (电话核实)"),
+    (K.TOPUP_REVIEWED, {}, "人工核查直充结果", "Top-up result checked by staff"),
+    (K.TOPUP_NO_ROUTE, {"detail": "甲：亏本"}, "没有可用的供货商：甲：亏本",
+     "No supplier could take the order: 甲：亏本"),
+    (K.TOPUP_NO_ROUTE, {}, "没有可用的供货商", "No supplier could take the order"),
     (K.NOTE, {"text": "已发货，卡密已到账"}, "已发货，卡密已到账", "Delivered: your card keys are ready"),
     (K.NOTE, {"text": "客服：已补发 1 张"}, "客服：已补发 1 张", "客服：已补发 1 张"),
 ]
@@ -147,7 +156,7 @@ def test_every_template_has_an_english_translation() -> None:
     with translation.override("en"):
         untranslated = [template for template in templates if translation.gettext(template) == template]
 
-    assert (len(templates), untranslated) == (43, [])  # 35, + the direct top-up steps (8)
+    assert (len(templates), untranslated) == (48, [])  # 35, + the direct top-up steps (8), + staff's review (5)
 
 
 @pytest.mark.parametrize("kind", sorted(set(OrderEventKind.values) - {K.NOTE}))

@@ -106,9 +106,31 @@ def test_unknown_suppliers_and_get_requests_are_refused(upstreams: Upstreams,
     missing = (Supplier.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 100
 
     assert _post(missing, upstream.callback_body(attempt.customer_order_no),
-                 django_capture_on_commit_callbacks).status_code == 404
+                 django_capture_on_commit_callbacks).status_code == 400
     assert Client().get(f"/suppliers/callback/{attempt.supplier_id}/").status_code == 405
     assert _snapshot(order) == before
+
+
+def test_an_unknown_supplier_id_and_a_bad_signature_get_the_same_answer(
+        upstreams: Upstreams, django_capture_on_commit_callbacks: Capture, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing in the answer tells a caller whether a supplier id exists; only the log says which it was."""
+    _, attempt, _upstream = _processing_order(upstreams, django_capture_on_commit_callbacks)
+    missing = (Supplier.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 100
+    forged_body = FakeUpstream(name="forger", secret=b"not-the-secret").callback_body(attempt.customer_order_no)
+    huge = b"x" * (64 * 1024 + 1)
+
+    with caplog.at_level(logging.WARNING, logger="kameng.suppliers.callbacks"):
+        unknown = _post(missing, forged_body, django_capture_on_commit_callbacks)
+        forged = _post(attempt.supplier_id, forged_body, django_capture_on_commit_callbacks)
+
+    assert (unknown.status_code, unknown.content) == (forged.status_code, forged.content) == (400, b"rejected")
+    assert unknown.headers["Content-Type"] == forged.headers["Content-Type"]
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"callback for an unknown supplier id {missing} rejected" in messages
+    assert any(message.startswith(f"callback of supplier {attempt.supplier_id} rejected") for message in messages)
+    # A body too large is refused alike whether the supplier exists or not.
+    assert (_post(missing, huge, django_capture_on_commit_callbacks).status_code,
+            _post(attempt.supplier_id, huge, django_capture_on_commit_callbacks).status_code) == (413, 413)
 
 
 def test_a_duplicate_callback_is_processed_once(upstreams: Upstreams,

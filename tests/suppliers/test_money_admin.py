@@ -24,9 +24,9 @@ __all__ = ["settling"]
 ACCOUNT = "6222020200112233445"
 
 
-def _requested() -> tuple[Supplier, SupplierWithdrawal]:
+def _requested(reference: str = "test-credit") -> tuple[Supplier, SupplierWithdrawal]:
     supplier = SupplierFactory.create()
-    credit_payable(supplier, "500.00")
+    credit_payable(supplier, "500.00", reference=reference)
     withdrawal = supplier_withdrawal_request(supplier_id=supplier.pk, amount=Decimal("300.00"), bank_name="工商银行",
                                              account_name="某某公司", account_number=ACCOUNT)
     return supplier, withdrawal
@@ -108,3 +108,29 @@ def test_the_tax_report_previews_masked_and_downloads_full_logged(
     assert TaxReportExport.objects.count() == 1
     assert download["Content-Disposition"] == f'attachment; filename="SENSITIVE-supplier-tax-report-{quarter}.xlsx"'
     assert xlsx_rows(download.content)[2][:4] == ["甲供货商", "", "张小三", number]
+
+
+def test_a_processed_withdrawal_shows_its_outcome_read_only_not_the_forms(admin_client: Client) -> None:
+    _, paid = _requested()
+    admin_client.post(reverse("admin:suppliers_supplierwithdrawal_pay", args=[paid.pk]),
+                      {"transfer_reference": "ICBC-1", "confirm": "on"})
+    _, rejected = _requested(reference="test-credit-2")
+    admin_client.post(reverse("admin:suppliers_supplierwithdrawal_reject", args=[rejected.pk]),
+                      {"reason": "户名与认证主体不一致"})
+
+    for withdrawal, shown in ((paid, "ICBC-1"), (rejected, "户名与认证主体不一致")):
+        for name in ("pay", "reject"):
+            page = admin_client.get(reverse(f"admin:suppliers_supplierwithdrawal_{name}", args=[withdrawal.pk]))
+            text = page.content.decode()
+            assert page.status_code == 200
+            assert 'id="withdrawal-review-form"' not in text
+            assert 'name="transfer_reference"' not in text
+            assert 'name="reason"' not in text
+            assert 'data-testid="withdrawal-outcome"' in text
+            assert shown in text
+            assert "这笔提现已处理，不能再次审核" in text
+            assert ACCOUNT not in text  # nothing left to pay: the number stays masked
+    # A review posted from a page kept open changes nothing.
+    admin_client.post(reverse("admin:suppliers_supplierwithdrawal_reject", args=[paid.pk]), {"reason": "迟到的驳回"})
+    paid.refresh_from_db()
+    assert (paid.status, paid.rejection_reason) == (WithdrawalStatus.PAID, "")

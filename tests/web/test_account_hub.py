@@ -65,7 +65,8 @@ def test_every_merged_account_section_is_listed_in_order(client: Client) -> None
     assert sections == [(reverse("web:order_list"), "我的订单"), (reverse("web:wallet"), "钱包"),
                         (reverse("web:realname"), "实名认证"), (reverse("web:membership"), "会员等级"),
                         (reverse("web:points"), "积分"), (reverse("web:security"), "支付设置"),
-                        (reverse("web:supplier_apply"), "申请成为供货商")]  # last: the way to selling here
+                        (reverse("web:supplier_apply"), "申请成为供货商"),  # the ways to selling here
+                        (reverse("web:reseller_apply"), "申请成为代理")]
     assert f'href="{reverse("web:security")}" data-testid="nav-security">支付设置</a>' in body  # in the header
 
 
@@ -78,7 +79,7 @@ def test_a_section_whose_page_is_not_installed_is_left_out(client: Client, monke
 
     assert response.status_code == 200
     sections = re.findall(r'<a href="([^"]+)" data-testid="account-section">', response.content.decode())
-    assert sections == [reverse("web:wallet"), reverse("web:supplier_apply")]
+    assert sections == [reverse("web:wallet"), reverse("web:supplier_apply"), reverse("web:reseller_apply")]
 
 
 def test_setting_an_email_sends_a_link_and_changes_nothing_until_it_is_confirmed(client: Client) -> None:

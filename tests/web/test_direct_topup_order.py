@@ -214,3 +214,46 @@ def test_an_unpaid_topup_shows_its_target_and_waits_for_payment(client: Client) 
     assert 'data-testid="topup-progress"' not in page  # the payment comes first
     assert 'data-testid="pending-actions"' in page
     assert f'hx-get="{reverse("web:order_status", args=[order.number])}?was=pending_payment' in page
+
+
+def _badge(page: str) -> str:
+    return re.search(r'<span id="order-status"[^>]*>([^<]*)</span>', page).group(1)  # type: ignore[union-attr]
+
+
+def _current_row(page: str) -> list[str]:
+    return re.findall(r'data-testid="timeline-current"><time>[^<]*</time> <span>([^<]*)</span>', page)
+
+
+def test_the_timeline_highlights_the_step_under_way_and_a_credited_topup_says_so(client: Client) -> None:
+    order = _paid_phone_order(client)
+    _event(order, K.TOPUP_SUBMITTING, to_status=OrderStatus.FULFILLING)
+    assert _current_row(_page(client, order)) == ["正在向运营商发送请求"]
+
+    _event(order, K.TOPUP_PROCESSING)
+    page = _page(client, order)
+    assert _current_row(page) == ["充值中"]
+    assert 'data-testid="order-note"' not in page  # a step is not an aside
+    fragment = client.get(reverse("web:order_progress", args=[order.number]), headers=HTMX).content.decode()
+    assert _current_row(fragment) == ["充值中"]
+
+    _event(order, K.TOPUP_SUCCEEDED, to_status=OrderStatus.DELIVERED, operator_serial="SN1")
+    page = _page(client, order)
+    assert _badge(page) == "已到账"
+    assert _current_row(page) == ["已到账，运营商流水号 SN1"]
+    listing = client.get(reverse("web:order_list")).content.decode()
+    assert re.findall(r'data-testid="order-list-status">([^<]*)<', listing) == ["已到账"]
+
+
+def test_a_card_key_order_still_says_delivered(client: Client) -> None:
+    from tests.factories import SkuFactory, stock_sku
+
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "100.00")
+    client.force_login(buyer)
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 1)
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+
+    page = _page(client, order)
+    assert _badge(page) == "已发货"
+    assert 'data-testid="timeline-current"' not in page

@@ -39,6 +39,10 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 GATEWAY_PATHS = ("/api/getway", "/api/gateway")
 MAX_BODY_BYTES = 1024 * 1024
 RATE_KNOBS = ("refuse_rate", "fail_rate", "unknown_rate")
+# Callbacks in flight at once. More wait their turn here: queued inside httpx's pool instead, thousands of them made
+# every request scan the whole queue (httpcore assigns queued requests to connections in a loop over both), which
+# starved the event loop — the gateway stopped answering under a burst of completions.
+CALLBACK_CONCURRENCY = 64
 
 
 class SupplierSimulatorApp:
@@ -47,6 +51,7 @@ class SupplierSimulatorApp:
         self.simulator = simulator
         self._callback_transport = callback_transport
         self._callback_client: httpx.AsyncClient | None = None
+        self._callback_slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,10 +118,13 @@ class SupplierSimulatorApp:
         for attempt in range(1 + knobs.callback_retries):
             if attempt:
                 await asyncio.sleep(knobs.callback_retry_ms * attempt / 1000)
-            order.callbacks_sent += 1
+            if self._callback_slots is None:
+                self._callback_slots = asyncio.Semaphore(CALLBACK_CONCURRENCY)
             try:
-                response = await client.post(url, content=content,
-                                             headers={"Content-Type": "application/json; charset=utf-8"})
+                async with self._callback_slots:
+                    order.callbacks_sent += 1
+                    response = await client.post(url, content=content,
+                                                 headers={"Content-Type": "application/json; charset=utf-8"})
             except httpx.HTTPError as error:
                 logger.info("callback %s → %s failed: %s", order.customer_order_no, url, type(error).__name__)
                 continue
@@ -127,9 +135,13 @@ class SupplierSimulatorApp:
 
     def _client(self) -> httpx.AsyncClient:
         if self._callback_client is None:
+            from kameng.suppliers.connectors.fulu import remember_sniffio_missing
+
+            remember_sniffio_missing()  # the same cost for the callbacks' client
             self._callback_client = httpx.AsyncClient(
                 transport=self._callback_transport, timeout=httpx.Timeout(10.0, connect=5.0),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+                limits=httpx.Limits(max_connections=CALLBACK_CONCURRENCY,
+                                    max_keepalive_connections=CALLBACK_CONCURRENCY))
         return self._callback_client
 
     async def drain(self) -> None:

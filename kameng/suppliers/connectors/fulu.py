@@ -31,10 +31,14 @@ Phone numbers are masked in logs, card secrets never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import importlib.util
+import itertools
 import json
 import logging
+import sys
 import threading
 from collections.abc import Mapping
 from datetime import datetime
@@ -92,10 +96,12 @@ DIRECT_EXTRA_FIELDS = {
 }
 
 # One connection pool per (timeout, connect timeout) for the whole process: httpx.Client is thread-safe, and the
-# top-up workers call from many threads at once.
+# top-up workers call from many threads at once. Every connection may stay alive (keep-alive as large as the pool):
+# with fewer, a dispatcher with more threads in flight than kept-alive connections closed and reopened connections
+# on every call.
 _clients: dict[tuple[float, float], httpx.Client] = {}
 _clients_lock = threading.Lock()
-POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=30)
 
 
 def shared_client(*, timeout: float, connect_timeout: float) -> httpx.Client:
@@ -106,6 +112,53 @@ def shared_client(*, timeout: float, connect_timeout: float) -> httpx.Client:
             client = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout), limits=POOL_LIMITS)
             _clients[key] = client
         return client
+
+
+# The async clients of an event loop: several small pools, taken in turn. httpcore hands a request to a connection
+# by scanning every queued request against every connection of its pool, so one pool of 128 connections with 128
+# requests in flight spent milliseconds of CPU per request in that scan (seen in a profile of bench/topup.py);
+# shards of 16 keep the scan short.
+ASYNC_SHARDS = 16
+ASYNC_SHARD_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=30)
+_async_clients: dict[tuple[int, float, float], list[httpx.AsyncClient]] = {}
+_async_turn = itertools.count()
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def remember_sniffio_missing() -> None:
+    """httpcore imports `sniffio` for every async lock and event it sets up; when sniffio is not installed each of
+    those failed imports searched sys.path again (file-system calls, a large share of the dispatcher's CPU in a
+    profile of bench/topup.py). Recording it as missing makes the import fail at once; httpcore then assumes
+    asyncio, which is what runs it here."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+def shared_async_client(*, timeout: float, connect_timeout: float) -> httpx.AsyncClient:
+    """One of the running event loop's async clients, in turn (one loop per dispatcher: made and used in that loop's
+    thread)."""
+    key = (id(asyncio.get_running_loop()), timeout, connect_timeout)
+    clients = _async_clients.get(key)
+    if clients is None:
+        remember_sniffio_missing()
+        clients = [httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                                     limits=ASYNC_SHARD_LIMITS) for _ in range(ASYNC_SHARDS)]
+        _async_clients[key] = clients
+    return clients[next(_async_turn) % len(clients)]
+
+
+async def async_clients_close() -> None:
+    """Close the running loop's clients (the dispatcher's loop, stopping)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [key for key in _async_clients if key[0] == loop_id]:
+        for client in _async_clients.pop(key):
+            await client.aclose()
+
+
+def _transport_failure(error: httpx.HTTPError) -> tuple[str, str, Any]:
+    if isinstance(error, httpx.TimeoutException):
+        return "", f"福禄接口超时：{type(error).__name__}", None
+    return "", f"福禄接口连接失败：{type(error).__name__}", None
 
 
 def compact_json(value: Any) -> str:
@@ -160,9 +213,13 @@ class FuluConnector:
         # documents); any other code is UNKNOWN. And the codes of "no such order" in a query.
         self.refused_codes = frozenset(str(code) for code in config.get("refused_codes", ()))
         self.order_missing_codes = frozenset(str(code) for code in config.get("order_missing_codes", ()))
-        timeout = float(config.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
-        connect_timeout = float(config.get("connect_timeout") or min(timeout, DEFAULT_CONNECT_TIMEOUT_SECONDS))
-        self.client = client or shared_client(timeout=timeout, connect_timeout=connect_timeout)
+        self.timeout = float(config.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
+        self.connect_timeout = float(config.get("connect_timeout")
+                                     or min(self.timeout, DEFAULT_CONNECT_TIMEOUT_SECONDS))
+        self.client = client or shared_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
+        # The dispatcher awaits `topup_submit_async`/`topup_query_async` on its event loop (no thread per call);
+        # a connector given its own client (tests) is called through the synchronous methods.
+        self.is_async = client is None
 
     # --- the envelope ---------------------------------------------------------------------------------------------
 
@@ -191,14 +248,25 @@ class FuluConnector:
     def _call(self, method: str, biz: Mapping[str, Any]) -> tuple[str, str, Any]:
         """(code, message, result) of one gateway call; code "" with result None when the answer cannot be read
         or trusted (timeout, dropped connection, HTTP error, garbled or wrongly signed body)."""
-        body = compact_json(self.envelope(method, biz)).encode("utf-8")
         try:
-            response = self.client.post(self.gateway_url, content=body,
-                                        headers={"Content-Type": "application/json; charset=utf-8"})
-        except httpx.TimeoutException as error:
-            return "", f"福禄接口超时：{type(error).__name__}", None
+            response = self.client.post(self.gateway_url, content=self._body(method, biz), headers=JSON_HEADERS)
         except httpx.HTTPError as error:
-            return "", f"福禄接口连接失败：{type(error).__name__}", None
+            return _transport_failure(error)
+        return self._answer_of(response)
+
+    async def _call_async(self, method: str, biz: Mapping[str, Any]) -> tuple[str, str, Any]:
+        """`_call` on this event loop's shared async client (the dispatcher's event loop)."""
+        client = shared_async_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
+        try:
+            response = await client.post(self.gateway_url, content=self._body(method, biz), headers=JSON_HEADERS)
+        except httpx.HTTPError as error:
+            return _transport_failure(error)
+        return self._answer_of(response)
+
+    def _body(self, method: str, biz: Mapping[str, Any]) -> bytes:
+        return compact_json(self.envelope(method, biz)).encode("utf-8")
+
+    def _answer_of(self, response: httpx.Response) -> tuple[str, str, Any]:
         try:
             return self._read(response)
         except _UnreadableAnswerError as error:
@@ -264,7 +332,17 @@ class FuluConnector:
         if unsendable is not None:
             return unsendable
         method, biz = self._submit_biz(request)
-        code, message, result = self._call(method, biz)
+        return self._submit_answer(request, method, *self._call(method, biz))
+
+    async def topup_submit_async(self, request: TopupRequest) -> TopupAnswer:
+        """`topup_submit` without a thread: the dispatcher awaits many at once on one event loop."""
+        unsendable = self._unsendable(request)
+        if unsendable is not None:
+            return unsendable
+        method, biz = self._submit_biz(request)
+        return self._submit_answer(request, method, *await self._call_async(method, biz))
+
+    def _submit_answer(self, request: TopupRequest, method: str, code: str, message: str, result: Any) -> TopupAnswer:
         account = mask_phone(request.charge_account) if request.charge_account else "-"
         logger.info("%s %s account=%s → code=%s %s", method, request.customer_order_no, account,
                     code or "?", mask_text(message))
@@ -301,7 +379,18 @@ class FuluConnector:
         if missing:
             return TopupAnswer(Outcome.UNKNOWN, code="connector_config_invalid",
                                message=f"福禄对接配置缺少 {missing}")
-        code, message, result = self._call(METHOD_ORDER_GET, {"customer_order_no": customer_order_no})
+        biz = {"customer_order_no": customer_order_no}
+        return self._query_answer(customer_order_no, *self._call(METHOD_ORDER_GET, biz))
+
+    async def topup_query_async(self, customer_order_no: str) -> TopupAnswer:
+        missing = self._config_problem()
+        if missing:
+            return TopupAnswer(Outcome.UNKNOWN, code="connector_config_invalid",
+                               message=f"福禄对接配置缺少 {missing}")
+        biz = {"customer_order_no": customer_order_no}
+        return self._query_answer(customer_order_no, *await self._call_async(METHOD_ORDER_GET, biz))
+
+    def _query_answer(self, customer_order_no: str, code: str, message: str, result: Any) -> TopupAnswer:
         logger.info("%s %s → code=%s", METHOD_ORDER_GET, customer_order_no, code or "?")
         if code == "":
             return TopupAnswer(Outcome.UNKNOWN, message=message)

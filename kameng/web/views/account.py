@@ -22,6 +22,7 @@ from kameng.notices.services import (
     notice_email_pending,
     notice_email_remove,
 )
+from kameng.resellers.models import Reseller
 from kameng.suppliers.models import Supplier
 from kameng.web.errors import handles_application_errors, message_for, status_for
 from kameng.web.forms import NoticeEmailForm
@@ -58,8 +59,13 @@ def _account_page(request: BuyerRequest, form: NoticeEmailForm, *, status: int =
     is_supplier = Supplier.objects.filter(owner_id=user.pk).exists()
     supplier_section = ((reverse("web:supplier_home"), _("供货商后台")) if is_supplier
                         else (reverse("web:supplier_apply"), _("申请成为供货商")))
+    # The way into the reseller console (代理后台), or to applying for one.
+    reseller_section = ((reverse("web:reseller_home"), _("代理后台"))
+                        if Reseller.objects.filter(user_id=user.pk).exists()
+                        else (reverse("web:reseller_apply"), _("申请成为代理")))
     return render(request, "web/account.html", {
-        "form": form, "sections": [*account_sections(), supplier_section], "page_url": reverse("web:account"),
+        "form": form, "sections": [*account_sections(), supplier_section, reseller_section],
+        "page_url": reverse("web:account"),
         "masked_phone": mask_phone(str(user.phone)) if user.phone else "",
     }, status=status)
 

@@ -24,6 +24,7 @@ from kameng.accounts.services import user_register
 from kameng.core.device import device_id, risk_device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
+from kameng.resellers.attribution import referral_after_registration
 from kameng.web.errors import message_for, rejected, status_for
 from kameng.web.forms import LoginForm, PhoneLoginForm, RegisterForm
 
@@ -113,6 +114,7 @@ def register(request: HttpRequest) -> HttpResponse:
         if "retry_after" in error.extra:
             response["Retry-After"] = str(error.extra["retry_after"])
         return response
+    referral_after_registration(request, user_id=user.pk)
     login(request, user, backend=BACKEND)
     messages.success(request, _("注册成功，欢迎！"))
     return redirect(_next_url(request))
@@ -161,6 +163,8 @@ def _login_page(request: HttpRequest, *, tab: str, status: int = 200, sms_form: 
 
 
 def _logged_in(request: HttpRequest, result: PhoneLogin) -> HttpResponse:
+    if result.created:
+        referral_after_registration(request, user_id=result.user.pk)
     login(request, result.user, backend=BACKEND)
     messages.success(request, _("注册成功，欢迎！") if result.created else _("登录成功"))
     return redirect(_next_url(request))

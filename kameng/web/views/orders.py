@@ -49,7 +49,7 @@ from kameng.payments.services import PaymentInFlightError, order_pay_from_wallet
 from kameng.points.selectors import order_points_summary
 from kameng.web.errors import handles_application_errors, message_for, rejected, status_for
 from kameng.web.http import BuyerRequest
-from kameng.web.topup_progress import topup_progress
+from kameng.web.topup_progress import STEP_EVENT_KINDS, is_topup_credited, topup_progress
 from kameng.web.views.paying import (
     PIN_FIELD,
     gateway_response,
@@ -98,6 +98,7 @@ def _status_badge_context(order: Order) -> dict[str, object]:
         # paying another way asks first (order_pay).
         "payment_in_flight": payment_in_flight_for_order(order_id=order.pk) if is_pending else None,
         "poll_seconds": STATUS_POLL_SECONDS_AWAITING_STAFF if awaits_staff else STATUS_POLL_SECONDS,
+        "is_credited": is_topup_credited(order),  # a delivered direct top-up: 已到账, not 已发货
     }
 
 
@@ -118,6 +119,8 @@ def _topup_context(order: Order, events: list[OrderEvent]) -> dict[str, object]:
         "topup_lines": order_topup_target_lines(order=order) if is_topup else [],
         "progress": progress,
         "progress_poll_seconds": TOPUP_POLL_SECONDS,
+        "current_event_id": progress.current_event_id if progress else None,
+        "step_event_kinds": STEP_EVENT_KINDS if is_topup else (),
     }
 
 
@@ -158,8 +161,10 @@ def order_list(request: BuyerRequest) -> HttpResponse:
     # A direct top-up's target, masked (138****1234): which of several top-ups is which.
     targets = {order.pk: topup_target_summary(order_topup_target_lines(order=order))
                for order in page.object_list if order.topup_target}
-    return render(request, "web/order_list.html",
-                  {"page": page, "awaiting_staff": awaiting_staff, "confirming": confirming, "targets": targets})
+    credited = {order.pk for order in page.object_list if is_topup_credited(order)}  # 已到账, as its page says
+    return render(request, "web/order_list.html", {"page": page, "awaiting_staff": awaiting_staff,
+                                                   "confirming": confirming, "targets": targets,
+                                                   "credited": credited})
 
 
 @require_GET

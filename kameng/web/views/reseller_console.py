@@ -14,12 +14,15 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from kameng.resellers.models import Reseller
+from kameng.resellers.stats import STATS_DAYS, bar_chart, reseller_stats
 from kameng.web.http import BuyerRequest
 
 
@@ -29,10 +32,10 @@ class ResellerRequest(BuyerRequest):
 
 # (url name, label) of each console page, in menu order; each page's module adds its own entry here.
 RESELLER_CONSOLE_NAV: list[tuple[str, Promise]] = [
-    ("web:reseller_home", _("概览")),
+    ("web:reseller_home", gettext_lazy("概览")),
 ]
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]  # a page, or a streamed file
 
 
 def reseller_required(view: View | None = None, *, active: bool = False) -> Any:
@@ -42,7 +45,7 @@ def reseller_required(view: View | None = None, *, active: bool = False) -> Any:
     def decorate(inner: View) -> View:
         @wraps(inner)
         @login_required
-        def wrapped(request: ResellerRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: ResellerRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             reseller = Reseller.objects.select_related("tier").filter(user_id=request.user.pk).first()
             if reseller is None or (active and not reseller.is_active):
                 raise Http404("不是代理商账号")
@@ -64,4 +67,17 @@ def console_render(request: ResellerRequest, template: str, context: dict[str, A
 @require_GET
 @reseller_required
 def reseller_home(request: ResellerRequest) -> HttpResponse:
-    return console_render(request, "web/reseller/home.html")
+    """The status; for an active reseller, its sales, margin and commission of the last 30 days as charts (inline
+    SVG) and tables (kameng.resellers.stats)."""
+    if not request.reseller.is_active:
+        return console_render(request, "web/reseller/home.html")
+    stats = reseller_stats(user_id=request.user.pk)
+    days = [(row.key[5:], row) for row in stats.days]  # MM-DD
+    charts = [
+        bar_chart(title=_("每日销售额（元）"), points=[(label, row.sales) for label, row in days]),
+        bar_chart(title=_("每日分站利润（元）"), points=[(label, row.margin) for label, row in days]),
+        bar_chart(title=_("每日推广佣金（元）"), points=[(label, row.commission) for label, row in days]),
+        bar_chart(title=_("各商品销售额（元）"), points=[(row.key, row.sales) for row in stats.products[:20]]),
+    ]
+    return console_render(request, "web/reseller/home.html", {"stats": stats, "charts": charts,
+                                                              "stats_days": STATS_DAYS})

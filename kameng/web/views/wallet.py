@@ -18,6 +18,7 @@ from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.selectors import order_of_buyer
+from kameng.payments.aml_selectors import aml_review_of_payment, aml_reviews_of_user, wallet_held_balance
 from kameng.payments.models import Payment, PaymentPurpose, PaymentStatus
 from kameng.payments.selectors import channels_offered, payment_of_user
 from kameng.payments.services import channel_shows_qr, wallet_topup_start
@@ -40,6 +41,9 @@ def _wallet_context(request: BuyerRequest, form: TopupForm | None = None) -> dic
     return {
         "page_url": reverse("web:wallet"),
         "balance": wallet_balance(user_id=request.user.pk),
+        # Top-ups waiting for AML review (审核中): shown apart from the spendable balance (kameng.payments.aml).
+        "held_balance": wallet_held_balance(user_id=request.user.pk),
+        "aml_reviews": aml_reviews_of_user(user_id=request.user.pk, limit=10),
         "has_pin": bool(request.user.payment_pin),
         "password_free_limit": effective_password_free_limit(request.user.password_free_limit),
         "statement": wallet_statement_lines(user_id=request.user.pk, limit=STATEMENT_ROWS),
@@ -68,7 +72,7 @@ def topup(request: BuyerRequest) -> HttpResponse:
         started = wallet_topup_start(
             user_id=request.user.pk, channel_code=form.cleaned_data["channel"],
             amount_text=form.cleaned_data["amount"],
-            client_ip=client_address(request), device_id=risk_device_id(request),
+            client_ip=client_address(request), device=risk_device_id(request),
         )
     except ApplicationError as error:
         return rejected(request, "web/wallet.html", context, error)
@@ -118,6 +122,7 @@ def topup_status(request: BuyerRequest, number: str) -> HttpResponse:
     gave_up = is_pending and payment.created_at < timezone.now() - timedelta(minutes=TOPUP_POLL_MINUTES)
     return render(request, template, {"payment": payment, "is_pending": is_pending and not gave_up,
                                       "gave_up": gave_up,
+                                      "aml_review": aml_review_of_payment(payment_id=payment.pk),
                                       "balance": wallet_balance(user_id=request.user.pk),
         "has_pin": bool(request.user.payment_pin),
         "password_free_limit": effective_password_free_limit(request.user.password_free_limit),

@@ -23,6 +23,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from kameng.accounts.models import User
+from kameng.accounts.staff_otp import (
+    staff_has_device,
+    totp_device_confirmed,
+    totp_device_seed,
+    totp_secret_base32,
+)
 from kameng.catalog.models import Category, DeliveryKind, Product, ProductStatus, Sku
 from kameng.inventory.imports import card_key_batch_create, card_keys_import
 from kameng.inventory.models import CardKey
@@ -34,6 +40,9 @@ from kameng.membership.services import member_prices_changed, membership_spend_s
 
 DEMO_PASSWORD = "kameng-demo-2026"  # noqa: S105 - a demo login, printed on purpose
 ADMIN_USERNAME = "admin"
+# The demo admin's 2FA authenticator key (kameng/accounts/staff_otp.py): fixed, so that the start-up text can say
+# how to get the code — the base32 secret for an authenticator app, or `python -m kameng.demo totp`.
+DEMO_ADMIN_TOTP_KEY = b"kameng-demo-admin-2f".hex()
 BUYER_USERNAME = "demo"
 BUYER_FUNDING = Decimal("1000.00")
 VIP_BUYER_USERNAME = "vip4"
@@ -164,6 +173,8 @@ def _seed_users(summary: SeedSummary) -> None:
     if created:
         admin.set_password(DEMO_PASSWORD)
         admin.save(update_fields=["password"])
+    if not staff_has_device(admin):  # kept as it is once there (an admin who re-enrolled keeps their phone's)
+        totp_device_seed(user=admin, key_hex=DEMO_ADMIN_TOTP_KEY)
     buyer, created = User.objects.get_or_create(username=BUYER_USERNAME)
     if created:
         buyer.set_password(DEMO_PASSWORD)
@@ -221,6 +232,14 @@ def _seed_suppliers(summary: SeedSummary) -> dict[str, Any]:
     return seeded
 
 
+def _seed_resellers(*, keys_per_sku: int) -> dict[str, Any]:
+    """Reseller tiers, the demo reseller (wallet, sub-site row, Open API key) and a SKU with 10 × keys_per_sku keys
+    (1,000 by default) for batch orders through the Open API."""
+    from kameng.simulators.demo_resellers import demo_resellers_ensure
+
+    return demo_resellers_ensure(password=DEMO_PASSWORD, keys_per_sku=keys_per_sku)
+
+
 class Command(BaseCommand):
     help = "Seed a demo shop (catalogue, encrypted card keys, admin + buyer, simulated payment channel). Idempotent."
 
@@ -244,15 +263,21 @@ class Command(BaseCommand):
         with transaction.atomic():
             _seed_membership(summary)
             suppliers = _seed_suppliers(summary)
-        logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD},
+        # After the catalogue: it tops one SKU up to 1,000 keys.
+        resellers = _seed_resellers(keys_per_sku=options["keys_per_sku"])
+        admin_device = totp_device_confirmed(User.objects.get(username=ADMIN_USERNAME))
+        logins = [{"role": "staff superuser", "username": ADMIN_USERNAME, "password": DEMO_PASSWORD,
+                   "totp_secret": totp_secret_base32(admin_device) if admin_device is not None else ""},
                   {"role": "buyer, VIP2", "username": BUYER_USERNAME, "password": DEMO_PASSWORD},
                   {"role": "buyer, VIP4", "username": VIP_BUYER_USERNAME, "password": DEMO_PASSWORD},
                   *({"role": f"supplier {supplier['name']}", "username": supplier["username"],
-                     "password": DEMO_PASSWORD} for supplier in suppliers["suppliers"])]
+                     "password": DEMO_PASSWORD} for supplier in suppliers["suppliers"]),
+                  *resellers["logins"]]
         if options["json"]:
             self.stdout.write(json.dumps({"summary": summary.__dict__, "logins": logins, "channel": channels[0],
                                           "channels": channels, "suppliers": suppliers["suppliers"],
-                                          "supplier_simulator": suppliers["simulator"]}, ensure_ascii=False))
+                                          "supplier_simulator": suppliers["simulator"],
+                                          "openapi": resellers["openapi"]}, ensure_ascii=False))
             return
         self.stdout.write(self.style.SUCCESS(
             f"demo data: {summary.categories} categories, {summary.products} products, {summary.skus} SKUs, "
@@ -261,11 +286,16 @@ class Command(BaseCommand):
         self.stdout.write(f"buyer wallets: ¥{BUYER_FUNDING} each ({funded}); members: {summary.members}")
         for login in logins:
             self.stdout.write(f"login ({login['role']}): {login['username']} / {login['password']}")
+            if login.get("totp_secret"):
+                self.stdout.write(f"    2FA (两步验证) secret {login['totp_secret']}; current code: "
+                                  f"python manage.py staff_totp_code {login['username']}")
         for channel in channels:
             self.stdout.write(f"payment channel {channel['code']} ({channel['name']}): merchant id "
                               f"{channel['merchant_id']}, key {channel['demo_key']}, gateway {channel['gateway_url']}, "
                               f"notify URL {channel['notify_url']}")
         self.stdout.write(f"supplier simulator (Fulu protocol): {suppliers['simulator']['gateway_url']}")
+        self.stdout.write(f"KAMENG_DEMO_OPENAPI_KEY={resellers['openapi']['key']}")
+        self.stdout.write(f"KAMENG_DEMO_OPENAPI_SECRET={resellers['openapi']['secret']}")
         for supplier in suppliers["suppliers"]:
             self.stdout.write(f"supplier {supplier['name']}: merchant {supplier['app_key']}, "
                               f"callback URL {supplier['notify_url']}")

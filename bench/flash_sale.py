@@ -1,0 +1,273 @@
+"""Flash sale: 1,000 buyers race through the Open API v1 for the 500 card keys of one SKU.
+
+The buyers are 1,000 approved resellers, each with its own API key and funded wallet (so each is a different
+wallet and a different key, as 1,000 real buyers would be), each sending ONE signed POST /openapi/v1/orders for
+quantity 1 at the same moment. What must hold, checked and printed: exactly 500 answers 201 with one key each,
+no key delivered twice, every other answer a clean 409 `sold_out` (`{"code", "message"}`), no 5xx and no
+connection error, every winner's wallet debited exactly the price and every loser's untouched, the ledger
+invariants — and the time from the release of the 1,000 requests to the last answer (target: ≤ 2 s).
+
+The load generator is asyncio over raw HTTP/1.1 (standard library): all 1,000 connections are opened first, the
+requests are signed ahead, then one event releases them together. The server is bench/checkout.py's (granian WSGI
+by default: 2 workers × 24 threads, group commit on, Redis cache, DEBUG off); a short warm-up on another SKU by
+other resellers starts the workers' lazy parts (the group-commit writer, connections) before the race.
+
+    .venv/bin/python bench/flash_sale.py [--buyers 1000] [--keys 500] [--server granian|gunicorn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.checkout import (  # noqa: E402
+    bench_environment,
+    broker_forget,
+    cpu_seconds,
+    database_create,
+    database_drop,
+    migrate,
+    redis_forget,
+    server_command,
+    server_start,
+    server_stop,
+    worker_start,
+)
+from bench.openapi_support import ORDERS_PATH, KeyPair, print_checks, signed_order  # noqa: E402
+
+PRICE = Decimal("9.50")
+FUNDS = Decimal("100.00")
+WARMUP_ORDERS = 16
+
+
+@dataclass
+class Answer:
+    status: int = 0
+    body: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    finished: float = 0.0
+
+
+async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    for attempt in range(50):
+        try:
+            return await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05 * (attempt + 1))
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes,
+                    timeout: float) -> Answer:
+    answer = Answer()
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        lines = head.decode("latin-1").split("\r\n")
+        answer.status = int(lines[0].split()[1])
+        length = next((int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:")),
+                      0)
+        body = await asyncio.wait_for(reader.readexactly(length), timeout) if length else b""
+        answer.body = json.loads(body) if body else {}
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
+        answer.error = f"{type(error).__name__}: {error}"
+    answer.finished = time.monotonic()
+    return answer
+
+
+def _raw_request(body: bytes, headers: dict[str, str], port: int) -> bytes:
+    head = [f"POST {ORDERS_PATH} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}",
+            *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def race(requests: list[bytes], port: int, timeout: float) -> tuple[list[Answer], float, float]:
+    """Open one connection per request, then send them all at once; (answers, release time, connect seconds)."""
+    started = time.monotonic()
+    connections = []
+    for offset in range(0, len(requests), 100):  # in waves: the listen backlog is finite
+        connections += await asyncio.gather(*(_connect(port) for _ in requests[offset:offset + 100]))
+    connected = time.monotonic() - started
+    released = time.monotonic()
+    answers = await asyncio.gather(*(_exchange(reader, writer, request, timeout)
+                                     for (reader, writer), request in zip(connections, requests, strict=True)))
+    for _, writer in connections:
+        writer.close()
+    return list(answers), released, connected
+
+
+def seed(args: argparse.Namespace) -> tuple[int, int, list[KeyPair], list[KeyPair]]:
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from bench.openapi_support import seed_resellers, seed_sku
+
+    sku_id, _, _ = seed_sku(keys=args.keys, price=PRICE, name="秒杀点卡")
+    warm_sku_id, _, _ = seed_sku(keys=WARMUP_ORDERS * 2, price=PRICE, name="预热点卡")
+    started = time.monotonic()
+    buyers = seed_resellers(count=args.buyers, funds=FUNDS)
+    warmers = seed_resellers(count=WARMUP_ORDERS, funds=FUNDS)
+    print(f"  {args.buyers:,} resellers with keys and funded wallets in {time.monotonic() - started:.1f} s; "
+          f"{args.keys:,} keys on SKU #{sku_id}")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE inventory_cardkey, ledger_account, accounts_user, catalog_sku, "
+                       "catalog_product, resellers_apikey, resellers_reseller")
+    connection.close()
+    return sku_id, warm_sku_id, buyers, warmers
+
+
+def verify(args: argparse.Namespace, sku_id: int, buyers: list[KeyPair], answers: list[Answer],
+           settle_seconds: float) -> bool:
+    from django.db import connection
+
+    from kameng.ledger.models import Account
+    from kameng.ledger.selectors import ledger_problems
+    from kameng.ledger.services import wallet_account_id
+
+    won = [(buyer, answer) for buyer, answer in zip(buyers, answers, strict=True) if answer.status == 201]
+    lost = [answer for answer in answers if answer.status == 409]
+    keys = [key for _, answer in won for key in answer.body.get("keys", [])]
+    statuses: dict[str, int] = {}
+    for answer in answers:
+        label = str(answer.status) if not answer.error else answer.error.split(":")[0]
+        statuses[label] = statuses.get(label, 0) + 1
+    print(f"  answers by status: {dict(sorted(statuses.items()))}")
+    winners = {buyer.user_id for buyer, _ in won}
+    balances = dict(Account.objects.filter(pk__in=[wallet_account_id(user_id=b.user_id) for b in buyers])
+                    .values_list("owner_id", "balance"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(DISTINCT order_id) FROM inventory_cardkey WHERE sku_id = %s "
+                       "AND status = 'sold'", [sku_id])
+        sold, orders_with_keys = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM orders_order WHERE sku_id = %s", [sku_id])
+        (orders,) = cursor.fetchone()
+    problems = ledger_problems()
+    connection.close()
+    expected = min(args.keys, args.buyers)
+    checks = {
+        f"exactly {expected} delivered (201, one key each)": len(won) == expected and len(keys) == expected,
+        "no key delivered twice": len(set(keys)) == len(keys),
+        f"{args.buyers - expected} losers, each a clean 409 sold_out": (
+            len(lost) == args.buyers - expected
+            and all(answer.body.get("code") == "sold_out" and set(answer.body) == {"code", "message"}
+                    for answer in lost)),
+        "no 5xx, no connection error": all(answer.status and answer.status < 500 and not answer.error
+                                           for answer in answers),
+        "the database agrees: orders == sold keys == winners": orders == sold == orders_with_keys == len(won),
+        "winners debited exactly the price, losers untouched": all(
+            balances.get(buyer.user_id) == (FUNDS - PRICE if buyer.user_id in winners else FUNDS)
+            for buyer in buyers),
+        "ledger check passes": not problems,
+    }
+    ok = print_checks(checks)
+    # A figure, not an invariant: on a busy machine it says more about the machine than about the code.
+    print(f"  [{'met' if settle_seconds <= 2.0 else 'missed'}] target: all settled in ≤ 2 s "
+          f"(here {settle_seconds:.2f} s)")
+    return ok
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--buyers", type=int, default=1000)
+    parser.add_argument("--keys", type=int, default=500)
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds a buyer waits for its answer")
+    parser.add_argument("--granian-workers", type=int, default=2)
+    parser.add_argument("--granian-threads", type=int, default=24)
+    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--gunicorn-threads", type=int, default=24)
+    parser.add_argument("--port", type=int, default=8733)
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    parser.add_argument("--database", default="kameng_bench_flash")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument("--no-worker", dest="worker", action="store_false")
+    parser.add_argument("--keep-database", action="store_true")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_arguments()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.buyers * 2 + 256)), hard))
+    env = bench_environment(args)
+    env.setdefault("GRANIAN_BACKLOG", str(max(2048, args.buyers * 2)))
+    os.environ.update(env)
+    workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-flash-"))
+    worker: subprocess.Popen[bytes] | None = None
+    ok = False
+    print(f"kameng flash sale — {args.buyers:,} buyers, {args.keys:,} keys, {os.cpu_count()} CPUs, "
+          f"database {args.database}")
+    try:
+        database_create(args)
+        migrate(env)
+        sku_id, warm_sku_id, buyers, warmers = seed(args)
+        if args.worker:
+            broker_forget(env)
+            worker = worker_start(env, workdir / "worker.log")
+        print(f"\n== {args.server}: {' '.join(server_command(args.server, args)[1:-1])}")
+        process = server_start(args.server, args, env, workdir / "server.log", {})
+        try:
+            warm = [_raw_request(*signed_order(key, sku_id=warm_sku_id, request_no=f"warm-{index}"), args.port)
+                    for index, key in enumerate(warmers)]
+            warm_answers, _, _ = asyncio.run(race(warm, args.port, args.timeout))
+            print(f"  warm-up: {len(warm_answers)} orders on another SKU, statuses "
+                  f"{sorted({answer.status for answer in warm_answers})}")
+            requests = [_raw_request(*signed_order(key, sku_id=sku_id, request_no=f"flash-{index}"), args.port)
+                        for index, key in enumerate(buyers)]
+            before = cpu_seconds(process_group=process.pid, database=args.database)
+            answers, released, connected = asyncio.run(race(requests, args.port, args.timeout))
+            after = cpu_seconds(process_group=process.pid, database=args.database)
+        finally:
+            server_stop(process)
+        settle = max(answer.finished for answer in answers) - released
+        ordered = sorted(answer.finished - released for answer in answers if answer.status == 201)
+        print(f"  {args.buyers:,} connections opened in {connected:.2f} s, then released together")
+        print(f"  settled in {settle:.2f} s: last key delivered at {ordered[-1] if ordered else 0:.2f} s, "
+              f"median answer {sorted(a.finished - released for a in answers)[len(answers) // 2]:.2f} s")
+        print(f"  CPU for the race: server {after[0] - before[0]:.2f} s, PostgreSQL {after[1] - before[1]:.2f} s "
+              f"({(after[0] - before[0]) / args.buyers * 1000:.2f} + {(after[1] - before[1]) / args.buyers * 1000:.2f}"
+              f" ms per request)")
+        log = [line for line in (workdir / "server.log").read_text(errors="replace").splitlines()
+               if "No directory at" not in line and "mw_instance" not in line and "threads" not in line]
+        if log:
+            print("  server log (tail):\n    " + "\n    ".join(log[-8:]))
+        print("\n== verification")
+        ok = verify(args, sku_id, buyers, answers, settle)
+        print(f"\n  invariants: {'all hold' if ok else 'VIOLATED'}")
+    finally:
+        if worker is not None:
+            server_stop(worker)
+        from django.db import connections
+
+        connections.close_all()
+        try:
+            redis_forget(env)
+        except Exception as error:
+            print(f"  (could not clean Redis keys: {error})")
+        if not args.keep_database:
+            database_drop(args)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Open API v1 keys (API 密钥) of a reseller: made, listed, revoked, their IP allow-list edited — by the reseller in
+its console — and looked up by the Open API's verifier.
+
+A key is a public id (`key_id`, sent as X-Kameng-Key) and a secret of 32 random bytes (url-safe base64), made here
+and never typed: shown once when the key is made, stored encrypted (ApiKey.secret), never shown or sent again.
+A revoked key stays listed (its orders keep pointing at it) and answers 401 from then on.
+
+The IP allow-list is one IP address or CIDR block per line (IPv4 or IPv6); empty means any address. It is checked
+on input (a line that is neither is refused, naming it) and parsed again by the verifier on each request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.resellers.models import ApiKey, Reseller
+
+KEY_ID_PREFIX = "kk_"
+SECRET_BYTES = 32
+NAME_MAX = 60
+ALLOWLIST_MAX_LINES = 100
+LAST_USED_CACHE_SECONDS = 60
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str  # shown once, to the reseller who made it
+
+
+def api_key_id_new() -> str:
+    return KEY_ID_PREFIX + secrets.token_hex(12)
+
+
+def api_key_secret_new() -> str:
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def ip_allowlist_clean(text: str) -> str:
+    """The allow-list as stored: one normalised address or CIDR per line, blank lines and duplicates dropped.
+    Raises ApplicationError naming the first line that is neither."""
+    lines: list[str] = []
+    for raw in (text or "").replace(",", "\n").splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            network = ipaddress.ip_network(line, strict=False)
+        except ValueError as error:
+            raise ApplicationError("IP 白名单第 %(line)s 项「%(value)s」不是有效的 IP 地址或 CIDR 网段",
+                                   code="invalid_ip_allowlist",
+                                   params={"line": len(lines) + 1, "value": line[:50]}) from error
+        shown = str(network.network_address) if network.num_addresses == 1 else str(network)
+        if shown not in lines:
+            lines.append(shown)
+    if len(lines) > ALLOWLIST_MAX_LINES:
+        raise ApplicationError("IP 白名单最多 %(max)s 项", code="invalid_ip_allowlist",
+                               params={"max": ALLOWLIST_MAX_LINES})
+    return "\n".join(lines)
+
+
+def ip_allowlist_networks(text: str) -> list[Network]:
+    """The stored allow-list parsed (lines that do not parse are skipped: they were refused on input)."""
+    networks = []
+    for line in text.splitlines():
+        try:
+            networks.append(ipaddress.ip_network(line.strip(), strict=False))
+        except ValueError:
+            continue
+    return networks
+
+
+def ip_allowed(*, allowlist: str, address: str) -> bool:
+    """Whether `address` may use a key with this allow-list (an empty list allows any address)."""
+    networks = ip_allowlist_networks(allowlist)
+    if not networks:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == network.version and ip in network for network in networks)
+
+
+def _name_clean(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("请填写密钥名称", code="api_key_name_required")
+    if len(name) > NAME_MAX:
+        raise ApplicationError("密钥名称最多 %(max)s 个字", code="api_key_name_too_long", params={"max": NAME_MAX})
+    return name
+
+
+def api_key_create(*, reseller_id: int, name: str, ip_allowlist: str = "") -> CreatedKey:
+    """Make a key for the reseller; the secret in the answer is the only time anyone sees it."""
+    name = _name_clean(name)
+    allowlist = ip_allowlist_clean(ip_allowlist)
+    active = ApiKey.objects.filter(reseller_id=reseller_id, revoked_at__isnull=True).count()
+    if active >= settings.KAMENG_OPENAPI_KEYS_PER_RESELLER:
+        raise ApplicationError("最多同时保留 %(max)s 个有效密钥，请先吊销不用的密钥",
+                               code="api_key_limit", params={"max": settings.KAMENG_OPENAPI_KEYS_PER_RESELLER})
+    secret = api_key_secret_new()
+    key = ApiKey.objects.create(reseller_id=reseller_id, key_id=api_key_id_new(), secret=secret, name=name,
+                                ip_allowlist=allowlist)
+    return CreatedKey(key=key, secret=secret)
+
+
+def _key_of(reseller_id: int, api_key_pk: int) -> ApiKey:
+    key = ApiKey.objects.select_for_update().filter(pk=api_key_pk, reseller_id=reseller_id).first()
+    if key is None:
+        raise NotFoundError("密钥不存在", code="api_key_not_found")
+    return key
+
+
+def api_key_revoke(*, reseller_id: int, api_key_pk: int) -> ApiKey:
+    """Revoke one of the reseller's keys (idempotent): from now on it answers 401."""
+    with transaction.atomic():
+        key = _key_of(reseller_id, api_key_pk)
+        if key.revoked_at is None:
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+    return key
+
+
+def api_key_update(*, reseller_id: int, api_key_pk: int, name: str, ip_allowlist: str) -> ApiKey:
+    """Rename a key and replace its IP allow-list (a revoked key cannot be edited)."""
+    name = _name_clean(name)
+    allowlist = ip_allowlist_clean(ip_allowlist)
+    with transaction.atomic():
+        key = _key_of(reseller_id, api_key_pk)
+        if key.revoked_at is not None:
+            raise ApplicationError("密钥已吊销，不能修改", code="api_key_revoked")
+        key.name = name
+        key.ip_allowlist = allowlist
+        key.save(update_fields=["name", "ip_allowlist"])
+    return key
+
+
+def api_keys_of(*, reseller_id: int) -> list[ApiKey]:
+    return list(ApiKey.objects.filter(reseller_id=reseller_id).defer("secret").order_by("-pk"))
+
+
+@dataclass(frozen=True)
+class KeyForRequest:
+    """What the verifier needs of a key, read in one query."""
+
+    pk: int
+    key_id: str
+    secret: str
+    ip_allowlist: str
+    is_active: bool
+    reseller_id: int
+    reseller_is_active: bool
+    user_id: int
+
+
+def api_key_for_request(*, key_id: str) -> KeyForRequest | None:
+    """The key named by X-Kameng-Key with its reseller, or None when there is no such key."""
+    key = (ApiKey.objects.select_related("reseller")
+           .only("pk", "key_id", "secret", "ip_allowlist", "revoked_at", "reseller__status", "reseller__user_id")
+           .filter(key_id=key_id).first())
+    if key is None:
+        return None
+    reseller: Reseller = key.reseller
+    return KeyForRequest(pk=key.pk, key_id=key.key_id, secret=str(key.secret), ip_allowlist=key.ip_allowlist,
+                         is_active=key.is_active, reseller_id=reseller.pk, reseller_is_active=reseller.is_active,
+                         user_id=reseller.user_id)
+
+
+def api_key_touch(*, api_key_pk: int, now: datetime | None = None) -> None:
+    """Record that the key was used: at most one UPDATE a minute per key (and per process without a shared
+    cache), never one per request."""
+    if cache.add(f"openapi:used:{api_key_pk}", 1, timeout=LAST_USED_CACHE_SECONDS):
+        ApiKey.objects.filter(pk=api_key_pk).update(last_used_at=now or timezone.now())

@@ -1,0 +1,222 @@
+"""Commission withdrawals (佣金提现) with staff review, and 转入余额: the only ways money leaves a reseller's
+commission balance (its confirmed commissions, kameng.resellers.earnings).
+
+To a bank account: at least KAMENG_RESELLER_WITHDRAWAL_MIN yuan. States REQUESTED → PAID (staff transferred the
+money by bank, outside the system, and record the transfer reference) or REQUESTED → REJECTED (with a reason; the
+money goes back to the commission balance); each happens once — the review locks the withdrawal row and refuses
+any other move. The money moves at request (commission → withdrawals in review), so it cannot be asked for twice:
+a reseller's requests take turns on its row, and the ledger's guarded update refuses a balance below zero
+whatever races. The bank account number is encrypted at rest and shown masked.
+
+Into the wallet (转入余额): any amount of the balance, at once, no review (commission → wallet); recorded as a
+withdrawal with destination wallet, already paid, so both show in one history. Wallet money is for buying only.
+
+Risk control's withdraw checkpoint (kameng.risk.engine) decides on a bank withdrawal before any money moves (not
+on 转入余额, which keeps the money on the platform).
+
+Journals are referenced by the withdrawal's number. Once commission has left the balance (paid out, or moved to
+the wallet) the oldest confirmed commissions it covers are marked `withdrawn` (first in, first out), so the
+earnings list says which commissions are spent.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from kameng.core.errors import ApplicationError, ConflictError
+from kameng.core.ids import public_number
+from kameng.core.money import ZERO, grouped, money
+from kameng.ledger import recipes
+from kameng.ledger.models import Account, AccountKind
+from kameng.ledger.services import InsufficientFundsError, journal_draft_post
+from kameng.resellers.earnings_locks import reseller_lock, reseller_withdrawal_lock
+from kameng.resellers.models import (
+    Earning,
+    EarningKind,
+    EarningState,
+    Reseller,
+    ResellerWithdrawal,
+    ResellerWithdrawalDestination,
+    ResellerWithdrawalStatus,
+)
+from kameng.risk.engine import RiskContext, risk_check
+from kameng.risk.models import Checkpoint
+
+ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
+W = ResellerWithdrawalStatus
+D = ResellerWithdrawalDestination
+# The moves staff may make, from each state: a paid or rejected withdrawal is final.
+TRANSITIONS: dict[str, frozenset[str]] = {W.REQUESTED: frozenset({W.PAID, W.REJECTED}), W.PAID: frozenset(),
+                                          W.REJECTED: frozenset()}
+
+
+def mask_bank_account(number: str) -> str:
+    """`6222020200112233445` → `**** 3445`: the last four digits, as a bank statement shows them."""
+    return f"**** {number[-4:]}" if len(number) > 4 else "****"
+
+
+def commission_withdrawal_minimum() -> Decimal:
+    return money(settings.KAMENG_RESELLER_WITHDRAWAL_MIN)
+
+
+def commission_balance(*, user_id: int) -> Decimal:
+    """The user's confirmed commission not yet withdrawn or moved to the wallet, as the ledger holds it now."""
+    balance = (Account.objects.filter(owner_id=user_id, kind=AccountKind.RESELLER_COMMISSION)
+               .values_list("balance", flat=True).first())
+    return money(balance if balance is not None else ZERO)
+
+
+def _existing(reseller_id: int, request_id: str | None) -> ResellerWithdrawal | None:
+    if not request_id:
+        return None
+    return ResellerWithdrawal.objects.filter(reseller_id=reseller_id, request_id=request_id).first()
+
+
+def _checked_reseller(reseller: Reseller) -> None:
+    if not reseller.is_active:
+        raise ConflictError("代理账号未启用，暂不能提现", code="reseller_not_active")
+
+
+def commission_withdrawal_request(*, reseller_id: int, amount: Decimal, bank_name: str, account_name: str,
+                                  account_number: str, request_id: str | None = None, user_id: int | None = None,
+                                  client_ip: str = "", device_id: str = "") -> ResellerWithdrawal:
+    """Ask to withdraw `amount` of the commission balance to a bank account; the money leaves the balance now.
+    The same `request_id` again answers the withdrawal it made (a form sent twice). `user_id`, `client_ip` and
+    `device_id` are who asks and from where, for risk control's withdraw checkpoint."""
+    amount = money(amount)
+    bank_name, account_name = bank_name.strip(), account_name.strip()
+    account_number = re.sub(r"\s+", "", account_number)
+    if not bank_name or not account_name:
+        raise ApplicationError("请填写开户银行和户名", code="bank_details_missing")
+    if len(bank_name) > 100 or len(account_name) > 100:
+        raise ApplicationError("开户银行和户名最多 100 个字", code="bank_details_too_long")
+    if not ACCOUNT_NUMBER_RE.match(account_number):
+        raise ApplicationError("银行账号应为 8–30 位数字", code="bank_account_invalid")
+    minimum = commission_withdrawal_minimum()
+    if amount < minimum:
+        raise ApplicationError("提现金额不能低于 ¥%(amount)s", code="withdrawal_below_minimum",
+                               params={"amount": grouped(minimum)})
+    if _existing(reseller_id, request_id) is None:  # a replay answers its withdrawal, unchecked again
+        risk_check(checkpoint=Checkpoint.WITHDRAW, context=RiskContext(
+            user_id=user_id, ip=client_ip or None, device_id=device_id or None, amount=amount))
+    return _take(reseller_id=reseller_id, amount=amount, request_id=request_id, destination=D.BANK,
+                 bank={"bank_name": bank_name, "account_name": account_name, "account_number": account_number})
+
+
+def commission_to_wallet(*, reseller_id: int, amount: Decimal, request_id: str | None = None) -> ResellerWithdrawal:
+    """转入余额: move `amount` of the commission balance into the reseller's wallet, at once."""
+    amount = money(amount)
+    if amount <= ZERO:
+        raise ApplicationError("金额必须大于 0", code="invalid_amount")
+    return _take(reseller_id=reseller_id, amount=amount, request_id=request_id, destination=D.WALLET, bank={})
+
+
+def _take(*, reseller_id: int, amount: Decimal, request_id: str | None, destination: str,
+          bank: dict[str, str]) -> ResellerWithdrawal:
+    existing = _existing(reseller_id, request_id)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            reseller = reseller_lock(reseller_id=reseller_id)
+            _checked_reseller(reseller)
+            available = commission_balance(user_id=reseller.user_id)
+            if amount > available:
+                raise ConflictError("佣金余额不足：当前可用 ¥%(amount)s", code="withdrawal_exceeds_balance",
+                                    params={"amount": grouped(available)})
+            to_wallet = destination == D.WALLET
+            withdrawal = ResellerWithdrawal.objects.create(
+                number=public_number("CW"), reseller=reseller, amount=amount, destination=destination,
+                status=W.PAID if to_wallet else W.REQUESTED, request_id=request_id,
+                reviewed_at=timezone.now() if to_wallet else None, **bank)
+            if to_wallet:
+                draft = recipes.commission_to_wallet(reference=withdrawal.number, memo="佣金转入余额",
+                                                     owner_id=reseller.user_id, amount=amount)
+            else:
+                draft = recipes.commission_withdrawal_requested(reference=withdrawal.number, memo="佣金提现申请",
+                                                                owner_id=reseller.user_id, amount=amount)
+            journal_draft_post(draft=draft)
+            if to_wallet:
+                _mark_withdrawn(user_id=reseller.user_id, reseller_id=reseller.pk)
+    except InsufficientFundsError as error:  # the ledger's guard: never below zero, whatever raced
+        raise ConflictError("佣金余额不足", code="withdrawal_exceeds_balance") from error
+    except IntegrityError:  # the same request_id, committed by a concurrent submit
+        existing = _existing(reseller_id, request_id)
+        if existing is None:
+            raise
+        return existing
+    return withdrawal
+
+
+def _transition(withdrawal: ResellerWithdrawal, to: ResellerWithdrawalStatus) -> None:
+    if withdrawal.destination != D.BANK or to not in TRANSITIONS[withdrawal.status]:
+        raise ConflictError("该提现申请已处理（%(status)s），不能再次审核", code="withdrawal_already_reviewed",
+                            params={"status": withdrawal.get_status_display()})
+    withdrawal.status = to
+
+
+def commission_withdrawal_pay(*, withdrawal_id: int, reviewer_id: int | None,
+                              transfer_reference: str) -> ResellerWithdrawal:
+    """Staff paid the withdrawal by bank transfer (`transfer_reference`, the bank's serial): approve it, once."""
+    transfer_reference = transfer_reference.strip()
+    if not transfer_reference or len(transfer_reference) > 100:
+        raise ApplicationError("请填写银行转账流水号（最多 100 个字符）", code="transfer_reference_missing")
+    with transaction.atomic():
+        withdrawal = reseller_withdrawal_lock(withdrawal_id=withdrawal_id)
+        _transition(withdrawal, W.PAID)
+        withdrawal.transfer_reference = transfer_reference
+        withdrawal.reviewed_by_id = reviewer_id
+        withdrawal.reviewed_at = timezone.now()
+        withdrawal.save(update_fields=["status", "transfer_reference", "reviewed_by", "reviewed_at"])
+        journal_draft_post(draft=recipes.commission_withdrawal_paid(
+            reference=withdrawal.number, memo=f"佣金提现打款 {transfer_reference}"[:200], amount=withdrawal.amount))
+        owner_id = Reseller.objects.filter(pk=withdrawal.reseller_id).values_list("user_id", flat=True).get()
+        _mark_withdrawn(user_id=owner_id, reseller_id=withdrawal.reseller_id)
+    return withdrawal
+
+
+def commission_withdrawal_reject(*, withdrawal_id: int, reviewer_id: int | None, reason: str) -> ResellerWithdrawal:
+    """Staff refused the withdrawal, saying why: the money goes back to the commission balance, once."""
+    reason = reason.strip()
+    if not reason or len(reason) > 200:
+        raise ApplicationError("请填写驳回原因（最多 200 个字）", code="rejection_reason_missing")
+    with transaction.atomic():
+        withdrawal = reseller_withdrawal_lock(withdrawal_id=withdrawal_id)
+        _transition(withdrawal, W.REJECTED)
+        withdrawal.rejection_reason = reason
+        withdrawal.reviewed_by_id = reviewer_id
+        withdrawal.reviewed_at = timezone.now()
+        withdrawal.save(update_fields=["status", "rejection_reason", "reviewed_by", "reviewed_at"])
+        owner_id = Reseller.objects.filter(pk=withdrawal.reseller_id).values_list("user_id", flat=True).get()
+        journal_draft_post(draft=recipes.commission_withdrawal_rejected(
+            reference=withdrawal.number, memo=f"佣金提现驳回 {reason}"[:200], owner_id=owner_id,
+            amount=withdrawal.amount))
+    return withdrawal
+
+
+def _mark_withdrawn(*, user_id: int, reseller_id: int) -> int:
+    """Mark the oldest available commissions the money taken out so far covers as withdrawn (first in, first
+    out); a commission only partly covered stays available. Returns how many were marked."""
+    taken = money(ResellerWithdrawal.objects.filter(reseller_id=reseller_id, status=W.PAID)
+                  .aggregate(total=Sum("amount"))["total"] or ZERO)
+    commissions = Earning.objects.filter(beneficiary_id=user_id, kind=EarningKind.COMMISSION)
+    covered = money(sum(((row["amount"] - row["reversed_amount"]) for row in commissions.filter(
+        state=EarningState.WITHDRAWN).values("amount", "reversed_amount")), ZERO))
+    marked: list[int] = []
+    for earning_id, amount, reversed_amount in (commissions.filter(state=EarningState.AVAILABLE)
+                                                .order_by("settled_at", "pk")
+                                                .values_list("pk", "amount", "reversed_amount")):
+        net = amount - reversed_amount
+        if covered + net > taken:
+            break
+        covered += net
+        marked.append(earning_id)
+    if marked:
+        Earning.objects.filter(pk__in=marked, state=EarningState.AVAILABLE).update(state=EarningState.WITHDRAWN)
+    return len(marked)

@@ -1,0 +1,136 @@
+"""Orders placed through the Open API v1: the record that ties an order to the reseller's request number, the
+digest of the request that made it, and where to notify; looked up by request number or order number, only ever
+within one reseller.
+
+The order itself is written by the purchase service with `request_id` = the request number, so the order's own
+unique (buyer, request_id) is what makes a request number give one order, even when two arrive at once. This
+record is written right after, outside the checkout's transaction: if the process dies in between, the order
+exists without it, and the next request with that number (a client retries) gets the order back from the
+purchase service (a replay) and writes the record then; a lookup by request number finds the order either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from kameng.catalog.pricing import SALES_CHANNEL_OPENAPI
+from kameng.core.errors import ApplicationError, ConflictError
+from kameng.core.ids import is_public_number
+from kameng.orders.models import Order
+from kameng.resellers.models import OpenApiOrder
+
+NOTIFY_URL_MAX = 500
+
+
+class InvalidNotifyUrlError(ApplicationError):
+    status_code = 422
+
+
+def openapi_body_digest(*, sku_id: int, quantity: int, recharge_account: str | None, notify_url: str | None) -> str:
+    """SHA-256 of the request's meaningful fields, canonically encoded: the same request number with another
+    digest is another request (409)."""
+    canonical = json.dumps({"sku_id": sku_id, "quantity": quantity,
+                            "recharge_account": (recharge_account or "").strip(),
+                            "notify_url": (notify_url or "").strip()},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def notify_url_check(url: str | None) -> str:
+    """The notify_url as stored ("" for none). With KAMENG_OPENAPI_NOTIFY_URL_STRICT (on unless DEBUG): https only,
+    and no loopback, private, link-local or otherwise non-public literal address, nor localhost. Whatever a host
+    name resolves to is checked again when the notification is sent (kameng.resellers.notify)."""
+    url = (url or "").strip()
+    if not url:
+        return ""
+    if len(url) > NOTIFY_URL_MAX:
+        raise InvalidNotifyUrlError("notify_url 最长 %(max)s 个字符", code="invalid_notify_url",
+                                    params={"max": NOTIFY_URL_MAX})
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError as error:
+        raise InvalidNotifyUrlError("notify_url 不是有效的网址", code="invalid_notify_url") from error
+    strict = settings.KAMENG_OPENAPI_NOTIFY_URL_STRICT
+    allowed_schemes = ("https",) if strict else ("https", "http")
+    if parts.scheme not in allowed_schemes or not hostname or not url.isprintable() or " " in url:
+        raise InvalidNotifyUrlError("notify_url 必须是 https:// 开头的完整网址" if strict
+                                    else "notify_url 必须是 http:// 或 https:// 开头的完整网址",
+                                    code="invalid_notify_url")
+    if strict and _is_local_host(hostname):
+        raise InvalidNotifyUrlError("notify_url 不能指向本机或内网地址", code="invalid_notify_url")
+    return url
+
+
+def _is_local_host(hostname: str) -> bool:
+    name = hostname.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    record: OpenApiOrder
+    created: bool
+
+
+def openapi_order_record(*, order: Order, reseller_id: int, api_key_pk: int | None, request_no: str,
+                         body_digest: str, notify_url: str) -> RecordResult:
+    """Tie the order to the request that made it (idempotent). Raises `request_no_conflict` (409) when the request
+    number is already recorded with another body, or names an order that did not come through the Open API."""
+    if order.sales_channel != SALES_CHANNEL_OPENAPI:
+        raise ConflictError("request_no 已用于本账号在其他渠道下的订单，请换一个 request_no",
+                            code="request_no_conflict")
+    record = OpenApiOrder(order=order, reseller_id=reseller_id, api_key_id=api_key_pk, request_no=request_no,
+                          body_digest=body_digest, notify_url=notify_url)
+    try:
+        if connection.in_atomic_block:  # a savepoint keeps the caller's transaction usable after a conflict
+            with transaction.atomic():
+                record.save(force_insert=True)
+        else:  # autocommit: the INSERT alone, one round trip
+            record.save(force_insert=True)
+        return RecordResult(record=record, created=True)
+    except IntegrityError:  # recorded already: this request again, or the same one answered by another process
+        existing = OpenApiOrder.objects.filter(reseller_id=reseller_id, request_no=request_no).first()
+        if existing is None:
+            raise
+    openapi_order_conflict_check(existing, body_digest=body_digest)
+    return RecordResult(record=existing, created=False)
+
+
+def openapi_order_conflict_check(record: OpenApiOrder, *, body_digest: str) -> None:
+    if record.body_digest != body_digest:
+        raise ConflictError("该 request_no 已用于另一笔订单（请求内容不同）", code="request_no_conflict")
+
+
+def openapi_record_by_request(*, reseller_id: int, request_no: str) -> OpenApiOrder | None:
+    return (OpenApiOrder.objects.select_related("order").filter(reseller_id=reseller_id, request_no=request_no)
+            .first())
+
+
+def openapi_order_by_request(*, buyer_id: int, request_no: str) -> Order | None:
+    """The Open API order of the reseller's user with this request number (recorded or not: the order's request_id
+    is the request number)."""
+    return Order.objects.filter(buyer_id=buyer_id, request_id=request_no, sales_channel=SALES_CHANNEL_OPENAPI).first()
+
+
+def openapi_order_by_number(*, buyer_id: int, order_no: str) -> Order | None:
+    """The reseller's Open API order with this number; None for anyone else's, or one from another channel."""
+    if not is_public_number(order_no):
+        return None
+    return Order.objects.filter(buyer_id=buyer_id, number=order_no, sales_channel=SALES_CHANNEL_OPENAPI).first()
