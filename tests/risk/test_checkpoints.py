@@ -299,3 +299,15 @@ def test_a_blacklisted_person_cannot_order_from_another_account() -> None:
         purchase_create(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, payment=PaymentChoice(PayBy.WALLET),
                         request_id="r1")
     assert not Order.objects.exists()
+
+
+def test_a_resellers_bank_withdrawal_goes_through_the_withdraw_checkpoint() -> None:
+    from kameng.resellers.commission_withdrawals import commission_withdrawal_request
+    from kameng.resellers.models import ResellerWithdrawal
+
+    rule(checkpoint=Checkpoint.WITHDRAW, kind=RuleKind.AMOUNT, amount_threshold="100.00")
+    with pytest.raises(RiskBlockedError):
+        commission_withdrawal_request(reseller_id=1, amount=Decimal("100.01"), bank_name="工商银行",
+                                      account_name="张三", account_number="6222020200112233445",
+                                      client_ip="203.0.113.9", device_id="h:device-0001")
+    assert not ResellerWithdrawal.objects.exists()
