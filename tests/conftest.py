@@ -15,6 +15,7 @@ from kameng.ledger.selectors import ledger_problems
 from kameng.ledger.services import forget_cached_account_ids
 from kameng.membership.pricing import membership_caches_clear
 from kameng.resellers.pricing import reseller_caches_clear
+from kameng.risk.rules import rules_snapshot_forget
 from tests.factories import staff_session_verify
 from tests.payments.refund_support import FakeRefundGateway, fake_refund_gateway_install
 
@@ -25,11 +26,13 @@ def _fresh_process_caches() -> Iterator[None]:
     inventory_services._bounds.clear()
     membership_caches_clear()
     reseller_caches_clear()
+    rules_snapshot_forget()
     yield
     forget_cached_account_ids()
     inventory_services._bounds.clear()
     membership_caches_clear()
     reseller_caches_clear()
+    rules_snapshot_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """Forms' shared rules: a login past its failures is refused before any password check, saying why and for how long
-(the storefront's login page and the back office's); a form asking for the real name fills it in once verified."""
+(the storefront's login page and the back office's), and so is one risk control refuses (the login checkpoint,
+kameng.accounts.services.login_risk_check); a form asking for the real name fills it in once verified."""
 
 from __future__ import annotations
 
@@ -11,25 +12,38 @@ from django.http import HttpRequest
 
 from kameng.accounts.identity import mask_name
 from kameng.accounts.selectors import user_by_login, verified_name_of
+from kameng.accounts.services import login_risk_check
 from kameng.accounts.throttle import Lock, login_account, login_lock
+from kameng.core.device import risk_device_id
+from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
 
 
 class ThrottledLoginMixin:
-    """For an `AuthenticationForm`: `lock` is the lock that refused the login, if one did (the view answers 429)."""
+    """For an `AuthenticationForm`: `lock` is the lock that refused the login, if one did (the view answers 429);
+    `risk_error` what risk control answered when it refused (403; `sms_required`: the view offers the SMS login)."""
 
     request: HttpRequest | None
     cleaned_data: dict[str, Any]
     lock: Lock | None = None
+    risk_error: ApplicationError | None = None
 
     def clean(self) -> dict[str, Any]:
         login = self.cleaned_data.get("username") or ""
         if login.strip():
             address = client_address(self.request) if self.request is not None else None
-            account = login_account(login=login, user=user_by_login(login))
+            user = user_by_login(login)
+            account = login_account(login=login, user=user)
             self.lock = login_lock(account=account, address=address)
             if self.lock is not None:
                 raise forms.ValidationError(self.lock.message(), code="too_many_attempts")
+            try:
+                login_risk_check(user=user, phone=login.strip() if login.strip().isdigit() else None,
+                                 address=address,
+                                 device=risk_device_id(self.request) if self.request is not None else None)
+            except ApplicationError as error:
+                self.risk_error = error
+                raise forms.ValidationError(error.message, code=error.code) from error
         cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
         return cleaned
 

@@ -13,6 +13,10 @@ limit, sent or not, so a script that ignores the answers still runs dry. The ans
 for a registered number and a new one.
 
 The provider is called after the code's row is committed and outside any transaction (kameng.accounts.sms).
+
+Risk control (kameng.risk.engine): the sms checkpoint decides before the limits above are counted; a phone login
+goes through the login checkpoint (or, for a new number, the register checkpoint) with the phone proved, so a
+`require_sms` rule is satisfied there.
 """
 
 from __future__ import annotations
@@ -34,13 +38,15 @@ from kameng.accounts.models import User
 from kameng.accounts.onetap import onetap_phone_for_token
 from kameng.accounts.phone_models import PhoneCode, PhoneCodePurpose
 from kameng.accounts.selectors import phone_index_of
-from kameng.accounts.services import PHONE_RE, phone_account_username
+from kameng.accounts.services import PHONE_RE, login_risk_check, phone_account_username, register_risk_check
 from kameng.accounts.sms import sms_sender
 from kameng.accounts.throttle import LOCK_MESSAGES, registration_lock, registration_take
 from kameng.core.counters import counter_hit, counter_seconds_left
 from kameng.core.crypto import blind_index
 from kameng.core.errors import ApplicationError
 from kameng.core.http import address_block
+from kameng.risk.engine import RiskContext, risk_check
+from kameng.risk.models import Checkpoint
 
 CODE_DIGITS = 6
 CODE_RE = re.compile(r"^\d{6}$")
@@ -132,6 +138,7 @@ def phone_code_send(*, phone: str, purpose: str = PhoneCodePurpose.LOGIN, addres
     """Send a new code to `phone` for `purpose`, within the limits; the same answer whether the number has an
     account or not. `address` and `device` are the client's (None: not counted)."""
     phone = _checked_phone(phone)
+    risk_check(checkpoint=Checkpoint.SMS, context=RiskContext(ip=address, device_id=device, phone=phone))
     cooldown_key = _cooldown_key(phone, purpose)
     resend = settings.KAMENG_SMS_RESEND_SECONDS
     # The cooldown is taken first and atomically (add() wins once per window): two requests at once send one code.
@@ -182,11 +189,16 @@ def _code_take(*, phone: str, purpose: str, code: str) -> None:
     raise ApplicationError(outcome, code="code_dead" if outcome == CODE_DEAD_MESSAGE else "invalid_code")
 
 
-def _user_for_phone(*, phone: str, address: str | None) -> PhoneLogin:
+def _user_for_phone(*, phone: str, address: str | None, device: str | None = None) -> PhoneLogin:
     """The number's account, or a new one (a generated username, no password: it logs in by phone until it sets
-    one). Registering counts against the address's hourly registrations like any other."""
+    one). Registering counts against the address's hourly registrations like any other. Risk control's login (or
+    register) checkpoint decides first, the phone proved."""
     index = phone_index_of(phone)
     user = User.objects.filter(phone_index=index).first()
+    if user is None:
+        register_risk_check(phone=phone, address=address, device=device, is_sms_verified=True)
+    else:
+        login_risk_check(user=user, phone=phone, address=address, device=device, is_sms_verified=True)
     if user is None:
         lock = registration_take(address=address)
         if lock is not None:
@@ -210,7 +222,7 @@ def _user_for_phone(*, phone: str, address: str | None) -> PhoneLogin:
 
 
 def phone_login_with_code(*, phone: str, code: str, purpose: str = PhoneCodePurpose.LOGIN,
-                          address: str | None = None) -> PhoneLogin:
+                          address: str | None = None, device: str | None = None) -> PhoneLogin:
     """Log in (or register) `phone` with the code it received. The caller logs the user into its session."""
     phone = _checked_phone(phone)
     code = code.strip()
@@ -222,10 +234,10 @@ def phone_login_with_code(*, phone: str, code: str, purpose: str = PhoneCodePurp
         raise ApplicationError(LOCK_MESSAGES["registration"], code="too_many_registrations", status_code=429,
                                params={"minutes": lock.minutes}, extra={"retry_after": lock.seconds})
     _code_take(phone=phone, purpose=purpose, code=code)
-    return _user_for_phone(phone=phone, address=address)
+    return _user_for_phone(phone=phone, address=address, device=device)
 
 
-def phone_login_with_onetap(*, token: str, address: str | None = None) -> PhoneLogin:
+def phone_login_with_onetap(*, token: str, address: str | None = None, device: str | None = None) -> PhoneLogin:
     """Log in (or register) the number a carrier's one-tap token vouches for (kameng.accounts.onetap)."""
     if address:
         key = f"onetap:a:{_hashed(address_block(address))}"
@@ -234,7 +246,7 @@ def phone_login_with_onetap(*, token: str, address: str | None = None) -> PhoneL
     phone = onetap_phone_for_token(token=token)
     if not PHONE_RE.match(phone):
         raise ApplicationError(INVALID_PHONE_MESSAGE, code="invalid_phone")
-    return _user_for_phone(phone=phone, address=address)
+    return _user_for_phone(phone=phone, address=address, device=device)
 
 
 def phone_codes_purge() -> int:

@@ -114,3 +114,15 @@ def verified_name_of(*, user_id: int) -> str | None:
     to use server-side, never to show or log."""
     real_name = _verified(user_id)
     return str(real_name.name) if real_name is not None and real_name.name else None
+
+
+def user_fingerprints(*, user_id: int) -> tuple[str | None, str | None]:
+    """The user's phone and verified ID number as their blind indexes in hex (None where there is none), in one
+    query: what risk control's phone and ID rules compare, without decrypting anything."""
+    row = (User.objects.filter(pk=user_id)
+           .values_list("phone_index", "real_name__id_number_index", "real_name__status").first())
+    if row is None:
+        return None, None
+    phone_index, id_index, status = row
+    return (bytes(phone_index).hex() if phone_index else None,
+            bytes(id_index).hex() if id_index and status == RealNameStatus.VERIFIED else None)

@@ -1,5 +1,6 @@
 """Writes about users: registration (throttled per client address, answering taken and reserved names alike), and
-real-name verification (实名) with its staff reset."""
+real-name verification (实名) with its staff reset; the register and login checkpoints of risk control
+(`register_risk_check`, `login_risk_check`: kameng.risk.engine), which every way in goes through."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from kameng.accounts.throttle import (
 )
 from kameng.accounts.verification import IdentityProviderUnavailableError, VerificationOutcome, identity_provider
 from kameng.core.errors import ApplicationError, ConflictError
+from kameng.risk.engine import RiskContext, RiskResult, risk_check
+from kameng.risk.models import Checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +65,32 @@ def _too_many_registrations(lock: Lock) -> ApplicationError:
                             params={"minutes": lock.minutes}, extra={"retry_after": lock.seconds})
 
 
-def user_register(*, login: str, password: str, address: str | None = None) -> User:
+def register_risk_check(*, phone: str | None, address: str | None, device: str | None,
+                        is_sms_verified: bool = False) -> RiskResult:
+    """The register checkpoint: by password (user_register) and by phone (kameng.accounts.phone_login)."""
+    return risk_check(checkpoint=Checkpoint.REGISTER, context=RiskContext(
+        ip=address, device_id=device, phone=phone, is_sms_verified=is_sms_verified))
+
+
+def login_risk_check(*, user: User | None, phone: str | None, address: str | None, device: str | None,
+                     is_sms_verified: bool = False) -> RiskResult:
+    """The login checkpoint: password logins (kameng.accounts.forms.ThrottledLoginMixin, before the password is
+    checked, so attempts count) and phone logins (is_sms_verified: a `require_sms` rule is satisfied). Raises
+    RiskBlockedError or SmsRequiredError (403)."""
+    return risk_check(checkpoint=Checkpoint.LOGIN, context=RiskContext(
+        user_id=user.pk if user is not None else None, ip=address, device_id=device,
+        phone=phone or (str(user.phone) if user is not None and user.phone else None),
+        is_sms_verified=is_sms_verified))
+
+
+def user_register(*, login: str, password: str, address: str | None = None, device: str | None = None) -> User:
     """Register with a username (3–30 letters, digits, _) or a mainland mobile number, plus a password.
 
     Usernames are case-insensitive: stored lower-cased, and one differing only in case from an existing account
     (staff may have created mixed-case ones in the admin) is taken. `address` is the client's (None: not from the
     web, unthrottled): it may make KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR accounts an hour
-    (kameng.accounts.throttle).
+    (kameng.accounts.throttle). `device` is the client's (kameng.core.device.risk_device_id), for risk control's
+    register checkpoint, which decides once the login is well formed.
     """
     lock = registration_lock(address=address)
     if lock is not None:
@@ -84,6 +106,7 @@ def user_register(*, login: str, password: str, address: str | None = None) -> U
         user = User(username=login.lower())
     else:
         raise ApplicationError("用户名需以字母开头，3–30 位字母、数字或下划线", code="invalid_username")
+    register_risk_check(phone=phone, address=address, device=device)
     try:
         validate_password(password, user=user)
     except ValidationError as error:

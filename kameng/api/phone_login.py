@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from kameng.accounts.phone_login import PhoneLogin, phone_code_send, phone_login_with_code, phone_login_with_onetap
-from kameng.core.device import device_id
+from kameng.core.device import device_id, risk_device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
 from kameng.resellers.attribution import referral_after_registration
@@ -72,12 +72,14 @@ def send_phone_code(request: HttpRequest, payload: PhoneIn) -> CodeSentOut:
 @router.post("/phone/login", response=LoginOut, auth=None)
 def login_with_phone_code(request: HttpRequest, payload: PhoneCodeLoginIn) -> LoginOut:
     _json_only(request)
-    result = phone_login_with_code(phone=payload.phone, code=payload.code, address=client_address(request))
+    result = phone_login_with_code(phone=payload.phone, code=payload.code, address=client_address(request),
+                                   device=risk_device_id(request))
     return _logged_in(request, result)
 
 
 @router.post("/phone/onetap", response=LoginOut, auth=None)
 def login_with_onetap(request: HttpRequest, payload: OneTapLoginIn) -> LoginOut:
     _json_only(request)
-    result = phone_login_with_onetap(token=payload.token, address=client_address(request))
+    result = phone_login_with_onetap(token=payload.token, address=client_address(request),
+                                     device=risk_device_id(request))
     return _logged_in(request, result)

@@ -24,6 +24,7 @@ from kameng.catalog.models import Product
 from kameng.catalog.pricing import POINTS_INPUT_MAX, SALES_CHANNEL_API, sku_price
 from kameng.catalog.selectors import products_on_sale, skus_for_sale, topup_form_for_sku
 from kameng.catalog.topup_forms import form_primary_field, topup_form_of
+from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.core.ids import DATABASE_ID_MAX, is_database_id
@@ -259,6 +260,7 @@ def create_order(request: HttpRequest, response: HttpResponse, payload: Checkout
         payment=PaymentChoice(PayBy.WALLET if payload.pay_with_wallet else PayBy.RESERVE, pin=payload.pin,
                               pin_settings=pin_settings_of(_user(request))),
         sales_channel=SALES_CHANNEL_API, client_ip=client_address(request), points=payload.points,
+        device_id=risk_device_id(request),
         buyer_input=_buyer_input(payload))
     _never_stored(response)
     return Status(201 if result.created else 200, _order_out(result.order, result.secrets))

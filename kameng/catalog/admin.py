@@ -141,7 +141,7 @@ class ProductAdminForm(forms.ModelForm):
     class Meta:
         model = Product
         fields = ("category", "name", "description", "delivery_kind", "status", "sort_order", "min_quantity",
-                  "max_quantity", "low_stock_threshold", "topup_form")
+                  "max_quantity", "low_stock_threshold", "topup_form", "is_game_goods")
         widgets = {"topup_form": forms.Textarea(attrs={"rows": 10, "spellcheck": "false",
                                                        "class": "font-mono", "placeholder": TOPUP_FORM_EXAMPLE})}
         help_texts = {"topup_form": TOPUP_FORM_HELP}
@@ -184,7 +184,7 @@ class ProductAdmin(ModelAdmin):
                     "updated_at")
     list_display_links = ("name",)
     list_editable = ("status",)
-    list_filter = ("category", "status", "delivery_kind")
+    list_filter = ("category", "status", "delivery_kind", "is_game_goods")
     list_select_related = ("category",)
     search_fields = ("name", "description")
     inlines = (SkuInline,)
@@ -193,6 +193,7 @@ class ProductAdmin(ModelAdmin):
         ("商品图片", {"fields": ("picture_preview", "picture_upload", "picture_remove")}),
         ("购买限制与库存", {"fields": ("min_quantity", "max_quantity", "low_stock_threshold")}),
         ("直充充值表单", {"fields": ("topup_form",)}),
+        ("合规", {"fields": ("is_game_goods",)}),
     )
     readonly_fields: tuple[str, ...] = ("picture_preview",)
 

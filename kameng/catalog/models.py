@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -87,6 +88,11 @@ class Product(models.Model):
     # the uploaded file itself; empty: the storefront shows a placeholder.
     picture = models.ImageField("商品图片", upload_to="products/", max_length=200, blank=True, editable=False)
     thumbnail = models.ImageField("缩略图", upload_to="products/", max_length=200, blank=True, editable=False)
+    # 游戏类商品: minors' payment limits apply (kameng.risk, the order checkpoint; kameng.catalog.selectors
+    # .is_game_goods_sku reads it through a cached set).
+    is_game_goods = models.BooleanField("游戏类商品", default=False, db_default=False,
+                                        help_text="勾选后适用未成年人消费限制：未实名用户须先实名，"
+                                                  "未满 8 周岁不能购买，8–18 周岁有单笔与每月限额")
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
@@ -104,9 +110,18 @@ class Product(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        # The flag may have changed: forget what kameng.catalog.selectors.is_game_goods_sku cached for its SKUs.
+        cache.delete_many([game_goods_cache_key(sku_id) for sku_id in self.skus.values_list("pk", flat=True)])
+
     @property
     def is_on_sale(self) -> bool:
         return self.status == ProductStatus.ON_SALE
+
+
+def game_goods_cache_key(sku_id: int) -> str:
+    return f"catalog:game-goods:{sku_id}"
 
 
 class Sku(models.Model):

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
-from kameng.catalog.models import Category, Product, ProductStatus, Sku
+from kameng.catalog.models import Category, Product, ProductStatus, Sku, game_goods_cache_key
 from kameng.catalog.topup_forms import topup_form_of
 from kameng.core.ids import is_database_id
 
@@ -113,3 +114,19 @@ def topup_form_for_sku(*, sku_id: int) -> tuple[str, list[dict[str, Any]]] | Non
     if row is None:
         return None
     return row[0], topup_form_of(delivery_kind=row[0], template=row[1])
+
+
+GAME_GOODS_CACHE_SECONDS = 300
+
+
+def is_game_goods_sku(*, sku_id: int) -> bool:
+    """Whether the SKU's product is marked 游戏类商品 (minors' limits apply: kameng.risk). Asked at every order
+    while the minors' rule is enabled, so it is kept in the cache: one cache read per order, a query only the first
+    time (saving the product forgets it). An unknown SKU is not game goods (the checkout refuses it anyway)."""
+    key = game_goods_cache_key(sku_id)
+    cached = cache.get(key)
+    if cached is not None:
+        return bool(cached)
+    is_game = is_database_id(sku_id) and Sku.objects.filter(pk=sku_id, product__is_game_goods=True).exists()
+    cache.set(key, int(is_game), timeout=GAME_GOODS_CACHE_SECONDS)
+    return is_game

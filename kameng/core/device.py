@@ -7,16 +7,25 @@ per installation). A browser gets a long-lived signed cookie, set the first time
 Neither proves anything: a client that drops its cookie or changes its header is a new device. The id is one more
 name to count under, beside the phone and the address, not an identity. The cookie is signed so that a client
 cannot pick another device's id and use up that device's budget.
+
+Risk control (kameng.risk) counts under `risk_device_id`: the same id, except for a browser that came without a
+valid cookie (first visit, or a script that drops cookies to look new every time): that request counts under a
+fingerprint of its stable headers (User-Agent, Accept-Language, the client hints) instead, so dropping the cookie
+does not buy a fresh budget. The fingerprint is shared by every browser of the same make and settings, which is
+why it is only the fallback. Ids are stored hashed (`device_hash`, keyed): never the cookie value itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+
+from kameng.core.crypto import blind_index
 
 DEVICE_HEADER = "HTTP_X_DEVICE_ID"
 DEVICE_COOKIE = "kameng_device"
@@ -41,6 +50,35 @@ def device_id(request: HttpRequest) -> str:
         new = secrets.token_urlsafe(18)
         setattr(request, _NEW_DEVICE_ATTRIBUTE, new)
     return f"c:{new}"
+
+
+# Headers a browser sends the same way on every request, whatever page it asks for.
+FINGERPRINT_HEADERS = ("HTTP_USER_AGENT", "HTTP_ACCEPT_LANGUAGE", "HTTP_SEC_CH_UA", "HTTP_SEC_CH_UA_PLATFORM",
+                       "HTTP_SEC_CH_UA_MOBILE")
+DEVICE_HASH_CONTEXT = "core.device"
+
+
+def device_fingerprint(request: HttpRequest) -> str:
+    """A digest of the request's stable headers (not secret: it only groups requests that look alike)."""
+    digest = hashlib.sha256()
+    for header in FINGERPRINT_HEADERS:
+        digest.update(str(request.META.get(header, ""))[:512].encode(errors="replace") + b"\x00")
+    return digest.hexdigest()[:32]
+
+
+def risk_device_id(request: HttpRequest) -> str:
+    """What risk control counts a device under: the header's or the cookie's id, or — for a browser that came
+    without a valid cookie — `f:` and its header fingerprint. Sets the cookie on the answer like `device_id`."""
+    device = device_id(request)
+    new = getattr(request, _NEW_DEVICE_ATTRIBUTE, None)
+    if new is not None and device == f"c:{new}":
+        return f"f:{device_fingerprint(request)}"
+    return device
+
+
+def device_hash(device: str) -> str:
+    """A device id as stored (decisions, blacklists): a keyed hash, 64 hex characters."""
+    return blind_index(device, context=DEVICE_HASH_CONTEXT).hex()
 
 
 class DeviceIdMiddleware:

@@ -3,12 +3,16 @@ top-up's target is only ever shown masked."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
 
 from kameng.catalog.topup_forms import TargetLine, topup_form_of, topup_target_lines, topup_target_loads
 from kameng.core.errors import ApplicationError
 from kameng.core.ids import is_public_number
-from kameng.orders.models import Order, OrderEvent, OrderEventKind
+from kameng.core.money import ZERO, money
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 
 # Timeline events for staff only: which supplier an order was routed to, at what cost and why, a failover to the
 # next one, why no supplier could take it, and staff's settling of an attempt flagged for review. The buyer's pages
@@ -50,3 +54,13 @@ def order_topup_target_lines(*, order: Order) -> list[TargetLine]:
     except ApplicationError:  # a template broken since: the values are still shown, under their names
         form = []
     return topup_target_lines(form=form, target=target)
+
+
+def buyer_game_goods_spent(*, buyer_id: int, since: datetime) -> Decimal:
+    """What the buyer spent on game goods (游戏类商品) since `since`, for the minors' monthly limits (kameng.risk):
+    orders paid since then, plus orders created since then still waiting for payment (they will be paid without
+    another order check). Refunds do not give the allowance back. One query on the buyer's orders index."""
+    total = (Order.objects.filter(buyer_id=buyer_id, sku__product__is_game_goods=True)
+             .filter(Q(paid_at__gte=since) | Q(status=OrderStatus.PENDING_PAYMENT, created_at__gte=since))
+             .aggregate(total=Sum("total_amount"))["total"])
+    return money(total) if total is not None else ZERO

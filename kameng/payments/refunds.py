@@ -11,12 +11,17 @@ gateway's back office and confirms either way.
 
 A wallet top-up rejected by AML review (kameng.payments.aml) is refunded through the same machinery with a refund
 of no order: its money leaves the buyer's held top-ups, and comes back there (not to the wallet) if refused.
+
+Risk control's refund checkpoint (kameng.risk.engine, `refund_risk_check`) decides before any money moves, with
+the order's buyer as its subject (refund frequency, amount, blacklists): a block refuses the refund (403, the
+staff form says why), a review is stored for staff and the refund goes on. A buyer's after-sales request, when it
+exists, calls the same function.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -49,10 +54,25 @@ from kameng.payments.models import (
     RefundStatus,
 )
 from kameng.payments.selectors import payment_original_for_order
+from kameng.risk.engine import RiskContext, RiskResult, risk_check
+from kameng.risk.models import Checkpoint
 
 logger = logging.getLogger(__name__)
 # Longer than any adapter's HTTP timeout (15 s at most): a refund sent less than this ago may still get its answer.
 IN_FLIGHT_SECONDS = 30
+
+
+def refund_risk_check(*, buyer_id: int, amount: Decimal, client_ip: str = "", device_id: str = "") -> RiskResult:
+    """The refund checkpoint for a refund of `amount` to `buyer_id` (refund frequency counts the buyer's refunds
+    that did not fail, in one query, only when such a rule is enabled)."""
+
+    def refunds_since(since: datetime) -> int:
+        return (Refund.objects.filter(order__buyer_id=buyer_id, created_at__gte=since)
+                .exclude(status=RefundStatus.FAILED).count())
+
+    return risk_check(checkpoint=Checkpoint.REFUND, context=RiskContext(
+        user_id=buyer_id, ip=client_ip or None, device_id=device_id or None, amount=amount,
+        extras={"refunds_since": refunds_since}))
 
 
 def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: str = "",
@@ -71,8 +91,10 @@ def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: st
         raise ApplicationError("退款金额必须大于 0", code="invalid_amount")
     if destination not in RefundDestination.values:
         raise ApplicationError("退款去向只能是钱包余额或原路退回", code="invalid_destination")
-    if not Order.objects.filter(pk=order_id).exists():
+    buyer_id = Order.objects.filter(pk=order_id).values_list("buyer_id", flat=True).first()
+    if buyer_id is None:
         raise NotFoundError("订单不存在", code="order_not_found")
+    refund_risk_check(buyer_id=buyer_id, amount=amount)
     payment = None
     if destination == RefundDestination.ORIGINAL:
         payment = payment_original_for_order(order_id=order_id)

@@ -66,6 +66,8 @@ from kameng.payments.models import (
     PaymentStatus,
 )
 from kameng.payments.selectors import channel_enabled, is_channel_code, payment_in_flight_for_order
+from kameng.risk.engine import RiskContext, risk_check
+from kameng.risk.models import Checkpoint
 from kameng.risk.services import risk_event_record
 
 logger = logging.getLogger(__name__)
@@ -122,7 +124,8 @@ def _start_with_gateway(payment: Payment, channel: PaymentChannel, *, subject: s
 def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, return_url: str | None = None,
                        client_ip: str = "", device: str = "") -> TopupStarted:
     """Create a pending top-up payment and the signed request that sends the buyer to the gateway. The client's
-    address and device id (kameng.core.device; kept as a blind index) are kept for the AML review."""
+    address and device id (kameng.core.device; kept as a blind index) are kept for the AML review. Risk control's
+    top-up checkpoint (kameng.risk.engine) decides once the amount is known, before the payment row exists."""
     channel = _enabled_channel(channel_code)
     if channel.kind == ChannelKind.BALANCE:
         raise ApplicationError("钱包余额不能用来给钱包充值，请选择其他支付方式", code="channel_not_for_topup")
@@ -134,6 +137,8 @@ def wallet_topup_start(*, user_id: int, channel_code: str, amount_text: str, ret
         )
     except MoneyError as error:
         raise ApplicationError(error.template, params=error.params, code="invalid_amount") from error
+    risk_check(checkpoint=Checkpoint.TOPUP, context=RiskContext(user_id=user_id, ip=client_ip or None,
+                                                                device_id=device or None, amount=amount))
     payment = Payment.objects.create(number=public_number("P"), user_id=user_id, channel=channel,
                                      purpose=PaymentPurpose.WALLET_TOPUP, amount=amount,
                                      client_ip=_ip_or_none(client_ip), device_index=device_index_of(device))

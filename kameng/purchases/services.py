@@ -12,6 +12,10 @@ closed and the same request sent again, and the replay rules answer it (the firs
 A direct top-up (直充) takes the buyer's input (the phone number or game account to credit) in `buyer_input`:
 checked against the product's form (kameng.catalog.topup_forms) before any order exists, and stored encrypted on
 the order by the checkout. Room is left for a reseller's wallet as another way to pay.
+
+Risk control's order checkpoint (kameng.risk.engine) runs first, before anything else is looked at: with no rule
+enabled it costs nothing; the minors' rule for game goods reads the buyer's age and this month's game-goods
+spending only for game goods (`purchase_risk_check`).
 """
 
 from __future__ import annotations
@@ -20,21 +24,29 @@ import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import InterfaceError, OperationalError, connection
+from django.utils import timezone
 
 from kameng.accounts.paypin import PinSettings, pin_settings_for, wallet_payment_authorize
+from kameng.accounts.selectors import buyer_age, user_fingerprints
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
-from kameng.catalog.selectors import skus_for_sale, topup_form_for_sku
+from kameng.catalog.selectors import is_game_goods_sku, skus_for_sale, topup_form_for_sku
 from kameng.catalog.topup_forms import topup_input_clean
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
 from kameng.orders.models import Order
+from kameng.orders.selectors import buyer_game_goods_spent
 from kameng.orders.services import CheckoutResult, order_checkout
 from kameng.payments.services import OrderPaymentStarted, order_payment_start, payment_channel_for_amount
+from kameng.risk.engine import RiskContext, RiskResult, risk_check
+from kameng.risk.models import Checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +87,8 @@ class PurchaseResult:
 
 def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: PaymentChoice, request_id: str | None,
                     sales_channel: str = SALES_CHANNEL_STOREFRONT, client_ip: str = "", return_url: str = "",
-                    buyer_input: Mapping[str, Any] | None = None, points: int = 0) -> PurchaseResult:
+                    buyer_input: Mapping[str, Any] | None = None, points: int = 0,
+                    device_id: str = "") -> PurchaseResult:
     """Buy `quantity` of the SKU for the buyer, paid as `payment` says. Call it outside any transaction.
 
     Raises the checkout's errors (SKU not on sale, quantity, sold out, insufficient balance for `WALLET`, limits of
@@ -86,7 +99,11 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
     (kameng.catalog.topup_forms: a field missing or wrong raises TopupInputError naming it, 400); refused for other
     delivery kinds. Without it a direct top-up is refused by the checkout ("请填写…").
     `points` offsets cash with the buyer's points (积分): only paid from the wallet, never left waiting for payment.
+    Risk control's order checkpoint comes first (`purchase_risk_check`: RiskBlockedError and its kin, 403).
+    `device_id` is the client's (kameng.core.device.risk_device_id), for per-device rules.
     """
+    purchase_risk_check(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, sales_channel=sales_channel,
+                        client_ip=client_ip, device_id=device_id, points=points)
     common: dict[str, Any] = {"buyer_id": buyer_id, "sku_id": sku_id, "quantity": quantity,
                               "request_id": request_id, "sales_channel": sales_channel, "client_ip": client_ip}
     if buyer_input is not None:  # only then: a card-key checkout costs no look-up of the product's form
@@ -116,6 +133,44 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
         # The order exists and keeps its keys until it expires: the buyer can pay it another way.
         return PurchaseResult(order=checkout.order, created=True, secrets=[], payment_error=error)
     return PurchaseResult(order=started.order, created=True, secrets=[], payment=started)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    """The first instant of the current calendar month in China (the minors' monthly limits)."""
+    local = timezone.localtime(now or timezone.now(), SHANGHAI)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def purchase_risk_check(*, buyer_id: int, sku_id: int, quantity: int, sales_channel: str, client_ip: str = "",
+                        device_id: str = "", points: int = 0) -> RiskResult:
+    """The order checkpoint (kameng.risk.engine), before any order exists. The facts that cost a query are given
+    as functions the rules call only if they need them: the amount (the price function), whether the SKU is game
+    goods (cached), the buyer's age from the verified ID and their game-goods spending this month, the buyer's
+    phone and ID fingerprints (one query, for phone / ID rules and blacklists)."""
+
+    def amount() -> Decimal:
+        return purchase_quote(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, sales_channel=sales_channel,
+                              points=points).total
+
+    fingerprints: list[tuple[str | None, str | None]] = []
+
+    def fingerprint(which: int) -> str | None:
+        if not fingerprints:
+            fingerprints.append(user_fingerprints(user_id=buyer_id))
+        return fingerprints[0][which]
+
+    context = RiskContext(user_id=buyer_id, ip=client_ip or None, device_id=device_id or None, extras={
+        "amount": amount,
+        "phone_fingerprint": lambda: fingerprint(0),
+        "id_fingerprint": lambda: fingerprint(1),
+        "is_game_goods": lambda: is_game_goods_sku(sku_id=sku_id),
+        "age": lambda: buyer_age(user_id=buyer_id),
+        "month_spent": lambda: buyer_game_goods_spent(buyer_id=buyer_id, since=month_start()),
+    })
+    return risk_check(checkpoint=Checkpoint.ORDER, context=context)
 
 
 def purchase_topup_target(*, sku_id: int, buyer_input: Mapping[str, Any]) -> dict[str, str] | None:

@@ -11,6 +11,9 @@ whatever races. The bank account number is encrypted at rest and shown masked.
 Into the wallet (转入余额): any amount of the balance, at once, no review (commission → wallet); recorded as a
 withdrawal with destination wallet, already paid, so both show in one history. Wallet money is for buying only.
 
+Risk control's withdraw checkpoint (kameng.risk.engine) decides on a bank withdrawal before any money moves (not
+on 转入余额, which keeps the money on the platform).
+
 Journals are referenced by the withdrawal's number. Once commission has left the balance (paid out, or moved to
 the wallet) the oldest confirmed commissions it covers are marked `withdrawn` (first in, first out), so the
 earnings list says which commissions are spent.
@@ -42,6 +45,8 @@ from kameng.resellers.models import (
     ResellerWithdrawalDestination,
     ResellerWithdrawalStatus,
 )
+from kameng.risk.engine import RiskContext, risk_check
+from kameng.risk.models import Checkpoint
 
 ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
 W = ResellerWithdrawalStatus
@@ -79,9 +84,11 @@ def _checked_reseller(reseller: Reseller) -> None:
 
 
 def commission_withdrawal_request(*, reseller_id: int, amount: Decimal, bank_name: str, account_name: str,
-                                  account_number: str, request_id: str | None = None) -> ResellerWithdrawal:
+                                  account_number: str, request_id: str | None = None, user_id: int | None = None,
+                                  client_ip: str = "", device_id: str = "") -> ResellerWithdrawal:
     """Ask to withdraw `amount` of the commission balance to a bank account; the money leaves the balance now.
-    The same `request_id` again answers the withdrawal it made (a form sent twice)."""
+    The same `request_id` again answers the withdrawal it made (a form sent twice). `user_id`, `client_ip` and
+    `device_id` are who asks and from where, for risk control's withdraw checkpoint."""
     amount = money(amount)
     bank_name, account_name = bank_name.strip(), account_name.strip()
     account_number = re.sub(r"\s+", "", account_number)
@@ -95,6 +102,9 @@ def commission_withdrawal_request(*, reseller_id: int, amount: Decimal, bank_nam
     if amount < minimum:
         raise ApplicationError("提现金额不能低于 ¥%(amount)s", code="withdrawal_below_minimum",
                                params={"amount": grouped(minimum)})
+    if _existing(reseller_id, request_id) is None:  # a replay answers its withdrawal, unchecked again
+        risk_check(checkpoint=Checkpoint.WITHDRAW, context=RiskContext(
+            user_id=user_id, ip=client_ip or None, device_id=device_id or None, amount=amount))
     return _take(reseller_id=reseller_id, amount=amount, request_id=request_id, destination=D.BANK,
                  bank={"bank_name": bank_name, "account_name": account_name, "account_number": account_number})
 

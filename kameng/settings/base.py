@@ -595,3 +595,11 @@ KAMENG_AML_STRUCTURING_COUNT = env.int("KAMENG_AML_STRUCTURING_COUNT", default=3
 KAMENG_AML_STRUCTURING_DAILY_SUM = env.str("KAMENG_AML_STRUCTURING_DAILY_SUM", default="10000.00")
 KAMENG_AML_STRUCTURING_WINDOW_HOURS = env.int("KAMENG_AML_STRUCTURING_WINDOW_HOURS", default=24)
 KAMENG_AML_RETENTION_DAYS = env.int("KAMENG_AML_RETENTION_DAYS", default=1095)
+# --- risk engine (风控, kameng/risk/engine.py) --------------------------------------------------------------------
+# How often a process looks at the rules' version in the cache (a staff change applies within this many seconds),
+# and the longest it keeps a snapshot whatever the version says (the local-memory cache is not shared between
+# processes). Allow decisions at the order checkpoint are stored for this fraction of orders (0: none; the other
+# checkpoints store every decision).
+KAMENG_RISK_RULES_CHECK_SECONDS = env.float("KAMENG_RISK_RULES_CHECK_SECONDS", default=2.0)
+KAMENG_RISK_RULES_MAX_AGE_SECONDS = env.float("KAMENG_RISK_RULES_MAX_AGE_SECONDS", default=60.0)
+KAMENG_RISK_ORDER_ALLOW_SAMPLE_RATE = env.float("KAMENG_RISK_ORDER_ALLOW_SAMPLE_RATE", default=0.0)

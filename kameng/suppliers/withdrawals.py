@@ -11,6 +11,10 @@ review locks the withdrawal row and refuses any other move. The money moves at r
 review), so it cannot be asked for twice: requests of one supplier take turns on the supplier's row, and the
 ledger's guarded update refuses a payable below zero whatever happens. Journals are referenced by the withdrawal's
 number. The bank account number is encrypted at rest and shown masked.
+
+Risk control's withdraw checkpoint (kameng.risk.engine) decides before any money moves, once the request is
+well formed and is not a replay: a block refuses it (403), a review is stored for staff beside the review every
+withdrawal gets anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from kameng.core.money import ZERO, grouped, money
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post
+from kameng.risk.engine import RiskContext, risk_check
+from kameng.risk.models import Checkpoint
 from kameng.suppliers.models import SupplierWithdrawal, WithdrawalStatus
 from kameng.suppliers.money_locks import supplier_lock, withdrawal_lock
 
@@ -61,9 +67,11 @@ def withdrawable_amount(*, owner_id: int) -> Decimal:
 
 
 def supplier_withdrawal_request(*, supplier_id: int, amount: Decimal, bank_name: str, account_name: str,
-                                account_number: str, request_id: str | None = None) -> SupplierWithdrawal:
+                                account_number: str, request_id: str | None = None, user_id: int | None = None,
+                                client_ip: str = "", device_id: str = "") -> SupplierWithdrawal:
     """Ask to withdraw `amount` of the payable to a bank account; the money leaves the payable now. The same
-    `request_id` again answers the withdrawal it made (a form sent twice), whatever the rest says."""
+    `request_id` again answers the withdrawal it made (a form sent twice), whatever the rest says. `user_id`,
+    `client_ip` and `device_id` are who asks and from where, for risk control's withdraw checkpoint."""
     amount = money(amount)
     bank_name, account_name = bank_name.strip(), account_name.strip()
     account_number = re.sub(r"\s+", "", account_number)
@@ -80,6 +88,8 @@ def supplier_withdrawal_request(*, supplier_id: int, amount: Decimal, bank_name:
     existing = _existing(supplier_id, request_id)
     if existing is not None:
         return existing
+    risk_check(checkpoint=Checkpoint.WITHDRAW, context=RiskContext(
+        user_id=user_id, ip=client_ip or None, device_id=device_id or None, amount=amount))
     try:
         with transaction.atomic():
             supplier = supplier_lock(supplier_id=supplier_id)

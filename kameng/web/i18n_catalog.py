@@ -142,6 +142,12 @@ DOMAIN_TEXTS = (
     _("该补货提醒当前为「%(status)s」，不能再这样处理"),
     _("Webhook 地址必须是 https:// 开头的完整网址"), _("无法解析 Webhook 地址的域名，请检查后重试"),
     _("Webhook 地址必须指向公网服务器"),
+    # risk control (kameng.risk.engine)
+    _("您的操作存在风险，已被系统拦截。如有疑问请联系客服"), _("为保障账号安全，请使用短信验证码完成验证"),
+    _("风控服务暂时不可用，请稍后重试"), _("购买游戏类商品前请先完成实名认证"),
+    _("根据未成年人保护相关规定，未满 %(age)s 周岁的用户不能购买游戏类商品"),
+    _("根据未成年人保护相关规定，未满 %(age)s 周岁的用户购买游戏类商品单笔不能超过 ¥%(limit)s"),
+    _("根据未成年人保护相关规定，未满 %(age)s 周岁的用户每月购买游戏类商品累计不能超过 ¥%(limit)s（本月已购 ¥%(spent)s）"),  # noqa: E501 - one msgid
 )
 
 # The supplier console's money pages (kameng.web.views.supplier_money): withdrawal statuses, statement line kinds,

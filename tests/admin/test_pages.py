@@ -65,6 +65,11 @@ def _populate() -> None:
     AmlPolicy.objects.create(threshold=Decimal("5000.00"), structuring_ratio=Decimal("0.80"), structuring_count=3,
                              structuring_daily_sum=Decimal("10000.00"), structuring_window_hours=24,
                              retention_days=1095)
+    from kameng.risk.blacklist import blacklist_add
+    from kameng.risk.models import RiskDecision
+
+    blacklist_add(kind="ip", text="203.0.113.7", reason="测试")
+    RiskDecision.objects.create(checkpoint="login", decision="block", reason="测试", ip="203.0.113.7")
 
 
 def _registered_models() -> list[type[Model]]:

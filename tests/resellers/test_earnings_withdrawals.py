@@ -5,6 +5,7 @@ review pages, the commission settings and the staff-set inviter."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -58,7 +59,7 @@ def _earned(capture: Capture, *prices: str) -> tuple[Reseller, list[Earning]]:
     return Reseller.objects.get(user=user), list(Earning.objects.filter(beneficiary=user).order_by("pk"))
 
 
-def _request(seller: Reseller, amount: str, **kwargs: str) -> ResellerWithdrawal:
+def _request(seller: Reseller, amount: str, **kwargs: Any) -> ResellerWithdrawal:
     return commission_withdrawal_request(reseller_id=seller.pk, amount=Decimal(amount), bank_name="工商银行",
                                          account_name="张三", account_number=ACCOUNT, **kwargs)
 

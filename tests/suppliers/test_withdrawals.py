@@ -4,6 +4,7 @@ back) exactly once, the bank account is encrypted and masked, and every refusal 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -27,7 +28,8 @@ ACCOUNT = "6222 0202 0011 2233 445"
 
 
 def _request(supplier_id: int, amount: str, **kwargs: str) -> SupplierWithdrawal:
-    fields = {"bank_name": "工商银行北京分行", "account_name": "北京某某科技有限公司", "account_number": ACCOUNT}
+    fields: dict[str, Any] = {"bank_name": "工商银行北京分行", "account_name": "北京某某科技有限公司",
+                              "account_number": ACCOUNT}
     fields.update(kwargs)
     return supplier_withdrawal_request(supplier_id=supplier_id, amount=Decimal(amount), **fields)
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from kameng.accounts.onetap import onetap_backend
 from kameng.accounts.phone_login import PhoneLogin, phone_code_send, phone_login_with_code, phone_login_with_onetap
 from kameng.accounts.services import user_register
-from kameng.core.device import device_id
+from kameng.core.device import device_id, risk_device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
 from kameng.resellers.attribution import referral_after_registration
@@ -47,7 +47,9 @@ class StoreLoginView(LoginView):
         context = super().get_context_data(**kwargs)
         tab = self.request.GET.get("tab", "")
         if self.request.method == "POST":
-            tab = "password"
+            risk_error = getattr(kwargs.get("form"), "risk_error", None)
+            # Risk control wants an SMS code for this login: the SMS tab, with the message above it.
+            tab = "sms" if risk_error is not None and risk_error.code == "sms_required" else "password"
         return {**_phone_context(self.request, tab=tab), **context}
 
     def form_valid(self, form: Any) -> HttpResponse:
@@ -61,6 +63,8 @@ class StoreLoginView(LoginView):
         if form.lock is not None:  # the message says why and for how long; Retry-After says it to programs
             response.status_code = 429
             response["Retry-After"] = str(form.lock.seconds)
+        elif form.risk_error is not None:  # refused by risk control (kameng.risk.engine)
+            response.status_code = form.risk_error.status_code
         return response
 
 
@@ -100,7 +104,7 @@ def register(request: HttpRequest) -> HttpResponse:
         return render(request, "web/register.html", context, status=400)
     try:
         user = user_register(login=form.cleaned_data["login"], password=form.cleaned_data["password"],
-                             address=client_address(request))
+                             address=client_address(request), device=risk_device_id(request))
     except ApplicationError as error:
         field = REGISTER_ERROR_FIELDS.get(error.code)
         if field is not None:  # said under the field it is about, like the form's own checks
@@ -191,7 +195,7 @@ def login_sms(request: HttpRequest) -> HttpResponse:
         return _login_page(request, tab="sms", sms_form=form, status=400)
     try:
         result = phone_login_with_code(phone=form.cleaned_data["phone"], code=form.cleaned_data["code"],
-                                       address=client_address(request))
+                                       address=client_address(request), device=risk_device_id(request))
     except ApplicationError as error:
         return _login_page(request, tab="sms", sms_form=form, error=error)
     return _logged_in(request, result)
@@ -203,7 +207,8 @@ def login_onetap(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("web:home")
     try:
-        result = phone_login_with_onetap(token=request.POST.get("token", ""), address=client_address(request))
+        result = phone_login_with_onetap(token=request.POST.get("token", ""), address=client_address(request),
+                                         device=risk_device_id(request))
     except ApplicationError as error:
         return _login_page(request, tab="onetap", error=error)
     return _logged_in(request, result)

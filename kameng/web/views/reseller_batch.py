@@ -35,6 +35,7 @@ from kameng.accounts.paypin import pin_settings_of
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import SALES_CHANNEL_BATCH, sku_price
 from kameng.catalog.selectors import products_on_sale, skus_for_sale
+from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.http import client_address
 from kameng.core.money import ZERO
@@ -127,7 +128,8 @@ def reseller_batch(request: ResellerRequest) -> HttpResponse:
         result = purchase_create(buyer_id=request.user.pk, sku_id=form.cleaned_data["sku"],
                                  quantity=form.cleaned_data["quantity"], payment=payment,
                                  request_id=form.cleaned_data["request_id"] or None,
-                                 sales_channel=SALES_CHANNEL_BATCH, client_ip=client_address(request))
+                                 sales_channel=SALES_CHANNEL_BATCH, client_ip=client_address(request),
+                                 device_id=risk_device_id(request))
     except ApplicationError as error:
         return _page(request, form, status=status_for(error), error=error)
     order = result.order

@@ -14,7 +14,9 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError
+from kameng.core.http import client_address
 from kameng.core.money import MoneyError, parse_amount
 from kameng.resellers.commission_withdrawals import (
     commission_balance,
@@ -138,7 +140,8 @@ def reseller_withdrawals(request: ResellerRequest) -> HttpResponse:
     try:
         withdrawal = commission_withdrawal_request(
             reseller_id=request.reseller.pk, amount=_amount(data["amount"]), bank_name=data["bank_name"],
-            account_name=data["account_name"], account_number=data["account_number"], request_id=data["request_id"])
+            account_name=data["account_name"], account_number=data["account_number"], request_id=data["request_id"],
+            user_id=request.user.pk, client_ip=client_address(request), device_id=risk_device_id(request))
     except ApplicationError as error:
         return _refused(request, _context(request, form), error)
     return redirect("web:reseller_withdrawal", number=withdrawal.number)

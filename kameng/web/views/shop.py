@@ -27,6 +27,7 @@ from kameng.catalog.models import Category, Product
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price, subsite_id_of_channel
 from kameng.catalog.selectors import categories_visible, products_on_sale, skus_for_sale
 from kameng.catalog.topup_forms import TopupInputError, topup_form_of
+from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.core.money import money
@@ -218,6 +219,7 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
                                  quantity=form.cleaned_data["quantity"], payment=payment,
                                  request_id=form.cleaned_data["request_id"] or None,
                                  sales_channel=channel, client_ip=client_address(request),
+                                 device_id=risk_device_id(request),
                                  points=form.cleaned_data.get("points") or 0,
                                  buyer_input=topup_fields.buyer_input() if topup_fields is not None else None)
     except ApplicationError as error:

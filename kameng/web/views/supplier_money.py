@@ -14,7 +14,9 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError
+from kameng.core.http import client_address
 from kameng.core.money import MoneyError, parse_amount
 from kameng.suppliers.exports import Cell, table_csv, table_xlsx
 from kameng.suppliers.models import SupplierWithdrawal
@@ -142,7 +144,8 @@ def supplier_withdrawals(request: SupplierRequest) -> HttpResponse:
             raise ApplicationError(error.template, code="invalid_amount", params=error.params) from error
         withdrawal = supplier_withdrawal_request(
             supplier_id=request.supplier.pk, amount=amount, bank_name=data["bank_name"],
-            account_name=data["account_name"], account_number=data["account_number"], request_id=data["request_id"])
+            account_name=data["account_name"], account_number=data["account_number"], request_id=data["request_id"],
+            user_id=request.user.pk, client_ip=client_address(request), device_id=risk_device_id(request))
     except ApplicationError as error:
         context = {**_withdrawals_context(request, form), "error_message": message_for(error),
                    "error_code": error.code}

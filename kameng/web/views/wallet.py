@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.accounts.paypin import effective_password_free_limit
-from kameng.core.device import device_id
+from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.ledger.selectors import wallet_balance
@@ -72,7 +72,7 @@ def topup(request: BuyerRequest) -> HttpResponse:
         started = wallet_topup_start(
             user_id=request.user.pk, channel_code=form.cleaned_data["channel"],
             amount_text=form.cleaned_data["amount"],
-            client_ip=client_address(request), device=device_id(request),
+            client_ip=client_address(request), device=risk_device_id(request),
         )
     except ApplicationError as error:
         return rejected(request, "web/wallet.html", context, error)
