@@ -595,3 +595,6 @@ KAMENG_AML_STRUCTURING_COUNT = env.int("KAMENG_AML_STRUCTURING_COUNT", default=3
 KAMENG_AML_STRUCTURING_DAILY_SUM = env.str("KAMENG_AML_STRUCTURING_DAILY_SUM", default="10000.00")
 KAMENG_AML_STRUCTURING_WINDOW_HOURS = env.int("KAMENG_AML_STRUCTURING_WINDOW_HOURS", default=24)
 KAMENG_AML_RETENTION_DAYS = env.int("KAMENG_AML_RETENTION_DAYS", default=1095)
+# Card keys bought upstream when the platform's stock cannot fill a card-key order (kameng/orders/upstream.py): the
+# object that says whether an upstream offer can take the order and routes it; "" sells card keys from stock only.
+KAMENG_CARD_KEY_UPSTREAM = "kameng.suppliers.upstream_cards.UPSTREAM"
