@@ -46,7 +46,7 @@ class CardKeyUpstream(Protocol):
 
 @cache
 def _load(path: str) -> CardKeyUpstream:
-    return import_string(path)  # type: ignore[no-any-return]
+    return import_string(path)
 
 
 def card_key_upstream() -> CardKeyUpstream | None:

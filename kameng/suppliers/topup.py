@@ -56,8 +56,8 @@ from django.utils.translation import gettext_noop as _
 from kameng.catalog.models import DeliveryKind, Product, Sku
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import money
-from kameng.inventory.upstream_keys import card_keys_store_from_upstream
 from kameng.core.sql import json_rows
+from kameng.inventory.upstream_keys import card_keys_store_from_upstream
 from kameng.ledger import recipes
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
 from kameng.orders.events import fact
@@ -360,8 +360,8 @@ def _cards_succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer, *
         supplier_id=attempt.supplier_id, cost=money(attempt.cost / Decimal(order.quantity)))
     if not waiting:
         _settle_succeeded(attempt, answer)
-        _flag(attempt, f"订单已是「{order.get_status_display()}」时供货商交付了 {len(answer.cards)} 张卡密（已作废留存，"
-                       f"未发给买家）：可能重复采购，请与供货商核对")
+        _flag(attempt, f"订单已是「{order.get_status_display()}」时供货商交付了 {len(answer.cards)} 张卡密"
+                       f"（已作废留存，未发给买家）：可能重复采购，请与供货商核对")
         return []
     if not keys.is_delivered:
         problem = keys.problem(expected=order.quantity)

@@ -20,12 +20,25 @@ fill it does it come here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_noop as _
 
+from kameng.catalog.models import DeliveryKind
 from kameng.orders.events import fact
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import transition
+from kameng.suppliers.models import (
+    ConnectorKind,
+    OfferStockSource,
+    RoutingRuleKind,
+    SkuRoutingRule,
+    SupplierOffer,
+    SupplierStatus,
+)
 from kameng.suppliers.routing import offers_eligible
+from kameng.suppliers.selectors import offer_not_at_loss_q
 from kameng.suppliers.topup import order_route_first
 
 REASON_NO_CARD_OFFER = _("暂无可用的供货商，库存不足")
@@ -45,3 +58,20 @@ class UpstreamCards:
 
 
 UPSTREAM = UpstreamCards()
+
+
+def skus_sold_upstream(sku_ids: Iterable[int]) -> set[int]:
+    """The card-key SKUs among these that an upstream offer can sell at the retail price now (for the storefront:
+    such a SKU is buyable with no key in stock, "上游供货"). The routing rules without an order: approved upstream
+    supplier, active UPSTREAM offer, not excluded, upstream stock not known to be 0, not at a loss at retail; the
+    daily cap is the order's business (an order over it is refunded, as a direct top-up would be)."""
+    ids = sorted(set(sku_ids))
+    if not ids:
+        return set()
+    excluded = SkuRoutingRule.objects.filter(sku_id=OuterRef("sku_id"), supplier_id=OuterRef("supplier_id"),
+                                             kind=RoutingRuleKind.EXCLUDE)
+    return set(SupplierOffer.objects.filter(
+        sku_id__in=ids, sku__product__delivery_kind=DeliveryKind.CARD_KEY, is_active=True,
+        stock_source=OfferStockSource.UPSTREAM, supplier__status=SupplierStatus.APPROVED,
+    ).exclude(supplier__connector_kind=ConnectorKind.MANUAL).exclude(upstream_stock=0)
+        .filter(offer_not_at_loss_q(), ~Q(Exists(excluded))).values_list("sku_id", flat=True))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -51,12 +52,12 @@ from kameng.suppliers.models import (
 )
 from kameng.suppliers.settlement import settlement_aftercare
 from kameng.suppliers.topup import Via, attempt_outcome_apply, attempt_review_settle
+from tests.concurrency.threads import requires_postgresql, run_in_threads, unexpected
 from tests.factories import SkuFactory, SupplierFactory, SupplierOfferFactory, UserFactory, fund_wallet, stock_sku
 from tests.suppliers.test_kameng_connector import DELIVER, TIMEOUT_AFTER_ACCEPT, Sites, sites
 from tests.suppliers.topup_support import (
     FAILED,
     LOST_AFTER_ACCEPT,
-    PROCESSING,
     REFUSED,
     SUCCEEDED,
     FakeUpstream,
@@ -97,8 +98,13 @@ class CardUpstream(FakeUpstream):
         return replace(answer, cards=self.cards(number)) if answer.outcome == Outcome.SUCCEEDED else answer
 
 
-def _card_upstream(upstreams: Upstreams, name: str, sku: Sku, price: str, **offer_fields: Any) -> CardUpstream:
+def _card_upstream(upstreams: Upstreams, name: str, sku: Sku, price: str, *steps: str,
+                   cards: tuple[str, ...] | None = None, **offer_fields: Any) -> CardUpstream:
+    """A card upstream offering the SKU at `price`, scripted with `steps`; `cards`: what its first order gets."""
     upstream = CardUpstream(name=name)
+    upstream.script(*steps)
+    if cards is not None:
+        upstream.next_cards.append(cards)
     upstreams.by_name[name] = upstream
     upstreams.offer(name, sku, price, **offer_fields)
     return upstream
@@ -146,7 +152,7 @@ def _fingerprint(secret: str) -> bytes:
 def test_a_sold_out_sku_is_bought_upstream_and_the_keys_are_the_orders(
         upstreams: Upstreams, django_capture_on_commit_callbacks: Capture, client: Client) -> None:
     sku = card_sku("20.00")
-    upstream = _card_upstream(upstreams, "甲", sku, "18.00").script(SUCCEEDED)
+    upstream = _card_upstream(upstreams, "甲", sku, "18.00", SUCCEEDED)
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=3)
 
@@ -201,7 +207,7 @@ def test_stock_held_on_the_platform_goes_first(upstreams: Upstreams,
 def test_an_order_the_stock_cannot_fill_goes_wholly_upstream(upstreams: Upstreams,
                                                              django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku("20.00")
-    upstream = _card_upstream(upstreams, "甲", sku, "18.00").script(SUCCEEDED)
+    upstream = _card_upstream(upstreams, "甲", sku, "18.00", SUCCEEDED)
     stock_sku(sku, 1)
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=2)
@@ -216,9 +222,10 @@ def test_an_order_the_stock_cannot_fill_goes_wholly_upstream(upstreams: Upstream
 def test_without_an_eligible_upstream_offer_the_sku_is_sold_out(why: str, upstreams: Upstreams,
                                                                 django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku("20.00")
-    fields: dict[str, Any] = {"loss": {}, "inactive": {"is_active": False}, "excluded": {},
-                              "uploaded_keys": {"stock_source": OfferStockSource.CARD_KEYS},
-                              "not_approved": {}}[why]
+    offers: dict[str, dict[str, Any]] = {"loss": {}, "inactive": {"is_active": False}, "excluded": {},
+                                         "uploaded_keys": {"stock_source": OfferStockSource.CARD_KEYS},
+                                         "not_approved": {}}
+    fields = offers[why]
     upstream = _card_upstream(upstreams, "甲", sku, "25.00" if why == "loss" else "18.00", **fields)
     supplier = Supplier.objects.get(name="甲")
     if why == "excluded":
@@ -234,6 +241,20 @@ def test_without_an_eligible_upstream_offer_the_sku_is_sold_out(why: str, upstre
     assert not Order.objects.exists()
     assert upstream.requests == []
     assert wallet_balance(user_id=buyer.pk) == Decimal("100.00")
+
+
+def test_the_storefront_sells_a_sku_that_only_an_upstream_stocks(upstreams: Upstreams, client: Client) -> None:
+    sku = card_sku("20.00")
+    sold_out = card_sku("20.00")
+    _card_upstream(upstreams, "甲", sku, "18.00")
+    _card_upstream(upstreams, "乙", sold_out, "25.00")  # at a loss: not sold
+
+    page = client.get(reverse("web:product", args=[sku.product_id])).content.decode()
+    refused = client.get(reverse("web:product", args=[sold_out.product_id])).content.decode()
+
+    assert "上游供货" in page
+    assert 'data-testid="sold-out-button"' not in page
+    assert 'data-testid="sold-out-button"' in refused
 
 
 # --- the pipeline: processing, timeout, failover, refund -------------------------------------------------------------
@@ -268,7 +289,7 @@ def test_processing_is_queried_and_delivered_once(upstreams: Upstreams,
 def test_a_timeout_is_queried_never_resubmitted_and_delivered_once(
         upstreams: Upstreams, django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku()
-    upstream = _card_upstream(upstreams, "甲", sku, "18.00").script(LOST_AFTER_ACCEPT)
+    upstream = _card_upstream(upstreams, "甲", sku, "18.00", LOST_AFTER_ACCEPT)
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=2)
     attempt = TopupAttempt.objects.get(order=order)
@@ -311,8 +332,8 @@ def test_a_success_without_its_cards_is_queried_for_them(upstreams: Upstreams,
 def test_failure_fails_over_to_the_next_offer(upstreams: Upstreams,
                                               django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku()
-    first = _card_upstream(upstreams, "甲", sku, "17.00").script(FAILED)
-    second = _card_upstream(upstreams, "乙", sku, "18.00").script(SUCCEEDED)
+    first = _card_upstream(upstreams, "甲", sku, "17.00", FAILED)
+    second = _card_upstream(upstreams, "乙", sku, "18.00", SUCCEEDED)
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=2)
 
@@ -330,8 +351,8 @@ def test_failure_fails_over_to_the_next_offer(upstreams: Upstreams,
 def test_every_offer_failing_refunds_the_whole_total_exactly_once(
         upstreams: Upstreams, django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku("20.00")
-    _card_upstream(upstreams, "甲", sku, "17.00").script(FAILED)
-    _card_upstream(upstreams, "乙", sku, "18.00").script(REFUSED)
+    _card_upstream(upstreams, "甲", sku, "17.00", FAILED)
+    _card_upstream(upstreams, "乙", sku, "18.00", REFUSED)
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=2)
     _due()
@@ -352,7 +373,7 @@ def test_every_offer_failing_refunds_the_whole_total_exactly_once(
 def test_an_unpaid_order_finds_no_stock_and_is_bought_upstream_when_paid(
         upstreams: Upstreams, django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku("20.00")
-    upstream = _card_upstream(upstreams, "甲", sku, "18.00").script(SUCCEEDED)
+    upstream = _card_upstream(upstreams, "甲", sku, "18.00", SUCCEEDED)
     buyer = UserFactory.create()
     fund_wallet(buyer, "100.00")
     with django_capture_on_commit_callbacks(execute=True):
@@ -377,9 +398,8 @@ def test_an_unpaid_order_finds_no_stock_and_is_bought_upstream_when_paid(
 def test_fewer_cards_than_the_quantity_fail_the_attempt_and_go_to_the_next_offer(
         upstreams: Upstreams, django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku()
-    short = _card_upstream(upstreams, "甲", sku, "17.00").script(SUCCEEDED)
-    short.next_cards.append(("SHORT-ONLY-ONE",))
-    _card_upstream(upstreams, "乙", sku, "18.00").script(SUCCEEDED)
+    _card_upstream(upstreams, "甲", sku, "17.00", SUCCEEDED, cards=("SHORT-ONLY-ONE",))
+    _card_upstream(upstreams, "乙", sku, "18.00", SUCCEEDED)
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=2)
 
@@ -397,7 +417,7 @@ def test_fewer_cards_than_the_quantity_fail_the_attempt_and_go_to_the_next_offer
 def test_fewer_cards_with_no_other_offer_refund_the_order(upstreams: Upstreams,
                                                           django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku("20.00")
-    _card_upstream(upstreams, "甲", sku, "18.00").script(SUCCEEDED).next_cards.append(("ONLY-ONE",))
+    _card_upstream(upstreams, "甲", sku, "18.00", SUCCEEDED, cards=("ONLY-ONE",))
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=3)
 
@@ -414,7 +434,7 @@ def test_a_card_already_on_the_platform_is_never_delivered_again(
     other = card_sku("30.00")
     [taken] = stock_sku(other, 1, prefix="DUP")
     sku = card_sku("20.00")
-    _card_upstream(upstreams, "甲", sku, "18.00").script(SUCCEEDED).next_cards.append((taken, "FRESH-CARD-2"))
+    _card_upstream(upstreams, "甲", sku, "18.00", SUCCEEDED, cards=(taken, "FRESH-CARD-2"))
     caplog.set_level(logging.DEBUG)
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=2)
@@ -428,13 +448,14 @@ def test_a_card_already_on_the_platform_is_never_delivered_again(
     assert (existing.sku_id, existing.status, existing.order_id) == (other.pk, CardKeyStatus.AVAILABLE, None)
     fresh = CardKey.objects.get(fingerprint=_fingerprint("FRESH-CARD-2"))
     assert (fresh.status, fresh.order_id) == (CardKeyStatus.VOID, None)
-    assert taken not in caplog.text and "FRESH-CARD-2" not in caplog.text
+    assert taken not in caplog.text
+    assert "FRESH-CARD-2" not in caplog.text
 
 
 def test_cards_repeated_within_one_answer_are_not_delivered(upstreams: Upstreams,
                                                             django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku()
-    _card_upstream(upstreams, "甲", sku, "18.00").script(SUCCEEDED).next_cards.append(("SAME", "SAME"))
+    _card_upstream(upstreams, "甲", sku, "18.00", SUCCEEDED, cards=("SAME", "SAME"))
 
     order = buy(sku, django_capture_on_commit_callbacks, quantity=2)
 
@@ -445,7 +466,7 @@ def test_cards_repeated_within_one_answer_are_not_delivered(upstreams: Upstreams
 def test_cards_arriving_after_the_order_was_refunded_are_kept_withdrawn_and_flagged(
         upstreams: Upstreams, django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku()
-    upstream = _card_upstream(upstreams, "甲", sku, "18.00").script(FAILED)
+    upstream = _card_upstream(upstreams, "甲", sku, "18.00", FAILED)
     order = buy(sku, django_capture_on_commit_callbacks, quantity=1)
     attempt = TopupAttempt.objects.get(order=order)
     assert order.status == OrderStatus.REFUNDED
@@ -590,3 +611,70 @@ def test_kameng_site_timeout_is_queried_and_delivered_once(sites: Sites,
     assert len(site.posts) == 1
     assert site.queries == [attempt.customer_order_no]
     assert secrets_for_order(order_id=order.pk) == [f"UPKEY-{attempt.customer_order_no}-0"]
+
+
+# --- PostgreSQL: real row locks, real threads --------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_card_answered_for_two_orders_at_once_is_delivered_to_one(upstreams: Upstreams) -> None:
+    requires_postgresql()
+    sku = card_sku("20.00")
+    _card_upstream(upstreams, "甲", sku, "18.00")  # accepts, answers processing
+    orders = [buy(sku, _no_capture) for _ in range(2)]
+    attempts = [TopupAttempt.objects.get(order=order) for order in orders]
+    assert [attempt.status for attempt in attempts] == [AttemptStatus.PROCESSING] * 2
+    same = TopupAnswer(outcome=Outcome.SUCCEEDED, cards=("RACE-CARD-1",))
+
+    outcomes = run_in_threads(2, lambda index: attempt_outcome_apply(attempt_id=attempts[index].pk, answer=same,
+                                                                     via=Via.QUERY))
+
+    assert unexpected(outcomes) == []
+    statuses = sorted(Order.objects.filter(pk__in=[order.pk for order in orders]).values_list("status", flat=True))
+    assert statuses == sorted([OrderStatus.DELIVERED, OrderStatus.REFUNDED])
+    key = CardKey.objects.get(fingerprint=_fingerprint("RACE-CARD-1"))
+    delivered = Order.objects.get(status=OrderStatus.DELIVERED)
+    assert (key.order_id, key.status) == (delivered.pk, CardKeyStatus.SOLD)
+    refused = TopupAttempt.objects.exclude(order=delivered).get()
+    assert (refused.status, refused.needs_review) == (AttemptStatus.FAILED, True)
+    assert wallet_balance(user_id=Order.objects.get(status=OrderStatus.REFUNDED).buyer_id) == Decimal("500.00")
+    assert _balance(AccountKind.ORDERS_IN_PROGRESS) == Decimal("0.00")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_buyers_take_the_stock_then_the_upstream_each_order_once(upstreams: Upstreams) -> None:
+    requires_postgresql()
+    sku = card_sku("20.00")
+    upstream = _card_upstream(upstreams, "甲", sku, "18.00")
+    upstream.default_step = SUCCEEDED
+    stock = stock_sku(sku, 3)
+    buyers = [UserFactory.create() for _ in range(THREADS)]
+    for buyer in buyers:
+        fund_wallet(buyer, "100.00")
+
+    outcomes = run_in_threads(THREADS, lambda index: order_checkout(buyer_id=buyers[index].pk, sku_id=sku.pk,
+                                                                    quantity=1).order.pk)
+
+    assert unexpected(outcomes) == []
+    orders = list(Order.objects.filter(sku=sku))
+    assert len(orders) == THREADS
+    assert {order.status for order in orders} == {OrderStatus.DELIVERED}
+    delivered = [secret for order in orders for secret in secrets_for_order(order_id=order.pk)]
+    assert len(delivered) == len(set(delivered)) == THREADS
+    assert set(stock) <= set(delivered)
+    assert TopupAttempt.objects.count() == THREADS - len(stock)
+    assert all(count == 1 for count in upstream.submits.values())
+    assert _balance(AccountKind.ORDERS_IN_PROGRESS) == Decimal("0.00")
+    assert sum(wallet_balance(user_id=buyer.pk) for buyer in buyers) == Decimal("100.00") * THREADS - Decimal(
+        "20.00") * THREADS
+
+
+THREADS = 8
+
+
+@contextmanager
+def _no_capture(*, execute: bool = True) -> Iterator[None]:
+    """A transaction=True test commits for real: what runs after commit runs then."""
+    yield
