@@ -9,7 +9,8 @@ A draft is complete before it is written: every column of the order is set from 
 `PriceQuote`, so marking the instance as written (its id and timestamps filled in) leaves nothing that reads as a
 default. How an order is fulfilled depends on its product's delivery kind: card keys are claimed with the order
 (sold when paid, reserved when not); anything else is paid into the ledger's orders-in-progress account and
-fulfilled after commit by `kameng.orders.fulfilment`.
+fulfilled after commit by `kameng.orders.fulfilment`. A card-key order that finds no key while an upstream supplier
+can sell them is not refused: it is redrafted as one fulfilled later (kameng.orders.upstream).
 
 Points (积分) used on an order are debited in the same transaction, as a points journal of their own (a journal is
 in one unit) next to the money journal. Only the single path writes such orders (the group-commit batch never
@@ -43,12 +44,13 @@ from kameng.core.sql import json_rows
 from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many
 from kameng.ledger import recipes
 from kameng.ledger.models import JournalKind
-from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
+from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many, wallet_account_id
 from kameng.orders.aftercare import AftercareEvent, order_aftercare
 from kameng.orders.events import KIND_ENTERING
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.reservations import reservations_take_over
 from kameng.orders.state import can_transition
+from kameng.orders.upstream import card_key_upstream_takes
 
 # The delivery kinds a checkout accepts. Direct top-ups are fulfilled later, like manual orders (their money held
 # until the supplier's answer): their fulfiller comes from the suppliers (settings.KAMENG_FULFILLERS).
@@ -314,13 +316,36 @@ def _claim_one(draft: CheckoutDraft) -> list[tuple[int, bytes]]:
         # No savepoint: a short claim gives back what it took and raises before any statement fails.
         return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell,
                                unit_price=order.unit_price)
-    except SoldOutError:
-        # A paying buyer is not refused while the keys are only held by others' unpaid orders near their deadline.
-        if not draft.sell or not reservations_take_over(sku_id=order.sku_id, buyer_id=order.buyer_id,
-                                                        quantity=draft.keys):
-            raise
-    return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell,
-                           unit_price=order.unit_price)
+    except SoldOutError as error:
+        sold_out = error
+    # A paying buyer is not refused while the keys are only held by others' unpaid orders near their deadline.
+    if draft.sell and reservations_take_over(sku_id=order.sku_id, buyer_id=order.buyer_id, quantity=draft.keys):
+        try:
+            return card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=draft.keys, sell=draft.sell,
+                                   unit_price=order.unit_price)
+        except SoldOutError as error:
+            sold_out = error
+    if _waits_for_upstream(draft):
+        return []
+    raise sold_out
+
+
+def _waits_for_upstream(draft: CheckoutDraft) -> bool:
+    """No key in stock for this written draft: when an upstream can sell them (kameng.orders.upstream), the order
+    waits for it instead of failing — paid: PAID (not delivered), its money into the hold, fulfilled after commit;
+    unpaid: written without reserved keys, fulfilled when paid. A points exchange (no money to hold) never waits."""
+    order = draft.order
+    if (draft.sell and draft.journal is None) or not card_key_upstream_takes(order):
+        return False
+    draft.keys = 0
+    if draft.sell:
+        draft.timeline = checkout_timeline(is_paid=True, is_delivered=False)
+        draft.journal = recipes.order_payment_into_hold(
+            order_number=order.number, memo=order_payment_memo(order),
+            wallet_id=wallet_account_id(user_id=order.buyer_id), amount=order.total_amount)
+        order.status, order.delivered_at = OrderStatus.PAID, None
+        Order.objects.filter(pk=order.pk).update(status=order.status, delivered_at=None)
+    return True
 
 
 _EVENTS_INSERT_SQL = """

@@ -1,7 +1,9 @@
 """Fulfilment of paid orders by delivery kind: one fulfiller per kind, dispatched from here only.
 
 - `card_key`: synchronous. The keys are claimed with the order (sold at once when paid from the wallet, reserved
-  and then sold when an unpaid order is paid); a paid order that could not get them is refunded to the wallet.
+  and then sold when an unpaid order is paid); a paid order that could not get them is refunded to the wallet —
+  unless an upstream supplier can sell them (kameng.orders.upstream): then the order is held and fulfilled later,
+  as a direct top-up is.
 - `manual`: asynchronous. A paid order's money is held in the ledger's orders-in-progress account; after commit the
   `fulfil_order` task moves it `paid → fulfilling` (待发货 for staff), and staff then mark it delivered with a note
   the buyer reads (the money goes to revenue) or fail it (the money goes back to the wallet, exactly once).
@@ -42,6 +44,7 @@ from kameng.orders.events import fact
 from kameng.orders.locks import order_lock
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import transition
+from kameng.orders.upstream import card_key_upstream, order_money_held
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +72,21 @@ def is_fulfilled_later(delivery_kind: str) -> bool:
 
 
 def order_payment_journal(order: Order, *, delivery_kind: str) -> JournalDraft:
-    """What paying this order from its buyer's wallet posts: into revenue, or into the hold until delivery."""
-    recipe = recipes.order_payment_into_hold if is_fulfilled_later(delivery_kind) else recipes.order_payment
+    """What paying this order from its buyer's wallet posts: into revenue when it was delivered with the payment
+    (card keys from stock), else into the hold until delivery (other kinds, and card keys waiting for an
+    upstream: kameng.orders.upstream)."""
+    delivered = not is_fulfilled_later(delivery_kind) and order.status == OrderStatus.DELIVERED
+    recipe = recipes.order_payment if delivered else recipes.order_payment_into_hold
     return recipe(order_number=order.number, memo=order_payment_memo(order),
                   wallet_id=wallet_account_id(user_id=order.buyer_id), amount=order.total_amount)
 
 
 def _fulfil_card_keys(order: Order) -> list[OrderEvent]:
-    """Deliver a paid order from its reserved keys, topping up from stock if some were withdrawn or taken over."""
+    """Deliver a paid order from its reserved keys, topping up from stock if some were withdrawn or taken over.
+    Stock short: the whole order goes to an upstream when one can take it (kameng.orders.upstream; the keys sold
+    here go back to stock), else it fails. An order already waiting for its upstream is left to it."""
+    if order.status == OrderStatus.FULFILLING:
+        return []
     sold = card_keys_sell_reserved(order_id=order.pk)
     if sold < order.quantity:
         try:
@@ -84,8 +94,15 @@ def _fulfil_card_keys(order: Order) -> list[OrderEvent]:
                 card_keys_claim(sku_id=order.sku_id, order_id=order.pk, quantity=order.quantity - sold, sell=True,
                                 unit_price=order.unit_price)
         except SoldOutError:
+            upstream = card_key_upstream()
+            if upstream is not None and upstream.is_available(order):
+                card_keys_return_undelivered(order_id=order.pk)
+                return upstream.fulfil(order)
             return [transition(order, OrderStatus.DELIVERY_FAILED, said=fact(OrderEventKind.OUT_OF_STOCK))]
     order.delivered_at = timezone.now()
+    if order_money_held(order, delivery_kind=DeliveryKind.CARD_KEY):  # paid while waiting for an upstream
+        journal_draft_post(draft=recipes.order_hold_released(
+            order_number=order.number, memo=f"卡密发货确认收入 {order.title}"[:200], amount=order.total_amount))
     return [transition(order, OrderStatus.DELIVERED)]
 
 
@@ -198,7 +215,7 @@ def order_refund_failed_delivery(order: Order) -> list[OrderEvent]:
     to the wallet, from wherever its money sits; the caller saves the order and the events returned."""
     card_keys_return_undelivered(order_id=order.pk)
     memo = f"发货失败退款 {order.title}"[:200]
-    if is_fulfilled_later(_delivery_kind(order)):
+    if order_money_held(order, delivery_kind=_delivery_kind(order)):
         journal = recipes.order_hold_refunded(order_number=order.number, memo=memo, buyer_id=order.buyer_id,
                                               amount=order.total_amount)
     else:

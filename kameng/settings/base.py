@@ -603,3 +603,6 @@ KAMENG_AML_RETENTION_DAYS = env.int("KAMENG_AML_RETENTION_DAYS", default=1095)
 KAMENG_RISK_RULES_CHECK_SECONDS = env.float("KAMENG_RISK_RULES_CHECK_SECONDS", default=2.0)
 KAMENG_RISK_RULES_MAX_AGE_SECONDS = env.float("KAMENG_RISK_RULES_MAX_AGE_SECONDS", default=60.0)
 KAMENG_RISK_ORDER_ALLOW_SAMPLE_RATE = env.float("KAMENG_RISK_ORDER_ALLOW_SAMPLE_RATE", default=0.0)
+# Card keys bought upstream when the platform's stock cannot fill a card-key order (kameng/orders/upstream.py): the
+# object that says whether an upstream offer can take the order and routes it; "" sells card keys from stock only.
+KAMENG_CARD_KEY_UPSTREAM = "kameng.suppliers.upstream_cards.UPSTREAM"

@@ -108,6 +108,7 @@ class TopupProductSeed:
     description: str
     form: list[dict[str, Any]]
     skus: tuple[TopupSkuSeed, ...]
+    delivery_kind: str = DeliveryKind.DIRECT_TOPUP
 
 
 PRODUCTS = (
@@ -123,6 +124,12 @@ PRODUCTS = (
         GAME_FORM,
         (TopupSkuSeed("60 钻石", "6", "5.98", "20060"), TopupSkuSeed("300 钻石", "30", "29.80", "20300"),
          TopupSkuSeed("680 钻石", "68", "67.50", "20680")),
+    ),
+    # Card keys with no stock on the platform: each order is bought from the simulator (fulu.order.card.add) and
+    # its keys delivered when the upstream answers (kameng.suppliers.upstream_cards).
+    TopupProductSeed(
+        "影音会员月卡（上游卡密）", "卡密由上游供货商实时供货：下单后向供货商取卡，一般几秒内到账，在订单页查看卡密。",
+        [], (TopupSkuSeed("月卡", "20", "19.90", "30001"),), delivery_kind=DeliveryKind.CARD_KEY,
     ),
 )
 
@@ -159,7 +166,7 @@ def _products_ensure() -> list[tuple[Sku, str]]:
     skus = []
     for product_order, seed in enumerate(PRODUCTS):
         product, _ = Product.objects.get_or_create(category=category, name=seed.name, defaults={
-            "description": seed.description, "delivery_kind": DeliveryKind.DIRECT_TOPUP, "topup_form": seed.form,
+            "description": seed.description, "delivery_kind": seed.delivery_kind, "topup_form": seed.form,
             "status": ProductStatus.ON_SALE, "max_quantity": 1 if seed.form is PHONE_FORM else 10,
             "sort_order": product_order})
         for sku_order, sku_seed in enumerate(seed.skus):

@@ -7,7 +7,9 @@ When: on delivery. There is no confirmation period — a supplier's goods are de
 What: each supplier that delivered the order is credited at its cost —
 - card-key orders: the order's card keys with `CardKey.supplier` set, at `CardKey.cost` (the supplier's price when
   the key was taken; a key without a cost counts ¥0.00 and is logged);
-- direct top-ups: the SUCCEEDED `TopupAttempt`, at `attempt.cost` (the attempt's total, not a unit price).
+- direct top-ups: the SUCCEEDED `TopupAttempt`, at `attempt.cost` (the attempt's total, not a unit price);
+- card keys bought upstream (kameng.suppliers.upstream_cards): by their keys, as above (each stored with the
+  supplier and the attempt's unit cost), never by the attempt as well.
 Keys of the platform's own stock (no supplier) settle nothing.
 
 The journal (kameng.ledger.recipes.supplier_settlement): platform revenue → tax withheld + the supplier's payable.
@@ -40,6 +42,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
+from kameng.catalog.models import DeliveryKind
 from kameng.core.money import ZERO, money
 from kameng.inventory.models import CardKey
 from kameng.ledger import recipes
@@ -101,8 +104,9 @@ def order_supplier_costs(*, order_id: int) -> dict[int, Decimal]:
             logger.warning("order %s: card keys of supplier %s without a cost count ¥0.00", order_id,
                            row["supplier_id"])
         costs[row["supplier_id"]] = money(row["total"] or ZERO)
+    # A card-key order bought upstream is settled by its keys (each with the supplier and cost): not by its attempt.
     attempts = (TopupAttempt.objects.filter(order_id=order_id, status=AttemptStatus.SUCCEEDED)
-                .values("supplier_id").annotate(total=Sum("cost")).order_by())
+                .exclude(order__sku__product__delivery_kind=DeliveryKind.CARD_KEY).values("supplier_id").annotate(total=Sum("cost")).order_by())
     for row in attempts:
         costs[row["supplier_id"]] = money(costs.get(row["supplier_id"], ZERO) + (row["total"] or ZERO))
     return costs

@@ -24,6 +24,13 @@ unsettled moves as a supplier's answer would (succeeded with the operator serial
 offer or the refund, once); on a settled one the verdict is recorded and nothing moves again. Either way the flag is
 cleared and the verdict with its reason goes on the order's staff timeline (TOPUP_REVIEWED).
 
+Card-key orders bought upstream (kameng.suppliers.upstream_cards) go through the same attempts as a TopupKind.CARD
+request: SUCCEEDED must carry exactly the order's quantity of new cards, stored as the order's keys
+(kameng.inventory.upstream_keys) — fewer, more, or one already on the platform fails the attempt (failover or
+refund, as a confirmed failure) and flags it for staff, the cards kept withdrawn; a success without its cards
+(Fulu's callback carries none) is queried for them. Staff cannot settle a card attempt as succeeded by hand (no
+cards to deliver), only as failed.
+
 Attempt cost: the offer's unit price × the order's quantity, copied when routed (a later price change does not touch
 it); the unit price is sent as the most we pay (`max_price`).
 """
@@ -34,7 +41,7 @@ import enum
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -46,10 +53,11 @@ from django.db.models import Field, Max, Model
 from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
-from kameng.catalog.models import Product
+from kameng.catalog.models import DeliveryKind, Product, Sku
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import money
 from kameng.core.sql import json_rows
+from kameng.inventory.upstream_keys import card_keys_store_from_upstream
 from kameng.ledger import recipes
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
 from kameng.orders.events import fact
@@ -73,6 +81,7 @@ TARGET_ACCOUNT_KEYS = ("phone", "account")
 REASON_NO_OFFER = _("暂无可用的供货商")
 REASON_NO_TARGET = _("缺少充值账号")
 REASON_ALL_FAILED = _("供货商充值失败")
+REASON_CARDS_FAILED = _("供货商未能供货")
 
 
 class Via(enum.StrEnum):
@@ -100,6 +109,12 @@ def order_fulfil_direct_topup(order: Order) -> list[OrderEvent]:
         return [*events, transition(order, OrderStatus.DELIVERY_FAILED,
                                     said=fact(OrderEventKind.DELIVERY_FAILED, reason=REASON_NO_TARGET))]
     return events + _route_next(order, sequence=1, reason=REASON_NO_OFFER)
+
+
+def order_route_first(order: Order, *, reason: str) -> list[OrderEvent]:
+    """Route a (FULFILLING) order that has no attempt yet to its best offer, or fail it with `reason`: the first
+    step of a direct top-up, and of a card-key order bought upstream (kameng.suppliers.upstream_cards)."""
+    return _route_next(order, sequence=1, reason=reason)
 
 
 def _route_next(order: Order, *, sequence: int, reason: str) -> list[OrderEvent]:
@@ -155,9 +170,15 @@ def is_mobile_product(product: Product) -> bool:
 
 
 def topup_request_for(attempt: TopupAttempt, *, notify_url: str = "") -> TopupRequest:
-    """What the supplier is sent for this attempt (its order, SKU and product loaded with it). MOBILE for a phone
-    product (the face value to credit), DIRECT otherwise (the account, the rest of the form as `extra`)."""
+    """What the supplier is sent for this attempt (its order, SKU and product loaded with it). CARD for a card-key
+    product (the upstream's product and the quantity: kameng.suppliers.upstream_cards), MOBILE for a phone product
+    (the face value to credit), DIRECT otherwise (the account, the rest of the form as `extra`)."""
     order = attempt.order
+    max_price = money(attempt.cost / Decimal(order.quantity))
+    if order.sku.product.delivery_kind == DeliveryKind.CARD_KEY:
+        return TopupRequest(customer_order_no=attempt.customer_order_no, kind=TopupKind.CARD,
+                            upstream_product_id=attempt.offer.upstream_product_id, quantity=order.quantity,
+                            max_price=max_price, notify_url=notify_url)
     target = topup_target_of(order)
     mobile = is_mobile_product(order.sku.product)
     account = target.get("phone" if mobile else "account") or target.get("account") or target.get("phone", "")
@@ -165,8 +186,7 @@ def topup_request_for(attempt: TopupAttempt, *, notify_url: str = "") -> TopupRe
     return TopupRequest(
         customer_order_no=attempt.customer_order_no, kind=TopupKind.MOBILE if mobile else TopupKind.DIRECT,
         upstream_product_id=attempt.offer.upstream_product_id, quantity=order.quantity, charge_account=account,
-        face_value=order.sku.face_value, extra=extra, max_price=money(attempt.cost / Decimal(order.quantity)),
-        notify_url=notify_url)
+        face_value=order.sku.face_value, extra=extra, max_price=max_price, notify_url=notify_url)
 
 
 # --- writing an answer ---------------------------------------------------------------------------------------
@@ -202,6 +222,7 @@ def attempt_outcomes_apply(*, outcomes: Sequence[OutcomeToWrite]) -> None:
         orders, attempts = attempts_lock_with_orders(
             pairs=[(outcome.attempt_id, outcome.order_id) for outcome in outcomes])
         status_locked = {order.pk: order.status for order in orders.values()}
+        card_orders = _card_key_orders(orders.values())
         journals: list[JournalDraft] = []
         events: list[OrderEvent] = []
         moved_attempts: dict[int, TopupAttempt] = {}
@@ -209,7 +230,7 @@ def attempt_outcomes_apply(*, outcomes: Sequence[OutcomeToWrite]) -> None:
         for outcome in outcomes:
             attempt = attempts[outcome.attempt_id]
             order = orders[attempt.order_id]
-            if _apply(order, attempt, outcome, journals=journals, events=events):
+            if _apply(order, attempt, outcome, journals=journals, events=events, is_card=order.pk in card_orders):
                 moved_attempts[attempt.pk] = attempt
             if order.status != status_locked[order.pk]:
                 moved_orders[order.pk] = order
@@ -223,6 +244,14 @@ def attempt_outcomes_apply(*, outcomes: Sequence[OutcomeToWrite]) -> None:
         if events:
             OrderEvent.objects.bulk_create(events)
         _journals_post(journals)
+
+
+def _card_key_orders(orders: Collection[Order]) -> set[int]:
+    """The card-key orders among these (bought upstream: kameng.suppliers.upstream_cards), in one query."""
+    sku_ids = {order.sku_id for order in orders}
+    cards = set(Sku.objects.filter(pk__in=sorted(sku_ids), product__delivery_kind=DeliveryKind.CARD_KEY)
+                .values_list("pk", flat=True))
+    return {order.pk for order in orders if order.sku_id in cards}
 
 
 def _json_value(value: object) -> object:
@@ -270,9 +299,9 @@ def _journals_post(journals: list[JournalDraft]) -> None:
 
 
 def _apply(order: Order, attempt: TopupAttempt, outcome: OutcomeToWrite, *, journals: list[JournalDraft],
-           events: list[OrderEvent]) -> bool:
+           events: list[OrderEvent], is_card: bool = False) -> bool:
     """Apply one answer to the locked order and attempt (in memory, save for a failover's rows); whether the
-    attempt is to be written."""
+    attempt is to be written. `is_card`: the order is a card-key order bought upstream."""
     answer, via = outcome.answer, outcome.via
     if attempt.status in SETTLED:
         _late(order, attempt, answer, via)
@@ -281,12 +310,17 @@ def _apply(order: Order, attempt: TopupAttempt, outcome: OutcomeToWrite, *, jour
         attempt.supplier_order_id = answer.supplier_order_id[:64]
     if via == Via.SUBMIT:
         attempt.is_submit_outstanding = False
-    if answer.outcome == Outcome.SUCCEEDED:
+    if answer.outcome == Outcome.SUCCEEDED and is_card and not answer.cards and via != Via.QUERY:
+        # Done upstream, but its cards are not in this answer (Fulu's callback carries none): a query brings them.
+        events += _processing(order, attempt, has_callbacks=False, is_card=True)
+    elif answer.outcome == Outcome.SUCCEEDED and is_card:
+        events += _cards_succeeded(order, attempt, answer, journals=journals)
+    elif answer.outcome == Outcome.SUCCEEDED:
         events += _succeeded(order, attempt, answer, journals=journals)
     elif answer.outcome == Outcome.FAILED:
-        events += _failed(order, attempt, answer)
+        events += _failed(order, attempt, answer, is_card=is_card)
     elif answer.outcome == Outcome.PROCESSING:
-        events += _processing(order, attempt, has_callbacks=outcome.has_callbacks)
+        events += _processing(order, attempt, has_callbacks=outcome.has_callbacks, is_card=is_card)
     elif answer.outcome == Outcome.NOT_FOUND and via == Via.QUERY and _may_resubmit(attempt):
         _resubmit(attempt)
     else:  # UNKNOWN (or a NOT_FOUND that proves nothing): ask again later
@@ -312,7 +346,44 @@ def _succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer, *,
     return [transition(order, OrderStatus.DELIVERED, said=said)]
 
 
-def _failed(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list[OrderEvent]:
+def _cards_succeeded(order: Order, attempt: TopupAttempt, answer: TopupAnswer, *,
+                     journals: list[JournalDraft]) -> list[OrderEvent]:
+    """A card order's success: its cards become the order's keys (kameng.inventory.upstream_keys: encrypted,
+    fingerprinted, with the supplier and its unit cost) and the order is delivered, its hold released to revenue.
+    Not exactly the quantity of new, valid cards (fewer, more, one already on the platform): nothing is delivered,
+    the cards are kept withdrawn, the attempt fails (the next offer, or the refund) and is flagged for staff — the
+    upstream may have charged for them. An order no longer waiting (refunded, delivered by another attempt): the
+    cards are kept withdrawn and the attempt flagged, the order does not move."""
+    waiting = order.status == OrderStatus.FULFILLING
+    keys = card_keys_store_from_upstream(
+        order_id=order.pk if waiting else None, sku_id=order.sku_id, secrets=answer.cards, expected=order.quantity,
+        supplier_id=attempt.supplier_id, cost=money(attempt.cost / Decimal(order.quantity)))
+    if not waiting:
+        _settle_succeeded(attempt, answer)
+        _flag(attempt, f"订单已是「{order.get_status_display()}」时供货商交付了 {len(answer.cards)} 张卡密"
+                       f"（已作废留存，未发给买家）：可能重复采购，请与供货商核对")
+        return []
+    if not keys.is_delivered:
+        problem = keys.problem(expected=order.quantity)
+        _flag(attempt, f"{problem}：未发给买家，本次供货按失败处理，请与供货商核对")
+        refused = TopupAnswer(outcome=Outcome.FAILED, supplier_order_id=answer.supplier_order_id,
+                              code="cards_refused", message=problem)
+        return _failed(order, attempt, refused, is_card=True)
+    _settle_succeeded(attempt, answer)
+    order.delivered_at = attempt.finished_at
+    journals.append(recipes.order_hold_released(
+        order_number=order.number, memo=f"上游卡密发货 {order.title}"[:200], amount=order.total_amount))
+    return [transition(order, OrderStatus.DELIVERED)]
+
+
+def _settle_succeeded(attempt: TopupAttempt, answer: TopupAnswer) -> None:
+    attempt.status = AttemptStatus.SUCCEEDED
+    attempt.operator_serial = answer.operator_serial[:100]
+    attempt.finished_at = timezone.now()
+    attempt.next_check_at = None
+
+
+def _failed(order: Order, attempt: TopupAttempt, answer: TopupAnswer, *, is_card: bool = False) -> list[OrderEvent]:
     attempt.status = AttemptStatus.FAILED
     attempt.failure_code = answer.code[:32]
     attempt.failure_message = (answer.message or answer.code or "失败")[:200]
@@ -323,17 +394,18 @@ def _failed(order: Order, attempt: TopupAttempt, answer: TopupAnswer) -> list[Or
     next_sequence = (TopupAttempt.objects.filter(order_id=order.pk).aggregate(last=Max("sequence"))["last"] or 0) + 1
     attempt.save(update_fields=OUTCOME_FIELDS)  # routing must see this attempt as tried and failed
     failed_over = fact(OrderEventKind.TOPUP_FAILED_OVER, reason=attempt.failure_message)
-    events = _route_next(order, sequence=next_sequence, reason=REASON_ALL_FAILED)
+    events = _route_next(order, sequence=next_sequence, reason=REASON_CARDS_FAILED if is_card else REASON_ALL_FAILED)
     if order.status == OrderStatus.DELIVERY_FAILED:
         return events + order_refund_failed_delivery(order)
     return [OrderEvent(order=order, kind=failed_over.kind, params=failed_over.params), *events]
 
 
-def _processing(order: Order, attempt: TopupAttempt, *, has_callbacks: bool) -> list[OrderEvent]:
+def _processing(order: Order, attempt: TopupAttempt, *, has_callbacks: bool, is_card: bool = False) -> list[OrderEvent]:
     events = []
     if attempt.status != AttemptStatus.PROCESSING:
         attempt.status = AttemptStatus.PROCESSING
-        events.append(OrderEvent(order=order, kind=OrderEventKind.TOPUP_PROCESSING, params={}))
+        if not is_card:  # "充值中" is a top-up's; a card order's timeline already says it is being delivered
+            events.append(OrderEvent(order=order, kind=OrderEventKind.TOPUP_PROCESSING, params={}))
     wait = settings.KAMENG_TOPUP_CALLBACK_WAIT_SECONDS if has_callbacks else settings.KAMENG_TOPUP_QUERY_FIRST_SECONDS
     _schedule_query(attempt, first=timedelta(seconds=wait))
     return events
@@ -393,6 +465,10 @@ def _late(order: Order, attempt: TopupAttempt, answer: TopupAnswer, via: Via) ->
                     via, answer.outcome)
         return
     if answer.outcome == Outcome.SUCCEEDED:
+        if answer.cards:  # kept withdrawn (never delivered twice), their fingerprints taken
+            card_keys_store_from_upstream(order_id=None, sku_id=order.sku_id, secrets=answer.cards,
+                                          expected=order.quantity, supplier_id=attempt.supplier_id,
+                                          cost=money(attempt.cost / Decimal(order.quantity)))
         _flag(attempt, f"已判定失败后供货商报告充值成功（流水号 {answer.operator_serial or '无'}，订单「"
                        f"{order.get_status_display()}」）：可能重复充值，请与供货商核对")
         attempt.operator_serial = attempt.operator_serial or answer.operator_serial[:100]
@@ -425,13 +501,17 @@ def attempt_review_settle(*, attempt_id: int, succeeded: bool, reason: str, staf
         if not attempt.needs_review:
             raise ConflictError("该直充提交无需核查，或已由其他工作人员处理", code="review_not_needed")
         was_settled = attempt.status in SETTLED
+        is_card = bool(_card_key_orders([order]))
+        if is_card and succeeded and not was_settled:
+            raise ApplicationError("上游卡密订单须由供货商返回卡密才能发货，无法人工确认到账：请让供货商处理后等待系统"
+                                   "查询，或判定失败（转下一家供货商或退款）", code="card_review_needs_cards")
         events: list[OrderEvent] = []
         journals: list[JournalDraft] = []
         if not was_settled:
             answer = TopupAnswer(outcome=Outcome.SUCCEEDED if succeeded else Outcome.FAILED,
                                  operator_serial=operator_serial, code="staff_review", message=f"人工核查：{reason}")
             _apply(order, attempt, OutcomeToWrite(attempt_id=attempt.pk, answer=answer, via=Via.STAFF),
-                   journals=journals, events=events)
+                   journals=journals, events=events, is_card=is_card)
         elif succeeded and not attempt.operator_serial:
             attempt.operator_serial = operator_serial
         verdict = VERDICT_SUCCEEDED if succeeded else VERDICT_FAILED

@@ -72,7 +72,10 @@ def test_direct_topup_products_with_a_form_and_an_offer_from_each_supplier() -> 
         ("60 钻石", "星河数卡"): (Decimal("5.70"), "20060"), ("60 钻石", "云充科技"): (Decimal("5.60"), "20060"),
         ("300 钻石", "星河数卡"): (Decimal("28.50"), "20300"), ("300 钻石", "云充科技"): (Decimal("28.20"), "20300"),
         ("680 钻石", "星河数卡"): (Decimal("64.60"), "20680"), ("680 钻石", "云充科技"): (Decimal("63.90"), "20680"),
+        ("月卡", "星河数卡"): (Decimal("17.50"), "30001"), ("月卡", "云充科技"): (Decimal("17.68"), "30001"),
     }
+    cards = Product.objects.get(name="影音会员月卡（上游卡密）")
+    assert (cards.delivery_kind, cards.topup_form) == (DeliveryKind.CARD_KEY, [])
     assert all(offer.price < offer.sku.price for offer in SupplierOffer.objects.select_related("sku"))
 
 
@@ -82,7 +85,7 @@ def test_reseeding_keeps_the_secrets_and_adds_nothing() -> None:
 
     second = _seed()
 
-    assert (Supplier.objects.count(), SupplierOffer.objects.count(), Product.objects.count()) == counts == (2, 12, 9)
+    assert (Supplier.objects.count(), SupplierOffer.objects.count(), Product.objects.count()) == counts == (2, 14, 10)
     assert first["supplier_simulator"] == second["supplier_simulator"]
 
 

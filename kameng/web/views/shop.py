@@ -23,7 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kameng.accounts.paypin import pin_settings_of
-from kameng.catalog.models import Category, Product
+from kameng.catalog.models import Category, DeliveryKind, Product
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, sku_price, subsite_id_of_channel
 from kameng.catalog.selectors import categories_visible, products_on_sale, skus_for_sale
 from kameng.catalog.topup_forms import TopupInputError, topup_form_of
@@ -41,7 +41,7 @@ from kameng.purchases.services import PayBy, PaymentChoice, PurchaseResult, purc
 from kameng.suppliers.listing import product_supplier_offers
 from kameng.web.errors import handles_application_errors, message_for, rejected
 from kameng.web.forms import BuyForm, TopupTargetForm, buy_quantity_range, new_request_id
-from kameng.web.product_cards import channel_prices, is_direct_topup, is_on_demand, product_cards
+from kameng.web.product_cards import channel_prices, is_direct_topup, is_on_demand, product_cards, sold_upstream
 from kameng.web.subsites import sales_channel_of
 from kameng.web.views.paying import (
     PIN_FIELD,
@@ -101,22 +101,24 @@ def _product_context(product: Product, form: BuyForm | None = None, *, user: Any
     stock = stock_by_sku(sku.pk for sku in skus)
     buyer_id = int(user.pk) if user is not None and user.is_authenticated else None
     prices = _sku_prices(skus, buyer_id, sales_channel)
+    upstream = sold_upstream(skus if product.delivery_kind == DeliveryKind.CARD_KEY else [], stock)
     if form is None:
-        in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product)),
-                        skus[0].pk if skus else None)
+        in_stock = next((sku.pk for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product)
+                         or sku.pk in upstream), skus[0].pk if skus else None)
         form = BuyForm(sku_choices=_sku_choices(product), quantity_range=buy_quantity_range(product),
                        initial={"sku": in_stock, "quantity": product.min_quantity, "request_id": new_request_id(),
                                 "payment_method": WALLET_METHOD})
-    selectable = [sku for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product)]
+    selectable = [sku for sku in skus if stock.get(sku.pk, 0) > 0 or is_on_demand(product) or sku.pk in upstream]
     most = max((money(prices.get(sku.pk, {}).get("price", sku.price) * buy_quantity_range(product)[1])
                 for sku in selectable), default=money(0))
     return {**pin_context(user, amount=_form_amount(product, skus, form, prices), most=most),
             "product": product, "form": form, "page_url": reverse("web:product", args=[product.pk]),
             "topup_fields": topup_fields if topup_fields is not None else _topup_fields(product),
-            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0), "on_demand": is_on_demand(product),
-                      "is_direct_topup": is_direct_topup(product),
+            "skus": [{"sku": sku, "stock": stock.get(sku.pk, 0),
+                      "on_demand": is_on_demand(product) or sku.pk in upstream,
+                      "from_upstream": sku.pk in upstream, "is_direct_topup": is_direct_topup(product),
                       **prices.get(sku.pk, {"price": sku.price})} for sku in skus],
-            "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 for sku in skus),
+            "in_stock": is_on_demand(product) or any(stock.get(sku.pk, 0) > 0 or sku.pk in upstream for sku in skus),
             # A callable, resolved only when the page is rendered: a successful purchase never reads the channels.
             "payment_methods": partial(payment_methods, amount=_form_amount(product, skus, form, prices)),
             "payment_minutes": settings.KAMENG_ORDER_PAYMENT_MINUTES,

@@ -1,0 +1,77 @@
+"""Card keys bought from an upstream supplier (上游卡密) when the platform's stock cannot fill a card-key order.
+
+Named by `settings.KAMENG_CARD_KEY_UPSTREAM` (`UPSTREAM`), asked by kameng.orders (kameng.orders.upstream, which
+says when and where the money sits): first the order tries the keys held on the platform — its own stock and
+suppliers' uploaded keys, in card-key bidding order (kameng.suppliers.card_key_bidding) — and only when they cannot
+fill it does it come here.
+
+- `is_available(order)`: an offer of the SKU passes the direct top-up routing rules for this order
+  (kameng.suppliers.routing: approved supplier reached through an upstream connector, offer active and sourced
+  UPSTREAM — uploaded-key offers are the stock above —, not excluded, upstream stock enough, under its daily cap,
+  not at a loss against the order's unit price).
+- `fulfil(order)`: PAID → FULFILLING ("正在发货"), routed to the best offer, its attempt RECORDED in this transaction
+  and submitted after commit as a TopupKind.CARD request (`fulu.order.card.add`, or the other kameng site's
+  `POST /orders`). From there it is a direct top-up's pipeline (kameng.suppliers.topup, dispatch): recorded before
+  sent, never called inside a transaction, a timeout queried before anything else, the same number resubmitted
+  only when the upstream certainly never got it, a confirmed failure failed over to the next offer, every offer
+  failed → the whole total back to the wallet once. What a success must carry, and what becomes of its cards:
+  kameng.suppliers.topup (`_cards_succeeded`) and kameng.inventory.upstream_keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext_noop as _
+
+from kameng.catalog.models import DeliveryKind
+from kameng.orders.events import fact
+from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
+from kameng.orders.state import transition
+from kameng.suppliers.models import (
+    ConnectorKind,
+    OfferStockSource,
+    RoutingRuleKind,
+    SkuRoutingRule,
+    SupplierOffer,
+    SupplierStatus,
+)
+from kameng.suppliers.routing import offers_eligible
+from kameng.suppliers.selectors import offer_not_at_loss_q
+from kameng.suppliers.topup import order_route_first
+
+REASON_NO_CARD_OFFER = _("暂无可用的供货商，库存不足")
+
+
+class UpstreamCards:
+    """kameng.orders.upstream.CardKeyUpstream, for the suppliers."""
+
+    def is_available(self, order: Order) -> bool:
+        return bool(offers_eligible(order=order))
+
+    def fulfil(self, order: Order) -> list[OrderEvent]:
+        if order.status != OrderStatus.PAID:
+            return []
+        events = [transition(order, OrderStatus.FULFILLING, said=fact(OrderEventKind.FULFILLING))]
+        return events + order_route_first(order, reason=REASON_NO_CARD_OFFER)
+
+
+UPSTREAM = UpstreamCards()
+
+
+def skus_sold_upstream(sku_ids: Iterable[int]) -> set[int]:
+    """The card-key SKUs among these that an upstream offer can sell at the retail price now (for the storefront:
+    such a SKU is buyable with no key in stock, "上游供货"). The routing rules without an order: approved upstream
+    supplier, active UPSTREAM offer, not excluded, upstream stock not known to be 0, not at a loss at retail; the
+    daily cap is the order's business (an order over it is refunded, as a direct top-up would be)."""
+    ids = sorted(set(sku_ids))
+    if not ids:
+        return set()
+    excluded = SkuRoutingRule.objects.filter(sku_id=OuterRef("sku_id"), supplier_id=OuterRef("supplier_id"),
+                                             kind=RoutingRuleKind.EXCLUDE)
+    return set(SupplierOffer.objects.filter(
+        sku_id__in=ids, sku__product__delivery_kind=DeliveryKind.CARD_KEY, is_active=True,
+        stock_source=OfferStockSource.UPSTREAM, supplier__status=SupplierStatus.APPROVED,
+    ).exclude(supplier__connector_kind=ConnectorKind.MANUAL).exclude(upstream_stock=0)
+        .filter(offer_not_at_loss_q(), ~Q(Exists(excluded))).values_list("sku_id", flat=True))
