@@ -3,6 +3,7 @@ the exact refusals, and a reseller never sees another's orders."""
 
 from __future__ import annotations
 
+import socket
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.test import Client, override_settings
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from kameng.catalog.pricing import SALES_CHANNEL_OPENAPI
+from kameng.core import ssrf
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order
@@ -195,7 +197,7 @@ BAD_BODIES: list[tuple[str, bytes, int]] = [
     ("quantity as a float", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1.5}', 422),
     ("quantity as a string", b'{"request_no": "B1", "sku_id": SKU, "quantity": "1"}', 422),
     ("quantity missing", b'{"request_no": "B1", "sku_id": SKU}', 422),
-    ("quantity above the product maximum", b'{"request_no": "B1", "sku_id": SKU, "quantity": 101}', 400),
+    ("quantity above the batch maximum", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1001}', 400),
     ("unknown SKU", b'{"request_no": "B1", "sku_id": 987654321, "quantity": 1}', 404),
     ("SKU id beyond bigint", b'{"request_no": "B1", "sku_id": 99999999999999999999, "quantity": 1}', 422),
     ("SKU as a string", b'{"request_no": "B1", "sku_id": "abc", "quantity": 1}', 422),
@@ -309,8 +311,8 @@ def test_a_direct_topup_takes_recharge_account(client: Client,
     assert Order.objects.count() == 1
 
 
-@override_settings(KAMENG_OPENAPI_NOTIFY_URL_STRICT=False)
-def test_without_strict_notify_urls_plain_http_to_a_local_address_is_taken(client: Client) -> None:
+@override_settings(KAMENG_NOTIFY_ALLOW_PRIVATE=True)
+def test_with_private_notify_targets_allowed_plain_http_to_a_local_address_is_taken(client: Client) -> None:
     holder = reseller_with_key(funds="100.00")
     sku = SkuFactory.create()
     stock_sku(sku, 1)
@@ -320,6 +322,41 @@ def test_without_strict_notify_urls_plain_http_to_a_local_address_is_taken(clien
 
     assert response.status_code == 201
     assert OpenApiOrder.objects.get().notify_url == "http://127.0.0.1:9000/cb"
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("https://hooks.example.com/cb", "内网"),  # resolves (below) to a private address
+    ("https://user@hooks.example.com/cb", "用户名"),
+    ("https://2130706433/cb", "非标准"),
+])
+def test_a_notify_url_the_ssrf_guard_refuses_is_422_at_input(client: Client, monkeypatch: pytest.MonkeyPatch,
+                                                              url: str, reason: str) -> None:
+    def resolve(host: str, port: int, *_args: object, **_kwargs: object) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+
+    monkeypatch.setattr(ssrf, "resolve", resolve)
+    holder = reseller_with_key(funds="100.00")
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+
+    response = _order(client, holder, request_no="R-010", sku_id=sku.pk, quantity=1, notify_url=url)
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_notify_url"
+    assert response.json()["message"].startswith("notify_url 不可用：")
+    assert reason in response.json()["message"]
+    assert Order.objects.count() == 0
+
+
+def test_a_notify_url_that_does_not_resolve_yet_is_taken_and_checked_again_at_send(client: Client) -> None:
+    holder = reseller_with_key(funds="100.00")
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+
+    response = _order(client, holder, request_no="R-011", sku_id=sku.pk, quantity=1,
+                      notify_url="https://hooks.invalid/cb")
+
+    assert response.status_code == 201
 
 
 def test_products_and_one_product_at_the_callers_price(client: Client) -> None:
