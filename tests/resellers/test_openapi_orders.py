@@ -25,6 +25,9 @@ from tests.topup_support import phone_topup_sku
 pytestmark = pytest.mark.django_db
 
 
+NOTIFY_URL = "https://reseller.example.com/cb"
+
+
 @pytest.fixture
 def notified(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
@@ -72,8 +75,8 @@ def test_the_same_request_again_is_200_with_the_same_order_and_no_second_charge(
     sku = SkuFactory.create(price=Decimal("9.50"))
     stock_sku(sku, 5)
 
-    first = _order(client, holder, request_no="R-002", sku_id=sku.pk, quantity=1)
-    again = _order(client, holder, request_no="R-002", sku_id=sku.pk, quantity=1)
+    first = _order(client, holder, request_no="R-002", sku_id=sku.pk, quantity=1, notify_url=NOTIFY_URL)
+    again = _order(client, holder, request_no="R-002", sku_id=sku.pk, quantity=1, notify_url=NOTIFY_URL)
     looked_up = call(client, holder, "GET", "/orders?request_no=R-002")
     by_number = call(client, holder, "GET", f"/orders/{first.json()['order_no']}")
 
@@ -118,7 +121,7 @@ def test_a_replay_after_a_crash_before_the_record_answers_the_order(client: Clie
                              sales_channel=SALES_CHANNEL_OPENAPI)
 
     before = call(client, holder, "GET", "/orders?request_no=R-004")
-    retry = _order(client, holder, request_no="R-004", sku_id=sku.pk, quantity=1)
+    retry = _order(client, holder, request_no="R-004", sku_id=sku.pk, quantity=1, notify_url=NOTIFY_URL)
     conflict = _order(client, holder, request_no="R-004", sku_id=sku.pk, quantity=2)
 
     assert before.status_code == 200
@@ -130,6 +133,15 @@ def test_a_replay_after_a_crash_before_the_record_answers_the_order(client: Clie
     assert OpenApiOrder.objects.get().order_id == landed.order.pk
     assert notified == [landed.order.pk]
     assert conflict.status_code == 409
+
+
+def test_an_order_without_notify_url_schedules_nothing(client: Client, notified: list[int]) -> None:
+    holder = reseller_with_key(funds="100.00")
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 1)
+
+    assert _order(client, holder, request_no="R-005", sku_id=sku.pk, quantity=1).status_code == 201
+    assert notified == []
     assert Order.objects.count() == 1
     assert wallet_balance(user_id=holder.user.pk) == Decimal("90.50")
 
