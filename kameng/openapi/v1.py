@@ -75,7 +75,7 @@ class OrderIn(Schema):
     recharge_account: str | None = Field(None, max_length=RECHARGE_ACCOUNT_MAX, description=(
         "直充商品的充值账号或手机号（商品充值表单的主字段）；卡密商品不要填写"))
     notify_url: str | None = Field(None, max_length=NOTIFY_URL_MAX, description=(
-        "订单完成或失败时回调的地址（生产环境须为 https）"))
+        "订单完成或失败时回调的地址（生产环境须为 https，且不能指向本机、内网或保留地址）"))
 
 
 class OrderOut(Schema):
