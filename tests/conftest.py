@@ -14,6 +14,7 @@ from kameng.inventory import services as inventory_services
 from kameng.ledger.selectors import ledger_problems
 from kameng.ledger.services import forget_cached_account_ids
 from kameng.membership.pricing import membership_caches_clear
+from kameng.resellers.apikeys import api_keys_forget
 from kameng.resellers.pricing import reseller_caches_clear
 from kameng.risk.rules import rules_snapshot_forget
 from tests.factories import staff_session_verify
@@ -24,15 +25,19 @@ from tests.payments.refund_support import FakeRefundGateway, fake_refund_gateway
 def _fresh_process_caches() -> Iterator[None]:
     forget_cached_account_ids()
     inventory_services._bounds.clear()
+    inventory_services.card_keys_sold_out_forget()
     membership_caches_clear()
     reseller_caches_clear()
     rules_snapshot_forget()
+    api_keys_forget()
     yield
     forget_cached_account_ids()
     inventory_services._bounds.clear()
+    inventory_services.card_keys_sold_out_forget()
     membership_caches_clear()
     reseller_caches_clear()
     rules_snapshot_forget()
+    api_keys_forget()
 
 
 @pytest.fixture(autouse=True)

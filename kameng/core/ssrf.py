@@ -5,6 +5,7 @@ demo, DEBUG, some tests: settings.KAMENG_NOTIFY_ALLOW_PRIVATE):
 
 - a scheme other than https (http is accepted only when private targets are allowed);
 - user info in the URL (`https://user@host/`), a missing host, a port out of range;
+- `localhost` and any name under `.localhost` (RFC 6761: always the machine itself);
 - a host written as a non-canonical IPv4 number (`2130706433`, `0177.0.0.1`, `0x7f.1`: the C resolver reads them
   as addresses, a reader does not);
 - any resolved address that is loopback, private, link-local, multicast, reserved, unspecified (0.0.0.0, ::),
@@ -113,6 +114,9 @@ def url_target_check(url: str, *, allow_private: bool | None = None) -> CheckedT
     if not host:
         raise UnsafeUrlError("回调地址缺少主机名", code="url_invalid")
     port = port or DEFAULT_PORTS[scheme]
+    if not allow_private and (host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost")):
+        raise UnsafeUrlError("回调地址指向本机（%(host)s），不允许回调", code="url_private_target",
+                             params={"host": host})
     literal = _ip_literal(host)
     if literal is None and _NUMERIC_HOST.match(host):
         raise UnsafeUrlError("回调地址的主机名是非标准写法的 IP 地址，请使用域名", code="url_numeric_host")

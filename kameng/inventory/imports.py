@@ -21,6 +21,7 @@ from kameng.core.money import money
 from kameng.inventory import import_pipeline
 from kameng.inventory.import_pipeline import FINGERPRINT_CONTEXT, BatchMovedOnError, batch_finish, chunks_write
 from kameng.inventory.models import CardKeyBatch, ImportStatus
+from kameng.inventory.services import card_keys_sold_out_forget
 
 MAX_SECRET_LENGTH = 500
 
@@ -97,6 +98,8 @@ def _import_run(batch: CardKeyBatch, secrets: Sequence[str], *, size: int, skip:
     except Exception as error:
         card_key_batch_fail(batch=batch, error=error)
         raise
+    finally:
+        card_keys_sold_out_forget(sku_id=batch.sku_id)  # keys may have been added: sell them at once here
     batch_finish(batch)
     return batch
 

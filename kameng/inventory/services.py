@@ -44,6 +44,8 @@ from kameng.core.sql import json_rows
 from kameng.inventory.models import SECRET_CONTEXT, CardKey, CardKeyStatus
 
 BOUNDS_TTL_SECONDS = 5.0
+# How long a process answers "sold out" for a SKU whose claim found no key at all, without trying again.
+SOLD_OUT_MEMORY_SECONDS = 1.0
 
 
 class SupplierSource(Protocol):
@@ -144,6 +146,43 @@ def _plan(sku_id: int) -> _Plan:
     return plan
 
 
+# Per SKU: when a claim in this process last found no key of it to sell (cleared by the tests between cases).
+_sold_out_at: dict[int, float] = {}
+
+
+def card_keys_known_sold_out(*, sku_id: int) -> bool:
+    """Whether a claim in this process found the SKU without any sellable key less than SOLD_OUT_MEMORY_SECONDS
+    ago: a checkout may then answer "sold out" without claiming (a flash sale's losers cost no transaction).
+
+    The bound on a stale answer: keys imported or given back (an unpaid order released, a failed delivery
+    returned) in this process clear the mark at once; done elsewhere, they are sold here within
+    SOLD_OUT_MEMORY_SECONDS. Only a claim that found nothing sellable at any price marks a SKU (not one short of a
+    larger quantity, nor one that skipped a supplier's keys for the order's unit price)."""
+    seen = _sold_out_at.get(sku_id)
+    if seen is None:
+        return False
+    if time.monotonic() - seen <= SOLD_OUT_MEMORY_SECONDS:
+        return True
+    _sold_out_at.pop(sku_id, None)
+    return False
+
+
+def card_keys_sold_out_forget(*, sku_id: int | None = None) -> None:
+    """Forget the sold-out mark of a SKU (keys were imported), or of every SKU (keys went back to stock)."""
+    if sku_id is None:
+        _sold_out_at.clear()
+    else:
+        _sold_out_at.pop(sku_id, None)
+
+
+def _sold_out_noted(sku_id: int, unit_price: Decimal | None) -> SoldOutError:
+    """The "sold out" answer of a claim that took nothing, marking the SKU when nothing at all is sellable."""
+    available = _available_to_sell(sku_id, unit_price)
+    if available == 0 and all(source.is_sellable_at(unit_price) for source in _plan(sku_id).sources):
+        _sold_out_at[sku_id] = time.monotonic()
+    return _sold_out(available)
+
+
 def card_key_plan_forget(*, sku_id: int) -> None:
     """Rebuild the SKU's plan at its next claim in this process (a supplier's offer or status just changed)."""
     _bounds.pop(sku_id, None)
@@ -216,7 +255,7 @@ def card_keys_claim(*, sku_id: int, order_id: int, quantity: int, sell: bool,
             # Give a partial claim back here rather than rely on the caller rolling back: "sold out" claims nothing.
             CardKey.objects.filter(id__in=[pk for pk, _ in claimed], order_id=order_id).update(
                 status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
-        raise _sold_out(_available_to_sell(sku_id, unit_price) if not claimed else len(claimed))
+        raise _sold_out(len(claimed)) if claimed else _sold_out_noted(sku_id, unit_price)
     # In id order, as the order page and a replayed request list them (the scan may have wrapped around).
     return sorted(claimed)
 
@@ -334,17 +373,23 @@ def card_keys_sell_reserved(*, order_id: int) -> int:
 
 def card_keys_release(*, order_id: int) -> int:
     """Give an unpaid order's reserved keys back to stock; returns how many."""
-    return CardKey.objects.filter(order_id=order_id, status=CardKeyStatus.RESERVED).update(
+    released = CardKey.objects.filter(order_id=order_id, status=CardKeyStatus.RESERVED).update(
         status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
+    if released:
+        card_keys_sold_out_forget()
+    return released
 
 
 def card_keys_return_undelivered(*, order_id: int) -> int:
     """Give back to stock every key an order holds but never delivered: its reserved keys and those a failed
     delivery had already marked sold before the rest ran out (no secret was shown: only delivered orders show
     theirs). Returns how many."""
-    return CardKey.objects.filter(
+    returned = CardKey.objects.filter(
         order_id=order_id, status__in=[CardKeyStatus.RESERVED, CardKeyStatus.SOLD],
     ).update(status=CardKeyStatus.AVAILABLE, order_id=None, sold_at=None)
+    if returned:
+        card_keys_sold_out_forget()
+    return returned
 
 
 def card_keys_void(*, card_key_ids: Sequence[int]) -> int:

@@ -5,7 +5,7 @@ In order, each refusal a JSON `{"code", "message"}`:
    formed (the nonce 16–64 visible ASCII characters) — else 401;
 2. the timestamp is within 300 s of the server's clock (300 passes, 301 does not) — else 401;
 3. the key exists and is not revoked — else 401 (one answer for both: it says nothing about other keys);
-4. the signature matches (kameng.resellers.signing; compared in constant time) — else 401;
+4. the signature matches (kameng.core.openapi_signing; compared in constant time) — else 401;
 5. the nonce is new for this key (kameng.resellers.nonces) — else 401; checked only for a signed request, so
    nobody without the secret can use up a key's nonces;
 6. the key's reseller is approved (正常) — else 403;
@@ -28,18 +28,19 @@ from ninja.security import APIKeyHeader
 from kameng.core.counters import counter_hit, counter_seconds_left
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
-from kameng.resellers.apikeys import KeyForRequest, api_key_for_request, api_key_touch, ip_allowed
-from kameng.resellers.nonces import nonce_remember
-from kameng.resellers.signing import (
+from kameng.core.openapi_signing import (
     HEADER_KEY,
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
-    signature,
-    signature_matches,
+    SKEW_SECONDS,
+    openapi_signature,
+    signature_equal,
 )
+from kameng.resellers.apikeys import KeyForRequest, api_key_for_request, api_key_touch, ip_allowed
+from kameng.resellers.nonces import nonce_remember
 
-TIMESTAMP_SKEW_SECONDS = 300
+TIMESTAMP_SKEW_SECONDS = SKEW_SECONDS
 NONCE_RE = re.compile(r"[\x21-\x7e]{16,64}", re.ASCII)
 TIMESTAMP_RE = re.compile(r"[0-9]{1,12}", re.ASCII)
 KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}", re.ASCII)
@@ -102,9 +103,10 @@ def request_verify(request: HttpRequest, *, now: float | None = None) -> Caller:
     key = api_key_for_request(key_id=key_id) if KEY_ID_RE.fullmatch(key_id) else None
     if key is None or not key.is_active:
         raise UnauthorizedError("API 密钥不存在或已吊销", code="invalid_key")
-    expected = signature(secret=key.secret, method=request.method or "GET", path_with_query=request.get_full_path(),
-                         timestamp=timestamp, nonce=nonce, body=request.body)
-    if not signature_matches(given, expected):
+    expected = openapi_signature(secret=key.secret, method=request.method or "GET",
+                                 path_with_query=request.get_full_path(), timestamp=timestamp, nonce=nonce,
+                                 body=request.body)
+    if not signature_equal(given, expected):
         raise UnauthorizedError("签名错误：请按文档用密钥对「方法、路径和查询串、时间戳、随机串、请求体 SHA-256」签名",
                                 code="signature_invalid")
     if not nonce_remember(api_key_pk=key.pk, nonce=nonce):

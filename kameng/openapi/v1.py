@@ -41,7 +41,7 @@ from kameng.resellers.openapi_orders import (
     openapi_order_by_request,
     openapi_order_conflict_check,
     openapi_order_record,
-    openapi_record_by_request,
+    openapi_request_seen,
 )
 
 router = Router(tags=["open api v1"])
@@ -75,7 +75,7 @@ class OrderIn(Schema):
     recharge_account: str | None = Field(None, max_length=RECHARGE_ACCOUNT_MAX, description=(
         "直充商品的充值账号或手机号（商品充值表单的主字段）；卡密商品不要填写"))
     notify_url: str | None = Field(None, max_length=NOTIFY_URL_MAX, description=(
-        "订单完成或失败时回调的地址（生产环境须为 https）"))
+        "订单完成或失败时回调的地址（生产环境须为 https，且不能指向本机、内网或保留地址）"))
 
 
 class OrderOut(Schema):
@@ -157,10 +157,10 @@ def create_order(request: HttpRequest, response: HttpResponse, payload: OrderIn)
     notify_url = notify_url_check(payload.notify_url)
     digest = openapi_body_digest(sku_id=payload.sku_id, quantity=payload.quantity,
                                  recharge_account=payload.recharge_account, notify_url=notify_url)
-    record = openapi_record_by_request(reseller_id=caller.reseller_id, request_no=payload.request_no)
-    if record is not None:  # the same request again: answered without touching the checkout
-        openapi_order_conflict_check(record, body_digest=digest)
-        return Status(200, _order_out(record.order))
+    seen = openapi_request_seen(reseller_id=caller.reseller_id, request_no=payload.request_no)
+    if seen is not None:  # the same request again: answered without touching the checkout
+        openapi_order_conflict_check(seen.body_digest, body_digest=digest)
+        return Status(200, _order_out(Order.objects.get(pk=seen.order_id)))
     try:
         result = purchase_create(
             buyer_id=caller.user_id, sku_id=payload.sku_id, quantity=payload.quantity, payment=PAYMENT,
@@ -170,9 +170,9 @@ def create_order(request: HttpRequest, response: HttpResponse, payload: OrderIn)
         if error.code == "request_id_reused":
             raise ConflictError("该 request_no 已用于另一笔订单（请求内容不同）", code="request_no_conflict") from error
         raise
-    recorded = openapi_order_record(order=result.order, reseller_id=caller.reseller_id, api_key_pk=caller.key.pk,
-                                    request_no=payload.request_no, body_digest=digest, notify_url=notify_url)
-    if recorded.created:
+    created = openapi_order_record(order=result.order, reseller_id=caller.reseller_id, api_key_pk=caller.key.pk,
+                                   request_no=payload.request_no, body_digest=digest, notify_url=notify_url)
+    if created and notify_url:  # without a notify_url there is nothing to schedule: no query
         order_notify_schedule(order_id=result.order.pk)
     return Status(201 if result.created else 200, _order_out(result.order, result.secrets))
 

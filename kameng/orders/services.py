@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from kameng.catalog.models import DeliveryKind
@@ -24,7 +24,7 @@ from kameng.catalog.selectors import skus_for_sale
 from kameng.catalog.topup_forms import topup_target_loads
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import is_database_id
-from kameng.inventory.services import card_keys_release, decrypt_secrets
+from kameng.inventory.services import SoldOutError, card_keys_known_sold_out, card_keys_release, decrypt_secrets
 from kameng.ledger.selectors import points_balance
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post, points_account_id, wallet_account_id
 from kameng.orders.checkout import (
@@ -107,6 +107,7 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     request_id = _validate_request_id(request_id)
     if not is_database_id(sku_id):  # names no SKU; found out here, not by a query (or a whole batch) failing
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
+    _known_sold_out_check(buyer_id, sku_id, request_id)
     if batched and pay_with_wallet and not points and topup_target is None:
         from kameng.orders.group_commit import checkout_grouped, group_commit_enabled
 
@@ -191,6 +192,21 @@ def _drafts_write_points_checked(draft: CheckoutDraft, now: datetime) -> tuple[l
         if points_account in short:
             raise InsufficientPointsError("积分不足，请刷新后重试", code="insufficient_points") from error
         raise
+
+
+def _known_sold_out_check(buyer_id: int, sku_id: int, request_id: str | None) -> None:
+    """Sold out without a transaction when a claim in this process just found the SKU without keys
+    (kameng.inventory.services.card_keys_known_sold_out: at most a second ago, or until keys come back). A replay
+    goes on (it gets its own order back); asking costs one plain query, and only when the SKU is marked."""
+    if not card_keys_known_sold_out(sku_id=sku_id):
+        return
+    if request_id is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(Order._meta.db_table)} "  # noqa: S608 - our own table name
+                           "WHERE buyer_id = %s AND request_id = %s", [buyer_id, request_id])
+            if cursor.fetchone() is not None:
+                return
+    raise SoldOutError("已售罄", code="sold_out", extra={"available": 0})
 
 
 def _existing_for_request(buyer_id: int, request_id: str | None) -> Order | None:

@@ -32,25 +32,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from kameng.catalog.pricing import SALES_CHANNEL_OPENAPI
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.ids import is_public_number
 from kameng.orders.models import Order
-from kameng.resellers.models import ApiKey, OpenApiOrder
+from kameng.resellers.apikeys import api_key_for_request, api_key_touch, ip_allowed
+from kameng.resellers.models import OpenApiOrder
+from kameng.resellers.openapi_orders import openapi_body_digest
 
 APP_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}", re.ASCII)
 REQUEST_NO_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
-LAST_USED_CACHE_SECONDS = 60
 
 
 class AcgUnauthorizedError(ApplicationError):
@@ -87,54 +84,26 @@ def acg_caller_verify(*, params: Mapping[str, str], client_ip: str) -> AcgCaller
     the reseller is approved, the address is in the key's IP allow-list (when it has one). Each refusal names what
     to fix; the first two say nothing about which of them failed to anyone without the key."""
     app_id = params.get("app_id", "")
-    key = None
-    if APP_ID_RE.fullmatch(app_id):
-        key = (ApiKey.objects.select_related("reseller")
-               .only("pk", "secret", "ip_allowlist", "revoked_at", "reseller__status", "reseller__user_id")
-               .filter(key_id=app_id).first())
+    key = api_key_for_request(key_id=app_id) if APP_ID_RE.fullmatch(app_id) else None
     if key is None or not key.is_active:
         raise AcgUnauthorizedError("商户ID不存在或已吊销：请在上游代理后台「API 密钥」中查看密钥 ID（app_id）",
                                    code="invalid_key")
-    expected = acg_signature(params=params, app_key=str(key.secret))  # decrypted when read (EncryptedTextField)
+    expected = acg_signature(params=params, app_key=key.secret)
     if not acg_signature_matches(params.get("sign", ""), expected):
         raise AcgUnauthorizedError("密钥错误：签名不匹配，请核对商户密钥（app_key）", code="signature_invalid")
-    reseller = key.reseller
-    if not reseller.is_active:
+    if not key.reseller_is_active:
         raise AcgForbiddenError("代理账号未通过审核或已停用，暂不能对接", code="reseller_inactive")
-    if key.ip_allowlist and not _ip_allowed(allowlist=key.ip_allowlist, address=client_ip):
+    if key.ip_allowlist and not ip_allowed(allowlist=key.ip_allowlist, address=client_ip):
         raise AcgForbiddenError("来源 IP %(ip)s 不在该密钥的 IP 白名单中：请在代理后台「API 密钥」中添加后重试",
                                 code="ip_not_allowed", params={"ip": client_ip})
-    if cache.add(f"acg-shared:used:{key.pk}", 1, timeout=LAST_USED_CACHE_SECONDS):  # one UPDATE a minute at most
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
-    return AcgCaller(api_key_pk=key.pk, reseller_id=reseller.pk, user_id=reseller.user_id)
-
-
-def _ip_allowed(*, allowlist: str, address: str) -> bool:
-    """Whether `address` is in the allow-list (one IP or CIDR a line; lines that do not parse are skipped: they
-    were refused when the list was saved)."""
-    networks = []
-    for line in allowlist.replace(",", "\n").splitlines():
-        try:
-            networks.append(ipaddress.ip_network(line.strip(), strict=False))
-        except ValueError:
-            continue
-    if not networks:
-        return True
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip.version == network.version and ip in network for network in networks)
+    api_key_touch(api_key_pk=key.pk)
+    return AcgCaller(api_key_pk=key.pk, reseller_id=key.reseller_id, user_id=key.user_id)
 
 
 def acg_body_digest(*, sku_id: int, quantity: int, recharge_account: str) -> str:
-    """SHA-256 of the trade's meaningful fields, encoded as the Open API v1 encodes an order body without a
-    notify_url: the same request_no for the same SKU and quantity is the same request through either door."""
-    canonical = json.dumps({"sku_id": sku_id, "quantity": quantity, "recharge_account": recharge_account.strip(),
-                            "notify_url": ""}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """The Open API v1's digest of an order body without a notify_url: the same request_no for the same SKU and
+    quantity is the same request through either door."""
+    return openapi_body_digest(sku_id=sku_id, quantity=quantity, recharge_account=recharge_account, notify_url="")
 
 
 def acg_record_by_request(*, reseller_id: int, request_no: str) -> OpenApiOrder | None:

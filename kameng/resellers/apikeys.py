@@ -3,16 +3,19 @@ its console — and looked up by the Open API's verifier.
 
 A key is a public id (`key_id`, sent as X-Kameng-Key) and a secret of 32 random bytes (url-safe base64), made here
 and never typed: shown once when the key is made, stored encrypted (ApiKey.secret), never shown or sent again.
-A revoked key stays listed (its orders keep pointing at it) and answers 401 from then on.
+A revoked key stays listed (its orders keep pointing at it) and answers 401 from then on (in the process that
+revoked it at once, in the others within KEY_CACHE_SECONDS: the verifier holds a key row that long).
 
 The IP allow-list is one IP address or CIDR block per line (IPv4 or IPv6); empty means any address. It is checked
-on input (a line that is neither is refused, naming it) and parsed again by the verifier on each request.
+on input (a line that is neither is refused, naming it); the verifier parses it once per list and process.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,8 +32,16 @@ SECRET_BYTES = 32
 NAME_MAX = 60
 ALLOWLIST_MAX_LINES = 100
 LAST_USED_CACHE_SECONDS = 60
+# How long a process keeps a key row it read for the verifier (the revocation bound in other processes), and how
+# many keys it keeps at most.
+KEY_CACHE_SECONDS = 2.0
+KEY_CACHE_MAX = 10_000
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Per process: key id → (the key as the verifier needs it, when it was read); key pk → when it was last touched.
+_keys_held: dict[str, tuple[KeyForRequest, float]] = {}
+_touched: dict[int, float] = {}
 
 
 @dataclass(frozen=True)
@@ -70,15 +81,17 @@ def ip_allowlist_clean(text: str) -> str:
     return "\n".join(lines)
 
 
-def ip_allowlist_networks(text: str) -> list[Network]:
-    """The stored allow-list parsed (lines that do not parse are skipped: they were refused on input)."""
-    networks = []
+@functools.lru_cache(maxsize=1024)
+def ip_allowlist_networks(text: str) -> tuple[Network, ...]:
+    """The stored allow-list parsed (lines that do not parse are skipped: they were refused on input); remembered
+    per process, by its text."""
+    networks: list[Network] = []
     for line in text.splitlines():
         try:
             networks.append(ipaddress.ip_network(line.strip(), strict=False))
         except ValueError:
             continue
-    return networks
+    return tuple(networks)
 
 
 def ip_allowed(*, allowlist: str, address: str) -> bool:
@@ -132,6 +145,7 @@ def api_key_revoke(*, reseller_id: int, api_key_pk: int) -> ApiKey:
         if key.revoked_at is None:
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
+    api_keys_forget(key_id=key.key_id)
     return key
 
 
@@ -146,6 +160,7 @@ def api_key_update(*, reseller_id: int, api_key_pk: int, name: str, ip_allowlist
         key.name = name
         key.ip_allowlist = allowlist
         key.save(update_fields=["name", "ip_allowlist"])
+    api_keys_forget(key_id=key.key_id)
     return key
 
 
@@ -168,20 +183,46 @@ class KeyForRequest:
 
 
 def api_key_for_request(*, key_id: str) -> KeyForRequest | None:
-    """The key named by X-Kameng-Key with its reseller, or None when there is no such key."""
+    """The key named by X-Kameng-Key with its reseller, or None when there is no such key.
+
+    Held per process for KEY_CACHE_SECONDS (the row read and its secret decrypted once, not per request): a key
+    revoked or edited, or its reseller suspended, in this process is forgotten at once, and in every other process
+    within KEY_CACHE_SECONDS. An unknown key id is not held (nothing to gain from remembering guesses)."""
+    now = time.monotonic()
+    held = _keys_held.get(key_id)
+    if held is not None and now - held[1] <= KEY_CACHE_SECONDS:
+        return held[0]
     key = (ApiKey.objects.select_related("reseller")
            .only("pk", "key_id", "secret", "ip_allowlist", "revoked_at", "reseller__status", "reseller__user_id")
            .filter(key_id=key_id).first())
     if key is None:
+        _keys_held.pop(key_id, None)
         return None
     reseller: Reseller = key.reseller
-    return KeyForRequest(pk=key.pk, key_id=key.key_id, secret=str(key.secret), ip_allowlist=key.ip_allowlist,
-                         is_active=key.is_active, reseller_id=reseller.pk, reseller_is_active=reseller.is_active,
-                         user_id=reseller.user_id)
+    found = KeyForRequest(pk=key.pk, key_id=key.key_id, secret=str(key.secret), ip_allowlist=key.ip_allowlist,
+                          is_active=key.is_active, reseller_id=reseller.pk, reseller_is_active=reseller.is_active,
+                          user_id=reseller.user_id)
+    if len(_keys_held) >= KEY_CACHE_MAX:
+        _keys_held.clear()
+    _keys_held[key_id] = (found, now)
+    return found
+
+
+def api_keys_forget(*, key_id: str | None = None) -> None:
+    """Drop a key (or every key, and the touch times) from this process's cache: after a revoke or an edit."""
+    if key_id is None:
+        _keys_held.clear()
+        _touched.clear()
+    else:
+        _keys_held.pop(key_id, None)
 
 
 def api_key_touch(*, api_key_pk: int, now: datetime | None = None) -> None:
     """Record that the key was used: at most one UPDATE a minute per key (and per process without a shared
-    cache), never one per request."""
+    cache), never one per request; this process asks the cache at most once a minute per key too."""
+    moment = time.monotonic()
+    if moment - _touched.get(api_key_pk, -LAST_USED_CACHE_SECONDS - 1.0) < LAST_USED_CACHE_SECONDS:
+        return
+    _touched[api_key_pk] = moment
     if cache.add(f"openapi:used:{api_key_pk}", 1, timeout=LAST_USED_CACHE_SECONDS):
         ApiKey.objects.filter(pk=api_key_pk).update(last_used_at=now or timezone.now())

@@ -503,7 +503,8 @@ KAMENG_EMAIL_INCLUDE_KEYS = env.bool("KAMENG_EMAIL_INCLUDE_KEYS", default=False)
 KAMENG_EMAIL_CONFIRM_HOURS = env.int("KAMENG_EMAIL_CONFIRM_HOURS", default=24)
 KAMENG_EMAIL_CONFIRMATIONS_PER_DAY = env.int("KAMENG_EMAIL_CONFIRMATIONS_PER_DAY", default=3)
 # Open API order notifications (kameng/resellers/notify.py): private, loopback and link-local targets and plain
-# http are refused unless this is on (the demo); the POST's timeout; the retry backoff (first wait, doubling, capped)
+# http are refused unless this is on (the demo) — one rule, applied by kameng.core.ssrf when POST /orders takes a
+# notify_url (422) and again at every send; the POST's timeout; the retry backoff (first wait, doubling, capped)
 # and how long retries go on before giving up.
 KAMENG_NOTIFY_ALLOW_PRIVATE = env.bool("KAMENG_NOTIFY_ALLOW_PRIVATE", default=DEBUG)
 KAMENG_NOTIFY_TIMEOUT_SECONDS = env.float("KAMENG_NOTIFY_TIMEOUT_SECONDS", default=5.0)
@@ -551,8 +552,8 @@ KAMENG_OPENAPI_RATE_PER_MINUTE = env.int("KAMENG_OPENAPI_RATE_PER_MINUTE", defau
 KAMENG_OPENAPI_NONCE_STORE = env.str("KAMENG_OPENAPI_NONCE_STORE", default="auto")
 # Keys a reseller may hold at once (revoked ones not counted).
 KAMENG_OPENAPI_KEYS_PER_RESELLER = env.int("KAMENG_OPENAPI_KEYS_PER_RESELLER", default=10)
-# notify_url must be https and not a literal loopback/private address or localhost (on unless DEBUG).
-KAMENG_OPENAPI_NOTIFY_URL_STRICT = env.bool("KAMENG_OPENAPI_NOTIFY_URL_STRICT", default=not DEBUG)
+# notify_url follows KAMENG_NOTIFY_ALLOW_PRIVATE (above): off, POST /orders refuses (422) a notify_url that is not
+# https or whose host resolves to a non-public address, and every send checks it again.
 # django-ninja as an app: the Open API's docs (/openapi/v1/docs) serve its bundled Swagger UI files, not a CDN's.
 INSTALLED_APPS += ["ninja"]
 # --- staff security, audit log, security headers (kameng/accounts/staff_*.py, kameng/audit) ----------------------

@@ -14,9 +14,9 @@ from django.test import Client
 from django.test.client import RequestFactory
 
 from kameng.accounts.models import User
+from kameng.core.openapi_signing import openapi_signed_headers
 from kameng.resellers.apikeys import api_key_create
 from kameng.resellers.models import ApiKey, Reseller, ResellerStatus
-from kameng.resellers.signing import signed_headers
 from tests.factories import UserFactory, fund_wallet
 
 BASE = "/openapi/v1"
@@ -45,10 +45,10 @@ def reseller_with_key(*, funds: str | Decimal = "1000.00", status: str = Reselle
 
 def headers_for(holder: KeyHolder, method: str, path_with_query: str, body: bytes = b"", *,
                 timestamp: int | None = None, nonce: str | None = None, secret: str | None = None) -> dict[str, Any]:
-    signed = signed_headers(key_id=holder.key.key_id, secret=secret or holder.secret, method=method,
-                            path_with_query=path_with_query, body=body,
-                            timestamp=int(time.time()) if timestamp is None else timestamp,
-                            nonce=nonce or secrets.token_hex(16))
+    signed = openapi_signed_headers(key_id=holder.key.key_id, secret=secret or holder.secret, method=method,
+                                    path_with_query=path_with_query, body=body,
+                                    timestamp=int(time.time()) if timestamp is None else timestamp,
+                                    nonce=nonce or secrets.token_hex(16))
     return {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in signed.items()}
 
 

@@ -11,10 +11,10 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from kameng.core.openapi_signing import openapi_signed_headers
 from kameng.demo import _openapi_lines
 from kameng.ledger.selectors import wallet_balance
 from kameng.resellers.models import Reseller, ResellerStatus, ResellerTier, SubSite
-from kameng.resellers.signing import signed_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +33,9 @@ def test_the_demo_reseller_and_its_key_work(client: Client) -> None:
     assert any(login["username"] == "reseller-demo" for login in seeded["logins"])
     openapi = seeded["openapi"]
     path = f"/openapi/v1/products/{openapi['sku_id']}"
-    headers = signed_headers(key_id=openapi["key"], secret=openapi["secret"], method="GET", path_with_query=path,
-                             body=b"", timestamp=int(time.time()), nonce="demo-nonce-000001")
+    headers = openapi_signed_headers(key_id=openapi["key"], secret=openapi["secret"], method="GET",
+                                     path_with_query=path, body=b"", timestamp=int(time.time()),
+                                     nonce="demo-nonce-000001")
     response = client.get(path, headers=headers)
     assert response.status_code == 200
     assert response.json()["stock"] == 20

@@ -88,3 +88,33 @@ def test_one_wallet_pays_many_orders_at_once_exactly() -> None:
     assert wallet_balance(user_id=holder.user.pk) == Decimal("2.00")
     assert CardKey.objects.filter(status=CardKeyStatus.SOLD).count() == 16
     assert ledger_problems() == []
+
+
+def test_a_flash_sale_sells_every_key_once_and_every_loser_is_a_clean_sold_out() -> None:
+    """More buyers than keys, at once, then more after the sale: exactly the keys are sold, none twice; every loser
+    (in the race, or answered from the sold-out memory afterwards) is 409 sold_out; a winner's replay is its order."""
+    keys, buyers = 6, 24
+    holders = [reseller_with_key(funds="20.00") for _ in range(buyers)]
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, keys)
+
+    outcomes = run_in_threads(buyers, lambda i: call(Client(), holders[i], "POST", "/orders",
+                                                     {"request_no": f"F-{i}", "sku_id": sku.pk, "quantity": 1}))
+    late = [call(Client(), holders[0], "POST", "/orders", {"request_no": f"LATE-{n}", "sku_id": sku.pk,
+                                                           "quantity": 1}) for n in range(3)]
+
+    assert [o.error for o in outcomes if o.error] == []
+    answers = [o.value for o in outcomes if o.value is not None]
+    winners = [answer for answer in answers if answer.status_code == 201]
+    losers = [answer for answer in answers if answer.status_code != 201] + late
+    assert len(winners) == keys
+    assert all(answer.status_code == 409 and answer.json()["code"] == "sold_out" for answer in losers)
+    sold = [key for answer in winners for key in answer.json()["keys"]]
+    assert len(sold) == len(set(sold)) == keys
+    assert CardKey.objects.filter(sku=sku, status=CardKeyStatus.SOLD).count() == keys
+    winner, won = next((i, o.value) for i, o in enumerate(outcomes)
+                       if o.value is not None and o.value.status_code == 201)
+    replay = call(Client(), holders[winner], "POST", "/orders", {"request_no": f"F-{winner}", "sku_id": sku.pk,
+                                                                 "quantity": 1})
+    assert (replay.status_code, replay.json()["keys"]) == (200, won.json()["keys"])
+    assert ledger_problems() == []

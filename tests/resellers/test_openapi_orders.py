@@ -3,6 +3,7 @@ the exact refusals, and a reseller never sees another's orders."""
 
 from __future__ import annotations
 
+import socket
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.test import Client, override_settings
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from kameng.catalog.pricing import SALES_CHANNEL_OPENAPI
+from kameng.core import ssrf
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order
@@ -21,6 +23,9 @@ from tests.resellers.openapi_support import KeyHolder, call, reseller_with_key
 from tests.topup_support import phone_topup_sku
 
 pytestmark = pytest.mark.django_db
+
+
+NOTIFY_URL = "https://reseller.example.com/cb"
 
 
 @pytest.fixture
@@ -70,8 +75,8 @@ def test_the_same_request_again_is_200_with_the_same_order_and_no_second_charge(
     sku = SkuFactory.create(price=Decimal("9.50"))
     stock_sku(sku, 5)
 
-    first = _order(client, holder, request_no="R-002", sku_id=sku.pk, quantity=1)
-    again = _order(client, holder, request_no="R-002", sku_id=sku.pk, quantity=1)
+    first = _order(client, holder, request_no="R-002", sku_id=sku.pk, quantity=1, notify_url=NOTIFY_URL)
+    again = _order(client, holder, request_no="R-002", sku_id=sku.pk, quantity=1, notify_url=NOTIFY_URL)
     looked_up = call(client, holder, "GET", "/orders?request_no=R-002")
     by_number = call(client, holder, "GET", f"/orders/{first.json()['order_no']}")
 
@@ -116,7 +121,7 @@ def test_a_replay_after_a_crash_before_the_record_answers_the_order(client: Clie
                              sales_channel=SALES_CHANNEL_OPENAPI)
 
     before = call(client, holder, "GET", "/orders?request_no=R-004")
-    retry = _order(client, holder, request_no="R-004", sku_id=sku.pk, quantity=1)
+    retry = _order(client, holder, request_no="R-004", sku_id=sku.pk, quantity=1, notify_url=NOTIFY_URL)
     conflict = _order(client, holder, request_no="R-004", sku_id=sku.pk, quantity=2)
 
     assert before.status_code == 200
@@ -128,6 +133,15 @@ def test_a_replay_after_a_crash_before_the_record_answers_the_order(client: Clie
     assert OpenApiOrder.objects.get().order_id == landed.order.pk
     assert notified == [landed.order.pk]
     assert conflict.status_code == 409
+
+
+def test_an_order_without_notify_url_schedules_nothing(client: Client, notified: list[int]) -> None:
+    holder = reseller_with_key(funds="100.00")
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 1)
+
+    assert _order(client, holder, request_no="R-005", sku_id=sku.pk, quantity=1).status_code == 201
+    assert notified == []
     assert Order.objects.count() == 1
     assert wallet_balance(user_id=holder.user.pk) == Decimal("90.50")
 
@@ -309,8 +323,8 @@ def test_a_direct_topup_takes_recharge_account(client: Client,
     assert Order.objects.count() == 1
 
 
-@override_settings(KAMENG_OPENAPI_NOTIFY_URL_STRICT=False)
-def test_without_strict_notify_urls_plain_http_to_a_local_address_is_taken(client: Client) -> None:
+@override_settings(KAMENG_NOTIFY_ALLOW_PRIVATE=True)
+def test_with_private_notify_targets_allowed_plain_http_to_a_local_address_is_taken(client: Client) -> None:
     holder = reseller_with_key(funds="100.00")
     sku = SkuFactory.create()
     stock_sku(sku, 1)
@@ -320,6 +334,41 @@ def test_without_strict_notify_urls_plain_http_to_a_local_address_is_taken(clien
 
     assert response.status_code == 201
     assert OpenApiOrder.objects.get().notify_url == "http://127.0.0.1:9000/cb"
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("https://hooks.example.com/cb", "内网"),  # resolves (below) to a private address
+    ("https://user@hooks.example.com/cb", "用户名"),
+    ("https://2130706433/cb", "非标准"),
+])
+def test_a_notify_url_the_ssrf_guard_refuses_is_422_at_input(client: Client, monkeypatch: pytest.MonkeyPatch,
+                                                              url: str, reason: str) -> None:
+    def resolve(host: str, port: int, *_args: object, **_kwargs: object) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+
+    monkeypatch.setattr(ssrf, "resolve", resolve)
+    holder = reseller_with_key(funds="100.00")
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+
+    response = _order(client, holder, request_no="R-010", sku_id=sku.pk, quantity=1, notify_url=url)
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_notify_url"
+    assert response.json()["message"].startswith("notify_url 不可用：")
+    assert reason in response.json()["message"]
+    assert Order.objects.count() == 0
+
+
+def test_a_notify_url_that_does_not_resolve_yet_is_taken_and_checked_again_at_send(client: Client) -> None:
+    holder = reseller_with_key(funds="100.00")
+    sku = SkuFactory.create()
+    stock_sku(sku, 1)
+
+    response = _order(client, holder, request_no="R-011", sku_id=sku.pk, quantity=1,
+                      notify_url="https://hooks.invalid/cb")
+
+    assert response.status_code == 201
 
 
 def test_products_and_one_product_at_the_callers_price(client: Client) -> None:

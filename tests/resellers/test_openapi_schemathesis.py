@@ -23,7 +23,7 @@ from django.test import override_settings
 from django.utils.encoding import escape_uri_path, iri_to_uri
 from hypothesis import HealthCheck, given, settings
 
-from kameng.resellers.signing import signed_headers
+from kameng.core.openapi_signing import openapi_signed_headers
 from tests.factories import SkuFactory, stock_sku
 from tests.resellers.openapi_support import KeyHolder, reseller_with_key
 
@@ -58,9 +58,10 @@ class SigningApp:
             # What the server signs: Django's request.get_full_path() (the path as UTF-8, escaped as Django does).
             decoded = path.encode("latin-1").decode("utf-8", errors="replace")
             target = escape_uri_path(decoded) + (f"?{iri_to_uri(query)}" if query else "")
-            for name, value in signed_headers(key_id=self.holder.key.key_id, secret=self.holder.secret,
-                                              method=environ["REQUEST_METHOD"], path_with_query=target, body=body,
-                                              timestamp=int(time.time()), nonce=secrets.token_hex(16)).items():
+            signed = openapi_signed_headers(key_id=self.holder.key.key_id, secret=self.holder.secret,
+                                            method=environ["REQUEST_METHOD"], path_with_query=target, body=body,
+                                            timestamp=int(time.time()), nonce=secrets.token_hex(16))
+            for name, value in signed.items():
                 environ["HTTP_" + name.upper().replace("-", "_")] = value
         return self.app(environ, start_response)
 
