@@ -96,7 +96,9 @@ _bounds: dict[int, _Plan] = {}
 
 
 class SoldOutError(ConflictError):
-    pass
+    # Set by a claim that found nothing sellable at any price: the checkout may remember the SKU as sold out
+    # (`card_keys_sold_out_note`) once it knows no upstream sells it instead.
+    nothing_sellable: bool = False
 
 
 def _sold_out(available: int) -> SoldOutError:
@@ -175,12 +177,19 @@ def card_keys_sold_out_forget(*, sku_id: int | None = None) -> None:
         _sold_out_at.pop(sku_id, None)
 
 
+def card_keys_sold_out_note(*, sku_id: int) -> None:
+    """Remember the SKU as sold out (`card_keys_known_sold_out`): the checkout calls it when a claim found nothing
+    sellable (`SoldOutError.nothing_sellable`) and no upstream takes the order instead (kameng.orders.upstream)."""
+    _sold_out_at[sku_id] = time.monotonic()
+
+
 def _sold_out_noted(sku_id: int, unit_price: Decimal | None) -> SoldOutError:
-    """The "sold out" answer of a claim that took nothing, marking the SKU when nothing at all is sellable."""
+    """The "sold out" answer of a claim that took nothing, flagged when nothing at all is sellable."""
     available = _available_to_sell(sku_id, unit_price)
-    if available == 0 and all(source.is_sellable_at(unit_price) for source in _plan(sku_id).sources):
-        _sold_out_at[sku_id] = time.monotonic()
-    return _sold_out(available)
+    error = _sold_out(available)
+    error.nothing_sellable = available == 0 and all(source.is_sellable_at(unit_price)
+                                                    for source in _plan(sku_id).sources)
+    return error
 
 
 def card_key_plan_forget(*, sku_id: int) -> None:

@@ -41,7 +41,7 @@ from kameng.core.fields import EncryptedTextField
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO
 from kameng.core.sql import json_rows
-from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many
+from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many, card_keys_sold_out_note
 from kameng.ledger import recipes
 from kameng.ledger.models import JournalKind
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many, wallet_account_id
@@ -327,6 +327,8 @@ def _claim_one(draft: CheckoutDraft) -> list[tuple[int, bytes]]:
             sold_out = error
     if _waits_for_upstream(draft):
         return []
+    if sold_out.nothing_sellable:  # the next buyers of it in this process are answered without a transaction
+        card_keys_sold_out_note(sku_id=order.sku_id)
     raise sold_out
 
 

@@ -189,6 +189,20 @@ def test_a_sold_out_sku_is_bought_upstream_and_the_keys_are_the_orders(
                              OrderEventKind.ROUTED, OrderEventKind.DELIVERED]
 
 
+def test_a_sku_an_upstream_stocks_is_not_remembered_as_sold_out(
+        upstreams: Upstreams, django_capture_on_commit_callbacks: Capture) -> None:
+    """The checkout's "sold out" memory (kameng.inventory.services.card_keys_known_sold_out) must not refuse the next
+    buyer of a SKU whose empty stock an upstream fills: both orders go upstream."""
+    sku = card_sku("20.00")
+    _card_upstream(upstreams, "甲", sku, "18.00", SUCCEEDED, SUCCEEDED)
+
+    first = buy(sku, django_capture_on_commit_callbacks)
+    second = buy(sku, django_capture_on_commit_callbacks)
+
+    assert (first.status, second.status) == (OrderStatus.DELIVERED, OrderStatus.DELIVERED)
+    assert TopupAttempt.objects.filter(order__in=[first, second]).count() == 2
+
+
 def test_stock_held_on_the_platform_goes_first(upstreams: Upstreams,
                                                django_capture_on_commit_callbacks: Capture) -> None:
     sku = card_sku("20.00")
