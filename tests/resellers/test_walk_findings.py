@@ -52,6 +52,25 @@ def test_an_approved_reseller_gets_the_menu_in_the_order_of_use(client: Client) 
         assert client.get(link).status_code == 200, link
 
 
+def test_two_keys_in_use_may_not_share_a_name(client: Client) -> None:
+    reseller = reseller_make(tier_make())
+    first = api_key_create(reseller_id=reseller.pk, name="直播间").key
+    with pytest.raises(ConflictError) as refused:
+        api_key_create(reseller_id=reseller.pk, name=" 直播间 ")
+    assert refused.value.code == "api_key_name_taken"
+    other = api_key_create(reseller_id=reseller.pk, name="网店").key
+    with pytest.raises(ConflictError):
+        api_key_update(reseller_id=reseller.pk, api_key_pk=other.pk, name="直播间", ip_allowlist="")
+    api_key_update(reseller_id=reseller.pk, api_key_pk=first.pk, name="直播间", ip_allowlist="10.0.0.1")  # itself
+    client.force_login(reseller.user)
+    page = client.post(reverse("web:reseller_apikeys"), {"name": "直播间", "ip_allowlist": ""})
+    assert page.status_code == 409
+    body = page.content.decode()
+    assert body.count("已有名为「直播间」的有效密钥，请换一个名称") == 1  # once, above the page
+    client.post(reverse("web:reseller_apikey_revoke", args=[first.pk]))
+    assert client.post(reverse("web:reseller_apikeys"), {"name": "直播间", "ip_allowlist": ""}).status_code == 200
+
+
 def test_the_callback_log_wraps_long_values_instead_of_using_the_page_container_class() -> None:
     from pathlib import Path
 
@@ -61,3 +80,21 @@ def test_the_callback_log_wraps_long_values_instead_of_using_the_page_container_
     text = template.read_text(encoding="utf-8")
     assert 'class="wrap"' not in text  # .wrap is the page's container (max-width, padding)
     assert text.count('class="break-anywhere"') == 2
+
+
+def test_revoking_a_key_asks_first(client: Client) -> None:
+    reseller = reseller_make(tier_make())
+    key = api_key_create(reseller_id=reseller.pk, name="直播间").key
+    client.force_login(reseller.user)
+    url = reverse("web:reseller_apikey_revoke", args=[key.pk])
+    listed = client.get(reverse("web:reseller_apikeys")).content.decode()
+    assert f'href="{url}" data-testid="api-key-revoke"' in listed  # a link to the question, not a POST
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    assert "吊销后无法恢复" in confirm.content.decode()
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    assert client.post(url).status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert client.get(url)["Location"] == reverse("web:reseller_apikeys")  # nothing to ask any more
