@@ -71,6 +71,30 @@ def test_two_keys_in_use_may_not_share_a_name(client: Client) -> None:
     assert client.post(reverse("web:reseller_apikeys"), {"name": "直播间", "ip_allowlist": ""}).status_code == 200
 
 
+def _batch_setup(settings: Settings, funds: str) -> tuple[Any, Any]:
+    settings.KAMENG_PRICE_RULES = ["kameng.resellers.pricing.reseller_price_rule"]
+    reseller = reseller_make(tier_make(discount="20.00"))
+    sku = SkuFactory.create(price=Decimal("10.00"), product__name="抖币卡", name="10 元")
+    stock_sku(sku, 5)
+    fund_wallet(reseller.user, funds, reference=f"walk-batch-{reseller.pk}")
+    return reseller, sku
+
+
+def test_the_batch_page_prices_each_option_and_says_how_much_is_missing(client: Client,
+                                                                         settings: Settings) -> None:
+    reseller, sku = _batch_setup(settings, "20.00")
+    client.force_login(reseller.user)
+    page = client.get(reverse("web:reseller_batch")).content.decode()
+    assert f'<option value="{sku.pk}">抖币卡 · 10 元 · ¥8.00</option>' in page
+    refused = client.post(reverse("web:reseller_batch"), {"sku": str(sku.pk), "quantity": "5", "request_id": ""})
+    assert refused.status_code in (402, 409)
+    body = refused.content.decode()
+    message = "钱包余额不足：本单需 ¥40.00（5 × ¥8.00），当前余额 ¥20.00，请先充值或减少数量"
+    assert body.count(message) == 1
+    assert 'data-testid="batch-topup"' in body
+    assert 'value="5"' in body  # the quantity typed is kept
+
+
 def test_the_callback_log_wraps_long_values_instead_of_using_the_page_container_class() -> None:
     from pathlib import Path
 
