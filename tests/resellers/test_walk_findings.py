@@ -52,6 +52,26 @@ def test_an_approved_reseller_gets_the_menu_in_the_order_of_use(client: Client) 
         assert client.get(link).status_code == 200, link
 
 
+def test_the_buyer_of_a_sub_site_order_does_not_see_the_resellers_cost_and_markup(settings: Settings) -> None:
+    settings.KAMENG_PRICE_RULES = RULES
+    buyer = UserFactory.create()
+    fund_wallet(buyer, "100.00")
+    sku = SkuFactory.create(price=Decimal("20.00"))
+    stock_sku(sku, 2)
+    subsite = subsite_create(slug="demo")
+    SubSitePrice.objects.create(subsite=subsite, sku=sku, markup_kind="fixed", markup_value=Decimal("0.70"))
+    client = Client()
+    client.force_login(buyer)
+    bought = client.post(f"/s/demo/products/{sku.product_id}/buy/", {
+        "sku": sku.pk, "quantity": 1, "request_id": "walk-subsite-1", "payment_method": "balance"})
+    order = Order.objects.get(buyer=buyer)
+    assert [line["code"] for line in order.price_lines] == ["reseller_cost", "subsite_markup"]  # kept for earnings
+    page = client.get(bought["Location"]).content.decode()
+    assert "16.70" in page
+    for hidden in ("分站成本价", "分站加价", "price-line-reseller_cost", "price-line-subsite_markup", "-4.00"):
+        assert hidden not in page, hidden
+
+
 def test_two_keys_in_use_may_not_share_a_name(client: Client) -> None:
     reseller = reseller_make(tier_make())
     first = api_key_create(reseller_id=reseller.pk, name="直播间").key
