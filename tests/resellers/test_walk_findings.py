@@ -115,6 +115,30 @@ def test_the_batch_page_prices_each_option_and_says_how_much_is_missing(client: 
     assert 'value="5"' in body  # the quantity typed is kept
 
 
+def test_a_refused_sku_markup_keeps_the_sku_and_says_which_field(client: Client, settings: Settings) -> None:
+    settings.KAMENG_PRICE_RULES = RULES
+    skus = [SkuFactory.create(price=Decimal("20.00")) for _ in range(3)]
+    subsite = subsite_create(slug="walk")
+    client.force_login(subsite.reseller.user)
+    chosen = skus[2]
+    page = client.post(reverse("web:reseller_subsite_markup"),
+                       {"sku_id": str(chosen.pk), "markup_kind": "fixed", "markup_value": "-1"})
+    assert page.status_code == 400
+    body = page.content.decode()
+    assert f'<option value="{chosen.pk}" selected>' in body
+    form = body.split('data-testid="markup-form"')[1].split("</form>")[0]
+    assert 'class="field-error"' in form
+
+
+def test_the_subsite_table_flags_a_price_above_the_main_sites(client: Client, settings: Settings) -> None:
+    settings.KAMENG_PRICE_RULES = RULES
+    SkuFactory.create(price=Decimal("20.00"))  # the owner's cost 16.00 (20 % off), + 40 % = 22.40 > 20.00
+    subsite = subsite_create(slug="walk", markup_value="40.00")
+    client.force_login(subsite.reseller.user)
+    body = client.get(reverse("web:reseller_subsite")).content.decode()
+    assert 'data-testid="above-retail"' in body
+
+
 def test_the_callback_log_wraps_long_values_instead_of_using_the_page_container_class() -> None:
     from pathlib import Path
 
