@@ -139,6 +139,15 @@ def test_the_subsite_table_flags_a_price_above_the_main_sites(client: Client, se
     assert 'data-testid="above-retail"' in body
 
 
+def test_the_invite_page_states_the_commission_rates(client: Client) -> None:
+    reseller = reseller_make(tier_make())
+    client.force_login(reseller.user)
+    body = client.get(reverse("web:reseller_promotion")).content.decode()
+    assert 'data-testid="commission-rates"' in body
+    assert "第 1 级 5.00%" in body  # the defaults of CommissionSettings
+    assert "第 2 级 2.00%" in body
+
+
 def test_the_callback_log_wraps_long_values_instead_of_using_the_page_container_class() -> None:
     from pathlib import Path
 
