@@ -153,7 +153,8 @@ def reseller_reactivate(*, reseller_id: int, staff_id: int, reason: str = "") ->
     """Staff reactivate a suspended reseller at its tier."""
     with transaction.atomic():
         reseller = _locked(reseller_id)
-        if reseller.tier_id is None:
+        # the state first: a pending applicant (no tier yet) is approved, not reactivated
+        if reseller.tier_id is None and can_move(reseller.status, "reactivate"):
             raise ResellerInputError("该代理没有代理等级，请用「任命」指定等级", code="tier_required")
         _transition(reseller, "reactivate")
         _reviewed(reseller, staff_id=staff_id, reason=_reason(reason, required=False))

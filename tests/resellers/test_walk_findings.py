@@ -91,6 +91,13 @@ def test_two_keys_in_use_may_not_share_a_name(client: Client) -> None:
     assert client.post(reverse("web:reseller_apikeys"), {"name": "直播间", "ip_allowlist": ""}).status_code == 200
 
 
+def test_reactivating_an_applicant_names_the_state_not_the_missing_tier() -> None:
+    pending = reseller_make(None, status=ResellerStatus.PENDING)
+    with pytest.raises(ResellerStateError) as refused:
+        reseller_reactivate(reseller_id=pending.pk, staff_id=UserFactory.create(is_staff=True).pk)
+    assert refused.value.code == "reseller_state"
+
+
 def _batch_setup(settings: Settings, funds: str) -> tuple[Any, Any]:
     settings.KAMENG_PRICE_RULES = ["kameng.resellers.pricing.reseller_price_rule"]
     reseller = reseller_make(tier_make(discount="20.00"))
