@@ -182,3 +182,18 @@ def test_revoking_a_key_asks_first(client: Client) -> None:
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert client.get(url)["Location"] == reverse("web:reseller_apikeys")  # nothing to ask any more
+
+
+def test_a_refused_logo_is_explained_once_beside_its_field(client: Client, settings: Settings) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.KAMENG_PRICE_RULES = RULES
+    subsite = subsite_create(slug="walk")
+    client.force_login(subsite.reseller.user)
+    page = client.post(reverse("web:reseller_subsite"), {
+        "slug": "walk", "title": "演示分站", "notice": "", "markup_kind": "percent", "markup_value": "10",
+        "is_enabled": "on", "logo": SimpleUploadedFile("logo.png", b"not an image", content_type="image/png")})
+    assert page.status_code == 400
+    body = page.content.decode()
+    assert body.count("无法识别的图片") == 1
+    assert "请检查分站设置" in body

@@ -159,8 +159,8 @@ def reseller_subsite(request: ResellerRequest) -> HttpResponse:
                      is_enabled=data["is_enabled"], logo=upload.read() if upload else None,
                      logo_remove=data["logo_remove"])
     except PictureRejectedError as error:
-        form.add_error("logo", message_for(error))
-        return _page(request, form=form, error=error)
+        form.add_error("logo", message_for(error))  # said beside the field; above the page, only where to look
+        return _page(request, form=form, error=ApplicationError(_("请检查分站设置"), code=error.code))
     except ApplicationError as error:
         return _page(request, form=form, error=error)
     messages.success(request, _("分站设置已保存"))
