@@ -169,7 +169,8 @@ def reseller_appoint(*, user_id: int, tier_id: int, staff_id: int, reason: str =
         if reseller is None:
             reseller = Reseller(user_id=user_id)
         elif reseller.status not in APPOINTABLE:
-            raise ResellerStateError("该用户已是正常状态的代理，如需调整等级请直接修改", code="reseller_state")
+            raise ResellerStateError("该用户已是正常状态的代理，如需调整等级，请在该代理的页面使用「调整等级」",
+                                     code="reseller_state")
         reseller.status = ResellerStatus.ACTIVE
         reseller.tier = tier
         _reviewed(reseller, staff_id=staff_id, reason=_reason(reason, required=False) or "后台任命")

@@ -197,3 +197,13 @@ def test_a_refused_logo_is_explained_once_beside_its_field(client: Client, setti
     body = page.content.decode()
     assert body.count("无法识别的图片") == 1
     assert "请检查分站设置" in body
+
+
+def test_applying_again_after_a_rejection_starts_from_the_earlier_application(client: Client) -> None:
+    rejected = reseller_make(None, status=ResellerStatus.REJECTED)
+    rejected.application_note = "抖音直播间，月采购 2 万"
+    rejected.save(update_fields=["application_note"])
+    client.force_login(rejected.user)
+    body = client.get(reverse("web:reseller_apply")).content.decode()
+    assert 'value="13800000000"' in body  # the contact reseller_make gives
+    assert "抖音直播间，月采购 2 万</textarea>" in body
