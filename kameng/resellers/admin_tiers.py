@@ -15,7 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from unfold.admin import ModelAdmin, TabularInline
-from unfold.decorators import action
+from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from kameng.accounts.models import User
 from kameng.catalog.models import Sku
@@ -34,6 +35,7 @@ from kameng.resellers.services import (
 from kameng.resellers.tiers import tier_discount_check, tier_price_check, tier_price_row_clean
 
 REVIEW_PERMISSION = "resellers.change_reseller"
+CONTACT_SHOWN = 30  # characters of the contact in the reseller list
 ACTION_TEMPLATE = "admin/suppliers/action_form.html"  # the shared staff action form (a form beside notes)
 
 if not admin.site.is_registered(Sku):
@@ -124,20 +126,23 @@ class ResellerTierAdmin(ModelAdmin):
         transaction.on_commit(reseller_tables_changed)
 
 
+# The action forms' fields drawn as the rest of the admin (unfold's widgets), not as bare HTML inputs.
 class ApproveForm(forms.Form):
-    tier = forms.ModelChoiceField(label="代理等级", queryset=ResellerTier.objects.filter(is_active=True))
-    reason = forms.CharField(label="备注", required=False, max_length=200)
+    tier = forms.ModelChoiceField(label="代理等级", queryset=ResellerTier.objects.filter(is_active=True),
+                                  widget=UnfoldAdminSelectWidget)
+    reason = forms.CharField(label="备注", required=False, max_length=200, widget=UnfoldAdminTextInputWidget)
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label="原因", max_length=200, widget=forms.Textarea(attrs={"rows": 3}),
+    reason = forms.CharField(label="原因", max_length=200, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
                              help_text="代理商会在代理后台看到")
 
 
 class AppointForm(forms.Form):
-    username = forms.CharField(label="用户名", max_length=150)
-    tier = forms.ModelChoiceField(label="代理等级", queryset=ResellerTier.objects.filter(is_active=True))
-    reason = forms.CharField(label="备注", required=False, max_length=200)
+    username = forms.CharField(label="用户名", max_length=150, widget=UnfoldAdminTextInputWidget)
+    tier = forms.ModelChoiceField(label="代理等级", queryset=ResellerTier.objects.filter(is_active=True),
+                                  widget=UnfoldAdminSelectWidget)
+    reason = forms.CharField(label="备注", required=False, max_length=200, widget=UnfoldAdminTextInputWidget)
 
     def clean_username(self) -> User:
         user = User.objects.filter(username=self.cleaned_data["username"].strip()).first()
@@ -156,7 +161,7 @@ def _reseller_or_404(object_id: str) -> Reseller:
 
 @admin.register(Reseller)
 class ResellerAdmin(ModelAdmin):
-    list_display = ("__str__", "user", "tier", "status", "contact", "created_at", "reviewed_at")
+    list_display = ("__str__", "user", "tier", "status", "contact_short", "created_at", "reviewed_at")
     list_filter = ("status", "tier")
     search_fields = ("user__username",)  # the contact is encrypted: not searchable
     list_select_related = ("user", "tier")
@@ -169,6 +174,12 @@ class ResellerAdmin(ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # staff appoint a reseller with the "任命代理" action
+
+    @display(description="联系方式")
+    def contact_short(self, obj: Reseller) -> str:
+        """The contact in the list, cut to a column's width (the whole of it on the reseller's page)."""
+        contact = str(obj.contact or "")
+        return contact if len(contact) <= CONTACT_SHOWN else f"{contact[:CONTACT_SHOWN]}…"
 
     def delete_model(self, request: HttpRequest, obj: Reseller) -> None:
         super().delete_model(request, obj)

@@ -24,7 +24,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from kameng.core.errors import ApplicationError, NotFoundError
+from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.resellers.models import ApiKey, Reseller
 
 KEY_ID_PREFIX = "kk_"
@@ -117,10 +117,21 @@ def _name_clean(name: str) -> str:
     return name
 
 
+def _name_unused(*, reseller_id: int, name: str, except_pk: int | None = None) -> None:
+    """Names tell a reseller's programs apart: two keys in use under one name would not."""
+    same = ApiKey.objects.filter(reseller_id=reseller_id, revoked_at__isnull=True, name=name)
+    if except_pk is not None:
+        same = same.exclude(pk=except_pk)
+    if same.exists():
+        raise ConflictError("已有名为「%(name)s」的有效密钥，请换一个名称", code="api_key_name_taken",
+                            params={"name": name})
+
+
 def api_key_create(*, reseller_id: int, name: str, ip_allowlist: str = "") -> CreatedKey:
     """Make a key for the reseller; the secret in the answer is the only time anyone sees it."""
     name = _name_clean(name)
     allowlist = ip_allowlist_clean(ip_allowlist)
+    _name_unused(reseller_id=reseller_id, name=name)
     active = ApiKey.objects.filter(reseller_id=reseller_id, revoked_at__isnull=True).count()
     if active >= settings.KAMENG_OPENAPI_KEYS_PER_RESELLER:
         raise ApplicationError("最多同时保留 %(max)s 个有效密钥，请先吊销不用的密钥",
@@ -157,6 +168,7 @@ def api_key_update(*, reseller_id: int, api_key_pk: int, name: str, ip_allowlist
         key = _key_of(reseller_id, api_key_pk)
         if key.revoked_at is not None:
             raise ApplicationError("密钥已吊销，不能修改", code="api_key_revoked")
+        _name_unused(reseller_id=reseller_id, name=name, except_pk=key.pk)
         key.name = name
         key.ip_allowlist = allowlist
         key.save(update_fields=["name", "ip_allowlist"])

@@ -153,7 +153,8 @@ def reseller_reactivate(*, reseller_id: int, staff_id: int, reason: str = "") ->
     """Staff reactivate a suspended reseller at its tier."""
     with transaction.atomic():
         reseller = _locked(reseller_id)
-        if reseller.tier_id is None:
+        # the state first: a pending applicant (no tier yet) is approved, not reactivated
+        if reseller.tier_id is None and can_move(reseller.status, "reactivate"):
             raise ResellerInputError("该代理没有代理等级，请用「任命」指定等级", code="tier_required")
         _transition(reseller, "reactivate")
         _reviewed(reseller, staff_id=staff_id, reason=_reason(reason, required=False))
@@ -168,7 +169,8 @@ def reseller_appoint(*, user_id: int, tier_id: int, staff_id: int, reason: str =
         if reseller is None:
             reseller = Reseller(user_id=user_id)
         elif reseller.status not in APPOINTABLE:
-            raise ResellerStateError("该用户已是正常状态的代理，如需调整等级请直接修改", code="reseller_state")
+            raise ResellerStateError("该用户已是正常状态的代理，如需调整等级，请在该代理的页面使用「调整等级」",
+                                     code="reseller_state")
         reseller.status = ResellerStatus.ACTIVE
         reseller.tier = tier
         _reviewed(reseller, staff_id=staff_id, reason=_reason(reason, required=False) or "后台任命")

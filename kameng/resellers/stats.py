@@ -133,20 +133,25 @@ class BarChart:
 
 
 CHART_LABEL_SPACE = 16  # below the bars: the first and last labels
+CHART_BAR_MAX_WIDTH = 40  # a chart of a few points (one product) draws slim bars, not one block across the chart
 
 
 def bar_chart(*, title: str, points: Sequence[tuple[str, Decimal]], width: int = 600,
               height: int = 140) -> BarChart:
-    """Bars for (label, value) points, side by side over `width`, scaled to the largest value (negative values
-    are drawn as 0)."""
+    """Bars for (label, value) points, side by side over `width` (each centred in its share of the width, at most
+    CHART_BAR_MAX_WIDTH wide), scaled to the largest value (negative values are drawn as 0). A single point has
+    one label under it, not the same label at both ends."""
     maximum = max((value for _, value in points), default=ZERO)
     plot = height - CHART_LABEL_SPACE - 4  # room above the tallest bar
     slot = width / max(len(points), 1)
+    bar_width = min(slot * 0.8, CHART_BAR_MAX_WIDTH)
     bars = []
     for index, (label, value) in enumerate(points):
         share = float(value / maximum) if maximum > 0 and value > 0 else 0.0
         bar_height = round(share * plot, 1)
-        bars.append(Bar(x=round(index * slot + slot * 0.1, 1), y=round(height - CHART_LABEL_SPACE - bar_height, 1),
-                        width=round(slot * 0.8, 1), height=bar_height, label=label, value=value))
+        bars.append(Bar(x=round(index * slot + (slot - bar_width) / 2, 1),
+                        y=round(height - CHART_LABEL_SPACE - bar_height, 1),
+                        width=round(bar_width, 1), height=bar_height, label=label, value=value))
     return BarChart(title=title, width=width, height=height, bars=tuple(bars), maximum=maximum,
-                    first_label=points[0][0] if points else "", last_label=points[-1][0] if points else "")
+                    first_label=points[0][0] if points else "",
+                    last_label=points[-1][0] if len(points) > 1 else "")

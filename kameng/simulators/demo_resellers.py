@@ -61,6 +61,8 @@ def demo_resellers_ensure(*, password: str, keys_per_sku: int = 100) -> dict[str
                                                                    "notice": "这是演示代理的分站。"})
         ApiKey.objects.get_or_create(key_id=DEMO_KEY_ID, defaults={
             "reseller": reseller, "secret": DEMO_KEY_SECRET, "name": "演示密钥"})
+        # the banner prints this key: one revoked while trying the console works again after a restart
+        ApiKey.objects.filter(key_id=DEMO_KEY_ID, revoked_at__isnull=False).update(revoked_at=None)
     sku_id = _bulk_stock_ensure(keys=keys_per_sku * BULK_FACTOR)
     return {"logins": [{"role": f"reseller, {RESELLER_TIER}, ¥{RESELLER_FUNDING:,}", "username": RESELLER_USERNAME,
                         "password": password}],

@@ -36,7 +36,7 @@ ROUTE_CASES: dict[str, RouteCase] = {
     "web:reseller_apikeys": RouteCase(methods=("GET", "POST"), post_data={"name": "新密钥", "ip_allowlist": ""}),
     "web:reseller_apikey_edit": RouteCase(methods=("GET", "POST"), factory=_key,
                                           post_data={"name": "改名", "ip_allowlist": "203.0.113.9"}),
-    "web:reseller_apikey_revoke": RouteCase(methods=("POST",), factory=_key),
+    "web:reseller_apikey_revoke": RouteCase(methods=("GET", "POST"), factory=_key),
 }
 
 

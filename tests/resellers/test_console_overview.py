@@ -77,11 +77,15 @@ def test_bar_chart_geometry_scales_to_the_largest_value() -> None:
     chart = bar_chart(title="t", points=[("a", Decimal("0")), ("b", Decimal("50")), ("c", Decimal("100"))],
                       width=300, height=120)
     assert [bar.height for bar in chart.bars] == [0.0, 50.0, 100.0]  # plot height 120 - 16 - 4
-    assert [bar.x for bar in chart.bars] == [10.0, 110.0, 210.0]
+    assert [bar.x for bar in chart.bars] == [30.0, 130.0, 230.0]  # 40 wide (the most), centred in 100
+    assert [bar.width for bar in chart.bars] == [40.0, 40.0, 40.0]
     assert [bar.y for bar in chart.bars] == [104.0, 54.0, 4.0]
     assert chart.maximum == Decimal("100")
     empty = bar_chart(title="t", points=[("a", Decimal("0"))])
     assert [bar.height for bar in empty.bars] == [0.0]
+    assert (empty.first_label, empty.last_label) == ("a", "")  # one product: its name once, not at both ends
+    month = bar_chart(title="t", points=[(str(day), Decimal(day)) for day in range(30)], width=600)
+    assert {bar.width for bar in month.bars} == {16.0}  # 30 days: 80 % of each day's 20
 
 
 def test_overview_page_draws_accessible_svg_charts_and_tables(client: Client) -> None:

@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.resellers.apikeys import CreatedKey, api_key_create, api_key_revoke, api_key_update, api_keys_of
@@ -90,9 +90,15 @@ def reseller_apikey_edit(request: ResellerRequest, key_id: int) -> HttpResponse:
                           {"key": key, "form": form, "error_message": error_message}, status=status)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @reseller_required(active=True)
 def reseller_apikey_revoke(request: ResellerRequest, key_id: int) -> HttpResponse:
+    """GET: a confirmation (revoking cannot be undone and stops the programs using the key at once); POST: revoke."""
+    if request.method == "GET":
+        key = _own_key(request, key_id)
+        if not key.is_active:
+            return redirect("web:reseller_apikeys")
+        return console_render(request, "web/reseller/api_key_revoke.html", {"key": key})
     try:
         api_key_revoke(reseller_id=request.reseller.pk, api_key_pk=key_id)
     except NotFoundError as error:

@@ -33,7 +33,9 @@ class ResellerApplyForm(forms.Form):
 def reseller_apply_view(request: BuyerRequest) -> HttpResponse:
     reseller = Reseller.objects.select_related("tier").filter(user_id=request.user.pk).first()
     may_apply = reseller is None or reseller.status == ResellerStatus.REJECTED
-    form = ResellerApplyForm(request.POST or None) if may_apply else None
+    # after a rejection the form starts from the earlier application ("修改资料后重新申请")
+    initial = {"contact": reseller.contact, "note": reseller.application_note} if reseller is not None else {}
+    form = ResellerApplyForm(request.POST or None, initial=initial) if may_apply else None
     if request.method == "POST":
         if form is None:
             messages.error(request, _("您已提交过代理申请，无需重复申请"))

@@ -38,7 +38,7 @@ from kameng.catalog.selectors import products_on_sale, skus_for_sale
 from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.http import client_address
-from kameng.core.money import ZERO
+from kameng.core.money import ZERO, money
 from kameng.inventory.selectors import secrets_for_order
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderStatus
@@ -62,11 +62,25 @@ KEY_FILE_FORMATS = frozenset({"txt", "csv"})
 CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def batch_sku_choices() -> list[tuple[int, str]]:
-    """(SKU id, "product · SKU") of every enabled SKU of an on-sale card-key or manual product."""
-    return [(sku.pk, f"{product.name} · {sku.name}")
-            for product in products_on_sale().filter(delivery_kind__in=BATCH_KINDS).order_by("sort_order", "pk")
-            for sku in product.skus.all()]
+def batch_sku_choices(*, buyer_id: int | None = None) -> list[tuple[int, str]]:
+    """(SKU id, "product · SKU") of every enabled SKU of an on-sale card-key or manual product; with `buyer_id`,
+    "product · SKU · ¥unit price" at that buyer's batch price, so the reseller sees what it pays before it buys."""
+    choices = [(sku.pk, f"{product.name} · {sku.name}")
+               for product in products_on_sale().filter(delivery_kind__in=BATCH_KINDS).order_by("sort_order", "pk")
+               for sku in product.skus.all()]
+    if buyer_id is None:
+        return choices
+    for_sale = skus_for_sale(sku_ids=[sku_id for sku_id, _label in choices])
+    priced = []
+    for sku_id, label in choices:
+        sku = for_sale.get(sku_id)
+        try:
+            price = (sku_price(sku=sku, buyer_id=buyer_id, quantity=1, sales_channel=SALES_CHANNEL_BATCH).unit_price
+                     if sku is not None else None)
+        except ApplicationError:
+            price = None
+        priced.append((sku_id, f"{label} · ¥{price}" if price is not None else label))
+    return priced
 
 
 class BatchPurchaseForm(forms.Form):
@@ -74,12 +88,12 @@ class BatchPurchaseForm(forms.Form):
     quantity = forms.IntegerField(label=gettext_lazy("数量"), min_value=1)
     request_id = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, buyer_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         most = int(settings.KAMENG_BATCH_PURCHASE_MAX)
         sku = self.fields["sku"]
         assert isinstance(sku, forms.TypedChoiceField)
-        sku.choices = batch_sku_choices()
+        sku.choices = batch_sku_choices(buyer_id=buyer_id)
         quantity = self.fields["quantity"]
         assert isinstance(quantity, forms.IntegerField)
         quantity.max_value = most
@@ -107,6 +121,13 @@ def _page(request: ResellerRequest, form: BatchPurchaseForm, *, status: int = 20
         **pin_context(request.user, amount=ZERO, most=ORDER_TOTAL_MAX)}
     if error is not None:
         context.update(error_message=message_for(error), error_code=error.code)
+        quantity = form.cleaned_data.get("quantity") if form.is_valid() else None
+        if error.code == "insufficient_balance" and quote is not None and quantity:
+            # what the order costs and what the wallet holds, and where to top it up
+            context.update(error_message=_("钱包余额不足：本单需 ¥%(total)s（%(quantity)s × ¥%(unit)s），当前余额 "
+                                           "¥%(balance)s，请先充值或减少数量") % {
+                "total": money(quote.unit_price * quantity), "quantity": quantity, "unit": quote.unit_price,
+                "balance": context["balance"]}, topup_needed=True)
     return console_render(request, "web/reseller/batch.html", context, status=status)
 
 
@@ -119,8 +140,8 @@ def reseller_batch(request: ResellerRequest) -> HttpResponse:
         initial = {"quantity": 100, "request_id": new_request_id()}
         if request.GET.get("sku", "").isdigit():
             initial["sku"] = int(request.GET["sku"])
-        return _page(request, BatchPurchaseForm(initial=initial))
-    form = BatchPurchaseForm(request.POST)
+        return _page(request, BatchPurchaseForm(initial=initial, buyer_id=request.user.pk))
+    form = BatchPurchaseForm(request.POST, buyer_id=request.user.pk)
     if not form.is_valid():
         return _page(request, form, status=400)
     payment = PaymentChoice(PayBy.WALLET, pin=posted_pin(request), pin_settings=pin_settings_of(request.user))

@@ -18,7 +18,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.http import require_GET
 
 from kameng.resellers.models import Reseller
@@ -34,6 +34,23 @@ class ResellerRequest(BuyerRequest):
 RESELLER_CONSOLE_NAV: list[tuple[str, Promise]] = [
     ("web:reseller_home", gettext_lazy("概览")),
 ]
+
+# The menu's order (each page module appends its entry when it is imported, in import order): what a reseller
+# does most first. A page not listed here goes last.
+CONSOLE_NAV_ORDER = ("web:reseller_home", "web:reseller_prices", "web:reseller_batch", "web:reseller_subsite",
+                     "web:reseller_margins", "web:reseller_promotion", "web:reseller_withdrawals",
+                     "web:reseller_apikeys", "web:reseller_notifications")
+
+# The labels of the reseller models' choices (kameng/resellers/models.py, earnings_models.py) that the console pages
+# show with {% translate %}: the models keep plain Chinese labels, so they are listed here for makemessages.
+CONSOLE_CHOICE_LABELS = (
+    gettext_noop("申请中"), gettext_noop("正常"), gettext_noop("已拒绝"), gettext_noop("已停用"),  # ResellerStatus
+    gettext_noop("待发送"), gettext_noop("重试中"), gettext_noop("已送达"), gettext_noop("已放弃"),  # NotifyState
+    gettext_noop("百分比"), gettext_noop("固定金额"),  # MarkupKind
+    gettext_noop("待确认"), gettext_noop("可用"), gettext_noop("已提现"), gettext_noop("已冲回"),  # EarningState
+    gettext_noop("待审核"), gettext_noop("已打款"), gettext_noop("已驳回"),  # ResellerWithdrawalStatus
+    gettext_noop("银行卡提现"), gettext_noop("转入余额"),  # ResellerWithdrawalDestination
+)
 
 View = Callable[..., HttpResponseBase]  # a page, or a streamed file
 
@@ -57,9 +74,17 @@ def reseller_required(view: View | None = None, *, active: bool = False) -> Any:
     return decorate(view) if view is not None else decorate
 
 
+def console_nav(reseller: Reseller) -> list[tuple[str, Promise]]:
+    """The menu entries `reseller` may use, in CONSOLE_NAV_ORDER: every page for an approved reseller, only the
+    overview for one that is pending, rejected or suspended (the other pages answer 404 to it)."""
+    entries = [entry for entry in RESELLER_CONSOLE_NAV if reseller.is_active or entry[0] == "web:reseller_home"]
+    rank = {name: index for index, name in enumerate(CONSOLE_NAV_ORDER)}
+    return sorted(entries, key=lambda entry: rank.get(entry[0], len(rank)))
+
+
 def console_render(request: ResellerRequest, template: str, context: dict[str, Any] | None = None,
                    *, status: int = 200) -> HttpResponse:
-    page = {"reseller": request.reseller, "console_nav": RESELLER_CONSOLE_NAV,
+    page = {"reseller": request.reseller, "console_nav": console_nav(request.reseller),
             "console_current": request.resolver_match.view_name if request.resolver_match else ""}
     return render(request, template, {**page, **(context or {})}, status=status)
 

@@ -25,6 +25,7 @@ from kameng.resellers.commission_withdrawals import (
     commission_withdrawal_request,
     mask_bank_account,
 )
+from kameng.resellers.earnings_models import CommissionSettings
 from kameng.resellers.earnings_selectors import (
     earnings_recent,
     earnings_totals,
@@ -65,6 +66,8 @@ def reseller_promotion(request: ResellerRequest) -> HttpResponse:
         "invite_link": request.build_absolute_uri(reverse("web:home")) + f"?aff={code}",
         "invitees": invitees_count(user_id=user_id),
         "aff_days": settings.KAMENG_AFF_COOKIE_DAYS,
+        "rates": [(level, rate) for level, rate in enumerate(CommissionSettings.current().rates(), start=1)
+                  if rate > 0],
         "totals": earnings_totals(user_id=user_id, kind=EarningKind.COMMISSION),
         "rows": _rows(earnings_recent(user_id=user_id, kind=EarningKind.COMMISSION)),
     })

@@ -50,13 +50,17 @@ SKUS_SHOWN_MAX = 200
 TEMPLATE = "web/reseller/subsite.html"
 
 
+# The markup kinds as the page's language says them (their labels are in CONSOLE_CHOICE_LABELS).
+MARKUP_KIND_CHOICES = [(value, gettext_lazy(label)) for value, label in MarkupKind.choices]
+
+
 class SubSiteForm(forms.Form):
     slug = forms.CharField(label=gettext_lazy("站点标识"), max_length=30,
                            help_text=gettext_lazy("3–30 位小写字母、数字或连字符，用于分站地址"))
     title = forms.CharField(label=gettext_lazy("站点名称"), max_length=60)
     notice = forms.CharField(label=gettext_lazy("公告"), required=False, max_length=500,
                              widget=forms.Textarea(attrs={"rows": 3}))
-    markup_kind = forms.ChoiceField(label=gettext_lazy("默认加价方式"), choices=MarkupKind.choices)
+    markup_kind = forms.ChoiceField(label=gettext_lazy("默认加价方式"), choices=MARKUP_KIND_CHOICES)
     markup_value = forms.DecimalField(label=gettext_lazy("默认加价"), min_value=Decimal("0"), max_digits=12,
                                       decimal_places=2,
                                       help_text=gettext_lazy("百分比按您的成本价计算；固定金额单位为元"))
@@ -68,7 +72,7 @@ class SubSiteForm(forms.Form):
 
 class MarkupForm(forms.Form):
     sku_id = forms.IntegerField(label=gettext_lazy("规格"), min_value=1)
-    markup_kind = forms.ChoiceField(label=gettext_lazy("加价方式"), choices=MarkupKind.choices)
+    markup_kind = forms.ChoiceField(label=gettext_lazy("加价方式"), choices=MARKUP_KIND_CHOICES)
     markup_value = forms.DecimalField(label=gettext_lazy("加价"), min_value=Decimal("0"), max_digits=12,
                                       decimal_places=2)
 
@@ -155,8 +159,8 @@ def reseller_subsite(request: ResellerRequest) -> HttpResponse:
                      is_enabled=data["is_enabled"], logo=upload.read() if upload else None,
                      logo_remove=data["logo_remove"])
     except PictureRejectedError as error:
-        form.add_error("logo", message_for(error))
-        return _page(request, form=form, error=error)
+        form.add_error("logo", message_for(error))  # said beside the field; above the page, only where to look
+        return _page(request, form=form, error=ApplicationError(_("请检查分站设置"), code=error.code))
     except ApplicationError as error:
         return _page(request, form=form, error=error)
     messages.success(request, _("分站设置已保存"))
