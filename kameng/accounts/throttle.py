@@ -36,6 +36,7 @@ Windows are fixed: they start at the first count and the lock lasts until the wi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -158,10 +159,8 @@ class LoginAttempt:
 
 
 def _give_back(key: str) -> None:
-    try:
+    with contextlib.suppress(ValueError):  # the window closed meanwhile: nothing left to give back
         cache.decr(key)
-    except ValueError:  # the window closed meanwhile: nothing left to give back
-        pass
 
 
 def _account_wait(failures: int) -> int | None:
