@@ -15,7 +15,7 @@ from django.http import HttpRequest
 
 from kameng.accounts.models import User
 from kameng.accounts.selectors import user_by_login
-from kameng.accounts.throttle import login_account, login_failed, login_lock, login_succeeded
+from kameng.accounts.throttle import LOGIN_LOCK_ATTRIBUTE, login_account, login_failed, login_succeeded, login_take
 from kameng.core.http import client_address
 
 
@@ -51,21 +51,24 @@ def _user_lookup(connection: BaseDatabaseWrapper) -> _UserLookup:
 class UsernameOrPhoneBackend(ModelBackend):
     def authenticate(self, request: HttpRequest | None, username: str | None = None,
                      password: str | None = None, **kwargs: Any) -> User | None:
-        """Storefront and admin alike: a login past its failures (kameng.accounts.throttle) is refused before any
-        password check (PermissionDenied stops Django's authenticate()); the login forms say why and for how long."""
+        """Storefront and admin alike: the try is counted before its password is checked, and a login past its
+        failures (kameng.accounts.throttle) is refused before any password check (PermissionDenied stops Django's
+        authenticate()); the lock is left on the request, and the login forms say why and for how long."""
         if not username or password is None:
             return None
         address = client_address(request) if request is not None else None
         user = user_by_login(username)
-        account = login_account(login=username, user=user)
-        if login_lock(account=account, address=address) is not None:
+        attempt = login_take(account=login_account(login=username, user=user), address=address)
+        if attempt.lock is not None:
+            if request is not None:
+                setattr(request, LOGIN_LOCK_ATTRIBUTE, attempt.lock)
             raise PermissionDenied("too many failed logins")
         if user is None:
             User().set_password(password)  # same work as a real check: no timing hint that the login is unknown
         elif user.check_password(password) and self.user_can_authenticate(user):
-            login_succeeded(account=account, address=address)
+            login_succeeded(attempt=attempt)
             return user
-        login_failed(account=account, address=address)
+        login_failed(attempt=attempt)
         return None
 
     def get_user(self, user_id: Any) -> User | None:

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from kameng.accounts.identity import mask_name
 from kameng.accounts.selectors import user_by_login, verified_name_of
 from kameng.accounts.services import login_risk_check
-from kameng.accounts.throttle import Lock, login_account, login_lock
+from kameng.accounts.throttle import LOGIN_LOCK_ATTRIBUTE, Lock, login_account, login_lock
 from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
@@ -44,7 +44,14 @@ class ThrottledLoginMixin:
             except ApplicationError as error:
                 self.risk_error = error
                 raise forms.ValidationError(error.message, code=error.code) from error
-        cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
+        try:
+            cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
+        except forms.ValidationError:
+            # Refused by a lock reached while this try was on its way (tries at once): say so, not "wrong password".
+            self.lock = getattr(self.request, LOGIN_LOCK_ATTRIBUTE, None)
+            if self.lock is not None:
+                raise forms.ValidationError(self.lock.message(), code="too_many_attempts") from None
+            raise
         return cleaned
 
 

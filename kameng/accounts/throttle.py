@@ -21,6 +21,12 @@ and known logins behave alike. Every cache key holds a keyed blind index, never 
 A correct password clears the pair's count and remembers the address; it does not clear the account's count (the
 owner logging in says nothing about the guesses from elsewhere).
 
+Every try is counted BEFORE its password is checked (`login_take`), atomically (cache.add/incr: Redis, or locmem
+under its lock), and refused when that count passes a limit; a try that turns out right gives its counts back
+(`login_succeeded`). So however many tries arrive at once, no more passwords are checked than the limits allow —
+counting after the (slow) check would let every try already in flight through. Past the account's threshold only
+one try per wait is let through: the turn after a wait goes to the one try that claims it first.
+
 Registrations. KAMENG_REGISTRATIONS_PER_ADDRESS_PER_HOUR accounts per client address (per /64), and
 KAMENG_REGISTRATION_REFUSALS_PER_ADDRESS_PER_HOUR "name not available" answers, so that neither making accounts in
 bulk nor probing which names exist is quick.
@@ -30,6 +36,7 @@ Windows are fixed: they start at the first count and the lock lasts until the wi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -47,6 +54,12 @@ THROTTLE_CONTEXT = "accounts.login.throttle"
 ACCOUNT_WINDOW_SECONDS = 24 * 3600
 KNOWN_ADDRESS_SECONDS = 30 * 24 * 3600
 REGISTRATION_WINDOW_SECONDS = 3600
+# An account's wait is kept this long past its end (its value says when it ends): the claim of the turn after it is
+# keyed by that value, so the key must not vanish while tries may still claim (claims live TURN_CLAIM_SECONDS).
+WAIT_KEPT_SECONDS = 120
+TURN_CLAIM_SECONDS = 60
+# Where the authentication backend leaves the lock that refused a try, on the request (for the login forms' message).
+LOGIN_LOCK_ATTRIBUTE = "kameng_login_lock"
 
 
 @dataclass(frozen=True)
@@ -132,20 +145,102 @@ def login_lock(*, account: str, address: str | None) -> Lock | None:
     return None
 
 
-def login_failed(*, account: str, address: str | None) -> None:
-    window = settings.KAMENG_LOGIN_LOCK_SECONDS
-    if address:
-        counter_hit(key=_address_key(address), window=window)
-    counter_hit(key=_pair_key(account, address), window=window)
-    failures = counter_hit(key=_account_key(account), window=ACCOUNT_WINDOW_SECONDS)
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One try at a password, counted in advance by `login_take`; end it with `login_failed` or `login_succeeded`.
+
+    `lock` is set when the try was refused (nothing is left counted then, and no password may be checked)."""
+
+    account: str
+    address: str | None
+    lock: Lock | None = None
+    account_failures: int = 0  # the account's count in its day, this try included
+    holds_turn: bool = False  # this try claimed the account's turn after a wait (and set the next wait)
+
+
+def _give_back(key: str) -> None:
+    with contextlib.suppress(ValueError):  # the window closed meanwhile: nothing left to give back
+        cache.decr(key)
+
+
+def _account_wait(failures: int) -> int | None:
+    """How long the account waits after its `failures`-th failure of the day (None: not past its threshold)."""
     beyond = failures - settings.KAMENG_LOGIN_ACCOUNT_BACKOFF_AFTER
-    if beyond >= 0:
-        wait = min(2 ** min(beyond, 20), settings.KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS)
-        cache.set(_account_wait_key(account), time.time() + wait, timeout=wait)
+    if beyond < 0:
+        return None
+    return int(min(2 ** min(beyond, 20), settings.KAMENG_LOGIN_ACCOUNT_BACKOFF_MAX_SECONDS))
 
 
-def login_succeeded(*, account: str, address: str | None) -> None:
+def _account_turn_take(*, account: str, wait: int) -> Lock | None:
+    """Claim the one try allowed once the account's wait is over, and start the next wait; a lock if it is not over
+    or another try claimed it first. The claim is keyed by the wait it follows, so it is won exactly once."""
+    key = _account_wait_key(account)
+    now = time.time()
+    current = cache.get(key)
+    if current is not None and float(current) > now:
+        return Lock(seconds=max(1, math.ceil(float(current) - now)), reason="account")
+    if not cache.add(f"{key}:after:{current}", 1, timeout=TURN_CLAIM_SECONDS):
+        waits_until = cache.get(key)
+        seconds = math.ceil(float(waits_until) - now) if waits_until is not None else 1
+        return Lock(seconds=max(1, seconds), reason="account")
+    cache.set(key, now + wait, timeout=wait + WAIT_KEPT_SECONDS)
+    return None
+
+
+def login_take(*, account: str, address: str | None) -> LoginAttempt:
+    """Count one try at a password for `account` from `address` before checking it; refused (`lock` set, nothing
+    counted) if the address, the pair or the account has no try left."""
+    lock = login_lock(account=account, address=address)  # already locked: refused without counting anything
+    if lock is not None:
+        return LoginAttempt(account=account, address=address, lock=lock)
+    window = settings.KAMENG_LOGIN_LOCK_SECONDS
+    taken: list[str] = []
+
+    def refused(lock: Lock) -> LoginAttempt:
+        for key in taken:
+            _give_back(key)
+        return LoginAttempt(account=account, address=address, lock=lock)
+
+    if address:
+        key = _address_key(address)
+        taken.append(key)
+        if counter_hit(key=key, window=window) > settings.KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS:
+            return refused(Lock(seconds=counter_seconds_left(key=key, window=window), reason="login"))
+    pair = _pair_key(account, address)
+    taken.append(pair)
+    if counter_hit(key=pair, window=window) > settings.KAMENG_LOGIN_MAX_FAILURES:
+        return refused(Lock(seconds=counter_seconds_left(key=pair, window=window), reason="login"))
+    account_key = _account_key(account)
+    taken.append(account_key)
+    failures = counter_hit(key=account_key, window=ACCOUNT_WINDOW_SECONDS)
+    wait = _account_wait(failures)
+    holds_turn = False
+    if wait is not None and not (address and cache.get(_known_address_key(account, address))):
+        turn_lock = _account_turn_take(account=account, wait=wait)
+        if turn_lock is not None:
+            return refused(turn_lock)
+        holds_turn = True
+    return LoginAttempt(account=account, address=address, account_failures=failures, holds_turn=holds_turn)
+
+
+def login_failed(*, attempt: LoginAttempt) -> None:
+    """The try was wrong: its counts stand; past the account's threshold the account waits from now."""
+    wait = _account_wait(attempt.account_failures)
+    if wait is not None:
+        cache.set(_account_wait_key(attempt.account), time.time() + wait, timeout=wait + WAIT_KEPT_SECONDS)
+
+
+def login_succeeded(*, attempt: LoginAttempt) -> None:
+    """The try was right: the pair's count is cleared, the address and account counts get this try back, a wait
+    this try started is over, and the address is remembered for the account."""
+    account, address = attempt.account, attempt.address
     cache.delete(_pair_key(account, address))
+    if address:
+        _give_back(_address_key(address))
+    _give_back(_account_key(account))
+    if attempt.holds_turn:
+        # Over: the next try claims the turn after this (ended) wait.
+        cache.set(_account_wait_key(account), time.time(), timeout=WAIT_KEPT_SECONDS)
     if address:
         cache.set(_known_address_key(account, address), 1, timeout=KNOWN_ADDRESS_SECONDS)
 

@@ -1,4 +1,5 @@
-"""A logging filter that masks personal data and secrets in every record before it is written."""
+"""A logging filter that masks personal data and secrets in every record before it is written (and drops the
+template context Django's template engine attaches to its DEBUG records)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ class MaskSecretsFilter(logging.Filter):
     very values (a query string, a phone number) the message was careful to leave out."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "django.template" and record.levelno <= logging.DEBUG and record.exc_info:
+            # "Exception while resolving variable …": the exception's text is the whole template context, the parts
+            # of the page already rendered included (a pay page's bank account), which no mask can read. The message
+            # still says which variable of which template.
+            record.exc_info, record.exc_text = None, None
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:

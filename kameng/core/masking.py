@@ -55,6 +55,17 @@ _KEYVALUE = re.compile(
 _AUTHORIZATION = re.compile(r"(?i)((?<![a-z0-9])authorization['\"]?\s*[=:]\s*)('[^'\n]*'|\"[^\"\n]*\"|[^\n]*)")
 
 
+class Revealed(str):
+    """A value a page shows in full on purpose (the bank account and holder's name on the page where staff pay a
+    withdrawal), masked in its repr: Django's template engine logs its whole context at DEBUG when a variable is
+    missing, and a repr is what lands in a log line or a traceback. Renders (str) as the value itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask_secret(str(self)))
+
+
 def mask_person_name(value: str) -> str:
     """张三 → 张*, 张小三 → 张*三; anything that is not a name written in Chinese (an escaped one, a romanised
     one) entirely."""

@@ -19,6 +19,7 @@ from unfold.decorators import action
 
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
+from kameng.core.masking import Revealed, mask_person_name
 from kameng.resellers.commission_withdrawals import (
     commission_withdrawal_pay,
     commission_withdrawal_reject,
@@ -85,7 +86,7 @@ class ResellerWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = ("status", "destination")
     search_fields = ("number", "reseller__user__username", "transfer_reference")
     list_select_related = ("reseller", "reseller__user")
-    fields = ("number", "reseller", "destination", "amount", "status", "bank_name", "account_name",
+    fields = ("number", "reseller", "destination", "amount", "status", "bank_name", "masked_account_name",
               "masked_account", "transfer_reference", "rejection_reason", "reviewed_by", "reviewed_at", "created_at")
     readonly_fields = fields
     actions_detail: tuple[str, ...] = ("pay", "reject")
@@ -93,6 +94,10 @@ class ResellerWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
     @admin.display(description="银行账号")
     def masked_account(self, withdrawal: ResellerWithdrawal) -> str:
         return mask_bank_account(str(withdrawal.account_number or "")) if withdrawal.account_number else "-"
+
+    @admin.display(description="户名")
+    def masked_account_name(self, withdrawal: ResellerWithdrawal) -> str:
+        return mask_person_name(str(withdrawal.account_name)) if withdrawal.account_name else "-"
 
     def has_review_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         return bool(request.user.has_perm(REVIEW_PERMISSION))
@@ -115,12 +120,13 @@ class ResellerWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     def _page(self, request: HttpRequest, withdrawal: ResellerWithdrawal, form: forms.Form, title: str,
               *, show_account: bool) -> HttpResponse:
-        number = str(withdrawal.account_number or "")
+        number, name = str(withdrawal.account_number or ""), str(withdrawal.account_name or "")
         return TemplateResponse(request, "admin/resellers/resellerwithdrawal/review.html", {
             **self.admin_site.each_context(request), "title": title, "opts": self.model._meta,
             "subject": withdrawal.number, "form_id": "withdrawal-review-form", "notes": REVIEW_NOTES,
             "withdrawal": withdrawal, "form": form,
-            "account": number if show_account else mask_bank_account(number),
+            "account": Revealed(number) if show_account else mask_bank_account(number),
+            "account_name": Revealed(name) if show_account else mask_person_name(name),
             "change_url": reverse("admin:resellers_resellerwithdrawal_change", args=[withdrawal.pk]),
         })
 
@@ -129,7 +135,8 @@ class ResellerWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @action(description="已打款", url_path="pay", icon="payments", permissions=["review"])
     def pay(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Record the bank transfer that paid the withdrawal (the full account number is shown here, to pay it)."""
+        """Record the bank transfer that paid the withdrawal (the full account number and holder's name are shown
+        here, to pay it)."""
         withdrawal = self._withdrawal(request, object_id)
         form = PayForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

@@ -97,11 +97,15 @@ class ResellerWithdrawalDestination(models.TextChoices):
     WALLET = "wallet", "转入余额"
 
 
+RESELLER_WITHDRAWAL_ACCOUNT_NAME_CONTEXT = "resellers.resellerwithdrawal.account_name"
+
+
 class ResellerWithdrawal(models.Model):
     """Commission leaving a reseller's commission balance: to a bank account after staff review (the money left
     the balance at request; staff pay it by bank transfer outside the system and record the reference, or reject
     it and the money goes back), or into the reseller's own wallet at once (转入余额, recorded here as paid). The
-    bank account number is encrypted at rest."""
+    bank account number and the holder's name (户名, a person's) are encrypted at rest; both are shown in full only
+    on the page where staff pay it."""
 
     number = models.CharField("提现单号", max_length=32, unique=True)
     reseller = models.ForeignKey("resellers.Reseller", verbose_name="代理商", on_delete=models.PROTECT,
@@ -110,7 +114,7 @@ class ResellerWithdrawal(models.Model):
                                    default=ResellerWithdrawalDestination.BANK)
     amount = models.DecimalField("金额", max_digits=14, decimal_places=2)
     bank_name = models.CharField("开户银行", max_length=100, blank=True, default="")
-    account_name = models.CharField("户名", max_length=100, blank=True, default="")
+    account_name = EncryptedTextField("户名", blank=True, default="", context=RESELLER_WITHDRAWAL_ACCOUNT_NAME_CONTEXT)
     account_number = EncryptedTextField("银行账号（密文）", null=True, blank=True)
     status = models.CharField("状态", max_length=10, choices=ResellerWithdrawalStatus.choices,
                               default=ResellerWithdrawalStatus.REQUESTED, db_index=True)

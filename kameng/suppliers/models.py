@@ -390,17 +390,21 @@ class WithdrawalStatus(models.TextChoices):
     REJECTED = "rejected", "已驳回"
 
 
+SUPPLIER_WITHDRAWAL_ACCOUNT_NAME_CONTEXT = "suppliers.supplierwithdrawal.account_name"
+
+
 class SupplierWithdrawal(models.Model):
     """A supplier's withdrawal (提现) of its earned payable to a bank account, reviewed by staff. The money left
     the payable when it was requested; staff pay it by bank transfer outside the system (the transfer reference is
-    recorded) or reject it with a reason (the money goes back). The account number is encrypted at rest."""
+    recorded) or reject it with a reason (the money goes back). The account number and the holder's name (户名,
+    often a person's) are encrypted at rest; both are shown in full only on the page where staff pay it."""
 
     number = models.CharField("提现单号", max_length=32, unique=True)
     supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.PROTECT,
                                  related_name="withdrawals")
     amount = models.DecimalField("金额", max_digits=14, decimal_places=2)
     bank_name = models.CharField("开户银行", max_length=100)
-    account_name = models.CharField("户名", max_length=100)
+    account_name = EncryptedTextField("户名", context=SUPPLIER_WITHDRAWAL_ACCOUNT_NAME_CONTEXT)
     account_number = EncryptedTextField("银行账号（密文）")
     status = models.CharField("状态", max_length=10, choices=WithdrawalStatus.choices,
                               default=WithdrawalStatus.REQUESTED)

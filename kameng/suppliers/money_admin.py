@@ -20,6 +20,7 @@ from kameng.accounts.staff_reauth import staff_reauth_required, staff_reauth_res
 from kameng.audit.services import audit_record
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
+from kameng.core.masking import Revealed, mask_person_name
 from kameng.suppliers.models import (
     SettlementMovement,
     SupplierSettlement,
@@ -74,7 +75,7 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = ("status",)
     search_fields = ("number", "supplier__name", "transfer_reference")
     list_select_related = ("supplier",)
-    fields = ("number", "supplier", "amount", "status", "bank_name", "account_name", "masked_account",
+    fields = ("number", "supplier", "amount", "status", "bank_name", "masked_account_name", "masked_account",
               "transfer_reference", "rejection_reason", "reviewed_by", "reviewed_at", "created_at")
     readonly_fields = fields
     actions_detail: tuple[str, ...] = ("pay", "reject")
@@ -82,6 +83,10 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
     @admin.display(description="银行账号")
     def masked_account(self, withdrawal: SupplierWithdrawal) -> str:
         return mask_bank_account(str(withdrawal.account_number or ""))
+
+    @admin.display(description="户名")
+    def masked_account_name(self, withdrawal: SupplierWithdrawal) -> str:
+        return mask_person_name(str(withdrawal.account_name or ""))
 
     def has_review_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         return bool(request.user.has_perm(REVIEW_PERMISSION))
@@ -111,15 +116,18 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
             **self.admin_site.each_context(request), "title": title, "opts": self.model._meta,
             "subject": withdrawal.number, "form_id": "withdrawal-review-form", "notes": REVIEW_NOTES,
             "withdrawal": withdrawal, "form": form,
-            "account": str(withdrawal.account_number or "") if show_account else mask_bank_account(
+            "account": Revealed(withdrawal.account_number or "") if show_account else mask_bank_account(
                 str(withdrawal.account_number or "")),
+            "account_name": Revealed(withdrawal.account_name or "") if show_account else mask_person_name(
+                str(withdrawal.account_name or "")),
             "change_url": reverse("admin:suppliers_supplierwithdrawal_change", args=[withdrawal.pk]),
         })
 
     @action(description="已打款", url_path="pay", icon="payments", permissions=["review"])
     @staff_reauth_required
     def pay(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Record the bank transfer that paid the withdrawal (the full account number is shown here, to pay it)."""
+        """Record the bank transfer that paid the withdrawal (the full account number and holder's name are shown
+        here, to pay it)."""
         withdrawal = self._withdrawal(request, object_id)
         form = PayForm(request.POST or None)
         if request.method == "POST" and withdrawal.status == WithdrawalStatus.REQUESTED and form.is_valid():

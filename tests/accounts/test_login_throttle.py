@@ -296,3 +296,32 @@ def test_one_account_guessed_from_one_64_block_is_locked_for_the_whole_block() -
 
 def test_the_address_limit_sits_far_above_the_login_limit(settings: Any) -> None:
     assert settings.KAMENG_LOGIN_MAX_FAILURES_PER_ADDRESS >= 50 * settings.KAMENG_LOGIN_MAX_FAILURES
+
+
+def test_a_try_refused_by_a_lock_reached_on_its_way_says_locked(client: Client,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from kameng.accounts import forms
+
+    user_register(login="hana_8", password=PASSWORD)
+    for _ in range(5):
+        _login(client, "hana_8", "wrong-password")
+    monkeypatch.setattr(forms, "login_lock", lambda **kwargs: None)  # the form's own look came before the lock
+
+    response = client.post(reverse("web:login"), {"username": "hana_8", "password": PASSWORD})
+
+    assert response.status_code == 429
+    assert "登录失败次数过多，请 15 分钟后再试" in response.content.decode()
+
+
+def test_a_refused_try_counts_nothing() -> None:
+    user = user_register(login="ivan_9", password=PASSWORD)
+    account = throttle.login_account(login="ivan_9", user=user)
+    for _ in range(5):
+        authenticate(_from(ATTACKER), username="ivan_9", password="wrong-password")
+    counts = {key: cache.get(key) for key in (throttle._address_key(ATTACKER), throttle._account_key(account))}
+
+    for _ in range(3):
+        assert authenticate(_from(ATTACKER), username="ivan_9", password="wrong-password") is None
+
+    assert {key: cache.get(key) for key in counts} == counts == {throttle._address_key(ATTACKER): 5,
+                                                                 throttle._account_key(account): 5}

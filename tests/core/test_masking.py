@@ -6,7 +6,7 @@ from typing import Any, cast
 import pytest
 
 from kameng.core.logging import MaskSecretsFilter
-from kameng.core.masking import mask_phone, mask_secret, mask_text
+from kameng.core.masking import Revealed, mask_phone, mask_secret, mask_text
 
 ID_NUMBER = "11010519491231002X"
 
@@ -178,3 +178,39 @@ def test_mask_text_masks_signature_and_secret_field_values() -> None:
     masked = mask_text("signature=c2lnbmVk&passwd=x1 {'cvv': '123', 'card_secret': 'S3CR3T'}")
 
     assert masked == "signature=***&passwd=*** {'cvv': '***', 'card_secret': '***'}"
+
+
+def test_a_revealed_value_renders_in_full_and_reprs_masked() -> None:
+    from django.template import Context, Template
+
+    value = Revealed("6222020200112233445")
+
+    assert Template("{{ account }}").render(Context({"account": value})) == "6222020200112233445"
+    assert repr({"account": value}) == "{'account': '62***************45'}"
+    assert "6222020200112233445" not in repr([value])
+
+
+def test_the_template_engines_context_dump_is_dropped() -> None:
+    from django.template import Context, Template
+
+    logger = logging.getLogger("django.template")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    handler.addFilter(MaskSecretsFilter())
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        Template("{{ holder }} {{ missing.attribute }}").render(Context({"holder": "东方既白"}))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    assert records, "Django logs a missing variable at DEBUG"
+    assert all(record.exc_info is None and record.exc_text is None for record in records)
+    assert all("东方既白" not in record.getMessage() for record in records)

@@ -3,9 +3,11 @@
 Representative flows run with canary values — phone login (API, console SMS), registering and failing to log in
 with a phone number, real-name verification (accepted and refused), a payment PIN (right and wrong), card keys
 bought through the API, a direct top-up to a phone number, supplier onboarding (legal person, contact, ID
-number), a reseller application with a phone as contact — while every logger writes at DEBUG into a handler with
-the project's mask; then the raw scan (kameng.core.plaintext_scan) must find none of them, nor anything shaped
-like a phone, an ID number or a canary card secret. On SQLite and on PostgreSQL.
+number), a reseller application with a phone as contact, supplier and reseller withdrawals to a bank account (the
+holder's name, 户名, asked for in the console, shown there, paid by staff on the page that shows it in full) — while
+every logger writes at DEBUG into a handler with the project's mask; then the raw scan (kameng.core.plaintext_scan)
+must find none of them, nor anything shaped like a phone, an ID number or a canary card secret. On SQLite and on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ __all__ = ["private_documents", "upstreams"]
 
 PHONES = {"login": "13927364851", "register": "15861239047", "wrong_login": "17712983460", "topup": "18645201937",
           "supplier": "13566120984", "reseller": "18811904736"}
-NAMES = {"buyer": "慕容思远", "refused": "欧阳明月", "legal": "司马长风", "contact": "诸葛青云"}
+NAMES = {"buyer": "慕容思远", "refused": "欧阳明月", "legal": "司马长风", "contact": "诸葛青云",
+         "supplier_holder": "东方既白", "reseller_holder": "令狐冲霄"}
+BANK_ACCOUNT = "6222020200198765432"
 IDS = {"buyer": id_number(born="19900307", sequence="123"), "refused": id_number(born="19880612", sequence="999"),
        "legal": id_number(born="19750101", sequence="456")}
 PIN = "730914"
@@ -163,6 +167,51 @@ def _flows(logs: io.StringIO, upstreams: Upstreams, capture: Callable[..., Any])
     supplier_legal_person_verify(supplier=supplier, id_number=IDS["legal"])
     # A reseller application whose contact is a phone number.
     reseller_apply(user_id=UserFactory.create().pk, contact=PHONES["reseller"], note="抖音直播间")
+    _withdrawal_flows()
+
+
+def _withdrawal_flows() -> None:
+    """Bank withdrawals of a supplier and of a reseller, asked in their consoles, shown there, paid by staff."""
+    from kameng.ledger import recipes
+    from kameng.ledger.services import journal_draft_post
+    from kameng.resellers.models import Reseller, ResellerStatus, ResellerWithdrawal
+    from kameng.suppliers.models import SupplierWithdrawal
+    from tests.factories import SupplierFactory
+    from tests.suppliers.money_support import credit_payable
+
+    staff = Client()
+    staff.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    supplier = SupplierFactory.create()
+    credit_payable(supplier, "500.00", reference="scan-supplier")
+    console = Client()
+    console.force_login(supplier.owner)
+    asked = console.post("/supplier/withdrawals/", {
+        "amount": "300.00", "bank_name": "工商银行", "account_name": NAMES["supplier_holder"],
+        "account_number": BANK_ACCOUNT, "request_id": "scan-w1"})
+    assert asked.status_code == 302, asked.content
+    assert NAMES["supplier_holder"] not in console.get(asked["Location"]).content.decode()
+    supplied = SupplierWithdrawal.objects.get(request_id="scan-w1")
+    pay_url = f"/admin/suppliers/supplierwithdrawal/{supplied.pk}/pay/"
+    assert NAMES["supplier_holder"] in staff.get(pay_url).content.decode()  # the payer needs the name in full
+    assert staff.post(pay_url, {"transfer_reference": "ICBC-SCAN-1", "confirm": "on"}).status_code == 302
+
+    user = UserFactory.create()
+    Reseller.objects.create(user=user, status=ResellerStatus.ACTIVE)
+    journal_draft_post(draft=recipes.reseller_earning_pending(reference="scan-commission", memo="test",
+                                                              amount=Decimal("300.00"), is_margin=False))
+    journal_draft_post(draft=recipes.commission_released(reference="scan-commission", memo="test", owner_id=user.pk,
+                                                         amount=Decimal("300.00")))
+    console = Client()
+    console.force_login(user)
+    asked = console.post("/reseller/withdrawals/", {
+        "amount": "200.00", "bank_name": "建设银行", "account_name": NAMES["reseller_holder"],
+        "account_number": BANK_ACCOUNT, "request_id": "scan-w2"})
+    assert asked.status_code == 302, asked.content
+    assert NAMES["reseller_holder"] not in console.get(asked["Location"]).content.decode()
+    resold = ResellerWithdrawal.objects.get(request_id="scan-w2")
+    pay_url = f"/admin/resellers/resellerwithdrawal/{resold.pk}/pay/"
+    assert NAMES["reseller_holder"] in staff.get(pay_url).content.decode()
+    assert staff.post(pay_url, {"transfer_reference": "CCB-SCAN-1", "confirm": "on"}).status_code == 302
 
 
 def _scan(logs: io.StringIO) -> list[str]:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
+from kameng.core.masking import mask_person_name
 from kameng.core.money import MoneyError, parse_amount
 from kameng.resellers.commission_withdrawals import (
     commission_balance,
@@ -173,4 +174,5 @@ def reseller_withdrawal(request: ResellerRequest, number: str) -> HttpResponse:
         raise Http404("提现记录不存在")
     return console_render(request, "web/reseller/withdrawal.html", {
         "withdrawal": withdrawal,
-        "masked_account": mask_bank_account(str(withdrawal.account_number)) if withdrawal.account_number else ""})
+        "masked_account": mask_bank_account(str(withdrawal.account_number)) if withdrawal.account_number else "",
+        "masked_account_name": mask_person_name(str(withdrawal.account_name)) if withdrawal.account_name else ""})

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError
 from kameng.core.http import client_address
+from kameng.core.masking import mask_person_name
 from kameng.core.money import MoneyError, parse_amount
 from kameng.suppliers.exports import Cell, table_csv, table_xlsx
 from kameng.suppliers.models import SupplierWithdrawal
@@ -160,4 +161,5 @@ def supplier_withdrawal(request: SupplierRequest, number: str) -> HttpResponse:
     if withdrawal is None:
         raise Http404("提现申请不存在")
     return console_render(request, "web/supplier/withdrawal.html", {
-        "withdrawal": withdrawal, "masked_account": mask_bank_account(str(withdrawal.account_number or ""))})
+        "withdrawal": withdrawal, "masked_account": mask_bank_account(str(withdrawal.account_number or "")),
+        "masked_account_name": mask_person_name(str(withdrawal.account_name or ""))})
