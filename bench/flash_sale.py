@@ -39,21 +39,19 @@ from bench.checkout import (  # noqa: E402
     bench_environment,
     broker_forget,
     cpu_seconds,
-    database_create,
-    database_drop,
     migrate,
     redis_forget,
     server_command,
     server_start,
-    server_stop,
     worker_start,
 )
+from bench.common import database_create, database_drop  # noqa: E402
+from bench.common import process_stop as server_stop  # noqa: E402
 from bench.openapi_support import ORDERS_PATH, KeyPair, print_checks, signed_order  # noqa: E402
 
 PRICE = Decimal("9.50")
 FUNDS = Decimal("100.00")
 WARMUP_ORDERS = 16
-
 
 @dataclass
 class Answer:
@@ -62,7 +60,6 @@ class Answer:
     error: str = ""
     finished: float = 0.0
 
-
 async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     for attempt in range(50):
         try:
@@ -70,7 +67,6 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
         except OSError:
             await asyncio.sleep(0.05 * (attempt + 1))
     return await asyncio.open_connection("127.0.0.1", port)
-
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes,
                     timeout: float) -> Answer:
@@ -90,12 +86,10 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     answer.finished = time.monotonic()
     return answer
 
-
 def _raw_request(body: bytes, headers: dict[str, str], port: int) -> bytes:
     head = [f"POST {ORDERS_PATH} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}",
             *(f"{name}: {value}" for name, value in headers.items())]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-
 
 async def race(requests: list[bytes], port: int, timeout: float) -> tuple[list[Answer], float, float]:
     """Open one connection per request, then send them all at once; (answers, release time, connect seconds)."""
@@ -110,7 +104,6 @@ async def race(requests: list[bytes], port: int, timeout: float) -> tuple[list[A
     for _, writer in connections:
         writer.close()
     return list(answers), released, connected
-
 
 def seed(args: argparse.Namespace) -> tuple[int, int, list[KeyPair], list[KeyPair]]:
     import django
@@ -132,7 +125,6 @@ def seed(args: argparse.Namespace) -> tuple[int, int, list[KeyPair], list[KeyPai
                        "catalog_product, resellers_apikey, resellers_reseller")
     connection.close()
     return sku_id, warm_sku_id, buyers, warmers
-
 
 def verify(args: argparse.Namespace, sku_id: int, buyers: list[KeyPair], answers: list[Answer],
            settle_seconds: float) -> bool:
@@ -183,7 +175,6 @@ def verify(args: argparse.Namespace, sku_id: int, buyers: list[KeyPair], answers
           f"(here {settle_seconds:.2f} s)")
     return ok
 
-
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
@@ -203,7 +194,6 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--keep-database", action="store_true")
     return parser.parse_args()
 
-
 def main() -> int:
     args = parse_arguments()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -217,7 +207,7 @@ def main() -> int:
     print(f"kameng flash sale — {args.buyers:,} buyers, {args.keys:,} keys, {os.cpu_count()} CPUs, "
           f"database {args.database}")
     try:
-        database_create(args)
+        database_create(args.pg_url, args.database)
         migrate(env)
         sku_id, warm_sku_id, buyers, warmers = seed(args)
         if args.worker:
@@ -264,10 +254,9 @@ def main() -> int:
         except Exception as error:
             print(f"  (could not clean Redis keys: {error})")
         if not args.keep_database:
-            database_drop(args)
+            database_drop(args.pg_url, args.database)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -39,18 +39,17 @@ from bench.checkout import (  # noqa: E402
     bench_environment,
     broker_forget,
     cpu_seconds,
-    database_create,
-    database_drop,
     migrate,
     pgbench_run,
     queue_drain,
     redis_forget,
     server_command,
     server_start,
-    server_stop,
     worker_start,
     wrk_run,
 )
+from bench.common import database_create, database_drop  # noqa: E402
+from bench.common import process_stop as server_stop  # noqa: E402
 from bench.openapi_support import KeyPair, database_facts, print_checks, signed_order  # noqa: E402
 
 PRICE = Decimal("9.50")  # the pgbench replay's fixed price (bench/checkout.py PGBENCH_SCRIPT)
@@ -98,7 +97,6 @@ function done(summary, latency, requests)
 end
 """
 
-
 def lua_script(key: KeyPair, sku_id: int, count: int, tag: str, *, threads: int, path: Path) -> Path:
     entries = []
     for index in range(count):
@@ -108,7 +106,6 @@ def lua_script(key: KeyPair, sku_id: int, count: int, tag: str, *, threads: int,
     path.write_text(LUA.replace("{REQUESTS}", "{" + ",\n".join(entries) + "}").replace("{THREADS}", str(threads))
                     .replace("{KEY}", key.key_id))
     return path
-
 
 def seed(args: argparse.Namespace) -> tuple[KeyPair, Seeded]:
     import django
@@ -132,7 +129,6 @@ def seed(args: argparse.Namespace) -> tuple[KeyPair, Seeded]:
     connection.close()
     return key, Seeded(sku_id=sku_id, key_low=key_low, key_high=key_high, wallet_low=wallet, wallet_high=wallet,
                        revenue_account_id=revenue, sessions=[])
-
 
 def measure(args: argparse.Namespace, env: dict[str, str], key: KeyPair, seeded: Seeded, *, workdir: Path,
             worker: subprocess.Popen[bytes] | None) -> dict[str, Any]:
@@ -169,7 +165,6 @@ def measure(args: argparse.Namespace, env: dict[str, str], key: KeyPair, seeded:
         print("  server log (tail):\n    " + "\n    ".join(log[-8:]))
     return figures
 
-
 def verify(seeded: Seeded, *, served: int | None) -> bool:
     from kameng.ledger.models import Account
 
@@ -190,7 +185,6 @@ def verify(seeded: Seeded, *, served: int | None) -> bool:
     for problem in facts["ledger_problems"]:
         print(f"    {problem}")
     return print_checks(checks)
-
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -217,7 +211,6 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--keep-database", action="store_true")
     return parser.parse_args()
 
-
 def main() -> int:
     args = parse_arguments()
     env = bench_environment(args)
@@ -228,7 +221,7 @@ def main() -> int:
     ok = False
     print(f"kameng Open API benchmark, one busy reseller — {os.cpu_count()} CPUs, database {args.database}")
     try:
-        database_create(args)
+        database_create(args.pg_url, args.database)
         migrate(env)
         key, seeded = seed(args)
         if args.worker:
@@ -264,10 +257,9 @@ def main() -> int:
         except Exception as error:
             print(f"  (could not clean Redis keys: {error})")
         if not args.keep_database:
-            database_drop(args)
+            database_drop(args.pg_url, args.database)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
