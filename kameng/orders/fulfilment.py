@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -174,7 +174,9 @@ def orders_fulfil(*, order_ids: list[int]) -> int:
     are left alone, as `order_fulfil` leaves them."""
     moved = 0
     with transaction.atomic(), fulfilment_batch():
-        orders = list(Order.objects.select_for_update(of=("self",)).select_related("sku__product")
+        # Only the orders are locked where the database can say so (not MariaDB: there the SKU rows are too).
+        of = ("self",) if connection.features.has_select_for_update_of else ()
+        orders = list(Order.objects.select_for_update(of=of).select_related("sku__product")
                       .filter(pk__in=sorted(set(order_ids))).order_by("pk"))
         events: list[OrderEvent] = []
         for order in orders:

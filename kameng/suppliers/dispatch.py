@@ -34,7 +34,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, connections
+from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError
@@ -84,6 +84,28 @@ def _placeholders(values: Sequence[object]) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def _update_returning(*, set_sql: str, set_params: list[Any], where_sql: str, where_params: list[Any],
+                      columns: str) -> list[tuple[Any, ...]]:
+    """The conditional UPDATE of a claim, answering `columns` (starting with id) of the rows it changed: one
+    statement with RETURNING where UPDATE has it (PostgreSQL, SQLite); on MariaDB, whose UPDATE has none, the rows
+    are locked with SELECT … FOR UPDATE (a locking read sees the latest rows, so a second claimer matches none of
+    them) and updated by id in the same transaction. Table and clauses are ours; values are placeholders only."""
+    table = _table()
+    with connection.cursor() as cursor:
+        if connection.vendor != "mysql":
+            cursor.execute(f"UPDATE {table} SET {set_sql} WHERE {where_sql} RETURNING {columns}",  # noqa: S608
+                           [*set_params, *where_params])
+            return list(cursor.fetchall())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE {where_sql} FOR UPDATE", where_params)  # noqa: S608
+        rows = list(cursor.fetchall())
+        if rows:
+            ids = [row[0] for row in rows]
+            cursor.execute(f"UPDATE {table} SET {set_sql} WHERE id IN ({_placeholders(ids)})",  # noqa: S608
+                           [*set_params, *ids])
+        return rows
+
+
 def _claims_submit(attempt_ids: Sequence[int]) -> list[Call]:
     """Claim the RECORDED ones among these attempts for submit, in one conditional UPDATE (a second worker's
     matches none of them), and build their calls. Each claimed attempt is UNKNOWN with its submit outstanding until
@@ -93,15 +115,14 @@ def _claims_submit(attempt_ids: Sequence[int]) -> list[Call]:
         return []
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
-    sql = (f"UPDATE {_table()} SET status = %s, submit_count = submit_count + 1, submitted_at = %s, "  # noqa: S608
-           f"updated_at = %s, is_submit_outstanding = %s, next_check_at = %s "
-           f"WHERE id IN ({_placeholders(ids)}) AND status = %s RETURNING id")  # our table, placeholders only
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [AttemptStatus.UNKNOWN, adapt(now), adapt(now), True,
-             adapt(now + timedelta(seconds=settings.KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS)), *ids,
-             AttemptStatus.RECORDED])
-        claimed = sorted(row[0] for row in cursor.fetchall())
+    rows = _update_returning(
+        set_sql="status = %s, submit_count = submit_count + 1, submitted_at = %s, updated_at = %s, "
+                "is_submit_outstanding = %s, next_check_at = %s",
+        set_params=[AttemptStatus.UNKNOWN, adapt(now), adapt(now), True,
+                    adapt(now + timedelta(seconds=settings.KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS))],
+        where_sql=f"id IN ({_placeholders(ids)}) AND status = %s", where_params=[*ids, AttemptStatus.RECORDED],
+        columns="id")
+    claimed = sorted(row[0] for row in rows)
     if not claimed:
         return []
     attempts = list(TopupAttempt.objects.select_related("order__sku__product", "offer").filter(pk__in=claimed)
@@ -153,14 +174,13 @@ def _claims_query(attempt_ids: Sequence[int]) -> list[Call]:
         return []
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
-    sql = (f"UPDATE {_table()} SET query_count = query_count + 1, updated_at = %s, next_check_at = %s "  # noqa: S608
-           f"WHERE id IN ({_placeholders(ids)}) AND status IN (%s, %s) AND next_check_at <= %s "
-           f"RETURNING id, order_id, supplier_id, customer_order_no")  # our table, placeholders only
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [adapt(now), adapt(now + timedelta(seconds=settings.KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS)), *ids,
-             AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN, adapt(now)])
-        claimed = sorted(cursor.fetchall())
+    rows = _update_returning(
+        set_sql="query_count = query_count + 1, updated_at = %s, next_check_at = %s",
+        set_params=[adapt(now), adapt(now + timedelta(seconds=settings.KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS))],
+        where_sql=f"id IN ({_placeholders(ids)}) AND status IN (%s, %s) AND next_check_at <= %s",
+        where_params=[*ids, AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN, adapt(now)],
+        columns="id, order_id, supplier_id, customer_order_no")
+    claimed = sorted(rows)
     connectors = _connectors({row[2] for row in claimed})
     calls = []
     for attempt_id, order_id, supplier_id, number in claimed:

@@ -4,6 +4,19 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+class AlterFieldExceptMySQL(migrations.AlterField):
+    """Drops the order column's full index everywhere but on MySQL/MariaDB, which keep an index on every foreign
+    key column anyway (and cannot build the partial one that replaces it elsewhere)."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
+        if schema_editor.connection.vendor != "mysql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
+        if schema_editor.connection.vendor != "mysql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -14,7 +27,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
+        AlterFieldExceptMySQL(
             model_name='cardkey',
             name='order',
             field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='card_keys', to='orders.order', verbose_name='订单'),
