@@ -71,9 +71,11 @@ def test_the_order_flow_costs_no_extra_query_when_no_rule_applies(monkeypatch: p
     stock_sku(sku, 10)
     _order_queries(buyer, sku.pk, "warm")  # the process's caches, the rules' snapshot included
 
-    with_check = _order_queries(buyer, sku.pk, "with-check")
+    # The fewest of two orders each way: a one-off reload of some process cache (another test's leftovers under
+    # xdist) must not read as the check's cost, while a query the check makes on every order still shows.
+    with_check = min(_order_queries(buyer, sku.pk, f"with-check-{n}") for n in (1, 2))
     monkeypatch.setattr(purchase_services, "purchase_risk_check", lambda **kwargs: None)
-    without_check = _order_queries(buyer, sku.pk, "without-check")
+    without_check = min(_order_queries(buyer, sku.pk, f"without-check-{n}") for n in (1, 2))
 
     assert with_check == without_check
     assert not RiskDecision.objects.exists()
