@@ -3,10 +3,10 @@ commission balance (its confirmed commissions, kameng.resellers.earnings).
 
 To a bank account: at least KAMENG_RESELLER_WITHDRAWAL_MIN yuan. States REQUESTED → PAID (staff transferred the
 money by bank, outside the system, and record the transfer reference) or REQUESTED → REJECTED (with a reason; the
-money goes back to the commission balance); each happens once — the review locks the withdrawal row and refuses
-any other move. The money moves at request (commission → withdrawals in review), so it cannot be asked for twice:
-a reseller's requests take turns on its row, and the ledger's guarded update refuses a balance below zero
-whatever races. The bank account number is encrypted at rest and shown masked.
+money goes back to the commission balance); each happens once — the review (kameng.ledger.withdrawal_review)
+locks the withdrawal row and refuses any other move. The money moves at request (commission → withdrawals in
+review), so it cannot be asked for twice: a reseller's requests take turns on its row, and the ledger's guarded
+update refuses a balance below zero whatever races. The bank account number is encrypted at rest and shown masked.
 
 Into the wallet (转入余额): any amount of the balance, at once, no review (commission → wallet); recorded as a
 withdrawal with destination wallet, already paid, so both show in one history. Wallet money is for buying only.
@@ -35,6 +35,7 @@ from kameng.core.money import ZERO, grouped, money
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post
+from kameng.ledger.withdrawal_review import withdrawal_review_pay, withdrawal_review_reject
 from kameng.resellers.earnings_locks import reseller_lock, reseller_withdrawal_lock
 from kameng.resellers.models import (
     Earning,
@@ -51,9 +52,6 @@ from kameng.risk.models import Checkpoint
 ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
 W = ResellerWithdrawalStatus
 D = ResellerWithdrawalDestination
-# The moves staff may make, from each state: a paid or rejected withdrawal is final.
-TRANSITIONS: dict[str, frozenset[str]] = {W.REQUESTED: frozenset({W.PAID, W.REJECTED}), W.PAID: frozenset(),
-                                          W.REJECTED: frozenset()}
 
 
 def mask_bank_account(number: str) -> str:
@@ -154,50 +152,34 @@ def _take(*, reseller_id: int, amount: Decimal, request_id: str | None, destinat
     return withdrawal
 
 
-def _transition(withdrawal: ResellerWithdrawal, to: ResellerWithdrawalStatus) -> None:
-    if withdrawal.destination != D.BANK or to not in TRANSITIONS[withdrawal.status]:
-        raise ConflictError("该提现申请已处理（%(status)s），不能再次审核", code="withdrawal_already_reviewed",
-                            params={"status": withdrawal.get_status_display()})
-    withdrawal.status = to
+def _owner_id(withdrawal: ResellerWithdrawal) -> int:
+    return Reseller.objects.filter(pk=withdrawal.reseller_id).values_list("user_id", flat=True).get()
+
+
+def _is_bank(withdrawal: ResellerWithdrawal) -> bool:
+    return withdrawal.destination == D.BANK  # 转入余额 is paid at once, never reviewed
 
 
 def commission_withdrawal_pay(*, withdrawal_id: int, reviewer_id: int | None,
                               transfer_reference: str) -> ResellerWithdrawal:
-    """Staff paid the withdrawal by bank transfer (`transfer_reference`, the bank's serial): approve it, once."""
-    transfer_reference = transfer_reference.strip()
-    if not transfer_reference or len(transfer_reference) > 100:
-        raise ApplicationError("请填写银行转账流水号（最多 100 个字符）", code="transfer_reference_missing")
-    with transaction.atomic():
-        withdrawal = reseller_withdrawal_lock(withdrawal_id=withdrawal_id)
-        _transition(withdrawal, W.PAID)
-        withdrawal.transfer_reference = transfer_reference
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "transfer_reference", "reviewed_by", "reviewed_at"])
-        journal_draft_post(draft=recipes.commission_withdrawal_paid(
-            reference=withdrawal.number, memo=f"佣金提现打款 {transfer_reference}"[:200], amount=withdrawal.amount))
-        owner_id = Reseller.objects.filter(pk=withdrawal.reseller_id).values_list("user_id", flat=True).get()
-        _mark_withdrawn(user_id=owner_id, reseller_id=withdrawal.reseller_id)
-    return withdrawal
+    """Staff paid the withdrawal by bank transfer (`transfer_reference`, the bank's serial): approve it, once;
+    the commissions it covers are marked withdrawn."""
+    return withdrawal_review_pay(
+        lock=lambda: reseller_withdrawal_lock(withdrawal_id=withdrawal_id), reviewer_id=reviewer_id,
+        transfer_reference=transfer_reference, is_reviewable=_is_bank,
+        journal=lambda withdrawal, serial: recipes.commission_withdrawal_paid(
+            reference=withdrawal.number, memo=f"佣金提现打款 {serial}"[:200], amount=withdrawal.amount),
+        then=lambda withdrawal: _mark_withdrawn(user_id=_owner_id(withdrawal), reseller_id=withdrawal.reseller_id))
 
 
 def commission_withdrawal_reject(*, withdrawal_id: int, reviewer_id: int | None, reason: str) -> ResellerWithdrawal:
     """Staff refused the withdrawal, saying why: the money goes back to the commission balance, once."""
-    reason = reason.strip()
-    if not reason or len(reason) > 200:
-        raise ApplicationError("请填写驳回原因（最多 200 个字）", code="rejection_reason_missing")
-    with transaction.atomic():
-        withdrawal = reseller_withdrawal_lock(withdrawal_id=withdrawal_id)
-        _transition(withdrawal, W.REJECTED)
-        withdrawal.rejection_reason = reason
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "rejection_reason", "reviewed_by", "reviewed_at"])
-        owner_id = Reseller.objects.filter(pk=withdrawal.reseller_id).values_list("user_id", flat=True).get()
-        journal_draft_post(draft=recipes.commission_withdrawal_rejected(
-            reference=withdrawal.number, memo=f"佣金提现驳回 {reason}"[:200], owner_id=owner_id,
+    return withdrawal_review_reject(
+        lock=lambda: reseller_withdrawal_lock(withdrawal_id=withdrawal_id), reviewer_id=reviewer_id, reason=reason,
+        is_reviewable=_is_bank,
+        journal=lambda withdrawal, why: recipes.commission_withdrawal_rejected(
+            reference=withdrawal.number, memo=f"佣金提现驳回 {why}"[:200], owner_id=_owner_id(withdrawal),
             amount=withdrawal.amount))
-    return withdrawal
 
 
 def _mark_withdrawn(*, user_id: int, reseller_id: int) -> int:

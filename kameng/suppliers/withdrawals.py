@@ -24,7 +24,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.ids import public_number
@@ -32,16 +31,13 @@ from kameng.core.money import ZERO, grouped, money
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post
+from kameng.ledger.withdrawal_review import withdrawal_review_pay, withdrawal_review_reject
 from kameng.risk.engine import RiskContext, risk_check
 from kameng.risk.models import Checkpoint
-from kameng.suppliers.models import SupplierWithdrawal, WithdrawalStatus
+from kameng.suppliers.models import SupplierWithdrawal
 from kameng.suppliers.money_locks import supplier_lock, withdrawal_lock
 
 ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
-W = WithdrawalStatus
-# The moves staff may make, from each state: a paid or rejected withdrawal is final.
-TRANSITIONS: dict[str, frozenset[str]] = {W.REQUESTED: frozenset({W.PAID, W.REJECTED}), W.PAID: frozenset(),
-                                          W.REJECTED: frozenset()}
 
 
 def mask_bank_account(number: str) -> str:
@@ -119,45 +115,20 @@ def _existing(supplier_id: int, request_id: str | None) -> SupplierWithdrawal | 
     return SupplierWithdrawal.objects.filter(supplier_id=supplier_id, request_id=request_id).first()
 
 
-def _transition(withdrawal: SupplierWithdrawal, to: WithdrawalStatus) -> None:
-    if to not in TRANSITIONS[withdrawal.status]:
-        raise ConflictError("该提现申请已处理（%(status)s），不能再次审核", code="withdrawal_already_reviewed",
-                            params={"status": withdrawal.get_status_display()})
-    withdrawal.status = to
-
-
 def supplier_withdrawal_pay(*, withdrawal_id: int, reviewer_id: int | None,
                             transfer_reference: str) -> SupplierWithdrawal:
     """Staff paid the withdrawal by bank transfer (`transfer_reference`, the bank's serial): approve it, once."""
-    transfer_reference = transfer_reference.strip()
-    if not transfer_reference or len(transfer_reference) > 100:
-        raise ApplicationError("请填写银行转账流水号（最多 100 个字符）", code="transfer_reference_missing")
-    with transaction.atomic():
-        withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
-        _transition(withdrawal, W.PAID)
-        withdrawal.transfer_reference = transfer_reference
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "transfer_reference", "reviewed_by", "reviewed_at"])
-        journal_draft_post(draft=recipes.supplier_withdrawal_paid(
-            reference=withdrawal.number, memo=f"提现打款 {transfer_reference}"[:200], amount=withdrawal.amount))
-    return withdrawal
+    return withdrawal_review_pay(
+        lock=lambda: withdrawal_lock(withdrawal_id=withdrawal_id), reviewer_id=reviewer_id,
+        transfer_reference=transfer_reference,
+        journal=lambda withdrawal, serial: recipes.supplier_withdrawal_paid(
+            reference=withdrawal.number, memo=f"提现打款 {serial}"[:200], amount=withdrawal.amount))
 
 
 def supplier_withdrawal_reject(*, withdrawal_id: int, reviewer_id: int | None, reason: str) -> SupplierWithdrawal:
     """Staff refused the withdrawal, saying why: the money goes back to the supplier's payable, once."""
-    reason = reason.strip()
-    if not reason or len(reason) > 200:
-        raise ApplicationError("请填写驳回原因（最多 200 个字）", code="rejection_reason_missing")
-    with transaction.atomic():
-        withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
-        _transition(withdrawal, W.REJECTED)
-        withdrawal.rejection_reason = reason
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "rejection_reason", "reviewed_by", "reviewed_at"])
-        owner_id = withdrawal.supplier.owner_id
-        journal_draft_post(draft=recipes.supplier_withdrawal_rejected(
-            reference=withdrawal.number, memo=f"提现驳回 {reason}"[:200], owner_id=owner_id,
+    return withdrawal_review_reject(
+        lock=lambda: withdrawal_lock(withdrawal_id=withdrawal_id), reviewer_id=reviewer_id, reason=reason,
+        journal=lambda withdrawal, why: recipes.supplier_withdrawal_rejected(
+            reference=withdrawal.number, memo=f"提现驳回 {why}"[:200], owner_id=withdrawal.supplier.owner_id,
             amount=withdrawal.amount))
-    return withdrawal
