@@ -52,11 +52,23 @@ class ReviewedWithdrawal(Protocol):
 WithdrawalRow = TypeVar("WithdrawalRow", bound=ReviewedWithdrawal)
 
 
-def _moved(withdrawal: ReviewedWithdrawal, to: str, *, is_reviewable: bool) -> None:
-    if not is_reviewable or to not in REVIEW_MOVES[withdrawal.status]:
-        raise ConflictError("该提现申请已处理（%(status)s），不能再次审核", code="withdrawal_already_reviewed",
-                            params={"status": withdrawal.get_status_display()})
-    withdrawal.status = to
+def _reviewed(*, lock: Callable[[], WithdrawalRow], to: str, noted: str, note_field: str, reviewer_id: int | None,
+              journal: Callable[[WithdrawalRow, str], JournalDraft], is_reviewable: Callable[[WithdrawalRow], bool],
+              then: Callable[[WithdrawalRow], object] | None) -> WithdrawalRow:
+    with transaction.atomic():
+        withdrawal = lock()
+        if not is_reviewable(withdrawal) or to not in REVIEW_MOVES[withdrawal.status]:
+            raise ConflictError("该提现申请已处理（%(status)s），不能再次审核", code="withdrawal_already_reviewed",
+                                params={"status": withdrawal.get_status_display()})
+        withdrawal.status = to
+        setattr(withdrawal, note_field, noted)  # the transfer reference, or the reason
+        withdrawal.reviewed_by_id = reviewer_id
+        withdrawal.reviewed_at = timezone.now()
+        withdrawal.save(update_fields=["status", note_field, "reviewed_by", "reviewed_at"])
+        journal_draft_post(draft=journal(withdrawal, noted))
+        if then is not None:
+            then(withdrawal)
+    return withdrawal
 
 
 def withdrawal_review_pay(*, lock: Callable[[], WithdrawalRow], reviewer_id: int | None, transfer_reference: str,
@@ -70,17 +82,8 @@ def withdrawal_review_pay(*, lock: Callable[[], WithdrawalRow], reviewer_id: int
     transfer_reference = transfer_reference.strip()
     if not transfer_reference or len(transfer_reference) > TRANSFER_REFERENCE_MAX:
         raise ApplicationError("请填写银行转账流水号（最多 100 个字符）", code="transfer_reference_missing")
-    with transaction.atomic():
-        withdrawal = lock()
-        _moved(withdrawal, PAID, is_reviewable=is_reviewable(withdrawal))
-        withdrawal.transfer_reference = transfer_reference
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "transfer_reference", "reviewed_by", "reviewed_at"])
-        journal_draft_post(draft=journal(withdrawal, transfer_reference))
-        if then is not None:
-            then(withdrawal)
-    return withdrawal
+    return _reviewed(lock=lock, to=PAID, noted=transfer_reference, note_field="transfer_reference",
+                     reviewer_id=reviewer_id, journal=journal, is_reviewable=is_reviewable, then=then)
 
 
 def withdrawal_review_reject(*, lock: Callable[[], WithdrawalRow], reviewer_id: int | None, reason: str,
@@ -94,12 +97,5 @@ def withdrawal_review_reject(*, lock: Callable[[], WithdrawalRow], reviewer_id: 
     reason = reason.strip()
     if not reason or len(reason) > REJECTION_REASON_MAX:
         raise ApplicationError("请填写驳回原因（最多 200 个字）", code="rejection_reason_missing")
-    with transaction.atomic():
-        withdrawal = lock()
-        _moved(withdrawal, REJECTED, is_reviewable=is_reviewable(withdrawal))
-        withdrawal.rejection_reason = reason
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "rejection_reason", "reviewed_by", "reviewed_at"])
-        journal_draft_post(draft=journal(withdrawal, reason))
-    return withdrawal
+    return _reviewed(lock=lock, to=REJECTED, noted=reason, note_field="rejection_reason", reviewer_id=reviewer_id,
+                     journal=journal, is_reviewable=is_reviewable, then=None)
