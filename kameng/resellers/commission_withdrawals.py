@@ -3,7 +3,7 @@ commission balance (its confirmed commissions, kameng.resellers.earnings).
 
 To a bank account: at least KAMENG_RESELLER_WITHDRAWAL_MIN yuan. States REQUESTED → PAID (staff transferred the
 money by bank, outside the system, and record the transfer reference) or REQUESTED → REJECTED (with a reason; the
-money goes back to the commission balance); each happens once — the review (kameng.ledger.withdrawal_review)
+money goes back to the commission balance); each happens once — the review (kameng.ledger.withdrawals)
 locks the withdrawal row and refuses any other move. The money moves at request (commission → withdrawals in
 review), so it cannot be asked for twice: a reseller's requests take turns on its row, and the ledger's guarded
 update refuses a balance below zero whatever races. The bank account number is encrypted at rest and shown masked.
@@ -21,7 +21,6 @@ earnings list says which commissions are spent.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -35,7 +34,7 @@ from kameng.core.money import ZERO, grouped, money
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post
-from kameng.ledger.withdrawal_review import withdrawal_review_pay, withdrawal_review_reject
+from kameng.ledger.withdrawals import withdrawal_bank_details_checked, withdrawal_review_pay, withdrawal_review_reject
 from kameng.resellers.earnings_locks import reseller_lock, reseller_withdrawal_lock
 from kameng.resellers.models import (
     Earning,
@@ -49,7 +48,6 @@ from kameng.resellers.models import (
 from kameng.risk.engine import RiskContext, risk_check
 from kameng.risk.models import Checkpoint
 
-ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
 W = ResellerWithdrawalStatus
 D = ResellerWithdrawalDestination
 
@@ -88,18 +86,9 @@ def commission_withdrawal_request(*, reseller_id: int, amount: Decimal, bank_nam
     The same `request_id` again answers the withdrawal it made (a form sent twice). `user_id`, `client_ip` and
     `device_id` are who asks and from where, for risk control's withdraw checkpoint."""
     amount = money(amount)
-    bank_name, account_name = bank_name.strip(), account_name.strip()
-    account_number = re.sub(r"\s+", "", account_number)
-    if not bank_name or not account_name:
-        raise ApplicationError("请填写开户银行和户名", code="bank_details_missing")
-    if len(bank_name) > 100 or len(account_name) > 100:
-        raise ApplicationError("开户银行和户名最多 100 个字", code="bank_details_too_long")
-    if not ACCOUNT_NUMBER_RE.match(account_number):
-        raise ApplicationError("银行账号应为 8–30 位数字", code="bank_account_invalid")
-    minimum = commission_withdrawal_minimum()
-    if amount < minimum:
-        raise ApplicationError("提现金额不能低于 ¥%(amount)s", code="withdrawal_below_minimum",
-                               params={"amount": grouped(minimum)})
+    bank_name, account_name, account_number = withdrawal_bank_details_checked(
+        bank_name=bank_name, account_name=account_name, account_number=account_number, amount=amount,
+        minimum=commission_withdrawal_minimum())
     if _existing(reseller_id, request_id) is None:  # a replay answers its withdrawal, unchecked again
         risk_check(checkpoint=Checkpoint.WITHDRAW, context=RiskContext(
             user_id=user_id, ip=client_ip or None, device_id=device_id or None, amount=amount))

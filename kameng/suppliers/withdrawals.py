@@ -19,25 +19,22 @@ withdrawal gets anyway.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from kameng.core.errors import ApplicationError, ConflictError
+from kameng.core.errors import ConflictError
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO, grouped, money
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post
-from kameng.ledger.withdrawal_review import withdrawal_review_pay, withdrawal_review_reject
+from kameng.ledger.withdrawals import withdrawal_bank_details_checked, withdrawal_review_pay, withdrawal_review_reject
 from kameng.risk.engine import RiskContext, risk_check
 from kameng.risk.models import Checkpoint
 from kameng.suppliers.models import SupplierWithdrawal
 from kameng.suppliers.money_locks import supplier_lock, withdrawal_lock
-
-ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
 
 
 def mask_bank_account(number: str) -> str:
@@ -69,18 +66,9 @@ def supplier_withdrawal_request(*, supplier_id: int, amount: Decimal, bank_name:
     `request_id` again answers the withdrawal it made (a form sent twice), whatever the rest says. `user_id`,
     `client_ip` and `device_id` are who asks and from where, for risk control's withdraw checkpoint."""
     amount = money(amount)
-    bank_name, account_name = bank_name.strip(), account_name.strip()
-    account_number = re.sub(r"\s+", "", account_number)
-    if not bank_name or not account_name:
-        raise ApplicationError("请填写开户银行和户名", code="bank_details_missing")
-    if len(bank_name) > 100 or len(account_name) > 100:
-        raise ApplicationError("开户银行和户名最多 100 个字", code="bank_details_too_long")
-    if not ACCOUNT_NUMBER_RE.match(account_number):
-        raise ApplicationError("银行账号应为 8–30 位数字", code="bank_account_invalid")
-    minimum = withdrawal_minimum()
-    if amount < minimum:
-        raise ApplicationError("提现金额不能低于 ¥%(amount)s", code="withdrawal_below_minimum",
-                               params={"amount": grouped(minimum)})
+    bank_name, account_name, account_number = withdrawal_bank_details_checked(
+        bank_name=bank_name, account_name=account_name, account_number=account_number, amount=amount,
+        minimum=withdrawal_minimum())
     existing = _existing(supplier_id, request_id)
     if existing is not None:
         return existing

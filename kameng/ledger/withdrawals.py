@@ -1,14 +1,16 @@
-"""Staff review of a withdrawal (提现审核) whose money moved into review at request: paid once, or rejected once.
+"""What suppliers' withdrawals (kameng.suppliers.withdrawals) and resellers' commission withdrawals
+(kameng.resellers.commission_withdrawals) share: the check of a request's bank details and amount, and the staff
+review (提现审核) of a withdrawal whose money moved into review at request — paid once, or rejected once.
 
-Suppliers' withdrawals (kameng.suppliers.withdrawals) and resellers' commission withdrawals
-(kameng.resellers.commission_withdrawals) are reviewed alike: the withdrawal row is locked, the move is checked
-against one table (REQUESTED → PAID or REJECTED; both final), the reviewer and the transfer reference or the reason
-are stored, and one journal moves the money out (by bank transfer, outside the system) or back. Each app passes
-its row lock, its journal recipe and any step of its own; the rule and the messages are here, once.
+The review locks the withdrawal row, checks the move against one table (REQUESTED → PAID or REJECTED; both
+final), stores the reviewer and the transfer reference or the reason, and posts one journal that moves the money
+out (by bank transfer, outside the system) or back. Each app passes its row lock, its journal recipe and any step
+of its own; the rules and the messages are here, once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError, ConflictError
+from kameng.core.money import grouped
 from kameng.ledger.services import JournalDraft, journal_draft_post
 
 REQUESTED, PAID, REJECTED = "requested", "paid", "rejected"
@@ -27,6 +30,28 @@ REVIEW_MOVES: dict[str, frozenset[str]] = {REQUESTED: frozenset({PAID, REJECTED}
                                            REJECTED: frozenset()}
 TRANSFER_REFERENCE_MAX = 100
 REJECTION_REASON_MAX = 200
+
+
+ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
+BANK_DETAIL_MAX = 100
+
+
+def withdrawal_bank_details_checked(*, bank_name: str, account_name: str, account_number: str, amount: Decimal,
+                                    minimum: Decimal) -> tuple[str, str, str]:
+    """(bank name, account name, account number) as stored — trimmed, the number without spaces — or the
+    refusal of a request with missing or malformed bank details or an amount below `minimum`."""
+    bank_name, account_name = bank_name.strip(), account_name.strip()
+    account_number = re.sub(r"\s+", "", account_number)
+    if not bank_name or not account_name:
+        raise ApplicationError("请填写开户银行和户名", code="bank_details_missing")
+    if len(bank_name) > BANK_DETAIL_MAX or len(account_name) > BANK_DETAIL_MAX:
+        raise ApplicationError("开户银行和户名最多 100 个字", code="bank_details_too_long")
+    if not ACCOUNT_NUMBER_RE.match(account_number):
+        raise ApplicationError("银行账号应为 8–30 位数字", code="bank_account_invalid")
+    if amount < minimum:
+        raise ApplicationError("提现金额不能低于 ¥%(amount)s", code="withdrawal_below_minimum",
+                               params={"amount": grouped(minimum)})
+    return bank_name, account_name, account_number
 
 
 class ReviewedWithdrawal(Protocol):

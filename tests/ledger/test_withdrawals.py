@@ -1,6 +1,7 @@
-"""kameng.ledger.withdrawal_review: the staff review shared by supplier and commission withdrawals — input checked
-before any lock, one move from REQUESTED (both final), the row saved, the app's journal posted and its own step
-run, in that order and in one transaction. The apps' own tests (tests/suppliers, tests/resellers) cover the money."""
+"""kameng.ledger.withdrawals, shared by supplier and commission withdrawals: a request's bank details and amount
+checked; the staff review — input checked before any lock, one move from REQUESTED (both final), the row saved, the
+app's journal posted and its own step run, in that order and in one transaction. The apps' own tests
+(tests/suppliers, tests/resellers) cover the money."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ import pytest
 from django.db import connection
 
 from kameng.core.errors import ApplicationError, ConflictError
-from kameng.ledger import withdrawal_review
+from kameng.ledger import withdrawals
 from kameng.ledger.services import JournalDraft
-from kameng.ledger.withdrawal_review import REVIEW_MOVES, withdrawal_review_pay, withdrawal_review_reject
+from kameng.ledger.withdrawals import (
+    REVIEW_MOVES,
+    withdrawal_bank_details_checked,
+    withdrawal_review_pay,
+    withdrawal_review_reject,
+)
 from kameng.resellers.models import ResellerWithdrawalStatus
 from kameng.suppliers.models import WithdrawalStatus
 
@@ -45,7 +51,7 @@ class Row:
 def steps(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """What happened, in order: ("lock",), ("journal", memo, in a transaction), ("then",)."""
     happened: list[Any] = []
-    monkeypatch.setattr(withdrawal_review, "journal_draft_post", lambda *, draft: happened.append(
+    monkeypatch.setattr(withdrawals, "journal_draft_post", lambda *, draft: happened.append(
         ("posted", draft.memo, connection.in_atomic_block)))
     return happened
 
@@ -59,6 +65,30 @@ def _locker(row: Row, steps: list[Any]) -> Any:
         steps.append(("lock", row.status))
         return row
     return lock
+
+
+def test_bank_details_are_trimmed_and_the_number_loses_its_spaces() -> None:
+    assert withdrawal_bank_details_checked(
+        bank_name=" 工商银行 ", account_name=" 张三 ", account_number="6222 0202 0011", amount=Decimal("100.00"),
+        minimum=Decimal("100.00")) == ("工商银行", "张三", "622202020011")
+
+
+@pytest.mark.parametrize(("fields", "code", "message"), [
+    ({"bank_name": " "}, "bank_details_missing", "请填写开户银行和户名"),
+    ({"account_name": ""}, "bank_details_missing", "请填写开户银行和户名"),
+    ({"account_name": "名" * 101}, "bank_details_too_long", "开户银行和户名最多 100 个字"),
+    ({"account_number": "1234567"}, "bank_account_invalid", "银行账号应为 8–30 位数字"),
+    ({"account_number": "1" * 31}, "bank_account_invalid", "银行账号应为 8–30 位数字"),
+    ({"account_number": "6222-0202"}, "bank_account_invalid", "银行账号应为 8–30 位数字"),
+    ({"amount": Decimal("99.99")}, "withdrawal_below_minimum", "提现金额不能低于 ¥100.00"),
+    ({"bank_name": "", "amount": Decimal("1.00")}, "bank_details_missing", "请填写开户银行和户名"),  # details first
+])
+def test_a_bad_request_is_refused_saying_why(fields: dict[str, Any], code: str, message: str) -> None:
+    request: dict[str, Any] = {"bank_name": "工商银行", "account_name": "张三", "account_number": "62220202",
+                               "amount": Decimal("100.00"), "minimum": Decimal("100.00")} | fields
+    with pytest.raises(ApplicationError) as refused:
+        withdrawal_bank_details_checked(**request)
+    assert (refused.value.code, refused.value.message) == (code, message)
 
 
 def test_the_apps_status_values_are_the_review_table_s() -> None:
