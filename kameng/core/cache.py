@@ -18,6 +18,7 @@ else (serialisation, timeouts, several servers with reads spread over the replic
     CACHES = {"default": {"BACKEND": "kameng.core.cache.RedisCache", "LOCATION": "redis://…"}}
 
 ## The versioned process cache
+
 A value loaded from the database (a price table, a routing table, a rules snapshot) is held by each process, with
 a dictionary of entries derived from it (a buyer's tier, a sub-site's details). A version token in the shared
 cache (Redis in production, so every process sees it) is looked at at most once every `check_seconds`; when it
