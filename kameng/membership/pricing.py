@@ -12,7 +12,8 @@ clamp is the price function's (kameng.catalog.pricing), after every rule.
 
 Caching (the checkout path runs ~1,000 times a second and must not query for this):
 - the level and price tables are held per process and checked against a token in the shared cache at most once a
-  second; saving a level or a member price changes the token after commit, so every process reloads within ~1 s;
+  second (kameng.core.cache.VersionedProcessCache); saving a level or a member price changes the token after
+  commit, so every process reloads within ~1 s;
 - a buyer's level is held per process for `LEVEL_TTL_SECONDS`, read on a miss from the shared cache (written
   whenever a level changes) and, failing that, from the database. The process that counted the spend updates its
   own copy at once; other processes may show the old level for up to `LEVEL_TTL_SECONDS` after an upgrade or a
@@ -21,9 +22,6 @@ Caching (the checkout path runs ~1,000 times a second and must not query for thi
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -31,6 +29,7 @@ from django.core.cache import cache
 
 from kameng.catalog.pricing import SUBSITE_CHANNEL_PREFIX, PriceLine
 from kameng.catalog.selectors import SkuForSale
+from kameng.core.cache import VersionedProcessCache
 from kameng.core.money import FEN, money
 from kameng.membership.models import MemberLevel, MemberPrice, Membership
 
@@ -131,54 +130,26 @@ def _load_tables(token: str) -> PriceTables:
                        has_discounts=has_discounts)
 
 
-class _Caches:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.tables: PriceTables | None = None
-        self.tables_checked = 0.0
-        self.levels: dict[int, tuple[int, float]] = {}
-
-
-_caches = _Caches()
+# The tables, checked against the shared token at most once a second; entries: buyer id -> level rank, each held
+# for LEVEL_TTL_SECONDS.
+_tables = VersionedProcessCache[PriceTables, int, int](
+    key=_TABLES_TOKEN_KEY, load=_load_tables, check_seconds=TABLES_CHECK_SECONDS, entries_max=_LOCAL_LEVELS_MAX,
+    entry_seconds=LEVEL_TTL_SECONDS)
 
 
 def membership_caches_clear() -> None:
     """Forget this process's copies (tests; a fresh start)."""
-    with _caches.lock:
-        _caches.tables = None
-        _caches.tables_checked = 0.0
-        _caches.levels.clear()
-
-
-def _tables_token() -> str:
-    token = cache.get(_TABLES_TOKEN_KEY)
-    if token is None:
-        cache.add(_TABLES_TOKEN_KEY, uuid.uuid4().hex, None)
-        token = cache.get(_TABLES_TOKEN_KEY) or ""
-    return str(token)
+    _tables.forget()
 
 
 def price_tables() -> PriceTables:
     """The level and member price tables, as fresh as the shared token said within the last second."""
-    now = time.monotonic()
-    tables = _caches.tables
-    if tables is not None and now - _caches.tables_checked < TABLES_CHECK_SECONDS:
-        return tables
-    token = _tables_token()
-    if tables is None or tables.token != token:
-        tables = _load_tables(token)
-        _caches.tables = tables
-        _caches.levels.clear()  # levels were ranked by the old thresholds
-    _caches.tables_checked = now
-    return tables
+    return _tables.value()
 
 
 def price_tables_changed() -> None:
     """Staff changed a level or a member price: every process reloads the tables (call after commit)."""
-    cache.set(_TABLES_TOKEN_KEY, uuid.uuid4().hex, None)
-    with _caches.lock:
-        _caches.tables = None
-        _caches.levels.clear()
+    _tables.changed()
 
 
 def _level_key(token: str, user_id: int) -> str:
@@ -186,34 +157,29 @@ def _level_key(token: str, user_id: int) -> str:
     return f"membership:rank:{token}:{user_id}"
 
 
-def buyer_level_rank(buyer_id: int) -> int:
-    """The buyer's level rank (0 for a buyer with no counted spend), from the process copy when it is fresh."""
-    now = time.monotonic()
-    held = _caches.levels.get(buyer_id)
-    if held is not None and now - held[1] < LEVEL_TTL_SECONDS:
-        return held[0]
-    key = _level_key(price_tables().token, buyer_id)
+def _stored_level_rank(buyer_id: int) -> int:
+    key = _level_key(_tables.token(), buyer_id)
     rank = cache.get(key)
     if rank is None:
         rank = Membership.objects.filter(user_id=buyer_id).values_list("level_rank", flat=True).first() or 0
         # add, not set: a level counted meanwhile (and stored by `buyer_levels_changed`) must not be overwritten
         # by what this read saw before it committed.
         cache.add(key, rank, LEVEL_CACHE_SECONDS)
-    if len(_caches.levels) >= _LOCAL_LEVELS_MAX:
-        _caches.levels.clear()
-    _caches.levels[buyer_id] = (int(rank), now)
     return int(rank)
+
+
+def buyer_level_rank(buyer_id: int) -> int:
+    """The buyer's level rank (0 for a buyer with no counted spend), from the process copy when it is fresh."""
+    return _tables.entry(buyer_id, _stored_level_rank)
 
 
 def buyer_levels_changed(ranks: dict[int, int]) -> None:
     """The buyers' levels are now these (call after the commit that stored them)."""
     if not ranks:
         return
-    token = price_tables().token
+    token = _tables.token()
     cache.set_many({_level_key(token, user_id): rank for user_id, rank in ranks.items()}, LEVEL_CACHE_SECONDS)
-    now = time.monotonic()
-    for user_id, rank in ranks.items():
-        _caches.levels[user_id] = (rank, now)
+    _tables.entries_set(ranks.items())
 
 
 def member_unit_price(*, sku: SkuForSale, rank: int, unit_price: Decimal) -> Decimal:

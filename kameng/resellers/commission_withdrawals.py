@@ -3,10 +3,10 @@ commission balance (its confirmed commissions, kameng.resellers.earnings).
 
 To a bank account: at least KAMENG_RESELLER_WITHDRAWAL_MIN yuan. States REQUESTED → PAID (staff transferred the
 money by bank, outside the system, and record the transfer reference) or REQUESTED → REJECTED (with a reason; the
-money goes back to the commission balance); each happens once — the review locks the withdrawal row and refuses
-any other move. The money moves at request (commission → withdrawals in review), so it cannot be asked for twice:
-a reseller's requests take turns on its row, and the ledger's guarded update refuses a balance below zero
-whatever races. The bank account number is encrypted at rest and shown masked.
+money goes back to the commission balance); each happens once — the review (kameng.ledger.withdrawals)
+locks the withdrawal row and refuses any other move. The money moves at request (commission → withdrawals in
+review), so it cannot be asked for twice: a reseller's requests take turns on its row, and the ledger's guarded
+update refuses a balance below zero whatever races. The bank account number is encrypted at rest and shown masked.
 
 Into the wallet (转入余额): any amount of the balance, at once, no review (commission → wallet); recorded as a
 withdrawal with destination wallet, already paid, so both show in one history. Wallet money is for buying only.
@@ -21,7 +21,6 @@ earnings list says which commissions are spent.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -35,6 +34,7 @@ from kameng.core.money import ZERO, grouped, money
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post
+from kameng.ledger.withdrawals import withdrawal_bank_details_checked, withdrawal_review_pay, withdrawal_review_reject
 from kameng.resellers.earnings_locks import reseller_lock, reseller_withdrawal_lock
 from kameng.resellers.models import (
     Earning,
@@ -48,12 +48,8 @@ from kameng.resellers.models import (
 from kameng.risk.engine import RiskContext, risk_check
 from kameng.risk.models import Checkpoint
 
-ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
 W = ResellerWithdrawalStatus
 D = ResellerWithdrawalDestination
-# The moves staff may make, from each state: a paid or rejected withdrawal is final.
-TRANSITIONS: dict[str, frozenset[str]] = {W.REQUESTED: frozenset({W.PAID, W.REJECTED}), W.PAID: frozenset(),
-                                          W.REJECTED: frozenset()}
 
 
 def mask_bank_account(number: str) -> str:
@@ -90,18 +86,9 @@ def commission_withdrawal_request(*, reseller_id: int, amount: Decimal, bank_nam
     The same `request_id` again answers the withdrawal it made (a form sent twice). `user_id`, `client_ip` and
     `device_id` are who asks and from where, for risk control's withdraw checkpoint."""
     amount = money(amount)
-    bank_name, account_name = bank_name.strip(), account_name.strip()
-    account_number = re.sub(r"\s+", "", account_number)
-    if not bank_name or not account_name:
-        raise ApplicationError("请填写开户银行和户名", code="bank_details_missing")
-    if len(bank_name) > 100 or len(account_name) > 100:
-        raise ApplicationError("开户银行和户名最多 100 个字", code="bank_details_too_long")
-    if not ACCOUNT_NUMBER_RE.match(account_number):
-        raise ApplicationError("银行账号应为 8–30 位数字", code="bank_account_invalid")
-    minimum = commission_withdrawal_minimum()
-    if amount < minimum:
-        raise ApplicationError("提现金额不能低于 ¥%(amount)s", code="withdrawal_below_minimum",
-                               params={"amount": grouped(minimum)})
+    bank_name, account_name, account_number = withdrawal_bank_details_checked(
+        bank_name=bank_name, account_name=account_name, account_number=account_number, amount=amount,
+        minimum=commission_withdrawal_minimum())
     if _existing(reseller_id, request_id) is None:  # a replay answers its withdrawal, unchecked again
         risk_check(checkpoint=Checkpoint.WITHDRAW, context=RiskContext(
             user_id=user_id, ip=client_ip or None, device_id=device_id or None, amount=amount))
@@ -154,50 +141,34 @@ def _take(*, reseller_id: int, amount: Decimal, request_id: str | None, destinat
     return withdrawal
 
 
-def _transition(withdrawal: ResellerWithdrawal, to: ResellerWithdrawalStatus) -> None:
-    if withdrawal.destination != D.BANK or to not in TRANSITIONS[withdrawal.status]:
-        raise ConflictError("该提现申请已处理（%(status)s），不能再次审核", code="withdrawal_already_reviewed",
-                            params={"status": withdrawal.get_status_display()})
-    withdrawal.status = to
+def _owner_id(withdrawal: ResellerWithdrawal) -> int:
+    return Reseller.objects.filter(pk=withdrawal.reseller_id).values_list("user_id", flat=True).get()
+
+
+def _is_bank(withdrawal: ResellerWithdrawal) -> bool:
+    return withdrawal.destination == D.BANK  # 转入余额 is paid at once, never reviewed
 
 
 def commission_withdrawal_pay(*, withdrawal_id: int, reviewer_id: int | None,
                               transfer_reference: str) -> ResellerWithdrawal:
-    """Staff paid the withdrawal by bank transfer (`transfer_reference`, the bank's serial): approve it, once."""
-    transfer_reference = transfer_reference.strip()
-    if not transfer_reference or len(transfer_reference) > 100:
-        raise ApplicationError("请填写银行转账流水号（最多 100 个字符）", code="transfer_reference_missing")
-    with transaction.atomic():
-        withdrawal = reseller_withdrawal_lock(withdrawal_id=withdrawal_id)
-        _transition(withdrawal, W.PAID)
-        withdrawal.transfer_reference = transfer_reference
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "transfer_reference", "reviewed_by", "reviewed_at"])
-        journal_draft_post(draft=recipes.commission_withdrawal_paid(
-            reference=withdrawal.number, memo=f"佣金提现打款 {transfer_reference}"[:200], amount=withdrawal.amount))
-        owner_id = Reseller.objects.filter(pk=withdrawal.reseller_id).values_list("user_id", flat=True).get()
-        _mark_withdrawn(user_id=owner_id, reseller_id=withdrawal.reseller_id)
-    return withdrawal
+    """Staff paid the withdrawal by bank transfer (`transfer_reference`, the bank's serial): approve it, once;
+    the commissions it covers are marked withdrawn."""
+    return withdrawal_review_pay(
+        lock=lambda: reseller_withdrawal_lock(withdrawal_id=withdrawal_id), reviewer_id=reviewer_id,
+        transfer_reference=transfer_reference, is_reviewable=_is_bank,
+        journal=lambda withdrawal, serial: recipes.commission_withdrawal_paid(
+            reference=withdrawal.number, memo=f"佣金提现打款 {serial}"[:200], amount=withdrawal.amount),
+        then=lambda withdrawal: _mark_withdrawn(user_id=_owner_id(withdrawal), reseller_id=withdrawal.reseller_id))
 
 
 def commission_withdrawal_reject(*, withdrawal_id: int, reviewer_id: int | None, reason: str) -> ResellerWithdrawal:
     """Staff refused the withdrawal, saying why: the money goes back to the commission balance, once."""
-    reason = reason.strip()
-    if not reason or len(reason) > 200:
-        raise ApplicationError("请填写驳回原因（最多 200 个字）", code="rejection_reason_missing")
-    with transaction.atomic():
-        withdrawal = reseller_withdrawal_lock(withdrawal_id=withdrawal_id)
-        _transition(withdrawal, W.REJECTED)
-        withdrawal.rejection_reason = reason
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "rejection_reason", "reviewed_by", "reviewed_at"])
-        owner_id = Reseller.objects.filter(pk=withdrawal.reseller_id).values_list("user_id", flat=True).get()
-        journal_draft_post(draft=recipes.commission_withdrawal_rejected(
-            reference=withdrawal.number, memo=f"佣金提现驳回 {reason}"[:200], owner_id=owner_id,
+    return withdrawal_review_reject(
+        lock=lambda: reseller_withdrawal_lock(withdrawal_id=withdrawal_id), reviewer_id=reviewer_id, reason=reason,
+        is_reviewable=_is_bank,
+        journal=lambda withdrawal, why: recipes.commission_withdrawal_rejected(
+            reference=withdrawal.number, memo=f"佣金提现驳回 {why}"[:200], owner_id=_owner_id(withdrawal),
             amount=withdrawal.amount))
-    return withdrawal
 
 
 def _mark_withdrawn(*, user_id: int, reseller_id: int) -> int:

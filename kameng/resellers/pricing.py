@@ -18,24 +18,21 @@ except a sub-site's ("subsite:<id>"), where the buyer is the sub-site's customer
 owner's cost by calling `sku_price` for the OWNER on the Open API channel, which this rule then prices.
 
 Caching (the rule runs on every checkout): the tiers and tier prices are held per process and checked against a
-token in the shared cache at most once a second; a buyer's (is active reseller, tier id) is held per process until
-the token changes. Any staff change of a tier, a tier price or a reseller's state or tier changes the token after
-commit (`reseller_tables_changed`), so every process sees it within about a second. Without any active reseller
+token in the shared cache at most once a second (kameng.core.cache.VersionedProcessCache); a buyer's (is active
+reseller, tier id) is held per process until the token changes. Any staff change of a tier, a tier price or a
+reseller's state or tier changes the token after commit (`reseller_tables_changed`), so every process sees it
+within about a second. Without any active reseller
 the rule costs one dictionary look-up and no query.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.core.cache import cache
-
 from kameng.catalog.pricing import PriceLine, subsite_id_of_channel
 from kameng.catalog.selectors import SkuForSale
+from kameng.core.cache import VersionedProcessCache
 from kameng.core.money import FEN, money
 from kameng.resellers.models import Reseller, ResellerStatus, ResellerTier, TierPrice, TierPriceKind
 
@@ -102,66 +99,35 @@ def _load_tables(token: str) -> TierTables:
     return TierTables(token=token, tiers=tiers, rows=rows, has_active_resellers=has_active)
 
 
-class _Caches:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.tables: TierTables | None = None
-        self.tables_checked = 0.0
-        self.buyers: dict[int, int | None] = {}  # buyer id → tier id of an active reseller, else None
-
-
-_caches = _Caches()
+# The tiers and tier prices, checked against the shared token at most once a second; entries: buyer id -> the
+# tier id of an active reseller, else None, until the token moves.
+_tables = VersionedProcessCache[TierTables, int, int | None](
+    key=_TABLES_TOKEN_KEY, load=_load_tables, check_seconds=TABLES_CHECK_SECONDS, entries_max=_LOCAL_BUYERS_MAX)
 
 
 def reseller_caches_clear() -> None:
     """Forget this process's copies (tests; a fresh start)."""
-    with _caches.lock:
-        _caches.tables = None
-        _caches.tables_checked = 0.0
-        _caches.buyers.clear()
-
-
-def _tables_token() -> str:
-    token = cache.get(_TABLES_TOKEN_KEY)
-    if token is None:
-        cache.add(_TABLES_TOKEN_KEY, uuid.uuid4().hex, None)
-        token = cache.get(_TABLES_TOKEN_KEY) or ""
-    return str(token)
+    _tables.forget()
 
 
 def tier_tables() -> TierTables:
     """The tiers and tier prices, as fresh as the shared token said within the last second."""
-    now = time.monotonic()
-    tables = _caches.tables
-    if tables is not None and now - _caches.tables_checked < TABLES_CHECK_SECONDS:
-        return tables
-    token = _tables_token()
-    if tables is None or tables.token != token:
-        tables = _load_tables(token)
-        with _caches.lock:
-            _caches.tables = tables
-            _caches.buyers.clear()
-    _caches.tables_checked = now
-    return tables
+    return _tables.value()
 
 
 def reseller_tables_changed() -> None:
     """Staff changed a tier, a tier price or a reseller: every process reloads (call after commit)."""
-    cache.set(_TABLES_TOKEN_KEY, uuid.uuid4().hex, None)
-    reseller_caches_clear()
+    _tables.changed()
+
+
+def _stored_tier_id(buyer_id: int) -> int | None:
+    row = Reseller.objects.filter(user_id=buyer_id).values_list("status", "tier_id").first()
+    return row[1] if row is not None and row[0] == ResellerStatus.ACTIVE else None
 
 
 def buyer_tier_id(buyer_id: int) -> int | None:
     """The tier of the buyer if it is an active reseller with a tier, else None (held per process)."""
-    buyers = _caches.buyers
-    if buyer_id in buyers:
-        return buyers[buyer_id]
-    row = Reseller.objects.filter(user_id=buyer_id).values_list("status", "tier_id").first()
-    tier_id = row[1] if row is not None and row[0] == ResellerStatus.ACTIVE else None
-    if len(buyers) >= _LOCAL_BUYERS_MAX:
-        buyers.clear()
-    buyers[buyer_id] = tier_id
-    return tier_id
+    return _tables.entry(buyer_id, _stored_tier_id)
 
 
 def reseller_unit_price(*, sku: SkuForSale, buyer_id: int) -> Decimal | None:

@@ -6,22 +6,20 @@ names, and every price on a sub-site asks for its markups: none of that may cost
   one query, and an unknown slug or host costs no query at all (a flood of made-up Host headers stays in memory);
 - one sub-site's details (title, logo, notice, default markup, per-SKU markups, the owner's user id and markup
   cap, whether it is served) are loaded on first use, two queries;
-- both are checked against a token in the shared cache at most once every `CHECK_SECONDS`; every write that
+- both are checked against a token in the shared cache at most once every `CHECK_SECONDS`
+  (kameng.core.cache.VersionedProcessCache); every write that
   changes what is read here calls `subsites_changed()` after commit, which replaces the token, so every process
   reloads within about a second (the process that wrote reloads at once).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db import transaction
 
+from kameng.core.cache import VersionedProcessCache
 from kameng.resellers.models import ResellerStatus, SubSite, SubSitePrice
 
 CHECK_SECONDS = 1.0
@@ -62,43 +60,6 @@ class RoutingTable:
     by_domain: dict[str, int]  # verified custom domains only
 
 
-class _Caches:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.routing: RoutingTable | None = None
-        self.checked = 0.0
-        self.details: dict[int, SubSiteInfo | None] = {}
-
-
-_caches = _Caches()
-
-
-def subsite_caches_clear() -> None:
-    """Forget this process's copies (tests; a fresh start)."""
-    with _caches.lock:
-        _caches.routing = None
-        _caches.checked = 0.0
-        _caches.details.clear()
-
-
-def subsites_changed() -> None:
-    """A sub-site, its markups or its domain changed: every process reloads (after the current commit)."""
-
-    def bump() -> None:
-        cache.set(_TOKEN_KEY, uuid.uuid4().hex, None)
-        subsite_caches_clear()
-
-    transaction.on_commit(bump)
-
-
-def _token() -> str:
-    token = cache.get(_TOKEN_KEY)
-    if token is None:
-        cache.add(_TOKEN_KEY, uuid.uuid4().hex, None)
-        token = cache.get(_TOKEN_KEY) or ""
-    return str(token)
-
-
 def _load_routing(token: str) -> RoutingTable:
     by_slug: dict[str, int] = {}
     by_domain: dict[str, int] = {}
@@ -110,19 +71,24 @@ def _load_routing(token: str) -> RoutingTable:
     return RoutingTable(token=token, by_slug=by_slug, by_domain=by_domain)
 
 
+# The routing table, checked against the shared token at most every CHECK_SECONDS; entries: sub-site id -> its
+# details (None: no such sub-site), until the token moves.
+_subsites = VersionedProcessCache[RoutingTable, int, SubSiteInfo | None](
+    key=_TOKEN_KEY, load=_load_routing, check_seconds=CHECK_SECONDS, entries_max=_DETAILS_MAX)
+
+
+def subsite_caches_clear() -> None:
+    """Forget this process's copies (tests; a fresh start)."""
+    _subsites.forget()
+
+
+def subsites_changed() -> None:
+    """A sub-site, its markups or its domain changed: every process reloads (after the current commit)."""
+    transaction.on_commit(_subsites.changed)
+
+
 def routing_table() -> RoutingTable:
-    now = time.monotonic()
-    routing = _caches.routing
-    if routing is not None and now - _caches.checked < CHECK_SECONDS:
-        return routing
-    token = _token()
-    if routing is None or routing.token != token:
-        routing = _load_routing(token)
-        with _caches.lock:
-            _caches.routing = routing
-            _caches.details.clear()
-    _caches.checked = now
-    return routing
+    return _subsites.value()
 
 
 def subsite_id_by_slug(slug: str) -> int | None:
@@ -155,13 +121,4 @@ def _load_details(subsite_id: int) -> SubSiteInfo | None:
 
 def subsite_info(subsite_id: int) -> SubSiteInfo | None:
     """The sub-site's details (None if there is no such sub-site), as fresh as the token said within a second."""
-    routing_table()  # checks the token; a change empties the details
-    details = _caches.details
-    if subsite_id in details:
-        return details[subsite_id]
-    info = _load_details(subsite_id)
-    with _caches.lock:
-        if len(details) >= _DETAILS_MAX:
-            details.clear()
-        details[subsite_id] = info
-    return info
+    return _subsites.entry(subsite_id, _load_details)

@@ -3,27 +3,25 @@ and the minors' limits, so that a checkpoint with no rule costs no query.
 
 Every save of a rule, a CIDR entry or the minors' limits writes a new rules version into the cache. A process looks
 at that version at most every KAMENG_RISK_RULES_CHECK_SECONDS (one cache read, no query) and reloads the snapshot
-(three queries) when it changed — so a change applies everywhere within seconds, without a restart. With Redis
-(production) the version is shared by every process. The embedded default's local-memory cache is per process:
-there the snapshot is also reloaded at the latest every KAMENG_RISK_RULES_MAX_AGE_SECONDS, whatever the version
-says.
+(three queries) when it changed (kameng.core.cache.VersionedProcessCache) — so a change applies everywhere within
+seconds, without a restart. With Redis (production) the version is shared by every process. The embedded
+default's local-memory cache is per process: there the snapshot is also reloaded at the latest every
+KAMENG_RISK_RULES_MAX_AGE_SECONDS, whatever the version says.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
 import time
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from kameng.core.cache import VersionedProcessCache
 from kameng.risk.models import BlacklistEntry, BlacklistKind, MinorsPolicy, RiskRule
 
 logger = logging.getLogger("kameng.risk")
@@ -76,33 +74,14 @@ class Snapshot:
     minors: MinorsLimits
 
 
-_lock = threading.Lock()
-_snapshot: Snapshot | None = None
-_checked_at = 0.0
-
-
 def rules_version_bump() -> None:
     """A rule changed: a new version for every process, and this one reloads at its next check."""
-    global _snapshot  # noqa: PLW0603 - the process's snapshot
-    try:
-        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception:  # the cache is down: the other processes see the change at their snapshot's max age
-        logger.exception("could not publish the new risk rules version")
-    _snapshot = None
+    _snapshots.changed()
 
 
 def rules_snapshot_forget() -> None:
     """Drop this process's snapshot (tests)."""
-    global _snapshot  # noqa: PLW0603
-    _snapshot = None
-
-
-def _current_version() -> str:
-    version = cache.get(VERSION_KEY)
-    if version is None:  # never written, or evicted: start one that every process then shares
-        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        version = cache.get(VERSION_KEY)
-    return str(version)
+    _snapshots.forget()
 
 
 def _load(version: str) -> Snapshot:
@@ -134,27 +113,14 @@ def _load(version: str) -> Snapshot:
                     cidrs=tuple(cidrs), minors=minors)
 
 
+# One snapshot per process, its version checked every KAMENG_RISK_RULES_CHECK_SECONDS; a cache that cannot be read
+# keeps the loaded rules (a warning), one that cannot be written leaves the other processes to the max age.
+_snapshots = VersionedProcessCache[Snapshot, object, object](
+    key=VERSION_KEY, load=_load, check_seconds=lambda: settings.KAMENG_RISK_RULES_CHECK_SECONDS,
+    max_age_seconds=lambda: settings.KAMENG_RISK_RULES_MAX_AGE_SECONDS, keeps_value_on_cache_error=True)
+
+
 def rules_snapshot() -> Snapshot:
     """This process's snapshot, reloaded when the rules' version moved on (see the module docstring). Raises what
     the cache or the database raise when it must reload and cannot (the engine applies its failure policy)."""
-    global _snapshot, _checked_at  # noqa: PLW0603
-    now = time.monotonic()
-    current = _snapshot
-    if current is not None and now - _checked_at < settings.KAMENG_RISK_RULES_CHECK_SECONDS:
-        return current
-    try:
-        version = _current_version()
-    except Exception:
-        if current is None:
-            raise
-        logger.warning("risk rules version unreadable (cache down?): keeping the loaded rules", exc_info=True)
-        _checked_at = now
-        return current
-    if (current is not None and current.version == version
-            and now - current.loaded_at < settings.KAMENG_RISK_RULES_MAX_AGE_SECONDS):
-        _checked_at = now
-        return current
-    with _lock:
-        loaded = _load(version)
-        _snapshot, _checked_at = loaded, time.monotonic()
-    return loaded
+    return _snapshots.value()

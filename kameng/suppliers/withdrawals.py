@@ -19,29 +19,22 @@ withdrawal gets anyway.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from kameng.core.errors import ApplicationError, ConflictError
+from kameng.core.errors import ConflictError
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO, grouped, money
 from kameng.ledger import recipes
 from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import InsufficientFundsError, journal_draft_post
+from kameng.ledger.withdrawals import withdrawal_bank_details_checked, withdrawal_review_pay, withdrawal_review_reject
 from kameng.risk.engine import RiskContext, risk_check
 from kameng.risk.models import Checkpoint
-from kameng.suppliers.models import SupplierWithdrawal, WithdrawalStatus
+from kameng.suppliers.models import SupplierWithdrawal
 from kameng.suppliers.money_locks import supplier_lock, withdrawal_lock
-
-ACCOUNT_NUMBER_RE = re.compile(r"^[0-9]{8,30}$")
-W = WithdrawalStatus
-# The moves staff may make, from each state: a paid or rejected withdrawal is final.
-TRANSITIONS: dict[str, frozenset[str]] = {W.REQUESTED: frozenset({W.PAID, W.REJECTED}), W.PAID: frozenset(),
-                                          W.REJECTED: frozenset()}
 
 
 def mask_bank_account(number: str) -> str:
@@ -73,18 +66,9 @@ def supplier_withdrawal_request(*, supplier_id: int, amount: Decimal, bank_name:
     `request_id` again answers the withdrawal it made (a form sent twice), whatever the rest says. `user_id`,
     `client_ip` and `device_id` are who asks and from where, for risk control's withdraw checkpoint."""
     amount = money(amount)
-    bank_name, account_name = bank_name.strip(), account_name.strip()
-    account_number = re.sub(r"\s+", "", account_number)
-    if not bank_name or not account_name:
-        raise ApplicationError("请填写开户银行和户名", code="bank_details_missing")
-    if len(bank_name) > 100 or len(account_name) > 100:
-        raise ApplicationError("开户银行和户名最多 100 个字", code="bank_details_too_long")
-    if not ACCOUNT_NUMBER_RE.match(account_number):
-        raise ApplicationError("银行账号应为 8–30 位数字", code="bank_account_invalid")
-    minimum = withdrawal_minimum()
-    if amount < minimum:
-        raise ApplicationError("提现金额不能低于 ¥%(amount)s", code="withdrawal_below_minimum",
-                               params={"amount": grouped(minimum)})
+    bank_name, account_name, account_number = withdrawal_bank_details_checked(
+        bank_name=bank_name, account_name=account_name, account_number=account_number, amount=amount,
+        minimum=withdrawal_minimum())
     existing = _existing(supplier_id, request_id)
     if existing is not None:
         return existing
@@ -119,45 +103,20 @@ def _existing(supplier_id: int, request_id: str | None) -> SupplierWithdrawal | 
     return SupplierWithdrawal.objects.filter(supplier_id=supplier_id, request_id=request_id).first()
 
 
-def _transition(withdrawal: SupplierWithdrawal, to: WithdrawalStatus) -> None:
-    if to not in TRANSITIONS[withdrawal.status]:
-        raise ConflictError("该提现申请已处理（%(status)s），不能再次审核", code="withdrawal_already_reviewed",
-                            params={"status": withdrawal.get_status_display()})
-    withdrawal.status = to
-
-
 def supplier_withdrawal_pay(*, withdrawal_id: int, reviewer_id: int | None,
                             transfer_reference: str) -> SupplierWithdrawal:
     """Staff paid the withdrawal by bank transfer (`transfer_reference`, the bank's serial): approve it, once."""
-    transfer_reference = transfer_reference.strip()
-    if not transfer_reference or len(transfer_reference) > 100:
-        raise ApplicationError("请填写银行转账流水号（最多 100 个字符）", code="transfer_reference_missing")
-    with transaction.atomic():
-        withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
-        _transition(withdrawal, W.PAID)
-        withdrawal.transfer_reference = transfer_reference
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "transfer_reference", "reviewed_by", "reviewed_at"])
-        journal_draft_post(draft=recipes.supplier_withdrawal_paid(
-            reference=withdrawal.number, memo=f"提现打款 {transfer_reference}"[:200], amount=withdrawal.amount))
-    return withdrawal
+    return withdrawal_review_pay(
+        lock=lambda: withdrawal_lock(withdrawal_id=withdrawal_id), reviewer_id=reviewer_id,
+        transfer_reference=transfer_reference,
+        journal=lambda withdrawal, serial: recipes.supplier_withdrawal_paid(
+            reference=withdrawal.number, memo=f"提现打款 {serial}"[:200], amount=withdrawal.amount))
 
 
 def supplier_withdrawal_reject(*, withdrawal_id: int, reviewer_id: int | None, reason: str) -> SupplierWithdrawal:
     """Staff refused the withdrawal, saying why: the money goes back to the supplier's payable, once."""
-    reason = reason.strip()
-    if not reason or len(reason) > 200:
-        raise ApplicationError("请填写驳回原因（最多 200 个字）", code="rejection_reason_missing")
-    with transaction.atomic():
-        withdrawal = withdrawal_lock(withdrawal_id=withdrawal_id)
-        _transition(withdrawal, W.REJECTED)
-        withdrawal.rejection_reason = reason
-        withdrawal.reviewed_by_id = reviewer_id
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.save(update_fields=["status", "rejection_reason", "reviewed_by", "reviewed_at"])
-        owner_id = withdrawal.supplier.owner_id
-        journal_draft_post(draft=recipes.supplier_withdrawal_rejected(
-            reference=withdrawal.number, memo=f"提现驳回 {reason}"[:200], owner_id=owner_id,
+    return withdrawal_review_reject(
+        lock=lambda: withdrawal_lock(withdrawal_id=withdrawal_id), reviewer_id=reviewer_id, reason=reason,
+        journal=lambda withdrawal, why: recipes.supplier_withdrawal_rejected(
+            reference=withdrawal.number, memo=f"提现驳回 {why}"[:200], owner_id=withdrawal.supplier.owner_id,
             amount=withdrawal.amount))
-    return withdrawal
