@@ -59,7 +59,7 @@ def main() -> int:
     return 0
 
 
-def batches_write(seeded: checkout.Seeded, buyers: list[int], count: int, batch: int, tag: str,
+def batches_write(seeded: checkout.Seeded, buyers: list[int], count: int, batch: int, tag: str, *,
                   profiler: cProfile.Profile | None) -> float:
     """Write `count` orders in batches; returns the CPU seconds of `write_batch` alone. Each checkout is queued as
     its request thread would queue it (wallet id looked up, the price rules warmed), outside the measurement."""
@@ -101,17 +101,19 @@ def run(args: argparse.Namespace, seeded: checkout.Seeded) -> None:
         pid = cursor.fetchone()[0]
     print(f"\nwriter per order, {args.orders} orders in batches of {args.batch}, {len(buyers)} buyers")
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
-    for round_ in range(args.rounds):
-        queries: list[str] = []
+    queries: list[str] = []
 
-        def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-            queries.append(sql)
-            return execute(sql, params, many, context)
+    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    for round_ in range(args.rounds):
+        queries.clear()
 
         last = profiler if round_ == args.rounds - 1 else None
         with connection.execute_wrapper(count):
             db, wall = aftercare.backend_cpu(pid), time.perf_counter()
-            cpu = batches_write(seeded, buyers, args.orders, args.batch, f"w{round_}", last)
+            cpu = batches_write(seeded, buyers, args.orders, args.batch, f"w{round_}", profiler=last)
             db, wall = aftercare.backend_cpu(pid) - db, time.perf_counter() - wall
         n = args.orders
         print(f"  round {round_ + 1}: writer Python {cpu / n * 1000:6.3f} ms   PostgreSQL {db / n * 1000:6.3f} ms   "

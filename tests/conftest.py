@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from hypothesis import settings as hypothesis_settings
 from django.test import Client
 from django.utils import translation
+from hypothesis import settings as hypothesis_settings
 
 from kameng.catalog.models import game_goods_held
 from kameng.inventory import services as inventory_services

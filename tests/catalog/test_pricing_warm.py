@@ -4,7 +4,6 @@ would hold up every checkout of the batch. And the order checkpoint's game-goods
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def cache_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def cache_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     reads: list[str] = []
     get = cache.get
 
@@ -35,7 +34,7 @@ def cache_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return get(key, *args, **kwargs)
 
     monkeypatch.setattr(cache, "get", counted)
-    yield reads
+    return reads
 
 
 def test_after_warming_pricing_a_member_and_a_reseller_makes_no_round_trip(cache_reads: list[str]) -> None:
