@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import checkout  # the benchmark's environment and seeding helpers
+import common
 
 
 def backend_cpu(pid: int) -> float:
@@ -96,7 +97,7 @@ def main() -> int:
     args.worker = False
     env = checkout.bench_environment(args)
     os.environ.update(env)
-    checkout.database_create(args)
+    common.database_create(args.pg_url, args.database)
     try:
         checkout.migrate(env)
         seeded = checkout.seed(args)
@@ -107,7 +108,7 @@ def main() -> int:
         connections.close_all()
         checkout.redis_forget(env)
         if not args.keep_database:
-            checkout.database_drop(args)
+            common.database_drop(args.pg_url, args.database)
     return 0
 
 

@@ -9,7 +9,9 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.utils import translation
+from hypothesis import settings as hypothesis_settings
 
+from kameng.catalog.models import game_goods_held
 from kameng.inventory import services as inventory_services
 from kameng.ledger.selectors import ledger_problems
 from kameng.ledger.services import forget_cached_account_ids
@@ -19,6 +21,11 @@ from kameng.resellers.pricing import reseller_caches_clear
 from kameng.risk.rules import rules_snapshot_forget
 from tests.factories import staff_session_verify
 from tests.payments.refund_support import FakeRefundGateway, fake_refund_gateway_install
+
+# No per-example deadline: the properties are about values, and on a loaded CI machine one slow example (a cold
+# import, a busy core) would fail a test that found nothing wrong.
+hypothesis_settings.register_profile("kameng", deadline=None)
+hypothesis_settings.load_profile("kameng")
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +37,7 @@ def _fresh_process_caches() -> Iterator[None]:
     reseller_caches_clear()
     rules_snapshot_forget()
     api_keys_forget()
+    game_goods_held.clear()
     yield
     forget_cached_account_ids()
     inventory_services._bounds.clear()
@@ -38,6 +46,7 @@ def _fresh_process_caches() -> Iterator[None]:
     reseller_caches_clear()
     rules_snapshot_forget()
     api_keys_forget()
+    game_goods_held.clear()
 
 
 @pytest.fixture(autouse=True)

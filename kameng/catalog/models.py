@@ -113,7 +113,10 @@ class Product(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)
         # The flag may have changed: forget what kameng.catalog.selectors.is_game_goods_sku cached for its SKUs.
-        cache.delete_many([game_goods_cache_key(sku_id) for sku_id in self.skus.values_list("pk", flat=True)])
+        sku_ids = list(self.skus.values_list("pk", flat=True))
+        cache.delete_many([game_goods_cache_key(sku_id) for sku_id in sku_ids])
+        for sku_id in sku_ids:
+            game_goods_held.pop(sku_id, None)
 
     @property
     def is_on_sale(self) -> bool:
@@ -122,6 +125,11 @@ class Product(models.Model):
 
 def game_goods_cache_key(sku_id: int) -> str:
     return f"catalog:game-goods:{sku_id}"
+
+
+# This process's copy of is_game_goods_sku's answers: SKU id → (is game goods, time.monotonic() when read). Saving
+# a product forgets its SKUs here at once; other processes see a changed flag within GAME_GOODS_HELD_SECONDS.
+game_goods_held: dict[int, tuple[bool, float]] = {}
 
 
 class Sku(models.Model):

@@ -203,3 +203,11 @@ def member_price_rule(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_ch
     if member >= unit_price:
         return None
     return PriceLine(code=MEMBER_LINE_CODE, label=MEMBER_LINE_LABEL, amount=member - unit_price)
+
+
+def _member_rule_warm(*, buyer_id: int, sales_channel: str) -> None:
+    if not sales_channel.startswith(SUBSITE_CHANNEL_PREFIX) and price_tables().has_discounts:
+        buyer_level_rank(buyer_id)
+
+
+member_price_rule.warm = _member_rule_warm  # type: ignore[attr-defined]  # kameng.catalog.pricing.price_rules_warm

@@ -40,7 +40,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.utils import timezone
 
 from kameng.catalog.models import DeliveryKind
-from kameng.catalog.pricing import PriceQuote, sku_price
+from kameng.catalog.pricing import PriceQuote, price_rules_warm, sku_price
 from kameng.catalog.selectors import SkuForSale, skus_for_sale
 from kameng.core.errors import ApplicationError
 from kameng.inventory.services import decrypt_secrets
@@ -80,6 +80,7 @@ def checkout_grouped(*, buyer_id: int, sku_id: int, quantity: int, request_id: s
 
     Returns the delivered order, or None when the batch left it to the single path (`order_checkout` runs it).
     """
+    price_rules_warm(buyer_id=buyer_id, sales_channel=sales_channel)  # the writer prices it without a round trip
     checkout = _Checkout(buyer_id=buyer_id, wallet_id=wallet_account_id(user_id=buyer_id), sku_id=sku_id,
                          quantity=quantity, request_id=request_id, sales_channel=sales_channel,
                          client_ip=client_ip)
@@ -110,14 +111,19 @@ class _Writer:
     def __init__(self) -> None:
         self._queue: deque[_Checkout] = deque()
         self._wakeup = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stopping = False
 
     def submit(self, checkout: _Checkout) -> None:
         with self._wakeup:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="kameng-checkout-writer", daemon=True)
-                self._thread.start()
+            if len(self._threads) < settings.KAMENG_CHECKOUT_GROUP_WRITERS or not all(
+                    thread.is_alive() for thread in self._threads):
+                self._threads = [thread for thread in self._threads if thread.is_alive()]
+                while len(self._threads) < settings.KAMENG_CHECKOUT_GROUP_WRITERS:
+                    thread = threading.Thread(target=self._run, daemon=True,
+                                              name=f"kameng-checkout-writer-{len(self._threads) + 1}")
+                    self._threads.append(thread)
+                    thread.start()
             self._queue.append(checkout)
             self._wakeup.notify()
 
@@ -134,10 +140,12 @@ class _Writer:
         """Let the writer finish what is queued, close its connection and end (tests; a server just exits)."""
         with self._wakeup:
             self._stopping = True
-            self._wakeup.notify()
-            thread = self._thread
-        if thread is not None:
+            self._wakeup.notify_all()
+            threads, self._threads = self._threads, []
+        for thread in threads:
             thread.join(timeout=settings.KAMENG_CHECKOUT_GROUP_WAIT_SECONDS)
+        with self._wakeup:
+            self._stopping = False
 
     def _run(self) -> None:
         try:
@@ -151,8 +159,6 @@ class _Writer:
                 while not self._queue and not self._stopping:
                     self._wakeup.wait()
                 if not self._queue:
-                    self._thread = None
-                    self._stopping = False
                     return
                 limit = settings.KAMENG_CHECKOUT_GROUP_MAX
                 batch = [self._queue.popleft() for _ in range(min(limit, len(self._queue)))]

@@ -156,3 +156,11 @@ def reseller_price_rule(*, sku: SkuForSale, buyer_id: int, quantity: int, sales_
     if tier_price is None or tier_price >= unit_price:
         return None
     return PriceLine(code=RESELLER_LINE_CODE, label=f"{tables.tiers[tier_id].name}价", amount=tier_price - unit_price)
+
+
+def _reseller_rule_warm(*, buyer_id: int, sales_channel: str) -> None:
+    if subsite_id_of_channel(sales_channel) is None and tier_tables().has_active_resellers:
+        buyer_tier_id(buyer_id)
+
+
+reseller_price_rule.warm = _reseller_rule_warm  # type: ignore[attr-defined]  # kameng.catalog.pricing.price_rules_warm

@@ -85,6 +85,31 @@ def test_concurrent_checkouts_share_transactions() -> None:
     assert ledger_problems() == []
 
 
+def test_two_writers_share_one_wallet_and_one_sku_without_overselling_or_overdrawing(settings: Settings) -> None:
+    """KAMENG_CHECKOUT_GROUP_WRITERS=2: batches commit side by side on two connections. Eight buyers each fund
+    exactly three orders and ask for five; 30 keys for 40 asked: each wallet pays exactly three, none goes below
+    zero, every key is sold once, and the refused get the single path's exact answer."""
+    settings.KAMENG_CHECKOUT_GROUP_WRITERS = 2
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 30)
+    buyer_ids = _funded_buyers(8, amount="15.00")
+
+    outcomes = run_in_threads(40, lambda i: order_checkout(
+        batched=True, buyer_id=buyer_ids[i % 8], sku_id=sku.pk, quantity=1, request_id=f"two-{i}"))
+
+    assert unexpected(outcomes, InsufficientFundsError, SoldOutError) == []
+    delivered = [o.value for o in outcomes if o.value is not None]
+    assert len(delivered) == 24  # 8 buyers × 3 orders: the money runs out before the 30 keys do
+    assert all(wallet_balance(user_id=buyer_id) == Decimal("0.00") for buyer_id in buyer_ids)
+    sold = list(CardKey.objects.filter(status=CardKeyStatus.SOLD).values_list("order_id", flat=True))
+    assert len(sold) == len(set(sold)) == 24
+    assert sorted(sold) == sorted(Order.objects.filter(status=OrderStatus.DELIVERED).values_list("pk", flat=True))
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 6
+    writers = {thread.name for thread in threading.enumerate() if thread.name.startswith("kameng-checkout-writer")}
+    assert writers == {"kameng-checkout-writer-1", "kameng-checkout-writer-2"}
+    assert ledger_problems() == []
+
+
 def test_a_batch_writes_what_the_single_path_writes(settings: Settings) -> None:
     sku = SkuFactory.create(price=Decimal("7.25"))
     stock_sku(sku, 10)
