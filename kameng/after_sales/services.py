@@ -193,7 +193,7 @@ def after_sales_request_withdraw(*, buyer_id: int, order_number: str) -> AfterSa
     return request
 
 
-def after_sales_request_reject(*, request_id: int, staff_id: int, reply: str) -> AfterSalesRequest:
+def after_sales_request_reject(*, request_id: int, staff_id: int | None, reply: str) -> AfterSalesRequest:
     """Staff refuse, with a reason the buyer reads."""
     reply = reply.strip()
     if not reply:
@@ -213,7 +213,7 @@ def after_sales_refund_request_id(request: AfterSalesRequest) -> str:
     return f"after-sales-{request.number}"
 
 
-def after_sales_request_approve(*, request_id: int, staff_id: int,
+def after_sales_request_approve(*, request_id: int, staff_id: int | None,
                                 destination: str = RefundDestination.WALLET) -> AfterSalesRequest:
     """Staff agree: the order's remaining amount is refunded through order_refund (outside any transaction here:
     an original-channel refund calls the gateway after its own commit), then the request is marked agreed."""
@@ -231,7 +231,7 @@ def after_sales_request_approve(*, request_id: int, staff_id: int,
         if amount <= ZERO:
             raise ConflictError(NOTHING_TO_REFUND_MESSAGE, code="nothing_to_refund")
         refund = order_refund(order_id=request.order_id, amount=amount, destination=destination,
-                              reason=f"售后：{AfterSalesReason(request.reason).label}", staff_id=staff_id,
+                              reason=AfterSalesReason(request.reason).label, staff_id=staff_id,
                               request_id=key)
     with transaction.atomic():
         try:

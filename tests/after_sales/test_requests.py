@@ -287,7 +287,8 @@ def test_a_review_rule_lets_the_request_through_and_flags_it_for_staff() -> None
                 for order in orders]
 
     assert [request.risk_decision_id is not None for request in requests] == [False, False, False, True]
-    decision = RiskDecision.objects.get(pk=requests[3].risk_decision_id)
+    decision = requests[3].risk_decision
+    assert decision is not None
     assert (decision.checkpoint, decision.decision) == (Checkpoint.REFUND, Decision.REVIEW)
 
 
