@@ -14,8 +14,8 @@ of no order: its money leaves the buyer's held top-ups, and comes back there (no
 
 Risk control's refund checkpoint (kameng.risk.engine, `refund_risk_check`) decides before any money moves, with
 the order's buyer as its subject (refund frequency, amount, blacklists): a block refuses the refund (403, the
-staff form says why), a review is stored for staff and the refund goes on. A buyer's after-sales request, when it
-exists, calls the same function.
+staff form says why), a review is stored for staff and the refund goes on. A buyer's after-sales request
+(kameng.after_sales) calls the same function when the buyer asks, and its agreement refunds through order_refund.
 """
 
 from __future__ import annotations
