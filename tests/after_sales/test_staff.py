@@ -211,3 +211,18 @@ def test_staff_without_the_refund_permission_cannot_agree(client: Client) -> Non
 
     assert response.status_code == 403
     assert Refund.objects.count() == 0
+
+
+def test_the_buyer_sees_the_agreement_and_the_refund(client: Client) -> None:
+    request = _pending(price="10.00")
+    after_sales_request_approve(request_id=request.pk, staff_id=UserFactory.create(is_staff=True).pk)
+    client.force_login(request.buyer)
+
+    page = client.get(reverse("web:order_detail", args=[request.order.number])).content.decode()
+    listing = client.get(reverse("web:after_sales_list")).content.decode()
+
+    assert 'data-testid="after-sales-status">已同意（已退款）<' in page
+    assert 'data-testid="after-sales-refund">已退款 ¥10.00<' in page
+    assert "已退款 ¥10.00 到钱包余额（卡密无效）" in page  # the timeline
+    assert 'data-testid="after-sales-list-status">已同意（已退款）<' in listing
+    assert 'data-testid="request-after-sales"' not in page  # refunded in full: nothing left to ask about
