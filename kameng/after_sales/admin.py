@@ -72,7 +72,6 @@ class AfterSalesRequestAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = ("status", "reason", "created_at")
     search_fields = ("=number", "=order__number")
     list_select_related = ("order", "buyer")
-    date_hierarchy = "created_at"
     fields = ("number", "order", "buyer_masked", "reason", "note", "amount", "status", "staff_reply", "refund",
               "risk_decision", "decided_by", "created_at", "decided_at", "order_facts")
     readonly_fields = fields
