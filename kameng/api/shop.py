@@ -1,6 +1,7 @@
 """Storefront JSON: catalogue (with the buyer's own prices, and a direct top-up's form), checkout paid from the
 wallet (points may offset part of it; a direct top-up takes `recharge_account` and/or `topup`), order lookup (with
-its timeline, the top-up target masked), wallet balance, membership, points balance and statement.
+its timeline, the top-up target masked), after-sales requests (售后: ask, withdraw, list; kameng.after_sales),
+wallet balance, membership, points balance and statement.
 
 A wallet checkout above the buyer's password-free limit takes the payment PIN in `pin` (kameng.accounts.paypin):
 without it 403 `pin_required`, a wrong one 400 `pin_wrong` (`extra.tries_left`), a locked PIN 429 `pin_locked`
@@ -20,6 +21,9 @@ from ninja import Field, Router, Schema, Status
 
 from kameng.accounts.models import User
 from kameng.accounts.paypin import pin_settings_of
+from kameng.after_sales.models import NOTE_MAX_LENGTH, AfterSalesReason, AfterSalesRequest, AfterSalesStatus
+from kameng.after_sales.selectors import after_sales_requests_of_buyer
+from kameng.after_sales.services import after_sales_request_create, after_sales_request_withdraw
 from kameng.catalog.models import Product
 from kameng.catalog.pricing import POINTS_INPUT_MAX, SALES_CHANNEL_API, sku_price
 from kameng.catalog.selectors import products_on_sale, skus_for_sale, topup_form_for_sku
@@ -127,6 +131,30 @@ class OrderEventOut(Schema):
 
 class OrderDetailOut(OrderOut):
     timeline: list[OrderEventOut]
+
+
+class AfterSalesIn(Schema):
+    reason: str = Field(..., max_length=20, description=(
+        "售后原因：key_invalid（卡密无效）| key_used（卡密已被使用）| not_credited（充值未到账）| "
+        "other（其他，须填 note）"))
+    note: str = Field("", max_length=NOTE_MAX_LENGTH, description="补充说明，最多 500 字")
+
+
+class AfterSalesOut(Schema):
+    number: str
+    order_number: str
+    reason: str
+    reason_display: str
+    note: str
+    amount: Decimal = Field(..., description="申请时订单的可退金额")
+    status: str = Field(..., description="pending（待处理）| approved（已同意，已退款）| rejected（已拒绝）| "
+                                         "withdrawn（已撤销）")
+    status_display: str
+    staff_reply: str = Field(..., description="客服的拒绝原因（买家可见）")
+    refund_number: str = Field(..., description="同意后的退款单号；未退款为空")
+    refunded_amount: Decimal | None
+    created_at: datetime
+    decided_at: datetime | None
 
 
 class WalletOut(Schema):
@@ -277,6 +305,41 @@ def get_order(request: HttpRequest, response: HttpResponse, number: str) -> Orde
                 for event in order_timeline(order_id=order.pk)]
     _never_stored(response)
     return OrderDetailOut(**_order_out(order, secrets).model_dump(), timeline=timeline)
+
+
+def _after_sales_out(row: AfterSalesRequest, order_number: str) -> AfterSalesOut:
+    refund = row.refund
+    return AfterSalesOut(number=row.number, order_number=order_number, reason=row.reason,
+                         reason_display=gettext(AfterSalesReason(row.reason).label), note=row.note,
+                         amount=row.amount, status=row.status,
+                         status_display=gettext(AfterSalesStatus(row.status).label), staff_reply=row.staff_reply,
+                         refund_number=refund.number if refund else "",
+                         refunded_amount=refund.amount if refund else None, created_at=row.created_at,
+                         decided_at=row.decided_at)
+
+
+@router.post("/orders/{number}/after-sales", response={201: AfterSalesOut})
+def create_after_sales(request: HttpRequest, number: str, payload: AfterSalesIn) -> Status:
+    """申请售后 on one of the buyer's delivered orders (another buyer's order is 404). Refused: 409
+    `after_sales_open` (one pending per order), `after_sales_window_passed`, `after_sales_not_allowed`; 400
+    `reason_required`, `note_required`, `note_too_long`; risk control 403 `risk_blocked` (503 `risk_unavailable`)."""
+    row = after_sales_request_create(
+        buyer_id=_user_id(request), order_number=number, reason=payload.reason, note=payload.note,
+        client_ip=client_address(request), device_id=risk_device_id(request))
+    return Status(201, _after_sales_out(row, number))
+
+
+@router.post("/orders/{number}/after-sales/withdraw", response=AfterSalesOut)
+def withdraw_after_sales(request: HttpRequest, number: str) -> AfterSalesOut:
+    """撤销 the pending after-sales request of the buyer's order (409 `after_sales_none_open` if there is none)."""
+    return _after_sales_out(after_sales_request_withdraw(buyer_id=_user_id(request), order_number=number), number)
+
+
+@router.get("/after-sales", response=list[AfterSalesOut])
+def list_after_sales(request: HttpRequest) -> list[AfterSalesOut]:
+    """我的售后: the buyer's requests, newest first (at most 100), with staff's answer."""
+    return [_after_sales_out(row, row.order.number)
+            for row in after_sales_requests_of_buyer(buyer_id=_user_id(request))[:100]]
 
 
 def _never_stored(response: HttpResponse) -> None:

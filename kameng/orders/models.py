@@ -125,7 +125,9 @@ class OrderEventKind(models.TextChoices):
     DELIVERY_FAILED_REFUNDED = "delivery_failed_refunded", "发货失败退款"  # params: amount
     REFUNDED = "refunded", "全额退款"  # params: amount, reason (optional)
     PARTIALLY_REFUNDED = "partially_refunded", "部分退款"  # params: amount, reason (optional)
-    AFTER_SALES = "after_sales", "售后处理"
+    AFTER_SALES = "after_sales", "售后处理"  # params: reason (the buyer's, kameng.after_sales), optional
+    AFTER_SALES_REJECTED = "after_sales_rejected", "售后申请未通过"  # params: reason (staff's words to the buyer)
+    AFTER_SALES_WITHDRAWN = "after_sales_withdrawn", "售后申请已撤销"
     REFUNDED_TO_CHANNEL = "refunded_to_channel", "已原路退回"  # params: amount, channel, refund
     CHANNEL_REFUND_FAILED = "channel_refund_failed", "原路退款失败"  # params: amount, reason, refund
     # A gateway payment arrived but the order could not take it: params channel, amount, payment, reason

@@ -14,19 +14,21 @@ of no order: its money leaves the buyer's held top-ups, and comes back there (no
 
 Risk control's refund checkpoint (kameng.risk.engine, `refund_risk_check`) decides before any money moves, with
 the order's buyer as its subject (refund frequency, amount, blacklists): a block refuses the refund (403, the
-staff form says why), a review is stored for staff and the refund goes on. A buyer's after-sales request, when it
-exists, calls the same function.
+staff form says why), a review is stored for staff and the refund goes on. A buyer's after-sales request
+(kameng.after_sales) calls the same function when the buyer asks, and its agreement refunds through order_refund.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
@@ -62,17 +64,27 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT_SECONDS = 30
 
 
-def refund_risk_check(*, buyer_id: int, amount: Decimal, client_ip: str = "", device_id: str = "") -> RiskResult:
+def refund_risk_check(*, buyer_id: int, amount: Decimal, client_ip: str = "", device_id: str = "",
+                      refunds_since: Callable[[datetime], int] | None = None) -> RiskResult:
     """The refund checkpoint for a refund of `amount` to `buyer_id` (refund frequency counts the buyer's refunds
-    that did not fail, in one query, only when such a rule is enabled)."""
+    that did not fail, in one query, only when such a rule is enabled). A buyer's after-sales request passes its
+    own count (kameng.after_sales.services: its requests as well as the refunds)."""
 
-    def refunds_since(since: datetime) -> int:
-        return (Refund.objects.filter(order__buyer_id=buyer_id, created_at__gte=since)
-                .exclude(status=RefundStatus.FAILED).count())
+    def buyer_refunds_since(since: datetime) -> int:
+        return buyer_refunds_count(buyer_id=buyer_id, since=since)
 
     return risk_check(checkpoint=Checkpoint.REFUND, context=RiskContext(
         user_id=buyer_id, ip=client_ip or None, device_id=device_id or None, amount=amount,
-        extras={"refunds_since": refunds_since}))
+        extras={"refunds_since": refunds_since or buyer_refunds_since}))
+
+
+def buyer_refunds_count(*, buyer_id: int, since: datetime, exclude_refund_ids: QuerySet[Any] | None = None) -> int:
+    """The buyer's order refunds created since `since` that did not fail (the refund frequency rules' count)."""
+    refunds = (Refund.objects.filter(order__buyer_id=buyer_id, created_at__gte=since)
+               .exclude(status=RefundStatus.FAILED))
+    if exclude_refund_ids is not None:
+        refunds = refunds.exclude(pk__in=exclude_refund_ids)
+    return refunds.count()
 
 
 def order_refund(*, order_id: int, amount: Decimal, destination: str, reason: str = "",

@@ -12,7 +12,8 @@ Checkpoints and where they are called (one call each):
 - withdraw  kameng.suppliers.withdrawals.supplier_withdrawal_request; resellers' withdrawals call the same
             checkpoint (`risk_check(checkpoint="withdraw", …)`) before any money moves
 - refund    kameng.payments.refunds.order_refund (the refund of an order, with the buyer as subject), before any
-            money moves; a buyer's after-sales request should call it too when it exists
+            money moves, and kameng.after_sales.services.after_sales_request_create when a buyer asks for one
+            (售后申请: refund frequency counts their requests as well as refunds)
 
 What a decision means:
 - allow: nothing happens (stored, except at `order` where only a sample is: KAMENG_RISK_ORDER_ALLOW_SAMPLE_RATE).

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "kameng.notices",
     "kameng.suppliers",
     "kameng.resellers",
+    "kameng.after_sales",
     "kameng.web",
 ]
 # The built-in gateway simulators (/sim/) let the demo and the tests pay without internet. Off in production, where
@@ -348,6 +349,9 @@ KAMENG_ONETAP_ALIYUN_ENDPOINT = env.str("KAMENG_ONETAP_ALIYUN_ENDPOINT", default
 KAMENG_REFUND_REVIEW_AFTER_HOURS = env.int("KAMENG_REFUND_REVIEW_AFTER_HOURS", default=24)
 KAMENG_SWEEP_STUCK_AFTER_SECONDS = env.int("KAMENG_SWEEP_STUCK_AFTER_SECONDS", default=60)
 KAMENG_MAX_ORDER_QUANTITY = env.int("KAMENG_MAX_ORDER_QUANTITY", default=500)
+# After-sales requests (售后申请, kameng.after_sales): a buyer may ask this many days after delivery (exactly that long
+# after still counts).
+KAMENG_AFTER_SALES_WINDOW_DAYS = env.int("KAMENG_AFTER_SALES_WINDOW_DAYS", default=7)
 # Unpaid orders (keys reserved for the payment window) one buyer may hold at once; the next one is refused.
 KAMENG_UNPAID_ORDERS_PER_BUYER = env.int("KAMENG_UNPAID_ORDERS_PER_BUYER", default=3)
 # Bounds on keys held by unpaid orders (kameng/orders/reservations.py has the design): unpaid orders per client

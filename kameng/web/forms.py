@@ -265,3 +265,17 @@ def _topup_field(spec: dict[str, Any]) -> forms.Field:
         return forms.CharField(label=spec["label"], required=False, widget=forms.TextInput(attrs=attrs))
     attrs.update({"maxlength": spec.get("max_length", 100), "autocomplete": "off", "spellcheck": "false"})
     return forms.CharField(label=spec["label"], required=False, widget=forms.TextInput(attrs=attrs))
+
+
+class AfterSalesForm(forms.Form):
+    """售后申请: the shape only (kameng.after_sales.services checks the rules and says why in the buyer's words)."""
+
+    reason = forms.ChoiceField(label=_("售后原因"), widget=forms.RadioSelect, choices=[
+        ("key_invalid", _("卡密无效")), ("key_used", _("卡密已被使用")), ("not_credited", _("充值未到账")),
+        ("other", _("其他"))], error_messages={"required": _("请选择售后原因"),
+                                                "invalid_choice": _("请选择售后原因")})
+    note = forms.CharField(label=_("补充说明"), required=False, max_length=500,
+                           help_text=_("最多 500 字，例如卡密的错误提示、充值账号、截图说明"),
+                           error_messages={"max_length": _("补充说明最多 500 个字")},
+                           widget=forms.Textarea(attrs={"rows": 4, "maxlength": 500,
+                                                        "data-testid": "after-sales-note"}))

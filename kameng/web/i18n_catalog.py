@@ -148,6 +148,13 @@ DOMAIN_TEXTS = (
     _("根据未成年人保护相关规定，未满 %(age)s 周岁的用户不能购买游戏类商品"),
     _("根据未成年人保护相关规定，未满 %(age)s 周岁的用户购买游戏类商品单笔不能超过 ¥%(limit)s"),
     _("根据未成年人保护相关规定，未满 %(age)s 周岁的用户每月购买游戏类商品累计不能超过 ¥%(limit)s（本月已购 ¥%(spent)s）"),  # noqa: E501 - one msgid
+    # after-sales requests (kameng.after_sales): statuses, reasons, the service's refusals
+    _("待处理"), _("已同意（已退款）"), _("已拒绝"), _("已撤销"),
+    _("卡密无效"), _("卡密已被使用"), _("充值未到账"), _("其他"),
+    _("请选择售后原因"), _("补充说明最多 %(max)s 个字"), _("选择「其他」时请填写补充说明"),
+    _("该订单已有一个待处理的售后申请，请等待客服处理或先撤销"), _("订单状态为「%(status)s」，不能申请售后"),
+    _("已超过售后期限：发货后 %(days)s 天内可申请售后"), _("该订单没有可退金额"), _("售后申请不存在"),
+    _("该订单没有待处理的售后申请"), _("售后申请当前状态为「%(status)s」，不能再处理"),
 )
 
 # The supplier console's money pages (kameng.web.views.supplier_money): withdrawal statuses, statement line kinds,

@@ -5,6 +5,7 @@ from django.urls import path
 from kameng.web.views import (
     account,
     accounts,
+    after_sales,
     membership,
     orders,
     points,
@@ -104,6 +105,10 @@ urlpatterns = [
     path("orders/<str:number>/pay/", orders.order_pay, name="order_pay"),
     path("orders/<str:number>/pay/<str:payment_number>/", orders.order_payment, name="order_payment"),
     path("orders/<str:number>/cancel/", orders.order_cancel_view, name="order_cancel"),
+    path("orders/<str:number>/after-sales/", after_sales.order_after_sales, name="order_after_sales"),
+    path("orders/<str:number>/after-sales/withdraw/", after_sales.order_after_sales_withdraw,
+         name="order_after_sales_withdraw"),
+    path("after-sales/", after_sales.after_sales_list, name="after_sales_list"),
     path("account/membership/", membership.membership, name="membership"),
     path("account/points/", points.points_account, name="points"),
     path("points/shop/", points.points_shop, name="points_shop"),

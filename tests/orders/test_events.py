@@ -36,13 +36,19 @@ RENDERED: list[tuple[str, dict[str, Any], str, str]] = [
     (K.DELIVERY_FAILED_REFUNDED, {"amount": "19.00"}, "发货失败，¥19.00 已退回钱包余额",
      "Delivery failed: ¥19.00 returned to your wallet balance"),
     (K.REFUNDED, {"amount": "50.00", "reason": "卡密无效", "refund": "R1"}, "已退款 ¥50.00 到钱包余额（卡密无效）",
-     "Refunded ¥50.00 to your wallet balance (卡密无效)"),
+     "Refunded ¥50.00 to your wallet balance (Card key invalid)"),  # a reason the catalogue knows is translated
     (K.REFUNDED, {"amount": "50.00"}, "已退款 ¥50.00 到钱包余额", "Refunded ¥50.00 to your wallet balance"),
     (K.REFUNDED, {}, "已退款到钱包余额", "Refunded to wallet balance"),
     (K.PARTIALLY_REFUNDED, {"amount": "25.00", "reason": "少发一张"}, "已退款 ¥25.00 到钱包余额（少发一张）",
      "Refunded ¥25.00 to your wallet balance (少发一张)"),
     (K.PARTIALLY_REFUNDED, {}, "已部分退款", "Partially refunded"),
     (K.AFTER_SALES, {}, "售后处理中", "After-sales in progress"),
+    (K.AFTER_SALES, {"reason": "卡密无效"}, "已申请售后（卡密无效），等待处理",
+     "After-sales requested (Card key invalid), waiting for staff"),
+    (K.AFTER_SALES_REJECTED, {"reason": "卡密已核实可用"}, "售后申请未通过：卡密已核实可用",
+     "After-sales request declined: 卡密已核实可用"),
+    (K.AFTER_SALES_REJECTED, {}, "售后申请未通过", "After-sales request declined"),
+    (K.AFTER_SALES_WITHDRAWN, {}, "售后申请已撤销", "After-sales request withdrawn"),
     (K.REFUNDED_TO_CHANNEL, {"amount": "30.00", "channel": "测试易支付", "refund": "R2"},
      "¥30.00 已原路退回测试易支付", "¥30.00 refunded to your 测试易支付 account"),
     (K.CHANNEL_REFUND_FAILED, {"amount": "20.00", "reason": "通道拒绝退款", "refund": "R3"},
@@ -156,7 +162,8 @@ def test_every_template_has_an_english_translation() -> None:
     with translation.override("en"):
         untranslated = [template for template in templates if translation.gettext(template) == template]
 
-    assert (len(templates), untranslated) == (48, [])  # 35, + the direct top-up steps (8), + staff's review (5)
+    # 35, + the direct top-up steps (8), + staff's review (5), + the after-sales request and its answers (4)
+    assert (len(templates), untranslated) == (52, [])
 
 
 @pytest.mark.parametrize("kind", sorted(set(OrderEventKind.values) - {K.NOTE}))

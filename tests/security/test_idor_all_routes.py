@@ -39,6 +39,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from kameng.accounts.models import User
+from kameng.after_sales.services import after_sales_request_create
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import SALES_CHANNEL_BATCH
 from kameng.core.ids import public_number
@@ -161,6 +162,13 @@ def _channel() -> PaymentChannel:
 
 def _order(user: User) -> Target:
     return Target({"number": _delivered_order(user).number})
+
+
+def _order_asked_about(user: User) -> Target:
+    """A delivered order with a pending after-sales request (售后申请) of its buyer."""
+    order = _delivered_order(user)
+    after_sales_request_create(buyer_id=user.pk, order_number=order.number, reason="key_invalid")
+    return Target({"number": order.number})
 
 
 def _pending(user: User) -> Target:
@@ -314,6 +322,9 @@ ROUTES: dict[str, Route] = {
     "web:order_pay": _obj(B, _pending, "GET", "POST", channel="balance"),
     "web:order_payment": _obj(B, _payment_of_order),
     "web:order_cancel": _obj(B, _pending, "POST"),
+    "web:order_after_sales": _obj(B, _order, "GET", "POST", reason="key_invalid", note="IDOR"),
+    "web:order_after_sales_withdraw": _obj(B, _order_asked_about, "POST"),
+    "web:after_sales_list": own(),
     "web:membership": own(None, "GET", "POST"),
     "web:points": own(),
     "web:points_shop": public("the points shop's items (exchanging is web:points_exchange)"),
@@ -383,6 +394,9 @@ ROUTES: dict[str, Route] = {
     "api:get_product": public("a product of the catalogue"),
     "api:create_order": own(None, "POST"),
     "api:get_order": _obj(B, _order),
+    "api:create_after_sales": _obj(B, _order, "POST", reason="key_invalid", note="IDOR"),
+    "api:withdraw_after_sales": _obj(B, _order_asked_about, "POST"),
+    "api:list_after_sales": own(),
     "api:get_wallet": own(),
     "api:get_points": own(),
     "api:get_membership": own(),
@@ -524,6 +538,8 @@ def user_of(role: Role) -> User:
 
 
 def _request(client: Client, method: str, url: str, query: dict[str, str], data: dict[str, str]) -> Any:
+    if method == "POST" and url.startswith("/api/"):  # the JSON API reads JSON bodies
+        return client.post(url, data, content_type="application/json")
     if method == "POST":
         return client.post(url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""), data)
     return client.get(url, query)

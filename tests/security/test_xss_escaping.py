@@ -1,5 +1,6 @@
 """Stored and reflected XSS: payloads planted in everything a buyer, reseller or supplier can name (product and SKU
-names and descriptions, categories, usernames, supplier names, order delivery notes, sub-site title and notice,
+names and descriptions, categories, usernames, supplier names, order delivery notes, after-sales notes and staff's
+answers, sub-site title and notice,
 reseller application notes, API key names, routing-rule notes, AML and risk reasons, search terms) come out of
 every page that shows them escaped: the storefront, the sub-site, the reseller and supplier consoles and the staff
 admin (changelists, change pages, search). The real-browser check (no dialog fires) is
@@ -18,6 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from kameng.accounts.models import User
+from kameng.after_sales.models import AfterSalesRequest, AfterSalesStatus
 from kameng.catalog.models import Product, Sku
 from kameng.core.ids import public_number
 from kameng.orders.models import Order
@@ -58,6 +60,7 @@ class Planted:
     key: ApiKey
     aml: AmlReview
     risk: RiskEvent
+    after_sales: AfterSalesRequest
 
 
 def plant() -> Planted:
@@ -78,6 +81,10 @@ def plant() -> Planted:
                                    reason=AmlReason.SINGLE_OVER_THRESHOLD, reason_detail=PAYLOAD,
                                    rejection_reason=PAYLOAD)
     risk = RiskEvent.objects.create(kind="xss", message=PAYLOAD, detail={"note": PAYLOAD}, user=buyer)
+    # The buyer's after-sales note (售后申请) and staff's answer, shown on the order page, 我的售后 and the admin queue.
+    after_sales = AfterSalesRequest.objects.create(number=public_number("S"), order=order, buyer=buyer,
+                                                   reason="other", note=LONG, staff_reply=PAYLOAD,
+                                                   status=AfterSalesStatus.REJECTED)
 
     supplier = SupplierFactory.create(name=PAYLOAD)
     offer = SupplierOfferFactory.create(supplier=supplier, sku=sku, upstream_product_id="XSS-1")
@@ -91,7 +98,8 @@ def plant() -> Planted:
                                      markup_kind="percent", markup_value=Decimal("10.00"))
     key = api_key_create(reseller_id=reseller.pk, name=PAYLOAD).key
     return Planted(buyer=buyer, product=sku.product, sku=sku, order=order, topup=topup, supplier=supplier,
-                   offer=offer, rule=rule, reseller=reseller, subsite=subsite, key=key, aml=aml, risk=risk)
+                   offer=offer, rule=rule, reseller=reseller, subsite=subsite, key=key, aml=aml, risk=risk,
+                   after_sales=after_sales)
 
 
 def assert_escaped(body: str, page: str, *, shows: bool = True) -> None:
@@ -124,6 +132,7 @@ def test_the_storefront_and_the_sub_site_escape_what_buyers_and_resellers_wrote(
     buyer_pages = {"order list": reverse("web:order_list"),
                    "order detail": reverse("web:order_detail", args=[planted.order.number]),
                    "account": reverse("web:account"), "wallet": reverse("web:wallet"),
+                   "after-sales list": reverse("web:after_sales_list"),
                    "top-up under review": reverse("web:topup_status", args=[planted.topup.number])}
     for page, url in buyer_pages.items():
         assert_escaped(_get(client, url), page)
@@ -150,7 +159,8 @@ def test_the_supplier_console_escapes_names_it_shows(client: Client) -> None:
 def _admin_pages(planted: Planted) -> dict[str, str]:
     objects: list[Model] = [planted.buyer, planted.product, planted.product.category, planted.sku, planted.order,
                             planted.topup, planted.topup.channel, planted.supplier, planted.offer, planted.rule,
-                            planted.reseller, planted.subsite, planted.key, planted.aml, planted.risk]
+                            planted.reseller, planted.subsite, planted.key, planted.aml, planted.risk,
+                            planted.after_sales]
     pages = {}
     for obj in objects:
         meta = obj._meta

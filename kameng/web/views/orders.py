@@ -19,6 +19,9 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from kameng.accounts.models import User
 from kameng.accounts.paypin import pin_settings_of
+from kameng.after_sales.selectors import after_sales_requests_of_order
+from kameng.after_sales.services import REQUESTABLE as AFTER_SALES_REQUESTABLE
+from kameng.after_sales.services import after_sales_deadline, after_sales_refusal
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.topup_forms import topup_target_summary
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
@@ -102,7 +105,8 @@ def _status_badge_context(order: Order) -> dict[str, object]:
     }
 
 
-def _own_order(request: BuyerRequest, number: str) -> Order:
+def own_order(request: BuyerRequest, number: str) -> Order:
+    """The buyer's own order, or 404 (another buyer's order is not found, never forbidden)."""
     order = order_of_buyer(buyer_id=request.user.pk, number=number)
     if order is None:
         raise NotFoundError("订单不存在", code="order_not_found")
@@ -145,7 +149,16 @@ def _detail_context(order: Order, user: User) -> dict[str, object]:
         "payments_in_wallet": list(payments_succeeded_for_order(order_id=order.pk)) if order.status in UNPAID else [],
         # Started and never paid, closed since the order closed: their QR codes can no longer be paid.
         "payments_closed": list(payments_closed_for_order(order_id=order.pk)) if order.status in UNPAID else [],
+        **_after_sales_context(order),
     }
+
+
+def _after_sales_context(order: Order) -> dict[str, object]:
+    """售后 on the order page: its requests (the newest first, with staff's answer) and whether the buyer may ask."""
+    requests = after_sales_requests_of_order(buyer_id=order.buyer_id, order_id=order.pk)
+    may_ask = order.status in AFTER_SALES_REQUESTABLE and after_sales_refusal(order) is None
+    return {"after_sales_requests": requests, "may_request_after_sales": may_ask,
+            "after_sales_deadline": after_sales_deadline(order) if may_ask else None}
 
 
 @require_GET
@@ -172,7 +185,7 @@ def order_list(request: BuyerRequest) -> HttpResponse:
 @login_required
 @handles_application_errors
 def order_detail(request: BuyerRequest, number: str) -> HttpResponse:
-    order = _own_order(request, number)
+    order = own_order(request, number)
     if request.GET.get("out_trade_no"):
         # The return address order payments were started with before payments had its own: hand it on.
         return redirect_to_payment_return(request)
@@ -229,7 +242,7 @@ def order_progress(request: BuyerRequest, number: str) -> HttpResponse:
 @login_required
 @handles_application_errors
 def order_keys_txt(request: BuyerRequest, number: str) -> HttpResponse:
-    order = _own_order(request, number)
+    order = own_order(request, number)
     if order.status not in KEYS_VISIBLE:
         if order.status in IN_PROGRESS:
             raise ConflictError("订单尚未发货，暂无卡密", code="not_delivered")
@@ -250,7 +263,7 @@ def order_pay(request: BuyerRequest, number: str) -> HttpResponse:
     """Pay a pending order: from the wallet (no channel, or "balance"), or with the posted channel. While a
     gateway payment of the order is in flight, the buyer is asked first (a page whose form posts again with
     `confirm_second_payment`). A GET (the address opened directly, a reload) shows the order."""
-    order = _own_order(request, number)
+    order = own_order(request, number)
     if request.method == "GET":
         return redirect("web:order_detail", number=order.number)
     channel_code = request.POST.get("channel", "")[:40]
@@ -288,7 +301,7 @@ def _own_order_payment(request: BuyerRequest, order: Order, payment_number: str)
 def order_payment(request: BuyerRequest, number: str, payment_number: str) -> HttpResponse:
     """The QR pay page of one payment of an order; its status block polls itself (htmx) until the order moves on,
     then shows the delivered keys."""
-    order = _own_order(request, number)
+    order = own_order(request, number)
     payment = _own_order_payment(request, order, payment_number)
     is_waiting = order.status == OrderStatus.PENDING_PAYMENT and payment.status == PaymentStatus.PENDING
     context = {
@@ -309,7 +322,7 @@ def order_payment(request: BuyerRequest, number: str, payment_number: str) -> Ht
 @handles_application_errors
 def order_cancel_view(request: BuyerRequest, number: str) -> HttpResponse:
     """GET asks (the 取消订单 button leads here, no JavaScript needed); the form there posts to cancel."""
-    order = _own_order(request, number)
+    order = own_order(request, number)
     if request.method == "GET":
         if order.status != OrderStatus.PENDING_PAYMENT:
             return redirect("web:order_detail", number=order.number)
