@@ -81,5 +81,6 @@ class RealName(models.Model):
         return f"{self.user} · {self.get_status_display()}"
 
 
-# SMS codes live in their own module (and migration); imported here so Django finds the model.
+# SMS codes and the staff authenticator live in their own modules; imported here so Django finds the models.
 from kameng.accounts.phone_models import PhoneCode, PhoneCodePurpose  # noqa: E402, F401
+from kameng.accounts.staff_models import StaffTOTPDevice  # noqa: E402, F401

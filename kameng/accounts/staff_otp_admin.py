@@ -16,6 +16,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.admin import ModelAdmin
 
+from kameng.accounts.staff_models import StaffTOTPDevice
+
 
 class StaffDeviceAdmin(ModelAdmin):
     list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
@@ -32,7 +34,10 @@ class StaffDeviceAdmin(ModelAdmin):
         return False
 
 
-for _model in (TOTPDevice, StaticDevice):
+# django-otp's plain TOTPDevice is not used (its rows moved to StaffTOTPDevice, key encrypted): not shown at all.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+for _model in (StaffTOTPDevice, StaticDevice):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
     admin.site.register(_model, StaffDeviceAdmin)

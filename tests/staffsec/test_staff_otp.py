@@ -17,9 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kameng.accounts.models import User
+from kameng.accounts.models import StaffTOTPDevice, User
 from kameng.accounts.staff_middleware import SEEN_SESSION_KEY
 from kameng.accounts.staff_otp import recovery_codes_replace, totp_code_now, totp_device_seed
 from kameng.audit.models import AuditEntry
@@ -98,7 +97,7 @@ def test_enrolment_shows_a_local_qr_code_confirms_and_gives_ten_recovery_codes_o
     assert '<svg role="img" aria-label="TOTP QR"' in page
     assert "http" not in page.split('data-testid="totp-qr-box"')[1].split("</div>")[0].replace(
         "http://www.w3.org", "")  # drawn here: no image service
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = StaffTOTPDevice.objects.get(user=user, confirmed=False)
     secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page)
     assert secret is not None
     wrong = client.post(enrol, {"code": "12345"})
@@ -159,7 +158,7 @@ def test_wrong_codes_are_throttled_even_before_a_right_one(client: Client) -> No
     device.refresh_from_db()
     assert device.throttling_failure_count == 1
     # Once the wait is over the right code is taken.
-    TOTPDevice.objects.filter(pk=device.pk).update(
+    StaffTOTPDevice.objects.filter(pk=device.pk).update(
         throttling_failure_timestamp=timezone.now() - timedelta(seconds=10))
     assert client.post(verify, {"code": staff_totp_code()}).status_code == 302
     assert AuditEntry.objects.filter(action="staff_otp.failed", actor=user).count() == 1

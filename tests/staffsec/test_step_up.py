@@ -65,8 +65,8 @@ def test_a_refund_over_the_limit_needs_a_fresh_code(admin_client: Client) -> Non
     assert Refund.objects.count() == 0
 
     # (the wrong code throttles the device for a second)
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-    TOTPDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)
+    from kameng.accounts.models import StaffTOTPDevice
+    StaffTOTPDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)
     allowed = _refund(admin_client, order, "300.00", _staff_reauth_code=staff_totp_code())
 
     assert allowed.status_code == 302  # type: ignore[attr-defined]
