@@ -83,4 +83,4 @@ class RealName(models.Model):
 
 # SMS codes and the staff authenticator live in their own modules; imported here so Django finds the models.
 from kameng.accounts.phone_models import PhoneCode, PhoneCodePurpose  # noqa: E402, F401
-from kameng.accounts.staff_models import StaffTOTPDevice  # noqa: E402, F401
+from kameng.accounts.staff_models import StaffRecoveryCodes, StaffTOTPDevice  # noqa: E402, F401

@@ -6,6 +6,9 @@ produce every staff account's codes. `StaffTOTPDevice` has the same columns and 
 model, so the behaviour (verify_token with drift and replay protection, the otpauth:// URL, the throttle factor) is
 django-otp's own functions, borrowed rather than copied: they only read the attributes declared here.
 
+`StaffRecoveryCodes` is django-otp's static device (the recovery codes, kept hashed) under a Chinese name in the
+账户 section of the back office, instead of an English "Otp_Static / Static devices" section.
+
 django-otp's `otp_totp` app stays installed only because the migration that moved its rows here
 (accounts/0006) reads its model; its table is left empty, and `manage.py plaintext_scan` reports any key found there.
 """
@@ -16,6 +19,7 @@ from binascii import unhexlify
 
 from django.db import models
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from kameng.core.fields import EncryptedTextField
@@ -42,3 +46,10 @@ class StaffTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     get_throttle_factor = TOTPDevice.get_throttle_factor
     config_url = TOTPDevice.config_url
     _read_str_from_settings = TOTPDevice._read_str_from_settings
+
+
+class StaffRecoveryCodes(StaticDevice):
+    class Meta:
+        proxy = True
+        verbose_name = "恢复码"
+        verbose_name_plural = "恢复码"

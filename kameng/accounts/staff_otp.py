@@ -92,6 +92,11 @@ def recovery_code_digest(code: str) -> str:
     return blind_index(normalised, context=RECOVERY_CODE_CONTEXT).hex()[:16]
 
 
+def recovery_code_shaped(code: str) -> bool:
+    normalised = code.replace("-", "").replace(" ", "").strip().lower()
+    return len(normalised) == RECOVERY_CODE_LENGTH and all(char in RECOVERY_CODE_ALPHABET for char in normalised)
+
+
 def recovery_codes_replace(*, user: Any) -> list[str]:
     """New recovery codes for `user` (the old ones stop working), returned once to be shown once."""
     codes = ["".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
@@ -125,6 +130,9 @@ def staff_code_check(*, request: HttpRequest, user: Any, code: str) -> CodeCheck
     if not code:
         return CodeCheck(None, "请输入验证码")
     is_totp = code.isdigit() and len(code) == 6
+    if not (is_totp or recovery_code_shaped(code)):
+        # A mistyped code (5 digits, a stray letter) matches nothing: said plainly, and no device's wait grows.
+        return CodeCheck(None, "验证码是身份验证器上的 6 位数字；恢复码是 10 位字母数字（如 abcde-23456）")
     with transaction.atomic():
         device: Device | None
         if is_totp:
