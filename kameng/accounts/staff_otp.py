@@ -136,7 +136,8 @@ def staff_code_check(*, request: HttpRequest, user: Any, code: str) -> CodeCheck
     with transaction.atomic():
         device: Device | None
         if is_totp:
-            device = StaffTOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("id").first()
+            device = (StaffTOTPDevice.objects.select_for_update().filter(user=user, confirmed=True)
+                      .order_by("id").first())
         else:
             device = StaticDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
         if device is None:

@@ -1,8 +1,8 @@
 """Looking for personal data and secrets where they must not be in clear: the raw database and the logs.
 
 What it looks for:
-- known values (`Needle`): card secrets, phone numbers, ID numbers, real names, API secrets, PINs and staff TOTP keys that a run
-  planted or that the database holds encrypted — in their plain form and in the forms a log or a queued message
+- known values (`Needle`): card secrets, phone numbers, ID numbers, real names, API secrets, PINs and staff TOTP
+  keys that a run planted or that the database holds encrypted — in their plain form and in the forms a log or a queued message
   writes them (JSON's \\u escapes, URL encoding);
 - shapes that are personal data whoever planted them: an 11-digit mainland mobile number standing alone, an
   18-character resident ID number whose check digit is right, and any canary card secret (`CANARY_PREFIX…`).

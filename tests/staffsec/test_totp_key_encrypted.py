@@ -56,7 +56,8 @@ def test_a_new_device_gets_a_random_encrypted_key() -> None:
     device = StaffTOTPDevice.objects.create(user=user, name="身份验证器", confirmed=False)
 
     key = StaffTOTPDevice.objects.get(pk=device.pk).key
-    assert len(key) == 40 and int(key, 16) >= 0
+    assert len(key) == 40
+    assert int(key, 16) >= 0
     assert key.encode() not in _raw_key(device.pk)
     assert "secret=" + base64.b32encode(bytes.fromhex(key)).decode() in device.config_url
 
@@ -71,7 +72,8 @@ def test_verify_token_works_once_per_code_with_the_encrypted_key() -> None:
     assert loaded.verify_token(code) is True
     assert loaded.verify_token(code) is False  # replayed: last_t moved on
     loaded.refresh_from_db()
-    assert loaded.last_t >= 0 and loaded.last_used_at is not None
+    assert loaded.last_t >= 0
+    assert loaded.last_used_at is not None
     assert loaded.throttling_failure_count == 1
     assert loaded.verify_token(wrong) is False
 
@@ -138,5 +140,6 @@ def test_plaintext_scan_finds_a_totp_key_left_in_clear_and_not_an_encrypted_one(
     TOTPDevice.objects.create(user=user, name="old", key=OLD_KEY)
     with pytest.raises(CommandError, match="1 plaintext finding"):
         call_command("plaintext_scan", stdout=(found := io.StringIO()))
-    assert "db:otp_totp_totpdevice.key" in found.getvalue() and "TOTP secret" in found.getvalue()
+    assert "db:otp_totp_totpdevice.key" in found.getvalue()
+    assert "TOTP secret" in found.getvalue()
     assert OLD_KEY not in found.getvalue()  # the report masks it
