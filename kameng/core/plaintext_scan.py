@@ -2,8 +2,8 @@
 
 What it looks for:
 - known values (`Needle`): card secrets, phone numbers, ID numbers, real names, API secrets, PINs and staff TOTP
-  keys that a run planted or that the database holds encrypted — in their plain form and in the forms a log or a queued message
-  writes them (JSON's \\u escapes, URL encoding);
+  keys that a run planted or that the database holds encrypted — in their plain form and in the forms a log or a
+  queued message writes them (JSON's \\u escapes, URL encoding);
 - shapes that are personal data whoever planted them: an 11-digit mainland mobile number standing alone, an
   18-character resident ID number whose check digit is right, and any canary card secret (`CANARY_PREFIX…`).
 Masked forms (138****8000, 110***********1234, 张*三) are none of these.

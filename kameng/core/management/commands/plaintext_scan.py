@@ -1,13 +1,13 @@
-"""`manage.py plaintext_scan`: is any card secret, phone number, ID number, real name, API secret or PIN in clear
-in the raw database or in the logs? Exit status 0 means nothing was found.
+"""`manage.py plaintext_scan`: is any card secret, phone number, ID number, real name, API secret, PIN or staff
+TOTP secret in clear in the raw database or in the logs? Exit status 0 means nothing was found.
 
 The values it looks for: every value the database holds encrypted (each `EncryptedTextField` of every model,
 decrypted through the models; JSON ones taken apart into their string leaves), every card secret (decrypted
 through the inventory) and every staff TOTP secret (in hex and in the base32 of authenticator apps; a key left in
 django-otp's plain `otp_totp` table is found there), plus `--value KIND=VALUE` and `--values-file` (one
-`KIND=VALUE` a line) for values a run planted that the database does not keep (a PIN, a mistyped ID number). Then the raw scan (kameng.core.plaintext_scan):
-every column of every table in plain SQL, and every `--path` (log files, or directories such as the demo's var/).
-The report masks what it found.
+`KIND=VALUE` a line) for values a run planted that the database does not keep (a PIN, a mistyped ID number).
+Then the raw scan (kameng.core.plaintext_scan): every column of every table in plain SQL, and every `--path` (log
+files, or directories such as the demo's var/). The report masks what it found.
 """
 
 from __future__ import annotations
