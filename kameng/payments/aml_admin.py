@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,8 +19,10 @@ from django.utils.safestring import SafeString
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
+from kameng.accounts.staff_reauth import staff_reauth_response
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
+from kameng.core.money import money
 from kameng.payments.aml import aml_policy_defaults, aml_review_approve, aml_review_refund_again, aml_review_reject
 from kameng.payments.aml_selectors import aml_review_dossier
 from kameng.payments.models import AmlPolicy, AmlReview, AmlReviewStatus, RefundStatus
@@ -89,6 +92,14 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def _change_url(self, review: AmlReview) -> str:
         return reverse("admin:payments_amlreview_change", args=[review.pk])
 
+    @staticmethod
+    def _reauth_for_refund(request: HttpRequest, review: AmlReview) -> HttpResponse | None:
+        """Rejecting refunds the top-up through its channel: above the refund limit that asks for the 2FA code
+        again, as an order refund does (the form's fields are carried through the code page)."""
+        if review.amount > money(settings.KAMENG_STAFF_REAUTH_REFUND_OVER):
+            return staff_reauth_response(request)
+        return None
+
     def _page(self, request: HttpRequest, review: AmlReview, form: forms.Form, title: str) -> HttpResponse:
         return TemplateResponse(request, "admin/payments/amlreview/review.html", {
             **self.admin_site.each_context(request), "title": title, "opts": self.model._meta,
@@ -116,6 +127,9 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
         review = self._review(request, object_id)
         form = RejectForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            challenge = self._reauth_for_refund(request, review)
+            if challenge is not None:
+                return challenge
             try:
                 review = aml_review_reject(review_id=review.pk, staff_id=request.user.pk,
                                            reason=form.cleaned_data["reason"])
@@ -133,6 +147,9 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
         review = self._review(request, object_id)
         form = RefundAgainForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            challenge = self._reauth_for_refund(request, review)
+            if challenge is not None:
+                return challenge
             try:
                 review = aml_review_refund_again(review_id=review.pk, staff_id=request.user.pk)
             except ApplicationError as error:
