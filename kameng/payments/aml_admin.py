@@ -20,6 +20,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
 from kameng.accounts.staff_reauth import staff_reauth_response
+from kameng.audit.services import audit_record
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.core.money import money
@@ -117,6 +118,9 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="aml_review.approve", request=request, instance=review,
+                             before={"status": review.status},
+                             after={"status": AmlReviewStatus.APPROVED, "amount": review.amount})
                 self.message_user(request, f"审核单 {review.number} 已通过，¥{review.amount} 已转入买家钱包",
                                   messages.SUCCESS)
                 return HttpResponseRedirect(self._change_url(review))
@@ -130,6 +134,7 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
             challenge = self._reauth_for_refund(request, review)
             if challenge is not None:
                 return challenge
+            before = review.status
             try:
                 review = aml_review_reject(review_id=review.pk, staff_id=request.user.pk,
                                            reason=form.cleaned_data["reason"])
@@ -137,6 +142,10 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 form.add_error(None, error.message)
             else:
                 refund = review.refund
+                audit_record(action="aml_review.reject", request=request, instance=review, before={"status": before},
+                             after={"status": review.status, "amount": review.amount,
+                                    "reason": review.rejection_reason,
+                                    "refund": refund.number if refund is not None else ""})
                 state = refund.get_status_display() if refund is not None else ""
                 self.message_user(request, f"审核单 {review.number} 已驳回，原路退款 {state}", messages.SUCCESS)
                 return HttpResponseRedirect(self._change_url(review))
@@ -155,6 +164,9 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="aml_review.refund_again", request=request, instance=review,
+                             after={"amount": review.amount,
+                                    "refund": review.refund.number if review.refund is not None else ""})
                 self.message_user(request, f"审核单 {review.number} 已重新发起原路退款", messages.SUCCESS)
                 return HttpResponseRedirect(self._change_url(review))
         return self._page(request, review, form, f"重新原路退款 · {review.number}")
