@@ -11,7 +11,8 @@ from kameng.core.money import ZERO
 PHONE_CONTEXT = "accounts.user.phone"
 
 
-class User(AbstractUser):
+# django-stubs cannot type the staff authenticator's relation (its model's bases are django-otp's, untyped).
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     # The phone number is personal data: stored encrypted, found through its keyed blind index.
     phone = EncryptedTextField("手机号", null=True, blank=True, context=PHONE_CONTEXT)
     phone_index = models.BinaryField("手机号索引", max_length=32, null=True, blank=True, unique=True, editable=False)

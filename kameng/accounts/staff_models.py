@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from binascii import unhexlify
 
+from django.conf import settings
 from django.db import models
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -26,6 +27,9 @@ from kameng.core.fields import EncryptedTextField
 
 
 class StaffTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
+    # Declared here (Device's own has no related name) so the account's side is typed: user.staff_totp_devices.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_totp_devices",
+                             verbose_name="账号")
     key = EncryptedTextField("密钥", default=default_key, context="accounts.stafftotpdevice.key")  # hex, ≤ 40 bytes
     step = models.PositiveSmallIntegerField(default=30)
     t0 = models.BigIntegerField(default=0)
@@ -40,7 +44,7 @@ class StaffTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
 
     @property
     def bin_key(self) -> bytes:
-        return unhexlify(self.key.encode())
+        return unhexlify(str(self.key))  # the field decrypts to the hex text
 
     verify_token = TOTPDevice.verify_token
     get_throttle_factor = TOTPDevice.get_throttle_factor

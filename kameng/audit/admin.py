@@ -18,7 +18,6 @@ from kameng.audit.exports import audit_export
 from kameng.audit.models import AuditEntry
 from kameng.core.admin import ReadOnlyAdminMixin
 
-
 # What staff read for an action code (the code stays beside it: it is what the search and the export hold).
 ACTION_LABELS = {
     "admin.add": "新增", "admin.change": "修改", "admin.delete": "删除",
@@ -31,8 +30,14 @@ ACTION_LABELS = {
 }
 
 
+# django-otp's static device has an English name only; it is shown as 恢复码 (kameng.accounts.staff_models).
+OBJECT_TYPE_LABELS = {"otp_static.staticdevice": "恢复码"}
+
+
 def object_type_label(object_type: str) -> str:
     """"accounts.user" as its model's Chinese name (用户), or as it is when no such model is installed."""
+    if object_type in OBJECT_TYPE_LABELS:
+        return OBJECT_TYPE_LABELS[object_type]
     app_label, _, model_name = object_type.partition(".")
     try:
         return str(apps.get_model(app_label, model_name)._meta.verbose_name)

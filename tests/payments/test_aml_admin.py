@@ -131,5 +131,7 @@ def test_approve_and_reject_are_in_the_audit_log(admin_client: Client, refund_ga
         ("aml_review.approve", str(approved.pk), "admin"), ("aml_review.reject", str(rejected.pk), "admin")]
     assert entries[0].before == {"status": "held"}
     assert entries[0].after == {"status": "approved", "amount": "6000.00"}
-    assert entries[1].after["reason"] == "资金来源不明"
-    assert entries[1].after["refund"] == AmlReview.objects.get(pk=rejected.pk).refund.number
+    refund = AmlReview.objects.get(pk=rejected.pk).refund
+    assert refund is not None
+    assert entries[1].after == {"status": "rejected", "amount": "7000.00", "reason": "资金来源不明",
+                                "refund": refund.number}

@@ -204,6 +204,10 @@ def test_the_list_names_actions_and_object_types_in_chinese(admin_client: Client
     assert ">用户<" in page  # accounts.user by its model's name
     assert "custom.unknown" in page  # no label: the code as it is
     assert "nosuch.model" in page
+    from kameng.audit.admin import object_type_label
+
+    assert [object_type_label(name) for name in ("accounts.user", "otp_static.staticdevice", "nosuch.model")] == [
+        "用户", "恢复码", "nosuch.model"]
     emitted = {"admin.add", "admin.change", "admin.delete", "aml_review.approve", "aml_review.reject",
                "aml_review.refund_again", "audit.export", "refund.create", "staff_otp.enrolled", "staff_otp.failed",
                "staff_otp.reauth", "staff_otp.recovery_code_used", "staff_otp.throttled", "supplier_tax_report.export",

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 ('tolerance', models.PositiveSmallIntegerField(default=1)),
                 ('drift', models.SmallIntegerField(default=0)),
                 ('last_t', models.BigIntegerField(default=-1)),
-                ('user', models.ForeignKey(help_text='The user that this device belongs to.', on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='staff_totp_devices', to=settings.AUTH_USER_MODEL, verbose_name='账号')),
             ],
             options={
                 'verbose_name': '身份验证器',
