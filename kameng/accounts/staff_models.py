@@ -28,15 +28,23 @@ from kameng.core.fields import EncryptedTextField
 
 class StaffTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     # Declared here (Device's own has no related name) so the account's side is typed: user.staff_totp_devices.
+    # django-otp's fields are declared again with Chinese names (the admin shows them); their behaviour is the same.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_totp_devices",
                              verbose_name="账号")
+    name = models.CharField("名称", max_length=64)
+    confirmed = models.BooleanField("已绑定", default=True)
+    throttling_failure_timestamp = models.DateTimeField("上次错误时间", null=True, blank=True, default=None)
+    throttling_failure_count = models.PositiveIntegerField("连续错误次数", default=0)
+    created_at = models.DateTimeField("绑定时间", null=True, blank=True, auto_now_add=True)
+    last_used_at = models.DateTimeField("上次使用", null=True, blank=True)
     key = EncryptedTextField("密钥", default=default_key, context="accounts.stafftotpdevice.key")  # hex, ≤ 40 bytes
-    step = models.PositiveSmallIntegerField(default=30)
-    t0 = models.BigIntegerField(default=0)
-    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
-    tolerance = models.PositiveSmallIntegerField(default=1)
-    drift = models.SmallIntegerField(default=0)
-    last_t = models.BigIntegerField(default=-1)  # the time step of the last code accepted: a code works once
+    step = models.PositiveSmallIntegerField("步长（秒）", default=30)
+    t0 = models.BigIntegerField("起始时间", default=0)
+    digits = models.PositiveSmallIntegerField("位数", choices=[(6, 6), (8, 8)], default=6)
+    tolerance = models.PositiveSmallIntegerField("容许偏差（步）", default=1)
+    drift = models.SmallIntegerField("时钟偏移（步）", default=0)
+    # The time step of the last code accepted: a code works once.
+    last_t = models.BigIntegerField("上次验证的时间步", default=-1)
 
     class Meta(Device.Meta):
         verbose_name = "身份验证器"

@@ -70,6 +70,9 @@ def _populate() -> None:
 
     blacklist_add(kind="ip", text="203.0.113.7", reason="测试")
     RiskDecision.objects.create(checkpoint="login", decision="block", reason="测试", ip="203.0.113.7")
+    from kameng.accounts.staff_otp import recovery_codes_replace
+
+    recovery_codes_replace(user=buyer)  # a 恢复码 row (the staff authenticator row is the admin's own)
 
 
 def _registered_models() -> list[type[Model]]:
@@ -298,3 +301,22 @@ def test_admin_pages_link_a_favicon_from_our_static_files(admin_client: Client, 
     assert isinstance(found, str)
     with open(found, encoding="utf-8") as svg:
         assert svg.read().startswith("<svg")
+
+
+def test_order_admin_shows_price_adjustments_as_text_not_escaped_json(admin_client: Client) -> None:
+    from kameng.orders.models import Order
+
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 1)
+    fund_wallet(buyer, "5.00")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+    Order.objects.filter(pk=order.pk).update(price_lines=[{"code": "member", "label": "会员价", "amount": "-0.36"}])
+
+    page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+    assert "会员价：-0.36" in page
+    assert "\\u4f1a" not in page
+    plain = Order.objects.filter(pk=order.pk)
+    plain.update(price_lines=[])
+    assert "价格调整" in admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()

@@ -195,3 +195,19 @@ def test_approving_an_aml_review_needs_no_second_code(admin_client: Client) -> N
     assert response.status_code == 302
     review.refresh_from_db()
     assert review.status == AmlReviewStatus.APPROVED
+
+
+@override_settings(KAMENG_STAFF_REAUTH_REFUND_OVER="100.00")
+def test_the_code_page_offers_a_way_back_without_a_code(admin_client: Client) -> None:
+    order = _order("300.00")
+    _stale(admin_client)
+    url = reverse("admin:orders_order_refund", args=[order.pk])
+    form_page = "http://testserver" + url
+    data = {"amount": "300.00", "destination": "wallet", "reason": "测试", "request_id": uuid.uuid4().hex}
+
+    came_from_form = admin_client.post(url, data, HTTP_REFERER=form_page)
+    from_elsewhere = admin_client.post(url, data, HTTP_REFERER="https://evil.example/")
+
+    assert f'href="{form_page}" data-testid="staff-reauth-cancel"' in came_from_form.content.decode()
+    assert f'href="{reverse("admin:index")}" data-testid="staff-reauth-cancel"' in from_elsewhere.content.decode()
+    assert Refund.objects.count() == 0
