@@ -21,7 +21,7 @@ from unfold.decorators import action
 
 from kameng.accounts.staff_reauth import staff_reauth_response
 from kameng.audit.services import audit_record
-from kameng.core.admin import ReadOnlyAdminMixin
+from kameng.core.admin import AdminThemeFormMixin, ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.core.money import money
 from kameng.payments.aml import aml_policy_defaults, aml_review_approve, aml_review_refund_again, aml_review_reject
@@ -35,16 +35,16 @@ REVIEW_NOTES = ("通过：资金从「待审核充值」转入买家钱包余额
                 "每笔审核只能处理一次；审核前请核对实名信息、历史记录与关联设备 / IP。")
 
 
-class ApproveForm(forms.Form):
+class ApproveForm(AdminThemeFormMixin, forms.Form):
     confirm = forms.BooleanField(label="我已核对买家身份与资金来源，同意这笔充值入账")
 
 
-class RejectForm(forms.Form):
+class RejectForm(AdminThemeFormMixin, forms.Form):
     reason = forms.CharField(label="驳回原因（买家可见）", max_length=150)
     confirm = forms.BooleanField(label="确认驳回，并将资金原路退回")
 
 
-class RefundAgainForm(forms.Form):
+class RefundAgainForm(AdminThemeFormMixin, forms.Form):
     confirm = forms.BooleanField(label="上一笔原路退款已失败，重新发起原路退款")
 
 

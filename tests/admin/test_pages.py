@@ -320,3 +320,24 @@ def test_order_admin_shows_price_adjustments_as_text_not_escaped_json(admin_clie
     plain = Order.objects.filter(pk=order.pk)
     plain.update(price_lines=[])
     assert "价格调整" in admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+
+def test_confirmation_and_report_forms_draw_their_inputs_in_the_admin_theme() -> None:
+    """Bare Django widgets render borderless in Unfold (the AML reject reason, the tax report's quarter)."""
+    from kameng.payments.aml_admin import ApproveForm, RejectForm
+    from kameng.suppliers.money_admin import PayForm, TaxReportForm
+
+    rendered = {
+        "reason": str(RejectForm()["reason"]), "confirm": str(ApproveForm()["confirm"]),
+        "transfer_reference": str(PayForm()["transfer_reference"]), "quarter": str(TaxReportForm()["quarter"]),
+        "file_format": str(TaxReportForm()["file_format"]),
+    }
+
+    for name, html in rendered.items():
+        element = re.search(rf'<(?:input|select|textarea)[^>]*name="{name}"[^>]*>', html)
+        assert element is not None, name
+        classes = re.search(r'class="([^"]*)"', element.group())
+        assert classes is not None, name
+        assert "border" in classes.group(1), name
+    assert 'maxlength="150"' in rendered["reason"]  # the field's own attributes are kept
+    assert '<option value="xlsx"' in rendered["file_format"]
