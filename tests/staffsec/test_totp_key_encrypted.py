@@ -28,7 +28,8 @@ OLD_KEY = b"an-old-plaintext-key".hex()  # 20 bytes, as django-otp makes them
 
 def _raw_key(pk: int) -> bytes:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT key FROM accounts_stafftotpdevice WHERE id = %s", [pk])
+        column = connection.ops.quote_name("key")  # a reserved word on MySQL/MariaDB
+        cursor.execute(f"SELECT {column} FROM accounts_stafftotpdevice WHERE id = %s", [pk])
         value = cursor.fetchone()[0]
     return value.encode() if isinstance(value, str) else bytes(value)
 
