@@ -11,7 +11,8 @@ from kameng.core.money import ZERO
 PHONE_CONTEXT = "accounts.user.phone"
 
 
-class User(AbstractUser):
+# django-stubs cannot type the staff authenticator's relation (its model's bases are django-otp's, untyped).
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     # The phone number is personal data: stored encrypted, found through its keyed blind index.
     phone = EncryptedTextField("手机号", null=True, blank=True, context=PHONE_CONTEXT)
     phone_index = models.BinaryField("手机号索引", max_length=32, null=True, blank=True, unique=True, editable=False)
@@ -81,5 +82,6 @@ class RealName(models.Model):
         return f"{self.user} · {self.get_status_display()}"
 
 
-# SMS codes live in their own module (and migration); imported here so Django finds the model.
+# SMS codes and the staff authenticator live in their own modules; imported here so Django finds the models.
 from kameng.accounts.phone_models import PhoneCode, PhoneCodePurpose  # noqa: E402, F401
+from kameng.accounts.staff_models import StaffRecoveryCodes, StaffTOTPDevice  # noqa: E402, F401

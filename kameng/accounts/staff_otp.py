@@ -1,7 +1,8 @@
 """Staff two-factor authentication (django-otp): every staff account confirms a TOTP authenticator before it can use
 the back office, and gets 10 single-use recovery codes.
 
-- Enrolment: an unconfirmed TOTP device is made for the account and shown once as a QR code (drawn here, as SVG) and
+- Enrolment: an unconfirmed TOTP device (StaffTOTPDevice: its key encrypted at rest, kameng/accounts/staff_models.py)
+  is made for the account and shown once as a QR code (drawn here, as SVG) and
   as its base32 secret; a correct code confirms it and makes the recovery codes (django-otp's static device).
 - Recovery codes are stored as a keyed hash (the blind-index key, kameng.core.crypto), never as themselves: a copy
   of the database does not let anyone in. Each works once.
@@ -31,8 +32,8 @@ from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from kameng.accounts.staff_models import StaffTOTPDevice
 from kameng.audit.services import audit_record
 from kameng.core.crypto import blind_index
 
@@ -52,23 +53,23 @@ class CodeCheck:
     error: str = ""
 
 
-def totp_device_confirmed(user: Any) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+def totp_device_confirmed(user: Any) -> StaffTOTPDevice | None:
+    return StaffTOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
 
 
 def staff_has_device(user: Any) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return StaffTOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def totp_device_pending(*, user: Any) -> TOTPDevice:
+def totp_device_pending(*, user: Any) -> StaffTOTPDevice:
     """The account's unconfirmed authenticator, made on first need (one at a time; re-enrolling keeps it)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    device = StaffTOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+        device = StaffTOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
     return device
 
 
-def totp_secret_base32(device: TOTPDevice) -> str:
+def totp_secret_base32(device: StaffTOTPDevice) -> str:
     """The secret as authenticator apps take it by hand (base32, no padding)."""
     return base64.b32encode(device.bin_key).decode().rstrip("=")
 
@@ -78,7 +79,7 @@ def totp_code_now(key_hex: str) -> str:
     return f"{totp(bytes.fromhex(key_hex)):06d}"
 
 
-def totp_qr_svg(device: TOTPDevice) -> SafeString:
+def totp_qr_svg(device: StaffTOTPDevice) -> SafeString:
     """The enrolment QR code (otpauth:// URI) as inline SVG, drawn here: the secret never leaves the site."""
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     svg: str = image.to_string(encoding="unicode")
@@ -89,6 +90,11 @@ def recovery_code_digest(code: str) -> str:
     """What the database keeps of a recovery code: 16 hex characters of its keyed hash (StaticToken.token holds 16)."""
     normalised = code.replace("-", "").replace(" ", "").strip().lower()
     return blind_index(normalised, context=RECOVERY_CODE_CONTEXT).hex()[:16]
+
+
+def recovery_code_shaped(code: str) -> bool:
+    normalised = code.replace("-", "").replace(" ", "").strip().lower()
+    return len(normalised) == RECOVERY_CODE_LENGTH and all(char in RECOVERY_CODE_ALPHABET for char in normalised)
 
 
 def recovery_codes_replace(*, user: Any) -> list[str]:
@@ -124,10 +130,14 @@ def staff_code_check(*, request: HttpRequest, user: Any, code: str) -> CodeCheck
     if not code:
         return CodeCheck(None, "请输入验证码")
     is_totp = code.isdigit() and len(code) == 6
+    if not (is_totp or recovery_code_shaped(code)):
+        # A mistyped code (5 digits, a stray letter) matches nothing: said plainly, and no device's wait grows.
+        return CodeCheck(None, "验证码是身份验证器上的 6 位数字；恢复码是 10 位字母数字（如 abcde-23456）")
     with transaction.atomic():
         device: Device | None
         if is_totp:
-            device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("id").first()
+            device = (StaffTOTPDevice.objects.select_for_update().filter(user=user, confirmed=True)
+                      .order_by("id").first())
         else:
             device = StaticDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
         if device is None:
@@ -176,13 +186,13 @@ def staff_verified_device(request: HttpRequest) -> Device | None:
     return device
 
 
-def totp_device_confirm(*, request: HttpRequest, device: TOTPDevice, code: str) -> tuple[list[str], str]:
+def totp_device_confirm(*, request: HttpRequest, device: StaffTOTPDevice, code: str) -> tuple[list[str], str]:
     """Confirm the pending authenticator with a code from it: (the new recovery codes, "") or ([], the error)."""
     code = code.strip().replace(" ", "")
     if not (code.isdigit() and len(code) == 6):
         return [], "请输入身份验证器上的 6 位数字"
     with transaction.atomic():
-        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        locked = StaffTOTPDevice.objects.select_for_update().get(pk=device.pk)
         throttled = _throttle_error(locked)
         if throttled:
             return [], throttled
@@ -191,7 +201,7 @@ def totp_device_confirm(*, request: HttpRequest, device: TOTPDevice, code: str) 
         locked.confirmed = True
         locked.save(update_fields=["confirmed"])
         # One authenticator per account: an older confirmed one (a lost phone, re-enrolled) stops working.
-        TOTPDevice.objects.filter(user=locked.user).exclude(pk=locked.pk).delete()
+        StaffTOTPDevice.objects.filter(user=locked.user).exclude(pk=locked.pk).delete()
         codes = recovery_codes_replace(user=locked.user)
         audit_record(action="staff_otp.enrolled", request=request, actor=locked.user, instance=locked,
                      after={"recovery_codes": RECOVERY_CODE_COUNT})
@@ -199,8 +209,8 @@ def totp_device_confirm(*, request: HttpRequest, device: TOTPDevice, code: str) 
     return codes, ""
 
 
-def totp_device_seed(*, user: Any, key_hex: str) -> TOTPDevice:
+def totp_device_seed(*, user: Any, key_hex: str) -> StaffTOTPDevice:
     """A confirmed authenticator with a known key (the demo's admin, tests): never for real accounts."""
-    device, _ = TOTPDevice.objects.update_or_create(user=user, name=DEVICE_NAME,
+    device, _ = StaffTOTPDevice.objects.update_or_create(user=user, name=DEVICE_NAME,
                                                     defaults={"key": key_hex, "confirmed": True})
     return device

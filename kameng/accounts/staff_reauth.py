@@ -23,6 +23,8 @@ from typing import Any, TypeVar, cast
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from kameng.accounts.staff_otp import staff_code_check, staff_reauth_is_fresh, staff_reauth_mark
 from kameng.audit.services import audit_record
@@ -53,8 +55,17 @@ def staff_reauth_response(request: HttpRequest) -> HttpResponse | None:
     return TemplateResponse(request, "admin/staff_otp/reauth.html", {
         **admin.site.each_context(request), "title": "敏感操作：请再次验证", "error": error,
         "carried": carried, "return_after": request.method != "POST", "action": request.get_full_path(),
-        "code_field": CODE_FIELD, "return_field": RETURN_FIELD,
+        "code_field": CODE_FIELD, "return_field": RETURN_FIELD, "cancel_url": _cancel_url(request),
     }, status=403)
+
+
+def _cancel_url(request: HttpRequest) -> str:
+    """Where 取消 goes without a code (the phone is not at hand): the page staff came from, else the admin index."""
+    referer = request.headers.get("referer", "")
+    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()},
+                                                   require_https=request.is_secure()):
+        return referer
+    return reverse("admin:index")
 
 
 def staff_reauth_required(view: View) -> View:

@@ -20,6 +20,7 @@ from kameng.accounts.staff_otp import (
     staff_code_check,
     staff_has_device,
     staff_session_verified,
+    staff_verified_device,
     totp_device_confirm,
     totp_device_pending,
     totp_qr_svg,
@@ -58,6 +59,8 @@ def staff_otp_verify(request: HttpRequest) -> HttpResponse:
     refused = _staff_or_login(request)
     if refused is not None:
         return refused
+    if staff_verified_device(request) is not None:  # verified already (a reload, the back button): go on
+        return HttpResponseRedirect(_next_url(request))
     if not staff_has_device(request.user):
         return HttpResponseRedirect(f"{reverse('staff_otp:enrol')}?{urlencode({'next': _next_url(request)})}")
     form = CodeForm(request.POST or None)

@@ -76,3 +76,29 @@ def protected_references_text(model: type[models.Model], ids: list[Any]) -> str:
     Counted through the models' relations, so a lower app (the catalogue) can say what higher apps (stock, orders)
     hold on to without importing them."""
     return "、".join(f"{name} {count} 条" for name, count in protected_reference_counts(model, ids))
+
+
+class AdminThemeFormMixin:
+    """For plain `forms.Form`s drawn on back-office pages (confirmations, reports): Django's bare widgets render
+    borderless in Unfold's theme, so staff cannot see where to type. Each bare widget is swapped for Unfold's own,
+    keeping its attributes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from django import forms
+        from unfold import widgets
+
+        themed: dict[type[forms.Widget], type[forms.Widget]] = {
+            forms.TextInput: widgets.UnfoldAdminTextInputWidget,
+            forms.NumberInput: widgets.UnfoldAdminDecimalFieldWidget,
+            forms.Textarea: widgets.UnfoldAdminTextareaWidget,
+            forms.Select: widgets.UnfoldAdminSelectWidget,
+            forms.CheckboxInput: widgets.UnfoldBooleanWidget,
+        }
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            replacement = themed.get(type(field.widget))
+            if replacement is not None:
+                widget = replacement(attrs=field.widget.attrs)
+                if isinstance(field.widget, forms.Select):
+                    widget.choices = field.widget.choices  # type: ignore[attr-defined]
+                field.widget = widget

@@ -1,9 +1,9 @@
 """Looking for personal data and secrets where they must not be in clear: the raw database and the logs.
 
 What it looks for:
-- known values (`Needle`): card secrets, phone numbers, ID numbers, real names, API secrets and PINs that a run
-  planted or that the database holds encrypted — in their plain form and in the forms a log or a queued message
-  writes them (JSON's \\u escapes, URL encoding);
+- known values (`Needle`): card secrets, phone numbers, ID numbers, real names, API secrets, PINs and staff TOTP
+  keys that a run planted or that the database holds encrypted — in their plain form and in the forms a log or a
+  queued message writes them (JSON's \\u escapes, URL encoding);
 - shapes that are personal data whoever planted them: an 11-digit mainland mobile number standing alone, an
   18-character resident ID number whose check digit is right, and any canary card secret (`CANARY_PREFIX…`).
 Masked forms (138****8000, 110***********1234, 张*三) are none of these.
@@ -37,6 +37,7 @@ KIND_ID_NUMBER = "ID number"
 KIND_REAL_NAME = "real name"
 KIND_API_SECRET = "API secret"  # noqa: S105 - a label
 KIND_PIN = "PIN"
+KIND_TOTP_SECRET = "TOTP secret"  # noqa: S105 - a label
 
 _BEFORE = r"(?<![0-9A-Za-z_.])"
 _AFTER = r"(?![0-9A-Za-z_]|\.\d)"

@@ -85,12 +85,21 @@ class OrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
     search_fields = ("=number", "buyer__username")
     search_help_text = "按订单号（完整）或买家用户名搜索"
     date_hierarchy = "created_at"
-    fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "price_lines", "total_amount",
+    fields = ("number", "buyer", "sku", "title", "quantity", "unit_price", "price_lines_shown", "total_amount",
               "refunded_amount", "status", "delivery_note", "request_id", "client_ip", "created_at", "expires_at",
               "paid_at", "delivered_at", "updated_at", "delivered_keys", "topup_target_masked")
     readonly_fields = fields
     inlines: tuple[type[TabularInline], ...] = (OrderEventInline,)
     actions_detail: tuple[str, ...] = ("fulfil",)
+
+    @admin.display(description="价格调整")
+    def price_lines_shown(self, order: Order) -> str:
+        """The adjustments as staff read them (会员价 −4.36), not as JSON with its Chinese escaped."""
+        lines = [(str(line.get("label") or line.get("code") or ""), str(line.get("amount", "")))
+                 for line in (order.price_lines or []) if isinstance(line, dict)]
+        if not lines:
+            return "—"
+        return format_html_join(mark_safe("<br>"), "{}：{}", lines)
 
     @admin.display(description="已发卡密（脱敏）")
     def delivered_keys(self, order: Order) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,8 +19,11 @@ from django.utils.safestring import SafeString
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
-from kameng.core.admin import ReadOnlyAdminMixin
+from kameng.accounts.staff_reauth import staff_reauth_response
+from kameng.audit.services import audit_record
+from kameng.core.admin import AdminThemeFormMixin, ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
+from kameng.core.money import money
 from kameng.payments.aml import aml_policy_defaults, aml_review_approve, aml_review_refund_again, aml_review_reject
 from kameng.payments.aml_selectors import aml_review_dossier
 from kameng.payments.models import AmlPolicy, AmlReview, AmlReviewStatus, RefundStatus
@@ -31,16 +35,16 @@ REVIEW_NOTES = ("通过：资金从「待审核充值」转入买家钱包余额
                 "每笔审核只能处理一次；审核前请核对实名信息、历史记录与关联设备 / IP。")
 
 
-class ApproveForm(forms.Form):
+class ApproveForm(AdminThemeFormMixin, forms.Form):
     confirm = forms.BooleanField(label="我已核对买家身份与资金来源，同意这笔充值入账")
 
 
-class RejectForm(forms.Form):
+class RejectForm(AdminThemeFormMixin, forms.Form):
     reason = forms.CharField(label="驳回原因（买家可见）", max_length=150)
     confirm = forms.BooleanField(label="确认驳回，并将资金原路退回")
 
 
-class RefundAgainForm(forms.Form):
+class RefundAgainForm(AdminThemeFormMixin, forms.Form):
     confirm = forms.BooleanField(label="上一笔原路退款已失败，重新发起原路退款")
 
 
@@ -89,6 +93,14 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def _change_url(self, review: AmlReview) -> str:
         return reverse("admin:payments_amlreview_change", args=[review.pk])
 
+    @staticmethod
+    def _reauth_for_refund(request: HttpRequest, review: AmlReview) -> HttpResponse | None:
+        """Rejecting refunds the top-up through its channel: above the refund limit that asks for the 2FA code
+        again, as an order refund does (the form's fields are carried through the code page)."""
+        if review.amount > money(settings.KAMENG_STAFF_REAUTH_REFUND_OVER):
+            return staff_reauth_response(request)
+        return None
+
     def _page(self, request: HttpRequest, review: AmlReview, form: forms.Form, title: str) -> HttpResponse:
         return TemplateResponse(request, "admin/payments/amlreview/review.html", {
             **self.admin_site.each_context(request), "title": title, "opts": self.model._meta,
@@ -106,6 +118,9 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="aml_review.approve", request=request, instance=review,
+                             before={"status": review.status},
+                             after={"status": AmlReviewStatus.APPROVED, "amount": review.amount})
                 self.message_user(request, f"审核单 {review.number} 已通过，¥{review.amount} 已转入买家钱包",
                                   messages.SUCCESS)
                 return HttpResponseRedirect(self._change_url(review))
@@ -116,6 +131,10 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
         review = self._review(request, object_id)
         form = RejectForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            challenge = self._reauth_for_refund(request, review)
+            if challenge is not None:
+                return challenge
+            before = review.status
             try:
                 review = aml_review_reject(review_id=review.pk, staff_id=request.user.pk,
                                            reason=form.cleaned_data["reason"])
@@ -123,6 +142,10 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 form.add_error(None, error.message)
             else:
                 refund = review.refund
+                audit_record(action="aml_review.reject", request=request, instance=review, before={"status": before},
+                             after={"status": review.status, "amount": review.amount,
+                                    "reason": review.rejection_reason,
+                                    "refund": refund.number if refund is not None else ""})
                 state = refund.get_status_display() if refund is not None else ""
                 self.message_user(request, f"审核单 {review.number} 已驳回，原路退款 {state}", messages.SUCCESS)
                 return HttpResponseRedirect(self._change_url(review))
@@ -133,11 +156,17 @@ class AmlReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
         review = self._review(request, object_id)
         form = RefundAgainForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            challenge = self._reauth_for_refund(request, review)
+            if challenge is not None:
+                return challenge
             try:
                 review = aml_review_refund_again(review_id=review.pk, staff_id=request.user.pk)
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
+                audit_record(action="aml_review.refund_again", request=request, instance=review,
+                             after={"amount": review.amount,
+                                    "refund": review.refund.number if review.refund is not None else ""})
                 self.message_user(request, f"审核单 {review.number} 已重新发起原路退款", messages.SUCCESS)
                 return HttpResponseRedirect(self._change_url(review))
         return self._page(request, review, form, f"重新原路退款 · {review.number}")

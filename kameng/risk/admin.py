@@ -16,6 +16,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
+from unfold.widgets import (
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from kameng.core.admin import ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
@@ -64,7 +69,8 @@ class RiskRuleAdmin(ModelAdmin):
 class BlacklistEntryForm(forms.ModelForm):
     """One entry: what staff type goes through kameng.risk.blacklist (normalised, or hashed if personal)."""
 
-    text = forms.CharField(label="值", max_length=200,
+    # Unfold's widgets: a plain forms.CharField would render as a bare, borderless input in the admin's theme.
+    text = forms.CharField(label="值", max_length=200, widget=UnfoldAdminTextInputWidget,
                            help_text="IP、IP 段（CIDR）、设备哈希或 X-Device-Id、手机号、用户 ID 或身份证号")
 
     class Meta:
@@ -89,10 +95,11 @@ class BlacklistEntryForm(forms.ModelForm):
 
 
 class BlacklistBulkForm(forms.Form):
-    kind = forms.ChoiceField(label="类型", choices=BlacklistKind.choices)
-    lines = forms.CharField(label="值（每行一个）", widget=forms.Textarea(attrs={"rows": 12}))
-    reason = forms.CharField(label="原因", max_length=200, required=False)
-    expires_at = forms.DateTimeField(label="过期时间", required=False, help_text="留空表示永久，例如 2026-12-31 23:59")
+    kind = forms.ChoiceField(label="类型", choices=BlacklistKind.choices, widget=UnfoldAdminSelectWidget)
+    lines = forms.CharField(label="值（每行一个）", widget=UnfoldAdminTextareaWidget(attrs={"rows": 12}))
+    reason = forms.CharField(label="原因", max_length=200, required=False, widget=UnfoldAdminTextInputWidget)
+    expires_at = forms.DateTimeField(label="过期时间", required=False, help_text="留空表示永久，例如 2026-12-31 23:59",
+                                     widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "2026-12-31 23:59"}))
 
 
 @admin.register(BlacklistEntry)

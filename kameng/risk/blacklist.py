@@ -55,6 +55,8 @@ def _invalid(message: str, text: str = "") -> ApplicationError:
 def _ip(text: str) -> tuple[str, str]:
     value = ip_value(text)
     if value is None:
+        if "/" in text:  # a range typed under the single-address kind
+            raise _invalid("「%(text)s」是 IP 段：请把类型选为「IP 段（CIDR）」", text)
         raise _invalid("「%(text)s」不是有效的 IP 地址", text)
     return value, value
 

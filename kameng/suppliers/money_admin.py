@@ -18,7 +18,7 @@ from unfold.decorators import action
 
 from kameng.accounts.staff_reauth import staff_reauth_required, staff_reauth_response
 from kameng.audit.services import audit_record
-from kameng.core.admin import ReadOnlyAdminMixin
+from kameng.core.admin import AdminThemeFormMixin, ReadOnlyAdminMixin
 from kameng.core.errors import ApplicationError
 from kameng.core.masking import Revealed, mask_person_name
 from kameng.suppliers.models import (
@@ -59,12 +59,12 @@ class SupplierSettlementAdmin(ReadOnlyAdminMixin, ModelAdmin):
     inlines = (MovementInline,)
 
 
-class PayForm(forms.Form):
+class PayForm(AdminThemeFormMixin, forms.Form):
     transfer_reference = forms.CharField(label="银行转账流水号", max_length=100)
     confirm = forms.BooleanField(label="我已通过银行转账向上述账户打款，金额无误")
 
 
-class RejectForm(forms.Form):
+class RejectForm(AdminThemeFormMixin, forms.Form):
     reason = forms.CharField(label="驳回原因（供货商可见）", max_length=200)
 
 
@@ -170,7 +170,7 @@ class SupplierWithdrawalAdmin(ReadOnlyAdminMixin, ModelAdmin):
         return self._page(request, withdrawal, form, f"驳回提现 · {withdrawal.number}", show_account=False)
 
 
-class TaxReportForm(forms.Form):
+class TaxReportForm(AdminThemeFormMixin, forms.Form):
     quarter = forms.RegexField(label="季度", regex=r"^\d{4}[Qq][1-4]$", max_length=6,
                                error_messages={"invalid": "季度格式应为 2026Q4 这样的形式"})
     file_format = forms.ChoiceField(label="格式", choices=[(value, value.upper()) for value in FORMATS])

@@ -70,6 +70,9 @@ def _populate() -> None:
 
     blacklist_add(kind="ip", text="203.0.113.7", reason="测试")
     RiskDecision.objects.create(checkpoint="login", decision="block", reason="测试", ip="203.0.113.7")
+    from kameng.accounts.staff_otp import recovery_codes_replace
+
+    recovery_codes_replace(user=buyer)  # a 恢复码 row (the staff authenticator row is the admin's own)
 
 
 def _registered_models() -> list[type[Model]]:
@@ -298,3 +301,43 @@ def test_admin_pages_link_a_favicon_from_our_static_files(admin_client: Client, 
     assert isinstance(found, str)
     with open(found, encoding="utf-8") as svg:
         assert svg.read().startswith("<svg")
+
+
+def test_order_admin_shows_price_adjustments_as_text_not_escaped_json(admin_client: Client) -> None:
+    from kameng.orders.models import Order
+
+    buyer = UserFactory.create()
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 1)
+    fund_wallet(buyer, "5.00")
+    order = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1).order
+    Order.objects.filter(pk=order.pk).update(price_lines=[{"code": "member", "label": "会员价", "amount": "-0.36"}])
+
+    page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+    assert "会员价：-0.36" in page
+    assert "\\u4f1a" not in page
+    plain = Order.objects.filter(pk=order.pk)
+    plain.update(price_lines=[])
+    assert "价格调整" in admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+
+
+def test_confirmation_and_report_forms_draw_their_inputs_in_the_admin_theme() -> None:
+    """Bare Django widgets render borderless in Unfold (the AML reject reason, the tax report's quarter)."""
+    from kameng.payments.aml_admin import ApproveForm, RejectForm
+    from kameng.suppliers.money_admin import PayForm, TaxReportForm
+
+    rendered = {
+        "reason": str(RejectForm()["reason"]), "confirm": str(ApproveForm()["confirm"]),
+        "transfer_reference": str(PayForm()["transfer_reference"]), "quarter": str(TaxReportForm()["quarter"]),
+        "file_format": str(TaxReportForm()["file_format"]),
+    }
+
+    for name, html in rendered.items():
+        element = re.search(rf'<(?:input|select|textarea)[^>]*name="{name}"[^>]*>', html)
+        assert element is not None, name
+        classes = re.search(r'class="([^"]*)"', element.group())
+        assert classes is not None, name
+        assert "border" in classes.group(1), name
+    assert 'maxlength="150"' in rendered["reason"]  # the field's own attributes are kept
+    assert '<option value="xlsx"' in rendered["file_format"]

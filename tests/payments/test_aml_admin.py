@@ -111,3 +111,27 @@ def test_staff_edit_the_policy(admin_client: Client) -> None:
 
     assert not AmlReview.objects.exists()
     assert wallet_balance(user_id=buyer.pk) == Decimal("8000.00")
+
+
+def test_approve_and_reject_are_in_the_audit_log(admin_client: Client, refund_gateway: FakeRefundGateway) -> None:
+    from kameng.audit.models import AuditEntry
+
+    buyer = UserFactory.create()
+    paid_topup(buyer, "6000.00")
+    paid_topup(buyer, "7000.00")
+    approved, rejected = AmlReview.objects.order_by("amount")
+    refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED))
+
+    admin_client.post(reverse("admin:payments_amlreview_approve", args=[approved.pk]), {"confirm": "on"})
+    admin_client.post(reverse("admin:payments_amlreview_reject", args=[rejected.pk]),
+                      {"reason": "资金来源不明", "confirm": "on"})
+
+    entries = list(AuditEntry.objects.filter(action__startswith="aml_review.").order_by("id"))
+    assert [(entry.action, entry.object_id, entry.actor_username) for entry in entries] == [
+        ("aml_review.approve", str(approved.pk), "admin"), ("aml_review.reject", str(rejected.pk), "admin")]
+    assert entries[0].before == {"status": "held"}
+    assert entries[0].after == {"status": "approved", "amount": "6000.00"}
+    refund = AmlReview.objects.get(pk=rejected.pk).refund
+    assert refund is not None
+    assert entries[1].after == {"status": "rejected", "amount": "7000.00", "reason": "资金来源不明",
+                                "refund": refund.number}

@@ -102,3 +102,36 @@ def test_decisions_are_searchable_and_review_can_be_marked(admin_client: Client)
     decision.refresh_from_db()
     assert decision.reviewed_at is not None
     assert admin_client.get(reverse("admin:risk_riskdecision_change", args=[decision.pk])).status_code == 200
+
+
+def test_a_range_typed_as_an_ip_says_to_choose_the_range_kind(admin_client: Client) -> None:
+    single = admin_client.post(reverse("admin:risk_blacklistentry_add"), {"kind": "ip", "text": "10.0.0.0/8"})
+    bulk = admin_client.post(reverse("admin:risk_blacklistentry_bulk_add"),
+                             {"kind": "ip", "lines": "10.0.0.0/8\n999.1.1.1\n10.0.0.0/33"})
+
+    assert single.status_code == 200
+    assert "「10.0.0.0/8」是 IP 段：请把类型选为「IP 段（CIDR）」" in single.content.decode()
+    page = bulk.content.decode()
+    assert "第 1 行：「10.0.0.0/8」是 IP 段：请把类型选为「IP 段（CIDR）」" in page
+    assert "第 2 行：「999.1.1.1」不是有效的 IP 地址" in page
+    bad_range = admin_client.post(reverse("admin:risk_blacklistentry_add"), {"kind": "cidr", "text": "10.0.0.0/33"})
+    assert "「10.0.0.0/33」不是有效的 IP 段" in bad_range.content.decode()
+    assert not BlacklistEntry.objects.exists()
+
+
+def test_the_blacklist_forms_draw_their_inputs_in_the_admin_theme(admin_client: Client) -> None:
+    """A bare Django widget renders borderless in Unfold: staff could not see where to type the value."""
+    import re
+
+    single = admin_client.get(reverse("admin:risk_blacklistentry_add")).content.decode()
+    bulk = admin_client.get(reverse("admin:risk_blacklistentry_bulk_add")).content.decode()
+
+    def css_of(page: str, tag: str, name: str) -> str:
+        found = re.search(rf'<{tag}[^>]*name="{name}"[^>]*>', page)
+        assert found is not None, name
+        classes = re.search(r'class="([^"]*)"', found.group())
+        return classes.group(1) if classes else ""
+
+    assert "border" in css_of(single, "input", "text")
+    for tag, name in (("select", "kind"), ("textarea", "lines"), ("input", "reason"), ("input", "expires_at")):
+        assert "border" in css_of(bulk, tag, name), name

@@ -189,3 +189,27 @@ def test_export_csv_and_xlsx(admin_client: Client) -> None:
     assert cells[1][2:7] == ["alice", "refund.create", "payments.refund", "7", "=HYPERLINK(1)"]
     assert sheet["G2"].data_type == "s"
     assert AuditEntry.objects.filter(action="audit.export").count() == 2
+
+
+def test_the_list_names_actions_and_object_types_in_chinese(admin_client: Client) -> None:
+    from kameng.audit.admin import ACTION_LABELS
+
+    staff = UserFactory.create(username="auditor")
+    audit_record(action="admin.change", actor=staff, instance=staff)
+    audit_record(action="custom.unknown", actor=staff, object_type="nosuch.model", object_id=1)
+
+    page = admin_client.get(reverse("admin:audit_auditentry_changelist")).content.decode()
+
+    assert "修改（admin.change）" in page
+    assert ">用户<" in page  # accounts.user by its model's name
+    assert "custom.unknown" in page  # no label: the code as it is
+    assert "nosuch.model" in page
+    from kameng.audit.admin import object_type_label
+
+    assert [object_type_label(name) for name in ("accounts.user", "otp_static.staticdevice", "nosuch.model")] == [
+        "用户", "恢复码", "nosuch.model"]
+    emitted = {"admin.add", "admin.change", "admin.delete", "aml_review.approve", "aml_review.reject",
+               "aml_review.refund_again", "audit.export", "refund.create", "staff_otp.enrolled", "staff_otp.failed",
+               "staff_otp.reauth", "staff_otp.recovery_code_used", "staff_otp.throttled", "supplier_tax_report.export",
+               "supplier_withdrawal.pay", "supplier_withdrawal.reject"}
+    assert set(ACTION_LABELS) == emitted

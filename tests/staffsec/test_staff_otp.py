@@ -16,10 +16,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
-from kameng.accounts.models import User
+from kameng.accounts.models import StaffTOTPDevice, User
 from kameng.accounts.staff_middleware import SEEN_SESSION_KEY
 from kameng.accounts.staff_otp import recovery_codes_replace, totp_code_now, totp_device_seed
 from kameng.audit.models import AuditEntry
@@ -98,7 +97,7 @@ def test_enrolment_shows_a_local_qr_code_confirms_and_gives_ten_recovery_codes_o
     assert '<svg role="img" aria-label="TOTP QR"' in page
     assert "http" not in page.split('data-testid="totp-qr-box"')[1].split("</div>")[0].replace(
         "http://www.w3.org", "")  # drawn here: no image service
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = StaffTOTPDevice.objects.get(user=user, confirmed=False)
     secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page)
     assert secret is not None
     wrong = client.post(enrol, {"code": "12345"})
@@ -159,7 +158,7 @@ def test_wrong_codes_are_throttled_even_before_a_right_one(client: Client) -> No
     device.refresh_from_db()
     assert device.throttling_failure_count == 1
     # Once the wait is over the right code is taken.
-    TOTPDevice.objects.filter(pk=device.pk).update(
+    StaffTOTPDevice.objects.filter(pk=device.pk).update(
         throttling_failure_timestamp=timezone.now() - timedelta(seconds=10))
     assert client.post(verify, {"code": staff_totp_code()}).status_code == 302
     assert AuditEntry.objects.filter(action="staff_otp.failed", actor=user).count() == 1
@@ -224,3 +223,52 @@ def test_buyer_sessions_keep_their_usual_age(client: Client) -> None:
 
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
     assert SEEN_SESSION_KEY not in client.session
+
+
+def test_a_mistyped_code_is_explained_and_costs_no_attempt(client: Client) -> None:
+    user = _staff_logged_in(client)
+    device = totp_device_seed(user=user, key_hex=STAFF_TOTP_KEY)
+    recovery_codes_replace(user=user)
+    verify = reverse("staff_otp:verify")
+
+    for mistyped in ("12345", "1234567", "abc", "abcde-1234"):
+        body = client.post(verify, {"code": mistyped}).content.decode()
+        assert "验证码是身份验证器上的 6 位数字；恢复码是 10 位字母数字" in body, mistyped
+        assert "恢复码错误" not in body
+        assert "错误次数过多" not in body
+
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 0
+    assert StaticDevice.objects.get(user=user).throttling_failure_count == 0
+    assert client.post(verify, {"code": staff_totp_code()}).status_code == 302  # no wait was started
+
+
+def test_a_verified_session_back_on_the_code_pages_goes_on(client: Client) -> None:
+    user = _staff_logged_in(client)
+    totp_device_seed(user=user, key_hex=STAFF_TOTP_KEY)
+    client.post(reverse("staff_otp:verify"), {"code": staff_totp_code()})
+    target = reverse("admin:orders_order_changelist")
+
+    for page in ("staff_otp:verify", "staff_otp:enrol"):  # a reload after enrolling, the back button, a bookmark
+        response = client.get(f"{reverse(page)}?next={quote(target)}", follow=True)
+        assert response.redirect_chain[-1] == (target, 302), page
+        assert response.status_code == 200
+
+
+def test_the_admin_lists_authenticators_and_recovery_codes_in_chinese(client: Client) -> None:
+    user = _staff_logged_in(client)
+    totp_device_seed(user=user, key_hex=STAFF_TOTP_KEY)
+    recovery_codes_replace(user=user)
+    client.post(reverse("staff_otp:verify"), {"code": staff_totp_code()})
+
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "Static device" not in index
+    assert "Otp_Static" not in index
+    assert "TOTP device" not in index
+    assert "恢复码" in index
+    assert "身份验证器" in index
+    for name in ("accounts_stafftotpdevice", "accounts_staffrecoverycodes"):
+        page = client.get(reverse(f"admin:{name}_changelist")).content.decode()
+        assert user.username in page, name
+        for english in (">User<", ">Name<", ">Confirmed<", "Created at", "Last used at"):
+            assert english not in page, (name, english)

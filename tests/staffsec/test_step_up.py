@@ -17,10 +17,14 @@ from kameng.accounts.staff_otp import REAUTH_SESSION_KEY
 from kameng.audit.models import AuditEntry
 from kameng.orders.models import Order
 from kameng.orders.services import order_checkout
-from kameng.payments.models import Refund
+from kameng.payments.gateways.base import RefundResult
+from kameng.payments.gateways.base import RefundStatus as GatewayRefundStatus
+from kameng.payments.models import AmlReview, AmlReviewStatus, Refund
 from kameng.suppliers.models import SupplierWithdrawal, WithdrawalStatus
 from kameng.suppliers.withdrawals import supplier_withdrawal_request
 from tests.factories import SkuFactory, SupplierFactory, UserFactory, fund_wallet, staff_totp_code, stock_sku
+from tests.payments.aml_support import paid_topup
+from tests.payments.refund_support import FakeRefundGateway
 from tests.suppliers.money_support import credit_payable, settling
 
 pytestmark = pytest.mark.django_db
@@ -65,8 +69,8 @@ def test_a_refund_over_the_limit_needs_a_fresh_code(admin_client: Client) -> Non
     assert Refund.objects.count() == 0
 
     # (the wrong code throttles the device for a second)
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-    TOTPDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)
+    from kameng.accounts.models import StaffTOTPDevice
+    StaffTOTPDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)
     allowed = _refund(admin_client, order, "300.00", _staff_reauth_code=staff_totp_code())
 
     assert allowed.status_code == 302  # type: ignore[attr-defined]
@@ -149,3 +153,61 @@ def test_a_page_opened_without_a_fresh_code_comes_back_after_it(admin_client: Cl
     assert response["Location"] == url
     assert SupplierWithdrawal.objects.get().status == WithdrawalStatus.REQUESTED  # nothing done by the code alone
     assert admin_client.get(url).status_code == 200
+
+
+def test_rejecting_an_aml_review_over_the_limit_needs_a_fresh_code(admin_client: Client,
+                                                                    refund_gateway: FakeRefundGateway) -> None:
+    """Rejecting refunds ¥6,000 through the original channel: a refund over the limit like any other."""
+    buyer = UserFactory.create()
+    paid_topup(buyer, "6000.00")
+    review = AmlReview.objects.get()
+    url = reverse("admin:payments_amlreview_reject", args=[review.pk])
+    _stale(admin_client)
+
+    denied = admin_client.post(url, {"reason": "资金来源不明", "confirm": "on"})
+
+    assert denied.status_code == 403
+    page = denied.content.decode()
+    assert 'id="staff-reauth-form"' in page
+    assert 'name="reason" value="资金来源不明"' in page
+    review.refresh_from_db()
+    assert review.status == AmlReviewStatus.HELD
+    assert refund_gateway.calls == []
+
+    refund_gateway.answers.append(RefundResult(status=GatewayRefundStatus.SUCCEEDED))
+    done = admin_client.post(url, {"reason": "资金来源不明", "confirm": "on", "_staff_reauth_code": staff_totp_code()})
+
+    assert done.status_code == 302
+    review.refresh_from_db()
+    assert (review.status, review.rejection_reason) == (AmlReviewStatus.REJECTED, "资金来源不明")
+    assert len(refund_gateway.calls) == 1
+
+
+def test_approving_an_aml_review_needs_no_second_code(admin_client: Client) -> None:
+    """Approving moves held money into the buyer's own wallet: no money leaves, no step-up."""
+    buyer = UserFactory.create()
+    paid_topup(buyer, "6000.00")
+    review = AmlReview.objects.get()
+    _stale(admin_client)
+
+    response = admin_client.post(reverse("admin:payments_amlreview_approve", args=[review.pk]), {"confirm": "on"})
+
+    assert response.status_code == 302
+    review.refresh_from_db()
+    assert review.status == AmlReviewStatus.APPROVED
+
+
+@override_settings(KAMENG_STAFF_REAUTH_REFUND_OVER="100.00")
+def test_the_code_page_offers_a_way_back_without_a_code(admin_client: Client) -> None:
+    order = _order("300.00")
+    _stale(admin_client)
+    url = reverse("admin:orders_order_refund", args=[order.pk])
+    form_page = "http://testserver" + url
+    data = {"amount": "300.00", "destination": "wallet", "reason": "测试", "request_id": uuid.uuid4().hex}
+
+    came_from_form = admin_client.post(url, data, HTTP_REFERER=form_page)
+    from_elsewhere = admin_client.post(url, data, HTTP_REFERER="https://evil.example/")
+
+    assert f'href="{form_page}" data-testid="staff-reauth-cancel"' in came_from_form.content.decode()
+    assert f'href="{reverse("admin:index")}" data-testid="staff-reauth-cancel"' in from_elsewhere.content.decode()
+    assert Refund.objects.count() == 0

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from kameng.accounts.staff_models import StaffTOTPDevice
 from kameng.accounts.staff_otp import totp_code_now, totp_secret_base32
 
 
@@ -18,7 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("username", nargs="?", default="admin")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        device = TOTPDevice.objects.filter(user__username=options["username"], confirmed=True).order_by("id").first()
+        device = (StaffTOTPDevice.objects.filter(user__username=options["username"], confirmed=True)
+                  .order_by("id").first())
         if device is None:
             raise CommandError(f"{options['username']} 没有已绑定的身份验证器（no confirmed authenticator）")
         self.stdout.write(f"{totp_code_now(device.key)}  (secret {totp_secret_base32(device)}, changes every 30 s)")

@@ -1,16 +1,18 @@
-"""`manage.py plaintext_scan`: is any card secret, phone number, ID number, real name, API secret or PIN in clear
-in the raw database or in the logs? Exit status 0 means nothing was found.
+"""`manage.py plaintext_scan`: is any card secret, phone number, ID number, real name, API secret, PIN or staff
+TOTP secret in clear in the raw database or in the logs? Exit status 0 means nothing was found.
 
 The values it looks for: every value the database holds encrypted (each `EncryptedTextField` of every model,
-decrypted through the models; JSON ones taken apart into their string leaves) and every card secret (decrypted
-through the inventory), plus `--value KIND=VALUE` and `--values-file` (one `KIND=VALUE` a line) for values a run
-planted that the database does not keep (a PIN, a mistyped ID number). Then the raw scan (kameng.core.plaintext_scan):
-every column of every table in plain SQL, and every `--path` (log files, or directories such as the demo's var/).
-The report masks what it found.
+decrypted through the models; JSON ones taken apart into their string leaves), every card secret (decrypted
+through the inventory) and every staff TOTP secret (in hex and in the base32 of authenticator apps; a key left in
+django-otp's plain `otp_totp` table is found there), plus `--value KIND=VALUE` and `--values-file` (one
+`KIND=VALUE` a line) for values a run planted that the database does not keep (a PIN, a mistyped ID number).
+Then the raw scan (kameng.core.plaintext_scan): every column of every table in plain SQL, and every `--path` (log
+files, or directories such as the demo's var/). The report masks what it found.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import Counter
@@ -29,6 +31,7 @@ from kameng.core.plaintext_scan import (
     KIND_PHONE,
     KIND_PIN,
     KIND_REAL_NAME,
+    KIND_TOTP_SECRET,
     Needle,
     Scanner,
     database_scan,
@@ -37,7 +40,7 @@ from kameng.core.plaintext_scan import (
 
 ALLOW = "allow"  # `allow=VALUE`: a value printed on purpose (the demo's simulator keys), not looked for
 KINDS = {"card": KIND_CARD_SECRET, "phone": KIND_PHONE, "id": KIND_ID_NUMBER, "name": KIND_REAL_NAME,
-         "secret": KIND_API_SECRET, "pin": KIND_PIN}
+         "secret": KIND_API_SECRET, "pin": KIND_PIN, "totp": KIND_TOTP_SECRET}
 # A PEM's armour lines and base64 of public parts are not secrets; its body lines are looked for one by one.
 _PEM_ARMOUR = "-----"
 _MIN_LINE = 16
@@ -98,9 +101,24 @@ def _pieces(value: str) -> Iterator[str]:
     yield value
 
 
+def totp_needles() -> list[Needle]:
+    """Every staff authenticator key, as stored (hex) and as an authenticator app takes it (base32, no padding):
+    the encrypted ones, and any still in django-otp's plain table (which the raw scan then reports)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from kameng.accounts.staff_models import StaffTOTPDevice
+
+    keys = [*StaffTOTPDevice.objects.values_list("key", flat=True), *TOTPDevice.objects.values_list("key", flat=True)]
+    needles: list[Needle] = []
+    for key in filter(None, keys):
+        needles.append(Needle(KIND_TOTP_SECRET, key))
+        needles.append(Needle(KIND_TOTP_SECRET, base64.b32encode(bytes.fromhex(key)).decode().rstrip("=")))
+    return needles
+
+
 def stored_needles() -> list[Needle]:
     """Every value the database holds encrypted, decrypted: what must never be found in clear."""
-    needles: list[Needle] = []
+    needles: list[Needle] = totp_needles()  # first, so that a TOTP key is reported as one
     for model in apps.get_models():
         fields = [field for field in model._meta.concrete_fields if isinstance(field, EncryptedTextField)]
         if not fields:
