@@ -392,6 +392,9 @@ KAMENG_CHECKOUT_GROUP_WAIT_SECONDS = env.float("KAMENG_CHECKOUT_GROUP_WAIT_SECON
 # Fulfillers of delivery kinds that live above orders in the layers (kameng/orders/fulfilment.py): dotted paths by
 # delivery kind, merged over the built-in ones. Direct top-up (直充) is routed and submitted by the suppliers.
 KAMENG_FULFILLERS = {"direct_topup": "kameng.suppliers.topup.order_fulfil_direct_topup"}
+# Paid orders fulfilled later go to the worker as `fulfil_orders` tasks of at most this many orders: whatever a
+# process committed since its last send (kameng/orders/fulfilment_queue.py).
+KAMENG_FULFIL_BATCH_MAX = env.int("KAMENG_FULFIL_BATCH_MAX", default=50)
 # Direct top-up pipeline (kameng/suppliers/topup.py, dispatch.py): threads per worker process that call suppliers
 # concurrently (each call waits on the upstream, not on the CPU); seconds an attempt left RECORDED waits before the
 # sweeper re-drives it, and a submit in flight may take before its attempt is queried; the first query of a result
@@ -411,8 +414,13 @@ KAMENG_TOPUP_SUBMIT_MAX = env.int("KAMENG_TOPUP_SUBMIT_MAX", default=3)
 # How the worker hears that a weakly signed callback (Fulu) made an attempt due for a query: "task" (one
 # query_topups task per callback) or "poll" (the worker's due poller claims every due attempt at once, every
 # KAMENG_TOPUP_DUE_POLL_SECONDS; kameng.suppliers.dispatch).
-KAMENG_TOPUP_CALLBACK_PROMPT = env.str("KAMENG_TOPUP_CALLBACK_PROMPT", default="task")
-KAMENG_TOPUP_DUE_POLL_SECONDS = env.float("KAMENG_TOPUP_DUE_POLL_SECONDS", default=1.0)
+# "poll" is the production wiring: each worker process hosting a dispatcher runs the poller
+# (kameng/suppliers/worker.py); the callback's request then only makes its attempt due.
+KAMENG_TOPUP_CALLBACK_PROMPT = env.str("KAMENG_TOPUP_CALLBACK_PROMPT", default="poll")
+KAMENG_TOPUP_DUE_POLL_SECONDS = env.float("KAMENG_TOPUP_DUE_POLL_SECONDS", default=0.2)
+# Seconds a web process holds a supplier's connector (its decrypted config) for the callbacks it receives: a config
+# changed in the admin is used for callbacks that much later (kameng/suppliers/callbacks.py).
+KAMENG_TOPUP_CALLBACK_CONNECTOR_SECONDS = env.float("KAMENG_TOPUP_CALLBACK_CONNECTOR_SECONDS", default=2.0)
 KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
 KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 # Gateway notifications (kameng/payments/intake.py): a body or query larger than this is refused unread (real
