@@ -276,6 +276,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
+# Imported by every worker at start, before a prefork worker forks: its signals make each worker process host a
+# direct top-up dispatcher and due poller (kameng/suppliers/worker.py).
+CELERY_IMPORTS = ["kameng.suppliers.worker"]
 
 # --- kameng ----------------------------------------------------------------------------------------------
 # "kid:base64(32 bytes)" entries, comma separated; the first one encrypts, all of them decrypt.
@@ -402,7 +405,7 @@ KAMENG_FULFIL_BATCH_MAX = env.int("KAMENG_FULFIL_BATCH_MAX", default=50)
 # a processing attempt waits for its callback before it is queried; how long after a submit the upstream's "no such
 # order" is believed (then the same number is submitted again, at most SUBMIT_MAX submits in all, and never while a
 # submit's answer is outstanding); queries after which staff must look (需人工核查).
-KAMENG_TOPUP_DISPATCH_THREADS = env.int("KAMENG_TOPUP_DISPATCH_THREADS", default=128)
+KAMENG_TOPUP_DISPATCH_THREADS = env.int("KAMENG_TOPUP_DISPATCH_THREADS", default=256)
 KAMENG_TOPUP_REDRIVE_AFTER_SECONDS = env.int("KAMENG_TOPUP_REDRIVE_AFTER_SECONDS", default=30)
 KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS = env.int("KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS", default=60)
 KAMENG_TOPUP_QUERY_FIRST_SECONDS = env.int("KAMENG_TOPUP_QUERY_FIRST_SECONDS", default=5)

@@ -5,8 +5,6 @@ call) and assume they may run twice."""
 from __future__ import annotations
 
 from celery import shared_task
-
-# The worker's start-up and shutdown signals: each worker process hosts a top-up dispatcher.
 from kameng.suppliers.dispatch import attempts_query, attempts_submit, topup_attempts_sweep
 from kameng.suppliers.ratings import ratings_recompute
 from kameng.suppliers.restock import restock_check

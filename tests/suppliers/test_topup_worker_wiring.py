@@ -37,6 +37,22 @@ def test_production_settings_poll_the_callbacks() -> None:
     assert app.conf.beat_schedule["suppliers-sweep-topups"]["schedule"] == 10.0
 
 
+def test_a_worker_starting_connects_the_dispatcher_hosts_signals() -> None:
+    from celery.signals import worker_process_init, worker_ready
+
+    from kameng.celery import app
+
+    assert "kameng.suppliers.worker" in app.conf.imports  # imported by the worker at start, before it forks
+    app.loader.import_default_modules()
+
+    def receivers(signal: Any) -> list[Any]:
+        return [receiver() if callable(receiver) and not hasattr(receiver, "__name__") else receiver
+                for *_, receiver in signal.receivers]
+
+    assert worker._child_started in receivers(worker_process_init)
+    assert worker._worker_ready in receivers(worker_ready)
+
+
 def test_a_prefork_worker_hosts_a_dispatcher_in_each_child_not_in_the_parent(
         hosting: list[tuple[str, Any]], settings: Settings) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = False
