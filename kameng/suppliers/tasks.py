@@ -5,6 +5,7 @@ call) and assume they may run twice."""
 from __future__ import annotations
 
 from celery import shared_task
+
 from kameng.suppliers.dispatch import attempts_query, attempts_submit, topup_attempts_sweep
 from kameng.suppliers.ratings import ratings_recompute
 from kameng.suppliers.restock import restock_check

@@ -39,8 +39,8 @@ def _serve(answer: Answer, body: Callable[[str, list[bytes]], Awaitable[object]]
                 break
             writer.write(raw)
             await writer.drain()
-            if b"connection: close" in raw.lower() or b"content-length" not in raw.lower() and \
-                    b"chunked" not in raw.lower():
+            if b"connection: close" in raw.lower() or (b"content-length" not in raw.lower() and \
+                    b"chunked" not in raw.lower()):
                 break
         writer.close()
 
