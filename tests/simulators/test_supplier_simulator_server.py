@@ -109,7 +109,7 @@ def test_the_fulu_connector_submits_and_queries_over_the_lean_server() -> None:
 def _raw(port: int, data: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
         connection.sendall(data)
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = connection.recv(65536)
             if not chunk:

@@ -76,8 +76,11 @@ def test_a_callback_is_answered_ahead_of_django_with_one_statement(
     body = upstream.callback_body(attempt.customer_order_no)
     heard: list[dict[str, str]] = []
     verify = upstream.callback_verify
-    monkeypatch.setattr(upstream, "callback_verify",
-                        lambda *, body, headers: heard.append(headers) or verify(body=body, headers=headers))
+    def hearing(*, body: bytes, headers: dict[str, str]) -> Any:
+        heard.append(headers)
+        return verify(body=body, headers=headers)
+
+    monkeypatch.setattr(upstream, "callback_verify", hearing)
 
     with django_assert_num_queries(2):  # the supplier's row (not held in tests), the conditional UPDATE
         status, headers, content = _call(app, path, body)

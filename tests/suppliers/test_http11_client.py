@@ -75,7 +75,7 @@ def test_content_length_chunked_and_read_to_close_answers_on_kept_alive_connecti
 
     async def body(url: str, requests: list[bytes]) -> list[object]:
         client = Http11Client(timeout=2, connect_timeout=2)
-        seen = []
+        seen: list[object] = []
         for n in range(4):
             response = await client.post(url, b'{"i": %d}' % n, content_type="application/json")
             seen.append((response.status, json.loads(response.body)))

@@ -21,8 +21,11 @@ def hosting(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
     monkeypatch.setattr(dispatch, "due_poller_start", lambda **kwargs: seen.append(("poller", None)))
     monkeypatch.setattr(dispatch, "dispatcher_stop", lambda: seen.append(("stop", None)))
-    monkeypatch.setattr(dispatch, "attempts_run",
-                        lambda *, attempt_ids, via: seen.append(("run", (list(attempt_ids), via))) or [])
+    def run(*, attempt_ids: list[int], via: Via) -> list[Any]:
+        seen.append(("run", (list(attempt_ids), via)))
+        return []
+
+    monkeypatch.setattr(dispatch, "attempts_run", run)
     yield seen
     dispatch._host.clear()
 
