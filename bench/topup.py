@@ -1,24 +1,24 @@
 """Direct top-up benchmark: 10,000 paid 话费 orders through routing, submit, callback and settlement against the
 supplier simulator (Fulu protocol) at 200 ms gateway latency, on one worker node; completions/s beside the ideal.
 
-What one run does, all on 127.0.0.1 and bounded in time:
+Everything after the seeding runs as production runs it (DEVELOPERS.md, "Running it for real"; the same settings):
   1. creates a fresh PostgreSQL database (`kameng_bench_topup`), migrates it, seeds one 话费 SKU (¥50), one approved
      Fulu supplier whose offer wins the route, and N paid orders (written set-based through the checkout's own
      drafting and writing, their money in the orders-in-progress hold, each with a phone number to credit);
   2. starts the supplier simulator (`python -m kameng.simulators.supplier`, --latency-ms 200, callbacks to the
-     platform) and a web server for the callbacks (granian WSGI, DEBUG off);
-  3. this process is the worker node: fulfilment threads run what the `fulfil_order` task runs for every order
-     (route, attempt RECORDED, PAID → FULFILLING), and each attempt goes to the dispatcher as the `submit_topups`
-     task would hand it (the broker hop left out), whose I/O threads call the simulator concurrently; callbacks
-     come back to the web server and settle the orders (DELIVERED, hold → revenue); the sweeper runs every 10 s as
-     beat would;
-  4. prints completions/s (orders settled per second, first fulfilment to last settlement) beside the ideal
-     (dispatcher threads ÷ gateway latency), the submit rate on its own, and the CPU load around it;
+     platform), a web server for the callbacks (granian WSGI, DEBUG off), a Celery worker and Celery beat on a Redis
+     broker;
+  3. the clock starts: this process hands every order to the worker as the checkout does after commit
+     (`order_fulfilment_enqueue`, batched into `fulfil_orders` tasks by kameng.orders.fulfilment_queue); the worker
+     routes them, its dispatcher submits the attempts (event loop, batched claims and answers), the simulator calls
+     back, the web server makes the attempts due, the worker's due poller queries them and settles the orders
+     (DELIVERED, hold → revenue); beat sends the sweeper every 10 s;
+  4. prints completions/s (orders settled per second, first enqueue to last settlement) beside the ideal (calls in
+     flight ÷ gateway latency, halved per order: a submit and a query), the CPU of every process per order, the load;
   5. checks: every order settled (delivered), the simulator saw every customer_order_no exactly once, one attempt
      per order, revenue == N × price, ledger invariants hold. Then stops what it started and drops the database.
 
-    .venv/bin/python bench/topup.py [--orders 10000] [--latency-ms 200] [--threads 128] [--unknown-rate 0.0]
-                                    [--dispatch-only]
+    .venv/bin/python bench/topup.py [--orders 10000] [--latency-ms 200] [--threads 256] [--unknown-rate 0.0]
 """
 
 from __future__ import annotations
@@ -30,11 +30,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,7 +52,8 @@ def bench_environment(args: argparse.Namespace) -> dict[str, str]:
         pg_url=args.pg_url, database=args.database,
         KAMENG_VAR_DIR=str(Path(tempfile.gettempdir()) / "kameng-bench-topup-var"),
         SITE_URL=f"http://127.0.0.1:{args.web_port}",
-        CELERY_TASK_ALWAYS_EAGER="1",
+        CELERY_TASK_ALWAYS_EAGER="0",
+        CELERY_BROKER_URL=args.broker_url,
         # The aftercare listeners (membership, points, delivery e-mail) are other apps' work: left out here.
         KAMENG_ORDER_AFTERCARE="",
         KAMENG_TOPUP_DISPATCH_THREADS=str(args.threads),
@@ -103,7 +102,8 @@ def seed(args: argparse.Namespace) -> tuple[int, list[int]]:
         journal_post(kind=JournalKind.WALLET_TOPUP, reference=f"bench-fund-{user.pk}",
                      legs=[debit(clearing, funds), credit(wallets[user.pk], funds)])
 
-    fulfilment.order_fulfilment_enqueue = lambda *, order_id: None  # the timed run fulfils them
+    handed_over = fulfilment.order_fulfilment_enqueue
+    fulfilment.order_fulfilment_enqueue = lambda *, order_id: None  # the timed run hands them over
     for_sale = skus_for_sale(sku_ids=[sku.pk])[sku.pk]
     started = time.monotonic()
     for offset in range(0, args.orders, BUYERS):
@@ -118,6 +118,7 @@ def seed(args: argparse.Namespace) -> tuple[int, list[int]]:
             drafts_write(drafts, now)
     # Every order credits the same number: one ciphertext for all (the bench does not measure the buyer's form).
     Order.objects.filter(sku=sku).update(topup_target=json.dumps({"phone": "13800138000"}))
+    fulfilment.order_fulfilment_enqueue = handed_over
     print(f"  seeded {args.orders:,} paid orders in {time.monotonic() - started:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE orders_order, orders_orderevent, ledger_account, suppliers_supplieroffer")
@@ -184,6 +185,23 @@ def group_cpu_seconds(process: subprocess.Popen[bytes] | None) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def database_backends_cpu_seconds(database: str) -> dict[int, float]:
+    """CPU so far of each PostgreSQL backend serving this run's database (same machine, from /proc), by pid."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        pids = [row[0] for row in cursor.fetchall()]
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
 def simulator_get(args: argparse.Namespace, path: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{args.sim_port}{path}", timeout=30) as response:
         return json.loads(response.read())
@@ -192,72 +210,42 @@ def simulator_get(args: argparse.Namespace, path: str) -> dict[str, Any]:
 # --- the timed run --------------------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace, order_ids: list[int], helpers: dict[str, subprocess.Popen[bytes]]) -> dict[str, Any]:
-    from django.db import close_old_connections
     from django.db.models import Count, Max, Min
     from django.utils import timezone
 
-    from kameng.orders.fulfilment import order_fulfil, orders_fulfil
+    from kameng.orders.fulfilment import order_fulfilment_enqueue
+    from kameng.orders.fulfilment_queue import fulfilment_publisher_flush
     from kameng.orders.models import Order, OrderStatus
-    from kameng.suppliers import dispatch
     from kameng.suppliers.models import TopupAttempt
 
-    # What the submit_topups task does on a worker, without the broker hop.
-    dispatch.topup_dispatch = lambda *, attempt_ids: dispatch.attempts_submit(attempt_ids=attempt_ids)
     settled_states = [OrderStatus.DELIVERED, OrderStatus.REFUNDED]
-    stop_sweeper = threading.Event()
-
-    def sweeper() -> None:
-        while not stop_sweeper.wait(10):
-            close_old_connections()
-            dispatch.topup_attempts_sweep()
-
-    dispatch.due_poller_start(interval=args.due_poll)
-
-    def fulfil(order_id: int) -> None:
-        close_old_connections()
-        order_fulfil(order_id=order_id)
-
-    def fulfil_batch(batch: list[int]) -> None:
-        close_old_connections()
-        orders_fulfil(order_ids=batch)
-
-    batches = [order_ids[start:start + args.fulfil_batch] for start in range(0, len(order_ids), args.fulfil_batch)]
-
-    if args.dispatch_only:  # route every order first, untimed, and time the dispatcher alone
-        handed_off = dispatch.topup_dispatch
-        dispatch.topup_dispatch = lambda *, attempt_ids: None
-        with ThreadPoolExecutor(args.fulfil_threads, thread_name_prefix="fulfil") as pool:
-            list(pool.map(fulfil, order_ids))
-        dispatch.topup_dispatch = handed_off
-        close_old_connections()
+    span = (min(order_ids), max(order_ids))  # the bench's orders (a range: 10,000 ids as parameters cost CPU)
     load_before = os.getloadavg()
     helpers_before = {name: group_cpu_seconds(process) for name, process in helpers.items()}
     cpu_before = os.times()
+    database_before = database_backends_cpu_seconds(args.database)
     started = time.monotonic()
     started_at = timezone.now()
-    sweeping = threading.Thread(target=sweeper, daemon=True)
-    sweeping.start()
-    if args.dispatch_only:
-        dispatch.attempts_submit(attempt_ids=list(TopupAttempt.objects.order_by("pk").values_list("pk", flat=True)))
-    elif args.fulfil_batch > 1:
-        with ThreadPoolExecutor(args.fulfil_threads, thread_name_prefix="fulfil") as pool:
-            list(pool.map(fulfil_batch, batches))
-    else:
-        with ThreadPoolExecutor(args.fulfil_threads, thread_name_prefix="fulfil") as pool:
-            list(pool.map(fulfil, order_ids))
-    fulfilled = time.monotonic()
-    span = (min(order_ids), max(order_ids))  # the bench's orders (a range: 10,000 ids as parameters cost CPU)
+    # What the checkout does after each payment commits (kameng.orders.checkout._fulfil_after_commit).
+    for order_id in order_ids:
+        order_fulfilment_enqueue(order_id=order_id)
+    fulfilment_publisher_flush()
+    handed = time.monotonic()
+    cpu_handed = os.times()
     deadline = started + args.timeout
     settled = 0
     while time.monotonic() < deadline:
         settled = Order.objects.filter(pk__range=span, status__in=settled_states).count()
         if settled == len(order_ids):
             break
-        time.sleep(0.25)
-    stop_sweeper.set()
-    dispatch.dispatcher_stop()
-    cpu_after = os.times()
+        time.sleep(0.5)
     helpers_cpu = {name: group_cpu_seconds(process) - helpers_before[name] for name, process in helpers.items()}
+    cpu_after = os.times()
+    # The backends alive at the end (the processes' connections are long-lived), less what they had at the start:
+    # a backend that came and went in between is not counted, so this is a floor.
+    database_after = database_backends_cpu_seconds(args.database)
+    helpers_cpu["PostgreSQL (this run's backends)"] = sum(
+        seconds - database_before.get(pid, 0.0) for pid, seconds in database_after.items())
     times = TopupAttempt.objects.aggregate(first=Min("submitted_at"), last=Max("submitted_at"))
     last_done = Order.objects.filter(pk__range=span).aggregate(last=Max("delivered_at"))["last"]
     first_submit, last_submit = times["first"], times["last"]
@@ -268,16 +256,16 @@ def run(args: argparse.Namespace, order_ids: list[int], helpers: dict[str, subpr
     return {
         "orders": len(order_ids), "settled": settled, "attempts": attempts,
         "orders_with_more_than_one_attempt": sum(1 for count in per_order.values() if count > 1),
-        "fulfil_seconds": fulfilled - started, "elapsed_seconds": elapsed, "submit_span_seconds": submit_span,
+        "handover_seconds": handed - started, "elapsed_seconds": elapsed, "submit_span_seconds": submit_span,
         "completions_per_second": settled / elapsed if elapsed else 0.0,
         "submits_per_second": attempts / submit_span if submit_span else 0.0,
-        "ideal_per_second": args.threads / (args.latency_ms / 1000),
-        "worker_cpu_seconds": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
-        "worker_system_seconds": cpu_after.system - cpu_before.system,
+        "ideal_calls_per_second": args.threads / (args.latency_ms / 1000),
+        "handover_cpu_seconds": (cpu_handed.user - cpu_before.user) + (cpu_handed.system - cpu_before.system),
         "helpers_cpu_seconds": helpers_cpu,
         "load_before": load_before, "load_after": os.getloadavg(),
         "statuses": dict(Order.objects.filter(pk__range=span).values("status").annotate(n=Count("pk"))
                          .values_list("status", "n")),
+        "bench_cpu_seconds": (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system),
     }
 
 
@@ -317,17 +305,16 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=128, help="dispatcher I/O threads (concurrent calls)")
-    parser.add_argument("--fulfil-threads", type=int, default=8, help="threads running the fulfil task's work")
-    parser.add_argument("--fulfil-batch", type=int, default=50,
-                        help="orders per fulfilment transaction (orders_fulfil); 1: one order_fulfil per order")
+    parser.add_argument("--threads", type=int, default=256,
+                        help="calls in flight per worker process (KAMENG_TOPUP_DISPATCH_THREADS)")
+    parser.add_argument("--worker-pool", default="prefork", help="the Celery worker's --pool")
+    parser.add_argument("--worker-concurrency", type=int, default=1,
+                        help="the Celery worker's --concurrency (processes with prefork, each with a dispatcher)")
     parser.add_argument("--web-threads", type=int, default=16, help="callback server blocking threads")
-    parser.add_argument("--due-poll", type=float, default=0.2,
-                        help="seconds between the worker's claims of attempts a callback made due")
     parser.add_argument("--unknown-rate", type=float, default=0.0,
                         help="share of submits the simulator accepts but whose answer it loses (504)")
-    parser.add_argument("--dispatch-only", action="store_true",
-                        help="route every order before the clock starts, then time submits and settlement only")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/12",
+                        help="the Celery broker of this run (its queue is emptied first)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds before the run gives up waiting")
     parser.add_argument("--web-port", type=int, default=8150)
     parser.add_argument("--sim-port", type=int, default=8151)
@@ -337,19 +324,26 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def broker_empty(url: str) -> None:
+    """Forget tasks an earlier run left in this run's broker (its default queue only)."""
+    import redis
+
+    redis.Redis.from_url(url).delete("celery")
+
+
 def main() -> int:
     args = parse_arguments()
     env = bench_environment(args)
     workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-topup-"))
-    simulator = web = None
+    simulator = web = worker = beat = None
     print(f"direct top-up benchmark: {args.orders:,} orders, gateway latency {args.latency_ms} ms, "
-          f"{args.threads} dispatcher threads, unknown rate {args.unknown_rate}")
+          f"{args.threads} calls in flight per worker process, worker --pool {args.worker_pool} --concurrency "
+          f"{args.worker_concurrency}, unknown rate {args.unknown_rate}")
     database_create(args.pg_url, args.database)
     try:
         migrate(env, timeout=600)
-        # This process is the worker: its dispatcher runs the calls concurrently (eager tasks would run them inline,
-        # one at a time in each fulfilment thread). The callback server keeps eager tasks: it enqueues nothing here.
-        django_start({**env, "CELERY_TASK_ALWAYS_EAGER": "0"})
+        broker_empty(args.broker_url)
+        django_start(env)
         supplier_id, order_ids = seed(args)
         notify = f"http://127.0.0.1:{args.web_port}/suppliers/callback/{supplier_id}/"
         simulator = start([PYTHON, "-m", "kameng.simulators.supplier", "--port", str(args.sim_port),
@@ -357,37 +351,64 @@ def main() -> int:
                            "--latency-ms", str(args.latency_ms), "--unknown-rate", str(args.unknown_rate)],
                           env, workdir / "simulator.log")
         wait_for(f"http://127.0.0.1:{args.sim_port}/healthz", simulator, workdir / "simulator.log", "simulator")
-        # The callback server only makes the attempt due (a Fulu callback is a prompt); this worker's due poller
-        # queries it. It enqueues nothing.
-        web_env = {**env, "CELERY_TASK_ALWAYS_EAGER": "0", "KAMENG_TOPUP_CALLBACK_PROMPT": "poll"}
         web = start([str(Path(PYTHON).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port",
                      str(args.web_port), "--workers", "1", "--blocking-threads", str(args.web_threads), "--no-ws",
-                     "--log-level", "warning", "kameng.wsgi:application"], web_env, workdir / "web.log")
+                     "--log-level", "warning", "kameng.wsgi:application"], env, workdir / "web.log")
         wait_for(f"http://127.0.0.1:{args.web_port}/suppliers/callback/{supplier_id}/", web, workdir / "web.log",
                  "web")
-        result = run(args, order_ids, {"callback server": web, "simulator": simulator})
-        print(f"  completions/s: {result['completions_per_second']:,.0f} (ideal {result['ideal_per_second']:,.0f} ="
-              f" {args.threads} threads ÷ {args.latency_ms} ms); submits/s {result['submits_per_second']:,.0f}; "
-              f"{result['settled']:,}/{result['orders']:,} settled in {result['elapsed_seconds']:.1f} s "
-              f"(fulfilment of all orders took {result['fulfil_seconds']:.1f} s)")
-        print(f"  worker CPU {result['worker_cpu_seconds']:.1f} s (system {result['worker_system_seconds']:.1f} s) "
-              f"({1000 * result['worker_cpu_seconds'] / max(result['orders'], 1):.2f} ms/order); load average "
-              f"{result['load_before'][0]:.1f} → {result['load_after'][0]:.1f} (2 cores, shared); statuses "
-              f"{result['statuses']}")
-        print("  other processes' CPU: " + ", ".join(
-            f"{name} {seconds:.1f} s ({1000 * seconds / max(result['orders'], 1):.2f} ms/order)"
-            for name, seconds in result["helpers_cpu_seconds"].items()))
+        # The worker and beat as the systemd units of DEVELOPERS.md start them.
+        worker = start([PYTHON, "-m", "celery", "-A", "kameng", "worker", "--loglevel", "WARNING", "--pool",
+                        args.worker_pool, "--concurrency", str(args.worker_concurrency), "--hostname",
+                        f"bench-topup-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
+                       env, workdir / "worker.log")
+        beat = start([PYTHON, "-m", "celery", "-A", "kameng", "beat", "--loglevel", "WARNING", "--schedule",
+                      str(workdir / "celerybeat-schedule")], env, workdir / "beat.log")
+        wait_for_worker(args, worker, workdir / "worker.log")
+        helpers = {"worker": worker, "callback server": web, "simulator": simulator, "beat": beat}
+        result = run(args, order_ids, helpers)
+        report(args, result)
         ok = verify(args, result)
         return 0 if ok else 1
     finally:
-        stop(web)
-        stop(simulator)
+        for process in (worker, beat, web, simulator):
+            stop(process)
         from django.db import connections
 
         connections.close_all()
         if not args.keep_database:
             database_drop(args.pg_url, args.database)
         print(f"  logs: {workdir}")
+
+
+def wait_for_worker(args: argparse.Namespace, worker: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the worker answers a ping (its processes are up and consuming)."""
+    from kameng.celery import app
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited at start:\n{log.read_text()[-3000:]}")
+        if app.control.ping(timeout=1.0):
+            time.sleep(1.0)  # the dispatcher hosts start as the processes come up
+            return
+    raise RuntimeError(f"the worker did not answer within 120 s:\n{log.read_text()[-3000:]}")
+
+
+def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    orders = max(result["orders"], 1)
+    ideal_calls = result["ideal_calls_per_second"]
+    print(f"  completions/s: {result['completions_per_second']:,.0f} (ideal {ideal_calls / 2:,.0f} orders/s = "
+          f"{args.threads} calls in flight ÷ {args.latency_ms} ms = {ideal_calls:,.0f} calls/s, two calls an order); "
+          f"submits/s {result['submits_per_second']:,.0f}; {result['settled']:,}/{result['orders']:,} settled in "
+          f"{result['elapsed_seconds']:.1f} s (handing over all orders took {result['handover_seconds']:.1f} s)")
+    cpu = dict(result["helpers_cpu_seconds"])
+    cpu["enqueue (this process, as the checkout)"] = result["handover_cpu_seconds"]
+    print("  CPU per process: " + ", ".join(f"{name} {seconds:.1f} s ({1000 * seconds / orders:.2f} ms/order)"
+                                           for name, seconds in cpu.items()))
+    total = sum(cpu.values())
+    print(f"  all together {1000 * total / orders:.2f} ms/order → two cores allow {2000 / (1000 * total / orders):,.0f}"
+          f" orders/s; load average {result['load_before'][0]:.1f} → {result['load_after'][0]:.1f} (2 cores, "
+          f"shared); statuses {result['statuses']}")
 
 
 if __name__ == "__main__":

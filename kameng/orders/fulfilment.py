@@ -13,7 +13,8 @@
   the supplier dispatcher after commit; the outcome (delivered, failed over, refunded) is written by the suppliers.
 
 The sweeper (`orders_redrive_stuck`) re-drives paid orders whose task was lost. `orders_fulfil` does the task's
-work for many orders in one transaction.
+work for many orders in one transaction: the `fulfil_orders` task, sent for the orders committed together
+(kameng.orders.fulfilment_queue).
 """
 
 from __future__ import annotations
@@ -141,13 +142,11 @@ def order_fulfil_paid(order: Order) -> list[OrderEvent]:
 
 
 def order_fulfilment_enqueue(*, order_id: int) -> None:
-    """Hand a paid order fulfilled later to the worker (after commit); the sweeper re-drives it if this is lost."""
-    from kameng.orders.tasks import fulfil_order
+    """Hand a paid order fulfilled later to the worker (after commit), in a `fulfil_orders` batch with the orders
+    committed with it (kameng.orders.fulfilment_queue); the sweeper re-drives it if this is lost."""
+    from kameng.orders.fulfilment_queue import orders_fulfilment_enqueue
 
-    try:
-        fulfil_order.delay(order_id)
-    except Exception:  # a broker down must not fail a paid order: the sweeper picks it up
-        logger.exception("could not enqueue fulfilment of order %s; the sweeper will", order_id)
+    orders_fulfilment_enqueue(order_ids=[order_id])
 
 
 def order_fulfil(*, order_id: int) -> Order:

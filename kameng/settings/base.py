@@ -277,6 +277,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
+# Imported by every worker at start, before a prefork worker forks: its signals make each worker process host a
+# direct top-up dispatcher and due poller (kameng/suppliers/worker.py).
+CELERY_IMPORTS = ["kameng.suppliers.worker"]
 
 # --- kameng ----------------------------------------------------------------------------------------------
 # "kid:base64(32 bytes)" entries, comma separated; the first one encrypts, all of them decrypt.
@@ -397,6 +400,9 @@ KAMENG_CHECKOUT_GROUP_WAIT_SECONDS = env.float("KAMENG_CHECKOUT_GROUP_WAIT_SECON
 # Fulfillers of delivery kinds that live above orders in the layers (kameng/orders/fulfilment.py): dotted paths by
 # delivery kind, merged over the built-in ones. Direct top-up (直充) is routed and submitted by the suppliers.
 KAMENG_FULFILLERS = {"direct_topup": "kameng.suppliers.topup.order_fulfil_direct_topup"}
+# Paid orders fulfilled later go to the worker as `fulfil_orders` tasks of at most this many orders: whatever a
+# process committed since its last send (kameng/orders/fulfilment_queue.py).
+KAMENG_FULFIL_BATCH_MAX = env.int("KAMENG_FULFIL_BATCH_MAX", default=50)
 # Direct top-up pipeline (kameng/suppliers/topup.py, dispatch.py): threads per worker process that call suppliers
 # concurrently (each call waits on the upstream, not on the CPU); seconds an attempt left RECORDED waits before the
 # sweeper re-drives it, and a submit in flight may take before its attempt is queried; the first query of a result
@@ -404,7 +410,7 @@ KAMENG_FULFILLERS = {"direct_topup": "kameng.suppliers.topup.order_fulfil_direct
 # a processing attempt waits for its callback before it is queried; how long after a submit the upstream's "no such
 # order" is believed (then the same number is submitted again, at most SUBMIT_MAX submits in all, and never while a
 # submit's answer is outstanding); queries after which staff must look (需人工核查).
-KAMENG_TOPUP_DISPATCH_THREADS = env.int("KAMENG_TOPUP_DISPATCH_THREADS", default=128)
+KAMENG_TOPUP_DISPATCH_THREADS = env.int("KAMENG_TOPUP_DISPATCH_THREADS", default=256)
 KAMENG_TOPUP_REDRIVE_AFTER_SECONDS = env.int("KAMENG_TOPUP_REDRIVE_AFTER_SECONDS", default=30)
 KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS = env.int("KAMENG_TOPUP_SUBMIT_TIMEOUT_SECONDS", default=60)
 KAMENG_TOPUP_QUERY_FIRST_SECONDS = env.int("KAMENG_TOPUP_QUERY_FIRST_SECONDS", default=5)
@@ -416,8 +422,13 @@ KAMENG_TOPUP_SUBMIT_MAX = env.int("KAMENG_TOPUP_SUBMIT_MAX", default=3)
 # How the worker hears that a weakly signed callback (Fulu) made an attempt due for a query: "task" (one
 # query_topups task per callback) or "poll" (the worker's due poller claims every due attempt at once, every
 # KAMENG_TOPUP_DUE_POLL_SECONDS; kameng.suppliers.dispatch).
-KAMENG_TOPUP_CALLBACK_PROMPT = env.str("KAMENG_TOPUP_CALLBACK_PROMPT", default="task")
-KAMENG_TOPUP_DUE_POLL_SECONDS = env.float("KAMENG_TOPUP_DUE_POLL_SECONDS", default=1.0)
+# "poll" is the production wiring: each worker process hosting a dispatcher runs the poller
+# (kameng/suppliers/worker.py); the callback's request then only makes its attempt due.
+KAMENG_TOPUP_CALLBACK_PROMPT = env.str("KAMENG_TOPUP_CALLBACK_PROMPT", default="poll")
+KAMENG_TOPUP_DUE_POLL_SECONDS = env.float("KAMENG_TOPUP_DUE_POLL_SECONDS", default=0.2)
+# Seconds a web process holds a supplier's connector (its decrypted config) for the callbacks it receives: a config
+# changed in the admin is used for callbacks that much later (kameng/suppliers/callbacks.py).
+KAMENG_TOPUP_CALLBACK_CONNECTOR_SECONDS = env.float("KAMENG_TOPUP_CALLBACK_CONNECTOR_SECONDS", default=2.0)
 KAMENG_TOPUP_MIN = env.str("KAMENG_TOPUP_MIN", default="1.00")
 KAMENG_TOPUP_MAX = env.str("KAMENG_TOPUP_MAX", default="50000.00")
 # Gateway notifications (kameng/payments/intake.py): a body or query larger than this is refused unread (real

@@ -26,6 +26,8 @@ os.environ.setdefault("KAMENG_CHECKOUT_GROUP_COMMIT", "0")
 # unpaid reservations (tests/orders/test_reservations.py) set the production shares.
 os.environ.setdefault("KAMENG_UNPAID_STOCK_SHARE", "1")
 os.environ.setdefault("KAMENG_UNPAID_STOCK_SHARE_PER_BUYER", "1")
+# Off: a test's supplier may reuse an id an earlier test's rolled-back supplier had (SQLite); its own test sets it.
+os.environ.setdefault("KAMENG_TOPUP_CALLBACK_CONNECTOR_SECONDS", "0")
 # Room for the concurrency tests' threads (24 at most) beside the test's own connection and the checkout writer.
 os.environ.setdefault("DATABASE_POOL_MAX_SIZE", "40")
 

@@ -449,12 +449,17 @@ def _run(attempt_ids: list[int], via: Via, *, wait: bool) -> None:
 
 
 def topup_dispatch(*, attempt_ids: list[int]) -> None:
-    """After commit: hand the attempts to a worker (eager tasks: submit them here). A broker that is down loses
-    nothing: the attempts stay RECORDED and the sweeper re-drives them."""
+    """After commit: hand the attempts to a dispatcher — this process's when it is a worker process hosting one
+    (`dispatcher_host_start`: the `fulfil_orders` task routed them here, no broker hop), else a worker's through
+    the `submit_topups` task (eager tasks: submitted here). A broker that is down loses nothing: the attempts stay
+    RECORDED and the sweeper re-drives them."""
     from kameng.suppliers.tasks import submit_topups
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         attempts_submit(attempt_ids=attempt_ids)
+        return
+    if _host.is_set():
+        attempts_run(attempt_ids=attempt_ids, via=Via.SUBMIT)
         return
     try:
         submit_topups.delay(attempt_ids)
@@ -487,10 +492,35 @@ def topup_query_prompt(*, attempt_id: int) -> None:
     ).update(next_check_at=timezone.now())
     if not updated:  # settled already (or never live): nothing to ask
         return
+    if settings.CELERY_TASK_ALWAYS_EAGER or settings.KAMENG_TOPUP_CALLBACK_PROMPT != "poll":
+        _query_prompted(attempt_id)
+
+
+def topup_query_prompt_by_number(*, supplier_id: int, customer_order_no: str, supplier_order_id: str) -> bool:
+    """`topup_query_prompt` for a callback, in one conditional UPDATE: the supplier's live (PROCESSING or UNKNOWN)
+    attempt with this number — and, when both sides know one, the same supplier order id — is made due now. Returns
+    whether one was (False: no such attempt, settled already, or another supplier order: the caller looks)."""
+    # Plain SQL: the ORM's compiling of this UPDATE was most of the callback's own CPU (bench/README.md).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table()} SET next_check_at = %s WHERE customer_order_no = %s AND supplier_id = %s "  # noqa: S608
+            "AND status IN (%s, %s) AND (%s = '' OR supplier_order_id IN ('', %s))",
+            [connection.ops.adapt_datetimefield_value(timezone.now()), customer_order_no, supplier_id,
+             AttemptStatus.PROCESSING, AttemptStatus.UNKNOWN, supplier_order_id, supplier_order_id])
+        if not cursor.rowcount:
+            return False
+    if settings.CELERY_TASK_ALWAYS_EAGER or settings.KAMENG_TOPUP_CALLBACK_PROMPT != "poll":
+        attempt_id = (TopupAttempt.objects.filter(supplier_id=supplier_id, customer_order_no=customer_order_no)
+                      .values_list("pk", flat=True).first())
+        if attempt_id is not None:
+            _query_prompted(attempt_id)
+    return True
+
+
+def _query_prompted(attempt_id: int) -> None:
+    """The query owed to a prompt, where the worker does not poll for it: inline (eager tasks) or a task."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         attempt_query(attempt_id=attempt_id)
-        return
-    if getattr(settings, "KAMENG_TOPUP_CALLBACK_PROMPT", "task") == "poll":
         return
     from kameng.suppliers.tasks import query_topups
 
@@ -535,11 +565,27 @@ class _DuePoller:
 
 
 _pollers: dict[str, _DuePoller] = {}
+_host = threading.Event()  # set in a worker process that hosts a dispatcher (kameng.suppliers.worker)
+
+
+def dispatcher_host_start() -> None:
+    """Make this (worker) process a dispatcher host: attempts routed here are submitted here, and with
+    `KAMENG_TOPUP_CALLBACK_PROMPT` "poll" its due poller queries what the callbacks made due. Called by the
+    Celery worker's start-up signals (kameng.suppliers.worker), once per process that runs tasks."""
+    _host.set()
+    if settings.KAMENG_TOPUP_CALLBACK_PROMPT == "poll":
+        due_poller_start()
+
+
+def dispatcher_host_stop() -> None:
+    """The worker process is stopping: its poller and dispatcher end once the attempts in flight are written."""
+    _host.clear()
+    dispatcher_stop()
 
 
 def due_poller_start(*, interval: float | None = None) -> None:
     """Start this process's due poller (once); `interval` defaults to `KAMENG_TOPUP_DUE_POLL_SECONDS`."""
-    seconds = interval if interval is not None else float(getattr(settings, "KAMENG_TOPUP_DUE_POLL_SECONDS", 1.0))
+    seconds = interval if interval is not None else settings.KAMENG_TOPUP_DUE_POLL_SECONDS
     with _pools_lock:
         if "poller" not in _pollers:
             _pollers["poller"] = _DuePoller(seconds)

@@ -41,8 +41,10 @@ def test_async_submit_and_query_answer_as_the_synchronous_ones(monkeypatch: pyte
     connector = FuluConnector(CONFIG)
     assert connector.is_async
 
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")  # with a proxy named, httpx makes the calls
+
     async def run() -> tuple[Outcome, Outcome]:
-        client = httpx.AsyncClient(transport=transport)
+        client = httpx.AsyncClient(transport=transport, trust_env=False)
         monkeypatch.setattr(fulu, "shared_async_client", lambda **_: client)
         try:
             submitted = await connector.topup_submit_async(_request("A-1"))

@@ -5,6 +5,8 @@ signed callback that only makes its attempt due."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -19,7 +21,7 @@ from kameng.orders.fulfilment import orders_fulfil
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.suppliers import dispatch, topup
 from kameng.suppliers.callbacks import topup_callback_process
-from kameng.suppliers.connectors.base import Outcome, TopupAnswer
+from kameng.suppliers.connectors.base import CallbackResult, Outcome, TopupAnswer
 from kameng.suppliers.models import AttemptStatus, TopupAttempt
 from kameng.suppliers.topup import OutcomeToWrite, Via, attempt_outcomes_apply
 from tests.suppliers.topup_support import (
@@ -232,3 +234,47 @@ def test_a_prompting_callback_enqueues_a_query_task(upstreams: Upstreams, monkey
                            headers={})
     assert queued == [[attempt.pk]]
     assert upstream.queries[attempt.customer_order_no] == 0
+
+
+def test_a_prompting_callback_costs_one_statement_with_its_connector_held(
+        upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, settings: Settings,
+        django_assert_num_queries: Any) -> None:
+    from kameng.suppliers import callbacks
+
+    _, attempt, upstream = _prompting(upstreams, monkeypatch)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.KAMENG_TOPUP_CALLBACK_PROMPT = "poll"
+    settings.KAMENG_TOPUP_CALLBACK_CONNECTOR_SECONDS = 60
+    monkeypatch.setattr(callbacks, "_connectors", {})
+    body = upstream.callback_body(attempt.customer_order_no)
+    with django_assert_num_queries(2):  # the supplier's row, once; the conditional UPDATE
+        assert topup_callback_process(supplier_id=attempt.supplier_id, body=body, headers={}).status == 200
+    with django_assert_num_queries(1):  # the connector held: the UPDATE alone
+        assert topup_callback_process(supplier_id=attempt.supplier_id, body=body, headers={}).status == 200
+    assert dispatch.attempts_due() == [attempt.pk]
+    # an unknown number is still 404, a forged body still refused, an unknown supplier id still the same 400
+    assert topup_callback_process(supplier_id=attempt.supplier_id, headers={},
+                                  body=upstream.callback_body("K-nobody")).status == 404
+    forged = json.dumps({**json.loads(body), "sign": "0" * 32}).encode()
+    assert topup_callback_process(supplier_id=attempt.supplier_id, body=forged, headers={}).status == 400
+    assert topup_callback_process(supplier_id=attempt.supplier_id + 999, body=body, headers={}).status == 400
+
+
+def test_a_prompting_callback_naming_another_supplier_order_is_refused_and_makes_nothing_due(
+        upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    _, attempt, upstream = _prompting(upstreams, monkeypatch)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    TopupAttempt.objects.filter(pk=attempt.pk).update(supplier_order_id="UP-1")
+    verify = upstream.callback_verify
+
+    def naming_another(*, body: bytes, headers: Any) -> CallbackResult:
+        result = verify(body=body, headers=headers)
+        return dataclasses.replace(result, answer=dataclasses.replace(result.answer, supplier_order_id="UP-2"))
+
+    monkeypatch.setattr(upstream, "callback_verify", naming_another)
+
+    reply = topup_callback_process(supplier_id=attempt.supplier_id, headers={},
+                                   body=upstream.callback_body(attempt.customer_order_no))
+
+    assert (reply.status, reply.body) == (400, "rejected")
+    assert dispatch.attempts_due() == []

@@ -1,4 +1,5 @@
-"""`python -m kameng.simulators.supplier --port 8190 …`: run the supplier simulator (granian, one event loop).
+"""`python -m kameng.simulators.supplier --port 8190 …`: run the supplier simulator (one asyncio event loop, the
+lean HTTP/1.1 server of server.py).
 
 Merchants come from `--config FILE` (JSON: {"merchants": [{"app_key", "app_secret", "name", "notify_url",
 "price_factor", "prices", "stock"}], "knobs": {…}}) and/or `--merchant KEY:SECRET[:PRICE_FACTOR[:NOTIFY_URL]]`;
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--merchant", type=_parse_merchant, action="append", default=[],
                         help="KEY:SECRET[:PRICE_FACTOR[:NOTIFY_URL]], repeatable")
     parser.add_argument("--seed", type=int, default=None, help="random seed (reproducible refusals/failures)")
-    parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--access-log", action="store_true", help="(ignored: the lean server keeps no access log)")
     defaults = Knobs()
     for item in fields(Knobs):
         flag = "--" + item.name.replace("_", "-")
@@ -82,20 +83,23 @@ def simulator_from_options(options: argparse.Namespace) -> SupplierSimulator:
     return SupplierSimulator(merchants=merchants or demo_merchants(), knobs=knobs, seed=options.seed)
 
 
-async def serve(app: SupplierSimulatorApp, *, host: str, port: int, access_log: bool) -> None:
-    from granian.constants import Interfaces
-    from granian.server.embed import Server
+async def serve(app: SupplierSimulatorApp, *, host: str, port: int) -> None:
+    """Serve on the lean HTTP/1.1 server (kameng.simulators.supplier.server) until SIGINT or SIGTERM."""
+    from kameng.simulators.supplier.server import serve as serve_http
 
-    server = Server(app, address=host, port=port, interface=Interfaces.ASGI, backlog=2048, log_access=access_log)
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, server.stop)
+        loop.add_signal_handler(signum, stop.set)
     merchants = ", ".join(f"{merchant.app_key} ({merchant.name or '-'}; notify {merchant.notify_url or 'none'})"
                           for merchant in app.simulator.merchants.values())
-    sys.stdout.write(f"{READY_LINE}: gateway http://{host}:{port}/api/getway  admin "
-                     f"http://{host}:{port}/admin/state  merchants: {merchants}\n")
-    sys.stdout.flush()
-    await server.serve()
+
+    def ready() -> None:
+        sys.stdout.write(f"{READY_LINE}: gateway http://{host}:{port}/api/getway  admin "
+                         f"http://{host}:{port}/admin/state  merchants: {merchants}\n")
+        sys.stdout.flush()
+
+    await serve_http(app, host=host, port=port, ready=ready, stop=stop)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     simulator = simulator_from_options(options)
-    asyncio.run(serve(SupplierSimulatorApp(simulator), host=options.host, port=options.port,
-                      access_log=options.access_log))
+    asyncio.run(serve(SupplierSimulatorApp(simulator), host=options.host, port=options.port))
     return 0
 
 

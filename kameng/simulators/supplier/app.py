@@ -15,7 +15,11 @@ Routes:
   POST /admin/reset                forget orders and counters
 
 Everything waits asynchronously (latency, processing, callbacks): one event loop serves hundreds of requests in
-flight. The admin is unauthenticated: bind the simulator to 127.0.0.1.
+flight. The answers are made apart from any server (`gateway_delay`, `gateway_reply`, `reply`): this module's ASGI
+entry point serves them to tests (httpx's ASGI transport), the lean HTTP/1.1 server of `server.py` to everyone else
+(`python -m kameng.simulators.supplier`). Callbacks go out through httpx when a transport is given (tests: a mock),
+else through `server.CallbackClient` (plain HTTP/1.1 keep-alive over asyncio). The admin is unauthenticated: bind
+the simulator to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from kameng.simulators.supplier.core import Merchant, Order, SupplierSimulator
+
+if TYPE_CHECKING:
+    from kameng.simulators.supplier.server import CallbackClient
 
 logger = logging.getLogger("kameng.simulators.supplier")
 
@@ -43,6 +51,15 @@ RATE_KNOBS = ("refuse_rate", "fail_rate", "unknown_rate")
 # every request scan the whole queue (httpcore assigns queued requests to connections in a loop over both), which
 # starved the event loop — the gateway stopped answering under a burst of completions.
 CALLBACK_CONCURRENCY = 64
+CALLBACK_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str
+    hang_seconds: float = 0.0  # a lost answer: wait this long before sending it
 
 
 class SupplierSimulatorApp:
@@ -51,6 +68,7 @@ class SupplierSimulatorApp:
         self.simulator = simulator
         self._callback_transport = callback_transport
         self._callback_client: httpx.AsyncClient | None = None
+        self._plain_client: CallbackClient | None = None
         self._callback_slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -63,35 +81,46 @@ class SupplierSimulatorApp:
         body = await _read_body(receive)
         method, path = scope["method"], scope["path"]
         if path in GATEWAY_PATHS and method == "POST":
-            await self.gateway(body, send)
-        elif path == "/healthz":
-            await _respond(send, 200, b"ok", "text/plain")
-        elif path.startswith("/admin/"):
-            status, answer = self.admin(method, path.removeprefix("/admin/"), body)
-            await _respond_json(send, status, answer)
+            delay = self.gateway_delay()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            reply = self.gateway_reply(body)
+            if reply.hang_seconds:
+                await asyncio.sleep(reply.hang_seconds)
         else:
-            await _respond_json(send, 404, {"error": "not found"})
+            reply = self.reply(method, path, body)
+        await _respond(send, reply.status, reply.body, reply.content_type)
+
+    def reply(self, method: str, path: str, body: bytes) -> Reply:
+        """The answer to anything but a gateway call: health, admin, 404."""
+        if path == "/healthz":
+            return Reply(200, b"ok", "text/plain")
+        if path.startswith("/admin/"):
+            return _json_reply(*self.admin(method, path.removeprefix("/admin/"), body))
+        return _json_reply(404, {"error": "not found"})
 
     # --- the gateway ----------------------------------------------------------------------------------------------
 
-    async def gateway(self, body: bytes, send: Send) -> None:
+    def gateway_delay(self) -> float:
+        """Seconds to wait before answering a gateway call (the latency knobs)."""
         knobs = self.simulator.knobs
         delay = knobs.latency_ms + (self.simulator.random.uniform(0, knobs.latency_jitter_ms)
                                     if knobs.latency_jitter_ms else 0.0)
-        if delay > 0:
-            await asyncio.sleep(delay / 1000)
+        return max(delay, 0.0) / 1000
+
+    def gateway_reply(self, body: bytes) -> Reply:
+        """The gateway's answer to this call once its latency has passed (an accepted order starts its way to the
+        final state and the callback); a lost answer says how long to hang before it is sent."""
+        knobs = self.simulator.knobs
         answer = self.simulator.gateway(body)
         if answer.accepted is not None:
             self._spawn(self._complete(answer.accepted))
         if answer.lost:
-            if knobs.unknown_mode == "hang":
-                await asyncio.sleep(knobs.hang_seconds)
             if knobs.unknown_mode == "garbled":
-                await _respond(send, 200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
-            else:
-                await _respond(send, 504, b"Gateway Time-out", "text/plain")
-            return
-        await _respond_json(send, answer.status, answer.body)
+                return Reply(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+            return Reply(504, b"Gateway Time-out", "text/plain",
+                         hang_seconds=knobs.hang_seconds if knobs.unknown_mode == "hang" else 0.0)
+        return _json_reply(answer.status, answer.body)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
@@ -113,7 +142,6 @@ class SupplierSimulatorApp:
     async def _deliver(self, order: Order, url: str, callback: dict[str, Any]) -> None:
         """POST the callback until the platform answers `success`, at most 1 + callback_retries times."""
         knobs = self.simulator.knobs
-        client = self._client()
         content = json.dumps(callback, ensure_ascii=False).encode("utf-8")
         for attempt in range(1 + knobs.callback_retries):
             if attempt:
@@ -123,26 +151,40 @@ class SupplierSimulatorApp:
             try:
                 async with self._callback_slots:
                     order.callbacks_sent += 1
-                    response = await client.post(url, content=content,
-                                                 headers={"Content-Type": "application/json; charset=utf-8"})
-            except httpx.HTTPError as error:
+                    status, text = await self._post(url, content)
+            except (httpx.HTTPError, OSError, ValueError, asyncio.IncompleteReadError) as error:
                 logger.info("callback %s → %s failed: %s", order.customer_order_no, url, type(error).__name__)
                 continue
-            if response.status_code == 200 and response.text.strip() == "success":
+            if status == 200 and text.strip() == b"success":
                 order.callbacks_acknowledged += 1
                 return
-            logger.info("callback %s → %s answered %s", order.customer_order_no, url, response.status_code)
+            logger.info("callback %s → %s answered %s", order.customer_order_no, url, status)
+
+    async def _post(self, url: str, content: bytes) -> tuple[int, bytes]:
+        """One callback POST: (status, body). Through httpx with a given transport (tests), else the plain client."""
+        if self._callback_transport is None:
+            if self._plain_client is None:
+                from kameng.simulators.supplier.server import CallbackClient
+
+                self._plain_client = CallbackClient()
+            return await self._plain_client.post(url, content, CALLBACK_CONTENT_TYPE)
+        response = await self._client().post(url, content=content, headers={"Content-Type": CALLBACK_CONTENT_TYPE})
+        return response.status_code, response.content
 
     def _client(self) -> httpx.AsyncClient:
         if self._callback_client is None:
-            from kameng.suppliers.connectors.fulu import remember_sniffio_missing
-
-            remember_sniffio_missing()  # the same cost for the callbacks' client
             self._callback_client = httpx.AsyncClient(
                 transport=self._callback_transport, timeout=httpx.Timeout(10.0, connect=5.0),
                 limits=httpx.Limits(max_connections=CALLBACK_CONCURRENCY,
                                     max_keepalive_connections=CALLBACK_CONCURRENCY))
         return self._callback_client
+
+    async def tasks_cancel(self) -> None:
+        """Stop the completions and callbacks in flight (the server shutting down)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def drain(self) -> None:
         """Wait for every order completion and callback in flight (tests, shutdown)."""
@@ -249,9 +291,8 @@ async def _respond(send: Send, status: int, body: bytes, content_type: str) -> N
     await send({"type": "http.response.body", "body": body})
 
 
-async def _respond_json(send: Send, status: int, answer: dict[str, Any]) -> None:
-    await _respond(send, status, json.dumps(answer, ensure_ascii=False, default=str).encode("utf-8"),
-                   "application/json")
+def _json_reply(status: int, answer: dict[str, Any]) -> Reply:
+    return Reply(status, json.dumps(answer, ensure_ascii=False, default=str).encode("utf-8"), "application/json")
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -59,6 +59,7 @@ from kameng.suppliers.connectors.base import (
     TopupRequest,
     UpstreamGoods,
 )
+from kameng.suppliers.connectors.http11 import Http11Client, HttpError, HttpTimeoutError, proxies_configured
 
 logger = logging.getLogger("kameng.suppliers.fulu")
 
@@ -122,7 +123,9 @@ ASYNC_SHARDS = 16
 ASYNC_SHARD_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=30)
 _async_clients: dict[tuple[int, float, float], list[httpx.AsyncClient]] = {}
 _async_turn = itertools.count()
-JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+JSON_HEADERS = {"Content-Type": JSON_CONTENT_TYPE}
+_lean_clients: dict[tuple[int, float, float], Http11Client] = {}
 
 
 def remember_sniffio_missing() -> None:
@@ -147,12 +150,24 @@ def shared_async_client(*, timeout: float, connect_timeout: float) -> httpx.Asyn
     return clients[next(_async_turn) % len(clients)]
 
 
+def shared_lean_client(*, timeout: float, connect_timeout: float) -> Http11Client:
+    """The running event loop's lean HTTP/1.1 client for these timeouts (made and used in that loop's thread)."""
+    key = (id(asyncio.get_running_loop()), timeout, connect_timeout)
+    client = _lean_clients.get(key)
+    if client is None:
+        client = Http11Client(timeout=timeout, connect_timeout=connect_timeout)
+        _lean_clients[key] = client
+    return client
+
+
 async def async_clients_close() -> None:
     """Close the running loop's clients (the dispatcher's loop, stopping)."""
     loop_id = id(asyncio.get_running_loop())
     for key in [key for key in _async_clients if key[0] == loop_id]:
         for client in _async_clients.pop(key):
             await client.aclose()
+    for key in [key for key in _lean_clients if key[0] == loop_id]:
+        await _lean_clients.pop(key).aclose()
 
 
 def _transport_failure(error: httpx.HTTPError) -> tuple[str, str, Any]:
@@ -252,31 +267,41 @@ class FuluConnector:
             response = self.client.post(self.gateway_url, content=self._body(method, biz), headers=JSON_HEADERS)
         except httpx.HTTPError as error:
             return _transport_failure(error)
-        return self._answer_of(response)
+        return self._answer_of(response.status_code, response.content)
 
     async def _call_async(self, method: str, biz: Mapping[str, Any]) -> tuple[str, str, Any]:
-        """`_call` on this event loop's shared async client (the dispatcher's event loop)."""
-        client = shared_async_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
+        """`_call` on this event loop's shared client (the dispatcher's event loop): the lean HTTP/1.1 client
+        (kameng.suppliers.connectors.http11), or httpx when the environment names a proxy."""
+        if proxies_configured():
+            client = shared_async_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
+            try:
+                response = await client.post(self.gateway_url, content=self._body(method, biz), headers=JSON_HEADERS)
+            except httpx.HTTPError as error:
+                return _transport_failure(error)
+            return self._answer_of(response.status_code, response.content)
+        lean = shared_lean_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
         try:
-            response = await client.post(self.gateway_url, content=self._body(method, biz), headers=JSON_HEADERS)
-        except httpx.HTTPError as error:
-            return _transport_failure(error)
-        return self._answer_of(response)
+            answer = await lean.post(self.gateway_url, self._body(method, biz), content_type=JSON_CONTENT_TYPE)
+        except HttpTimeoutError:
+            return "", "福禄接口超时：HttpTimeoutError", None
+        except HttpError as error:
+            return "", f"福禄接口连接失败：{type(error).__name__}", None
+        return self._answer_of(answer.status, answer.body)
 
     def _body(self, method: str, biz: Mapping[str, Any]) -> bytes:
         return compact_json(self.envelope(method, biz)).encode("utf-8")
 
-    def _answer_of(self, response: httpx.Response) -> tuple[str, str, Any]:
+    def _answer_of(self, status: int, content: bytes) -> tuple[str, str, Any]:
         try:
-            return self._read(response)
+            return self._read(status, content)
         except _UnreadableAnswerError as error:
             return "", str(error), None
 
-    def _read(self, response: httpx.Response) -> tuple[str, str, Any]:
-        if response.status_code != 200:
-            raise _UnreadableAnswerError(f"福禄接口 HTTP {response.status_code}")
+    def _read(self, status: int, content: bytes) -> tuple[str, str, Any]:
+        if status != 200:
+            raise _UnreadableAnswerError(f"福禄接口 HTTP {status}")
         try:
-            answer = response.json()
+            answer = json.loads(content)
             code, message = str(answer["code"]), str(answer.get("message") or "")
         except (ValueError, KeyError, TypeError) as error:
             raise _UnreadableAnswerError("福禄接口应答无法解析") from error
