@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
-from kameng.catalog.models import Category, Product, ProductStatus, Sku, game_goods_cache_key
+from kameng.catalog.models import Category, Product, ProductStatus, Sku, game_goods_cache_key, game_goods_held
 from kameng.catalog.topup_forms import topup_form_of
 from kameng.core.ids import is_database_id
 
@@ -117,16 +119,30 @@ def topup_form_for_sku(*, sku_id: int) -> tuple[str, list[dict[str, Any]]] | Non
 
 
 GAME_GOODS_CACHE_SECONDS = 300
+# A process answers from its own copy for KAMENG_RISK_RULES_CHECK_SECONDS (2 s by default: as long as a risk rule
+# change takes to apply), for this many SKUs at most.
+GAME_GOODS_HELD_MAX = 10_000
 
 
 def is_game_goods_sku(*, sku_id: int) -> bool:
     """Whether the SKU's product is marked 游戏类商品 (minors' limits apply: kameng.risk). Asked at every order
-    while the minors' rule is enabled, so it is kept in the cache: one cache read per order, a query only the first
-    time (saving the product forgets it). An unknown SKU is not game goods (the checkout refuses it anyway)."""
+    while the minors' rule is enabled, so it is kept: in this process for KAMENG_RISK_RULES_CHECK_SECONDS (no round
+    trip at all for a busy SKU), then in the shared cache (one cache read), a query only the first time. Saving the
+    product forgets it in the cache and in the process that saved it; another process follows within
+    KAMENG_RISK_RULES_CHECK_SECONDS, the bound a risk rule's own change has. An unknown SKU is not game goods (the
+    checkout refuses it anyway)."""
+    now = time.monotonic()
+    held = game_goods_held.get(sku_id)
+    if held is not None and now - held[1] <= settings.KAMENG_RISK_RULES_CHECK_SECONDS:
+        return held[0]
     key = game_goods_cache_key(sku_id)
     cached = cache.get(key)
     if cached is not None:
-        return bool(cached)
-    is_game = is_database_id(sku_id) and Sku.objects.filter(pk=sku_id, product__is_game_goods=True).exists()
-    cache.set(key, int(is_game), timeout=GAME_GOODS_CACHE_SECONDS)
+        is_game = bool(cached)
+    else:
+        is_game = is_database_id(sku_id) and Sku.objects.filter(pk=sku_id, product__is_game_goods=True).exists()
+        cache.set(key, int(is_game), timeout=GAME_GOODS_CACHE_SECONDS)
+    if len(game_goods_held) >= GAME_GOODS_HELD_MAX:
+        game_goods_held.clear()
+    game_goods_held[sku_id] = (is_game, now)
     return is_game

@@ -238,11 +238,11 @@ def _secret_of(ciphertext: bytes) -> str:
     """The key's secret, decrypted once per ciphertext and process (the field's own decryption and context)."""
     secret = _secrets.get(ciphertext)
     if secret is None:
-        secret = ApiKey._meta.get_field("secret").from_db_value(ciphertext, None, connection)
+        secret = str(ApiKey._meta.get_field("secret").from_db_value(ciphertext, None, connection))
         if len(_secrets) >= KEY_CACHE_MAX:
             _secrets.clear()
         _secrets[ciphertext] = secret
-    return str(secret)
+    return secret
 
 
 def api_keys_forget(*, key_id: str | None = None) -> None:
