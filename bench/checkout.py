@@ -38,7 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import common
-from common import DEFAULT_PG_URL, PYTHON, ROOT, migrate, process_stop
+from common import (
+    DEFAULT_PG_URL,
+    PYTHON,
+    ROOT,
+    broker_forget,
+    cpu_seconds,
+    migrate,
+    process_stop,
+    redis_forget,
+    worker_start,
+)
 
 PRICE = Decimal("9.50")
 FUNDS_PER_BUYER = Decimal("1000000.00")
@@ -69,18 +79,6 @@ def bench_environment(args: argparse.Namespace) -> dict[str, str]:
     if args.worker:
         env["CELERY_BROKER_URL"] = args.broker_url
     return env
-
-
-def worker_start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A Celery worker as in production (threads pool), in its own process group so its CPU can be counted."""
-    command = [PYTHON, "-m", "celery", "-A", "kameng", "worker", "--pool", "threads", "--concurrency", "4",
-               "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    time.sleep(3)
-    if process.poll() is not None:
-        raise RuntimeError(f"the Celery worker exited at start:\n{log.read_text()[-3000:]}")
-    return process
 
 
 def queue_drain(env: dict[str, str], *, timeout: float = 300) -> float:
@@ -234,26 +232,6 @@ def sessions_check(args: argparse.Namespace, seeded: Seeded) -> None:
         with urllib.request.urlopen(request, timeout=5) as response:
             body = json.loads(response.read())
             assert Decimal(str(body["balance"])) > 0, body
-
-
-def cpu_seconds(*, process_group: int, database: str) -> tuple[float, float]:
-    """CPU time (user + system) used so far by the server's process group and by the PostgreSQL backends connected
-    to the bench database: per order, a figure that the other load on a shared machine barely moves."""
-    tick = os.sysconf("SC_CLK_TCK")
-    server = postgres = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            used = (int(fields[11]) + int(fields[12])) / tick
-            if int(fields[2]) == process_group:
-                server += used
-            elif f" {database} ".encode() in (entry / "cmdline").read_bytes().replace(b"\0", b" "):
-                postgres += used
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended meanwhile, or is not ours to read
-    return server, postgres
 
 
 # --- load -----------------------------------------------------------------------------------------------------
@@ -530,22 +508,6 @@ def parse_arguments() -> argparse.Namespace:
                              "same database")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the servers x variants list, interleaved")
     return parser.parse_args()
-
-
-def broker_forget(env: dict[str, str]) -> None:
-    """An empty broker database: tasks left by an earlier, interrupted run would be counted in this one."""
-    import redis
-
-    redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
-
-
-def redis_forget(env: dict[str, str]) -> None:
-    import redis
-
-    client = redis.Redis.from_url(env["REDIS_URL"])
-    keys = list(client.scan_iter(match=f"{env['CACHE_KEY_PREFIX']}:*", count=1000))
-    for offset in range(0, len(keys), 1000):
-        client.delete(*keys[offset : offset + 1000])
 
 
 def main() -> int:

@@ -1,6 +1,8 @@
 """What the benchmarks share to set a run up and take it down — not what they measure: the production-like
 environment of a run (nothing read from .env, fresh keys), its throwaway PostgreSQL database, migrating it, Django
-in this process, and stopping a process group a benchmark started.
+in this process, a Celery worker and its broker, the run's Redis keys, stopping a process group a benchmark
+started, the CPU accounting (a server's process group and the database's backends), and for the benchmarks that
+start the server as bench/checkout.py does (the Open API ones), their shared options and the frame of a run.
 
 Imported by the scripts in this folder (run as `.venv/bin/python bench/<name>.py`, which puts this folder on the
 import path).
@@ -8,12 +10,17 @@ import path).
 
 from __future__ import annotations
 
+import argparse
 import base64
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +97,136 @@ def process_stop(process: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+# --- a Celery worker, its broker, the run's Redis keys --------------------------------------------------------
+
+
+def worker_start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A Celery worker as in production (threads pool), in its own process group so its CPU can be counted."""
+    command = [PYTHON, "-m", "celery", "-A", "kameng", "worker", "--pool", "threads", "--concurrency", "4",
+               "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    time.sleep(3)
+    if process.poll() is not None:
+        raise RuntimeError(f"the Celery worker exited at start:\n{log.read_text()[-3000:]}")
+    return process
+
+
+def broker_forget(env: dict[str, str]) -> None:
+    """An empty broker database: tasks left by an earlier, interrupted run would be counted in this one."""
+    import redis
+
+    redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+
+
+def redis_forget(env: dict[str, str]) -> None:
+    """Delete the run's cache keys (its CACHE_KEY_PREFIX) from Redis."""
+    import redis
+
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    keys = list(client.scan_iter(match=f"{env['CACHE_KEY_PREFIX']}:*", count=1000))
+    for offset in range(0, len(keys), 1000):
+        client.delete(*keys[offset : offset + 1000])
+
+
+# --- CPU accounting -------------------------------------------------------------------------------------------
+
+
+def cpu_seconds(*, process_group: int, database: str) -> tuple[float, float]:
+    """CPU time (user + system) used so far by the server's process group and by the PostgreSQL backends connected
+    to the bench database: per order, a figure that the other load on a shared machine barely moves."""
+    tick = os.sysconf("SC_CLK_TCK")
+    server = postgres = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            used = (int(fields[11]) + int(fields[12])) / tick
+            if int(fields[2]) == process_group:
+                server += used
+            elif f" {database} ".encode() in (entry / "cmdline").read_bytes().replace(b"\0", b" "):
+                postgres += used
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile, or is not ours to read
+    return server, postgres
+
+
+def cpu_per_request(before: tuple[float, float], after: tuple[float, float], requests: int) -> tuple[float, float]:
+    """Milliseconds of CPU per request of the server and of PostgreSQL between two `cpu_seconds` readings."""
+    count = max(1, requests)
+    return (after[0] - before[0]) / count * 1000, (after[1] - before[1]) / count * 1000
+
+
+# --- the Open API benchmarks: options, seeding's last step, the frame of a run ---------------------------------
+
+
+def server_arguments(parser: argparse.ArgumentParser, *, port: int, database: str) -> None:
+    """The options of a benchmark that starts the server as bench/checkout.py does, with a worker beside it."""
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--granian-workers", type=int, default=2)
+    parser.add_argument("--granian-threads", type=int, default=24)
+    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--gunicorn-threads", type=int, default=24)
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--database", default=database)
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument("--no-worker", dest="worker", action="store_false")
+    parser.add_argument("--keep-database", action="store_true")
+
+
+SEEDED_TABLES = ("inventory_cardkey, ledger_account, accounts_user, catalog_sku, catalog_product, resellers_apikey, "
+                 "resellers_reseller")
+
+
+def seeded_tables_analyze() -> None:
+    """VACUUM ANALYZE what the seeding wrote (the order tables are empty now and fill during the run), then close
+    this process's connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {SEEDED_TABLES}")
+    connection.close()
+
+
+def run_framed(args: argparse.Namespace, env: dict[str, str], *, prefix: str,
+               body: Callable[[Path, Callable[[], subprocess.Popen[bytes] | None]], bool]) -> int:
+    """A run from its fresh database to its clean-up: create and migrate the run's database, then
+    `body(workdir, start_worker)` — it seeds, serves and checks, True when every invariant held; `start_worker()`
+    starts the Celery worker once the seeding is done (None with --no-worker) — and whatever happens, the worker
+    stopped, this process's connections closed, the run's Redis keys deleted, the database dropped (unless
+    --keep-database) and the scratch folder removed. Returns the exit status (0: every invariant held)."""
+    os.environ.update(env)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start_worker() -> subprocess.Popen[bytes] | None:
+        if not args.worker:
+            return None
+        broker_forget(env)
+        workers.append(worker_start(env, workdir / "worker.log"))
+        return workers[-1]
+
+    ok = False
+    try:
+        database_create(args.pg_url, args.database)
+        migrate(env)
+        ok = body(workdir, start_worker)
+    finally:
+        for worker in workers:
+            process_stop(worker)
+        from django.db import connections
+
+        connections.close_all()
+        try:
+            redis_forget(env)
+        except Exception as error:
+            print(f"  (could not clean Redis keys: {error})")
+        if not args.keep_database:
+            database_drop(args.pg_url, args.database)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1

@@ -22,11 +22,10 @@ import asyncio
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -35,17 +34,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.checkout import (  # noqa: E402
-    bench_environment,
-    broker_forget,
+from bench.checkout import bench_environment, server_command, server_start  # noqa: E402
+from bench.common import (  # noqa: E402
+    cpu_per_request,
     cpu_seconds,
-    migrate,
-    redis_forget,
-    server_command,
-    server_start,
-    worker_start,
+    run_framed,
+    seeded_tables_analyze,
+    server_arguments,
 )
-from bench.common import database_create, database_drop  # noqa: E402
 from bench.common import process_stop as server_stop  # noqa: E402
 from bench.openapi_support import ORDERS_PATH, KeyPair, print_checks, signed_order  # noqa: E402
 
@@ -109,8 +105,6 @@ def seed(args: argparse.Namespace) -> tuple[int, int, list[KeyPair], list[KeyPai
     import django
 
     django.setup()
-    from django.db import connection
-
     from bench.openapi_support import seed_resellers, seed_sku
 
     sku_id, _, _ = seed_sku(keys=args.keys, price=PRICE, name="秒杀点卡")
@@ -120,10 +114,7 @@ def seed(args: argparse.Namespace) -> tuple[int, int, list[KeyPair], list[KeyPai
     warmers = seed_resellers(count=WARMUP_ORDERS, funds=FUNDS)
     print(f"  {args.buyers:,} resellers with keys and funded wallets in {time.monotonic() - started:.1f} s; "
           f"{args.keys:,} keys on SKU #{sku_id}")
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE inventory_cardkey, ledger_account, accounts_user, catalog_sku, "
-                       "catalog_product, resellers_apikey, resellers_reseller")
-    connection.close()
+    seeded_tables_analyze()
     return sku_id, warm_sku_id, buyers, warmers
 
 def verify(args: argparse.Namespace, sku_id: int, buyers: list[KeyPair], answers: list[Answer],
@@ -177,21 +168,10 @@ def verify(args: argparse.Namespace, sku_id: int, buyers: list[KeyPair], answers
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    server_arguments(parser, port=8733, database="kameng_bench_flash")
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--keys", type=int, default=500)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a buyer waits for its answer")
-    parser.add_argument("--granian-workers", type=int, default=2)
-    parser.add_argument("--granian-threads", type=int, default=24)
-    parser.add_argument("--gunicorn-workers", type=int, default=2)
-    parser.add_argument("--gunicorn-threads", type=int, default=24)
-    parser.add_argument("--port", type=int, default=8733)
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
-    parser.add_argument("--database", default="kameng_bench_flash")
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
-    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13"))
-    parser.add_argument("--no-worker", dest="worker", action="store_false")
-    parser.add_argument("--keep-database", action="store_true")
     return parser.parse_args()
 
 def main() -> int:
@@ -200,19 +180,12 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.buyers * 2 + 256)), hard))
     env = bench_environment(args)
     env.setdefault("GRANIAN_BACKLOG", str(max(2048, args.buyers * 2)))
-    os.environ.update(env)
-    workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-flash-"))
-    worker: subprocess.Popen[bytes] | None = None
-    ok = False
     print(f"kameng flash sale — {args.buyers:,} buyers, {args.keys:,} keys, {os.cpu_count()} CPUs, "
           f"database {args.database}")
-    try:
-        database_create(args.pg_url, args.database)
-        migrate(env)
+
+    def body(workdir: Path, start_worker: Callable[[], subprocess.Popen[bytes] | None]) -> bool:
         sku_id, warm_sku_id, buyers, warmers = seed(args)
-        if args.worker:
-            broker_forget(env)
-            worker = worker_start(env, workdir / "worker.log")
+        start_worker()
         print(f"\n== {args.server}: {' '.join(server_command(args.server, args)[1:-1])}")
         process = server_start(args.server, args, env, workdir / "server.log", {})
         try:
@@ -230,33 +203,23 @@ def main() -> int:
             server_stop(process)
         settle = max(answer.finished for answer in answers) - released
         ordered = sorted(answer.finished - released for answer in answers if answer.status == 201)
+        server_ms, postgres_ms = cpu_per_request(before, after, args.buyers)
         print(f"  {args.buyers:,} connections opened in {connected:.2f} s, then released together")
         print(f"  settled in {settle:.2f} s: last key delivered at {ordered[-1] if ordered else 0:.2f} s, "
               f"median answer {sorted(a.finished - released for a in answers)[len(answers) // 2]:.2f} s")
         print(f"  CPU for the race: server {after[0] - before[0]:.2f} s, PostgreSQL {after[1] - before[1]:.2f} s "
-              f"({(after[0] - before[0]) / args.buyers * 1000:.2f} + {(after[1] - before[1]) / args.buyers * 1000:.2f}"
-              f" ms per request)")
+              f"({server_ms:.2f} + {postgres_ms:.2f} ms per request)")
         log = [line for line in (workdir / "server.log").read_text(errors="replace").splitlines()
                if "No directory at" not in line and "mw_instance" not in line and "threads" not in line]
         if log:
-            print("  server log (tail):\n    " + "\n    ".join(log[-8:]))
+            print(f"  server log: {len(log)} lines; the tail:\n    " + "\n    ".join(log[-8:]))
         print("\n== verification")
         ok = verify(args, sku_id, buyers, answers, settle)
         print(f"\n  invariants: {'all hold' if ok else 'VIOLATED'}")
-    finally:
-        if worker is not None:
-            server_stop(worker)
-        from django.db import connections
+        return ok
 
-        connections.close_all()
-        try:
-            redis_forget(env)
-        except Exception as error:
-            print(f"  (could not clean Redis keys: {error})")
-        if not args.keep_database:
-            database_drop(args.pg_url, args.database)
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok else 1
+    return run_framed(args, env, prefix="kameng-bench-flash-", body=body)
+
 
 if __name__ == "__main__":
     sys.exit(main())

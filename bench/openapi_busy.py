@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,21 +33,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.checkout import (  # noqa: E402
-    Seeded,
-    bench_environment,
-    broker_forget,
+from bench.checkout import Seeded, bench_environment, pgbench_run, queue_drain, server_command, server_start, wrk_run  # noqa: E402
+from bench.common import (  # noqa: E402
+    cpu_per_request,
     cpu_seconds,
-    migrate,
-    pgbench_run,
-    queue_drain,
-    redis_forget,
-    server_command,
-    server_start,
-    worker_start,
-    wrk_run,
+    run_framed,
+    seeded_tables_analyze,
+    server_arguments,
 )
-from bench.common import database_create, database_drop  # noqa: E402
 from bench.common import process_stop as server_stop  # noqa: E402
 from bench.openapi_support import KeyPair, database_facts, print_checks, signed_order  # noqa: E402
 
@@ -111,8 +103,6 @@ def seed(args: argparse.Namespace) -> tuple[KeyPair, Seeded]:
     import django
 
     django.setup()
-    from django.db import connection
-
     from bench.openapi_support import seed_resellers, seed_sku
     from kameng.ledger.models import AccountKind
     from kameng.ledger.services import system_account_id, wallet_account_id
@@ -123,10 +113,7 @@ def seed(args: argparse.Namespace) -> tuple[KeyPair, Seeded]:
     (key,) = seed_resellers(count=1, funds=FUNDS)
     wallet = wallet_account_id(user_id=key.user_id)
     revenue = system_account_id(kind=AccountKind.PLATFORM_REVENUE)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE inventory_cardkey, ledger_account, accounts_user, catalog_sku, "
-                       "catalog_product, resellers_apikey, resellers_reseller")
-    connection.close()
+    seeded_tables_analyze()
     return key, Seeded(sku_id=sku_id, key_low=key_low, key_high=key_high, wallet_low=wallet, wallet_high=wallet,
                        revenue_account_id=revenue, sessions=[])
 
@@ -151,9 +138,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], key: KeyPair, seeded:
     finally:
         server_stop(process)
     figures["warm_ok"] = warm["ok"]
-    orders = max(1, figures["ok"])
-    figures["server_cpu_ms"] = (after[0] - before[0]) / orders * 1000
-    figures["postgres_cpu_ms"] = (after[1] - before[1]) / orders * 1000
+    figures["server_cpu_ms"], figures["postgres_cpu_ms"] = cpu_per_request(before, after, figures["ok"])
     errors = figures["connect"] + figures["read"] + figures["write"] + figures["timeout"]
     print(f"  {args.connections} clients, one wallet, {args.duration} s: "
           f"{figures['ok'] / (figures['duration_us'] / 1e6):,.0f} orders/s, p50 {figures['p50_us'] / 1000:.1f} ms, "
@@ -188,7 +173,7 @@ def verify(seeded: Seeded, *, served: int | None) -> bool:
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    server_arguments(parser, port=8732, database="kameng_bench_openapi")
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
@@ -196,37 +181,19 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--max-rate", type=int, default=2000,
                         help="requests signed per second of the run (more than the server can take)")
     parser.add_argument("--keys", type=int, default=200_000)
-    parser.add_argument("--granian-workers", type=int, default=2)
-    parser.add_argument("--granian-threads", type=int, default=24)
-    parser.add_argument("--gunicorn-workers", type=int, default=2)
-    parser.add_argument("--gunicorn-threads", type=int, default=24)
     parser.add_argument("--pgbench-duration", type=int, default=15)
     parser.add_argument("--no-pgbench", action="store_true")
-    parser.add_argument("--port", type=int, default=8732)
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
-    parser.add_argument("--database", default="kameng_bench_openapi")
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
-    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13"))
-    parser.add_argument("--no-worker", dest="worker", action="store_false")
-    parser.add_argument("--keep-database", action="store_true")
     return parser.parse_args()
 
 def main() -> int:
     args = parse_arguments()
     env = bench_environment(args)
     env["KAMENG_OPENAPI_RATE_PER_MINUTE"] = "0"  # one key sends everything: the limit is not what is measured
-    os.environ.update(env)
-    workdir = Path(tempfile.mkdtemp(prefix="kameng-bench-openapi-"))
-    worker: subprocess.Popen[bytes] | None = None
-    ok = False
     print(f"kameng Open API benchmark, one busy reseller — {os.cpu_count()} CPUs, database {args.database}")
-    try:
-        database_create(args.pg_url, args.database)
-        migrate(env)
+
+    def body(workdir: Path, start_worker: Callable[[], subprocess.Popen[bytes] | None]) -> bool:
         key, seeded = seed(args)
-        if args.worker:
-            broker_forget(env)
-            worker = worker_start(env, workdir / "worker.log")
+        worker = start_worker()
         figures = measure(args, env, key, seeded, workdir=workdir, worker=worker)
         print("\n== verification after the HTTP run")
         ok = verify(seeded, served=figures["ok"] + figures["warm_ok"])
@@ -246,20 +213,10 @@ def main() -> int:
         if ceiling:
             print(f"  pgbench, one wallet row {ceiling['tps']:6,.0f} tx/s      (raw-SQL floor, same run)")
         print(f"  invariants: {'all hold' if ok else 'VIOLATED'}")
-    finally:
-        if worker is not None:
-            server_stop(worker)
-        from django.db import connections
+        return ok
 
-        connections.close_all()
-        try:
-            redis_forget(env)
-        except Exception as error:
-            print(f"  (could not clean Redis keys: {error})")
-        if not args.keep_database:
-            database_drop(args.pg_url, args.database)
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok else 1
+    return run_framed(args, env, prefix="kameng-bench-openapi-", body=body)
+
 
 if __name__ == "__main__":
     sys.exit(main())

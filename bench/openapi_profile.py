@@ -11,9 +11,13 @@ paths, each measured as process CPU time per request (user + system of this proc
 is not counted) with the SQL statements one request sends:
   - order: a signed POST /orders that buys one key (a new request_no and nonce each);
   - sold_out: the same against a SKU with no key left (the flash sale's loser);
-  - balance: a signed GET /balance (the verifier alone, nearly).
-`--threads T` keeps T requests in flight (threads of this process: the group commit then batches them, as under
-load). `--profile N` prints cProfile's N most expensive functions (cumulative) of the order path.
+  - balance: a signed GET /balance (the verifier alone, nearly);
+  - cold_sold_out: sold_out, each request from another reseller's key this process has not seen yet (the flash
+    sale's 1,000 buyers: the key's first request).
+`--paths` picks some (comma-separated), `--rounds R` measures them R times, interleaved. `--threads T` keeps T
+requests in flight (threads of this process: the group commit then batches them, as under load). `--profile N`
+prints cProfile's N most expensive functions of `--profile-path` (default order), timed by the request thread's
+CPU clock.
 """
 
 from __future__ import annotations
@@ -95,25 +99,36 @@ def run(args: argparse.Namespace) -> None:
                         request_id=f"S{os.getpid()}-{number:09d}", sales_channel=SALES_CHANNEL_OPENAPI)
 
     payment = PaymentChoice(PayBy.WALLET, pin_settings=NO_PIN)
-    started = time.process_time()
-    if args.threads > 1:
-        with ThreadPoolExecutor(max_workers=args.threads) as pool:
-            list(pool.map(service_call, range(args.requests)))
-    else:
-        for number in range(args.requests):
-            service_call(number)
-    print(f"{'service':9s} {(time.process_time() - started) / args.requests * 1000:6.2f} ms CPU/order "
-          f"(purchase_create alone, no HTTP)")
-    paths = {"order": lambda: order_environ(sku_id), "sold_out": lambda: order_environ(empty_sku_id),
-             "balance": balance_environ}
+    if "service" in args.paths:
+        started = time.process_time()
+        if args.threads > 1:
+            with ThreadPoolExecutor(max_workers=args.threads) as pool:
+                list(pool.map(service_call, range(args.requests)))
+        else:
+            for number in range(args.requests):
+                service_call(number)
+        print(f"{'service':9s} {(time.process_time() - started) / args.requests * 1000:6.2f} ms CPU/order "
+              f"(purchase_create alone, no HTTP)")
+    cold_keys = iter(seed_resellers(count=args.rounds * (args.requests + 11) + 300, funds=Decimal("100.00"))
+                     if "cold_sold_out" in args.paths else [])
+
+    def cold_environ() -> dict[str, Any]:  # a key this process has not seen yet, as each flash-sale buyer's is
+        counter[0] += 1
+        body = f'{{"request_no": "C{counter[0]:09d}", "sku_id": {empty_sku_id}, "quantity": 1}}'.encode()
+        return environ_for(next(cold_keys), "POST", "/openapi/v1/orders", body,
+                           f"nonce-{os.getpid()}-{counter[0]:012d}")
+
+    every = {"order": lambda: order_environ(sku_id), "sold_out": lambda: order_environ(empty_sku_id),
+             "balance": balance_environ, "cold_sold_out": cold_environ}
+    paths = {name: every[name] for name in args.paths if name in every}
     statements: list[str] = []
 
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         statements.append(sql)
         return execute(sql, params, many, context)
 
-    for name, make in paths.items():
-        for _ in range(50):  # warm-up: imports, caches, prepared plans
+    for name, make in [item for _round in range(args.rounds) for item in paths.items()]:
+        for _ in range(50 if name != "cold_sold_out" else 10):  # warm-up: imports, caches, prepared plans
             call(make())
         statements.clear()
         with connection.execute_wrapper(count):
@@ -134,8 +149,10 @@ def run(args: argparse.Namespace) -> None:
             for sql in statements:
                 print("    ", sql[:160])
     if args.profile:
-        environs = [order_environ(sku_id) for _ in range(min(args.requests, 100))]
-        profiler = cProfile.Profile()
+        # The request thread's own CPU time (time.thread_time), not wall time: a wait for PostgreSQL, Redis or the
+        # group-commit writer costs nothing here, as it costs the server no CPU.
+        environs = [every[args.profile_path]() for _ in range(min(args.requests, 300))]
+        profiler = cProfile.Profile(time.thread_time)
         profiler.enable()
         for environ in environs:
             call(environ)
@@ -149,7 +166,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="requests in flight at once (default 1)")
+    parser.add_argument("--paths", type=lambda text: text.split(","),
+                        default=["service", "order", "sold_out", "balance", "cold_sold_out"],
+                        help="what to measure, comma-separated (default service,order,sold_out,balance,cold_sold_out)")
+    parser.add_argument("--rounds", type=int, default=1, help="measure the paths this many times, interleaved")
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument("--profile-path", choices=["order", "sold_out", "balance", "cold_sold_out"], default="order",
+                        help="the path --profile profiles (default order)")
     parser.add_argument("--verbose", action="store_true", help="print the SQL of one request of each path")
     parser.add_argument("--pg-url", default=common.DEFAULT_PG_URL)
     parser.add_argument("--database", default="kameng_bench_oaprof")

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import translation
 from hypothesis import settings as hypothesis_settings
 
-from kameng.catalog.models import game_goods_held
+from kameng.catalog.models import game_goods_held_forget
 from kameng.inventory import services as inventory_services
 from kameng.ledger.selectors import ledger_problems
 from kameng.ledger.services import forget_cached_account_ids
@@ -37,7 +37,7 @@ def _fresh_process_caches() -> Iterator[None]:
     reseller_caches_clear()
     rules_snapshot_forget()
     api_keys_forget()
-    game_goods_held.clear()
+    game_goods_held_forget()
     yield
     forget_cached_account_ids()
     inventory_services._bounds.clear()
@@ -46,7 +46,7 @@ def _fresh_process_caches() -> Iterator[None]:
     reseller_caches_clear()
     rules_snapshot_forget()
     api_keys_forget()
-    game_goods_held.clear()
+    game_goods_held_forget()
 
 
 @pytest.fixture(autouse=True)

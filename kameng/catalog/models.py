@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -112,11 +113,11 @@ class Product(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)
-        # The flag may have changed: forget what kameng.catalog.selectors.is_game_goods_sku cached for its SKUs.
+        # The flag may have changed: forget what kameng.catalog.selectors.is_game_goods_sku cached for its SKUs (in
+        # the shared cache, and in this process at once; other processes hold theirs GAME_GOODS_HELD_SECONDS at most).
         sku_ids = list(self.skus.values_list("pk", flat=True))
         cache.delete_many([game_goods_cache_key(sku_id) for sku_id in sku_ids])
-        for sku_id in sku_ids:
-            game_goods_held.pop(sku_id, None)
+        game_goods_held_forget(sku_ids)
 
     @property
     def is_on_sale(self) -> bool:
@@ -127,9 +128,15 @@ def game_goods_cache_key(sku_id: int) -> str:
     return f"catalog:game-goods:{sku_id}"
 
 
-# This process's copy of is_game_goods_sku's answers: SKU id → (is game goods, time.monotonic() when read). Saving
-# a product forgets its SKUs here at once; other processes see a changed flag within GAME_GOODS_HELD_SECONDS.
+# Per process: SKU id → (is game goods, when read), kameng.catalog.selectors.is_game_goods_sku's front.
 game_goods_held: dict[int, tuple[bool, float]] = {}
+
+
+def game_goods_held_forget(sku_ids: Iterable[int] | None = None) -> None:
+    if sku_ids is None:
+        game_goods_held.clear()
+    for sku_id in sku_ids or ():
+        game_goods_held.pop(sku_id, None)
 
 
 class Sku(models.Model):

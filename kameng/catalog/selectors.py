@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
@@ -118,18 +119,21 @@ def topup_form_for_sku(*, sku_id: int) -> tuple[str, list[dict[str, Any]]] | Non
 
 
 GAME_GOODS_CACHE_SECONDS = 300
-GAME_GOODS_HELD_SECONDS = 5.0
-_GAME_GOODS_HELD_MAX = 100_000  # forgotten all at once past this: a bound on memory
+# A process answers from its own copy for KAMENG_RISK_RULES_CHECK_SECONDS (2 s by default: as long as a risk rule
+# change takes to apply), for this many SKUs at most.
+GAME_GOODS_HELD_MAX = 10_000
 
 
 def is_game_goods_sku(*, sku_id: int) -> bool:
     """Whether the SKU's product is marked 游戏类商品 (minors' limits apply: kameng.risk). Asked at every order
-    while the minors' rule is enabled, so it is held in this process for a few seconds, then in the shared cache:
-    a query only the first time (saving the product forgets it). An unknown SKU is not game goods (the checkout
-    refuses it anyway)."""
+    while the minors' rule is enabled, so it is kept: in this process for KAMENG_RISK_RULES_CHECK_SECONDS (no round
+    trip at all for a busy SKU), then in the shared cache (one cache read), a query only the first time. Saving the
+    product forgets it in the cache and in the process that saved it; another process follows within
+    KAMENG_RISK_RULES_CHECK_SECONDS, the bound a risk rule's own change has. An unknown SKU is not game goods (the
+    checkout refuses it anyway)."""
     now = time.monotonic()
     held = game_goods_held.get(sku_id)
-    if held is not None and now - held[1] < GAME_GOODS_HELD_SECONDS:
+    if held is not None and now - held[1] <= settings.KAMENG_RISK_RULES_CHECK_SECONDS:
         return held[0]
     key = game_goods_cache_key(sku_id)
     cached = cache.get(key)
@@ -138,7 +142,7 @@ def is_game_goods_sku(*, sku_id: int) -> bool:
     else:
         is_game = is_database_id(sku_id) and Sku.objects.filter(pk=sku_id, product__is_game_goods=True).exists()
         cache.set(key, int(is_game), timeout=GAME_GOODS_CACHE_SECONDS)
-    if len(game_goods_held) >= _GAME_GOODS_HELD_MAX:
+    if len(game_goods_held) >= GAME_GOODS_HELD_MAX:
         game_goods_held.clear()
     game_goods_held[sku_id] = (is_game, now)
     return is_game

@@ -7,6 +7,11 @@ its status: the input did not validate 422 (the message names the field), a body
 signature 401, the reseller or its address 403, an unknown SKU or order 404, a conflict 409 (sold out, the same
 request_no with another body), an insufficient balance 402, the rate limit 429 with Retry-After, the database out
 of reach 503 with Retry-After, a bug 500 (logged).
+
+Django logs every 4xx answer as a warning (django.request). A sold-out (409) or an insufficient balance (402) is
+the API's ordinary answer to a well-formed request — a flash sale's losers are hundreds of them a second — so
+those two are not logged at all; the other 4xx (a bad signature, input that does not validate, a refused address,
+the rate limit…) stay warnings, where a client's mistakes and an attack show.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ api = NinjaAPI(title="kameng Open API", version="1", urls_namespace="openapi", a
                description=DESCRIPTION, docs_url="/docs", openapi_url="/openapi.json")
 api.add_router("", router)
 
+# Business answers to a well-formed request: not logged by django.request (see the module docstring).
+QUIET_STATUSES = frozenset({402, 409})
+
 # Raised by ninja itself: a body it cannot parse as JSON (400).
 HTTP_ERRORS = {400: ("invalid_json", "请求体不是有效的 JSON：请发送 Content-Type: application/json 的 JSON 对象")}
 
@@ -59,6 +67,8 @@ def application_error(request: HttpRequest, error: ApplicationError) -> HttpResp
     response = error_response(request, status, error.code, error.message)
     if "retry_after" in error.extra:
         response["Retry-After"] = str(error.extra["retry_after"])
+    if status in QUIET_STATUSES:
+        response._has_been_logged = True  # type: ignore[attr-defined]  # django.utils.log.log_response's own mark
     return response
 
 

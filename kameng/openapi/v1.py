@@ -41,7 +41,7 @@ from kameng.resellers.openapi_orders import (
     openapi_order_by_request,
     openapi_order_conflict_check,
     openapi_order_record,
-    openapi_request_seen,
+    openapi_request_find,
 )
 
 router = Router(tags=["open api v1"])
@@ -157,15 +157,15 @@ def create_order(request: HttpRequest, response: HttpResponse, payload: OrderIn)
     notify_url = notify_url_check(payload.notify_url)
     digest = openapi_body_digest(sku_id=payload.sku_id, quantity=payload.quantity,
                                  recharge_account=payload.recharge_account, notify_url=notify_url)
-    seen = openapi_request_seen(reseller_id=caller.reseller_id, request_no=payload.request_no)
-    if seen is not None:  # the same request again: answered without touching the checkout
-        openapi_order_conflict_check(seen.body_digest, body_digest=digest)
-        return Status(200, _order_out(Order.objects.get(pk=seen.order_id)))
+    found = openapi_request_find(buyer_id=caller.user_id, request_no=payload.request_no)
+    if found is not None and found.body_digest is not None:  # the same request again: no checkout
+        openapi_order_conflict_check(found.body_digest, body_digest=digest)
+        return Status(200, _order_out(Order.objects.get(pk=found.order_id)))
     try:
         result = purchase_create(
             buyer_id=caller.user_id, sku_id=payload.sku_id, quantity=payload.quantity, payment=PAYMENT,
             request_id=payload.request_no, sales_channel=SALES_CHANNEL_OPENAPI, client_ip=client_address(request),
-            buyer_input=_buyer_input(payload))
+            buyer_input=_buyer_input(payload), request_id_unused=found is None)
     except ConflictError as error:
         if error.code == "request_id_reused":
             raise ConflictError("该 request_no 已用于另一笔订单（请求内容不同）", code="request_no_conflict") from error

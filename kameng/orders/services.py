@@ -107,7 +107,7 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
     request_id = _validate_request_id(request_id)
     if not is_database_id(sku_id):  # names no SKU; found out here, not by a query (or a whole batch) failing
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
-    _known_sold_out_check(buyer_id, sku_id, request_id)
+    order_sold_out_known_check(buyer_id=buyer_id, sku_id=sku_id, request_id=request_id)
     if batched and pay_with_wallet and not points and topup_target is None:
         from kameng.orders.group_commit import checkout_grouped, group_commit_enabled
 
@@ -194,10 +194,11 @@ def _drafts_write_points_checked(draft: CheckoutDraft, now: datetime) -> tuple[l
         raise
 
 
-def _known_sold_out_check(buyer_id: int, sku_id: int, request_id: str | None) -> None:
-    """Sold out without a transaction when a claim in this process just found the SKU without keys
+def order_sold_out_known_check(*, buyer_id: int, sku_id: int, request_id: str | None) -> None:
+    """Raise SoldOutError without a transaction when a claim in this process just found the SKU without keys
     (kameng.inventory.services.card_keys_known_sold_out: at most a second ago, or until keys come back). A replay
-    goes on (it gets its own order back); asking costs one plain query, and only when the SKU is marked."""
+    goes on (it gets its own order back); asking costs one plain query, and only when the SKU is marked. A caller
+    that has just found no order under its request id passes request_id=None: nothing to look for."""
     if not card_keys_known_sold_out(sku_id=sku_id):
         return
     if request_id is not None:

@@ -43,7 +43,7 @@ from kameng.ledger.selectors import wallet_balance
 from kameng.ledger.services import InsufficientFundsError
 from kameng.orders.models import Order
 from kameng.orders.selectors import buyer_game_goods_spent
-from kameng.orders.services import CheckoutResult, order_checkout
+from kameng.orders.services import CheckoutResult, order_checkout, order_sold_out_known_check
 from kameng.payments.services import OrderPaymentStarted, order_payment_start, payment_channel_for_amount
 from kameng.risk.engine import RiskContext, RiskResult, risk_check
 from kameng.risk.models import Checkpoint
@@ -88,7 +88,7 @@ class PurchaseResult:
 def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: PaymentChoice, request_id: str | None,
                     sales_channel: str = SALES_CHANNEL_STOREFRONT, client_ip: str = "", return_url: str = "",
                     buyer_input: Mapping[str, Any] | None = None, points: int = 0,
-                    device_id: str = "") -> PurchaseResult:
+                    device_id: str = "", request_id_unused: bool = False) -> PurchaseResult:
     """Buy `quantity` of the SKU for the buyer, paid as `payment` says. Call it outside any transaction.
 
     Raises the checkout's errors (SKU not on sale, quantity, sold out, insufficient balance for `WALLET`, limits of
@@ -101,7 +101,12 @@ def purchase_create(*, buyer_id: int, sku_id: int, quantity: int, payment: Payme
     `points` offsets cash with the buyer's points (积分): only paid from the wallet, never left waiting for payment.
     Risk control's order checkpoint comes first (`purchase_risk_check`: RiskBlockedError and its kin, 403).
     `device_id` is the client's (kameng.core.device.risk_device_id), for per-device rules.
+
+    A SKU this process just found sold out is answered first, before risk control and the rest (a flash sale's
+    losers: kameng.orders.services.order_sold_out_known_check); `request_id_unused` says the caller has just looked
+    the request id up and found no order under it, which spares that check its query for a replay.
     """
+    order_sold_out_known_check(buyer_id=buyer_id, sku_id=sku_id, request_id=None if request_id_unused else request_id)
     purchase_risk_check(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, sales_channel=sales_channel,
                         client_ip=client_ip, device_id=device_id, points=points)
     common: dict[str, Any] = {"buyer_id": buyer_id, "sku_id": sku_id, "quantity": quantity,

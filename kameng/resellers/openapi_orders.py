@@ -79,6 +79,26 @@ def _table() -> str:
     return connection.ops.quote_name(OpenApiOrder._meta.db_table)
 
 
+@dataclass(frozen=True)
+class RequestFound:
+    """The order under a request number, and the digest of its recorded request (None: the order exists but its
+    record does not, yet — the purchase service answers it as a replay and the record is written then)."""
+
+    order_id: int
+    body_digest: str | None
+
+
+def openapi_request_find(*, buyer_id: int, request_no: str) -> RequestFound | None:
+    """The order of the reseller's user with this request number (its `request_id`), with its record's digest, or
+    None when there is no such order at all. Plain SQL, one indexed query: every POST /orders asks it first."""
+    orders = connection.ops.quote_name(Order._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT o.id, r.body_digest FROM {orders} o LEFT JOIN {_table()} r ON r.order_id = o.id "  # noqa: S608 - our own table names
+                       "WHERE o.buyer_id = %s AND o.request_id = %s", [buyer_id, request_no])
+        row = cursor.fetchone()
+    return RequestFound(order_id=row[0], body_digest=row[1]) if row else None
+
+
 def openapi_request_seen(*, reseller_id: int, request_no: str) -> RequestSeen | None:
     """The recorded request with this number, if any. Plain SQL: every POST /orders asks it first, and the ORM's
     compiling would cost more CPU than the query."""

@@ -72,6 +72,8 @@ if KAMENG_SIMULATORS_ENABLED:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Open API v1 calls (signed, no session or cookie) go from here to the view: the rest is a browser's.
+    "kameng.web.middleware.OpenApiMiddleware",
     "kameng.web.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, with the admin's allowances
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,5 +1,5 @@
 """The project's own middleware: the storefront's language, lazy messages, the Content-Security-Policy by path, form
-bodies in a charset Django cannot parse, and the database out of reach (503).
+bodies in a charset Django cannot parse, the database out of reach (503), and the Open API v1's short way through.
 
 The storefront's language is Simplified Chinese unless the visitor picked another one with the switcher.
 Django's LocaleMiddleware also follows the browser's Accept-Language, which would show this Chinese storefront in
@@ -15,10 +15,12 @@ from collections.abc import Callable
 from csp.constants import HEADER as CSP_HEADER
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
+from django.urls import Resolver404, get_resolver
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject, empty
@@ -101,6 +103,10 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 UNSUPPORTED_FORM_CHARSET = ApplicationError("表单编码不受支持：请以 UTF-8 编码提交", code="invalid_charset")
 
 
+def form_charset_refused(request: HttpRequest) -> bool:
+    return request.content_type == FORM_CONTENT_TYPE and (request.encoding or "utf-8").lower() != "utf-8"
+
+
 class FormCharsetMiddleware:
     """A form post that declares a charset other than UTF-8 (`charset=gbk`) is refused with 400 and a message.
 
@@ -112,7 +118,7 @@ class FormCharsetMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.content_type == FORM_CONTENT_TYPE and (request.encoding or "utf-8").lower() != "utf-8":
+        if form_charset_refused(request):
             if request.path.startswith(("/api/", OPENAPI_PREFIX)):
                 return JsonResponse(UNSUPPORTED_FORM_CHARSET.as_dict(), status=400,
                                     json_dumps_params={"ensure_ascii": False})
@@ -144,3 +150,53 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if request.path_info.startswith(ADMIN_PREFIX) and parts.replace is None:
             parts.replace = settings.KAMENG_ADMIN_CSP_REPLACE
         return parts
+
+
+class OpenApiMiddleware:
+    """The Open API v1's requests go the short way: from here straight to the view, past the middleware that only
+    a browser needs.
+
+    Every Open API call is signed (kameng.openapi.auth) and carries no session, CSRF token, message, device or
+    invitation cookie: the sessions, CSRF, authentication, messages, device-id, staff, htmx, affiliate and static
+    files middleware would each cost CPU on every call (~0.3 ms together, the busiest reseller path) and do
+    nothing. What they do that an answer needs is done here, so an answer is the same as before, byte for byte in
+    its headers: the language (the visitor's chosen one, as ChosenLanguageMiddleware picks it; `Content-Language`,
+    `Vary: Cookie`), the form charset check (400), the API's fixed Content-Security-Policy with Permissions-Policy
+    (as ContentSecurityPolicyMiddleware sends them under /openapi/v1/), X-Frame-Options and Content-Length.
+
+    Placed right after SecurityMiddleware, so the Host check of SubSiteMiddleware, the HTTPS redirect and the
+    security headers still apply. The docs page (Swagger UI: a document, with the site's policy), a path the API
+    does not route and a request SubSiteMiddleware sent elsewhere (`request.urlconf`) take the whole chain. The
+    views are django-ninja's, which answer every exception themselves (kameng.openapi.api: a bug is a logged 500,
+    the database out of reach a 503); `request.user` is the anonymous user (the caller is `request.auth`).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if not path.startswith(OPENAPI_PREFIX) or path == OPENAPI_DOCS_PATH or hasattr(request, "urlconf"):
+            return self.get_response(request)
+        try:
+            match = get_resolver().resolve(path)
+        except Resolver404:
+            return self.get_response(request)
+        translation.activate(chosen_language(request))
+        request.LANGUAGE_CODE = translation.get_language()
+        if form_charset_refused(request):
+            response: HttpResponse = JsonResponse(UNSUPPORTED_FORM_CHARSET.as_dict(), status=400,
+                                                  json_dumps_params={"ensure_ascii": False})
+        else:
+            request.user = AnonymousUser()
+            request.resolver_match = match
+            response = match.func(request, *match.args, **match.kwargs)
+        headers = response.headers
+        patch_vary_headers(response, ("Cookie",))
+        headers.setdefault("Content-Language", request.LANGUAGE_CODE)
+        headers.setdefault(PERMISSIONS_POLICY_HEADER, settings.KAMENG_PERMISSIONS_POLICY)
+        headers.setdefault(CSP_HEADER, API_POLICY)
+        headers.setdefault("X-Frame-Options", getattr(settings, "X_FRAME_OPTIONS", "DENY").upper())
+        if not response.streaming and "Content-Length" not in headers:
+            headers["Content-Length"] = str(len(response.content))
+        return response

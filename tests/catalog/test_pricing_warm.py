@@ -1,6 +1,6 @@
 """The group-commit writer prices each checkout of its batch: what the rules need per buyer is loaded by the
 request thread first (`price_rules_warm`), so the writer's pricing makes no query and no cache round trip — each
-would hold up every checkout of the batch. And the order checkpoint's game-goods flag is held per process."""
+would hold up every checkout of the batch."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kameng.catalog import selectors
 from kameng.catalog.pricing import SALES_CHANNEL_API, price_rules_warm, sku_price
-from kameng.catalog.selectors import is_game_goods_sku, skus_for_sale
+from kameng.catalog.selectors import skus_for_sale
 from kameng.membership.pricing import membership_caches_clear
 from kameng.resellers.pricing import reseller_caches_clear
 from tests.factories import SkuFactory, UserFactory
@@ -75,26 +74,3 @@ def test_without_warming_the_same_pricing_goes_to_the_cache_or_the_database(cach
         sku_price(sku=sku, buyer_id=member.pk, quantity=1, sales_channel=SALES_CHANNEL_API)
 
     assert len(queries) + len(cache_reads) > 0
-
-
-def test_the_game_goods_flag_is_held_per_process_and_saving_the_product_forgets_it(
-        cache_reads: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    sku = SkuFactory.create()
-    clock = [1000.0]
-    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock[0])
-    assert is_game_goods_sku(sku_id=sku.pk) is False
-    cache_reads.clear()
-
-    assert is_game_goods_sku(sku_id=sku.pk) is False
-    assert cache_reads == []  # held: no cache read
-
-    sku.product.is_game_goods = True
-    sku.product.save()  # this process forgets at once
-    assert is_game_goods_sku(sku_id=sku.pk) is True
-
-    type(sku.product).objects.filter(pk=sku.product_id).update(is_game_goods=False)  # as another process would
-    cache.delete(f"catalog:game-goods:{sku.pk}")
-    clock[0] += selectors.GAME_GOODS_HELD_SECONDS - 0.01
-    assert is_game_goods_sku(sku_id=sku.pk) is True  # still held here
-    clock[0] += 0.02
-    assert is_game_goods_sku(sku_id=sku.pk) is False  # read again after the holding time

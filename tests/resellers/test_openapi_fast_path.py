@@ -1,0 +1,207 @@
+"""What the Open API v1's cheaper request path keeps exactly: the key held per process is refused within
+KEY_CACHE_SECONDS of a revoke made elsewhere, a nonce is refused across processes, the last use is written at most
+once a minute whatever the number of processes, the answers carry the same headers past the short middleware
+path (and no cookie), a known sold-out SKU is answered with one query and no risk check, and a 409 or 402 is not
+logged as a warning while a 401 still is."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from kameng.inventory.services import card_keys_sold_out_note
+from kameng.resellers import apikeys, nonces
+from kameng.resellers.apikeys import KEY_CACHE_SECONDS, api_key_for_request, api_keys_forget
+from kameng.resellers.models import ApiKey
+from tests.factories import SkuFactory, stock_sku
+from tests.resellers.openapi_support import BASE, call, reseller_with_key
+
+pytestmark = pytest.mark.django_db
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Content-Language": "zh-hans",
+    "Vary": "Cookie",
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    ticking = Clock()
+    monkeypatch.setattr(apikeys.time, "monotonic", ticking)
+    return ticking
+
+
+def test_a_key_revoked_in_another_process_is_refused_within_the_bound(client: Client, clock: Clock) -> None:
+    holder = reseller_with_key()
+    assert call(client, holder, "GET", "/balance").status_code == 200
+    # Revoked by another process: this one's held row is not forgotten, only outlived.
+    ApiKey.objects.filter(pk=holder.key.pk).update(revoked_at=timezone.now())
+
+    clock.now += KEY_CACHE_SECONDS - 0.5
+    within = call(client, holder, "GET", "/balance")
+    clock.now += 1.0
+    after = call(client, holder, "GET", "/balance")
+
+    assert within.status_code == 200
+    assert (after.status_code, after.json()["code"]) == (401, "invalid_key")
+
+
+def test_a_key_revoked_or_its_reseller_suspended_is_seen_in_one_query_after_the_bound(clock: Clock) -> None:
+    holder = reseller_with_key()
+    first = api_key_for_request(key_id=holder.key.key_id)
+    holder.reseller.status = "suspended"
+    holder.reseller.save(update_fields=["status"])
+    clock.now += KEY_CACHE_SECONDS + 0.1
+
+    with CaptureQueriesContext(connection) as queries:
+        again = api_key_for_request(key_id=holder.key.key_id)
+
+    assert first is not None
+    assert again is not None
+    assert (first.reseller_is_active, first.secret) == (True, holder.secret)
+    assert (again.reseller_is_active, again.secret) == (False, holder.secret)
+    assert len(queries) == 1
+
+
+def test_an_unknown_key_is_none_and_not_held() -> None:
+    assert api_key_for_request(key_id="kk_nosuchkey") is None
+    assert "kk_nosuchkey" not in apikeys._keys_held
+
+
+@pytest.mark.skipif("Redis" not in settings.CACHES["default"]["BACKEND"], reason="the nonce store is Redis")
+def test_a_nonce_used_through_one_process_is_refused_through_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = reseller_with_key()
+    # Another process: its own client and connections to the same Redis, the same key prefix.
+    other_process = caches.create_connection("default")
+
+    assert nonces.nonce_store() == "cache"
+    assert nonces.nonce_remember(api_key_pk=holder.key.pk, nonce="n" * 20)
+    monkeypatch.setattr(nonces, "cache", other_process)
+    assert not nonces.nonce_remember(api_key_pk=holder.key.pk, nonce="n" * 20)
+    assert nonces.nonce_remember(api_key_pk=holder.key.pk, nonce="m" * 20)
+
+
+def test_the_last_use_is_written_once_a_minute_whatever_the_processes(clock: Clock) -> None:
+    holder = reseller_with_key()
+    start = timezone.now()
+
+    apikeys.api_key_touch(api_key_pk=holder.key.pk, now=start)
+    api_keys_forget()  # another process: nothing remembered, it asks the row
+    apikeys.api_key_touch(api_key_pk=holder.key.pk, now=start + timedelta(seconds=30))
+    written_once = ApiKey.objects.get(pk=holder.key.pk).last_used_at
+    api_keys_forget()
+    apikeys.api_key_touch(api_key_pk=holder.key.pk, now=start + timedelta(seconds=61))
+
+    assert written_once == start
+    assert ApiKey.objects.get(pk=holder.key.pk).last_used_at == start + timedelta(seconds=61)
+
+
+def test_answers_keep_their_headers_and_set_no_cookie(client: Client) -> None:
+    holder = reseller_with_key()
+
+    answers = [call(client, holder, "GET", "/balance"), call(client, holder, "GET", "/balance", secret="wrong"),
+               call(client, holder, "POST", "/orders", {"request_no": "H-1", "sku_id": 99999, "quantity": 1})]
+
+    assert [answer.status_code for answer in answers] == [200, 401, 404]
+    for answer in answers:
+        assert {name: answer.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
+        assert answer.headers["Permissions-Policy"] == settings.KAMENG_PERMISSIONS_POLICY
+        assert int(answer.headers["Content-Length"]) == len(answer.content)
+        assert not answer.cookies
+    assert answers[0].headers["Cache-Control"] == "no-store, private"
+
+
+def test_the_docs_page_still_gets_the_sites_policy(client: Client) -> None:
+    page = client.get(BASE + "/docs")
+
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"] != SECURITY_HEADERS["Content-Security-Policy"]
+
+
+def test_a_form_body_in_another_charset_is_400(client: Client) -> None:
+    holder = reseller_with_key()
+
+    answer = client.post(BASE + "/orders", data="a=1", content_type="application/x-www-form-urlencoded; charset=gbk",
+                         HTTP_X_KAMENG_KEY=holder.key.key_id)
+
+    assert (answer.status_code, answer.json()["code"]) == (400, "invalid_charset")
+
+
+def _no_risk(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(**_kwargs: Any) -> None:
+        raise AssertionError("risk control ran for a SKU known to be sold out")
+
+    monkeypatch.setattr("kameng.purchases.services.purchase_risk_check", refuse)
+
+
+def test_a_known_sold_out_sku_is_409_with_one_query_and_no_risk_check(client: Client,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = reseller_with_key()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 1)
+    card_keys_sold_out_note(sku_id=sku.pk)
+    call(client, holder, "GET", "/balance")  # the key is held and touched: what is left is the order's own
+    _no_risk(monkeypatch)
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = call(client, holder, "POST", "/orders", {"request_no": "S-1", "sku_id": sku.pk, "quantity": 1})
+
+    assert (answer.status_code, answer.json()["code"]) == (409, "sold_out")
+    assert len(queries) == 1, [query["sql"] for query in queries]
+
+
+def test_a_replay_of_an_order_is_answered_while_its_sku_is_known_sold_out(client: Client) -> None:
+    holder = reseller_with_key()
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 1)
+    body = {"request_no": "W-1", "sku_id": sku.pk, "quantity": 1}
+    won = call(client, holder, "POST", "/orders", body)
+    card_keys_sold_out_note(sku_id=sku.pk)
+
+    again = call(client, holder, "POST", "/orders", body)
+
+    assert (won.status_code, again.status_code) == (201, 200)
+    assert again.json() == won.json()
+
+
+def test_sold_out_and_insufficient_balance_are_not_logged_but_a_bad_signature_is(
+        client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    holder, poor = reseller_with_key(), reseller_with_key(funds="1.00")
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 1)
+    card_keys_sold_out_note(sku_id=sku.pk)
+    other = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(other, 1)
+
+    with caplog.at_level(logging.INFO, logger="django.request"):
+        sold_out = call(client, holder, "POST", "/orders", {"request_no": "L-1", "sku_id": sku.pk, "quantity": 1})
+        short = call(client, poor, "POST", "/orders", {"request_no": "P-1", "sku_id": other.pk, "quantity": 1})
+        forged = call(client, holder, "GET", "/balance", secret="wrong")
+
+    assert [sold_out.status_code, short.status_code, forged.status_code] == [409, 402, 401]
+    logged = [(record.levelname, record.status_code) for record in caplog.records  # type: ignore[attr-defined]
+              if record.name == "django.request"]
+    assert logged == [("WARNING", 401)]
