@@ -197,9 +197,9 @@ def _catalogue(caller: AcgCaller, *, sku_id: int | None = None) -> list[dict[str
              if sku_id is None or sku.pk == sku_id]
     for_sale = skus_for_sale(sku_ids=[sku.pk for _, sku in pairs])
     costs: dict[int, Decimal] = {}
-    for pk, offer in for_sale.items():
+    for pk, for_sku in for_sale.items():
         try:
-            costs[pk] = sku_price(sku=offer, buyer_id=caller.user_id, quantity=1,
+            costs[pk] = sku_price(sku=for_sku, buyer_id=caller.user_id, quantity=1,
                                   sales_channel=SALES_CHANNEL_OPENAPI).unit_price
         except ApplicationError:
             continue

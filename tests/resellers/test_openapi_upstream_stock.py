@@ -110,9 +110,10 @@ def test_an_offer_routing_would_not_use_is_not_counted(why: str, client: Client,
     holder = reseller_at_twenty_percent_off()
     sku = card_sku("20.00")
     stock_sku(sku, 2)
-    fields: dict[str, Any] = {"upstream_stock": 7}
-    fields |= {"inactive": {"is_active": False}, "uploaded_keys": {"stock_source": OfferStockSource.CARD_KEYS},
-               "out_of_stock": {"upstream_stock": 0}, "no_place_left_today": {"max_per_day": 0}}.get(why, {})
+    changes: dict[str, dict[str, Any]] = {
+        "inactive": {"is_active": False}, "uploaded_keys": {"stock_source": OfferStockSource.CARD_KEYS},
+        "out_of_stock": {"upstream_stock": 0}, "no_place_left_today": {"max_per_day": 0}}
+    fields: dict[str, Any] = {"upstream_stock": 7, **changes.get(why, {})}
     cost = {"at_a_loss": "21.00", "at_a_loss_for_this_reseller": "17.00"}.get(why, "15.00")
     offer, _ = upstreams.offer("甲", sku, cost, **fields)
     if why == "excluded":
@@ -163,8 +164,8 @@ def served_by_us(client: Client) -> httpx.MockTransport:
     """The downstream connector's HTTP calls, answered by this site's own Open API through the test client."""
 
     def handle(request: httpx.Request) -> httpx.Response:
-        meta = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in request.headers.items()
-                if name.lower().startswith("x-kameng-")}
+        meta: dict[str, Any] = {f"HTTP_{name.upper().replace('-', '_')}": value
+                                for name, value in request.headers.items() if name.lower().startswith("x-kameng-")}
         answer = client.generic(request.method, request.url.raw_path.decode(), data=request.content,
                                 content_type=request.headers.get("content-type", "application/json"), **meta)
         return httpx.Response(answer.status_code, content=answer.content,
