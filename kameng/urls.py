@@ -6,8 +6,8 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
-from kameng.api.urls import api
-from kameng.openapi.api import api as openapi_v1
+from kameng.api.urls import api_urls
+from kameng.openapi.api import api_urls as openapi_v1_urls
 
 # Staff who log in at /admin/login/ land on the admin index, not on the storefront (LOGIN_REDIRECT_URL).
 admin.site.login_template = "admin/login_with_next.html"
@@ -17,8 +17,8 @@ handler500 = "kameng.web.errors.server_error"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
-    path("api/", api.urls),
-    path("openapi/v1/", openapi_v1.urls),  # resellers' signed Open API v1 (kameng.openapi)
+    path("api/", api_urls()),
+    path("openapi/v1/", openapi_v1_urls()),  # resellers' signed Open API v1 (kameng.openapi)
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("kameng.payments.urls")),
     path("", include("kameng.suppliers.urls")),

@@ -24,7 +24,7 @@ from kameng.accounts.paypin import pin_settings_of
 from kameng.after_sales.models import NOTE_MAX_LENGTH, AfterSalesReason, AfterSalesRequest, AfterSalesStatus
 from kameng.after_sales.selectors import after_sales_requests_of_buyer
 from kameng.after_sales.services import after_sales_request_create, after_sales_request_withdraw
-from kameng.catalog.models import Product
+from kameng.catalog.models import DeliveryKind, Product
 from kameng.catalog.pricing import POINTS_INPUT_MAX, SALES_CHANNEL_API, sku_price
 from kameng.catalog.selectors import products_on_sale, skus_for_sale, topup_form_for_sku
 from kameng.catalog.topup_forms import form_primary_field, topup_form_of
@@ -32,7 +32,7 @@ from kameng.core.device import risk_device_id
 from kameng.core.errors import ApplicationError, NotFoundError
 from kameng.core.http import client_address
 from kameng.core.ids import DATABASE_ID_MAX, is_database_id
-from kameng.inventory.selectors import secrets_for_order, stock_by_sku
+from kameng.inventory.selectors import secrets_for_order
 from kameng.ledger.selectors import wallet_balance
 from kameng.membership.pricing import LevelInfo
 from kameng.membership.selectors import membership_summary
@@ -42,6 +42,7 @@ from kameng.orders.services import QUANTITY_INPUT_MAX
 from kameng.orders.state import KEYS_VISIBLE
 from kameng.points.selectors import points_overview
 from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
+from kameng.suppliers.upstream_cards import card_key_stock
 
 router = Router(tags=["shop"])
 
@@ -52,7 +53,8 @@ class SkuOut(Schema):
     price: Decimal = Field(..., description="零售价")
     your_price: Decimal = Field(..., description=(
         "您的单价（价格函数：会员价、最低售价保护）；未登录时为零售价"))
-    stock: int
+    stock: int = Field(..., description=(
+        "卡密商品：平台库存卡密数加上游供货商按您的价格可供的数量；直充、人工发货等按需履约的商品不计库存（0）"))
 
 
 class TopupFieldOut(Schema):
@@ -228,8 +230,12 @@ def get_product(request: HttpRequest, product_id: int) -> ProductOut:
 
 def _products_out(request: HttpRequest, products: list[Product]) -> list[ProductOut]:
     sku_ids = [sku.pk for product in products for sku in product.skus.all()]
-    stock = stock_by_sku(sku_ids)
     prices = _unit_prices(request, sku_ids)
+    # A card-key SKU's keys on the platform plus what its upstream offers sell at this buyer's price (a visitor's:
+    # retail), as the checkout would route them; made-to-order kinds hold no stock.
+    card_skus = [sku.pk for product in products if product.delivery_kind == DeliveryKind.CARD_KEY
+                 for sku in product.skus.all()]
+    stock = card_key_stock(unit_prices={sku_id: prices.get(sku_id) for sku_id in card_skus})
     return [
         ProductOut(id=product.pk, name=product.name, category=product.category.name,
                    delivery_kind=product.delivery_kind,

@@ -1,9 +1,10 @@
 """The JSON API (django-ninja). Handlers validate input, call one service and shape the answer.
 
 Every answer that is not a success has one body shape, ApplicationError's: `{"code", "message", "extra"?}` — a
-rule said no, the input did not validate (422, the field errors in `extra.errors`), no session (401), ninja's own
-refusals (a body that is not JSON 400, CSRF 403), the database out of reach (503 with Retry-After), and any
-unexpected exception (500, logged with its traceback).
+rule said no, the input did not validate (422, the message naming the wrong fields in Chinese, the field errors in
+`extra.errors`), no session (401), ninja's own refusals (a body that is not JSON 400, CSRF 403), a path under /api/
+that is no route (404 `not_found`) or a method its route does not take (405 `method_not_allowed`, `api_urls`), the
+database out of reach (503 with Retry-After), and any unexpected exception (500, logged with its traceback).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.security import django_auth
@@ -20,12 +22,14 @@ from ninja.security import django_auth
 from kameng.api.account import router as account_router
 from kameng.api.phone_login import router as phone_login_router
 from kameng.api.shop import router as shop_router
+from kameng.core.api_urls import json_api_urls
 from kameng.core.errors import (
     DATABASE_UNAVAILABLE_CODE,
     DATABASE_UNAVAILABLE_MESSAGE,
     DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS,
     ApplicationError,
 )
+from kameng.core.input_errors import error_message, validation_message
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +60,12 @@ def application_error(request: HttpRequest, error: ApplicationError) -> HttpResp
 
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
-    return api.create_response(request, {"code": "invalid_input", "message": "请求参数有误",
-                                         "extra": {"errors": error.errors}}, status=422)
+    """422: the message names the first wrong fields in Chinese; `extra.errors` keeps each error's type, loc and
+    ctx for programs, its msg in Chinese too (kameng.core.input_errors)."""
+    errors = [{**item, "msg": error_message(item)} for item in error.errors]
+    return api.create_response(request, {"code": "invalid_input",
+                                         "message": validation_message(error.errors, body=request.body),
+                                         "extra": {"errors": errors}}, status=422)
 
 
 @api.exception_handler(AuthenticationError)
@@ -99,3 +107,8 @@ def server_error(request: HttpRequest, error: Exception) -> HttpResponse:
     logger.error("unhandled exception in %s %s", request.method, request.path, exc_info=error)
     got_request_exception.send(sender=None, request=request)
     return _error(request, 500, "server_error", "服务器内部错误，请稍后重试")
+
+
+def api_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    """What kameng.urls includes at /api/ (kameng.core.api_urls: JSON 404 and 405 too)."""
+    return json_api_urls(api, answer=_error, not_found_message="接口不存在：请检查请求路径（见 /api/docs）")

@@ -103,8 +103,9 @@ def url_target_check(url: str, *, allow_private: bool | None = None) -> CheckedT
     try:
         parts = urlsplit(url.strip())
         port = parts.port
-    except ValueError as error:
-        raise UnsafeUrlError("回调地址无效：%(reason)s", code="url_invalid", params={"reason": str(error)}) from error
+    except ValueError as error:  # urllib says why in English: the port, or the brackets of an IPv6 address
+        reason = "端口号须为 1–65535 的整数" if "port" in str(error).lower() else "主机名或 IPv6 地址写法有误"
+        raise UnsafeUrlError("回调地址无效：%(reason)s", code="url_invalid", params={"reason": reason}) from error
     scheme = parts.scheme.lower()
     if scheme != "https" and not (allow_private and scheme == "http"):
         raise UnsafeUrlError("回调地址必须以 https:// 开头", code="url_not_https")

@@ -13,7 +13,8 @@ every one; replies JSON `{"code": 200, "msg": "success", "data": …}`):
   商品): `code` (its shared_code: our SKU id), `name`, `description`, `price` and `user_price` (retail), and
   `factory_price` (the reseller's cost: the price function for the reseller on the "openapi" sales channel, so its
   tier), `delivery_way` (0 = automatic card keys, 1 = anything else), `widget` (a direct top-up's form as acg-faka
-  widgets), `minimum`, `cover` and acg-faka's flags all 0; plus `stock` and `delivery_kind` of ours;
+  widgets), `minimum`, `cover` and acg-faka's flags all 0; plus `stock` and `delivery_kind` of ours (a card-key
+  SKU's stock: its keys here plus what its upstream offers sell at the reseller's cost, as the Open API says);
 - shared/commodity/item (`sharedCode`) → the same list holding that one item;
 - shared/commodity/inventory (`sharedCode`, `race`) → `{count, delivery_way, draft_status, price, user_price,
   config, factory_price, is_category}` (`race` is ignored: a SKU has no sub-kinds);
@@ -61,6 +62,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -84,7 +86,7 @@ from kameng.core.errors import (
 )
 from kameng.core.http import client_address
 from kameng.core.ids import DATABASE_ID_MAX
-from kameng.inventory.selectors import secrets_for_order, stock_by_sku, stock_by_sku_now
+from kameng.inventory.selectors import secrets_for_order, stock_by_sku_now
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.services import QUANTITY_INPUT_MAX
@@ -101,6 +103,8 @@ from kameng.resellers.acg_shared import (
     acg_order_record,
     acg_record_by_request,
 )
+from kameng.suppliers.routing import upstream_stock_by_sku
+from kameng.suppliers.upstream_cards import card_key_stock
 
 OK = 200
 ON_DEMAND_STOCK = 9999  # made to order (direct top-up, manual delivery): no card-key stock to run out of
@@ -192,22 +196,27 @@ def _catalogue(caller: AcgCaller, *, sku_id: int | None = None) -> list[dict[str
     pairs = [(product, sku) for product in products for sku in product.skus.all()
              if sku_id is None or sku.pk == sku_id]
     for_sale = skus_for_sale(sku_ids=[sku.pk for _, sku in pairs])
-    stock = stock_by_sku([pk for pk, sku in for_sale.items() if sku.delivery_kind == DeliveryKind.CARD_KEY])
+    costs: dict[int, Decimal] = {}
+    for pk, for_sku in for_sale.items():
+        try:
+            costs[pk] = sku_price(sku=for_sku, buyer_id=caller.user_id, quantity=1,
+                                  sales_channel=SALES_CHANNEL_OPENAPI).unit_price
+        except ApplicationError:
+            continue
+    # A card-key SKU's keys on the platform plus what its upstream offers sell at the reseller's cost.
+    stock = card_key_stock(unit_prices={pk: cost for pk, cost in costs.items()
+                                        if for_sale[pk].delivery_kind == DeliveryKind.CARD_KEY})
     categories: dict[int, dict[str, Any]] = {}
     for product, sku in pairs:
         offer = for_sale.get(sku.pk)
-        if offer is None:
-            continue
-        try:
-            cost = sku_price(sku=offer, buyer_id=caller.user_id, quantity=1, sales_channel=SALES_CHANNEL_OPENAPI)
-        except ApplicationError:
+        if offer is None or sku.pk not in costs:
             continue
         is_card_key = offer.delivery_kind == DeliveryKind.CARD_KEY
         category = categories.setdefault(product.category_id, {"id": product.category_id,
                                                                "name": product.category.name, "children": []})
         category["children"].append({
             "id": offer.sku_id, "code": str(offer.sku_id), "name": offer.title, "description": product.description,
-            "price": str(offer.price), "user_price": str(offer.price), "factory_price": str(cost.unit_price),
+            "price": str(offer.price), "user_price": str(offer.price), "factory_price": str(costs[sku.pk]),
             "cover": f"{MEDIA_PREFIX}{product.picture.name}" if product.picture else "",
             "delivery_way": 0 if is_card_key else 1, "contact_type": 0, "password_status": 0,
             "sort": product.sort_order, "seckill_status": 0, "draft_status": 0, "inventory_hidden": 0,
@@ -279,7 +288,10 @@ def inventory_state(request: HttpRequest, params: Mapping[str, str], caller: Acg
     if offer is None:
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")
     if offer.delivery_kind == DeliveryKind.CARD_KEY and stock_by_sku_now([sku_id]).get(sku_id, 0) < quantity:
-        raise ConflictError("库存不足", code="sold_out")
+        # Not enough keys here: an upstream offer may still sell them at the reseller's cost, as the trade would.
+        cost = sku_price(sku=offer, buyer_id=caller.user_id, quantity=1, sales_channel=SALES_CHANNEL_OPENAPI)
+        if upstream_stock_by_sku(unit_prices={sku_id: cost.unit_price}).get(sku_id, 0) < quantity:
+            raise ConflictError("库存不足", code="sold_out")
     return []
 
 

@@ -6,7 +6,11 @@ request of kameng.openapi.auth on every route), its own OpenAPI document (/opena
 its status: the input did not validate 422 (the message names the field), a body that is not JSON 400, the
 signature 401, the reseller or its address 403, an unknown SKU or order 404, a conflict 409 (sold out, the same
 request_no with another body), an insufficient balance 402, the rate limit 429 with Retry-After, the database out
-of reach 503 with Retry-After, a bug 500 (logged).
+of reach 503 with Retry-After, a bug 500 (logged). A 422's message is Chinese, naming the field and what is wrong
+with it (kameng.core.input_errors; never pydantic's English), under the one code `invalid_input`. A path under
+/openapi/v1/ that is no route is a JSON 404 `not_found` and a method a route does not take a JSON 405
+`method_not_allowed` with Allow (`api_urls`, kameng.core.api_urls), where Django and ninja would answer HTML or
+plain text.
 
 Django logs every 4xx answer as a warning (django.request). A sold-out (409) or an insufficient balance (402) is
 the API's ordinary answer to a well-formed request — a flash sale's losers are hundreds of them a second — so
@@ -17,22 +21,24 @@ the rate limit…) stay warnings, where a client's mistakes and an attack show.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
+from kameng.core.api_urls import json_api_urls
 from kameng.core.errors import (
     DATABASE_UNAVAILABLE_CODE,
     DATABASE_UNAVAILABLE_MESSAGE,
     DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS,
     ApplicationError,
 )
+from kameng.core.input_errors import validation_message
 from kameng.openapi.auth import SignedRequest
-from kameng.openapi.v1 import router
+from kameng.openapi.v1 import FIELD_RULES, router
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ QUIET_STATUSES = frozenset({402, 409})
 
 # Raised by ninja itself: a body it cannot parse as JSON (400).
 HTTP_ERRORS = {400: ("invalid_json", "请求体不是有效的 JSON：请发送 Content-Type: application/json 的 JSON 对象")}
+NOT_FOUND_MESSAGE = "接口不存在：请检查请求路径（见 /openapi/v1/docs）"
 
 
 def error_response(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
@@ -72,18 +79,10 @@ def application_error(request: HttpRequest, error: ApplicationError) -> HttpResp
     return response
 
 
-def _field_error(errors: list[dict[str, Any]]) -> str:
-    if not errors:
-        return ""
-    first = errors[0]
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "payload", "query", "path")]
-    field = ".".join(location) or "请求体"
-    return f"：{field} {first.get('msg', '')}".rstrip()
-
-
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
-    return error_response(request, 422, "invalid_input", "请求参数有误" + _field_error(list(error.errors)))
+    return error_response(request, 422, "invalid_input",
+                          validation_message(error.errors, body=request.body, rules=FIELD_RULES))
 
 
 @api.exception_handler(AuthenticationError)
@@ -98,7 +97,7 @@ def authorization_error(request: HttpRequest, error: AuthorizationError) -> Http
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
-    code, message = HTTP_ERRORS.get(error.status_code, ("http_error", str(error.message)))
+    code, message = HTTP_ERRORS.get(error.status_code, ("http_error", f"请求无法处理（HTTP {error.status_code}）"))
     return error_response(request, error.status_code, code, message)
 
 
@@ -121,3 +120,8 @@ def server_error(request: HttpRequest, error: Exception) -> HttpResponse:
     logger.error("unhandled exception in %s %s", request.method, request.path, exc_info=error)
     got_request_exception.send(sender=None, request=request)
     return error_response(request, 500, "server_error", "服务器内部错误，请稍后重试")
+
+
+def api_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    """What kameng.urls includes at /openapi/v1/ (kameng.core.api_urls: JSON 404 and 405 too)."""
+    return json_api_urls(api, answer=error_response, not_found_message=NOT_FOUND_MESSAGE)

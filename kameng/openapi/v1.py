@@ -1,7 +1,8 @@
 """The routes of the Open API v1 (the exact contract of issue 11; other tools are built against these names).
 
 - GET /products, GET /products/{sku_id}: SKUs on sale at the caller's price (the one price function, sales channel
-  "openapi": the reseller's tier rule applies there);
+  "openapi": the reseller's tier rule applies there), a card-key SKU's stock counting its upstream offers too
+  (kameng.suppliers.upstream_cards.card_key_stock: what routing would sell at that price);
 - GET /balance: the reseller's wallet;
 - POST /orders: buy from the wallet, password-free by API key (the signature is the authorisation), idempotent by
   request_no (201 new, 200 the same request again, 409 the same request_no with another body);
@@ -11,6 +12,7 @@ Handlers validate, call one service and shape the answer; amounts are strings ("
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -25,7 +27,7 @@ from kameng.catalog.topup_forms import form_primary_field
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.http import client_address
 from kameng.core.ids import DATABASE_ID_MAX, is_database_id
-from kameng.inventory.selectors import secrets_for_order, stock_by_sku
+from kameng.inventory.selectors import secrets_for_order
 from kameng.ledger.selectors import wallet_balance
 from kameng.openapi.auth import Caller
 from kameng.orders.models import Order
@@ -43,10 +45,14 @@ from kameng.resellers.openapi_orders import (
     openapi_order_record,
     openapi_request_find,
 )
+from kameng.suppliers.upstream_cards import card_key_stock
 
 router = Router(tags=["open api v1"])
 
 REQUEST_NO_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+REQUEST_NO_RULE = "只能包含字母、数字、_ 和 -，长度 1–64"
+# What a 422 says of a field that breaks its rule, in place of its length or pattern (kameng.core.input_errors).
+FIELD_RULES = {"request_no": REQUEST_NO_RULE}
 RECHARGE_ACCOUNT_MAX = 200
 # Made to order (direct top-up, manual delivery): no card-key stock to run out of.
 ON_DEMAND_STOCK = 9999
@@ -58,7 +64,9 @@ class ProductOut(Schema):
     product_name: str
     sku_name: str
     price: str = Field(..., description="您的单价（元，两位小数的字符串），按代理等级计算")
-    stock: int = Field(..., description=f"卡密商品为可售卡密数；直充、人工发货等按需履约的商品为 {ON_DEMAND_STOCK}")
+    stock: int = Field(..., description=(
+        f"卡密商品为可售数量：平台库存卡密数加上游供货商按您的价格可供的数量；直充、人工发货等按需履约的商品为 "
+        f"{ON_DEMAND_STOCK}"))
     delivery_kind: str = Field(..., description="card_key（卡密）| direct_topup（直充）| manual（人工发货）")
 
 
@@ -123,22 +131,22 @@ def get_product(request: HttpRequest, sku_id: int) -> ProductOut:
 
 def _products_out(caller: Caller, sku_ids: list[int]) -> list[ProductOut]:
     skus = skus_for_sale(sku_ids=sku_ids)
-    stock = stock_by_sku([sku_id for sku_id, sku in skus.items() if sku.delivery_kind == DeliveryKind.CARD_KEY])
-    rows = []
+    prices: dict[int, Decimal] = {}
     for sku_id in sku_ids:
         sku = skus.get(sku_id)
         if sku is None:
             continue
         try:
-            price = sku_price(sku=sku, buyer_id=caller.user_id, quantity=1,
-                              sales_channel=SALES_CHANNEL_OPENAPI).unit_price
+            prices[sku_id] = sku_price(sku=sku, buyer_id=caller.user_id, quantity=1,
+                                       sales_channel=SALES_CHANNEL_OPENAPI).unit_price
         except ApplicationError:  # no price the rules allow now: not buyable, so not listed
             continue
-        rows.append(ProductOut(
-            sku_id=sku_id, product_name=sku.product_name, sku_name=sku.sku_name, price=str(price),
-            stock=stock.get(sku_id, 0) if sku.delivery_kind == DeliveryKind.CARD_KEY else ON_DEMAND_STOCK,
-            delivery_kind=sku.delivery_kind))
-    return rows
+    # A card-key SKU's keys on the platform plus what its upstream offers sell at this caller's price.
+    stock = card_key_stock(unit_prices={sku_id: price for sku_id, price in prices.items()
+                                        if skus[sku_id].delivery_kind == DeliveryKind.CARD_KEY})
+    return [ProductOut(sku_id=sku_id, product_name=skus[sku_id].product_name, sku_name=skus[sku_id].sku_name,
+                       price=str(price), stock=stock.get(sku_id, ON_DEMAND_STOCK),
+                       delivery_kind=skus[sku_id].delivery_kind) for sku_id, price in prices.items()]
 
 
 @router.get("/balance", response={200: BalanceOut, **ERRORS})

@@ -1,6 +1,7 @@
 """The supplier's signed price/stock push (POST /suppliers/push/<supplier_id>/): machine to machine, no session
 and no CSRF token; the body is verified and applied by kameng.suppliers.sync.supplier_push_receive, and every
-refusal is a JSON `{code, message}` with its HTTP status (401 forged, 400 stale or malformed, 404, 409, 413)."""
+refusal is a JSON `{code, message}` with its HTTP status (401 forged — or a supplier id unknown or without pushes,
+the same answer —, 400 stale or malformed, 409 replayed, 413 too large)."""
 
 from __future__ import annotations
 

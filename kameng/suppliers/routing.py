@@ -11,14 +11,20 @@ retail price; staff may allow a loss per offer), and it was not tried for this o
 Among the eligible offers a supplier pinned for the SKU (PIN) comes first; then the lowest price; on a tie the
 higher star rating (five-star suppliers get priority), then the older offer. The decision and its reason are
 written on the order's timeline (ROUTED, staff only) by the caller.
+
+The same checks, without an order, say how many units a SKU's upstream offers could sell now
+(`upstream_stock_by_sku`): what the product lists add to the platform's stock for a card-key SKU
+(kameng.suppliers.upstream_cards), so that a list never says 0 of what routing would sell.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
+from decimal import Decimal
 
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
@@ -39,6 +45,9 @@ from kameng.suppliers.selectors import offer_not_at_loss_q
 REASON_PINNED = _("指定供货商")
 REASON_CHEAPEST = _("最低价")
 REASON_RATING = _("评分优先")
+# What a listing counts for an upstream offer whose stock the upstream does not say (as the Open API reports a
+# made-to-order SKU): routing takes such an offer for any quantity until the upstream refuses.
+UNKNOWN_UPSTREAM_STOCK = 9999
 
 
 @dataclass(frozen=True)
@@ -60,16 +69,48 @@ def _checks(order: Order, *, excluded: set[int], tried: set[int]) -> list[tuple[
     """What an offer of the order's SKU must pass to take the order, each with what staff read when it does not
     (the daily cap apart: it counts attempts, `_routed_today`). Routing applies them all; `route_refusals` says which
     one each offer failed."""
+    return _offer_checks(quantity=order.quantity, is_excluded=Q(supplier_id__in=excluded), tried=tried,
+                         loss=(f"亏本（供货价高于订单单价 ¥{order.unit_price}）",
+                               offer_not_at_loss_q(unit_price=order.unit_price)))
+
+
+def _offer_checks(*, quantity: int, is_excluded: Q, tried: set[int], loss: tuple[str, Q]) -> list[tuple[str, Q]]:
+    """The checks themselves, for an order (`_checks`) or for what a listing may promise (`upstream_stock_by_sku`):
+    `is_excluded` matches the offers staff excluded, `loss` is the loss guard at the price paid with its reason."""
     return [
         ("供货商未通过审核或已暂停", Q(supplier__status=SupplierStatus.APPROVED)),
         ("报价已停用", Q(is_active=True)),
         ("非上游直充报价或手工库存供货商",
          Q(stock_source=OfferStockSource.UPSTREAM) & ~Q(supplier__connector_kind=ConnectorKind.MANUAL)),
-        ("已被工作人员排除", ~Q(supplier_id__in=excluded)),
+        ("已被工作人员排除", ~is_excluded),
         ("本单已尝试过", ~Q(pk__in=tried)),
-        ("上游库存不足", Q(upstream_stock__isnull=True) | Q(upstream_stock__gte=order.quantity)),
-        (f"亏本（供货价高于订单单价 ¥{order.unit_price}）", offer_not_at_loss_q(unit_price=order.unit_price)),
+        ("上游库存不足", Q(upstream_stock__isnull=True) | Q(upstream_stock__gte=quantity)),
+        loss,
     ]
+
+
+def upstream_stock_by_sku(*, unit_prices: Mapping[int, Decimal | None],
+                          delivery_kind: str | None = None) -> dict[int, int]:
+    """How many units the upstream offers could sell of each SKU now, for a buyer paying `unit_prices[sku_id]` per
+    unit (None: the retail price) — what a product list may promise beside the platform's own stock. The offers that
+    would take a first route for one unit (the routing checks above: approved upstream supplier, active UPSTREAM
+    offer, not excluded for the SKU, upstream stock not 0, not at a loss at that price, under its daily cap), their
+    last synced upstream stock summed; an upstream that does not say counts UNKNOWN_UPSTREAM_STOCK. SKUs without
+    such an offer are left out; `delivery_kind` keeps only SKUs of that kind. An order is filled by one offer, so
+    one order for more than the largest offer's stock still finds none."""
+    prices = {sku_id: price for sku_id, price in unit_prices.items() if price is not None}
+    excluded = Exists(SkuRoutingRule.objects.filter(sku_id=OuterRef("sku_id"), supplier_id=OuterRef("supplier_id"),
+                                                    kind=RoutingRuleKind.EXCLUDE))
+    checks = _offer_checks(quantity=1, is_excluded=Q(excluded), tried=set(),
+                           loss=("亏本", offer_not_at_loss_q(unit_prices=prices)))
+    offers = SupplierOffer.objects.filter(sku_id__in=sorted(unit_prices)).filter(*(check for _, check in checks))
+    if delivery_kind is not None:
+        offers = offers.filter(sku__product__delivery_kind=delivery_kind)
+    stock: dict[int, int] = {}
+    for offer in _under_daily_cap(list(offers.only("pk", "sku_id", "upstream_stock", "max_per_day"))):
+        units = UNKNOWN_UPSTREAM_STOCK if offer.upstream_stock is None else offer.upstream_stock
+        stock[offer.sku_id] = stock.get(offer.sku_id, 0) + units
+    return stock
 
 
 def _rules(order: Order) -> tuple[dict[int, str], set[int]]:

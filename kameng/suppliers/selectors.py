@@ -4,10 +4,11 @@ at."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet, Value
+from django.db.models import Case, DecimalField, Exists, F, Min, OuterRef, Q, QuerySet, Value, When
 
 from kameng.catalog.models import DeliveryKind
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
@@ -34,16 +35,20 @@ def offers_at_loss(offers: Iterable[SupplierOffer]) -> list[SupplierOffer]:
     return [offer for offer in offers if offer_is_at_loss(offer)]
 
 
-def offer_at_loss_q(*, unit_price: Decimal | None = None) -> Q:
+def offer_at_loss_q(*, unit_price: Decimal | None = None, unit_prices: Mapping[int, Decimal] | None = None) -> Q:
     """`price_sells_at_loss` as a filter on SupplierOffer (the same rule in SQL; a test keeps the two in step):
-    at `unit_price`, or at the SKU's retail price without one."""
-    selling = F("sku__price") if unit_price is None else Value(unit_price)
+    at `unit_price`, or at the SKU's retail price without one. `unit_prices`: a price per SKU instead (offers of
+    several SKUs in one query, each at what its buyer pays; the retail price for a SKU not named)."""
+    selling: Any = F("sku__price") if unit_price is None else Value(unit_price)
+    if unit_prices:
+        selling = Case(*(When(sku_id=sku_id, then=Value(price)) for sku_id, price in unit_prices.items()),
+                       default=F("sku__price"), output_field=DecimalField(max_digits=12, decimal_places=2))
     return Q(price__gt=selling, is_loss_allowed=False)
 
 
-def offer_not_at_loss_q(*, unit_price: Decimal | None = None) -> Q:
+def offer_not_at_loss_q(*, unit_price: Decimal | None = None, unit_prices: Mapping[int, Decimal] | None = None) -> Q:
     """What routing may use on price: `offers.filter(offer_not_at_loss_q(unit_price=order.unit_price))`."""
-    return ~offer_at_loss_q(unit_price=unit_price)
+    return ~offer_at_loss_q(unit_price=unit_price, unit_prices=unit_prices)
 
 
 def topup_attempts_of_order(*, order_id: int) -> QuerySet[TopupAttempt]:

@@ -16,7 +16,8 @@ goods list, and signed pushes from the supplier, both landing on one update path
   clock) and `X-Kameng-Signature` = hex HMAC-SHA256 keyed with the supplier's `push_secret` (in its connector
   config) over `<timestamp>.<raw body>` — the timestamp is signed too, so an old push cannot be replayed with a new
   one; the same signature is refused a second time. A push that does not verify, or any item that does not
-  parse, changes nothing.
+  parse, changes nothing. A supplier id that does not exist or takes no pushes is answered exactly as a bad
+  signature is (401), so the ids cannot be enumerated.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
+from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.masking import mask_text
 from kameng.core.money import money
 from kameng.suppliers.connectors.base import UpstreamGoods
@@ -48,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 PUSH_SKEW_SECONDS = 300
 PUSH_MAX_BYTES = 1_000_000
+# Signs a push for a supplier id without a push secret, so that refusing it costs what refusing a forgery does.
+_UNKNOWN_PUSH_SECRET = secrets.token_hex(32)
 UPSTREAM_VIEW_SECONDS = 24 * 3600
 
 
@@ -151,6 +155,18 @@ def suppliers_to_sync() -> list[int]:
 
 # --- push ------------------------------------------------------------------------------------------------------
 
+def _push_secret(supplier_id: int) -> str:
+    """The supplier's push secret; "" when there is no such supplier (or a rejected one) or it takes no pushes."""
+    supplier = Supplier.objects.filter(pk=supplier_id).exclude(status=SupplierStatus.REJECTED).first()
+    if supplier is None:
+        return ""
+    try:
+        return str(connector_config_of(supplier).get("push_secret") or "")
+    except ValueError:  # the stored config is not JSON: staff must fix it; the pusher is told what a stranger is
+        logger.exception("push for supplier %s: its connector config cannot be read", supplier_id)
+        return ""
+
+
 def push_signature(*, secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
@@ -184,19 +200,20 @@ def _push_item(index: int, raw: Any) -> UpstreamGoods:
 
 
 def supplier_push_receive(*, supplier_id: int, body: bytes, timestamp: str, signature: str) -> SyncResult:
-    """Verify a signed push and apply it. Raises NotFoundError (404: no such supplier, or it takes no pushes),
-    PushUnauthorizedError (401: signature missing or wrong), ApplicationError (400: stale timestamp, bad body),
-    ConflictError (409: this very push was already received)."""
-    supplier = Supplier.objects.filter(pk=supplier_id).exclude(status=SupplierStatus.REJECTED).first()
-    secret = str(connector_config_of(supplier).get("push_secret") or "") if supplier is not None else ""
-    if not secret:
-        raise NotFoundError("供货商不存在或未开启价格推送", code="push_not_found")
-    if len(body) > PUSH_MAX_BYTES:
+    """Verify a signed push and apply it. Raises PushUnauthorizedError (401) for a signature missing or wrong AND for
+    a supplier id that does not exist, is rejected or takes no pushes — one answer for all, with the same HMAC work
+    done, so the ids cannot be enumerated (the log says which); ApplicationError (400: too large, stale timestamp,
+    bad body), ConflictError (409: this very push was already received)."""
+    if len(body) > PUSH_MAX_BYTES:  # before the look-up: the answer must not depend on the supplier existing
         raise ApplicationError("推送内容过大（上限 1 MB）", code="push_too_large")
-    expected = push_signature(secret=secret, timestamp=timestamp, body=body)
-    if not signature or not hmac.compare_digest(signature.strip().lower().encode("utf-8", "replace"),
-                                                expected.encode()):
-        raise PushUnauthorizedError("签名无效", code="push_signature_invalid")
+    secret = _push_secret(supplier_id)
+    expected = push_signature(secret=secret or _UNKNOWN_PUSH_SECRET, timestamp=timestamp, body=body)
+    matches = bool(signature) and hmac.compare_digest(signature.strip().lower().encode("utf-8", "replace"),
+                                                      expected.encode())
+    if not secret or not matches:
+        if not secret:
+            logger.warning("push for supplier id %s refused: no such supplier, or it takes no pushes", supplier_id)
+        raise PushUnauthorizedError("签名无效：请用该供货商的价格推送密钥签名", code="push_signature_invalid")
     try:
         sent_at = int(timestamp)
     except ValueError as error:

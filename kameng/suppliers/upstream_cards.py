@@ -16,29 +16,23 @@ fill it does it come here.
   only when the upstream certainly never got it, a confirmed failure failed over to the next offer, every offer
   failed → the whole total back to the wallet once. What a success must carry, and what becomes of its cards:
   kameng.suppliers.topup (`_cards_succeeded`) and kameng.inventory.upstream_keys.
+- `skus_sold_upstream`, `card_key_stock`: what the product lists show of it — "上游供货" on the storefront, the
+  platform's keys plus the upstream offers' stock in the Open API — by routing's own checks without an order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_noop as _
 
 from kameng.catalog.models import DeliveryKind
+from kameng.inventory.selectors import stock_by_sku
 from kameng.orders.events import fact
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import transition
-from kameng.suppliers.models import (
-    ConnectorKind,
-    OfferStockSource,
-    RoutingRuleKind,
-    SkuRoutingRule,
-    SupplierOffer,
-    SupplierStatus,
-)
-from kameng.suppliers.routing import offers_eligible
-from kameng.suppliers.selectors import offer_not_at_loss_q
+from kameng.suppliers.routing import offers_eligible, upstream_stock_by_sku
 from kameng.suppliers.topup import order_route_first
 
 REASON_NO_CARD_OFFER = _("暂无可用的供货商，库存不足")
@@ -62,16 +56,23 @@ UPSTREAM = UpstreamCards()
 
 def skus_sold_upstream(sku_ids: Iterable[int]) -> set[int]:
     """The card-key SKUs among these that an upstream offer can sell at the retail price now (for the storefront:
-    such a SKU is buyable with no key in stock, "上游供货"). The routing rules without an order: approved upstream
-    supplier, active UPSTREAM offer, not excluded, upstream stock not known to be 0, not at a loss at retail; the
-    daily cap is the order's business (an order over it is refunded, as a direct top-up would be)."""
-    ids = sorted(set(sku_ids))
+    such a SKU is buyable with no key in stock, "上游供货"): those routing would route one unit of
+    (kameng.suppliers.routing.upstream_stock_by_sku)."""
+    ids = set(sku_ids)
     if not ids:
         return set()
-    excluded = SkuRoutingRule.objects.filter(sku_id=OuterRef("sku_id"), supplier_id=OuterRef("supplier_id"),
-                                             kind=RoutingRuleKind.EXCLUDE)
-    return set(SupplierOffer.objects.filter(
-        sku_id__in=ids, sku__product__delivery_kind=DeliveryKind.CARD_KEY, is_active=True,
-        stock_source=OfferStockSource.UPSTREAM, supplier__status=SupplierStatus.APPROVED,
-    ).exclude(supplier__connector_kind=ConnectorKind.MANUAL).exclude(upstream_stock=0)
-        .filter(offer_not_at_loss_q(), ~Q(Exists(excluded))).values_list("sku_id", flat=True))
+    return set(upstream_stock_by_sku(unit_prices=dict.fromkeys(ids), delivery_kind=DeliveryKind.CARD_KEY))
+
+
+def card_key_stock(*, unit_prices: Mapping[int, Decimal | None]) -> dict[int, int]:
+    """What a buyer paying `unit_prices[sku_id]` per unit (None: the retail price) can get of each card-key SKU now:
+    the keys held on the platform (kameng.inventory.selectors.stock_by_sku, cached a few seconds) plus what the
+    eligible upstream offers can sell (`upstream_stock_by_sku`, routing's checks at that price). Every SKU named is
+    in the answer (0 when neither has any). The Open API's product list reports this, so a downstream site that
+    docks onto us routes to a SKU only an upstream stocks."""
+    ids = sorted(unit_prices)
+    if not ids:
+        return {}
+    held = stock_by_sku(ids)
+    upstream = upstream_stock_by_sku(unit_prices=unit_prices, delivery_kind=DeliveryKind.CARD_KEY)
+    return {sku_id: held.get(sku_id, 0) + upstream.get(sku_id, 0) for sku_id in ids}

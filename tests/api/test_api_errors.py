@@ -37,22 +37,28 @@ def _assert_error_shape(body: dict[str, Any]) -> None:
 SKU = "the stocked SKU's id"  # replaced in the payload by the id of the SKU the test creates
 
 
-@pytest.mark.parametrize(("payload", "status", "code"), [
-    ({"sku_id": 2**63, "quantity": 1}, 422, "invalid_input"),
-    ({"sku_id": 10**30, "quantity": 1}, 422, "invalid_input"),
-    ({"sku_id": SKU, "quantity": 1, "request_id": "a\u2028b"}, 400, "invalid_request_id"),
-    ({"sku_id": SKU, "quantity": 1, "request_id": "a\x00b"}, 400, "invalid_request_id"),
-    ({"sku_id": SKU, "quantity": 1e400}, 422, "invalid_input"),
-    ({"sku_id": SKU, "quantity": -1}, 422, "invalid_input"),
-    ({"sku_id": SKU, "quantity": 10_000}, 400, "invalid_quantity"),
-    ({"sku_id": "x"}, 422, "invalid_input"),
-    ([1, 2], 422, "invalid_input"),
-    ("string", 422, "invalid_input"),
-    (None, 422, "invalid_input"),
-    ({}, 422, "invalid_input"),
+INVALID = "请求参数有误："
+NOT_AN_OBJECT = INVALID + "请求体必须是 JSON 对象（{…}），不能是数组、字符串、数字或 null"
+
+
+@pytest.mark.parametrize(("payload", "status", "code", "message"), [
+    ({"sku_id": 2**63, "quantity": 1}, 422, "invalid_input", INVALID + "sku_id 不能大于 9223372036854775807"),
+    ({"sku_id": 10**30, "quantity": 1}, 422, "invalid_input", INVALID + "sku_id 不能大于 9223372036854775807"),
+    ({"sku_id": SKU, "quantity": 1, "request_id": "a\u2028b"}, 400, "invalid_request_id",
+     "request_id 最长 64 个可见字符"),
+    ({"sku_id": SKU, "quantity": 1, "request_id": "a\x00b"}, 400, "invalid_request_id",
+     "request_id 最长 64 个可见字符"),
+    ({"sku_id": SKU, "quantity": 1e400}, 422, "invalid_input", INVALID + "quantity 必须是有限的数字"),
+    ({"sku_id": SKU, "quantity": -1}, 422, "invalid_input", INVALID + "quantity 不能小于 1"),
+    ({"sku_id": SKU, "quantity": 10_000}, 400, "invalid_quantity", "购买数量需在 1–100 之间"),
+    ({"sku_id": "x"}, 422, "invalid_input", INVALID + "sku_id 必须是整数"),
+    ([1, 2], 422, "invalid_input", NOT_AN_OBJECT),
+    ("string", 422, "invalid_input", NOT_AN_OBJECT),
+    (None, 422, "invalid_input", NOT_AN_OBJECT),
+    ({}, 422, "invalid_input", INVALID + "缺少必填字段 sku_id"),
 ])
-def test_a_bad_payload_is_a_4xx_with_code_and_message_and_changes_nothing(payload: object, status: int,
-                                                                          code: str) -> None:
+def test_a_bad_payload_is_a_4xx_with_code_and_message_and_changes_nothing(payload: object, status: int, code: str,
+                                                                          message: str) -> None:
     buyer = UserFactory.create()
     client = Client(raise_request_exception=False)
     client.force_login(buyer)
@@ -65,6 +71,7 @@ def test_a_bad_payload_is_a_4xx_with_code_and_message_and_changes_nothing(payloa
     response = client.post(URL, data=json.dumps(payload), content_type="application/json")
 
     assert (response.status_code, response.json()["code"]) == (status, code), response.content
+    assert response.json()["message"] == message
     _assert_error_shape(response.json())
     assert Order.objects.count() == 0
     assert wallet_balance(user_id=buyer.pk) == Decimal("5.00")
@@ -94,9 +101,22 @@ def test_validation_errors_keep_the_field_errors_in_extra() -> None:
 
     body = response.json()
     assert response.status_code == 422
-    assert (body["code"], body["message"]) == ("invalid_input", "请求参数有误")
+    assert (body["code"], body["message"]) == ("invalid_input", "请求参数有误：quantity 不能小于 1")
     [error] = body["extra"]["errors"]
-    assert (error["type"], error["loc"]) == ("greater_than_equal", ["body", "payload", "quantity"])
+    assert error == {"type": "greater_than_equal", "loc": ["body", "payload", "quantity"], "msg": "quantity 不能小于 1",
+                     "ctx": {"ge": 1}}
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code", "message"), [
+    ("GET", "/api/v1/shop/no-such-route", 404, "not_found", "接口不存在：请检查请求路径（见 /api/docs）"),
+    ("GET", "/api/v1/shop/products/", 404, "not_found", "接口不存在：请检查请求路径（见 /api/docs）"),
+    ("DELETE", "/api/v1/shop/products", 405, "method_not_allowed", "该接口不支持 DELETE 方法，只支持：GET"),
+])
+def test_an_unknown_path_or_method_is_json_too(method: str, path: str, status: int, code: str, message: str) -> None:
+    response = _client().generic(method, path)
+
+    assert response.status_code == status
+    assert response.json() == {"code": code, "message": message}
 
 
 def test_a_session_post_without_csrf_token_is_403_csrf_failed() -> None:

@@ -20,8 +20,10 @@ from kameng.orders.models import Order
 from kameng.resellers.acg_shared import acg_signature
 from kameng.resellers.models import ApiKey, OpenApiOrder, Reseller, ResellerStatus
 from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+from tests.suppliers.topup_support import Upstreams, upstreams
 
 pytestmark = pytest.mark.django_db
+__all__ = ["upstreams"]
 
 BASE = "/openapi/acg"
 APP_KEY = "Zx9-secret_0123456789abcdefghijklmnopqrstuv"  # the shape of an Open API secret (43 url-safe chars)
@@ -142,6 +144,28 @@ def test_item_and_inventory_answer_for_one_sku() -> None:
     assert client.call("/shared/commodity/inventoryState", {**state, "num": "2"})["code"] == 200
     short = client.call("/shared/commodity/inventoryState", {**state, "num": "3"})
     assert (short["code"], short["msg"], short["error"]) == (409, "库存不足", "sold_out")
+
+
+def test_a_sku_only_an_upstream_stocks_is_listed_with_its_stock_at_the_resellers_cost(upstreams: Upstreams) -> None:
+    sku = SkuFactory.create(price=Decimal("10.00"), product__delivery_kind=DeliveryKind.CARD_KEY)
+    upstreams.offer("甲", sku, "6.50", upstream_stock=5)  # below the reseller's ¥7.00: routed for it
+    dear = SkuFactory.create(price=Decimal("10.00"), product__delivery_kind=DeliveryKind.CARD_KEY)
+    upstreams.offer("乙", dear, "8.00", upstream_stock=5)  # fine at retail, a loss at the reseller's ¥7.00
+    client = docked()
+
+    items = {child["code"]: child for category in client.call("/shared/commodity/items")["data"]
+             for child in category["children"]}
+    inventory = client.call("/shared/commodity/inventory", {"sharedCode": str(sku.pk), "race": ""})["data"]
+    state = {"shared_code": str(sku.pk), "card_id": "0", "race": ""}
+
+    assert (items[str(sku.pk)]["stock"], items[str(dear.pk)]["stock"]) == (5, 0)
+    assert (inventory["count"], inventory["factory_price"]) == (5, "7.00")
+    assert client.call("/shared/commodity/inventoryState", {**state, "num": "5"})["code"] == 200
+    short = client.call("/shared/commodity/inventoryState", {**state, "num": "6"})
+    assert (short["code"], short["error"]) == (409, "sold_out")
+    refused = client.call("/shared/commodity/inventoryState", {"shared_code": str(dear.pk), "card_id": "0",
+                                                               "race": "", "num": "1"})
+    assert (refused["code"], refused["error"]) == (409, "sold_out")
 
 
 def test_a_direct_topup_lists_its_form_as_widgets_and_a_trade_without_it_is_refused() -> None:

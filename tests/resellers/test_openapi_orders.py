@@ -202,51 +202,95 @@ def test_sold_out_is_409_and_nothing_is_charged(client: Client) -> None:
     assert _available(sku.pk) == 1
 
 
-BAD_BODIES: list[tuple[str, bytes, int]] = [
-    ("quantity 0", b'{"request_no": "B1", "sku_id": SKU, "quantity": 0}', 422),
-    ("quantity negative", b'{"request_no": "B1", "sku_id": SKU, "quantity": -3}', 422),
-    ("quantity 10^12", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1000000000000}', 422),
-    ("quantity as a float", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1.5}', 422),
-    ("quantity as a string", b'{"request_no": "B1", "sku_id": SKU, "quantity": "1"}', 422),
-    ("quantity missing", b'{"request_no": "B1", "sku_id": SKU}', 422),
-    ("quantity above the batch maximum", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1001}', 400),
-    ("unknown SKU", b'{"request_no": "B1", "sku_id": 987654321, "quantity": 1}', 404),
-    ("SKU id beyond bigint", b'{"request_no": "B1", "sku_id": 99999999999999999999, "quantity": 1}', 422),
-    ("SKU as a string", b'{"request_no": "B1", "sku_id": "abc", "quantity": 1}', 422),
-    ("SKU as a numeric string", b'{"request_no": "B1", "sku_id": "SKU", "quantity": 1}', 422),
-    ("SKU as true", b'{"request_no": "B1", "sku_id": true, "quantity": 1}', 422),
-    ("SKU null", b'{"request_no": "B1", "sku_id": null, "quantity": 1}', 422),
-    ("empty request_no", b'{"request_no": "", "sku_id": SKU, "quantity": 1}', 422),
-    ("overlong request_no", b'{"request_no": "' + b"x" * 65 + b'", "sku_id": SKU, "quantity": 1}', 422),
-    ("request_no with a space", b'{"request_no": "a b", "sku_id": SKU, "quantity": 1}', 422),
-    ("request_no in Chinese", '{"request_no": "订单1", "sku_id": SKU, "quantity": 1}'.encode(), 422),
-    ("request_no with a NUL", b'{"request_no": "a\\u0000b", "sku_id": SKU, "quantity": 1}', 422),
-    ("request_no as a number", b'{"request_no": 12, "sku_id": SKU, "quantity": 1}', 422),
-    ("malformed JSON", b'{"request_no": "B1", "sku_id": ', 400),
-    ("not JSON at all", b"request_no=B1&sku_id=1", 400),
-    ("a JSON array", b"[1, 2]", 422),
-    ("an empty body", b"", 422),
+INVALID = "请求参数有误："
+REQUEST_NO_RULE = INVALID + "request_no 只能包含字母、数字、_ 和 -，长度 1–64"
+NOT_AN_INTEGER = "必须是整数（JSON 数字，不带引号、不带小数）"
+NOT_AN_OBJECT = INVALID + "请求体必须是 JSON 对象（{…}），不能是数组、字符串、数字或 null"
+NOT_JSON = "请求体不是有效的 JSON：请发送 Content-Type: application/json 的 JSON 对象"
+NOTIFY_REFUSED = "notify_url 不可用：回调地址"
+
+# (case, body, status, code, message): every refusal says in Chinese which field is wrong and how.
+BAD_BODIES: list[tuple[str, bytes, int, str, str]] = [
+    ("quantity 0", b'{"request_no": "B1", "sku_id": SKU, "quantity": 0}', 422, "invalid_input",
+     INVALID + "quantity 不能小于 1"),
+    ("quantity negative", b'{"request_no": "B1", "sku_id": SKU, "quantity": -3}', 422, "invalid_input",
+     INVALID + "quantity 不能小于 1"),
+    ("quantity 10^12", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1000000000000}', 422, "invalid_input",
+     INVALID + "quantity 不能大于 10000"),
+    ("quantity as a float", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1.5}', 422, "invalid_input",
+     INVALID + "quantity " + NOT_AN_INTEGER),
+    ("quantity as a string", b'{"request_no": "B1", "sku_id": SKU, "quantity": "1"}', 422, "invalid_input",
+     INVALID + "quantity " + NOT_AN_INTEGER),
+    ("quantity missing", b'{"request_no": "B1", "sku_id": SKU}', 422, "invalid_input",
+     INVALID + "缺少必填字段 quantity"),
+    ("quantity above the batch maximum", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1001}', 400,
+     "invalid_quantity", "购买数量需在 1–1000 之间"),
+    ("unknown SKU", b'{"request_no": "B1", "sku_id": 987654321, "quantity": 1}', 404, "sku_not_found",
+     "商品不存在或已下架"),
+    ("SKU id beyond bigint", b'{"request_no": "B1", "sku_id": 99999999999999999999, "quantity": 1}', 422,
+     "invalid_input", INVALID + "sku_id 不能大于 9223372036854775807"),
+    ("SKU as a string", b'{"request_no": "B1", "sku_id": "abc", "quantity": 1}', 422, "invalid_input",
+     INVALID + "sku_id " + NOT_AN_INTEGER),
+    ("SKU as a numeric string", b'{"request_no": "B1", "sku_id": "SKU", "quantity": 1}', 422, "invalid_input",
+     INVALID + "sku_id " + NOT_AN_INTEGER),
+    ("SKU as true", b'{"request_no": "B1", "sku_id": true, "quantity": 1}', 422, "invalid_input",
+     INVALID + "sku_id " + NOT_AN_INTEGER),
+    ("SKU null", b'{"request_no": "B1", "sku_id": null, "quantity": 1}', 422, "invalid_input",
+     INVALID + "sku_id " + NOT_AN_INTEGER),
+    ("empty request_no", b'{"request_no": "", "sku_id": SKU, "quantity": 1}', 422, "invalid_input",
+     REQUEST_NO_RULE),
+    ("overlong request_no", b'{"request_no": "' + b"x" * 65 + b'", "sku_id": SKU, "quantity": 1}', 422,
+     "invalid_input", REQUEST_NO_RULE),
+    ("request_no with a space", b'{"request_no": "a b", "sku_id": SKU, "quantity": 1}', 422, "invalid_input",
+     REQUEST_NO_RULE),
+    ("request_no in Chinese", '{"request_no": "订单1", "sku_id": SKU, "quantity": 1}'.encode(), 422,
+     "invalid_input", REQUEST_NO_RULE),
+    ("request_no with a NUL", b'{"request_no": "a\\u0000b", "sku_id": SKU, "quantity": 1}', 422, "invalid_input",
+     REQUEST_NO_RULE),
+    ("request_no as a number", b'{"request_no": 12, "sku_id": SKU, "quantity": 1}', 422, "invalid_input",
+     INVALID + "request_no 必须是字符串"),
+    ("two fields wrong", b'{"request_no": "B1", "sku_id": "abc", "quantity": 0}', 422, "invalid_input",
+     INVALID + "sku_id " + NOT_AN_INTEGER + "；quantity 不能小于 1"),
+    ("malformed JSON", b'{"request_no": "B1", "sku_id": ', 400, "invalid_json", NOT_JSON),
+    ("not JSON at all", b"request_no=B1&sku_id=1", 400, "invalid_json", NOT_JSON),
+    ("a JSON array", b"[1, 2]", 422, "invalid_input", NOT_AN_OBJECT),
+    ("a JSON string", b'"B1"', 422, "invalid_input", NOT_AN_OBJECT),
+    ("JSON null", b"null", 422, "invalid_input", NOT_AN_OBJECT),
+    ("an empty body", b"", 422, "invalid_input", INVALID + "缺少请求体：请发送 JSON 对象"),
     ("recharge_account on a card-key SKU", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
-                                           b'"recharge_account": "13800000000"}', 400),
+                                           b'"recharge_account": "13800000000"}', 400, "buyer_input_unexpected",
+     "该商品不是直充商品，不需要填写 recharge_account"),
+    ("recharge_account as a number", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
+                                     b'"recharge_account": 13800000000}', 422, "invalid_input",
+     INVALID + "recharge_account 必须是字符串"),
     ("notify_url not https", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
-                             b'"notify_url": "http://reseller.example.com/cb"}', 422),
+                             b'"notify_url": "http://reseller.example.com/cb"}', 422, "invalid_notify_url",
+     NOTIFY_REFUSED + "必须以 https:// 开头"),
     ("notify_url to the loopback", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
-                                   b'"notify_url": "https://127.0.0.1/cb"}', 422),
+                                   b'"notify_url": "https://127.0.0.1/cb"}', 422, "invalid_notify_url",
+     NOTIFY_REFUSED + "指向内网、本机或保留地址（127.0.0.1），不允许回调"),
     ("notify_url to a private address", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
-                                        b'"notify_url": "https://[::ffff:10.0.0.1]/cb"}', 422),
+                                        b'"notify_url": "https://[::ffff:10.0.0.1]/cb"}', 422, "invalid_notify_url",
+     NOTIFY_REFUSED + "指向内网、本机或保留地址（::ffff:a00:1），不允许回调"),
     ("notify_url to localhost", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
-                                b'"notify_url": "https://api.localhost/cb"}', 422),
+                                b'"notify_url": "https://api.localhost/cb"}', 422, "invalid_notify_url",
+     NOTIFY_REFUSED + "指向本机（api.localhost），不允许回调"),
     ("notify_url with a NUL", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
-                              b'"notify_url": "https://a.example.com/\\u0000"}', 422),
+                              b'"notify_url": "https://a.example.com/\\u0000"}', 422, "invalid_notify_url",
+     "notify_url 不是有效的网址：不能包含空格或控制字符"),
     ("notify_url overlong", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
-                            b'"notify_url": "https://a.example.com/' + b"x" * 500 + b'"}', 422),
+                            b'"notify_url": "https://a.example.com/' + b"x" * 500 + b'"}', 422, "invalid_input",
+     INVALID + "notify_url 最多 500 个字符"),
     ("notify_url with a bad port", b'{"request_no": "B1", "sku_id": SKU, "quantity": 1, '
-                                   b'"notify_url": "https://a.example.com:99999/"}', 422),
+                                   b'"notify_url": "https://a.example.com:99999/"}', 422, "invalid_notify_url",
+     NOTIFY_REFUSED + "无效：端口号须为 1–65535 的整数"),
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "status"), BAD_BODIES, ids=[case for case, _, _ in BAD_BODIES])
-def test_bad_input_gets_its_status_and_never_500(client: Client, case: str, body: bytes, status: int) -> None:
+@pytest.mark.parametrize(("body", "status", "code", "message"), [row[1:] for row in BAD_BODIES],
+                         ids=[case for case, *_ in BAD_BODIES])
+def test_bad_input_gets_its_status_code_and_chinese_message(client: Client, body: bytes, status: int, code: str,
+                                                            message: str) -> None:
     holder = reseller_with_key(funds="100.00")
     sku = SkuFactory.create()
     stock_sku(sku, 2)
@@ -254,23 +298,51 @@ def test_bad_input_gets_its_status_and_never_500(client: Client, case: str, body
     response = call(client, holder, "POST", "/orders", raw=body.replace(b"SKU", str(sku.pk).encode()))
 
     assert response.status_code == status, response.content
-    assert set(response.json()) == {"code", "message"}
+    assert response.json() == {"code": code, "message": message}
     assert Order.objects.count() == 0
     assert wallet_balance(user_id=holder.user.pk) == Decimal("100.00")
 
 
-@pytest.mark.parametrize(("path", "status"), [("/orders/K0000", 404), ("/orders/%00", 404),
-                                              ("/orders/" + "K" * 40, 404), ("/orders?request_no=", 422),
-                                              ("/orders?request_no=a%20b", 422), ("/orders", 422),
-                                              ("/products/0", 404), ("/products/-1", 404),
-                                              ("/products/99999999999999999999", 404), ("/products/abc", 422)])
-def test_bad_look_ups_are_404_or_422(client: Client, path: str, status: int) -> None:
+NO_ORDER = ("order_not_found", "订单不存在")
+NO_SKU = ("sku_not_found", "商品不存在或已下架")
+NO_ROUTE = ("not_found", "接口不存在：请检查请求路径（见 /openapi/v1/docs）")
+BAD_LOOK_UPS: list[tuple[str, str, int, tuple[str, str]]] = [
+    ("GET", "/orders/K0000", 404, NO_ORDER),
+    ("GET", "/orders/%00", 404, NO_ORDER),
+    ("GET", "/orders/" + "K" * 40, 404, NO_ORDER),
+    ("GET", "/orders?request_no=", 422, ("invalid_input", REQUEST_NO_RULE)),
+    ("GET", "/orders?request_no=a%20b", 422, ("invalid_input", REQUEST_NO_RULE)),
+    ("GET", "/orders", 422, ("invalid_input", INVALID + "缺少必填字段 request_no")),
+    ("GET", "/products/0", 404, NO_SKU),
+    ("GET", "/products/-1", 404, NO_SKU),
+    ("GET", "/products/99999999999999999999", 404, NO_SKU),
+    ("GET", "/products/abc", 422, ("invalid_input", INVALID + "sku_id 必须是整数")),
+    ("GET", "/orders/", 404, NO_ROUTE),
+    ("GET", "/no-such-route", 404, NO_ROUTE),
+    ("POST", "/products", 405, ("method_not_allowed", "该接口不支持 POST 方法，只支持：GET")),
+    ("DELETE", "/orders/K0000", 405, ("method_not_allowed", "该接口不支持 DELETE 方法，只支持：GET")),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "status", "answer"), BAD_LOOK_UPS,
+                         ids=[f"{method} {path}" for method, path, _, _ in BAD_LOOK_UPS])
+def test_bad_look_ups_are_json_with_a_code_and_a_chinese_message(client: Client, method: str, path: str,
+                                                                 status: int, answer: tuple[str, str]) -> None:
     holder = reseller_with_key()
 
-    response = call(client, holder, "GET", path)
+    response = call(client, holder, method, path)
 
     assert response.status_code == status, response.content
-    assert set(response.json()) == {"code", "message"}
+    assert response.json() == {"code": answer[0], "message": answer[1]}
+    if status == 405:
+        assert response["Allow"] == answer[1].rsplit("：", 1)[1]
+
+
+def test_an_unknown_path_is_a_json_404_even_unsigned(client: Client) -> None:
+    response = client.get("/openapi/v1/nothing/here")
+
+    assert response.status_code == 404
+    assert response.json() == {"code": NO_ROUTE[0], "message": NO_ROUTE[1]}
 
 
 def test_another_resellers_order_is_404(client: Client) -> None:

@@ -1,5 +1,6 @@
 """Schemathesis against the served /openapi/v1/openapi.json: generated requests (valid and invalid bodies, path and
-query values) to every route, each signed with a valid key the way a client would sign it, and never a 5xx.
+query values) to every route, each signed with a valid key the way a client would sign it, and never a 5xx; every
+4xx is `{"code", "message"}` with a Chinese message (no pydantic English).
 
 The signing happens in a small WSGI wrapper around the real application: it reads the raw body schemathesis
 serialised, signs method, path, query and body with the test key, and adds the four headers — so the generated
@@ -9,6 +10,7 @@ inputs reach validation and the handlers rather than stopping at 401. Bounded: a
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +39,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 MAX_EXAMPLES = 12
+CJK = re.compile(r"[\u4e00-\u9fff]")
+PYDANTIC_ENGLISH = re.compile(r"Input should|String should|Field required|Value error|valid integer")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -82,8 +86,18 @@ def _operations(app: SigningApp) -> list[Any]:
     return [result.ok() for result in loaded.get_all_operations()]
 
 
-def _exercise(operation: Any, generation_mode: Any, checks: list[Any], seen: dict[str, set[int]],
-              unsigned: list[str]) -> None:
+def _unreadable_refusal(response: Any) -> bool:
+    """A 4xx that is not `{"code", "message"}` with a Chinese message, or that lets pydantic's English through."""
+    try:
+        body = response.json()
+    except ValueError:
+        return True
+    return (not isinstance(body, dict) or set(body) != {"code", "message"} or not body["code"]
+            or not CJK.search(str(body["message"])) or bool(PYDANTIC_ENGLISH.search(str(body["message"]))))
+
+
+def _exercise(operation: Any, generation_mode: Any, checks: list[Any], seen: dict[str, set[int]], *,
+              unsigned: list[str], unreadable: list[str]) -> None:
     label = f"{operation.method.upper()} {operation.path}"
 
     @given(case=operation.as_strategy(generation_mode=generation_mode))
@@ -93,6 +107,8 @@ def _exercise(operation: Any, generation_mode: Any, checks: list[Any], seen: dic
         seen.setdefault(label, set()).add(response.status_code)
         if response.status_code == 401:
             unsigned.append(f"{label}: {case.formatted_path} {case.query} {response.text[:200]}")
+        if 400 <= response.status_code < 500 and _unreadable_refusal(response):
+            unreadable.append(f"{label} {response.status_code}: {response.text[:200]}")
         case.validate_response(response, checks=checks)
 
     run()
@@ -112,11 +128,13 @@ def test_the_open_api_never_answers_5xx_to_generated_requests(mode: str) -> None
                                       response_schema_conformance] if mode == "positive" else [])
     seen: dict[str, set[int]] = {}
     unsigned: list[str] = []
+    unreadable: list[str] = []
 
     for operation in operations:
-        _exercise(operation, generation_mode, checks, seen, unsigned)
+        _exercise(operation, generation_mode, checks, seen, unsigned=unsigned, unreadable=unreadable)
 
     assert sorted(seen) == sorted(f"{op.method.upper()} {op.path}" for op in operations)
     assert len(seen) == 6
     assert all(status < 500 for statuses in seen.values() for status in statuses), seen
     assert unsigned == []  # every case was signed as the server verifies, and reached its handler
+    assert unreadable == []  # every refusal: a code for programs and a Chinese message for people

@@ -1,8 +1,10 @@
-"""Suppliers' top-up callbacks at /suppliers/callback/<supplier id>/: forgeries refused with nothing changed,
-duplicates and late ones processed once, a success for an attempt we had failed flagged loudly for staff."""
+"""Suppliers' top-up callbacks at /suppliers/callback/<supplier id>/: forgeries refused with nothing changed (and
+answered as an unknown supplier id is, whatever the connector), duplicates and late ones processed once, a success
+for an attempt we had failed flagged loudly for staff."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -14,7 +16,8 @@ from django.test import Client
 from kameng.ledger.models import Journal, JournalKind
 from kameng.ledger.selectors import wallet_balance
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
-from kameng.suppliers.models import AttemptStatus, Supplier, TopupAttempt
+from kameng.suppliers.models import AttemptStatus, ConnectorKind, Supplier, TopupAttempt
+from tests.factories import SupplierFactory
 from tests.suppliers.topup_support import (
     FAILED,
     REFUSED,
@@ -131,6 +134,22 @@ def test_an_unknown_supplier_id_and_a_bad_signature_get_the_same_answer(
     # A body too large is refused alike whether the supplier exists or not.
     assert (_post(missing, huge, django_capture_on_commit_callbacks).status_code,
             _post(attempt.supplier_id, huge, django_capture_on_commit_callbacks).status_code) == (413, 413)
+
+
+@pytest.mark.parametrize("kind", [kind.value for kind in ConnectorKind])
+@pytest.mark.parametrize("config", ["", "{}", "not json", json.dumps({"app_key": "k", "app_secret": "s",
+                                                                     "key_id": "kk_x", "secret": "s"})])
+def test_no_connector_kind_or_config_tells_an_existing_supplier_from_an_unknown_id(kind: str, config: str) -> None:
+    """Whatever the supplier's connector and however its config is broken, a callback that does not verify is
+    answered exactly as one for an id that does not exist (never a 404, 500 or another body)."""
+    supplier = SupplierFactory.create(connector_kind=kind, connector_config=config)
+    unknown_id = supplier.pk + 1000
+    for body in (b"", b"{}", b"[1]", b"order_no=1&sign=x", b'{"request_no": "K1", "status": "delivered"}', b"\xff"):
+        known = Client().post(f"/suppliers/callback/{supplier.pk}/", data=body, content_type="application/json")
+        unknown = Client().post(f"/suppliers/callback/{unknown_id}/", data=body, content_type="application/json")
+        assert (known.status_code, known.content, known["Content-Type"]) == (
+            unknown.status_code, unknown.content, unknown["Content-Type"]) == (
+            400, b"rejected", "text/plain; charset=utf-8"), (kind, config, body)
 
 
 def test_a_duplicate_callback_is_processed_once(upstreams: Upstreams,

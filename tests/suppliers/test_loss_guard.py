@@ -78,7 +78,12 @@ def test_the_guard_compares_the_cost_with_the_unit_price_and_sql_agrees(cost: st
     assert offer_is_at_loss(offer, unit_price=Decimal(unit_price)) is at_loss
     in_sql = SupplierOffer.objects.filter(offer_at_loss_q(unit_price=Decimal(unit_price)), pk=offer.pk).exists()
     assert in_sql is at_loss
+    other_sku = SkuFactory.create(price=Decimal("1.00"))  # a price per SKU (several SKUs in one query) agrees too
+    per_sku = offer_at_loss_q(unit_prices={offer.sku_id: Decimal(unit_price), other_sku.pk: Decimal("0.01")})
+    assert SupplierOffer.objects.filter(per_sku, pk=offer.pk).exists() is at_loss
     assert offer_is_at_loss(offer) is False  # at the retail price of ¥10.00 none of them is at a loss
+    unnamed = offer_at_loss_q(unit_prices={other_sku.pk: Decimal("0.01")})  # its own SKU not named: at retail
+    assert SupplierOffer.objects.filter(unnamed, pk=offer.pk).exists() is False
 
 
 def test_a_vip_never_gets_a_card_key_that_costs_more_than_the_vip_pays() -> None:

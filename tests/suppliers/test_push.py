@@ -1,5 +1,6 @@
 """The supplier's signed price/stock push: a good signature updates the offers; a forged, stale, replayed or
-malformed push is refused with its status and changes nothing."""
+malformed push is refused with its status and changes nothing; a supplier id that takes no push is answered as a
+forgery is, so ids cannot be enumerated."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from kameng.suppliers.models import SupplierOffer
+from kameng.core.errors import ApplicationError
+from kameng.suppliers.models import Supplier, SupplierOffer, SupplierStatus
+from kameng.suppliers.sync import PUSH_MAX_BYTES, supplier_push_receive
 from tests.factories import SupplierFactory, SupplierOfferFactory
 
 pytestmark = pytest.mark.django_db
@@ -132,13 +135,45 @@ def test_a_malformed_push_is_400_and_changes_nothing(client: Client, body: bytes
     assert (offer.price, offer.upstream_stock, offer.synced_at) == (Decimal("9.00"), 10, None)
 
 
-def test_a_supplier_without_a_push_secret_is_404(client: Client) -> None:
-    offer = SupplierOfferFactory.create(upstream_product_id="A-60")
+FORGED = (401, {"code": "push_signature_invalid", "message": "签名无效：请用该供货商的价格推送密钥签名"})
 
-    status, _answer = push(client, offer.supplier_id, BODY, signed_headers(BODY))
 
-    assert status == 404
-    assert push(client, 999999, BODY, signed_headers(BODY))[0] == 404
+@pytest.mark.parametrize("who", ["unknown id", "no push secret", "rejected supplier", "unreadable config"])
+def test_a_supplier_id_that_takes_no_push_is_answered_as_a_bad_signature(client: Client, who: str) -> None:
+    """Status and body the same as a forgery's: a caller cannot tell which supplier ids exist."""
+    forged_on = offer_with_push()
+    supplier = SupplierFactory.create()
+    if who == "no push secret":
+        SupplierOfferFactory.create(supplier=supplier, upstream_product_id="A-60")
+    if who == "rejected supplier":
+        supplier.status = SupplierStatus.REJECTED
+        supplier.connector_config = json.dumps({"push_secret": SECRET})
+        supplier.save()
+    if who == "unreadable config":
+        Supplier.objects.filter(pk=supplier.pk).update(connector_config="not json")
+    supplier_id = supplier.pk + 1000 if who == "unknown id" else supplier.pk
+
+    refused = push(client, supplier_id, BODY, signed_headers(BODY))
+    forged = push(client, forged_on.supplier_id, BODY, signed_headers(BODY, secret="guessed"))
+    unsigned = push(client, supplier_id, BODY, {})
+
+    assert refused == forged == unsigned == FORGED
+    forged_on.refresh_from_db()
+    assert forged_on.synced_at is None
+
+
+def test_an_oversized_push_is_refused_before_the_supplier_is_looked_up(client: Client) -> None:
+    offer = offer_with_push()
+    big = b"[" + b" " * PUSH_MAX_BYTES + b"]"
+
+    known = push(client, offer.supplier_id, big, signed_headers(big))
+    unknown = push(client, offer.supplier_id + 1000, big, signed_headers(big))
+
+    assert known == unknown == (413, {"code": "push_too_large", "message": "推送内容过大（上限 1 MB）"})
+    for supplier_id in (offer.supplier_id, offer.supplier_id + 1000):  # a body without its length told, too
+        with pytest.raises(ApplicationError) as refused:
+            supplier_push_receive(supplier_id=supplier_id, body=big, timestamp="1", signature="x")
+        assert (refused.value.status_code, refused.value.code) == (400, "push_too_large")
 
 
 def test_a_push_needs_post(client: Client) -> None:
