@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import checkout  # the benchmark's environment and seeding helpers
-import common
 
 
 def backend_cpu(pid: int) -> float:
@@ -95,21 +94,7 @@ def main() -> int:
     args = parser.parse_args()
     args.keys = args.orders * (2 * args.rounds + 1) + 100
     args.worker = False
-    env = checkout.bench_environment(args)
-    os.environ.update(env)
-    common.database_create(args.pg_url, args.database)
-    try:
-        checkout.migrate(env)
-        seeded = checkout.seed(args)
-        run(args, seeded)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        checkout.redis_forget(env)
-        if not args.keep_database:
-            common.database_drop(args.pg_url, args.database)
-    return 0
+    return checkout.in_process(args, run)
 
 
 def run(args: argparse.Namespace, seeded: checkout.Seeded) -> None:

@@ -32,6 +32,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +68,28 @@ class Seeded:
 
 
 # --- environment ----------------------------------------------------------------------------------------------
+
+
+def in_process(args: argparse.Namespace, run: Callable[[argparse.Namespace, Seeded], None]) -> int:
+    """The frame of a benchmark that runs in this process (bench/layers.py, aftercare.py, writer.py): a fresh
+    database seeded as this benchmark seeds it, `run`, then the connections closed, the run's Redis keys (and
+    broker queue, when it has one) forgotten and the database dropped unless `--keep-database`."""
+    env = bench_environment(args)
+    os.environ.update(env)
+    common.database_create(args.pg_url, args.database)
+    try:
+        migrate(env)
+        run(args, seed(args))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        redis_forget(env)
+        if args.worker:
+            broker_forget(env)
+        if not getattr(args, "keep_database", False):
+            common.database_drop(args.pg_url, args.database)
+    return 0
 
 
 def bench_environment(args: argparse.Namespace) -> dict[str, str]:

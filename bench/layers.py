@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import checkout  # the benchmark's environment and seeding helpers
-import common
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -96,21 +95,7 @@ def main() -> int:
     # Tasks are published to a broker nobody consumes: the publishing cost is the server's, as in production,
     # and the listeners' own cost (a worker's) stays out of these figures (bench/aftercare.py measures it).
     args.keys, args.buyers, args.worker = args.orders * 4 + 100, 8, True
-    env = checkout.bench_environment(args)
-    os.environ.update(env)
-    common.database_create(args.pg_url, args.database)
-    try:
-        checkout.migrate(env)
-        seeded = checkout.seed(args)
-        run(args, seeded)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        checkout.redis_forget(env)
-        checkout.broker_forget(env)
-        common.database_drop(args.pg_url, args.database)
-    return 0
+    return checkout.in_process(args, run)
 
 
 def run(args: argparse.Namespace, seeded: checkout.Seeded) -> None:

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aftercare  # orders_write, backend_cpu
 import checkout  # the benchmark's environment and seeding helpers
-import common
 
 
 def main() -> int:
@@ -43,20 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     args.keys = args.orders * args.rounds + 100
     args.worker = False
-    env = checkout.bench_environment(args)
-    os.environ.update(env)
-    common.database_create(args.pg_url, args.database)
-    try:
-        checkout.migrate(env)
-        seeded = checkout.seed(args)
-        run(args, seeded)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        checkout.redis_forget(env)
-        common.database_drop(args.pg_url, args.database)
-    return 0
+    return checkout.in_process(args, run)
 
 
 def batches_write(seeded: checkout.Seeded, buyers: list[int], count: int, batch: int, tag: str, *,
