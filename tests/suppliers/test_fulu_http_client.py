@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -91,7 +92,7 @@ def test_the_session_is_sized_for_the_dispatcher_trusts_the_environment_and_veri
     async def main() -> tuple[object, ...]:
         session = shared_session(timeout=10, connect_timeout=5)
         again = shared_session(timeout=10, connect_timeout=5)
-        assert session.connector is not None
+        assert isinstance(session.connector, aiohttp.TCPConnector)
         seen = (again is session, session.connector.limit, session.trust_env, session.connector._ssl)
         await async_clients_close()
         return seen
