@@ -88,16 +88,16 @@ def _request(number: str) -> TopupRequest:
     return TopupRequest(number, TopupKind.MOBILE, "10050", 1, charge_account="13812345678", face_value=Decimal("50"))
 
 
-def test_the_session_is_sized_for_the_dispatcher_trusts_the_environment_and_verifies_tls() -> None:
+def test_the_session_is_sized_for_the_dispatcher_and_verifies_tls() -> None:
     async def main() -> tuple[object, ...]:
         session = shared_session(timeout=10, connect_timeout=5)
         again = shared_session(timeout=10, connect_timeout=5)
         assert isinstance(session.connector, aiohttp.TCPConnector)
-        seen = (again is session, session.connector.limit, session.trust_env, session.connector._ssl)
+        seen = (again is session, session.connector.limit, session.connector._ssl)
         await async_clients_close()
         return seen
 
-    assert asyncio.run(main()) == (True, settings.KAMENG_TOPUP_DISPATCH_THREADS, True, True)
+    assert asyncio.run(main()) == (True, settings.KAMENG_TOPUP_DISPATCH_THREADS, True)
 
 
 def test_content_length_chunked_interim_and_read_to_close_answers_one_connection_kept_alive() -> None:

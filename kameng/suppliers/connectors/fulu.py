@@ -37,10 +37,12 @@ import hmac
 import json
 import logging
 import threading
+import urllib.request
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -119,9 +121,10 @@ JSON_HEADERS = {"Content-Type": JSON_CONTENT_TYPE}
 # as large as the dispatcher's calls in flight (KAMENG_TOPUP_DISPATCH_THREADS), so no call waits for a connection.
 # aiohttp's C parser and plain asyncio transports cost a fraction of httpx/httpcore/anyio per call (bench/README.md,
 # "Direct top-ups as production runs them"). It never resends a POST (aiohttp retries a dropped kept-alive
-# connection for idempotent methods only); TLS is verified with the default context; proxies come from the
-# environment (HTTP(S)_PROXY, NO_PROXY). A connection idle for KEEPALIVE_SECONDS is closed, before the server's own
-# keep-alive timeout is likely to close it under a request.
+# connection for idempotent methods only); TLS is verified with the default context; no cookies are kept. The proxy
+# the environment names (HTTP(S)_PROXY, NO_PROXY) is read once per connector: aiohttp's `trust_env` would read the
+# environment and ~/.netrc in a worker thread on every call. A connection idle for KEEPALIVE_SECONDS is closed,
+# before the server's own keep-alive timeout is likely to close it under a request.
 KEEPALIVE_SECONDS = 20.0
 _sessions: dict[tuple[int, float, float], aiohttp.ClientSession] = {}
 
@@ -142,9 +145,18 @@ def shared_session(*, timeout: float, connect_timeout: float) -> aiohttp.ClientS
             connector=aiohttp.TCPConnector(limit=_calls_in_flight(), keepalive_timeout=KEEPALIVE_SECONDS),
             timeout=aiohttp.ClientTimeout(total=connect_timeout + timeout, connect=connect_timeout,
                                           sock_read=timeout),
-            headers={"Accept": "application/json", "User-Agent": "kameng"}, trust_env=True)
+            headers={"Accept": "application/json", "User-Agent": "kameng"}, cookie_jar=aiohttp.DummyCookieJar())
         _sessions[key] = session
     return session
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTP_PROXY/HTTPS_PROXY unless NO_PROXY covers its host)."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return proxy
 
 
 async def async_clients_close() -> None:
@@ -216,6 +228,7 @@ class FuluConnector:
         self.connect_timeout = float(config.get("connect_timeout")
                                      or min(self.timeout, DEFAULT_CONNECT_TIMEOUT_SECONDS))
         self.client = client or shared_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
+        self.proxy = environment_proxy(self.gateway_url)
         # The dispatcher awaits `topup_submit_async`/`topup_query_async` on its event loop (no thread per call);
         # a connector given its own client (tests) is called through the synchronous methods.
         self.is_async = client is None
@@ -257,7 +270,8 @@ class FuluConnector:
         """`_call` on this event loop's shared aiohttp session (the dispatcher's event loop)."""
         session = shared_session(timeout=self.timeout, connect_timeout=self.connect_timeout)
         try:
-            async with session.post(self.gateway_url, data=self._body(method, biz), headers=JSON_HEADERS) as response:
+            async with session.post(self.gateway_url, data=self._body(method, biz), headers=JSON_HEADERS,
+                                    proxy=self.proxy) as response:
                 status, content = response.status, await response.read()
         except TimeoutError as error:  # aiohttp's timeouts are TimeoutErrors (some also ClientErrors)
             return "", f"福禄接口超时：{type(error).__name__}", None
