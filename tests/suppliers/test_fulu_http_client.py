@@ -21,7 +21,13 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 
 from kameng.suppliers.connectors.base import Outcome, TopupAnswer, TopupKind, TopupRequest
-from kameng.suppliers.connectors.fulu import FuluConnector, async_clients_close, shared_session, sign_text
+from kameng.suppliers.connectors.fulu import (
+    FuluConnector,
+    async_clients_close,
+    environment_proxy,
+    shared_session,
+    sign_text,
+)
 
 Answer = Callable[[bytes], Awaitable[bytes | None]]  # request body → raw response bytes (None: never answer)
 SECRET = "lean-secret"
@@ -29,7 +35,8 @@ SECRET = "lean-secret"
 
 @pytest.fixture(autouse=True)
 def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                 "no_proxy"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -232,3 +239,11 @@ def test_the_fulu_connector_reads_a_lost_answer_as_unknown_and_a_signed_one_as_p
     assert outcomes == [Outcome.PROCESSING, Outcome.UNKNOWN]
     assert len(requests) == 2
     assert json.loads(requests[0])["method"] == "fulu.order.mobile.add"
+
+
+def test_no_proxy_keeps_a_gateway_off_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "openapi.fulu.com")
+    assert environment_proxy("https://openapi.fulu.com/api/getway") is None
+    assert environment_proxy("https://other.test/api/getway") == "http://proxy.test:3128"
+    assert environment_proxy("http://other.test/api/getway") is None  # only HTTPS_PROXY named
