@@ -9,24 +9,31 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from aiohttp import web
 
 from kameng.simulators.supplier.core import Merchant, SupplierSimulator
-from kameng.suppliers.connectors import fulu
 from kameng.suppliers.connectors.base import Outcome, TopupKind, TopupRequest
-from kameng.suppliers.connectors.fulu import FuluConnector
+from kameng.suppliers.connectors.fulu import FuluConnector, async_clients_close
 
 SECRET = "async-secret"
 CONFIG = {"gateway_url": "https://fulu.test/api/getway", "app_key": "key-a", "app_secret": SECRET}
 
 
-def _simulator_transport(simulator: SupplierSimulator, *, lose: bool = False) -> httpx.MockTransport:
-    async def handler(request: httpx.Request) -> httpx.Response:
-        answer = simulator.gateway(request.content)
-        if lose:
-            raise httpx.ReadTimeout("lost", request=request)
-        return httpx.Response(answer.status, content=json.dumps(answer.body, ensure_ascii=False).encode())
+async def _simulator_server(simulator: SupplierSimulator, *, lose: bool) -> web.AppRunner:
+    """The simulator's gateway behind a local aiohttp server; `lose`: it takes the call and never answers in time."""
 
-    return httpx.MockTransport(handler)
+    async def gateway(request: web.Request) -> web.Response:
+        answer = simulator.gateway(await request.read())
+        if lose:
+            await asyncio.sleep(5)
+        return web.Response(status=answer.status, body=json.dumps(answer.body, ensure_ascii=False).encode())
+
+    application = web.Application()
+    application.router.add_post("/api/getway", gateway)
+    runner = web.AppRunner(application, shutdown_timeout=0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
 
 
 def _request(number: str) -> TopupRequest:
@@ -35,22 +42,20 @@ def _request(number: str) -> TopupRequest:
 
 
 @pytest.mark.parametrize("lose", [False, True])
-def test_async_submit_and_query_answer_as_the_synchronous_ones(monkeypatch: pytest.MonkeyPatch, lose: bool) -> None:
+def test_async_submit_and_query_answer_as_the_synchronous_ones(lose: bool) -> None:
     simulator = SupplierSimulator(merchants=[Merchant(app_key="key-a", app_secret=SECRET)], seed=1)
-    transport = _simulator_transport(simulator, lose=lose)
-    connector = FuluConnector(CONFIG)
-    assert connector.is_async
-
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")  # with a proxy named, httpx makes the calls
 
     async def run() -> tuple[Outcome, Outcome]:
-        client = httpx.AsyncClient(transport=transport, trust_env=False)
-        monkeypatch.setattr(fulu, "shared_async_client", lambda **_: client)
+        runner = await _simulator_server(simulator, lose=lose)
+        port = runner.addresses[0][1]
+        connector = FuluConnector({**CONFIG, "gateway_url": f"http://127.0.0.1:{port}/api/getway", "timeout": 0.5})
+        assert connector.is_async
         try:
             submitted = await connector.topup_submit_async(_request("A-1"))
             queried = await connector.topup_query_async("A-1")
         finally:
-            await client.aclose()
+            await async_clients_close()
+            await runner.cleanup()
         return submitted.outcome, queried.outcome
 
     submitted, queried = asyncio.run(run())

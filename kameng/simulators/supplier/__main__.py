@@ -1,5 +1,5 @@
 """`python -m kameng.simulators.supplier --port 8190 …`: run the supplier simulator (one asyncio event loop, the
-lean HTTP/1.1 server of server.py).
+aiohttp.web server of server.py).
 
 Merchants come from `--config FILE` (JSON: {"merchants": [{"app_key", "app_secret", "name", "notify_url",
 "price_factor", "prices", "stock"}], "knobs": {…}}) and/or `--merchant KEY:SECRET[:PRICE_FACTOR[:NOTIFY_URL]]`;
@@ -84,7 +84,7 @@ def simulator_from_options(options: argparse.Namespace) -> SupplierSimulator:
 
 
 async def serve(app: SupplierSimulatorApp, *, host: str, port: int) -> None:
-    """Serve on the lean HTTP/1.1 server (kameng.simulators.supplier.server) until SIGINT or SIGTERM."""
+    """Serve on aiohttp.web (kameng.simulators.supplier.server) until SIGINT or SIGTERM."""
     from kameng.simulators.supplier.server import serve as serve_http
 
     stop = asyncio.Event()

@@ -16,9 +16,9 @@ Routes:
 
 Everything waits asynchronously (latency, processing, callbacks): one event loop serves hundreds of requests in
 flight. The answers are made apart from any server (`gateway_delay`, `gateway_reply`, `reply`): this module's ASGI
-entry point serves them to tests (httpx's ASGI transport), the lean HTTP/1.1 server of `server.py` to everyone else
+entry point serves them to tests (httpx's ASGI transport), aiohttp.web (`server.py`) to everyone else
 (`python -m kameng.simulators.supplier`). Callbacks go out through httpx when a transport is given (tests: a mock),
-else through `server.CallbackClient` (plain HTTP/1.1 keep-alive over asyncio). The admin is unauthenticated: bind
+else through `server.CallbackClient` (an aiohttp session). The admin is unauthenticated: bind
 the simulator to 127.0.0.1.
 """
 
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import httpx
 
 from kameng.simulators.supplier.core import Merchant, Order, SupplierSimulator
@@ -152,7 +153,7 @@ class SupplierSimulatorApp:
                 async with self._callback_slots:
                     order.callbacks_sent += 1
                     status, text = await self._post(url, content)
-            except (httpx.HTTPError, OSError, ValueError, asyncio.IncompleteReadError) as error:
+            except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
                 logger.info("callback %s → %s failed: %s", order.customer_order_no, url, type(error).__name__)
                 continue
             if status == 200 and text.strip() == b"success":
@@ -166,7 +167,7 @@ class SupplierSimulatorApp:
             if self._plain_client is None:
                 from kameng.simulators.supplier.server import CallbackClient
 
-                self._plain_client = CallbackClient()
+                self._plain_client = CallbackClient(connections=CALLBACK_CONCURRENCY)
             return await self._plain_client.post(url, content, CALLBACK_CONTENT_TYPE)
         response = await self._client().post(url, content=content, headers={"Content-Type": CALLBACK_CONTENT_TYPE})
         return response.status_code, response.content
@@ -180,11 +181,14 @@ class SupplierSimulatorApp:
         return self._callback_client
 
     async def tasks_cancel(self) -> None:
-        """Stop the completions and callbacks in flight (the server shutting down)."""
+        """Stop the completions and callbacks in flight and close the callback client (the server shutting down)."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._plain_client is not None:
+            await self._plain_client.close()
+            self._plain_client = None
 
     async def drain(self) -> None:
         """Wait for every order completion and callback in flight (tests, shutdown)."""

@@ -34,18 +34,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import importlib.util
-import itertools
 import json
 import logging
-import sys
 import threading
+import urllib.request
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import httpx
 
 from kameng.core.errors import ApplicationError
@@ -59,7 +59,6 @@ from kameng.suppliers.connectors.base import (
     TopupRequest,
     UpstreamGoods,
 )
-from kameng.suppliers.connectors.http11 import Http11Client, HttpError, HttpTimeoutError, proxies_configured
 
 logger = logging.getLogger("kameng.suppliers.fulu")
 
@@ -115,59 +114,56 @@ def shared_client(*, timeout: float, connect_timeout: float) -> httpx.Client:
         return client
 
 
-# The async clients of an event loop: several small pools, taken in turn. httpcore hands a request to a connection
-# by scanning every queued request against every connection of its pool, so one pool of 128 connections with 128
-# requests in flight spent milliseconds of CPU per request in that scan (seen in a profile of bench/topup.py);
-# shards of 16 keep the scan short.
-ASYNC_SHARDS = 16
-ASYNC_SHARD_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16, keepalive_expiry=30)
-_async_clients: dict[tuple[int, float, float], list[httpx.AsyncClient]] = {}
-_async_turn = itertools.count()
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 JSON_HEADERS = {"Content-Type": JSON_CONTENT_TYPE}
-_lean_clients: dict[tuple[int, float, float], Http11Client] = {}
+
+# The coroutines' HTTP client: one aiohttp session per event loop (the dispatcher's) and timeouts, its connector
+# as large as the dispatcher's calls in flight (KAMENG_TOPUP_DISPATCH_THREADS), so no call waits for a connection.
+# aiohttp's C parser and plain asyncio transports cost a fraction of httpx/httpcore/anyio per call (bench/README.md,
+# "Direct top-ups as production runs them"). It never resends a POST (aiohttp retries a dropped kept-alive
+# connection for idempotent methods only); TLS is verified with the default context; no cookies are kept. The proxy
+# the environment names (HTTP(S)_PROXY, NO_PROXY) is read once per connector: aiohttp's `trust_env` would read the
+# environment and ~/.netrc in a worker thread on every call. A connection idle for KEEPALIVE_SECONDS is closed,
+# before the server's own keep-alive timeout is likely to close it under a request.
+KEEPALIVE_SECONDS = 20.0
+_sessions: dict[tuple[int, float, float], aiohttp.ClientSession] = {}
 
 
-def remember_sniffio_missing() -> None:
-    """httpcore imports `sniffio` for every async lock and event it sets up; when sniffio is not installed each of
-    those failed imports searched sys.path again (file-system calls, a large share of the dispatcher's CPU in a
-    profile of bench/topup.py). Recording it as missing makes the import fail at once; httpcore then assumes
-    asyncio, which is what runs it here."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
+def _calls_in_flight() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "KAMENG_TOPUP_DISPATCH_THREADS", 256))
 
 
-def shared_async_client(*, timeout: float, connect_timeout: float) -> httpx.AsyncClient:
-    """One of the running event loop's async clients, in turn (one loop per dispatcher: made and used in that loop's
-    thread)."""
+def shared_session(*, timeout: float, connect_timeout: float) -> aiohttp.ClientSession:
+    """The running event loop's session for these timeouts (made and used in that loop's thread). `timeout` bounds
+    the wait for each part of the answer, connect plus timeout the whole call."""
     key = (id(asyncio.get_running_loop()), timeout, connect_timeout)
-    clients = _async_clients.get(key)
-    if clients is None:
-        remember_sniffio_missing()
-        clients = [httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout),
-                                     limits=ASYNC_SHARD_LIMITS) for _ in range(ASYNC_SHARDS)]
-        _async_clients[key] = clients
-    return clients[next(_async_turn) % len(clients)]
+    session = _sessions.get(key)
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=_calls_in_flight(), keepalive_timeout=KEEPALIVE_SECONDS),
+            timeout=aiohttp.ClientTimeout(total=connect_timeout + timeout, connect=connect_timeout,
+                                          sock_read=timeout),
+            headers={"Accept": "application/json", "User-Agent": "kameng"}, cookie_jar=aiohttp.DummyCookieJar())
+        _sessions[key] = session
+    return session
 
 
-def shared_lean_client(*, timeout: float, connect_timeout: float) -> Http11Client:
-    """The running event loop's lean HTTP/1.1 client for these timeouts (made and used in that loop's thread)."""
-    key = (id(asyncio.get_running_loop()), timeout, connect_timeout)
-    client = _lean_clients.get(key)
-    if client is None:
-        client = Http11Client(timeout=timeout, connect_timeout=connect_timeout)
-        _lean_clients[key] = client
-    return client
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTP_PROXY/HTTPS_PROXY unless NO_PROXY covers its host)."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return proxy
 
 
 async def async_clients_close() -> None:
-    """Close the running loop's clients (the dispatcher's loop, stopping)."""
+    """Close the running loop's sessions (the dispatcher's loop, stopping)."""
     loop_id = id(asyncio.get_running_loop())
-    for key in [key for key in _async_clients if key[0] == loop_id]:
-        for client in _async_clients.pop(key):
-            await client.aclose()
-    for key in [key for key in _lean_clients if key[0] == loop_id]:
-        await _lean_clients.pop(key).aclose()
+    for key in [key for key in _sessions if key[0] == loop_id]:
+        await _sessions.pop(key).close()
 
 
 def _transport_failure(error: httpx.HTTPError) -> tuple[str, str, Any]:
@@ -232,6 +228,7 @@ class FuluConnector:
         self.connect_timeout = float(config.get("connect_timeout")
                                      or min(self.timeout, DEFAULT_CONNECT_TIMEOUT_SECONDS))
         self.client = client or shared_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
+        self.proxy = environment_proxy(self.gateway_url)
         # The dispatcher awaits `topup_submit_async`/`topup_query_async` on its event loop (no thread per call);
         # a connector given its own client (tests) is called through the synchronous methods.
         self.is_async = client is None
@@ -270,23 +267,17 @@ class FuluConnector:
         return self._answer_of(response.status_code, response.content)
 
     async def _call_async(self, method: str, biz: Mapping[str, Any]) -> tuple[str, str, Any]:
-        """`_call` on this event loop's shared client (the dispatcher's event loop): the lean HTTP/1.1 client
-        (kameng.suppliers.connectors.http11), or httpx when the environment names a proxy."""
-        if proxies_configured():
-            client = shared_async_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
-            try:
-                response = await client.post(self.gateway_url, content=self._body(method, biz), headers=JSON_HEADERS)
-            except httpx.HTTPError as error:
-                return _transport_failure(error)
-            return self._answer_of(response.status_code, response.content)
-        lean = shared_lean_client(timeout=self.timeout, connect_timeout=self.connect_timeout)
+        """`_call` on this event loop's shared aiohttp session (the dispatcher's event loop)."""
+        session = shared_session(timeout=self.timeout, connect_timeout=self.connect_timeout)
         try:
-            answer = await lean.post(self.gateway_url, self._body(method, biz), content_type=JSON_CONTENT_TYPE)
-        except HttpTimeoutError:
-            return "", "福禄接口超时：HttpTimeoutError", None
-        except HttpError as error:
+            async with session.post(self.gateway_url, data=self._body(method, biz), headers=JSON_HEADERS,
+                                    proxy=self.proxy) as response:
+                status, content = response.status, await response.read()
+        except TimeoutError as error:  # aiohttp's timeouts are TimeoutErrors (some also ClientErrors)
+            return "", f"福禄接口超时：{type(error).__name__}", None
+        except (aiohttp.ClientError, OSError, ValueError) as error:
             return "", f"福禄接口连接失败：{type(error).__name__}", None
-        return self._answer_of(answer.status, answer.body)
+        return self._answer_of(status, content)
 
     def _body(self, method: str, biz: Mapping[str, Any]) -> bytes:
         return compact_json(self.envelope(method, biz)).encode("utf-8")
