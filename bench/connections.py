@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import checkout  # the benchmark's environment, database and server helpers
+import common
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -53,7 +54,7 @@ def parse_arguments() -> argparse.Namespace:
 
 
 def connections_count(args: argparse.Namespace) -> int:
-    with checkout.admin_connect(args) as conn:
+    with common.admin_connect(args.pg_url) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [args.database]).fetchone()
     return int(row[0])
 
@@ -93,7 +94,7 @@ def cycles_run(args: argparse.Namespace, env: dict[str, str], label: str, overri
             print(f"  cycle {cycle}: connections after the burst {busy:3d}, after the idle gap {idle:3d}"
                   f"   (non-200: {failed})")
     finally:
-        checkout.server_stop(process)
+        common.process_stop(process)
     print(f"  most connections: {busiest} after a burst, {max(after_gaps)} while idle "
           f"({args.workers} worker(s) x {args.threads} threads)")
 
@@ -104,12 +105,12 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="kameng-connections-"))
     print(f"kameng connections per server process — database {args.database}")
     try:
-        checkout.database_create(args)
+        common.database_create(args.pg_url, args.database)
         checkout.migrate(env)
         for label, overrides in checkout.variants_parse(args.variant):
             cycles_run(args, env, label, overrides, workdir)
     finally:
-        checkout.database_drop(args)
+        common.database_drop(args.pg_url, args.database)
     return 0
 
 
