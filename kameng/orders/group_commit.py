@@ -43,7 +43,7 @@ from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import PriceQuote, price_rules_warm, sku_price
 from kameng.catalog.selectors import SkuForSale, skus_for_sale
 from kameng.core.errors import ApplicationError
-from kameng.inventory.services import decrypt_secrets
+from kameng.inventory.services import SoldOutError, decrypt_secrets
 from kameng.ledger.services import InsufficientFundsManyError, wallet_account_id
 from kameng.orders.checkout import CheckoutDraft, StockShortError, checkout_draft, checkout_validate, drafts_write
 from kameng.orders.models import Order
@@ -268,6 +268,10 @@ def _write(todo: list[_Checkout], skus: dict[int, SkuForSale], now: datetime) ->
             except StockShortError as short:
                 # Stock is short for a SKU: the single path serves its checkouts one by one, "sold out" exactly.
                 raise _Rollback(_owners(drafts, short.drafts)) from short
+            except SoldOutError as sold_out:
+                # A batch of one card-key checkout found no key (the last keys of a flash sale): an answer, not a
+                # failure — the single path says "sold out" (or finds the keys another batch gave back).
+                raise _Rollback(todo) from sold_out
             except InsufficientFundsManyError as short:
                 raise _Rollback(checkout for checkout in todo if checkout.wallet_id in short.account_ids) from short
             committing = True

@@ -87,8 +87,10 @@ def test_concurrent_checkouts_share_transactions() -> None:
 
 def test_two_writers_share_one_wallet_and_one_sku_without_overselling_or_overdrawing(settings: Settings) -> None:
     """KAMENG_CHECKOUT_GROUP_WRITERS=2: batches commit side by side on two connections. Eight buyers each fund
-    exactly three orders and ask for five; 30 keys for 40 asked: each wallet pays exactly three, none goes below
-    zero, every key is sold once, and the refused get the single path's exact answer."""
+    exactly three orders and ask for five; 30 keys for 40 asked. No wallet pays more than three or goes below zero,
+    every key is sold once, and whoever is refused gets the single path's exact answer. (Not exactly 24 delivered:
+    a claim skips keys another writer's batch holds, and that batch may roll back — a checkout then hears "sold
+    out" while those keys come back, as with two server processes.)"""
     settings.KAMENG_CHECKOUT_GROUP_WRITERS = 2
     sku = SkuFactory.create(price=Decimal("5.00"))
     stock_sku(sku, 30)
@@ -99,14 +101,36 @@ def test_two_writers_share_one_wallet_and_one_sku_without_overselling_or_overdra
 
     assert unexpected(outcomes, InsufficientFundsError, SoldOutError) == []
     delivered = [o.value for o in outcomes if o.value is not None]
-    assert len(delivered) == 24  # 8 buyers × 3 orders: the money runs out before the 30 keys do
-    assert all(wallet_balance(user_id=buyer_id) == Decimal("0.00") for buyer_id in buyer_ids)
+    assert 0 < len(delivered) <= 24
+    for buyer_id in buyer_ids:
+        orders = Order.objects.filter(buyer_id=buyer_id, status=OrderStatus.DELIVERED).count()
+        assert orders <= 3
+        assert wallet_balance(user_id=buyer_id) == Decimal("15.00") - 5 * orders
     sold = list(CardKey.objects.filter(status=CardKeyStatus.SOLD).values_list("order_id", flat=True))
-    assert len(sold) == len(set(sold)) == 24
+    assert len(sold) == len(set(sold)) == len(delivered)
     assert sorted(sold) == sorted(Order.objects.filter(status=OrderStatus.DELIVERED).values_list("pk", flat=True))
-    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 6
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 30 - len(delivered)
     writers = {thread.name for thread in threading.enumerate() if thread.name.startswith("kameng-checkout-writer")}
     assert writers == {"kameng-checkout-writer-1", "kameng-checkout-writer-2"}
+    assert ledger_problems() == []
+
+
+def test_a_batch_of_one_finding_no_key_is_answered_sold_out_without_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The last keys of a flash sale: a batch of one that finds none is an answer (the single path's 409), not a
+    failed batch logged with its traceback."""
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 1)
+    buyer_ids = _funded_buyers(2)
+    order_checkout(batched=True, buyer_id=buyer_ids[0], sku_id=sku.pk, quantity=1, request_id="last-key")
+    inventory_services.card_keys_sold_out_forget()  # as another process, which has not seen the SKU run out
+
+    with caplog.at_level("WARNING", logger="kameng.orders.group_commit"), pytest.raises(SoldOutError):
+        order_checkout(batched=True, buyer_id=buyer_ids[1], sku_id=sku.pk, quantity=1, request_id="too-late")
+
+    assert [record.getMessage() for record in caplog.records] == []
+    assert Order.objects.filter(buyer_id=buyer_ids[1]).count() == 0
+    assert wallet_balance(user_id=buyer_ids[1]) == Decimal("100.00")
     assert ledger_problems() == []
 
 
