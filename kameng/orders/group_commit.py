@@ -20,9 +20,10 @@ The rows themselves are drafted and written by `kameng.orders.checkout` (`checko
 code the single path runs for a batch of one; this module owns only the batching: the writer thread, the culprits,
 the retries. The purchase service chooses it explicitly (`order_checkout(batched=True)`) for wallet payments.
 
-The writer is a daemon thread per process, started on first use (after a server forks its workers), with its own
-database connection. Request threads wait on an event; the writer never waits for a new arrival, so a checkout is
-delayed by at most the batch before it.
+The writer is a daemon thread per process (KAMENG_CHECKOUT_GROUP_WRITERS of them, one by default, sharing the
+queue), started on first use (after a server forks its workers), each with its own database connection. Request
+threads wait on an event; a writer never waits for a new arrival, so a checkout is delayed by at most the batch
+before it.
 """
 
 from __future__ import annotations
