@@ -14,21 +14,12 @@ from django.core.cache import cache
 
 from kameng.core import cache as cache_module
 from kameng.core.cache import VersionedProcessCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock_support import MonotonicClock, monotonic_clock_install
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(cache_module.time, "monotonic", clock)
-    return clock
+def clock(monkeypatch: pytest.MonkeyPatch) -> MonotonicClock:
+    return monotonic_clock_install(monkeypatch, cache_module)
 
 
 @pytest.fixture
@@ -58,7 +49,7 @@ def _held(key: str, **options: Any) -> tuple[VersionedProcessCache[tuple[str, in
 
 
 def test_the_value_is_loaded_once_and_not_checked_again_within_the_interval(
-        clock: Clock, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        clock: MonotonicClock, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     held, loads = _held(key, check_seconds=1.0)
     first = held.value()
     assert loads.count == 1
@@ -73,7 +64,7 @@ def test_the_value_is_loaded_once_and_not_checked_again_within_the_interval(
     assert loads.count == 1
 
 
-def test_another_processs_change_is_seen_at_the_next_check_and_not_before(clock: Clock, key: str) -> None:
+def test_another_processs_change_is_seen_at_the_next_check_and_not_before(clock: MonotonicClock, key: str) -> None:
     held, loads = _held(key, check_seconds=1.0)
     held.value()
     cache.set(key, "another-process-changed")  # what `changed()` in another process writes
@@ -87,7 +78,7 @@ def test_another_processs_change_is_seen_at_the_next_check_and_not_before(clock:
     assert loads.count == 2
 
 
-def test_a_change_in_this_process_applies_at_once_and_moves_the_shared_token(clock: Clock, key: str) -> None:
+def test_a_change_in_this_process_applies_at_once_and_moves_the_shared_token(clock: MonotonicClock, key: str) -> None:
     held, _ = _held(key, check_seconds=60.0)
     before = held.value()
     held.entry(7, lambda buyer_id: "old")
@@ -99,7 +90,7 @@ def test_a_change_in_this_process_applies_at_once_and_moves_the_shared_token(clo
     assert held.entry(7, lambda buyer_id: "new") == "new"
 
 
-def test_entries_are_held_until_the_token_moves(clock: Clock, key: str) -> None:
+def test_entries_are_held_until_the_token_moves(clock: MonotonicClock, key: str) -> None:
     held, _ = _held(key, check_seconds=1.0)
     computed: list[int] = []
 
@@ -116,7 +107,7 @@ def test_entries_are_held_until_the_token_moves(clock: Clock, key: str) -> None:
     assert held.entry(1, compute) == "tier-of-1-2"
 
 
-def test_entry_seconds_and_entries_max(clock: Clock, key: str) -> None:
+def test_entry_seconds_and_entries_max(clock: MonotonicClock, key: str) -> None:
     held, _ = _held(key, check_seconds=1000.0, entry_seconds=5.0, entries_max=3)
     counter = iter(range(100))
 
@@ -135,7 +126,7 @@ def test_entry_seconds_and_entries_max(clock: Clock, key: str) -> None:
     assert held.entry(2, compute) == "2:3"
 
 
-def test_an_entry_read_before_the_token_moved_is_not_kept_after_the_reload(clock: Clock, key: str) -> None:
+def test_an_entry_read_before_the_token_moved_is_not_kept_after_the_reload(clock: MonotonicClock, key: str) -> None:
     held, _ = _held(key, check_seconds=1.0)
     held.value()
 
@@ -150,7 +141,7 @@ def test_an_entry_read_before_the_token_moved_is_not_kept_after_the_reload(clock
     assert held.entry(1, lambda buyer_id: "read after") == "read after"  # …but it was not kept
 
 
-def test_a_load_begun_before_a_change_here_is_not_kept(clock: Clock, key: str) -> None:
+def test_a_load_begun_before_a_change_here_is_not_kept(clock: MonotonicClock, key: str) -> None:
     held, loads = _held(key, check_seconds=60.0)
     loads.during = held.changed  # staff saved while this thread read the old rows
     assert held.value()[1] == 1
@@ -158,7 +149,7 @@ def test_a_load_begun_before_a_change_here_is_not_kept(clock: Clock, key: str) -
     assert held.value() == (cache.get(key), 2)
 
 
-def test_max_age_reloads_whatever_the_token_says(clock: Clock, key: str) -> None:
+def test_max_age_reloads_whatever_the_token_says(clock: MonotonicClock, key: str) -> None:
     max_age = [60.0]
     held, loads = _held(key, check_seconds=1.0, max_age_seconds=lambda: max_age[0])
     held.value()
@@ -170,7 +161,7 @@ def test_max_age_reloads_whatever_the_token_says(clock: Clock, key: str) -> None
     assert loads.count == 2
 
 
-def test_check_seconds_may_be_read_at_each_check(clock: Clock, key: str) -> None:
+def test_check_seconds_may_be_read_at_each_check(clock: MonotonicClock, key: str) -> None:
     interval = [1.0]
     held, loads = _held(key, check_seconds=lambda: interval[0])
     held.value()
@@ -193,7 +184,7 @@ def _cache_down(*args: Any, **kwargs: Any) -> None:
 
 
 def test_an_unreadable_token_keeps_the_held_value_only_when_asked(
-        clock: Clock, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        clock: MonotonicClock, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     tolerant, tolerant_loads = _held(key, check_seconds=1.0, keeps_value_on_cache_error=True)
     strict, _ = _held(key, check_seconds=1.0)
     never_loaded, _ = _held(key, check_seconds=1.0, keeps_value_on_cache_error=True)

@@ -23,6 +23,7 @@ from kameng.inventory.services import card_keys_sold_out_note
 from kameng.resellers import apikeys, nonces
 from kameng.resellers.apikeys import KEY_CACHE_SECONDS, api_key_for_request, api_keys_forget
 from kameng.resellers.models import ApiKey
+from tests.clock_support import MonotonicClock, monotonic_clock_install
 from tests.factories import SkuFactory, stock_sku
 from tests.resellers.openapi_support import BASE, call, reseller_with_key
 
@@ -39,22 +40,12 @@ SECURITY_HEADERS = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    ticking = Clock()
-    monkeypatch.setattr(apikeys.time, "monotonic", ticking)
-    return ticking
+def clock(monkeypatch: pytest.MonkeyPatch) -> MonotonicClock:
+    return monotonic_clock_install(monkeypatch, apikeys)
 
 
-def test_a_key_revoked_in_another_process_is_refused_within_the_bound(client: Client, clock: Clock) -> None:
+def test_a_key_revoked_in_another_process_is_refused_within_the_bound(client: Client, clock: MonotonicClock) -> None:
     holder = reseller_with_key()
     assert call(client, holder, "GET", "/balance").status_code == 200
     # Revoked by another process: this one's held row is not forgotten, only outlived.
@@ -69,7 +60,7 @@ def test_a_key_revoked_in_another_process_is_refused_within_the_bound(client: Cl
     assert (after.status_code, after.json()["code"]) == (401, "invalid_key")
 
 
-def test_a_key_revoked_or_its_reseller_suspended_is_seen_in_one_query_after_the_bound(clock: Clock) -> None:
+def test_a_key_revoked_or_its_reseller_suspended_is_seen_in_one_query_after_the_bound(clock: MonotonicClock) -> None:
     holder = reseller_with_key()
     first = api_key_for_request(key_id=holder.key.key_id)
     holder.reseller.status = "suspended"
@@ -104,7 +95,7 @@ def test_a_nonce_used_through_one_process_is_refused_through_another(monkeypatch
     assert nonces.nonce_remember(api_key_pk=holder.key.pk, nonce="m" * 20)
 
 
-def test_the_last_use_is_written_once_a_minute_whatever_the_processes(clock: Clock) -> None:
+def test_the_last_use_is_written_once_a_minute_whatever_the_processes(clock: MonotonicClock) -> None:
     holder = reseller_with_key()
     start = timezone.now()
 
