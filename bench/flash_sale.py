@@ -108,10 +108,10 @@ def seed(args: argparse.Namespace) -> tuple[int, int, list[KeyPair], list[KeyPai
     from bench.openapi_support import seed_resellers, seed_sku
 
     sku_id, _, _ = seed_sku(keys=args.keys, price=PRICE, name="秒杀点卡")
-    warm_sku_id, _, _ = seed_sku(keys=WARMUP_ORDERS * 2, price=PRICE, name="预热点卡")
+    warm_sku_id, _, _ = seed_sku(keys=args.warmup * 2, price=PRICE, name="预热点卡")
     started = time.monotonic()
     buyers = seed_resellers(count=args.buyers, funds=FUNDS)
-    warmers = seed_resellers(count=WARMUP_ORDERS, funds=FUNDS)
+    warmers = seed_resellers(count=args.warmup, funds=FUNDS)
     print(f"  {args.buyers:,} resellers with keys and funded wallets in {time.monotonic() - started:.1f} s; "
           f"{args.keys:,} keys on SKU #{sku_id}")
     seeded_tables_analyze()
@@ -171,6 +171,8 @@ def parse_arguments() -> argparse.Namespace:
     server_arguments(parser, port=8733, database="kameng_bench_flash")
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--keys", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=WARMUP_ORDERS,
+                        help="orders on another SKU, by other resellers, before the race")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a buyer waits for its answer")
     return parser.parse_args()
 
