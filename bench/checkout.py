@@ -467,6 +467,7 @@ def measure_server(kind: str, args: argparse.Namespace, env: dict[str, str], see
         print(f"  warm-up {args.warmup} s: {warm['rate']:,.0f} req/s, non-2xx {warm['non2xx']}")
         if worker is not None:
             queue_drain(env)  # the warm-up's aftercare, so that the measured run's is counted alone
+        common.filled_tables_analyze(args.pg_url, args.database)
         cpu_before = cpu_seconds(process_group=process.pid, database=args.database)
         worker_before = cpu_seconds(process_group=worker.pid, database="-")[0] if worker else 0.0
         figures = wrk_run(args, script, args.duration, f"{tag}-run")

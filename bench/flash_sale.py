@@ -38,6 +38,7 @@ from bench.checkout import bench_environment, server_command, server_start  # no
 from bench.common import (  # noqa: E402
     cpu_per_request,
     cpu_seconds,
+    filled_tables_analyze,
     run_framed,
     seeded_tables_analyze,
     server_arguments,
@@ -196,6 +197,7 @@ def main() -> int:
             warm_answers, _, _ = asyncio.run(race(warm, args.port, args.timeout))
             print(f"  warm-up: {len(warm_answers)} orders on another SKU, statuses "
                   f"{sorted({answer.status for answer in warm_answers})}")
+            filled_tables_analyze(args.pg_url, args.database)
             requests = [_raw_request(*signed_order(key, sku_id=sku_id, request_no=f"flash-{index}"), args.port)
                         for index, key in enumerate(buyers)]
             before = cpu_seconds(process_group=process.pid, database=args.database)

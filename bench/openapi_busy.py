@@ -37,6 +37,7 @@ from bench.checkout import Seeded, bench_environment, pgbench_run, queue_drain, 
 from bench.common import (  # noqa: E402
     cpu_per_request,
     cpu_seconds,
+    filled_tables_analyze,
     run_framed,
     seeded_tables_analyze,
     server_arguments,
@@ -128,6 +129,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], key: KeyPair, seeded:
         print(f"  warm-up {args.warmup} s: {warm['rate']:,.0f} req/s, non-2xx {warm['non2xx']}")
         if worker is not None:
             queue_drain(env)
+        filled_tables_analyze(args.pg_url, args.database)
         script = lua_script(key, seeded.sku_id, args.max_rate * args.duration, "run", threads=args.wrk_threads,
                             path=workdir / "run.lua")
         before = cpu_seconds(process_group=process.pid, database=args.database)
