@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.cache import cache
+from django.db import connection
 
 from kameng.catalog.pricing import SUBSITE_CHANNEL_PREFIX, PriceLine
 from kameng.catalog.selectors import SkuForSale
@@ -157,11 +158,18 @@ def _level_key(token: str, user_id: int) -> str:
     return f"membership:rank:{token}:{user_id}"
 
 
+_LEVEL_SQL = f"SELECT level_rank FROM {Membership._meta.db_table} WHERE user_id = %s"  # noqa: S608 - our own table
+
+
 def _stored_level_rank(buyer_id: int) -> int:
     key = _level_key(_tables.token(), buyer_id)
     rank = cache.get(key)
     if rank is None:
-        rank = Membership.objects.filter(user_id=buyer_id).values_list("level_rank", flat=True).first() or 0
+        # A buyer's first order (each of a flash sale's): one plain query, not the ORM's compiling of it.
+        with connection.cursor() as cursor:
+            cursor.execute(_LEVEL_SQL, [buyer_id])
+            row = cursor.fetchone()
+        rank = row[0] if row is not None else 0
         # add, not set: a level counted meanwhile (and stored by `buyer_levels_changed`) must not be overwritten
         # by what this read saw before it committed.
         cache.add(key, rank, LEVEL_CACHE_SECONDS)
