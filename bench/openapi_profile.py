@@ -184,7 +184,8 @@ def run(args: argparse.Namespace) -> None:
                 service_call(number)
         print(f"{'service':9s} {(time.process_time() - started) / args.requests * 1000:6.2f} ms CPU/order "
               f"(purchase_create alone, no HTTP)")
-    cold_count = args.rounds * (args.buyers + 10 + COUNTED) + (min(args.requests, 300) if args.profile else 0)
+    cold_count = (args.rounds * (args.buyers + max(10, 2 * args.threads) + COUNTED)
+                  + (min(args.requests, 300) if args.profile else 0))
     cold_keys = iter(seed_resellers(count=cold_count, funds=Decimal("100.00"))
                      if "cold_sold_out" in args.paths else [])
     new_buyers = iter(seed_resellers(count=cold_count, funds=Decimal("100.00"))
@@ -208,17 +209,20 @@ def run(args: argparse.Namespace) -> None:
     tally = Tally()
     tally.install()
 
+    # One pool for the whole run: a server's request threads live on, and each thread's first request opens its
+    # own cache client and database connection (Django's are per thread), which no path should be charged for.
+    pool = ThreadPoolExecutor(max_workers=args.threads) if args.threads > 1 else None
+
     def send(environs: list[dict[str, Any]]) -> None:
-        if args.threads > 1:  # concurrent requests: the group commit batches what is in flight together
-            with ThreadPoolExecutor(max_workers=args.threads) as pool:
-                list(pool.map(call, environs))
+        if pool is not None:  # concurrent requests: the group commit batches what is in flight together
+            list(pool.map(call, environs))
         else:
             for environ in environs:
                 call(environ)
 
     for name, make in [item for _round in range(args.rounds) for item in paths.items()]:
         cold = name.startswith("cold_")
-        send([make() for _ in range(50 if not cold else 10)])  # warm-up: imports, caches, plans, connections
+        send([make() for _ in range(max(50 if not cold else 10, 2 * args.threads))])  # warm-up: caches, connections
         counted = [make() for _ in range(COUNTED)]
         tally.start(keep_sql=args.verbose)
         send(counted)
