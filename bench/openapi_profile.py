@@ -17,9 +17,12 @@ is not counted) with the SQL statements one request sends:
     sale's 1,000 buyers: the key's first request);
   - cold_order: order, each request a first-time buyer (the flash sale's winners): a reseller this process has not
     seen — its key, its wallet's account id and its member level all read for the first time.
-The cold paths send `--buyers N` requests (default 1000), each from its own reseller. Before the timed run each path
-sends 20 more requests with the SQL statements (every thread's connection, the group-commit writer's too) and the
-Redis commands and round trips counted, and prints them per request. `--rate-per-minute` is the per-key rate limit
+  - cold_race: the flash sale in process: `--buyers` first-time buyers race for `--buyers / 2` keys of a fresh SKU
+    (winners 201, losers 409 sold_out — with `--threads` in flight, the batch in which the keys run out and the
+    losers after it).
+The cold paths send `--buyers N` requests (default 1000), each from its own reseller. Each path also prints the SQL
+statements (every thread's connection, the group-commit writer's too) and the Redis commands and round trips of its
+timed run, per request. `--rate-per-minute` is the per-key rate limit
 of the run (0, the default: off; the flash sale runs with the production 3000, and any value above the requests a
 key sends measures the counter without refusing). `--no-aftercare` leaves out the delivered orders' listeners, which
 run in this process here (tasks are eager) but on the Celery worker in bench-flash and bench-openapi.
@@ -51,12 +54,11 @@ import common  # noqa: E402
 
 from bench.openapi_support import KeyPair, sign  # noqa: E402
 
-COUNTED = 20  # requests of each path sent with the statements and Redis commands counted, before the timed run
-
 
 class Tally:
     """SQL statements (every connection of this process: the request threads' and the group-commit writer's) and
-    Redis commands and round trips, counted only between start() and stop(); patched in once, at class level."""
+    Redis commands and round trips, counted only between start() and stop(); patched in once, at class level (a
+    counter's increment: a few hundred nanoseconds a statement, beside the milliseconds measured)."""
 
     def __init__(self) -> None:
         self.counting = False
@@ -184,14 +186,20 @@ def run(args: argparse.Namespace) -> None:
                 service_call(number)
         print(f"{'service':9s} {(time.process_time() - started) / args.requests * 1000:6.2f} ms CPU/order "
               f"(purchase_create alone, no HTTP)")
-    cold_count = (args.rounds * (args.buyers + max(10, 2 * args.threads) + COUNTED)
-                  + (min(args.requests, 300) if args.profile else 0))
+    warm = max(10, 2 * args.threads)  # the warm-up requests of a cold path
+    cold_count = args.rounds * (args.buyers + warm) + (min(args.requests, 300) if args.profile else 0)
     cold_keys = iter(seed_resellers(count=cold_count, funds=Decimal("100.00"))
                      if "cold_sold_out" in args.paths else [])
-    new_buyers = iter(seed_resellers(count=cold_count, funds=Decimal("100.00"))
-                      if "cold_order" in args.paths else [])
-    cold_sku_id = seed_sku(keys=cold_count + 100, price=Decimal("9.50"), name="新买家")[0] \
-        if "cold_order" in args.paths else 0
+    new_buyers = iter(seed_resellers(count=cold_count + (args.rounds * warm if "cold_race" in args.paths else 0),
+                                     funds=Decimal("100.00"))
+                      if {"cold_order", "cold_race"} & set(args.paths) else [])
+    racers = iter(seed_resellers(count=args.rounds * args.buyers, funds=Decimal("100.00"))
+                  if "cold_race" in args.paths else [])
+    cold_sku_id = seed_sku(keys=cold_count + args.rounds * warm + 100, price=Decimal("9.50"), name="新买家")[0] \
+        if {"cold_order", "cold_race"} & set(args.paths) else 0
+    race_skus = iter([seed_sku(keys=args.buyers // 2, price=Decimal("9.50"), name="秒杀")[0]
+                      for _ in range(args.rounds)] if "cold_race" in args.paths else [])
+    race_sku = [0]
     # Seeding looked the new wallets up in this process: forget them, as a server process has never seen them.
     forget_cached_account_ids()
     api_keys_forget()
@@ -204,7 +212,8 @@ def run(args: argparse.Namespace) -> None:
 
     every = {"order": lambda: order_environ(sku_id), "sold_out": lambda: order_environ(empty_sku_id),
              "balance": balance_environ, "cold_sold_out": lambda: cold_environ(cold_keys, empty_sku_id),
-             "cold_order": lambda: cold_environ(new_buyers, cold_sku_id)}
+             "cold_order": lambda: cold_environ(new_buyers, cold_sku_id),
+             "cold_race": lambda: cold_environ(racers, race_sku[0])}
     paths = {name: every[name] for name in args.paths if name in every}
     tally = Tally()
     tally.install()
@@ -222,22 +231,25 @@ def run(args: argparse.Namespace) -> None:
 
     for name, make in [item for _round in range(args.rounds) for item in paths.items()]:
         cold = name.startswith("cold_")
-        send([make() for _ in range(max(50 if not cold else 10, 2 * args.threads))])  # warm-up: caches, connections
-        counted = [make() for _ in range(COUNTED)]
-        tally.start(keep_sql=args.verbose)
-        send(counted)
-        tally.stop()
+        if name == "cold_race":  # warmed up by new buyers of another SKU: the race's keys are all there at the start
+            race_sku[0] = next(race_skus)
+            send([every["cold_order"]() for _ in range(warm)])
+        else:
+            send([make() for _ in range(warm if cold else max(50, 2 * args.threads))])  # caches, connections
         requests = args.buyers if cold else args.requests
         environs = [make() for _ in range(requests)]  # signed ahead: the HMAC is the client's
         statuses.clear()
+        tally.start(keep_sql=args.verbose)
         started = time.process_time()
         send(environs)
         cpu = time.process_time() - started
+        tally.stop()
         print(f"{name:13s} {cpu / requests * 1000:6.2f} ms CPU/request  "
-              f"{tally.statements / COUNTED:5.2f} SQL statements  {tally.redis_commands / COUNTED:5.2f} Redis commands "
-              f"in {tally.redis_round_trips / COUNTED:5.2f} round trips  statuses {dict(sorted(statuses.items()))}")
+              f"{tally.statements / requests:5.2f} SQL statements  {tally.redis_commands / requests:5.2f} Redis "
+              f"commands in {tally.redis_round_trips / requests:5.2f} round trips  "
+              f"statuses {dict(sorted(statuses.items()))}")
         if args.verbose:
-            for sql in tally.sql[:len(tally.sql) // COUNTED or 1]:
+            for sql in tally.sql[:len(tally.sql) // requests or 1]:
                 print("    ", sql[:160])
     if args.profile:
         # The request thread's own CPU time (time.thread_time), not wall time: a wait for PostgreSQL, Redis or the
@@ -258,9 +270,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="requests in flight at once (default 1)")
     parser.add_argument("--paths", type=lambda text: text.split(","),
-                        default=["service", "order", "sold_out", "balance", "cold_sold_out", "cold_order"],
+                        default=["service", "order", "sold_out", "balance", "cold_sold_out", "cold_order", "cold_race"],
                         help="what to measure, comma-separated (default: all of "
-                             "service,order,sold_out,balance,cold_sold_out,cold_order)")
+                             "service,order,sold_out,balance,cold_sold_out,cold_order,cold_race)")
     parser.add_argument("--rounds", type=int, default=1, help="measure the paths this many times, interleaved")
     parser.add_argument("--profile", type=int, default=0)
     parser.add_argument("--buyers", type=int, default=1000,
