@@ -13,7 +13,8 @@ cache on every authenticated request; bench/README.md).
 A redis.Redis client holds no per-command state of its own — each command takes a connection from the pool and
 gives it back (redis-py documents clients as safe to share between threads) — so one client per pool is enough,
 and it follows the pool across a fork (the pool notices the new pid and drops the parent's sockets). Everything
-else (serialisation, timeouts, several servers with reads spread over the replicas) is Django's code, unchanged.
+else (serialisation, timeouts, several servers with reads spread over the replicas) is Django's code, unchanged,
+but for the client's name and version sent on each new connection: worked out once per process (`_DRIVER_INFO`).
 
     CACHES = {"default": {"BACKEND": "kameng.core.cache.RedisCache", "LOCATION": "redis://…"}}
 
@@ -46,14 +47,23 @@ from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
 from redis import Redis
+from redis.driver_info import DriverInfo
 
 logger = logging.getLogger("kameng.cache")
+
+
+# What a new connection tells the server about its client (CLIENT SETINFO), worked out once per process: left to
+# redis-py, every new connection asks importlib.metadata for redis-py's version — a walk over the installed
+# packages' metadata costing milliseconds of CPU, paid by each request thread's first cache call (each thread has
+# its own cache client: a server's threads, and those it starts again after they idled).
+_DRIVER_INFO = DriverInfo()
 
 
 class RedisCacheClient(DjangoRedisCacheClient):
     """One redis.Redis client per connection pool, built on first use."""
 
     def __init__(self, servers: list[str], **options: Any) -> None:
+        options.setdefault("driver_info", _DRIVER_INFO)
         super().__init__(servers, **options)
         self._clients: dict[int, Redis] = {}  # id(pool) -> client; pools live as long as this object
         self._clients_lock = threading.Lock()

@@ -1,16 +1,80 @@
-"""Counters in a time window, in the cache (Redis in production): rate limits and failure counts."""
+"""Counters in a time window, in the cache (Redis in production): rate limits and failure counts.
+
+A window opens with the first hit at its key and closes `window` seconds later, taking its count with it.
+
+On Redis (Django's backend, which kameng.core.cache.RedisCache is) a hit is one script run by the server: INCR, and
+the window's expiry set when the counter has none yet — one command, one round trip, atomic, and never a counter
+left without an expiry; the seconds left are the counter's TTL. On any other cache (the in-process cache of a server
+without REDIS_URL, the tests' fallback) the window is opened with `add`, counted with `incr` (atomic under the
+local cache's lock) and its end kept beside it at `<key>:ends`. Keys go through the cache's `make_key` either way,
+so its prefix and version apply, and `cache.get` / `cache.delete` of a counter's key work on both.
+
+`counter_hit_after_add` adds a marker and counts one only if the marker was new: the Open API's nonce (kept while
+a replay could still pass the timestamp check) and its per-key rate limit, in the same one script on Redis.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import NoScriptError
+
+# KEYS[1] the counter; ARGV[1] the window in ms. Returns {count, ms left}. A counter without an expiry (left by a
+# client that died between two commands of another scheme) gets one here, so no window stays open for good.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+    left = tonumber(ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], left)
+end
+return {count, left}
+"""
+# KEYS[1] the marker, KEYS[2] the counter; ARGV[1] the marker's value, ARGV[2] how long it is kept (ms), ARGV[3] the
+# window (ms). Returns {0, 0} when the marker was there (nothing counted), else {1, count, ms left}.
+_ADD_THEN_HIT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+    return {0, 0}
+end
+local count = redis.call('INCR', KEYS[2])
+local left = redis.call('PTTL', KEYS[2])
+if left < 0 then
+    left = tonumber(ARGV[3])
+    redis.call('PEXPIRE', KEYS[2], left)
+end
+return {1, count, left}
+"""
+_SHA = {script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest() for script in (_HIT, _ADD_THEN_HIT)}
+
+
+def _redis() -> tuple[RedisCache, Any] | None:
+    """The default cache and its writing client, when the cache is Redis."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend, backend._cache.get_client(write=True)
+
+
+def _run(client: Any, script: str, keys: list[str], args: list[int]) -> list[int]:
+    """Run a script by its digest; the server loads it once (after a restart or a SCRIPT FLUSH: once again)."""
+    try:
+        return list(client.evalsha(_SHA[script], len(keys), *keys, *args))
+    except NoScriptError:
+        return list(client.evalsha(client.script_load(script), len(keys), *keys, *args))
 
 
 def counter_hit(*, key: str, window: int) -> int:
     """Count one in the window at `key` (opening it if none is open) and return the new count."""
-    # add() opens the window only if none is open; incr() is atomic on Redis (and under locmem's lock).
+    redis = _redis()
+    if redis is not None:
+        backend, client = redis
+        return int(_run(client, _HIT, [backend.make_and_validate_key(key)], [int(window * 1000)])[0])
+    # add() opens the window only if none is open; incr() is atomic under the local cache's lock.
     if cache.add(key, 0, timeout=window):
         cache.set(f"{key}:ends", time.time() + window, timeout=window)
     try:
@@ -21,8 +85,28 @@ def counter_hit(*, key: str, window: int) -> int:
         return 1
 
 
+def counter_hit_after_add(*, marker: str, marker_seconds: int, key: str, window: int) -> int | None:
+    """Add `marker` for `marker_seconds` (as `cache.add(marker, 1, …)`) and, only when it was not there, count one
+    at `key` (as `counter_hit`): the new count, or None when the marker was there (nothing counted)."""
+    redis = _redis()
+    if redis is not None:
+        backend, client = redis
+        answer = _run(client, _ADD_THEN_HIT,
+                      [backend.make_and_validate_key(marker), backend.make_and_validate_key(key)],
+                      [1, int(marker_seconds * 1000), int(window * 1000)])
+        return int(answer[1]) if answer[0] else None
+    if not cache.add(marker, 1, timeout=marker_seconds):
+        return None
+    return counter_hit(key=key, window=window)
+
+
 def counter_seconds_left(*, key: str, window: int) -> int:
     """How long the window at `key` stays open (the whole window if the counter's end is unknown)."""
+    redis = _redis()
+    if redis is not None:
+        backend, client = redis
+        left = int(client.pttl(backend.make_and_validate_key(key)))
+        return window if left < 0 else max(1, math.ceil(left / 1000))
     ends = cache.get(f"{key}:ends")
     if ends is None:
         return window

@@ -101,6 +101,15 @@ class SoldOutError(ConflictError):
     nothing_sellable: bool = False
 
 
+class ClaimShortError(Exception):
+    """`card_keys_claim_many` could not cover every order; `claimed` keys were taken by then (the caller's
+    transaction must roll back)."""
+
+    def __init__(self, claimed: int) -> None:
+        super().__init__(f"stock short ({claimed} keys claimed)")
+        self.claimed = claimed
+
+
 def _sold_out(available: int) -> SoldOutError:
     if available == 0:
         return SoldOutError("已售罄", code="sold_out", extra={"available": 0})
@@ -181,6 +190,19 @@ def card_keys_sold_out_note(*, sku_id: int) -> None:
     """Remember the SKU as sold out (`card_keys_known_sold_out`): the checkout calls it when a claim found nothing
     sellable (`SoldOutError.nothing_sellable`) and no upstream takes the order instead (kameng.orders.upstream)."""
     _sold_out_at[sku_id] = time.monotonic()
+
+
+def card_keys_nothing_sellable(*, sku_id: int, unit_price: Decimal | None) -> bool:
+    """Whether a claim at `unit_price` that took nothing would say "sold out" with nothing sellable at any price
+    (`SoldOutError.nothing_sellable`): no available key of the SKU's sources, counted now."""
+    return _sold_out_noted(sku_id, unit_price).nothing_sellable
+
+
+def card_keys_sold_out_error() -> SoldOutError:
+    """The answer of a claim that found nothing sellable (as `card_keys_claim` raises it)."""
+    error = _sold_out(0)
+    error.nothing_sellable = True
+    return error
 
 
 def _sold_out_noted(sku_id: int, unit_price: Decimal | None) -> SoldOutError:
@@ -316,15 +338,15 @@ RETURNING card.id, card.order_id, card.secret_ciphertext
 
 
 def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]],
-                         unit_price: Decimal | None = None) -> dict[int, list[tuple[int, bytes]]] | None:
+                         unit_price: Decimal | None = None) -> dict[int, list[tuple[int, bytes]]]:
     """PostgreSQL: sell keys of one SKU to many paid orders at once, `wants` being (order id, quantity) pairs, every
     order paying `unit_price` per unit (as for `card_keys_claim`).
 
     The same claim as `card_keys_claim` — source by source in plan order, each a scan from a random start that
     skips rows other buyers hold, wrapping once, guarded by `status = 'available'` — in one statement for all the
     orders (two when the scan wraps, two more per further source). Returns each order's (id, ciphertext) pairs in
-    id order, or None when the stock cannot cover every order: some keys are claimed by then, so the caller must
-    roll its transaction back.
+    id order. Raises `ClaimShortError` when the stock cannot cover every order: some keys may be claimed by then
+    (it says how many), so the caller must roll its transaction back.
     """
     now = timezone.now()
     params: dict[str, Any] = {"status": CardKeyStatus.SOLD, "now": now, "sku_id": sku_id}
@@ -345,7 +367,7 @@ def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]],
                 if not remaining:
                     return {order_id: sorted(keys) for order_id, keys in claimed.items()}
             _bounds.pop(sku_id, None)  # a source ran short: rebuild the plan at the next claim
-    return None
+    raise ClaimShortError(sum(len(keys) for keys in claimed.values()))
 
 
 def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, *, source: _Source,

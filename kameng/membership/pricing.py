@@ -14,9 +14,10 @@ Caching (the checkout path runs ~1,000 times a second and must not query for thi
 - the level and price tables are held per process and checked against a token in the shared cache at most once a
   second (kameng.core.cache.VersionedProcessCache); saving a level or a member price changes the token after
   commit, so every process reloads within ~1 s;
-- a buyer's level is held per process for `LEVEL_TTL_SECONDS`, read on a miss from the shared cache (written
-  whenever a level changes) and, failing that, from the database. The process that counted the spend updates its
-  own copy at once; other processes may show the old level for up to `LEVEL_TTL_SECONDS` after an upgrade or a
+- a buyer's level is held per process for `LEVEL_TTL_SECONDS`, read on a miss from the database (its membership
+  row, one plain indexed query: a Redis read in front of it cost as much CPU as the query, and a buyer's first
+  order — each of a flash sale's — paid for both plus the write back). The process that counted the spend updates
+  its own copy at once; other processes may show the old level for up to `LEVEL_TTL_SECONDS` after an upgrade or a
   drop. Whatever level was used, the order stores the lines it was priced with.
 """
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.core.cache import cache
+from django.db import connection
 
 from kameng.catalog.pricing import SUBSITE_CHANNEL_PREFIX, PriceLine
 from kameng.catalog.selectors import SkuForSale
@@ -37,7 +38,6 @@ MEMBER_LINE_CODE = "member"
 MEMBER_LINE_LABEL = "会员价"
 LEVEL_TTL_SECONDS = 5.0
 TABLES_CHECK_SECONDS = 1.0
-LEVEL_CACHE_SECONDS = 3600
 _LOCAL_LEVELS_MAX = 100_000  # forgotten all at once past this: a bound on memory, not an eviction policy
 _TABLES_TOKEN_KEY = "membership:tables"  # noqa: S105 - a cache key, not a secret
 
@@ -152,20 +152,15 @@ def price_tables_changed() -> None:
     _tables.changed()
 
 
-def _level_key(token: str, user_id: int) -> str:
-    # The tables' token is part of the key: new thresholds make every stored level a miss.
-    return f"membership:rank:{token}:{user_id}"
+_LEVEL_SQL = f"SELECT level_rank FROM {Membership._meta.db_table} WHERE user_id = %s"  # noqa: S608 - our own table
 
 
 def _stored_level_rank(buyer_id: int) -> int:
-    key = _level_key(_tables.token(), buyer_id)
-    rank = cache.get(key)
-    if rank is None:
-        rank = Membership.objects.filter(user_id=buyer_id).values_list("level_rank", flat=True).first() or 0
-        # add, not set: a level counted meanwhile (and stored by `buyer_levels_changed`) must not be overwritten
-        # by what this read saw before it committed.
-        cache.add(key, rank, LEVEL_CACHE_SECONDS)
-    return int(rank)
+    """The level stored on the buyer's membership row (0 without one: nothing counted yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LEVEL_SQL, [buyer_id])
+        row = cursor.fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def buyer_level_rank(buyer_id: int) -> int:
@@ -174,12 +169,10 @@ def buyer_level_rank(buyer_id: int) -> int:
 
 
 def buyer_levels_changed(ranks: dict[int, int]) -> None:
-    """The buyers' levels are now these (call after the commit that stored them)."""
-    if not ranks:
-        return
-    token = _tables.token()
-    cache.set_many({_level_key(token, user_id): rank for user_id, rank in ranks.items()}, LEVEL_CACHE_SECONDS)
-    _tables.entries_set(ranks.items())
+    """The buyers' levels are now these (call after the commit that stored them): this process uses them at once,
+    the others when their copy of each is older than LEVEL_TTL_SECONDS."""
+    if ranks:
+        _tables.entries_set(ranks.items())
 
 
 def member_unit_price(*, sku: SkuForSale, rank: int, unit_price: Decimal) -> Decimal:

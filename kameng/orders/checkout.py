@@ -41,14 +41,21 @@ from kameng.core.fields import EncryptedTextField
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO
 from kameng.core.sql import json_rows
-from kameng.inventory.services import SoldOutError, card_keys_claim, card_keys_claim_many, card_keys_sold_out_note
+from kameng.inventory.services import (
+    ClaimShortError,
+    SoldOutError,
+    card_keys_claim,
+    card_keys_claim_many,
+    card_keys_nothing_sellable,
+    card_keys_sold_out_note,
+)
 from kameng.ledger import recipes
 from kameng.ledger.models import JournalKind
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many, wallet_account_id
 from kameng.orders.aftercare import AftercareEvent, order_aftercare
 from kameng.orders.events import KIND_ENTERING
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventKind, OrderStatus
-from kameng.orders.reservations import reservations_take_over
+from kameng.orders.reservations import reservations_could_take_over, reservations_take_over
 from kameng.orders.state import can_transition
 from kameng.orders.upstream import card_key_upstream_takes
 
@@ -77,11 +84,14 @@ class CheckoutDraft:
 
 
 class StockShortError(Exception):
-    """A batch's claim for one SKU found too few keys: the drafts of that SKU go to the single path."""
+    """A batch's claim for one SKU found too few keys: the drafts of that SKU go to the single path — or, when
+    `sold_out` (the batch took no key of the SKU and `checkout_sold_out_proven` held), each is answered "sold out"
+    without it."""
 
-    def __init__(self, drafts: list[CheckoutDraft]) -> None:
+    def __init__(self, drafts: list[CheckoutDraft], *, sold_out: bool = False) -> None:
         super().__init__()
         self.drafts = drafts
+        self.sold_out = sold_out
 
 
 def checkout_topup_target(sku: SkuForSale, target: Mapping[str, str] | None) -> str | None:
@@ -302,12 +312,38 @@ def _claim(written: list[CheckoutDraft]) -> Claimed:
     claimed: Claimed = {}
     for sku_id, unit_price in sorted(by_sku):
         group = by_sku[sku_id, unit_price]
-        keys = card_keys_claim_many(sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in group],
-                                    unit_price=unit_price)
-        if keys is None:
-            raise StockShortError(group)
+        try:
+            keys = card_keys_claim_many(sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in group],
+                                        unit_price=unit_price)
+        except ClaimShortError as short:
+            # The SKU's only group in the batch and it took nothing: the claim saw the stock as it is.
+            took_nothing = short.claimed == 0 and [key for key in by_sku if key[0] == sku_id] == [(sku_id, unit_price)]
+            raise StockShortError(group, sold_out=took_nothing and checkout_sold_out_proven(group)) from short
         claimed.update(keys)
     return claimed
+
+
+def checkout_sold_out_proven(drafts: list[CheckoutDraft]) -> bool:
+    """Whether the single path would answer every one of these paid card-key drafts (one SKU and unit price, written
+    in the caller's transaction, whose claim took no key) "sold out" with nothing sellable: no available key of the
+    SKU at their price or any other, no unpaid order of it near its deadline to take keys over from, and no upstream
+    that takes any of them (`_waits_for_upstream`, asked once per quantity). Then the SKU is remembered as sold out
+    in this process (`card_keys_sold_out_note`), as the single path's first loser would; a batch's losers cost one
+    such check instead of a transaction each."""
+    order = drafts[0].order
+    if not card_keys_nothing_sellable(sku_id=order.sku_id, unit_price=order.unit_price):
+        return False
+    if reservations_could_take_over(sku_id=order.sku_id):
+        return False
+    asked: set[int] = set()
+    for draft in drafts:
+        if draft.order.quantity in asked:
+            continue
+        asked.add(draft.order.quantity)
+        if draft.journal is not None and card_key_upstream_takes(draft.order):
+            return False
+    card_keys_sold_out_note(sku_id=order.sku_id)
+    return True
 
 
 def _claim_one(draft: CheckoutDraft) -> list[tuple[int, bytes]]:

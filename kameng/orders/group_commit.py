@@ -12,9 +12,11 @@ journal per order number. The database stays the source of truth.
 Whatever a batch cannot settle for a checkout goes back to its request thread, which runs it through the single
 path and so gives the exact answer it always gave: a replayed request id (the first order, 200), a wallet short
 of the total (rolled back, the rest of the batch retried without that wallet's orders), stock short for a SKU
-(the same, without that SKU's orders), a SKU not on sale or a quantity out of bounds, or any database error before
-COMMIT. An error during COMMIT itself is answered as an error: the batch may or may not have landed, and only a
-replay with the same request id can tell.
+(the same, without that SKU's orders; but when the batch took no key of it and proved that the single path would
+answer each of them "sold out" — nothing sellable, nothing to take over, no upstream: `checkout_sold_out_proven` —
+they are answered so at once, the SKU remembered as sold out), a SKU not on sale or a quantity out of bounds, or
+any database error before COMMIT. An error during COMMIT itself is answered as an error: the batch may or may not
+have landed, and only a replay with the same request id can tell.
 
 The rows themselves are drafted and written by `kameng.orders.checkout` (`checkout_draft`, `drafts_write`), the same
 code the single path runs for a batch of one; this module owns only the batching: the writer thread, the culprits,
@@ -44,7 +46,7 @@ from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import PriceQuote, price_rules_warm, sku_price
 from kameng.catalog.selectors import SkuForSale, skus_for_sale
 from kameng.core.errors import ApplicationError
-from kameng.inventory.services import SoldOutError, decrypt_secrets
+from kameng.inventory.services import SoldOutError, card_keys_sold_out_error, decrypt_secrets
 from kameng.ledger.services import InsufficientFundsManyError, wallet_account_id
 from kameng.orders.checkout import CheckoutDraft, StockShortError, checkout_draft, checkout_validate, drafts_write
 from kameng.orders.models import Order
@@ -101,11 +103,13 @@ def checkout_grouped(*, buyer_id: int, sku_id: int, quantity: int, request_id: s
 
 
 class _Rollback(Exception):  # noqa: N818 - a control-flow signal inside the writer, never raised to callers
-    """Undo the batch and write it again without `culprits` (they go to the single path)."""
+    """Undo the batch and write it again without `culprits` (they go to the single path, or are answered "sold
+    out" when `sold_out`)."""
 
-    def __init__(self, culprits: Iterable[_Checkout]) -> None:
+    def __init__(self, culprits: Iterable[_Checkout], *, sold_out: bool = False) -> None:
         super().__init__()
         self.culprits = list(culprits)
+        self.sold_out = sold_out
 
 
 class _Writer:
@@ -203,7 +207,10 @@ def write_batch(batch: list[_Checkout]) -> None:
                 _write(todo, skus, timezone.now())
                 return
             except _Rollback as rollback:
-                _run_singly(rollback.culprits)
+                if rollback.sold_out:
+                    _answer_sold_out(rollback.culprits)
+                else:
+                    _run_singly(rollback.culprits)
                 culprits = set(rollback.culprits)
                 todo = [checkout for checkout in todo if checkout not in culprits]
     except _CommitFailed as failure:
@@ -251,6 +258,14 @@ def _run_singly(checkouts: Iterable[_Checkout]) -> None:
         checkout.done.set()
 
 
+def _answer_sold_out(checkouts: Iterable[_Checkout]) -> None:
+    """Answer each "sold out" (nothing sellable), as the single path would have (one error each: they are raised
+    in their own request threads)."""
+    for checkout in checkouts:
+        checkout.error = card_keys_sold_out_error()
+        checkout.done.set()
+
+
 def _fail(checkouts: Iterable[_Checkout], error: BaseException) -> None:
     """Answer with `error` every checkout of the batch not answered yet."""
     for checkout in checkouts:
@@ -267,8 +282,9 @@ def _write(todo: list[_Checkout], skus: dict[int, SkuForSale], now: datetime) ->
             try:
                 written, claimed = drafts_write(list(drafts.values()), now)
             except StockShortError as short:
-                # Stock is short for a SKU: the single path serves its checkouts one by one, "sold out" exactly.
-                raise _Rollback(_owners(drafts, short.drafts)) from short
+                # Stock is short for a SKU: the single path serves its checkouts one by one, "sold out" exactly —
+                # unless the batch proved it would answer each of them "sold out" (kameng.orders.checkout).
+                raise _Rollback(_owners(drafts, short.drafts), sold_out=short.sold_out) from short
             except SoldOutError as sold_out:
                 # A batch of one card-key checkout found no key (the last keys of a flash sale): an answer, not a
                 # failure — the single path says "sold out" (or finds the keys another batch gave back).

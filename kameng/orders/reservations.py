@@ -84,6 +84,13 @@ def _within_stock_share(*, buyer_id: int, sku_id: int, quantity: int) -> None:
                             extra={"share": share, "per_buyer": per_buyer})
 
 
+def reservations_could_take_over(*, sku_id: int) -> bool:
+    """Whether `reservations_take_over` could find anything for some buyer of the SKU now: an unpaid order of it
+    past or near its deadline (one indexed look-up; whose it is does not matter here)."""
+    cutoff = timezone.now() + timedelta(seconds=settings.KAMENG_UNPAID_TAKEOVER_SECONDS)
+    return Order.objects.filter(sku_id=sku_id, status=OrderStatus.PENDING_PAYMENT, expires_at__lte=cutoff).exists()
+
+
 def reservations_take_over(*, sku_id: int, buyer_id: int, quantity: int) -> bool:
     """Release to stock the keys of other buyers' unpaid orders of this SKU that are past or near their deadline,
     oldest deadline first, until `quantity` keys are free again. Returns whether any were released.

@@ -116,7 +116,9 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
                                        sales_channel=sales_channel, client_ip=client_ip)
             if grouped is not None:
                 return grouped
-            # The batch left this one to the single path: it gives the exact answer (replay, sold out, error).
+            # The batch left this one to the single path: it gives the exact answer (replay, sold out, error) —
+            # unless a loser of the same batch has found the SKU sold out meanwhile.
+            order_sold_out_known_check(buyer_id=buyer_id, sku_id=sku_id, request_id=request_id)
     sku = skus_for_sale(sku_ids=[sku_id]).get(sku_id)
     if sku is None:
         raise NotFoundError("商品不存在或已下架", code="sku_not_found")

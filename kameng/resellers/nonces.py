@@ -2,7 +2,8 @@
 
 Where they are kept (KAMENG_OPENAPI_NONCE_STORE):
 - "cache": an atomic `cache.add` — right when the cache is shared by every web process (Redis, the production
-  setting with REDIS_URL); one round trip, nothing written to the database;
+  setting with REDIS_URL); one round trip, nothing written to the database (and the key's rate counter in the
+  same round trip: `nonce_remember_counted`);
 - "database": a row per nonce (ApiNonce, unique per key), the INSERT's unique constraint being the atomic check —
   right with any number of processes whatever the cache; rows older than the window are purged by a beat task;
 - "auto" (the default): "cache" when the cache is Redis, else "database" (the in-process cache of a server without
@@ -21,6 +22,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kameng.core.counters import counter_hit, counter_hit_after_add
 from kameng.resellers.models import ApiNonce
 
 NONCE_KEEP_SECONDS = 15 * 60
@@ -35,16 +37,32 @@ def nonce_store() -> str:
     return "cache" if any(name in backend for name in REDIS_BACKENDS) else "database"
 
 
+def _cache_key(api_key_pk: int, nonce: str) -> str:
+    return f"openapi:nonce:{api_key_pk}:{nonce}"
+
+
 def nonce_remember(*, api_key_pk: int, nonce: str) -> bool:
     """Remember the nonce for the key; False when the key used it before (a replay)."""
     if nonce_store() == "cache":
-        return bool(cache.add(f"openapi:nonce:{api_key_pk}:{nonce}", 1, timeout=NONCE_KEEP_SECONDS))
+        return bool(cache.add(_cache_key(api_key_pk, nonce), 1, timeout=NONCE_KEEP_SECONDS))
     try:
         with transaction.atomic():
             ApiNonce.objects.create(api_key_id=api_key_pk, nonce=nonce, created_at=timezone.now())
     except IntegrityError:
         return False
     return True
+
+
+def nonce_remember_counted(*, api_key_pk: int, nonce: str, counter: str, window: int) -> int | None:
+    """`nonce_remember`, and for a new nonce one more at the rate counter `counter` (kameng.core.counters): its
+    count in the window, or None for a replay (nothing counted). With the nonces in the cache both go in one call
+    (on Redis one script: one round trip for the two)."""
+    if nonce_store() == "cache":
+        return counter_hit_after_add(marker=_cache_key(api_key_pk, nonce), marker_seconds=NONCE_KEEP_SECONDS,
+                                     key=counter, window=window)
+    if not nonce_remember(api_key_pk=api_key_pk, nonce=nonce):
+        return None
+    return counter_hit(key=counter, window=window)
 
 
 def nonces_purge(*, batch_size: int = 5000) -> int:

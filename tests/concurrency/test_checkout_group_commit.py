@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -453,3 +454,79 @@ def test_aftercare_hears_each_batch_once_with_all_its_delivered_orders(settings:
     assert len(heard) == 30
     # Batches formed, and each was told as one registration rather than order by order.
     assert len(HEARD_BATCHES) < 30
+
+
+def test_a_batch_that_finds_no_key_answers_each_checkout_sold_out_without_the_single_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flash sale's losers once the keys are gone: the batch proves that nothing is sellable, nothing can be
+    taken over from unpaid orders and no upstream takes them, and answers each "sold out" itself (the single
+    path's answer), remembering the SKU as sold out — not one transaction per loser."""
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 1)
+    buyer_ids = _funded_buyers(4)
+    order_checkout(batched=True, buyer_id=buyer_ids[0], sku_id=sku.pk, quantity=1, request_id="winner")
+    inventory_services.card_keys_sold_out_forget()  # as another process, which has not seen the SKU run out
+
+    def single_path(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a loser went to the single path")
+
+    monkeypatch.setattr(checkout, "_claim_one", single_path)
+    batch = [_checkout(buyer_id, sku.pk, quantity, f"late-{index}")
+             for index, (buyer_id, quantity) in enumerate(zip(buyer_ids[1:], (1, 1, 2), strict=True))]
+    write_batch(batch)
+
+    assert all(checkout.done.is_set() and checkout.order is None for checkout in batch)
+    errors = [checkout.error for checkout in batch]
+    assert all(isinstance(error, SoldOutError) for error in errors)
+    assert {(error.code, error.message, json.dumps(error.extra)) for error in errors  # type: ignore[union-attr]
+            } == {("sold_out", "已售罄", '{"available": 0}')}
+    assert len({id(error) for error in errors}) == 3  # one each: raised in their own threads
+    assert inventory_services.card_keys_known_sold_out(sku_id=sku.pk)
+    assert not Order.objects.filter(request_id__startswith="late-").exists()
+    assert [wallet_balance(user_id=buyer_id) for buyer_id in buyer_ids[1:]] == [Decimal("100.00")] * 3
+    assert ledger_problems() == []
+
+
+@pytest.mark.parametrize("left", ["key", "reservation", "upstream"])
+def test_a_batch_that_finds_no_key_leaves_its_checkouts_to_the_single_path_when_some_may_be_served(
+        left: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key counted as available (held by another transaction, say), an unpaid order near its deadline to take
+    keys over from, or an upstream that takes the order: the single path decides, checkout by checkout."""
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    buyer_ids = _funded_buyers(2)
+    if left == "key":
+        monkeypatch.setattr(checkout, "card_keys_nothing_sellable", lambda **_kwargs: False)
+    elif left == "reservation":
+        monkeypatch.setattr(checkout, "reservations_could_take_over", lambda **_kwargs: True)
+    else:
+        monkeypatch.setattr(checkout, "card_key_upstream_takes", lambda order: True)
+    batch = [_checkout(buyer_id, sku.pk, 1, f"maybe-{index}") for index, buyer_id in enumerate(buyer_ids)]
+
+    write_batch(batch)
+
+    assert all(checkout.done.is_set() and checkout.order is None and checkout.error is None for checkout in batch)
+    assert not inventory_services.card_keys_known_sold_out(sku_id=sku.pk)
+    assert not Order.objects.filter(request_id__startswith="maybe-").exists()
+
+
+def test_two_prices_of_one_sku_in_a_batch_leave_the_short_one_to_the_single_path(settings: Settings) -> None:
+    """The batch's other group of the SKU took its keys in the same transaction, which rolls back: what the short
+    group saw is not the stock, so it proves nothing."""
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 1)
+    buyer_ids = _funded_buyers(2)
+    prices = {buyer_ids[0]: Decimal("5.00"), buyer_ids[1]: Decimal("4.00")}
+    original = group_commit.sku_price
+
+    def priced(*, sku: object, buyer_id: int, **kwargs: object) -> object:
+        quote = original(sku=sku, buyer_id=buyer_id, **kwargs)  # type: ignore[arg-type]
+        return quote if prices[buyer_id] == quote.unit_price else replace(
+            quote, unit_price=prices[buyer_id], total=prices[buyer_id] * quote.quantity)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(group_commit, "sku_price", priced)
+        batch = [_checkout(buyer_id, sku.pk, 1, f"price-{index}") for index, buyer_id in enumerate(buyer_ids)]
+        write_batch(batch)
+
+    assert all(checkout.error is None for checkout in batch)
+    assert not inventory_services.card_keys_known_sold_out(sku_id=sku.pk)

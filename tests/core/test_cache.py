@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import socket
 import threading
@@ -56,6 +57,28 @@ def test_get_client_returns_the_same_client_every_time(cache: RedisCache) -> Non
     assert cache._cache.get_client("other-key") is first
     assert cache._cache.get_client(write=True) is first  # one server: reads and writes share its pool
     assert cache.get_backend_timeout(None) is None  # the rest is Django's backend, unchanged
+
+
+def test_a_new_connection_names_its_client_without_asking_the_package_metadata(
+        cache: RedisCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request thread opens its own cache client: its connection's CLIENT SETINFO is worked out once per
+    process, not by a walk over the installed packages' metadata per connection."""
+
+    def metadata_walk() -> str:
+        raise AssertionError("redis-py's version looked up again for a new connection")
+
+    monkeypatch.setattr("redis.utils.get_lib_version", metadata_walk)
+    fresh = RedisCache(REDIS_URL, {"KEY_PREFIX": cache.key_prefix})
+    fresh.set("named", 1, timeout=60)
+
+    client = fresh._cache.get_client(write=True)
+    connection = client.connection_pool.get_connection()
+    try:
+        assert connection.driver_info is not None
+        assert (connection.driver_info.formatted_name, connection.driver_info.lib_version) == (
+            "redis-py", importlib.metadata.version("redis"))
+    finally:
+        client.connection_pool.release(connection)
 
 
 def test_threads_share_the_client(cache: RedisCache) -> None:

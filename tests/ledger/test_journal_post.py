@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db.models import Sum
@@ -14,6 +16,7 @@ from kameng.ledger.services import (
     Leg,
     credit,
     debit,
+    forget_cached_account_ids,
     journal_post,
     system_account_id,
     wallet_account_id,
@@ -64,6 +67,18 @@ def test_wallet_account_is_created_once_per_user() -> None:
     assert (account.code, account.kind, account.owner_id, account.normal_side) == (
         f"wallet:{user.pk}", AccountKind.WALLET, user.pk, Side.CREDIT)
     assert not account.is_negative_allowed
+
+
+def test_a_wallet_seen_first_in_this_process_is_one_plain_query(
+        django_assert_num_queries: Callable[..., Any], django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    user = UserFactory.create()
+    account = wallet_account_id(user_id=user.pk)
+    forget_cached_account_ids()  # another process, which has not seen this buyer
+
+    with django_assert_num_queries(1), django_capture_on_commit_callbacks(execute=True):  # remembered after commit
+        assert wallet_account_id(user_id=user.pk) == account
+    with django_assert_num_queries(0):
+        assert wallet_account_id(user_id=user.pk) == account
 
 
 def test_unbalanced_journal_is_refused_and_writes_nothing() -> None:

@@ -12,7 +12,7 @@ import pytest
 from kameng.accounts.models import User
 from kameng.catalog.models import Sku
 from kameng.membership.models import CountedOrder, MemberLevel, Membership
-from kameng.membership.pricing import buyer_level_rank
+from kameng.membership.pricing import buyer_level_rank, membership_caches_clear, price_tables
 from kameng.membership.services import member_levels_recompute, membership_orders_count
 from kameng.orders.models import Order, OrderStatus
 from kameng.orders.refunds import order_refund_to_wallet
@@ -125,3 +125,21 @@ def test_new_thresholds_move_members_at_once() -> None:
 
     assert _membership(buyer) == (Decimal("300.00"), 2)
     assert buyer_level_rank(buyer.pk) == 2
+
+
+def test_a_level_is_one_plain_query_per_process_and_then_held(
+        django_capture_on_commit_callbacks: Capture, django_assert_num_queries: Capture) -> None:
+    buyer, newcomer = UserFactory.create(), UserFactory.create()
+    fund_wallet(buyer, "1000.00")
+    sku = SkuFactory.create(price=Decimal("100.00"))
+    stock_sku(sku, 1)
+    _buy(django_capture_on_commit_callbacks, buyer, sku, 1, "r1")
+    membership_caches_clear()  # another process, which has seen neither buyer
+    price_tables()  # the tables are loaded: what is left is the buyers' own
+
+    with django_assert_num_queries(1):
+        assert buyer_level_rank(buyer.pk) == 1
+    with django_assert_num_queries(1):
+        assert buyer_level_rank(newcomer.pk) == 0  # no Membership row: rank 0
+    with django_assert_num_queries(0):
+        assert (buyer_level_rank(buyer.pk), buyer_level_rank(newcomer.pk)) == (1, 0)

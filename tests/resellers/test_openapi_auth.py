@@ -195,6 +195,39 @@ def test_past_the_rate_limit_a_key_gets_429_with_retry_after(client: Client) -> 
     assert other_key.status_code == 200
 
 
+@override_settings(KAMENG_OPENAPI_RATE_PER_MINUTE=2)
+def test_a_replayed_nonce_and_a_refused_address_do_not_count_against_the_rate(client: Client) -> None:
+    holder = reseller_with_key(ip_allowlist="10.0.0.0/8")
+
+    first = call(client, holder, "GET", "/balance", nonce="rate-nonce-00001", remote_addr="10.0.0.1")
+    replay = call(client, holder, "GET", "/balance", nonce="rate-nonce-00001", remote_addr="10.0.0.1")
+    outside = call(client, holder, "GET", "/balance", remote_addr="192.0.2.7")
+    second = call(client, holder, "GET", "/balance", remote_addr="10.0.0.1")
+    third = call(client, holder, "GET", "/balance", nonce="rate-nonce-00003", remote_addr="10.0.0.1")
+    third_again = call(client, holder, "GET", "/balance", nonce="rate-nonce-00003", remote_addr="10.0.0.1")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert _error(replay) == (401, "nonce_reused")
+    assert _error(outside) == (403, "ip_not_allowed")
+    assert _error(third) == (429, "rate_limited")
+    assert _error(third_again) == (401, "nonce_reused")  # a refused request's nonce is spent all the same
+
+
+@override_settings(KAMENG_OPENAPI_RATE_PER_MINUTE=1, KAMENG_OPENAPI_NONCE_STORE="database")
+def test_nonces_in_the_database_count_the_rate_in_the_cache(client: Client) -> None:
+    holder = reseller_with_key()
+
+    first = call(client, holder, "GET", "/balance", nonce="db-rate-nonce-001")
+    replay = call(client, holder, "GET", "/balance", nonce="db-rate-nonce-001")
+    second = call(client, holder, "GET", "/balance")
+
+    assert first.status_code == 200
+    assert _error(replay) == (401, "nonce_reused")
+    assert _error(second) == (429, "rate_limited")
+    assert 1 <= int(second["Retry-After"]) <= 60
+    assert ApiNonce.objects.count() == 2
+
+
 def test_last_used_is_written_at_most_once_a_minute(client: Client) -> None:
     holder = reseller_with_key()
 
