@@ -22,6 +22,10 @@ def attempt_lock_with_order(*, attempt_id: int, order_id: int | None = None) -> 
     return order, attempt
 
 
+# What writing an answer never reads (loaded if touched): the buyer's input is decrypted on loading.
+ORDER_COLUMNS_UNREAD = ("topup_target", "price_lines", "delivery_note")
+
+
 def attempts_lock_with_orders(*, pairs: Sequence[tuple[int, int | None]]) -> tuple[dict[int, Order],
                                                                                   dict[int, TopupAttempt]]:
     """Lock the orders of many attempts, in id order, then the attempts, in id order (in the caller's
@@ -37,7 +41,8 @@ def attempts_lock_with_orders(*, pairs: Sequence[tuple[int, int | None]]) -> tup
         orders = {order_ids[0]: order_lock(order_id=order_ids[0])}
     else:
         orders = {order.pk: order for order in
-                  Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")}
+                  Order.objects.select_for_update().filter(pk__in=order_ids).defer(*ORDER_COLUMNS_UNREAD)
+                  .order_by("pk")}
     attempts = {attempt.pk: attempt for attempt in
                 TopupAttempt.objects.select_for_update().filter(pk__in=sorted(known), order_id__in=order_ids)
                 .order_by("pk")}
