@@ -16,7 +16,7 @@ and the SQL statements. `--rounds` repeats it on fresh orders (the first round w
 prints a cProfile (CPU time) of one step in the last round.
 
     .venv/bin/python bench/topup_profile.py [--orders 2000] [--rounds 3] [--fulfil-batch 50] [--claim-batch 50]
-                                            [--write-batch 20] [--profile fulfil]
+                                            [--write-batch 50] [--profile fulfil]
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fulfil-batch", type=int, default=50)
     parser.add_argument("--claim-batch", type=int, default=50)
-    parser.add_argument("--write-batch", type=int, default=20)
+    parser.add_argument("--write-batch", type=int, default=50)
     parser.add_argument("--profile", default="", choices=["", *STEPS])
     parser.add_argument("--profile-lines", type=int, default=45)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)

@@ -194,6 +194,10 @@ def orders_fulfil(*, order_ids: list[int]) -> int:
 ORDER_FULFILMENT_FIELDS = ["status", "delivered_at", "refunded_amount", "updated_at"]
 
 
+# Not read by the fulfillers (loaded if touched): the price lines are JSON, the note text.
+ORDER_COLUMNS_UNREAD = ("price_lines", "delivery_note")
+
+
 def _orders_lock_with_skus(order_ids: list[int]) -> list[Order]:
     """The orders locked in id order, each with its SKU and product (one object per SKU, read in one query)."""
     if connection.vendor != "postgresql":
@@ -201,7 +205,8 @@ def _orders_lock_with_skus(order_ids: list[int]) -> list[Order]:
         of = ("self",) if connection.features.has_select_for_update_of else ()
         return list(Order.objects.select_for_update(of=of).select_related("sku__product")
                     .filter(pk__in=order_ids).order_by("pk"))
-    orders = list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk"))
+    orders = list(Order.objects.select_for_update().filter(pk__in=order_ids).defer(*ORDER_COLUMNS_UNREAD)
+                  .order_by("pk"))
     skus = {sku.pk: sku for sku in Sku.objects.select_related("product").filter(
         pk__in=sorted({order.sku_id for order in orders}))}
     for order in orders:
