@@ -116,6 +116,32 @@ def test_a_fulfilment_batch_writes_set_based_and_hands_its_attempts_over_togethe
     assert statements[2] == statements[8]
 
 
+def test_a_batch_that_fails_writes_no_attempt_and_leaves_nothing_for_the_next(
+        upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = topup_sku()
+    upstreams.offer("甲", sku, "48.00")
+    monkeypatch.setattr(fulfilment, "order_fulfilment_enqueue", lambda *, order_id: None)
+    monkeypatch.setattr(topup, "_dispatch", lambda attempt_ids: None)
+    orders = [topup_order_paid(sku) for _ in range(3)]
+    routed = topup.order_fulfil_direct_topup
+    seen: list[int] = []
+
+    def failing_on_the_third(order: Order) -> list[OrderEvent]:
+        seen.append(order.pk)
+        if len(seen) == 3:
+            raise RuntimeError("fulfiller crashed")
+        return routed(order)
+
+    monkeypatch.setattr(fulfilment, "fulfillers", lambda: {"direct_topup": failing_on_the_third})
+    with pytest.raises(RuntimeError, match="fulfiller crashed"):
+        orders_fulfil(order_ids=[order.pk for order in orders])
+    assert not TopupAttempt.objects.exists()
+    assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.PAID}
+    monkeypatch.setattr(fulfilment, "fulfillers", lambda: {"direct_topup": routed})
+    assert orders_fulfil(order_ids=[orders[0].pk]) == 1
+    assert list(TopupAttempt.objects.values_list("order_id", flat=True)) == [orders[0].pk]
+
+
 @pytest.mark.parametrize("form", [None, [{"name": "account", "label": "账号"},
                                           {"name": "server", "label": "区服", "options": ["一区"]}]])
 def test_a_claimed_submit_carries_the_request_read_from_rows(upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch,
