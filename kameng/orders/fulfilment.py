@@ -24,14 +24,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from kameng.catalog.models import DeliveryKind
+from kameng.catalog.models import DeliveryKind, Sku
 from kameng.core.errors import ApplicationError, ConflictError
+from kameng.core.sql import rows_insert, rows_update
 from kameng.inventory.services import (
     SoldOutError,
     card_keys_claim,
@@ -167,48 +169,113 @@ def order_fulfil(*, order_id: int) -> Order:
 
 def orders_fulfil(*, order_ids: list[int]) -> int:
     """`order_fulfil` for many orders in one transaction (a batch of the fulfilment task's work): the orders locked
-    in id order with their SKU and product, each fulfiller run in turn as for one order, the orders written one by
-    one and their events in one INSERT. The fulfillers may memoise what is the same for every order of the batch
-    (`fulfilment_batch()`: direct top-ups route each SKU once). Returns how many orders moved; orders past paid
-    are left alone, as `order_fulfil` leaves them."""
-    moved = 0
+    in id order (their SKUs and products read once for the batch), each fulfiller run in turn as for one order,
+    then the writes set-based: what the fulfillers deferred to the batch's end (`batch_defer`: direct top-ups'
+    attempts, one INSERT), the orders that moved (one UPDATE on PostgreSQL) and their events (one INSERT). The
+    fulfillers may memoise what is the same for every order of the batch (`batch_memo()`: direct top-ups route each
+    SKU once). Returns how many orders moved; orders past paid are left alone, as `order_fulfil` leaves them."""
+    moved: list[Order] = []
+    events: list[OrderEvent] = []
     with transaction.atomic(), fulfilment_batch():
-        # Only the orders are locked where the database can say so (not MariaDB: there the SKU rows are too).
-        of = ("self",) if connection.features.has_select_for_update_of else ()
-        orders = list(Order.objects.select_for_update(of=of).select_related("sku__product")
-                      .filter(pk__in=sorted(set(order_ids))).order_by("pk"))
-        events: list[OrderEvent] = []
-        for order in orders:
+        for order in _orders_lock_with_skus(sorted(set(order_ids))):
             if order.status not in (OrderStatus.PAID, OrderStatus.FULFILLING):
                 continue
             mine = order_fulfil_paid(order)
             if order.status == OrderStatus.DELIVERY_FAILED:
                 mine += order_refund_failed_delivery(order)
             if mine:
-                order.save(update_fields=["status", "delivered_at", "refunded_amount", "updated_at"])
+                moved.append(order)
                 events += mine
-                moved += 1
+        batch_flush()
+        _orders_write(moved, events)
+    return len(moved)
+
+
+ORDER_FULFILMENT_FIELDS = ["status", "delivered_at", "refunded_amount", "updated_at"]
+
+
+# Not read by the fulfillers (loaded if touched): the price lines are JSON, the note text.
+ORDER_COLUMNS_UNREAD = ("price_lines", "delivery_note")
+
+
+def _orders_lock_with_skus(order_ids: list[int]) -> list[Order]:
+    """The orders locked in id order, each with its SKU and product (one object per SKU, read in one query)."""
+    if connection.vendor != "postgresql":
+        # Only the orders are locked where the database can say so (not MariaDB: there the SKU rows are too).
+        of = ("self",) if connection.features.has_select_for_update_of else ()
+        return list(Order.objects.select_for_update(of=of).select_related("sku__product")
+                    .filter(pk__in=order_ids).order_by("pk"))
+    orders = list(Order.objects.select_for_update().filter(pk__in=order_ids).defer(*ORDER_COLUMNS_UNREAD)
+                  .order_by("pk"))
+    skus = {sku.pk: sku for sku in Sku.objects.select_related("product").filter(
+        pk__in=sorted({order.sku_id for order in orders}))}
+    for order in orders:
+        Order.sku.field.set_cached_value(order, skus[order.sku_id])
+    return orders
+
+
+def _orders_write(orders: list[Order], events: list[OrderEvent]) -> None:
+    """The batch's moved orders and their events: one UPDATE and one INSERT on PostgreSQL, the ORM elsewhere."""
+    if connection.vendor != "postgresql":
+        for order in orders:
+            order.save(update_fields=ORDER_FULFILMENT_FIELDS)
         OrderEvent.objects.bulk_create(events)
-    return moved
+        return
+    now = timezone.now()
+    for order in orders:
+        order.updated_at = now
+    rows_update(Order, orders, ORDER_FULFILMENT_FIELDS)
+    rows_insert(OrderEvent, events)
 
 
 _batch = threading.local()
+Deferred = dict[str, tuple[Callable[[list[Any]], None], list[Any]]]
 
 
 @contextmanager
 def fulfilment_batch() -> Iterator[dict[object, object]]:
-    """A memo shared by the fulfillers for the length of one batch (`batch_memo()` inside it)."""
+    """A memo shared by the fulfillers for the length of one batch (`batch_memo()` inside it), and the writes they
+    defer to its end (`batch_defer`): written by `batch_flush()`, or when the outermost batch ends without error
+    (inside the caller's transaction)."""
     outer = getattr(_batch, "memo", None)
+    outer_deferred = getattr(_batch, "deferred", None)
     _batch.memo = {} if outer is None else outer
+    _batch.deferred = {} if outer_deferred is None else outer_deferred
     try:
         yield _batch.memo
+        if outer is None:
+            batch_flush()
     finally:
         _batch.memo = outer
+        _batch.deferred = outer_deferred
 
 
 def batch_memo() -> dict[object, object] | None:
     """The memo of the batch being fulfilled in this thread, None outside a batch."""
     return getattr(_batch, "memo", None)
+
+
+def batch_defer(name: str, write: Callable[[list[Any]], None]) -> list[Any] | None:
+    """The list of rows a fulfiller defers to the end of this thread's batch, written then by `write(rows)` in one
+    go (in the batch's transaction, before the orders and their events); None outside a batch: write them now."""
+    deferred: Deferred | None = getattr(_batch, "deferred", None)
+    if deferred is None:
+        return None
+    if name not in deferred:
+        deferred[name] = (write, [])
+    return deferred[name][1]
+
+
+def batch_flush() -> None:
+    """Write what the fulfillers deferred so far in this thread's batch (each kind in one go)."""
+    deferred: Deferred | None = getattr(_batch, "deferred", None)
+    if not deferred:
+        return
+    pending = list(deferred.values())
+    deferred.clear()
+    for write, rows in pending:
+        if rows:
+            write(rows)
 
 
 def order_refund_failed_delivery(order: Order) -> list[OrderEvent]:

@@ -42,7 +42,7 @@ from kameng.core.urls import reverse_at_root
 from kameng.suppliers.connectors.base import Outcome, SupplierConnector, TopupAnswer
 from kameng.suppliers.connectors.registry import connector_for
 from kameng.suppliers.models import AttemptStatus, Supplier, TopupAttempt
-from kameng.suppliers.topup import OutcomeToWrite, Via, attempt_outcomes_apply, topup_request_for
+from kameng.suppliers.topup import OutcomeToWrite, Via, attempt_outcomes_apply, attempts_to_send, topup_request_of
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +108,9 @@ def _update_returning(*, set_sql: str, set_params: list[Any], where_sql: str, wh
 
 def _claims_submit(attempt_ids: Sequence[int]) -> list[Call]:
     """Claim the RECORDED ones among these attempts for submit, in one conditional UPDATE (a second worker's
-    matches none of them), and build their calls. Each claimed attempt is UNKNOWN with its submit outstanding until
-    its answer is written: lost with this process, it is queried, never submitted blind."""
+    matches none of them), and build their calls from one row each (`attempts_to_send`, no model). Each claimed
+    attempt is UNKNOWN with its submit outstanding until its answer is written: lost with this process, it is
+    queried, never submitted blind."""
     ids = sorted(set(attempt_ids))
     if not ids:
         return []
@@ -125,8 +126,7 @@ def _claims_submit(attempt_ids: Sequence[int]) -> list[Call]:
     claimed = sorted(row[0] for row in rows)
     if not claimed:
         return []
-    attempts = list(TopupAttempt.objects.select_related("order__sku__product", "offer").filter(pk__in=claimed)
-                    .order_by("pk"))
+    attempts = attempts_to_send(attempt_ids=claimed)
     connectors = _connectors({attempt.supplier_id for attempt in attempts})
     calls = []
     for attempt in attempts:
@@ -134,10 +134,11 @@ def _claims_submit(attempt_ids: Sequence[int]) -> list[Call]:
         if isinstance(connector, ApplicationError):  # nothing was sent: certainly not taken upstream
             refused = TopupAnswer(outcome=Outcome.FAILED, code=connector.code, message=connector.message,
                                   may_try_next=True)
-            calls.append(Call(attempt.pk, attempt.order_id, Via.SUBMIT, None, functools.partial(_same, refused)))
+            calls.append(Call(attempt.attempt_id, attempt.order_id, Via.SUBMIT, None,
+                              functools.partial(_same, refused)))
             continue
-        request = topup_request_for(attempt, notify_url=topup_notify_url(supplier_id=attempt.supplier_id))
-        calls.append(Call(attempt.pk, attempt.order_id, Via.SUBMIT, connector,
+        request = topup_request_of(attempt, notify_url=topup_notify_url(supplier_id=attempt.supplier_id))
+        calls.append(Call(attempt.attempt_id, attempt.order_id, Via.SUBMIT, connector,
                           functools.partial(connector.topup_submit, request),
                           work_async=_coroutine(connector, "topup_submit_async", request)))
     return calls

@@ -22,6 +22,12 @@ def attempt_lock_with_order(*, attempt_id: int, order_id: int | None = None) -> 
     return order, attempt
 
 
+# What writing an answer reads of an order (anything else is loaded if touched): not the buyer's input, which
+# costs a decryption per order on loading, nor the price lines (JSON).
+ORDER_COLUMNS_READ = ("id", "number", "buyer_id", "sku_id", "title", "quantity", "unit_price", "total_amount",
+                      "refunded_amount", "status", "delivered_at", "updated_at")
+
+
 def attempts_lock_with_orders(*, pairs: Sequence[tuple[int, int | None]]) -> tuple[dict[int, Order],
                                                                                   dict[int, TopupAttempt]]:
     """Lock the orders of many attempts, in id order, then the attempts, in id order (in the caller's
@@ -37,7 +43,8 @@ def attempts_lock_with_orders(*, pairs: Sequence[tuple[int, int | None]]) -> tup
         orders = {order_ids[0]: order_lock(order_id=order_ids[0])}
     else:
         orders = {order.pk: order for order in
-                  Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")}
+                  Order.objects.select_for_update().filter(pk__in=order_ids).only(*ORDER_COLUMNS_READ)
+                  .order_by("pk")}
     attempts = {attempt.pk: attempt for attempt in
                 TopupAttempt.objects.select_for_update().filter(pk__in=sorted(known), order_id__in=order_ids)
                 .order_by("pk")}

@@ -43,25 +43,24 @@ import json
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Field, Max, Model
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_noop as _
 
 from kameng.catalog.models import DeliveryKind, Product, Sku
 from kameng.core.errors import ApplicationError, ConflictError
 from kameng.core.money import money
-from kameng.core.sql import json_rows
+from kameng.core.sql import rows_insert, rows_update
 from kameng.inventory.upstream_keys import card_keys_store_from_upstream
 from kameng.ledger import recipes
 from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many
 from kameng.orders.events import fact
-from kameng.orders.fulfilment import order_refund_failed_delivery
+from kameng.orders.fulfilment import batch_defer, order_refund_failed_delivery
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.state import transition
 from kameng.suppliers.connectors.base import Outcome, TopupAnswer, TopupKind, TopupRequest
@@ -128,33 +127,52 @@ def _route_next(order: Order, *, sequence: int, reason: str) -> list[OrderEvent]
         # No supplier was ever asked (no attempt): staff read why on the order's timeline, the buyer reads `reason`.
         why = fact(OrderEventKind.TOPUP_NO_ROUTE, detail=route_refusals(order=order))
         return [OrderEvent(order=order, kind=why.kind, params=why.params), failed]
-    attempt = _attempt_record(order, route, sequence=sequence)
+    _attempt_record(order, route, sequence=sequence)
     routed = fact(OrderEventKind.ROUTED, supplier=route.offer.supplier.name, price=route.offer.price,
                   reason=route.reason)
-    return [OrderEvent(order=order, kind=routed.kind, params=routed.params)] if attempt.pk else []
+    return [OrderEvent(order=order, kind=routed.kind, params=routed.params)]
 
 
 def _attempt_record(order: Order, route: Route, *, sequence: int) -> TopupAttempt:
+    """The order's attempt, RECORDED, handed to the dispatcher after commit. In a fulfilment batch on PostgreSQL it
+    is inserted with the batch's other attempts in one statement at the batch's end (kameng.orders.fulfilment) and
+    they are handed over together — unless its offer has a daily cap: routing counts the attempts written so far."""
     now = timezone.now()
-    attempt = TopupAttempt.objects.create(
+    attempt = TopupAttempt(
         order=order, offer=route.offer, supplier=route.offer.supplier, sequence=sequence,
         customer_order_no=f"{order.number}-{sequence}", cost=money(route.offer.price * order.quantity),
         status=AttemptStatus.RECORDED,
         next_check_at=now + timedelta(seconds=settings.KAMENG_TOPUP_REDRIVE_AFTER_SECONDS))
-    transaction.on_commit(functools.partial(_dispatch, attempt.pk))
+    deferred = (batch_defer("topup attempts", _attempts_insert)
+                if connection.vendor == "postgresql" and route.offer.max_per_day is None else None)
+    if deferred is not None:
+        deferred.append(attempt)
+        return attempt
+    attempt.save(force_insert=True)
+    transaction.on_commit(functools.partial(_dispatch, [attempt.pk]))
     return attempt
 
 
-def _dispatch(attempt_id: int) -> None:
+def _attempts_insert(attempts: list[TopupAttempt]) -> None:
+    """A fulfilment batch's attempts in one INSERT, handed to the dispatcher together after commit."""
+    rows_insert(TopupAttempt, attempts, key="customer_order_no")
+    transaction.on_commit(functools.partial(_dispatch, [attempt.pk for attempt in attempts]))
+
+
+def _dispatch(attempt_ids: list[int]) -> None:
     from kameng.suppliers.dispatch import topup_dispatch
 
-    topup_dispatch(attempt_ids=[attempt_id])
+    topup_dispatch(attempt_ids=attempt_ids)
 
 
 def topup_target_of(order: Order) -> dict[str, str]:
     """The buyer's input (phone number, or game account with region/server/role…) as a dict; {} when missing or
     without an account to credit."""
-    raw = str(order.topup_target or "")
+    return _target_read(order.topup_target)
+
+
+def _target_read(stored: object) -> dict[str, str]:
+    raw = str(stored or "")
     try:
         target = json.loads(raw) if raw else {}
     except ValueError:
@@ -166,27 +184,57 @@ def topup_target_of(order: Order) -> dict[str, str]:
 
 def is_mobile_product(product: Product) -> bool:
     """话费 products: the form template asks for a field named "phone"."""
-    return any(isinstance(field, dict) and field.get("name") == "phone" for field in product.topup_form or [])
+    return _is_mobile_form(product.topup_form)
 
 
-def topup_request_for(attempt: TopupAttempt, *, notify_url: str = "") -> TopupRequest:
-    """What the supplier is sent for this attempt (its order, SKU and product loaded with it). CARD for a card-key
-    product (the upstream's product and the quantity: kameng.suppliers.upstream_cards), MOBILE for a phone product
-    (the face value to credit), DIRECT otherwise (the account, the rest of the form as `extra`)."""
-    order = attempt.order
-    max_price = money(attempt.cost / Decimal(order.quantity))
-    if order.sku.product.delivery_kind == DeliveryKind.CARD_KEY:
+def _is_mobile_form(topup_form: object) -> bool:
+    return isinstance(topup_form, list) and any(isinstance(field, dict) and field.get("name") == "phone"
+                                                for field in topup_form)
+
+
+@dataclass(frozen=True)
+class AttemptToSend:
+    """What a request is made of, read as one row per attempt (the dispatcher's claim: `attempts_to_send`)."""
+
+    attempt_id: int
+    order_id: int
+    supplier_id: int
+    customer_order_no: str
+    cost: Decimal
+    upstream_product_id: str
+    quantity: int
+    topup_target: object  # the order's decrypted input
+    face_value: Decimal | None
+    delivery_kind: str
+    topup_form: object
+
+
+def attempts_to_send(*, attempt_ids: Sequence[int]) -> list[AttemptToSend]:
+    """The rows the requests of these attempts are made from, in id order, in one query (no model built)."""
+    rows = (TopupAttempt.objects.filter(pk__in=sorted(attempt_ids)).order_by("pk")
+            .values_list("pk", "order_id", "supplier_id", "customer_order_no", "cost", "offer__upstream_product_id",
+                         "order__quantity", "order__topup_target", "order__sku__face_value",
+                         "order__sku__product__delivery_kind", "order__sku__product__topup_form"))
+    return [AttemptToSend(*row) for row in rows]
+
+
+def topup_request_of(attempt: AttemptToSend, *, notify_url: str = "") -> TopupRequest:
+    """What the supplier is sent for this attempt. CARD for a card-key product (the upstream's product and the
+    quantity: kameng.suppliers.upstream_cards), MOBILE for a phone product (the face value to credit), DIRECT
+    otherwise (the account, the rest of the form as `extra`)."""
+    max_price = money(attempt.cost / Decimal(attempt.quantity))
+    if attempt.delivery_kind == DeliveryKind.CARD_KEY:
         return TopupRequest(customer_order_no=attempt.customer_order_no, kind=TopupKind.CARD,
-                            upstream_product_id=attempt.offer.upstream_product_id, quantity=order.quantity,
+                            upstream_product_id=attempt.upstream_product_id, quantity=attempt.quantity,
                             max_price=max_price, notify_url=notify_url)
-    target = topup_target_of(order)
-    mobile = is_mobile_product(order.sku.product)
+    target = _target_read(attempt.topup_target)
+    mobile = _is_mobile_form(attempt.topup_form)
     account = target.get("phone" if mobile else "account") or target.get("account") or target.get("phone", "")
     extra = {key: value for key, value in target.items() if key not in TARGET_ACCOUNT_KEYS}
     return TopupRequest(
         customer_order_no=attempt.customer_order_no, kind=TopupKind.MOBILE if mobile else TopupKind.DIRECT,
-        upstream_product_id=attempt.offer.upstream_product_id, quantity=order.quantity, charge_account=account,
-        face_value=order.sku.face_value, extra=extra, max_price=max_price, notify_url=notify_url)
+        upstream_product_id=attempt.upstream_product_id, quantity=attempt.quantity, charge_account=account,
+        face_value=attempt.face_value, extra=extra, max_price=max_price, notify_url=notify_url)
 
 
 # --- writing an answer ---------------------------------------------------------------------------------------
@@ -239,10 +287,9 @@ def attempt_outcomes_apply(*, outcomes: Sequence[OutcomeToWrite]) -> None:
             attempt.updated_at = now
         for order in moved_orders.values():
             order.updated_at = now
-        _rows_update(TopupAttempt, list(moved_attempts.values()), OUTCOME_FIELDS)
-        _rows_update(Order, list(moved_orders.values()), ORDER_OUTCOME_FIELDS)
-        if events:
-            OrderEvent.objects.bulk_create(events)
+        rows_update(TopupAttempt, list(moved_attempts.values()), OUTCOME_FIELDS)
+        rows_update(Order, list(moved_orders.values()), ORDER_OUTCOME_FIELDS)
+        _events_insert(events)
         _journals_post(journals)
 
 
@@ -254,38 +301,11 @@ def _card_key_orders(orders: Collection[Order]) -> set[int]:
     return {order.pk for order in orders if order.sku_id in cards}
 
 
-def _json_value(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def _rows_update(model: type[Model], rows: list[Any], fields: list[str]) -> None:
-    """Write these fields of these rows in one statement: on PostgreSQL one UPDATE joined to the rows sent as one
-    JSON parameter (Django's `bulk_update` builds a CASE per field and row, which costs more CPU than the
-    writes), elsewhere `bulk_update`."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_update(rows, fields)
-        return
-    meta = model._meta
-    columns = [field for name in fields if isinstance(field := meta.get_field(name), Field)]
-    quote = connection.ops.quote_name
-    names = [str(column.column) for column in columns]
-    assignments = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in names)
-    pairs = list(zip(names, columns, strict=True))
-    types = ", ".join(f"{quote(name)} {column.db_type(connection)}" for name, column in pairs)
-    sql = (f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - names from the model
-           f"FROM json_to_recordset(%s::json) AS v(id bigint, {types}) WHERE t.id = v.id")
-    values = json_rows({"id": row.pk, **{name: _json_value(getattr(row, column.attname)) for name, column in pairs}}
-                       for row in rows)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [values])
-        if cursor.rowcount != len(rows):
-            raise RuntimeError(f"{meta.db_table}: {cursor.rowcount} of {len(rows)} rows updated")
+def _events_insert(events: list[OrderEvent]) -> None:
+    if connection.vendor == "postgresql":
+        rows_insert(OrderEvent, events)
+    elif events:
+        OrderEvent.objects.bulk_create(events)
 
 
 def _journals_post(journals: list[JournalDraft]) -> None:
@@ -435,7 +455,7 @@ def _resubmit(attempt: TopupAttempt) -> None:
     attempt.next_check_at = timezone.now() + timedelta(seconds=settings.KAMENG_TOPUP_REDRIVE_AFTER_SECONDS)
     logger.info("top-up %s not found upstream %d s after its submit: submitting it again",
                 attempt.customer_order_no, settings.KAMENG_TOPUP_NOT_FOUND_GRACE_SECONDS)
-    transaction.on_commit(functools.partial(_dispatch, attempt.pk))
+    transaction.on_commit(functools.partial(_dispatch, [attempt.pk]))
 
 
 def _schedule_query(attempt: TopupAttempt, *, first: timedelta) -> None:

@@ -9,9 +9,12 @@ import dataclasses
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
@@ -21,7 +24,7 @@ from kameng.orders.fulfilment import orders_fulfil
 from kameng.orders.models import Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.suppliers import dispatch, topup
 from kameng.suppliers.callbacks import topup_callback_process
-from kameng.suppliers.connectors.base import CallbackResult, Outcome, TopupAnswer
+from kameng.suppliers.connectors.base import CallbackResult, Outcome, TopupAnswer, TopupKind
 from kameng.suppliers.models import AttemptStatus, TopupAttempt
 from kameng.suppliers.topup import OutcomeToWrite, Via, attempt_outcomes_apply
 from tests.suppliers.topup_support import (
@@ -48,7 +51,7 @@ def _routed(count: int, upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, *
     if second_offer:
         upstreams.offer("乙", sku, "49.00")
     monkeypatch.setattr(fulfilment, "order_fulfilment_enqueue", lambda *, order_id: None)
-    monkeypatch.setattr(topup, "_dispatch", lambda attempt_id: None)
+    monkeypatch.setattr(topup, "_dispatch", lambda attempt_ids: None)
     orders = [topup_order_paid(sku) for _ in range(count)]
     assert orders_fulfil(order_ids=[order.pk for order in orders]) == count
     return orders
@@ -73,11 +76,94 @@ def test_a_daily_cap_is_counted_inside_a_batch(upstreams: Upstreams, monkeypatch
     upstreams.offer("甲", sku, "48.00", max_per_day=2)
     upstreams.offer("乙", sku, "49.00")
     monkeypatch.setattr(fulfilment, "order_fulfilment_enqueue", lambda *, order_id: None)
-    monkeypatch.setattr(topup, "_dispatch", lambda attempt_id: None)
+    monkeypatch.setattr(topup, "_dispatch", lambda attempt_ids: None)
     orders = [topup_order_paid(sku) for _ in range(4)]
     orders_fulfil(order_ids=[order.pk for order in orders])
     by_supplier = sorted(TopupAttempt.objects.values_list("supplier__name", flat=True))
     assert by_supplier == ["乙", "乙", "甲", "甲"]  # the capped route is not memoised for the batch
+
+
+@pytest.mark.postgres
+def test_a_fulfilment_batch_writes_set_based_and_hands_its_attempts_over_together(
+        upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Capture) -> None:
+    """On PostgreSQL a batch's attempts are one INSERT, its orders one UPDATE, its events one INSERT: the statements
+    do not grow with the batch, and the attempts go to the dispatcher in one hand-over after commit."""
+    sku = topup_sku()
+    offer, _ = upstreams.offer("甲", sku, "48.00")
+    monkeypatch.setattr(fulfilment, "order_fulfilment_enqueue", lambda *, order_id: None)
+    handed: list[list[int]] = []
+    monkeypatch.setattr(topup, "_dispatch", handed.append)
+    statements = {}
+    for count in (2, 8):
+        orders = [topup_order_paid(sku) for _ in range(count)]
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            assert orders_fulfil(order_ids=[order.pk for order in orders]) == count
+        statements[count] = len(queries)
+        attempts = list(TopupAttempt.objects.filter(order__in=orders).order_by("pk"))
+        assert handed[-1] == [attempt.pk for attempt in attempts]
+        assert [(attempt.order_id, attempt.customer_order_no, attempt.sequence, attempt.cost, attempt.status)
+                for attempt in attempts] == [(order.pk, f"{order.number}-1", 1, Decimal("48.00"),
+                                              AttemptStatus.RECORDED) for order in orders]
+        assert all(attempt.offer_id == offer.pk and attempt.supplier_id == offer.supplier_id
+                   and attempt.next_check_at is not None and attempt.next_check_at > timezone.now()
+                   and attempt.created_at is not None for attempt in attempts)
+        assert set(Order.objects.filter(pk__in=[order.pk for order in orders])
+                   .values_list("status", flat=True)) == {OrderStatus.FULFILLING}
+        routed = OrderEvent.objects.filter(order__in=orders, kind=OrderEventKind.ROUTED)
+        assert [event.params["supplier"] for event in routed] == ["甲"] * count
+        assert OrderEvent.objects.filter(order__in=orders, to_status=OrderStatus.FULFILLING).count() == count
+    assert len(handed) == 2
+    assert statements[2] == statements[8]
+
+
+def test_a_batch_that_fails_writes_no_attempt_and_leaves_nothing_for_the_next(
+        upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = topup_sku()
+    upstreams.offer("甲", sku, "48.00")
+    monkeypatch.setattr(fulfilment, "order_fulfilment_enqueue", lambda *, order_id: None)
+    monkeypatch.setattr(topup, "_dispatch", lambda attempt_ids: None)
+    orders = [topup_order_paid(sku) for _ in range(3)]
+    routed = topup.order_fulfil_direct_topup
+    seen: list[int] = []
+
+    def failing_on_the_third(order: Order) -> list[OrderEvent]:
+        seen.append(order.pk)
+        if len(seen) == 3:
+            raise RuntimeError("fulfiller crashed")
+        return routed(order)
+
+    monkeypatch.setattr(fulfilment, "fulfillers", lambda: {"direct_topup": failing_on_the_third})
+    with pytest.raises(RuntimeError, match="fulfiller crashed"):
+        orders_fulfil(order_ids=[order.pk for order in orders])
+    assert not TopupAttempt.objects.exists()
+    assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.PAID}
+    monkeypatch.setattr(fulfilment, "fulfillers", lambda: {"direct_topup": routed})
+    assert orders_fulfil(order_ids=[orders[0].pk]) == 1
+    assert list(TopupAttempt.objects.values_list("order_id", flat=True)) == [orders[0].pk]
+
+
+@pytest.mark.parametrize("form", [None, [{"name": "account", "label": "账号"},
+                                          {"name": "server", "label": "区服", "options": ["一区"]}]])
+def test_a_claimed_submit_carries_the_request_read_from_rows(upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch,
+                                                             form: list[dict[str, Any]] | None) -> None:
+    sku = topup_sku(form=form)
+    offer, upstream = upstreams.offer("甲", sku, "48.00", upstream_product_id="P-9")
+    monkeypatch.setattr(fulfilment, "order_fulfilment_enqueue", lambda *, order_id: None)
+    monkeypatch.setattr(topup, "_dispatch", lambda attempt_ids: None)
+    order = topup_order_paid(sku, quantity=2)
+    orders_fulfil(order_ids=[order.pk])
+    (call,) = dispatch._claims_submit(_ids())
+    dispatch._call(call)
+    (request,) = upstream.requests
+    assert (request.customer_order_no, request.upstream_product_id, request.quantity, request.max_price) == (
+        f"{order.number}-1", "P-9", 2, Decimal("48.00"))
+    assert request.notify_url.endswith(f"/suppliers/callback/{offer.supplier_id}/")
+    if form is None:
+        assert (request.kind, request.charge_account, request.face_value, dict(request.extra)) == (
+            TopupKind.MOBILE, "13800138000", Decimal("50.00"), {})
+    else:
+        assert (request.kind, request.charge_account, dict(request.extra)) == (
+            TopupKind.DIRECT, "player-1", {"server": "一区"})
 
 
 def test_one_claim_takes_many_attempts_and_a_second_takes_none(upstreams: Upstreams,
