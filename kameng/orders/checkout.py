@@ -23,6 +23,7 @@ wholly in points (no money journal at all: its cash total is ¥0.00 and ledger l
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import itertools
 from collections import defaultdict
@@ -330,14 +331,16 @@ def _claim_and_post(written: list[CheckoutDraft]) -> Claimed:
     by_sku: dict[tuple[int, Decimal], list[CheckoutDraft]] = defaultdict(list)
     for draft in wanting:
         by_sku[draft.order.sku_id, draft.order.unit_price].append(draft)
-    with statements_pipelined():
+    journals = [journal for draft in written for journal in (draft.journal, draft.points_journal)
+                if journal is not None]
+    # A pipeline of one statement would only add a wait: its end (a Sync) on top of the statement's own.
+    with statements_pipelined() if by_sku and journals else contextlib.nullcontext():
         claims = [(by_sku[sku_id, unit_price], card_keys_claim_many_send(
             sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in by_sku[sku_id, unit_price]],
             unit_price=unit_price)) for sku_id, unit_price in sorted(by_sku)]
         if connection.vendor != "postgresql":
             _events_insert(written)
-        posted = _journals_post([journal for draft in written for journal in (draft.journal, draft.points_journal)
-                                 if journal is not None])
+        posted = _journals_post(journals)
     for group, claimed_keys in claims:
         keys = claimed_keys()
         if keys is None:
