@@ -4,7 +4,8 @@ INSERT and UPDATE of model rows built on it (PostgreSQL; the callers keep the OR
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection
@@ -128,3 +129,26 @@ def rows_update(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
         cursor.execute(sql, [values])
         if cursor.rowcount != len(rows):
             raise RuntimeError(f"{model._meta.db_table}: {cursor.rowcount} of {len(rows)} rows updated")
+
+@contextmanager
+def statements_pipelined() -> Iterator[None]:
+    """PostgreSQL: send the statements executed inside without waiting for their results (psycopg's pipeline mode),
+    and wait once, when the block ends, for all of them.
+
+    For statements that do not need each other's results, in the caller's transaction. Keep each cursor open and
+    read it after the block: a read inside it waits for the server there and then (correct, but a wait more). An
+    error of any statement is raised when the block ends, as Django's error, and the statements after the failed
+    one are skipped by the server (the transaction is failed: the caller's `atomic` rolls it back). Elsewhere
+    (SQLite, MariaDB, a libpq without pipeline mode) the statements run one by one as usual.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    import psycopg
+
+    if not psycopg.Pipeline.is_supported():
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield

@@ -348,26 +348,50 @@ def card_keys_claim_many(*, sku_id: int, wants: Sequence[tuple[int, int]],
     id order. Raises `ClaimShortError` when the stock cannot cover every order: some keys may be claimed by then
     (it says how many), so the caller must roll its transaction back.
     """
-    now = timezone.now()
-    params: dict[str, Any] = {"status": CardKeyStatus.SOLD, "now": now, "sku_id": sku_id}
-    claimed: dict[int, list[tuple[int, bytes]]] = {order_id: [] for order_id, _ in wants}
-    remaining = list(wants)
-    with connection.cursor() as cursor:
-        for source, start in _starts(sku_id, unit_price):
-            params["start"], params["supplier_id"] = start, source.supplier_id
-            for bound in ("id >= %(start)s", "id < %(start)s"):
-                params["wants"] = json_rows({"position": position, "order_id": order_id, "quantity": quantity}
-                                            for position, (order_id, quantity) in enumerate(remaining))
-                params["limit"] = sum(quantity for _, quantity in remaining)
-                cursor.execute(_PG_CLAIM_MANY.format(range=bound + source.sql), params)
+    return card_keys_claim_many_send(sku_id=sku_id, wants=wants, unit_price=unit_price)()
+
+
+_BOUNDS = ("id >= %(start)s", "id < %(start)s")
+
+
+def card_keys_claim_many_send(*, sku_id: int, wants: Sequence[tuple[int, int]], unit_price: Decimal | None = None,
+                              ) -> Callable[[], dict[int, list[tuple[int, bytes]]]]:
+    """`card_keys_claim_many` in two steps: send its first statement now and return the function that reads its
+    answer (and claims on, statement by statement, when the scan wraps or a source runs short), returning or
+    raising what `card_keys_claim_many` does. Inside `kameng.core.sql.statements_pipelined` the claim travels with the
+    statements sent after it; call the function after the block."""
+    params: dict[str, Any] = {"status": CardKeyStatus.SOLD, "now": timezone.now(), "sku_id": sku_id}
+    steps = [(source, start, bound) for source, start in _starts(sku_id, unit_price) for bound in _BOUNDS]
+    cursor = connection.cursor()
+
+    def execute(source: _Source, start: int, bound: str, remaining: list[tuple[int, int]]) -> None:
+        params["start"], params["supplier_id"] = start, source.supplier_id
+        params["wants"] = json_rows({"position": position, "order_id": order_id, "quantity": quantity}
+                                    for position, (order_id, quantity) in enumerate(remaining))
+        params["limit"] = sum(quantity for _, quantity in remaining)
+        cursor.execute(_PG_CLAIM_MANY.format(range=bound + source.sql), params)
+
+    if steps:
+        execute(*steps[0], list(wants))
+
+    def claimed_keys() -> dict[int, list[tuple[int, bytes]]]:
+        claimed: dict[int, list[tuple[int, bytes]]] = {order_id: [] for order_id, _ in wants}
+        remaining = list(wants)
+        with cursor:
+            for index, (source, start, bound) in enumerate(steps):
+                if index:
+                    execute(source, start, bound, remaining)
                 for key_id, order_id, secret in cursor.fetchall():
                     claimed[order_id].append((key_id, bytes(secret)))
                 remaining = [(order_id, quantity - len(claimed[order_id])) for order_id, quantity in wants
                              if len(claimed[order_id]) < quantity]
                 if not remaining:
                     return {order_id: sorted(keys) for order_id, keys in claimed.items()}
-            _bounds.pop(sku_id, None)  # a source ran short: rebuild the plan at the next claim
-    raise ClaimShortError(sum(len(keys) for keys in claimed.values()))
+                if bound == _BOUNDS[-1]:
+                    _bounds.pop(sku_id, None)  # a source ran short: rebuild the plan at the next claim
+        raise ClaimShortError(sum(len(keys) for keys in claimed.values()))
+
+    return claimed_keys
 
 
 def _claim_portable(sku_id: int, order_id: int, quantity: int, status: str, *, source: _Source,

@@ -7,7 +7,7 @@ whole numbers. Both are refused here, before anything is written.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -373,62 +373,80 @@ class InsufficientFundsManyError(InsufficientFundsError):
 
 # Rows travel as one JSON document per statement: psycopg adapts a Python list into a PostgreSQL array element by
 # element in Python, which cost more CPU than the statements themselves.
-_JOURNALS_AND_ENTRIES_SQL = """
+#
+# One statement: the journals, their entries, then the balance-cached accounts locked in id order (as every
+# single-journal path locks them) and moved by one guarded UPDATE. The UPDATE reaches its rows only through the
+# `locked` rows, which come out (and are locked) in id order, so the locks are taken in that order whatever plan
+# PostgreSQL picks. NO KEY UPDATE is the lock an UPDATE of the balance takes anyway: it leaves the foreign-key checks
+# of other transactions' entries on these accounts unblocked. Answers the entries written and the accounts moved.
+_JOURNALS_POST_SQL = """
 WITH journal AS (
     INSERT INTO ledger_journal (kind, reference, memo, created_at)
     SELECT j.kind, j.reference, j.memo, %(now)s
     FROM json_to_recordset(%(journals)s::json) AS j(kind text, reference text, memo text)
-    RETURNING id, kind, reference)
-INSERT INTO ledger_entry (journal_id, account_id, side, amount)
-SELECT journal.id, leg.account_id, leg.side, leg.amount
-FROM json_to_recordset(%(legs)s::json) AS leg(kind text, reference text, account_id bigint, side text, amount numeric)
-JOIN journal ON journal.kind = leg.kind AND journal.reference = leg.reference
-"""
-
-# Locks first, in id order, as every single-journal path does; then one guarded UPDATE for all of them. NO KEY
-# UPDATE is the lock an UPDATE of the balance takes anyway: it leaves the foreign-key checks of other
-# transactions' entries on these accounts unblocked.
-_LOCK_ACCOUNTS_SQL = "SELECT id FROM ledger_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE"
-_MOVE_BALANCES_SQL = """
-UPDATE ledger_account AS account SET balance = account.balance + move.delta
-FROM json_to_recordset(%s::json) AS move(id bigint, delta numeric, guarded boolean)
-WHERE account.id = move.id AND (NOT move.guarded OR account.balance + move.delta >= 0)
-RETURNING account.id
+    RETURNING id, kind, reference
+), entry AS (
+    INSERT INTO ledger_entry (journal_id, account_id, side, amount)
+    SELECT journal.id, leg.account_id, leg.side, leg.amount
+    FROM json_to_recordset(%(legs)s::json) AS leg(kind text, reference text, account_id bigint, side text,
+                                                  amount numeric)
+    JOIN journal ON journal.kind = leg.kind AND journal.reference = leg.reference
+    RETURNING 1
+), locked AS MATERIALIZED (
+    SELECT id FROM ledger_account
+    WHERE id IN (SELECT m.id FROM json_to_recordset(%(moves)s::json) AS m(id bigint))
+    ORDER BY id FOR NO KEY UPDATE
+), moved AS (
+    UPDATE ledger_account AS account SET balance = account.balance + move.delta
+    FROM json_to_recordset(%(moves)s::json) AS move(id bigint, delta numeric, guarded boolean)
+    JOIN locked USING (id)
+    WHERE account.id = move.id AND (NOT move.guarded OR account.balance + move.delta >= 0)
+    RETURNING account.id
+)
+SELECT (SELECT count(*) FROM entry), ARRAY(SELECT id FROM moved)
 """
 
 
 def journal_post_many(drafts: Sequence[JournalDraft]) -> None:
-    """PostgreSQL: post many balanced journals in the caller's transaction, in three statements whatever their count.
+    """PostgreSQL: post many balanced journals in the caller's transaction, in one statement whatever their count.
 
     The same rules as `journal_post`: every journal balanced with positive legs, one journal per (kind, reference)
     (a duplicate raises `IntegrityError`), no balance-cached account below zero. When some accounts would go below
     zero, `InsufficientFundsManyError` names all of them; some rows are written by then, so the caller rolls its
     transaction back (it is the group-commit writer, which retries without those accounts' orders).
     """
+    journal_post_many_send(drafts)()
+
+
+def journal_post_many_send(drafts: Sequence[JournalDraft]) -> Callable[[], None]:
+    """`journal_post_many` in two steps: send its statement now and return the function that reads its answer and
+    raises what `journal_post_many` raises. Inside `kameng.core.sql.statements_pipelined` it travels with the
+    statements around it; call the function after the block, always: until it has run, nothing says the journals
+    were posted."""
     if connection.vendor != "postgresql":
         raise ApplicationError("journal_post_many needs PostgreSQL", code="ledger_backend_unsupported")
     legs = [leg for draft in drafts for leg in draft.legs]
     for draft in drafts:
         _check_balanced(draft.legs)
     moves = _cached_balance_moves([draft.legs for draft in drafts])
-    with connection.cursor() as cursor:
-        cursor.execute(_JOURNALS_AND_ENTRIES_SQL, {
-            "now": timezone.now(),
-            "journals": json_rows({"kind": str(draft.kind), "reference": draft.reference, "memo": draft.memo[:200]}
-                                  for draft in drafts),
-            "legs": json_rows({"kind": str(draft.kind), "reference": draft.reference, "account_id": leg.account_id,
-                               "side": str(leg.side), "amount": str(leg.amount)}
-                              for draft in drafts for leg in draft.legs),
-        })
-        if cursor.rowcount != len(legs):
+    cursor = connection.cursor()
+    cursor.execute(_JOURNALS_POST_SQL, {
+        "now": timezone.now(),
+        "journals": json_rows({"kind": str(draft.kind), "reference": draft.reference, "memo": draft.memo[:200]}
+                              for draft in drafts),
+        "legs": json_rows({"kind": str(draft.kind), "reference": draft.reference, "account_id": leg.account_id,
+                           "side": str(leg.side), "amount": str(leg.amount)}
+                          for draft in drafts for leg in draft.legs),
+        "moves": json_rows({"id": account_id, "delta": str(delta), "guarded": guarded}
+                           for account_id, delta, guarded in moves),
+    })
+
+    def posted() -> None:
+        with cursor:
+            entries, moved = cursor.fetchone()
+        if entries != len(legs):
             raise ApplicationError("journal entries went missing in a batch", code="ledger_batch_mismatch")
-        if not moves:
-            return
-        account_ids = [account_id for account_id, _, _ in moves]
-        if len(account_ids) > 1:  # one row needs no ordering: the UPDATE takes its lock
-            cursor.execute(_LOCK_ACCOUNTS_SQL, [account_ids])
-        cursor.execute(_MOVE_BALANCES_SQL, [json_rows(
-            {"id": account_id, "delta": str(delta), "guarded": guarded} for account_id, delta, guarded in moves)])
-        moved = {row[0] for row in cursor.fetchall()}
-    if len(moved) != len(moves):
-        raise InsufficientFundsManyError(set(account_ids) - moved)
+        if len(moved) != len(moves):
+            raise InsufficientFundsManyError({account_id for account_id, _, _ in moves} - set(moved))
+
+    return posted

@@ -1,9 +1,11 @@
 """The checkout writes, once: drafting an order (its price, timeline and journal) and writing drafts.
 
 Both checkout paths go through here: the single path (`services.order_checkout`) writes a batch of one, the
-group-commit writer (`group_commit.py`) a batch of many. On PostgreSQL a batch is written set-based, one statement
-per table whatever its size (the orders, their key claim, their events, their journals); on other backends the ORM
-writes the same rows one by one. Either way the rows come from the same drafts, so the two paths cannot drift.
+group-commit writer (`group_commit.py`) a batch of many. On PostgreSQL a batch is written set-based, a statement
+per table or two whatever its size (the orders with their events, their key claim, their journals), and what
+follows the orders' INSERT is sent in one pipeline (`kameng.core.sql.statements_pipelined`): one wait for all of
+it; on other backends the ORM writes the same rows one by one. Either way the rows come from the same drafts, so
+the two paths cannot drift.
 
 A draft is complete before it is written: every column of the order is set from the SKU's `SkuForSale` and its
 `PriceQuote`, so marking the instance as written (its id and timestamps filled in) leaves nothing that reads as a
@@ -21,10 +23,11 @@ wholly in points (no money journal at all: its cash total is ¥0.00 and ledger l
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import itertools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -40,18 +43,18 @@ from kameng.core.errors import ApplicationError
 from kameng.core.fields import EncryptedTextField
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO
-from kameng.core.sql import json_rows
+from kameng.core.sql import json_rows, statements_pipelined
 from kameng.inventory.services import (
     ClaimShortError,
     SoldOutError,
     card_keys_claim,
-    card_keys_claim_many,
+    card_keys_claim_many_send,
     card_keys_nothing_sellable,
     card_keys_sold_out_note,
 )
 from kameng.ledger import recipes
 from kameng.ledger.models import JournalKind
-from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many, wallet_account_id
+from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many_send, wallet_account_id
 from kameng.orders.aftercare import AftercareEvent, order_aftercare
 from kameng.orders.events import KIND_ENTERING
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventKind, OrderStatus
@@ -214,15 +217,12 @@ def drafts_write(drafts: Sequence[CheckoutDraft], now: datetime) -> tuple[list[C
     Orders fulfilled later are handed to their fulfiller after commit.
     """
     if connection.vendor == "postgresql":
-        written = _orders_insert_sql(drafts, now)
+        written = _orders_insert_sql(drafts, now)  # with their events
     else:
         for draft in drafts:
             draft.order.save(force_insert=True)
         written = list(drafts)
-    claimed = _claim(written)
-    _events_insert(written, now)
-    _journals_post([journal for draft in written for journal in (draft.journal, draft.points_journal)
-                    if journal is not None])
+    claimed = _claim_and_post(written)
     for draft in written:
         if draft.is_fulfilled_later:
             _fulfil_after_commit(draft.order.pk)
@@ -237,7 +237,9 @@ def _fulfil_after_commit(order_id: int) -> None:
     transaction.on_commit(functools.partial(order_fulfilment_enqueue, order_id=order_id))
 
 
+# The orders, and the events of those written (a replay's row is skipped, and so are its events), in one statement.
 _ORDERS_INSERT_SQL = """
+WITH written AS (
 INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, refunded_amount,
                           price_lines, points_redeemed, points_offset, client_ip, delivery_note, topup_target, status,
                           request_id, sales_channel, created_at, expires_at, paid_at, delivered_at, updated_at)
@@ -254,6 +256,16 @@ FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_
 ORDER BY o.buyer_id, o.request_id
 ON CONFLICT (buyer_id, request_id) DO NOTHING
 RETURNING id, number
+), timeline AS (
+INSERT INTO orders_orderevent (order_id, from_status, to_status, kind, params, created_at)
+SELECT written.id, e.from_status, e.to_status, e.kind, '{}'::jsonb, %(now)s
+FROM written
+JOIN json_to_recordset(%(positions)s::json) AS p(number text, position integer, timeline integer) USING (number)
+JOIN json_to_recordset(%(timelines)s::json) AS e(timeline integer, step integer, from_status text, to_status text,
+                                                 kind text) USING (timeline)
+ORDER BY p.position, e.step
+)
+SELECT id, number FROM written
 """
 
 
@@ -262,8 +274,18 @@ def _timestamp(value: datetime | None) -> str | None:
 
 
 def _orders_insert_sql(drafts: Sequence[CheckoutDraft], now: datetime) -> list[CheckoutDraft]:
+    """Write the orders and every written order's timeline, in order (event ids ascend along each timeline). The
+    orders of a batch mostly share one timeline: each distinct one is sent once."""
+    timelines: dict[Timeline, int] = {}
+    for draft in drafts:
+        timelines.setdefault(draft.timeline, len(timelines))
     with connection.cursor() as cursor:
-        cursor.execute(_ORDERS_INSERT_SQL, {"now": now, "orders": json_rows(
+        cursor.execute(_ORDERS_INSERT_SQL, {"now": now, "positions": json_rows(
+            {"number": draft.order.number, "position": position, "timeline": timelines[draft.timeline]}
+            for position, draft in enumerate(drafts)), "timelines": json_rows(
+            {"timeline": index, "step": step, "from_status": from_status, "to_status": to_status, "kind": kind}
+            for timeline, index in timelines.items()
+            for step, (from_status, to_status, kind) in enumerate(timeline)), "orders": json_rows(
             {"number": order.number, "buyer_id": order.buyer_id, "sku_id": order.sku_id, "title": order.title,
              "quantity": order.quantity, "unit_price": str(order.unit_price),
              "total_amount": str(order.total_amount), "price_lines": order.price_lines,
@@ -300,26 +322,40 @@ def _mark_written(order: Order, *, pk: int, now: datetime) -> None:
     order._state.db = connection.alias
 
 
-def _claim(written: list[CheckoutDraft]) -> Claimed:
+def _claim_and_post(written: list[CheckoutDraft]) -> Claimed:
+    """Claim the written orders' keys and post their journals. On PostgreSQL the claims and the journals (with the
+    wallets' lock and guarded move) go to the server together and are waited for once: none needs another's
+    answer. One order alone claims first: finding no key may redraft it (`_waits_for_upstream`), its journal too."""
     wanting = [draft for draft in written if draft.keys]
+    claimed: Claimed = {}
     if len(wanting) == 1:  # the single path: one plain claim, "sold out" said exactly
         draft = wanting[0]
-        return {draft.order.pk: _claim_one(draft)}
+        claimed[draft.order.pk] = _claim_one(draft)
+        wanting = []
     # By SKU and unit price: which suppliers' keys an order may take depends on what it pays (a member price).
     by_sku: dict[tuple[int, Decimal], list[CheckoutDraft]] = defaultdict(list)
     for draft in wanting:
         by_sku[draft.order.sku_id, draft.order.unit_price].append(draft)
-    claimed: Claimed = {}
-    for sku_id, unit_price in sorted(by_sku):
+    journals = [journal for draft in written for journal in (draft.journal, draft.points_journal)
+                if journal is not None]
+    # A pipeline of one statement would only add a wait: its end (a Sync) on top of the statement's own.
+    with statements_pipelined() if by_sku and journals else contextlib.nullcontext():
+        claims = [(sku_id, unit_price, card_keys_claim_many_send(
+            sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in by_sku[sku_id, unit_price]],
+            unit_price=unit_price)) for sku_id, unit_price in sorted(by_sku)]
+        if connection.vendor != "postgresql":
+            _events_insert(written)
+        posted = _journals_post(journals)
+    for sku_id, unit_price, claimed_keys in claims:
         group = by_sku[sku_id, unit_price]
         try:
-            keys = card_keys_claim_many(sku_id=sku_id, wants=[(draft.order.pk, draft.keys) for draft in group],
-                                        unit_price=unit_price)
+            keys = claimed_keys()
         except ClaimShortError as short:
             # The SKU's only group in the batch and it took nothing: the claim saw the stock as it is.
             took_nothing = short.claimed == 0 and [key for key in by_sku if key[0] == sku_id] == [(sku_id, unit_price)]
             raise StockShortError(group, sold_out=took_nothing and checkout_sold_out_proven(group)) from short
         claimed.update(keys)
+    posted()
     return claimed
 
 
@@ -383,48 +419,28 @@ def _waits_for_upstream(draft: CheckoutDraft) -> bool:
             wallet_id=wallet_account_id(user_id=order.buyer_id), amount=order.total_amount)
         order.status, order.delivered_at = OrderStatus.PAID, None
         Order.objects.filter(pk=order.pk).update(status=order.status, delivered_at=None)
+        if connection.vendor == "postgresql":  # its events were written with it (`_orders_insert_sql`)
+            OrderEvent.objects.filter(order_id=order.pk, to_status=OrderStatus.DELIVERED).delete()
     return True
 
 
-_EVENTS_INSERT_SQL = """
-INSERT INTO orders_orderevent (order_id, from_status, to_status, kind, params, created_at)
-SELECT o.order_id, e.from_status, e.to_status, e.kind, '{}'::jsonb, %(now)s
-FROM json_to_recordset(%(orders)s::json) AS o(position integer, order_id bigint, timeline integer)
-JOIN json_to_recordset(%(timelines)s::json) AS e(timeline integer, step integer, from_status text, to_status text,
-                                                 kind text) USING (timeline)
-ORDER BY o.position, e.step
-"""
+def _events_insert(written: list[CheckoutDraft]) -> None:
+    """Every order's timeline, in order (event ids ascend along each timeline), on the ORM backends (PostgreSQL
+    writes them with the orders)."""
+    OrderEvent.objects.bulk_create([
+        OrderEvent(order=draft.order, from_status=from_status, to_status=to_status, kind=kind, params={})
+        for draft in written for from_status, to_status, kind in draft.timeline])
 
 
-def _events_insert(written: list[CheckoutDraft], now: datetime) -> None:
-    """Every order's timeline, in order (event ids ascend along each timeline). The orders of a batch mostly share
-    one timeline: each distinct one is sent once."""
-    if connection.vendor != "postgresql":
-        OrderEvent.objects.bulk_create([
-            OrderEvent(order=draft.order, from_status=from_status, to_status=to_status, kind=kind, params={})
-            for draft in written for from_status, to_status, kind in draft.timeline])
-        return
-    timelines: dict[Timeline, int] = {}
-    for draft in written:
-        timelines.setdefault(draft.timeline, len(timelines))
-    with connection.cursor() as cursor:
-        cursor.execute(_EVENTS_INSERT_SQL, {
-            "now": now,
-            "orders": json_rows({"position": position, "order_id": draft.order.pk,
-                                 "timeline": timelines[draft.timeline]}
-                                for position, draft in enumerate(written)),
-            "timelines": json_rows({"timeline": index, "step": step, "from_status": from_status,
-                                    "to_status": to_status, "kind": kind}
-                                   for timeline, index in timelines.items()
-                                   for step, (from_status, to_status, kind) in enumerate(timeline)),
-        })
-
-
-def _journals_post(journals: list[JournalDraft]) -> None:
-    if not journals:
-        return
-    if connection.vendor == "postgresql":
-        journal_post_many(journals)
-        return
+def _journals_post(journals: list[JournalDraft]) -> Callable[[], None]:
+    """Post the journals; returns the function that says whether PostgreSQL's guarded batch went through (a no-op
+    elsewhere: each journal was posted, and checked, one by one)."""
+    if connection.vendor == "postgresql" and journals:
+        return journal_post_many_send(journals)
     for journal in journals:
         journal_draft_post(draft=journal)
+    return _nothing
+
+
+def _nothing() -> None:
+    return None

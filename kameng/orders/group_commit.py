@@ -3,11 +3,14 @@
 A checkout alone costs PostgreSQL a transaction of its own: BEGIN, nine statements, COMMIT and a WAL flush, most of
 the database's work per order. Here the request threads of one server process hand their checkout to one writer
 thread, which takes everything queued since its last commit (up to `KAMENG_CHECKOUT_GROUP_MAX` orders) and writes
-it with set-based statements — one INSERT for the orders, one claim per SKU, one INSERT for the events, one for
-the journals and their entries, then the wallets locked in id order and moved by one guarded UPDATE — in one
-transaction, nine statements whatever the batch size. The guards are the single path's: keys are taken only while
-`available` (skipping rows others hold), a wallet never goes below zero, one order per (buyer, request_id), one
-journal per order number. The database stays the source of truth.
+it with set-based statements — one INSERT for the orders and their events, one claim per SKU, one statement for the
+journals, their entries and the wallets (locked in id order, moved by one guarded UPDATE) — in one transaction,
+whatever the batch size. The claims and the journals need only the orders' ids, not each other's answers: they are
+sent together (psycopg's pipeline mode) and waited for once, so a batch waits for PostgreSQL five times (the SKUs,
+BEGIN, the orders, the rest, COMMIT). Each wait matters more than its CPU: under load the writer thread then waits
+for the GIL held by the request threads (bench/README.md). The guards are the single
+path's: keys are taken only while `available` (skipping rows others hold), a wallet never goes below zero, one
+order per (buyer, request_id), one journal per order number. The database stays the source of truth.
 
 Whatever a batch cannot settle for a checkout goes back to its request thread, which runs it through the single
 path and so gives the exact answer it always gave: a replayed request id (the first order, 200), a wallet short

@@ -276,7 +276,7 @@ def test_a_database_error_inside_the_batch_writes_nothing_and_each_runs_alone(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise DatabaseError("simulated failure after the claim")
 
-    monkeypatch.setattr(checkout, "_events_insert", broken)
+    monkeypatch.setattr(checkout, "_journals_post", broken)
     batch = [_checkout(buyer_id, sku.pk, 1, f"err-{buyer_id}") for buyer_id in buyer_ids]
 
     write_batch(batch)
@@ -330,9 +330,10 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(monkeypatch: pytest
             write_batch(batch)
         assert all(checkout.order is not None for checkout in batch)
         counts.append(len(captured.captured_queries))
-    # SKUs, BEGIN, orders, claim, events, journals with their entries, wallet locks, wallet moves, COMMIT: a batch
-    # is a constant number of round trips, not a number per order.
-    assert counts == [9, 9]
+    # SKUs, BEGIN, orders with their events, claim, journals with their entries and the wallets locked and moved,
+    # COMMIT: a batch is a constant number of statements, not a number per order (and of round trips:
+    # tests/concurrency/test_checkout_round_trips.py).
+    assert counts == [6, 6]
     assert Order.objects.count() == 16
     assert ledger_problems() == []
 

@@ -57,15 +57,15 @@ def test_a_connection_dropped_before_commit_is_retried_once_and_the_order_is_mad
         monkeypatch: pytest.MonkeyPatch) -> None:
     buyer_id, sku_id = _buyer_and_sku()
     calls = []
-    real = checkout._events_insert
+    real = checkout._journals_post
 
-    def dropping_once(*args: Any, **kwargs: Any) -> None:
+    def dropping_once(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             _drop_connection()
-        real(*args, **kwargs)  # the first time on the terminated connection: OperationalError
+        return real(*args, **kwargs)  # the first time on the terminated connection: OperationalError
 
-    monkeypatch.setattr(checkout, "_events_insert", dropping_once)
+    monkeypatch.setattr(checkout, "_journals_post", dropping_once)
 
     result = _buy(buyer_id, sku_id, "retry-1")
 
@@ -106,14 +106,14 @@ def test_without_a_request_id_a_dropped_connection_is_not_retried(monkeypatch: p
     buyer_id, sku_id = _buyer_and_sku()
     calls = []
 
-    real = checkout._events_insert
+    real = checkout._journals_post
 
-    def dropping(*args: Any, **kwargs: Any) -> None:
+    def dropping(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         _drop_connection()
-        real(*args, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(checkout, "_events_insert", dropping)
+    monkeypatch.setattr(checkout, "_journals_post", dropping)
 
     with pytest.raises(OperationalError):
         _buy(buyer_id, sku_id, None)

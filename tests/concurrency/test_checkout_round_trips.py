@@ -1,13 +1,20 @@
-"""Pins the number of SQL round trips of one paid checkout, so the hot path cannot quietly grow.
+"""Pins the number of SQL statements and round trips of one paid checkout and of a group-commit batch, so the hot
+path cannot quietly grow.
 
-Every statement is a round trip to PostgreSQL and, at 64 clients on two cores, round trips and the ORM work that
-builds them are what the checkout's throughput is made of (bench/README.md has the figures).
+A statement sent alone is a round trip to PostgreSQL; statements sent together in a pipeline
+(`kameng.core.sql.statements_pipelined`) are one. At 64 clients on two cores, round trips and the ORM work that
+builds them are what the checkout's throughput is made of: the group-commit writer waits for the GIL after each
+one (bench/README.md has the figures).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -17,6 +24,8 @@ from pytest_django.fixtures import Settings
 
 from kameng.accounts.paypin import password_free_limit_set, payment_pin_set, pin_settings_of
 from kameng.inventory import services as inventory_services
+from kameng.ledger.services import wallet_account_id
+from kameng.orders.group_commit import _Checkout, write_batch
 from kameng.orders.services import order_checkout
 from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
 from tests.concurrency.threads import requires_postgresql
@@ -24,10 +33,16 @@ from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-# sku lookup, BEGIN, order INSERT, key claim UPDATE…RETURNING, events INSERT, journal with its entries INSERT,
-# guarded wallet UPDATE, COMMIT: the single path writes a batch of one through the group commit's set-based writer
-# (kameng/orders/checkout.py).
-CHECKOUT_STATEMENTS = 8
+# sku lookup, BEGIN, order INSERT with its events, key claim UPDATE…RETURNING, journal with its entries and the
+# guarded wallet UPDATE (one statement), COMMIT: the single path writes a batch of one through the group commit's
+# set-based writer (kameng/orders/checkout.py). Each is a round trip of its own: a single order claims before its
+# journal goes (finding no key may redraft it).
+CHECKOUT_STATEMENTS = 6
+CHECKOUT_ROUND_TRIPS = 6
+# A batch of three buyers: sku lookup, BEGIN, orders INSERT with their events, the claim and the journals (with
+# the wallets locked in id order and moved) sent together in one round trip, COMMIT.
+BATCH_STATEMENTS = 6
+BATCH_ROUND_TRIPS = 5
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +64,32 @@ def _statements(queries: CaptureQueriesContext) -> str:
     return "\n".join(" ".join(query["sql"].split())[:90] for query in queries.captured_queries)
 
 
+@dataclass
+class _Sent:
+    queries: CaptureQueriesContext
+    pipelined: list[bool] = field(default_factory=list)  # per statement executed (BEGIN and COMMIT are not)
+
+    @property
+    def round_trips(self) -> int:
+        transaction_commands = len(self.queries) - len(self.pipelined)
+        pipelines = sum(1 for before, now in zip([False, *self.pipelined], self.pipelined, strict=False)
+                        if now and not before)
+        return transaction_commands + self.pipelined.count(False) + pipelines
+
+
+@contextmanager
+def _sent() -> Iterator[_Sent]:
+    with CaptureQueriesContext(connection) as queries:
+        sent = _Sent(queries)
+
+        def note(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+            sent.pipelined.append(bool(connection.connection.pgconn.pipeline_status))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(note):
+            yield sent
+
+
 def test_paid_checkout_costs_a_fixed_number_of_round_trips() -> None:
     buyer = UserFactory.create()
     sku = SkuFactory.create(price=Decimal("9.50"))
@@ -56,12 +97,36 @@ def test_paid_checkout_costs_a_fixed_number_of_round_trips() -> None:
     fund_wallet(buyer, "100.00")
     order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=1, request_id="warm")  # fills the process caches
 
-    with CaptureQueriesContext(connection) as queries:
+    with _sent() as sent:
         result = order_checkout(buyer_id=buyer.pk, sku_id=sku.pk, quantity=2, request_id="pinned")
 
     assert result.created
     assert len(result.secrets) == 2
-    assert len(queries) == CHECKOUT_STATEMENTS, _statements(queries)
+    assert len(sent.queries) == CHECKOUT_STATEMENTS, _statements(sent.queries)
+    assert sent.round_trips == CHECKOUT_ROUND_TRIPS, (sent.pipelined, _statements(sent.queries))
+
+
+def test_a_batch_of_three_buyers_costs_a_fixed_number_of_round_trips() -> None:
+    buyers = UserFactory.create_batch(4)
+    sku = SkuFactory.create(price=Decimal("9.50"))
+    stock_sku(sku, 10)
+    for buyer in buyers:
+        fund_wallet(buyer, "100.00")
+
+    def batch(tag: str, group: list[Any]) -> list[_Checkout]:
+        return [_Checkout(buyer_id=buyer.pk, wallet_id=wallet_account_id(user_id=buyer.pk), sku_id=sku.pk,
+                          quantity=1, request_id=f"{tag}-{buyer.pk}") for buyer in group]
+
+    warm = batch("warm", buyers[:2])
+    write_batch(warm)  # fills the process caches
+    pinned = batch("pinned", buyers[1:])
+
+    with _sent() as sent:
+        write_batch(pinned)
+
+    assert all(checkout.order is not None for checkout in warm + pinned)
+    assert len(sent.queries) == BATCH_STATEMENTS, _statements(sent.queries)
+    assert sent.round_trips == BATCH_ROUND_TRIPS, (sent.pipelined, _statements(sent.queries))
 
 
 def test_checkout_over_http_adds_only_the_user_lookup() -> None:
