@@ -24,31 +24,25 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import NoScriptError
 
-# KEYS[1] the counter; ARGV[1] the window in ms. Returns {count, ms left}. A counter without an expiry (left by a
-# client that died between two commands of another scheme) gets one here, so no window stays open for good.
-_HIT = """
-local count = redis.call('INCR', KEYS[1])
-local left = redis.call('PTTL', KEYS[1])
+# Count one at KEYS[counter] within a window of ARGV[window] ms, leaving `count` and `left` (ms) in Lua locals. A
+# counter without an expiry (left by a client that died between two commands of another scheme) gets one here, so
+# no window stays open for good.
+_COUNT = """
+local count = redis.call('INCR', KEYS[{counter}])
+local left = redis.call('PTTL', KEYS[{counter}])
 if left < 0 then
-    left = tonumber(ARGV[1])
-    redis.call('PEXPIRE', KEYS[1], left)
+    left = tonumber(ARGV[{window}])
+    redis.call('PEXPIRE', KEYS[{counter}], left)
 end
-return {count, left}
 """
+# KEYS[1] the counter; ARGV[1] the window in ms. Returns {count, ms left}.
+_HIT = _COUNT.format(counter=1, window=1) + "return {count, left}\n"
 # KEYS[1] the marker, KEYS[2] the counter; ARGV[1] the marker's value, ARGV[2] how long it is kept (ms), ARGV[3] the
 # window (ms). Returns {0, 0} when the marker was there (nothing counted), else {1, count, ms left}.
 _ADD_THEN_HIT = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
     return {0, 0}
-end
-local count = redis.call('INCR', KEYS[2])
-local left = redis.call('PTTL', KEYS[2])
-if left < 0 then
-    left = tonumber(ARGV[3])
-    redis.call('PEXPIRE', KEYS[2], left)
-end
-return {1, count, left}
-"""
+end""" + _COUNT.format(counter=2, window=3) + "return {1, count, left}\n"
 _SHA = {script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest() for script in (_HIT, _ADD_THEN_HIT)}
 
 
