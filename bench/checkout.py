@@ -602,16 +602,7 @@ def main() -> int:
                    if any(word in line for word in ("ERROR", "WARNING", "Traceback", "Error"))]
             if log:
                 print("  worker log (tail):\n    " + "\n    ".join(log[-8:]))
-        from django.db import connections
-
-        connections.close_all()
-        try:
-            redis_forget(env)
-        except Exception as error:
-            print(f"  (could not clean Redis keys: {error})")
-        if not args.keep_database:
-            common.database_drop(args.pg_url, args.database)
-        shutil.rmtree(workdir, ignore_errors=True)
+        common.run_clean_up(args, env, workdir)
     return 0 if ok else 1
 
 

@@ -230,14 +230,20 @@ def run_framed(args: argparse.Namespace, env: dict[str, str], *, prefix: str,
     finally:
         for worker in workers:
             process_stop(worker)
-        from django.db import connections
-
-        connections.close_all()
-        try:
-            redis_forget(env)
-        except Exception as error:
-            print(f"  (could not clean Redis keys: {error})")
-        if not args.keep_database:
-            database_drop(args.pg_url, args.database)
-        shutil.rmtree(workdir, ignore_errors=True)
+        run_clean_up(args, env, workdir)
     return 0 if ok else 1
+
+
+def run_clean_up(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> None:
+    """The end of every run: this process's connections closed, the run's Redis keys deleted, the database dropped
+    (unless --keep-database), the scratch folder removed."""
+    from django.db import connections
+
+    connections.close_all()
+    try:
+        redis_forget(env)
+    except Exception as error:
+        print(f"  (could not clean Redis keys: {error})")
+    if not args.keep_database:
+        database_drop(args.pg_url, args.database)
+    shutil.rmtree(workdir, ignore_errors=True)
