@@ -79,8 +79,12 @@ class SupplierSimulatorApp:
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
-        method, path = scope["method"], scope["path"]
+        reply = await self.answer(scope["method"], scope["path"], await _read_body(receive))
+        await _respond(send, reply.status, reply.body, reply.content_type)
+
+    async def answer(self, method: str, path: str, body: bytes) -> Reply:
+        """The reply to one request, whichever server carries it: a gateway call after its latency (and, when the
+        knobs say so, a hang), anything else at once."""
         if path in GATEWAY_PATHS and method == "POST":
             delay = self.gateway_delay()
             if delay > 0:
@@ -88,9 +92,8 @@ class SupplierSimulatorApp:
             reply = self.gateway_reply(body)
             if reply.hang_seconds:
                 await asyncio.sleep(reply.hang_seconds)
-        else:
-            reply = self.reply(method, path, body)
-        await _respond(send, reply.status, reply.body, reply.content_type)
+            return reply
+        return self.reply(method, path, body)
 
     def reply(self, method: str, path: str, body: bytes) -> Reply:
         """The answer to anything but a gateway call: health, admin, 404."""

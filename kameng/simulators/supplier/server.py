@@ -17,7 +17,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
-from kameng.simulators.supplier.app import GATEWAY_PATHS, MAX_BODY_BYTES, Reply, SupplierSimulatorApp
+from kameng.simulators.supplier.app import MAX_BODY_BYTES, Reply, SupplierSimulatorApp
 
 CALLBACK_TIMEOUT_SECONDS = 10.0
 SHUTDOWN_SECONDS = 1.0  # answers still hanging (the "hang" unknown mode) are not waited for on the way out
@@ -35,16 +35,7 @@ def application_of(app: SupplierSimulatorApp) -> web.Application:
             response = _response(Reply(411, b"a Content-Length is needed", "text/plain"))
             response.force_close()
             return response
-        body = await request.read()
-        if request.path in GATEWAY_PATHS and request.method == "POST":
-            delay = app.gateway_delay()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            reply = app.gateway_reply(body)
-            if reply.hang_seconds:
-                await asyncio.sleep(reply.hang_seconds)
-            return _response(reply)
-        return _response(app.reply(request.method, request.path, body))
+        return _response(await app.answer(request.method, request.path, await request.read()))
 
     application = web.Application(client_max_size=MAX_BODY_BYTES)
     application.router.add_route("*", "/{path:.*}", handle)
