@@ -389,9 +389,10 @@ def test_a_callback_before_the_submit_answer_is_written_keeps_the_attempt_due(
     prompted.refresh_from_db()
     quiet.refresh_from_db()
     assert prompted.status == quiet.status == AttemptStatus.PROCESSING
-    assert prompted.next_check_at is not None and prompted.next_check_at <= timezone.now()
-    assert quiet.next_check_at is not None and quiet.next_check_at > timezone.now() + timedelta(
-        seconds=settings.KAMENG_TOPUP_CALLBACK_WAIT_SECONDS - 5)  # the one without a callback waits for it
+    assert prompted.next_check_at is not None
+    assert prompted.next_check_at <= timezone.now()
+    assert quiet.next_check_at is not None  # the one without a callback waits for it
+    assert quiet.next_check_at > timezone.now() + timedelta(seconds=settings.KAMENG_TOPUP_CALLBACK_WAIT_SECONDS - 5)
     assert dispatch.attempts_due() == [prompted.pk]
     dispatch.attempts_query_inline(attempt_ids=dispatch.attempts_due())  # the worker's due poll
     assert Order.objects.get(pk=orders[0].pk).status == OrderStatus.DELIVERED
