@@ -133,6 +133,12 @@ def wallet_account_id(*, user_id: int) -> int:
     return account_id
 
 
+def wallet_account_id_seen(*, user_id: int, account_id: int) -> None:
+    """The user's wallet account id, read (committed) by another query: `wallet_account_id` answers it without one."""
+    _wallet_account_ids[user_id] = account_id
+    _wallet_ids.add(account_id)
+
+
 def points_account_id(*, user_id: int) -> int:
     """The id of the user's points account (unit PTS, never below zero), created on first use."""
     account_id = _points_account_ids.get(user_id)
