@@ -166,8 +166,9 @@ def _chunk_commit(batch_id: int, defaults: KeyDefaults, chunk: PreparedChunk, si
             with connection.cursor() as cursor:
                 # The foreign-key checks of the new rows now, before the batch row is locked, not at COMMIT with it.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        # NO KEY UPDATE: the other writer's foreign-key checks hold KEY SHARE on this row until it commits, and a
-        # plain FOR UPDATE would wait for them while they wait for it.
+        # This lock also stands for a foreign key the keys' batch column does not have (models.CardKey.batch): the
+        # batch row exists when the chunk's keys commit, and cannot be deleted before. NO KEY UPDATE, not FOR
+        # UPDATE: key-share locks others hold on the batch row (e.g. a later import's checks) need not wait.
         no_key = connection.features.has_select_for_no_key_update
         state = (CardKeyBatch.objects.select_for_update(no_key=no_key).filter(pk=batch_id)
                  .values_list("committed_chunks", flat=True).get())

@@ -132,57 +132,6 @@ def test_fingerprints_are_stored_as_the_lookup_computes_them() -> None:
     assert stored == {fingerprint(f"FP-{n}") for n in range(120)}
 
 
-def test_a_key_stored_by_another_import_between_look_up_and_copy_sends_the_chunk_through_staging(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    sku = SkuFactory.create()
-    other_sku = SkuFactory.create()
-    ours = card_key_batch_create(sku_id=sku.pk, created_by_id=None)
-    theirs = card_key_batch_create(sku_id=other_sku.pk, created_by_id=None)
-    lines = [f"RC-{n:03d}" for n in range(40)]
-    real_taken = import_store._taken_fingerprints
-    raced: list[bool] = []
-    staged: list[int] = []
-    real_staged = import_store._insert_staged
-
-    def stale_look_up(raw: object, marks: list[bytes]) -> set[bytes]:
-        taken = real_taken(raw, marks)
-        if not raced:  # the other import commits two of our keys right after our look-up
-            raced.append(True)
-            outcomes = run_in_threads(1, lambda _: card_keys_import(batch=theirs, text="RC-007\nRC-031"))
-            assert unexpected(outcomes) == []
-        return taken
-
-    def staging(*args: object) -> int:
-        stored = real_staged(*args)  # type: ignore[arg-type]
-        staged.append(stored)
-        return stored
-
-    monkeypatch.setattr(import_store, "_taken_fingerprints", stale_look_up)
-    monkeypatch.setattr(import_store, "_insert_staged", staging)
-
-    card_keys_import(batch=ours, text="\n".join(lines))
-
-    assert staged == [38]  # theirs went straight in (nothing to collide with); ours collided, then was staged
-    assert _state(ours) == (ImportStatus.DONE, 40, 40, 38, 2, 0)
-    assert _state(theirs) == (ImportStatus.DONE, 2, 2, 2, 0, 0)
-    assert _secrets_of(ours) == [line for line in lines if line not in {"RC-007", "RC-031"}]
-    assert CardKey.objects.count() == 40
-
-
-def test_the_direct_copy_refuses_keys_already_on_the_platform_without_staging(monkeypatch: pytest.MonkeyPatch) -> None:
-    sku = SkuFactory.create()
-    existing = stock_sku(SkuFactory.create(), 3, prefix="HERE")
-    batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None)
-    staged: list[object] = []
-    monkeypatch.setattr(import_store, "_insert_staged", lambda *args: staged.append(args))
-
-    card_keys_import(batch=batch, text="\n".join(["N-1", existing[0], "N-2", existing[2], "N-1"]))
-
-    assert staged == []
-    assert _state(batch) == (ImportStatus.DONE, 5, 5, 2, 3, 0)
-    assert _secrets_of(batch) == ["N-1", "N-2"]
-
-
 def test_a_chunk_whose_batch_was_deleted_meanwhile_stores_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     # Keys no longer have a database constraint on their batch: the chunk's lock on the batch row stands for it.
     sku = SkuFactory.create()
