@@ -168,7 +168,7 @@ def _chunk_commit(batch_id: int, defaults: KeyDefaults, chunk: PreparedChunk, si
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         # This lock also stands for a foreign key the keys' batch column does not have (models.CardKey.batch): the
         # batch row exists when the chunk's keys commit, and cannot be deleted before. NO KEY UPDATE, not FOR
-        # UPDATE: key-share locks others hold on the batch row (e.g. a later import's checks) need not wait.
+        # UPDATE: that keeps a DELETE out just as well, and does not wait for key-share locks on the row.
         no_key = connection.features.has_select_for_no_key_update
         state = (CardKeyBatch.objects.select_for_update(no_key=no_key).filter(pk=batch_id)
                  .values_list("committed_chunks", flat=True).get())
