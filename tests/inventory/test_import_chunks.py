@@ -328,9 +328,9 @@ def test_the_worker_stores_its_first_chunk_before_the_whole_input_is_parsed(smal
     assert _counts(batch) == (ImportStatus.DONE, 60, 60, 60, 0, 0)
 
 
-def test_a_worker_import_counts_its_lines_exactly_once_they_are_all_parsed(small_chunks: int, settings,
-                                                                           progress_seen: list[tuple[int, int, int]]
-                                                                           ) -> None:
+def test_a_worker_import_counts_its_lines_exactly_once_they_are_all_parsed(
+        small_chunks: int, settings, progress_seen: list[tuple[int, int, int]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     settings.KAMENG_IMPORT_INLINE_LIMIT = 1
     sku = SkuFactory.create()
     lines = ["K-1", "", "# 注释", "K-2", "X" * 501, "K-3", "K-1", "K-4", "  ", "K-5"]
@@ -342,11 +342,9 @@ def test_a_worker_import_counts_its_lines_exactly_once_they_are_all_parsed(small
         totals_seen.append(CardKeyBatch.objects.filter(pk=batch.pk).values_list("total_lines", "invalid_count").get())
         return real_store(**kwargs)  # type: ignore[arg-type]
 
-    import_pipeline.rows_store = store  # after the progress spy, which it calls
-    try:
-        card_key_batch_run(batch_id=batch.pk)
-    finally:
-        import_pipeline.rows_store = real_store
+    monkeypatch.setattr(import_pipeline, "rows_store", store)  # wraps the progress spy
+
+    card_key_batch_run(batch_id=batch.pk)
 
     # While running: every line of the upload as the total, nothing invalid counted yet; valid lines as they commit.
     assert totals_seen == [(10, 0), (10, 0)]
