@@ -11,8 +11,9 @@ a batch runs on the writer's critical path: each millisecond here is a milliseco
 `--busy-sleep-ms` standing for its I/O), as a server process's request threads compete with it for the GIL: every
 wait of the writer for PostgreSQL then ends with a wait for the GIL, and the wall time per batch (the writer's
 cycle: a process checks out at most batch ÷ cycle orders per second) shows what the round trips cost. Each round
-also prints the round trips per batch: statements sent alone, plus one per pipeline
-(`kameng.core.sql.statements_pipelined`), plus BEGIN and COMMIT.
+also prints the round trips per batch: statements sent alone (a `kameng.core.sql.OneMessage` is one), plus one per
+pipeline (`kameng.core.sql.statements_pipelined`), plus BEGIN and COMMIT where they travel alone. `--ab` writes
+every other batch the way before one message, in the same process at the same moment (a paired comparison).
 
     .venv/bin/python bench/writer.py [--orders 3000] [--batch 12] [--rounds 3] [--busy 24] [--profile]
 """
@@ -46,7 +47,8 @@ def main() -> int:
     parser.add_argument("--busy-cpu-ms", type=float, default=0.3, help="each busy thread's CPU between its waits")
     parser.add_argument("--busy-sleep-ms", type=float, default=10.0, help="each busy thread's wait (its I/O)")
     parser.add_argument("--ab", action="store_true",
-                        help="every other batch without the pipeline (its statements one by one): a paired A/B")
+                        help="every other batch the way before one message: its SKU read, BEGIN, the orders, the "
+                             "claim and journals pipelined, COMMIT (a paired A/B)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-lines", type=int, default=50)
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
@@ -62,16 +64,16 @@ def batches_write(seeded: checkout.Seeded, buyers: list[int], count: int, batch:
                   profiler: cProfile.Profile | None, busy: int = 0, busy_cpu: float = 0.0,
                   busy_sleep: float = 0.0, ab: bool = False) -> tuple[float, float, float]:
     """Write `count` orders in batches; returns the CPU and wall seconds of `write_batch` alone, and with `ab` the
-    wall seconds of the batches written without the pipeline (every other one; not in the first two figures). Each
+    wall seconds of the batches written the way before one message (every other one; not in the first two figures:
+    `drafts_write` in `atomic`, the SKU read each batch). Each
     checkout is queued as its request thread would queue it (wallet id looked up, the price rules warmed), before
     the measurement; `busy` threads of busy work run while the batches are written."""
-    import contextlib
-
     from django.test.utils import override_settings
 
+    from kameng.catalog import selectors as catalog_selectors
     from kameng.catalog.pricing import price_rules_warm
     from kameng.ledger.services import wallet_account_id
-    from kameng.orders import checkout as checkout_module
+    from kameng.orders import group_commit
     from kameng.orders.group_commit import _Checkout, write_batch
 
     batches = []
@@ -84,8 +86,8 @@ def batches_write(seeded: checkout.Seeded, buyers: list[int], count: int, batch:
                                   sku_id=seeded.sku_id, quantity=1, request_id=f"{tag}-{index}",
                                   sales_channel="api"))
         batches.append(todo)
-    spent = waited = unpipelined = 0.0
-    pipelined = checkout_module.statements_pipelined
+    spent = waited = before = 0.0
+    at_once, held = group_commit.drafts_at_once, catalog_selectors.SKUS_FOR_SALE_HELD_SECONDS
     stop = threading.Event()
     threads = [threading.Thread(target=busy_work, args=(stop, busy_cpu, busy_sleep), daemon=True)
                for _ in range(busy)]
@@ -95,7 +97,8 @@ def batches_write(seeded: checkout.Seeded, buyers: list[int], count: int, batch:
         with override_settings(KAMENG_ORDER_AFTERCARE=[]):
             for index, todo in enumerate(batches):
                 alone = ab and index % 2 == 1
-                checkout_module.statements_pipelined = contextlib.nullcontext if alone else pipelined
+                group_commit.drafts_at_once = (lambda _drafts: False) if alone else at_once  # type: ignore[assignment]
+                catalog_selectors.SKUS_FOR_SALE_HELD_SECONDS = 0.0 if alone else held
                 cpu, wall = time.thread_time(), time.perf_counter()
                 if profiler is not None:
                     profiler.enable()
@@ -103,17 +106,17 @@ def batches_write(seeded: checkout.Seeded, buyers: list[int], count: int, batch:
                 if profiler is not None:
                     profiler.disable()
                 if alone:
-                    unpipelined += time.perf_counter() - wall
+                    before += time.perf_counter() - wall
                     continue
                 spent += time.thread_time() - cpu
                 waited += time.perf_counter() - wall
                 assert all(item.order is not None for item in todo), [item.error for item in todo]
     finally:
-        checkout_module.statements_pipelined = pipelined
+        group_commit.drafts_at_once, catalog_selectors.SKUS_FOR_SALE_HELD_SECONDS = at_once, held  # type: ignore[assignment]
         stop.set()
         for thread in threads:
             thread.join()
-    return spent, waited, unpipelined
+    return spent, waited, before
 
 
 def busy_work(stop: threading.Event, cpu_seconds: float, sleep_seconds: float) -> None:
@@ -166,8 +169,9 @@ def run(args: argparse.Namespace, seeded: checkout.Seeded) -> None:
                 db = float("nan")
         n, batches = args.orders, args.orders / args.batch
         pipelines = sum(1 for before, now in zip([False, *queries], queries, strict=False) if now and not before)
-        trips = queries.count(False) + pipelines + 2 * batches
-        # With --ab the statements and round trips are the two halves' mean, the CPU and cycle the pipelined half's.
+        # BEGIN and COMMIT travel apart only the way before one message (every other batch with --ab).
+        trips = queries.count(False) + pipelines + (batches if args.ab else 0)
+        # With --ab the statements and round trips are the two halves' mean, the CPU and cycle the one message's.
         measured = (n + args.batch) // (2 * args.batch) * args.batch if args.ab else n
         print(f"  round {round_ + 1}: writer Python {cpu / measured * 1000:6.3f} ms   PostgreSQL "
               f"{db / n * 1000:6.3f} ms   wall {wall / n * 1000:6.3f} ms (warming included)   "
@@ -176,7 +180,7 @@ def run(args: argparse.Namespace, seeded: checkout.Seeded) -> None:
               f"{measured / cycle:6.0f} orders/s")
         if args.ab:
             alone = n - measured
-            print(f"           the other batches, without the pipeline: cycle "
+            print(f"           the other batches, the way before one message: cycle "
                   f"{cycle_alone / alone * args.batch * 1000:6.2f} ms per batch = {alone / cycle_alone:6.0f} orders/s")
     if profiler is not None:
         out = io.StringIO()

@@ -11,11 +11,12 @@ from django.test import Client
 from django.utils import translation
 from hypothesis import settings as hypothesis_settings
 
-from kameng.catalog.models import game_goods_held_forget
+from kameng.catalog.models import game_goods_held_forget, skus_for_sale_held_forget
 from kameng.inventory import services as inventory_services
 from kameng.ledger.selectors import ledger_problems
 from kameng.ledger.services import forget_cached_account_ids
 from kameng.membership.pricing import membership_caches_clear
+from kameng.orders.checkout import order_ids_forget
 from kameng.resellers.apikeys import api_keys_forget
 from kameng.resellers.pricing import reseller_caches_clear
 from kameng.risk.rules import rules_snapshot_forget
@@ -38,6 +39,8 @@ def _fresh_process_caches() -> Iterator[None]:
     rules_snapshot_forget()
     api_keys_forget()
     game_goods_held_forget()
+    skus_for_sale_held_forget()
+    order_ids_forget()
     yield
     forget_cached_account_ids()
     inventory_services._bounds.clear()
@@ -47,6 +50,8 @@ def _fresh_process_caches() -> Iterator[None]:
     rules_snapshot_forget()
     api_keys_forget()
     game_goods_held_forget()
+    skus_for_sale_held_forget()
+    order_ids_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -118,6 +118,7 @@ class Product(models.Model):
         sku_ids = list(self.skus.values_list("pk", flat=True))
         cache.delete_many([game_goods_cache_key(sku_id) for sku_id in sku_ids])
         game_goods_held_forget(sku_ids)
+        skus_for_sale_held_forget(sku_ids)
 
     @property
     def is_on_sale(self) -> bool:
@@ -137,6 +138,18 @@ def game_goods_held_forget(sku_ids: Iterable[int] | None = None) -> None:
         game_goods_held.clear()
     for sku_id in sku_ids or ():
         game_goods_held.pop(sku_id, None)
+
+
+# Per process: SKU id → (its `kameng.catalog.selectors.SkuForSale`, None when not on sale; when read), the memory of
+# kameng.catalog.selectors.skus_for_sale_recent.
+skus_for_sale_held: dict[int, tuple[Any, float]] = {}
+
+
+def skus_for_sale_held_forget(sku_ids: Iterable[int] | None = None) -> None:
+    if sku_ids is None:
+        skus_for_sale_held.clear()
+    for sku_id in sku_ids or ():
+        skus_for_sale_held.pop(sku_id, None)
 
 
 class Sku(models.Model):
@@ -171,3 +184,7 @@ class Sku(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product.name} · {self.name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        skus_for_sale_held_forget([self.pk])  # its price or state may have changed: read it again (this process)

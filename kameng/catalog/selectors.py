@@ -13,7 +13,15 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 
-from kameng.catalog.models import Category, Product, ProductStatus, Sku, game_goods_cache_key, game_goods_held
+from kameng.catalog.models import (
+    Category,
+    Product,
+    ProductStatus,
+    Sku,
+    game_goods_cache_key,
+    game_goods_held,
+    skus_for_sale_held,
+)
 from kameng.catalog.topup_forms import topup_form_of
 from kameng.core.ids import is_database_id
 
@@ -89,6 +97,35 @@ def skus_for_sale(*, sku_ids: list[int]) -> dict[int, SkuForSale]:
                                  "product__min_quantity", "product__max_quantity", "product__category_id",
                                  "floor_price"))
     return {row[0]: SkuForSale(*row) for row in rows}
+
+
+SKUS_FOR_SALE_HELD_SECONDS = 1.0
+
+
+def skus_for_sale_recent(*, sku_ids: list[int]) -> dict[int, SkuForSale]:
+    """`skus_for_sale`, answered from what this process read of each SKU in the last SKUS_FOR_SALE_HELD_SECONDS
+    (that a SKU is not on sale too), reading only the others.
+
+    For the group-commit writer, where a read is a wait for the server on every batch's path. The bound: a price
+    or a sale state changed elsewhere is seen here within that second; saving a SKU or its product forgets it in
+    its own process at once (`kameng.catalog.models.skus_for_sale_held_forget`).
+    """
+    now = time.monotonic()
+    found: dict[int, SkuForSale] = {}
+    missing = []
+    for sku_id in sku_ids:
+        held = skus_for_sale_held.get(sku_id)
+        if held is not None and now - held[1] < SKUS_FOR_SALE_HELD_SECONDS:
+            if held[0] is not None:
+                found[sku_id] = held[0]
+        else:
+            missing.append(sku_id)
+    if missing:
+        read = skus_for_sale(sku_ids=missing)
+        for sku_id in missing:
+            skus_for_sale_held[sku_id] = (read.get(sku_id), now)
+        found.update(read)
+    return found
 
 
 def sku_count_by_product(product_ids: Iterable[int]) -> dict[int, int]:

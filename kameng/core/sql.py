@@ -152,3 +152,104 @@ def statements_pipelined() -> Iterator[None]:
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.pipeline():
         yield
+
+
+class MessageCursor:
+    """A cursor of a `OneMessage`: `execute` before the message goes only records the statement; once it has gone,
+    `fetchone`/`fetchall`/`rowcount` give what the server answered to it, and a further `execute` runs at once on a
+    cursor of its own (in whatever transaction the connection is in)."""
+
+    def __init__(self) -> None:
+        self.statement: tuple[str, Any] | None = None
+        self._rows: list[tuple[Any, ...]] = []
+        self._rowcount = -1
+        self._sent = False
+        self._final = False
+        self._cursor: Any = None
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        if not self._sent:
+            if self.statement is not None:
+                raise RuntimeError("a message cursor holds one statement until its message has gone")
+            self.statement = (sql, params)
+            return
+        if self._final:
+            raise RuntimeError("the message committed its transaction: no statement can join it any more")
+        if self._cursor is None:
+            self._cursor = connection.cursor()
+        self._cursor.execute(sql, params)
+
+    def _answered(self, rows: list[tuple[Any, ...]], rowcount: int, *, final: bool) -> None:
+        self._rows, self._rowcount, self._sent, self._final = rows, rowcount, True, final
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount if self._cursor is None else int(self._cursor.rowcount)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._cursor is not None:
+            return list(self._cursor.fetchall())
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self._cursor is not None:
+            row = self._cursor.fetchone()
+            return None if row is None else tuple(row)
+        return self._rows.pop(0) if self._rows else None
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+
+    def __enter__(self) -> MessageCursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class OneMessage:
+    """PostgreSQL: statements rendered client-side (psycopg's `ClientCursor`, its own quoting) and sent to the server
+    together, as one simple-query message, then answered together — one wait for the server, and so one wait for
+    the GIL, instead of one per statement (the checkout writer: bench/README.md).
+
+    Take a cursor per statement (`cursor()`), execute on each, then `send()`: every cursor then holds its answer.
+    The message may open a transaction (`send(begin=True)`, the connection in autocommit as Django leaves it
+    outside `atomic`): the caller then ends it itself, COMMIT or ROLLBACK, on every path — or the message ends it
+    with COMMIT (`commit=True`; its cursors then refuse further statements). An error of any statement is raised by
+    `send()` as Django's error; the server skips the statements after it (a COMMIT too), and a transaction the
+    message opened is left failed (roll it back).
+    """
+
+    def __init__(self) -> None:
+        self._cursors: list[MessageCursor] = []
+
+    def cursor(self) -> MessageCursor:
+        cursor = MessageCursor()
+        self._cursors.append(cursor)
+        return cursor
+
+    def send(self, *, begin: bool = False, commit: bool = False) -> None:
+        import psycopg
+
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            client = psycopg.ClientCursor(connection.connection)
+            statements = [client.mogrify(*cursor.statement) for cursor in self._cursors if cursor.statement is not None]
+        # In Django's own wrapper: its execute wrappers and query log see the message as they see any statement.
+        raw: Any = client  # the stubs type these as taking Django's wrapper; they take the driver's cursor
+        wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+        with wrapped:
+            wrapped.execute(";\n".join((["BEGIN"] if begin else []) + statements + (["COMMIT"] if commit else [])))
+            with connection.wrap_database_errors:
+                if begin:
+                    client.nextset()
+                for cursor in self._cursors:
+                    if cursor.statement is None:
+                        cursor._answered([], -1, final=commit)
+                        continue
+                    cursor._answered(client.fetchall() if client.description is not None else [], client.rowcount,
+                                     final=commit)
+                    client.nextset()

@@ -30,6 +30,7 @@ from kameng.inventory.imports import (
     card_key_batch_fail,
     card_keys_import,
     card_keys_import_resume,
+    line_count_estimate,
     parse_lines,
 )
 from kameng.inventory.models import CardKeyBatch, ImportStatus
@@ -58,10 +59,6 @@ def decode_upload(data: bytes) -> str:
     raise ApplicationError("无法识别文件编码：请上传 UTF-8 或 GBK 编码的 TXT/CSV 文本文件", code="undecodable_upload")
 
 
-def _line_count(text: str) -> int:
-    return text.count("\n") + (0 if text.endswith("\n") else 1)
-
-
 def card_key_import_submit(*, sku_id: int, created_by_id: int | None, text: str, is_csv: bool = False,
                            source_name: str = "", expires_at: datetime | None = None,
                            supplier_id: int | None = None, cost: Decimal | None = None) -> CardKeyBatch:
@@ -84,7 +81,7 @@ def card_key_import_submit(*, sku_id: int, created_by_id: int | None, text: str,
         raise ApplicationError("有效期已过：这批卡密导入后会立即过期、无法出售；请填写以后的日期，或不填有效期",
                                code="import_already_expired")
 
-    lines = _line_count(text)
+    lines = line_count_estimate(text)
     if lines <= settings.KAMENG_IMPORT_INLINE_LIMIT:
         if parse_lines(text, is_csv=is_csv).total == 0:
             raise ApplicationError("没有可导入的卡密：内容只有空行、注释或表头", code="empty_import")

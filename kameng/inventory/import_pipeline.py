@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,8 @@ class PreparedChunk:
     rows: list[tuple[bytes, bytes]]  # (fingerprint, ciphertext) of the new secrets
 
 
-def chunk_count(secrets: Sequence[str], size: int) -> int:
-    return -(-len(secrets) // size)
+def chunk_count(lines: int, size: int) -> int:
+    return -(-lines // size)
 
 
 def _fingerprinter(ring: Keyring) -> Callable[[bytes], bytes]:
@@ -63,13 +64,16 @@ def _fingerprinter(ring: Keyring) -> Callable[[bytes], bytes]:
     return fingerprint_of
 
 
-def _prepared_chunks(secrets: Sequence[str], *, size: int, skip: frozenset[int], ring: Keyring
+def _prepared_chunks(secrets: Iterable[str], *, size: int, skip: frozenset[int], ring: Keyring
                      ) -> Iterator[PreparedChunk]:
     fingerprint_of = _fingerprinter(ring)
     secret_context = SECRET_CONTEXT.encode()
     seen: set[bytes] = set()
-    for number in range(chunk_count(secrets, size)):
-        chunk = secrets[number * size : (number + 1) * size]
+    lines = iter(secrets)
+    for number in itertools.count():
+        chunk = list(itertools.islice(lines, size))
+        if not chunk:
+            return
         if number in skip:
             # Committed by an earlier run: only remembered, so that a later repeat of one of its lines is refused.
             seen.update(fingerprint_of(secret.encode()) for secret in chunk)
@@ -162,8 +166,9 @@ def _chunk_commit(batch_id: int, defaults: KeyDefaults, chunk: PreparedChunk, si
             with connection.cursor() as cursor:
                 # The foreign-key checks of the new rows now, before the batch row is locked, not at COMMIT with it.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        # NO KEY UPDATE: the other writer's foreign-key checks hold KEY SHARE on this row until it commits, and a
-        # plain FOR UPDATE would wait for them while they wait for it.
+        # This lock also stands for a foreign key the keys' batch column does not have (models.CardKey.batch): the
+        # batch row exists when the chunk's keys commit, and cannot be deleted before. NO KEY UPDATE, not FOR
+        # UPDATE: that keeps a DELETE out just as well, and does not wait for key-share locks on the row.
         no_key = connection.features.has_select_for_no_key_update
         state = (CardKeyBatch.objects.select_for_update(no_key=no_key).filter(pk=batch_id)
                  .values_list("committed_chunks", flat=True).get())
@@ -192,13 +197,18 @@ def _writer(ahead: _PreparedAhead, batch_id: int, defaults: KeyDefaults, size: i
             connection.close()
 
 
-def chunks_write(*, batch: CardKeyBatch, secrets: Sequence[str], size: int, skip: frozenset[int]) -> None:
+def chunks_write(*, batch: CardKeyBatch, secrets: Iterable[str], size: int, skip: frozenset[int],
+                 expected_lines: int | None = None) -> None:
     """Prepare and commit every chunk of `secrets` not in `skip`. Raises the first writer's error (the chunks
-    committed before it stay recorded); `BatchMovedOnError` when another worker took over."""
+    committed before it stay recorded); `BatchMovedOnError` when another worker took over.
+
+    `secrets` may be an iterator that parses the input as it goes (chunks are cut from it in order, so chunk
+    numbers are the same at every run); `expected_lines`, at least its length, then sizes the run."""
     defaults = KeyDefaults(sku_id=batch.sku_id, batch_id=batch.pk, expires_at=batch.expires_at,
                            supplier_id=batch.supplier_id, cost=batch.cost)
     source = _prepared_chunks(secrets, size=size, skip=skip, ring=keyring())
-    pending = chunk_count(secrets, size) - len(skip)
+    lines = len(secrets) if isinstance(secrets, Sized) else expected_lines
+    pending = 2 if lines is None else chunk_count(lines, size) - len(skip)
     if pending <= 1:
         for chunk in source:
             _chunk_commit(batch.pk, defaults, chunk, size)
@@ -225,7 +235,12 @@ def chunks_write(*, batch: CardKeyBatch, secrets: Sequence[str], size: int, skip
         raise real[0] if real else errors[0]
 
 
-def batch_finish(batch: CardKeyBatch) -> None:
+def batch_finish(batch: CardKeyBatch, *, total_lines: int | None = None, invalid_count: int | None = None) -> None:
+    """Mark the batch done. With the input's exact counts (it was parsed while imported), they replace the
+    estimate: every line is now processed, the valid ones by the chunks and the invalid ones here."""
+    counts: dict[str, int] = {}
+    if total_lines is not None and invalid_count is not None:
+        counts = {"total_lines": total_lines, "processed_lines": total_lines, "invalid_count": invalid_count}
     CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.DONE, finished_at=timezone.now(),
-                                                    pending_payload=None)
+                                                    pending_payload=None, **counts)
     batch.refresh_from_db()

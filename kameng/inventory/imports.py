@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -58,18 +58,30 @@ def parse_lines(text: str, *, is_csv: bool = False) -> ParsedLines:
     than MAX_SECRET_LENGTH counts as invalid.
     """
     parsed = ParsedLines()
+    parsed.secrets.extend(secrets_parsed(text, is_csv=is_csv, counts=parsed))
+    return parsed
+
+
+def secrets_parsed(text: str, *, is_csv: bool, counts: ParsedLines) -> Iterator[str]:
+    """`parse_lines` one secret at a time, so that the first chunk is stored while later lines are still parsed:
+    `counts.total` and `counts.invalid` are exact once the iterator is exhausted (`counts.secrets` stays empty)."""
     text = text.lstrip("\ufeff")
     rows: Iterator[str] = _csv_rows(text) if is_csv else iter(text.splitlines())
     for raw in rows:
         secret = normalise_secret(raw)
         if not secret or secret.startswith("#"):
             continue
-        parsed.total += 1
+        counts.total += 1
         if len(secret) > MAX_SECRET_LENGTH:
-            parsed.invalid += 1
+            counts.invalid += 1
             continue
-        parsed.secrets.append(secret)
-    return parsed
+        yield secret
+
+
+def line_count_estimate(text: str) -> int:
+    """Lines of an upload, counted without parsing it: at least its valid lines (blank lines, comments and a CSV
+    header count too), which the progress bar shows as the total until the import has parsed every line."""
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
 def _csv_rows(text: str) -> Iterator[str]:
@@ -89,19 +101,29 @@ def fingerprint(secret: str) -> bytes:
     return keyring().fingerprint(secret.encode(), context=FINGERPRINT_CONTEXT)
 
 
-def _import_run(batch: CardKeyBatch, secrets: Sequence[str], *, size: int, skip: frozenset[int]) -> CardKeyBatch:
+def _import_run(batch: CardKeyBatch, secrets: Iterable[str], *, size: int, skip: frozenset[int],
+                expected_lines: int | None = None, counts: ParsedLines | None = None) -> CardKeyBatch:
+    """Write the chunks of `secrets`; with `counts` (an input parsed as it is imported), the batch's line counts
+    are set from them once every line is through."""
     try:
-        chunks_write(batch=batch, secrets=secrets, size=size, skip=skip)
+        chunks_write(batch=batch, secrets=secrets, size=size, skip=skip, expected_lines=expected_lines)
     except BatchMovedOnError:
-        batch.refresh_from_db()
+        _batch_refresh(batch)
         return batch
     except Exception as error:
         card_key_batch_fail(batch=batch, error=error)
         raise
     finally:
         card_keys_sold_out_forget(sku_id=batch.sku_id)  # keys may have been added: sell them at once here
-    batch_finish(batch)
+    batch_finish(batch, total_lines=None if counts is None else counts.total,
+                 invalid_count=None if counts is None else counts.invalid)
     return batch
+
+
+def _batch_refresh(batch: CardKeyBatch) -> None:
+    """Reload the batch but for its stored input (up to 50 MB of ciphertext nobody here reads again)."""
+    batch.refresh_from_db(fields=[field.attname for field in CardKeyBatch._meta.concrete_fields
+                                  if field.name != "pending_payload"])
 
 
 def card_key_batch_fail(*, batch: CardKeyBatch, error: BaseException) -> None:
@@ -110,7 +132,7 @@ def card_key_batch_fail(*, batch: CardKeyBatch, error: BaseException) -> None:
     message = f"{type(error).__name__}: {error}"[:1000]
     CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.FAILED, error=message,
                                                     finished_at=timezone.now())
-    batch.refresh_from_db()
+    _batch_refresh(batch)
 
 
 # --- the service ----------------------------------------------------------------------------------------------
@@ -157,19 +179,24 @@ def card_keys_import_resume(*, batch: CardKeyBatch, text: str, is_csv: bool = Fa
     """Import a batch's stored input, but for the chunks it has already recorded (all of it for a batch not begun).
 
     Used by the worker for queued, interrupted and failed batches: the counts committed with the recorded chunks
-    stand, and their lines are only fingerprinted again, so that a later repeat of one is still refused.
+    stand, and their lines are only fingerprinted again, so that a later repeat of one is still refused. The
+    input is parsed as it is imported: until the last line, the total is the count of lines (`line_count_estimate`)
+    and invalid lines are not yet counted; both are exact once the batch is done.
     """
-    parsed = parse_lines(text, is_csv=is_csv)
+    counts = ParsedLines()
+    secrets = secrets_parsed(text, is_csv=is_csv, counts=counts)
+    estimate = line_count_estimate(text)
     # Only a batch with no chunk recorded starts afresh; the guard keeps a second worker from resetting a batch
     # the first has already begun.
     CardKeyBatch.objects.filter(pk=batch.pk, processed_lines=0).update(
-        total_lines=parsed.total, invalid_count=parsed.invalid, processed_lines=parsed.invalid, imported_count=0,
-        duplicate_count=0, committed_chunks={})
+        total_lines=estimate, invalid_count=0, processed_lines=0, imported_count=0, duplicate_count=0,
+        committed_chunks={})
     CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.RUNNING, error="", finished_at=None)
-    batch.refresh_from_db()
+    _batch_refresh(batch)
     state = batch.committed_chunks or {}
     size = int(state.get("size") or import_pipeline.CHUNK_SIZE)
-    return _import_run(batch, parsed.secrets, size=size, skip=frozenset(state.get("done", [])))
+    return _import_run(batch, secrets, size=size, skip=frozenset(state.get("done", [])), expected_lines=estimate,
+                       counts=counts)
 
 
 def card_key_batch_create(*, sku_id: int, created_by_id: int | None, source_name: str = "",

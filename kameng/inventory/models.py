@@ -75,8 +75,12 @@ class CardKeyBatch(models.Model):
 class CardKey(models.Model):
     sku = models.ForeignKey("catalog.Sku", verbose_name="规格", on_delete=models.PROTECT, related_name="card_keys",
                             db_index=False)
+    # No database-level constraint: the import, the only writer of `batch`, holds the batch row locked in every
+    # chunk's transaction (`import_pipeline._chunk_commit`), so the batch exists when its keys commit, and batches
+    # are never deleted (no code path; read-only in the admin; PROTECT still refuses an ORM delete). The per-row
+    # check a constraint costs is a sixth of the import's database work per key (bench/README.md).
     batch = models.ForeignKey(CardKeyBatch, verbose_name="批次", null=True, on_delete=models.PROTECT,
-                              related_name="card_keys", db_index=False)
+                              related_name="card_keys", db_index=False, db_constraint=False)
     status = models.CharField("状态", max_length=10, choices=CardKeyStatus.choices,
                               default=CardKeyStatus.AVAILABLE)
     secret_ciphertext = models.BinaryField("卡密（密文）")

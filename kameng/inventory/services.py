@@ -355,14 +355,16 @@ _BOUNDS = ("id >= %(start)s", "id < %(start)s")
 
 
 def card_keys_claim_many_send(*, sku_id: int, wants: Sequence[tuple[int, int]], unit_price: Decimal | None = None,
-                              ) -> Callable[[], dict[int, list[tuple[int, bytes]]]]:
+                              cursor: Any = None) -> Callable[[], dict[int, list[tuple[int, bytes]]]]:
     """`card_keys_claim_many` in two steps: send its first statement now and return the function that reads its
     answer (and claims on, statement by statement, when the scan wraps or a source runs short), returning or
     raising what `card_keys_claim_many` does. Inside `kameng.core.sql.statements_pipelined` the claim travels with the
-    statements sent after it; call the function after the block."""
+    statements sent after it, and on a `kameng.core.sql.OneMessage` cursor with that message; call the function
+    after the block (or the message)."""
     params: dict[str, Any] = {"status": CardKeyStatus.SOLD, "now": timezone.now(), "sku_id": sku_id}
     steps = [(source, start, bound) for source, start in _starts(sku_id, unit_price) for bound in _BOUNDS]
-    cursor = connection.cursor()
+    if cursor is None:
+        cursor = connection.cursor()
 
     def execute(source: _Source, start: int, bound: str, remaining: list[tuple[int, int]]) -> None:
         params["start"], params["supplier_id"] = start, source.supplier_id

@@ -133,6 +133,12 @@ def wallet_account_id(*, user_id: int) -> int:
     return account_id
 
 
+def wallet_account_id_seen(*, user_id: int, account_id: int) -> None:
+    """The user's wallet account id, read (committed) by another query: `wallet_account_id` answers it without one."""
+    _wallet_account_ids[user_id] = account_id
+    _wallet_ids.add(account_id)
+
+
 def points_account_id(*, user_id: int) -> int:
     """The id of the user's points account (unit PTS, never below zero), created on first use."""
     account_id = _points_account_ids.get(user_id)
@@ -403,7 +409,10 @@ WITH journal AS (
     WHERE account.id = move.id AND (NOT move.guarded OR account.balance + move.delta >= 0)
     RETURNING account.id
 )
-SELECT (SELECT count(*) FROM entry), ARRAY(SELECT id FROM moved)
+SELECT (SELECT count(*) FROM entry), ARRAY(SELECT id FROM moved),
+       -- strict: fail the statement (division by zero) when an entry is missing or a balance did not move
+       1 / (CASE WHEN %(strict)s AND ((SELECT count(*) FROM entry) <> %(entries)s
+                                      OR (SELECT count(*) FROM moved) <> %(moved)s) THEN 0 ELSE 1 END)
 """
 
 
@@ -418,18 +427,23 @@ def journal_post_many(drafts: Sequence[JournalDraft]) -> None:
     journal_post_many_send(drafts)()
 
 
-def journal_post_many_send(drafts: Sequence[JournalDraft]) -> Callable[[], None]:
+def journal_post_many_send(drafts: Sequence[JournalDraft], *, cursor: Any = None,
+                           strict: bool = False) -> Callable[[], None]:
     """`journal_post_many` in two steps: send its statement now and return the function that reads its answer and
     raises what `journal_post_many` raises. Inside `kameng.core.sql.statements_pipelined` it travels with the
-    statements around it; call the function after the block, always: until it has run, nothing says the journals
-    were posted."""
+    statements around it, and on a `kameng.core.sql.OneMessage` cursor with that message; call the function after
+    the block (or the message), always: until it has run, nothing says the journals were posted.
+
+    `strict`: the statement itself fails (a database error) where `journal_post_many` would raise — for a message
+    that carries its own COMMIT, which then never runs."""
     if connection.vendor != "postgresql":
         raise ApplicationError("journal_post_many needs PostgreSQL", code="ledger_backend_unsupported")
     legs = [leg for draft in drafts for leg in draft.legs]
     for draft in drafts:
         _check_balanced(draft.legs)
     moves = _cached_balance_moves([draft.legs for draft in drafts])
-    cursor = connection.cursor()
+    if cursor is None:
+        cursor = connection.cursor()
     cursor.execute(_JOURNALS_POST_SQL, {
         "now": timezone.now(),
         "journals": json_rows({"kind": str(draft.kind), "reference": draft.reference, "memo": draft.memo[:200]}
@@ -439,11 +453,12 @@ def journal_post_many_send(drafts: Sequence[JournalDraft]) -> Callable[[], None]
                           for draft in drafts for leg in draft.legs),
         "moves": json_rows({"id": account_id, "delta": str(delta), "guarded": guarded}
                            for account_id, delta, guarded in moves),
+        "strict": strict, "entries": len(legs), "moved": len(moves),
     })
 
     def posted() -> None:
         with cursor:
-            entries, moved = cursor.fetchone()
+            entries, moved, _strict = cursor.fetchone()
         if entries != len(legs):
             raise ApplicationError("journal entries went missing in a batch", code="ledger_batch_mismatch")
         if len(moved) != len(moves):

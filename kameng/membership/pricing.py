@@ -168,6 +168,12 @@ def buyer_level_rank(buyer_id: int) -> int:
     return _tables.entry(buyer_id, _stored_level_rank)
 
 
+def buyer_level_rank_seen(*, buyer_id: int, rank: int | None) -> None:
+    """The buyer's stored level, read by another query (None: no membership row, i.e. 0): held as
+    `buyer_level_rank` would hold it."""
+    _tables.entries_set([(buyer_id, int(rank or 0))])
+
+
 def buyer_levels_changed(ranks: dict[int, int]) -> None:
     """The buyers' levels are now these (call after the commit that stored them): this process uses them at once,
     the others when their copy of each is older than LEVEL_TTL_SECONDS."""

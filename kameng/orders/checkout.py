@@ -26,14 +26,18 @@ import base64
 import contextlib
 import functools
 import itertools
-from collections import defaultdict
+import logging
+import threading
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import BULK_SALES_CHANNELS, PriceQuote
@@ -43,7 +47,7 @@ from kameng.core.errors import ApplicationError
 from kameng.core.fields import EncryptedTextField
 from kameng.core.ids import public_number
 from kameng.core.money import ZERO
-from kameng.core.sql import json_rows, statements_pipelined
+from kameng.core.sql import OneMessage, json_rows, statements_pipelined
 from kameng.inventory.services import (
     ClaimShortError,
     SoldOutError,
@@ -54,13 +58,20 @@ from kameng.inventory.services import (
 )
 from kameng.ledger import recipes
 from kameng.ledger.models import JournalKind
-from kameng.ledger.services import JournalDraft, journal_draft_post, journal_post_many_send, wallet_account_id
+from kameng.ledger.services import (
+    JournalDraft,
+    journal_draft_post,
+    journal_post_many_send,
+    wallet_account_id,
+)
 from kameng.orders.aftercare import AftercareEvent, order_aftercare
 from kameng.orders.events import KIND_ENTERING
 from kameng.orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderEventKind, OrderStatus
 from kameng.orders.reservations import reservations_could_take_over, reservations_take_over
 from kameng.orders.state import can_transition
 from kameng.orders.upstream import card_key_upstream_takes
+
+logger = logging.getLogger(__name__)
 
 # The delivery kinds a checkout accepts. Direct top-ups are fulfilled later, like manual orders (their money held
 # until the supplier's answer): their fulfiller comes from the suppliers (settings.KAMENG_FULFILLERS).
@@ -240,13 +251,14 @@ def _fulfil_after_commit(order_id: int) -> None:
 # The orders, and the events of those written (a replay's row is skipped, and so are its events), in one statement.
 _ORDERS_INSERT_SQL = """
 WITH written AS (
-INSERT INTO orders_order (number, buyer_id, sku_id, title, quantity, unit_price, total_amount, refunded_amount,
+INSERT INTO orders_order (id, number, buyer_id, sku_id, title, quantity, unit_price, total_amount, refunded_amount,
                           price_lines, points_redeemed, points_offset, client_ip, delivery_note, topup_target, status,
                           request_id, sales_channel, created_at, expires_at, paid_at, delivered_at, updated_at)
-SELECT o.number, o.buyer_id, o.sku_id, o.title, o.quantity, o.unit_price, o.total_amount, 0, o.price_lines,
+SELECT coalesce(o.id, nextval(pg_get_serial_sequence('orders_order', 'id'))), o.number, o.buyer_id, o.sku_id,
+       o.title, o.quantity, o.unit_price, o.total_amount, 0, o.price_lines,
        o.points_redeemed, o.points_offset, o.client_ip, '', decode(o.topup_target, 'base64'), o.status, o.request_id,
        o.sales_channel, %(now)s, o.expires_at, o.paid_at, o.delivered_at, %(now)s
-FROM json_to_recordset(%(orders)s::json) AS o(number text, buyer_id bigint, sku_id bigint, title text,
+FROM json_to_recordset(%(orders)s::json) AS o(id bigint, number text, buyer_id bigint, sku_id bigint, title text,
                                                quantity integer, unit_price numeric, total_amount numeric,
                                                price_lines jsonb, points_redeemed integer, points_offset numeric,
                                                client_ip inet, topup_target text, status text, request_id text,
@@ -276,26 +288,39 @@ def _timestamp(value: datetime | None) -> str | None:
 def _orders_insert_sql(drafts: Sequence[CheckoutDraft], now: datetime) -> list[CheckoutDraft]:
     """Write the orders and every written order's timeline, in order (event ids ascend along each timeline). The
     orders of a batch mostly share one timeline: each distinct one is sent once."""
+    with connection.cursor() as cursor:
+        _orders_insert_send(cursor, drafts, now, {})
+        return _orders_written(drafts, cursor.fetchall(), now)
+
+
+def _orders_insert_send(cursor: Any, drafts: Sequence[CheckoutDraft], now: datetime, ids: dict[str, int]) -> None:
+    """Execute the orders' INSERT (`ids`: the id an order number is to get, from the orders' sequence; else the
+    column's default)."""
     timelines: dict[Timeline, int] = {}
     for draft in drafts:
         timelines.setdefault(draft.timeline, len(timelines))
-    with connection.cursor() as cursor:
-        cursor.execute(_ORDERS_INSERT_SQL, {"now": now, "positions": json_rows(
-            {"number": draft.order.number, "position": position, "timeline": timelines[draft.timeline]}
-            for position, draft in enumerate(drafts)), "timelines": json_rows(
-            {"timeline": index, "step": step, "from_status": from_status, "to_status": to_status, "kind": kind}
-            for timeline, index in timelines.items()
-            for step, (from_status, to_status, kind) in enumerate(timeline)), "orders": json_rows(
-            {"number": order.number, "buyer_id": order.buyer_id, "sku_id": order.sku_id, "title": order.title,
-             "quantity": order.quantity, "unit_price": str(order.unit_price),
-             "total_amount": str(order.total_amount), "price_lines": order.price_lines,
-             "points_redeemed": order.points_redeemed, "points_offset": str(order.points_offset),
-             "client_ip": order.client_ip, "topup_target": _encrypted_base64(order.topup_target),
-             "status": order.status, "request_id": order.request_id, "sales_channel": order.sales_channel,
-             "expires_at": _timestamp(order.expires_at), "paid_at": _timestamp(order.paid_at),
-             "delivered_at": _timestamp(order.delivered_at)}
-            for order in (draft.order for draft in drafts))})
-        ids = {number: pk for pk, number in cursor.fetchall()}
+    cursor.execute(_ORDERS_INSERT_SQL, {"now": now, "positions": json_rows(
+        {"number": draft.order.number, "position": position, "timeline": timelines[draft.timeline]}
+        for position, draft in enumerate(drafts)), "timelines": json_rows(
+        {"timeline": index, "step": step, "from_status": from_status, "to_status": to_status, "kind": kind}
+        for timeline, index in timelines.items()
+        for step, (from_status, to_status, kind) in enumerate(timeline)), "orders": json_rows(
+        {"id": ids.get(order.number), "number": order.number, "buyer_id": order.buyer_id,
+         "sku_id": order.sku_id, "title": order.title,
+         "quantity": order.quantity, "unit_price": str(order.unit_price),
+         "total_amount": str(order.total_amount), "price_lines": order.price_lines,
+         "points_redeemed": order.points_redeemed, "points_offset": str(order.points_offset),
+         "client_ip": order.client_ip, "topup_target": _encrypted_base64(order.topup_target),
+         "status": order.status, "request_id": order.request_id, "sales_channel": order.sales_channel,
+         "expires_at": _timestamp(order.expires_at), "paid_at": _timestamp(order.paid_at),
+         "delivered_at": _timestamp(order.delivered_at)}
+        for order in (draft.order for draft in drafts))})
+
+
+def _orders_written(drafts: Sequence[CheckoutDraft], rows: Sequence[tuple[Any, ...]],
+                    now: datetime) -> list[CheckoutDraft]:
+    """The drafts the INSERT wrote (its rows: id, number), marked written."""
+    ids = {number: pk for pk, number in rows}
     written = []
     for draft in drafts:
         pk = ids.get(draft.order.number)
@@ -346,6 +371,18 @@ def _claim_and_post(written: list[CheckoutDraft]) -> Claimed:
         if connection.vendor != "postgresql":
             _events_insert(written)
         posted = _journals_post(journals)
+    claimed.update(_claims_read(claims, by_sku))
+    posted()
+    return claimed
+
+
+_ClaimsSent = list[tuple[int, Decimal, Callable[[], Claimed]]]
+
+
+def _claims_read(claims: _ClaimsSent, by_sku: Mapping[tuple[int, Decimal], list[CheckoutDraft]]) -> Claimed:
+    """Each SKU group's keys (claiming on where a first statement came short); `StockShortError` for a group the
+    stock cannot cover."""
+    claimed: Claimed = {}
     for sku_id, unit_price, claimed_keys in claims:
         group = by_sku[sku_id, unit_price]
         try:
@@ -355,8 +392,196 @@ def _claim_and_post(written: list[CheckoutDraft]) -> Claimed:
             took_nothing = short.claimed == 0 and [key for key in by_sku if key[0] == sku_id] == [(sku_id, unit_price)]
             raise StockShortError(group, sold_out=took_nothing and checkout_sold_out_proven(group)) from short
         claimed.update(keys)
-    posted()
     return claimed
+
+
+class CommitUnknownError(Exception):
+    """The COMMIT of a batch written at once failed: it may or may not have landed (`error` says why)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def drafts_at_once(drafts: Sequence[CheckoutDraft]) -> bool:
+    """Whether `drafts_write_at_once` takes these drafts: on PostgreSQL, a batch (two or more) of paid card-key
+    drafts. One alone takes the single path's claim (finding no key may redraft it)."""
+    return (connection.vendor == "postgresql" and len(drafts) > 1
+            and all(draft.keys and draft.sell for draft in drafts))
+
+
+def drafts_write_at_once(drafts: Sequence[CheckoutDraft], now: datetime) -> tuple[list[CheckoutDraft], Claimed] | None:
+    """The transaction of `drafts_write` for drafts `drafts_at_once` takes, whole, in one wait for the server.
+
+    Each order gets its id beforehand, from the orders' sequence (`_OrderIds`), so that no statement of the
+    transaction needs another's answer: BEGIN, the orders with their events, the claims, the journals (with the
+    wallets' lock and guarded move), a guard and COMMIT go to the server as one message
+    (`kameng.core.sql.OneMessage`). The guard and the journals' own (`strict`) make the transaction fail, and so
+    never reach its COMMIT, where `drafts_write` would raise or skip: an order not written (a replay), a claim
+    short of its keys (also a scan that must wrap), a wallet short of its total. Then it is rolled back and written
+    again with the answers read before a COMMIT of its own (two waits), which says exactly what happened. Every
+    wait for the server is also a wait for the GIL on a busy server, which is what bounds the group commit
+    (bench/README.md).
+
+    Not inside a transaction: it runs its own (the connection in autocommit, as Django leaves it outside `atomic`),
+    and tells the aftercare once committed. Returns the drafts written and each one's keys. Returns None, rolled
+    back, when an order was not written (its (buyer, request id) taken: a replay — `drafts_write` sorts it out).
+    Raises, rolled back, what `drafts_write` raises; `CommitUnknownError` when the COMMIT may or may not have
+    landed (the connection failed while it was on its way; a constraint checked at COMMIT raises `IntegrityError`:
+    rolled back, surely).
+    """
+    try:
+        written = _write_at_once(drafts, now, commit=True)
+    except _GuardRefused:
+        written = _write_at_once(drafts, now, commit=False)
+    if written is None:
+        return None
+    order_aftercare(order_ids=[draft.order.pk for draft, _ in written], event=AftercareEvent.DELIVERED)
+    return [draft for draft, _ in written], {draft.order.pk: keys for draft, keys in written}
+
+
+class _GuardRefused(Exception):  # noqa: N818 - a control-flow signal of drafts_write_at_once
+    """The message's guards failed its transaction: rolled back."""
+
+
+# Fails the transaction (division by zero) unless every order was written and holds all its keys.
+_AT_ONCE_GUARD_SQL = """
+SELECT 1 / (CASE WHEN (SELECT count(*) FROM orders_order WHERE id = ANY(%(ids)s::bigint[])) = %(orders)s
+                  AND (SELECT count(*) FROM inventory_cardkey WHERE order_id = ANY(%(ids)s::bigint[])) = %(keys)s
+            THEN 1 ELSE 0 END)
+"""
+
+
+def _write_at_once(drafts: Sequence[CheckoutDraft], now: datetime, *,
+                   commit: bool) -> list[tuple[CheckoutDraft, list[tuple[int, bytes]]]] | None:
+    """`drafts_write_at_once`'s transaction: with `commit`, guarded and committed by its message (`_GuardRefused`
+    when the guards failed it); without, checked by reading the answers, then committed."""
+    ids = _order_ids.take(len(drafts))
+    by_number = {draft.order.number: order_id for draft, order_id in zip(drafts, ids, strict=True)}
+    message = OneMessage()
+    orders = message.cursor()
+    _orders_insert_send(orders, drafts, now, by_number)
+    by_sku: dict[tuple[int, Decimal], list[CheckoutDraft]] = defaultdict(list)
+    for draft in drafts:
+        by_sku[draft.order.sku_id, draft.order.unit_price].append(draft)
+    claims = [(sku_id, unit_price, card_keys_claim_many_send(
+        sku_id=sku_id, wants=[(by_number[draft.order.number], draft.keys) for draft in by_sku[sku_id, unit_price]],
+        unit_price=unit_price, cursor=message.cursor())) for sku_id, unit_price in sorted(by_sku)]
+    journals = [journal for draft in drafts for journal in (draft.journal, draft.points_journal) if journal is not None]
+    posted = journal_post_many_send(journals, cursor=message.cursor(), strict=commit) if journals else _nothing
+    refill = _order_ids.refill_send(message)
+    if commit:
+        message.cursor().execute(_AT_ONCE_GUARD_SQL, {"ids": ids, "orders": len(drafts),
+                                                      "keys": sum(draft.keys for draft in drafts)})
+    try:
+        message.send(begin=True, commit=commit)
+    except DatabaseError as error:
+        if commit and getattr(error.__cause__, "sqlstate", None) is None:
+            connection.close()  # the connection failed on the way: the COMMIT may have run
+            raise CommitUnknownError(error) from error
+        _transaction_end("ROLLBACK")  # the server refused a statement (or the COMMIT): nothing landed
+        if commit and not isinstance(error, IntegrityError):
+            raise _GuardRefused from error
+        raise
+    try:
+        refill()
+        written = _orders_written(drafts, orders.fetchall(), now)
+        if len(written) < len(drafts):  # only without `commit`: the guard refuses it
+            _transaction_end("ROLLBACK")
+            return None
+        claimed = _claims_read(claims, by_sku)
+        posted()
+    except BaseException:
+        if not commit:
+            _transaction_end("ROLLBACK")
+        raise
+    if not commit:
+        try:
+            _transaction_end("COMMIT")
+        except IntegrityError:
+            _transaction_end("ROLLBACK")  # the server rolled it back: say so to the connection, if it is still there
+            raise
+        except DatabaseError as error:
+            connection.close()  # whatever state it is in, it is not one to write the next batch in
+            raise CommitUnknownError(error) from error
+    return [(draft, claimed[draft.order.pk]) for draft in written]
+
+
+def _transaction_end(command: str) -> None:
+    """COMMIT or ROLLBACK the transaction a message opened (Django's own calls: psycopg sends them whenever the
+    server is in a transaction, autocommit or not). A ROLLBACK that fails (the connection is gone, and the server
+    rolls back with it) closes the connection instead of hiding the error being raised."""
+    if command == "COMMIT":
+        connection.commit()
+        return
+    try:
+        connection.rollback()
+    except DatabaseError:
+        logger.warning("ROLLBACK of a checkout batch failed; its connection is closed", exc_info=True)
+        connection.close()
+
+
+class _OrderIds:
+    """Order ids taken from the orders' sequence ahead of their batch (`drafts_write_at_once`), refilled by the
+    batches' own messages. Ids older than FRESH_SECONDS are dropped, so that ids follow the time orders are written
+    (lists sort by id) within that bound; a dropped or unused id is a gap, as a rolled-back INSERT leaves."""
+
+    FRESH_SECONDS = 1.0
+    SQL = "SELECT nextval(pg_get_serial_sequence('orders_order', 'id')) FROM generate_series(1, %s)"
+
+    def __init__(self) -> None:
+        self._ids: deque[int] = deque()
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def wanted() -> int:
+        return int(settings.KAMENG_CHECKOUT_GROUP_MAX)
+
+    def take(self, count: int) -> list[int]:
+        with self._lock:
+            self._drop_stale()
+            if len(self._ids) < count:
+                with connection.cursor() as cursor:
+                    cursor.execute(self.SQL, [count + self.wanted()])
+                    self._add([row[0] for row in cursor.fetchall()])
+            return [self._ids.popleft() for _ in range(count)]
+
+    def refill_send(self, message: OneMessage) -> Callable[[], None]:
+        """Ask for the next batches' ids in this message when fewer than a batch's worth are left."""
+        with self._lock:
+            if len(self._ids) >= self.wanted():
+                return _nothing
+        cursor = message.cursor()
+        cursor.execute(self.SQL, [self.wanted() * 2])
+
+        def refill() -> None:
+            fresh = [row[0] for row in cursor.fetchall()]
+            with self._lock:
+                self._drop_stale()
+                self._add(fresh)
+
+        return refill
+
+    def forget(self) -> None:
+        with self._lock:
+            self._ids.clear()
+
+    def _drop_stale(self) -> None:
+        if time.monotonic() - self._at > self.FRESH_SECONDS:
+            self._ids.clear()
+
+    def _add(self, ids: list[int]) -> None:
+        self._ids.extend(ids)
+        self._at = time.monotonic()
+
+
+_order_ids = _OrderIds()
+
+
+def order_ids_forget() -> None:
+    """Drop the order ids this process took ahead (tests; a restored database whose sequence went back)."""
+    _order_ids.forget()
 
 
 def checkout_sold_out_proven(drafts: list[CheckoutDraft]) -> bool:

@@ -5,10 +5,11 @@ the database's work per order. Here the request threads of one server process ha
 thread, which takes everything queued since its last commit (up to `KAMENG_CHECKOUT_GROUP_MAX` orders) and writes
 it with set-based statements — one INSERT for the orders and their events, one claim per SKU, one statement for the
 journals, their entries and the wallets (locked in id order, moved by one guarded UPDATE) — in one transaction,
-whatever the batch size. The claims and the journals need only the orders' ids, not each other's answers: they are
-sent together (psycopg's pipeline mode) and waited for once, so a batch waits for PostgreSQL five times (the SKUs,
-BEGIN, the orders, the rest, COMMIT). Each wait matters more than its CPU: under load the writer thread then waits
-for the GIL held by the request threads (bench/README.md). The guards are the single
+whatever the batch size. With the SKUs read in the last second (`skus_for_sale_recent`) and the orders' ids taken
+ahead, no statement needs another's answer: the whole transaction, a guard and COMMIT go as one message, so a batch
+waits for PostgreSQL once (`kameng.orders.checkout.drafts_write_at_once`; a batch the guard refuses is written
+again with its answers read before COMMIT). Each wait matters more than its CPU: under load the writer thread then
+waits for the GIL held by the request threads (bench/README.md). The guards are the single
 path's: keys are taken only while `available` (skipping rows others hold), a wallet never goes below zero, one
 order per (buyer, request_id), one journal per order number. The database stays the source of truth.
 
@@ -47,11 +48,20 @@ from django.utils import timezone
 
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import PriceQuote, price_rules_warm, sku_price
-from kameng.catalog.selectors import SkuForSale, skus_for_sale
+from kameng.catalog.selectors import SkuForSale, skus_for_sale_recent
 from kameng.core.errors import ApplicationError
 from kameng.inventory.services import SoldOutError, card_keys_sold_out_error, decrypt_secrets
 from kameng.ledger.services import InsufficientFundsManyError, wallet_account_id
-from kameng.orders.checkout import CheckoutDraft, StockShortError, checkout_draft, checkout_validate, drafts_write
+from kameng.orders.checkout import (
+    CheckoutDraft,
+    CommitUnknownError,
+    StockShortError,
+    checkout_draft,
+    checkout_validate,
+    drafts_at_once,
+    drafts_write,
+    drafts_write_at_once,
+)
 from kameng.orders.models import Order
 from kameng.orders.services import CheckoutResult
 
@@ -203,7 +213,7 @@ def write_batch(batch: list[_Checkout]) -> None:
     todo = batch
     try:
         close_old_connections()  # what a request does first: drop a connection that broke or aged out
-        skus = skus_for_sale(sku_ids=sorted({checkout.sku_id for checkout in batch}))
+        skus = skus_for_sale_recent(sku_ids=sorted({checkout.sku_id for checkout in batch}))
         todo = _drop_invalid(batch, skus)
         while todo:
             try:
@@ -279,6 +289,19 @@ def _fail(checkouts: Iterable[_Checkout], error: BaseException) -> None:
 
 def _write(todo: list[_Checkout], skus: dict[int, SkuForSale], now: datetime) -> None:
     drafts = _drafts(todo, skus, now)
+    if drafts_at_once(list(drafts.values())):
+        try:
+            at_once = drafts_write_at_once(list(drafts.values()), now)
+        except StockShortError as short:
+            raise _Rollback(_owners(drafts, short.drafts), sold_out=short.sold_out) from short
+        except InsufficientFundsManyError as short:
+            raise _Rollback(checkout for checkout in todo if checkout.wallet_id in short.account_ids) from short
+        except CommitUnknownError as failure:
+            raise _CommitFailed(failure.error) from failure
+        if at_once is not None:
+            _settle(todo, drafts, *at_once)
+            return
+        # An order was not written (a replay): the usual transaction below writes the others.
     committing = False
     try:
         with transaction.atomic():
@@ -301,6 +324,12 @@ def _write(todo: list[_Checkout], skus: dict[int, SkuForSale], now: datetime) ->
         if committing:
             raise _CommitFailed(error) from error
         raise
+    _settle(todo, drafts, written, claimed)
+
+
+def _settle(todo: list[_Checkout], drafts: dict[_Checkout, CheckoutDraft], written: list[CheckoutDraft],
+            claimed: dict[int, list[tuple[int, bytes]]]) -> None:
+    """Answer the checkouts whose orders the committed batch wrote; the others go to the single path."""
     done = set()
     for draft in written:
         checkout = _owners(drafts, [draft])[0]

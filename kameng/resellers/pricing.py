@@ -125,6 +125,12 @@ def _stored_tier_id(buyer_id: int) -> int | None:
     return row[1] if row is not None and row[0] == ResellerStatus.ACTIVE else None
 
 
+def buyer_tier_seen(*, buyer_id: int, status: str, tier_id: int | None) -> None:
+    """The buyer's reseller row was read by another query (the Open API key's): hold its tier as `buyer_tier_id`
+    would have read it, so that the checkout does not ask again."""
+    _tables.entries_set([(buyer_id, tier_id if status == ResellerStatus.ACTIVE else None)])
+
+
 def buyer_tier_id(buyer_id: int) -> int | None:
     """The tier of the buyer if it is an active reseller with a tier, else None (held per process)."""
     return _tables.entry(buyer_id, _stored_tier_id)

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from django.db import DatabaseError, IntegrityError, OperationalError, connection
+from django.db import IntegrityError, OperationalError, connection
+from django.db.models import Sum
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
+from kameng.catalog import selectors as catalog_selectors
 from kameng.catalog.models import ProductStatus
 from kameng.core.errors import ApplicationError
 from kameng.inventory import services as inventory_services
 from kameng.inventory.models import CardKey, CardKeyStatus
 from kameng.inventory.services import SoldOutError
+from kameng.ledger import services as ledger_services
 from kameng.ledger.models import AccountKind, Entry, Journal, JournalKind
 from kameng.ledger.selectors import ledger_problems, wallet_balance
 from kameng.ledger.services import (
@@ -273,10 +277,9 @@ def test_a_database_error_inside_the_batch_writes_nothing_and_each_runs_alone(
     stock_sku(sku, 5)
     buyer_ids = _funded_buyers(3, "10.00")
 
-    def broken(*_args: object, **_kwargs: object) -> None:
-        raise DatabaseError("simulated failure after the claim")
-
-    monkeypatch.setattr(checkout, "_journals_post", broken)
+    # The journals' statement fails at the server, after the orders and the claim went through in the same
+    # transaction (the message, then its two-wait retry, then nothing more: each runs alone).
+    monkeypatch.setattr(ledger_services, "_JOURNALS_POST_SQL", "SELECT 1 / 0, %(now)s")
     batch = [_checkout(buyer_id, sku.pk, 1, f"err-{buyer_id}") for buyer_id in buyer_ids]
 
     write_batch(batch)
@@ -321,21 +324,35 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(monkeypatch: pytest
     # The scan starts at the lowest id, so it never wraps (a wrap adds one claim statement, whatever the size).
     lowest = CardKey.objects.filter(sku=sku).order_by("id").values_list("id", flat=True).first()
     monkeypatch.setattr(inventory_services, "_random_start", lambda _sku_id: lowest)
-    buyer_ids = _funded_buyers(16, "10.00")
-    write_batch([_checkout(buyer_ids[0], sku.pk)])  # first use: account ids and the SKU's id range get cached
+    _held_longer(monkeypatch)
+    buyer_ids = _funded_buyers(17, "10.00")
+    write_batch([_checkout(buyer_id, sku.pk) for buyer_id in buyer_ids[:2]])  # caches: accounts, range, SKU, ids
     counts = []
-    for size, first in ((3, 1), (12, 4)):
+    for size, first in ((3, 2), (12, 5)):
         batch = [_checkout(buyer_id, sku.pk) for buyer_id in buyer_ids[first:first + size]]
         with CaptureQueriesContext(connection) as captured:
             write_batch(batch)
         assert all(checkout.order is not None for checkout in batch)
         counts.append(len(captured.captured_queries))
-    # SKUs, BEGIN, orders with their events, claim, journals with their entries and the wallets locked and moved,
-    # COMMIT: a batch is a constant number of statements, not a number per order (and of round trips:
-    # tests/concurrency/test_checkout_round_trips.py).
-    assert counts == [6, 6]
-    assert Order.objects.count() == 16
+    # One message: BEGIN, orders with their events, claim, journals with their entries and the wallets locked and
+    # moved, the guard, COMMIT — a constant number of statements, not a number per order, in one round trip
+    # (tests/concurrency/test_checkout_round_trips.py).
+    assert counts == [1, 1]
+    assert Order.objects.count() == 17
     assert ledger_problems() == []
+
+
+def _held_longer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SKU read and the order ids taken ahead stay usable for the whole test (a slow machine must not make a
+    count differ)."""
+    monkeypatch.setattr(catalog_selectors, "SKUS_FOR_SALE_HELD_SECONDS", 600.0)
+    monkeypatch.setattr(checkout._OrderIds, "FRESH_SECONDS", 600.0)
+
+
+def _refuse_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message's guard fails its transaction: the batch is written again, its answers read before its own
+    COMMIT (`drafts_write_at_once`'s second way)."""
+    monkeypatch.setattr(checkout, "_AT_ONCE_GUARD_SQL", "SELECT 1 / 0, %(ids)s, %(orders)s, %(keys)s")
 
 
 def test_a_failed_commit_is_answered_as_an_error_not_written_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -348,6 +365,7 @@ def test_a_failed_commit_is_answered_as_an_error_not_written_again(monkeypatch: 
     def lost_connection() -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
+    _refuse_the_guard(monkeypatch)  # the second way: its own COMMIT fails
     monkeypatch.setattr(connection, "commit", lost_connection)
     write_batch(batch)
     monkeypatch.undo()
@@ -403,6 +421,7 @@ def test_a_constraint_failing_at_commit_rolls_back_and_each_runs_alone(monkeypat
     def deferred_foreign_key_violation() -> None:
         raise IntegrityError("insert or update on table violates foreign key constraint")
 
+    _refuse_the_guard(monkeypatch)  # the second way: its own COMMIT fails
     monkeypatch.setattr(connection, "commit", deferred_foreign_key_violation)
     write_batch(batch)
     monkeypatch.undo()
@@ -411,6 +430,96 @@ def test_a_constraint_failing_at_commit_rolls_back_and_each_runs_alone(monkeypat
     # checkout can safely run alone (where the failing one gets its own error).
     assert all(checkout.done.is_set() and checkout.order is None and checkout.error is None for checkout in batch)
     assert not Order.objects.filter(request_id__startswith="deferred-").exists()
+    assert ledger_problems() == []
+
+
+def test_a_connection_lost_with_the_message_is_answered_as_an_error_not_written_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    stock_sku(sku, 5)
+    buyer_ids = _funded_buyers(2, "10.00")
+    batch = [_checkout(buyer_id, sku.pk, 1, f"lost-{buyer_id}") for buyer_id in buyer_ids]
+
+    def lost(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("BEGIN"):  # the message carrying the batch's COMMIT: its outcome cannot be known
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(lost):
+        write_batch(batch)
+
+    assert all(checkout.done.is_set() and checkout.order is None for checkout in batch)
+    assert all(isinstance(checkout.error, OperationalError) for checkout in batch)
+    assert not Order.objects.filter(request_id__startswith="lost-").exists()
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 5
+    assert ledger_problems() == []
+
+
+def test_a_constraint_failing_inside_the_message_rolls_back_and_each_runs_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    stock_sku(sku, 5)
+    buyer_ids = _funded_buyers(2, "10.00")
+    batch = [_checkout(buyer_id, sku.pk, 1, f"violated-{buyer_id}") for buyer_id in buyer_ids]
+    # A real constraint violation at the server, after the orders, claims and journals of the same transaction.
+    monkeypatch.setattr(checkout, "_AT_ONCE_GUARD_SQL",
+                        "INSERT INTO orders_order (id, number) SELECT NULL, %(orders)s::text WHERE %(ids)s IS NOT NULL "
+                        "AND %(keys)s > 0")
+
+    write_batch(batch)
+
+    assert all(checkout.done.is_set() and checkout.order is None and checkout.error is None for checkout in batch)
+    assert not Order.objects.filter(request_id__startswith="violated-").exists()
+    assert CardKey.objects.filter(status=CardKeyStatus.AVAILABLE).count() == 5
+    assert all(wallet_balance(user_id=buyer_id) == Decimal("10.00") for buyer_id in buyer_ids)
+    assert ledger_problems() == []
+
+
+@pytest.mark.parametrize("cause", ["replay", "wrap", "short wallet"])
+def test_what_the_guard_refuses_is_written_exactly_by_the_second_way(
+        cause: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    keys = stock_sku(sku, 6)
+    buyer_ids = _funded_buyers(2, "10.00") + _funded_buyers(1, "1.00" if cause == "short wallet" else "10.00")
+    _held_longer(monkeypatch)
+    ids = list(CardKey.objects.filter(sku=sku).order_by("id").values_list("id", flat=True))
+    if cause == "wrap":  # the scan starts at the last key: the claim must wrap, which the guard refuses
+        monkeypatch.setattr(inventory_services, "_random_start", lambda _sku_id: ids[-1])
+    if cause == "replay":
+        write_batch([_checkout(buyer_ids[0], sku.pk, 1, "again"), _checkout(buyer_ids[1], sku.pk, 1, "first")])
+    messages: list[str] = []
+
+    def note(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        messages.append(sql[:5])
+        return execute(sql, params, many, context)
+
+    batch = [_checkout(buyer_ids[0], sku.pk, 1, "again"), _checkout(buyer_ids[1], sku.pk, 2, "second"),
+             _checkout(buyer_ids[2], sku.pk, 1, "third")]
+    with connection.execute_wrapper(note):
+        write_batch(batch)
+
+    # The guarded message, refused; then the second way (and, without the short wallet's order, a new message).
+    assert messages.count("BEGIN") == (3 if cause == "short wallet" else 2)
+    replayed, second, third = batch
+    assert second.order is not None
+    assert len(second.ciphertexts) == 2
+    if cause == "short wallet":  # ¥1 for a ¥2 key: left to the single path, which refuses it
+        assert third.done.is_set()
+        assert (third.order, third.error) == (None, None)
+        assert wallet_balance(user_id=buyer_ids[2]) == Decimal("1.00")
+    else:
+        assert third.order is not None
+        assert len(third.ciphertexts) == 1
+    if cause == "replay":  # the first order of "again" stands; the single path answers the replay with it
+        assert replayed.done.is_set()
+        assert (replayed.order, replayed.error) == (None, None)
+        assert Order.objects.filter(request_id="again").count() == 1
+    else:
+        assert replayed.order is not None
+    sold = CardKey.objects.filter(status=CardKeyStatus.SOLD)
+    assert sold.count() == Order.objects.aggregate(total=Sum("quantity"))["total"]
+    assert len(set(sold.values_list("order_id", flat=True))) == Order.objects.count()
+    assert len(keys) == 6
     assert ledger_problems() == []
 
 

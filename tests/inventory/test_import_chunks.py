@@ -296,3 +296,59 @@ def test_stored_fingerprints_are_the_blind_index_lookups_compute() -> None:
 
     stored = {bytes(mark) for mark in CardKey.objects.filter(batch=batch).values_list("fingerprint", flat=True)}
     assert stored == {fingerprint("密钥-1"), fingerprint("KEY 2"), fingerprint("key-3")}
+
+
+def test_the_worker_stores_its_first_chunk_before_the_whole_input_is_parsed(small_chunks: int, settings,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.KAMENG_IMPORT_INLINE_LIMIT = 1
+    sku = SkuFactory.create()
+    batch = card_key_import_submit(sku_id=sku.pk, created_by_id=None, text="\n".join(f"P-{n}" for n in range(60)))
+    normalised: list[str] = []
+    real_normalise = imports.normalise_secret
+
+    def counting_normalise(line: str) -> str:
+        normalised.append(line)
+        return real_normalise(line)
+
+    parsed_at_store: list[int] = []
+    real_store = import_pipeline.rows_store
+
+    def store(**kwargs: object) -> StoreResult:
+        parsed_at_store.append(len(normalised))
+        return real_store(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(imports, "normalise_secret", counting_normalise)
+    monkeypatch.setattr(import_pipeline, "rows_store", store)
+
+    card_key_batch_run(batch_id=batch.pk)
+
+    assert len(parsed_at_store) == 20
+    assert parsed_at_store[0] < 60  # the preparing thread runs at most a few chunks ahead of the writer
+    assert len(normalised) == 60  # every line parsed once
+    assert _counts(batch) == (ImportStatus.DONE, 60, 60, 60, 0, 0)
+
+
+def test_a_worker_import_counts_its_lines_exactly_once_they_are_all_parsed(
+        small_chunks: int, settings, progress_seen: list[tuple[int, int, int]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.KAMENG_IMPORT_INLINE_LIMIT = 1
+    sku = SkuFactory.create()
+    lines = ["K-1", "", "# 注释", "K-2", "X" * 501, "K-3", "K-1", "K-4", "  ", "K-5"]
+    batch = card_key_import_submit(sku_id=sku.pk, created_by_id=None, text="\n".join(lines) + "\n")
+    totals_seen: list[tuple[int, int]] = []
+    real_store = import_pipeline.rows_store
+
+    def store(**kwargs: object) -> StoreResult:
+        totals_seen.append(CardKeyBatch.objects.filter(pk=batch.pk).values_list("total_lines", "invalid_count").get())
+        return real_store(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(import_pipeline, "rows_store", store)  # wraps the progress spy
+
+    card_key_batch_run(batch_id=batch.pk)
+
+    # While running: every line of the upload as the total, nothing invalid counted yet; valid lines as they commit.
+    assert totals_seen == [(10, 0), (10, 0)]
+    assert progress_seen == [(0, 0, 0), (3, 3, 0)]
+    # Done: the six key lines and the over-long one; blanks and the comment are not lines of the import.
+    assert _counts(batch) == (ImportStatus.DONE, 7, 7, 5, 1, 1)
+    assert _secrets_of(batch) == ["K-1", "K-2", "K-3", "K-4", "K-5"]

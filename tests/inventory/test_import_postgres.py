@@ -7,9 +7,9 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
-from kameng.inventory import import_pipeline, import_store
+from kameng.inventory import batches, import_pipeline, import_store
 from kameng.inventory.batches import card_key_batch_run, card_key_import_submit
 from kameng.inventory.imports import card_key_batch_create, card_keys_import, fingerprint
 from kameng.inventory.models import CardKey, CardKeyBatch, ImportStatus
@@ -130,3 +130,55 @@ def test_fingerprints_are_stored_as_the_lookup_computes_them() -> None:
 
     stored = {bytes(mark) for mark in CardKey.objects.filter(batch=batch).values_list("fingerprint", flat=True)}
     assert stored == {fingerprint(f"FP-{n}") for n in range(120)}
+
+
+def test_a_chunk_whose_batch_was_deleted_meanwhile_stores_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Keys no longer have a database constraint on their batch: the chunk's lock on the batch row stands for it.
+    sku = SkuFactory.create()
+    batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None)
+    real = import_pipeline.rows_store
+
+    def deleted_first(**kwargs: object) -> import_store.StoreResult:
+        outcomes = run_in_threads(1, lambda _: CardKeyBatch.objects.filter(pk=batch.pk).delete())
+        assert unexpected(outcomes) == []
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(import_pipeline, "rows_store", deleted_first)
+
+    with pytest.raises(CardKeyBatch.DoesNotExist):
+        card_keys_import(batch=batch, text="GONE-1\nGONE-2")
+
+    assert CardKey.objects.count() == 0
+
+
+def test_a_worker_that_died_mid_import_resumes_with_exact_counts(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.KAMENG_IMPORT_INLINE_LIMIT = 10
+    monkeypatch.setattr(batches, "enqueue_after_commit", lambda *args: None)  # the test plays the worker
+    sku = SkuFactory.create()
+    stock_sku(SkuFactory.create(), 5, prefix="PLAT")
+    lines = [f"CR-{n:04d}" for n in range(400)] + ["PLAT-000001", "", "X" * 501, "CR-0003", "PLAT-000004"]
+    batch = card_key_import_submit(sku_id=sku.pk, created_by_id=None, text="\n".join(lines))
+    real = import_pipeline.rows_store
+    calls = {"n": 0}
+
+    def dies_at_the_fifth_chunk(**kwargs: object) -> import_store.StoreResult:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(import_pipeline, "rows_store", dies_at_the_fifth_chunk)
+    with pytest.raises(OperationalError):
+        card_key_batch_run(batch_id=batch.pk)
+    committed = CardKeyBatch.objects.get(pk=batch.pk)
+    assert committed.status == ImportStatus.FAILED
+    assert committed.imported_count == CardKey.objects.filter(batch=batch).count() < 400
+    # As a worker killed outright leaves it, then redelivered.
+    CardKeyBatch.objects.filter(pk=batch.pk).update(status=ImportStatus.RUNNING, error="", finished_at=None)
+    monkeypatch.setattr(import_pipeline, "rows_store", real)
+
+    card_key_batch_run(batch_id=batch.pk)
+
+    assert _state(batch) == (ImportStatus.DONE, 404, 404, 400, 3, 1)
+    assert _secrets_of(batch) == [f"CR-{n:04d}" for n in range(400)]
+    assert sorted(batch.committed_chunks["done"]) == list(range(9))  # 403 valid lines in chunks of 50

@@ -20,11 +20,16 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kameng.inventory.services import card_keys_sold_out_note
+from kameng.ledger import services as ledger_services
+from kameng.ledger.selectors import wallet_balance
+from kameng.membership.pricing import membership_caches_clear
 from kameng.resellers import apikeys, nonces
 from kameng.resellers.apikeys import KEY_CACHE_SECONDS, api_key_for_request, api_keys_forget
 from kameng.resellers.models import ApiKey
+from kameng.resellers.pricing import reseller_caches_clear
 from tests.clock_support import MonotonicClock, monotonic_clock_install
 from tests.factories import SkuFactory, stock_sku
+from tests.membership.support import levels_install, member_at
 from tests.resellers.openapi_support import BASE, call, reseller_with_key
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +201,33 @@ def test_sold_out_and_insufficient_balance_are_not_logged_but_a_bad_signature_is
     logged = [(record.levelname, record.status_code) for record in caplog.records  # type: ignore[attr-defined]
               if record.name == "django.request"]
     assert logged == [("WARNING", 401)]
+
+
+def test_a_buyers_first_order_reads_its_wallet_level_and_tier_with_the_key(client: Client) -> None:
+    """A key read cold brings its buyer's wallet account, stored member level and reseller tier in the same query
+    (every order of a flash sale is such a first one): the checkout asks for none of them again, and prices and pays
+    with what was read."""
+    levels_install()
+    holder = reseller_with_key(funds="100.00")
+    member_at(holder.reseller.user, "5000.00", 4)  # VIP4: 95折
+    sku = SkuFactory.create(price=Decimal("10.00"))
+    stock_sku(sku, 2)
+    api_keys_forget()  # the key, its buyer's wallet id and level are all new to this process
+    ledger_services.forget_cached_account_ids()
+    membership_caches_clear()
+    reseller_caches_clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = call(client, holder, "POST", "/orders", {"request_no": "F-1", "sku_id": sku.pk, "quantity": 1})
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["amount"] == "9.50"
+    statements = [" ".join(query["sql"].split()) for query in queries]
+    key_reads = [sql for sql in statements if "resellers_apikey" in sql and "k.key_id" in sql]
+    assert len(key_reads) == 1
+    assert "level_rank" in key_reads[0]
+    assert " w.id" in key_reads[0]
+    assert not [sql for sql in statements if "WHERE owner_id = " in sql]  # no wallet look-up
+    assert not [sql for sql in statements if sql.startswith("SELECT level_rank FROM")]  # no level look-up
+    assert not [sql for sql in statements if 'FROM "resellers_reseller"' in sql]  # no tier look-up
+    assert wallet_balance(user_id=holder.reseller.user_id) == Decimal("90.50")
