@@ -147,13 +147,17 @@ class TopupAttempt(models.Model):
     is the idempotency key the supplier sees: a resubmit to the same supplier reuses it, and an UNKNOWN outcome is
     queried before anything else happens. Only a confirmed failure moves on to the next offer (a new attempt)."""
 
+    # Every update of an attempt (claim, answer, a callback's prompt) changes next_check_at or status, which are
+    # indexed, so none is HOT and each writes every index: the table keeps only the indexes its queries use
+    # (bench/README.md, "Direct top-ups: where a call's second went"). The order's is the unique
+    # (order, sequence) one, the number's the plain unique one (no LIKE index), next_check_at's the due one.
     order = models.ForeignKey("orders.Order", verbose_name="订单", on_delete=models.PROTECT,
-                              related_name="topup_attempts")
+                              related_name="topup_attempts", db_index=False)
     offer = models.ForeignKey(SupplierOffer, verbose_name="供货报价", on_delete=models.PROTECT,
                               related_name="attempts")
     supplier = models.ForeignKey(Supplier, verbose_name="供货商", on_delete=models.PROTECT, related_name="attempts")
     sequence = models.PositiveSmallIntegerField("第几次路由")
-    customer_order_no = models.CharField("提交单号", max_length=40, unique=True)
+    customer_order_no = models.CharField("提交单号", max_length=40)
     cost = models.DecimalField("供货价（下单时）", max_digits=14, decimal_places=2,
                                help_text="本次提交的总成本（数量 × 单价），结算时按此金额计入供货商应付")
     status = models.CharField("状态", max_length=12, choices=AttemptStatus.choices, default=AttemptStatus.RECORDED)
@@ -166,10 +170,10 @@ class TopupAttempt(models.Model):
     # such order" then proves nothing, and the number is never submitted again while this holds.
     is_submit_outstanding = models.BooleanField("提交待应答", default=False)
     query_count = models.PositiveSmallIntegerField("查询次数", default=0)
-    next_check_at = models.DateTimeField("下次查询", null=True, blank=True, db_index=True)
+    next_check_at = models.DateTimeField("下次查询", null=True, blank=True)
     # Staff must look: a success reported for an attempt already failed over or refunded (a double delivery risk),
     # or a result still unknown after the last query allowed (kameng.suppliers.topup).
-    needs_review = models.BooleanField("需人工核查", default=False, db_index=True)
+    needs_review = models.BooleanField("需人工核查", default=False)
     review_note = models.CharField("核查原因", max_length=200, blank=True)
     submitted_at = models.DateTimeField("提交时间", null=True, blank=True)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
@@ -179,8 +183,11 @@ class TopupAttempt(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "直充提交"
         ordering = ["order_id", "sequence"]
-        constraints = [models.UniqueConstraint(fields=["order", "sequence"], name="suppliers_attempt_sequence")]
-        indexes = [models.Index(fields=["status", "next_check_at"], name="suppliers_attempt_due")]
+        constraints = [models.UniqueConstraint(fields=["order", "sequence"], name="suppliers_attempt_sequence"),
+                       models.UniqueConstraint(fields=["customer_order_no"], name="suppliers_attempt_number")]
+        indexes = [models.Index(fields=["status", "next_check_at"], name="suppliers_attempt_due"),
+                   models.Index(fields=["needs_review"], condition=models.Q(needs_review=True),
+                                name="suppliers_attempt_review")]
 
     def __str__(self) -> str:
         return self.customer_order_no

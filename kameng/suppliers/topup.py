@@ -466,7 +466,13 @@ def _schedule_query(attempt: TopupAttempt, *, first: timedelta) -> None:
         _flag(attempt, f"查询 {attempt.query_count} 次仍无最终结果，请与供货商核对后处理")
         return
     delay = min(first * (2 ** attempt.query_count), timedelta(seconds=settings.KAMENG_TOPUP_BACKOFF_MAX_SECONDS))
-    attempt.next_check_at = timezone.now() + delay
+    now = timezone.now()
+    if attempt.next_check_at is not None and attempt.next_check_at <= now:
+        # Due already: a callback prompted it while this call was out (it can come before the submit's answer is
+        # written), or the call outlasted its claim. Pushing it out would lose the prompt: the order would wait for
+        # the backed-off query instead (KAMENG_TOPUP_CALLBACK_WAIT_SECONDS). It stays due, queried next.
+        return
+    attempt.next_check_at = now + delay
 
 
 def _flag(attempt: TopupAttempt, note: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -70,3 +71,38 @@ def test_a_connector_given_its_own_client_is_called_synchronously() -> None:
     connector = FuluConnector(CONFIG, client=httpx.Client(transport=httpx.MockTransport(
         lambda request: httpx.Response(200, json={"code": 0}))))
     assert not connector.is_async
+
+
+def test_a_prepared_call_is_signed_when_prepared_and_sent_only_when_awaited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dispatcher prepares its calls in the claim thread (body built and signed there) and awaits them on its
+    event loop: preparing sends nothing, awaiting sends the prepared body once and builds nothing more."""
+    simulator = SupplierSimulator(merchants=[Merchant(app_key="key-a", app_secret=SECRET)], seed=1)
+
+    async def run() -> tuple[int, int, Outcome, Outcome]:
+        runner = await _simulator_server(simulator, lose=False)
+        port = runner.addresses[0][1]
+        connector = FuluConnector({**CONFIG, "gateway_url": f"http://127.0.0.1:{port}/api/getway", "timeout": 0.5})
+        built: list[str] = []
+        body = connector._body
+
+        def counted(method: str, biz: Any) -> bytes:
+            built.append(method)
+            return body(method, biz)
+
+        monkeypatch.setattr(connector, "_body", counted)
+        try:
+            submit = connector.topup_submit_prepared(_request("P-1"))
+            query = connector.topup_query_prepared("P-1")
+            built_before = len(built)
+            await asyncio.sleep(0.05)
+            assert "P-1" not in simulator.submissions  # nothing sent yet
+            submitted, queried = await submit(), await query()
+        finally:
+            await async_clients_close()
+            await runner.cleanup()
+        return built_before, len(built), submitted.outcome, queried.outcome
+
+    built_before, built_after, submitted, queried = asyncio.run(run())
+    assert (built_before, built_after) == (2, 2)
+    assert (submitted, queried) == (Outcome.PROCESSING, Outcome.PROCESSING)
+    assert simulator.submissions["P-1"] == 1

@@ -364,3 +364,39 @@ def test_a_prompting_callback_naming_another_supplier_order_is_refused_and_makes
 
     assert (reply.status, reply.body) == (400, "rejected")
     assert dispatch.attempts_due() == []
+
+
+def test_a_callback_before_the_submit_answer_is_written_keeps_the_attempt_due(
+        upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """The upstream calls back (300 ms after accepting, in Fulu's case) while the submit's answer is still on its
+    way to the database: writing that answer ("processing") must not push the prompted query out to the callback
+    wait, or the order waits KAMENG_TOPUP_CALLBACK_WAIT_SECONDS for nothing (seen in bench/topup.py)."""
+    orders = _routed(2, upstreams, monkeypatch)
+    upstream = upstreams.by_name["甲"]
+    upstream.callbacks_prompt_query = True  # type: ignore[attr-defined]
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.KAMENG_TOPUP_CALLBACK_PROMPT = "poll"
+    calls = [dispatch._call(call) for call in dispatch._claims_submit(_ids())]  # sent, answers not yet written
+    prompted, quiet = sorted(TopupAttempt.objects.all(), key=lambda attempt: attempt.order_id != orders[0].pk)
+    upstream.settle(prompted.customer_order_no)
+    reply = topup_callback_process(supplier_id=prompted.supplier_id, headers={},
+                                   body=upstream.callback_body(prompted.customer_order_no))
+    assert reply.status == 200
+    assert dispatch.attempts_due() == [prompted.pk]  # due while its submit is still out
+
+    dispatch._record(calls)  # the submit answers: "processing" for both
+
+    prompted.refresh_from_db()
+    quiet.refresh_from_db()
+    assert prompted.status == quiet.status == AttemptStatus.PROCESSING
+    assert prompted.next_check_at is not None
+    assert prompted.next_check_at <= timezone.now()
+    assert quiet.next_check_at is not None  # the one without a callback waits for it
+    assert quiet.next_check_at > timezone.now() + timedelta(seconds=settings.KAMENG_TOPUP_CALLBACK_WAIT_SECONDS - 5)
+    assert dispatch.attempts_due() == [prompted.pk]
+    dispatch.attempts_query_inline(attempt_ids=dispatch.attempts_due())  # the worker's due poll
+    assert Order.objects.get(pk=orders[0].pk).status == OrderStatus.DELIVERED
+    assert Order.objects.get(pk=orders[1].pk).status == OrderStatus.FULFILLING
+    assert sorted(upstream.submits.values()) == [1, 1]
+    assert upstream.queries[prompted.customer_order_no] == 1
+    assert upstream.queries.get(quiet.customer_order_no, 0) == 0
