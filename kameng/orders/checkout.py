@@ -473,6 +473,30 @@ def _write_at_once(drafts: Sequence[CheckoutDraft], now: datetime, *,
     if commit:
         message.cursor().execute(_AT_ONCE_GUARD_SQL, {"ids": ids, "orders": len(drafts),
                                                       "keys": sum(draft.keys for draft in drafts)})
+    _message_send(message, commit=commit)
+    try:
+        refill()
+        written = _orders_written(drafts, orders.fetchall(), now)
+        if len(written) < len(drafts):  # only without `commit`: the guard refuses it
+            _transaction_end("ROLLBACK")
+            return None
+        claimed = _claims_read(claims, by_sku)
+        posted()
+    except BaseException as error:
+        if commit:  # committed, yet its answers do not add up (the guards make this impossible): never again
+            logger.exception("a committed checkout batch's answers do not add up")
+            raise CommitUnknownError(error) from error
+        _transaction_end("ROLLBACK")
+        raise
+    if not commit:
+        _commit()
+    return [(draft, claimed[draft.order.pk]) for draft in written]
+
+
+def _message_send(message: OneMessage, *, commit: bool) -> None:
+    """Send the batch's message, opening its transaction (and, with `commit`, ending it): raise `_GuardRefused`
+    or the server's error when the server refused a statement (rolled back: nothing landed), `CommitUnknownError`
+    when the message may have committed and its answer was lost."""
     try:
         message.send(begin=True, commit=commit)
     except DatabaseError as error:
@@ -483,28 +507,25 @@ def _write_at_once(drafts: Sequence[CheckoutDraft], now: datetime, *,
         if commit and not isinstance(error, IntegrityError):
             raise _GuardRefused from error
         raise
-    try:
-        refill()
-        written = _orders_written(drafts, orders.fetchall(), now)
-        if len(written) < len(drafts):  # only without `commit`: the guard refuses it
-            _transaction_end("ROLLBACK")
-            return None
-        claimed = _claims_read(claims, by_sku)
-        posted()
-    except BaseException:
-        if not commit:
-            _transaction_end("ROLLBACK")
-        raise
-    if not commit:
-        try:
-            _transaction_end("COMMIT")
-        except IntegrityError:
-            _transaction_end("ROLLBACK")  # the server rolled it back: say so to the connection, if it is still there
-            raise
-        except DatabaseError as error:
-            connection.close()  # whatever state it is in, it is not one to write the next batch in
+    except BaseException as error:
+        if commit:  # anything else once the message may have gone: it may have committed
+            connection.close()
             raise CommitUnknownError(error) from error
-    return [(draft, claimed[draft.order.pk]) for draft in written]
+        _transaction_end("ROLLBACK")
+        raise
+
+
+def _commit() -> None:
+    """COMMIT the second way's transaction: `IntegrityError` when a constraint checked at COMMIT failed (rolled
+    back, surely), `CommitUnknownError` when the COMMIT may or may not have landed."""
+    try:
+        _transaction_end("COMMIT")
+    except IntegrityError:
+        _transaction_end("ROLLBACK")  # the server rolled it back: say so to the connection, if it is still there
+        raise
+    except DatabaseError as error:
+        connection.close()  # whatever state it is in, it is not one to write the next batch in
+        raise CommitUnknownError(error) from error
 
 
 def _transaction_end(command: str) -> None:

@@ -455,6 +455,28 @@ def test_a_connection_lost_with_the_message_is_answered_as_an_error_not_written_
     assert ledger_problems() == []
 
 
+def test_a_committed_batch_whose_answers_cannot_be_read_is_answered_as_an_error_not_written_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sku = SkuFactory.create(price=Decimal("2.00"))
+    stock_sku(sku, 5)
+    buyer_ids = _funded_buyers(2, "10.00")
+    batch = [_checkout(buyer_id, sku.pk, 1) for buyer_id in buyer_ids]  # no request id: a rerun would write twice
+
+    def unreadable(*_args: object) -> list[object]:
+        raise RuntimeError("answers lost after the COMMIT")
+
+    monkeypatch.setattr(checkout, "_orders_written", unreadable)
+    write_batch(batch)
+    monkeypatch.undo()
+
+    assert all(checkout.done.is_set() and checkout.order is None for checkout in batch)
+    assert all(isinstance(checkout.error, RuntimeError) for checkout in batch)
+    assert Order.objects.count() == 2  # the message committed them, once
+    assert CardKey.objects.filter(status=CardKeyStatus.SOLD).count() == 2
+    assert all(wallet_balance(user_id=buyer_id) == Decimal("8.00") for buyer_id in buyer_ids)
+    assert ledger_problems() == []
+
+
 def test_a_constraint_failing_inside_the_message_rolls_back_and_each_runs_alone(
         monkeypatch: pytest.MonkeyPatch) -> None:
     sku = SkuFactory.create(price=Decimal("2.00"))
