@@ -10,7 +10,8 @@ invariants — and the time from the release of the 1,000 requests to the last a
 The load generator is asyncio over raw HTTP/1.1 (standard library): all 1,000 connections are opened first, the
 requests are signed ahead, then one event releases them together. The server is bench/checkout.py's (granian WSGI
 by default: 2 workers × 24 threads, group commit on, Redis cache, DEBUG off); a short warm-up on another SKU by
-other resellers starts the workers' lazy parts (the group-commit writer, connections) before the race.
+other resellers (two per server thread, sent together) starts the workers' lazy parts (the group-commit writer,
+every thread's database connection) before the race, as a shop already selling has them.
 
     .venv/bin/python bench/flash_sale.py [--buyers 1000] [--keys 500] [--server granian|gunicorn]
 """
@@ -48,7 +49,6 @@ from bench.openapi_support import ORDERS_PATH, KeyPair, print_checks, signed_ord
 
 PRICE = Decimal("9.50")
 FUNDS = Decimal("100.00")
-WARMUP_ORDERS = 16
 
 @dataclass
 class Answer:
@@ -172,10 +172,16 @@ def parse_arguments() -> argparse.Namespace:
     server_arguments(parser, port=8733, database="kameng_bench_flash")
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--keys", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=WARMUP_ORDERS,
-                        help="orders on another SKU, by other resellers, before the race")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="orders on another SKU, by other resellers, sent together before the race (default: "
+                             "two per server thread, so that every thread has opened its database connection)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a buyer waits for its answer")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.warmup is None:
+        threads = args.granian_threads * args.granian_workers if args.server == "granian" else (
+            args.gunicorn_threads * args.gunicorn_workers)
+        args.warmup = 2 * threads
+    return args
 
 def main() -> int:
     args = parse_arguments()
@@ -211,6 +217,12 @@ def main() -> int:
         print(f"  {args.buyers:,} connections opened in {connected:.2f} s, then released together")
         print(f"  settled in {settle:.2f} s: last key delivered at {ordered[-1] if ordered else 0:.2f} s, "
               f"median answer {sorted(a.finished - released for a in answers)[len(answers) // 2]:.2f} s")
+        for status in (201, 409):
+            times = sorted(answer.finished - released for answer in answers if answer.status == status)
+            if times:
+                print(f"  {status} answers at p10 / p50 / p90 / last: " + " / ".join(
+                    f"{times[min(len(times) - 1, int(len(times) * share))]:.2f}" for share in (0.1, 0.5, 0.9, 1.0))
+                      + " s")
         print(f"  CPU for the race: server {after[0] - before[0]:.2f} s, PostgreSQL {after[1] - before[1]:.2f} s "
               f"({server_ms:.2f} + {postgres_ms:.2f} ms per request)")
         log = [line for line in (workdir / "server.log").read_text(errors="replace").splitlines()

@@ -240,11 +240,13 @@ def run(args: argparse.Namespace) -> None:
         environs = [make() for _ in range(requests)]  # signed ahead: the HMAC is the client's
         statuses.clear()
         tally.start(keep_sql=args.verbose)
+        postgres_before = common.cpu_seconds(process_group=-1, database=args.database)[1]
         started = time.process_time()
         send(environs)
         cpu = time.process_time() - started
+        postgres = common.cpu_seconds(process_group=-1, database=args.database)[1] - postgres_before
         tally.stop()
-        print(f"{name:13s} {cpu / requests * 1000:6.2f} ms CPU/request  "
+        print(f"{name:13s} {cpu / requests * 1000:6.2f} ms CPU/request (PostgreSQL {postgres / requests * 1000:4.2f})  "
               f"{tally.statements / requests:5.2f} SQL statements  {tally.redis_commands / requests:5.2f} Redis "
               f"commands in {tally.redis_round_trips / requests:5.2f} round trips  "
               f"statuses {dict(sorted(statuses.items()))}")

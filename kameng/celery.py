@@ -51,6 +51,8 @@ beat_schedule = {
                                     "schedule": crontab(hour=0, minute=20)},
     # Open API nonces kept in the database (no Redis): rows past the window go (kameng/resellers/nonces.py).
     "resellers-purge-openapi-nonces": {"task": "kameng.resellers.tasks.purge_openapi_nonces", "schedule": 600.0},
+    # Open API keys' uses noted in Redis by the verifier, written to the keys' rows (kameng/resellers/apikeys.py).
+    "resellers-flush-api-key-uses": {"task": "kameng.resellers.tasks.flush_api_key_uses", "schedule": 60.0},
     "payments-aml-purge-identities": {"task": "kameng.payments.tasks.purge_aml_identities", "schedule": 86400.0},
 }
 # Open API order notifications to resellers' notify_url: retries and lost sends (kameng.resellers.notify).

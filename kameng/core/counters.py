@@ -10,7 +10,8 @@ local cache's lock) and its end kept beside it at `<key>:ends`. Keys go through 
 so its prefix and version apply, and `cache.get` / `cache.delete` of a counter's key work on both.
 
 `counter_hit_after_add` adds a marker and counts one only if the marker was new: the Open API's nonce (kept while
-a replay could still pass the timestamp check) and its per-key rate limit, in the same one script on Redis.
+a replay could still pass the timestamp check) and its per-key rate limit, in the same one script on Redis — and,
+there, a note in a hash when counted (the key's last use, written to the database later in one statement for all).
 """
 
 from __future__ import annotations
@@ -43,7 +44,15 @@ _ADD_THEN_HIT = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
     return {0, 0}
 end""" + _COUNT.format(counter=2, window=3) + "return {1, count, left}\n"
-_SHA = {script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest() for script in (_HIT, _ADD_THEN_HIT)}
+# The same, and when counted, field ARGV[4] of the hash at KEYS[3] set to ARGV[5] (`counter_hit_after_add`'s note).
+_ADD_THEN_HIT_NOTE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+    return {0, 0}
+end""" + _COUNT.format(counter=2, window=3) + "redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\nreturn {1, count, left}\n"
+# KEYS[1] a hash of notes: its fields and values, and the hash gone, atomically (`counter_notes_take`).
+_NOTES_TAKE = "local notes = redis.call('HGETALL', KEYS[1])\nredis.call('DEL', KEYS[1])\nreturn notes\n"
+_SHA = {script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+        for script in (_HIT, _ADD_THEN_HIT, _ADD_THEN_HIT_NOTE, _NOTES_TAKE)}
 
 
 def _redis() -> tuple[RedisCache, Any] | None:
@@ -79,19 +88,45 @@ def counter_hit(*, key: str, window: int) -> int:
         return 1
 
 
-def counter_hit_after_add(*, marker: str, marker_seconds: int, key: str, window: int) -> int | None:
+def counters_on_redis() -> bool:
+    """Whether the counters are kept in Redis (then `counter_hit_after_add` can take a `note`)."""
+    return _redis() is not None
+
+
+def counter_hit_after_add(*, marker: str, marker_seconds: int, key: str, window: int,
+                          note: tuple[str, int, int] | None = None) -> int | None:
     """Add `marker` for `marker_seconds` (as `cache.add(marker, 1, …)`) and, only when it was not there, count one
-    at `key` (as `counter_hit`): the new count, or None when the marker was there (nothing counted)."""
+    at `key` (as `counter_hit`): the new count, or None when the marker was there (nothing counted).
+
+    `note` = (hash key, field, value), on Redis only (`counters_on_redis`; refused elsewhere): when counted, the
+    field of that hash (its key through the cache's `make_key`) is set to the value in the same script."""
     redis = _redis()
     if redis is not None:
         backend, client = redis
-        answer = _run(client, _ADD_THEN_HIT,
-                      [backend.make_and_validate_key(marker), backend.make_and_validate_key(key)],
-                      [1, int(marker_seconds * 1000), int(window * 1000)])
+        keys = [backend.make_and_validate_key(marker), backend.make_and_validate_key(key)]
+        args = [1, int(marker_seconds * 1000), int(window * 1000)]
+        if note is None:
+            answer = _run(client, _ADD_THEN_HIT, keys, args)
+        else:
+            answer = _run(client, _ADD_THEN_HIT_NOTE, [*keys, backend.make_and_validate_key(note[0])],
+                          [*args, note[1], note[2]])
         return int(answer[1]) if answer[0] else None
+    if note is not None:
+        raise ValueError("a note needs the counters on Redis (counters_on_redis)")
     if not cache.add(marker, 1, timeout=marker_seconds):
         return None
     return counter_hit(key=key, window=window)
+
+
+def counter_notes_take(*, key: str) -> dict[int, int]:
+    """The notes `counter_hit_after_add` left in the hash at `key` (field → value), removed in the same script: a
+    note made meanwhile lands in a new hash, taken next time. Empty when the counters are not on Redis."""
+    redis = _redis()
+    if redis is None:
+        return {}
+    backend, client = redis
+    flat = _run(client, _NOTES_TAKE, [backend.make_and_validate_key(key)], [])
+    return {int(flat[index]): int(flat[index + 1]) for index in range(0, len(flat), 2)}
 
 
 def counter_seconds_left(*, key: str, window: int) -> int:

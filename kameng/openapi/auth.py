@@ -12,7 +12,10 @@ In order, each refusal a JSON `{"code", "message"}`:
 7. the client address is in the key's IP allow-list, if it has one — else 403, naming the address;
 8. the key is within KAMENG_OPENAPI_RATE_PER_MINUTE — else 429 with Retry-After (a request refused before this
    step is not counted).
-Then the key's last use is noted (at most once a minute) and the route runs with `request.auth` = the Caller.
+Then the key's last use is noted and the route runs with `request.auth` = the Caller. Where the nonces and the rate
+counter are in Redis the note goes with them in step 5's script (a rate-limited request, signed and allowed, counts
+as a use) and reaches the key's row within a minute (kameng.resellers.apikeys `api_key_use_note`); elsewhere it is
+a conditional UPDATE at most once a minute per key and process (`api_key_touch`).
 """
 
 from __future__ import annotations
@@ -43,8 +46,15 @@ from kameng.ledger.models import Account, AccountKind
 from kameng.ledger.services import wallet_account_id_seen
 from kameng.membership.models import Membership
 from kameng.membership.pricing import buyer_level_rank_seen
-from kameng.resellers.apikeys import KeyForRequest, KeyReadAlso, api_key_for_request, api_key_touch, ip_allowed
-from kameng.resellers.nonces import nonce_remember, nonce_remember_counted
+from kameng.resellers.apikeys import (
+    KeyForRequest,
+    KeyReadAlso,
+    api_key_for_request,
+    api_key_touch,
+    api_key_use_note,
+    ip_allowed,
+)
+from kameng.resellers.nonces import nonce_notes_take, nonce_remember, nonce_remember_counted
 
 TIMESTAMP_SKEW_SECONDS = SKEW_SECONDS
 NONCE_RE = re.compile(r"[\x21-\x7e]{16,64}", re.ASCII)
@@ -115,16 +125,23 @@ def request_verify(request: HttpRequest, *, now: float | None = None) -> Caller:
     if not signature_equal(given, expected):
         raise UnauthorizedError("签名错误：请按文档用密钥对「方法、路径和查询串、时间戳、随机串、请求体 SHA-256」签名",
                                 code="signature_invalid")
-    # Steps 5–8 in one cache call where it can be (kameng.resellers.nonces): the nonce, and the key's rate counter
-    # when the request is not refused at steps 6–7 first (decided here without a round trip; a refused request is
-    # not counted, as before).
+    _after_signature(request, key, nonce)
+    return Caller(key=key)
+
+
+def _after_signature(request: HttpRequest, key: KeyForRequest, nonce: str) -> None:
+    """Steps 5–8 and the note of the key's use, in one cache call where it can be (kameng.resellers.nonces): the
+    nonce, and the key's rate counter when the request is not refused at steps 6–7 first (decided here without a
+    round trip; a refused request is not counted, as before)."""
     address = client_address(request)
     is_allowed = key.reseller_is_active and (not key.ip_allowlist
                                              or ip_allowed(allowlist=key.ip_allowlist, address=address))
     limit = settings.KAMENG_OPENAPI_RATE_PER_MINUTE
     counter = _rate_counter(key) if is_allowed and limit > 0 else None
+    noted = counter is not None and nonce_notes_take()
     if counter is not None:
-        count = nonce_remember_counted(api_key_pk=key.pk, nonce=nonce, counter=counter, window=RATE_WINDOW_SECONDS)
+        count = nonce_remember_counted(api_key_pk=key.pk, nonce=nonce, counter=counter, window=RATE_WINDOW_SECONDS,
+                                       note=api_key_use_note(api_key_pk=key.pk) if noted else None)
         is_new = count is not None
     else:
         count, is_new = None, nonce_remember(api_key_pk=key.pk, nonce=nonce)
@@ -140,8 +157,8 @@ def request_verify(request: HttpRequest, *, now: float | None = None) -> Caller:
         raise RateLimitedError("请求过于频繁：每个密钥每分钟最多 %(limit)s 次，请 %(seconds)s 秒后重试",
                                code="rate_limited", params={"limit": limit, "seconds": retry_after},
                                extra={"retry_after": retry_after})
-    api_key_touch(api_key_pk=key.pk)
-    return Caller(key=key)
+    if not noted:
+        api_key_touch(api_key_pk=key.pk)
 
 
 @functools.cache

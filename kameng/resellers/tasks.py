@@ -1,11 +1,13 @@
 """Background jobs for resellers: sending Open API order notifications and the sweep of the due ones, and the
-purge of old Open API nonce rows (kameng.resellers.nonces). Tasks take ids and assume they may run twice (a send
+purge of old Open API nonce rows (kameng.resellers.nonces), the keys' noted uses written to their rows
+(kameng.resellers.apikeys). Tasks take ids and assume they may run twice (a send
 is claimed by a conditional UPDATE first)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from kameng.resellers.apikeys import api_keys_last_used_flush
 from kameng.resellers.nonces import nonces_purge
 from kameng.resellers.notify import notifications_due, notify_deliver
 
@@ -29,3 +31,8 @@ def sweep_notifications() -> int:
 @shared_task(name="kameng.resellers.tasks.purge_openapi_nonces")
 def purge_openapi_nonces() -> int:
     return nonces_purge()
+
+
+@shared_task(name="kameng.resellers.tasks.flush_api_key_uses")
+def flush_api_key_uses() -> int:
+    return api_keys_last_used_flush()

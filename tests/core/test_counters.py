@@ -14,7 +14,7 @@ from django.core.cache import cache, caches
 from django.test import override_settings
 
 from kameng.core import counters
-from kameng.core.counters import counter_hit, counter_hit_after_add, counter_seconds_left
+from kameng.core.counters import counter_hit, counter_hit_after_add, counter_notes_take, counter_seconds_left
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "counters-test"}
 
@@ -138,3 +138,20 @@ def test_concurrent_hits_each_get_their_own_count(backend: str) -> None:
         counts = list(pool.map(lambda _: counter_hit(key="t:race", window=60), range(240)))
 
     assert sorted(counts) == list(range(1, 241))
+
+
+def test_on_redis_a_note_is_left_only_by_a_counted_hit_and_taken_once(backend: str) -> None:
+    if backend != "redis":
+        with pytest.raises(ValueError, match="Redis"):
+            counter_hit_after_add(marker="t:nn:1", marker_seconds=60, key="t:nr", window=60, note=("t:notes", 7, 1))
+        assert cache.get("t:nr") is None  # refused before anything was counted
+        assert counter_notes_take(key="t:notes") == {}
+        return
+    first = counter_hit_after_add(marker="t:nn:1", marker_seconds=60, key="t:nr", window=60, note=("t:notes", 7, 100))
+    replay = counter_hit_after_add(marker="t:nn:1", marker_seconds=60, key="t:nr", window=60,
+                                   note=("t:notes", 7, 200))
+    other = counter_hit_after_add(marker="t:nn:2", marker_seconds=60, key="t:nr", window=60, note=("t:notes", 8, 300))
+
+    assert (first, replay, other) == (1, None, 2)
+    assert counter_notes_take(key="t:notes") == {7: 100, 8: 300}  # the replay's note was not left
+    assert counter_notes_take(key="t:notes") == {}

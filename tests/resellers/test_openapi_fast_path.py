@@ -115,6 +115,41 @@ def test_the_last_use_is_written_once_a_minute_whatever_the_processes(clock: Mon
     assert ApiKey.objects.get(pk=holder.key.pk).last_used_at == start + timedelta(seconds=61)
 
 
+@pytest.mark.skipif("Redis" not in settings.CACHES["default"]["BACKEND"], reason="the notes are kept in Redis")
+def test_on_redis_a_request_notes_its_keys_use_and_the_flush_writes_it(client: Client) -> None:
+    holder, other = reseller_with_key(), reseller_with_key()
+    apikeys.api_keys_last_used_flush()  # notes left by other tests of this process
+    before = timezone.now().replace(microsecond=0)
+
+    with CaptureQueriesContext(connection) as queries:
+        answers = [call(client, holder, "GET", "/balance"), call(client, holder, "GET", "/balance"),
+                   call(client, other, "GET", "/balance", secret="wrong")]
+    unwritten = ApiKey.objects.get(pk=holder.key.pk).last_used_at
+    flushed = apikeys.api_keys_last_used_flush()
+    written = ApiKey.objects.get(pk=holder.key.pk).last_used_at
+
+    assert [answer.status_code for answer in answers] == [200, 200, 401]
+    assert not [query for query in queries if query["sql"].startswith("UPDATE")]  # no statement per use
+    assert unwritten is None
+    assert flushed == 1  # the refused request (bad signature) noted nothing
+    assert written is not None
+    assert before <= written <= timezone.now()
+    assert ApiKey.objects.get(pk=other.key.pk).last_used_at is None
+    assert apikeys.api_keys_last_used_flush() == 0  # the notes were taken
+
+
+@pytest.mark.skipif("Redis" not in settings.CACHES["default"]["BACKEND"], reason="the notes are kept in Redis")
+def test_a_flushed_use_never_moves_the_last_use_back(client: Client) -> None:
+    holder = reseller_with_key()
+    later = timezone.now() + timedelta(hours=1)
+    ApiKey.objects.filter(pk=holder.key.pk).update(last_used_at=later)  # written by a newer note meanwhile
+
+    assert call(client, holder, "GET", "/balance").status_code == 200
+    apikeys.api_keys_last_used_flush()
+
+    assert ApiKey.objects.get(pk=holder.key.pk).last_used_at == later
+
+
 def test_answers_keep_their_headers_and_set_no_cookie(client: Client) -> None:
     holder = reseller_with_key()
 
