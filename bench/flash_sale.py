@@ -65,18 +65,17 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
             await asyncio.sleep(0.05 * (attempt + 1))
     return await asyncio.open_connection("127.0.0.1", port)
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes,
-                    timeout: float) -> Answer:
+async def _answer(reader: asyncio.StreamReader, timeout: float) -> Answer:
+    """Read one answer (its request already sent), noting when it was read."""
     answer = Answer()
     try:
-        writer.write(request)
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        lines = head.decode("latin-1").split("\r\n")
-        answer.status = int(lines[0].split()[1])
-        length = next((int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:")),
-                      0)
-        body = await asyncio.wait_for(reader.readexactly(length), timeout) if length else b""
+        async with asyncio.timeout(timeout):
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            answer.status = int(lines[0].split()[1])
+            length = next((int(line.split(":", 1)[1]) for line in lines[1:]
+                           if line.lower().startswith("content-length:")), 0)
+            body = await reader.readexactly(length) if length else b""
         answer.body = json.loads(body) if body else {}
     except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
         answer.error = f"{type(error).__name__}: {error}"
@@ -96,8 +95,12 @@ async def race(requests: list[bytes], port: int, timeout: float) -> tuple[list[A
         connections += await asyncio.gather(*(_connect(port) for _ in requests[offset:offset + 100]))
     connected = time.monotonic() - started
     released = time.monotonic()
-    answers = await asyncio.gather(*(_exchange(reader, writer, request, timeout)
-                                     for (reader, writer), request in zip(connections, requests, strict=True)))
+    # Every request handed to the kernel in one pass before any answer is awaited: sent from one task each (a write,
+    # a drain, a timeout task), 1,000 of them kept this process's loop busy 0.3-0.45 s on two busy cores, answers
+    # already written by the server waiting all that time to be read.
+    for (_, writer), request in zip(connections, requests, strict=True):
+        writer.write(request)
+    answers = await asyncio.gather(*(_answer(reader, timeout) for reader, _ in connections))
     for _, writer in connections:
         writer.close()
     return list(answers), released, connected
