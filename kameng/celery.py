@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import setup_logging
+from celery.signals import setup_logging, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kameng.settings.base")
 
@@ -25,6 +26,23 @@ def use_the_projects_logging(**_kwargs: object) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def database_connections_recycle(sender: Any = None, **_kwargs: object) -> None:
+    """Before and after each task run by a worker, close this thread's database connections that are broken or past
+    CONN_MAX_AGE, as Django does around each request, and keep the others. Celery's Django fixup closes them
+    outright around every task unless CELERY_DB_REUSE_MAX is set (settings): each task then opened a new PostgreSQL
+    connection — a backend started, its caches and prepared statements cold — which cost `bench/topup.py` ~0.3 ms of
+    CPU an order with 50-order `fulfil_orders` tasks (bench/README.md). Eager tasks (tests, the demo without a
+    worker) run inside their caller's transaction: their connection is left alone, as the fixup leaves it."""
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
 
 # Built here and handed to Celery once at the end: reading app.conf at import time would load Django's settings
 # before `python -m kameng.demo` has written its .env.

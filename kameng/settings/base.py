@@ -279,6 +279,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
+# Celery's Django fixup closes the task thread's database connections outright before and after every task; with
+# this set it does so only once every this many tasks, and kameng.celery.database_connections_recycle closes the
+# broken and obsolete ones (CONN_MAX_AGE) around each task instead: a new connection per task cost PostgreSQL a
+# backend start and cold caches each time (bench/README.md, direct top-ups 2026-12-04).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Imported by every worker at start, before a prefork worker forks: its signals make each worker process host a
 # direct top-up dispatcher and due poller (kameng/suppliers/worker.py).
 CELERY_IMPORTS = ["kameng.suppliers.worker"]
