@@ -10,8 +10,9 @@ invariants — and the time from the release of the 1,000 requests to the last a
 The load generator is asyncio over raw HTTP/1.1 (standard library): all 1,000 connections are opened first, the
 requests are signed ahead, then one event releases them together. The server is bench/checkout.py's (granian WSGI
 by default: 2 workers × 24 threads, group commit on, Redis cache, DEBUG off); a short warm-up on another SKU by
-other resellers (two per server thread, sent together) starts the workers' lazy parts (the group-commit writer,
-every thread's database connection) before the race, as a shop already selling has them.
+other resellers (two per server thread, sent together: very likely one for each thread) starts the workers' lazy
+parts (the group-commit writer, the threads' database connections) before the race, as a shop already selling has
+them.
 
     .venv/bin/python bench/flash_sale.py [--buyers 1000] [--keys 500] [--server granian|gunicorn]
 """
@@ -206,6 +207,9 @@ def main() -> int:
             warm_answers, _, _ = asyncio.run(race(warm, args.port, args.timeout))
             print(f"  warm-up: {len(warm_answers)} orders on another SKU, statuses "
                   f"{sorted({answer.status for answer in warm_answers})}")
+            if any(answer.status != 201 for answer in warm_answers):
+                print("  the warm-up did not go through: not racing on a server that cannot sell")
+                return False
             filled_tables_analyze(args.pg_url, args.database)
             requests = [_raw_request(*signed_order(key, sku_id=sku_id, request_no=f"flash-{index}"), args.port)
                         for index, key in enumerate(buyers)]

@@ -44,15 +44,32 @@ _ADD_THEN_HIT = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
     return {0, 0}
 end""" + _COUNT.format(counter=2, window=3) + "return {1, count, left}\n"
-# The same, and when counted, field ARGV[4] of the hash at KEYS[3] set to ARGV[5] (`counter_hit_after_add`'s note).
+# The same, and when counted, field ARGV[4] of the hash at KEYS[3] set to ARGV[5] unless it holds more already
+# (`counter_hit_after_add`'s note: a host whose clock is behind does not take a note back).
 _ADD_THEN_HIT_NOTE = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
     return {0, 0}
-end""" + _COUNT.format(counter=2, window=3) + "redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])\nreturn {1, count, left}\n"
+end""" + _COUNT.format(counter=2, window=3) + """
+local noted = tonumber(redis.call('HGET', KEYS[3], ARGV[4]))
+if not noted or noted < tonumber(ARGV[5]) then
+    redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+end
+return {1, count, left}
+"""
 # KEYS[1] a hash of notes: its fields and values, and the hash gone, atomically (`counter_notes_take`).
 _NOTES_TAKE = "local notes = redis.call('HGETALL', KEYS[1])\nredis.call('DEL', KEYS[1])\nreturn notes\n"
+# KEYS[1] a hash of notes, ARGV field, value, field, value…: each kept unless the hash holds more for it already.
+_NOTES_PUT_BACK = """
+for index = 1, #ARGV, 2 do
+    local noted = tonumber(redis.call('HGET', KEYS[1], ARGV[index]))
+    if not noted or noted < tonumber(ARGV[index + 1]) then
+        redis.call('HSET', KEYS[1], ARGV[index], ARGV[index + 1])
+    end
+end
+return {}
+"""
 _SHA = {script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-        for script in (_HIT, _ADD_THEN_HIT, _ADD_THEN_HIT_NOTE, _NOTES_TAKE)}
+        for script in (_HIT, _ADD_THEN_HIT, _ADD_THEN_HIT_NOTE, _NOTES_TAKE, _NOTES_PUT_BACK)}
 
 
 def _redis() -> tuple[RedisCache, Any] | None:
@@ -127,6 +144,17 @@ def counter_notes_take(*, key: str) -> dict[int, int]:
     backend, client = redis
     flat = _run(client, _NOTES_TAKE, [backend.make_and_validate_key(key)], [])
     return {int(flat[index]): int(flat[index + 1]) for index in range(0, len(flat), 2)}
+
+
+def counter_notes_put_back(*, key: str, notes: dict[int, int]) -> None:
+    """Give back notes taken with `counter_notes_take` that could not be used (each kept unless a newer one was
+    noted meanwhile). Nothing happens when the counters are not on Redis."""
+    redis = _redis()
+    if redis is None or not notes:
+        return
+    backend, client = redis
+    _run(client, _NOTES_PUT_BACK, [backend.make_and_validate_key(key)],
+         [value for field, noted in notes.items() for value in (field, noted)])
 
 
 def counter_seconds_left(*, key: str, window: int) -> int:

@@ -14,8 +14,9 @@ In order, each refusal a JSON `{"code", "message"}`:
    step is not counted).
 Then the key's last use is noted and the route runs with `request.auth` = the Caller. Where the nonces and the rate
 counter are in Redis the note goes with them in step 5's script (a rate-limited request, signed and allowed, counts
-as a use) and reaches the key's row within a minute (kameng.resellers.apikeys `api_key_use_note`); elsewhere it is
-a conditional UPDATE at most once a minute per key and process (`api_key_touch`).
+as a use) and reaches the key's row within a minute (kameng.resellers.apikeys `api_key_use_note`); otherwise (no
+Redis, the nonces in the database, the rate limit off) it is a conditional UPDATE at most once a minute per key and
+process (`api_key_touch`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from kameng.resellers.apikeys import (
     api_key_use_note,
     ip_allowed,
 )
-from kameng.resellers.nonces import nonce_notes_take, nonce_remember, nonce_remember_counted
+from kameng.resellers.nonces import nonce_notes_supported, nonce_remember, nonce_remember_counted
 
 TIMESTAMP_SKEW_SECONDS = SKEW_SECONDS
 NONCE_RE = re.compile(r"[\x21-\x7e]{16,64}", re.ASCII)
@@ -138,7 +139,7 @@ def _after_signature(request: HttpRequest, key: KeyForRequest, nonce: str) -> No
                                              or ip_allowed(allowlist=key.ip_allowlist, address=address))
     limit = settings.KAMENG_OPENAPI_RATE_PER_MINUTE
     counter = _rate_counter(key) if is_allowed and limit > 0 else None
-    noted = counter is not None and nonce_notes_take()
+    noted = counter is not None and nonce_notes_supported()
     if counter is not None:
         count = nonce_remember_counted(api_key_pk=key.pk, nonce=nonce, counter=counter, window=RATE_WINDOW_SECONDS,
                                        note=api_key_use_note(api_key_pk=key.pk) if noted else None)

@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from kameng.core.counters import counter_notes_take
+from kameng.core.counters import counter_notes_put_back, counter_notes_take
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.resellers.models import ApiKey, Reseller, ResellerStatus
 from kameng.resellers.pricing import buyer_tier_seen
@@ -308,18 +308,23 @@ def api_key_use_note(*, api_key_pk: int) -> tuple[str, int, int]:
 def api_keys_last_used_flush() -> int:
     """Write the noted uses (`api_key_use_note`) to the keys' `last_used_at`, a stored time only ever moving forward;
     returns how many keys were noted. One statement for all on PostgreSQL. The notes are taken before they are
-    written: if the write fails they are lost, and the next use of the key notes it again."""
+    written and given back if the write fails (the next flush writes them)."""
     notes = counter_notes_take(key=LAST_USED_NOTES)
     if not notes:
         return 0
     moments = {pk: datetime.fromtimestamp(seconds, tz=UTC) for pk, seconds in notes.items()}
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_FLUSH_SQL, [list(moments), list(moments.values())])
-    else:
-        for pk, moment in moments.items():
-            ApiKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=moment), pk=pk).update(
-                last_used_at=moment)
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(_FLUSH_SQL, [list(moments), list(moments.values())])
+            else:
+                for pk, moment in moments.items():
+                    ApiKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=moment), pk=pk).update(
+                        last_used_at=moment)
+    except BaseException:
+        counter_notes_put_back(key=LAST_USED_NOTES, notes=notes)
+        raise
     return len(moments)
 
 

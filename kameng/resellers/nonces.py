@@ -53,7 +53,7 @@ def nonce_remember(*, api_key_pk: int, nonce: str) -> bool:
     return True
 
 
-def nonce_notes_take() -> bool:
+def nonce_notes_supported() -> bool:
     """Whether `nonce_remember_counted` takes a `note` (the nonces in the cache, the cache Redis)."""
     return nonce_store() == "cache" and counters_on_redis()
 
@@ -63,12 +63,12 @@ def nonce_remember_counted(*, api_key_pk: int, nonce: str, counter: str, window:
     """`nonce_remember`, and for a new nonce one more at the rate counter `counter` (kameng.core.counters): its
     count in the window, or None for a replay (nothing counted). With the nonces in the cache both go in one call
     (on Redis one script: one round trip for the two), and with them `note` when it is counted (only where
-    `nonce_notes_take`)."""
+    `nonce_notes_supported`)."""
     if nonce_store() == "cache":
         return counter_hit_after_add(marker=_cache_key(api_key_pk, nonce), marker_seconds=NONCE_KEEP_SECONDS,
                                      key=counter, window=window, note=note)
     if note is not None:
-        raise ValueError("a note needs the nonces in the Redis cache (nonce_notes_take)")
+        raise ValueError("a note needs the nonces in the Redis cache (nonce_notes_supported)")
     if not nonce_remember(api_key_pk=api_key_pk, nonce=nonce):
         return None
     return counter_hit(key=counter, window=window)

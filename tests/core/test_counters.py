@@ -14,7 +14,13 @@ from django.core.cache import cache, caches
 from django.test import override_settings
 
 from kameng.core import counters
-from kameng.core.counters import counter_hit, counter_hit_after_add, counter_notes_take, counter_seconds_left
+from kameng.core.counters import (
+    counter_hit,
+    counter_hit_after_add,
+    counter_notes_put_back,
+    counter_notes_take,
+    counter_seconds_left,
+)
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "counters-test"}
 
@@ -144,14 +150,28 @@ def test_on_redis_a_note_is_left_only_by_a_counted_hit_and_taken_once(backend: s
     if backend != "redis":
         with pytest.raises(ValueError, match="Redis"):
             counter_hit_after_add(marker="t:nn:1", marker_seconds=60, key="t:nr", window=60, note=("t:notes", 7, 1))
-        assert cache.get("t:nr") is None  # refused before anything was counted
+        assert (cache.get("t:nr"), cache.get("t:nn:1")) == (None, None)  # refused before anything was done
         assert counter_notes_take(key="t:notes") == {}
         return
     first = counter_hit_after_add(marker="t:nn:1", marker_seconds=60, key="t:nr", window=60, note=("t:notes", 7, 100))
     replay = counter_hit_after_add(marker="t:nn:1", marker_seconds=60, key="t:nr", window=60,
                                    note=("t:notes", 7, 200))
     other = counter_hit_after_add(marker="t:nn:2", marker_seconds=60, key="t:nr", window=60, note=("t:notes", 8, 300))
+    older = counter_hit_after_add(marker="t:nn:3", marker_seconds=60, key="t:nr", window=60, note=("t:notes", 8, 250))
+    client = _client()
 
-    assert (first, replay, other) == (1, None, 2)
-    assert counter_notes_take(key="t:notes") == {7: 100, 8: 300}  # the replay's note was not left
+    assert (first, replay, other, older) == (1, None, 2, 3)
+    assert client.hgetall(cache.make_key("t:notes")) == {b"7": b"100", b"8": b"300"}  # the cache's own key
+    assert client.exists("t:notes") == 0
+    assert counter_notes_take(key="t:notes") == {7: 100, 8: 300}  # not the replay's, not the older one
     assert counter_notes_take(key="t:notes") == {}
+
+
+def test_on_redis_notes_put_back_keep_the_newer_of_each(backend: str) -> None:
+    if backend != "redis":
+        pytest.skip("Redis only")
+    counter_hit_after_add(marker="t:pb:1", marker_seconds=60, key="t:pr", window=60, note=("t:pb", 1, 500))
+
+    counter_notes_put_back(key="t:pb", notes={1: 400, 2: 450})
+
+    assert counter_notes_take(key="t:pb") == {1: 500, 2: 450}

@@ -140,14 +140,56 @@ def test_on_redis_a_request_notes_its_keys_use_and_the_flush_writes_it(client: C
 
 @pytest.mark.skipif("Redis" not in settings.CACHES["default"]["BACKEND"], reason="the notes are kept in Redis")
 def test_a_flushed_use_never_moves_the_last_use_back(client: Client) -> None:
-    holder = reseller_with_key()
+    holder, fresh = reseller_with_key(), reseller_with_key()
+    apikeys.api_keys_last_used_flush()  # notes left by other tests of this process
     later = timezone.now() + timedelta(hours=1)
     ApiKey.objects.filter(pk=holder.key.pk).update(last_used_at=later)  # written by a newer note meanwhile
 
     assert call(client, holder, "GET", "/balance").status_code == 200
-    apikeys.api_keys_last_used_flush()
+    assert call(client, fresh, "GET", "/balance").status_code == 200
+    flushed = apikeys.api_keys_last_used_flush()
 
+    assert flushed == 2
     assert ApiKey.objects.get(pk=holder.key.pk).last_used_at == later
+    assert ApiKey.objects.get(pk=fresh.key.pk).last_used_at is not None
+
+
+@pytest.mark.skipif("Redis" not in settings.CACHES["default"]["BACKEND"], reason="the notes are kept in Redis")
+def test_notes_a_failed_flush_took_are_written_by_the_next(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = reseller_with_key()
+    apikeys.api_keys_last_used_flush()
+    assert call(client, holder, "GET", "/balance").status_code == 200
+    monkeypatch.setattr(apikeys, "_FLUSH_SQL", "SELECT 1 / 0, %s, %s")  # the write fails at the server
+    monkeypatch.setattr(apikeys.ApiKey.objects, "filter", lambda *args, **kwargs: 1 / 0)  # and on the ORM backends
+
+    with pytest.raises(Exception, match="division by zero"):
+        apikeys.api_keys_last_used_flush()
+    monkeypatch.undo()
+    flushed = apikeys.api_keys_last_used_flush()
+
+    assert flushed == 1
+    assert ApiKey.objects.get(pk=holder.key.pk).last_used_at is not None
+
+
+@pytest.mark.skipif("Redis" not in settings.CACHES["default"]["BACKEND"], reason="the rate limit's script on Redis")
+def test_on_redis_with_the_rate_limit_off_a_use_is_still_written(client: Client, settings: Any) -> None:
+    settings.KAMENG_OPENAPI_RATE_PER_MINUTE = 0  # no counter, so no script to note it in: the UPDATE's way
+    holder = reseller_with_key()
+
+    assert call(client, holder, "GET", "/balance").status_code == 200
+
+    assert ApiKey.objects.get(pk=holder.key.pk).last_used_at is not None
+
+
+def test_beat_writes_the_noted_uses_every_minute() -> None:
+    from kameng.celery import app
+    from kameng.resellers import tasks
+
+    entry = app.conf.beat_schedule["resellers-flush-api-key-uses"]
+
+    assert (entry["task"], entry["schedule"]) == ("kameng.resellers.tasks.flush_api_key_uses", 60.0)
+    assert tasks.flush_api_key_uses.name == entry["task"]
+    assert tasks.flush_api_key_uses.run() == 0  # nothing noted: nothing written
 
 
 def test_answers_keep_their_headers_and_set_no_cookie(client: Client) -> None:
