@@ -8,7 +8,7 @@ connection error, every winner's wallet debited exactly the price and every lose
 invariants — and the time from the release of the 1,000 requests to the last answer (target: ≤ 2 s).
 
 The load generator is asyncio over raw HTTP/1.1 (standard library): all 1,000 connections are opened first, the
-requests are signed ahead, then one event releases them together. The server is bench/checkout.py's (granian WSGI
+requests are signed ahead, then written to their sockets in one pass. The server is bench/checkout.py's (granian WSGI
 by default: 2 workers × 24 threads, group commit on, Redis cache, DEBUG off); a short warm-up on another SKU by
 other resellers (two per server thread, sent together: very likely one for each thread) starts the workers' lazy
 parts (the group-commit writer, the threads' database connections) before the race, as a shop already selling has
