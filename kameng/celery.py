@@ -34,9 +34,9 @@ def database_connections_recycle(sender: Any = None, **_kwargs: object) -> None:
     """Before and after each task run by a worker, close this thread's database connections that are broken or past
     CONN_MAX_AGE, as Django does around each request, and keep the others. Celery's Django fixup closes them
     outright around every task unless CELERY_DB_REUSE_MAX is set (settings): each task then opened a new PostgreSQL
-    connection — a backend started, its caches and prepared statements cold — which cost `bench/topup.py` ~0.3 ms of
-    CPU an order with 50-order `fulfil_orders` tasks (bench/README.md). Eager tasks (tests, the demo without a
-    worker) run inside their caller's transaction: their connection is left alone, as the fixup leaves it."""
+    connection — a backend started, its caches and prepared statements cold (measured in bench/README.md). Eager
+    tasks (tests, the demo without a worker) run inside their caller's transaction: their connection is left alone,
+    as the fixup leaves it."""
     if sender is None or getattr(sender.request, "is_eager", False):
         return
     from django.db import close_old_connections

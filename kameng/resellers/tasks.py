@@ -1,7 +1,7 @@
-"""Background jobs for resellers: sending Open API order notifications and the sweep of the due ones, and the
-purge of old Open API nonce rows (kameng.resellers.nonces), the keys' noted uses written to their rows
-(kameng.resellers.apikeys). Tasks take ids and assume they may run twice (a send
-is claimed by a conditional UPDATE first)."""
+"""Background jobs for resellers: sending Open API order notifications and the sweep of the due ones, the purge of
+old Open API nonce rows (kameng.resellers.nonces) and the keys' noted uses written to their rows
+(kameng.resellers.apikeys). Tasks take ids and assume they may run twice (a send is claimed by a conditional UPDATE
+first)."""
 
 from __future__ import annotations
 
