@@ -38,36 +38,32 @@ end
 """
 # KEYS[1] the counter; ARGV[1] the window in ms. Returns {count, ms left}.
 _HIT = _COUNT.format(counter=1, window=1) + "return {count, left}\n"
+# Add the marker KEYS[1] (value ARGV[1], kept ARGV[2] ms) unless it is there; if it was, return {0, 0} at once.
+_ADD = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+    return {0, 0}
+end"""
+# Set field {field} of the hash at {hash} to {value} unless it holds more already (a note: a host whose clock is
+# behind does not take one back).
+_KEEP_NEWER = """
+local noted = tonumber(redis.call('HGET', {hash}, {field}))
+if not noted or noted < tonumber({value}) then
+    redis.call('HSET', {hash}, {field}, {value})
+end
+"""
 # KEYS[1] the marker, KEYS[2] the counter; ARGV[1] the marker's value, ARGV[2] how long it is kept (ms), ARGV[3] the
 # window (ms). Returns {0, 0} when the marker was there (nothing counted), else {1, count, ms left}.
-_ADD_THEN_HIT = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
-    return {0, 0}
-end""" + _COUNT.format(counter=2, window=3) + "return {1, count, left}\n"
-# The same, and when counted, field ARGV[4] of the hash at KEYS[3] set to ARGV[5] unless it holds more already
-# (`counter_hit_after_add`'s note: a host whose clock is behind does not take a note back).
-_ADD_THEN_HIT_NOTE = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
-    return {0, 0}
-end""" + _COUNT.format(counter=2, window=3) + """
-local noted = tonumber(redis.call('HGET', KEYS[3], ARGV[4]))
-if not noted or noted < tonumber(ARGV[5]) then
-    redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
-end
-return {1, count, left}
-"""
+_ADD_THEN_HIT = _ADD + _COUNT.format(counter=2, window=3) + "return {1, count, left}\n"
+# The same, and when counted, the note ARGV[5] for field ARGV[4] of the hash at KEYS[3] (`counter_hit_after_add`).
+_ADD_THEN_HIT_NOTE = (_ADD + _COUNT.format(counter=2, window=3)
+                      + _KEEP_NEWER.format(hash="KEYS[3]", field="ARGV[4]", value="ARGV[5]")
+                      + "return {1, count, left}\n")
 # KEYS[1] a hash of notes: its fields and values, and the hash gone, atomically (`counter_notes_take`).
 _NOTES_TAKE = "local notes = redis.call('HGETALL', KEYS[1])\nredis.call('DEL', KEYS[1])\nreturn notes\n"
 # KEYS[1] a hash of notes, ARGV field, value, field, value…: each kept unless the hash holds more for it already.
-_NOTES_PUT_BACK = """
-for index = 1, #ARGV, 2 do
-    local noted = tonumber(redis.call('HGET', KEYS[1], ARGV[index]))
-    if not noted or noted < tonumber(ARGV[index + 1]) then
-        redis.call('HSET', KEYS[1], ARGV[index], ARGV[index + 1])
-    end
-end
-return {}
-"""
+_NOTES_PUT_BACK = ("for index = 1, #ARGV, 2 do"
+                   + _KEEP_NEWER.format(hash="KEYS[1]", field="ARGV[index]", value="ARGV[index + 1]")
+                   + "end\nreturn {}\n")
 _SHA = {script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
         for script in (_HIT, _ADD_THEN_HIT, _ADD_THEN_HIT_NOTE, _NOTES_TAKE, _NOTES_PUT_BACK)}
 
