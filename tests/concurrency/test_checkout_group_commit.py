@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
 from kameng.catalog import selectors as catalog_selectors
-from kameng.catalog.models import ProductStatus
+from kameng.catalog.models import ProductStatus, Sku
 from kameng.core.errors import ApplicationError
 from kameng.inventory import services as inventory_services
 from kameng.inventory.models import CardKey, CardKeyStatus
@@ -321,9 +321,7 @@ def test_the_api_checkout_goes_through_the_writer_and_replays_cleanly() -> None:
 def test_a_batch_costs_the_same_statements_whatever_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
     sku = SkuFactory.create(price=Decimal("1.00"))
     stock_sku(sku, 40)
-    # The scan starts at the lowest id, so it never wraps (a wrap adds one claim statement, whatever the size).
-    lowest = CardKey.objects.filter(sku=sku).order_by("id").values_list("id", flat=True).first()
-    monkeypatch.setattr(inventory_services, "_random_start", lambda _sku_id: lowest)
+    _scan_from(monkeypatch, sku)  # never a wrap (a wrap adds one claim statement, whatever the size)
     _held_longer(monkeypatch)
     buyer_ids = _funded_buyers(17, "10.00")
     write_batch([_checkout(buyer_id, sku.pk) for buyer_id in buyer_ids[:2]])  # caches: accounts, range, SKU, ids
@@ -347,6 +345,15 @@ def _held_longer(monkeypatch: pytest.MonkeyPatch) -> None:
     count differ)."""
     monkeypatch.setattr(catalog_selectors, "SKUS_FOR_SALE_HELD_SECONDS", 600.0)
     monkeypatch.setattr(checkout._OrderIds, "FRESH_SECONDS", 600.0)
+
+
+def _scan_from(monkeypatch: pytest.MonkeyPatch, sku: Sku, *, last: bool = False) -> None:
+    """The claim's scan of `sku` starts at its first key (with `last`, at its last one, so that it must wrap),
+    not at a random one: a start near the end makes a message's claim wrap, which its guard refuses — one more
+    message, and the second way instead of the path under test."""
+    ids = CardKey.objects.filter(sku=sku).order_by("id").values_list("id", flat=True)
+    start = ids.last() if last else ids.first()
+    monkeypatch.setattr(inventory_services, "_random_start", lambda _sku_id: start)
 
 
 def _refuse_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -461,6 +468,7 @@ def test_a_committed_batch_whose_answers_cannot_be_read_is_answered_as_an_error_
     stock_sku(sku, 5)
     buyer_ids = _funded_buyers(2, "10.00")
     batch = [_checkout(buyer_id, sku.pk, 1) for buyer_id in buyer_ids]  # no request id: a rerun would write twice
+    _scan_from(monkeypatch, sku)  # the message commits it (a wrap would send it the second way)
 
     def unreadable(*_args: object) -> list[object]:
         raise RuntimeError("answers lost after the COMMIT")
@@ -504,11 +512,7 @@ def test_what_the_guard_refuses_is_written_exactly_by_the_second_way(
     keys = stock_sku(sku, 6)
     buyer_ids = _funded_buyers(2, "10.00") + _funded_buyers(1, "1.00" if cause == "short wallet" else "10.00")
     _held_longer(monkeypatch)
-    ids = list(CardKey.objects.filter(sku=sku).order_by("id").values_list("id", flat=True))
-    # The scan starts at the last key for "wrap": the claim must wrap, which the guard refuses. Otherwise at the
-    # first: a random start near the end would make a later message's claim wrap too, one refusal more.
-    start = ids[-1] if cause == "wrap" else ids[0]
-    monkeypatch.setattr(inventory_services, "_random_start", lambda _sku_id: start)
+    _scan_from(monkeypatch, sku, last=cause == "wrap")  # "wrap": the claim must wrap, which the guard refuses
     if cause == "replay":
         write_batch([_checkout(buyer_ids[0], sku.pk, 1, "again"), _checkout(buyer_ids[1], sku.pk, 1, "first")])
     messages: list[str] = []
