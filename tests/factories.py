@@ -7,9 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import factory
+import pytest
 
 from kameng.accounts.models import User
 from kameng.catalog.models import Category, Product, Sku
+from kameng.inventory import services as inventory_services
 from kameng.inventory.imports import card_key_batch_create, card_keys_import
 from kameng.ledger.models import AccountKind, JournalKind
 from kameng.ledger.services import credit, debit, journal_post, system_account_id, wallet_account_id
@@ -95,6 +97,14 @@ def stock_sku(sku: Sku, count: int, prefix: str | None = None) -> list[str]:
     batch = card_key_batch_create(sku_id=sku.pk, created_by_id=None, source_name="test")
     card_keys_import(batch=batch, text="\n".join(secrets))
     return secrets
+
+
+def claim_scan_from(monkeypatch: pytest.MonkeyPatch, *, last: bool = False) -> None:
+    """Every claim's scan starts at its source's first available key (with `last`, at its last one, so that a
+    claim of more than one key must wrap), not at a random one: a test that counts statements, or follows one
+    path of the group commit, must not see a wrap it did not ask for (a wrap adds a claim statement, and a
+    message's guard refuses it)."""
+    monkeypatch.setattr(inventory_services, "_start", lambda source: source.high if last else source.low)
 
 
 def manual_sku(price: str = "58.00") -> Sku:

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings
 
 from kameng.catalog import selectors as catalog_selectors
-from kameng.catalog.models import ProductStatus, Sku
+from kameng.catalog.models import ProductStatus
 from kameng.core.errors import ApplicationError
 from kameng.inventory import services as inventory_services
 from kameng.inventory.models import CardKey, CardKeyStatus
@@ -39,7 +39,7 @@ from kameng.orders.group_commit import _Checkout, write_batch, writer_stop
 from kameng.orders.models import Order, OrderEvent, OrderStatus
 from kameng.orders.services import order_checkout
 from tests.concurrency.threads import requires_postgresql, run_in_threads, unexpected
-from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+from tests.factories import SkuFactory, UserFactory, claim_scan_from, fund_wallet, stock_sku
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -321,7 +321,7 @@ def test_the_api_checkout_goes_through_the_writer_and_replays_cleanly() -> None:
 def test_a_batch_costs_the_same_statements_whatever_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
     sku = SkuFactory.create(price=Decimal("1.00"))
     stock_sku(sku, 40)
-    _scan_from(monkeypatch, sku)  # never a wrap (a wrap adds one claim statement, whatever the size)
+    claim_scan_from(monkeypatch)  # never a wrap (a wrap adds one claim statement, whatever the size)
     _held_longer(monkeypatch)
     buyer_ids = _funded_buyers(17, "10.00")
     write_batch([_checkout(buyer_id, sku.pk) for buyer_id in buyer_ids[:2]])  # caches: accounts, range, SKU, ids
@@ -345,15 +345,6 @@ def _held_longer(monkeypatch: pytest.MonkeyPatch) -> None:
     count differ)."""
     monkeypatch.setattr(catalog_selectors, "SKUS_FOR_SALE_HELD_SECONDS", 600.0)
     monkeypatch.setattr(checkout._OrderIds, "FRESH_SECONDS", 600.0)
-
-
-def _scan_from(monkeypatch: pytest.MonkeyPatch, sku: Sku, *, last: bool = False) -> None:
-    """The claim's scan of `sku` starts at its first key (with `last`, at its last one, so that it must wrap),
-    not at a random one: a start near the end makes a message's claim wrap, which its guard refuses — one more
-    message, and the second way instead of the path under test."""
-    ids = CardKey.objects.filter(sku=sku).order_by("id").values_list("id", flat=True)
-    start = ids.last() if last else ids.first()
-    monkeypatch.setattr(inventory_services, "_random_start", lambda _sku_id: start)
 
 
 def _refuse_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -468,7 +459,7 @@ def test_a_committed_batch_whose_answers_cannot_be_read_is_answered_as_an_error_
     stock_sku(sku, 5)
     buyer_ids = _funded_buyers(2, "10.00")
     batch = [_checkout(buyer_id, sku.pk, 1) for buyer_id in buyer_ids]  # no request id: a rerun would write twice
-    _scan_from(monkeypatch, sku)  # the message commits it (a wrap would send it the second way)
+    claim_scan_from(monkeypatch)  # the message commits it (a wrap would send it the second way)
 
     def unreadable(*_args: object) -> list[object]:
         raise RuntimeError("answers lost after the COMMIT")
@@ -512,7 +503,7 @@ def test_what_the_guard_refuses_is_written_exactly_by_the_second_way(
     keys = stock_sku(sku, 6)
     buyer_ids = _funded_buyers(2, "10.00") + _funded_buyers(1, "1.00" if cause == "short wallet" else "10.00")
     _held_longer(monkeypatch)
-    _scan_from(monkeypatch, sku, last=cause == "wrap")  # "wrap": the claim must wrap, which the guard refuses
+    claim_scan_from(monkeypatch, last=cause == "wrap")  # "wrap": the claim must wrap, which the guard refuses
     if cause == "replay":
         write_batch([_checkout(buyer_ids[0], sku.pk, 1, "again"), _checkout(buyer_ids[1], sku.pk, 1, "first")])
     messages: list[str] = []

@@ -24,14 +24,13 @@ from pytest_django.fixtures import Settings
 
 from kameng.accounts.paypin import password_free_limit_set, payment_pin_set, pin_settings_of
 from kameng.catalog import selectors as catalog_selectors
-from kameng.inventory import services as inventory_services
 from kameng.ledger.services import wallet_account_id
 from kameng.orders import checkout
 from kameng.orders.group_commit import _Checkout, write_batch
 from kameng.orders.services import order_checkout
 from kameng.purchases.services import PayBy, PaymentChoice, purchase_create
 from tests.concurrency.threads import requires_postgresql
-from tests.factories import SkuFactory, UserFactory, fund_wallet, stock_sku
+from tests.factories import SkuFactory, UserFactory, claim_scan_from, fund_wallet, stock_sku
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -60,7 +59,7 @@ def _postgresql_only(settings: Settings) -> None:
 def _scan_from_the_lowest_key(monkeypatch: pytest.MonkeyPatch) -> None:
     # A random start past the last free keys makes the claim wrap around (a second UPDATE, correctly): pinning
     # the start keeps the count exact.
-    monkeypatch.setattr(inventory_services.random, "randint", lambda low, high: low)
+    claim_scan_from(monkeypatch)
 
 
 def _statements(queries: CaptureQueriesContext) -> str:
