@@ -601,7 +601,9 @@ def main() -> int:
             log = [line for line in (workdir / "worker.log").read_text(errors="replace").splitlines()
                    if any(word in line for word in ("ERROR", "WARNING", "Traceback", "Error"))]
             if log:
-                print("  worker log (tail):\n    " + "\n    ".join(log[-8:]))
+                kept = Path(tempfile.gettempdir()) / f"kameng-bench-worker-{time.strftime('%Y%m%d-%H%M%S')}.log"
+                shutil.copyfile(workdir / "worker.log", kept)
+                print("  worker log (tail):\n    " + "\n    ".join(log[-8:]) + f"\n  whole worker log kept: {kept}")
         common.run_clean_up(args, env, workdir)
     return 0 if ok else 1
 

@@ -117,6 +117,11 @@ def _points_earn_fresh(order_ids: list[int]) -> list[int]:
             fresh = cursor.fetchall()
         if not fresh:
             return order_ids
+        # A buyer's first points create the buyer's points account. Two runs creating accounts for the same new
+        # buyers in another order (each run's orders are in id order) would wait on each other's uncreated rows:
+        # created in buyer order, one run waits for the other to commit instead.
+        for buyer_id in sorted({buyer_id for _order_id, _number, buyer_id, _title, earned in fresh if earned}):
+            points_account_id(user_id=buyer_id)
         drafts = [recipes.points_earned(reference=f"order:{number}:1", memo=f"购物获得积分 {title}"[:200],
                                         user_id=buyer_id, points=earned)
                   for _order_id, number, buyer_id, title, earned in fresh if earned]
