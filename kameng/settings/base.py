@@ -406,6 +406,7 @@ KAMENG_POINTS_EXPIRY_DAYS = env.int("KAMENG_POINTS_EXPIRY_DAYS", default=None)
 KAMENG_CHECKOUT_GROUP_COMMIT = env.bool("KAMENG_CHECKOUT_GROUP_COMMIT", default=True)
 KAMENG_CHECKOUT_GROUP_MAX = env.int("KAMENG_CHECKOUT_GROUP_MAX", default=64)
 KAMENG_CHECKOUT_GROUP_WRITERS = env.int("KAMENG_CHECKOUT_GROUP_WRITERS", default=1)
+KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = env.float("KAMENG_CHECKOUT_GROUP_GATHER_SECONDS", default=0.015)
 KAMENG_CHECKOUT_GROUP_WAIT_SECONDS = env.float("KAMENG_CHECKOUT_GROUP_WAIT_SECONDS", default=30.0)
 # Fulfillers of delivery kinds that live above orders in the layers (kameng/orders/fulfilment.py): dotted paths by
 # delivery kind, merged over the built-in ones. Direct top-up (直充) is routed and submitted by the suppliers.

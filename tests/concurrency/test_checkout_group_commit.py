@@ -90,6 +90,78 @@ def test_concurrent_checkouts_share_transactions() -> None:
     assert ledger_problems() == []
 
 
+def test_a_lone_checkout_is_written_at_once_without_gathering(settings: Settings) -> None:
+    import time
+
+    settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = 5.0
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 3)
+    buyer_id, = _funded_buyers(1)
+
+    started = time.monotonic()
+    result = order_checkout(batched=True, buyer_id=buyer_id, sku_id=sku.pk, quantity=1, request_id="alone")
+
+    assert result.created
+    assert time.monotonic() - started < 2.5  # not the 5 s a gathering would take
+
+
+def test_checkouts_that_come_together_are_gathered_into_one_batch(monkeypatch: pytest.MonkeyPatch,
+                                                                  settings: Settings) -> None:
+    """The writer is held on a first batch while two checkouts queue behind it; once free it finds two waiting,
+    so it gathers (1 s here) and a fourth checkout, sent after the release, joins their batch."""
+    import time
+
+    settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = 1.0
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 10)
+    buyer_ids = _funded_buyers(4)
+    release = threading.Event()
+    sizes: list[int] = []
+    original = group_commit.write_batch
+
+    def recorded(batch: list[_Checkout]) -> None:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            release.wait(10)
+        original(batch)
+
+    monkeypatch.setattr(group_commit, "write_batch", recorded)
+    outcomes: dict[int, Any] = {}
+
+    def buy(index: int) -> None:
+        try:
+            outcomes[index] = order_checkout(batched=True, buyer_id=buyer_ids[index], sku_id=sku.pk, quantity=1,
+                                             request_id=f"together-{index}")
+        except BaseException as error:  # reported below
+            outcomes[index] = error
+        finally:
+            connection.close()
+
+    def start(index: int) -> threading.Thread:
+        thread = threading.Thread(target=buy, args=(index,))
+        thread.start()
+        return thread
+
+    threads = [start(0)]
+    deadline = time.monotonic() + 10
+    while not sizes and time.monotonic() < deadline:  # the writer holds the first batch
+        time.sleep(0.01)
+    threads += [start(1), start(2)]
+    writer = group_commit._writer()
+    while len(writer._queue) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    time.sleep(0.3)
+    threads.append(start(3))
+    for thread in threads:
+        thread.join(20)
+
+    assert sizes == [1, 3]
+    assert all(getattr(outcomes[index], "created", False) for index in range(4)), outcomes
+    assert Order.objects.filter(status=OrderStatus.DELIVERED).count() == 4
+    assert ledger_problems() == []
+
+
 def test_two_writers_share_one_wallet_and_one_sku_without_overselling_or_overdrawing(settings: Settings) -> None:
     """KAMENG_CHECKOUT_GROUP_WRITERS=2: batches commit side by side on two connections. Eight buyers each fund
     exactly three orders and ask for five; 30 keys for 40 asked. No wallet pays more than three or goes below zero,
