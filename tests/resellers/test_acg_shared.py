@@ -303,6 +303,15 @@ def docked_answer(client: AcgClient, **kwargs: Any) -> dict[str, Any]:
     return client.call("/shared/authentication/connect", **kwargs)
 
 
+def test_a_verified_call_marks_the_key_used_and_a_refused_one_does_not() -> None:
+    client = docked()
+    assert docked_answer(client, sign="0" * 32)["code"] == 401
+    assert ApiKey.objects.get(key_id=client.app_id).last_used_at is None
+
+    assert docked_answer(client)["code"] == 200
+    assert ApiKey.objects.get(key_id=client.app_id).last_used_at is not None  # 最近使用 in the reseller's console
+
+
 def test_the_keys_ip_allowlist_is_honoured() -> None:
     client = docked(ip_allowlist="203.0.113.0/24")
     assert docked_answer(client, remote_addr="203.0.113.7")["code"] == 200
