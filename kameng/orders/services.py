@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from kameng.catalog.models import DeliveryKind
 from kameng.catalog.pricing import SALES_CHANNEL_STOREFRONT, PriceQuote, sku_price
-from kameng.catalog.selectors import skus_for_sale
+from kameng.catalog.selectors import SkuForSale, skus_for_sale
 from kameng.catalog.topup_forms import topup_target_loads
 from kameng.core.errors import ApplicationError, ConflictError, NotFoundError
 from kameng.core.ids import is_database_id
@@ -130,22 +130,12 @@ def order_checkout(*, buyer_id: int, sku_id: int, quantity: int, request_id: str
         return replay
     now = timezone.now()
     wallet_id = wallet_account_id(user_id=buyer_id) if pay_with_wallet else None
-    draft = checkout_draft(sku=sku, quote=quote, buyer_id=buyer_id, request_id=request_id, wallet_id=wallet_id,
-                           client_ip=client_ip, now=now, topup_target=target_text, sales_channel=sales_channel)
-    try:
-        with transaction.atomic():
-            if wallet_id is None:
-                unpaid_reservation_check(buyer_id=buyer_id, sku_id=sku_id, quantity=quantity, client_ip=client_ip,
-                                         holds_keys=sku.delivery_kind == DeliveryKind.CARD_KEY, now=now)
-            written, claimed = _drafts_write_points_checked(draft, now)
-    except (IntegrityError, ConflictError) as error:
-        if isinstance(error, ConflictError) and error.code not in RESERVATION_REFUSALS:
-            raise
-        existing = _existing_for_request(buyer_id, request_id)  # a replay is answered, even at a limit
-        if existing is None:
-            raise
-        return _replayed(existing, sku_id=sku_id, quantity=quantity, topup_target=topup_target)
-    if not written:  # the request id was taken (PostgreSQL skips the row rather than failing the INSERT)
+    written = _single_write(sku=sku, quote=quote, buyer_id=buyer_id, request_id=request_id, wallet_id=wallet_id,
+                            client_ip=client_ip, now=now, target_text=target_text, sales_channel=sales_channel)
+    if isinstance(written, Order):  # the request id was used before: its first order answers
+        return _replayed(written, sku_id=sku_id, quantity=quantity, topup_target=topup_target)
+    draft, orders, claimed = written
+    if not orders:  # the request id was taken (PostgreSQL skips the row rather than failing the INSERT)
         existing = _existing_for_request(buyer_id, request_id)
         if existing is None:
             raise ConflictError("订单未生成，请重试", code="checkout_conflict")
@@ -210,6 +200,40 @@ def order_sold_out_known_check(*, buyer_id: int, sku_id: int, request_id: str | 
             if cursor.fetchone() is not None:
                 return
     raise SoldOutError("已售罄", code="sold_out", extra={"available": 0})
+
+
+def _single_write(*, sku: SkuForSale, quote: PriceQuote, buyer_id: int, request_id: str | None,
+                  wallet_id: int | None, client_ip: str, now: datetime, target_text: str | None,
+                  sales_channel: str) -> Order | tuple[CheckoutDraft, list[CheckoutDraft], Claimed]:
+    """The single path's transaction: the draft, what was written and the keys claimed — or the order a replayed
+    request id already has. An order number another order drew meanwhile is drawn again (NUMBER_ATTEMPTS)."""
+    for attempt in range(NUMBER_ATTEMPTS):
+        draft = checkout_draft(sku=sku, quote=quote, buyer_id=buyer_id, request_id=request_id, wallet_id=wallet_id,
+                               client_ip=client_ip, now=now, topup_target=target_text, sales_channel=sales_channel)
+        try:
+            with transaction.atomic():
+                if wallet_id is None:
+                    unpaid_reservation_check(buyer_id=buyer_id, sku_id=sku.sku_id, quantity=quote.quantity,
+                                             client_ip=client_ip, holds_keys=sku.delivery_kind == DeliveryKind.CARD_KEY,
+                                             now=now)
+                written, claimed = _drafts_write_points_checked(draft, now)
+        except (IntegrityError, ConflictError) as error:
+            if isinstance(error, ConflictError) and error.code not in RESERVATION_REFUSALS:
+                raise
+            existing = _existing_for_request(buyer_id, request_id)  # a replay is answered, even at a limit
+            if existing is not None:
+                return existing
+            if (isinstance(error, IntegrityError) and attempt + 1 < NUMBER_ATTEMPTS
+                    and Order.objects.filter(number=draft.order.number).exists()):
+                continue  # rolled back; drafted again with a new number
+            raise
+        return draft, written, claimed
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+# An order number is the millisecond and 6 random digits (kameng.core.ids.public_number): two orders drawing the same
+# one is rare, and the unique constraint refuses the second; it is drafted again with a new number this many times.
+NUMBER_ATTEMPTS = 3
 
 
 def _existing_for_request(buyer_id: int, request_id: str | None) -> Order | None:
