@@ -179,10 +179,11 @@ class _Writer:
             connection.close()
 
     def _loop(self) -> None:
-        last = 0  # the size of the batch before
+        last = 0  # the size of the batch before, 0 once the writer has waited idle for a checkout
         while True:
             with self._wakeup:
                 while not self._queue and not self._stopping:
+                    last = 0
                     self._wakeup.wait()
                 if not self._queue:
                     return
@@ -190,6 +191,8 @@ class _Writer:
                 gather = settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS
                 if gather > 0 and (last > 1 or len(self._queue) > 1):  # checkouts come together: let more come
                     self._wakeup.wait_for(functools.partial(self._gathered, limit), timeout=gather)
+                    if not self._queue:  # withdrawn meanwhile, or taken by another writer
+                        continue
                 batch = [self._queue.popleft() for _ in range(min(limit, len(self._queue)))]
             last = len(batch)
             try:

@@ -162,6 +162,56 @@ def test_checkouts_that_come_together_are_gathered_into_one_batch(monkeypatch: p
     assert ledger_problems() == []
 
 
+def test_a_lone_checkout_after_a_burst_and_a_pause_is_written_at_once(settings: Settings) -> None:
+    """A batch of several makes the writer gather for the next one; once it has waited idle, a checkout that comes
+    alone is alone again and is not kept waiting."""
+    import time
+
+    settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = 5.0
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 10)
+    buyer_ids = _funded_buyers(3)
+    writer = group_commit._writer()
+    writer.stop()  # a fresh writer thread, idle
+    burst = [_checkout(buyer_ids[index], sku.pk, 1, f"burst-{index}") for index in range(2)]
+    with writer._wakeup:  # both queued before the writer looks: one batch of two, after a gathering
+        for checkout_ in burst:
+            writer._queue.append(checkout_)
+    writer.submit(_checkout(buyer_ids[2], sku.pk, 1, "burst-2"))
+    assert all(checkout_.done.wait(15) for checkout_ in burst)
+    time.sleep(0.2)  # the writer waits idle
+
+    started = time.monotonic()
+    result = order_checkout(batched=True, buyer_id=buyer_ids[0], sku_id=sku.pk, quantity=1, request_id="after")
+
+    assert result.created
+    assert time.monotonic() - started < 2.5  # not the 5 s a gathering would take
+    assert Order.objects.count() == 4
+
+
+def test_a_full_batch_ends_the_gathering(settings: Settings) -> None:
+    import time
+
+    settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = 30.0
+    settings.KAMENG_CHECKOUT_GROUP_MAX = 3
+    sku = SkuFactory.create(price=Decimal("5.00"))
+    stock_sku(sku, 5)
+    buyer_ids = _funded_buyers(3)
+    writer = group_commit._writer()
+    writer.stop()
+    checkouts = [_checkout(buyer_ids[index], sku.pk, 1, f"full-{index}") for index in range(3)]
+
+    started = time.monotonic()
+    with writer._wakeup:  # queued together before the writer looks: a full batch
+        writer._queue.extend(checkouts[:2])
+    writer.submit(checkouts[2])
+
+    assert all(checkout_.done.wait(15) for checkout_ in checkouts)
+    assert time.monotonic() - started < 15  # no 30 s gathering
+    assert all(checkout_.order is not None for checkout_ in checkouts)
+    assert len(set(Order.objects.values_list("created_at", flat=True))) == 1  # one batch
+
+
 def test_two_writers_share_one_wallet_and_one_sku_without_overselling_or_overdrawing(settings: Settings) -> None:
     """KAMENG_CHECKOUT_GROUP_WRITERS=2: batches commit side by side on two connections. Eight buyers each fund
     exactly three orders and ask for five; 30 keys for 40 asked. No wallet pays more than three or goes below zero,
