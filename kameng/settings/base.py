@@ -388,7 +388,7 @@ KAMENG_ORDER_AFTERCARE = env.list("KAMENG_ORDER_AFTERCARE", default=[
 ])
 # How long a server process gathers the orders it tells the listeners about into one task (seconds; 0: each
 # commit's orders as soon as the sender is free).
-KAMENG_ORDER_AFTERCARE_GATHER_SECONDS = env.float("KAMENG_ORDER_AFTERCARE_GATHER_SECONDS", default=0.25)
+KAMENG_ORDER_AFTERCARE_GATHER_SECONDS = env.float("KAMENG_ORDER_AFTERCARE_GATHER_SECONDS", default=1.0)
 # Supplier money (kameng/suppliers/settlement.py, withdrawals.py): how far back the settlement sweeper looks for
 # orders the aftercare listener missed; the smallest withdrawal a supplier may request (yuan).
 KAMENG_SUPPLIER_SETTLEMENT_SWEEP_HOURS = env.int("KAMENG_SUPPLIER_SETTLEMENT_SWEEP_HOURS", default=72)
