@@ -83,9 +83,10 @@ test-e2e: install-dev e2e-deps
 	elif [ "$$CI" = "true" ]; then echo "CI=true: chromium missing"; exit 1; \
 	else echo "chromium missing: skipping the browser test"; fi
 
-## bench: the checkout benchmark (PostgreSQL + Redis + granian, 64 clients; installs wrk if missing).
+## bench: the checkout benchmark (PostgreSQL + Redis + granian, 64 clients; installs wrk if missing): three rounds,
+## each checkout run followed by a floor run, and the ratio of each round (the machine's speed drifts).
 bench: install-dev bench-deps
-	$(PY) bench/checkout.py --floor
+	$(PY) bench/checkout.py --floor --rounds 3
 
 ## bench-import: 1,000,000 card keys through the admin's import service on PostgreSQL, beside a raw COPY floor.
 ## BENCH_IMPORT_ARGS="--keys 100000" for a quick run; PostgreSQL from BENCH_PG_URL (default 127.0.0.1:5432).

@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -515,7 +516,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--no-pgbench", action="store_true")
     parser.add_argument("--floor", action="store_true",
                         help="also serve the endpoint with a canned checkout (bench/floor_wsgi.py): the framework's "
-                             "own cost per request")
+                             "own cost per request; measured after each round, and each round's ratio read "
+                             "against it")
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--database", default="kameng_bench")
@@ -555,12 +557,20 @@ def main() -> int:
             broker_forget(env)
             worker = worker_start(env, workdir / "worker.log")
             print(f"  Celery worker (threads pool, 4 threads) on {args.broker_url} runs the aftercare listeners")
-        results = [measure_server(kind, args, env, seeded, workdir, label=label, overrides=overrides, worker=worker)
-                   for _round in range(args.rounds) for label, overrides in variants for kind in kinds]
-        floor = None
-        if args.floor:
-            floor = measure_server(kinds[0], args, env, seeded, workdir, label="floor",
-                                   overrides={"WSGI_APP": "bench.floor_wsgi:application"})
+        # With --floor, each round ends with a floor run: the machine's speed drifts by tens of percent within
+        # minutes here, so a ratio is read against the floor measured next to it.
+        results: list[dict[str, Any]] = []
+        floors: list[dict[str, Any]] = []
+        for round_index in range(args.rounds):
+            for label, overrides in variants:
+                for kind in kinds:
+                    result = measure_server(kind, args, env, seeded, workdir, label=label, overrides=overrides,
+                                            worker=worker)
+                    result["round"] = round_index
+                    results.append(result)
+            if args.floor:
+                floors.append(measure_server(kinds[0], args, env, seeded, workdir, label="floor",
+                                             overrides={"WSGI_APP": "bench.floor_wsgi:application"}))
         print("\n== verification after the HTTP runs")
         report = verify(seeded, len(seeded.sessions))
         ok = print_verification(report)
@@ -588,10 +598,17 @@ def main() -> int:
                   f"CPU/order server {result['server_cpu_ms']:.2f} + PostgreSQL {result['postgres_cpu_ms']:.2f} "
                   f"+ worker {result['worker_cpu_ms']:.2f} ms   "
                   f"load {result['load'][0]:.1f} -> {result['load'][1]:.1f}")
-        if floor:
+        for floor in floors:
             rate = floor["ok"] / (floor["duration_us"] / 1e6)
             print(f"  {'framework floor':20s} {rate:6,.0f} req/s    (the same endpoint, checkout replaced by a canned "
                   f"answer: server CPU {floor['server_cpu_ms']:.2f} ms/request)")
+        if floors:
+            for label in dict.fromkeys(result["server"] for result in results):
+                ratios = [(result["ok"] / result["duration_us"]) / (floors[result["round"]]["ok"]
+                                                                    / floors[result["round"]]["duration_us"])
+                          for result in results if result["server"] == label]
+                print(f"  {label + ' / floor':20s} {', '.join(f'{ratio:.2f}' for ratio in ratios)} by round "
+                      f"(each against the floor run right after it), median {statistics.median(ratios):.2f}")
         if ceiling:
             print(f"  {'pgbench':20s} {ceiling['tps']:6,.0f} tx/s      (raw-SQL ceiling, same run)")
         print(f"  invariants: {'all hold' if ok else 'VIOLATED'}")
