@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -60,6 +61,15 @@ def _checkout(buyer_id: int, sku_id: int, quantity: int = 1, request_id: str | N
                      quantity=quantity, request_id=request_id)
 
 
+def _handed_together(checkouts: list[_Checkout]) -> None:
+    """Hand the checkouts to a fresh, idle writer so that it finds all of them queued at once."""
+    writer = group_commit._writer()
+    writer.stop()
+    with writer._wakeup:
+        writer._queue.extend(checkouts[:-1])
+    writer.submit(checkouts[-1])
+
+
 def _funded_buyers(count: int, amount: str = "100.00") -> list[int]:
     buyers = [UserFactory.create() for _ in range(count)]
     for buyer in buyers:
@@ -91,8 +101,6 @@ def test_concurrent_checkouts_share_transactions() -> None:
 
 
 def test_a_lone_checkout_is_written_at_once_without_gathering(settings: Settings) -> None:
-    import time
-
     settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = 5.0
     sku = SkuFactory.create(price=Decimal("5.00"))
     stock_sku(sku, 3)
@@ -109,8 +117,6 @@ def test_checkouts_that_come_together_are_gathered_into_one_batch(monkeypatch: p
                                                                   settings: Settings) -> None:
     """The writer is held on a first batch while two checkouts queue behind it; once free it finds two waiting,
     so it gathers (1 s here) and a fourth checkout, sent after the release, joins their batch."""
-    import time
-
     settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = 1.0
     sku = SkuFactory.create(price=Decimal("5.00"))
     stock_sku(sku, 10)
@@ -165,19 +171,12 @@ def test_checkouts_that_come_together_are_gathered_into_one_batch(monkeypatch: p
 def test_a_lone_checkout_after_a_burst_and_a_pause_is_written_at_once(settings: Settings) -> None:
     """A batch of several makes the writer gather for the next one; once it has waited idle, a checkout that comes
     alone is alone again and is not kept waiting."""
-    import time
-
     settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = 5.0
     sku = SkuFactory.create(price=Decimal("5.00"))
     stock_sku(sku, 10)
     buyer_ids = _funded_buyers(3)
-    writer = group_commit._writer()
-    writer.stop()  # a fresh writer thread, idle
-    burst = [_checkout(buyer_ids[index], sku.pk, 1, f"burst-{index}") for index in range(2)]
-    with writer._wakeup:  # both queued before the writer looks: one batch of two, after a gathering
-        for checkout_ in burst:
-            writer._queue.append(checkout_)
-    writer.submit(_checkout(buyer_ids[2], sku.pk, 1, "burst-2"))
+    burst = [_checkout(buyer_ids[index], sku.pk, 1, f"burst-{index}") for index in range(3)]
+    _handed_together(burst)  # one batch of three
     assert all(checkout_.done.wait(15) for checkout_ in burst)
     time.sleep(0.2)  # the writer waits idle
 
@@ -190,21 +189,15 @@ def test_a_lone_checkout_after_a_burst_and_a_pause_is_written_at_once(settings: 
 
 
 def test_a_full_batch_ends_the_gathering(settings: Settings) -> None:
-    import time
-
     settings.KAMENG_CHECKOUT_GROUP_GATHER_SECONDS = 30.0
     settings.KAMENG_CHECKOUT_GROUP_MAX = 3
     sku = SkuFactory.create(price=Decimal("5.00"))
     stock_sku(sku, 5)
     buyer_ids = _funded_buyers(3)
-    writer = group_commit._writer()
-    writer.stop()
     checkouts = [_checkout(buyer_ids[index], sku.pk, 1, f"full-{index}") for index in range(3)]
 
     started = time.monotonic()
-    with writer._wakeup:  # queued together before the writer looks: a full batch
-        writer._queue.extend(checkouts[:2])
-    writer.submit(checkouts[2])
+    _handed_together(checkouts)  # a full batch
 
     assert all(checkout_.done.wait(15) for checkout_ in checkouts)
     assert time.monotonic() - started < 15  # no 30 s gathering

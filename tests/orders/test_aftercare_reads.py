@@ -208,8 +208,9 @@ def test_outside_eager_mode_a_commit_hands_the_ids_to_the_sender_thread(
     assert {thread for _ids, _event, thread in sent} == {"kameng-aftercare-sender"}
 
 
-def _sender_recording(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[tuple[list[int], str, float]]]:
-    """A sender of its own (not this process's) whose tasks are recorded with the time they went out."""
+def _sender_recording(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[tuple[list[int], str, float]], Any]:
+    """A sender of its own (not this process's) whose tasks are recorded with the time they went out, and the
+    condition notified at each."""
     import threading
     import time
 
@@ -225,9 +226,7 @@ def _sender_recording(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[tuple[
             arrived.notify_all()
 
     monkeypatch.setattr(order_aftercare_run, "delay", delay)
-    sender = aftercare._Sender()
-    sender.arrived = arrived  # type: ignore[attr-defined]
-    return sender, sent
+    return aftercare._Sender(), sent, arrived
 
 
 def test_the_sender_gathers_the_commits_of_its_gathering_time_into_one_task(
@@ -235,15 +234,15 @@ def test_the_sender_gathers_the_commits_of_its_gathering_time_into_one_task(
     import time
 
     settings.KAMENG_ORDER_AFTERCARE_GATHER_SECONDS = 0.6
-    sender, sent = _sender_recording(monkeypatch)
+    sender, sent, arrived = _sender_recording(monkeypatch)
 
     started = time.monotonic()
     sender.put([3, 1], "delivered")
     time.sleep(0.1)
     sender.put([2], "delivered")
     sender.put([7], "refunded")
-    with sender.arrived:
-        assert sender.arrived.wait_for(lambda: len(sent) == 2, timeout=10)
+    with arrived:
+        assert arrived.wait_for(lambda: len(sent) == 2, timeout=10)
 
     assert [(ids, event) for ids, event, _at in sent] == [([1, 2, 3], "delivered"), ([7], "refunded")]
     assert min(at for _ids, _event, at in sent) - started >= 0.6  # nothing went out before the gathering ended
@@ -256,13 +255,13 @@ def test_the_sender_does_not_gather_past_a_full_task(monkeypatch: pytest.MonkeyP
 
     settings.KAMENG_ORDER_AFTERCARE_GATHER_SECONDS = 60
     monkeypatch.setattr(aftercare, "SEND_MAX_IDS", 3)
-    sender, sent = _sender_recording(monkeypatch)
+    sender, sent, arrived = _sender_recording(monkeypatch)
 
     started = time.monotonic()
     sender.put([1, 2], "delivered")
     sender.put([3, 4], "delivered")
-    with sender.arrived:
-        assert sender.arrived.wait_for(lambda: len(sent) == 2, timeout=10)
+    with arrived:
+        assert arrived.wait_for(lambda: len(sent) == 2, timeout=10)
 
     assert [(ids, event) for ids, event, _at in sent] == [([1, 2, 3], "delivered"), ([4], "delivered")]
     assert max(at for _ids, _event, at in sent) - started < 10
@@ -271,13 +270,13 @@ def test_the_sender_does_not_gather_past_a_full_task(monkeypatch: pytest.MonkeyP
 def test_without_gathering_the_sender_publishes_each_commit_as_it_comes(
         monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     settings.KAMENG_ORDER_AFTERCARE_GATHER_SECONDS = 0
-    sender, sent = _sender_recording(monkeypatch)
+    sender, sent, arrived = _sender_recording(monkeypatch)
 
     sender.put([5], "delivered")
-    with sender.arrived:
-        assert sender.arrived.wait_for(lambda: len(sent) == 1, timeout=10)
+    with arrived:
+        assert arrived.wait_for(lambda: len(sent) == 1, timeout=10)
     sender.put([6], "delivered")
-    with sender.arrived:
-        assert sender.arrived.wait_for(lambda: len(sent) == 2, timeout=10)
+    with arrived:
+        assert arrived.wait_for(lambda: len(sent) == 2, timeout=10)
 
     assert [(ids, event) for ids, event, _at in sent] == [([5], "delivered"), ([6], "delivered")]
